@@ -1,0 +1,34 @@
+use crate::context::Context;
+use crate::instance::{self, CreateOptions};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "The worktree goes to <parent of the repository>/ktrdr--<name>. An existing \
+branch is checked out; otherwise a new one is created from HEAD. If any step fails, the steps \
+already done are undone.\n\nExample:\n  kinfra sandbox create login-fix --branch fix/login")]
+pub struct Args {
+    /// Name of the sandbox (made into a slug: lowercase letters, digits, dashes).
+    pub name: String,
+    /// Branch to check out or create (default: the slug of NAME).
+    #[arg(long, short)]
+    pub branch: Option<String>,
+    /// Slot to use (1-10; default: the lowest free one).
+    #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true)]
+    pub slot: Option<u8>,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let inst = instance::create(
+        ctx,
+        super::stack(),
+        &CreateOptions {
+            name: a.name,
+            branch: a.branch,
+            slot: a.slot,
+        },
+    )?;
+    ctx.reporter.success(&format!("Created sandbox {}", inst.id()));
+    super::print_ports(&inst);
+    ctx.reporter
+        .info(&format!("next: cd {} && kinfra sandbox up", inst.dir.display()));
+    Ok(0)
+}

@@ -1,0 +1,139 @@
+use std::path::PathBuf;
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::instance::{self, CreateOptions, DestroyOptions, InitOptions, Kind, UpOptions};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Builds a KTRDR-shaped repository from the embedded demo stack (with a \
+local bare `origin`), then: local-prod init, up with the startability gate, status, a sandbox \
+created and started beside it, list, and teardown. Uses its own KINFRA_HOME inside the demo \
+directory, so your registry is not touched. Needs Docker and the demo image \
+(scripts/demo-image.sh builds it offline).")]
+pub struct Args {
+    /// Directory to run in (default: a new temporary directory, removed at the end).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Leave the instances running and the directory in place.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub fn run(outer: &Context, a: Args) -> Result<i32> {
+    crate::docker::ping()?;
+    if !crate::demo::image_present() {
+        return Err(Error::Invalid(format!(
+            "the demo image {} is not present; build it with scripts/demo-image.sh (or docker pull {})",
+            crate::demo::IMAGE,
+            crate::demo::IMAGE
+        )));
+    }
+    // A temporary directory is removed when `_temp` drops, unless --keep.
+    let (root, _temp) = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| Error::io("could not create", d, e))?;
+            (std::fs::canonicalize(d).map_err(|e| Error::io("cannot use", d, e))?, None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("kinfra-demo-")
+                .tempdir()
+                .map_err(|e| Error::io("could not create a temporary directory", "/tmp", e))?;
+            if a.keep {
+                (t.keep(), None)
+            } else {
+                (t.path().to_path_buf(), Some(t))
+            }
+        }
+    };
+    let home = root.join("kinfra-home");
+    let base = Context {
+        home,
+        cwd: root.clone(),
+        ..outer.clone()
+    };
+    let r = &outer.reporter;
+    r.step(&format!("Demo in {} (KINFRA_HOME={})", root.display(), base.home.display()));
+    let origin = crate::demo::make_origin(&root)?;
+    let prod_dir = root.join("ktrdr-prod");
+    crate::demo::clone(&origin, &prod_dir)?;
+    r.info(&format!("cloned {} -> {}", origin.display(), prod_dir.display()));
+
+    let result = steps(&base, &prod_dir);
+    if a.keep {
+        r.info(&format!("kept: {} (KINFRA_HOME={})", root.display(), base.home.display()));
+        return result.map(|_| 0);
+    }
+    r.step("Tearing down");
+    let sb_ctx = base.with_cwd(&prod_dir);
+    let stack = super::stack();
+    let d1 = instance::destroy(
+        &sb_ctx,
+        stack,
+        &DestroyOptions {
+            name: Some("demo".into()),
+            ..Default::default()
+        },
+    );
+    let d2 = instance::destroy_local_prod(&sb_ctx, stack);
+    result?;
+    let d1 = d1?;
+    let d2 = d2?;
+    r.success(&format!(
+        "Demo complete: destroyed {} (worktree deleted: {}) and {} (clone kept at {})",
+        d1.instance_id,
+        d1.directory_deleted,
+        d2.instance_id,
+        d2.path.display()
+    ));
+    Ok(0)
+}
+
+fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
+    let stack = super::stack();
+    let r = &base.reporter;
+    let prod_ctx = base.with_cwd(prod_dir);
+    let no_secrets = UpOptions {
+        secrets: false,
+        ..Default::default()
+    };
+
+    r.step("kinfra local-prod init");
+    let prod = instance::init(&prod_ctx, stack, Kind::LocalProd, &InitOptions::default())?;
+    super::print_ports(&prod);
+    r.step("kinfra local-prod up --no-secrets");
+    instance::up(&prod_ctx, stack, &prod, &no_secrets)?;
+    r.step("kinfra local-prod status");
+    let s = instance::status(&prod_ctx, &prod)?;
+    println!("{} ({}): {}", s.instance_id, s.kind, s.state);
+    for svc in &s.services {
+        println!("    {:<20} {} {}", svc.service, svc.state, svc.health.as_deref().unwrap_or(""));
+    }
+
+    r.step("kinfra sandbox create demo");
+    let sb = instance::create(
+        &prod_ctx,
+        stack,
+        &CreateOptions {
+            name: "demo".into(),
+            ..Default::default()
+        },
+    )?;
+    super::print_ports(&sb);
+    r.step("kinfra sandbox up --no-secrets");
+    instance::up(&base.with_cwd(&sb.dir), stack, &sb, &no_secrets)?;
+
+    r.step("kinfra sandbox list");
+    let (rows, _) = instance::list(base, stack)?;
+    for row in rows {
+        println!(
+            "  {:<3} {:<14} {:<10} API {:<5} {}",
+            row.slot,
+            row.instance_id,
+            row.state,
+            row.api_port.unwrap_or(0),
+            row.path
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+use crate::context::Context;
+use crate::error::Error;
+use crate::instance::{self, DestroyOptions, Destroyed};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Refuses (exit 5), listing what would be lost, when the worktree has \
+uncommitted changes or commits on no remote. A directory is deleted only when it is the \
+instance's registered path and a worktree kinfra created.")]
+pub struct Args {
+    /// A registered sandbox (default: the one containing the current directory).
+    pub name: Option<String>,
+    /// Keep the worktree directory.
+    #[arg(long)]
+    pub keep_worktree: bool,
+    /// Destroy even if uncommitted or unpushed work would be lost.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LocalProdArgs {
+    /// Do not ask for confirmation (required when not at a terminal).
+    #[arg(long, short = 'y', alias = "yes")]
+    pub force: bool,
+}
+
+fn summary(ctx: &Context, d: &Destroyed) {
+    ctx.reporter.success(&format!(
+        "Destroyed {}: {} container(s), {} volume(s) removed",
+        d.instance_id, d.removed.containers, d.removed.volumes
+    ));
+    if d.directory_deleted {
+        ctx.reporter.info(&format!("  worktree {} deleted", d.path.display()));
+    } else if let Some(why) = &d.kept_because {
+        ctx.reporter
+            .info(&format!("  directory {} kept: {why}", d.path.display()));
+    }
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let d = instance::destroy(
+        ctx,
+        super::stack(),
+        &DestroyOptions {
+            name: a.name,
+            keep_worktree: a.keep_worktree,
+            force: a.force,
+        },
+    )?;
+    summary(ctx, &d);
+    Ok(0)
+}
+
+pub fn run_local_prod(ctx: &Context, a: LocalProdArgs) -> crate::Result<i32> {
+    if !a.force {
+        let entry = ctx.registry().load()?.local_prod.ok_or(Error::NoLocalProd)?;
+        if !ctx.interactive {
+            return Err(Error::Invalid(format!(
+                "destroying local-prod at {} removes its database volumes; pass --force to confirm",
+                entry.path
+            )));
+        }
+        let ok = dialoguer::Confirm::new()
+            .with_prompt(format!(
+                "Destroy local-prod at {} (containers and volumes; the clone stays)?",
+                entry.path
+            ))
+            .default(false)
+            .interact()
+            .unwrap_or(false);
+        if !ok {
+            ctx.reporter.info("Nothing was changed.");
+            return Ok(1);
+        }
+    }
+    let d = instance::destroy_local_prod(ctx, super::stack())?;
+    summary(ctx, &d);
+    Ok(0)
+}

@@ -1,0 +1,45 @@
+use crate::context::Context;
+use crate::instance::{self, InitOptions, Kind};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Exit codes: 1 already initialized, 2 not a KTRDR repository.")]
+pub struct Args {
+    /// Slot to use (1-10; default: the lowest free one).
+    #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true)]
+    pub slot: Option<u8>,
+    /// Instance name (default: the directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "local-prod must be a clone (not a worktree) of a KTRDR repository, and \
+there is only one.\n\nExit codes: 1 already initialized or another local-prod exists, \
+2 not a clone or not a KTRDR repository.")]
+pub struct LocalProdArgs {}
+
+fn done(ctx: &Context, inst: &instance::Instance, up: &str) -> crate::Result<i32> {
+    ctx.reporter
+        .success(&format!("Initialized {} {}", inst.kind.label(), inst.id()));
+    super::print_ports(inst);
+    ctx.reporter.info(&format!("next: {up}"));
+    Ok(0)
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let inst = instance::init(
+        ctx,
+        super::stack(),
+        Kind::Sandbox,
+        &InitOptions {
+            slot: a.slot,
+            name: a.name,
+        },
+    )?;
+    done(ctx, &inst, "kinfra sandbox up")
+}
+
+pub fn run_local_prod(ctx: &Context, _: LocalProdArgs) -> crate::Result<i32> {
+    let inst = instance::init(ctx, super::stack(), Kind::LocalProd, &InitOptions::default())?;
+    done(ctx, &inst, "kinfra local-prod up")
+}

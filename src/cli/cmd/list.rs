@@ -1,0 +1,39 @@
+use crate::context::Context;
+use crate::instance;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let (rows, docker_error) = instance::list(ctx, super::stack())?;
+    if let Some(e) = &docker_error {
+        ctx.reporter
+            .warn(&format!("Docker could not be asked ({e}); states are unknown"));
+    }
+    if a.json {
+        let out = serde_json::json!({ "instances": rows, "docker_error": docker_error });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        println!("No instances registered. Create one with `kinfra sandbox create NAME`.");
+        return Ok(0);
+    }
+    println!("{:<4} {:<28} {:<18} {:<6} {:<5} PATH", "SLOT", "INSTANCE", "STATE", "API", "AGE");
+    for r in rows {
+        println!(
+            "{:<4} {:<28} {:<18} {:<6} {:<5} {}",
+            r.slot,
+            r.instance_id,
+            r.state,
+            r.api_port.map(|p| p.to_string()).unwrap_or_default(),
+            r.age,
+            r.path
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,20 @@
+use crate::context::Context;
+use crate::instance::{self, Kind};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only this service (default: all).
+    pub service: Option<String>,
+    /// Keep following new output.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Lines to show from the end of each log.
+    #[arg(long, short = 'n', default_value_t = 100)]
+    pub lines: usize,
+}
+
+pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
+    let stack = super::stack();
+    let inst = instance::locate(ctx, stack, kind)?;
+    instance::logs(ctx, stack, &inst, a.service.as_deref(), a.follow, a.lines)
+}

@@ -1,0 +1,55 @@
+//! One file per subcommand: its arguments (whose doc comments are the help) and
+//! `run`, which calls the library and prints the result.
+
+pub mod completions;
+pub mod create;
+pub mod demo;
+pub mod destroy;
+pub mod down;
+pub mod init;
+pub mod init_shared;
+pub mod list;
+pub mod logs;
+pub mod prune;
+pub mod release;
+pub mod shell;
+pub mod status;
+pub mod up;
+
+use crate::stack::{KTRDR, Stack};
+
+/// The stack kinfra manages.
+pub(crate) fn stack() -> &'static Stack {
+    &KTRDR
+}
+
+/// Parses `--slot` with a message that says what slots exist.
+pub(crate) fn parse_slot(s: &str) -> Result<u8, String> {
+    let max = KTRDR.max_slot;
+    match s.trim().parse::<i64>() {
+        Ok(n) if (1..=i64::from(max)).contains(&n) => Ok(n as u8),
+        Ok(0) => Err(format!("slot 0 is local-prod's; sandboxes use slots 1 to {max}")),
+        Ok(n) => Err(format!("{n} is out of range; sandboxes use slots 1 to {max}")),
+        Err(_) => Err(format!("{s:?} is not a number; sandboxes use slots 1 to {max}")),
+    }
+}
+
+/// Prints an instance's URLs and ports after init/create/up.
+pub(crate) fn print_ports(inst: &crate::instance::Instance) {
+    let p = |k: &str| inst.env.port(k).map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+    println!("  instance  {} (slot {})", inst.id(), inst.env.slot);
+    println!("  path      {}", inst.dir.display());
+    println!("  API       http://localhost:{}/api/v1", p("KTRDR_API_PORT"));
+    println!("  database  localhost:{}", p("KTRDR_DB_PORT"));
+    println!("  Grafana   http://localhost:{}", p("KTRDR_GRAFANA_PORT"));
+    println!("  Jaeger    http://localhost:{}", p("KTRDR_JAEGER_UI_PORT"));
+    println!("  Prometheus http://localhost:{}", p("KTRDR_PROMETHEUS_PORT"));
+    let workers: Vec<String> = inst
+        .env
+        .ports
+        .iter()
+        .filter(|(k, _)| k.starts_with("KTRDR_WORKER_PORT_"))
+        .map(|(_, p)| p.to_string())
+        .collect();
+    println!("  workers   {}", workers.join(", "));
+}

@@ -1,0 +1,37 @@
+use crate::context::Context;
+use crate::instance;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only show what would be removed.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let items = instance::prune(ctx, a.dry_run)?;
+    if a.json {
+        let out = serde_json::json!({ "dry_run": a.dry_run, "items": items });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(0);
+    }
+    if items.is_empty() {
+        println!("Nothing to prune.");
+        return Ok(0);
+    }
+    let verb = if a.dry_run { "would remove" } else { "removed" };
+    for it in &items {
+        println!(
+            "{verb} {} ({}): {} container(s), {} volume(s){}",
+            it.project,
+            it.reason,
+            it.containers,
+            it.volumes,
+            it.slot.map(|s| format!(", slot {s} freed")).unwrap_or_default()
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,17 @@
+use std::io::IsTerminal;
+
+use crate::context::Context;
+use crate::instance::{self, Kind};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Service to open the shell in.
+    #[arg(default_value = "backend")]
+    pub service: String,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let inst = instance::locate(ctx, super::stack(), Kind::Sandbox)?;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    instance::shell(&inst, &a.service, tty)
+}

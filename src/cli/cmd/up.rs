@@ -1,0 +1,50 @@
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::instance::{self, Kind, UpOptions};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Secrets come from 1Password (item ktrdr-sandbox-dev for sandboxes, \
+ktrdr-local-prod for local-prod) and reach only the compose process's environment.\n\n\
+Exit codes: 1 compose failed, 2 startability gate failed, 3 port conflict.")]
+pub struct Args {
+    /// Do not wait for the startability gate.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Build images before starting.
+    #[arg(long)]
+    pub build: bool,
+    /// Seconds to wait for the gate.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Skip 1Password: the stack uses its insecure defaults.
+    #[arg(long)]
+    pub no_secrets: bool,
+    /// Keep containers and volumes when the start fails (for debugging).
+    #[arg(long)]
+    pub keep_on_failure: bool,
+}
+
+pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
+    let stack = super::stack();
+    let inst = instance::locate(ctx, stack, kind)?;
+    let report = instance::up(
+        ctx,
+        stack,
+        &inst,
+        &UpOptions {
+            wait: !a.no_wait,
+            build: a.build,
+            timeout: Duration::from_secs(a.timeout),
+            secrets: !a.no_secrets,
+            keep_on_failure: a.keep_on_failure,
+        },
+    )?;
+    if report.gate.is_some() {
+        ctx.reporter.success(&format!("{} is up and ready", inst.id()));
+    } else {
+        ctx.reporter.success(&format!("{} started (gate not awaited)", inst.id()));
+    }
+    super::print_ports(&inst);
+    Ok(0)
+}

@@ -1,0 +1,163 @@
+//! The `kinfra` command line: clap types and dispatch. Each subcommand lives in
+//! `cmd/<name>.rs`; the library does the work. Errors are printed here, once, with
+//! their cause chain and a hint, and turned into the stable exit code.
+
+pub mod cmd;
+pub mod ui;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::context::Context;
+use crate::error::Error;
+
+/// Parallel, isolated copies of the KTRDR Docker Compose stack: one sandbox per git
+/// worktree (slots 1-10) and one local-prod on the standard ports (slot 0).
+#[derive(Debug, Parser)]
+#[command(name = "kinfra", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 invalid input / wrong place / gate failed, \
+3 port conflict, 4 no such instance, 5 refused: would lose work, 6 corrupt state, \
+7 Docker or a required tool unavailable.\n\nState lives in $KINFRA_HOME (default ~/.ktrdr).")]
+pub struct Cli {
+    /// When to use colours (NO_COLOR and CLICOLOR are honoured under auto).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub color: ui::ColorChoice,
+    /// Print only warnings and errors (results still go to stdout).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sandboxes: one isolated stack per worktree, on slots 1-10.
+    #[command(subcommand)]
+    Sandbox(SandboxCmd),
+    /// The single local-prod instance (a clone, slot 0, standard ports).
+    #[command(subcommand, name = "local-prod")]
+    LocalProd(LocalProdCmd),
+    /// Run the embedded demo end to end: local-prod and a sandbox, then teardown.
+    Demo(cmd::demo::Args),
+    /// Print a shell completion script.
+    Completions(cmd::completions::Args),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCmd {
+    /// Create a worktree beside the repository and register it as a sandbox.
+    Create(cmd::create::Args),
+    /// Register the current clone or worktree as a sandbox.
+    Init(cmd::init::Args),
+    /// Start the sandbox containing the current directory and wait until it is ready.
+    Up(cmd::up::Args),
+    /// Stop the sandbox containing the current directory.
+    Down(cmd::down::Args),
+    /// Show the state, services and ports of the current sandbox.
+    Status(cmd::status::Args),
+    /// Show container logs of the current sandbox.
+    Logs(cmd::logs::Args),
+    /// Open a shell inside a service container of the current sandbox.
+    Shell(cmd::shell::Args),
+    /// List every registered instance with its state (one Docker query).
+    List(cmd::list::Args),
+    /// Destroy a sandbox: containers, volumes, registration and its worktree.
+    Destroy(cmd::destroy::Args),
+    /// Set up the shared data directories mounted into every instance.
+    InitShared(cmd::init_shared::Args),
+    /// Free one slot: remove its containers, volumes and registration.
+    Release(cmd::release::Args),
+    /// Reconcile: free entries whose directory is gone and remove orphaned projects.
+    Prune(cmd::prune::Args),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalProdCmd {
+    /// Register the current clone as local-prod (slot 0).
+    Init(cmd::init::LocalProdArgs),
+    /// Start local-prod (with the local-prod profile) and wait until it is ready.
+    Up(cmd::up::Args),
+    /// Stop local-prod, profile services included.
+    Down(cmd::down::Args),
+    /// Show local-prod's state, services and ports.
+    Status(cmd::status::Args),
+    /// Show local-prod's container logs.
+    Logs(cmd::logs::Args),
+    /// Destroy the registered local-prod (found in the registry, never from the
+    /// current directory): containers, volumes, registration, .env.sandbox. The clone stays.
+    Destroy(cmd::destroy::LocalProdArgs),
+}
+
+/// Runs the CLI with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    ui::configure_colors(cli.color);
+    let reporter = Arc::new(ui::TermReporter { quiet: cli.quiet });
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let ctx = match Context::from_process(interactive, reporter) {
+        Ok(c) => c,
+        Err(e) => return report_error(&e),
+    };
+    match dispatch(&ctx, cli.command) {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    }
+}
+
+fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
+    use crate::instance::Kind::{LocalProd, Sandbox};
+    match command {
+        Command::Sandbox(c) => match c {
+            SandboxCmd::Create(a) => cmd::create::run(ctx, a),
+            SandboxCmd::Init(a) => cmd::init::run(ctx, a),
+            SandboxCmd::Up(a) => cmd::up::run(ctx, Sandbox, a),
+            SandboxCmd::Down(a) => cmd::down::run(ctx, Sandbox, a),
+            SandboxCmd::Status(a) => cmd::status::run(ctx, Sandbox, a),
+            SandboxCmd::Logs(a) => cmd::logs::run(ctx, Sandbox, a),
+            SandboxCmd::Shell(a) => cmd::shell::run(ctx, a),
+            SandboxCmd::List(a) => cmd::list::run(ctx, a),
+            SandboxCmd::Destroy(a) => cmd::destroy::run(ctx, a),
+            SandboxCmd::InitShared(a) => cmd::init_shared::run(ctx, a),
+            SandboxCmd::Release(a) => cmd::release::run(ctx, a),
+            SandboxCmd::Prune(a) => cmd::prune::run(ctx, a),
+        },
+        Command::LocalProd(c) => match c {
+            LocalProdCmd::Init(a) => cmd::init::run_local_prod(ctx, a),
+            LocalProdCmd::Up(a) => cmd::up::run(ctx, LocalProd, a),
+            LocalProdCmd::Down(a) => cmd::down::run(ctx, LocalProd, a),
+            LocalProdCmd::Status(a) => cmd::status::run(ctx, LocalProd, a),
+            LocalProdCmd::Logs(a) => cmd::logs::run(ctx, LocalProd, a),
+            LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, a),
+        },
+        Command::Demo(a) => cmd::demo::run(ctx, a),
+        Command::Completions(a) => cmd::completions::run(a, Cli::command()),
+    }
+}
+
+/// Prints `kinfra: error: …`, the cause chain and a hint; returns the exit code.
+pub fn report_error(e: &Error) -> i32 {
+    use console::style;
+    eprintln!("{} {e}", style("error:").red().bold());
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Transparent wrappers repeat their inner message; print each cause once.
+        if !e.to_string().contains(&text) {
+            eprintln!("  {} {text}", style("caused by:").dim());
+        }
+        source = s.source();
+    }
+    if let Some(h) = e.hint() {
+        eprintln!("{} {h}", style("hint:").cyan().bold());
+    }
+    e.exit_code()
+}

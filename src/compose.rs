@@ -1,0 +1,200 @@
+//! Docker Compose, in either shape: the `docker compose` plugin or the standalone
+//! `docker-compose`. Chosen once per process; the choice is reported.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::exec::Cmd;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// `docker compose …`
+    Plugin,
+    /// `docker-compose …`
+    Standalone,
+}
+
+#[derive(Debug, Clone)]
+pub struct Compose {
+    pub variant: Variant,
+    pub version: String,
+}
+
+impl Compose {
+    /// Detects the compose tool (cached). `KINFRA_COMPOSE=plugin|standalone` forces one.
+    pub fn detect() -> Result<Compose> {
+        static CACHE: OnceLock<std::result::Result<Compose, String>> = OnceLock::new();
+        CACHE
+            .get_or_init(|| detect_uncached().ok_or_else(|| "none".to_string()))
+            .clone()
+            .map_err(|_| Error::NoCompose)
+    }
+
+    /// "docker compose 2.24.1" / "docker-compose 1.29.2"
+    pub fn describe(&self) -> String {
+        match self.variant {
+            Variant::Plugin => format!("docker compose {}", self.version),
+            Variant::Standalone => format!("docker-compose {}", self.version),
+        }
+    }
+
+    fn major(&self) -> u32 {
+        self.version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Compose v2 (plugin or standalone) knows `ps --format json` and `up --wait`.
+    pub fn has_v2_features(&self) -> bool {
+        self.major() >= 2
+    }
+
+    /// A compose command for one project.
+    pub fn cmd(&self, project: &Project) -> Cmd {
+        let base = match self.variant {
+            Variant::Plugin => Cmd::new("docker").arg("compose"),
+            Variant::Standalone => Cmd::new("docker-compose"),
+        };
+        let mut c = base
+            .arg("-p")
+            .arg(&project.name)
+            .arg("-f")
+            .arg(&project.file)
+            .arg("--project-directory")
+            .arg(&project.dir);
+        if let Some(p) = &project.profile {
+            c = c.arg("--profile").arg(p);
+        }
+        c.envs(project.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
+fn detect_uncached() -> Option<Compose> {
+    let forced = std::env::var(crate::context::ENV_COMPOSE).ok();
+    let try_plugin = || {
+        Cmd::new("docker")
+            .args(["compose", "version", "--short"])
+            .timeout(Duration::from_secs(20))
+            .run()
+            .ok()
+            .map(|v| Compose {
+                variant: Variant::Plugin,
+                version: v.trim().to_string(),
+            })
+    };
+    let try_standalone = || {
+        Cmd::new("docker-compose")
+            .args(["version", "--short"])
+            .timeout(Duration::from_secs(20))
+            .run()
+            .ok()
+            .map(|v| Compose {
+                variant: Variant::Standalone,
+                version: v.trim().to_string(),
+            })
+    };
+    match forced.as_deref() {
+        Some("plugin") => try_plugin(),
+        Some("standalone") => try_standalone(),
+        _ => try_plugin().or_else(try_standalone),
+    }
+}
+
+/// Everything compose needs to address one instance.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub file: PathBuf,
+    pub dir: PathBuf,
+    pub profile: Option<String>,
+    /// Environment for interpolation: .env.sandbox values, then secrets.
+    pub env: Vec<(String, String)>,
+}
+
+impl Project {
+    pub fn new(name: &str, file: &Path, dir: &Path) -> Self {
+        Project {
+            name: name.into(),
+            file: file.into(),
+            dir: dir.into(),
+            profile: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// One service container as `compose ps --format json` reports it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PsEntry {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Service")]
+    pub service: String,
+    #[serde(rename = "State")]
+    pub state: String,
+    #[serde(rename = "Health", default)]
+    pub health: String,
+}
+
+/// Parses `compose ps --format json` in both styles compose has shipped: one JSON
+/// array (v2 before 2.21) or one object per line (2.21 and later).
+pub fn parse_ps_json(text: &str) -> std::result::Result<Vec<PsEntry>, serde_json::Error> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(Vec::new());
+    }
+    if t.starts_with('[') {
+        return serde_json::from_str(t);
+    }
+    t.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // docker compose 2.20: a single array.
+    const ARRAY: &str = r#"[{"ID":"1a","Name":"ktrdr--a-backend-1","Image":"busybox:1.35","Command":"httpd","Project":"ktrdr--a","Service":"backend","Created":1700000000,"State":"running","Status":"Up 2 minutes (healthy)","Health":"healthy","ExitCode":0,"Publishers":[{"URL":"0.0.0.0","TargetPort":8000,"PublishedPort":8001,"Protocol":"tcp"}]},{"ID":"2b","Name":"ktrdr--a-db-1","Image":"busybox:1.35","Project":"ktrdr--a","Service":"db","State":"exited","Status":"Exited (0)","Health":"","ExitCode":0,"Publishers":null}]"#;
+    // docker compose 2.24: one object per line.
+    const LINES: &str = "{\"ID\":\"1a\",\"Name\":\"ktrdr--a-backend-1\",\"Project\":\"ktrdr--a\",\"Service\":\"backend\",\"State\":\"running\",\"Health\":\"starting\",\"Publishers\":[]}\n{\"ID\":\"3c\",\"Name\":\"ktrdr--a-jaeger-1\",\"Project\":\"ktrdr--a\",\"Service\":\"jaeger\",\"State\":\"running\",\"Publishers\":[]}\n";
+
+    #[test]
+    fn parses_array_style() {
+        let v = parse_ps_json(ARRAY).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].service, "backend");
+        assert_eq!(v[0].health, "healthy");
+        assert_eq!(v[1].state, "exited");
+    }
+
+    #[test]
+    fn parses_line_style_and_empty() {
+        let v = parse_ps_json(LINES).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].health, "");
+        assert!(parse_ps_json("\n").unwrap().is_empty());
+        assert!(parse_ps_json("[]").unwrap().is_empty());
+        assert!(parse_ps_json("{garbage").is_err());
+    }
+
+    #[test]
+    fn version_features() {
+        let c = |v: &str| Compose {
+            variant: Variant::Standalone,
+            version: v.into(),
+        };
+        assert!(!c("1.29.2").has_v2_features());
+        assert!(c("2.24.6").has_v2_features());
+        assert!(c("v2.1.0").has_v2_features());
+    }
+}

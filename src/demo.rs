@@ -1,0 +1,77 @@
+//! The embedded demo stack: a small KTRDR-shaped repository made of busybox
+//! services, materialized as a git repository with a local bare `origin` whose path
+//! contains "ktrdr", so everything runs offline.
+
+use std::path::{Path, PathBuf};
+
+use crate::assets::Stacks;
+use crate::error::{Error, Result};
+use crate::exec::Cmd;
+
+/// The image the demo compose file names (built locally by `scripts/demo-image.sh`).
+pub const IMAGE: &str = "busybox:1.35";
+
+/// Writes the demo files into `dir` (which must not exist or be empty).
+pub fn write_files(dir: &Path) -> Result<()> {
+    for name in Stacks::iter() {
+        let Some(rel) = name.strip_prefix("demo/") else { continue };
+        // Stored without the dot so packaging tools never treat it as ours.
+        let rel = if rel == "gitignore" { ".gitignore" } else { rel };
+        let dest = dir.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
+        }
+        let data = Stacks::get(&name).map(|f| f.data.into_owned()).unwrap_or_default();
+        std::fs::write(&dest, data).map_err(|e| Error::io("could not write", &dest, e))?;
+        if rel.contains("/bin/") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| Error::io("could not chmod", &dest, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn git(dir: &Path) -> Cmd {
+    Cmd::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=kinfra demo", "-c", "user.email=demo@kinfra.invalid", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+}
+
+/// Creates `<root>/ktrdr-demo-origin.git` (bare) holding one commit of the demo
+/// files on `main`, and returns its path. Used as the `origin` of demo clones.
+pub fn make_origin(root: &Path) -> Result<PathBuf> {
+    let origin = root.join("ktrdr-demo-origin.git");
+    let seed = root.join(".ktrdr-demo-seed");
+    std::fs::create_dir_all(&seed).map_err(|e| Error::io("could not create", &seed, e))?;
+    write_files(&seed)?;
+    git(&seed).args(["init", "-q", "-b", "main"]).run()?;
+    git(&seed).args(["add", "-A"]).run()?;
+    git(&seed).args(["commit", "-q", "-m", "KTRDR demo stack"]).run()?;
+    git(root)
+        .args(["clone", "-q", "--bare"])
+        .arg(&seed)
+        .arg(&origin)
+        .run()?;
+    let _ = std::fs::remove_dir_all(&seed);
+    Ok(origin)
+}
+
+/// Clones `origin` into `dest` with the git CLI.
+pub fn clone(origin: &Path, dest: &Path) -> Result<()> {
+    Cmd::new("git")
+        .args(["clone", "-q"])
+        .arg(origin)
+        .arg(dest)
+        .run()?;
+    Ok(())
+}
+
+/// Is the demo image present?
+pub fn image_present() -> bool {
+    Cmd::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}

@@ -1,0 +1,276 @@
+//! `.env.sandbox`: plain `KEY=VALUE` lines, sorted by key, no quoting, no secrets.
+//! Readers skip blank lines and `#` comments and split on the first `=`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::stack::Stack;
+
+pub const FILE_NAME: &str = ".env.sandbox";
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EnvFileError {
+    #[error("line {line}: expected KEY=VALUE, found {text:?}")]
+    NoEquals { line: usize, text: String },
+    #[error("line {line}: {key:?} is not a valid key (letters, digits and _ only)")]
+    BadKey { line: usize, key: String },
+    #[error("line {line}: {key} is set twice (first on line {first})")]
+    Duplicate {
+        line: usize,
+        first: usize,
+        key: String,
+    },
+    #[error("{key} is missing")]
+    Missing { key: String },
+    #[error("{key}={value:?} is not {expected}")]
+    BadValue {
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+/// Parses the text of an env file. Tolerates a UTF-8 BOM and CRLF line ends;
+/// refuses duplicate keys (which one wins would be a guess).
+pub fn parse(text: &str) -> Result<BTreeMap<String, String>, EnvFileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut map = BTreeMap::new();
+    let mut first_line: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line_no = i + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw).trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(EnvFileError::NoEquals {
+                line: line_no,
+                text: line.chars().take(80).collect(),
+            });
+        };
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(EnvFileError::BadKey {
+                line: line_no,
+                key: k.chars().take(80).collect(),
+            });
+        }
+        if let Some(first) = first_line.get(k) {
+            return Err(EnvFileError::Duplicate {
+                line: line_no,
+                first: *first,
+                key: k.to_string(),
+            });
+        }
+        first_line.insert(k.to_string(), line_no);
+        map.insert(k.to_string(), v.to_string());
+    }
+    Ok(map)
+}
+
+/// Renders sorted `KEY=VALUE` lines.
+pub fn render(map: &BTreeMap<String, String>) -> String {
+    let mut s = String::new();
+    for (k, v) in map {
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+        s.push('\n');
+    }
+    s
+}
+
+/// The validated contents of an instance's `.env.sandbox`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxEnv {
+    pub slot: u8,
+    pub instance_id: String,
+    /// Port keys of the stack with their values.
+    pub ports: Vec<(String, u16)>,
+    /// Every key of the file, as written.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl SandboxEnv {
+    /// Builds the file's contents for a new instance.
+    pub fn new(stack: &Stack, slot: u8, instance_id: &str, shared_dir: &Path, now: &str) -> Self {
+        let mut vars = BTreeMap::new();
+        let ports: Vec<(String, u16)> = crate::ports::for_slot(stack, slot)
+            .into_iter()
+            .map(|(k, p)| (k.to_string(), p))
+            .collect();
+        for (k, p) in &ports {
+            vars.insert(k.clone(), p.to_string());
+        }
+        let shared = shared_dir.display().to_string();
+        vars.insert("SLOT_NUMBER".into(), slot.to_string());
+        vars.insert("INSTANCE_ID".into(), instance_id.into());
+        vars.insert("COMPOSE_PROJECT_NAME".into(), instance_id.into());
+        vars.insert("KTRDR_SHARED_DIR".into(), shared.clone());
+        for (key, sub) in [
+            ("KTRDR_DATA_DIR", "data"),
+            ("KTRDR_MODELS_DIR", "models"),
+            ("KTRDR_STRATEGIES_DIR", "strategies"),
+        ] {
+            vars.insert(key.into(), shared_dir.join(sub).display().to_string());
+        }
+        vars.insert("CREATED_AT".into(), now.into());
+        vars.insert("SANDBOX_VERSION".into(), "1".into());
+        SandboxEnv {
+            slot,
+            instance_id: instance_id.into(),
+            ports,
+            vars,
+        }
+    }
+
+    /// Validates a parsed file against the stack: slot, id and every port key the
+    /// slot needs, each a number in 1..=65535.
+    pub fn from_map(stack: &Stack, vars: BTreeMap<String, String>) -> Result<Self, EnvFileError> {
+        let get = |key: &str| {
+            vars.get(key)
+                .map(|v| v.trim().to_string())
+                .ok_or(EnvFileError::Missing { key: key.into() })
+        };
+        let slot_s = get("SLOT_NUMBER")?;
+        let slot: u8 = slot_s
+            .parse()
+            .ok()
+            .filter(|s| *s <= stack.max_slot)
+            .ok_or_else(|| EnvFileError::BadValue {
+                key: "SLOT_NUMBER".into(),
+                value: slot_s.clone(),
+                expected: format!("a slot number from 0 to {}", stack.max_slot),
+            })?;
+        let instance_id = get("INSTANCE_ID")?;
+        if instance_id.is_empty() {
+            return Err(EnvFileError::BadValue {
+                key: "INSTANCE_ID".into(),
+                value: instance_id,
+                expected: "a name".into(),
+            });
+        }
+        let mut ports = Vec::new();
+        for (key, _) in crate::ports::for_slot(stack, slot) {
+            let v = get(key)?;
+            let p: u16 = v
+                .parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| EnvFileError::BadValue {
+                    key: key.into(),
+                    value: v.clone(),
+                    expected: "a port number from 1 to 65535".into(),
+                })?;
+            ports.push((key.to_string(), p));
+        }
+        Ok(SandboxEnv {
+            slot,
+            instance_id,
+            ports,
+            vars,
+        })
+    }
+
+    pub fn port(&self, key: &str) -> Option<u16> {
+        self.ports.iter().find(|(k, _)| k == key).map(|(_, p)| *p)
+    }
+
+    pub fn render(&self) -> String {
+        render(&self.vars)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("could not read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid env file", path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: EnvFileError,
+    },
+}
+
+/// Reads and validates `dir/.env.sandbox`.
+pub fn load(stack: &Stack, dir: &Path) -> Result<SandboxEnv, LoadError> {
+    let path = dir.join(FILE_NAME);
+    let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    parse(&text)
+        .and_then(|m| SandboxEnv::from_map(stack, m))
+        .map_err(|source| LoadError::Invalid { path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::KTRDR;
+
+    #[test]
+    fn parse_skips_comments_and_splits_on_first_equals() {
+        let m = parse("# c\n\nA=1\nB=x=y\r\n  C = 3 \n").unwrap();
+        assert_eq!(m["A"], "1");
+        assert_eq!(m["B"], "x=y");
+        assert_eq!(m["C"], " 3");
+    }
+
+    #[test]
+    fn parse_tolerates_bom_and_refuses_junk() {
+        assert_eq!(parse("\u{feff}A=1\n").unwrap()["A"], "1");
+        assert_eq!(
+            parse("A=1\nA=2\n"),
+            Err(EnvFileError::Duplicate {
+                line: 2,
+                first: 1,
+                key: "A".into()
+            })
+        );
+        assert!(matches!(parse("junk\n"), Err(EnvFileError::NoEquals { line: 1, .. })));
+        assert!(matches!(parse("A B=1\n"), Err(EnvFileError::BadKey { .. })));
+    }
+
+    #[test]
+    fn round_trip_is_sorted_and_validates() {
+        let env = SandboxEnv::new(&KTRDR, 3, "ktrdr--x", Path::new("/h/.ktrdr/shared"), "2026-01-01T00:00:00Z");
+        let text = env.render();
+        let keys: Vec<&str> = text.lines().map(|l| l.split('=').next().unwrap()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(text.contains("KTRDR_API_PORT=8003\n"));
+        assert!(text.contains("KTRDR_DATA_DIR=/h/.ktrdr/shared/data\n"));
+        assert!(text.contains("SANDBOX_VERSION=1\n"));
+        assert!(text.contains("COMPOSE_PROJECT_NAME=ktrdr--x\n"));
+        let back = SandboxEnv::from_map(&KTRDR, parse(&text).unwrap()).unwrap();
+        assert_eq!(back, env);
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let env = SandboxEnv::new(&KTRDR, 1, "a", Path::new("/s"), "t");
+        let mut m = env.vars.clone();
+        m.insert("KTRDR_API_PORT".into(), "80x".into());
+        let e = SandboxEnv::from_map(&KTRDR, m).unwrap_err();
+        assert!(e.to_string().contains("KTRDR_API_PORT"), "{e}");
+        let mut m = env.vars.clone();
+        m.remove("KTRDR_DB_PORT");
+        assert_eq!(
+            SandboxEnv::from_map(&KTRDR, m).unwrap_err(),
+            EnvFileError::Missing { key: "KTRDR_DB_PORT".into() }
+        );
+        let mut m = env.vars.clone();
+        m.insert("SLOT_NUMBER".into(), "11".into());
+        assert!(SandboxEnv::from_map(&KTRDR, m).is_err());
+        let mut m = env.vars;
+        m.insert("KTRDR_API_PORT".into(), "70000".into());
+        assert!(SandboxEnv::from_map(&KTRDR, m).is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! The library's error type. Each variant says what went wrong; [`Error::hint`] says
+//! what to do, and [`Error::exit_code`] gives the stable exit code the CLI uses.
+
+use std::path::PathBuf;
+
+use crate::envfile::LoadError;
+use crate::exec::ExecError;
+use crate::slug::SlugError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stable exit codes (documented in the README).
+pub mod exit {
+    /// Something failed: compose, an already-initialized instance, a taken singleton.
+    pub const FAILURE: i32 = 1;
+    /// Bad input or wrong place: not a clone, not a KTRDR repo, invalid name or slot;
+    /// also: the startability gate failed.
+    pub const INVALID: i32 = 2;
+    /// A host port the instance needs is held by something else.
+    pub const PORT_CONFLICT: i32 = 3;
+    /// No such instance (nothing registered by that name, or here).
+    pub const NOT_FOUND: i32 = 4;
+    /// Refused because it would lose work (uncommitted / unpushed); `--force` overrides.
+    pub const WOULD_LOSE_WORK: i32 = 5;
+    /// State on disk is corrupt or of an unknown version; it was left untouched.
+    pub const CORRUPT_STATE: i32 = 6;
+    /// A required tool is missing or the Docker engine is unreachable.
+    pub const ENVIRONMENT: i32 = 7;
+}
+
+#[derive(Debug, Clone)]
+pub struct PortConflict {
+    pub key: String,
+    pub port: u16,
+    /// The container that publishes it, when docker knows one.
+    pub container: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("{what} {}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the registry {} is not valid; it was left as it is", path.display())]
+    RegistryCorrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the registry {} has version {version}, which this kinfra does not know; it was left as it is", path.display())]
+    RegistryVersion { path: PathBuf, version: String },
+    #[error("the registry {} is a symbolic link (to {}); kinfra does not read or write through links", path.display(), target.display())]
+    RegistrySymlink { path: PathBuf, target: PathBuf },
+    #[error(transparent)]
+    EnvFile(#[from] LoadError),
+    #[error("{} is not inside a git repository", dir.display())]
+    NotInRepo { dir: PathBuf },
+    #[error("{} is not a KTRDR repository (origin: {})", dir.display(), origin.as_deref().unwrap_or("none"))]
+    NotKtrdr { dir: PathBuf, origin: Option<String> },
+    #[error("local-prod must be a clone, and {} is a git worktree", dir.display())]
+    NotAClone { dir: PathBuf },
+    #[error("{} is already initialized as {id}", dir.display())]
+    AlreadyInitialized { dir: PathBuf, id: String },
+    #[error("a local-prod instance already exists at {}", path.display())]
+    LocalProdExists { path: PathBuf },
+    #[error("all {max} sandbox slots are in use: {}", holders.iter().map(|(s, id)| format!("{s}={id}")).collect::<Vec<_>>().join(", "))]
+    SlotsFull { max: u8, holders: Vec<(u8, String)> },
+    #[error("slot {slot} is already used by {by}")]
+    SlotTaken { slot: u8, by: String },
+    #[error("invalid slot {value:?}: sandboxes use slots 1 to {max} (slot 0 is local-prod's)")]
+    BadSlot { value: String, max: u8 },
+    #[error("invalid name")]
+    BadName(#[from] SlugError),
+    #[error("an instance named {id} is already registered at {}", path.display())]
+    NameTaken { id: String, path: PathBuf },
+    #[error("{} already exists", path.display())]
+    DirExists { path: PathBuf },
+    #[error("no kinfra instance contains {} (no .env.sandbox here or in a parent directory)", dir.display())]
+    NoInstanceHere { dir: PathBuf },
+    #[error("{} belongs to {found}, not to {expected}", dir.display())]
+    WrongKind {
+        dir: PathBuf,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("no sandbox named {name:?} is registered")]
+    NoSuchInstance { name: String },
+    #[error("no local-prod instance is registered")]
+    NoLocalProd,
+    #[error("{}", describe_conflicts(conflicts))]
+    PortConflict { conflicts: Vec<PortConflict> },
+    #[error("docker compose failed for {project}")]
+    ComposeFailed {
+        project: String,
+        #[source]
+        source: ExecError,
+    },
+    #[error("the startability gate failed: {failed}")]
+    GateFailed { failed: String },
+    #[error("{} holds work that would be lost:\n{}", path.display(), describe_work(uncommitted, unpushed))]
+    WouldLoseWork {
+        path: PathBuf,
+        uncommitted: Vec<String>,
+        unpushed: Vec<String>,
+    },
+    #[error("the Docker engine is not reachable")]
+    DockerUnavailable {
+        #[source]
+        source: ExecError,
+    },
+    #[error("no Docker Compose found (tried `docker compose` and `docker-compose`)")]
+    NoCompose,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn describe_conflicts(c: &[PortConflict]) -> String {
+    let parts: Vec<String> = c
+        .iter()
+        .map(|p| match &p.container {
+            Some(name) => format!("{} ({}) is held by container {name}", p.port, p.key),
+            None => format!("{} ({}) is in use by another process", p.port, p.key),
+        })
+        .collect();
+    format!("port conflict: {}", parts.join("; "))
+}
+
+fn describe_work(uncommitted: &[String], unpushed: &[String]) -> String {
+    let mut s = String::new();
+    if !uncommitted.is_empty() {
+        s.push_str(&format!("  uncommitted changes ({}):\n", uncommitted.len()));
+        for l in uncommitted.iter().take(20) {
+            s.push_str(&format!("    {l}\n"));
+        }
+        if uncommitted.len() > 20 {
+            s.push_str(&format!("    … and {} more\n", uncommitted.len() - 20));
+        }
+    }
+    if !unpushed.is_empty() {
+        s.push_str(&format!("  commits on no remote ({}):\n", unpushed.len()));
+        for l in unpushed.iter().take(20) {
+            s.push_str(&format!("    {l}\n"));
+        }
+        if unpushed.len() > 20 {
+            s.push_str(&format!("    … and {} more\n", unpushed.len() - 20));
+        }
+    }
+    s.trim_end().to_string()
+}
+
+impl Error {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        use exit::*;
+        match self {
+            Error::AlreadyInitialized { .. }
+            | Error::LocalProdExists { .. }
+            | Error::SlotsFull { .. }
+            | Error::SlotTaken { .. }
+            | Error::NameTaken { .. }
+            | Error::DirExists { .. }
+            | Error::ComposeFailed { .. }
+            | Error::Io { .. }
+            | Error::Other(_) => FAILURE,
+            Error::NotInRepo { .. }
+            | Error::NotKtrdr { .. }
+            | Error::NotAClone { .. }
+            | Error::BadSlot { .. }
+            | Error::BadName(_)
+            | Error::WrongKind { .. }
+            | Error::Invalid(_)
+            | Error::GateFailed { .. } => INVALID,
+            Error::PortConflict { .. } => PORT_CONFLICT,
+            Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
+                NOT_FOUND
+            }
+            Error::WouldLoseWork { .. } => WOULD_LOSE_WORK,
+            Error::RegistryCorrupt { .. }
+            | Error::RegistryVersion { .. }
+            | Error::RegistrySymlink { .. }
+            | Error::EnvFile(_) => CORRUPT_STATE,
+            Error::DockerUnavailable { .. } | Error::NoCompose => ENVIRONMENT,
+            Error::Exec(e) if e.not_found().is_some() => ENVIRONMENT,
+            Error::Exec(_) => FAILURE,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::RegistryCorrupt { path, .. } | Error::RegistryVersion { path, .. } => format!(
+                "inspect or repair {} by hand (a backup copy is wise); kinfra will not overwrite it",
+                path.display()
+            ),
+            Error::RegistrySymlink { path, .. } => format!(
+                "replace the link {} with a regular file, or point KINFRA_HOME elsewhere",
+                path.display()
+            ),
+            Error::EnvFile(_) => "fix the file by hand, or run `kinfra sandbox destroy --keep-worktree` and `init` again to regenerate it".into(),
+            Error::NotInRepo { .. } => "run this inside a clone of the KTRDR repository".into(),
+            Error::NotKtrdr { .. } => "kinfra manages KTRDR checkouts: the `origin` remote URL must contain \"ktrdr\"".into(),
+            Error::NotAClone { .. } => "clone the repository (git clone <url> <dir>) and run `kinfra local-prod init` in the clone; use `kinfra sandbox init` for worktrees".into(),
+            Error::AlreadyInitialized { .. } => "use `kinfra sandbox up` (or `local-prod up`) to start it".into(),
+            Error::LocalProdExists { .. } => "there can be only one local-prod; `kinfra local-prod destroy` removes its registration (the clone stays)".into(),
+            Error::SlotsFull { .. } => "destroy a sandbox you no longer need, or run `kinfra sandbox prune` to free slots whose directories are gone".into(),
+            Error::SlotTaken { .. } => "leave out --slot to take the lowest free slot".into(),
+            Error::BadSlot { .. } => "leave out --slot to take the lowest free slot".into(),
+            Error::BadName(_) => "use a short name of letters, digits and dashes, such as `feature-login`".into(),
+            Error::NameTaken { .. } => "choose another name, or destroy the existing instance first".into(),
+            Error::DirExists { .. } => "choose another name, or remove that directory yourself if it is not needed".into(),
+            Error::NoInstanceHere { .. } => "cd into a sandbox (created by `kinfra sandbox create` or `init`), or name one".into(),
+            Error::WrongKind { expected, .. } => format!("run this from a {expected} directory"),
+            Error::NoSuchInstance { .. } => "`kinfra sandbox list` shows the registered sandboxes".into(),
+            Error::NoLocalProd => "clone KTRDR and run `kinfra local-prod init` in the clone".into(),
+            Error::PortConflict { .. } => "stop what holds the port, then run up again".into(),
+            Error::ComposeFailed { .. } => "the compose output above says why; fix it and run up again".into(),
+            Error::GateFailed { .. } => "see the failing check and its service's last log lines above; `--keep-on-failure` keeps the containers for debugging".into(),
+            Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),
+            Error::DockerUnavailable { .. } => "start the Docker engine (or check DOCKER_HOST) and try again".into(),
+            Error::NoCompose => "install the Compose plugin (apt install docker-compose-plugin) or docker-compose".into(),
+            Error::Exec(e) => match e.not_found() {
+                Some(p) => format!("install `{p}` and make sure it is on PATH (`kinfra doctor` checks everything)"),
+                None => return None,
+            },
+            _ => return None,
+        })
+    }
+}

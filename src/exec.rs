@@ -1,0 +1,368 @@
+//! One wrapper for every external command (`docker`, `git`, `uv`, `op`): pinned
+//! locale, closed stdin unless asked, captured output, a one-line summary for
+//! messages, and typed errors (not found / failed / timed out).
+//!
+//! Environment values never appear in summaries or errors: secrets travel there.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
+
+/// What went wrong running an external program.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("`{program}` was not found on PATH")]
+    NotFound { program: String },
+    #[error("could not run `{summary}`")]
+    Spawn {
+        summary: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{summary}` failed ({status}){}", stderr_tail(.stderr))]
+    Failed {
+        summary: String,
+        status: String,
+        code: Option<i32>,
+        stderr: String,
+    },
+    #[error("`{summary}` did not finish within {secs} s and was stopped")]
+    TimedOut { summary: String, secs: u64 },
+}
+
+impl ExecError {
+    /// The program that could not be found, if that is what happened.
+    pub fn not_found(&self) -> Option<&str> {
+        match self {
+            ExecError::NotFound { program } => Some(program),
+            _ => None,
+        }
+    }
+    pub fn stderr(&self) -> &str {
+        match self {
+            ExecError::Failed { stderr, .. } => stderr,
+            _ => "",
+        }
+    }
+}
+
+fn stderr_tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let start = lines.len().saturating_sub(12);
+    format!(":\n  {}", lines[start..].join("\n  "))
+}
+
+/// Captured result of a finished command.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A command to run. Build it, then call [`Cmd::run`], [`Cmd::output`] or
+/// [`Cmd::status_inherit`].
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+    stdin: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+}
+
+impl Cmd {
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            stdin: None,
+            timeout: None,
+        }
+    }
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+    pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
+        self.env.push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self
+    }
+    pub fn envs<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self = self.env(k, v);
+        }
+        self
+    }
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+    pub fn stdin_bytes(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
+        self
+    }
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// `program arg arg …` as a user would type it, for messages.
+    pub fn summary(&self) -> String {
+        let mut s = Path::new(&self.program)
+            .file_name()
+            .unwrap_or(&self.program)
+            .to_string_lossy()
+            .into_owned();
+        for a in &self.args {
+            let a = a.to_string_lossy();
+            s.push(' ');
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                s.push_str(&format!("'{a}'"));
+            } else {
+                s.push_str(&a);
+            }
+        }
+        s
+    }
+
+    fn command(&self) -> Result<Command, ExecError> {
+        let program = which::which(&self.program).map_err(|_| ExecError::NotFound {
+            program: self.program.to_string_lossy().into_owned(),
+        })?;
+        let mut c = Command::new(program);
+        c.args(&self.args);
+        // Pinned locale so parsers see the same words everywhere.
+        c.env("LC_ALL", "C").env("LANG", "C");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
+        Ok(c)
+    }
+
+    /// Runs to completion with output captured; a non-zero exit is *not* an error.
+    pub fn output(&self) -> Result<Output, ExecError> {
+        let mut c = self.command()?;
+        c.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = c.spawn().map_err(|source| ExecError::Spawn {
+            summary: self.summary(),
+            source,
+        })?;
+        let stdin_thread = match (child.stdin.take(), self.stdin.clone()) {
+            (Some(mut pipe), Some(bytes)) => Some(std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            })),
+            _ => None,
+        };
+        let mut out_pipe = child.stdout.take();
+        let mut err_pipe = child.stderr.take();
+        let out_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = out_pipe.as_mut() {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let err_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = err_pipe.as_mut() {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let status = match self.timeout {
+            Some(t) => match child.wait_timeout(t).map_err(|source| ExecError::Spawn {
+                summary: self.summary(),
+                source,
+            })? {
+                Some(s) => s,
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(ExecError::TimedOut {
+                        summary: self.summary(),
+                        secs: t.as_secs(),
+                    });
+                }
+            },
+            None => child.wait().map_err(|source| ExecError::Spawn {
+                summary: self.summary(),
+                source,
+            })?,
+        };
+        if let Some(t) = stdin_thread {
+            let _ = t.join();
+        }
+        let stdout = String::from_utf8_lossy(&out_thread.join().unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn run(&self) -> Result<String, ExecError> {
+        let out = self.output()?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(self.failed(out.status, out.stderr))
+        }
+    }
+
+    /// Runs with the terminal's stdin/stdout/stderr (logs -f, shell, live output).
+    pub fn status_inherit(&self) -> Result<ExitStatus, ExecError> {
+        let mut c = self.command()?;
+        c.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
+        c.status().map_err(|source| ExecError::Spawn {
+            summary: self.summary(),
+            source,
+        })
+    }
+
+    /// Runs with stdout sent to our stderr (progress-like output) and stderr captured
+    /// too, so a failure can quote it.
+    pub fn run_streaming_to_stderr(&self) -> Result<(), ExecError> {
+        let mut c = self.command()?;
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().map_err(|source| ExecError::Spawn {
+            summary: self.summary(),
+            source,
+        })?;
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        let relay = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut captured = Vec::new();
+                if let Some(mut p) = pipe {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n) = p.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        let _ = std::io::stderr().write_all(&buf[..n]);
+                        captured.extend_from_slice(&buf[..n]);
+                    }
+                }
+                captured
+            })
+        };
+        let t1 = relay(out.map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let t2 = relay(err.map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let status = child.wait().map_err(|source| ExecError::Spawn {
+            summary: self.summary(),
+            source,
+        })?;
+        let mut captured = t1.join().unwrap_or_default();
+        captured.extend(t2.join().unwrap_or_default());
+        if status.success() {
+            Ok(())
+        } else {
+            Err(self.failed(status, String::from_utf8_lossy(&captured).into_owned()))
+        }
+    }
+
+    fn failed(&self, status: ExitStatus, stderr: String) -> ExecError {
+        ExecError::Failed {
+            summary: self.summary(),
+            status: describe_status(status),
+            code: status.code(),
+            stderr,
+        }
+    }
+}
+
+fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "unknown status".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_program_is_typed() {
+        let e = Cmd::new("kinfra-no-such-program").run().unwrap_err();
+        assert_eq!(e.not_found(), Some("kinfra-no-such-program"));
+    }
+
+    #[test]
+    fn failure_carries_stderr_and_code() {
+        let e = Cmd::new("sh")
+            .args(["-c", "echo boom >&2; exit 3"])
+            .run()
+            .unwrap_err();
+        match &e {
+            ExecError::Failed { code, stderr, .. } => {
+                assert_eq!(*code, Some(3));
+                assert_eq!(stderr.trim(), "boom");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(e.to_string().contains("boom"), "{e}");
+    }
+
+    #[test]
+    fn timeout_kills() {
+        let e = Cmd::new("sleep")
+            .arg("5")
+            .timeout(Duration::from_millis(200))
+            .run()
+            .unwrap_err();
+        assert!(matches!(e, ExecError::TimedOut { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn summary_quotes_spaces_and_hides_env() {
+        let c = Cmd::new("/usr/bin/docker")
+            .args(["compose", "a b"])
+            .env("SECRET", "hunter2");
+        assert_eq!(c.summary(), "docker compose 'a b'");
+    }
+}

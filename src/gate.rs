@@ -1,0 +1,296 @@
+//! The startability gate: after `up`, checks run concurrently and poll quickly until
+//! each passes, the time runs out, or a container of the instance dies (then the
+//! gate stops at once and names the service instead of waiting out the timeout).
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::envfile::SandboxEnv;
+use crate::stack::{Check, GateCheck, Stack};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", content = "detail", rename_all = "lowercase")]
+pub enum Outcome {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub service: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub elapsed_ms: u128,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let poll = std::env::var(crate::context::ENV_GATE_POLL_MS)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100);
+        Options {
+            timeout: Duration::from_secs(120),
+            poll: Duration::from_millis(poll),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub results: Vec<CheckResult>,
+    /// A container that died during the gate: (service, status).
+    pub died: Option<(String, String)>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(|r| r.outcome == Outcome::Passed)
+    }
+    pub fn failed(&self) -> Vec<&CheckResult> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+            .collect()
+    }
+}
+
+/// Tries a check once: Ok on success, Err(reason) otherwise.
+pub fn probe(client: &reqwest::blocking::Client, check: &Check, env: &SandboxEnv) -> Result<(), String> {
+    let port_of = |key: &str| env.port(key).ok_or_else(|| format!("{key} is not set"));
+    match *check {
+        Check::Tcp { port_key } => {
+            let port = port_of(port_key)?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+                .map(|_| ())
+                .map_err(|e| format!("127.0.0.1:{port}: {e}"))
+        }
+        Check::Http { port_key, path, ok } => {
+            let url = format!("http://127.0.0.1:{}{path}", port_of(port_key)?);
+            let resp = client.get(&url).send().map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
+            let code = resp.status().as_u16();
+            if ok.contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("GET {url} answered {code}"))
+            }
+        }
+        Check::WorkerList { port_key, path, min } => {
+            let url = format!("http://127.0.0.1:{}{path}", port_of(port_key)?);
+            let resp = client.get(&url).send().map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
+            let code = resp.status().as_u16();
+            if code != 200 {
+                return Err(format!("GET {url} answered {code}"));
+            }
+            let body = resp.text().map_err(|e| format!("GET {url}: {e}"))?;
+            let n = count_workers(&body).ok_or_else(|| format!("GET {url}: not a list of workers"))?;
+            if n >= min {
+                Ok(())
+            } else {
+                Err(format!("{n} workers registered, expected at least {min}"))
+            }
+        }
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(s) = cur.source() {
+        cur = s;
+    }
+    cur.to_string()
+}
+
+/// Pure: the number of workers in a JSON list or `{"workers": [...]}`.
+pub fn count_workers(body: &str) -> Option<usize> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    match &v {
+        serde_json::Value::Array(a) => Some(a.len()),
+        serde_json::Value::Object(o) => o.get("workers")?.as_array().map(Vec::len),
+        _ => None,
+    }
+}
+
+/// A container of the project that has died: exited non-zero, restarting, dead.
+pub fn dead_container(cs: &[crate::docker::Container]) -> Option<(String, String)> {
+    cs.iter()
+        .find(|c| {
+            c.state == "restarting"
+                || c.state == "dead"
+                || (c.state == "exited" && !c.status.starts_with("Exited (0)"))
+        })
+        .map(|c| (c.service.clone(), c.status.clone()))
+}
+
+/// Runs every check of the stack for one instance.
+pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Report {
+    let start = Instant::now();
+    let deadline = start + opts.timeout;
+    let stop = Arc::new(AtomicBool::new(false));
+    let died: Arc<Mutex<Option<(String, String)>>> = Arc::new(Mutex::new(None));
+    let done: Arc<Mutex<BTreeMap<&'static str, bool>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(3))
+        .no_proxy()
+        .build();
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            return Report {
+                results: stack
+                    .gate
+                    .iter()
+                    .map(|g| CheckResult {
+                        name: g.name.into(),
+                        service: g.service.into(),
+                        outcome: Outcome::Failed(format!("no HTTP client: {e}")),
+                        elapsed_ms: 0,
+                    })
+                    .collect(),
+                died: None,
+            };
+        }
+    };
+
+    // Watches the instance's containers so a crash ends the gate early.
+    let watcher = {
+        let stop = stop.clone();
+        let died = died.clone();
+        let project = project.to_string();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if let Ok(cs) = crate::docker::containers(Some(&project)) {
+                    if let Some(d) = dead_container(&cs) {
+                        if let Ok(mut slot) = died.lock() {
+                            *slot = Some(d);
+                        }
+                        stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                sleep_unless(&stop, Duration::from_millis(1000));
+            }
+        })
+    };
+
+    let handles: Vec<_> = stack
+        .gate
+        .iter()
+        .map(|g: &'static GateCheck| {
+            let env = env.clone();
+            let client = client.clone();
+            let stop = stop.clone();
+            let died = died.clone();
+            let done = done.clone();
+            let poll = opts.poll;
+            std::thread::spawn(move || {
+                let finish = |outcome: Outcome| {
+                    if let Ok(mut d) = done.lock() {
+                        d.insert(g.name, outcome == Outcome::Passed);
+                    }
+                    CheckResult {
+                        name: g.name.into(),
+                        service: g.service.into(),
+                        outcome,
+                        elapsed_ms: start.elapsed().as_millis(),
+                    }
+                };
+                let mut last;
+                loop {
+                    if let Some(req) = g.requires {
+                        let state = done.lock().ok().and_then(|d| d.get(req).copied());
+                        match state {
+                            Some(false) => return finish(Outcome::Skipped(format!("{req} failed"))),
+                            None => {
+                                if Instant::now() >= deadline || stop.load(Ordering::Relaxed) {
+                                    return finish(Outcome::Skipped(format!("{req} did not pass")));
+                                }
+                                std::thread::sleep(poll);
+                                continue;
+                            }
+                            Some(true) => {}
+                        }
+                    }
+                    match probe(&client, &g.check, &env) {
+                        Ok(()) => return finish(Outcome::Passed),
+                        Err(e) => last = e,
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        let why = died
+                            .lock()
+                            .ok()
+                            .and_then(|d| d.clone())
+                            .map(|(s, st)| format!("container {s} died ({st}); last error: {last}"))
+                            .unwrap_or(last);
+                        return finish(Outcome::Failed(why));
+                    }
+                    if Instant::now() >= deadline {
+                        return finish(Outcome::Failed(format!(
+                            "not ready after {} s: {last}",
+                            opts_secs(deadline, start)
+                        )));
+                    }
+                    std::thread::sleep(poll);
+                }
+            })
+        })
+        .collect();
+
+    let results: Vec<CheckResult> = handles
+        .into_iter()
+        .filter_map(|h| h.join().ok())
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    let died = died.lock().ok().and_then(|d| d.clone());
+    Report { results, died }
+}
+
+fn opts_secs(deadline: Instant, start: Instant) -> u64 {
+    deadline.duration_since(start).as_secs()
+}
+
+fn sleep_unless(stop: &AtomicBool, total: Duration) {
+    let step = Duration::from_millis(50);
+    let end = Instant::now() + total;
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(step);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::parse_ps;
+
+    #[test]
+    fn counts_both_worker_shapes() {
+        assert_eq!(count_workers(r#"[{"a":1},{"b":2}]"#), Some(2));
+        assert_eq!(count_workers(r#"{"workers":[1,2,3,4]}"#), Some(4));
+        assert_eq!(count_workers(r#"{"other":[]}"#), None);
+        assert_eq!(count_workers("oops"), None);
+    }
+
+    #[test]
+    fn dead_containers_are_noticed() {
+        let cs = parse_ps("a\tp\tbackend\trestarting\tRestarting (1) 2 seconds ago\tp-backend-1\t\nb\tp\tdb\trunning\tUp\tp-db-1\t\n");
+        assert_eq!(dead_container(&cs).unwrap().0, "backend");
+        let ok = parse_ps("a\tp\tinit\texited\tExited (0) 1 second ago\tp-init-1\t\n");
+        assert!(dead_container(&ok).is_none());
+    }
+}

@@ -1,0 +1,155 @@
+//! Git inspection and worktree management, through the `git` CLI (the user's own
+//! git, config and credentials), with output parsed by small pure functions.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::exec::Cmd;
+
+fn git(dir: &Path) -> Cmd {
+    Cmd::new("git")
+        .arg("-C")
+        .arg(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+}
+
+/// The top of the work tree containing `dir`.
+pub fn toplevel(dir: &Path) -> Result<PathBuf> {
+    match git(dir).args(["rev-parse", "--show-toplevel"]).output() {
+        Ok(out) if out.status.success() => Ok(PathBuf::from(out.stdout.trim())),
+        Ok(_) => Err(Error::NotInRepo {
+            dir: dir.to_owned(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The URL of the `origin` remote, if there is one.
+pub fn origin_url(repo: &Path) -> Result<Option<String>> {
+    let out = git(repo)
+        .args(["config", "--get", "remote.origin.url"])
+        .output()?;
+    Ok(out
+        .status
+        .success()
+        .then(|| out.stdout.trim().to_string())
+        .filter(|s| !s.is_empty()))
+}
+
+/// A clone has a `.git` directory; a worktree has a `.git` file.
+pub fn is_clone(top: &Path) -> bool {
+    top.join(".git").is_dir()
+}
+
+/// The main repository of a worktree (the clone its `.git` file points into).
+pub fn common_repo(top: &Path) -> Result<PathBuf> {
+    let out = git(top)
+        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .run()?;
+    let common = PathBuf::from(out.trim());
+    Ok(if common.file_name().is_some_and(|n| n == ".git") {
+        common.parent().map(Path::to_path_buf).unwrap_or(common)
+    } else {
+        common
+    })
+}
+
+pub fn local_branch_exists(repo: &Path, branch: &str) -> Result<bool> {
+    let out = git(repo)
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("refs/heads/{branch}"))
+        .output()?;
+    Ok(out.status.success())
+}
+
+pub fn remote_branch_exists(repo: &Path, branch: &str) -> Result<bool> {
+    let out = git(repo)
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("refs/remotes/origin/{branch}"))
+        .output()?;
+    Ok(out.status.success())
+}
+
+/// Is `branch` a name git accepts for a branch?
+pub fn valid_branch_name(repo: &Path, branch: &str) -> Result<bool> {
+    let out = git(repo)
+        .args(["check-ref-format", "--branch", branch])
+        .output()?;
+    Ok(out.status.success())
+}
+
+/// `git worktree add`: checks out `branch` if it exists (locally or on origin),
+/// otherwise creates it from HEAD. Returns whether the branch was created.
+pub fn worktree_add(repo: &Path, path: &Path, branch: &str) -> Result<bool> {
+    let exists = local_branch_exists(repo, branch)? || remote_branch_exists(repo, branch)?;
+    let cmd = git(repo).args(["worktree", "add"]);
+    let cmd = if exists {
+        cmd.arg(path).arg(branch)
+    } else {
+        cmd.args(["-b", branch]).arg(path)
+    };
+    cmd.run()?;
+    Ok(!exists)
+}
+
+/// Removes a worktree registered in `repo` (its directory and git's bookkeeping).
+pub fn worktree_remove(repo: &Path, path: &Path) -> Result<()> {
+    git(repo)
+        .args(["worktree", "remove", "--force"])
+        .arg(path)
+        .run()?;
+    Ok(())
+}
+
+/// Deletes a branch kinfra itself created (undo of a failed create).
+pub fn delete_branch(repo: &Path, branch: &str) -> Result<()> {
+    git(repo).args(["branch", "-D", branch]).run()?;
+    Ok(())
+}
+
+/// Uncommitted changes (including untracked files), as `git status --short` lines.
+/// `ignore` names paths kinfra itself writes (`.env.sandbox`).
+pub fn uncommitted(top: &Path, ignore: &[&str]) -> Result<Vec<String>> {
+    let out = git(top)
+        .args(["status", "--porcelain=v1", "--untracked-files=all"])
+        .run()?;
+    Ok(parse_status(&out, ignore))
+}
+
+/// Pure parser for `git status --porcelain=v1`.
+pub fn parse_status(text: &str, ignore: &[&str]) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.len() > 3)
+        .filter(|l| !ignore.contains(&l[3..].trim_matches('"')))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Commits reachable from HEAD that no remote-tracking branch contains.
+pub fn unpushed(top: &Path) -> Result<Vec<String>> {
+    let head = git(top)
+        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+        .output()?;
+    if !head.status.success() {
+        return Ok(Vec::new()); // no commits at all
+    }
+    let out = git(top)
+        .args(["log", "--format=%h %s", "HEAD", "--not", "--remotes"])
+        .run()?;
+    Ok(out.lines().map(str::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parser_ignores_kinfra_files() {
+        let text = " M src/lib.rs\n?? .env.sandbox\n?? notes.txt\nR  a -> b\n";
+        assert_eq!(
+            parse_status(text, &[".env.sandbox"]),
+            vec![" M src/lib.rs", "?? notes.txt", "R  a -> b"]
+        );
+        assert!(parse_status("", &[]).is_empty());
+    }
+}

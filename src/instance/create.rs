@@ -1,0 +1,112 @@
+//! `sandbox create NAME`: a worktree beside the repository, a slot, `.env.sandbox`
+//! and a registry entry. A failure undoes the steps already done.
+
+use std::path::PathBuf;
+
+use super::init::{check_slot, ktrdr_top, take_slot, write_env};
+use super::{Instance, Kind, clear_leftovers, now_iso};
+use crate::context::Context;
+use crate::envfile::{self, SandboxEnv};
+use crate::error::{Error, Result};
+use crate::git;
+use crate::registry::Entry;
+use crate::slug::slugify;
+use crate::stack::Stack;
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: String,
+    pub branch: Option<String>,
+    pub slot: Option<u8>,
+}
+
+pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Instance> {
+    if let Some(s) = opts.slot {
+        check_slot(stack, s)?;
+    }
+    let slug = slugify(&opts.name)?;
+    let top = ktrdr_top(stack, &ctx.cwd)?;
+    // Worktrees hang off the main clone, also when run from inside another worktree.
+    let repo = if git::is_clone(&top) {
+        top.clone()
+    } else {
+        git::common_repo(&top)?
+    };
+    let parent = repo
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
+    let id = format!("{}{slug}", stack.worktree_prefix);
+    let path: PathBuf = parent.join(&id);
+    let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());
+    if !git::valid_branch_name(&repo, &branch)? {
+        return Err(Error::Invalid(format!("{branch:?} is not a valid git branch name")));
+    }
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(Error::DirExists { path });
+    }
+    let now = now_iso();
+    let path_s = path.display().to_string();
+
+    // 1. Reserve the slot and name (under the lock; git work happens outside it).
+    let slot = ctx.registry().update(|c| {
+        if let Some(e) = c.instances.get(&id) {
+            return Err(Error::NameTaken {
+                id: id.clone(),
+                path: PathBuf::from(&e.path),
+            });
+        }
+        let slot = take_slot(c, stack, opts.slot)?;
+        c.instances.insert(
+            id.clone(),
+            Entry {
+                instance_id: id.clone(),
+                slot,
+                path: path_s.clone(),
+                created_at: now.clone(),
+                is_worktree: true,
+                parent_repo: Some(repo.display().to_string()),
+            },
+        );
+        c.kinfra.created_worktrees.push(path_s.clone());
+        Ok(slot)
+    })?;
+    ctx.reporter
+        .step(&format!("Creating worktree {} (branch {branch}, slot {slot})", path.display()));
+
+    let undo_registry = || {
+        let _ = ctx.registry().update(|c| {
+            c.instances.remove(&id);
+            c.kinfra.created_worktrees.retain(|p| p != &path_s);
+            Ok(())
+        });
+    };
+
+    // 2. The worktree.
+    let created_branch = match git::worktree_add(&repo, &path, &branch) {
+        Ok(b) => b,
+        Err(e) => {
+            if path.exists() {
+                let _ = git::worktree_remove(&repo, &path);
+            }
+            undo_registry();
+            return Err(e);
+        }
+    };
+
+    // 3. `.env.sandbox`.
+    let env = SandboxEnv::new(stack, slot, &id, &ctx.shared_dir(), &now);
+    if let Err(e) = write_env(&path.join(envfile::FILE_NAME), &env) {
+        let _ = git::worktree_remove(&repo, &path);
+        if created_branch {
+            let _ = git::delete_branch(&repo, &branch);
+        }
+        undo_registry();
+        return Err(e);
+    }
+    clear_leftovers(ctx, &id);
+    Ok(Instance {
+        kind: Kind::Sandbox,
+        dir: path,
+        env,
+    })
+}

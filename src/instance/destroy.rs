@@ -1,0 +1,222 @@
+//! `sandbox destroy` and `local-prod destroy`.
+//!
+//! Targets come from the registry (local-prod: always; sandboxes: by name, or the
+//! registered instance containing the current directory). A directory is deleted
+//! only when it is that instance's registered path, a git worktree, created by
+//! kinfra, and holds no uncommitted or unpushed work (unless forced). The local-prod
+//! clone is never deleted.
+
+use std::path::{Path, PathBuf};
+
+use super::{Instance, Kind, find_root};
+use crate::compose::{Compose, Project};
+use crate::context::Context;
+use crate::docker;
+use crate::envfile;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::registry::{Entry, same_path};
+use crate::stack::Stack;
+
+#[derive(Debug, Clone, Default)]
+pub struct DestroyOptions {
+    /// A registered sandbox name; `None` = the one containing the current directory.
+    pub name: Option<String>,
+    pub keep_worktree: bool,
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Destroyed {
+    pub instance_id: String,
+    pub path: PathBuf,
+    pub removed: docker::Removed,
+    pub directory_deleted: bool,
+    /// Why the directory stayed, when it did.
+    pub kept_because: Option<String>,
+}
+
+fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Entry> {
+    let reg = ctx.registry().load()?;
+    match name {
+        Some(n) => {
+            let prefixed = format!("{}{}", stack.worktree_prefix, n);
+            let slugged = crate::slug::slugify(n)
+                .map(|s| format!("{}{s}", stack.worktree_prefix))
+                .unwrap_or_default();
+            [n, prefixed.as_str(), slugged.as_str()]
+                .iter()
+                .find_map(|k| reg.instances.get(*k).cloned())
+                .ok_or_else(|| {
+                    if reg.local_prod.as_ref().is_some_and(|e| e.instance_id == n) {
+                        Error::WrongKind {
+                            dir: PathBuf::from(&reg.local_prod.as_ref().map(|e| e.path.clone()).unwrap_or_default()),
+                            expected: "sandbox",
+                            found: "local-prod (use `kinfra local-prod destroy`)".into(),
+                        }
+                    } else {
+                        Error::NoSuchInstance { name: n.into() }
+                    }
+                })
+        }
+        None => {
+            let root = find_root(&ctx.cwd).ok_or_else(|| Error::NoInstanceHere {
+                dir: ctx.cwd.clone(),
+            })?;
+            if let Some(lp) = &reg.local_prod {
+                if same_path(Path::new(&lp.path), &root) {
+                    return Err(Error::WrongKind {
+                        dir: root,
+                        expected: "sandbox",
+                        found: "local-prod (use `kinfra local-prod destroy`)".into(),
+                    });
+                }
+            }
+            reg.instances
+                .values()
+                .find(|e| same_path(Path::new(&e.path), &root))
+                .cloned()
+                .ok_or_else(|| Error::NoSuchInstance {
+                    name: format!("(the instance at {})", root.display()),
+                })
+        }
+    }
+}
+
+/// Stops and removes everything docker holds for the instance.
+fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Removed> {
+    let dir = Path::new(&entry.path);
+    // Through compose when we can (with the profile), then a label sweep that needs
+    // no compose file and catches whatever is left.
+    if dir.is_dir() {
+        if let (Ok(compose), Ok(inst)) = (Compose::detect(), Instance::at(stack, dir)) {
+            if let Ok(project) = inst.project(ctx, stack) {
+                let _ = compose
+                    .cmd(&project)
+                    .args(["down", "--volumes", "--remove-orphans"])
+                    .run();
+            }
+        } else if let Ok(compose) = Compose::detect() {
+            let mut p = Project::new(&entry.instance_id, &super::compose_file(ctx, stack, dir)?, dir);
+            p.profile = Kind::of_slot(entry.slot).profile(stack).map(String::from);
+            let _ = compose.cmd(&p).args(["down", "--volumes", "--remove-orphans"]).run();
+        }
+    }
+    docker::remove_project(&entry.instance_id)
+}
+
+fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
+    ctx.registry().update(|c| {
+        if entry.slot == 0 {
+            if c.local_prod.as_ref().is_some_and(|e| e.path == entry.path) {
+                c.local_prod = None;
+            }
+        } else if c.instances.get(&entry.instance_id).is_some_and(|e| e.path == entry.path) {
+            c.instances.remove(&entry.instance_id);
+        }
+        c.kinfra.projects.remove(&entry.instance_id);
+        c.kinfra.created_worktrees.retain(|p| p != &entry.path);
+        Ok(())
+    })
+}
+
+fn remove_env_file(dir: &Path) {
+    let f = dir.join(envfile::FILE_NAME);
+    if f.is_file() {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<Destroyed> {
+    let entry = find_sandbox(ctx, stack, opts.name.as_deref())?;
+    let path = PathBuf::from(&entry.path);
+    let created_by_kinfra = ctx
+        .registry()
+        .load()?
+        .kinfra
+        .created_worktrees
+        .contains(&entry.path);
+    let exists = std::fs::symlink_metadata(&path).is_ok();
+    let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+
+    // Decide about the directory before touching anything.
+    let kept_because = if !exists {
+        Some("it no longer exists".to_string())
+    } else if opts.keep_worktree {
+        Some("--keep-worktree".to_string())
+    } else if is_link {
+        Some("the registered path is a symbolic link".to_string())
+    } else if !entry.is_worktree || git::is_clone(&path) {
+        Some("it is a clone, not a worktree".to_string())
+    } else if !created_by_kinfra {
+        Some("kinfra did not create it (remove it with `git worktree remove`)".to_string())
+    } else {
+        None
+    };
+    let delete_dir = kept_because.is_none();
+    if delete_dir && !opts.force {
+        let uncommitted = git::uncommitted(&path, &[envfile::FILE_NAME])?;
+        let unpushed = git::unpushed(&path)?;
+        if !uncommitted.is_empty() || !unpushed.is_empty() {
+            return Err(Error::WouldLoseWork {
+                path,
+                uncommitted,
+                unpushed,
+            });
+        }
+    }
+
+    ctx.reporter.step(&format!("Removing containers and volumes of {}", entry.instance_id));
+    let removed = teardown(ctx, stack, &entry)?;
+    let mut directory_deleted = false;
+    if delete_dir {
+        ctx.reporter.step(&format!("Removing worktree {}", path.display()));
+        let repo = entry
+            .parent_repo
+            .clone()
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .map(Ok)
+            .unwrap_or_else(|| git::common_repo(&path))?;
+        remove_env_file(&path);
+        git::worktree_remove(&repo, &path)?;
+        directory_deleted = true;
+    } else if exists && !is_link {
+        remove_env_file(&path);
+    }
+    forget(ctx, &entry)?;
+    Ok(Destroyed {
+        instance_id: entry.instance_id,
+        path,
+        removed,
+        directory_deleted,
+        kept_because,
+    })
+}
+
+/// Destroys the *registered* local-prod, wherever the command runs from. Removes
+/// containers, volumes, its `.env.sandbox` and the registration; the clone stays.
+pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
+    let entry = ctx.registry().load()?.local_prod.ok_or(Error::NoLocalProd)?;
+    let path = PathBuf::from(&entry.path);
+    if !ctx.cwd.starts_with(&path) && !same_path(&ctx.cwd, &path) {
+        ctx.reporter.info(&format!(
+            "Destroying local-prod at {} (the current directory is {})",
+            path.display(),
+            ctx.cwd.display()
+        ));
+    }
+    ctx.reporter.step(&format!("Removing containers and volumes of {}", entry.instance_id));
+    let removed = teardown(ctx, stack, &entry)?;
+    if path.is_dir() && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        remove_env_file(&path);
+    }
+    forget(ctx, &entry)?;
+    Ok(Destroyed {
+        instance_id: entry.instance_id,
+        path,
+        removed,
+        directory_deleted: false,
+        kept_because: Some("local-prod's clone is never deleted".into()),
+    })
+}

@@ -1,0 +1,174 @@
+//! `sandbox init` and `local-prod init`: register the current checkout.
+
+use std::path::{Path, PathBuf};
+
+use super::{Instance, Kind, clear_leftovers, now_iso};
+use crate::context::Context;
+use crate::envfile::{self, SandboxEnv};
+use crate::error::{Error, Result};
+use crate::git;
+use crate::registry::{Contents, Entry};
+use crate::slug::slugify;
+use crate::stack::Stack;
+
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    pub slot: Option<u8>,
+    pub name: Option<String>,
+}
+
+/// Validates a requested sandbox slot.
+pub(crate) fn check_slot(stack: &Stack, slot: u8) -> Result<u8> {
+    if (1..=stack.max_slot).contains(&slot) {
+        Ok(slot)
+    } else {
+        Err(Error::BadSlot {
+            value: slot.to_string(),
+            max: stack.max_slot,
+        })
+    }
+}
+
+/// Picks the slot (requested or lowest free) under the registry lock.
+pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> Result<u8> {
+    match requested {
+        Some(s) => match c.used_slots().get(&s) {
+            Some(by) => Err(Error::SlotTaken { slot: s, by: by.clone() }),
+            None => Ok(s),
+        },
+        None => c.free_slot(stack.max_slot),
+    }
+}
+
+/// The checkout's top directory, after checking it is a KTRDR repository.
+pub(crate) fn ktrdr_top(stack: &Stack, dir: &Path) -> Result<PathBuf> {
+    let top = git::toplevel(dir)?;
+    let origin = git::origin_url(&top)?;
+    match &origin {
+        Some(url) if url.to_lowercase().contains(stack.repo_marker) => Ok(top),
+        _ => Err(Error::NotKtrdr { dir: top, origin }),
+    }
+}
+
+/// Fails when local-prod is already registered (checked before any work).
+pub fn check_local_prod_free(ctx: &Context) -> Result<()> {
+    match ctx.registry().load()?.local_prod {
+        Some(e) => Err(Error::LocalProdExists {
+            path: PathBuf::from(e.path),
+        }),
+        None => Ok(()),
+    }
+}
+
+pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: &InitOptions) -> Result<Instance> {
+    if let Some(s) = opts.slot {
+        check_slot(stack, s)?;
+    }
+    let top = ktrdr_top(stack, &ctx.cwd)?;
+    let clone = git::is_clone(&top);
+    if kind == Kind::LocalProd && !clone {
+        return Err(Error::NotAClone { dir: top });
+    }
+    let env_path = top.join(envfile::FILE_NAME);
+    let id = match kind {
+        Kind::LocalProd => stack.local_prod_id.to_string(),
+        Kind::Sandbox => {
+            let raw = match &opts.name {
+                Some(n) => n.clone(),
+                None => top
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            };
+            slugify(&raw)?
+        }
+    };
+    let parent_repo = if clone {
+        None
+    } else {
+        Some(git::common_repo(&top)?.display().to_string())
+    };
+    let now = now_iso();
+    let path_s = top.display().to_string();
+    let slot = ctx.registry().update(|c| {
+        if let Some(e) = c.entry_at(&top) {
+            return Err(Error::AlreadyInitialized {
+                dir: top.clone(),
+                id: e.instance_id.clone(),
+            });
+        }
+        if env_path.exists() {
+            return Err(Error::AlreadyInitialized {
+                dir: top.clone(),
+                id: "an unregistered instance (.env.sandbox exists)".into(),
+            });
+        }
+        let entry = |slot| Entry {
+            instance_id: id.clone(),
+            slot,
+            path: path_s.clone(),
+            created_at: now.clone(),
+            is_worktree: !clone,
+            parent_repo: parent_repo.clone(),
+        };
+        match kind {
+            Kind::LocalProd => {
+                if let Some(e) = &c.local_prod {
+                    return Err(Error::LocalProdExists {
+                        path: PathBuf::from(&e.path),
+                    });
+                }
+                c.local_prod = Some(entry(0));
+                Ok(0)
+            }
+            Kind::Sandbox => {
+                if let Some(e) = c.instances.get(&id) {
+                    return Err(Error::NameTaken {
+                        id: id.clone(),
+                        path: PathBuf::from(&e.path),
+                    });
+                }
+                let slot = take_slot(c, stack, opts.slot)?;
+                c.instances.insert(id.clone(), entry(slot));
+                Ok(slot)
+            }
+        }
+    })?;
+    let env = SandboxEnv::new(stack, slot, &id, &ctx.shared_dir(), &now);
+    if let Err(e) = write_env(&env_path, &env) {
+        // Undo the registration: nothing half-made stays behind.
+        let _ = ctx.registry().update(|c| {
+            match kind {
+                Kind::LocalProd => c.local_prod = None,
+                Kind::Sandbox => {
+                    c.instances.remove(&id);
+                }
+            }
+            Ok(())
+        });
+        return Err(e);
+    }
+    clear_leftovers(ctx, &id);
+    Ok(Instance {
+        kind,
+        dir: top,
+        env,
+    })
+}
+
+/// Writes `.env.sandbox` atomically (no secrets in it; readable by the user's tools).
+pub(crate) fn write_env(path: &Path, env: &SandboxEnv) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let err = |e| Error::io("could not write", path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".env.sandbox.")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    std::io::Write::write_all(&mut tmp, env.render().as_bytes()).map_err(err)?;
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}

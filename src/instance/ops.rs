@@ -1,0 +1,74 @@
+//! `down`, `logs` and `shell`: thin compose/docker calls on one instance.
+
+use super::Instance;
+use crate::compose::Compose;
+use crate::context::Context;
+use crate::docker;
+use crate::error::{Error, Result};
+use crate::stack::Stack;
+
+/// Stops the instance (with its profile, so profile-only services stop too).
+pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Result<()> {
+    let compose = Compose::detect()?;
+    let project = inst.project(ctx, stack)?;
+    ctx.reporter.step(&format!("Stopping {} ({})", inst.id(), compose.describe()));
+    let mut cmd = compose.cmd(&project).args(["down", "--remove-orphans"]);
+    if volumes {
+        cmd = cmd.arg("--volumes");
+    }
+    cmd.run().map_err(|e| match docker::classify(e) {
+        Error::Exec(source) => Error::ComposeFailed {
+            project: inst.id().into(),
+            source,
+        },
+        other => other,
+    })?;
+    Ok(())
+}
+
+/// Streams logs to the terminal; returns compose's exit code.
+pub fn logs(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    service: Option<&str>,
+    follow: bool,
+    lines: usize,
+) -> Result<i32> {
+    let compose = Compose::detect()?;
+    let project = inst.project(ctx, stack)?;
+    let mut cmd = compose
+        .cmd(&project)
+        .args(["logs", "--tail", &lines.to_string()]);
+    if follow {
+        cmd = cmd.arg("--follow");
+    }
+    if let Some(s) = service {
+        cmd = cmd.arg(s);
+    }
+    Ok(cmd.status_inherit()?.code().unwrap_or(1))
+}
+
+/// Opens a shell in a running service container.
+pub fn shell(inst: &Instance, service: &str, tty: bool) -> Result<i32> {
+    let cs = docker::containers(Some(inst.id()))?;
+    let c = cs
+        .iter()
+        .find(|c| c.service == service && c.running())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "service {service} of {} is not running (running: {})",
+                inst.id(),
+                cs.iter()
+                    .filter(|c| c.running())
+                    .map(|c| c.service.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+    let flags = if tty { "-it" } else { "-i" };
+    let status = crate::exec::Cmd::new("docker")
+        .args(["exec", flags, &c.id, "sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"])
+        .status_inherit()?;
+    Ok(status.code().unwrap_or(1))
+}

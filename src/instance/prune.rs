@@ -1,0 +1,136 @@
+//! `release` and `prune`: reconcile the registry with the disk and Docker. Frees
+//! slots whose directory is gone and removes compose projects kinfra started that no
+//! entry owns, with their volumes (so a reused slot never inherits a stale database).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::docker;
+use crate::error::{Error, Result};
+use crate::registry::Entry;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneItem {
+    pub project: String,
+    pub slot: Option<u8>,
+    pub path: Option<String>,
+    pub reason: String,
+    pub containers: usize,
+    pub volumes: usize,
+}
+
+/// Releases one registered instance by slot number or name: containers and volumes
+/// removed, registration dropped. Its directory is not deleted.
+pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
+    let reg = ctx.registry().load()?;
+    let entry: Entry = match what.parse::<u8>() {
+        Ok(slot) => reg
+            .instances
+            .values()
+            .find(|e| e.slot == slot)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchInstance {
+                name: format!("(slot {slot})"),
+            })?,
+        Err(_) => reg
+            .instances
+            .get(what)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchInstance { name: what.into() })?,
+    };
+    let removed = docker::remove_project(&entry.instance_id)?;
+    let env_file = Path::new(&entry.path).join(crate::envfile::FILE_NAME);
+    if env_file.is_file() {
+        let _ = std::fs::remove_file(env_file);
+    }
+    ctx.registry().update(|c| {
+        c.instances.remove(&entry.instance_id);
+        c.kinfra.projects.remove(&entry.instance_id);
+        Ok(())
+    })?;
+    Ok(PruneItem {
+        project: entry.instance_id.clone(),
+        slot: Some(entry.slot),
+        path: Some(entry.path.clone()),
+        reason: "released".into(),
+        containers: removed.containers,
+        volumes: removed.volumes,
+    })
+}
+
+/// Finds (and unless `dry_run`, removes) entries whose directory is gone and
+/// projects kinfra started that no entry owns.
+pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
+    let reg = ctx.registry().load()?;
+    let containers = docker::by_project(docker::containers(None)?);
+    let volumes = docker::all_volume_projects()?;
+    let count = |p: &str| {
+        (
+            containers.get(p).map_or(0, Vec::len),
+            volumes.get(p).map_or(0, Vec::len),
+        )
+    };
+    let mut items = Vec::new();
+    let all_entries = reg.local_prod.iter().chain(reg.instances.values());
+    for e in all_entries.clone() {
+        if !Path::new(&e.path).is_dir() {
+            let (c, v) = count(&e.instance_id);
+            items.push(PruneItem {
+                project: e.instance_id.clone(),
+                slot: Some(e.slot),
+                path: Some(e.path.clone()),
+                reason: "directory missing".into(),
+                containers: c,
+                volumes: v,
+            });
+        }
+    }
+    let owned: Vec<&str> = all_entries.map(|e| e.instance_id.as_str()).collect();
+    for (project, dir) in &reg.kinfra.projects {
+        if !owned.contains(&project.as_str()) {
+            let (c, v) = count(project);
+            items.push(PruneItem {
+                project: project.clone(),
+                slot: None,
+                path: Some(dir.clone()),
+                reason: "no registry entry owns it".into(),
+                containers: c,
+                volumes: v,
+            });
+        }
+    }
+    if dry_run {
+        return Ok(items);
+    }
+    for it in &items {
+        docker::remove_project(&it.project)?;
+        ctx.registry().update(|c| {
+            // Re-checked under the lock: only drop what is still stale.
+            if it.slot.is_some() {
+                if c.local_prod.as_ref().is_some_and(|e| {
+                    e.instance_id == it.project && !Path::new(&e.path).is_dir()
+                }) {
+                    c.local_prod = None;
+                }
+                if c.instances
+                    .get(&it.project)
+                    .is_some_and(|e| !Path::new(&e.path).is_dir())
+                {
+                    c.instances.remove(&it.project);
+                }
+            }
+            let still_owned = c.instances.contains_key(&it.project)
+                || c.local_prod.as_ref().is_some_and(|e| e.instance_id == it.project);
+            if !still_owned {
+                c.kinfra.projects.remove(&it.project);
+                if let Some(p) = &it.path {
+                    c.kinfra.created_worktrees.retain(|w| w != p);
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(items)
+}

@@ -1,0 +1,164 @@
+//! `status` of one instance and `list` of all of them, from one `docker ps` call.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{Instance, Kind};
+use crate::context::Context;
+use crate::docker::{self, Container};
+use crate::error::Result;
+use crate::registry::Entry;
+use crate::stack::Stack;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceState {
+    pub service: String,
+    pub state: String,
+    pub health: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub instance_id: String,
+    pub kind: &'static str,
+    pub slot: u8,
+    pub path: PathBuf,
+    pub state: String,
+    pub registered: bool,
+    pub ports: std::collections::BTreeMap<String, u16>,
+    pub services: Vec<ServiceState>,
+}
+
+/// running / partial x/y / stopped, from the project's containers.
+pub fn summarize(cs: &[Container]) -> String {
+    let total = cs.len();
+    let running = cs.iter().filter(|c| c.running()).count();
+    match (running, total) {
+        (_, 0) | (0, _) => "stopped".into(),
+        (r, t) if r == t => "running".into(),
+        (r, t) => format!("partial {r}/{t}"),
+    }
+}
+
+pub fn status(ctx: &Context, inst: &Instance) -> Result<Status> {
+    let cs = docker::containers(Some(inst.id()))?;
+    let registered = ctx.registry().load()?.entry_at(&inst.dir).is_some();
+    let mut services: Vec<ServiceState> = cs
+        .iter()
+        .map(|c| ServiceState {
+            service: c.service.clone(),
+            state: c.state.clone(),
+            health: c.health().map(String::from),
+            status: c.status.clone(),
+        })
+        .collect();
+    services.sort_by(|a, b| a.service.cmp(&b.service));
+    Ok(Status {
+        instance_id: inst.id().into(),
+        kind: inst.kind.label(),
+        slot: inst.env.slot,
+        path: inst.dir.clone(),
+        state: summarize(&cs),
+        registered,
+        ports: inst.env.ports.iter().cloned().collect(),
+        services,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListRow {
+    pub instance_id: String,
+    pub kind: &'static str,
+    pub slot: u8,
+    /// running, partial x/y, stopped, directory missing, unknown (Docker unreachable)
+    pub state: String,
+    pub api_port: Option<u16>,
+    pub path: String,
+    pub created_at: String,
+    pub age: String,
+}
+
+/// Every registered instance (local-prod first), with one Docker query for all.
+pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String>)> {
+    let reg = ctx.registry().load()?;
+    let (groups, docker_error) = match docker::containers(None) {
+        Ok(cs) => (Some(docker::by_project(cs)), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let now = jiff::Timestamp::now();
+    let row = |e: &Entry| {
+        let state = if !Path::new(&e.path).is_dir() {
+            "directory missing".to_string()
+        } else {
+            match &groups {
+                Some(g) => summarize(g.get(&e.instance_id).map(Vec::as_slice).unwrap_or(&[])),
+                None => "unknown".to_string(),
+            }
+        };
+        ListRow {
+            instance_id: e.instance_id.clone(),
+            kind: Kind::of_slot(e.slot).label(),
+            slot: e.slot,
+            state,
+            api_port: crate::ports::for_slot(stack, e.slot)
+                .into_iter()
+                .find(|(k, _)| *k == stack.api_port_key)
+                .map(|(_, p)| p),
+            path: e.path.clone(),
+            created_at: e.created_at.clone(),
+            age: age(&e.created_at, now),
+        }
+    };
+    let mut rows: Vec<ListRow> = reg.local_prod.iter().map(row).collect();
+    let mut sandboxes: Vec<ListRow> = reg.instances.values().map(row).collect();
+    sandboxes.sort_by_key(|r| r.slot);
+    rows.extend(sandboxes);
+    Ok((rows, docker_error))
+}
+
+/// "3d", "5h", "12m", "40s"; "?" when the timestamp cannot be read. Timestamps
+/// without an offset (the Python tool's) are taken as UTC.
+pub fn age(created: &str, now: jiff::Timestamp) -> String {
+    let ts = created.parse::<jiff::Timestamp>().ok().or_else(|| {
+        created
+            .parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| z.timestamp())
+    });
+    let Some(ts) = ts else { return "?".into() };
+    let secs = now.as_second() - ts.as_second();
+    match secs {
+        s if s < 0 => "0s".into(),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::parse_ps;
+
+    #[test]
+    fn states() {
+        let cs = parse_ps("a\tp\tdb\trunning\tUp\tn\t\nb\tp\tapi\texited\tExited (1)\tn2\t\n");
+        assert_eq!(summarize(&cs), "partial 1/2");
+        assert_eq!(summarize(&cs[..1]), "running");
+        assert_eq!(summarize(&cs[1..]), "stopped");
+        assert_eq!(summarize(&[]), "stopped");
+    }
+
+    #[test]
+    fn ages() {
+        let now: jiff::Timestamp = "2026-01-03T00:00:00Z".parse().unwrap();
+        assert_eq!(age("2026-01-01T00:00:00Z", now), "2d");
+        assert_eq!(age("2026-01-02T23:00:00.123456", now), "1h");
+        assert_eq!(age("2026-01-02T23:59:30+00:00", now), "30s");
+        assert_eq!(age("yesterday", now), "?");
+    }
+}

@@ -1,0 +1,26 @@
+//! kinfra: parallel, isolated copies of a Docker Compose application, one per git
+//! worktree ("sandboxes", slots 1–10), plus one production-like local-prod (slot 0).
+//!
+//! The library holds everything; the `kinfra` and `kinfra-setup` binaries are thin
+//! shells over [`cli`].
+
+pub mod assets;
+pub mod cli;
+pub mod compose;
+pub mod context;
+pub mod demo;
+pub mod docker;
+pub mod envfile;
+pub mod error;
+pub mod exec;
+pub mod gate;
+pub mod git;
+pub mod instance;
+pub mod ports;
+pub mod registry;
+pub mod secrets;
+pub mod shared;
+pub mod slug;
+pub mod stack;
+
+pub use error::{Error, Result};

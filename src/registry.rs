@@ -1,0 +1,303 @@
+//! The instance registry `$KINFRA_HOME/sandbox/instances.json`, in the exact schema
+//! the Python tool reads. Every read-modify-write holds an exclusive lock on a
+//! side file and replaces the registry atomically (temp file, fsync, rename).
+//! A file that does not parse, or has an unknown version, is never rewritten.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const VERSION: u64 = 1;
+
+/// One registered instance. Exactly these fields: the Python reader treats any
+/// extra field inside an entry as a corrupt file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub instance_id: String,
+    pub slot: u8,
+    pub path: String,
+    pub created_at: String,
+    pub is_worktree: bool,
+    pub parent_repo: Option<String>,
+}
+
+/// What kinfra records beyond the shared schema, under its own top-level key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KinfraState {
+    /// Worktree directories kinfra created: the only directories it may delete.
+    #[serde(default)]
+    pub created_worktrees: Vec<String>,
+    /// Compose projects kinfra has started, with the directory they ran from, so
+    /// `prune` can find projects no entry owns any more.
+    #[serde(default)]
+    pub projects: BTreeMap<String, String>,
+}
+
+impl KinfraState {
+    fn is_empty(&self) -> bool {
+        self.created_worktrees.is_empty() && self.projects.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contents {
+    pub version: u64,
+    #[serde(default)]
+    pub local_prod: Option<Entry>,
+    #[serde(default)]
+    pub instances: BTreeMap<String, Entry>,
+    #[serde(default, skip_serializing_if = "KinfraState::is_empty")]
+    pub kinfra: KinfraState,
+    /// Top-level keys written by other tools, kept as they were.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for Contents {
+    fn default() -> Self {
+        Contents {
+            version: VERSION,
+            local_prod: None,
+            instances: BTreeMap::new(),
+            kinfra: KinfraState::default(),
+            other: serde_json::Map::new(),
+        }
+    }
+}
+
+impl Contents {
+    /// Parses registry text; `path` is only for messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        // Check the version before the shape, so a future format is reported as such.
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|source| Error::RegistryCorrupt {
+                path: path.to_owned(),
+                source,
+            })?;
+        match value.get("version") {
+            Some(v) if v.as_u64() == Some(VERSION) => {}
+            Some(v) => {
+                return Err(Error::RegistryVersion {
+                    path: path.to_owned(),
+                    version: v.to_string(),
+                });
+            }
+            None => {
+                return Err(Error::RegistryVersion {
+                    path: path.to_owned(),
+                    version: "(none)".into(),
+                });
+            }
+        }
+        serde_json::from_value(value).map_err(|source| Error::RegistryCorrupt {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Sandbox slots in use (local-prod's 0 excluded).
+    pub fn used_slots(&self) -> BTreeMap<u8, String> {
+        self.instances
+            .values()
+            .map(|e| (e.slot, e.instance_id.clone()))
+            .collect()
+    }
+
+    /// The lowest free sandbox slot.
+    pub fn free_slot(&self, max: u8) -> Result<u8> {
+        let used = self.used_slots();
+        (1..=max).find(|s| !used.contains_key(s)).ok_or_else(|| Error::SlotsFull {
+            max,
+            holders: used.into_iter().collect(),
+        })
+    }
+
+    /// The entry whose registered path is `dir` (sandbox or local-prod).
+    pub fn entry_at(&self, dir: &Path) -> Option<&Entry> {
+        let same = |e: &&Entry| same_path(Path::new(&e.path), dir);
+        self.instances
+            .values()
+            .find(same)
+            .or(self.local_prod.as_ref().filter(same))
+    }
+}
+
+/// Compares paths after resolving links where they exist.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || canon(a) == canon(b)
+}
+
+/// Handle on the registry file under a kinfra home.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    path: PathBuf,
+}
+
+impl Registry {
+    pub fn new(home: &Path) -> Self {
+        Registry {
+            path: home.join("sandbox").join("instances.json"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    fn refuse_symlink(&self) -> Result<()> {
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if meta.file_type().is_symlink() {
+                return Err(Error::RegistrySymlink {
+                    path: self.path.clone(),
+                    target: std::fs::read_link(&self.path).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the registry without locking (writers replace it atomically, so a
+    /// reader sees the old file or the new one). A missing file is an empty registry.
+    pub fn load(&self) -> Result<Contents> {
+        self.refuse_symlink()?;
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Contents::parse(&text, &self.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Contents::default()),
+            Err(e) => Err(Error::io("could not read the registry", &self.path, e)),
+        }
+    }
+
+    /// Runs `f` on the registry under an exclusive lock and saves the result if it
+    /// changed. Nothing is written when `f` fails.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Contents) -> Result<T>) -> Result<T> {
+        let _lock = self.lock()?;
+        let before = self.load()?;
+        let mut contents = before.clone();
+        let out = f(&mut contents)?;
+        if contents != before {
+            self.write(&contents)?;
+        }
+        Ok(out)
+    }
+
+    fn lock(&self) -> Result<File> {
+        let dir = self.dir();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("could not create the registry directory", dir, e))?;
+        let lock_path = dir.join(".instances.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io("could not open the registry lock", &lock_path, e))?;
+        file.lock()
+            .map_err(|e| Error::io("could not lock the registry", &lock_path, e))?;
+        Ok(file)
+    }
+
+    fn write(&self, contents: &Contents) -> Result<()> {
+        let dir = self.dir();
+        let mut text = serde_json::to_string_pretty(contents)
+            .map_err(|e| Error::Other(format!("could not encode the registry: {e}")))?;
+        text.push('\n');
+        let err = |e| Error::io("could not write the registry", &self.path, e);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".instances.json.")
+            .tempfile_in(dir)
+            .map_err(err)?;
+        tmp.write_all(text.as_bytes()).map_err(err)?;
+        tmp.as_file().sync_all().map_err(err)?;
+        tmp.persist(&self.path).map_err(|e| err(e.error))?;
+        // Make the rename itself durable.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PYTHON_SHAPE: &str = r#"{
+  "version": 1,
+  "local_prod": {"instance_id": "ktrdr-prod", "slot": 0, "path": "/home/u/ktrdr-prod",
+                 "created_at": "2025-01-02T03:04:05.123456", "is_worktree": false, "parent_repo": null},
+  "instances": {
+    "ktrdr--feat": {"instance_id": "ktrdr--feat", "slot": 2, "path": "/home/u/ktrdr--feat",
+                    "created_at": "2025-01-02T03:04:05", "is_worktree": true, "parent_repo": "/home/u/ktrdr"}
+  }
+}"#;
+
+    #[test]
+    fn reads_the_python_shape() {
+        let c = Contents::parse(PYTHON_SHAPE, Path::new("r.json")).unwrap();
+        assert_eq!(c.local_prod.as_ref().unwrap().slot, 0);
+        assert_eq!(c.instances["ktrdr--feat"].parent_repo.as_deref(), Some("/home/u/ktrdr"));
+        assert_eq!(c.free_slot(10).unwrap(), 1);
+        // Written back, every entry keeps exactly the six fields.
+        let v: serde_json::Value = serde_json::to_value(&c).unwrap();
+        let entry = v["instances"]["ktrdr--feat"].as_object().unwrap();
+        assert_eq!(entry.len(), 6);
+        assert!(v.get("kinfra").is_none());
+    }
+
+    #[test]
+    fn refuses_extra_fields_unknown_versions_and_junk() {
+        let extra = PYTHON_SHAPE.replace("\"slot\": 2,", "\"slot\": 2, \"x\": 1,");
+        assert!(matches!(
+            Contents::parse(&extra, Path::new("r")),
+            Err(Error::RegistryCorrupt { .. })
+        ));
+        let v2 = PYTHON_SHAPE.replace("\"version\": 1", "\"version\": 2");
+        assert!(matches!(
+            Contents::parse(&v2, Path::new("r")),
+            Err(Error::RegistryVersion { .. })
+        ));
+        assert!(matches!(
+            Contents::parse(&PYTHON_SHAPE[..50], Path::new("r")),
+            Err(Error::RegistryCorrupt { .. })
+        ));
+        let wrong_type = PYTHON_SHAPE.replace("\"slot\": 2", "\"slot\": \"2\"");
+        assert!(Contents::parse(&wrong_type, Path::new("r")).is_err());
+    }
+
+    #[test]
+    fn keeps_unknown_top_level_keys() {
+        let text = r#"{"version":1,"instances":{},"local_prod":null,"other_tool":{"a":1}}"#;
+        let c = Contents::parse(text, Path::new("r")).unwrap();
+        let out = serde_json::to_string(&c).unwrap();
+        assert!(out.contains(r#""other_tool":{"a":1}"#), "{out}");
+    }
+
+    #[test]
+    fn update_writes_atomically_and_failure_writes_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        let reg = Registry::new(home.path());
+        reg.update(|c| {
+            c.kinfra.projects.insert("p".into(), "/x".into());
+            Ok(())
+        })
+        .unwrap();
+        let saved = std::fs::read_to_string(reg.path()).unwrap();
+        let r: Result<()> = reg.update(|c| {
+            c.kinfra.projects.clear();
+            Err(Error::Other("nope".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_to_string(reg.path()).unwrap(), saved);
+    }
+}

@@ -1,0 +1,147 @@
+//! Secrets from the 1Password CLI `op`, fetched at `up` time and handed only to the
+//! compose process's environment: never written to disk, never printed.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::exec::{Cmd, ExecError};
+use crate::stack::Stack;
+
+const OP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why secrets could not be loaded. Each is a warning: the stack then runs on its
+/// insecure defaults.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("the 1Password CLI `op` is not installed")]
+    NotInstalled,
+    #[error("the 1Password CLI is not signed in")]
+    NotSignedIn,
+    #[error("1Password item {item:?} could not be read: {reason}")]
+    ItemUnavailable { item: String, reason: String },
+    #[error("1Password returned something that is not an item for {item:?}: {reason}")]
+    Garbage { item: String, reason: String },
+    #[error("the 1Password CLI did not answer within {} s", OP_TIMEOUT.as_secs())]
+    TimedOut,
+}
+
+impl SecretsError {
+    pub fn hint(&self, item: &str) -> String {
+        match self {
+            SecretsError::NotInstalled => "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/), or pass --no-secrets".into(),
+            SecretsError::NotSignedIn => "run `eval $(op signin)` or set OP_SERVICE_ACCOUNT_TOKEN, or pass --no-secrets".into(),
+            _ => format!("check that the item {item:?} exists in your vault (`op item get {item}`), or pass --no-secrets"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Item {
+    #[serde(default)]
+    fields: Vec<Field>,
+}
+
+#[derive(Deserialize)]
+struct Field {
+    #[serde(default)]
+    label: String,
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// Pure: the CONCEALED fields of an `op item get --format json` answer, mapped to
+/// environment variables through the stack's field table.
+pub fn parse_item(stack: &Stack, json: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
+    let item: Item = serde_json::from_str(json)?;
+    Ok(stack
+        .secret_fields
+        .iter()
+        .filter_map(|sf| {
+            item.fields
+                .iter()
+                .find(|f| f.label == sf.field && f.kind == "CONCEALED")
+                .and_then(|f| f.value.clone())
+                .filter(|v| !v.is_empty())
+                .map(|v| (sf.var.to_string(), v))
+        })
+        .collect())
+}
+
+fn map_exec(e: ExecError, item: &str) -> SecretsError {
+    match e {
+        ExecError::NotFound { .. } => SecretsError::NotInstalled,
+        ExecError::TimedOut { .. } => SecretsError::TimedOut,
+        other => SecretsError::ItemUnavailable {
+            item: item.into(),
+            reason: other.stderr().trim().lines().last().unwrap_or("no detail").to_string(),
+        },
+    }
+}
+
+/// Is `op` signed in (or a service account configured)?
+pub fn signed_in() -> Result<(), SecretsError> {
+    if std::env::var_os("OP_SERVICE_ACCOUNT_TOKEN").is_some_and(|t| !t.is_empty()) {
+        return Ok(());
+    }
+    let out = Cmd::new("op")
+        .args(["whoami", "--format", "json"])
+        .timeout(OP_TIMEOUT)
+        .output()
+        .map_err(|e| map_exec(e, ""))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(SecretsError::NotSignedIn)
+    }
+}
+
+/// Fetches the item and returns `(VAR, value)` pairs. Values are never logged.
+pub fn fetch(stack: &Stack, item: &str) -> Result<Vec<(String, String)>, SecretsError> {
+    signed_in()?;
+    let json = Cmd::new("op")
+        .args(["item", "get", item, "--format", "json"])
+        .timeout(OP_TIMEOUT)
+        .run()
+        .map_err(|e| map_exec(e, item))?;
+    parse_item(stack, &json).map_err(|e| SecretsError::Garbage {
+        item: item.into(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::KTRDR;
+
+    // Shape of `op item get <item> --format json` (1Password CLI 2.x).
+    const ITEM: &str = r#"{"id":"abc","title":"ktrdr-local-prod","version":2,"vault":{"id":"v","name":"Private"},"category":"LOGIN","fields":[
+      {"id":"username","type":"STRING","purpose":"USERNAME","label":"username","value":"ktrdr"},
+      {"id":"f1","type":"CONCEALED","label":"db_password","value":"pw-1"},
+      {"id":"f2","type":"CONCEALED","label":"jwt_secret","value":"jwt-2"},
+      {"id":"f3","type":"STRING","label":"grafana_password","value":"not-concealed"},
+      {"id":"f4","type":"CONCEALED","label":"anthropic_api_key","value":""},
+      {"id":"notesPlain","type":"STRING","purpose":"NOTES","label":"notesPlain"}]}"#;
+
+    #[test]
+    fn takes_concealed_fields_only() {
+        let v = parse_item(&KTRDR, ITEM).unwrap();
+        assert_eq!(
+            v,
+            vec![
+                ("DB_PASSWORD".to_string(), "pw-1".to_string()),
+                ("JWT_SECRET".to_string(), "jwt-2".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(parse_item(&KTRDR, "not json").is_err());
+        assert!(parse_item(&KTRDR, "[1,2]").is_err());
+        assert!(parse_item(&KTRDR, "{}").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,158 @@
+//! Shared data (`$KINFRA_HOME/shared/{data,models,strategies}`), mounted into every
+//! instance. Copies never overwrite a file that is already there.
+
+use std::path::{Path, PathBuf};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::stack::Stack;
+
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Create the empty structure.
+    Minimal,
+    /// Copy the three directories from an existing checkout.
+    From(PathBuf),
+    /// Report what is there; change nothing.
+    Report,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub dirs: Vec<(String, u64, u64)>, // (name, files, bytes)
+    pub copied_files: u64,
+    pub copied_bytes: u64,
+    pub skipped_existing: u64,
+}
+
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            walk(&e.path(), out)?;
+        } else if ft.is_file() {
+            out.push((e.path(), e.metadata()?.len()));
+        }
+        // Symlinks are not followed: a copy must not pull in what lies outside.
+    }
+    Ok(())
+}
+
+fn tally(dir: &Path) -> (u64, u64) {
+    let mut files = Vec::new();
+    let _ = walk(dir, &mut files);
+    (files.len() as u64, files.iter().map(|f| f.1).sum())
+}
+
+pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
+    let root = ctx.shared_dir();
+    let mut summary = Summary::default();
+    match mode {
+        Mode::Report => {}
+        Mode::Minimal => {
+            for sub in stack.shared_subdirs {
+                let d = root.join(sub);
+                std::fs::create_dir_all(&d).map_err(|e| Error::io("could not create", &d, e))?;
+            }
+        }
+        Mode::From(src) => {
+            let src = std::fs::canonicalize(src)
+                .map_err(|e| Error::io("cannot read the source checkout", src, e))?;
+            let present: Vec<&str> = stack
+                .shared_subdirs
+                .iter()
+                .copied()
+                .filter(|s| src.join(s).is_dir())
+                .collect();
+            if present.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{} has none of {} to copy from",
+                    src.display(),
+                    stack.shared_subdirs.join(", ")
+                )));
+            }
+            if same_or_inside(&src, &root) {
+                return Err(Error::Invalid(format!(
+                    "{} is the shared directory itself",
+                    src.display()
+                )));
+            }
+            let mut files = Vec::new();
+            for sub in &present {
+                walk(&src.join(sub), &mut files)
+                    .map_err(|e| Error::io("cannot read", src.join(sub), e))?;
+            }
+            let total: u64 = files.iter().map(|f| f.1).sum();
+            ctx.reporter.step(&format!(
+                "Copying {} files ({}) from {}",
+                files.len(),
+                human_bytes(total),
+                src.display()
+            ));
+            let bar = ctx.reporter.bytes(total, "copying shared data");
+            for (path, len) in &files {
+                let rel = path.strip_prefix(&src).unwrap_or(path);
+                let dest = root.join(rel);
+                if dest.exists() {
+                    summary.skipped_existing += 1;
+                    bar.inc(*len);
+                    continue;
+                }
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| Error::io("could not create", parent, e))?;
+                }
+                std::fs::copy(path, &dest).map_err(|e| Error::io("could not copy to", &dest, e))?;
+                summary.copied_files += 1;
+                summary.copied_bytes += len;
+                bar.inc(*len);
+            }
+            bar.finish();
+            for sub in stack.shared_subdirs {
+                let d = root.join(sub);
+                std::fs::create_dir_all(&d).map_err(|e| Error::io("could not create", &d, e))?;
+            }
+        }
+    }
+    for sub in stack.shared_subdirs {
+        let d = root.join(sub);
+        if d.is_dir() {
+            let (n, b) = tally(&d);
+            summary.dirs.push((sub.to_string(), n, b));
+        }
+    }
+    Ok(summary)
+}
+
+fn same_or_inside(a: &Path, b: &Path) -> bool {
+    let b = std::fs::canonicalize(b).unwrap_or_else(|_| b.to_path_buf());
+    a.starts_with(&b) || b.starts_with(a) && a == b
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(human_bytes(5), "5 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+}
