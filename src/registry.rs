@@ -73,10 +73,10 @@ impl Default for Contents {
 
 impl Contents {
     /// Parses registry text; `path` is only for messages.
-    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+    pub fn parse(text: &[u8], path: &Path) -> Result<Self> {
         // Check the version before the shape, so a future format is reported as such.
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|source| Error::RegistryCorrupt {
+            serde_json::from_slice(text).map_err(|source| Error::RegistryCorrupt {
                 path: path.to_owned(),
                 source,
             })?;
@@ -171,8 +171,8 @@ impl Registry {
     /// reader sees the old file or the new one). A missing file is an empty registry.
     pub fn load(&self) -> Result<Contents> {
         self.refuse_symlink()?;
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => Contents::parse(&text, &self.path),
+        match std::fs::read(&self.path) {
+            Ok(bytes) => Contents::parse(&bytes, &self.path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Contents::default()),
             Err(e) => Err(Error::io("could not read the registry", &self.path, e)),
         }
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn reads_the_python_shape() {
-        let c = Contents::parse(PYTHON_SHAPE, Path::new("r.json")).unwrap();
+        let c = Contents::parse(PYTHON_SHAPE.as_bytes(), Path::new("r.json")).unwrap();
         assert_eq!(c.local_prod.as_ref().unwrap().slot, 0);
         assert_eq!(c.instances["ktrdr--feat"].parent_repo.as_deref(), Some("/home/u/ktrdr"));
         assert_eq!(c.free_slot(10).unwrap(), 1);
@@ -259,26 +259,26 @@ mod tests {
     fn refuses_extra_fields_unknown_versions_and_junk() {
         let extra = PYTHON_SHAPE.replace("\"slot\": 2,", "\"slot\": 2, \"x\": 1,");
         assert!(matches!(
-            Contents::parse(&extra, Path::new("r")),
+            Contents::parse(extra.as_bytes(), Path::new("r")),
             Err(Error::RegistryCorrupt { .. })
         ));
         let v2 = PYTHON_SHAPE.replace("\"version\": 1", "\"version\": 2");
         assert!(matches!(
-            Contents::parse(&v2, Path::new("r")),
+            Contents::parse(v2.as_bytes(), Path::new("r")),
             Err(Error::RegistryVersion { .. })
         ));
         assert!(matches!(
-            Contents::parse(&PYTHON_SHAPE[..50], Path::new("r")),
+            Contents::parse(&PYTHON_SHAPE.as_bytes()[..50], Path::new("r")),
             Err(Error::RegistryCorrupt { .. })
         ));
         let wrong_type = PYTHON_SHAPE.replace("\"slot\": 2", "\"slot\": \"2\"");
-        assert!(Contents::parse(&wrong_type, Path::new("r")).is_err());
+        assert!(Contents::parse(wrong_type.as_bytes(), Path::new("r")).is_err());
     }
 
     #[test]
     fn keeps_unknown_top_level_keys() {
         let text = r#"{"version":1,"instances":{},"local_prod":null,"other_tool":{"a":1}}"#;
-        let c = Contents::parse(text, Path::new("r")).unwrap();
+        let c = Contents::parse(text.as_bytes(), Path::new("r")).unwrap();
         let out = serde_json::to_string(&c).unwrap();
         assert!(out.contains(r#""other_tool":{"a":1}"#), "{out}");
     }

@@ -1,0 +1,87 @@
+//! Bad names and values: a clear message, a specific exit code, no panic, no change.
+
+use crate::harness::Env;
+
+#[test]
+fn bad_slots_are_refused_clearly() {
+    let mut env = Env::new();
+    let dir = env.clone_repo("ktrdr-b");
+    for (slot, says) in [("0", "local-prod"), ("11", "out of range"), ("x", "not a number"), ("-1", "out of range")] {
+        let r = env.kinfra(&dir, &["sandbox", "init", "--slot", slot]);
+        r.code(2).stderr_has(says).stderr_has("1 to 10").no_panic();
+        let r = env.kinfra(&dir, &["sandbox", "create", "n", "--slot", slot]);
+        r.code(2).stderr_has(says).no_panic();
+    }
+    assert!(!env.registry_path().exists());
+    assert!(!dir.join(".env.sandbox").exists());
+}
+
+#[test]
+fn bad_names_are_refused_clearly() {
+    let mut env = Env::new();
+    let dir = env.clone_repo("ktrdr-n");
+    let long = "x".repeat(300);
+    for name in ["", "$$$", "../..", "日本語", "   ", long.as_str()] {
+        let r = env.kinfra(&dir, &["sandbox", "create", name]);
+        r.code(2).stderr_has("name").stderr_has("hint:").no_panic();
+        let r = env.kinfra(&dir, &["sandbox", "init", "--name", name]);
+        r.code(2).no_panic();
+    }
+    assert!(!env.registry_path().exists() || env.registry()["instances"].as_object().is_none_or(|o| o.is_empty()));
+    let siblings: Vec<_> = std::fs::read_dir(&env.work).expect("ls").flatten().map(|e| e.file_name()).collect();
+    assert_eq!(siblings.len(), 1, "no directory was created: {siblings:?}");
+}
+
+#[test]
+fn shell_metacharacters_become_a_safe_slug() {
+    let mut env = Env::new();
+    let dir = env.clone_repo("ktrdr-m");
+    let r = env.kinfra(&dir, &["sandbox", "create", "x; touch pwned $(touch pwned2) `id`"]);
+    r.success();
+    let made = env.work.join("ktrdr--x-touch-pwned-touch-pwned2-id");
+    assert!(made.join(".env.sandbox").is_file(), "{r}");
+    assert!(!dir.join("pwned").exists() && !env.work.join("pwned").exists() && !env.work.join("pwned2").exists());
+    // Branch name too.
+    assert_eq!(crate::harness::git(&made, &["branch", "--show-current"]).trim(), "x-touch-pwned-touch-pwned2-id");
+}
+
+#[test]
+fn outside_a_repository_or_a_non_ktrdr_one() {
+    let env = Env::new();
+    let plain = env.work.join("plain");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    env.kinfra(&plain, &["sandbox", "init"]).code(2).stderr_has("not inside a git repository");
+    crate::harness::git(&plain, &["init", "-q"]);
+    crate::harness::git(&plain, &["remote", "add", "origin", "https://example.invalid/other.git"]);
+    env.kinfra(&plain, &["sandbox", "init"]).code(2).stderr_has("not a KTRDR repository");
+    env.kinfra(&plain, &["local-prod", "init"]).code(2).stderr_has("not a KTRDR repository");
+    env.kinfra(&plain, &["sandbox", "up"]).code(4).stderr_has("no kinfra instance");
+    env.kinfra(&plain, &["sandbox", "destroy", "nope"]).code(4).stderr_has("no sandbox named");
+    env.kinfra(&plain, &["local-prod", "destroy", "--force"]).code(4).stderr_has("no local-prod");
+}
+
+#[test]
+fn a_hand_edited_env_file_is_reported_not_used() {
+    let mut env = Env::new();
+    let dir = env.clone_repo("ktrdr-e");
+    env.kinfra(&dir, &["sandbox", "init"]).success();
+    let f = dir.join(".env.sandbox");
+    let good = std::fs::read_to_string(&f).expect("read");
+    for (bad, says) in [
+        (good.replace("KTRDR_API_PORT=8001", "KTRDR_API_PORT=80x1"), "KTRDR_API_PORT"),
+        (good.replace("KTRDR_DB_PORT=5433\n", ""), "KTRDR_DB_PORT is missing"),
+        (format!("{good}SLOT_NUMBER=2\n"), "set twice"),
+        (good.replace("KTRDR_API_PORT=8001", "KTRDR_API_PORT=99999"), "port number"),
+    ] {
+        std::fs::write(&f, &bad).expect("write");
+        env.kinfra(&dir, &["sandbox", "status"]).code(6).stderr_has(says).stderr_has(".env.sandbox").no_panic();
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), bad);
+    }
+    // CRLF and a BOM are read fine.
+    std::fs::write(&f, format!("\u{feff}{}", good.replace('\n', "\r\n"))).expect("write");
+    let r = env.kinfra(&dir, &["sandbox", "status", "--json"]);
+    if r.code != 7 {
+        r.success();
+        assert_eq!(r.json()["ports"]["KTRDR_API_PORT"], 8001);
+    }
+}

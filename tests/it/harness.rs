@@ -1,0 +1,373 @@
+//! The one test harness: a sealed environment per test (temp HOME and KINFRA_HOME,
+//! a fake `op` first on PATH, a local bare `origin` whose path contains "ktrdr"),
+//! the built binary, and failure messages that show everything.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kinfra");
+
+/// Docker tests share host ports, so they run one at a time.
+static DOCKER: Mutex<()> = Mutex::new(());
+
+pub struct Env {
+    _root: tempfile::TempDir,
+    pub home: PathBuf,
+    pub kinfra_home: PathBuf,
+    pub bin: PathBuf,
+    pub work: PathBuf,
+    origin: Option<PathBuf>,
+    _docker: Option<MutexGuard<'static, ()>>,
+}
+
+/// Whether Docker is usable; under KINFRA_REQUIRE_DOCKER=1 its absence fails the test.
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("docker")
+            .args(["image", "inspect", kinfra::demo::IMAGE])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var("KINFRA_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
+        panic!(
+            "Docker (with the image {}) is required (KINFRA_REQUIRE_DOCKER=1) but not available; run scripts/demo-image.sh",
+            kinfra::demo::IMAGE
+        );
+    }
+    ok
+}
+
+/// Starts a Docker test: `None` (skip) when Docker is absent and not required.
+#[macro_export]
+macro_rules! docker_env {
+    () => {
+        match $crate::harness::Env::with_docker() {
+            Some(e) => e,
+            None => {
+                eprintln!("skipped: Docker not available");
+                return;
+            }
+        }
+    };
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let root = tempfile::Builder::new()
+            .prefix("kinfra-test-")
+            .tempdir()
+            .expect("tempdir");
+        let base = std::fs::canonicalize(root.path()).expect("canonicalize");
+        let home = base.join("home");
+        let kinfra_home = base.join("kinfra-home");
+        let bin = base.join("bin");
+        let work = base.join("work");
+        for d in [&home, &kinfra_home, &bin, &work] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let env = Env {
+            _root: root,
+            home,
+            kinfra_home,
+            bin,
+            work,
+            origin: None,
+            _docker: None,
+        };
+        env.write_fake_op();
+        env
+    }
+
+    pub fn with_docker() -> Option<Env> {
+        let guard = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+        if !docker_available() {
+            return None;
+        }
+        let mut e = Env::new();
+        e._docker = Some(guard);
+        Some(e)
+    }
+
+    pub fn base(&self) -> PathBuf {
+        self.home.parent().expect("base").to_path_buf()
+    }
+
+    /// The bare origin (`…/ktrdr-demo-origin.git`), made on first use.
+    pub fn origin(&mut self) -> PathBuf {
+        if self.origin.is_none() {
+            let o = kinfra::demo::make_origin(&self.base()).expect("make origin");
+            self.origin = Some(o);
+        }
+        self.origin.clone().expect("origin")
+    }
+
+    /// A fresh clone of the origin at `work/<name>`.
+    pub fn clone_repo(&mut self, name: &str) -> PathBuf {
+        let origin = self.origin();
+        let dest = self.work.join(name);
+        git(&self.work, &["clone", "-q", origin.to_str().expect("utf8"), name]);
+        git(&dest, &["config", "user.email", "t@example.invalid"]);
+        git(&dest, &["config", "user.name", "t"]);
+        dest
+    }
+
+    pub fn kinfra(&self, cwd: &Path, args: &[&str]) -> Run {
+        self.kinfra_env(cwd, args, &[])
+    }
+
+    pub fn kinfra_env(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(cwd)
+            .env("HOME", &self.home)
+            .env("KINFRA_HOME", &self.kinfra_home)
+            .env("PATH", path)
+            .env("NO_COLOR", "1")
+            .env("FAKE_OP_DIR", self.base().join("op"))
+            .env_remove("OP_SERVICE_ACCOUNT_TOKEN")
+            .env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run kinfra");
+        Run {
+            cmdline: format!("kinfra {}", args.join(" ")),
+            cwd: cwd.to_path_buf(),
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            base: self.base(),
+        }
+    }
+
+    pub fn registry_path(&self) -> PathBuf {
+        self.kinfra_home.join("sandbox").join("instances.json")
+    }
+
+    pub fn registry(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.registry_path()).unwrap_or_else(|_| "{}".into());
+        serde_json::from_str(&text).expect("registry is JSON")
+    }
+
+    /// The fake 1Password CLI: follows `op`'s documented JSON. State lives in
+    /// `$FAKE_OP_DIR`: `signed_in` (file), `items/<name>.json`, and every call is
+    /// appended to `calls.log`.
+    fn write_fake_op(&self) {
+        let op = self.bin.join("op");
+        std::fs::write(
+            &op,
+            r#"#!/bin/sh
+d="${FAKE_OP_DIR:?}"
+mkdir -p "$d"
+echo "$*" >> "$d/calls.log"
+case "$1" in
+  whoami)
+    if [ -f "$d/signed_in" ]; then
+      echo '{"url":"my.1password.com","email":"dev@example.com","user_uuid":"U1","account_uuid":"A1","user_type":"HUMAN"}'
+      exit 0
+    fi
+    echo '[ERROR] 2026/01/01 00:00:00 account is not signed in' >&2
+    exit 1 ;;
+  item)
+    [ "$2" = get ] || { echo "[ERROR] unknown command" >&2; exit 1; }
+    if [ -f "$d/items/$3.json" ]; then cat "$d/items/$3.json"; exit 0; fi
+    echo "[ERROR] 2026/01/01 00:00:00 \"$3\" isn't an item. Specify the item with its UUID, name, or domain." >&2
+    exit 1 ;;
+  --version) echo 2.30.0 ;;
+  *) echo "[ERROR] unknown command \"$1\"" >&2; exit 1 ;;
+esac
+"#,
+        )
+        .expect("write op");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&op, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    pub fn op_dir(&self) -> PathBuf {
+        self.base().join("op")
+    }
+
+    pub fn op_sign_in(&self) {
+        std::fs::create_dir_all(self.op_dir()).expect("mkdir");
+        std::fs::write(self.op_dir().join("signed_in"), "").expect("write");
+    }
+
+    pub fn op_item(&self, name: &str, fields: &[(&str, &str)]) {
+        let fields: Vec<serde_json::Value> = fields
+            .iter()
+            .map(|(l, v)| serde_json::json!({"id": l, "type": "CONCEALED", "label": l, "value": v}))
+            .collect();
+        let item = serde_json::json!({
+            "id": "abc123", "title": name, "version": 1,
+            "vault": {"id": "v1", "name": "Private"}, "category": "LOGIN",
+            "fields": fields
+        });
+        let dir = self.op_dir().join("items");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(format!("{name}.json")), item.to_string()).expect("write");
+    }
+
+    pub fn op_calls(&self) -> String {
+        std::fs::read_to_string(self.op_dir().join("calls.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    /// Removes whatever Docker still holds for this test's instances.
+    fn drop(&mut self) {
+        if self._docker.is_none() {
+            return;
+        }
+        let reg = self.registry();
+        let mut projects: Vec<String> = Vec::new();
+        if let Some(lp) = reg.get("local_prod").and_then(|v| v.get("instance_id")) {
+            projects.extend(lp.as_str().map(String::from));
+        }
+        if let Some(obj) = reg.get("instances").and_then(|v| v.as_object()) {
+            projects.extend(obj.keys().cloned());
+        }
+        if let Some(obj) = reg.pointer("/kinfra/projects").and_then(|v| v.as_object()) {
+            projects.extend(obj.keys().cloned());
+        }
+        for p in projects {
+            let _ = kinfra::docker::remove_project(&p);
+        }
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Names of containers / volumes / networks labelled with a compose project.
+pub fn docker_objects(project: &str) -> Vec<String> {
+    let label = format!("label=com.docker.compose.project={project}");
+    let mut out = Vec::new();
+    for kind in [&["ps", "-a", "--format", "{{.Names}}"][..], &["volume", "ls", "--format", "{{.Name}}"][..], &["network", "ls", "--format", "{{.Name}}"][..]] {
+        let mut args: Vec<&str> = kind.to_vec();
+        args.extend(["--filter", &label]);
+        out.extend(docker(&args).lines().map(String::from));
+    }
+    out
+}
+
+/// Names of the running services of a project.
+pub fn running_services(project: &str) -> Vec<String> {
+    let label = format!("label=com.docker.compose.project={project}");
+    let mut v: Vec<String> = docker(&["ps", "--filter", &label, "--format", "{{.Label \"com.docker.compose.service\"}}"])
+        .lines()
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every file under `dir` with its bytes, for byte-for-byte comparisons.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    fn walk(d: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(d).expect("read_dir").flatten().collect();
+        entries.sort_by_key(|e| e.path());
+        for e in entries {
+            let p = e.path();
+            let ft = e.file_type().expect("file type");
+            if ft.is_dir() {
+                out.push((p.clone(), b"<dir>".to_vec()));
+                walk(&p, out);
+            } else if ft.is_symlink() {
+                out.push((p.clone(), std::fs::read_link(&p).expect("link").into_os_string().into_encoded_bytes()));
+            } else {
+                out.push((p.clone(), std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v
+}
+
+pub struct Run {
+    pub cmdline: String,
+    pub cwd: PathBuf,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    base: PathBuf,
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "command: {}\ncwd: {}\nexit: {}", self.cmdline, self.cwd.display(), self.code)?;
+        writeln!(f, "--- stdout ---\n{}", self.stdout)?;
+        writeln!(f, "--- stderr ---\n{}", self.stderr)?;
+        let reg = std::fs::read_to_string(self.base.join("kinfra-home/sandbox/instances.json"))
+            .unwrap_or_else(|_| "(no registry)".into());
+        writeln!(f, "--- registry ---\n{reg}")?;
+        let listing = Command::new("find")
+            .arg(&self.base)
+            .args(["-maxdepth", "3", "-not", "-path", "*/.git/*"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        write!(f, "--- files ---\n{listing}")
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success\n{self}");
+        self
+    }
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}\n{self}");
+        self
+    }
+    #[track_caller]
+    pub fn stderr_has(&self, s: &str) -> &Self {
+        assert!(self.stderr.contains(s), "stderr lacks {s:?}\n{self}");
+        self
+    }
+    #[track_caller]
+    pub fn stdout_has(&self, s: &str) -> &Self {
+        assert!(self.stdout.contains(s), "stdout lacks {s:?}\n{self}");
+        self
+    }
+    #[track_caller]
+    pub fn no_panic(&self) -> &Self {
+        assert!(!self.stderr.contains("panicked"), "panicked\n{self}");
+        assert!(self.code != 101, "panicked\n{self}");
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
+    }
+}

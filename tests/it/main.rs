@@ -1,0 +1,11 @@
+//! Integration tests: the built `kinfra` binary against real git, a real Docker
+//! engine and compose; the only stand-in is a fake `op` on PATH.
+
+mod harness;
+
+mod bad_input;
+mod compose_file;
+mod local_prod;
+mod registry;
+mod sandbox;
+mod secrets;
