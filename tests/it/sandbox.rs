@@ -52,7 +52,7 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     let rows = list.json()["instances"].as_array().expect("rows").clone();
     let alpha_row = rows.iter().find(|r| r["instance_id"] == "ktrdr--alpha").expect("alpha");
     let state = alpha_row["state"].as_str().expect("state");
-    assert!(state == "partial 10/11" || docker_objects("ktrdr--alpha").is_empty(), "{state}");
+    assert!(state == "partial 9/10" || docker_objects("ktrdr--alpha").is_empty(), "{state}");
 
     // down, then destroy: nothing left.
     env.kinfra(&alpha, &["sandbox", "down"]).success();
@@ -145,10 +145,10 @@ fn up_on_a_running_instance_is_fine_and_busy_ports_are_named() {
     drop(holder);
 
     // A port held by a container: the container is named.
-    docker(&["run", "-d", "--name", "kinfra-test-squatter", "-p", "5439:5439", kinfra::demo::IMAGE, "sleep", "60"]);
+    docker(&["run", "-d", "--name", "kinfra-test-squatter", "-p", "5438:5438", kinfra::demo::IMAGE, "sleep", "60"]);
     let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]);
     docker(&["rm", "-f", "kinfra-test-squatter"]);
-    r.code(3).stderr_has("5439").stderr_has("kinfra-test-squatter");
+    r.code(3).stderr_has("5438").stderr_has("kinfra-test-squatter");
     assert!(running_services("ktrdr--p").is_empty(), "nothing started on conflict");
 }
 
