@@ -14,14 +14,23 @@ pub const IMAGE: &str = "busybox:1.35";
 /// Writes the demo files into `dir` (which must not exist or be empty).
 pub fn write_files(dir: &Path) -> Result<()> {
     for name in Stacks::iter() {
-        let Some(rel) = name.strip_prefix("demo/") else { continue };
+        let Some(rel) = name.strip_prefix("demo/") else {
+            continue;
+        };
         // Stored without the dot so packaging tools never treat it as ours.
-        let rel = if rel == "gitignore" { ".gitignore" } else { rel };
+        let rel = if rel == "gitignore" {
+            ".gitignore"
+        } else {
+            rel
+        };
         let dest = dir.join(rel);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io("could not create", parent, e))?;
         }
-        let data = Stacks::get(&name).map(|f| f.data.into_owned()).unwrap_or_default();
+        let data = Stacks::get(&name)
+            .map(|f| f.data.into_owned())
+            .unwrap_or_default();
         std::fs::write(&dest, data).map_err(|e| Error::io("could not write", &dest, e))?;
         if rel.contains("/bin/") {
             use std::os::unix::fs::PermissionsExt;
@@ -33,10 +42,16 @@ pub fn write_files(dir: &Path) -> Result<()> {
 }
 
 fn git(dir: &Path) -> Cmd {
-    Cmd::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=kinfra demo", "-c", "user.email=demo@kinfra.invalid", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
+    Cmd::new("git").arg("-C").arg(dir).args([
+        "-c",
+        "user.name=kinfra demo",
+        "-c",
+        "user.email=demo@kinfra.invalid",
+        "-c",
+        "init.defaultBranch=main",
+        "-c",
+        "commit.gpgsign=false",
+    ])
 }
 
 /// Creates `<root>/ktrdr-demo-origin.git` (bare) holding one commit of the demo
@@ -48,7 +63,9 @@ pub fn make_origin(root: &Path) -> Result<PathBuf> {
     write_files(&seed)?;
     git(&seed).args(["init", "-q", "-b", "main"]).run()?;
     git(&seed).args(["add", "-A"]).run()?;
-    git(&seed).args(["commit", "-q", "-m", "KTRDR demo stack"]).run()?;
+    git(&seed)
+        .args(["commit", "-q", "-m", "KTRDR demo stack"])
+        .run()?;
     git(root)
         .args(["clone", "-q", "--bare"])
         .arg(&seed)

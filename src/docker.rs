@@ -151,7 +151,12 @@ fn labelled(kind: &str, project: &str) -> Result<Vec<String>> {
         .arg(format!("label={PROJECT_LABEL}={project}"))
         .run()
         .map_err(classify)?;
-    Ok(out.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+    Ok(out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
 }
 
 pub fn volumes(project: &str) -> Result<Vec<String>> {
@@ -163,13 +168,18 @@ pub fn all_volume_projects() -> Result<BTreeMap<String, Vec<String>>> {
     let out = docker()
         .args(["volume", "ls", "--filter"])
         .arg(format!("label={PROJECT_LABEL}"))
-        .args(["--format", "{{.Name}}\t{{.Label \"com.docker.compose.project\"}}"])
+        .args([
+            "--format",
+            "{{.Name}}\t{{.Label \"com.docker.compose.project\"}}",
+        ])
         .run()
         .map_err(classify)?;
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for l in out.lines() {
         if let Some((name, project)) = l.split_once('\t') {
-            m.entry(project.to_string()).or_default().push(name.to_string());
+            m.entry(project.to_string())
+                .or_default()
+                .push(name.to_string());
         }
     }
     Ok(m)
@@ -187,19 +197,34 @@ pub struct Removed {
 /// compose file, so it also cleans up after instances whose directory is gone.
 pub fn remove_project(project: &str) -> Result<Removed> {
     let mut removed = Removed::default();
-    let ids: Vec<String> = containers(Some(project))?.into_iter().map(|c| c.id).collect();
+    let ids: Vec<String> = containers(Some(project))?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     if !ids.is_empty() {
-        docker().args(["rm", "-f", "-v"]).args(&ids).run().map_err(classify)?;
+        docker()
+            .args(["rm", "-f", "-v"])
+            .args(&ids)
+            .run()
+            .map_err(classify)?;
         removed.containers = ids.len();
     }
     let vols = volumes(project)?;
     if !vols.is_empty() {
-        docker().args(["volume", "rm", "-f"]).args(&vols).run().map_err(classify)?;
+        docker()
+            .args(["volume", "rm", "-f"])
+            .args(&vols)
+            .run()
+            .map_err(classify)?;
         removed.volumes = vols.len();
     }
     let nets = labelled("network", project)?;
     if !nets.is_empty() {
-        docker().args(["network", "rm"]).args(&nets).run().map_err(classify)?;
+        docker()
+            .args(["network", "rm"])
+            .args(&nets)
+            .run()
+            .map_err(classify)?;
         removed.networks = nets.len();
     }
     Ok(removed)

@@ -153,15 +153,15 @@ impl SandboxEnv {
         let mut ports = Vec::new();
         for (key, _) in crate::ports::for_slot(stack, slot) {
             let v = get(key)?;
-            let p: u16 = v
-                .parse()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| EnvFileError::BadValue {
-                    key: key.into(),
-                    value: v.clone(),
-                    expected: "a port number from 1 to 65535".into(),
-                })?;
+            let p: u16 =
+                v.parse()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| EnvFileError::BadValue {
+                        key: key.into(),
+                        value: v.clone(),
+                        expected: "a port number from 1 to 65535".into(),
+                    })?;
             ports.push((key.to_string(), p));
         }
         Ok(SandboxEnv {
@@ -233,13 +233,22 @@ mod tests {
                 key: "A".into()
             })
         );
-        assert!(matches!(parse("junk\n"), Err(EnvFileError::NoEquals { line: 1, .. })));
+        assert!(matches!(
+            parse("junk\n"),
+            Err(EnvFileError::NoEquals { line: 1, .. })
+        ));
         assert!(matches!(parse("A B=1\n"), Err(EnvFileError::BadKey { .. })));
     }
 
     #[test]
     fn round_trip_is_sorted_and_validates() {
-        let env = SandboxEnv::new(&KTRDR, 3, "ktrdr--x", Path::new("/h/.ktrdr/shared"), "2026-01-01T00:00:00Z");
+        let env = SandboxEnv::new(
+            &KTRDR,
+            3,
+            "ktrdr--x",
+            Path::new("/h/.ktrdr/shared"),
+            "2026-01-01T00:00:00Z",
+        );
         let text = env.render();
         let keys: Vec<&str> = text.lines().map(|l| l.split('=').next().unwrap()).collect();
         let mut sorted = keys.clone();
@@ -264,7 +273,9 @@ mod tests {
         m.remove("KTRDR_DB_PORT");
         assert_eq!(
             SandboxEnv::from_map(&KTRDR, m).unwrap_err(),
-            EnvFileError::Missing { key: "KTRDR_DB_PORT".into() }
+            EnvFileError::Missing {
+                key: "KTRDR_DB_PORT".into()
+            }
         );
         let mut m = env.vars.clone();
         m.insert("SLOT_NUMBER".into(), "11".into());

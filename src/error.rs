@@ -62,7 +62,10 @@ pub enum Error {
     #[error("{} is not inside a git repository", dir.display())]
     NotInRepo { dir: PathBuf },
     #[error("{} is not a KTRDR repository (origin: {})", dir.display(), origin.as_deref().unwrap_or("none"))]
-    NotKtrdr { dir: PathBuf, origin: Option<String> },
+    NotKtrdr {
+        dir: PathBuf,
+        origin: Option<String>,
+    },
     #[error("local-prod must be a clone, and {} is a git worktree", dir.display())]
     NotAClone { dir: PathBuf },
     #[error("{} is already initialized as {id}", dir.display())]

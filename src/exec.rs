@@ -104,7 +104,8 @@ impl Cmd {
         self
     }
     pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
-        self.env.push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self.env
+            .push((k.as_ref().to_owned(), v.as_ref().to_owned()));
         self
     }
     pub fn envs<I, K, V>(mut self, vars: I) -> Self

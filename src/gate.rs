@@ -69,7 +69,11 @@ impl Report {
 }
 
 /// Tries a check once: Ok on success, Err(reason) otherwise.
-pub fn probe(client: &reqwest::blocking::Client, check: &Check, env: &SandboxEnv) -> Result<(), String> {
+pub fn probe(
+    client: &reqwest::blocking::Client,
+    check: &Check,
+    env: &SandboxEnv,
+) -> Result<(), String> {
     let port_of = |key: &str| env.port(key).ok_or_else(|| format!("{key} is not set"));
     match *check {
         Check::Tcp { port_key } => {
@@ -81,7 +85,10 @@ pub fn probe(client: &reqwest::blocking::Client, check: &Check, env: &SandboxEnv
         }
         Check::Http { port_key, path, ok } => {
             let url = format!("http://127.0.0.1:{}{path}", port_of(port_key)?);
-            let resp = client.get(&url).send().map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
+            let resp = client
+                .get(&url)
+                .send()
+                .map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
             let code = resp.status().as_u16();
             if ok.contains(&code) {
                 Ok(())
@@ -89,15 +96,23 @@ pub fn probe(client: &reqwest::blocking::Client, check: &Check, env: &SandboxEnv
                 Err(format!("GET {url} answered {code}"))
             }
         }
-        Check::WorkerList { port_key, path, min } => {
+        Check::WorkerList {
+            port_key,
+            path,
+            min,
+        } => {
             let url = format!("http://127.0.0.1:{}{path}", port_of(port_key)?);
-            let resp = client.get(&url).send().map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
+            let resp = client
+                .get(&url)
+                .send()
+                .map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
             let code = resp.status().as_u16();
             if code != 200 {
                 return Err(format!("GET {url} answered {code}"));
             }
             let body = resp.text().map_err(|e| format!("GET {url}: {e}"))?;
-            let n = count_workers(&body).ok_or_else(|| format!("GET {url}: not a list of workers"))?;
+            let n =
+                count_workers(&body).ok_or_else(|| format!("GET {url}: not a list of workers"))?;
             if n >= min {
                 Ok(())
             } else {
@@ -174,14 +189,14 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         let project = project.to_string();
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                if let Ok(cs) = crate::docker::containers(Some(&project)) {
-                    if let Some(d) = dead_container(&cs) {
-                        if let Ok(mut slot) = died.lock() {
-                            *slot = Some(d);
-                        }
-                        stop.store(true, Ordering::Relaxed);
-                        return;
+                if let Ok(cs) = crate::docker::containers(Some(&project))
+                    && let Some(d) = dead_container(&cs)
+                {
+                    if let Ok(mut slot) = died.lock() {
+                        *slot = Some(d);
                     }
+                    stop.store(true, Ordering::Relaxed);
+                    return;
                 }
                 sleep_unless(&stop, Duration::from_millis(1000));
             }
@@ -215,7 +230,9 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
                     if let Some(req) = g.requires {
                         let state = done.lock().ok().and_then(|d| d.get(req).copied());
                         match state {
-                            Some(false) => return finish(Outcome::Skipped(format!("{req} failed"))),
+                            Some(false) => {
+                                return finish(Outcome::Skipped(format!("{req} failed")));
+                            }
                             None => {
                                 if Instant::now() >= deadline || stop.load(Ordering::Relaxed) {
                                     return finish(Outcome::Skipped(format!("{req} did not pass")));
@@ -251,10 +268,7 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         })
         .collect();
 
-    let results: Vec<CheckResult> = handles
-        .into_iter()
-        .filter_map(|h| h.join().ok())
-        .collect();
+    let results: Vec<CheckResult> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let died = died.lock().ok().and_then(|d| d.clone());
@@ -288,7 +302,9 @@ mod tests {
 
     #[test]
     fn dead_containers_are_noticed() {
-        let cs = parse_ps("a\tp\tbackend\trestarting\tRestarting (1) 2 seconds ago\tp-backend-1\t\nb\tp\tdb\trunning\tUp\tp-db-1\t\n");
+        let cs = parse_ps(
+            "a\tp\tbackend\trestarting\tRestarting (1) 2 seconds ago\tp-backend-1\t\nb\tp\tdb\trunning\tUp\tp-db-1\t\n",
+        );
         assert_eq!(dead_container(&cs).unwrap().0, "backend");
         let ok = parse_ps("a\tp\tinit\texited\tExited (0) 1 second ago\tp-init-1\t\n");
         assert!(dead_container(&ok).is_none());

@@ -69,7 +69,10 @@ mod tests {
         let mut seen = HashSet::new();
         for slot in 0..=10 {
             for (key, port) in for_slot(&KTRDR, slot) {
-                assert!(seen.insert(port), "port {port} ({key}, slot {slot}) repeats");
+                assert!(
+                    seen.insert(port),
+                    "port {port} ({key}, slot {slot}) repeats"
+                );
             }
         }
         assert_eq!(seen.len(), 15 + 10 * 11);

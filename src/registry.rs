@@ -112,10 +112,12 @@ impl Contents {
     /// The lowest free sandbox slot.
     pub fn free_slot(&self, max: u8) -> Result<u8> {
         let used = self.used_slots();
-        (1..=max).find(|s| !used.contains_key(s)).ok_or_else(|| Error::SlotsFull {
-            max,
-            holders: used.into_iter().collect(),
-        })
+        (1..=max)
+            .find(|s| !used.contains_key(s))
+            .ok_or_else(|| Error::SlotsFull {
+                max,
+                holders: used.into_iter().collect(),
+            })
     }
 
     /// The entry whose registered path is `dir` (sandbox or local-prod).
@@ -156,13 +158,13 @@ impl Registry {
     }
 
     fn refuse_symlink(&self) -> Result<()> {
-        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
-            if meta.file_type().is_symlink() {
-                return Err(Error::RegistrySymlink {
-                    path: self.path.clone(),
-                    target: std::fs::read_link(&self.path).unwrap_or_default(),
-                });
-            }
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path)
+            && meta.file_type().is_symlink()
+        {
+            return Err(Error::RegistrySymlink {
+                path: self.path.clone(),
+                target: std::fs::read_link(&self.path).unwrap_or_default(),
+            });
         }
         Ok(())
     }
@@ -246,7 +248,10 @@ mod tests {
     fn reads_the_python_shape() {
         let c = Contents::parse(PYTHON_SHAPE.as_bytes(), Path::new("r.json")).unwrap();
         assert_eq!(c.local_prod.as_ref().unwrap().slot, 0);
-        assert_eq!(c.instances["ktrdr--feat"].parent_repo.as_deref(), Some("/home/u/ktrdr"));
+        assert_eq!(
+            c.instances["ktrdr--feat"].parent_repo.as_deref(),
+            Some("/home/u/ktrdr")
+        );
         assert_eq!(c.free_slot(10).unwrap(), 1);
         // Written back, every entry keeps exactly the six fields.
         let v: serde_json::Value = serde_json::to_value(&c).unwrap();

@@ -76,7 +76,13 @@ fn map_exec(e: ExecError, item: &str) -> SecretsError {
         ExecError::TimedOut { .. } => SecretsError::TimedOut,
         other => SecretsError::ItemUnavailable {
             item: item.into(),
-            reason: other.stderr().trim().lines().last().unwrap_or("no detail").to_string(),
+            reason: other
+                .stderr()
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("no detail")
+                .to_string(),
         },
     }
 }

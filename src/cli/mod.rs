@@ -16,10 +16,17 @@ use crate::error::Error;
 /// Parallel, isolated copies of the KTRDR Docker Compose stack: one sandbox per git
 /// worktree (slots 1-10) and one local-prod on the standard ports (slot 0).
 #[derive(Debug, Parser)]
-#[command(name = "kinfra", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 ok, 1 failure, 2 invalid input / wrong place / gate failed, \
+#[command(
+    name = "kinfra",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 failure, 2 invalid input / wrong place / gate failed, \
 3 port conflict, 4 no such instance, 5 refused: would lose work, 6 corrupt state, \
-7 Docker or a required tool unavailable.\n\nState lives in $KINFRA_HOME (default ~/.ktrdr).")]
+7 Docker or a required tool unavailable.\n\nState lives in $KINFRA_HOME (default ~/.ktrdr)."
+)]
 pub struct Cli {
     /// When to use colours (NO_COLOR and CLICOLOR are honoured under auto).
     #[arg(long, global = true, value_enum, default_value_t)]

@@ -39,7 +39,9 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     let path: PathBuf = parent.join(&id);
     let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());
     if !git::valid_branch_name(&repo, &branch)? {
-        return Err(Error::Invalid(format!("{branch:?} is not a valid git branch name")));
+        return Err(Error::Invalid(format!(
+            "{branch:?} is not a valid git branch name"
+        )));
     }
     if std::fs::symlink_metadata(&path).is_ok() {
         return Err(Error::DirExists { path });
@@ -70,8 +72,10 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         c.kinfra.created_worktrees.push(path_s.clone());
         Ok(slot)
     })?;
-    ctx.reporter
-        .step(&format!("Creating worktree {} (branch {branch}, slot {slot})", path.display()));
+    ctx.reporter.step(&format!(
+        "Creating worktree {} (branch {branch}, slot {slot})",
+        path.display()
+    ));
 
     let undo_registry = || {
         let _ = ctx.registry().update(|c| {

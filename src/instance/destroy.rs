@@ -50,7 +50,12 @@ fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Entr
                 .ok_or_else(|| {
                     if reg.local_prod.as_ref().is_some_and(|e| e.instance_id == n) {
                         Error::WrongKind {
-                            dir: PathBuf::from(&reg.local_prod.as_ref().map(|e| e.path.clone()).unwrap_or_default()),
+                            dir: PathBuf::from(
+                                &reg.local_prod
+                                    .as_ref()
+                                    .map(|e| e.path.clone())
+                                    .unwrap_or_default(),
+                            ),
                             expected: "sandbox",
                             found: "local-prod (use `kinfra local-prod destroy`)".into(),
                         }
@@ -63,14 +68,14 @@ fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Entr
             let root = find_root(&ctx.cwd).ok_or_else(|| Error::NoInstanceHere {
                 dir: ctx.cwd.clone(),
             })?;
-            if let Some(lp) = &reg.local_prod {
-                if same_path(Path::new(&lp.path), &root) {
-                    return Err(Error::WrongKind {
-                        dir: root,
-                        expected: "sandbox",
-                        found: "local-prod (use `kinfra local-prod destroy`)".into(),
-                    });
-                }
+            if let Some(lp) = &reg.local_prod
+                && same_path(Path::new(&lp.path), &root)
+            {
+                return Err(Error::WrongKind {
+                    dir: root,
+                    expected: "sandbox",
+                    found: "local-prod (use `kinfra local-prod destroy`)".into(),
+                });
             }
             reg.instances
                 .values()
@@ -97,9 +102,16 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                     .run();
             }
         } else if let Ok(compose) = Compose::detect() {
-            let mut p = Project::new(&entry.instance_id, &super::compose_file(ctx, stack, dir)?, dir);
+            let mut p = Project::new(
+                &entry.instance_id,
+                &super::compose_file(ctx, stack, dir)?,
+                dir,
+            );
             p.profile = Kind::of_slot(entry.slot).profile(stack).map(String::from);
-            let _ = compose.cmd(&p).args(["down", "--volumes", "--remove-orphans"]).run();
+            let _ = compose
+                .cmd(&p)
+                .args(["down", "--volumes", "--remove-orphans"])
+                .run();
         }
     }
     docker::remove_project(&entry.instance_id)
@@ -111,7 +123,11 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
             if c.local_prod.as_ref().is_some_and(|e| e.path == entry.path) {
                 c.local_prod = None;
             }
-        } else if c.instances.get(&entry.instance_id).is_some_and(|e| e.path == entry.path) {
+        } else if c
+            .instances
+            .get(&entry.instance_id)
+            .is_some_and(|e| e.path == entry.path)
+        {
             c.instances.remove(&entry.instance_id);
         }
         c.kinfra.projects.remove(&entry.instance_id);
@@ -166,11 +182,15 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
         }
     }
 
-    ctx.reporter.step(&format!("Removing containers and volumes of {}", entry.instance_id));
+    ctx.reporter.step(&format!(
+        "Removing containers and volumes of {}",
+        entry.instance_id
+    ));
     let removed = teardown(ctx, stack, &entry)?;
     let mut directory_deleted = false;
     if delete_dir {
-        ctx.reporter.step(&format!("Removing worktree {}", path.display()));
+        ctx.reporter
+            .step(&format!("Removing worktree {}", path.display()));
         let repo = entry
             .parent_repo
             .clone()
@@ -197,7 +217,11 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
 /// Destroys the *registered* local-prod, wherever the command runs from. Removes
 /// containers, volumes, its `.env.sandbox` and the registration; the clone stays.
 pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
-    let entry = ctx.registry().load()?.local_prod.ok_or(Error::NoLocalProd)?;
+    let entry = ctx
+        .registry()
+        .load()?
+        .local_prod
+        .ok_or(Error::NoLocalProd)?;
     let path = PathBuf::from(&entry.path);
     if !ctx.cwd.starts_with(&path) && !same_path(&ctx.cwd, &path) {
         ctx.reporter.info(&format!(
@@ -206,9 +230,13 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
             ctx.cwd.display()
         ));
     }
-    ctx.reporter.step(&format!("Removing containers and volumes of {}", entry.instance_id));
+    ctx.reporter.step(&format!(
+        "Removing containers and volumes of {}",
+        entry.instance_id
+    ));
     let removed = teardown(ctx, stack, &entry)?;
-    if path.is_dir() && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+    if path.is_dir() && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
+    {
         remove_env_file(&path);
     }
     forget(ctx, &entry)?;

@@ -33,7 +33,10 @@ pub(crate) fn check_slot(stack: &Stack, slot: u8) -> Result<u8> {
 pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> Result<u8> {
     match requested {
         Some(s) => match c.used_slots().get(&s) {
-            Some(by) => Err(Error::SlotTaken { slot: s, by: by.clone() }),
+            Some(by) => Err(Error::SlotTaken {
+                slot: s,
+                by: by.clone(),
+            }),
             None => Ok(s),
         },
         None => c.free_slot(stack.max_slot),

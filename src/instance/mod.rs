@@ -39,7 +39,11 @@ impl Kind {
         }
     }
     pub fn of_slot(slot: u8) -> Kind {
-        if slot == 0 { Kind::LocalProd } else { Kind::Sandbox }
+        if slot == 0 {
+            Kind::LocalProd
+        } else {
+            Kind::Sandbox
+        }
     }
     pub fn profile(self, stack: &Stack) -> Option<&'static str> {
         match self {
@@ -99,7 +103,8 @@ pub fn compose_file(ctx: &Context, stack: &Stack, dir: &Path) -> Result<PathBuf>
     let path = ctx.home.join("compose").join(stack.compose_file);
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io("could not create", parent, e))?;
         }
         std::fs::write(&path, text).map_err(|e| Error::io("could not write", &path, e))?;
     }
@@ -132,7 +137,10 @@ pub fn locate(ctx: &Context, stack: &Stack, kind: Kind) -> Result<Instance> {
 
 /// Current time as ISO-8601 UTC, seconds precision.
 pub fn now_iso() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Removes what docker holds for a project name that nothing registered owns

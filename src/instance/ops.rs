@@ -11,7 +11,8 @@ use crate::stack::Stack;
 pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Result<()> {
     let compose = Compose::detect()?;
     let project = inst.project(ctx, stack)?;
-    ctx.reporter.step(&format!("Stopping {} ({})", inst.id(), compose.describe()));
+    ctx.reporter
+        .step(&format!("Stopping {} ({})", inst.id(), compose.describe()));
     let mut cmd = compose.cmd(&project).args(["down", "--remove-orphans"]);
     if volumes {
         cmd = cmd.arg("--volumes");
@@ -68,7 +69,14 @@ pub fn shell(inst: &Instance, service: &str, tty: bool) -> Result<i32> {
         })?;
     let flags = if tty { "-it" } else { "-i" };
     let status = crate::exec::Cmd::new("docker")
-        .args(["exec", flags, &c.id, "sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"])
+        .args([
+            "exec",
+            flags,
+            &c.id,
+            "sh",
+            "-c",
+            "command -v bash >/dev/null && exec bash || exec sh",
+        ])
         .status_inherit()?;
     Ok(status.code().unwrap_or(1))
 }

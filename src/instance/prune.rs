@@ -109,9 +109,10 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
         ctx.registry().update(|c| {
             // Re-checked under the lock: only drop what is still stale.
             if it.slot.is_some() {
-                if c.local_prod.as_ref().is_some_and(|e| {
-                    e.instance_id == it.project && !Path::new(&e.path).is_dir()
-                }) {
+                if c.local_prod
+                    .as_ref()
+                    .is_some_and(|e| e.instance_id == it.project && !Path::new(&e.path).is_dir())
+                {
                     c.local_prod = None;
                 }
                 if c.instances
@@ -122,7 +123,9 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
                 }
             }
             let still_owned = c.instances.contains_key(&it.project)
-                || c.local_prod.as_ref().is_some_and(|e| e.instance_id == it.project);
+                || c.local_prod
+                    .as_ref()
+                    .is_some_and(|e| e.instance_id == it.project);
             if !still_owned {
                 c.kinfra.projects.remove(&it.project);
                 if let Some(p) = &it.path {

@@ -94,7 +94,11 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let compose_text = std::fs::read_to_string(&project.file)
         .map_err(|e| Error::io("could not read the compose file", &project.file, e))?;
 
-    r.step(&format!("Checking ports for {} (slot {})", inst.id(), inst.env.slot));
+    r.step(&format!(
+        "Checking ports for {} (slot {})",
+        inst.id(),
+        inst.env.slot
+    ));
     check_ports(inst, &compose_text)?;
 
     let mut secrets_loaded = 0;
@@ -104,7 +108,10 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         match secrets::fetch(stack, item) {
             Ok(vars) => {
                 secrets_loaded = vars.len();
-                r.info(&format!("{} secret(s) loaded (kept in memory only)", vars.len()));
+                r.info(&format!(
+                    "{} secret(s) loaded (kept in memory only)",
+                    vars.len()
+                ));
                 project.env.extend(vars);
             }
             Err(e) => {
@@ -117,7 +124,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     // Recorded before starting, so `prune` can find the project if we are killed.
     let dir_s = inst.dir.display().to_string();
     ctx.registry().update(|c| {
-        c.kinfra.projects.insert(inst.id().to_string(), dir_s.clone());
+        c.kinfra
+            .projects
+            .insert(inst.id().to_string(), dir_s.clone());
         Ok(())
     })?;
 
@@ -140,11 +149,21 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     }
 
     let post_start = stack.post_start.map(|ps| {
-        r.step(&format!("Running post-start step: {} (in {})", ps.name, ps.service));
+        r.step(&format!(
+            "Running post-start step: {} (in {})",
+            ps.name, ps.service
+        ));
         let res = run_post_start(inst, ps.service, ps.script);
         match &res {
             Ok(out) => {
-                for l in out.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev() {
+                for l in out
+                    .lines()
+                    .rev()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                {
                     r.info(&format!("  {l}"));
                 }
             }
@@ -162,7 +181,10 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     if !opts.wait {
         return finish(report);
     }
-    r.step(&format!("Waiting for the stack to be ready (up to {} s)", opts.timeout.as_secs()));
+    r.step(&format!(
+        "Waiting for the stack to be ready (up to {} s)",
+        opts.timeout.as_secs()
+    ));
     let g = gate::run(
         stack,
         &inst.env,
@@ -229,17 +251,24 @@ pub(crate) fn print_gate(ctx: &Context, g: &Report) {
 
 fn cleanup_after_failure(ctx: &Context, inst: &Instance, opts: &UpOptions) {
     if opts.keep_on_failure {
-        ctx.reporter.info("containers kept for debugging (--keep-on-failure); `down --volumes` removes them");
+        ctx.reporter.info(
+            "containers kept for debugging (--keep-on-failure); `down --volumes` removes them",
+        );
         return;
     }
-    ctx.reporter.step("Removing the failed start's containers and volumes");
+    ctx.reporter
+        .step("Removing the failed start's containers and volumes");
     if let Err(e) = docker::remove_project(inst.id()) {
         ctx.reporter.warn(&format!("cleanup failed: {e}"));
     }
 }
 
 /// Runs an embedded script inside the service's container with `sh -c`.
-fn run_post_start(inst: &Instance, service: &str, script: &str) -> std::result::Result<String, String> {
+fn run_post_start(
+    inst: &Instance,
+    service: &str,
+    script: &str,
+) -> std::result::Result<String, String> {
     let text = crate::assets::text::<crate::assets::Scripts>(script);
     let cs = docker::containers(Some(inst.id())).map_err(|e| e.to_string())?;
     let c = cs
@@ -276,6 +305,9 @@ mod tests {
             ("KTRDR_API_PORT".to_string(), 8000),
             ("KTRDR_WORKER_PORT_5".to_string(), 5007),
         ];
-        assert_eq!(published_keys(text, &keys), vec![("KTRDR_API_PORT".to_string(), 8000)]);
+        assert_eq!(
+            published_keys(text, &keys),
+            vec![("KTRDR_API_PORT".to_string(), 8000)]
+        );
     }
 }

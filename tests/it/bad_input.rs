@@ -6,7 +6,12 @@ use crate::harness::Env;
 fn bad_slots_are_refused_clearly() {
     let mut env = Env::new();
     let dir = env.clone_repo("ktrdr-b");
-    for (slot, says) in [("0", "local-prod"), ("11", "out of range"), ("x", "not a number"), ("-1", "out of range")] {
+    for (slot, says) in [
+        ("0", "local-prod"),
+        ("11", "out of range"),
+        ("x", "not a number"),
+        ("-1", "out of range"),
+    ] {
         let r = env.kinfra(&dir, &["sandbox", "init", "--slot", slot]);
         r.code(2).stderr_has(says).stderr_has("1 to 10").no_panic();
         let r = env.kinfra(&dir, &["sandbox", "create", "n", "--slot", slot]);
@@ -27,8 +32,17 @@ fn bad_names_are_refused_clearly() {
         let r = env.kinfra(&dir, &["sandbox", "init", "--name", name]);
         r.code(2).no_panic();
     }
-    assert!(!env.registry_path().exists() || env.registry()["instances"].as_object().is_none_or(|o| o.is_empty()));
-    let siblings: Vec<_> = std::fs::read_dir(&env.work).expect("ls").flatten().map(|e| e.file_name()).collect();
+    assert!(
+        !env.registry_path().exists()
+            || env.registry()["instances"]
+                .as_object()
+                .is_none_or(|o| o.is_empty())
+    );
+    let siblings: Vec<_> = std::fs::read_dir(&env.work)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(siblings.len(), 1, "no directory was created: {siblings:?}");
 }
 
@@ -36,13 +50,23 @@ fn bad_names_are_refused_clearly() {
 fn shell_metacharacters_become_a_safe_slug() {
     let mut env = Env::new();
     let dir = env.clone_repo("ktrdr-m");
-    let r = env.kinfra(&dir, &["sandbox", "create", "x; touch pwned $(touch pwned2) `id`"]);
+    let r = env.kinfra(
+        &dir,
+        &["sandbox", "create", "x; touch pwned $(touch pwned2) `id`"],
+    );
     r.success();
     let made = env.work.join("ktrdr--x-touch-pwned-touch-pwned2-id");
     assert!(made.join(".env.sandbox").is_file(), "{r}");
-    assert!(!dir.join("pwned").exists() && !env.work.join("pwned").exists() && !env.work.join("pwned2").exists());
+    assert!(
+        !dir.join("pwned").exists()
+            && !env.work.join("pwned").exists()
+            && !env.work.join("pwned2").exists()
+    );
     // Branch name too.
-    assert_eq!(crate::harness::git(&made, &["branch", "--show-current"]).trim(), "x-touch-pwned-touch-pwned2-id");
+    assert_eq!(
+        crate::harness::git(&made, &["branch", "--show-current"]).trim(),
+        "x-touch-pwned-touch-pwned2-id"
+    );
 }
 
 #[test]
@@ -50,14 +74,34 @@ fn outside_a_repository_or_a_non_ktrdr_one() {
     let env = Env::new();
     let plain = env.work.join("plain");
     std::fs::create_dir_all(&plain).expect("mkdir");
-    env.kinfra(&plain, &["sandbox", "init"]).code(2).stderr_has("not inside a git repository");
+    env.kinfra(&plain, &["sandbox", "init"])
+        .code(2)
+        .stderr_has("not inside a git repository");
     crate::harness::git(&plain, &["init", "-q"]);
-    crate::harness::git(&plain, &["remote", "add", "origin", "https://example.invalid/other.git"]);
-    env.kinfra(&plain, &["sandbox", "init"]).code(2).stderr_has("not a KTRDR repository");
-    env.kinfra(&plain, &["local-prod", "init"]).code(2).stderr_has("not a KTRDR repository");
-    env.kinfra(&plain, &["sandbox", "up"]).code(4).stderr_has("no kinfra instance");
-    env.kinfra(&plain, &["sandbox", "destroy", "nope"]).code(4).stderr_has("no sandbox named");
-    env.kinfra(&plain, &["local-prod", "destroy", "--force"]).code(4).stderr_has("no local-prod");
+    crate::harness::git(
+        &plain,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://example.invalid/other.git",
+        ],
+    );
+    env.kinfra(&plain, &["sandbox", "init"])
+        .code(2)
+        .stderr_has("not a KTRDR repository");
+    env.kinfra(&plain, &["local-prod", "init"])
+        .code(2)
+        .stderr_has("not a KTRDR repository");
+    env.kinfra(&plain, &["sandbox", "up"])
+        .code(4)
+        .stderr_has("no kinfra instance");
+    env.kinfra(&plain, &["sandbox", "destroy", "nope"])
+        .code(4)
+        .stderr_has("no sandbox named");
+    env.kinfra(&plain, &["local-prod", "destroy", "--force"])
+        .code(4)
+        .stderr_has("no local-prod");
 }
 
 #[test]
@@ -68,13 +112,26 @@ fn a_hand_edited_env_file_is_reported_not_used() {
     let f = dir.join(".env.sandbox");
     let good = std::fs::read_to_string(&f).expect("read");
     for (bad, says) in [
-        (good.replace("KTRDR_API_PORT=8001", "KTRDR_API_PORT=80x1"), "KTRDR_API_PORT"),
-        (good.replace("KTRDR_DB_PORT=5433\n", ""), "KTRDR_DB_PORT is missing"),
+        (
+            good.replace("KTRDR_API_PORT=8001", "KTRDR_API_PORT=80x1"),
+            "KTRDR_API_PORT",
+        ),
+        (
+            good.replace("KTRDR_DB_PORT=5433\n", ""),
+            "KTRDR_DB_PORT is missing",
+        ),
         (format!("{good}SLOT_NUMBER=2\n"), "set twice"),
-        (good.replace("KTRDR_API_PORT=8001", "KTRDR_API_PORT=99999"), "port number"),
+        (
+            good.replace("KTRDR_API_PORT=8001", "KTRDR_API_PORT=99999"),
+            "port number",
+        ),
     ] {
         std::fs::write(&f, &bad).expect("write");
-        env.kinfra(&dir, &["sandbox", "status"]).code(6).stderr_has(says).stderr_has(".env.sandbox").no_panic();
+        env.kinfra(&dir, &["sandbox", "status"])
+            .code(6)
+            .stderr_has(says)
+            .stderr_has(".env.sandbox")
+            .no_panic();
         assert_eq!(std::fs::read_to_string(&f).expect("read"), bad);
     }
     // CRLF and a BOM are read fine.

@@ -15,19 +15,41 @@ fn config(env: &Env, slot: u8, profile: Option<&str>) -> String {
         }
     };
     let file = env.base().join("docker-compose.sandbox.yml");
-    std::fs::write(&file, kinfra::assets::text::<kinfra::assets::Stacks>("docker-compose.sandbox.yml")).expect("write");
-    let id = if slot == 0 { "ktrdr-prod".to_string() } else { format!("ktrdr--s{slot}") };
-    let senv = SandboxEnv::new(&KTRDR, slot, &id, &env.kinfra_home.join("shared"), "2026-01-01T00:00:00Z");
+    std::fs::write(
+        &file,
+        kinfra::assets::text::<kinfra::assets::Stacks>("docker-compose.sandbox.yml"),
+    )
+    .expect("write");
+    let id = if slot == 0 {
+        "ktrdr-prod".to_string()
+    } else {
+        format!("ktrdr--s{slot}")
+    };
+    let senv = SandboxEnv::new(
+        &KTRDR,
+        slot,
+        &id,
+        &env.kinfra_home.join("shared"),
+        "2026-01-01T00:00:00Z",
+    );
     let mut p = Project::new(&id, &file, &env.work);
     p.profile = profile.map(String::from);
     p.env = senv.vars.into_iter().collect();
-    compose.cmd(&p).arg("config").run().unwrap_or_else(|e| panic!("compose config failed: {e}"))
+    compose
+        .cmd(&p)
+        .arg("config")
+        .run()
+        .unwrap_or_else(|e| panic!("compose config failed: {e}"))
 }
 
 fn published(cfg: &str) -> Vec<u16> {
     let mut v: Vec<u16> = cfg
         .lines()
-        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("published: "))
+        .filter_map(|l| {
+            l.trim()
+                .trim_start_matches("- ")
+                .strip_prefix("published: ")
+        })
         .filter_map(|p| p.trim_matches('"').parse().ok())
         .collect();
     v.sort();
@@ -41,18 +63,31 @@ fn ktrdr_compose_file_is_valid_for_local_prod_and_a_sandbox() {
     if prod.is_empty() {
         return;
     }
-    for svc in ["db:", "backend:", "jaeger:", "prometheus:", "grafana:", "mcp-local:", "backtest-worker-1:", "training-worker-2:"] {
+    for svc in [
+        "db:",
+        "backend:",
+        "jaeger:",
+        "prometheus:",
+        "grafana:",
+        "mcp-local:",
+        "backtest-worker-1:",
+        "training-worker-2:",
+    ] {
         assert!(prod.contains(&format!("  {svc}")), "{svc} missing\n{prod}");
     }
     assert!(!prod.contains("container_name"));
     assert_eq!(
         published(&prod),
-        vec![3000, 4317, 4318, 5003, 5004, 5005, 5006, 5432, 8000, 9090, 16686]
+        vec![
+            3000, 4317, 4318, 5003, 5004, 5005, 5006, 5432, 8000, 9090, 16686
+        ]
     );
     let s3 = config(&env, 3, None);
     assert_eq!(
         published(&s3),
-        vec![3003, 4347, 4348, 5031, 5032, 5033, 5034, 5435, 8003, 9093, 16689]
+        vec![
+            3003, 4347, 4348, 5031, 5032, 5033, 5034, 5435, 8003, 9093, 16689
+        ]
     );
     assert!(s3.contains("/mcp"), "mcp-local mounts ./mcp at /mcp");
 }

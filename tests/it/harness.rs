@@ -108,7 +108,10 @@ impl Env {
     pub fn clone_repo(&mut self, name: &str) -> PathBuf {
         let origin = self.origin();
         let dest = self.work.join(name);
-        git(&self.work, &["clone", "-q", origin.to_str().expect("utf8"), name]);
+        git(
+            &self.work,
+            &["clone", "-q", origin.to_str().expect("utf8"), name],
+        );
         git(&dest, &["config", "user.email", "t@example.invalid"]);
         git(&dest, &["config", "user.name", "t"]);
         dest
@@ -271,7 +274,11 @@ pub fn docker(args: &[&str]) -> String {
 pub fn docker_objects(project: &str) -> Vec<String> {
     let label = format!("label=com.docker.compose.project={project}");
     let mut out = Vec::new();
-    for kind in [&["ps", "-a", "--format", "{{.Names}}"][..], &["volume", "ls", "--format", "{{.Name}}"][..], &["network", "ls", "--format", "{{.Name}}"][..]] {
+    for kind in [
+        &["ps", "-a", "--format", "{{.Names}}"][..],
+        &["volume", "ls", "--format", "{{.Name}}"][..],
+        &["network", "ls", "--format", "{{.Name}}"][..],
+    ] {
         let mut args: Vec<&str> = kind.to_vec();
         args.extend(["--filter", &label]);
         out.extend(docker(&args).lines().map(String::from));
@@ -282,10 +289,16 @@ pub fn docker_objects(project: &str) -> Vec<String> {
 /// Names of the running services of a project.
 pub fn running_services(project: &str) -> Vec<String> {
     let label = format!("label=com.docker.compose.project={project}");
-    let mut v: Vec<String> = docker(&["ps", "--filter", &label, "--format", "{{.Label \"com.docker.compose.service\"}}"])
-        .lines()
-        .map(String::from)
-        .collect();
+    let mut v: Vec<String> = docker(&[
+        "ps",
+        "--filter",
+        &label,
+        "--format",
+        "{{.Label \"com.docker.compose.service\"}}",
+    ])
+    .lines()
+    .map(String::from)
+    .collect();
     v.sort();
     v
 }
@@ -302,7 +315,13 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
                 out.push((p.clone(), b"<dir>".to_vec()));
                 walk(&p, out);
             } else if ft.is_symlink() {
-                out.push((p.clone(), std::fs::read_link(&p).expect("link").into_os_string().into_encoded_bytes()));
+                out.push((
+                    p.clone(),
+                    std::fs::read_link(&p)
+                        .expect("link")
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                ));
             } else {
                 out.push((p.clone(), std::fs::read(&p).expect("read")));
             }
@@ -324,7 +343,13 @@ pub struct Run {
 
 impl std::fmt::Display for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "command: {}\ncwd: {}\nexit: {}", self.cmdline, self.cwd.display(), self.code)?;
+        writeln!(
+            f,
+            "command: {}\ncwd: {}\nexit: {}",
+            self.cmdline,
+            self.cwd.display(),
+            self.code
+        )?;
         writeln!(f, "--- stdout ---\n{}", self.stdout)?;
         writeln!(f, "--- stderr ---\n{}", self.stderr)?;
         let reg = std::fs::read_to_string(self.base.join("kinfra-home/sandbox/instances.json"))
@@ -368,6 +393,18 @@ impl Run {
         self
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
     }
+}
+
+/// The container id of a project's service (any compose naming scheme).
+pub fn container_of(project: &str, service: &str) -> String {
+    let p = format!("label=com.docker.compose.project={project}");
+    let s = format!("label=com.docker.compose.service={service}");
+    docker(&["ps", "-a", "-q", "--filter", &p, "--filter", &s])
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no container for {project}/{service}"))
+        .to_string()
 }

@@ -11,11 +11,20 @@ fn local_prod_lifecycle_and_destroy_from_a_sandbox() {
     // init in a clone: slot 0, standard ports, eight workers.
     env.kinfra(&prod, &["local-prod", "init"]).success();
     let text = std::fs::read_to_string(prod.join(".env.sandbox")).expect("env");
-    assert!(text.contains("SLOT_NUMBER=0\n") && text.contains("KTRDR_API_PORT=8000\n"), "{text}");
+    assert!(
+        text.contains("SLOT_NUMBER=0\n") && text.contains("KTRDR_API_PORT=8000\n"),
+        "{text}"
+    );
     for (i, port) in (5003..=5010).enumerate() {
-        assert!(text.contains(&format!("KTRDR_WORKER_PORT_{}={port}\n", i + 1)), "{text}");
+        assert!(
+            text.contains(&format!("KTRDR_WORKER_PORT_{}={port}\n", i + 1)),
+            "{text}"
+        );
     }
-    assert!(text.contains("INSTANCE_ID=ktrdr-prod\n") && text.contains("COMPOSE_PROJECT_NAME=ktrdr-prod\n"));
+    assert!(
+        text.contains("INSTANCE_ID=ktrdr-prod\n")
+            && text.contains("COMPOSE_PROJECT_NAME=ktrdr-prod\n")
+    );
     let reg = env.registry();
     assert_eq!(reg["local_prod"]["slot"], 0);
     assert_eq!(reg["local_prod"]["is_worktree"], false);
@@ -29,17 +38,35 @@ fn local_prod_lifecycle_and_destroy_from_a_sandbox() {
 
     // A worktree is refused: it must be a clone (exit 2).
     let wt = env.work.join("ktrdr-wt");
-    git(&prod, &["worktree", "add", "-q", "-b", "wt", wt.to_str().expect("utf8")]);
-    env.kinfra(&wt, &["local-prod", "init"]).code(2).stderr_has("must be a clone");
+    git(
+        &prod,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "wt",
+            wt.to_str().expect("utf8"),
+        ],
+    );
+    env.kinfra(&wt, &["local-prod", "init"])
+        .code(2)
+        .stderr_has("must be a clone");
 
     // up: gate passes; mcp-local (no profile) and the profile service run.
-    env.kinfra(&prod, &["local-prod", "up", "--no-secrets", "--timeout", "90"])
-        .success()
-        .stderr_has("backend    passed")
-        .stderr_has("workers    passed");
+    env.kinfra(
+        &prod,
+        &["local-prod", "up", "--no-secrets", "--timeout", "90"],
+    )
+    .success()
+    .stderr_has("backend    passed")
+    .stderr_has("workers    passed");
     let running = running_services("ktrdr-prod");
     for svc in ["mcp-local", "backtest-worker-3", "backend", "db", "jaeger"] {
-        assert!(running.contains(&svc.to_string()), "{svc} not running: {running:?}");
+        assert!(
+            running.contains(&svc.to_string()),
+            "{svc} not running: {running:?}"
+        );
     }
     let st = env.kinfra(&prod, &["local-prod", "status", "--json"]);
     st.success();
@@ -48,8 +75,13 @@ fn local_prod_lifecycle_and_destroy_from_a_sandbox() {
 
     // down: the profile service stops too.
     env.kinfra(&prod, &["local-prod", "down"]).success();
-    assert!(running_services("ktrdr-prod").is_empty(), "{:?}", running_services("ktrdr-prod"));
-    env.kinfra(&prod, &["local-prod", "up", "--no-secrets", "--no-wait"]).success();
+    assert!(
+        running_services("ktrdr-prod").is_empty(),
+        "{:?}",
+        running_services("ktrdr-prod")
+    );
+    env.kinfra(&prod, &["local-prod", "up", "--no-secrets", "--no-wait"])
+        .success();
 
     // A sandbox with uncommitted work, beside it.
     let sb_create = env.kinfra(&prod, &["sandbox", "create", "precious"]);
@@ -63,18 +95,33 @@ fn local_prod_lifecycle_and_destroy_from_a_sandbox() {
 
     // destroy, run from inside the sandbox, acts on the registered local-prod.
     let r = env.kinfra(&sandbox, &["local-prod", "destroy", "--force"]);
-    r.success().stderr_has(&format!("Destroying local-prod at {}", prod.display()));
-    assert!(docker_objects("ktrdr-prod").is_empty(), "{:?}", docker_objects("ktrdr-prod"));
+    r.success()
+        .stderr_has(&format!("Destroying local-prod at {}", prod.display()));
+    assert!(
+        docker_objects("ktrdr-prod").is_empty(),
+        "{:?}",
+        docker_objects("ktrdr-prod")
+    );
     assert!(!prod.join(".env.sandbox").exists());
-    assert!(prod.join(".git").is_dir() && prod.join("docker-compose.sandbox.yml").is_file(), "clone intact");
+    assert!(
+        prod.join(".git").is_dir() && prod.join("docker-compose.sandbox.yml").is_file(),
+        "clone intact"
+    );
     assert!(env.registry()["local_prod"].is_null());
-    assert_eq!(snapshot(&sandbox), before, "the sandbox must be byte-for-byte unchanged");
+    assert_eq!(
+        snapshot(&sandbox),
+        before,
+        "the sandbox must be byte-for-byte unchanged"
+    );
     assert!(env.registry()["instances"]["ktrdr--precious"].is_object());
 
     // Destroy from inside local-prod works too.
     env.kinfra(&prod, &["local-prod", "init"]).success();
-    env.kinfra(&prod, &["local-prod", "destroy"]).code(2).stderr_has("--force");
-    env.kinfra(&prod, &["local-prod", "destroy", "--force"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy"])
+        .code(2)
+        .stderr_has("--force");
+    env.kinfra(&prod, &["local-prod", "destroy", "--force"])
+        .success();
     assert!(env.registry()["local_prod"].is_null());
     assert!(prod.join(".git").is_dir());
     assert_eq!(snapshot(&sandbox), before);

@@ -7,14 +7,19 @@ use crate::harness::Env;
 #[test]
 fn ten_parallel_inits_get_ten_slots_and_the_eleventh_is_refused() {
     let mut env = Env::new();
-    let dirs: Vec<_> = (0..11).map(|i| env.clone_repo(&format!("ktrdr-c{i}"))).collect();
+    let dirs: Vec<_> = (0..11)
+        .map(|i| env.clone_repo(&format!("ktrdr-c{i}")))
+        .collect();
     let env = &env;
     let runs: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = dirs[..10]
             .iter()
             .map(|d| s.spawn(move || env.kinfra(d, &["sandbox", "init"])))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
     });
     for r in &runs {
         r.success();
@@ -22,7 +27,10 @@ fn ten_parallel_inits_get_ten_slots_and_the_eleventh_is_refused() {
     let reg = env.registry();
     let instances = reg["instances"].as_object().expect("instances");
     assert_eq!(instances.len(), 10, "{reg:#}");
-    let slots: BTreeSet<u64> = instances.values().map(|e| e["slot"].as_u64().expect("slot")).collect();
+    let slots: BTreeSet<u64> = instances
+        .values()
+        .map(|e| e["slot"].as_u64().expect("slot"))
+        .collect();
     assert_eq!(slots, (1..=10).collect());
     // Each .env.sandbox agrees with its registry slot and the ports table.
     for e in instances.values() {
@@ -30,13 +38,25 @@ fn ten_parallel_inits_get_ten_slots_and_the_eleventh_is_refused() {
         let text = std::fs::read_to_string(path.join(".env.sandbox")).expect("env file");
         let slot = e["slot"].as_u64().expect("slot");
         assert!(text.contains(&format!("SLOT_NUMBER={slot}\n")), "{text}");
-        assert!(text.contains(&format!("KTRDR_API_PORT={}\n", 8000 + slot)), "{text}");
-        assert!(text.contains(&format!("KTRDR_WORKER_PORT_1={}\n", 5011 + 10 * (slot - 1))), "{text}");
+        assert!(
+            text.contains(&format!("KTRDR_API_PORT={}\n", 8000 + slot)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("KTRDR_WORKER_PORT_1={}\n", 5011 + 10 * (slot - 1))),
+            "{text}"
+        );
         assert!(!text.contains("KTRDR_WORKER_PORT_5"), "{text}");
-        assert_eq!(e.as_object().expect("entry").len(), 6, "entry has exactly the six fields");
+        assert_eq!(
+            e.as_object().expect("entry").len(),
+            6,
+            "entry has exactly the six fields"
+        );
     }
     let r = env.kinfra(&dirs[10], &["sandbox", "init"]);
-    r.code(1).stderr_has("all 10 sandbox slots are in use").stderr_has("1=");
+    r.code(1)
+        .stderr_has("all 10 sandbox slots are in use")
+        .stderr_has("1=");
     assert!(!dirs[10].join(".env.sandbox").exists());
 }
 
@@ -60,7 +80,9 @@ fn a_corrupt_registry_is_left_byte_for_byte() {
         assert_eq!(std::fs::read(env.registry_path()).expect("read"), junk);
     }
     std::fs::write(env.registry_path(), br#"{"version": 2, "instances": {}}"#).expect("write");
-    env.kinfra(&dir, &["sandbox", "init"]).code(6).stderr_has("version 2");
+    env.kinfra(&dir, &["sandbox", "init"])
+        .code(6)
+        .stderr_has("version 2");
 }
 
 #[test]
@@ -91,7 +113,10 @@ fn the_python_tools_registry_is_read_and_kept_in_shape() {
     env.kinfra(&dir, &["sandbox", "init"]).success();
     let reg = env.registry();
     assert_eq!(reg["instances"]["ktrdr-py"]["slot"], 2);
-    assert_eq!(reg["instances"]["ktrdr--old"]["created_at"], "2025-03-02T10:00:00");
+    assert_eq!(
+        reg["instances"]["ktrdr--old"]["created_at"],
+        "2025-03-02T10:00:00"
+    );
     for e in reg["instances"].as_object().expect("o").values() {
         assert_eq!(e.as_object().expect("entry").len(), 6);
     }
@@ -102,10 +127,16 @@ fn a_registry_behind_a_symlink_is_refused() {
     let mut env = Env::new();
     let dir = env.clone_repo("ktrdr-s");
     let elsewhere = env.base().join("elsewhere.json");
-    std::fs::write(&elsewhere, r#"{"version":1,"local_prod":null,"instances":{}}"#).expect("write");
+    std::fs::write(
+        &elsewhere,
+        r#"{"version":1,"local_prod":null,"instances":{}}"#,
+    )
+    .expect("write");
     std::fs::create_dir_all(env.registry_path().parent().expect("p")).expect("mkdir");
     std::os::unix::fs::symlink(&elsewhere, env.registry_path()).expect("symlink");
-    env.kinfra(&dir, &["sandbox", "init"]).code(6).stderr_has("symbolic link");
+    env.kinfra(&dir, &["sandbox", "init"])
+        .code(6)
+        .stderr_has("symbolic link");
     assert_eq!(
         std::fs::read_to_string(&elsewhere).expect("read"),
         r#"{"version":1,"local_prod":null,"instances":{}}"#

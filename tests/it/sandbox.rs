@@ -3,22 +3,40 @@
 use std::net::TcpListener;
 
 use crate::docker_env;
-use crate::harness::{docker, docker_objects, git, running_services};
+use crate::harness::{container_of, docker, docker_objects, git, running_services};
 
 #[test]
 fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     let mut env = docker_env!();
     let prod = env.clone_repo("ktrdr-prod");
     env.kinfra(&prod, &["local-prod", "init"]).success();
-    env.kinfra(&prod, &["local-prod", "up", "--no-secrets"]).success();
+    env.kinfra(&prod, &["local-prod", "up", "--no-secrets"])
+        .success();
 
     env.kinfra(&prod, &["sandbox", "create", "alpha"]).success();
-    env.kinfra(&prod, &["sandbox", "create", "Beta Feature", "--branch", "feat/beta", "--slot", "4"]).success();
+    env.kinfra(
+        &prod,
+        &[
+            "sandbox",
+            "create",
+            "Beta Feature",
+            "--branch",
+            "feat/beta",
+            "--slot",
+            "4",
+        ],
+    )
+    .success();
     let alpha = env.work.join("ktrdr--alpha");
     let beta = env.work.join("ktrdr--beta-feature");
-    assert_eq!(git(&beta, &["branch", "--show-current"]).trim(), "feat/beta");
-    env.kinfra(&alpha, &["sandbox", "up", "--no-secrets"]).success();
-    env.kinfra(&beta, &["sandbox", "up", "--no-secrets"]).success();
+    assert_eq!(
+        git(&beta, &["branch", "--show-current"]).trim(),
+        "feat/beta"
+    );
+    env.kinfra(&alpha, &["sandbox", "up", "--no-secrets"])
+        .success();
+    env.kinfra(&beta, &["sandbox", "up", "--no-secrets"])
+        .success();
 
     let st = env.kinfra(&beta.join("backend"), &["sandbox", "status", "--json"]);
     st.success();
@@ -30,7 +48,13 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     assert!(v["services"].as_array().expect("services").len() >= 9);
     // The API answers on the sandbox's own port.
     let body = std::process::Command::new("busybox")
-        .args(["wget", "-q", "-O", "-", "http://127.0.0.1:8004/api/v1/health"])
+        .args([
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://127.0.0.1:8004/api/v1/health",
+        ])
         .output()
         .expect("wget");
     assert!(String::from_utf8_lossy(&body.stdout).contains("healthy"));
@@ -38,27 +62,41 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     let list = env.kinfra(&alpha, &["sandbox", "list", "--json"]);
     list.success();
     let rows = list.json()["instances"].as_array().expect("rows").clone();
-    let find = |id: &str| rows.iter().find(|r| r["instance_id"] == id).cloned().expect(id);
+    let find = |id: &str| {
+        rows.iter()
+            .find(|r| r["instance_id"] == id)
+            .cloned()
+            .expect(id)
+    };
     assert_eq!(find("ktrdr-prod")["state"], "running");
     assert_eq!(find("ktrdr--alpha")["state"], "running");
     assert_eq!(find("ktrdr--alpha")["api_port"], 8001);
     assert_eq!(find("ktrdr--beta-feature")["api_port"], 8004);
     let text = env.kinfra(&alpha, &["sandbox", "list"]);
-    text.success().stdout_has("ktrdr--alpha").stdout_has("running");
+    text.success()
+        .stdout_has("ktrdr--alpha")
+        .stdout_has("running");
 
     // Partial state is reported as such.
-    docker(&["stop", "-t", "1", &format!("ktrdr--alpha_grafana_1")]);
+    docker(&["stop", "-t", "1", &container_of("ktrdr--alpha", "grafana")]);
     let list = env.kinfra(&alpha, &["sandbox", "list", "--json"]);
     let rows = list.json()["instances"].as_array().expect("rows").clone();
-    let alpha_row = rows.iter().find(|r| r["instance_id"] == "ktrdr--alpha").expect("alpha");
+    let alpha_row = rows
+        .iter()
+        .find(|r| r["instance_id"] == "ktrdr--alpha")
+        .expect("alpha");
     let state = alpha_row["state"].as_str().expect("state");
-    assert!(state == "partial 9/10" || docker_objects("ktrdr--alpha").is_empty(), "{state}");
+    assert!(
+        state == "partial 9/10" || docker_objects("ktrdr--alpha").is_empty(),
+        "{state}"
+    );
 
     // down, then destroy: nothing left.
     env.kinfra(&alpha, &["sandbox", "down"]).success();
     assert!(running_services("ktrdr--alpha").is_empty());
     env.kinfra(&alpha, &["sandbox", "destroy"]).success();
-    env.kinfra(&prod, &["sandbox", "destroy", "beta-feature"]).success();
+    env.kinfra(&prod, &["sandbox", "destroy", "beta-feature"])
+        .success();
     for (p, dir) in [("ktrdr--alpha", &alpha), ("ktrdr--beta-feature", &beta)] {
         assert!(docker_objects(p).is_empty(), "{p}: {:?}", docker_objects(p));
         assert!(!dir.exists(), "{} still exists", dir.display());
@@ -66,7 +104,10 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     }
     let worktrees = git(&prod, &["worktree", "list"]);
     assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
-    assert!(running_services("ktrdr-prod").len() >= 10, "local-prod untouched");
+    assert!(
+        running_services("ktrdr-prod").len() >= 10,
+        "local-prod untouched"
+    );
 }
 
 #[test]
@@ -78,13 +119,18 @@ fn destroy_refuses_to_lose_work_unless_forced() {
 
     std::fs::write(wt.join("draft.txt"), "uncommitted").expect("write");
     let r = env.kinfra(&wt, &["sandbox", "destroy"]);
-    r.code(5).stderr_has("uncommitted changes").stderr_has("draft.txt").stderr_has("--force");
+    r.code(5)
+        .stderr_has("uncommitted changes")
+        .stderr_has("draft.txt")
+        .stderr_has("--force");
     assert!(wt.join("draft.txt").is_file());
 
     git(&wt, &["add", "draft.txt"]);
     git(&wt, &["commit", "-q", "-m", "local only"]);
     let r = env.kinfra(&repo, &["sandbox", "destroy", "work"]);
-    r.code(5).stderr_has("commits on no remote").stderr_has("local only");
+    r.code(5)
+        .stderr_has("commits on no remote")
+        .stderr_has("local only");
     assert!(wt.join("draft.txt").is_file());
     assert!(env.registry()["instances"]["ktrdr--work"].is_object());
 
@@ -92,10 +138,12 @@ fn destroy_refuses_to_lose_work_unless_forced() {
     env.kinfra(&repo, &["sandbox", "create", "keep"]).success();
     let keep = env.work.join("ktrdr--keep");
     std::fs::write(keep.join("mine.txt"), "x").expect("write");
-    env.kinfra(&repo, &["sandbox", "destroy", "keep", "--keep-worktree"]).success();
+    env.kinfra(&repo, &["sandbox", "destroy", "keep", "--keep-worktree"])
+        .success();
     assert!(keep.join("mine.txt").is_file() && !keep.join(".env.sandbox").exists());
 
-    env.kinfra(&wt, &["sandbox", "destroy", "--force"]).success();
+    env.kinfra(&wt, &["sandbox", "destroy", "--force"])
+        .success();
     assert!(!wt.exists());
     assert!(env.registry()["instances"].get("ktrdr--work").is_none());
 }
@@ -106,22 +154,39 @@ fn a_directory_kinfra_did_not_create_is_never_deleted() {
     let repo = env.clone_repo("ktrdr-main");
     // A worktree the user made by hand, registered with init.
     let wt = env.work.join("ktrdr-hand");
-    git(&repo, &["worktree", "add", "-q", "-b", "hand", wt.to_str().expect("utf8")]);
+    git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "hand",
+            wt.to_str().expect("utf8"),
+        ],
+    );
     env.kinfra(&wt, &["sandbox", "init"]).success();
     let reg = env.registry();
     assert_eq!(reg["instances"]["ktrdr-hand"]["is_worktree"], true);
-    assert_eq!(reg["instances"]["ktrdr-hand"]["parent_repo"], repo.display().to_string());
+    assert_eq!(
+        reg["instances"]["ktrdr-hand"]["parent_repo"],
+        repo.display().to_string()
+    );
     let r = env.kinfra(&wt, &["sandbox", "destroy", "--force"]);
     r.success().stderr_has("kinfra did not create it");
     assert!(wt.join(".git").is_file(), "hand-made worktree kept");
     // A clone registered as a sandbox stays too.
     let clone = env.clone_repo("ktrdr-clone");
     env.kinfra(&clone, &["sandbox", "init"]).success();
-    env.kinfra(&clone, &["sandbox", "destroy"]).success().stderr_has("clone");
+    env.kinfra(&clone, &["sandbox", "destroy"])
+        .success()
+        .stderr_has("clone");
     assert!(clone.join(".git").is_dir());
     // local-prod cannot be destroyed through `sandbox destroy`.
     env.kinfra(&clone, &["local-prod", "init"]).success();
-    env.kinfra(&clone, &["sandbox", "destroy", "--force"]).code(2).stderr_has("local-prod destroy");
+    env.kinfra(&clone, &["sandbox", "destroy", "--force"])
+        .code(2)
+        .stderr_has("local-prod destroy");
     assert!(clone.join(".env.sandbox").is_file());
 }
 
@@ -129,11 +194,14 @@ fn a_directory_kinfra_did_not_create_is_never_deleted() {
 fn up_on_a_running_instance_is_fine_and_busy_ports_are_named() {
     let mut env = docker_env!();
     let repo = env.clone_repo("ktrdr-main");
-    env.kinfra(&repo, &["sandbox", "create", "p", "--slot", "6"]).success();
+    env.kinfra(&repo, &["sandbox", "create", "p", "--slot", "6"])
+        .success();
     let wt = env.work.join("ktrdr--p");
-    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]).success();
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .success();
     // Its own ports are not conflicts.
-    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]).success();
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .success();
     env.kinfra(&wt, &["sandbox", "down"]).success();
 
     // A port held by another process: exit 3, naming the port.
@@ -145,18 +213,34 @@ fn up_on_a_running_instance_is_fine_and_busy_ports_are_named() {
     drop(holder);
 
     // A port held by a container: the container is named.
-    docker(&["run", "-d", "--name", "kinfra-test-squatter", "-p", "5438:5438", kinfra::demo::IMAGE, "sleep", "60"]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        "kinfra-test-squatter",
+        "-p",
+        "5438:5438",
+        kinfra::demo::IMAGE,
+        "sleep",
+        "60",
+    ]);
     let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]);
     docker(&["rm", "-f", "kinfra-test-squatter"]);
-    r.code(3).stderr_has("5438").stderr_has("kinfra-test-squatter");
-    assert!(running_services("ktrdr--p").is_empty(), "nothing started on conflict");
+    r.code(3)
+        .stderr_has("5438")
+        .stderr_has("kinfra-test-squatter");
+    assert!(
+        running_services("ktrdr--p").is_empty(),
+        "nothing started on conflict"
+    );
 }
 
 #[test]
 fn a_failed_gate_exits_2_and_leaves_nothing_running_and_prune_reconciles() {
     let mut env = docker_env!();
     let repo = env.clone_repo("ktrdr-main");
-    env.kinfra(&repo, &["sandbox", "create", "broken"]).success();
+    env.kinfra(&repo, &["sandbox", "create", "broken"])
+        .success();
     let wt = env.work.join("ktrdr--broken");
     std::fs::remove_file(wt.join("backend/www/api/v1/workers")).expect("rm");
     let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "3"]);
@@ -164,28 +248,47 @@ fn a_failed_gate_exits_2_and_leaves_nothing_running_and_prune_reconciles() {
         .stderr_has("workers    failed")
         .stderr_has("last log lines of backend")
         .stderr_has("startability gate failed");
-    assert!(docker_objects("ktrdr--broken").is_empty(), "{:?}", docker_objects("ktrdr--broken"));
-    assert!(env.registry()["instances"]["ktrdr--broken"].is_object(), "the slot is kept");
+    assert!(
+        docker_objects("ktrdr--broken").is_empty(),
+        "{:?}",
+        docker_objects("ktrdr--broken")
+    );
+    assert!(
+        env.registry()["instances"]["ktrdr--broken"].is_object(),
+        "the slot is kept"
+    );
 
     // A sandbox whose directory was deleted by hand, containers still running.
     env.kinfra(&repo, &["sandbox", "create", "gone"]).success();
     let gone = env.work.join("ktrdr--gone");
-    env.kinfra(&gone, &["sandbox", "up", "--no-secrets", "--no-wait"]).success();
+    env.kinfra(&gone, &["sandbox", "up", "--no-secrets", "--no-wait"])
+        .success();
     std::fs::remove_dir_all(&gone).expect("rm -rf");
     let list = env.kinfra(&repo, &["sandbox", "list", "--json"]);
     let rows = list.json()["instances"].as_array().expect("rows").clone();
-    assert!(rows.iter().any(|r| r["instance_id"] == "ktrdr--gone" && r["state"] == "directory missing"));
+    assert!(
+        rows.iter()
+            .any(|r| r["instance_id"] == "ktrdr--gone" && r["state"] == "directory missing")
+    );
     let dry = env.kinfra(&repo, &["sandbox", "prune", "--dry-run"]);
     dry.success().stdout_has("would remove ktrdr--gone");
     assert!(!docker_objects("ktrdr--gone").is_empty());
-    env.kinfra(&repo, &["sandbox", "prune"]).success().stdout_has("removed ktrdr--gone");
+    env.kinfra(&repo, &["sandbox", "prune"])
+        .success()
+        .stdout_has("removed ktrdr--gone");
     assert!(docker_objects("ktrdr--gone").is_empty());
     assert!(env.registry()["instances"].get("ktrdr--gone").is_none());
-    assert!(env.registry()["instances"]["ktrdr--broken"].is_object(), "prune keeps live entries");
+    assert!(
+        env.registry()["instances"]["ktrdr--broken"].is_object(),
+        "prune keeps live entries"
+    );
 
     // The freed slot is reused with fresh volumes (no stale database).
-    env.kinfra(&repo, &["sandbox", "release", "ktrdr--broken"]).success();
+    env.kinfra(&repo, &["sandbox", "release", "ktrdr--broken"])
+        .success();
     env.kinfra(&repo, &["sandbox", "create", "next"]).success();
     assert_eq!(env.registry()["instances"]["ktrdr--next"]["slot"], 1);
-    env.kinfra(&repo, &["sandbox", "prune"]).success().stdout_has("Nothing to prune");
+    env.kinfra(&repo, &["sandbox", "prune"])
+        .success()
+        .stdout_has("Nothing to prune");
 }

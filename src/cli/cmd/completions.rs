@@ -1,5 +1,7 @@
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  kinfra completions bash > ~/.local/share/bash-completion/completions/kinfra")]
+#[command(
+    after_help = "Example:\n  kinfra completions bash > ~/.local/share/bash-completion/completions/kinfra"
+)]
 pub struct Args {
     /// The shell to generate for.
     pub shell: clap_complete::Shell,

@@ -2,9 +2,11 @@ use crate::context::Context;
 use crate::instance::{self, CreateOptions};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "The worktree goes to <parent of the repository>/ktrdr--<name>. An existing \
+#[command(
+    after_help = "The worktree goes to <parent of the repository>/ktrdr--<name>. An existing \
 branch is checked out; otherwise a new one is created from HEAD. If any step fails, the steps \
-already done are undone.\n\nExample:\n  kinfra sandbox create login-fix --branch fix/login")]
+already done are undone.\n\nExample:\n  kinfra sandbox create login-fix --branch fix/login"
+)]
 pub struct Args {
     /// Name of the sandbox (made into a slug: lowercase letters, digits, dashes).
     pub name: String,
@@ -26,9 +28,12 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
             slot: a.slot,
         },
     )?;
-    ctx.reporter.success(&format!("Created sandbox {}", inst.id()));
-    super::print_ports(&inst);
     ctx.reporter
-        .info(&format!("next: cd {} && kinfra sandbox up", inst.dir.display()));
+        .success(&format!("Created sandbox {}", inst.id()));
+    super::print_ports(&inst);
+    ctx.reporter.info(&format!(
+        "next: cd {} && kinfra sandbox up",
+        inst.dir.display()
+    ));
     Ok(0)
 }

@@ -5,11 +5,13 @@ use crate::error::{Error, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, InitOptions, Kind, UpOptions};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Builds a KTRDR-shaped repository from the embedded demo stack (with a \
+#[command(
+    after_help = "Builds a KTRDR-shaped repository from the embedded demo stack (with a \
 local bare `origin`), then: local-prod init, up with the startability gate, status, a sandbox \
 created and started beside it, list, and teardown. Uses its own KINFRA_HOME inside the demo \
 directory, so your registry is not touched. Needs Docker and the demo image \
-(scripts/demo-image.sh builds it offline).")]
+(scripts/demo-image.sh builds it offline)."
+)]
 pub struct Args {
     /// Directory to run in (default: a new temporary directory, removed at the end).
     #[arg(long)]
@@ -32,7 +34,10 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
     let (root, _temp) = match &a.dir {
         Some(d) => {
             std::fs::create_dir_all(d).map_err(|e| Error::io("could not create", d, e))?;
-            (std::fs::canonicalize(d).map_err(|e| Error::io("cannot use", d, e))?, None)
+            (
+                std::fs::canonicalize(d).map_err(|e| Error::io("cannot use", d, e))?,
+                None,
+            )
         }
         None => {
             let t = tempfile::Builder::new()
@@ -53,15 +58,27 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
         ..outer.clone()
     };
     let r = &outer.reporter;
-    r.step(&format!("Demo in {} (KINFRA_HOME={})", root.display(), base.home.display()));
+    r.step(&format!(
+        "Demo in {} (KINFRA_HOME={})",
+        root.display(),
+        base.home.display()
+    ));
     let origin = crate::demo::make_origin(&root)?;
     let prod_dir = root.join("ktrdr-prod");
     crate::demo::clone(&origin, &prod_dir)?;
-    r.info(&format!("cloned {} -> {}", origin.display(), prod_dir.display()));
+    r.info(&format!(
+        "cloned {} -> {}",
+        origin.display(),
+        prod_dir.display()
+    ));
 
     let result = steps(&base, &prod_dir);
     if a.keep {
-        r.info(&format!("kept: {} (KINFRA_HOME={})", root.display(), base.home.display()));
+        r.info(&format!(
+            "kept: {} (KINFRA_HOME={})",
+            root.display(),
+            base.home.display()
+        ));
         return result.map(|_| 0);
     }
     r.step("Tearing down");
@@ -107,7 +124,12 @@ fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
     let s = instance::status(&prod_ctx, &prod)?;
     println!("{} ({}): {}", s.instance_id, s.kind, s.state);
     for svc in &s.services {
-        println!("    {:<20} {} {}", svc.service, svc.state, svc.health.as_deref().unwrap_or(""));
+        println!(
+            "    {:<20} {} {}",
+            svc.service,
+            svc.state,
+            svc.health.as_deref().unwrap_or("")
+        );
     }
 
     r.step("kinfra sandbox create demo");

@@ -3,9 +3,11 @@ use crate::error::Error;
 use crate::instance::{self, DestroyOptions, Destroyed};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Refuses (exit 5), listing what would be lost, when the worktree has \
+#[command(
+    after_help = "Refuses (exit 5), listing what would be lost, when the worktree has \
 uncommitted changes or commits on no remote. A directory is deleted only when it is the \
-instance's registered path and a worktree kinfra created.")]
+instance's registered path and a worktree kinfra created."
+)]
 pub struct Args {
     /// A registered sandbox (default: the one containing the current directory).
     pub name: Option<String>,
@@ -30,7 +32,8 @@ fn summary(ctx: &Context, d: &Destroyed) {
         d.instance_id, d.removed.containers, d.removed.volumes
     ));
     if d.directory_deleted {
-        ctx.reporter.info(&format!("  worktree {} deleted", d.path.display()));
+        ctx.reporter
+            .info(&format!("  worktree {} deleted", d.path.display()));
     } else if let Some(why) = &d.kept_because {
         ctx.reporter
             .info(&format!("  directory {} kept: {why}", d.path.display()));
@@ -53,7 +56,11 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
 
 pub fn run_local_prod(ctx: &Context, a: LocalProdArgs) -> crate::Result<i32> {
     if !a.force {
-        let entry = ctx.registry().load()?.local_prod.ok_or(Error::NoLocalProd)?;
+        let entry = ctx
+            .registry()
+            .load()?
+            .local_prod
+            .ok_or(Error::NoLocalProd)?;
         if !ctx.interactive {
             return Err(Error::Invalid(format!(
                 "destroying local-prod at {} removes its database volumes; pass --force to confirm",

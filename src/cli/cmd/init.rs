@@ -13,9 +13,11 @@ pub struct Args {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "local-prod must be a clone (not a worktree) of a KTRDR repository, and \
+#[command(
+    after_help = "local-prod must be a clone (not a worktree) of a KTRDR repository, and \
 there is only one.\n\nExit codes: 1 already initialized or another local-prod exists, \
-2 not a clone or not a KTRDR repository.")]
+2 not a clone or not a KTRDR repository."
+)]
 pub struct LocalProdArgs {}
 
 fn done(ctx: &Context, inst: &instance::Instance, up: &str) -> crate::Result<i32> {
@@ -40,6 +42,11 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
 }
 
 pub fn run_local_prod(ctx: &Context, _: LocalProdArgs) -> crate::Result<i32> {
-    let inst = instance::init(ctx, super::stack(), Kind::LocalProd, &InitOptions::default())?;
+    let inst = instance::init(
+        ctx,
+        super::stack(),
+        Kind::LocalProd,
+        &InitOptions::default(),
+    )?;
     done(ctx, &inst, "kinfra local-prod up")
 }

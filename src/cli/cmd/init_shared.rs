@@ -4,8 +4,10 @@ use crate::context::Context;
 use crate::shared::{self, Mode, human_bytes};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "With neither flag, existing content is reported and left alone. \
-Copies never overwrite files already there.")]
+#[command(
+    after_help = "With neither flag, existing content is reported and left alone. \
+Copies never overwrite files already there."
+)]
 pub struct Args {
     /// Copy data/, models/ and strategies/ from an existing checkout.
     #[arg(long, value_name = "PATH", conflicts_with = "minimal")]

@@ -11,8 +11,9 @@ pub struct Args {
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     let (rows, docker_error) = instance::list(ctx, super::stack())?;
     if let Some(e) = &docker_error {
-        ctx.reporter
-            .warn(&format!("Docker could not be asked ({e}); states are unknown"));
+        ctx.reporter.warn(&format!(
+            "Docker could not be asked ({e}); states are unknown"
+        ));
     }
     if a.json {
         let out = serde_json::json!({ "instances": rows, "docker_error": docker_error });
@@ -23,7 +24,10 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         println!("No instances registered. Create one with `kinfra sandbox create NAME`.");
         return Ok(0);
     }
-    println!("{:<4} {:<28} {:<18} {:<6} {:<5} PATH", "SLOT", "INSTANCE", "STATE", "API", "AGE");
+    println!(
+        "{:<4} {:<28} {:<18} {:<6} {:<5} PATH",
+        "SLOT", "INSTANCE", "STATE", "API", "AGE"
+    );
     for r in rows {
         println!(
             "{:<4} {:<28} {:<18} {:<6} {:<5} {}",

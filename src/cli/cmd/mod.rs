@@ -28,22 +28,39 @@ pub(crate) fn parse_slot(s: &str) -> Result<u8, String> {
     let max = KTRDR.max_slot;
     match s.trim().parse::<i64>() {
         Ok(n) if (1..=i64::from(max)).contains(&n) => Ok(n as u8),
-        Ok(0) => Err(format!("slot 0 is local-prod's; sandboxes use slots 1 to {max}")),
-        Ok(n) => Err(format!("{n} is out of range; sandboxes use slots 1 to {max}")),
-        Err(_) => Err(format!("{s:?} is not a number; sandboxes use slots 1 to {max}")),
+        Ok(0) => Err(format!(
+            "slot 0 is local-prod's; sandboxes use slots 1 to {max}"
+        )),
+        Ok(n) => Err(format!(
+            "{n} is out of range; sandboxes use slots 1 to {max}"
+        )),
+        Err(_) => Err(format!(
+            "{s:?} is not a number; sandboxes use slots 1 to {max}"
+        )),
     }
 }
 
 /// Prints an instance's URLs and ports after init/create/up.
 pub(crate) fn print_ports(inst: &crate::instance::Instance) {
-    let p = |k: &str| inst.env.port(k).map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+    let p = |k: &str| {
+        inst.env
+            .port(k)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into())
+    };
     println!("  instance  {} (slot {})", inst.id(), inst.env.slot);
     println!("  path      {}", inst.dir.display());
-    println!("  API       http://localhost:{}/api/v1", p("KTRDR_API_PORT"));
+    println!(
+        "  API       http://localhost:{}/api/v1",
+        p("KTRDR_API_PORT")
+    );
     println!("  database  localhost:{}", p("KTRDR_DB_PORT"));
     println!("  Grafana   http://localhost:{}", p("KTRDR_GRAFANA_PORT"));
     println!("  Jaeger    http://localhost:{}", p("KTRDR_JAEGER_UI_PORT"));
-    println!("  Prometheus http://localhost:{}", p("KTRDR_PROMETHEUS_PORT"));
+    println!(
+        "  Prometheus http://localhost:{}",
+        p("KTRDR_PROMETHEUS_PORT")
+    );
     let workers: Vec<String> = inst
         .env
         .ports

@@ -30,7 +30,9 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
             it.reason,
             it.containers,
             it.volumes,
-            it.slot.map(|s| format!(", slot {s} freed")).unwrap_or_default()
+            it.slot
+                .map(|s| format!(", slot {s} freed"))
+                .unwrap_or_default()
         );
     }
     Ok(0)

@@ -15,7 +15,10 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         return Ok(0);
     }
-    println!("{} ({}, slot {}): {}", s.instance_id, s.kind, s.slot, s.state);
+    println!(
+        "{} ({}, slot {}): {}",
+        s.instance_id, s.kind, s.slot, s.state
+    );
     if !s.registered {
         println!("  note: not in the registry (run init again or check $KINFRA_HOME)");
     }
@@ -23,7 +26,11 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     if !s.services.is_empty() {
         println!("  services:");
         for svc in &s.services {
-            let health = svc.health.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
+            let health = svc
+                .health
+                .as_deref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
             println!("    {:<20} {}{health}", svc.service, svc.state);
         }
     }

@@ -4,9 +4,11 @@ use crate::context::Context;
 use crate::instance::{self, Kind, UpOptions};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Secrets come from 1Password (item ktrdr-sandbox-dev for sandboxes, \
+#[command(
+    after_help = "Secrets come from 1Password (item ktrdr-sandbox-dev for sandboxes, \
 ktrdr-local-prod for local-prod) and reach only the compose process's environment.\n\n\
-Exit codes: 1 compose failed, 2 startability gate failed, 3 port conflict.")]
+Exit codes: 1 compose failed, 2 startability gate failed, 3 port conflict."
+)]
 pub struct Args {
     /// Do not wait for the startability gate.
     #[arg(long)]
@@ -41,9 +43,11 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
         },
     )?;
     if report.gate.is_some() {
-        ctx.reporter.success(&format!("{} is up and ready", inst.id()));
+        ctx.reporter
+            .success(&format!("{} is up and ready", inst.id()));
     } else {
-        ctx.reporter.success(&format!("{} started (gate not awaited)", inst.id()));
+        ctx.reporter
+            .success(&format!("{} started (gate not awaited)", inst.id()));
     }
     super::print_ports(&inst);
     Ok(0)
