@@ -48,6 +48,8 @@ pub enum Command {
     LocalProd(LocalProdCmd),
     /// Run the embedded demo end to end: local-prod and a sandbox, then teardown.
     Demo(cmd::demo::Args),
+    /// Check the prerequisites: git, Docker (engine, compose), uv, 1Password CLI.
+    Doctor(cmd::doctor::Args),
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
 }
@@ -146,6 +148,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, a),
         },
         Command::Demo(a) => cmd::demo::run(ctx, a),
+        Command::Doctor(a) => cmd::doctor::run(ctx, a),
         Command::Completions(a) => cmd::completions::run(a, Cli::command()),
     }
 }
@@ -167,4 +170,22 @@ pub fn report_error(e: &Error) -> i32 {
         eprintln!("{} {h}", style("hint:").cyan().bold());
     }
     e.exit_code()
+}
+
+/// Writes a line of results to stdout. A closed pipe (`kinfra … | head`) is not an
+/// error: the process ends quietly with success.
+pub fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|_| o.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// `println!` for results, through [`write_out`].
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*)) };
 }

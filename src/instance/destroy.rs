@@ -91,6 +91,12 @@ fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Entr
 /// Stops and removes everything docker holds for the instance.
 fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Removed> {
     let dir = Path::new(&entry.path);
+    // Counted first: compose may remove most of it before the sweep below.
+    let before = docker::Removed {
+        containers: docker::containers(Some(&entry.instance_id))?.len(),
+        volumes: docker::volumes(&entry.instance_id)?.len(),
+        networks: 0,
+    };
     // Through compose when we can (with the profile), then a label sweep that needs
     // no compose file and catches whatever is left.
     if dir.is_dir() {
@@ -114,7 +120,12 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                 .run();
         }
     }
-    docker::remove_project(&entry.instance_id)
+    let swept = docker::remove_project(&entry.instance_id)?;
+    Ok(docker::Removed {
+        containers: before.containers.max(swept.containers),
+        volumes: before.volumes.max(swept.volumes),
+        networks: swept.networks,
+    })
 }
 
 fn forget(ctx: &Context, entry: &Entry) -> Result<()> {

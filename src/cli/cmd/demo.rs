@@ -122,9 +122,9 @@ fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
     instance::up(&prod_ctx, stack, &prod, &no_secrets)?;
     r.step("kinfra local-prod status");
     let s = instance::status(&prod_ctx, &prod)?;
-    println!("{} ({}): {}", s.instance_id, s.kind, s.state);
+    crate::outln!("{} ({}): {}", s.instance_id, s.kind, s.state);
     for svc in &s.services {
-        println!(
+        crate::outln!(
             "    {:<20} {} {}",
             svc.service,
             svc.state,
@@ -148,7 +148,7 @@ fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
     r.step("kinfra sandbox list");
     let (rows, _) = instance::list(base, stack)?;
     for row in rows {
-        println!(
+        crate::outln!(
             "  {:<3} {:<14} {:<10} API {:<5} {}",
             row.slot,
             row.instance_id,

@@ -26,21 +26,21 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     let s = shared::init(ctx, super::stack(), &mode)?;
     let root = ctx.shared_dir();
     if s.dirs.is_empty() {
-        println!("No shared data at {}.", root.display());
-        println!("Create it with `kinfra sandbox init-shared --minimal` or `--from PATH`.");
+        crate::outln!("No shared data at {}.", root.display());
+        crate::outln!("Create it with `kinfra sandbox init-shared --minimal` or `--from PATH`.");
         return Ok(0);
     }
     if s.copied_files > 0 || s.skipped_existing > 0 {
-        println!(
+        crate::outln!(
             "Copied {} file(s) ({}); {} already present and kept.",
             s.copied_files,
             human_bytes(s.copied_bytes),
             s.skipped_existing
         );
     }
-    println!("Shared data at {}:", root.display());
+    crate::outln!("Shared data at {}:", root.display());
     for (name, files, bytes) in &s.dirs {
-        println!("  {name:<11} {files} file(s), {}", human_bytes(*bytes));
+        crate::outln!("  {name:<11} {files} file(s), {}", human_bytes(*bytes));
     }
     Ok(0)
 }

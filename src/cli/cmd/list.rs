@@ -17,19 +17,23 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     }
     if a.json {
         let out = serde_json::json!({ "instances": rows, "docker_error": docker_error });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(0);
     }
     if rows.is_empty() {
-        println!("No instances registered. Create one with `kinfra sandbox create NAME`.");
+        crate::outln!("No instances registered. Create one with `kinfra sandbox create NAME`.");
         return Ok(0);
     }
-    println!(
+    crate::outln!(
         "{:<4} {:<28} {:<18} {:<6} {:<5} PATH",
-        "SLOT", "INSTANCE", "STATE", "API", "AGE"
+        "SLOT",
+        "INSTANCE",
+        "STATE",
+        "API",
+        "AGE"
     );
     for r in rows {
-        println!(
+        crate::outln!(
             "{:<4} {:<28} {:<18} {:<6} {:<5} {}",
             r.slot,
             r.instance_id,

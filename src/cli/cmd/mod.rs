@@ -5,6 +5,7 @@ pub mod completions;
 pub mod create;
 pub mod demo;
 pub mod destroy;
+pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod init_shared;
@@ -48,16 +49,16 @@ pub(crate) fn print_ports(inst: &crate::instance::Instance) {
             .map(|p| p.to_string())
             .unwrap_or_else(|| "-".into())
     };
-    println!("  instance  {} (slot {})", inst.id(), inst.env.slot);
-    println!("  path      {}", inst.dir.display());
-    println!(
+    crate::outln!("  instance  {} (slot {})", inst.id(), inst.env.slot);
+    crate::outln!("  path      {}", inst.dir.display());
+    crate::outln!(
         "  API       http://localhost:{}/api/v1",
         p("KTRDR_API_PORT")
     );
-    println!("  database  localhost:{}", p("KTRDR_DB_PORT"));
-    println!("  Grafana   http://localhost:{}", p("KTRDR_GRAFANA_PORT"));
-    println!("  Jaeger    http://localhost:{}", p("KTRDR_JAEGER_UI_PORT"));
-    println!(
+    crate::outln!("  database  localhost:{}", p("KTRDR_DB_PORT"));
+    crate::outln!("  Grafana   http://localhost:{}", p("KTRDR_GRAFANA_PORT"));
+    crate::outln!("  Jaeger    http://localhost:{}", p("KTRDR_JAEGER_UI_PORT"));
+    crate::outln!(
         "  Prometheus http://localhost:{}",
         p("KTRDR_PROMETHEUS_PORT")
     );
@@ -68,5 +69,5 @@ pub(crate) fn print_ports(inst: &crate::instance::Instance) {
         .filter(|(k, _)| k.starts_with("KTRDR_WORKER_PORT_"))
         .map(|(_, p)| p.to_string())
         .collect();
-    println!("  workers   {}", workers.join(", "));
+    crate::outln!("  workers   {}", workers.join(", "));
 }

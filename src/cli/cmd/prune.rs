@@ -15,16 +15,16 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     let items = instance::prune(ctx, a.dry_run)?;
     if a.json {
         let out = serde_json::json!({ "dry_run": a.dry_run, "items": items });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(0);
     }
     if items.is_empty() {
-        println!("Nothing to prune.");
+        crate::outln!("Nothing to prune.");
         return Ok(0);
     }
     let verb = if a.dry_run { "would remove" } else { "removed" };
     for it in &items {
-        println!(
+        crate::outln!(
             "{verb} {} ({}): {} container(s), {} volume(s){}",
             it.project,
             it.reason,

@@ -12,26 +12,29 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::locate(ctx, super::stack(), kind)?;
     let s = instance::status(ctx, &inst)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         return Ok(0);
     }
-    println!(
+    crate::outln!(
         "{} ({}, slot {}): {}",
-        s.instance_id, s.kind, s.slot, s.state
+        s.instance_id,
+        s.kind,
+        s.slot,
+        s.state
     );
     if !s.registered {
-        println!("  note: not in the registry (run init again or check $KINFRA_HOME)");
+        crate::outln!("  note: not in the registry (run init again or check $KINFRA_HOME)");
     }
     super::print_ports(&inst);
     if !s.services.is_empty() {
-        println!("  services:");
+        crate::outln!("  services:");
         for svc in &s.services {
             let health = svc
                 .health
                 .as_deref()
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
-            println!("    {:<20} {}{health}", svc.service, svc.state);
+            crate::outln!("    {:<20} {}{health}", svc.service, svc.state);
         }
     }
     Ok(0)

@@ -1,0 +1,279 @@
+//! The prerequisite audit shared by `kinfra doctor` and `kinfra-setup`: git, docker
+//! (installed, engine reachable, compose variant and version), uv, and the 1Password
+//! CLI. Checks run concurrently, each with a time limit and no stdin, so a hanging
+//! tool is reported rather than waited on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::exec::{Cmd, ExecError};
+
+const LIMIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// Present but not fully usable (optional tool missing, op not signed in).
+    Warn,
+    /// A required tool is missing or unusable.
+    Missing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub status: Status,
+    pub required: bool,
+    pub version: Option<String>,
+    pub path: Option<PathBuf>,
+    pub detail: Option<String>,
+    /// The exact fix for this OS, when something is wrong.
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Os {
+    MacOs,
+    Debian,
+    OtherLinux,
+    Other,
+}
+
+pub fn detect_os() -> Os {
+    if cfg!(target_os = "macos") {
+        Os::MacOs
+    } else if cfg!(target_os = "linux") {
+        if std::path::Path::new("/etc/debian_version").exists() {
+            Os::Debian
+        } else {
+            Os::OtherLinux
+        }
+    } else {
+        Os::Other
+    }
+}
+
+fn install_hint(tool: &str, os: Os) -> String {
+    match (tool, os) {
+        ("git", Os::MacOs) => "brew install git (or xcode-select --install)".into(),
+        ("git", Os::Debian) => "sudo apt-get install git".into(),
+        ("docker", Os::MacOs) => "brew install --cask docker, then start Docker Desktop".into(),
+        ("docker", Os::Debian) => "sudo apt-get install docker.io docker-compose (or Docker's own packages: https://docs.docker.com/engine/install/debian/)".into(),
+        ("compose", Os::MacOs) => "Docker Desktop includes `docker compose`".into(),
+        ("compose", Os::Debian) => "sudo apt-get install docker-compose (or docker-compose-plugin from Docker's repository)".into(),
+        ("uv", Os::MacOs) => "brew install uv".into(),
+        ("uv", _) => "pipx install uv (or: python3 -m pip install --user uv)".into(),
+        ("op", Os::MacOs) => "brew install --cask 1password-cli".into(),
+        ("op", Os::Debian) => "install the 1Password CLI: https://developer.1password.com/docs/cli/get-started/#install".into(),
+        (t, _) => format!("install {t} with your system's package manager"),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// Pure: the version number in `git version 2.47.3`, `Docker version 28.2.2, build x`,
+/// `uv 0.5.1 (…)`, `2.30.0`.
+pub fn parse_version(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .map(|w| w.trim_start_matches('v'))
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()) && w.contains('.'))
+        .map(String::from)
+}
+
+fn version_of(program: &str, args: &[&str]) -> Result<(PathBuf, String), ExecError> {
+    let path = which::which(program).map_err(|_| ExecError::NotFound {
+        program: program.into(),
+    })?;
+    let out = Cmd::new(&path).args(args).timeout(LIMIT).run()?;
+    Ok((path, first_line(&out)))
+}
+
+fn tool_check(name: &str, program: &str, args: &[&str], required: bool, os: Os) -> Check {
+    match version_of(program, args) {
+        Ok((path, line)) => Check {
+            name: name.into(),
+            status: Status::Ok,
+            required,
+            version: parse_version(&line).or(Some(line)),
+            path: Some(path),
+            detail: None,
+            hint: None,
+        },
+        Err(e) => Check {
+            name: name.into(),
+            status: if required {
+                Status::Missing
+            } else {
+                Status::Warn
+            },
+            required,
+            version: None,
+            path: which::which(program).ok(),
+            detail: Some(match &e {
+                ExecError::NotFound { .. } => "not found on PATH".into(),
+                ExecError::TimedOut { secs, .. } => format!("did not answer within {secs} s"),
+                other => other.to_string(),
+            }),
+            hint: Some(install_hint(program, os)),
+        },
+    }
+}
+
+fn docker_engine(os: Os) -> Check {
+    let base = Check {
+        name: "docker engine".into(),
+        status: Status::Ok,
+        required: true,
+        version: None,
+        path: None,
+        detail: None,
+        hint: None,
+    };
+    if which::which("docker").is_err() {
+        return Check {
+            status: Status::Missing,
+            detail: Some("docker is not installed".into()),
+            hint: Some(install_hint("docker", os)),
+            ..base
+        };
+    }
+    match crate::docker::ping() {
+        Ok(v) => Check {
+            version: Some(v),
+            ..base
+        },
+        Err(e) => Check {
+            status: Status::Missing,
+            detail: Some(match std::error::Error::source(&e) {
+                Some(s) => format!("{e}: {}", first_line(&s.to_string())),
+                None => e.to_string(),
+            }),
+            hint: Some(match os {
+                Os::MacOs => "start Docker Desktop".into(),
+                _ => "start the engine (sudo systemctl start docker) and make sure your user may use it (sudo usermod -aG docker $USER)".into(),
+            }),
+            ..base
+        },
+    }
+}
+
+fn compose_check(os: Os) -> Check {
+    match crate::compose::Compose::detect() {
+        Ok(c) => Check {
+            name: "docker compose".into(),
+            status: Status::Ok,
+            required: true,
+            version: Some(c.version.clone()),
+            path: None,
+            detail: Some(format!(
+                "{}{}",
+                c.describe(),
+                if c.has_v2_features() {
+                    ""
+                } else {
+                    " (v1: kinfra waits with its own gate)"
+                }
+            )),
+            hint: None,
+        },
+        Err(_) => Check {
+            name: "docker compose".into(),
+            status: Status::Missing,
+            required: true,
+            version: None,
+            path: None,
+            detail: Some("neither `docker compose` nor `docker-compose` works".into()),
+            hint: Some(install_hint("compose", os)),
+        },
+    }
+}
+
+fn op_check(os: Os) -> Check {
+    let mut c = tool_check("1password cli", "op", &["--version"], false, os);
+    if c.status == Status::Ok {
+        if let Err(e) = crate::secrets::signed_in() {
+            c.status = Status::Warn;
+            c.detail = Some(e.to_string());
+            c.hint = Some(e.hint("ktrdr-local-prod"));
+        } else {
+            c.detail = Some("signed in".into());
+        }
+    } else {
+        c.detail = Some(format!(
+            "{}; without it the stack uses insecure default secrets",
+            c.detail.unwrap_or_default()
+        ));
+    }
+    c
+}
+
+/// Runs every check concurrently and returns them in a fixed order.
+pub fn audit() -> Vec<Check> {
+    let os = detect_os();
+    std::thread::scope(|s| {
+        let handles = vec![
+            s.spawn(move || tool_check("git", "git", &["--version"], true, os)),
+            s.spawn(move || tool_check("docker", "docker", &["--version"], true, os)),
+            s.spawn(move || docker_engine(os)),
+            s.spawn(move || compose_check(os)),
+            s.spawn(move || tool_check("uv", "uv", &["--version"], true, os)),
+            s.spawn(move || op_check(os)),
+        ];
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    })
+}
+
+/// True when every required check passed.
+pub fn all_required_ok(checks: &[Check]) -> bool {
+    checks.iter().all(|c| !c.required || c.status == Status::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_captured_output() {
+        assert_eq!(
+            parse_version("git version 2.47.3").as_deref(),
+            Some("2.47.3")
+        );
+        assert_eq!(
+            parse_version("Docker version 28.2.2, build e6534b4").as_deref(),
+            Some("28.2.2")
+        );
+        assert_eq!(
+            parse_version("uv 0.13.9 (x86_64-unknown-linux-gnu)").as_deref(),
+            Some("0.13.9")
+        );
+        assert_eq!(parse_version("2.30.0").as_deref(), Some("2.30.0"));
+        assert_eq!(
+            parse_version("docker-compose version 1.29.2, build unknown").as_deref(),
+            Some("1.29.2")
+        );
+        assert_eq!(parse_version("no digits"), None);
+    }
+
+    #[test]
+    fn required_logic() {
+        let c = |status, required| Check {
+            name: "x".into(),
+            status,
+            required,
+            version: None,
+            path: None,
+            detail: None,
+            hint: None,
+        };
+        assert!(all_required_ok(&[
+            c(Status::Ok, true),
+            c(Status::Warn, false)
+        ]));
+        assert!(!all_required_ok(&[c(Status::Missing, true)]));
+    }
+}
