@@ -10,7 +10,7 @@ pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 /// `docker ps` format: one container a line, tab-separated, no ambiguous label lists.
-const PS_FORMAT: &str = "{{.ID}}\t{{.Label \"com.docker.compose.project\"}}\t{{.Label \"com.docker.compose.service\"}}\t{{.State}}\t{{.Status}}\t{{.Names}}\t{{.Ports}}";
+const PS_FORMAT: &str = "{{.ID}}\t{{.Label \"com.docker.compose.project\"}}\t{{.Label \"com.docker.compose.service\"}}\t{{.State}}\t{{.Status}}\t{{.Names}}\t{{.Ports}}\t{{.Label \"com.docker.compose.project.working_dir\"}}";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Container {
@@ -24,6 +24,8 @@ pub struct Container {
     pub name: String,
     /// Host ports this container publishes.
     pub host_ports: Vec<u16>,
+    /// The directory compose ran from (empty when the label is missing).
+    pub working_dir: String,
 }
 
 impl Container {
@@ -60,6 +62,7 @@ pub fn parse_ps(text: &str) -> Vec<Container> {
                 status: f[4].into(),
                 name: f[5].into(),
                 host_ports: f.get(6).map(|p| parse_host_ports(p)).unwrap_or_default(),
+                working_dir: f.get(7).map(|w| w.to_string()).unwrap_or_default(),
             })
         })
         .collect()
@@ -191,16 +194,27 @@ pub struct Removed {
     pub containers: usize,
     pub volumes: usize,
     pub networks: usize,
+    /// Containers of the same project name started from another directory (another
+    /// kinfra home, or by hand): left alone, and with them the volumes.
+    pub foreign: Vec<String>,
 }
 
-/// Removes every container, volume and network labelled with `project`. Needs no
+/// Is this container compose's from `dir`? (No label: assume so.)
+pub fn started_from(c: &Container, dir: &std::path::Path) -> bool {
+    c.working_dir.is_empty()
+        || crate::registry::same_path(std::path::Path::new(&c.working_dir), dir)
+}
+
+/// Removes the containers, volumes and network labelled with `project`. Needs no
 /// compose file, so it also cleans up after instances whose directory is gone.
-pub fn remove_project(project: &str) -> Result<Removed> {
+/// With `dir`, containers compose started from another directory are not ours: they
+/// are left, and so are the volumes and network they use.
+pub fn remove_project(project: &str, dir: Option<&std::path::Path>) -> Result<Removed> {
     let mut removed = Removed::default();
-    let ids: Vec<String> = containers(Some(project))?
+    let (ours, foreign): (Vec<Container>, Vec<Container>) = containers(Some(project))?
         .into_iter()
-        .map(|c| c.id)
-        .collect();
+        .partition(|c| dir.is_none_or(|d| started_from(c, d)));
+    let ids: Vec<String> = ours.into_iter().map(|c| c.id).collect();
     if !ids.is_empty() {
         docker()
             .args(["rm", "-f", "-v"])
@@ -208,6 +222,13 @@ pub fn remove_project(project: &str) -> Result<Removed> {
             .run()
             .map_err(classify)?;
         removed.containers = ids.len();
+    }
+    if !foreign.is_empty() {
+        removed.foreign = foreign
+            .into_iter()
+            .map(|c| format!("{} (from {})", c.name, c.working_dir))
+            .collect();
+        return Ok(removed);
     }
     let vols = volumes(project)?;
     if !vols.is_empty() {

@@ -119,6 +119,10 @@ pub enum Error {
     },
     #[error("no Docker Compose found (tried `docker compose` and `docker-compose`)")]
     NoCompose,
+    #[error(
+        "Docker already has {what} for the compose project {project}, which this registry does not own"
+    )]
+    ProjectInUse { project: String, what: String },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -178,6 +182,7 @@ impl Error {
             | Error::NameTaken { .. }
             | Error::DirExists { .. }
             | Error::ComposeFailed { .. }
+            | Error::ProjectInUse { .. }
             | Error::Io { .. }
             | Error::Other(_) => FAILURE,
             Error::NotInRepo { .. }
@@ -231,6 +236,10 @@ impl Error {
             Error::NoSuchInstance { .. } => "`kinfra sandbox list` shows the registered sandboxes".into(),
             Error::NoLocalProd => "clone KTRDR and run `kinfra local-prod init` in the clone".into(),
             Error::PortConflict { .. } => "stop what holds the port, then run up again".into(),
+            Error::ProjectInUse { project, .. } => format!(
+                "another kinfra home, the Python tool or a manual `docker compose -p {project}` uses that name; \
+                 stop it there, or remove stale objects with `docker rm -f` / `docker volume rm`, then retry"
+            ),
             Error::ComposeFailed { .. } => "the compose output above says why; fix it and run up again".into(),
             Error::GateFailed { .. } => "see the failing check and its service's last log lines above; `--keep-on-failure` keeps the containers for debugging".into(),
             Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),

@@ -177,10 +177,10 @@ pub fn report_error(e: &Error) -> i32 {
 pub fn write_out(args: std::fmt::Arguments) {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
-    if let Err(e) = o.write_fmt(args).and_then(|_| o.write_all(b"\n")) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
+    if let Err(e) = o.write_fmt(args).and_then(|_| o.write_all(b"\n"))
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
     }
 }
 

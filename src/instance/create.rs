@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::init::{check_slot, ktrdr_top, take_slot, write_env};
-use super::{Instance, Kind, clear_leftovers, now_iso};
+use super::{Instance, Kind, check_leftovers, now_iso};
 use crate::context::Context;
 use crate::envfile::{self, SandboxEnv};
 use crate::error::{Error, Result};
@@ -48,6 +48,9 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     }
     let now = now_iso();
     let path_s = path.display().to_string();
+    if !ctx.registry().load()?.instances.contains_key(&id) {
+        check_leftovers(ctx, &id)?;
+    }
 
     // 1. Reserve the slot and name (under the lock; git work happens outside it).
     let slot = ctx.registry().update(|c| {
@@ -107,7 +110,6 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         undo_registry();
         return Err(e);
     }
-    clear_leftovers(ctx, &id);
     Ok(Instance {
         kind: Kind::Sandbox,
         dir: path,

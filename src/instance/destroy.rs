@@ -92,14 +92,21 @@ fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Entr
 fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Removed> {
     let dir = Path::new(&entry.path);
     // Counted first: compose may remove most of it before the sweep below.
+    let cs = docker::containers(Some(&entry.instance_id))?;
+    let foreign = cs.iter().any(|c| !docker::started_from(c, dir));
     let before = docker::Removed {
-        containers: docker::containers(Some(&entry.instance_id))?.len(),
-        volumes: docker::volumes(&entry.instance_id)?.len(),
-        networks: 0,
+        containers: cs.iter().filter(|c| docker::started_from(c, dir)).count(),
+        volumes: if foreign {
+            0
+        } else {
+            docker::volumes(&entry.instance_id)?.len()
+        },
+        ..Default::default()
     };
     // Through compose when we can (with the profile), then a label sweep that needs
-    // no compose file and catches whatever is left.
-    if dir.is_dir() {
+    // no compose file and catches whatever is left. Compose would also remove another
+    // directory's containers of the same name, so then only the sweep runs.
+    if dir.is_dir() && !foreign {
         if let (Ok(compose), Ok(inst)) = (Compose::detect(), Instance::at(stack, dir)) {
             if let Ok(project) = inst.project(ctx, stack) {
                 let _ = compose
@@ -120,11 +127,18 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                 .run();
         }
     }
-    let swept = docker::remove_project(&entry.instance_id)?;
+    let swept = docker::remove_project(&entry.instance_id, Some(dir))?;
+    if !swept.foreign.is_empty() {
+        ctx.reporter.warn(&format!(
+            "left alone (not this instance's): {}; and with them the project's volumes",
+            swept.foreign.join(", ")
+        ));
+    }
     Ok(docker::Removed {
         containers: before.containers.max(swept.containers),
         volumes: before.volumes.max(swept.volumes),
         networks: swept.networks,
+        foreign: swept.foreign,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Instance, Kind, clear_leftovers, now_iso};
+use super::{Instance, Kind, check_leftovers, now_iso};
 use crate::context::Context;
 use crate::envfile::{self, SandboxEnv};
 use crate::error::{Error, Result};
@@ -93,6 +93,9 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: &InitOptions) -> Res
     };
     let now = now_iso();
     let path_s = top.display().to_string();
+    if !env_path.exists() && ctx.registry().load()?.entry_at(&top).is_none() {
+        check_leftovers(ctx, &id)?;
+    }
     let slot = ctx.registry().update(|c| {
         if let Some(e) = c.entry_at(&top) {
             return Err(Error::AlreadyInitialized {
@@ -151,7 +154,6 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: &InitOptions) -> Res
         });
         return Err(e);
     }
-    clear_leftovers(ctx, &id);
     Ok(Instance {
         kind,
         dir: top,

@@ -143,17 +143,92 @@ pub fn now_iso() -> String {
         .unwrap_or_default()
 }
 
-/// Removes what docker holds for a project name that nothing registered owns
-/// (volumes of an earlier instance with the same name: stale passwords).
-pub(crate) fn clear_leftovers(ctx: &Context, project: &str) {
-    match crate::docker::remove_project(project) {
-        Ok(r) if r.containers + r.volumes > 0 => ctx.reporter.warn(&format!(
-            "removed {} container(s) and {} volume(s) left over from an earlier instance named {project}",
-            r.containers, r.volumes
-        )),
-        Ok(_) => {}
-        Err(e) => ctx.reporter.warn(&format!(
-            "could not check Docker for leftovers of {project}: {e}"
-        )),
+/// Before a new instance takes the name `project`: Docker objects already labelled
+/// with it are removed only when this registry started that project and no entry
+/// owns it any more (an orphan of ours, whose database password would be stale).
+/// Anything else is someone else's (another kinfra home, the Python tool, a manual
+/// compose run): refused, never deleted. Docker unreachable: a warning.
+pub(crate) fn check_leftovers(ctx: &Context, project: &str) -> Result<()> {
+    let cs = match crate::docker::containers(Some(project)) {
+        Ok(cs) => cs,
+        Err(e) => {
+            ctx.reporter.warn(&format!(
+                "could not check Docker for objects named {project}: {e}"
+            ));
+            return Ok(());
+        }
+    };
+    let vols = crate::docker::volumes(project)?;
+    if cs.is_empty() && vols.is_empty() {
+        return Ok(());
+    }
+    let reg = ctx.registry().load()?;
+    let owned = reg.instances.contains_key(project)
+        || reg
+            .local_prod
+            .as_ref()
+            .is_some_and(|e| e.instance_id == project);
+    if let Some(dir) = reg.kinfra.projects.get(project).filter(|_| !owned) {
+        let r = crate::docker::remove_project(project, Some(Path::new(dir)))?;
+        if r.foreign.is_empty() {
+            ctx.reporter.warn(&format!(
+                "removed {} container(s) and {} volume(s) left over from an earlier {project} (stale passwords)",
+                r.containers, r.volumes
+            ));
+            ctx.registry().update(|c| {
+                c.kinfra.projects.remove(project);
+                Ok(())
+            })?;
+            return Ok(());
+        }
+    }
+    Err(Error::ProjectInUse {
+        project: project.into(),
+        what: describe_objects(&cs, &vols),
+    })
+}
+
+fn describe_objects(cs: &[crate::docker::Container], vols: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !cs.is_empty() {
+        let dirs: Vec<&str> = cs
+            .iter()
+            .map(|c| c.working_dir.as_str())
+            .filter(|d| !d.is_empty())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        parts.push(format!(
+            "{} container(s){}",
+            cs.len(),
+            if dirs.is_empty() {
+                String::new()
+            } else {
+                format!(" started from {}", dirs.join(", "))
+            }
+        ));
+    }
+    if !vols.is_empty() {
+        parts.push(format!("volume(s) {}", vols.join(", ")));
+    }
+    parts.join(" and ")
+}
+
+/// Refuses to act when containers of the instance's project were started from
+/// another directory: compose would recreate or remove them.
+pub(crate) fn ensure_not_foreign(inst: &Instance) -> Result<Vec<crate::docker::Container>> {
+    let cs = crate::docker::containers(Some(inst.id()))?;
+    let foreign: Vec<_> = cs
+        .iter()
+        .filter(|c| !crate::docker::started_from(c, &inst.dir))
+        .cloned()
+        .collect();
+    if foreign.is_empty() {
+        Ok(cs)
+    } else {
+        Err(Error::ProjectInUse {
+            project: inst.id().into(),
+            what: describe_objects(&foreign, &[]),
+        })
     }
 }

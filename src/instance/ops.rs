@@ -9,6 +9,8 @@ use crate::stack::Stack;
 
 /// Stops the instance (with its profile, so profile-only services stop too).
 pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Result<()> {
+    // Compose would also stop another directory's containers of the same name.
+    super::ensure_not_foreign(inst)?;
     let compose = Compose::detect()?;
     let project = inst.project(ctx, stack)?;
     ctx.reporter
@@ -52,7 +54,7 @@ pub fn logs(
 
 /// Opens a shell in a running service container.
 pub fn shell(inst: &Instance, service: &str, tty: bool) -> Result<i32> {
-    let cs = docker::containers(Some(inst.id()))?;
+    let cs = super::ensure_not_foreign(inst)?;
     let c = cs
         .iter()
         .find(|c| c.service == service && c.running())

@@ -40,7 +40,7 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
             .cloned()
             .ok_or_else(|| Error::NoSuchInstance { name: what.into() })?,
     };
-    let removed = docker::remove_project(&entry.instance_id)?;
+    let removed = docker::remove_project(&entry.instance_id, Some(Path::new(&entry.path)))?;
     let env_file = Path::new(&entry.path).join(crate::envfile::FILE_NAME);
     if env_file.is_file() {
         let _ = std::fs::remove_file(env_file);
@@ -105,7 +105,7 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
         return Ok(items);
     }
     for it in &items {
-        docker::remove_project(&it.project)?;
+        docker::remove_project(&it.project, it.path.as_deref().map(Path::new))?;
         ctx.registry().update(|c| {
             // Re-checked under the lock: only drop what is still stale.
             if it.slot.is_some() {

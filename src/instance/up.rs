@@ -62,7 +62,7 @@ fn port_free(port: u16) -> bool {
 }
 
 fn check_ports(inst: &Instance, compose_text: &str) -> Result<()> {
-    let own: Vec<u16> = docker::containers(Some(inst.id()))?
+    let own: Vec<u16> = super::ensure_not_foreign(inst)?
         .iter()
         .filter(|c| c.running())
         .flat_map(|c| c.host_ports.clone())
@@ -258,7 +258,7 @@ fn cleanup_after_failure(ctx: &Context, inst: &Instance, opts: &UpOptions) {
     }
     ctx.reporter
         .step("Removing the failed start's containers and volumes");
-    if let Err(e) = docker::remove_project(inst.id()) {
+    if let Err(e) = docker::remove_project(inst.id(), Some(&inst.dir)) {
         ctx.reporter.warn(&format!("cleanup failed: {e}"));
     }
 }

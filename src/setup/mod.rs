@@ -212,9 +212,9 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
                     "item {} does not exist; the stack will use insecure defaults",
                     stack.local_prod_item
                 ));
-                summary.skipped.push(format!(
-                    "1Password item: create it later (kinfra-setup --create-item, or in 1Password) with the fields above"
-                ));
+                summary.skipped.push(
+                    "1Password item: create it later (kinfra-setup --create-item, or in 1Password) with the fields above".to_string(),
+                );
             }
         }
         onepassword::ItemState::Unavailable(why) => {

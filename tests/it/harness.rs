@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kinfra");
+pub const SETUP_BIN: &str = env!("CARGO_BIN_EXE_kinfra-setup");
 
 /// Docker tests share host ports, so they run one at a time.
 static DOCKER: Mutex<()> = Mutex::new(());
@@ -122,12 +123,23 @@ impl Env {
     }
 
     pub fn kinfra_env(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_bin(BIN, cwd, args, env)
+    }
+
+    pub fn setup(&self, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_bin(SETUP_BIN, cwd, args, env)
+    }
+
+    /// Runs one of the built binaries in the sealed environment (stdin closed).
+    /// `env` may override PATH.
+    pub fn run_bin(&self, bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         let path = format!(
             "{}:{}",
             self.bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin);
+        c.stdin(std::process::Stdio::null());
         c.args(args)
             .current_dir(cwd)
             .env("HOME", &self.home)
@@ -142,7 +154,14 @@ impl Env {
         }
         let out = c.output().expect("run kinfra");
         Run {
-            cmdline: format!("kinfra {}", args.join(" ")),
+            cmdline: format!(
+                "{} {}",
+                Path::new(bin)
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default(),
+                args.join(" ")
+            ),
             cwd: cwd.to_path_buf(),
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -241,7 +260,7 @@ impl Drop for Env {
             projects.extend(obj.keys().cloned());
         }
         for p in projects {
-            let _ = kinfra::docker::remove_project(&p);
+            let _ = kinfra::docker::remove_project(&p, None);
         }
     }
 }

@@ -9,3 +9,4 @@ mod local_prod;
 mod registry;
 mod sandbox;
 mod secrets;
+mod setup;

@@ -292,3 +292,75 @@ fn a_failed_gate_exits_2_and_leaves_nothing_running_and_prune_reconciles() {
         .success()
         .stdout_has("Nothing to prune");
 }
+
+#[test]
+fn another_homes_project_of_the_same_name_is_never_touched() {
+    let mut env = docker_env!();
+    let prod = env.clone_repo("ktrdr-prod");
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+    env.kinfra(&prod, &["local-prod", "up", "--no-secrets", "--no-wait"])
+        .success();
+    let before = docker_objects("ktrdr-prod");
+    assert!(!before.is_empty());
+
+    // A second kinfra home (the demo, a test, a colleague's) wants `ktrdr-prod` too.
+    let other_home = env.base().join("other-home");
+    let other = env.clone_repo("ktrdr-prod-2");
+    let home = other_home.to_str().expect("utf8");
+    let r = env.kinfra_env(&other, &["local-prod", "init"], &[("KINFRA_HOME", home)]);
+    r.code(1)
+        .stderr_has("Docker already has")
+        .stderr_has(&prod.display().to_string());
+    assert!(!other.join(".env.sandbox").exists());
+    // Even with a hand-made .env.sandbox, up and down refuse instead of clobbering.
+    std::fs::copy(prod.join(".env.sandbox"), other.join(".env.sandbox")).expect("copy");
+    env.kinfra_env(
+        &other,
+        &["local-prod", "up", "--no-secrets"],
+        &[("KINFRA_HOME", home)],
+    )
+    .code(1)
+    .stderr_has("Docker already has");
+    env.kinfra_env(&other, &["local-prod", "down"], &[("KINFRA_HOME", home)])
+        .code(1);
+    assert_eq!(docker_objects("ktrdr-prod"), before);
+    assert_eq!(running_services("ktrdr-prod").len(), 11);
+}
+
+#[test]
+fn an_orphan_of_our_own_is_cleared_so_no_stale_database_is_inherited() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr-again");
+    env.kinfra(&repo, &["sandbox", "init"]).success();
+    env.kinfra(&repo, &["sandbox", "up", "--no-secrets", "--no-wait"])
+        .success();
+    let db = container_of("ktrdr-again", "db");
+    docker(&[
+        "exec",
+        &db,
+        "sh",
+        "-c",
+        "echo old-password > /var/lib/postgresql/data/marker",
+    ]);
+    // A crash half-way through a destroy: entry and env file gone, containers left.
+    let reg_path = env.registry_path();
+    let mut reg = env.registry();
+    reg["instances"]
+        .as_object_mut()
+        .expect("obj")
+        .remove("ktrdr-again");
+    std::fs::write(&reg_path, serde_json::to_string_pretty(&reg).expect("json")).expect("write");
+    std::fs::remove_file(repo.join(".env.sandbox")).expect("rm");
+
+    env.kinfra(&repo, &["sandbox", "init"])
+        .success()
+        .stderr_has("left over from an earlier ktrdr-again");
+    env.kinfra(&repo, &["sandbox", "up", "--no-secrets", "--no-wait"])
+        .success();
+    let db = container_of("ktrdr-again", "db");
+    let out = std::process::Command::new("docker")
+        .args(["exec", &db, "cat", "/var/lib/postgresql/data/marker"])
+        .output()
+        .expect("docker exec");
+    assert!(!out.status.success(), "the old volume was inherited");
+}

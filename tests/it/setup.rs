@@ -1,0 +1,321 @@
+//! kinfra-setup: the audit, the scripted flow on the demo repository, refusals, and
+//! the interactive path through a pseudo-terminal.
+
+use std::path::{Path, PathBuf};
+
+use crate::docker_env;
+use crate::harness::{Env, docker_objects, snapshot};
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!p.is_empty()).then(|| PathBuf::from(p))
+}
+
+/// The real uv binary (pyenv shims only work with their own PATH).
+fn real_uv() -> PathBuf {
+    let scripts = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_default();
+    let candidate = scripts.join("uv");
+    if candidate.is_file() {
+        candidate
+    } else {
+        which("uv").expect("uv is installed (scripts/test-deps.sh)")
+    }
+}
+
+/// A PATH holding only the named tools (plus the fake op when asked).
+fn tool_farm(env: &Env, tools: &[&str], with_op: bool) -> String {
+    let farm = env
+        .base()
+        .join(format!("farm-{}-op{with_op}", tools.join("-")));
+    std::fs::create_dir_all(&farm).expect("mkdir");
+    for t in tools {
+        let real = if *t == "uv" {
+            Some(real_uv())
+        } else {
+            which(t)
+        };
+        if let Some(real) = real {
+            let _ = std::os::unix::fs::symlink(real, farm.join(t));
+        }
+    }
+    if with_op {
+        let _ = std::fs::copy(env.bin.join("op"), farm.join("op"));
+    }
+    farm.display().to_string()
+}
+
+const ALL: &[&str] = &["git", "docker", "docker-compose", "uv"];
+
+#[test]
+fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
+    let env = match Env::with_docker() {
+        Some(e) => e,
+        None => return,
+    };
+    let cwd = env.work.clone();
+    env.op_sign_in();
+
+    let full = tool_farm(&env, ALL, true);
+    let r = env.setup(&cwd, &["--check-only"], &[("PATH", &full)]);
+    r.success()
+        .stderr_has("git")
+        .stderr_has("uv")
+        .stderr_has("signed in")
+        .stderr_has("ktrdr-local-prod");
+
+    // Without op: a warning, still 0.
+    let no_op = tool_farm(&env, ALL, false);
+    let r = env.setup(&cwd, &["--check-only"], &[("PATH", &no_op)]);
+    r.success()
+        .stderr_has("1password cli   warning")
+        .stderr_has("insecure default");
+
+    // Without uv or docker: 1, and the fix.
+    let no_uv = tool_farm(&env, &["git", "docker", "docker-compose"], true);
+    env.setup(&cwd, &["--check-only"], &[("PATH", &no_uv)])
+        .code(1)
+        .stderr_has("uv              missing")
+        .stderr_has("fix: pipx install uv");
+    let no_docker = tool_farm(&env, &["git", "uv"], true);
+    env.setup(&cwd, &["--check-only"], &[("PATH", &no_docker)])
+        .code(1)
+        .stderr_has("docker          missing")
+        .stderr_has("fix: sudo apt-get install docker.io");
+
+    // --json parses and agrees with the text.
+    for path in [&full, &no_uv] {
+        let text = env.setup(&cwd, &["--check-only"], &[("PATH", path)]);
+        let json = env.setup(&cwd, &["--check-only", "--json"], &[("PATH", path)]);
+        assert_eq!(json.code, text.code, "{json}");
+        let checks = json.json();
+        let checks = checks.as_array().expect("array");
+        assert_eq!(checks.len(), 6);
+        for c in checks {
+            let name = c["name"].as_str().expect("name");
+            let word = match c["status"].as_str().expect("status") {
+                "ok" => "found",
+                "warn" => "warning",
+                "missing" => "missing",
+                other => panic!("status {other}"),
+            };
+            assert!(
+                text.stderr.contains(&format!("{name:<15} {word}")),
+                "{name} {word} not in text\n{text}"
+            );
+            for k in ["version", "path", "hint"] {
+                assert!(c.get(k).is_some(), "{k} missing in {c}");
+            }
+        }
+    }
+}
+
+#[test]
+fn scripted_demo_setup_resumes_starts_and_survives_local_prod_destroy() {
+    let env = docker_env!();
+    let dest = env.work.join("deep/new/ktrdr-prod");
+    let dest_s = format!("--path={}", dest.display());
+    let r = env.setup(
+        &env.work,
+        &["--non-interactive", "--demo", &dest_s, "--shared-minimal"],
+        &[],
+    );
+    r.success()
+        .stderr_has("Summary")
+        .stderr_has("skipped: start");
+    assert!(
+        dest.join(".git").is_dir() && dest.join(".venv").is_dir(),
+        "{r}"
+    );
+    let text = std::fs::read_to_string(dest.join(".env.sandbox")).expect("env file");
+    assert!(text.contains("SLOT_NUMBER=0\n"), "{text}");
+    assert_eq!(
+        env.registry()["local_prod"]["path"],
+        dest.display().to_string()
+    );
+    for d in ["data", "models", "strategies"] {
+        assert!(env.kinfra_home.join("shared").join(d).is_dir());
+    }
+
+    // Re-running resumes (same repository already there) and --start passes the gate.
+    let r = env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            "--demo",
+            &dest_s,
+            "--skip-shared",
+            "--start",
+        ],
+        &[],
+    );
+    r.success()
+        .stderr_has("resuming from the next step")
+        .stderr_has("already initialized")
+        .stderr_has("workers    passed")
+        .stderr_has("local-prod is up and ready");
+    assert!(!docker_objects("ktrdr-prod").is_empty());
+
+    env.kinfra(&env.work, &["local-prod", "destroy", "--force"])
+        .success();
+    assert!(docker_objects("ktrdr-prod").is_empty());
+    assert!(
+        dest.join(".git").is_dir() && dest.join("docker-compose.sandbox.yml").is_file(),
+        "the clone stays"
+    );
+}
+
+#[test]
+fn setup_refuses_without_losing_anything() {
+    // Docker lock: it registers a local-prod, whose project name other tests use.
+    let mut env = docker_env!();
+    // A non-empty directory that is not the repository: refused, unchanged.
+    let busy = env.work.join("busy");
+    std::fs::create_dir_all(busy.join("sub")).expect("mkdir");
+    std::fs::write(busy.join("sub/notes.txt"), "mine").expect("write");
+    let before = snapshot(&busy);
+    let r = env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            "--demo",
+            &format!("--path={}", busy.display()),
+        ],
+        &[],
+    );
+    if r.code == 1 && r.stderr.contains("required tool is missing") {
+        return; // no Docker here; the refusals below need the audit to pass
+    }
+    r.code(2)
+        .stderr_has("not empty")
+        .stderr_has("left untouched");
+    assert_eq!(snapshot(&busy), before);
+
+    // An existing file as the path.
+    let file = env.work.join("afile");
+    std::fs::write(&file, "x").expect("write");
+    env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            "--demo",
+            &format!("--path={}", file.display()),
+        ],
+        &[],
+    )
+    .code(2)
+    .stderr_has("not a directory");
+
+    // No --path in non-interactive mode names the flag.
+    env.setup(&env.work, &["--non-interactive", "--demo"], &[])
+        .code(2)
+        .stderr_has("--path");
+
+    // A bad repository URL leaves no directory behind.
+    let dest = env.work.join("never");
+    env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            "--repo-url",
+            "/nonexistent/ktrdr.git",
+            &format!("--path={}", dest.display()),
+        ],
+        &[],
+    )
+    .code(1)
+    .stderr_has("cloning /nonexistent/ktrdr.git failed");
+    assert!(!dest.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&env.work)
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // An existing local-prod is reported before anything is cloned.
+    let prod = env.clone_repo("ktrdr-prod");
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+    let dest2 = env.work.join("second");
+    env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            "--demo",
+            &format!("--path={}", dest2.display()),
+        ],
+        &[],
+    )
+    .code(1)
+    .stderr_has(&format!(
+        "a local-prod instance already exists at {}",
+        prod.display()
+    ));
+    assert!(!dest2.exists());
+}
+
+#[test]
+fn interactive_happy_path_through_a_pty() {
+    let env = docker_env!();
+    let dest = env.work.join("made/by/prompt/ktrdr-prod");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/pty_drive.py");
+    let steps = serde_json::json!([
+        [
+            "Where should local-prod live?",
+            format!("{}\r", dest.display())
+        ],
+        ["Create ", "y"],
+        ["Shared data", "\r"],
+        ["Start local-prod now?", "n"],
+    ]);
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(steps.to_string())
+        .arg(crate::harness::SETUP_BIN)
+        .arg("--demo")
+        .current_dir(&env.work)
+        .env("HOME", &env.home)
+        .env("KINFRA_HOME", &env.kinfra_home)
+        .env("NO_COLOR", "1")
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                env.bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("FAKE_OP_DIR", env.op_dir())
+        .output()
+        .expect("python3");
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{transcript}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(transcript.contains("Summary"), "{transcript}");
+    assert!(
+        dest.join(".git").is_dir() && dest.join(".env.sandbox").is_file(),
+        "{transcript}"
+    );
+    assert!(
+        env.kinfra_home.join("shared/models").is_dir(),
+        "minimal shared data by default"
+    );
+    assert!(
+        docker_objects("ktrdr-prod").is_empty(),
+        "not started when declined"
+    );
+}
