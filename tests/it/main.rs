@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod compose_file;
+mod installer;
 mod local_prod;
 mod registry;
 mod sandbox;
