@@ -199,6 +199,16 @@ case "$1" in
     echo '[ERROR] 2026/01/01 00:00:00 account is not signed in' >&2
     exit 1 ;;
   item)
+    [ -f "$d/signed_in" ] || { echo '[ERROR] account is not signed in' >&2; exit 1; }
+    if [ "$2" = create ]; then
+      # `op item create --title T …` with an item JSON template on stdin.
+      title=""
+      while [ $# -gt 0 ]; do [ "$1" = --title ] && title="$2"; shift; done
+      mkdir -p "$d/items"
+      cat > "$d/items/$title.json"
+      printf '{"id":"new1","title":"%s","version":1,"category":"PASSWORD"}\n' "$title"
+      exit 0
+    fi
     [ "$2" = get ] || { echo "[ERROR] unknown command" >&2; exit 1; }
     if [ -f "$d/items/$3.json" ]; then cat "$d/items/$3.json"; exit 0; fi
     echo "[ERROR] 2026/01/01 00:00:00 \"$3\" isn't an item. Specify the item with its UUID, name, or domain." >&2

@@ -258,6 +258,25 @@ fn a_failed_gate_exits_2_and_leaves_nothing_running_and_prune_reconciles() {
         "the slot is kept"
     );
 
+    // A failing post-start step is reported, and the gate result is still shown.
+    std::fs::write(
+        wt.join("backend/www/api/v1/workers"),
+        r#"{"workers":[1,2,3,4]}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        wt.join("backend/bin/alembic"),
+        "#!/bin/sh\necho 'migration 0002 failed: boom' >&2\nexit 1\n",
+    )
+    .expect("write");
+    let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]);
+    r.code(1)
+        .stderr_has("post-start step database migrations failed")
+        .stderr_has("boom")
+        .stderr_has("workers    passed")
+        .stderr_has("the stack is up, but its post-start step failed");
+    env.kinfra(&wt, &["sandbox", "down", "--volumes"]).success();
+
     // A sandbox whose directory was deleted by hand, containers still running.
     env.kinfra(&repo, &["sandbox", "create", "gone"]).success();
     let gone = env.work.join("ktrdr--gone");

@@ -123,16 +123,46 @@ fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
 #[test]
 fn scripted_demo_setup_resumes_starts_and_survives_local_prod_destroy() {
     let env = docker_env!();
+    env.op_sign_in();
     let dest = env.work.join("deep/new/ktrdr-prod");
     let dest_s = format!("--path={}", dest.display());
     let r = env.setup(
         &env.work,
-        &["--non-interactive", "--demo", &dest_s, "--shared-minimal"],
+        &[
+            "--non-interactive",
+            "--demo",
+            &dest_s,
+            "--shared-minimal",
+            "--create-item",
+        ],
         &[],
     );
     r.success()
         .stderr_has("Summary")
-        .stderr_has("skipped: start");
+        .stderr_has("skipped: start")
+        .stderr_has(
+            "created ktrdr-local-prod with generated db_password, jwt_secret, grafana_password",
+        );
+    // The item follows op's template shape; generated values are never printed.
+    let item: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(env.op_dir().join("items/ktrdr-local-prod.json")).expect("item"),
+    )
+    .expect("json");
+    let fields = item["fields"].as_array().expect("fields");
+    assert_eq!(fields.len(), 4);
+    for f in fields {
+        assert_eq!(f["type"], "CONCEALED");
+        let v = f["value"].as_str().expect("value");
+        if f["label"] == "anthropic_api_key" {
+            assert_eq!(v, "");
+        } else {
+            assert_eq!(v.len(), 32);
+            assert!(
+                !r.stderr.contains(v) && !r.stdout.contains(v),
+                "secret printed"
+            );
+        }
+    }
     assert!(
         dest.join(".git").is_dir() && dest.join(".venv").is_dir(),
         "{r}"
@@ -163,6 +193,7 @@ fn scripted_demo_setup_resumes_starts_and_survives_local_prod_destroy() {
         .stderr_has("resuming from the next step")
         .stderr_has("already initialized")
         .stderr_has("workers    passed")
+        .stderr_has("3 secret(s) loaded")
         .stderr_has("local-prod is up and ready");
     assert!(!docker_objects("ktrdr-prod").is_empty());
 
