@@ -12,6 +12,8 @@ use crate::registry::Registry;
 pub const ENV_HOME: &str = "KINFRA_HOME";
 /// Forces the compose variant: `plugin` or `standalone`.
 pub const ENV_COMPOSE: &str = "KINFRA_COMPOSE";
+/// Set (to anything) to print internal timings on stderr (`kinfra-timing: …`).
+pub const ENV_TIMING: &str = "KINFRA_TIMING";
 /// Poll interval of the startability gate, in milliseconds (default 100).
 pub const ENV_GATE_POLL_MS: &str = "KINFRA_GATE_POLL_MS";
 

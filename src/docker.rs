@@ -93,6 +93,54 @@ fn docker() -> Cmd {
     Cmd::new("docker")
 }
 
+/// Where the engine's socket is, when that can be known without asking the CLI:
+/// `DOCKER_HOST=unix://…`, or the default socket when no context is selected.
+fn local_socket() -> Option<std::path::PathBuf> {
+    if std::env::var_os("DOCKER_CONTEXT").is_some_and(|c| !c.is_empty() && c != "default") {
+        return None;
+    }
+    match std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
+        Some(h) => h.strip_prefix("unix://").map(std::path::PathBuf::from),
+        None => {
+            // A selected context (Docker Desktop's, say) points somewhere else.
+            let config = std::env::var_os("DOCKER_CONFIG")
+                .map(std::path::PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker"))
+                })
+                .map(|d| d.join("config.json"));
+            let context = config
+                .and_then(|c| std::fs::read(c).ok())
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| {
+                    v.get("currentContext")
+                        .and_then(|c| c.as_str().map(String::from))
+                });
+            match context.as_deref() {
+                None | Some("") | Some("default") => Some("/var/run/docker.sock".into()),
+                Some(_) => None,
+            }
+        }
+    }
+}
+
+/// Fails fast, without starting the docker CLI, when the engine's local socket
+/// does not answer: `list` with Docker stopped then costs microseconds, not a spawn.
+pub fn precheck() -> Result<()> {
+    let Some(sock) = local_socket() else {
+        return Ok(());
+    };
+    match std::os::unix::net::UnixStream::connect(&sock) {
+        Ok(_) => Ok(()),
+        Err(source) => Err(Error::DockerUnavailable {
+            source: ExecError::Spawn {
+                summary: format!("connect to the Docker socket {}", sock.display()),
+                source,
+            },
+        }),
+    }
+}
+
 /// Maps a failed docker call to "engine unreachable" when that is what it was.
 pub fn classify(e: ExecError) -> Error {
     let stderr = e.stderr();
@@ -109,6 +157,7 @@ pub fn classify(e: ExecError) -> Error {
 
 /// All compose-labelled containers (any state), optionally of one project.
 pub fn containers(project: Option<&str>) -> Result<Vec<Container>> {
+    precheck()?;
     let filter = match project {
         Some(p) => format!("label={PROJECT_LABEL}={p}"),
         None => format!("label={PROJECT_LABEL}"),
@@ -265,6 +314,7 @@ pub fn log_tail(container: &str, n: usize) -> String {
 
 /// Is the engine reachable? (`docker version` talks to it.)
 pub fn ping() -> Result<String> {
+    precheck()?;
     docker()
         .args(["version", "--format", "{{.Server.Version}}"])
         .timeout(std::time::Duration::from_secs(15))

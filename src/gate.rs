@@ -237,7 +237,8 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
                                 if Instant::now() >= deadline || stop.load(Ordering::Relaxed) {
                                     return finish(Outcome::Skipped(format!("{req} did not pass")));
                                 }
-                                std::thread::sleep(poll);
+                                // Waiting on another check in memory: cheap, so react fast.
+                                std::thread::sleep(Duration::from_millis(10));
                                 continue;
                             }
                             Some(true) => {}

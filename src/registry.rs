@@ -204,8 +204,16 @@ impl Registry {
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::io("could not open the registry lock", &lock_path, e))?;
+        let waited = std::time::Instant::now();
         file.lock()
             .map_err(|e| Error::io("could not lock the registry", &lock_path, e))?;
+        // For the contention benchmark: how long this process waited for the lock.
+        if std::env::var_os(crate::context::ENV_TIMING).is_some() {
+            eprintln!(
+                "kinfra-timing: registry lock waited {} us",
+                waited.elapsed().as_micros()
+            );
+        }
         Ok(file)
     }
 

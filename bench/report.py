@@ -1,0 +1,120 @@
+"""Turns the benchmark's raw results into bench/RESULTS.md (markdown on stdout)."""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+out, quick = sys.argv[1], sys.argv[2] == "1"
+
+
+def load(name):
+    with open(os.path.join(out, name)) as f:
+        return json.load(f)["results"]
+
+
+def ms(x):
+    return f"{x * 1000:.1f}"
+
+
+def row(r):
+    return f"| `{r['command'].split('/')[-1] if r['command'].startswith('/') else r['command']}` | {ms(r['median'])} | {ms(r['min'])}–{ms(r['max'])} |"
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:
+        return "?"
+
+
+checks = []
+
+
+def target(name, value, limit, unit=""):
+    ok = value <= limit
+    checks.append((name, value, limit, unit, ok))
+    return f"**{value:.2f}{unit}** (target ≤ {limit}{unit}: {'met' if ok else 'MISSED'})"
+
+
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+print("# kinfra benchmark results\n")
+print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (quick run: few samples)' if quick else ''}")
+print(f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu or '?'}, "
+      f"{sh('free -g | awk \"/Mem:/ {print \\$2}\"')} GiB")
+print(f"- docker engine {sh(\"docker version --format '{{.Server.Version}}'\")}; compose: "
+      f"{sh('docker compose version --short 2>/dev/null') or 'docker-compose ' + sh('docker-compose version --short')}")
+print("- times in milliseconds: median, and min–max over the runs; hyperfine, each comparison side by side in one run\n")
+
+s = load("startup.json")
+git = s[0]["median"]
+print("## 1. Start-up (Docker unreachable)\n")
+print("| command | median | min–max |\n|---|---|---|")
+for r in s:
+    print(row(r))
+for r in s[1:]:
+    print(f"\n`{r['command'].split('/')[-1]}` / `git --version`: " + target("start-up " + r['command'].split('/')[-1], r["median"] / git, 3))
+
+l = load("list.json")
+print("\n## 2. list: 10 registered, 3 running, against one `docker ps`\n")
+print("| command | median | min–max |\n|---|---|---|")
+for r in l:
+    print(row(r))
+print("\nratio: " + target("list vs docker ps", l[1]["median"] / l[0]["median"], 1.5))
+
+u = load("up.json")
+print("\n## 3. up on the demo stack, against compose up + wait (same environment, stack down before each run)\n")
+print("| command | median | min–max |\n|---|---|---|")
+for r in u:
+    print(row(r))
+print("\nratio: " + target("up vs compose", u[1]["median"] / u[0]["median"], 1.10))
+
+g = json.load(open(os.path.join(out, "gate.json")))
+print("\n## 4. Gate reaction (backend made healthy at a known instant)\n")
+if g["reactions_ms"]:
+    med = statistics.median(g["reactions_ms"])
+    print(f"{len(g['reactions_ms'])}/{g['rounds']} rounds; min–max {min(g['reactions_ms'])}–{max(g['reactions_ms'])} ms; "
+          "median " + target("gate reaction", med, 250, " ms"))
+else:
+    print("no round completed")
+    checks.append(("gate reaction", float("nan"), 250, " ms", False))
+
+st = load("setup.json")
+print("\n## 5. Setup (`kinfra-setup --non-interactive --demo`) against git clone + uv sync + local-prod init by hand\n")
+print("| command | median | min–max |\n|---|---|---|")
+for r in st:
+    print(row(r).replace("|", "\\|", 0))
+print("\nratio: " + target("setup vs by hand", st[1]["median"] / st[0]["median"], 1.15))
+
+total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())
+waits = [int(x) for x in open(os.path.join(out, "lock-waits.txt")).read().split()]
+print("\n## 6. Registry contention: 10 parallel `sandbox init`\n")
+print(f"total wall time {total / 1000:.1f} ms; lock acquisitions {len(waits)}; longest wait for the lock "
+      f"{(max(waits) if waits else 0) / 1000:.2f} ms; median wait {(statistics.median(waits) if waits else 0) / 1000:.2f} ms")
+
+ml = int(open(os.path.join(out, "mem-list.txt")).read().strip() or 0) / 1024
+mu = int(open(os.path.join(out, "mem-up.txt")).read().strip().split()[-1] or 0) / 1024
+print("\n## 7. Footprint\n")
+print("peak RSS of `kinfra sandbox list`: " + target("memory list", ml, 20, " MB"))
+print("\npeak RSS of `kinfra sandbox up`: " + target("memory up", mu, 20, " MB"))
+ks = int(open(os.path.join(out, "size-kinfra.txt")).read()) / 1e6
+ss = int(open(os.path.join(out, "size-setup.txt")).read()) / 1e6
+print(f"\nrelease binaries: kinfra {ks:.1f} MB, kinfra-setup {ss:.1f} MB")
+
+print("\n## 8. Growth: list and status from 1 to 10 instances\n")
+print("| instances | list median | status median |\n|---|---|---|")
+first = None
+for n in (1, 5, 10):
+    r = load(f"growth-{n}.json")
+    print(f"| {n} | {ms(r[0]['median'])} | {ms(r[1]['median'])} |")
+    if first is None:
+        first = r
+    last = r
+print(f"\nlist 10/1: {last[0]['median'] / first[0]['median']:.2f}×, status 10/1: {last[1]['median'] / first[1]['median']:.2f}× (flat: one Docker call whatever the count)")
+
+print("\n## Targets\n")
+print("| measure | value | target | |\n|---|---|---|---|")
+for name, v, lim, unit, ok in checks:
+    print(f"| {name} | {v:.2f}{unit} | ≤ {lim}{unit} | {'met' if ok else 'MISSED'} |")

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# kinfra benchmarks: each comparison runs side by side in one run (hyperfine), and
+# bench/RESULTS.md gets machine, date, medians, min-max and ratios against targets.
+#   bench/run.sh          full run (a few minutes)
+#   bench/run.sh --quick  short smoke run (CI): fewer runs; reports, never fails on timing
+# Needs Docker, the demo image, hyperfine and GNU time (installed here if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+if [ "$QUICK" = 1 ]; then RUNS=5; SLOW_RUNS=2; GATE_N=3; else RUNS=30; SLOW_RUNS=6; GATE_N=15; fi
+
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -x /usr/bin/time ] || need+=(time)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "error: install ${need[*]}" >&2; exit 1
+  fi
+fi
+scripts/demo-image.sh >/dev/null
+cargo build --release --quiet --bins
+K="$ROOT/target/release/kinfra"
+S="$ROOT/target/release/kinfra-setup"
+
+W=$(mktemp -d /tmp/kinfra-bench.XXXXXX)
+OUT="$W/json"; mkdir -p "$OUT"
+export KINFRA_HOME="$W/home"
+cleanup() {
+  for d in "$W"/work/ktrdr-b* "$W"/work/ktrdr-prod; do
+    [ -d "$d" ] || continue
+    (cd "$d" && "$K" -q sandbox down --volumes >/dev/null 2>&1 || true)
+  done
+  (cd "$W/work/ktrdr-prod" 2>/dev/null && "$K" -q local-prod destroy --force >/dev/null 2>&1) || true
+  docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-base | xargs -r docker rm -f >/dev/null 2>&1 || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+HF=(hyperfine --style none --export-json)
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# A KTRDR-shaped origin (the embedded demo) and clones.
+mkdir -p "$W/work"
+"$S" --non-interactive --demo --path="$W/work/ktrdr-prod" --skip-shared </dev/null >/dev/null 2>&1
+ORIGIN="$KINFRA_HOME/demo/ktrdr-demo-origin.git"
+for i in $(seq 1 10); do
+  git clone -q "$ORIGIN" "$W/work/ktrdr-b$i"
+  (cd "$W/work/ktrdr-b$i" && "$K" -q sandbox init --slot "$i" >/dev/null)
+done
+
+log "1. start-up (Docker unreachable for kinfra: DOCKER_HOST points at a dead socket)"
+(cd "$W/work/ktrdr-prod" && DOCKER_HOST=unix:///nonexistent/docker.sock "${HF[@]}" "$OUT/startup.json" -N --warmup 3 --runs "$RUNS" -i \
+  'git --version' "$K --version" "$K local-prod status" "$K sandbox list" >/dev/null)
+
+log "8. growth: list and status with 1, 5, 10 registered instances"
+cp "$KINFRA_HOME/sandbox/instances.json" "$W/full.json"
+for n in 1 5 10; do
+  python3 - "$W/full.json" "$KINFRA_HOME/sandbox/instances.json" "$n" <<'PY'
+import json, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+r = json.load(open(src))
+keep = sorted(r["instances"], key=lambda k: r["instances"][k]["slot"])[:n]
+r["instances"] = {k: r["instances"][k] for k in keep}
+json.dump(r, open(dst, "w"), indent=2)
+PY
+  (cd "$W/work/ktrdr-b1" && "${HF[@]}" "$OUT/growth-$n.json" -N --warmup 2 --runs "$RUNS" \
+    "$K sandbox list --json" "$K sandbox status --json" >/dev/null)
+done
+cp "$W/full.json" "$KINFRA_HOME/sandbox/instances.json"
+
+log "2. list with 10 registered, 3 running, against one docker ps"
+for i in 1 2 3; do (cd "$W/work/ktrdr-b$i" && "$K" -q sandbox up --no-secrets --no-wait >/dev/null); done
+(cd "$W/work/ktrdr-b1" && "${HF[@]}" "$OUT/list.json" -N --warmup 3 --runs "$RUNS" \
+  "docker ps -a --filter label=com.docker.compose.project" "$K sandbox list --json" >/dev/null)
+
+log "7. footprint"
+mem() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n1; }
+(cd "$W/work/ktrdr-b1" && mem "$K" sandbox list --json) > "$OUT/mem-list.txt"
+for i in 1 2 3; do (cd "$W/work/ktrdr-b$i" && "$K" -q sandbox down --volumes >/dev/null); done
+(cd "$W/work/ktrdr-b4" && /usr/bin/time -f '%M' -o "$OUT/mem-up.txt" "$K" -q sandbox up --no-secrets >/dev/null 2>&1 && "$K" -q sandbox down --volumes >/dev/null)
+stat -c '%s' "$K" > "$OUT/size-kinfra.txt"; stat -c '%s' "$S" > "$OUT/size-setup.txt"
+
+log "3. up against compose up + wait, same environment, stack down before each run"
+B="$W/work/ktrdr-b5"
+# The baseline runs the same compose file with the same .env.sandbox environment.
+if docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+else
+  COMPOSE=(docker-compose)
+fi
+cat > "$W/base-up.sh" <<SH
+set -a; . "$B/.env.sandbox"; set +a
+if [ "${COMPOSE[*]}" = "docker compose" ]; then
+  docker compose -p kinfra-bench-base -f "$B/docker-compose.sandbox.yml" --project-directory "$B" up -d --wait >/dev/null 2>&1
+else
+  # compose v1 has no --wait: up -d, then wait for every healthcheck, as --wait does.
+  docker-compose -p kinfra-bench-base -f "$B/docker-compose.sandbox.yml" --project-directory "$B" up -d >/dev/null 2>&1
+  while docker ps --filter label=com.docker.compose.project=kinfra-bench-base --format '{{.Status}}' | grep -q 'health: starting'; do sleep 0.1; done
+fi
+SH
+cat > "$W/base-down.sh" <<SH
+set -a; . "$B/.env.sandbox"; set +a
+${COMPOSE[*]} -p kinfra-bench-base -f "$B/docker-compose.sandbox.yml" --project-directory "$B" down -v >/dev/null 2>&1
+cd "$B" && "$K" -q sandbox down --volumes >/dev/null 2>&1 || true
+SH
+(cd "$B" && "${HF[@]}" "$OUT/up.json" --runs "$SLOW_RUNS" --prepare "bash $W/base-down.sh" \
+  "bash $W/base-up.sh" "$K -q sandbox up --no-secrets" >/dev/null)
+bash "$W/base-down.sh" || true
+
+log "4. gate reaction"
+python3 "$ROOT/bench/gate_reaction.py" "$K" "$W/work/ktrdr-b6" "$GATE_N" > "$OUT/gate.json"
+
+log "5. setup against git clone + uv sync + local-prod init by hand"
+SH="$W/setup-home"
+"${HF[@]}" "$OUT/setup.json" --runs "$SLOW_RUNS" \
+  --prepare "rm -rf $W/s1 $W/s2 $SH/sandbox; mkdir -p $SH/demo; cp -r $ORIGIN $SH/demo/ 2>/dev/null || true" \
+  "bash -c 'git clone -q $ORIGIN $W/s2 && cd $W/s2 && uv sync -q && KINFRA_HOME=$SH $K -q local-prod init >/dev/null'" \
+  "bash -c 'KINFRA_HOME=$SH $S --non-interactive --demo --path=$W/s1 --skip-shared </dev/null >/dev/null 2>&1'" >/dev/null
+
+log "6. registry contention: 10 parallel sandbox init"
+rm -f "$KINFRA_HOME/sandbox/instances.json"
+for i in $(seq 1 10); do rm -f "$W/work/ktrdr-b$i/.env.sandbox"; done
+start=$(date +%s%N)
+for i in $(seq 1 10); do
+  (cd "$W/work/ktrdr-b$i" && KINFRA_TIMING=1 "$K" -q sandbox init 2>"$OUT/lock-$i.txt" >/dev/null) &
+done
+wait
+end=$(date +%s%N)
+echo $(( (end - start) / 1000 )) > "$OUT/contention-total-us.txt"
+grep -h "lock waited" "$OUT"/lock-*.txt | sed 's/.*waited \([0-9]*\) us/\1/' > "$OUT/lock-waits.txt" || true
+
+python3 "$ROOT/bench/report.py" "$OUT" "$QUICK" > "$ROOT/bench/RESULTS.md"
+cat "$ROOT/bench/RESULTS.md"
