@@ -83,9 +83,13 @@ pub struct ListRow {
 /// Every registered instance (local-prod first), with one Docker query for all.
 pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String>)> {
     let reg = ctx.registry().load()?;
-    let (groups, docker_error) = match docker::containers(None) {
-        Ok(cs) => (Some(docker::by_project(cs)), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (groups, docker_error) = if reg.local_prod.is_none() && reg.instances.is_empty() {
+        (Some(Default::default()), None) // nothing to ask Docker about
+    } else {
+        match docker::containers(None) {
+            Ok(cs) => (Some(docker::by_project(cs)), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
     };
     let now = jiff::Timestamp::now();
     let row = |e: &Entry| {
