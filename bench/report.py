@@ -19,8 +19,13 @@ def ms(x):
     return f"{x * 1000:.1f}"
 
 
+def short(cmd):
+    return cmd.split("/")[-1] if cmd.startswith("/") else cmd
+
+
 def row(r):
-    return f"| `{r['command'].split('/')[-1] if r['command'].startswith('/') else r['command']}` | {ms(r['median'])} | {ms(r['min'])}–{ms(r['max'])} |"
+    name = short(r["command"]).replace("|", "\\|")
+    return f"| `{name}` | {ms(r['median'])} | {ms(r['min'])}–{ms(r['max'])} |"
 
 
 def sh(cmd):
@@ -40,12 +45,14 @@ def target(name, value, limit, unit=""):
 
 
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+mem_gib = sh("free -g | awk '/Mem:/ {print $2}'")
+engine = sh("docker version --format '{{.Server.Version}}'")
+compose = sh("docker compose version --short 2>/dev/null") or ("docker-compose " + sh("docker-compose version --short"))
+stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 print("# kinfra benchmark results\n")
-print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (quick run: few samples)' if quick else ''}")
-print(f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu or '?'}, "
-      f"{sh('free -g | awk \"/Mem:/ {print \\$2}\"')} GiB")
-print(f"- docker engine {sh(\"docker version --format '{{.Server.Version}}'\")}; compose: "
-      f"{sh('docker compose version --short 2>/dev/null') or 'docker-compose ' + sh('docker-compose version --short')}")
+print(f"- date: {stamp}" + (" (quick run: few samples)" if quick else ""))
+print(f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu or '?'}, {mem_gib} GiB")
+print(f"- docker engine {engine}; compose: {compose}")
 print("- times in milliseconds: median, and min–max over the runs; hyperfine, each comparison side by side in one run\n")
 
 s = load("startup.json")
@@ -55,7 +62,8 @@ print("| command | median | min–max |\n|---|---|---|")
 for r in s:
     print(row(r))
 for r in s[1:]:
-    print(f"\n`{r['command'].split('/')[-1]}` / `git --version`: " + target("start-up " + r['command'].split('/')[-1], r["median"] / git, 3))
+    name = short(r["command"])
+    print(f"\n`{name}` / `git --version`: " + target("start-up " + name, r["median"] / git, 3))
 
 l = load("list.json")
 print("\n## 2. list: 10 registered, 3 running, against one `docker ps`\n")
@@ -85,7 +93,7 @@ st = load("setup.json")
 print("\n## 5. Setup (`kinfra-setup --non-interactive --demo`) against git clone + uv sync + local-prod init by hand\n")
 print("| command | median | min–max |\n|---|---|---|")
 for r in st:
-    print(row(r).replace("|", "\\|", 0))
+    print(row(r))
 print("\nratio: " + target("setup vs by hand", st[1]["median"] / st[0]["median"], 1.15))
 
 total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())

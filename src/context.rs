@@ -129,3 +129,26 @@ pub fn default_home() -> Result<PathBuf> {
         .map(|h| PathBuf::from(h).join(".ktrdr"))
         .ok_or_else(|| Error::Invalid("neither KINFRA_HOME nor HOME is set".into()))
 }
+
+/// Test-only hook. With `KINFRA_TEST_PAUSE_AT=<step>` and `KINFRA_TEST_PAUSE_FILE=<path>`,
+/// the process writes `<path>` on reaching `<step>` and waits until `<path>` is
+/// removed. The reliability suite uses it to `kill -9` kinfra, or cut Docker off, at
+/// a named point. Costs one environment lookup when unset.
+pub fn pause_point(step: &str) {
+    let Some(at) = std::env::var_os("KINFRA_TEST_PAUSE_AT") else {
+        return;
+    };
+    if at != step {
+        return;
+    }
+    let Some(file) = std::env::var_os("KINFRA_TEST_PAUSE_FILE") else {
+        return;
+    };
+    let file = PathBuf::from(file);
+    if std::fs::write(&file, step).is_err() {
+        return;
+    }
+    while file.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -8,7 +8,16 @@ use serde::Deserialize;
 use crate::exec::{Cmd, ExecError};
 use crate::stack::Stack;
 
-const OP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `op` may take (`KINFRA_OP_TIMEOUT_SECS`, default 30): a hanging
+/// 1Password CLI must not hang `up`.
+fn op_timeout() -> Duration {
+    Duration::from_secs(
+        std::env::var("KINFRA_OP_TIMEOUT_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30),
+    )
+}
 
 /// Why secrets could not be loaded. Each is a warning: the stack then runs on its
 /// insecure defaults.
@@ -22,7 +31,7 @@ pub enum SecretsError {
     ItemUnavailable { item: String, reason: String },
     #[error("1Password returned something that is not an item for {item:?}: {reason}")]
     Garbage { item: String, reason: String },
-    #[error("the 1Password CLI did not answer within {} s", OP_TIMEOUT.as_secs())]
+    #[error("the 1Password CLI did not answer within {} s", op_timeout().as_secs())]
     TimedOut,
 }
 
@@ -94,7 +103,7 @@ pub fn signed_in() -> Result<(), SecretsError> {
     }
     let out = Cmd::new("op")
         .args(["whoami", "--format", "json"])
-        .timeout(OP_TIMEOUT)
+        .timeout(op_timeout())
         .output()
         .map_err(|e| map_exec(e, ""))?;
     if out.status.success() {
@@ -109,7 +118,7 @@ pub fn fetch(stack: &Stack, item: &str) -> Result<Vec<(String, String)>, Secrets
     signed_in()?;
     let json = Cmd::new("op")
         .args(["item", "get", item, "--format", "json"])
-        .timeout(OP_TIMEOUT)
+        .timeout(op_timeout())
         .run()
         .map_err(|e| map_exec(e, item))?;
     parse_item(stack, &json).map_err(|e| SecretsError::Garbage {

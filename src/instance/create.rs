@@ -80,6 +80,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         path.display()
     ));
 
+    crate::context::pause_point("create:reserved");
     let undo_registry = || {
         let _ = ctx.registry().update(|c| {
             c.instances.remove(&id);
@@ -101,6 +102,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     };
 
     // 3. `.env.sandbox`.
+    crate::context::pause_point("create:worktree");
     let env = SandboxEnv::new(stack, slot, &id, &ctx.shared_dir(), &now);
     if let Err(e) = write_env(&path.join(envfile::FILE_NAME), &env) {
         let _ = git::worktree_remove(&repo, &path);

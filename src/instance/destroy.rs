@@ -211,7 +211,9 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
         "Removing containers and volumes of {}",
         entry.instance_id
     ));
+    crate::context::pause_point("destroy:checked");
     let removed = teardown(ctx, stack, &entry)?;
+    crate::context::pause_point("destroy:torn-down");
     let mut directory_deleted = false;
     if delete_dir {
         ctx.reporter
@@ -229,6 +231,7 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
     } else if exists && !is_link {
         remove_env_file(&path);
     }
+    crate::context::pause_point("destroy:removed");
     forget(ctx, &entry)?;
     Ok(Destroyed {
         instance_id: entry.instance_id,

@@ -140,6 +140,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: &InitOptions) -> Res
             }
         }
     })?;
+    crate::context::pause_point("init:registered");
     let env = SandboxEnv::new(stack, slot, &id, &ctx.shared_dir(), &now);
     if let Err(e) = write_env(&env_path, &env) {
         // Undo the registration: nothing half-made stays behind.

@@ -130,6 +130,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         Ok(())
     })?;
 
+    crate::context::pause_point("up:recorded");
     r.step(&format!("Starting containers ({})", compose.describe()));
     let mut cmd = compose.cmd(&project).args(["up", "-d", "--remove-orphans"]);
     if opts.build {
@@ -148,6 +149,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         return Err(err);
     }
 
+    crate::context::pause_point("up:started");
     let post_start = stack.post_start.map(|ps| {
         r.step(&format!(
             "Running post-start step: {} (in {})",
@@ -181,6 +183,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     if !opts.wait {
         return finish(report);
     }
+    crate::context::pause_point("up:gate");
     r.step(&format!(
         "Waiting for the stack to be ready (up to {} s)",
         opts.timeout.as_secs()

@@ -31,8 +31,17 @@ pub fn clone(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "clone".into());
+    // A clone killed earlier (kill -9 skips cleanup) left its staging directory.
+    let prefix = format!(".{name}.kinfra-partial-");
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let staging = tempfile::Builder::new()
-        .prefix(&format!(".{name}.kinfra-partial-"))
+        .prefix(&prefix)
         .tempdir_in(parent)
         .map_err(|e| Error::io("could not create a staging directory in", parent, e))?;
     let target: PathBuf = staging.path().join("repo");
@@ -55,10 +64,12 @@ pub fn clone(
     if let Some(b) = branch {
         builder.branch(b);
     }
+    crate::context::pause_point("setup:cloning");
     builder
         .clone(url, &target)
         .map_err(|e| Error::Other(format!("cloning {url} failed: {}", e.message())))?;
 
+    crate::context::pause_point("setup:cloned");
     // An existing empty directory is replaced by the rename (POSIX allows it).
     std::fs::rename(&target, dest)
         .map_err(|e| Error::io("could not move the clone to", dest, e))?;

@@ -132,7 +132,9 @@ impl Env {
 
     /// Runs one of the built binaries in the sealed environment (stdin closed).
     /// `env` may override PATH.
-    pub fn run_bin(&self, bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// A command for one of the built binaries in the sealed environment (stdin
+    /// closed). `env` may override PATH.
+    pub fn command(&self, bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         let path = format!(
             "{}:{}",
             self.bin.display(),
@@ -152,7 +154,14 @@ impl Env {
         for (k, v) in env {
             c.env(k, v);
         }
-        let out = c.output().expect("run kinfra");
+        c
+    }
+
+    pub fn run_bin(&self, bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = self
+            .command(bin, cwd, args, env)
+            .output()
+            .expect("run kinfra");
         Run {
             cmdline: format!(
                 "{} {}",

@@ -1,0 +1,125 @@
+//! Bounded property-based fuzzing of the parsers that read what users and other
+//! tools write: `.env.sandbox`, the registry, `docker ps` and `compose ps` output,
+//! and name slugging. Any crash found becomes a regression test in the unit tests.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+use crate::Tally;
+
+const CASES: u32 = 3000;
+
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// Text that looks like what the parsers see: lines, `=`, tabs, quotes, BOMs, CRs.
+fn texty() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("=".to_string()),
+            Just("\n".to_string()),
+            Just("\r\n".to_string()),
+            Just("\t".to_string()),
+            Just("#".to_string()),
+            Just("\u{feff}".to_string()),
+            Just("KTRDR_API_PORT".to_string()),
+            Just("SLOT_NUMBER".to_string()),
+            Just("{\"".to_string()),
+            Just("\":".to_string()),
+            Just("[".to_string()),
+            Just("]".to_string()),
+            "[a-zA-Z0-9_ .:/-]{0,12}",
+            any::<String>(),
+        ],
+        0..40,
+    )
+    .prop_map(|v| v.concat())
+}
+
+pub fn run(t: &mut Tally) {
+    t.case("fuzzing", ".env.sandbox parser", || {
+        let mut r = runner();
+        r.run(&texty(), |text| {
+            if let Ok(map) = kinfra::envfile::parse(&text) {
+                // Whatever parses renders back to the same map.
+                let again =
+                    kinfra::envfile::parse(&kinfra::envfile::render(&map)).expect("re-parse");
+                prop_assert_eq!(again, map.clone());
+                let _ = kinfra::envfile::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        format!("{CASES} generated files: no panic; every accepted file round-trips")
+    });
+
+    t.case("fuzzing", "registry loader", || {
+        let mut r = runner();
+        let entry = (any::<u8>(), "[a-z-]{1,10}", any::<bool>(), proptest::option::of("[a-z/]{1,10}"));
+        let strat = prop_oneof![
+            texty().prop_map(|s| s.into_bytes()),
+            prop::collection::vec(any::<u8>(), 0..200),
+            prop::collection::vec(entry, 0..5).prop_map(|es| {
+                let mut m = serde_json::Map::new();
+                for (slot, id, wt, parent) in es {
+                    m.insert(
+                        id.clone(),
+                        serde_json::json!({"instance_id": id, "slot": slot, "path": format!("/w/{id}"),
+                            "created_at": "2026-01-01T00:00:00Z", "is_worktree": wt, "parent_repo": parent}),
+                    );
+                }
+                serde_json::to_vec(&serde_json::json!({"version": 1, "local_prod": null, "instances": m}))
+                    .expect("json")
+            }),
+        ];
+        r.run(&strat, |bytes| {
+            if let Ok(c) = kinfra::registry::Contents::parse(&bytes, Path::new("r.json")) {
+                let out = serde_json::to_vec(&c).expect("serialize");
+                let back = kinfra::registry::Contents::parse(&out, Path::new("r.json")).expect("re-parse");
+                prop_assert_eq!(back, c);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        format!("{CASES} generated files (random bytes, near-JSON, valid registries): no panic; accepted ones round-trip")
+    });
+
+    t.case("fuzzing", "docker ps and compose ps parsers", || {
+        let mut r = runner();
+        r.run(&texty(), |text| {
+            let cs = kinfra::docker::parse_ps(&text);
+            for c in &cs {
+                let _ = c.health();
+            }
+            let _ = kinfra::docker::parse_host_ports(&text);
+            let _ = kinfra::compose::parse_ps_json(&text);
+            let _ = kinfra::gate::count_workers(&text);
+            let _ = kinfra::secrets::parse_item(&kinfra::stack::KTRDR, &text);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        format!("{CASES} generated outputs through the ps, ports, compose-json, workers and op-item parsers: no panic")
+    });
+
+    t.case("fuzzing", "name slugging", || {
+        let mut r = runner();
+        r.run(&any::<String>(), |name| {
+            if let Ok(slug) = kinfra::slug::slugify(&name) {
+                prop_assert!(kinfra::slug::is_valid_project_name(&slug), "{slug:?}");
+                prop_assert!(slug.len() <= kinfra::slug::MAX_SLUG);
+                prop_assert!(!slug.contains('/') && !slug.contains(".."));
+                prop_assert_eq!(kinfra::slug::slugify(&slug).expect("idempotent"), slug.clone());
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        format!("{CASES} generated names: every slug is a valid compose project name, ≤ 63 chars, no path segments, idempotent")
+    });
+}
