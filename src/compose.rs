@@ -29,7 +29,7 @@ impl Compose {
     pub fn detect() -> Result<Compose> {
         static CACHE: OnceLock<std::result::Result<Compose, String>> = OnceLock::new();
         CACHE
-            .get_or_init(|| detect_uncached().ok_or_else(|| "none".to_string()))
+            .get_or_init(|| detect_cached().ok_or_else(|| "none".to_string()))
             .clone()
             .map_err(|_| Error::NoCompose)
     }
@@ -74,6 +74,86 @@ impl Compose {
         }
         c.envs(project.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
+}
+
+/// What detection depends on: the tools' paths, sizes and modification times (and
+/// the plugin directories'), plus `KINFRA_COMPOSE`. Same fingerprint, same answer.
+fn fingerprint() -> String {
+    let mut paths: Vec<std::path::PathBuf> = ["docker", "docker-compose"]
+        .iter()
+        .filter_map(|t| which::which(t).ok())
+        .collect();
+    let home_plugins = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))
+        .map(|d| d.join("cli-plugins/docker-compose"));
+    paths.extend(home_plugins);
+    for d in [
+        "/usr/local/lib/docker/cli-plugins",
+        "/usr/local/libexec/docker/cli-plugins",
+        "/usr/lib/docker/cli-plugins",
+        "/usr/libexec/docker/cli-plugins",
+    ] {
+        paths.push(Path::new(d).join("docker-compose"));
+    }
+    let mut fp = format!("v1 {:?}", std::env::var(crate::context::ENV_COMPOSE).ok());
+    for p in paths {
+        let meta = std::fs::metadata(&p).ok();
+        let stamp = meta
+            .as_ref()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        fp.push_str(&format!(
+            " {}:{}:{}",
+            p.display(),
+            meta.map(|m| m.len()).unwrap_or(0),
+            stamp
+        ));
+    }
+    fp
+}
+
+/// Detection costs a `docker-compose version` (half a second for the Python v1), so
+/// its answer is kept under kinfra home until the tools change.
+fn detect_cached() -> Option<Compose> {
+    let fp = fingerprint();
+    let file = crate::context::default_home()
+        .ok()
+        .map(|h| h.join("cache").join("compose"));
+    if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
+        let mut lines = text.lines();
+        if lines.next() == Some(fp.as_str()) {
+            let variant = match lines.next() {
+                Some("plugin") => Some(Variant::Plugin),
+                Some("standalone") => Some(Variant::Standalone),
+                _ => None,
+            };
+            if let (Some(variant), Some(version)) = (variant, lines.next()) {
+                return Some(Compose {
+                    variant,
+                    version: version.to_string(),
+                });
+            }
+        }
+    }
+    let found = detect_uncached()?;
+    if let Some(f) = file {
+        let kind = match found.variant {
+            Variant::Plugin => "plugin",
+            Variant::Standalone => "standalone",
+        };
+        if let Some(dir) = f.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let tmp = dir.join(format!(".compose.{}", std::process::id()));
+            if std::fs::write(&tmp, format!("{fp}\n{kind}\n{}\n", found.version)).is_ok() {
+                let _ = std::fs::rename(&tmp, &f);
+            }
+        }
+    }
+    Some(found)
 }
 
 fn detect_uncached() -> Option<Compose> {

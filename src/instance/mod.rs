@@ -232,3 +232,18 @@ pub(crate) fn ensure_not_foreign(inst: &Instance) -> Result<Vec<crate::docker::C
         })
     }
 }
+
+/// A failed compose run: "Docker unreachable" when the engine no longer answers
+/// (compose's own message for that is a Python traceback), else "compose failed".
+pub(crate) fn compose_error(project: &str, e: crate::exec::ExecError) -> Error {
+    if crate::docker::precheck().is_err() {
+        return Error::DockerUnavailable { source: e };
+    }
+    match crate::docker::classify(e) {
+        Error::Exec(source) => Error::ComposeFailed {
+            project: project.into(),
+            source,
+        },
+        other => other,
+    }
+}

@@ -3,7 +3,6 @@
 use super::Instance;
 use crate::compose::Compose;
 use crate::context::Context;
-use crate::docker;
 use crate::error::{Error, Result};
 use crate::stack::Stack;
 
@@ -19,13 +18,7 @@ pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Res
     if volumes {
         cmd = cmd.arg("--volumes");
     }
-    cmd.run().map_err(|e| match docker::classify(e) {
-        Error::Exec(source) => Error::ComposeFailed {
-            project: inst.id().into(),
-            source,
-        },
-        other => other,
-    })?;
+    cmd.run().map_err(|e| super::compose_error(inst.id(), e))?;
     Ok(())
 }
 

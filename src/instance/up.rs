@@ -137,14 +137,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         cmd = cmd.arg("--build");
     }
     if let Err(e) = cmd.run() {
-        let e = docker::classify(e);
-        let err = match e {
-            Error::Exec(source) => Error::ComposeFailed {
-                project: inst.id().to_string(),
-                source,
-            },
-            other => other,
-        };
+        let err = super::compose_error(inst.id(), e);
         cleanup_after_failure(ctx, inst, opts);
         return Err(err);
     }
