@@ -158,27 +158,26 @@ fn detect_cached() -> Option<Compose> {
 
 fn detect_uncached() -> Option<Compose> {
     let forced = std::env::var(crate::context::ENV_COMPOSE).ok();
-    let try_plugin = || {
-        Cmd::new("docker")
-            .args(["compose", "version", "--short"])
-            .timeout(Duration::from_secs(20))
+    let probe = |variant, cmd: Cmd| {
+        cmd.timeout(Duration::from_secs(20))
             .run()
             .ok()
             .map(|v| Compose {
-                variant: Variant::Plugin,
+                variant,
                 version: v.trim().to_string(),
             })
     };
+    let try_plugin = || {
+        probe(
+            Variant::Plugin,
+            Cmd::new("docker").args(["compose", "version", "--short"]),
+        )
+    };
     let try_standalone = || {
-        Cmd::new("docker-compose")
-            .args(["version", "--short"])
-            .timeout(Duration::from_secs(20))
-            .run()
-            .ok()
-            .map(|v| Compose {
-                variant: Variant::Standalone,
-                version: v.trim().to_string(),
-            })
+        probe(
+            Variant::Standalone,
+            Cmd::new("docker-compose").args(["version", "--short"]),
+        )
     };
     match forced.as_deref() {
         Some("plugin") => try_plugin(),

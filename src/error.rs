@@ -142,22 +142,19 @@ fn describe_conflicts(c: &[PortConflict]) -> String {
 
 fn describe_work(uncommitted: &[String], unpushed: &[String]) -> String {
     let mut s = String::new();
-    if !uncommitted.is_empty() {
-        s.push_str(&format!("  uncommitted changes ({}):\n", uncommitted.len()));
-        for l in uncommitted.iter().take(20) {
+    for (title, lines) in [
+        ("uncommitted changes", uncommitted),
+        ("commits on no remote", unpushed),
+    ] {
+        if lines.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("  {title} ({}):\n", lines.len()));
+        for l in lines.iter().take(20) {
             s.push_str(&format!("    {l}\n"));
         }
-        if uncommitted.len() > 20 {
-            s.push_str(&format!("    … and {} more\n", uncommitted.len() - 20));
-        }
-    }
-    if !unpushed.is_empty() {
-        s.push_str(&format!("  commits on no remote ({}):\n", unpushed.len()));
-        for l in unpushed.iter().take(20) {
-            s.push_str(&format!("    {l}\n"));
-        }
-        if unpushed.len() > 20 {
-            s.push_str(&format!("    … and {} more\n", unpushed.len() - 20));
+        if lines.len() > 20 {
+            s.push_str(&format!("    … and {} more\n", lines.len() - 20));
         }
     }
     s.trim_end().to_string()

@@ -178,10 +178,7 @@ impl Cmd {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-        let mut child = c.spawn().map_err(|source| ExecError::Spawn {
-            summary: self.summary(),
-            source,
-        })?;
+        let mut child = c.spawn().map_err(|source| self.spawn_error(source))?;
         let stdin_thread = match (child.stdin.take(), self.stdin.clone()) {
             (Some(mut pipe), Some(bytes)) => Some(std::thread::spawn(move || {
                 let _ = pipe.write_all(&bytes);
@@ -205,10 +202,10 @@ impl Cmd {
             buf
         });
         let status = match self.timeout {
-            Some(t) => match child.wait_timeout(t).map_err(|source| ExecError::Spawn {
-                summary: self.summary(),
-                source,
-            })? {
+            Some(t) => match child
+                .wait_timeout(t)
+                .map_err(|source| self.spawn_error(source))?
+            {
                 Some(s) => s,
                 None => {
                     let _ = child.kill();
@@ -219,10 +216,7 @@ impl Cmd {
                     });
                 }
             },
-            None => child.wait().map_err(|source| ExecError::Spawn {
-                summary: self.summary(),
-                source,
-            })?,
+            None => child.wait().map_err(|source| self.spawn_error(source))?,
         };
         if let Some(t) = stdin_thread {
             let _ = t.join();
@@ -249,58 +243,14 @@ impl Cmd {
     /// Runs with the terminal's stdin/stdout/stderr (logs -f, shell, live output).
     pub fn status_inherit(&self) -> Result<ExitStatus, ExecError> {
         let mut c = self.command()?;
-        c.stdin(if self.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::inherit()
-        });
-        c.status().map_err(|source| ExecError::Spawn {
-            summary: self.summary(),
-            source,
-        })
+        c.stdin(Stdio::inherit());
+        c.status().map_err(|source| self.spawn_error(source))
     }
 
-    /// Runs with stdout sent to our stderr (progress-like output) and stderr captured
-    /// too, so a failure can quote it.
-    pub fn run_streaming_to_stderr(&self) -> Result<(), ExecError> {
-        let mut c = self.command()?;
-        c.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().map_err(|source| ExecError::Spawn {
+    fn spawn_error(&self, source: std::io::Error) -> ExecError {
+        ExecError::Spawn {
             summary: self.summary(),
             source,
-        })?;
-        let out = child.stdout.take();
-        let err = child.stderr.take();
-        let relay = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut captured = Vec::new();
-                if let Some(mut p) = pipe {
-                    let mut buf = [0u8; 8192];
-                    while let Ok(n) = p.read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        let _ = std::io::stderr().write_all(&buf[..n]);
-                        captured.extend_from_slice(&buf[..n]);
-                    }
-                }
-                captured
-            })
-        };
-        let t1 = relay(out.map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let t2 = relay(err.map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let status = child.wait().map_err(|source| ExecError::Spawn {
-            summary: self.summary(),
-            source,
-        })?;
-        let mut captured = t1.join().unwrap_or_default();
-        captured.extend(t2.join().unwrap_or_default());
-        if status.success() {
-            Ok(())
-        } else {
-            Err(self.failed(status, String::from_utf8_lossy(&captured).into_owned()))
         }
     }
 

@@ -84,11 +84,7 @@ pub fn probe(
                 .map_err(|e| format!("127.0.0.1:{port}: {e}"))
         }
         Check::Http { port_key, path, ok } => {
-            let url = format!("http://127.0.0.1:{}{path}", port_of(port_key)?);
-            let resp = client
-                .get(&url)
-                .send()
-                .map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
+            let (url, resp) = get(client, port_of(port_key)?, path)?;
             let code = resp.status().as_u16();
             if ok.contains(&code) {
                 Ok(())
@@ -101,11 +97,7 @@ pub fn probe(
             path,
             min,
         } => {
-            let url = format!("http://127.0.0.1:{}{path}", port_of(port_key)?);
-            let resp = client
-                .get(&url)
-                .send()
-                .map_err(|e| format!("GET {url}: {}", root_cause(&e)))?;
+            let (url, resp) = get(client, port_of(port_key)?, path)?;
             let code = resp.status().as_u16();
             if code != 200 {
                 return Err(format!("GET {url} answered {code}"));
@@ -119,6 +111,19 @@ pub fn probe(
                 Err(format!("{n} workers registered, expected at least {min}"))
             }
         }
+    }
+}
+
+/// `GET http://127.0.0.1:<port><path>`; the error names the URL and the root cause.
+fn get(
+    client: &reqwest::blocking::Client,
+    port: u16,
+    path: &str,
+) -> Result<(String, reqwest::blocking::Response), String> {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    match client.get(&url).send() {
+        Ok(resp) => Ok((url, resp)),
+        Err(e) => Err(format!("GET {url}: {}", root_cause(&e))),
     }
 }
 

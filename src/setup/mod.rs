@@ -152,9 +152,15 @@ fn same_repo(a: &str, b: &str) -> bool {
 pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
     let mut summary = Summary::default();
 
-    // 1. Prerequisites.
+    // 1. Prerequisites. In scripted mode the destination, clone and `uv sync` go
+    // ahead while the audit runs (it takes as long as the slowest tool's --version);
+    // if a required tool turns out missing, what they made is removed again.
+    let audit = std::thread::spawn(crate::prereq::audit);
+    let early = (!a.check_only && !ctx.interactive && a.path.is_some()).then(|| prepare(ctx, a));
+    let checks = audit
+        .join()
+        .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
     header(1, "Prerequisites");
-    let checks = crate::prereq::audit();
     print_checks(&checks, a.json);
     let ok = crate::prereq::all_required_ok(&checks);
     if a.check_only {
@@ -165,6 +171,9 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
         return Ok(if ok { 0 } else { 1 });
     }
     if !ok {
+        if let Some(Ok(p)) = &early {
+            p.undo();
+        }
         return Err(Error::Other(
             "a required tool is missing (see the fixes above); setup stopped before changing anything"
                 .into(),
@@ -227,73 +236,46 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
         }
     }
 
-    // 3. Destination.
-    header(3, "Destination");
-    let repo_url = if a.demo {
-        let dir = ctx.home.join("demo");
-        let origin = dir.join("ktrdr-demo-origin.git");
-        if !origin.is_dir() {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
-            crate::demo::make_origin(&dir)?;
+    // 3-5. Destination, clone, uv sync (already done in scripted mode).
+    let p = match early {
+        Some(p) => p?,
+        None => {
+            let p = prepare_destination(ctx, a)?;
+            p.clone_and_sync(a)?
         }
+    };
+    header(3, "Destination");
+    if let Some(origin) = &p.demo_origin {
         ctx.reporter.info(&format!(
             "demo mode: the repository is {}",
             origin.display()
         ));
-        origin.display().to_string()
-    } else {
-        a.repo_url.clone()
-    };
-    let raw_path = match (&a.path, ctx.interactive) {
-        (Some(p), _) => p.clone(),
-        (None, true) => dialoguer::Input::<String>::new()
-            .with_prompt("Where should local-prod live?")
-            .default(DEFAULT_PATH.to_string())
-            .interact_text()
-            .map_err(|e| Error::Other(format!("prompt failed: {e}")))?,
-        (None, false) => {
-            return Err(Error::Invalid(
-                "no destination: pass --path=PATH (for example --path=~/Documents/dev/ktrdr-prod)"
-                    .into(),
-            ));
-        }
-    };
-    let dest = expand(&raw_path, &ctx.cwd)?;
-
-    // The singleton is checked before anything is cloned.
-    let existing = ctx.registry().load()?.local_prod;
-    let already_registered = match &existing {
-        Some(e) if crate::registry::same_path(Path::new(&e.path), &dest) => true,
-        Some(e) => {
-            return Err(Error::LocalProdExists {
-                path: PathBuf::from(&e.path),
-            });
-        }
-        None => false,
-    };
-
-    let resume = check_destination(ctx, &dest, &repo_url)?;
-
-    // 4. Clone.
+    }
+    ctx.reporter
+        .info(&format!("local-prod goes to {}", p.dest.display()));
     header(4, "Clone");
-    if resume {
+    if p.resume {
         ctx.reporter.info(&format!(
-            "{} is already a clone of {repo_url}: resuming from the next step",
-            dest.display()
+            "{} is already a clone of {}: resuming from the next step",
+            p.dest.display(),
+            p.repo_url
         ));
         summary.skipped.push("clone (already there)".into());
     } else {
-        clone_with_progress(&repo_url, a.branch.as_deref(), &dest)?;
         ctx.reporter
-            .success(&format!("cloned {repo_url} into {}", dest.display()));
-        summary.done.push(format!("cloned into {}", dest.display()));
+            .success(&format!("cloned {} into {}", p.repo_url, p.dest.display()));
+        summary
+            .done
+            .push(format!("cloned into {}", p.dest.display()));
     }
-
-    // 5. uv sync.
     header(5, "Python environment (uv sync)");
-    uv_sync(&dest)?;
+    if let Err(e) = p.uv {
+        return Err(e);
+    }
     ctx.reporter.success("uv sync done");
     summary.done.push("uv sync".into());
+    let dest = p.dest;
+    let already_registered = p.already_registered;
 
     // 6. local-prod init.
     header(6, "local-prod init");
@@ -383,6 +365,94 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
     Ok(0)
 }
 
+/// The destination decided and checked, then (by [`Prepared::clone_and_sync`]) the
+/// clone and `uv sync` done.
+struct Prepared {
+    repo_url: String,
+    demo_origin: Option<PathBuf>,
+    dest: PathBuf,
+    already_registered: bool,
+    resume: bool,
+    /// The highest directory this run created (parents and clone), for undo.
+    created: Option<PathBuf>,
+    uv: Result<()>,
+}
+
+impl Prepared {
+    /// Removes what this run created (used when a required tool is missing).
+    fn undo(&self) {
+        if let Some(top) = &self.created {
+            let _ = std::fs::remove_dir_all(top);
+        }
+    }
+
+    fn clone_and_sync(mut self, a: &Args) -> Result<Prepared> {
+        if !self.resume {
+            let existed = self.dest.exists();
+            clone_with_progress(&self.repo_url, a.branch.as_deref(), &self.dest)?;
+            if !existed && self.created.is_none() {
+                self.created = Some(self.dest.clone());
+            }
+        }
+        self.uv = uv_sync(&self.dest);
+        Ok(self)
+    }
+}
+
+/// Scripted mode: everything up to and including `uv sync`, without output.
+fn prepare(ctx: &Context, a: &Args) -> Result<Prepared> {
+    prepare_destination(ctx, a)?.clone_and_sync(a)
+}
+
+fn prepare_destination(ctx: &Context, a: &Args) -> Result<Prepared> {
+    let (repo_url, demo_origin) = if a.demo {
+        let dir = ctx.home.join("demo");
+        let origin = dir.join("ktrdr-demo-origin.git");
+        if !origin.is_dir() {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
+            crate::demo::make_origin(&dir)?;
+        }
+        (origin.display().to_string(), Some(origin))
+    } else {
+        (a.repo_url.clone(), None)
+    };
+    let raw_path = match (&a.path, ctx.interactive) {
+        (Some(p), _) => p.clone(),
+        (None, true) => dialoguer::Input::<String>::new()
+            .with_prompt("Where should local-prod live?")
+            .default(DEFAULT_PATH.to_string())
+            .interact_text()
+            .map_err(|e| Error::Other(format!("prompt failed: {e}")))?,
+        (None, false) => {
+            return Err(Error::Invalid(
+                "no destination: pass --path=PATH (for example --path=~/Documents/dev/ktrdr-prod)"
+                    .into(),
+            ));
+        }
+    };
+    let dest = expand(&raw_path, &ctx.cwd)?;
+    // The singleton is checked before anything is cloned.
+    let already_registered = match ctx.registry().load()?.local_prod {
+        Some(e) if crate::registry::same_path(Path::new(&e.path), &dest) => true,
+        Some(e) => {
+            return Err(Error::LocalProdExists {
+                path: PathBuf::from(&e.path),
+            });
+        }
+        None => false,
+    };
+    let (resume, created) = check_destination(ctx, &dest, &repo_url)?;
+    Ok(Prepared {
+        repo_url,
+        demo_origin,
+        dest,
+        already_registered,
+        resume,
+        created,
+        uv: Ok(()),
+    })
+}
+
 fn confirm(prompt: &str, default: bool) -> bool {
     dialoguer::Confirm::new()
         .with_prompt(prompt)
@@ -422,9 +492,13 @@ fn ask_shared_mode() -> Result<Option<Mode>> {
     })
 }
 
-/// Validates the destination; returns true when it already holds a clone of the
-/// same repository (resume). Creates missing parents.
-fn check_destination(ctx: &Context, dest: &Path, repo_url: &str) -> Result<bool> {
+/// Validates the destination; returns whether it already holds a clone of the same
+/// repository (resume), and the highest directory created for it (missing parents).
+fn check_destination(
+    ctx: &Context,
+    dest: &Path,
+    repo_url: &str,
+) -> Result<(bool, Option<PathBuf>)> {
     if let Ok(meta) = std::fs::symlink_metadata(dest) {
         if !meta.is_dir() {
             return Err(Error::Invalid(format!(
@@ -437,12 +511,12 @@ fn check_destination(ctx: &Context, dest: &Path, repo_url: &str) -> Result<bool>
             .next()
             .is_none();
         if empty {
-            return Ok(false);
+            return Ok((false, None));
         }
         let origin = crate::git::origin_url(dest).ok().flatten();
         let is_top = crate::git::toplevel(dest).is_ok_and(|t| crate::registry::same_path(&t, dest));
         if is_top && origin.as_deref().is_some_and(|o| same_repo(o, repo_url)) {
-            return Ok(true);
+            return Ok((true, None));
         }
         return Err(Error::Invalid(format!(
             "{} is not empty and is not a clone of {repo_url}; it was left untouched. Choose another --path",
@@ -452,16 +526,24 @@ fn check_destination(ctx: &Context, dest: &Path, repo_url: &str) -> Result<bool>
     let parent = dest
         .parent()
         .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", dest.display())))?;
+    let mut created = None;
     if !parent.is_dir() {
+        created = parent
+            .ancestors()
+            .take_while(|p| !p.exists())
+            .last()
+            .map(Path::to_path_buf);
         if ctx.interactive && !confirm(&format!("Create {}?", parent.display()), true) {
             return Err(Error::Invalid(
                 "destination's parent not created; nothing was changed".into(),
             ));
         }
         std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
-        ctx.reporter.info(&format!("created {}", parent.display()));
+        if ctx.interactive {
+            ctx.reporter.info(&format!("created {}", parent.display()));
+        }
     }
-    Ok(false)
+    Ok((false, created))
 }
 
 fn clone_with_progress(url: &str, branch: Option<&str>, dest: &Path) -> Result<()> {

@@ -22,7 +22,7 @@ pub fn run(t: &mut Tally, docker: bool) {
                 tried += 1;
             }
         }
-        assert_eq!(snapshot(&env.work), before, "nothing created or changed");
+        crate::assert_intact("names", &before, &env.work);
         // Names that are unusual but sluggable are made safe, never interpreted.
         for (name, slug) in [("a b", "a-b"), ("$(touch x)", "touch-x"), ("; rm -rf ~", "rm--rf"), ("Ünïcødé mix", "n-c-d-mix")] {
             env.kinfra(&repo, &["sandbox", "create", name]).success();
@@ -76,7 +76,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             r.code(*code).stderr_has(says).no_panic();
             n += 1;
         }
-        assert_eq!(snapshot(&env.work), before);
+        crate::assert_intact("setup --path", &before, &env.work);
         assert!(env.home.join(".profile").is_file());
         format!("{n} paths (a file, a non-empty directory, an unwritable parent, ~): clear errors, nothing changed")
     });

@@ -73,11 +73,7 @@ fn recover_to_clean(
     );
     git(repo, &["worktree", "prune"]);
     assert_eq!(git(repo, &["worktree", "list"]).lines().count(), 1);
-    assert_eq!(
-        snapshot(&repo.join("backend")),
-        clone_before,
-        "the clone's files are intact"
-    );
+    crate::assert_intact("the clone", clone_before, &repo.join("backend"));
     format!(
         "{}{}",
         pruned.stdout.lines().next().unwrap_or(""),
@@ -136,7 +132,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         env.kinfra(&repo, &["sandbox", "release", "ktrdr-kinit"])
             .success();
         env.kinfra(&repo, &["sandbox", "init"]).success();
-        assert_eq!(snapshot(&repo.join("backend")), before);
+        crate::assert_intact("the clone", &before, &repo.join("backend"));
         "rerun reports the half-made registration; release frees it; init then succeeds".into()
     });
     for step in ["setup:cloning", "setup:cloned"] {

@@ -14,7 +14,33 @@ mod load;
 mod security;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+/// User files or directories found missing or changed, over the whole suite.
+static LOST: AtomicUsize = AtomicUsize::new(0);
+
+/// Compares a user directory with its snapshot from before; every file missing or
+/// changed counts as lost (and fails the case).
+#[track_caller]
+pub fn assert_intact(what: &str, before: &[(PathBuf, Vec<u8>)], dir: &Path) {
+    let after = harness::snapshot(dir);
+    let lost = before.iter().filter(|b| !after.contains(b)).count();
+    if lost > 0 {
+        LOST.fetch_add(lost, Ordering::SeqCst);
+        panic!(
+            "{what}: {lost} user file(s) or directories lost or changed in {}",
+            dir.display()
+        );
+    }
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "{what}: files appeared in {}",
+        dir.display()
+    );
+}
 
 /// One tried case.
 pub struct Case {
@@ -28,8 +54,6 @@ pub struct Case {
 #[derive(Default)]
 pub struct Tally {
     pub cases: Vec<Case>,
-    /// User files or directories found missing after a case (must stay 0).
-    pub lost: usize,
     pub notes: Vec<String>,
 }
 
@@ -75,12 +99,12 @@ fn report(t: &Tally) -> String {
          1Password CLI is a fake that follows `op`'s JSON. Rerun it to regenerate this file.\n\n",
     );
     s.push_str(&format!(
-        "- run: {} UTC\n- cases: {} tried, {} passed, {} failed\n- user files or directories lost: **{}**\n\n",
+        "- run: {} UTC\n- cases: {} tried, {} passed, {} failed\n- user files or directories lost or changed (checked by snapshot in every case that touches them): **{}**\n\n",
         jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M"),
         t.cases.len(),
         t.cases.iter().filter(|c| c.passed).count(),
         t.cases.iter().filter(|c| !c.passed).count(),
-        t.lost
+        LOST.load(Ordering::SeqCst)
     ));
     s.push_str("| category | tried | passed | failed |\n|---|---|---|---|\n");
     for cat in ["load", "faults", "bad input", "fuzzing", "security"] {
@@ -151,5 +175,5 @@ fn reliability_suite() {
         failed.len(),
         failed.join("\n\n")
     );
-    assert_eq!(t.lost, 0, "user data was lost");
+    assert_eq!(LOST.load(Ordering::SeqCst), 0, "user data was lost");
 }

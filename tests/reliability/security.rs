@@ -122,7 +122,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             std::os::unix::fs::symlink(&precious, wt.join("data-link")).expect("symlink");
             env.kinfra(&wt, &["sandbox", "destroy", "--force"]).success();
             assert!(!wt.exists());
-            assert_eq!(snapshot(&precious), before);
+            crate::assert_intact("the linked directory", &before, &precious);
 
             // The registered path itself replaced by a link to somewhere else.
             env.kinfra(&repo, &["sandbox", "create", "l2"]).success();
@@ -131,7 +131,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             std::fs::rename(&wt2, &moved).expect("mv");
             std::os::unix::fs::symlink(&precious, &wt2).expect("symlink");
             env.kinfra(&repo, &["sandbox", "destroy", "l2", "--force"]).success().stderr_has("symbolic link");
-            assert_eq!(snapshot(&precious), before);
+            crate::assert_intact("the linked directory", &before, &precious);
             assert!(moved.join(".git").is_file(), "the real worktree was not touched either");
             "a link inside a worktree and a registered path that is a link: the linked directory is untouched".into()
         });
