@@ -269,9 +269,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
             .push(format!("cloned into {}", p.dest.display()));
     }
     header(5, "Python environment (uv sync)");
-    if let Err(e) = p.uv {
-        return Err(e);
-    }
+    p.uv?;
     ctx.reporter.success("uv sync done");
     summary.done.push("uv sync".into());
     let dest = p.dest;
