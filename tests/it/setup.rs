@@ -93,6 +93,21 @@ fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
         .stderr_has("docker          missing")
         .stderr_has("fix: sudo apt-get install docker.io");
 
+    // Scripted setup with uv missing stops, and what it made meanwhile (the clone
+    // runs beside the audit) is removed again.
+    let dest = env.work.join("made/by/setup");
+    let r = env.setup(
+        &cwd,
+        &[
+            "--non-interactive",
+            "--demo",
+            &format!("--path={}", dest.display()),
+        ],
+        &[("PATH", &no_uv)],
+    );
+    r.code(1).stderr_has("required tool is missing");
+    assert!(!env.work.join("made").exists(), "{r}");
+
     // --json parses and agrees with the text.
     for path in [&full, &no_uv] {
         let text = env.setup(&cwd, &["--check-only"], &[("PATH", path)]);
