@@ -16,7 +16,7 @@ import time
 kinfra, inst, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 health = os.path.join(inst, "backend", "www", "api", "v1", "health")
 body = open(health).read()
-subprocess.run([kinfra, "-q", "sandbox", "up", "--no-secrets"], cwd=inst, check=True)
+subprocess.run([kinfra, "-q", "sandbox", "up", "--no-secrets"], cwd=inst, check=True, stdout=subprocess.DEVNULL)
 reactions = []
 try:
     for _ in range(rounds):
@@ -45,5 +45,5 @@ finally:
     if not os.path.exists(health):
         with open(health, "w") as f:
             f.write(body)
-    subprocess.run([kinfra, "-q", "sandbox", "down", "--volumes"], cwd=inst)
+    subprocess.run([kinfra, "-q", "sandbox", "down", "--volumes"], cwd=inst, stdout=subprocess.DEVNULL)
 json.dump({"reactions_ms": reactions, "rounds": rounds}, sys.stdout)

@@ -102,11 +102,19 @@ print("\n## 6. Registry contention: 10 parallel `sandbox init`\n")
 print(f"total wall time {total / 1000:.1f} ms; lock acquisitions {len(waits)}; longest wait for the lock "
       f"{(max(waits) if waits else 0) / 1000:.2f} ms; median wait {(statistics.median(waits) if waits else 0) / 1000:.2f} ms")
 
-ml = int(open(os.path.join(out, "mem-list.txt")).read().strip() or 0) / 1024
-mu = int(open(os.path.join(out, "mem-up.txt")).read().strip().split()[-1] or 0) / 1024
+def kb(name):
+    try:
+        return int(open(os.path.join(out, name)).read().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+ml, mu = kb("mem-list.txt"), kb("mem-up.txt")
 print("\n## 7. Footprint\n")
-print("peak RSS of `kinfra sandbox list`: " + target("memory list", ml, 20, " MB"))
-print("\npeak RSS of `kinfra sandbox up`: " + target("memory up", mu, 20, " MB"))
+print("kinfra's own peak RSS (VmHWM) during `sandbox list`: " + target("memory list", ml, 20, " MB"))
+print("\nkinfra's own peak RSS during `sandbox up`: " + target("memory up", mu, 20, " MB"))
+print(f"\nwith the children GNU time also counts (the docker CLI, compose): list {kb('mem-list-tree.txt'):.1f} MB, "
+      f"up {kb('mem-up-tree.txt'):.1f} MB")
 ks = int(open(os.path.join(out, "size-kinfra.txt")).read()) / 1e6
 ss = int(open(os.path.join(out, "size-setup.txt")).read()) / 1e6
 print(f"\nrelease binaries: kinfra {ks:.1f} MB, kinfra-setup {ss:.1f} MB")

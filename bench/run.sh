@@ -77,10 +77,14 @@ for i in 1 2 3; do (cd "$W/work/ktrdr-b$i" && "$K" -q sandbox up --no-secrets --
   "docker ps -a --filter label=com.docker.compose.project" "$K sandbox list --json" >/dev/null)
 
 log "7. footprint"
-mem() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n1; }
-(cd "$W/work/ktrdr-b1" && mem "$K" sandbox list --json) > "$OUT/mem-list.txt"
+# kinfra's own peak (VmHWM, printed under KINFRA_TIMING), and GNU time's figure,
+# which also covers the children it waited for (docker CLI, compose).
+self_rss() { sed -n 's/.*peak RSS \([0-9]*\) kB/\1/p'; }
+(cd "$W/work/ktrdr-b1" && KINFRA_TIMING=1 "$K" sandbox list --json 2>&1 >/dev/null | self_rss) > "$OUT/mem-list.txt"
+(cd "$W/work/ktrdr-b1" && /usr/bin/time -f '%M' -o "$OUT/mem-list-tree.txt" "$K" sandbox list --json >/dev/null)
 for i in 1 2 3; do (cd "$W/work/ktrdr-b$i" && "$K" -q sandbox down --volumes >/dev/null); done
-(cd "$W/work/ktrdr-b4" && /usr/bin/time -f '%M' -o "$OUT/mem-up.txt" "$K" -q sandbox up --no-secrets >/dev/null 2>&1 && "$K" -q sandbox down --volumes >/dev/null)
+(cd "$W/work/ktrdr-b4" && KINFRA_TIMING=1 /usr/bin/time -f '%M' -o "$OUT/mem-up-tree.txt" "$K" -q sandbox up --no-secrets 2>&1 >/dev/null | self_rss > "$OUT/mem-up.txt")
+(cd "$W/work/ktrdr-b4" && "$K" -q sandbox down --volumes >/dev/null)
 stat -c '%s' "$K" > "$OUT/size-kinfra.txt"; stat -c '%s' "$S" > "$OUT/size-setup.txt"
 
 log "3. up against compose up + wait, same environment, stack down before each run"
@@ -106,7 +110,7 @@ set -a; . "$B/.env.sandbox"; set +a
 ${COMPOSE[*]} -p kinfra-bench-base -f "$B/docker-compose.sandbox.yml" --project-directory "$B" down -v >/dev/null 2>&1
 cd "$B" && "$K" -q sandbox down --volumes >/dev/null 2>&1 || true
 SH
-(cd "$B" && "${HF[@]}" "$OUT/up.json" --runs "$SLOW_RUNS" --prepare "bash $W/base-down.sh" \
+(cd "$B" && "${HF[@]}" "$OUT/up.json" --warmup 1 --runs "$SLOW_RUNS" --prepare "bash $W/base-down.sh" \
   "bash $W/base-up.sh" "$K -q sandbox up --no-secrets" >/dev/null)
 bash "$W/base-down.sh" || true
 
@@ -115,7 +119,7 @@ python3 "$ROOT/bench/gate_reaction.py" "$K" "$W/work/ktrdr-b6" "$GATE_N" > "$OUT
 
 log "5. setup against git clone + uv sync + local-prod init by hand"
 SH="$W/setup-home"
-"${HF[@]}" "$OUT/setup.json" --runs "$SLOW_RUNS" \
+"${HF[@]}" "$OUT/setup.json" --warmup 1 --runs "$RUNS" \
   --prepare "rm -rf $W/s1 $W/s2 $SH/sandbox; mkdir -p $SH/demo; cp -r $ORIGIN $SH/demo/ 2>/dev/null || true" \
   "bash -c 'git clone -q $ORIGIN $W/s2 && cd $W/s2 && uv sync -q && KINFRA_HOME=$SH $K -q local-prod init >/dev/null'" \
   "bash -c 'KINFRA_HOME=$SH $S --non-interactive --demo --path=$W/s1 --skip-shared </dev/null >/dev/null 2>&1'" >/dev/null

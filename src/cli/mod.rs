@@ -116,9 +116,24 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return report_error(&e),
     };
-    match dispatch(&ctx, cli.command) {
+    let code = match dispatch(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => report_error(&e),
+    };
+    report_timing();
+    code
+}
+
+/// With `KINFRA_TIMING` set: this process's own peak memory (VmHWM), which the
+/// benchmark reads (an outside measurement would include the docker CLI's).
+pub fn report_timing() {
+    if std::env::var_os(crate::context::ENV_TIMING).is_none() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+        let kb = line.trim_start_matches("VmHWM:").trim();
+        eprintln!("kinfra-timing: peak RSS {kb}");
     }
 }
 

@@ -107,10 +107,12 @@ pub fn main() -> i32 {
         ctx.reporter
             .info("stdin is not a terminal: running non-interactively (as with --non-interactive)");
     }
-    match run(&ctx, &KTRDR, &args) {
+    let code = match run(&ctx, &KTRDR, &args) {
         Ok(code) => code,
         Err(e) => crate::cli::report_error(&e),
-    }
+    };
+    crate::cli::report_timing();
+    code
 }
 
 /// What was done and skipped, for the closing summary.
@@ -120,7 +122,17 @@ struct Summary {
     skipped: Vec<String>,
 }
 
+/// With `KINFRA_TIMING` set, milliseconds since start at each mark (profiling).
+fn timing(mark: &str) {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    if std::env::var_os(crate::context::ENV_TIMING).is_some() {
+        eprintln!("kinfra-timing: {mark} at {} ms", start.elapsed().as_millis());
+    }
+}
+
 fn header(n: u8, title: &str) {
+    timing(&format!("step {n}"));
     eprintln!(
         "\n{} {}",
         style(format!("[{n}/8]")).cyan().bold(),
@@ -155,8 +167,14 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
     // 1. Prerequisites. In scripted mode the destination, clone and `uv sync` go
     // ahead while the audit runs (it takes as long as the slowest tool's --version);
     // if a required tool turns out missing, what they made is removed again.
-    let audit = std::thread::spawn(crate::prereq::audit);
+    timing("start");
+    let audit = std::thread::spawn(|| {
+        let checks = crate::prereq::audit();
+        timing("audit done");
+        checks
+    });
     let early = (!a.check_only && !ctx.interactive && a.path.is_some()).then(|| prepare(ctx, a));
+    timing("prepared");
     let checks = audit
         .join()
         .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
@@ -350,6 +368,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
     }
 
     // Summary.
+    timing("done");
     eprintln!("\n{}", style("Summary").bold());
     eprintln!("  local-prod: {}", dest.display());
     for d in &summary.done {
