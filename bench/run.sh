@@ -23,6 +23,10 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 scripts/demo-image.sh >/dev/null
 cargo build --release --quiet --bins
+# uv installed with pip sits behind a pyenv shim here (~90 ms a call); put the real
+# binary first, for every command alike, so the shim is not what gets measured.
+UV_BIN=$(python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null || true)
+if [ -n "$UV_BIN" ] && [ -x "$UV_BIN" ]; then export PATH="$(dirname "$UV_BIN"):$PATH"; fi
 K="$ROOT/target/release/kinfra"
 S="$ROOT/target/release/kinfra-setup"
 

@@ -124,42 +124,84 @@ fn tool_check(name: &str, program: &str, args: &[&str], required: bool, os: Os) 
     }
 }
 
-fn docker_engine(os: Os) -> Check {
-    let base = Check {
-        name: "docker engine".into(),
+/// The docker client and the engine, from one `docker version` call (it prints the
+/// client's version even when the engine does not answer).
+fn docker_checks(os: Os) -> Vec<Check> {
+    let client = Check {
+        name: "docker".into(),
         status: Status::Ok,
         required: true,
         version: None,
-        path: None,
+        path: which::which("docker").ok(),
         detail: None,
         hint: None,
     };
-    if which::which("docker").is_err() {
-        return Check {
-            status: Status::Missing,
-            detail: Some("docker is not installed".into()),
-            hint: Some(install_hint("docker", os)),
-            ..base
-        };
+    let engine = Check {
+        name: "docker engine".into(),
+        path: None,
+        ..client.clone()
+    };
+    let missing = |c: Check, detail: String, hint: String| Check {
+        status: Status::Missing,
+        detail: Some(detail),
+        hint: Some(hint),
+        ..c
+    };
+    if client.path.is_none() {
+        return vec![
+            missing(
+                client,
+                "not found on PATH".into(),
+                install_hint("docker", os),
+            ),
+            missing(
+                engine,
+                "docker is not installed".into(),
+                install_hint("docker", os),
+            ),
+        ];
     }
-    match crate::docker::ping() {
-        Ok(v) => Check {
-            version: Some(v),
-            ..base
-        },
-        Err(e) => Check {
-            status: Status::Missing,
-            detail: Some(match std::error::Error::source(&e) {
-                Some(s) => format!("{e}: {}", first_line(&s.to_string())),
-                None => e.to_string(),
-            }),
-            hint: Some(match os {
+    let out = Cmd::new("docker")
+        .args([
+            "version",
+            "--format",
+            "{{.Client.Version}}|{{.Server.Version}}",
+        ])
+        .timeout(LIMIT)
+        .output();
+    let (stdout, stderr, ok) = match out {
+        Ok(o) => (o.stdout, o.stderr, o.status.success()),
+        Err(e) => (String::new(), e.to_string(), false),
+    };
+    let (cv, sv) = stdout.trim().split_once('|').unwrap_or(("", ""));
+    let client = if cv.is_empty() {
+        missing(
+            client,
+            format!("`docker version` failed: {}", first_line(&stderr)),
+            install_hint("docker", os),
+        )
+    } else {
+        Check {
+            version: Some(cv.to_string()),
+            ..client
+        }
+    };
+    let engine = if ok && !sv.is_empty() {
+        Check {
+            version: Some(sv.to_string()),
+            ..engine
+        }
+    } else {
+        missing(
+            engine,
+            format!("the Docker engine is not reachable: {}", first_line(&stderr)),
+            match os {
                 Os::MacOs => "start Docker Desktop".into(),
                 _ => "start the engine (sudo systemctl start docker) and make sure your user may use it (sudo usermod -aG docker $USER)".into(),
-            }),
-            ..base
-        },
-    }
+            },
+        )
+    };
+    vec![client, engine]
 }
 
 fn compose_check(os: Os) -> Check {
@@ -217,14 +259,17 @@ pub fn audit() -> Vec<Check> {
     let os = detect_os();
     std::thread::scope(|s| {
         let handles = vec![
-            s.spawn(move || tool_check("git", "git", &["--version"], true, os)),
-            s.spawn(move || tool_check("docker", "docker", &["--version"], true, os)),
-            s.spawn(move || docker_engine(os)),
-            s.spawn(move || compose_check(os)),
-            s.spawn(move || tool_check("uv", "uv", &["--version"], true, os)),
-            s.spawn(move || op_check(os)),
+            s.spawn(move || vec![tool_check("git", "git", &["--version"], true, os)]),
+            s.spawn(move || docker_checks(os)),
+            s.spawn(move || vec![compose_check(os)]),
+            s.spawn(move || vec![tool_check("uv", "uv", &["--version"], true, os)]),
+            s.spawn(move || vec![op_check(os)]),
         ];
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
     })
 }
 

@@ -127,7 +127,10 @@ fn timing(mark: &str) {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let start = START.get_or_init(std::time::Instant::now);
     if std::env::var_os(crate::context::ENV_TIMING).is_some() {
-        eprintln!("kinfra-timing: {mark} at {} ms", start.elapsed().as_millis());
+        eprintln!(
+            "kinfra-timing: {mark} at {} ms",
+            start.elapsed().as_millis()
+        );
     }
 }
 
@@ -411,7 +414,9 @@ impl Prepared {
                 self.created = Some(self.dest.clone());
             }
         }
+        timing("cloned");
         self.uv = uv_sync(&self.dest);
+        timing("uv synced");
         Ok(self)
     }
 }

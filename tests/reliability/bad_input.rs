@@ -78,7 +78,17 @@ pub fn run(t: &mut Tally, docker: bool) {
         }
         crate::assert_intact("setup --path", &before, &env.work);
         assert!(env.home.join(".profile").is_file());
-        format!("{n} paths (a file, a non-empty directory, an unwritable parent, ~): clear errors, nothing changed")
+        // A relative path is taken from the current directory.
+        env.setup(
+            &env.work,
+            &["--non-interactive", "--demo", "--path=rel/ktrdr-prod", "--skip-shared"],
+            &[],
+        )
+        .success();
+        assert!(env.work.join("rel/ktrdr-prod/.env.sandbox").is_file());
+        env.kinfra(&env.work, &["local-prod", "destroy", "--force"]).success();
+        n += 1;
+        format!("{n} paths (a file, a non-empty directory, an unwritable parent, ~, a relative path): clear errors and nothing changed; the relative one resolved from the current directory")
     });
 
     t.case("bad input", ".env.sandbox edited by hand", || {
