@@ -134,3 +134,7 @@ print("\n## Targets\n")
 print("| measure | value | target | |\n|---|---|---|---|")
 for name, v, lim, unit, ok in checks:
     print(f"| {name} | {v:.2f}{unit} | ≤ {lim}{unit} | {'met' if ok else 'MISSED'} |")
+
+hist = os.path.join(os.path.dirname(os.path.abspath(__file__)), "HISTORY.md")
+if os.path.exists(hist):
+    print("\n" + open(hist).read())

@@ -138,7 +138,7 @@ done
 wait
 end=$(date +%s%N)
 echo $(( (end - start) / 1000 )) > "$OUT/contention-total-us.txt"
-grep -h "lock waited" "$OUT"/lock-*.txt | sed 's/.*waited \([0-9]*\) us/\1/' > "$OUT/lock-waits.txt" || true
+grep -h "registry lock waited" "$OUT"/lock-*.txt | sed 's/.*waited \([0-9]*\) us/\1/' > "$OUT/lock-waits.txt" || true
 
 rm -rf "$ROOT/target/bench-raw" && cp -r "$OUT" "$ROOT/target/bench-raw"  # for rerunning report.py
 python3 "$ROOT/bench/report.py" "$OUT" "$QUICK" > "$ROOT/bench/RESULTS.md"

@@ -194,23 +194,34 @@ impl Registry {
     }
 
     fn lock(&self) -> Result<File> {
+        self.lock_file(".instances.lock", "registry")
+    }
+
+    /// Serializes `git worktree add/remove` among kinfra processes: git itself races
+    /// when several run on one repository at once (one reads another's half-written
+    /// `.git/worktrees/<name>`). Held for the git call only.
+    pub fn worktree_lock(&self) -> Result<File> {
+        self.lock_file(".worktrees.lock", "worktree")
+    }
+
+    fn lock_file(&self, name: &str, what: &str) -> Result<File> {
         let dir = self.dir();
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io("could not create the registry directory", dir, e))?;
-        let lock_path = dir.join(".instances.lock");
+        let lock_path = dir.join(name);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| Error::io("could not open the registry lock", &lock_path, e))?;
+            .map_err(|e| Error::io("could not open the lock file", &lock_path, e))?;
         let waited = std::time::Instant::now();
         file.lock()
-            .map_err(|e| Error::io("could not lock the registry", &lock_path, e))?;
+            .map_err(|e| Error::io("could not take the lock", &lock_path, e))?;
         // For the contention benchmark: how long this process waited for the lock.
         if std::env::var_os(crate::context::ENV_TIMING).is_some() {
             eprintln!(
-                "kinfra-timing: registry lock waited {} us",
+                "kinfra-timing: {what} lock waited {} us",
                 waited.elapsed().as_micros()
             );
         }

@@ -90,10 +90,14 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     };
 
     // 2. The worktree.
-    let created_branch = match git::worktree_add(&repo, &path, &branch) {
+    let git_lock = ctx.registry().worktree_lock()?;
+    let added = git::worktree_add(&repo, &path, &branch);
+    drop(git_lock);
+    let created_branch = match added {
         Ok(b) => b,
         Err(e) => {
             if path.exists() {
+                let _lock = ctx.registry().worktree_lock();
                 let _ = git::worktree_remove(&repo, &path);
             }
             undo_registry();
@@ -105,6 +109,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     crate::context::pause_point("create:worktree");
     let env = SandboxEnv::new(stack, slot, &id, &ctx.shared_dir(), &now);
     if let Err(e) = write_env(&path.join(envfile::FILE_NAME), &env) {
+        let _lock = ctx.registry().worktree_lock();
         let _ = git::worktree_remove(&repo, &path);
         if created_branch {
             let _ = git::delete_branch(&repo, &branch);

@@ -226,7 +226,9 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
             .map(Ok)
             .unwrap_or_else(|| git::common_repo(&path))?;
         remove_env_file(&path);
+        let git_lock = ctx.registry().worktree_lock()?;
         git::worktree_remove(&repo, &path)?;
+        drop(git_lock);
         directory_deleted = true;
     } else if exists && !is_link {
         remove_env_file(&path);
