@@ -65,19 +65,19 @@ for r in s[1:]:
     name = short(r["command"])
     print(f"\n`{name}` / `git --version`: " + target("start-up " + name, r["median"] / git, 3))
 
-l = load("list.json")
-print("\n## 2. list: 10 registered, 3 running, against one `docker ps`\n")
-print("| command | median | min–max |\n|---|---|---|")
-for r in l:
-    print(row(r))
-print("\nratio: " + target("list vs docker ps", l[1]["median"] / l[0]["median"], 1.5))
+def comparison(title, measure, name, limit):
+    """A two-command table (baseline first) and the ratio of the second to the first."""
+    rs = load(name)
+    print(f"\n## {title}\n")
+    print("| command | median | min–max |\n|---|---|---|")
+    for r in rs:
+        print(row(r))
+    print("\nratio: " + target(measure, rs[1]["median"] / rs[0]["median"], limit))
 
-u = load("up.json")
-print("\n## 3. up on the demo stack, against compose up + wait (same environment, stack down before each run)\n")
-print("| command | median | min–max |\n|---|---|---|")
-for r in u:
-    print(row(r))
-print("\nratio: " + target("up vs compose", u[1]["median"] / u[0]["median"], 1.10))
+
+comparison("2. list: 10 registered, 3 running, against one `docker ps`", "list vs docker ps", "list.json", 1.5)
+comparison("3. up on the demo stack, against compose up + wait (same environment, stack down before each run)",
+           "up vs compose", "up.json", 1.10)
 
 g = json.load(open(os.path.join(out, "gate.json")))
 print("\n## 4. Gate reaction (backend made healthy at a known instant)\n")
@@ -89,12 +89,8 @@ else:
     print("no round completed")
     checks.append(("gate reaction", float("nan"), 250, " ms", False))
 
-st = load("setup.json")
-print("\n## 5. Setup (`kinfra-setup --non-interactive --demo`) against git clone + uv sync + local-prod init by hand\n")
-print("| command | median | min–max |\n|---|---|---|")
-for r in st:
-    print(row(r))
-print("\nratio: " + target("setup vs by hand", st[1]["median"] / st[0]["median"], 1.15))
+comparison("5. Setup (`kinfra-setup --non-interactive --demo`) against git clone + uv sync + local-prod init by hand",
+           "setup vs by hand", "setup.json", 1.15)
 
 total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())
 waits = [int(x) for x in open(os.path.join(out, "lock-waits.txt")).read().split()]

@@ -54,20 +54,19 @@ pub fn common_repo(top: &Path) -> Result<PathBuf> {
     })
 }
 
-pub fn local_branch_exists(repo: &Path, branch: &str) -> Result<bool> {
+fn ref_exists(repo: &Path, refname: &str) -> Result<bool> {
     let out = git(repo)
-        .args(["rev-parse", "--verify", "--quiet"])
-        .arg(format!("refs/heads/{branch}"))
+        .args(["rev-parse", "--verify", "--quiet", refname])
         .output()?;
     Ok(out.status.success())
 }
 
+pub fn local_branch_exists(repo: &Path, branch: &str) -> Result<bool> {
+    ref_exists(repo, &format!("refs/heads/{branch}"))
+}
+
 pub fn remote_branch_exists(repo: &Path, branch: &str) -> Result<bool> {
-    let out = git(repo)
-        .args(["rev-parse", "--verify", "--quiet"])
-        .arg(format!("refs/remotes/origin/{branch}"))
-        .output()?;
-    Ok(out.status.success())
+    ref_exists(repo, &format!("refs/remotes/origin/{branch}"))
 }
 
 /// Is `branch` a name git accepts for a branch?

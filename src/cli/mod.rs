@@ -99,15 +99,20 @@ pub enum LocalProdCmd {
     Destroy(cmd::destroy::LocalProdArgs),
 }
 
+/// Parses the process's arguments; on `--help`/`--version` (exit 0) or a usage
+/// error (exit 2) clap's text is printed and the exit code returned.
+pub fn parse<T: Parser>() -> Result<T, i32> {
+    T::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() { 2 } else { 0 }
+    })
+}
+
 /// Runs the CLI with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match parse::<Cli>() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return code;
-        }
+        Err(code) => return code,
     };
     ui::configure_colors(cli.color);
     let reporter = Arc::new(ui::TermReporter { quiet: cli.quiet });

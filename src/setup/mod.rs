@@ -87,13 +87,9 @@ pub struct Args {
 }
 
 pub fn main() -> i32 {
-    let args = match Args::try_parse() {
+    let args = match crate::cli::parse::<Args>() {
         Ok(a) => a,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return code;
-        }
+        Err(code) => return code,
     };
     ui::configure_colors(args.color);
     let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();

@@ -6,6 +6,16 @@ use std::time::{Duration, Instant};
 use crate::Tally;
 use crate::harness::{Env, docker_objects, git};
 
+/// `kinfra sandbox <verb> l<i>` for i in 0..10, all at once.
+fn parallel(env: &Env, repo: &std::path::Path, verb: &str) -> Vec<crate::harness::Run> {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..10)
+            .map(|i| s.spawn(move || env.kinfra(repo, &["sandbox", verb, &format!("l{i}")])))
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("join")).collect()
+    })
+}
+
 pub fn run(t: &mut Tally, docker: bool) {
     if !docker {
         return;
@@ -14,15 +24,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         let mut env = Env::with_docker().expect("docker");
         let repo = env.clone_repo("ktrdr-load");
         let env = &env;
-        let runs: Vec<_> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..10)
-                .map(|i| {
-                    let repo = repo.clone();
-                    s.spawn(move || env.kinfra(&repo, &["sandbox", "create", &format!("l{i}")]))
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().expect("join")).collect()
-        });
+        let runs = parallel(env, &repo, "create");
         for r in &runs {
             r.success();
         }
@@ -38,15 +40,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             env.kinfra(&env.work.join(format!("ktrdr--l{i}")), &["sandbox", "up", "--no-secrets", "--no-wait"])
                 .success();
         }
-        let runs: Vec<_> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..10)
-                .map(|i| {
-                    let repo = repo.clone();
-                    s.spawn(move || env.kinfra(&repo, &["sandbox", "destroy", &format!("l{i}")]))
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().expect("join")).collect()
-        });
+        let runs = parallel(env, &repo, "destroy");
         for r in &runs {
             r.success();
         }
