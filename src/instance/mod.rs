@@ -149,7 +149,13 @@ pub fn now_iso() -> String {
 /// Anything else is someone else's (another kinfra home, the Python tool, a manual
 /// compose run): refused, never deleted. Docker unreachable: a warning.
 pub(crate) fn check_leftovers(ctx: &Context, project: &str) -> Result<()> {
-    let cs = match crate::docker::containers(Some(project)) {
+    // Two independent docker calls: run them side by side.
+    let (cs, vols) = std::thread::scope(|s| {
+        let vols = s.spawn(|| crate::docker::volumes(project));
+        let cs = crate::docker::containers(Some(project));
+        (cs, vols.join())
+    });
+    let cs = match cs {
         Ok(cs) => cs,
         Err(e) => {
             ctx.reporter.warn(&format!(
@@ -158,7 +164,7 @@ pub(crate) fn check_leftovers(ctx: &Context, project: &str) -> Result<()> {
             return Ok(());
         }
     };
-    let vols = crate::docker::volumes(project)?;
+    let vols = vols.map_err(|_| Error::Other("docker volume query crashed".into()))??;
     if cs.is_empty() && vols.is_empty() {
         return Ok(());
     }
