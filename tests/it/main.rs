@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod commands;
 mod compose_file;
 mod installer;
 mod local_prod;

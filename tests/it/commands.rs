@@ -1,0 +1,163 @@
+//! The smaller commands: doctor, completions, init-shared, shell, logs.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::docker_env;
+use crate::harness::{BIN, Env};
+
+#[test]
+fn completions_and_help_are_generated() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let r = env.kinfra(&env.work, &["completions", shell]);
+        r.success().stdout_has("kinfra").stdout_has("local-prod");
+    }
+    env.kinfra(&env.work, &["completions", "tcsh"])
+        .code(2)
+        .stderr_has("invalid value");
+    let help = env.kinfra(&env.work, &["sandbox", "destroy", "--help"]);
+    help.success()
+        .stdout_has("--keep-worktree")
+        .stdout_has("would be lost");
+    env.kinfra(&env.work, &["--help"])
+        .success()
+        .stdout_has("Exit codes");
+}
+
+#[test]
+fn init_shared_copies_reports_and_never_overwrites() {
+    let env = Env::new();
+    let src = env.work.join("old-checkout");
+    for (f, body) in [
+        ("data/AAPL/1d.csv", "a,b\n1,2\n"),
+        ("models/m1/model.pt", "weights"),
+        ("strategies/s.yaml", "name: s\n"),
+    ] {
+        let p = src.join(f);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, body).expect("write");
+    }
+    let shared = env.kinfra_home.join("shared");
+    // Report mode on nothing: says how to create it, changes nothing.
+    env.kinfra(&env.work, &["sandbox", "init-shared"])
+        .success()
+        .stdout_has("--minimal");
+    assert!(!shared.exists());
+    // A file already there is kept.
+    std::fs::create_dir_all(shared.join("strategies")).expect("mkdir");
+    std::fs::write(shared.join("strategies/s.yaml"), "mine\n").expect("write");
+    let r = env.kinfra(
+        &env.work,
+        &[
+            "sandbox",
+            "init-shared",
+            "--from",
+            src.to_str().expect("utf8"),
+        ],
+    );
+    r.success()
+        .stdout_has("Copied 2 file(s)")
+        .stdout_has("1 already present and kept");
+    assert_eq!(
+        std::fs::read_to_string(shared.join("data/AAPL/1d.csv")).expect("read"),
+        "a,b\n1,2\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(shared.join("strategies/s.yaml")).expect("read"),
+        "mine\n"
+    );
+    env.kinfra(&env.work, &["sandbox", "init-shared"])
+        .success()
+        .stdout_has("data        1 file(s)");
+    // Bad sources: a clear error, nothing changed.
+    let empty = env.work.join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    env.kinfra(
+        &env.work,
+        &[
+            "sandbox",
+            "init-shared",
+            "--from",
+            empty.to_str().expect("utf8"),
+        ],
+    )
+    .code(2)
+    .stderr_has("has none of data, models, strategies");
+    env.kinfra(
+        &env.work,
+        &["sandbox", "init-shared", "--from", "/nonexistent/x"],
+    )
+    .code(1)
+    .stderr_has("cannot read the source checkout");
+    env.kinfra(
+        &env.work,
+        &["sandbox", "init-shared", "--from", "x", "--minimal"],
+    )
+    .code(2);
+}
+
+#[test]
+fn doctor_agrees_with_setup_check_only() {
+    let env = match Env::with_docker() {
+        Some(e) => e,
+        None => return,
+    };
+    let d = env.kinfra(&env.work, &["doctor", "--json"]);
+    let s = env.setup(&env.work, &["--check-only", "--json"], &[]);
+    assert_eq!(d.code, s.code, "{d}\n{s}");
+    let names = |v: serde_json::Value| -> Vec<(String, String)> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().expect("n").to_string(),
+                    c["status"].as_str().expect("s").to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names(d.json()), names(s.json()));
+    env.kinfra(&env.work, &["doctor"])
+        .stderr_has("docker engine");
+}
+
+#[test]
+fn shell_runs_in_the_service_and_logs_show_output() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr-sh");
+    env.kinfra(&repo, &["sandbox", "create", "sh"]).success();
+    let wt = env.work.join("ktrdr--sh");
+    // Not running yet: a clear error naming the service.
+    env.kinfra(&wt, &["sandbox", "shell"])
+        .code(2)
+        .stderr_has("backend")
+        .stderr_has("not running");
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--no-wait"])
+        .success();
+    let mut child = env
+        .command(BIN, &wt, &["sandbox", "shell", "backend"], &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"ls /app/www/api/v1; exit 3\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("workers"));
+    let logs = env.kinfra(&wt, &["sandbox", "logs", "db", "-n", "5"]);
+    logs.success();
+    env.kinfra(&wt, &["sandbox", "destroy"]).success();
+}
