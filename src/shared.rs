@@ -125,9 +125,10 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Is `a` the directory `b` or inside it? (`a` is already canonical.)
 fn same_or_inside(a: &Path, b: &Path) -> bool {
     let b = std::fs::canonicalize(b).unwrap_or_else(|_| b.to_path_buf());
-    a.starts_with(&b) || b.starts_with(a) && a == b
+    a.starts_with(&b)
 }
 
 pub fn human_bytes(n: u64) -> String {

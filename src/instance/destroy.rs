@@ -161,13 +161,6 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
     })
 }
 
-fn remove_env_file(dir: &Path) {
-    let f = dir.join(envfile::FILE_NAME);
-    if f.is_file() {
-        let _ = std::fs::remove_file(f);
-    }
-}
-
 pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<Destroyed> {
     let entry = find_sandbox(ctx, stack, opts.name.as_deref())?;
     let path = PathBuf::from(&entry.path);
@@ -177,8 +170,9 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
         .kinfra
         .created_worktrees
         .contains(&entry.path);
-    let exists = std::fs::symlink_metadata(&path).is_ok();
-    let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+    let meta = std::fs::symlink_metadata(&path).ok();
+    let exists = meta.is_some();
+    let is_link = meta.is_some_and(|m| m.file_type().is_symlink());
 
     // Decide about the directory before touching anything.
     let kept_because = if !exists {
@@ -225,13 +219,13 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
             .filter(|p| p.is_dir())
             .map(Ok)
             .unwrap_or_else(|| git::common_repo(&path))?;
-        remove_env_file(&path);
+        super::remove_env_file(&path);
         let git_lock = ctx.registry().worktree_lock()?;
         git::worktree_remove(&repo, &path)?;
         drop(git_lock);
         directory_deleted = true;
     } else if exists && !is_link {
-        remove_env_file(&path);
+        super::remove_env_file(&path);
     }
     crate::context::pause_point("destroy:removed");
     forget(ctx, &entry)?;
@@ -267,7 +261,7 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
     let removed = teardown(ctx, stack, &entry)?;
     if path.is_dir() && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
     {
-        remove_env_file(&path);
+        super::remove_env_file(&path);
     }
     forget(ctx, &entry)?;
     Ok(Destroyed {

@@ -253,3 +253,11 @@ pub(crate) fn compose_error(project: &str, e: crate::exec::ExecError) -> Error {
         other => other,
     }
 }
+
+/// Removes kinfra's `.env.sandbox` from a directory it no longer manages.
+pub(crate) fn remove_env_file(dir: &Path) {
+    let f = dir.join(envfile::FILE_NAME);
+    if f.is_file() {
+        let _ = std::fs::remove_file(f);
+    }
+}

@@ -41,10 +41,7 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
             .ok_or_else(|| Error::NoSuchInstance { name: what.into() })?,
     };
     let removed = docker::remove_project(&entry.instance_id, Some(Path::new(&entry.path)))?;
-    let env_file = Path::new(&entry.path).join(crate::envfile::FILE_NAME);
-    if env_file.is_file() {
-        let _ = std::fs::remove_file(env_file);
-    }
+    super::remove_env_file(Path::new(&entry.path));
     ctx.registry().update(|c| {
         c.instances.remove(&entry.instance_id);
         c.kinfra.projects.remove(&entry.instance_id);
