@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Instance, Kind, check_leftovers, now_iso};
+use super::{Instance, Kind, ProjectObjects, check_leftovers, now_iso};
 use crate::context::Context;
 use crate::envfile::{self, SandboxEnv};
 use crate::error::{Error, Result};
@@ -11,10 +11,13 @@ use crate::registry::{Contents, Entry};
 use crate::slug::slugify;
 use crate::stack::Stack;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct InitOptions {
     pub slot: Option<u8>,
     pub name: Option<String>,
+    /// Docker's objects under the instance's project name, if the caller queried
+    /// them already (kinfra-setup does while it clones); otherwise queried here.
+    pub docker: Option<ProjectObjects>,
 }
 
 /// Validates a requested sandbox slot.
@@ -63,7 +66,7 @@ pub fn check_local_prod_free(ctx: &Context) -> Result<()> {
     }
 }
 
-pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: &InitOptions) -> Result<Instance> {
+pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Result<Instance> {
     if let Some(s) = opts.slot {
         check_slot(stack, s)?;
     }
@@ -94,7 +97,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: &InitOptions) -> Res
     let now = now_iso();
     let path_s = top.display().to_string();
     if !env_path.exists() && ctx.registry().load()?.entry_at(&top).is_none() {
-        check_leftovers(ctx, &id)?;
+        check_leftovers(ctx, &id, opts.docker)?;
     }
     let slot = ctx.registry().update(|c| {
         if let Some(e) = c.entry_at(&top) {

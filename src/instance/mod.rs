@@ -143,18 +143,47 @@ pub fn now_iso() -> String {
         .unwrap_or_default()
 }
 
+/// What Docker holds under a compose project name, from one pair of queries. A
+/// caller with other work to do can take it early ([`InitOptions::docker`]) so the
+/// two docker calls overlap that work instead of following it.
+#[derive(Debug)]
+pub struct ProjectObjects {
+    containers: Result<Vec<crate::docker::Container>>,
+    volumes: Result<Vec<String>>,
+}
+
+impl ProjectObjects {
+    pub fn query(project: &str) -> ProjectObjects {
+        // Two independent docker calls: run them side by side.
+        let (containers, volumes) = std::thread::scope(|s| {
+            let vols = s.spawn(|| crate::docker::volumes(project));
+            let cs = crate::docker::containers(Some(project));
+            (cs, vols.join())
+        });
+        let volumes =
+            volumes.unwrap_or_else(|_| Err(Error::Other("docker volume query crashed".into())));
+        ProjectObjects {
+            containers,
+            volumes,
+        }
+    }
+}
+
 /// Before a new instance takes the name `project`: Docker objects already labelled
 /// with it are removed only when this registry started that project and no entry
 /// owns it any more (an orphan of ours, whose database password would be stale).
 /// Anything else is someone else's (another kinfra home, the Python tool, a manual
-/// compose run): refused, never deleted. Docker unreachable: a warning.
-pub(crate) fn check_leftovers(ctx: &Context, project: &str) -> Result<()> {
-    // Two independent docker calls: run them side by side.
-    let (cs, vols) = std::thread::scope(|s| {
-        let vols = s.spawn(|| crate::docker::volumes(project));
-        let cs = crate::docker::containers(Some(project));
-        (cs, vols.join())
-    });
+/// compose run): refused, never deleted. Docker unreachable: a warning. `seen` is
+/// Docker's state if the caller already queried it.
+pub(crate) fn check_leftovers(
+    ctx: &Context,
+    project: &str,
+    seen: Option<ProjectObjects>,
+) -> Result<()> {
+    let ProjectObjects {
+        containers: cs,
+        volumes: vols,
+    } = seen.unwrap_or_else(|| ProjectObjects::query(project));
     let cs = match cs {
         Ok(cs) => cs,
         Err(e) => {
@@ -164,7 +193,7 @@ pub(crate) fn check_leftovers(ctx: &Context, project: &str) -> Result<()> {
             return Ok(());
         }
     };
-    let vols = vols.map_err(|_| Error::Other("docker volume query crashed".into()))??;
+    let vols = vols?;
     if cs.is_empty() && vols.is_empty() {
         return Ok(());
     }

@@ -18,7 +18,7 @@ use crate::cli::cmd::doctor::print_checks;
 use crate::cli::ui::{self, ColorChoice, TermReporter};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::instance::{self, InitOptions, Kind, UpOptions};
+use crate::instance::{self, InitOptions, Kind, ProjectObjects, UpOptions};
 use crate::shared::{self, Mode};
 use crate::stack::{KTRDR, Stack};
 
@@ -169,15 +169,23 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
     timing("start");
     // libgit2's first use initializes OpenSSL 3 (~40 ms of CPU here): start it now,
     // beside the audit, instead of on the clone's critical path.
-    std::thread::spawn(|| {
-        let _ = git2::Config::new();
-    });
+    if !a.check_only {
+        std::thread::spawn(|| {
+            let _ = git2::Config::new();
+        });
+    }
     let audit = std::thread::spawn(|| {
         let checks = crate::prereq::audit();
         timing("audit done");
         checks
     });
-    let early = (!a.check_only && !ctx.interactive && a.path.is_some()).then(|| prepare(ctx, a));
+    let scripted = !a.check_only && !ctx.interactive && a.path.is_some();
+    // local-prod init's docker queries (objects already named like local-prod) need
+    // only the project name: started now, they overlap the clone instead of following
+    // `uv sync`.
+    let project = stack.local_prod_id;
+    let docker_seen = scripted.then(|| std::thread::spawn(move || ProjectObjects::query(project)));
+    let early = scripted.then(|| prepare(ctx, a));
     timing("prepared");
     let checks = audit
         .join()
@@ -260,7 +268,6 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
 
     // 3-5. Destination, clone, uv sync (already done in scripted mode).
     // Interactively the headers come before the prompt and the progress bar.
-    let scripted = early.is_some();
     let p = match early {
         Some(p) => p?,
         None => {
@@ -312,7 +319,11 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
         ctx.reporter.info("local-prod is already initialized here");
         instance::Instance::at(stack, &dest)?
     } else {
-        let i = instance::init(&prod_ctx, stack, Kind::LocalProd, &InitOptions::default())?;
+        let opts = InitOptions {
+            docker: docker_seen.and_then(|h| h.join().ok()),
+            ..Default::default()
+        };
+        let i = instance::init(&prod_ctx, stack, Kind::LocalProd, opts)?;
         ctx.reporter
             .success(&format!("initialized local-prod {} (slot 0)", i.id()));
         summary

@@ -116,7 +116,7 @@ fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
     };
 
     r.step("kinfra local-prod init");
-    let prod = instance::init(&prod_ctx, stack, Kind::LocalProd, &InitOptions::default())?;
+    let prod = instance::init(&prod_ctx, stack, Kind::LocalProd, InitOptions::default())?;
     super::print_ports(&prod);
     r.step("kinfra local-prod up --no-secrets");
     instance::up(&prod_ctx, stack, &prod, &no_secrets)?;

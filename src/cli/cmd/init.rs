@@ -33,9 +33,10 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         ctx,
         super::stack(),
         Kind::Sandbox,
-        &InitOptions {
+        InitOptions {
             slot: a.slot,
             name: a.name,
+            docker: None,
         },
     )?;
     done(ctx, &inst, "kinfra sandbox up")
@@ -46,7 +47,7 @@ pub fn run_local_prod(ctx: &Context, _: LocalProdArgs) -> crate::Result<i32> {
         ctx,
         super::stack(),
         Kind::LocalProd,
-        &InitOptions::default(),
+        InitOptions::default(),
     )?;
     done(ctx, &inst, "kinfra local-prod up")
 }
