@@ -250,3 +250,13 @@ impl Error {
         })
     }
 }
+
+/// The innermost cause of an error: the one line that says what really failed
+/// (reqwest's own message is only "error sending request").
+pub fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(s) = cur.source() {
+        cur = s;
+    }
+    cur.to_string()
+}

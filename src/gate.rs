@@ -123,16 +123,8 @@ fn get(
     let url = format!("http://127.0.0.1:{port}{path}");
     match client.get(&url).send() {
         Ok(resp) => Ok((url, resp)),
-        Err(e) => Err(format!("GET {url}: {}", root_cause(&e))),
+        Err(e) => Err(format!("GET {url}: {}", crate::error::root_cause(&e))),
     }
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cur = e;
-    while let Some(s) = cur.source() {
-        cur = s;
-    }
-    cur.to_string()
 }
 
 /// Pure: the number of workers in a JSON list or `{"workers": [...]}`.
@@ -167,6 +159,8 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(3))
         .no_proxy()
+        // Plain http to localhost: no CA store to load.
+        .tls_built_in_root_certs(false)
         .build();
     let client = match client {
         Ok(c) => c,

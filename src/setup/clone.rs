@@ -46,6 +46,7 @@ pub fn clone(
         .map_err(|e| Error::io("could not create a staging directory in", parent, e))?;
     let target: PathBuf = staging.path().join("repo");
 
+    super::transport::register();
     let mut callbacks = git2::RemoteCallbacks::new();
     callbacks.transfer_progress(|p| {
         progress(Transfer {

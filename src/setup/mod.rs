@@ -4,6 +4,7 @@
 
 pub mod clone;
 pub mod onepassword;
+pub mod transport;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -167,13 +168,6 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
     // ahead while the audit runs (it takes as long as the slowest tool's --version);
     // if a required tool turns out missing, what they made is removed again.
     timing("start");
-    // libgit2's first use initializes OpenSSL 3 (~40 ms of CPU here): start it now,
-    // beside the audit, instead of on the clone's critical path.
-    if !a.check_only {
-        std::thread::spawn(|| {
-            let _ = git2::Config::new();
-        });
-    }
     let audit = std::thread::spawn(|| {
         let checks = crate::prereq::audit();
         timing("audit done");

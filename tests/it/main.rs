@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod clone_http;
 mod commands;
 mod compose_file;
 mod installer;

@@ -43,11 +43,6 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
 }
 
 pub fn run_local_prod(ctx: &Context, _: LocalProdArgs) -> crate::Result<i32> {
-    let inst = instance::init(
-        ctx,
-        super::stack(),
-        Kind::LocalProd,
-        InitOptions::default(),
-    )?;
+    let inst = instance::init(ctx, super::stack(), Kind::LocalProd, InitOptions::default())?;
     done(ctx, &inst, "kinfra local-prod up")
 }

@@ -1,0 +1,181 @@
+//! Cloning over git's smart HTTP (kinfra's own transport on reqwest) against real
+//! `git http-backend`: plain http, a redirect, errors that name the cause, and a
+//! whole `kinfra-setup` over https with a throwaway CA.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::docker_env;
+use crate::harness::{Env, git};
+
+/// `tests/it/git_http.py` serving `root`; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(root: &Path, tls_dir: Option<&Path>) -> Server {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/git_http.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(script).arg(root);
+        if let Some(d) = tls_dir {
+            cmd.arg("--tls").arg(d);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start git_http.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read port");
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("git_http.py printed {line:?}, not a port"));
+        Server { child, port }
+    }
+
+    fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clone(url: &str, dest: &Path) -> (Result<(), String>, usize) {
+    let mut objects = 0;
+    let r = kinfra::setup::clone::clone(url, None, dest, |t| objects = t.total_objects)
+        .map_err(|e| e.to_string());
+    (r, objects)
+}
+
+fn origin_of(dir: &Path) -> String {
+    git(dir, &["remote", "get-url", "origin"])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn clones_over_http_follow_redirects_and_name_what_failed() {
+    let mut env = Env::new();
+    let origin = env.origin();
+    let root = origin.parent().expect("parent").to_path_buf();
+    let name = origin
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let server = Server::start(&root, None);
+
+    // Plain http: every file of the origin's HEAD, the URL as origin, progress seen.
+    let url = server.url("http", &name);
+    let dest = env.work.join("over-http");
+    let (r, objects) = clone(&url, &dest);
+    r.unwrap_or_else(|e| panic!("clone {url}: {e}"));
+    assert!(objects > 0, "transfer progress was reported");
+    assert!(dest.join("docker-compose.sandbox.yml").is_file());
+    assert_eq!(origin_of(&dest), url);
+    assert_eq!(
+        git(&dest, &["rev-parse", "HEAD"]),
+        git(&origin, &["rev-parse", "HEAD"])
+    );
+
+    // A redirect: the pack request goes to where the server moved the repository.
+    let moved = server.url("http", &format!("moved/{name}"));
+    let dest = env.work.join("moved");
+    let (r, _) = clone(&moved, &dest);
+    r.unwrap_or_else(|e| panic!("clone {moved}: {e}"));
+    assert!(dest.join("docker-compose.sandbox.yml").is_file());
+
+    // Failures name the URL and the cause, and leave no directory behind.
+    let cases: [(String, &str); 3] = [
+        (server.url("http", "nope.git"), "no repository at this URL"),
+        (
+            server.url("http", &format!("plain/{name}")),
+            "is not a git smart-HTTP server",
+        ),
+        // Nothing listens on port 9 (discard) here: connection refused.
+        (
+            "http://127.0.0.1:9/x.git".to_string(),
+            "http://127.0.0.1:9/x.git",
+        ),
+    ];
+    for (i, (url, want)) in cases.iter().enumerate() {
+        let dest = env.work.join(format!("failed-{i}"));
+        let (r, _) = clone(url, &dest);
+        let e = r.expect_err("clone should fail");
+        assert!(e.contains(want), "{url}: {e:?} lacks {want:?}");
+        assert!(!dest.exists(), "{url} left {}", dest.display());
+    }
+    let partial: Vec<PathBuf> = std::fs::read_dir(&env.work)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("partial"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}
+
+#[test]
+fn setup_clones_over_https_and_verifies_the_certificate() {
+    let mut env = docker_env!();
+    let origin = env.origin();
+    let root = origin.parent().expect("parent").to_path_buf();
+    let name = origin
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let tls = env.base().join("tls");
+    let server = Server::start(&root, Some(&tls));
+    let url = server.url("https", &name);
+
+    // A certificate from an unknown CA is refused, naming the cause.
+    let dest = env.work.join("untrusted");
+    let dest_s = format!("--path={}", dest.display());
+    let args = [
+        "--non-interactive",
+        "--repo-url",
+        url.as_str(),
+        dest_s.as_str(),
+        "--skip-shared",
+    ];
+    env.setup(&env.work, &args, &[])
+        .code(1)
+        .stderr_has(&format!("cloning {url} failed"))
+        .stderr_has("certificate");
+    assert!(!dest.exists());
+
+    // Trusting the test CA (SSL_CERT_FILE, as with git and curl), setup goes through.
+    let ca = tls.join("ca.pem");
+    let ca_s = ca.display().to_string();
+    let dest = env.work.join("ktrdr-prod");
+    let dest_s = format!("--path={}", dest.display());
+    let args = [
+        "--non-interactive",
+        "--repo-url",
+        url.as_str(),
+        dest_s.as_str(),
+        "--skip-shared",
+    ];
+    env.setup(&env.work, &args, &[("SSL_CERT_FILE", &ca_s)])
+        .success()
+        .stderr_has(&format!("cloned {url}"))
+        .stderr_has("uv sync done")
+        .stderr_has("initialized local-prod ktrdr-prod");
+    assert_eq!(origin_of(&dest), url);
+    assert!(dest.join(".venv").is_dir() && dest.join(".env.sandbox").is_file());
+    assert_eq!(
+        env.registry()["local_prod"]["path"],
+        dest.display().to_string()
+    );
+}
