@@ -150,6 +150,8 @@ impl Request {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        // The media type only: a server may add parameters ("; charset=…").
+        let got = got.split(';').next().unwrap_or("").trim();
         if got != want {
             return Err(io::Error::other(format!(
                 "{} is not a git smart-HTTP server (content type {got:?}, expected {want})",

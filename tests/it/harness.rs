@@ -130,8 +130,6 @@ impl Env {
         self.run_bin(SETUP_BIN, cwd, args, env)
     }
 
-    /// Runs one of the built binaries in the sealed environment (stdin closed).
-    /// `env` may override PATH.
     /// A command for one of the built binaries in the sealed environment (stdin
     /// closed). `env` may override PATH.
     pub fn command(&self, bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -157,6 +155,7 @@ impl Env {
         c
     }
 
+    /// Runs one of the built binaries in the sealed environment and captures it.
     pub fn run_bin(&self, bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = self
             .command(bin, cwd, args, env)
