@@ -139,35 +139,30 @@ fn setup_clones_over_https_and_verifies_the_certificate() {
     let server = Server::start(&root, Some(&tls));
     let url = server.url("https", &name);
 
+    let setup = |dest: &Path, env_vars: &[(&str, &str)]| {
+        let dest_s = format!("--path={}", dest.display());
+        let args = [
+            "--non-interactive",
+            "--repo-url",
+            &url,
+            &dest_s,
+            "--skip-shared",
+        ];
+        env.setup(&env.work, &args, env_vars)
+    };
+
     // A certificate from an unknown CA is refused, naming the cause.
     let dest = env.work.join("untrusted");
-    let dest_s = format!("--path={}", dest.display());
-    let args = [
-        "--non-interactive",
-        "--repo-url",
-        url.as_str(),
-        dest_s.as_str(),
-        "--skip-shared",
-    ];
-    env.setup(&env.work, &args, &[])
+    setup(&dest, &[])
         .code(1)
         .stderr_has(&format!("cloning {url} failed"))
         .stderr_has("certificate");
     assert!(!dest.exists());
 
     // Trusting the test CA (SSL_CERT_FILE, as with git and curl), setup goes through.
-    let ca = tls.join("ca.pem");
-    let ca_s = ca.display().to_string();
+    let ca = tls.join("ca.pem").display().to_string();
     let dest = env.work.join("ktrdr-prod");
-    let dest_s = format!("--path={}", dest.display());
-    let args = [
-        "--non-interactive",
-        "--repo-url",
-        url.as_str(),
-        dest_s.as_str(),
-        "--skip-shared",
-    ];
-    env.setup(&env.work, &args, &[("SSL_CERT_FILE", &ca_s)])
+    setup(&dest, &[("SSL_CERT_FILE", &ca)])
         .success()
         .stderr_has(&format!("cloned {url}"))
         .stderr_has("uv sync done")
