@@ -161,8 +161,31 @@ fn same_repo(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// Pure: refuses what this build of libgit2 cannot clone, before anything is made.
+/// SSH needs libssh2 and the user's keys and agent, which kinfra does not link; git
+/// spells SSH as `ssh://…` or scp-like `user@host:path` (a colon before any slash).
+fn check_repo_url(url: &str) -> Result<()> {
+    let lower = url.trim().to_ascii_lowercase();
+    let ssh = ["ssh://", "git+ssh://", "ssh+git://"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+        || (!lower.contains("://")
+            && lower
+                .split_once(':')
+                .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/')));
+    if ssh {
+        return Err(Error::Invalid(format!(
+            "{url} is an SSH URL; kinfra-setup clones over HTTPS or from a local path. Use the https URL (for KTRDR: {DEFAULT_REPO}), or `git clone` it yourself into --path and rerun setup: it resumes from an existing clone"
+        )));
+    }
+    Ok(())
+}
+
 pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
     let mut summary = Summary::default();
+    if !a.demo && !a.check_only {
+        check_repo_url(&a.repo_url)?;
+    }
 
     // 1. Prerequisites. In scripted mode the destination, clone and `uv sync` go
     // ahead while the audit runs (it takes as long as the slowest tool's --version);
@@ -629,6 +652,30 @@ fn uv_sync(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_urls_are_refused_and_the_rest_pass() {
+        for bad in [
+            "git@github.com:kpiteira/ktrdr.git",
+            "ssh://git@github.com/kpiteira/ktrdr.git",
+            "git+ssh://git@github.com/kpiteira/ktrdr.git",
+            "github.com:kpiteira/ktrdr",
+        ] {
+            let e = check_repo_url(bad).expect_err(bad).to_string();
+            assert!(e.contains("SSH URL") && e.contains(DEFAULT_REPO), "{e}");
+        }
+        for good in [
+            DEFAULT_REPO,
+            "http://127.0.0.1:8080/ktrdr.git",
+            "file:///srv/git/ktrdr.git",
+            "git://example.org/ktrdr.git",
+            "/srv/git/ktrdr.git",
+            "./ktrdr.git",
+            "../repos/ktrdr:v2.git",
+        ] {
+            assert!(check_repo_url(good).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn repo_urls_compare_loosely() {

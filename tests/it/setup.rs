@@ -267,8 +267,24 @@ fn setup_refuses_without_losing_anything() {
         .code(2)
         .stderr_has("--path");
 
-    // A bad repository URL leaves no directory behind.
+    // An SSH URL is refused up front, saying what to use instead.
     let dest = env.work.join("never");
+    env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            "--repo-url",
+            "git@github.com:kpiteira/ktrdr.git",
+            &format!("--path={}", dest.display()),
+        ],
+        &[],
+    )
+    .code(2)
+    .stderr_has("is an SSH URL")
+    .stderr_has("https://github.com/kpiteira/ktrdr.git");
+    assert!(!dest.exists());
+
+    // A bad repository URL leaves no directory behind.
     env.setup(
         &env.work,
         &[
