@@ -76,7 +76,9 @@ done
 cp "$W/full.json" "$KINFRA_HOME/sandbox/instances.json"
 
 log "2. list with 10 registered, 3 running, against one docker ps"
-for i in 1 2 3; do (cd "$W/work/ktrdr-b$i" && "$K" -q sandbox up --no-secrets --no-wait >/dev/null); done
+# Through the gate (not --no-wait): both sides then see the same steady Docker load
+# (healthchecks running), not a start-up burst that only one of them meets.
+for i in 1 2 3; do (cd "$W/work/ktrdr-b$i" && "$K" -q sandbox up --no-secrets >/dev/null); done
 (cd "$W/work/ktrdr-b1" && "${HF[@]}" "$OUT/list.json" -N --warmup 3 --runs "$RUNS" \
   "docker ps -a --filter label=com.docker.compose.project" "$K sandbox list --json" >/dev/null)
 
