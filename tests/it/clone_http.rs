@@ -9,15 +9,23 @@ use std::process::{Child, Command, Stdio};
 use crate::docker_env;
 use crate::harness::{Env, git};
 
-/// `tests/it/git_http.py` serving `root`; killed on drop.
+/// `tests/it/git_http.py` serving the directory of a bare repository; killed on drop.
 struct Server {
     child: Child,
     port: u16,
+    /// The repository's directory name, its path on the server.
+    name: String,
 }
 
 impl Server {
-    fn start(root: &Path, tls_dir: Option<&Path>) -> Server {
+    fn start(repo: &Path, tls_dir: Option<&Path>) -> Server {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/git_http.py");
+        let root = repo.parent().expect("parent");
+        let name = repo
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let mut cmd = Command::new("python3");
         cmd.arg(script).arg(root);
         if let Some(d) = tls_dir {
@@ -36,11 +44,15 @@ impl Server {
             .trim()
             .parse()
             .unwrap_or_else(|_| panic!("git_http.py printed {line:?}, not a port"));
-        Server { child, port }
+        Server { child, port, name }
     }
 
     fn url(&self, scheme: &str, path: &str) -> String {
         format!("{scheme}://127.0.0.1:{}/{path}", self.port)
+    }
+
+    fn repo_url(&self, scheme: &str) -> String {
+        self.url(scheme, &self.name)
     }
 }
 
@@ -68,16 +80,11 @@ fn origin_of(dir: &Path) -> String {
 fn clones_over_http_follow_redirects_and_name_what_failed() {
     let mut env = Env::new();
     let origin = env.origin();
-    let root = origin.parent().expect("parent").to_path_buf();
-    let name = origin
-        .file_name()
-        .expect("name")
-        .to_string_lossy()
-        .into_owned();
-    let server = Server::start(&root, None);
+    let server = Server::start(&origin, None);
+    let name = server.name.clone();
 
     // Plain http: every file of the origin's HEAD, the URL as origin, progress seen.
-    let url = server.url("http", &name);
+    let url = server.repo_url("http");
     let dest = env.work.join("over-http");
     let (r, objects) = clone(&url, &dest);
     r.unwrap_or_else(|e| panic!("clone {url}: {e}"));
@@ -129,15 +136,9 @@ fn clones_over_http_follow_redirects_and_name_what_failed() {
 fn setup_clones_over_https_and_verifies_the_certificate() {
     let mut env = docker_env!();
     let origin = env.origin();
-    let root = origin.parent().expect("parent").to_path_buf();
-    let name = origin
-        .file_name()
-        .expect("name")
-        .to_string_lossy()
-        .into_owned();
     let tls = env.base().join("tls");
-    let server = Server::start(&root, Some(&tls));
-    let url = server.url("https", &name);
+    let server = Server::start(&origin, Some(&tls));
+    let url = server.repo_url("https");
 
     let setup = |dest: &Path, env_vars: &[(&str, &str)]| {
         let dest_s = format!("--path={}", dest.display());
