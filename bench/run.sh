@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
-if [ "$QUICK" = 1 ]; then RUNS=5; SLOW_RUNS=2; GATE_N=3; else RUNS=30; SLOW_RUNS=6; GATE_N=15; fi
+if [ "$QUICK" = 1 ]; then RUNS=15; SLOW_RUNS=2; GATE_N=3; else RUNS=30; SLOW_RUNS=6; GATE_N=15; fi
 
 need=()
 command -v hyperfine >/dev/null || need+=(hyperfine)
