@@ -172,13 +172,14 @@ impl Request {
 
 impl Read for Request {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.response.is_none() {
-            self.response = Some(self.send()?);
-        }
-        match self.response.as_mut() {
-            Some(r) => r.read(buf),
-            None => Ok(0),
-        }
+        let response = match self.response {
+            Some(ref mut r) => r,
+            None => {
+                let r = self.send()?;
+                self.response.insert(r)
+            }
+        };
+        response.read(buf)
     }
 }
 
