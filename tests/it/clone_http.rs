@@ -3,11 +3,11 @@
 //! whole `kinfra-setup` over https with a throwaway CA.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::docker_env;
-use crate::harness::{Env, git};
+use crate::harness::{Env, git, staging_leftovers};
 
 /// `tests/it/git_http.py` serving the directory of a bare repository; killed on drop.
 struct Server {
@@ -123,12 +123,7 @@ fn clones_over_http_follow_redirects_and_name_what_failed() {
         assert!(e.contains(want), "{url}: {e:?} lacks {want:?}");
         assert!(!dest.exists(), "{url} left {}", dest.display());
     }
-    let partial: Vec<PathBuf> = std::fs::read_dir(&env.work)
-        .expect("ls")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains("partial"))
-        .collect();
+    let partial = staging_leftovers(&env.work);
     assert!(partial.is_empty(), "{partial:?}");
 }
 

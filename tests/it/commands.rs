@@ -1,10 +1,6 @@
 //! The smaller commands: doctor, completions, init-shared, shell, logs.
-
-use std::io::Write;
-use std::process::Stdio;
-
 use crate::docker_env;
-use crate::harness::{BIN, Env};
+use crate::harness::{BIN, Env, output_with_stdin};
 
 #[test]
 fn completions_and_help_are_generated() {
@@ -127,8 +123,7 @@ fn doctor_agrees_with_setup_check_only() {
 fn shell_runs_in_the_service_and_logs_show_output() {
     let mut env = docker_env!();
     let repo = env.clone_repo("ktrdr-sh");
-    env.kinfra(&repo, &["sandbox", "create", "sh"]).success();
-    let wt = env.work.join("ktrdr--sh");
+    let wt = env.create_sandbox(&repo, "sh");
     // Not running yet: a clear error naming the service.
     env.kinfra(&wt, &["sandbox", "shell"])
         .code(2)
@@ -136,20 +131,10 @@ fn shell_runs_in_the_service_and_logs_show_output() {
         .stderr_has("not running");
     env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--no-wait"])
         .success();
-    let mut child = env
-        .command(BIN, &wt, &["sandbox", "shell", "backend"], &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"ls /app/www/api/v1; exit 3\n")
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
+    let out = output_with_stdin(
+        &mut env.command(BIN, &wt, &["sandbox", "shell", "backend"], &[]),
+        b"ls /app/www/api/v1; exit 3\n",
+    );
     assert_eq!(
         out.status.code(),
         Some(3),

@@ -118,6 +118,15 @@ impl Env {
         dest
     }
 
+    /// `sandbox create NAME` from `repo` (must succeed); its worktree, which kinfra
+    /// puts beside the repository as `ktrdr--NAME`.
+    pub fn create_sandbox(&self, repo: &Path, name: &str) -> PathBuf {
+        self.kinfra(repo, &["sandbox", "create", name]).success();
+        repo.parent()
+            .expect("repository has a parent")
+            .join(format!("ktrdr--{name}"))
+    }
+
     pub fn kinfra(&self, cwd: &Path, args: &[&str]) -> Run {
         self.kinfra_env(cwd, args, &[])
     }
@@ -338,6 +347,36 @@ pub fn running_services(project: &str) -> Vec<String> {
     .collect();
     v.sort();
     v
+}
+
+/// Runs `cmd` with `input` on its stdin (then closed), capturing stdout and stderr.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Clone staging directories (`.NAME.kinfra-partial-*`) left in `dir`: a failed
+/// or killed clone must leave none behind.
+pub fn staging_leftovers(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Every file under `dir` with its bytes, for byte-for-byte comparisons.

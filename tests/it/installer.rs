@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::harness::{BIN, Env};
+use crate::harness::{BIN, Env, output_with_stdin};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -136,26 +136,16 @@ fn install_sh_installs_verified_binaries_and_refuses_tampered_ones() {
     // Pinned version, through a pipe as `curl … | sh -s -- ARGS` does, running setup.
     let dir2 = env.base().join("installed2");
     let script = std::fs::read(repo().join("installer/install.sh")).expect("read");
-    let mut child = Command::new("sh")
-        .args(["-s", "--", "--check-only"])
-        .env("HOME", &env.home)
-        .env("KINFRA_HOME", &env.kinfra_home)
-        .env("KINFRA_INSTALL_BASE_URL", &base)
-        .env("KINFRA_INSTALL_DIR", &dir2)
-        .env("KINFRA_VERSION", "0.1.0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sh");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&script)
-        .expect("pipe");
-    let o = child.wait_with_output().expect("wait");
+    let o = output_with_stdin(
+        Command::new("sh")
+            .args(["-s", "--", "--check-only"])
+            .env("HOME", &env.home)
+            .env("KINFRA_HOME", &env.kinfra_home)
+            .env("KINFRA_INSTALL_BASE_URL", &base)
+            .env("KINFRA_INSTALL_DIR", &dir2)
+            .env("KINFRA_VERSION", "0.1.0"),
+        &script,
+    );
     assert!(dir2.join("kinfra-setup").is_file(), "{}", show(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("[1/8] Prerequisites"),

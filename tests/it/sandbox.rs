@@ -114,8 +114,7 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
 fn destroy_refuses_to_lose_work_unless_forced() {
     let mut env = docker_env!();
     let repo = env.clone_repo("ktrdr-main");
-    env.kinfra(&repo, &["sandbox", "create", "work"]).success();
-    let wt = env.work.join("ktrdr--work");
+    let wt = env.create_sandbox(&repo, "work");
 
     std::fs::write(wt.join("draft.txt"), "uncommitted").expect("write");
     let r = env.kinfra(&wt, &["sandbox", "destroy"]);
@@ -135,8 +134,7 @@ fn destroy_refuses_to_lose_work_unless_forced() {
     assert!(env.registry()["instances"]["ktrdr--work"].is_object());
 
     // --keep-worktree loses nothing: allowed, and the directory stays.
-    env.kinfra(&repo, &["sandbox", "create", "keep"]).success();
-    let keep = env.work.join("ktrdr--keep");
+    let keep = env.create_sandbox(&repo, "keep");
     std::fs::write(keep.join("mine.txt"), "x").expect("write");
     env.kinfra(&repo, &["sandbox", "destroy", "keep", "--keep-worktree"])
         .success();
@@ -278,8 +276,7 @@ fn a_failed_gate_exits_2_and_leaves_nothing_running_and_prune_reconciles() {
     env.kinfra(&wt, &["sandbox", "down", "--volumes"]).success();
 
     // A sandbox whose directory was deleted by hand, containers still running.
-    env.kinfra(&repo, &["sandbox", "create", "gone"]).success();
-    let gone = env.work.join("ktrdr--gone");
+    let gone = env.create_sandbox(&repo, "gone");
     env.kinfra(&gone, &["sandbox", "up", "--no-secrets", "--no-wait"])
         .success();
     std::fs::remove_dir_all(&gone).expect("rm -rf");

@@ -10,8 +10,7 @@ const JWT: &str = "jwt-secret-0xKINFRA";
 fn secrets_reach_containers_and_nowhere_else() {
     let mut env = docker_env!();
     let repo = env.clone_repo("ktrdr-main");
-    env.kinfra(&repo, &["sandbox", "create", "sec"]).success();
-    let wt = env.work.join("ktrdr--sec");
+    let wt = env.create_sandbox(&repo, "sec");
 
     // Not signed in: a clear warning, the stack still starts on defaults.
     let r = env.kinfra(&wt, &["sandbox", "up", "--no-wait"]);

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::docker_env;
-use crate::harness::{Env, docker_objects, snapshot};
+use crate::harness::{Env, docker_objects, snapshot, staging_leftovers};
 
 fn which(tool: &str) -> Option<PathBuf> {
     let out = std::process::Command::new("sh")
@@ -298,11 +298,7 @@ fn setup_refuses_without_losing_anything() {
     .code(1)
     .stderr_has("cloning /nonexistent/ktrdr.git failed");
     assert!(!dest.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(&env.work)
-        .expect("ls")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
-        .collect();
+    let leftovers = staging_leftovers(&env.work);
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // An existing local-prod is reported before anything is cloned.

@@ -172,8 +172,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         t.case("bad input", "missing or invalid compose file", || {
             let mut env = Env::with_docker().expect("docker");
             let repo = env.clone_repo("ktrdr-compose");
-            env.kinfra(&repo, &["sandbox", "create", "c"]).success();
-            let wt = env.work.join("ktrdr--c");
+            let wt = env.create_sandbox(&repo, "c");
             std::fs::write(wt.join("docker-compose.sandbox.yml"), "services: [this is: not valid\n").expect("write");
             env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]).code(1).stderr_has("docker compose failed").no_panic();
             assert!(docker_objects("ktrdr--c").is_empty());
@@ -190,8 +189,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         t.case("bad input", "op that prints garbage, fails, or hangs", || {
             let mut env = Env::with_docker().expect("docker");
             let repo = env.clone_repo("ktrdr-op");
-            env.kinfra(&repo, &["sandbox", "create", "o"]).success();
-            let wt = env.work.join("ktrdr--o");
+            let wt = env.create_sandbox(&repo, "o");
             env.op_sign_in();
             let items = env.op_dir().join("items");
             std::fs::create_dir_all(&items).expect("mkdir");

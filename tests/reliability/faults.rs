@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Tally;
-use crate::harness::{BIN, Env, SETUP_BIN, docker_objects, git, snapshot};
+use crate::harness::{BIN, Env, SETUP_BIN, docker_objects, git, snapshot, staging_leftovers};
 
 /// Starts a binary that pauses at `step`, waits until it is there, and kills -9 it.
 fn kill_at(env: &Env, bin: &str, cwd: &Path, args: &[&str], step: &str) {
@@ -143,11 +143,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             kill_at(&env, SETUP_BIN, &env.work, &["--non-interactive", "--demo", &path, "--skip-shared"], step);
             assert!(!dest.exists(), "no partial clone at the destination");
             env.setup(&env.work, &["--non-interactive", "--demo", &path, "--skip-shared"], &[]).success();
-            let partial: Vec<_> = std::fs::read_dir(&env.work)
-                .expect("ls")
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().contains("kinfra-partial"))
-                .collect();
+            let partial = staging_leftovers(&env.work);
             assert!(partial.is_empty(), "stale staging left: {partial:?}");
             "no directory at the destination after the kill; the rerun clones and clears the stale staging directory".into()
         });
@@ -156,8 +152,7 @@ pub fn run(t: &mut Tally, docker: bool) {
     t.case("faults", "Docker unreachable in the middle of up", || {
         let mut env = Env::with_docker().expect("docker");
         let repo = env.clone_repo("ktrdr-cut");
-        env.kinfra(&repo, &["sandbox", "create", "cut"]).success();
-        let wt = env.work.join("ktrdr--cut");
+        let wt = env.create_sandbox(&repo, "cut");
         let sock = env.base().join("docker-proxy.sock");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reliability/sock_proxy.py");
         let mut proxy = Command::new("python3")
@@ -261,8 +256,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         t.case("faults", name, || {
             let mut env = Env::with_docker().expect("docker");
             let repo = env.clone_repo("ktrdr-die");
-            env.kinfra(&repo, &["sandbox", "create", "die"]).success();
-            let wt = env.work.join("ktrdr--die");
+            let wt = env.create_sandbox(&repo, "die");
             let f = wt.join("docker-compose.sandbox.yml");
             let text = std::fs::read_to_string(&f).expect("compose");
             let text = text.replace(

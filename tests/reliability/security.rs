@@ -28,8 +28,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             env.op_sign_in();
             env.op_item("ktrdr-sandbox-dev", &[("db_password", SECRET), ("jwt_secret", JWT)]);
             let repo = env.clone_repo("ktrdr-sec");
-            env.kinfra(&repo, &["sandbox", "create", "s"]).success();
-            let wt = env.work.join("ktrdr--s");
+            let wt = env.create_sandbox(&repo, "s");
             let mut runs = vec![env.kinfra(&wt, &["sandbox", "up"])];
             runs.push(env.kinfra(&wt, &["sandbox", "up"])); // again: running
             runs.push(env.kinfra(&wt, &["sandbox", "status", "--json"]));
@@ -117,16 +116,14 @@ pub fn run(t: &mut Tally, docker: bool) {
             let before = snapshot(&precious);
 
             // A link inside the worktree pointing outside it.
-            env.kinfra(&repo, &["sandbox", "create", "l1"]).success();
-            let wt = env.work.join("ktrdr--l1");
+            let wt = env.create_sandbox(&repo, "l1");
             std::os::unix::fs::symlink(&precious, wt.join("data-link")).expect("symlink");
             env.kinfra(&wt, &["sandbox", "destroy", "--force"]).success();
             assert!(!wt.exists());
             crate::assert_intact("the linked directory", &before, &precious);
 
             // The registered path itself replaced by a link to somewhere else.
-            env.kinfra(&repo, &["sandbox", "create", "l2"]).success();
-            let wt2 = env.work.join("ktrdr--l2");
+            let wt2 = env.create_sandbox(&repo, "l2");
             let moved = env.base().join("moved-l2");
             std::fs::rename(&wt2, &moved).expect("mv");
             std::os::unix::fs::symlink(&precious, &wt2).expect("symlink");
