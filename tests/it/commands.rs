@@ -1,4 +1,5 @@
 //! The smaller commands: doctor, completions, init-shared, shell, logs.
+
 use crate::docker_env;
 use crate::harness::{BIN, Env, output_with_stdin};
 
