@@ -83,10 +83,7 @@ fn fingerprint() -> String {
         .iter()
         .filter_map(|t| which::which(t).ok())
         .collect();
-    let home_plugins = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))
-        .map(|d| d.join("cli-plugins/docker-compose"));
+    let home_plugins = crate::docker::config_dir().map(|d| d.join("cli-plugins/docker-compose"));
     paths.extend(home_plugins);
     for d in [
         "/usr/local/lib/docker/cli-plugins",

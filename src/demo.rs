@@ -54,10 +54,13 @@ fn git(dir: &Path) -> Cmd {
     ])
 }
 
+/// The bare origin's directory name under the root given to [`make_origin`].
+pub const ORIGIN_NAME: &str = "ktrdr-demo-origin.git";
+
 /// Creates `<root>/ktrdr-demo-origin.git` (bare) holding one commit of the demo
 /// files on `main`, and returns its path. Used as the `origin` of demo clones.
 pub fn make_origin(root: &Path) -> Result<PathBuf> {
-    let origin = root.join("ktrdr-demo-origin.git");
+    let origin = root.join(ORIGIN_NAME);
     let seed = root.join(".ktrdr-demo-seed");
     std::fs::create_dir_all(&seed).map_err(|e| Error::io("could not create", &seed, e))?;
     write_files(&seed)?;

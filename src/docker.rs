@@ -93,6 +93,13 @@ fn docker() -> Cmd {
     Cmd::new("docker")
 }
 
+/// The docker CLI's configuration directory: `$DOCKER_CONFIG`, else `~/.docker`.
+pub fn config_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
+}
+
 /// Where the engine's socket is, when that can be known without asking the CLI:
 /// `DOCKER_HOST=unix://…`, or the default socket when no context is selected.
 fn local_socket() -> Option<std::path::PathBuf> {
@@ -103,12 +110,7 @@ fn local_socket() -> Option<std::path::PathBuf> {
         Some(h) => h.strip_prefix("unix://").map(std::path::PathBuf::from),
         None => {
             // A selected context (Docker Desktop's, say) points somewhere else.
-            let config = std::env::var_os("DOCKER_CONFIG")
-                .map(std::path::PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker"))
-                })
-                .map(|d| d.join("config.json"));
+            let config = config_dir().map(|d| d.join("config.json"));
             let context = config
                 .and_then(|c| std::fs::read(c).ok())
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())

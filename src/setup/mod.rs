@@ -466,7 +466,7 @@ fn prepare(ctx: &Context, a: &Args) -> Result<Prepared> {
 fn prepare_destination(ctx: &Context, a: &Args) -> Result<Prepared> {
     let (repo_url, demo_origin) = if a.demo {
         let dir = ctx.home.join("demo");
-        let origin = dir.join("ktrdr-demo-origin.git");
+        let origin = dir.join(crate::demo::ORIGIN_NAME);
         if !origin.is_dir() {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
             crate::demo::make_origin(&dir)?;
