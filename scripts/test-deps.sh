@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine: Debian's busybox-static (the demo
 # image is built from it, and tests use its wget), git and openssl (the https clone
-# test makes a throwaway CA), uv (from PyPI), and the demo image.
+# test makes a throwaway CA), uv (from PyPI), the Compose v2 plugin, and the demo image.
 # Idempotent: anything already present is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,40 @@ fi
 if ! command -v uv >/dev/null 2>&1; then
   echo "installing uv (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check uv
+fi
+
+# Compose v2 (the plugin most users have). Debian 12 ships only v1, which stays
+# installed for the lifecycle tests on v1; Debian 13's docker-compose package carries
+# the v2 plugin. Fetched with apt from trixie through a private sources list and
+# state dir in a temp folder: the system's sources are not touched.
+plugin_dir=/usr/local/lib/docker/cli-plugins
+if ! docker compose version >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "error: please install the Docker Compose v2 plugin (docker compose)" >&2
+    exit 1
+  fi
+  echo "installing the Docker Compose v2 plugin (Debian 13's docker-compose package)"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mkdir -p "$work"/lists/partial "$work"/cache/archives/partial
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+    >"$work/sources.list"
+  apt_opts=(-qq -o Dir::Etc::SourceList="$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache"
+    -o Dir::State::Status=/dev/null -o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update
+  (cd "$work" && apt-get "${apt_opts[@]}" download docker-compose)
+  dpkg-deb -x "$work"/docker-compose_*.deb "$work/x"
+  mkdir -p "$plugin_dir"
+  install -m 0755 "$work/x/usr/libexec/docker/cli-plugins/docker-compose" "$plugin_dir/docker-compose"
+  docker compose version
+fi
+# v1 stays for KINFRA_COMPOSE=standalone runs of the lifecycle tests.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  fi
 fi
 
 if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then

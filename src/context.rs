@@ -14,6 +14,8 @@ pub const ENV_HOME: &str = "KINFRA_HOME";
 pub const ENV_COMPOSE: &str = "KINFRA_COMPOSE";
 /// Set (to anything) to print internal timings on stderr (`kinfra-timing: …`).
 pub const ENV_TIMING: &str = "KINFRA_TIMING";
+/// Seconds a command waits for another one working on the same instance (default 600).
+pub const ENV_LOCK_WAIT: &str = "KINFRA_LOCK_WAIT";
 /// Poll interval of the startability gate, in milliseconds (default 100).
 pub const ENV_GATE_POLL_MS: &str = "KINFRA_GATE_POLL_MS";
 

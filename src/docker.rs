@@ -100,30 +100,107 @@ pub fn config_dir() -> Option<std::path::PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
 }
 
-/// Where the engine's socket is, when that can be known without asking the CLI:
-/// `DOCKER_HOST=unix://…`, or the default socket when no context is selected.
-fn local_socket() -> Option<std::path::PathBuf> {
-    if std::env::var_os("DOCKER_CONTEXT").is_some_and(|c| !c.is_empty() && c != "default") {
-        return None;
-    }
-    match std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()) {
-        Some(h) => h.strip_prefix("unix://").map(std::path::PathBuf::from),
-        None => {
-            // A selected context (Docker Desktop's, say) points somewhere else.
-            let config = config_dir().map(|d| d.join("config.json"));
-            let context = config
-                .and_then(|c| std::fs::read(c).ok())
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| {
-                    v.get("currentContext")
-                        .and_then(|c| c.as_str().map(String::from))
-                });
-            match context.as_deref() {
-                None | Some("") | Some("default") => Some("/var/run/docker.sock".into()),
-                Some(_) => None,
-            }
+/// Where the docker CLI will connect, as far as its environment and configuration
+/// say: `DOCKER_HOST`, else the selected context (`DOCKER_CONTEXT`, else the config's
+/// `currentContext`), else the default socket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// `unix:///var/run/docker.sock`, `tcp://…`, `ssh://…`; empty when a context's
+    /// metadata could not be read.
+    pub host: String,
+    /// What chose it: "DOCKER_HOST", "docker context NAME", "the default socket".
+    pub via: String,
+}
+
+impl Endpoint {
+    /// `Some(true)` for this machine (a socket, or TCP/SSH to a loopback address),
+    /// `Some(false)` for another one, `None` when unknown.
+    pub fn is_local(&self) -> Option<bool> {
+        let h = self.host.as_str();
+        if ["unix://", "npipe://", "fd://"]
+            .iter()
+            .any(|s| h.starts_with(s))
+        {
+            return Some(true);
         }
+        let rest = ["tcp://", "ssh://", "http://", "https://"]
+            .iter()
+            .find_map(|s| h.strip_prefix(s))?;
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let host = match rest.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => rest.split([':', '/']).next().unwrap_or(""),
+        };
+        Some(
+            host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified()),
+        )
     }
+}
+
+/// The context's docker host, from `contexts/meta/*/meta.json` under the config dir.
+fn context_host(name: &str) -> Option<String> {
+    let meta = config_dir()?.join("contexts").join("meta");
+    std::fs::read_dir(meta).ok()?.flatten().find_map(|d| {
+        let bytes = std::fs::read(d.path().join("meta.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        (v.get("Name")?.as_str()? == name)
+            .then(|| {
+                v.pointer("/Endpoints/docker/Host")?
+                    .as_str()
+                    .map(String::from)
+            })
+            .flatten()
+    })
+}
+
+pub fn endpoint() -> Endpoint {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let Some(h) = env("DOCKER_HOST") {
+        return Endpoint {
+            host: h,
+            via: "DOCKER_HOST".into(),
+        };
+    }
+    let context = env("DOCKER_CONTEXT").or_else(|| {
+        // A selected context (Docker Desktop's, say) may point anywhere.
+        let config = config_dir()?.join("config.json");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(config).ok()?).ok()?;
+        v.get("currentContext")?.as_str().map(String::from)
+    });
+    match context.as_deref() {
+        None | Some("") | Some("default") => Endpoint {
+            host: "unix:///var/run/docker.sock".into(),
+            via: "the default socket".into(),
+        },
+        Some(name) => Endpoint {
+            host: context_host(name).unwrap_or_default(),
+            via: format!("docker context {name}"),
+        },
+    }
+}
+
+/// Refuses an engine on another machine: ports are probed here and the gate dials
+/// localhost, so a start there could never pass.
+pub fn ensure_local_endpoint() -> Result<()> {
+    let e = endpoint();
+    if e.is_local() == Some(false) {
+        return Err(Error::RemoteDocker {
+            endpoint: e.host,
+            via: e.via,
+        });
+    }
+    Ok(())
+}
+
+/// Where the engine's socket is, when that can be known without asking the CLI.
+fn local_socket() -> Option<std::path::PathBuf> {
+    endpoint()
+        .host
+        .strip_prefix("unix://")
+        .map(std::path::PathBuf::from)
 }
 
 /// Fails fast, without starting the docker CLI, when the engine's local socket
@@ -217,6 +294,37 @@ pub fn volumes(project: &str) -> Result<Vec<String>> {
     labelled("volume", project)
 }
 
+pub fn networks(project: &str) -> Result<Vec<String>> {
+    labelled("network", project)
+}
+
+/// `docker <args…> NAMES…`, nothing done for an empty list.
+fn on_each(args: &[&str], names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    docker().args(args).args(names).run().map_err(classify)?;
+    Ok(())
+}
+
+/// Removes containers, leaving every volume alone (no `-v`: a recreated container
+/// can hold an anonymous volume it inherited from the one before it).
+pub fn remove_containers(ids: &[String]) -> Result<()> {
+    on_each(&["rm", "-f"], ids)
+}
+
+pub fn stop_containers(ids: &[String]) -> Result<()> {
+    on_each(&["stop"], ids)
+}
+
+pub fn remove_volumes(names: &[String]) -> Result<()> {
+    on_each(&["volume", "rm"], names)
+}
+
+pub fn remove_networks(names: &[String]) -> Result<()> {
+    on_each(&["network", "rm"], names)
+}
+
 /// Names of all volumes with a compose project label, by project.
 pub fn all_volume_projects() -> Result<BTreeMap<String, Vec<String>>> {
     let out = docker()
@@ -256,24 +364,22 @@ pub fn started_from(c: &Container, dir: &std::path::Path) -> bool {
         || crate::registry::same_path(std::path::Path::new(&c.working_dir), dir)
 }
 
-/// Removes the containers, volumes and network labelled with `project`. Needs no
-/// compose file, so it also cleans up after instances whose directory is gone.
-/// With `dir`, containers compose started from another directory are not ours: they
-/// are left, and so are the volumes and network they use.
-pub fn remove_project(project: &str, dir: Option<&std::path::Path>) -> Result<Removed> {
+/// Removes the containers, volumes (with `volumes`) and network labelled with
+/// `project`. Needs no compose file, so it also cleans up after instances whose
+/// directory is gone. With `dir`, containers compose started from another directory
+/// are not ours: they are left, and so are the volumes and network they use.
+pub fn remove_project(
+    project: &str,
+    dir: Option<&std::path::Path>,
+    volumes: bool,
+) -> Result<Removed> {
     let mut removed = Removed::default();
     let (ours, foreign): (Vec<Container>, Vec<Container>) = containers(Some(project))?
         .into_iter()
         .partition(|c| dir.is_none_or(|d| started_from(c, d)));
     let ids: Vec<String> = ours.into_iter().map(|c| c.id).collect();
-    if !ids.is_empty() {
-        docker()
-            .args(["rm", "-f", "-v"])
-            .args(&ids)
-            .run()
-            .map_err(classify)?;
-        removed.containers = ids.len();
-    }
+    on_each(&["rm", "-f", "-v"], &ids)?;
+    removed.containers = ids.len();
     if !foreign.is_empty() {
         removed.foreign = foreign
             .into_iter()
@@ -281,24 +387,14 @@ pub fn remove_project(project: &str, dir: Option<&std::path::Path>) -> Result<Re
             .collect();
         return Ok(removed);
     }
-    let vols = volumes(project)?;
-    if !vols.is_empty() {
-        docker()
-            .args(["volume", "rm", "-f"])
-            .args(&vols)
-            .run()
-            .map_err(classify)?;
+    if volumes {
+        let vols = self::volumes(project)?;
+        on_each(&["volume", "rm", "-f"], &vols)?;
         removed.volumes = vols.len();
     }
-    let nets = labelled("network", project)?;
-    if !nets.is_empty() {
-        docker()
-            .args(["network", "rm"])
-            .args(&nets)
-            .run()
-            .map_err(classify)?;
-        removed.networks = nets.len();
-    }
+    let nets = networks(project)?;
+    remove_networks(&nets)?;
+    removed.networks = nets.len();
     Ok(removed)
 }
 
@@ -346,6 +442,28 @@ mod tests {
         assert!(cs[2].host_ports.is_empty());
         let groups = by_project(cs);
         assert_eq!(groups["ktrdr-prod"].len(), 2);
+    }
+
+    #[test]
+    fn endpoints_on_this_machine_or_another() {
+        let e = |h: &str| Endpoint {
+            host: h.into(),
+            via: "t".into(),
+        };
+        assert_eq!(e("unix:///var/run/docker.sock").is_local(), Some(true));
+        assert_eq!(
+            e("unix:///Users/u/.docker/run/docker.sock").is_local(),
+            Some(true)
+        );
+        assert_eq!(e("tcp://127.0.0.1:2375").is_local(), Some(true));
+        assert_eq!(e("tcp://localhost:2375").is_local(), Some(true));
+        assert_eq!(e("tcp://[::1]:2375").is_local(), Some(true));
+        assert_eq!(e("ssh://me@localhost").is_local(), Some(true));
+        assert_eq!(e("tcp://build-box:2376").is_local(), Some(false));
+        assert_eq!(e("tcp://192.0.2.7:2375").is_local(), Some(false));
+        assert_eq!(e("ssh://me@build-box").is_local(), Some(false));
+        assert_eq!(e("ssh://127.0.0.1.example.com").is_local(), Some(false));
+        assert_eq!(e("").is_local(), None);
     }
 
     #[test]

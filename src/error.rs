@@ -123,6 +123,16 @@ pub enum Error {
         "Docker already has {what} for the compose project {project}, which this registry does not own"
     )]
     ProjectInUse { project: String, what: String },
+    #[error("{instance} is busy: {holder} is still working on it after {waited} s")]
+    Busy {
+        instance: String,
+        holder: String,
+        waited: u64,
+    },
+    #[error(
+        "the Docker endpoint {endpoint} ({via}) is not this machine; kinfra starts stacks only on a local engine"
+    )]
+    RemoteDocker { endpoint: String, via: String },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -180,6 +190,7 @@ impl Error {
             | Error::DirExists { .. }
             | Error::ComposeFailed { .. }
             | Error::ProjectInUse { .. }
+            | Error::Busy { .. }
             | Error::Io { .. }
             | Error::Other(_) => FAILURE,
             Error::NotInRepo { .. }
@@ -199,7 +210,9 @@ impl Error {
             | Error::RegistryVersion { .. }
             | Error::RegistrySymlink { .. }
             | Error::EnvFile(_) => CORRUPT_STATE,
-            Error::DockerUnavailable { .. } | Error::NoCompose => ENVIRONMENT,
+            Error::DockerUnavailable { .. } | Error::NoCompose | Error::RemoteDocker { .. } => {
+                ENVIRONMENT
+            }
             Error::Exec(e) if e.not_found().is_some() => ENVIRONMENT,
             Error::Exec(_) => FAILURE,
         }
@@ -237,9 +250,16 @@ impl Error {
                 "another kinfra home, the Python tool or a manual `docker compose -p {project}` uses that name; \
                  stop it there, or remove stale objects with `docker rm -f` / `docker volume rm`, then retry"
             ),
-            Error::ComposeFailed { .. } => "the compose output above says why; fix it and run up again".into(),
-            Error::GateFailed { .. } => "see the failing check and its service's last log lines above; `--keep-on-failure` keeps the containers for debugging".into(),
+            Error::ComposeFailed { .. } => "compose's message is in the cause above; volumes that held data were kept. Fix it and run `up` again; `up --keep-on-failure` leaves the containers for `logs SERVICE`".into(),
+            Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
             Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),
+            Error::Busy { .. } => format!(
+                "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
+                crate::context::ENV_LOCK_WAIT
+            ),
+            Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so a remote engine's stack can never pass. \
+                 Use the local engine (unset DOCKER_HOST, or `docker context use default`), or run kinfra on the engine's machine. \
+                 Read-only commands (`list`, `status`, `logs`) still work".into(),
             Error::DockerUnavailable { .. } => "start the Docker engine (or check DOCKER_HOST) and try again".into(),
             Error::NoCompose => "install the Compose plugin (apt install docker-compose-plugin) or docker-compose".into(),
             Error::Exec(e) => match e.not_found() {

@@ -127,7 +127,7 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                 .run();
         }
     }
-    let swept = docker::remove_project(&entry.instance_id, Some(dir))?;
+    let swept = docker::remove_project(&entry.instance_id, Some(dir), true)?;
     if !swept.foreign.is_empty() {
         ctx.reporter.warn(&format!(
             "left alone (not this instance's): {}; and with them the project's volumes",
@@ -163,6 +163,7 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
 
 pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<Destroyed> {
     let entry = find_sandbox(ctx, stack, opts.name.as_deref())?;
+    let _lock = super::lock(ctx, &entry.instance_id, "destroy")?;
     let path = PathBuf::from(&entry.path);
     let created_by_kinfra = ctx
         .registry()
@@ -246,6 +247,7 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
         .load()?
         .local_prod
         .ok_or(Error::NoLocalProd)?;
+    let _lock = super::lock(ctx, &entry.instance_id, "destroy")?;
     let path = PathBuf::from(&entry.path);
     if !ctx.cwd.starts_with(&path) && !same_path(&ctx.cwd, &path) {
         ctx.reporter.info(&format!(

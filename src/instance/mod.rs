@@ -4,6 +4,7 @@
 mod create;
 mod destroy;
 mod init;
+mod lock;
 mod ops;
 mod prune;
 mod status;
@@ -12,6 +13,7 @@ mod up;
 pub use create::{CreateOptions, create};
 pub use destroy::{DestroyOptions, Destroyed, destroy, destroy_local_prod};
 pub use init::{InitOptions, check_local_prod_free, init};
+pub use lock::{InstanceLock, lock};
 pub use ops::{down, logs, shell};
 pub use prune::{PruneItem, prune, release};
 pub use status::{ListRow, ServiceState, Status, list, status};
@@ -204,7 +206,7 @@ pub(crate) fn check_leftovers(
             .as_ref()
             .is_some_and(|e| e.instance_id == project);
     if let Some(dir) = reg.kinfra.projects.get(project).filter(|_| !owned) {
-        let r = crate::docker::remove_project(project, Some(Path::new(dir)))?;
+        let r = crate::docker::remove_project(project, Some(Path::new(dir)), true)?;
         if r.foreign.is_empty() {
             ctx.reporter.warn(&format!(
                 "removed {} container(s) and {} volume(s) left over from an earlier {project} (stale passwords)",

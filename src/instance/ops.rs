@@ -8,6 +8,7 @@ use crate::stack::Stack;
 
 /// Stops the instance (with its profile, so profile-only services stop too).
 pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Result<()> {
+    let _lock = super::lock(ctx, inst.id(), "down")?;
     // Compose would also stop another directory's containers of the same name.
     super::ensure_not_foreign(inst)?;
     let compose = Compose::detect()?;

@@ -1,6 +1,7 @@
 //! `release` and `prune`: reconcile the registry with the disk and Docker. Frees
 //! slots whose directory is gone and removes compose projects kinfra started that no
-//! entry owns, with their volumes (so a reused slot never inherits a stale database).
+//! entry owns, with their volumes (so a reused slot never inherits a stale database)
+//! unless the project's directory still exists: then its volumes stay.
 
 use std::path::Path;
 
@@ -40,7 +41,8 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
             .cloned()
             .ok_or_else(|| Error::NoSuchInstance { name: what.into() })?,
     };
-    let removed = docker::remove_project(&entry.instance_id, Some(Path::new(&entry.path)))?;
+    let _lock = super::lock(ctx, &entry.instance_id, "release")?;
+    let removed = docker::remove_project(&entry.instance_id, Some(Path::new(&entry.path)), true)?;
     super::remove_env_file(Path::new(&entry.path));
     ctx.registry().update(|c| {
         c.instances.remove(&entry.instance_id);
@@ -88,13 +90,23 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
     for (project, dir) in &reg.kinfra.projects {
         if !owned.contains(&project.as_str()) {
             let (c, v) = count(project);
+            // Its directory may still hold the work that database belongs to: only
+            // the containers go. (`release` or `down --volumes` remove volumes on purpose.)
+            let (reason, volumes) = if Path::new(dir).is_dir() {
+                (
+                    "no registry entry owns it; its volumes are kept while its directory exists",
+                    0,
+                )
+            } else {
+                ("no registry entry owns it", v)
+            };
             items.push(PruneItem {
                 project: project.clone(),
                 slot: None,
                 path: Some(dir.clone()),
-                reason: "no registry entry owns it".into(),
+                reason: reason.into(),
                 containers: c,
-                volumes: v,
+                volumes,
             });
         }
     }
@@ -102,7 +114,9 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
         return Ok(items);
     }
     for it in &items {
-        docker::remove_project(&it.project, it.path.as_deref().map(Path::new))?;
+        let _lock = super::lock(ctx, &it.project, "prune")?;
+        let dir_exists = it.path.as_deref().is_some_and(|p| Path::new(p).is_dir());
+        docker::remove_project(&it.project, it.path.as_deref().map(Path::new), !dir_exists)?;
         ctx.registry().update(|c| {
             // Re-checked under the lock: only drop what is still stale.
             if it.slot.is_some() {

@@ -1,6 +1,12 @@
 //! `up`: port check, secrets, `compose up -d`, the post-start step, the gate.
-//! The one start path for sandboxes and local-prod. On failure the instance's
-//! containers and volumes are removed unless asked to keep them.
+//! The one start path for sandboxes and local-prod.
+//!
+//! Failure policy: a failed or interrupted start undoes only what this command did.
+//! Docker's state of the project is taken before compose runs; on failure the
+//! containers this command created are removed and those it started are stopped,
+//! and of the volumes and networks only those that did not exist before are removed.
+//! A volume that existed before the command (a database) is never removed here:
+//! volumes go only through `destroy`, `release` and `down --volumes`.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -61,8 +67,10 @@ fn port_free(port: u16) -> bool {
     TcpListener::bind(("0.0.0.0", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-fn check_ports(inst: &Instance, compose_text: &str) -> Result<()> {
-    let own: Vec<u16> = super::ensure_not_foreign(inst)?
+/// Checks the ports; returns the instance's containers as they were before `up`.
+fn check_ports(inst: &Instance, compose_text: &str) -> Result<Vec<docker::Container>> {
+    let before = super::ensure_not_foreign(inst)?;
+    let own: Vec<u16> = before
         .iter()
         .filter(|c| c.running())
         .flat_map(|c| c.host_ports.clone())
@@ -72,7 +80,7 @@ fn check_ports(inst: &Instance, compose_text: &str) -> Result<()> {
         .filter(|(_, p)| !own.contains(p) && !port_free(*p))
         .collect();
     if busy.is_empty() {
-        return Ok(());
+        return Ok(before);
     }
     let holders = docker::port_holders().unwrap_or_default();
     Err(Error::PortConflict {
@@ -89,7 +97,9 @@ fn check_ports(inst: &Instance, compose_text: &str) -> Result<()> {
 
 pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Result<UpReport> {
     let r = &ctx.reporter;
+    docker::ensure_local_endpoint()?;
     let compose = Compose::detect()?;
+    let _lock = super::lock(ctx, inst.id(), "up")?;
     let mut project = inst.project(ctx, stack)?;
     let compose_text = std::fs::read_to_string(&project.file)
         .map_err(|e| Error::io("could not read the compose file", &project.file, e))?;
@@ -99,7 +109,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         inst.id(),
         inst.env.slot
     ));
-    check_ports(inst, &compose_text)?;
+    let containers_before = check_ports(inst, &compose_text)?;
 
     let mut secrets_loaded = 0;
     if opts.secrets {
@@ -130,6 +140,8 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         Ok(())
     })?;
 
+    // What exists now is not this command's to remove if the start fails.
+    let before = Before::take(containers_before, inst.id());
     crate::context::pause_point("up:recorded");
     r.step(&format!("Starting containers ({})", compose.describe()));
     let mut cmd = compose.cmd(&project).args(["up", "-d", "--remove-orphans"]);
@@ -138,7 +150,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     }
     if let Err(e) = cmd.run() {
         let err = super::compose_error(inst.id(), e);
-        cleanup_after_failure(ctx, inst, opts);
+        if !matches!(err, Error::DockerUnavailable { .. }) {
+            undo_failed_start(ctx, inst, opts, &before);
+        }
         return Err(err);
     }
 
@@ -214,7 +228,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
             .map(|f| f.name.clone())
             .collect::<Vec<_>>()
             .join(", ");
-        cleanup_after_failure(ctx, inst, opts);
+        undo_failed_start(ctx, inst, opts, &before);
         return Err(Error::GateFailed { failed });
     }
     report.gate = Some(g);
@@ -245,17 +259,131 @@ pub(crate) fn print_gate(ctx: &Context, g: &Report) {
     }
 }
 
-fn cleanup_after_failure(ctx: &Context, inst: &Instance, opts: &UpOptions) {
+/// Docker's state of the project before this command changed it.
+struct Before {
+    containers: Vec<docker::Container>,
+    /// `None` when Docker could not say: then no volume counts as new.
+    volumes: Option<Vec<String>>,
+    networks: Option<Vec<String>>,
+}
+
+impl Before {
+    fn take(containers: Vec<docker::Container>, project: &str) -> Before {
+        let (volumes, networks) = std::thread::scope(|s| {
+            let nets = s.spawn(|| docker::networks(project).ok());
+            (docker::volumes(project).ok(), nets.join().ok().flatten())
+        });
+        Before {
+            containers,
+            volumes,
+            networks,
+        }
+    }
+}
+
+/// What undoing a failed start will do: pure, from the states before and after.
+#[derive(Debug, Default, PartialEq)]
+struct Undo {
+    /// Containers this command created.
+    remove: Vec<String>,
+    /// Containers that existed stopped and this command started.
+    stop: Vec<String>,
+    /// Volumes and networks this command created (nothing in them is lost).
+    volumes: Vec<String>,
+    networks: Vec<String>,
+    /// Volumes that existed before: never removed here.
+    kept_volumes: Vec<String>,
+    /// Containers that were running before the command and are left running.
+    left_running: usize,
+}
+
+fn plan_undo(
+    before: &Before,
+    now: &[docker::Container],
+    volumes_now: &[String],
+    networks_now: &[String],
+) -> Undo {
+    let mut u = Undo::default();
+    for c in now {
+        match before.containers.iter().find(|b| b.id == c.id) {
+            None => u.remove.push(c.id.clone()),
+            Some(b) if c.running() && !b.running() => u.stop.push(c.id.clone()),
+            Some(b) if b.running() => u.left_running += 1,
+            Some(_) => {}
+        }
+    }
+    for v in volumes_now {
+        match &before.volumes {
+            Some(old) if !old.contains(v) => u.volumes.push(v.clone()),
+            _ => u.kept_volumes.push(v.clone()),
+        }
+    }
+    // A network goes only with every container that could use it.
+    if u.remove.len() == now.len() && before.containers.is_empty() {
+        u.networks = networks_now
+            .iter()
+            .filter(|n| before.networks.as_ref().is_some_and(|old| !old.contains(n)))
+            .cloned()
+            .collect();
+    }
+    u
+}
+
+fn undo_failed_start(ctx: &Context, inst: &Instance, opts: &UpOptions, before: &Before) {
+    let r = &ctx.reporter;
     if opts.keep_on_failure {
-        ctx.reporter.info(
-            "containers kept for debugging (--keep-on-failure); `down --volumes` removes them",
-        );
+        r.info("containers left as they are for debugging (--keep-on-failure); `down` stops them");
         return;
     }
-    ctx.reporter
-        .step("Removing the failed start's containers and volumes");
-    if let Err(e) = docker::remove_project(inst.id(), Some(&inst.dir)) {
-        ctx.reporter.warn(&format!("cleanup failed: {e}"));
+    r.step("Undoing what this start did (volumes that held data before are kept)");
+    let result = (|| -> Result<Undo> {
+        let now: Vec<docker::Container> = docker::containers(Some(inst.id()))?
+            .into_iter()
+            .filter(|c| docker::started_from(c, &inst.dir))
+            .collect();
+        let u = plan_undo(
+            before,
+            &now,
+            &docker::volumes(inst.id())?,
+            &docker::networks(inst.id())?,
+        );
+        docker::remove_containers(&u.remove)?;
+        docker::stop_containers(&u.stop)?;
+        docker::remove_volumes(&u.volumes)?;
+        docker::remove_networks(&u.networks)?;
+        Ok(u)
+    })();
+    match result {
+        Ok(u) => {
+            let mut done = Vec::new();
+            if !u.remove.is_empty() {
+                done.push(format!("removed {} new container(s)", u.remove.len()));
+            }
+            if !u.stop.is_empty() {
+                done.push(format!("stopped {} container(s)", u.stop.len()));
+            }
+            if !u.volumes.is_empty() {
+                done.push(format!("removed {} new volume(s)", u.volumes.len()));
+            }
+            if u.left_running > 0 {
+                done.push(format!(
+                    "left {} container(s) running that were running before",
+                    u.left_running
+                ));
+            }
+            if !done.is_empty() {
+                r.info(&done.join("; "));
+            }
+            if !u.kept_volumes.is_empty() {
+                r.info(&format!(
+                    "kept (data from before this start): volume(s) {}",
+                    u.kept_volumes.join(", ")
+                ));
+            }
+        }
+        Err(e) => r.warn(&format!(
+            "could not undo the failed start ({e}); no volume was removed"
+        )),
     }
 }
 
@@ -293,6 +421,64 @@ fn run_post_start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cs(lines: &str) -> Vec<docker::Container> {
+        docker::parse_ps(lines)
+    }
+
+    #[test]
+    fn undo_removes_only_what_the_start_made() {
+        // db existed stopped; api existed running; web is new.
+        let before = Before {
+            containers: cs(
+                "db\tp\tdb\texited\tExited\tp-db-1\t\napi\tp\tapi\trunning\tUp\tp-api-1\t\n",
+            ),
+            volumes: Some(vec!["p_pgdata".into()]),
+            networks: Some(vec!["p_default".into()]),
+        };
+        let now = cs(
+            "db\tp\tdb\trunning\tUp\tp-db-1\t\napi\tp\tapi\trunning\tUp\tp-api-1\t\nweb\tp\tweb\trunning\tUp\tp-web-1\t\n",
+        );
+        let u = plan_undo(
+            &before,
+            &now,
+            &["p_pgdata".into(), "p_cache".into()],
+            &["p_default".into()],
+        );
+        assert_eq!(u.remove, vec!["web"]);
+        assert_eq!(u.stop, vec!["db"]);
+        assert_eq!(u.left_running, 1);
+        assert_eq!(u.volumes, vec!["p_cache"]);
+        assert_eq!(u.kept_volumes, vec!["p_pgdata"]);
+        assert!(
+            u.networks.is_empty(),
+            "containers remain: the network stays"
+        );
+    }
+
+    #[test]
+    fn undo_keeps_every_volume_when_the_state_before_is_unknown() {
+        let before = Before {
+            containers: Vec::new(),
+            volumes: None,
+            networks: None,
+        };
+        let now = cs("web\tp\tweb\trunning\tUp\tp-web-1\t\n");
+        let u = plan_undo(&before, &now, &["p_pgdata".into()], &["p_default".into()]);
+        assert_eq!(u.remove, vec!["web"]);
+        assert!(u.volumes.is_empty());
+        assert_eq!(u.kept_volumes, vec!["p_pgdata"]);
+        assert!(u.networks.is_empty());
+        // A first start known to be one: its new volume and network go.
+        let fresh = Before {
+            containers: Vec::new(),
+            volumes: Some(Vec::new()),
+            networks: Some(Vec::new()),
+        };
+        let u = plan_undo(&fresh, &now, &["p_pgdata".into()], &["p_default".into()]);
+        assert_eq!(u.volumes, vec!["p_pgdata"]);
+        assert_eq!(u.networks, vec!["p_default"]);
+    }
 
     #[test]
     fn commented_keys_are_not_published() {

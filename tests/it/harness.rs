@@ -287,7 +287,7 @@ impl Drop for Env {
             projects.extend(obj.keys().cloned());
         }
         for p in projects {
-            let _ = kinfra::docker::remove_project(&p, None);
+            let _ = kinfra::docker::remove_project(&p, None, true);
         }
     }
 }

@@ -61,22 +61,18 @@ pub fn run_local_prod(ctx: &Context, a: LocalProdArgs) -> crate::Result<i32> {
             .load()?
             .local_prod
             .ok_or(Error::NoLocalProd)?;
-        if !ctx.interactive {
-            return Err(Error::Invalid(format!(
-                "destroying local-prod at {} removes its database volumes; pass --force to confirm",
-                entry.path
-            )));
-        }
-        let ok = dialoguer::Confirm::new()
-            .with_prompt(format!(
+        let confirmed = super::confirm_data_loss(
+            ctx,
+            &format!(
                 "Destroy local-prod at {} (containers and volumes; the clone stays)?",
                 entry.path
-            ))
-            .default(false)
-            .interact()
-            .unwrap_or(false);
-        if !ok {
-            ctx.reporter.info("Nothing was changed.");
+            ),
+            &format!(
+                "destroying local-prod at {} removes its database volumes; pass --force to confirm",
+                entry.path
+            ),
+        )?;
+        if !confirmed {
             return Ok(1);
         }
     }

@@ -17,6 +17,7 @@ pub mod shell;
 pub mod status;
 pub mod up;
 
+use crate::context::Context;
 use crate::stack::{KTRDR, Stack};
 
 /// The stack kinfra manages.
@@ -39,6 +40,27 @@ pub(crate) fn parse_slot(s: &str) -> Result<u8, String> {
             "{s:?} is not a number; sandboxes use slots 1 to {max}"
         )),
     }
+}
+
+/// Asks before an act that loses data: at a terminal a question (default no);
+/// elsewhere a refusal naming the flag that confirms. `Ok(false)`: the person said no.
+pub(crate) fn confirm_data_loss(
+    ctx: &Context,
+    question: &str,
+    refusal: &str,
+) -> crate::Result<bool> {
+    if !ctx.interactive {
+        return Err(crate::Error::Invalid(refusal.to_string()));
+    }
+    let ok = dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .unwrap_or(false);
+    if !ok {
+        ctx.reporter.info("Nothing was changed.");
+    }
+    Ok(ok)
 }
 
 /// Prints an instance's URLs and ports after init/create/up.

@@ -1,0 +1,140 @@
+//! One operation per instance at a time. `up`, `down`, `destroy`, `release` and
+//! `prune` hold an exclusive lock on `$KINFRA_HOME/sandbox/locks/<id>.lock` while they
+//! act: two `up`s on one sandbox otherwise race inside compose ("container name
+//! already in use") and the loser's failure path tore down the winner's stack.
+//!
+//! The lock is the OS's file lock, so a `kill -9` releases it. The holder writes its
+//! pid and operation into the file, so a waiter can say whom it waits for. A waiter
+//! gives up after [`ENV_LOCK_WAIT`] seconds (default 600) with exit 1. Read commands
+//! (`status`, `list`, `logs`) never take it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::context::{Context, ENV_LOCK_WAIT};
+use crate::error::{Error, Result};
+
+/// Held while an operation acts on one instance; dropping it releases the lock.
+#[derive(Debug)]
+pub struct InstanceLock {
+    _file: File,
+}
+
+fn wait_limit() -> Duration {
+    std::env::var(ENV_LOCK_WAIT)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(600))
+}
+
+fn path(ctx: &Context, id: &str) -> PathBuf {
+    ctx.home
+        .join("sandbox")
+        .join("locks")
+        .join(format!("{id}.lock"))
+}
+
+/// Takes the lock of instance `id` for `operation` ("up", "destroy" …), waiting
+/// (with one message naming the holder) up to the configured bound.
+pub fn lock(ctx: &Context, id: &str, operation: &str) -> Result<InstanceLock> {
+    lock_within(ctx, id, operation, wait_limit())
+}
+
+fn lock_within(ctx: &Context, id: &str, operation: &str, limit: Duration) -> Result<InstanceLock> {
+    let p = path(ctx, id);
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("could not create the lock directory", dir, e))?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::io("could not open the lock file", &p, e))?;
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {
+                let holder = holder(&mut file);
+                if started.elapsed() >= limit {
+                    return Err(Error::Busy {
+                        instance: id.to_string(),
+                        holder,
+                        waited: limit.as_secs(),
+                    });
+                }
+                if !told {
+                    ctx.reporter.info(&format!(
+                        "waiting for {holder} to finish with {id} (up to {} s)",
+                        limit.as_secs()
+                    ));
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::io("could not take the lock", &p, e));
+            }
+        }
+    }
+    // Who holds it, for the next waiter's message. Best effort: the lock is what counts.
+    let _ = file
+        .set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| write!(file, "{}\t{operation}", std::process::id()));
+    Ok(InstanceLock { _file: file })
+}
+
+/// "`up` (pid 1234)", from what the holder wrote; vague if it has not written yet.
+fn holder(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.rewind().and_then(|_| file.read_to_string(&mut text));
+    describe_holder(&text)
+}
+
+fn describe_holder(text: &str) -> String {
+    match text.trim().split_once('\t') {
+        Some((pid, op)) if pid.parse::<u32>().is_ok() => format!("kinfra `{op}` (pid {pid})"),
+        _ => "another kinfra command".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_holder_when_it_can() {
+        assert_eq!(describe_holder("4242\tup"), "kinfra `up` (pid 4242)");
+        assert_eq!(describe_holder(""), "another kinfra command");
+        assert_eq!(describe_holder("junk"), "another kinfra command");
+    }
+
+    #[test]
+    fn a_second_taker_waits_then_gives_up_naming_the_first() {
+        let home = tempfile::tempdir().unwrap();
+        let ctx = Context {
+            home: home.path().to_path_buf(),
+            cwd: home.path().to_path_buf(),
+            interactive: false,
+            reporter: std::sync::Arc::new(crate::context::Recorder::default()),
+        };
+        let first = lock(&ctx, "p", "up").unwrap();
+        let e = lock_within(&ctx, "p", "down", Duration::ZERO).unwrap_err();
+        assert!(matches!(e, Error::Busy { .. }), "{e}");
+        assert!(e.to_string().contains("`up`"), "{e}");
+        assert_eq!(e.exit_code(), crate::error::exit::FAILURE);
+        drop(first);
+        assert!(lock_within(&ctx, "p", "down", Duration::ZERO).is_ok());
+        // Another instance is never blocked by this one.
+        let _a = lock(&ctx, "a", "up").unwrap();
+        assert!(lock_within(&ctx, "b", "up", Duration::ZERO).is_ok());
+    }
+}
