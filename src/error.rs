@@ -221,7 +221,14 @@ impl Error {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            Error::RegistryCorrupt { path, .. } | Error::RegistryVersion { path, .. } => format!(
+            Error::RegistryVersion { path, version } => format!(
+                "kinfra reads registry version {}; version {version} comes from another tool (the Python \
+                 sandbox tool's later releases write 2). Keep using that tool for this home, or point \
+                 KINFRA_HOME at another directory for kinfra. {} was not changed",
+                crate::registry::VERSION,
+                path.display()
+            ),
+            Error::RegistryCorrupt { path, .. } => format!(
                 "inspect or repair {} by hand (a backup copy is wise); kinfra will not overwrite it",
                 path.display()
             ),

@@ -2,6 +2,12 @@
 //! the Python tool reads. Every read-modify-write holds an exclusive lock on a
 //! side file and replaces the registry atomically (temp file, fsync, rename).
 //! A file that does not parse, or has an unknown version, is never rewritten.
+//!
+//! kinfra's own records (which worktrees it created, which projects it started) live
+//! beside it in `kinfra.json`: the Python tool drops unknown top-level keys whenever
+//! it writes, so records kept inside its file would be lost. A `kinfra` key written
+//! by earlier kinfra releases is still read, and moves to `kinfra.json` on the next
+//! write.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -27,7 +33,7 @@ pub struct Entry {
     pub parent_repo: Option<String>,
 }
 
-/// What kinfra records beyond the shared schema, under its own top-level key.
+/// What kinfra records beyond the shared schema, in `kinfra.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KinfraState {
     /// Worktree directories kinfra created: the only directories it may delete.
@@ -43,7 +49,29 @@ impl KinfraState {
     fn is_empty(&self) -> bool {
         self.created_worktrees.is_empty() && self.projects.is_empty()
     }
+
+    /// Adds records from an older copy (the legacy key) that this one lacks.
+    fn merge_legacy(&mut self, legacy: KinfraState) {
+        for w in legacy.created_worktrees {
+            if !self.created_worktrees.contains(&w) {
+                self.created_worktrees.push(w);
+            }
+        }
+        for (p, d) in legacy.projects {
+            self.projects.entry(p).or_insert(d);
+        }
+    }
 }
+
+/// `kinfra.json`: kinfra's records, versioned on their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SideFile {
+    version: u64,
+    #[serde(flatten)]
+    state: KinfraState,
+}
+
+pub const SIDE_FILE: &str = "kinfra.json";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contents {
@@ -52,7 +80,9 @@ pub struct Contents {
     pub local_prod: Option<Entry>,
     #[serde(default)]
     pub instances: BTreeMap<String, Entry>,
-    #[serde(default, skip_serializing_if = "KinfraState::is_empty")]
+    /// kinfra's records: read from `kinfra.json` (and a legacy `kinfra` key here),
+    /// never written into the shared file.
+    #[serde(default, skip_serializing)]
     pub kinfra: KinfraState,
     /// Top-level keys written by other tools, kept as they were.
     #[serde(flatten)]
@@ -157,27 +187,41 @@ impl Registry {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
-    fn refuse_symlink(&self) -> Result<()> {
-        if let Ok(meta) = std::fs::symlink_metadata(&self.path)
+    pub fn side_path(&self) -> PathBuf {
+        self.dir().join(SIDE_FILE)
+    }
+
+    /// The file's bytes; `None` when it does not exist. Links are refused.
+    fn read(path: &Path) -> Result<Option<Vec<u8>>> {
+        if let Ok(meta) = std::fs::symlink_metadata(path)
             && meta.file_type().is_symlink()
         {
             return Err(Error::RegistrySymlink {
-                path: self.path.clone(),
-                target: std::fs::read_link(&self.path).unwrap_or_default(),
+                path: path.to_path_buf(),
+                target: std::fs::read_link(path).unwrap_or_default(),
             });
         }
-        Ok(())
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("could not read the registry", path, e)),
+        }
     }
 
     /// Reads the registry without locking (writers replace it atomically, so a
     /// reader sees the old file or the new one). A missing file is an empty registry.
     pub fn load(&self) -> Result<Contents> {
-        self.refuse_symlink()?;
-        match std::fs::read(&self.path) {
-            Ok(bytes) => Contents::parse(&bytes, &self.path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Contents::default()),
-            Err(e) => Err(Error::io("could not read the registry", &self.path, e)),
+        let mut c = match Self::read(&self.path)? {
+            Some(bytes) => Contents::parse(&bytes, &self.path)?,
+            None => Contents::default(),
+        };
+        let side = self.side_path();
+        if let Some(bytes) = Self::read(&side)? {
+            let legacy = std::mem::take(&mut c.kinfra);
+            c.kinfra = parse_side(&bytes, &side)?;
+            c.kinfra.merge_legacy(legacy);
         }
+        Ok(c)
     }
 
     /// Runs `f` on the registry under an exclusive lock and saves the result if it
@@ -228,25 +272,59 @@ impl Registry {
         Ok(file)
     }
 
+    /// kinfra's records first: a crash between the two writes leaves them ahead
+    /// of the registry, which the next write reconciles, never behind it.
     fn write(&self, contents: &Contents) -> Result<()> {
-        let dir = self.dir();
-        let mut text = serde_json::to_string_pretty(contents)
-            .map_err(|e| Error::Other(format!("could not encode the registry: {e}")))?;
-        text.push('\n');
-        let err = |e| Error::io("could not write the registry", &self.path, e);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".instances.json.")
-            .tempfile_in(dir)
-            .map_err(err)?;
-        tmp.write_all(text.as_bytes()).map_err(err)?;
-        tmp.as_file().sync_all().map_err(err)?;
-        tmp.persist(&self.path).map_err(|e| err(e.error))?;
-        // Make the rename itself durable.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+        let side = self.side_path();
+        if !contents.kinfra.is_empty() || side.exists() {
+            let file = SideFile {
+                version: VERSION,
+                state: contents.kinfra.clone(),
+            };
+            write_json(&side, &file)?;
         }
-        Ok(())
+        write_json(&self.path, contents)
     }
+}
+
+fn parse_side(bytes: &[u8], path: &Path) -> Result<KinfraState> {
+    let corrupt = |source| Error::RegistryCorrupt {
+        path: path.to_owned(),
+        source,
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
+    if value.get("version").and_then(|v| v.as_u64()) != Some(VERSION) {
+        return Err(Error::RegistryVersion {
+            path: path.to_owned(),
+            version: value
+                .get("version")
+                .map_or("(none)".into(), |v| v.to_string()),
+        });
+    }
+    let f: SideFile = serde_json::from_value(value).map_err(corrupt)?;
+    Ok(f.state)
+}
+
+/// Pretty JSON, replaced atomically and durably (temp file, fsync, rename, fsync
+/// of the directory); mode 0600 (the temp file's).
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Other(format!("could not encode {}: {e}", path.display())))?;
+    text.push('\n');
+    let err = |e| Error::io("could not write the registry", path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kinfra-write.")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(text.as_bytes()).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    // Make the rename itself durable.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -277,6 +355,47 @@ mod tests {
         let entry = v["instances"]["ktrdr--feat"].as_object().unwrap();
         assert_eq!(entry.len(), 6);
         assert!(v.get("kinfra").is_none());
+    }
+
+    #[test]
+    fn kinfra_records_live_beside_the_registry_and_the_legacy_key_moves_there() {
+        let home = tempfile::tempdir().unwrap();
+        let reg = Registry::new(home.path());
+        std::fs::create_dir_all(reg.path().parent().unwrap()).unwrap();
+        // An earlier kinfra kept its records inside the shared file.
+        std::fs::write(
+            reg.path(),
+            r#"{"version":1,"local_prod":null,"instances":{},"kinfra":{"created_worktrees":["/w/a"],"projects":{"a":"/w/a"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(reg.load().unwrap().kinfra.created_worktrees, vec!["/w/a"]);
+        reg.update(|c| {
+            c.kinfra.projects.insert("b".into(), "/w/b".into());
+            Ok(())
+        })
+        .unwrap();
+        let shared: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(reg.path()).unwrap()).unwrap();
+        assert!(shared.get("kinfra").is_none(), "{shared}");
+        let k = reg.load().unwrap().kinfra;
+        assert_eq!(k.created_worktrees, vec!["/w/a"]);
+        assert_eq!(k.projects.len(), 2);
+        // The Python tool rewrites the shared file: kinfra's records stay.
+        std::fs::write(
+            reg.path(),
+            r#"{"version":1,"local_prod":null,"instances":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(reg.load().unwrap().kinfra, k);
+        // A side file that does not parse is reported and left as it is.
+        std::fs::write(reg.side_path(), "{oops").unwrap();
+        assert!(matches!(reg.load(), Err(Error::RegistryCorrupt { .. })));
+        let r = reg.update(|c| {
+            c.kinfra.projects.clear();
+            Ok(())
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_to_string(reg.side_path()).unwrap(), "{oops");
     }
 
     #[test]

@@ -29,6 +29,30 @@ pub struct Status {
     pub registered: bool,
     pub ports: std::collections::BTreeMap<String, u16>,
     pub services: Vec<ServiceState>,
+    /// Directories that containers of the same compose project were started from
+    /// (another clone, kinfra home or a manual run): not this instance's.
+    pub foreign: Vec<String>,
+}
+
+/// Splits a project's containers into this directory's and the directories the
+/// others were started from. Compose names projects, not directories, so the same
+/// name may be running from somewhere else.
+pub fn split_foreign(cs: Vec<Container>, dir: &Path) -> (Vec<Container>, Vec<String>) {
+    let (own, other): (Vec<Container>, Vec<Container>) =
+        cs.into_iter().partition(|c| docker::started_from(c, dir));
+    let dirs: std::collections::BTreeSet<String> =
+        other.into_iter().map(|c| c.working_dir).collect();
+    (own, dirs.into_iter().collect())
+}
+
+/// The state of an instance's own containers, "foreign" when only another
+/// directory's containers carry its project name.
+fn state_of(own: &[Container], foreign: &[String]) -> String {
+    if own.is_empty() && !foreign.is_empty() {
+        "foreign".into()
+    } else {
+        summarize(own)
+    }
 }
 
 /// running / partial x/y / stopped, from the project's containers.
@@ -43,7 +67,7 @@ pub fn summarize(cs: &[Container]) -> String {
 }
 
 pub fn status(ctx: &Context, inst: &Instance) -> Result<Status> {
-    let cs = docker::containers(Some(inst.id()))?;
+    let (cs, foreign) = split_foreign(docker::containers(Some(inst.id()))?, &inst.dir);
     let registered = ctx.registry().load()?.entry_at(&inst.dir).is_some();
     let mut services: Vec<ServiceState> = cs
         .iter()
@@ -60,10 +84,11 @@ pub fn status(ctx: &Context, inst: &Instance) -> Result<Status> {
         kind: inst.kind.label(),
         slot: inst.env.slot,
         path: inst.dir.clone(),
-        state: summarize(&cs),
+        state: state_of(&cs, &foreign),
         registered,
         ports: inst.env.ports.iter().cloned().collect(),
         services,
+        foreign,
     })
 }
 
@@ -72,8 +97,11 @@ pub struct ListRow {
     pub instance_id: String,
     pub kind: &'static str,
     pub slot: u8,
-    /// running, partial x/y, stopped, directory missing, unknown (Docker unreachable)
+    /// running, partial x/y, stopped, foreign, directory missing, unknown (Docker
+    /// unreachable)
     pub state: String,
+    /// Directories other containers of this project name were started from.
+    pub foreign: Vec<String>,
     pub api_port: Option<u16>,
     pub path: String,
     pub created_at: String,
@@ -93,11 +121,19 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
     };
     let now = jiff::Timestamp::now();
     let row = |e: &Entry| {
+        let (own, foreign) = match &groups {
+            Some(g) => {
+                let cs = g.get(&e.instance_id).cloned().unwrap_or_default();
+                let (own, foreign) = split_foreign(cs, Path::new(&e.path));
+                (Some(own), foreign)
+            }
+            None => (None, Vec::new()),
+        };
         let state = if !Path::new(&e.path).is_dir() {
             "directory missing".to_string()
         } else {
-            match &groups {
-                Some(g) => summarize(g.get(&e.instance_id).map(Vec::as_slice).unwrap_or(&[])),
+            match &own {
+                Some(own) => state_of(own, &foreign),
                 None => "unknown".to_string(),
             }
         };
@@ -106,6 +142,7 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
             kind: Kind::of_slot(e.slot).label(),
             slot: e.slot,
             state,
+            foreign,
             api_port: crate::ports::for_slot(stack, e.slot)
                 .into_iter()
                 .find(|(k, _)| *k == stack.api_port_key)
@@ -155,6 +192,19 @@ mod tests {
         assert_eq!(summarize(&cs[..1]), "running");
         assert_eq!(summarize(&cs[1..]), "stopped");
         assert_eq!(summarize(&[]), "stopped");
+    }
+
+    #[test]
+    fn another_directorys_containers_are_foreign() {
+        let cs = parse_ps(
+            "a\tp\tdb\trunning\tUp\tn\t\t/home/u/p\nb\tp\tapi\trunning\tUp\tn2\t\t/elsewhere/p\n",
+        );
+        let (own, foreign) = split_foreign(cs.clone(), Path::new("/home/u/p"));
+        assert_eq!(own.len(), 1);
+        assert_eq!(foreign, vec!["/elsewhere/p"]);
+        assert_eq!(state_of(&own, &foreign), "running");
+        let (own, foreign) = split_foreign(cs[1..].to_vec(), Path::new("/home/u/p"));
+        assert_eq!(state_of(&own, &foreign), "foreign");
     }
 
     #[test]

@@ -4,13 +4,25 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kinfra");
 pub const SETUP_BIN: &str = env!("CARGO_BIN_EXE_kinfra-setup");
 
-/// Docker tests share host ports, so they run one at a time.
-static DOCKER: Mutex<()> = Mutex::new(());
+/// Docker tests share host ports, so they run one at a time: across threads and
+/// across test processes (nextest, two suites at once), hence a file lock. Each
+/// holder opens the file itself, and the OS lock conflicts between open files.
+fn docker_lock() -> std::fs::File {
+    let path = std::env::temp_dir().join("kinfra-tests-docker.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    f.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    f
+}
 
 pub struct Env {
     _root: tempfile::TempDir,
@@ -19,7 +31,16 @@ pub struct Env {
     pub bin: PathBuf,
     pub work: PathBuf,
     origin: Option<PathBuf>,
-    _docker: Option<MutexGuard<'static, ()>>,
+    /// Held for the test's life; declared after `_root` so it is released last.
+    _docker: Option<std::fs::File>,
+}
+
+/// `KINFRA_TEST_COMPOSE=plugin|standalone`: the compose variant every kinfra run in
+/// the tests is forced to (`KINFRA_COMPOSE` itself is cleared from their environment).
+pub fn compose_variant() -> Option<String> {
+    std::env::var("KINFRA_TEST_COMPOSE")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// Whether Docker is usable; under KINFRA_REQUIRE_DOCKER=1 its absence fails the test.
@@ -83,7 +104,7 @@ impl Env {
     }
 
     pub fn with_docker() -> Option<Env> {
-        let guard = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = docker_lock();
         if !docker_available() {
             return None;
         }
@@ -158,6 +179,19 @@ impl Env {
             .env("FAKE_OP_DIR", self.base().join("op"))
             .env_remove("OP_SERVICE_ACCOUNT_TOKEN")
             .env_remove("CLICOLOR_FORCE");
+        // Nothing of the runner's own settings leaks in: each test says what it means.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("DOCKER_") || k.starts_with("KINFRA_") || k.starts_with("COMPOSE_") {
+                c.env_remove(&*k);
+            }
+        }
+        c.env("HOME", &self.home)
+            .env("KINFRA_HOME", &self.kinfra_home);
+        // The compose variant under test (`standalone` runs the suite on v1).
+        if let Some(v) = compose_variant() {
+            c.env("KINFRA_COMPOSE", v);
+        }
         for (k, v) in env {
             c.env(k, v);
         }
@@ -283,8 +317,13 @@ impl Drop for Env {
         if let Some(obj) = reg.get("instances").and_then(|v| v.as_object()) {
             projects.extend(obj.keys().cloned());
         }
-        if let Some(obj) = reg.pointer("/kinfra/projects").and_then(|v| v.as_object()) {
-            projects.extend(obj.keys().cloned());
+        let side = std::fs::read_to_string(self.registry_path().with_file_name("kinfra.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        for records in [reg.get("kinfra"), side.as_ref()].into_iter().flatten() {
+            if let Some(obj) = records.get("projects").and_then(|v| v.as_object()) {
+                projects.extend(obj.keys().cloned());
+            }
         }
         for p in projects {
             let _ = kinfra::docker::remove_project(&p, None, true);
@@ -483,4 +522,130 @@ pub fn container_of(project: &str, service: &str) -> String {
         .next()
         .unwrap_or_else(|| panic!("no container for {project}/{service}"))
         .to_string()
+}
+
+/// Writes a marker file into every volume of a project (as a database's data would
+/// be); returns the volume names, for [`assert_marked`].
+pub fn mark_volumes(project: &str) -> Vec<String> {
+    let label = format!("label=com.docker.compose.project={project}");
+    let vols: Vec<String> = docker(&["volume", "ls", "-q", "--filter", &label])
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(!vols.is_empty(), "project {project} has no volumes to mark");
+    for v in &vols {
+        let out = Command::new("docker")
+            .args(["run", "--rm", "-v", &format!("{v}:/m"), kinfra::demo::IMAGE])
+            .args([
+                "sh",
+                "-c",
+                &format!("echo 'data of {v}' > /m/kinfra-marker"),
+            ])
+            .output()
+            .expect("docker run");
+        assert!(
+            out.status.success(),
+            "marking {v}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    vols
+}
+
+/// Every volume still exists and still holds its marker.
+#[track_caller]
+pub fn assert_marked(vols: &[String], context: &dyn std::fmt::Display) {
+    for v in vols {
+        let out = Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "-v",
+                &format!("{v}:/m:ro"),
+                kinfra::demo::IMAGE,
+            ])
+            .args(["cat", "/m/kinfra-marker"])
+            .output()
+            .expect("docker run");
+        // `docker run -v NAME:…` would create a missing volume: check it existed.
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("data of {v}")),
+            "volume {v} lost its data ({})\n{context}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A built binary stopped at a named step (`KINFRA_TEST_PAUSE_AT`) until resumed or
+/// killed: for racing a second command against it, or a `kill -9` at that step.
+pub struct Paused {
+    pub child: std::process::Child,
+    flag: PathBuf,
+}
+
+impl Paused {
+    /// Spawns `bin` and returns once it has reached `step` (stdout discarded,
+    /// stderr captured).
+    pub fn start(
+        env: &Env,
+        bin: &str,
+        cwd: &Path,
+        args: &[&str],
+        step: &str,
+        extra: &[(&str, &str)],
+    ) -> Paused {
+        use std::process::Stdio;
+        use std::time::{Duration, Instant};
+        let flag = env.base().join(format!(
+            "pause-{}-{}",
+            step.replace(':', "-"),
+            args.join("-")
+        ));
+        let _ = std::fs::remove_file(&flag);
+        let flag_s = flag.display().to_string();
+        let mut vars = vec![
+            ("KINFRA_TEST_PAUSE_AT", step),
+            ("KINFRA_TEST_PAUSE_FILE", flag_s.as_str()),
+        ];
+        vars.extend_from_slice(extra);
+        let mut child = env
+            .command(bin, cwd, args, &vars)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !flag.exists() {
+            if let Ok(Some(st)) = child.try_wait() {
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "{args:?} ended ({st}) before reaching {step}:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(Instant::now() < deadline, "{args:?} never reached {step}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Paused { child, flag }
+    }
+
+    /// Lets it go on; returns its exit code and stderr once it ends.
+    pub fn resume(mut self) -> (i32, String) {
+        use std::io::Read;
+        let _ = std::fs::remove_file(&self.flag);
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let st = self.child.wait().expect("wait");
+        (st.code().unwrap_or(-1), err)
+    }
+
+    /// `kill -9`, then the flag is cleared.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9"); // SIGKILL
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.flag);
+    }
 }

@@ -13,3 +13,4 @@ mod registry;
 mod sandbox;
 mod secrets;
 mod setup;
+mod trust;

@@ -79,10 +79,72 @@ fn a_corrupt_registry_is_left_byte_for_byte() {
         env.kinfra(&dir, &["sandbox", "list"]).code(6);
         assert_eq!(std::fs::read(env.registry_path()).expect("read"), junk);
     }
-    std::fs::write(env.registry_path(), br#"{"version": 2, "instances": {}}"#).expect("write");
-    env.kinfra(&dir, &["sandbox", "init"])
-        .code(6)
-        .stderr_has("version 2");
+    // The Python tool's later releases write version 2: named, explained, untouched.
+    let v2 = br#"{"version": 2, "slots": {"1": null}, "instances": {}}"#;
+    std::fs::write(env.registry_path(), v2).expect("write");
+    for args in [&["sandbox", "init"][..], &["sandbox", "list"][..]] {
+        env.kinfra(&dir, args)
+            .code(6)
+            .stderr_has("version 2")
+            .stderr_has(&env.registry_path().display().to_string())
+            .stderr_has("Python sandbox tool")
+            .stderr_has("KINFRA_HOME");
+    }
+    assert_eq!(std::fs::read(env.registry_path()).expect("read"), v2);
+    assert!(!dir.join(".env.sandbox").exists());
+}
+
+#[test]
+fn kinfras_records_survive_the_python_tool_rewriting_the_registry() {
+    let mut env = crate::docker_env!();
+    let repo = env.clone_repo("ktrdr-coexist");
+    let wt = env.create_sandbox(&repo, "mine");
+    // What the Python tool writes back: its own keys only.
+    let reg = env.registry();
+    assert!(
+        reg.get("kinfra").is_none(),
+        "kinfra's records stay out of the shared file: {reg}"
+    );
+    let python_rewrite = serde_json::json!({
+        "version": reg["version"],
+        "local_prod": reg["local_prod"],
+        "instances": reg["instances"],
+    });
+    std::fs::write(
+        env.registry_path(),
+        serde_json::to_string_pretty(&python_rewrite).expect("json"),
+    )
+    .expect("write");
+    // kinfra still knows it created the worktree, so destroy removes it.
+    env.kinfra(&repo, &["sandbox", "destroy", "mine"])
+        .success()
+        .stderr_has("worktree");
+    assert!(!wt.exists(), "kinfra's own worktree was kept");
+    assert!(env.registry()["instances"].get("ktrdr--mine").is_none());
+}
+
+#[test]
+fn a_legacy_kinfra_key_is_read_and_moved_beside_the_registry() {
+    let mut env = crate::docker_env!();
+    let repo = env.clone_repo("ktrdr-legacy");
+    let wt = env.create_sandbox(&repo, "old");
+    // As an earlier kinfra left it: records inside the shared file, no side file.
+    let side = env.registry_path().with_file_name("kinfra.json");
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&side).expect("side file")).expect("json");
+    let mut reg = env.registry();
+    reg["kinfra"] = serde_json::json!({
+        "created_worktrees": records["created_worktrees"],
+        "projects": records["projects"],
+    });
+    std::fs::write(env.registry_path(), reg.to_string()).expect("write");
+    std::fs::remove_file(&side).expect("rm side file");
+    env.kinfra(&repo, &["sandbox", "create", "new"]).success();
+    assert!(env.registry().get("kinfra").is_none(), "the key moved");
+    let moved = std::fs::read_to_string(&side).expect("side file written");
+    assert!(moved.contains(&wt.display().to_string()), "{moved}");
+    env.kinfra(&repo, &["sandbox", "destroy", "old"]).success();
+    assert!(!wt.exists());
 }
 
 #[test]

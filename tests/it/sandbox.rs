@@ -339,6 +339,31 @@ fn another_homes_project_of_the_same_name_is_never_touched() {
     .stderr_has("Docker already has");
     env.kinfra_env(&other, &["local-prod", "down"], &[("KINFRA_HOME", home)])
         .code(1);
+    // Its status shows them as someone else's, never as this instance running.
+    let st = env.kinfra_env(
+        &other,
+        &["local-prod", "status", "--json"],
+        &[("KINFRA_HOME", home)],
+    );
+    st.success();
+    assert_eq!(st.json()["state"], "foreign", "{st}");
+    assert_eq!(st.json()["foreign"][0], prod.display().to_string(), "{st}");
+    assert_eq!(
+        st.json()["services"].as_array().map(Vec::len),
+        Some(0),
+        "{st}"
+    );
+    env.kinfra_env(&other, &["local-prod", "status"], &[("KINFRA_HOME", home)])
+        .success()
+        .stdout_has(&format!("containers from {}", prod.display()));
+    // The real one's own status and list are unaffected.
+    let mine = env.kinfra(&prod, &["local-prod", "status", "--json"]);
+    assert_eq!(mine.json()["state"], "running", "{mine}");
+    assert_eq!(
+        mine.json()["foreign"].as_array().map(Vec::len),
+        Some(0),
+        "{mine}"
+    );
     assert_eq!(docker_objects("ktrdr-prod"), before);
     assert_eq!(running_services("ktrdr-prod").len(), 11);
 }

@@ -3,46 +3,17 @@
 //! consistent, `prune` (or a rerun) reaches a clean state, and no user file is lost.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::Tally;
-use crate::harness::{BIN, Env, SETUP_BIN, docker_objects, git, snapshot, staging_leftovers};
+use crate::harness::{
+    BIN, Env, Paused, SETUP_BIN, docker_objects, git, snapshot, staging_leftovers,
+};
 
 /// Starts a binary that pauses at `step`, waits until it is there, and kills -9 it.
 fn kill_at(env: &Env, bin: &str, cwd: &Path, args: &[&str], step: &str) {
-    let flag = env.base().join(format!("pause-{}", step.replace(':', "-")));
-    let _ = std::fs::remove_file(&flag);
-    let flag_s = flag.display().to_string();
-    let mut child: Child = env
-        .command(
-            bin,
-            cwd,
-            args,
-            &[
-                ("KINFRA_TEST_PAUSE_AT", step),
-                ("KINFRA_TEST_PAUSE_FILE", &flag_s),
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !flag.exists() {
-        if let Ok(Some(st)) = child.try_wait() {
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{args:?} ended ({st}) before reaching {step}:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(Instant::now() < deadline, "never reached {step}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().expect("kill -9"); // SIGKILL
-    let _ = child.wait();
-    let _ = std::fs::remove_file(&flag);
+    Paused::start(env, bin, cwd, args, step, &[]).kill();
 }
 
 /// The registry parses and lists; `prune` runs; then whatever is still registered is

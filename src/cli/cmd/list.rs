@@ -33,15 +33,23 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         "AGE"
     );
     for r in rows {
+        let state = if r.foreign.is_empty() {
+            r.state.clone()
+        } else {
+            format!("{} +foreign", r.state)
+        };
         crate::outln!(
             "{:<4} {:<28} {:<18} {:<6} {:<5} {}",
             r.slot,
             r.instance_id,
-            r.state,
+            state,
             r.api_port.map(|p| p.to_string()).unwrap_or_default(),
             r.age,
             r.path
         );
+        for dir in &r.foreign {
+            crate::outln!("     {}: containers from {dir}", r.instance_id);
+        }
     }
     Ok(0)
 }

@@ -22,6 +22,12 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
         s.slot,
         s.state
     );
+    for dir in &s.foreign {
+        crate::outln!(
+            "  note: {} also has containers from {dir} (not this instance's)",
+            s.instance_id
+        );
+    }
     if !s.registered {
         crate::outln!("  note: not in the registry (run init again or check $KINFRA_HOME)");
     }

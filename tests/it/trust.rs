@@ -1,0 +1,246 @@
+//! Trust: a failed start never costs data, one operation per instance at a time, and
+//! a remote Docker endpoint is refused before anything starts.
+
+use crate::docker_env;
+use crate::harness::{
+    BIN, Paused, assert_marked, docker_objects, git, mark_volumes, running_services,
+};
+
+/// Adds a service whose container cannot start: compose itself fails, after it
+/// has created (and started) the others.
+fn add_unstartable_service(dir: &std::path::Path) {
+    let file = dir.join("docker-compose.sandbox.yml");
+    let text = std::fs::read_to_string(&file).expect("compose file");
+    let broken = text.replacen(
+        "services:\n",
+        "services:\n  unstartable:\n    image: busybox:1.35\n    command: [\"/no/such/program\"]\n\n",
+        1,
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&file, broken).expect("write");
+}
+
+#[test]
+fn a_failed_start_keeps_every_volume_that_held_data() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr-keep");
+    let wt = env.create_sandbox(&repo, "data");
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .success();
+    let vols = mark_volumes("ktrdr--data");
+
+    // 1. The gate fails on a running instance (the backend's endpoint breaks).
+    let workers = wt.join("backend/www/api/v1/workers");
+    let workers_text = std::fs::read(&workers).expect("read");
+    std::fs::remove_file(&workers).expect("rm");
+    let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "3"]);
+    r.code(2)
+        .stderr_has("startability gate failed")
+        .stderr_has("kept (data from before this start)")
+        .stderr_has("--keep-on-failure")
+        .stderr_has("logs SERVICE");
+    assert_marked(&vols, &r);
+    assert!(
+        !r.stderr
+            .contains("Removing the failed start's containers and volumes"),
+        "{r}"
+    );
+
+    // 2. The gate fails after `down` (containers gone, volumes kept): the containers
+    // this start created go, the volumes stay.
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+    let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "3"]);
+    r.code(2).stderr_has("removed 10 new container(s)");
+    assert_marked(&vols, &r);
+    assert!(running_services("ktrdr--data").is_empty(), "{r}");
+
+    // 3. Compose itself fails part-way: new containers go, old volumes stay.
+    std::fs::write(&workers, &workers_text).expect("restore");
+    add_unstartable_service(&wt);
+    let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "30"]);
+    r.code(1).stderr_has("docker compose failed");
+    assert_marked(&vols, &r);
+    assert!(running_services("ktrdr--data").is_empty(), "{r}");
+    assert!(
+        !docker_objects("ktrdr--data")
+            .iter()
+            .any(|o| o.contains("unstartable")),
+        "the container this start created is removed: {:?}",
+        docker_objects("ktrdr--data")
+    );
+    // The data is still there for the next good start.
+    git(&wt, &["checkout", "--", "docker-compose.sandbox.yml"]);
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .success();
+    assert_marked(&vols, &"after a good start");
+}
+
+#[test]
+fn a_failed_local_prod_start_keeps_its_database() {
+    let mut env = docker_env!();
+    let prod = env.clone_repo("ktrdr-prod");
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+    env.kinfra(&prod, &["local-prod", "up", "--no-secrets"])
+        .success();
+    let vols = mark_volumes("ktrdr-prod");
+    assert!(vols.iter().any(|v| v.contains("postgres_data")), "{vols:?}");
+
+    std::fs::remove_file(prod.join("backend/www/api/v1/health")).expect("rm");
+    let r = env.kinfra(
+        &prod,
+        &["local-prod", "up", "--no-secrets", "--timeout", "3"],
+    );
+    r.code(2)
+        .stderr_has("postgres_data")
+        .stderr_has("kept (data from before this start)");
+    assert_marked(&vols, &r);
+
+    // Volumes go only on purpose: `down --volumes` refuses without a terminal or --yes.
+    let r = env.kinfra(&prod, &["local-prod", "down", "--volumes"]);
+    r.code(2).stderr_has("--yes");
+    assert_marked(&vols, &r);
+    env.kinfra(&prod, &["local-prod", "down", "--volumes", "--yes"])
+        .success();
+    assert!(docker_objects("ktrdr-prod").is_empty());
+}
+
+#[test]
+fn a_first_start_that_fails_removes_only_what_it_created() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr-fresh");
+    let wt = env.create_sandbox(&repo, "fresh");
+    std::fs::remove_file(wt.join("backend/www/api/v1/workers")).expect("rm");
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "3"])
+        .code(2)
+        .stderr_has("removed");
+    // Every object was this command's: none is left, and the slot is kept.
+    assert!(
+        docker_objects("ktrdr--fresh").is_empty(),
+        "{:?}",
+        docker_objects("ktrdr--fresh")
+    );
+    assert!(env.registry()["instances"]["ktrdr--fresh"].is_object());
+}
+
+#[test]
+fn two_commands_on_one_instance_take_turns() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr-turns");
+    let wt = env.create_sandbox(&repo, "turns");
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .success();
+    let vols = mark_volumes("ktrdr--turns");
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+
+    // The first `up` holds the instance (stopped just after compose started it).
+    let first = Paused::start(
+        &env,
+        BIN,
+        &wt,
+        &["sandbox", "up", "--no-secrets"],
+        "up:started",
+        &[],
+    );
+    let first_pid = first.child.id();
+    // A second one waits for it, names it, and gives up after its bound (exit 1).
+    let r = env.kinfra_env(
+        &wt,
+        &["sandbox", "up", "--no-secrets"],
+        &[("KINFRA_LOCK_WAIT", "1")],
+    );
+    r.code(1)
+        .stderr_has("is busy")
+        .stderr_has(&format!("kinfra `up` (pid {first_pid})"));
+    env.kinfra_env(&wt, &["sandbox", "down"], &[("KINFRA_LOCK_WAIT", "1")])
+        .code(1)
+        .stderr_has("is busy");
+    // Read commands never wait.
+    env.kinfra_env(&wt, &["sandbox", "status"], &[("KINFRA_LOCK_WAIT", "0")])
+        .success();
+    env.kinfra_env(&wt, &["sandbox", "list"], &[("KINFRA_LOCK_WAIT", "0")])
+        .success();
+    env.kinfra_env(
+        &wt,
+        &["sandbox", "logs", "-n", "1"],
+        &[("KINFRA_LOCK_WAIT", "0")],
+    )
+    .success();
+
+    // A second `up` that waits long enough runs after the first, on its stack.
+    let second = std::thread::scope(|s| {
+        let second = s.spawn(|| env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]));
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let (code, err) = first.resume();
+        assert_eq!(code, 0, "first up failed:\n{err}");
+        second.join().expect("second up")
+    });
+    second
+        .success()
+        .stderr_has(&format!("waiting for kinfra `up` (pid {first_pid})"));
+    assert_marked(&vols, &second);
+    assert_eq!(running_services("ktrdr--turns").len(), 10, "{second}");
+
+    // A killed holder releases the lock at once.
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+    Paused::start(
+        &env,
+        BIN,
+        &wt,
+        &["sandbox", "up", "--no-secrets"],
+        "up:recorded",
+        &[],
+    )
+    .kill();
+    env.kinfra_env(
+        &wt,
+        &["sandbox", "up", "--no-secrets"],
+        &[("KINFRA_LOCK_WAIT", "5")],
+    )
+    .success();
+    assert_marked(&vols, &"after a killed up and a rerun");
+}
+
+#[test]
+fn a_remote_docker_endpoint_is_refused_before_anything_starts() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr-remote");
+    let wt = env.create_sandbox(&repo, "far");
+    // DOCKER_HOST on another machine (a documentation address: never dialled).
+    let r = env.kinfra_env(
+        &wt,
+        &["sandbox", "up", "--no-secrets"],
+        &[("DOCKER_HOST", "tcp://192.0.2.10:2376")],
+    );
+    r.code(7)
+        .stderr_has("tcp://192.0.2.10:2376")
+        .stderr_has("DOCKER_HOST")
+        .stderr_has("not this machine")
+        .stderr_has("docker context use default");
+    // A selected context on another machine, in the docker CLI's own files.
+    let docker_dir = env.home.join(".docker");
+    let meta = docker_dir.join("contexts/meta/0123abcd");
+    std::fs::create_dir_all(&meta).expect("mkdir");
+    std::fs::write(
+        meta.join("meta.json"),
+        r#"{"Name":"build-box","Metadata":{},"Endpoints":{"docker":{"Host":"ssh://me@build-box.example","SkipTLSVerify":false}}}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        docker_dir.join("config.json"),
+        r#"{"currentContext":"build-box"}"#,
+    )
+    .expect("write");
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .code(7)
+        .stderr_has("ssh://me@build-box.example")
+        .stderr_has("docker context build-box");
+    assert!(running_services("ktrdr--far").is_empty());
+    // A local endpoint spelled out works as before.
+    std::fs::remove_file(docker_dir.join("config.json")).expect("rm");
+    env.kinfra_env(
+        &wt,
+        &["sandbox", "up", "--no-secrets", "--no-wait"],
+        &[("DOCKER_HOST", "unix:///var/run/docker.sock")],
+    )
+    .success();
+}
