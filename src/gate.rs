@@ -268,11 +268,31 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         })
         .collect();
 
-    let results: Vec<CheckResult> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+    let results = join_checks(stack.gate.iter().zip(handles).map(|(g, h)| (g, h.join())));
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let died = died.lock().ok().and_then(|d| d.clone());
     Report { results, died }
+}
+
+/// The checks' results in order; a check whose thread panicked has failed (it must
+/// never vanish from the report and let the gate pass).
+fn join_checks<'a>(
+    joined: impl Iterator<Item = (&'a GateCheck, std::thread::Result<CheckResult>)>,
+) -> Vec<CheckResult> {
+    joined
+        .map(|(g, r)| {
+            r.unwrap_or_else(|p| CheckResult {
+                name: g.name.into(),
+                service: g.service.into(),
+                outcome: Outcome::Failed(format!(
+                    "the check crashed: {}",
+                    crate::error::panic_message(p.as_ref())
+                )),
+                elapsed_ms: 0,
+            })
+        })
+        .collect()
 }
 
 fn opts_secs(deadline: Instant, start: Instant) -> u64 {
@@ -298,6 +318,35 @@ mod tests {
         assert_eq!(count_workers(r#"{"workers":[1,2,3,4]}"#), Some(4));
         assert_eq!(count_workers(r#"{"other":[]}"#), None);
         assert_eq!(count_workers("oops"), None);
+    }
+
+    #[test]
+    fn a_check_that_panics_fails_the_gate() {
+        let checks = &crate::stack::KTRDR.gate;
+        let passed = |g: &GateCheck| CheckResult {
+            name: g.name.into(),
+            service: g.service.into(),
+            outcome: Outcome::Passed,
+            elapsed_ms: 1,
+        };
+        let joined = checks.iter().enumerate().map(|(i, g)| {
+            let r = if i == 1 {
+                std::thread::spawn(|| -> CheckResult { panic!("probe exploded") }).join()
+            } else {
+                Ok(passed(g))
+            };
+            (g, r)
+        });
+        let report = Report {
+            results: join_checks(joined),
+            died: None,
+        };
+        assert_eq!(report.results.len(), checks.len());
+        assert!(!report.passed());
+        let failed = report.failed();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].name, checks[1].name);
+        assert!(matches!(&failed[0].outcome, Outcome::Failed(m) if m.contains("probe exploded")));
     }
 
     #[test]

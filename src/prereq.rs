@@ -259,18 +259,45 @@ pub fn audit() -> Vec<Check> {
     let os = detect_os();
     std::thread::scope(|s| {
         let handles = vec![
-            s.spawn(move || vec![tool_check("git", "git", &["--version"], true, os)]),
-            s.spawn(move || docker_checks(os)),
-            s.spawn(move || vec![compose_check(os)]),
-            s.spawn(move || vec![tool_check("uv", "uv", &["--version"], true, os)]),
-            s.spawn(move || vec![op_check(os)]),
+            (
+                "git",
+                s.spawn(move || vec![tool_check("git", "git", &["--version"], true, os)]),
+            ),
+            ("docker", s.spawn(move || docker_checks(os))),
+            ("compose", s.spawn(move || vec![compose_check(os)])),
+            (
+                "uv",
+                s.spawn(move || vec![tool_check("uv", "uv", &["--version"], true, os)]),
+            ),
+            ("op", s.spawn(move || vec![op_check(os)])),
         ];
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .flatten()
-            .collect()
+        join_checks(handles.into_iter().map(|(n, h)| (n, h.join())))
     })
+}
+
+/// The checks in order; a check whose thread panicked is a failed, required check
+/// (it must never vanish and let the audit pass).
+fn join_checks<'a>(
+    joined: impl Iterator<Item = (&'a str, std::thread::Result<Vec<Check>>)>,
+) -> Vec<Check> {
+    joined
+        .flat_map(|(name, r)| {
+            r.unwrap_or_else(|p| {
+                vec![Check {
+                    name: name.to_string(),
+                    status: Status::Missing,
+                    required: true,
+                    version: None,
+                    path: None,
+                    detail: Some(format!(
+                        "the check crashed: {}",
+                        crate::error::panic_message(p.as_ref())
+                    )),
+                    hint: Some("this is a bug in kinfra; please report it with `kinfra doctor --json`".into()),
+                }]
+            })
+        })
+        .collect()
 }
 
 /// True when every required check passed.
@@ -281,6 +308,18 @@ pub fn all_required_ok(checks: &[Check]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_that_panics_fails_the_audit() {
+        let ok = std::thread::spawn(|| Vec::<Check>::new()).join();
+        let crashed = std::thread::spawn(|| -> Vec<Check> { panic!("boom") }).join();
+        let checks = join_checks([("git", ok), ("docker", crashed)].into_iter());
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].name, "docker");
+        assert_eq!(checks[0].status, Status::Missing);
+        assert!(checks[0].detail.as_deref().unwrap_or("").contains("boom"));
+        assert!(!all_required_ok(&checks));
+    }
 
     #[test]
     fn versions_from_captured_output() {

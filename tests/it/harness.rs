@@ -649,3 +649,17 @@ impl Paused {
         let _ = std::fs::remove_file(&self.flag);
     }
 }
+
+/// Adds a service whose container cannot start to an instance's compose file:
+/// compose itself then fails, after it has created (and started) the others.
+pub fn add_unstartable_service(dir: &Path) {
+    let file = dir.join("docker-compose.sandbox.yml");
+    let text = std::fs::read_to_string(&file).expect("compose file");
+    let broken = text.replacen(
+        "services:\n",
+        "services:\n  unstartable:\n    image: busybox:1.35\n    command: [\"/no/such/program\"]\n\n",
+        1,
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&file, broken).expect("write");
+}

@@ -3,22 +3,9 @@
 
 use crate::docker_env;
 use crate::harness::{
-    BIN, Paused, assert_marked, docker_objects, git, mark_volumes, running_services,
+    BIN, Paused, add_unstartable_service, assert_marked, docker_objects, git, mark_volumes,
+    running_services,
 };
-
-/// Adds a service whose container cannot start: compose itself fails, after it
-/// has created (and started) the others.
-fn add_unstartable_service(dir: &std::path::Path) {
-    let file = dir.join("docker-compose.sandbox.yml");
-    let text = std::fs::read_to_string(&file).expect("compose file");
-    let broken = text.replacen(
-        "services:\n",
-        "services:\n  unstartable:\n    image: busybox:1.35\n    command: [\"/no/such/program\"]\n\n",
-        1,
-    );
-    assert_ne!(broken, text);
-    std::fs::write(&file, broken).expect("write");
-}
 
 #[test]
 fn a_failed_start_keeps_every_volume_that_held_data() {

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::Tally;
-use crate::harness::{Env, snapshot};
+use crate::harness::{Env, add_unstartable_service, git, snapshot};
 
 const SECRET: &str = "S3CRET-0xRELIABILITY-db";
 const JWT: &str = "S3CRET-0xRELIABILITY-jwt";
@@ -35,12 +35,25 @@ pub fn run(t: &mut Tally, docker: bool) {
             runs.push(env.kinfra(&wt, &["sandbox", "status"]));
             runs.push(env.kinfra(&wt, &["sandbox", "list", "--json"]));
             runs.push(env.kinfra(&wt, &["sandbox", "logs", "-n", "50"]));
-            // An error path: a port conflict while secrets are loaded.
-            let holder = std::net::TcpListener::bind(("0.0.0.0", 5433)).ok();
             env.kinfra(&wt, &["sandbox", "down"]).success();
-            runs.push(env.kinfra(&wt, &["sandbox", "up"]));
+            // An error before secrets are read: a port conflict.
+            let holder = std::net::TcpListener::bind(("0.0.0.0", 5433)).expect("bind 5433");
+            let r = env.kinfra(&wt, &["sandbox", "up"]);
+            r.code(3).stderr_has("5433");
+            runs.push(r);
             drop(holder);
-            runs.push(env.kinfra(&wt, &["sandbox", "up", "--timeout", "1"]));
+            // Errors after they are loaded: compose fails (its stderr is shown, and
+            // its environment holds the secrets), then the gate fails.
+            add_unstartable_service(&wt);
+            let r = env.kinfra(&wt, &["sandbox", "up"]);
+            r.code(1).stderr_has("2 secret(s) loaded").stderr_has("docker compose failed");
+            runs.push(r);
+            git(&wt, &["checkout", "--", "docker-compose.sandbox.yml"]);
+            std::fs::remove_file(wt.join("backend/www/api/v1/workers")).expect("rm");
+            let r = env.kinfra(&wt, &["sandbox", "up", "--timeout", "1"]);
+            r.code(2).stderr_has("2 secret(s) loaded").stderr_has("startability gate failed");
+            runs.push(r);
+            git(&wt, &["checkout", "--", "backend/www/api/v1/workers"]);
             for r in &runs {
                 for s in [SECRET, JWT] {
                     assert!(!r.stdout.contains(s) && !r.stderr.contains(s), "secret printed\n{r}");
