@@ -153,6 +153,14 @@ fn detect_cached() -> Option<Compose> {
     Some(found)
 }
 
+impl Compose {
+    /// Asks the tools themselves, without the cache under kinfra home (tests, which
+    /// must never write to a real home).
+    pub fn probe() -> Option<Compose> {
+        detect_uncached()
+    }
+}
+
 fn detect_uncached() -> Option<Compose> {
     let forced = std::env::var(crate::context::ENV_COMPOSE).ok();
     let probe = |variant, cmd: Cmd| {

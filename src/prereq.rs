@@ -293,7 +293,10 @@ fn join_checks<'a>(
                         "the check crashed: {}",
                         crate::error::panic_message(p.as_ref())
                     )),
-                    hint: Some("this is a bug in kinfra; please report it with `kinfra doctor --json`".into()),
+                    hint: Some(
+                        "this is a bug in kinfra; please report it with `kinfra doctor --json`"
+                            .into(),
+                    ),
                 }]
             })
         })

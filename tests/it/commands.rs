@@ -145,7 +145,13 @@ fn shell_runs_in_the_service_and_logs_show_output() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("workers"));
     // The db service writes a line we can find: httpd logs nothing by itself.
     let db = crate::harness::container_of("ktrdr--sh", "db");
-    crate::harness::docker(&["exec", &db, "sh", "-c", "echo kinfra-log-probe > /proc/1/fd/1"]);
+    crate::harness::docker(&[
+        "exec",
+        &db,
+        "sh",
+        "-c",
+        "echo kinfra-log-probe > /proc/1/fd/1",
+    ]);
     let logs = env.kinfra(&wt, &["sandbox", "logs", "db", "-n", "5"]);
     logs.success().stdout_has("kinfra-log-probe");
     // Only the service asked for.

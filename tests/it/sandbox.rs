@@ -410,5 +410,9 @@ fn an_orphan_of_our_own_is_cleared_so_no_stale_database_is_inherited() {
         .args(["exec", &db, "cat", "/var/lib/postgresql/data/PG_VERSION"])
         .output()
         .expect("docker exec");
-    assert!(pg.status.success(), "{}", String::from_utf8_lossy(&pg.stderr));
+    assert!(
+        pg.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pg.stderr)
+    );
 }

@@ -91,6 +91,37 @@ pub fn run(t: &mut Tally, docker: bool) {
             format!("registry valid after the kill; recovery: {r}; name reusable")
         });
     }
+    t.case("faults", "failed and killed starts of a sandbox holding data keep every volume", || {
+        let mut env = Env::with_docker().expect("docker");
+        let repo = env.clone_repo("ktrdr-held");
+        let wt = env.create_sandbox(&repo, "held");
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]).success();
+        let vols = crate::harness::mark_volumes("ktrdr--held");
+        // kill -9 in the middle of a start, at each step after compose was asked.
+        for step in ["up:recorded", "up:started", "up:gate"] {
+            kill_at(&env, BIN, &wt, &["sandbox", "up", "--no-secrets"], step);
+            crate::harness::assert_marked(&vols, &format!("after kill -9 at {step}"));
+        }
+        // The gate fails; then compose itself fails part-way.
+        let workers = wt.join("backend/www/api/v1/workers");
+        std::fs::remove_file(&workers).expect("rm");
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "2"])
+            .code(2)
+            .stderr_has("kept (data from before this start)");
+        crate::harness::assert_marked(&vols, &"after a failed gate");
+        git(&wt, &["checkout", "--", "backend/www/api/v1/workers"]);
+        crate::harness::add_unstartable_service(&wt);
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]).code(1);
+        crate::harness::assert_marked(&vols, &"after a failed compose run");
+        git(&wt, &["checkout", "--", "docker-compose.sandbox.yml"]);
+        // prune while the directory exists: the volumes stay.
+        env.kinfra(&repo, &["sandbox", "prune"]).success();
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]).success();
+        crate::harness::assert_marked(&vols, &"after a good start");
+        env.kinfra(&wt, &["sandbox", "destroy", "--force"]).success();
+        format!("{} marked volumes kept through 3 kills, a failed gate, a failed compose run and a prune", vols.len())
+    });
+
     t.case("faults", "kill -9 at init:registered", || {
         let mut env = Env::with_docker().expect("docker");
         let repo = env.clone_repo("ktrdr-kinit");
