@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_check_that_panics_fails_the_audit() {
-        let ok = std::thread::spawn(|| Vec::<Check>::new()).join();
+        let ok = std::thread::spawn(Vec::<Check>::new).join();
         let crashed = std::thread::spawn(|| -> Vec<Check> { panic!("boom") }).join();
         let checks = join_checks([("git", ok), ("docker", crashed)].into_iter());
         assert_eq!(checks.len(), 1);
