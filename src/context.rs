@@ -132,6 +132,25 @@ pub fn default_home() -> Result<PathBuf> {
         .ok_or_else(|| Error::Invalid("neither KINFRA_HOME nor HOME is set".into()))
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether Ctrl-C was pressed since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// From now on the first Ctrl-C (SIGINT) is noted instead of ending the process,
+/// so long work can undo what it did and stop; a second one ends it at once (130).
+/// Children in the same process group (compose) get the signal themselves.
+pub fn catch_interrupts() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: undoing what this start did (Ctrl-C again to quit at once)");
+    });
+}
+
 /// Test-only hook. With `KINFRA_TEST_PAUSE_AT=<step>` and `KINFRA_TEST_PAUSE_FILE=<path>`,
 /// the process writes `<path>` on reaching `<step>` and waits until `<path>` is
 /// removed. The reliability suite uses it to `kill -9` kinfra, or cut Docker off, at

@@ -26,6 +26,8 @@ pub mod exit {
     pub const CORRUPT_STATE: i32 = 6;
     /// A required tool is missing or the Docker engine is unreachable.
     pub const ENVIRONMENT: i32 = 7;
+    /// Ctrl-C (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: i32 = 130;
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +135,8 @@ pub enum Error {
         "the Docker endpoint {endpoint} ({via}) is not this machine; kinfra starts stacks only on a local engine"
     )]
     RemoteDocker { endpoint: String, via: String },
+    #[error("interrupted")]
+    Interrupted,
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -202,6 +206,7 @@ impl Error {
             | Error::Invalid(_)
             | Error::GateFailed { .. } => INVALID,
             Error::PortConflict { .. } => PORT_CONFLICT,
+            Error::Interrupted => INTERRUPTED,
             Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
                 NOT_FOUND
             }
@@ -260,6 +265,7 @@ impl Error {
             Error::ComposeFailed { .. } => "compose's message is in the cause above; volumes that held data were kept. Fix it and run `up` again; `up --keep-on-failure` leaves the containers for `logs SERVICE`".into(),
             Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
             Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),
+            Error::Interrupted => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
             Error::Busy { .. } => format!(
                 "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
                 crate::context::ENV_LOCK_WAIT

@@ -247,6 +247,9 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
                         Ok(()) => return finish(Outcome::Passed),
                         Err(e) => last = e,
                     }
+                    if crate::context::interrupted() {
+                        return finish(Outcome::Failed("interrupted (Ctrl-C)".into()));
+                    }
                     if stop.load(Ordering::Relaxed) {
                         let why = died
                             .lock()
@@ -302,7 +305,7 @@ fn opts_secs(deadline: Instant, start: Instant) -> u64 {
 fn sleep_unless(stop: &AtomicBool, total: Duration) {
     let step = Duration::from_millis(50);
     let end = Instant::now() + total;
-    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) && !crate::context::interrupted() {
         std::thread::sleep(step);
     }
 }

@@ -148,8 +148,17 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     if opts.build {
         cmd = cmd.arg("--build");
     }
-    if let Err(e) = cmd.run() {
-        let err = super::compose_error(inst.id(), e);
+    let started = cmd.run();
+    if started.is_ok() && crate::context::interrupted() {
+        undo_failed_start(ctx, inst, opts, &before);
+        return Err(Error::Interrupted);
+    }
+    if let Err(e) = started {
+        let err = if crate::context::interrupted() {
+            Error::Interrupted
+        } else {
+            super::compose_error(inst.id(), e)
+        };
         if !matches!(err, Error::DockerUnavailable { .. }) {
             undo_failed_start(ctx, inst, opts, &before);
         }
@@ -191,6 +200,10 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         return finish(report);
     }
     crate::context::pause_point("up:gate");
+    if crate::context::interrupted() {
+        undo_failed_start(ctx, inst, opts, &before);
+        return Err(Error::Interrupted);
+    }
     r.step(&format!(
         "Waiting for the stack to be ready (up to {} s)",
         opts.timeout.as_secs()
@@ -229,6 +242,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
             .collect::<Vec<_>>()
             .join(", ");
         undo_failed_start(ctx, inst, opts, &before);
+        if crate::context::interrupted() {
+            return Err(Error::Interrupted);
+        }
         return Err(Error::GateFailed { failed });
     }
     report.gate = Some(g);

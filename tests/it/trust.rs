@@ -231,3 +231,35 @@ fn a_remote_docker_endpoint_is_refused_before_anything_starts() {
     )
     .success();
 }
+
+#[test]
+fn an_interrupted_start_is_undone_and_keeps_the_data() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr-ctrlc");
+    let wt = env.create_sandbox(&repo, "ctrlc");
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .success();
+    let vols = mark_volumes("ktrdr--ctrlc");
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+    // Ctrl-C once compose has started the stack, before the gate.
+    let p = Paused::start(
+        &env,
+        BIN,
+        &wt,
+        &["sandbox", "up", "--no-secrets"],
+        "up:gate",
+        &[],
+    );
+    let pid = p.child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill -INT");
+    assert!(sent.success());
+    let (code, err) = p.resume();
+    assert_eq!(code, 130, "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(err.contains("kept (data from before this start)"), "{err}");
+    assert!(running_services("ktrdr--ctrlc").is_empty(), "{err}");
+    assert_marked(&vols, &err);
+}

@@ -30,6 +30,7 @@ pub struct Args {
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
     let inst = instance::locate(ctx, stack, kind)?;
+    crate::context::catch_interrupts();
     let report = instance::up(
         ctx,
         stack,
