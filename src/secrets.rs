@@ -27,6 +27,8 @@ pub enum SecretsError {
     NotInstalled,
     #[error("the 1Password CLI is not signed in")]
     NotSignedIn,
+    #[error("1Password has no item {item:?}")]
+    ItemMissing { item: String },
     #[error("1Password item {item:?} could not be read: {reason}")]
     ItemUnavailable { item: String, reason: String },
     #[error("1Password returned something that is not an item for {item:?}: {reason}")]
@@ -83,20 +85,39 @@ fn map_exec(e: ExecError, item: &str) -> SecretsError {
     match e {
         ExecError::NotFound { .. } => SecretsError::NotInstalled,
         ExecError::TimedOut { .. } => SecretsError::TimedOut,
-        other => SecretsError::ItemUnavailable {
-            item: item.into(),
-            reason: other
-                .stderr()
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or("no detail")
-                .to_string(),
-        },
+        other => classify(other.stderr(), item),
     }
 }
 
-/// Is `op` signed in (or a service account configured)?
+/// Pure: what a failed `op item get` said. Only "no such item" means missing (setup
+/// then offers to create it); sign-in problems and everything else are not.
+pub fn classify(stderr: &str, item: &str) -> SecretsError {
+    let last = stderr
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("no detail")
+        .to_string();
+    let lower = stderr.to_lowercase();
+    if lower.contains("isn't an item") || lower.contains("no item found") {
+        SecretsError::ItemMissing { item: item.into() }
+    } else if lower.contains("not signed in")
+        || lower.contains("not currently signed in")
+        || lower.contains("session expired")
+        || lower.contains("authorization prompt dismissed")
+        || lower.contains("no accounts configured")
+    {
+        SecretsError::NotSignedIn
+    } else {
+        SecretsError::ItemUnavailable {
+            item: item.into(),
+            reason: last,
+        }
+    }
+}
+
+/// Is `op` signed in (or a service account configured)? For the audit only: with
+/// the desktop-app integration it can say no while items can be read.
 pub fn signed_in() -> Result<(), SecretsError> {
     if std::env::var_os("OP_SERVICE_ACCOUNT_TOKEN").is_some_and(|t| !t.is_empty()) {
         return Ok(());
@@ -114,8 +135,9 @@ pub fn signed_in() -> Result<(), SecretsError> {
 }
 
 /// Fetches the item and returns `(VAR, value)` pairs. Values are never logged.
+/// Asks for the item directly: with 1Password's desktop-app integration (Touch ID)
+/// `op whoami` can say "not signed in" while `op item get` works.
 pub fn fetch(stack: &Stack, item: &str) -> Result<Vec<(String, String)>, SecretsError> {
-    signed_in()?;
     let json = Cmd::new("op")
         .args(["item", "get", item, "--format", "json"])
         .timeout(op_timeout())
@@ -151,6 +173,31 @@ mod tests {
                 ("JWT_SECRET".to_string(), "jwt-2".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn op_errors_are_told_apart() {
+        // Captured from op 2.x.
+        let missing = "[ERROR] 2026/01/01 00:00:00 \"ktrdr-local-prod\" isn't an item. Specify the item with its UUID, name, or domain.\n";
+        assert!(matches!(
+            classify(missing, "i"),
+            SecretsError::ItemMissing { .. }
+        ));
+        for not_in in [
+            "[ERROR] 2026/01/01 00:00:00 You are not currently signed in. Please run `op signin --help` for instructions\n",
+            "[ERROR] 2026/01/01 00:00:00 account is not signed in\n",
+            "[ERROR] 2026/01/01 00:00:00 authorization prompt dismissed, please try again\n",
+        ] {
+            assert!(
+                matches!(classify(not_in, "i"), SecretsError::NotSignedIn),
+                "{not_in}"
+            );
+        }
+        let other = "[ERROR] 2026/01/01 00:00:00 could not connect to the 1Password desktop app\n";
+        match classify(other, "i") {
+            SecretsError::ItemUnavailable { reason, .. } => assert!(reason.contains("desktop app")),
+            e => panic!("{e:?}"),
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! A volume that existed before the command (a database) is never removed here:
 //! volumes go only through `destroy`, `release` and `down --volumes`.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::Instance;
@@ -62,9 +62,19 @@ fn published_keys(compose_text: &str, keys: &[(String, u16)]) -> Vec<(String, u1
         .collect()
 }
 
-/// True when nothing listens on the port (any address).
-fn port_free(port: u16) -> bool {
-    TcpListener::bind(("0.0.0.0", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok()
+/// True when something accepts connections on the port at 127.0.0.1 or ::1 (where
+/// `localhost` resolves first on macOS). Connecting, not binding: a bind from an
+/// unsigned binary can raise macOS's firewall prompt, and a probe that binds holds
+/// the port for a moment that another start may need.
+fn port_in_use(port: u16) -> bool {
+    [
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ]
+    .into_iter()
+    .any(|ip| {
+        TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_millis(300)).is_ok()
+    })
 }
 
 /// Checks the ports; returns the instance's containers as they were before `up`.
@@ -75,14 +85,16 @@ fn check_ports(inst: &Instance, compose_text: &str) -> Result<Vec<docker::Contai
         .filter(|c| c.running())
         .flat_map(|c| c.host_ports.clone())
         .collect();
+    // The engine says which ports its containers publish (whether or not anything
+    // answers on them yet); a connection finds every other listener.
+    let holders = docker::port_holders().unwrap_or_default();
     let busy: Vec<(String, u16)> = published_keys(compose_text, &inst.env.ports)
         .into_iter()
-        .filter(|(_, p)| !own.contains(p) && !port_free(*p))
+        .filter(|(_, p)| !own.contains(p) && (holders.contains_key(p) || port_in_use(*p)))
         .collect();
     if busy.is_empty() {
         return Ok(before);
     }
-    let holders = docker::port_holders().unwrap_or_default();
     Err(Error::PortConflict {
         conflicts: busy
             .into_iter()
@@ -123,6 +135,14 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
                     vars.len()
                 ));
                 project.env.extend(vars);
+            }
+            // local-prod holds real data: its database would keep the default password
+            // it was created with. Never fall back silently there.
+            Err(e) if inst.kind == super::Kind::LocalProd => {
+                return Err(Error::SecretsRequired {
+                    item: item.to_string(),
+                    source: e,
+                });
             }
             Err(e) => {
                 r.warn(&format!("{e}; the stack will use its insecure defaults"));

@@ -230,8 +230,12 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
     // 2. 1Password.
     header(2, "1Password");
     eprintln!("{}", onepassword::explain(stack));
+    // Whether `up` can read local-prod's secrets; otherwise setup has said aloud that
+    // the stack will use insecure defaults, and starts it so on purpose.
+    let mut secrets_ready = false;
     match onepassword::item_state(stack) {
         onepassword::ItemState::Present => {
+            secrets_ready = true;
             ctx.reporter
                 .success(&format!("item {} found", stack.local_prod_item));
         }
@@ -258,6 +262,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
                         summary
                             .done
                             .push(format!("1Password item {} created", stack.local_prod_item));
+                        secrets_ready = true;
                     }
                     Err(e) => ctx
                         .reporter
@@ -394,7 +399,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
             stack,
             &inst,
             &UpOptions {
-                secrets: !a.no_secrets,
+                secrets: !a.no_secrets && secrets_ready,
                 ..Default::default()
             },
         )?;

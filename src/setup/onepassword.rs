@@ -42,7 +42,9 @@ pub enum ItemState {
 pub fn item_state(stack: &Stack) -> ItemState {
     match crate::secrets::fetch(stack, stack.local_prod_item) {
         Ok(_) => ItemState::Present,
-        Err(crate::secrets::SecretsError::ItemUnavailable { .. }) => ItemState::Missing,
+        // Only a definite "no such item" offers to create one: a sign-in or connection
+        // problem must never lead to a duplicate item.
+        Err(crate::secrets::SecretsError::ItemMissing { .. }) => ItemState::Missing,
         Err(e) => ItemState::Unavailable(e.to_string()),
     }
 }

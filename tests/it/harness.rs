@@ -43,6 +43,14 @@ pub fn compose_variant() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The docker CLI's configuration directory of whoever runs the tests, if any.
+fn runner_docker_config() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .filter(|d| d.is_dir())
+}
+
 /// Whether Docker is usable; under KINFRA_REQUIRE_DOCKER=1 its absence fails the test.
 pub fn docker_available() -> bool {
     let ok = Command::new("docker")
@@ -188,6 +196,11 @@ impl Env {
         }
         c.env("HOME", &self.home)
             .env("KINFRA_HOME", &self.kinfra_home);
+        // The runner's docker configuration (its context: Docker Desktop's
+        // `desktop-linux` on a Mac) survives the temporary HOME.
+        if let Some(cfg) = runner_docker_config() {
+            c.env("DOCKER_CONFIG", cfg);
+        }
         // The compose variant under test (`standalone` runs the suite on v1).
         if let Some(v) = compose_variant() {
             c.env("KINFRA_COMPOSE", v);
@@ -250,7 +263,9 @@ case "$1" in
     echo '[ERROR] 2026/01/01 00:00:00 account is not signed in' >&2
     exit 1 ;;
   item)
-    [ -f "$d/signed_in" ] || { echo '[ERROR] account is not signed in' >&2; exit 1; }
+    # `desktop_app`: 1Password's app integration, where items are readable although
+    # `op whoami` says not signed in.
+    [ -f "$d/signed_in" ] || [ -f "$d/desktop_app" ] || { echo '[ERROR] 2026/01/01 00:00:00 You are not currently signed in. Please run `op signin --help` for instructions' >&2; exit 1; }
     if [ "$2" = create ]; then
       # `op item create --title T …` with an item JSON template on stdin.
       title=""
@@ -597,11 +612,14 @@ impl Paused {
     ) -> Paused {
         use std::process::Stdio;
         use std::time::{Duration, Instant};
-        let flag = env.base().join(format!(
-            "pause-{}-{}",
-            step.replace(':', "-"),
-            args.join("-")
-        ));
+        // One flag file per step and command line, a plain file name (arguments may
+        // hold paths).
+        let name: String = format!("pause-{step}-{}", args.join("-"))
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(120)
+            .collect();
+        let flag = env.base().join(name);
         let _ = std::fs::remove_file(&flag);
         let flag_s = flag.display().to_string();
         let mut vars = vec![

@@ -205,6 +205,12 @@ fn up_on_a_running_instance_is_fine_and_busy_ports_are_named() {
         .stderr_has("8006")
         .stderr_has("KTRDR_API_PORT");
     drop(holder);
+    // A listener on ::1 only (where `localhost` resolves first on macOS) is found too.
+    let v6 = TcpListener::bind(("::1", 8006)).expect("bind [::1]:8006");
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .code(3)
+        .stderr_has("8006");
+    drop(v6);
 
     // A port held by a container: the container is named.
     docker(&[

@@ -80,3 +80,69 @@ fn secrets_reach_containers_and_nowhere_else() {
         "{envs}"
     );
 }
+
+#[test]
+fn local_prod_never_falls_back_silently_and_the_app_integration_works() {
+    let mut env = docker_env!();
+    let prod = env.clone_repo("ktrdr-prod");
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+
+    // Not signed in: local-prod refuses (no terminal to ask), nothing starts.
+    env.kinfra(&prod, &["local-prod", "up", "--no-wait"])
+        .code(7)
+        .stderr_has("ktrdr-local-prod")
+        .stderr_has("not signed in")
+        .stderr_has("--no-secrets");
+    assert!(crate::harness::running_services("ktrdr-prod").is_empty());
+
+    // The desktop app's integration: `op whoami` says no, the item is readable.
+    std::fs::create_dir_all(env.op_dir()).expect("mkdir");
+    std::fs::write(env.op_dir().join("desktop_app"), "").expect("write");
+    env.op_item("ktrdr-local-prod", &[("db_password", PASSWORD)]);
+    let whoami = std::process::Command::new(env.bin.join("op"))
+        .arg("whoami")
+        .env("FAKE_OP_DIR", env.op_dir())
+        .output()
+        .expect("op whoami");
+    assert!(!whoami.status.success(), "the fake must say not signed in");
+    env.kinfra(&prod, &["local-prod", "up", "--no-wait"])
+        .success()
+        .stderr_has("1 secret(s) loaded");
+    let envs = docker(&[
+        "inspect",
+        "--format",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        &container_of("ktrdr-prod", "db"),
+    ]);
+    assert!(
+        envs.contains(&format!("POSTGRES_PASSWORD={PASSWORD}")),
+        "{envs}"
+    );
+    env.kinfra(&prod, &["local-prod", "down"]).success();
+}
+
+#[test]
+fn setup_never_offers_a_duplicate_item_when_op_is_not_signed_in() {
+    // Docker lock: setup registers a local-prod, whose project name other tests use.
+    let env = docker_env!();
+    // The item exists, but op is not signed in: not "missing", so never created.
+    env.op_item("ktrdr-local-prod", &[("db_password", PASSWORD)]);
+    let dest = env.work.join("prod");
+    let r = env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            "--demo",
+            "--create-item",
+            "--skip-shared",
+            &format!("--path={}", dest.display()),
+        ],
+        &[],
+    );
+    r.success().stderr_has("not signed in");
+    assert!(
+        !env.op_calls().contains("item create"),
+        "an item was created although one exists:\n{}",
+        env.op_calls()
+    );
+}

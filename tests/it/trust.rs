@@ -153,19 +153,35 @@ fn two_commands_on_one_instance_take_turns() {
     )
     .success();
 
-    // A second `up` that waits long enough runs after the first, on its stack.
-    let second = std::thread::scope(|s| {
-        let second = s.spawn(|| env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]));
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        let (code, err) = first.resume();
-        assert_eq!(code, 0, "first up failed:\n{err}");
-        second.join().expect("second up")
-    });
-    second
-        .success()
-        .stderr_has(&format!("waiting for kinfra `up` (pid {first_pid})"));
-    assert_marked(&vols, &second);
-    assert_eq!(running_services("ktrdr--turns").len(), 10, "{second}");
+    // A second `up` that waits long enough runs after the first, on its stack. The
+    // first is let go only once the second says it is waiting for it.
+    let log = env.base().join("second-up.stderr");
+    let mut second = env
+        .command(BIN, &wt, &["sandbox", "up", "--no-secrets"], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let waiting = format!("waiting for kinfra `up` (pid {first_pid})");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(&waiting)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second up never waited:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, err) = first.resume();
+    assert_eq!(code, 0, "first up failed:\n{err}");
+    let status = second.wait().expect("second up");
+    let second_err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "second up failed:\n{second_err}");
+    assert_marked(&vols, &second_err);
+    assert_eq!(running_services("ktrdr--turns").len(), 10, "{second_err}");
 
     // A killed holder releases the lock at once.
     env.kinfra(&wt, &["sandbox", "down"]).success();
@@ -217,10 +233,15 @@ fn a_remote_docker_endpoint_is_refused_before_anything_starts() {
         r#"{"currentContext":"build-box"}"#,
     )
     .expect("write");
-    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
-        .code(7)
-        .stderr_has("ssh://me@build-box.example")
-        .stderr_has("docker context build-box");
+    let cfg = docker_dir.display().to_string();
+    env.kinfra_env(
+        &wt,
+        &["sandbox", "up", "--no-secrets"],
+        &[("DOCKER_CONFIG", &cfg)],
+    )
+    .code(7)
+    .stderr_has("ssh://me@build-box.example")
+    .stderr_has("docker context build-box");
     assert!(running_services("ktrdr--far").is_empty());
     // A local endpoint spelled out works as before.
     std::fs::remove_file(docker_dir.join("config.json")).expect("rm");

@@ -31,18 +31,33 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
     let inst = instance::locate(ctx, stack, kind)?;
     crate::context::catch_interrupts();
-    let report = instance::up(
-        ctx,
-        stack,
-        &inst,
-        &UpOptions {
-            wait: !a.no_wait,
-            build: a.build,
-            timeout: Duration::from_secs(a.timeout),
-            secrets: !a.no_secrets,
-            keep_on_failure: a.keep_on_failure,
-        },
-    )?;
+    let mut opts = UpOptions {
+        wait: !a.no_wait,
+        build: a.build,
+        timeout: Duration::from_secs(a.timeout),
+        secrets: !a.no_secrets,
+        keep_on_failure: a.keep_on_failure,
+    };
+    let report = match instance::up(ctx, stack, &inst, &opts) {
+        // local-prod without its secrets: only with the person's say-so.
+        Err(e @ crate::Error::SecretsRequired { .. }) if ctx.interactive => {
+            ctx.reporter.warn(&e.to_string());
+            if let Some(h) = e.hint() {
+                ctx.reporter.info(&format!("hint: {h}"));
+            }
+            let go = super::confirm_data_loss(
+                ctx,
+                "Start local-prod on the stack's insecure default secrets anyway?",
+                "",
+            )?;
+            if !go {
+                return Ok(crate::error::exit::ENVIRONMENT);
+            }
+            opts.secrets = false;
+            instance::up(ctx, stack, &inst, &opts)?
+        }
+        r => r?,
+    };
     if report.gate.is_some() {
         ctx.reporter
             .success(&format!("{} is up and ready", inst.id()));
