@@ -49,7 +49,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     let now = now_iso();
     let path_s = path.display().to_string();
     if !ctx.registry().load()?.instances.contains_key(&id) {
-        check_leftovers(ctx, &id, None)?;
+        check_leftovers(ctx, &id, None, Kind::Sandbox)?;
     }
 
     // 1. Reserve the slot and name (under the lock; git work happens outside it).

@@ -97,7 +97,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
     let now = now_iso();
     let path_s = top.display().to_string();
     if !env_path.exists() && ctx.registry().load()?.entry_at(&top).is_none() {
-        check_leftovers(ctx, &id, opts.docker)?;
+        check_leftovers(ctx, &id, opts.docker, kind)?;
     }
     let slot = ctx.registry().update(|c| {
         if let Some(e) = c.entry_at(&top) {

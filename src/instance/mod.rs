@@ -174,6 +174,9 @@ impl ProjectObjects {
 /// Before a new instance takes the name `project`: Docker objects already labelled
 /// with it are removed only when this registry started that project and no entry
 /// owns it any more (an orphan of ours, whose database password would be stale).
+/// For local-prod only the containers go: its volumes are removed only by
+/// `local-prod destroy` or `down --volumes`, so the new local-prod reuses its data
+/// (its password comes from the same 1Password item).
 /// Anything else is someone else's (another kinfra home, the Python tool, a manual
 /// compose run): refused, never deleted. Docker unreachable: a warning. `seen` is
 /// Docker's state if the caller already queried it.
@@ -181,6 +184,7 @@ pub(crate) fn check_leftovers(
     ctx: &Context,
     project: &str,
     seen: Option<ProjectObjects>,
+    kind: Kind,
 ) -> Result<()> {
     let ProjectObjects {
         containers: cs,
@@ -206,12 +210,22 @@ pub(crate) fn check_leftovers(
             .as_ref()
             .is_some_and(|e| e.instance_id == project);
     if let Some(dir) = reg.kinfra.projects.get(project).filter(|_| !owned) {
-        let r = crate::docker::remove_project(project, Some(Path::new(dir)), true)?;
+        let keep_volumes = kind == Kind::LocalProd;
+        let r = crate::docker::remove_project(project, Some(Path::new(dir)), !keep_volumes)?;
         if r.foreign.is_empty() {
-            ctx.reporter.warn(&format!(
-                "removed {} container(s) and {} volume(s) left over from an earlier {project} (stale passwords)",
-                r.containers, r.volumes
-            ));
+            if keep_volumes {
+                ctx.reporter.warn(&format!(
+                    "removed {} container(s) left over from an earlier {project}; its volume(s) {} are kept \
+                     and the new local-prod uses them (`docker volume rm` them first for an empty database)",
+                    r.containers,
+                    vols.join(", ")
+                ));
+            } else {
+                ctx.reporter.warn(&format!(
+                    "removed {} container(s) and {} volume(s) left over from an earlier {project} (stale passwords)",
+                    r.containers, r.volumes
+                ));
+            }
             ctx.registry().update(|c| {
                 c.kinfra.projects.remove(project);
                 Ok(())

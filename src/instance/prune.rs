@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::docker;
 use crate::error::{Error, Result};
 use crate::registry::Entry;
+use crate::stack::Stack;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PruneItem {
@@ -19,7 +20,10 @@ pub struct PruneItem {
     pub path: Option<String>,
     pub reason: String,
     pub containers: usize,
+    /// Volumes removed (or, with --dry-run, to be removed).
     pub volumes: usize,
+    /// Its volumes stay: local-prod's, or a project whose directory still exists.
+    pub keeps_volumes: bool,
 }
 
 /// Releases one registered instance by slot number or name: containers and volumes
@@ -56,12 +60,13 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
         reason: "released".into(),
         containers: removed.containers,
         volumes: removed.volumes,
+        keeps_volumes: false,
     })
 }
 
 /// Finds (and unless `dry_run`, removes) entries whose directory is gone and
 /// projects kinfra started that no entry owns.
-pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
+pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneItem>> {
     let reg = ctx.registry().load()?;
     let containers = docker::by_project(docker::containers(None)?);
     let volumes = docker::all_volume_projects()?;
@@ -76,13 +81,21 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
     for e in all_entries.clone() {
         if !Path::new(&e.path).is_dir() {
             let (c, v) = count(&e.instance_id);
+            // local-prod's data goes only through destroy or `down --volumes`: a
+            // moved clone must not cost its database.
+            let (reason, volumes) = if e.slot == 0 {
+                ("directory missing; local-prod's volumes are kept", 0)
+            } else {
+                ("directory missing", v)
+            };
             items.push(PruneItem {
                 project: e.instance_id.clone(),
                 slot: Some(e.slot),
                 path: Some(e.path.clone()),
-                reason: "directory missing".into(),
+                reason: reason.into(),
                 containers: c,
-                volumes: v,
+                volumes,
+                keeps_volumes: volumes == 0 && v > 0,
             });
         }
     }
@@ -92,7 +105,12 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
             let (c, v) = count(project);
             // Its directory may still hold the work that database belongs to: only
             // the containers go. (`release` or `down --volumes` remove volumes on purpose.)
-            let (reason, volumes) = if Path::new(dir).is_dir() {
+            let (reason, volumes) = if project == stack.local_prod_id {
+                (
+                    "no registry entry owns it; local-prod's volumes are kept",
+                    0,
+                )
+            } else if Path::new(dir).is_dir() {
                 (
                     "no registry entry owns it; its volumes are kept while its directory exists",
                     0,
@@ -100,6 +118,10 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
             } else {
                 ("no registry entry owns it", v)
             };
+            let keeps_volumes = volumes == 0 && v > 0;
+            if keeps_volumes && c == 0 {
+                continue; // nothing to remove; its volumes stay on record as ours
+            }
             items.push(PruneItem {
                 project: project.clone(),
                 slot: None,
@@ -107,6 +129,7 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
                 reason: reason.into(),
                 containers: c,
                 volumes,
+                keeps_volumes,
             });
         }
     }
@@ -115,8 +138,11 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
     }
     for it in &items {
         let _lock = super::lock(ctx, &it.project, "prune")?;
-        let dir_exists = it.path.as_deref().is_some_and(|p| Path::new(p).is_dir());
-        docker::remove_project(&it.project, it.path.as_deref().map(Path::new), !dir_exists)?;
+        docker::remove_project(
+            &it.project,
+            it.path.as_deref().map(Path::new),
+            !it.keeps_volumes,
+        )?;
         ctx.registry().update(|c| {
             // Re-checked under the lock: only drop what is still stale.
             if it.slot.is_some() {
@@ -137,7 +163,9 @@ pub fn prune(ctx: &Context, dry_run: bool) -> Result<Vec<PruneItem>> {
                 || c.local_prod
                     .as_ref()
                     .is_some_and(|e| e.instance_id == it.project);
-            if !still_owned {
+            // Kept volumes stay on record as ours, so a new instance of that name
+            // takes them over instead of being refused as someone else's.
+            if !still_owned && !it.keeps_volumes {
                 c.kinfra.projects.remove(&it.project);
                 if let Some(p) = &it.path {
                     c.kinfra.created_worktrees.retain(|w| w != p);

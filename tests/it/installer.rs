@@ -232,3 +232,96 @@ fn install_sh_refuses_without_a_checksum_tool() {
     );
     assert!(!dir.join("kinfra").exists());
 }
+
+/// A `bin` directory whose `uname` and `sysctl` say what a Mac would, first on PATH.
+fn fake_platform(env: &Env, os: &str, arch: &str, arm64_hw: bool) -> String {
+    let dir = env.base().join(format!("fake-{os}-{arch}"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let script = |name: &str, body: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    script(
+        "uname",
+        format!(
+            "#!/bin/sh\ncase \"$1\" in -s) echo {os} ;; -m) echo {arch} ;; *) echo {os} ;; esac\n"
+        ),
+    );
+    script(
+        "sysctl",
+        format!(
+            "#!/bin/sh\n[ \"$2\" = hw.optional.arm64 ] && echo {}\n",
+            u8::from(arm64_hw)
+        ),
+    );
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn install_sh_picks_the_platform_and_says_when_no_archive_exists() {
+    let env = Env::new();
+    let dist = package(&env);
+    let (_server, base) = serve(&dist);
+    let dir = env.base().join("installed");
+    // A Rosetta shell on Apple silicon says x86_64: the arm64 archive is fetched,
+    // and (none being served here) the failure names the platform plainly.
+    let path = fake_platform(&env, "Darwin", "x86_64", true);
+    let o = install(&env, &base, &dir, &["--install-only"], &[("PATH", &path)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{}", show(&o));
+    assert!(err.contains("kinfra-macos-arm64.tar.gz"), "{}", show(&o));
+    assert!(
+        err.contains("no kinfra release exists for macos-arm64"),
+        "{}",
+        show(&o)
+    );
+    assert!(!dir.join("kinfra").exists());
+    // An Intel Mac gets the x86_64 one.
+    let path = fake_platform(&env, "Darwin", "x86_64", false);
+    let o = install(&env, &base, &dir, &["--install-only"], &[("PATH", &path)]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("kinfra-macos-x86_64.tar.gz"),
+        "{}",
+        show(&o)
+    );
+
+    // This host: installed; no profile is touched unless asked.
+    let o = install(
+        &env,
+        &base,
+        &dir,
+        &["--install-only"],
+        &[("SHELL", "/bin/zsh")],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    for f in [".zshrc", ".bashrc", ".bash_profile", ".profile"] {
+        assert!(
+            !env.home.join(f).exists(),
+            "{f} written without --modify-path"
+        );
+    }
+    // Asked: the file the user's shell reads, once.
+    for _ in 0..2 {
+        let o = install(
+            &env,
+            &base,
+            &dir,
+            &["--install-only", "--modify-path"],
+            &[("SHELL", "/bin/zsh")],
+        );
+        assert!(o.status.success(), "{}", show(&o));
+    }
+    let zshrc = std::fs::read_to_string(env.home.join(".zshrc")).expect(".zshrc");
+    assert_eq!(
+        zshrc.matches(&dir.display().to_string()).count(),
+        1,
+        "{zshrc}"
+    );
+    assert!(!env.home.join(".bashrc").exists());
+}

@@ -47,17 +47,16 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     assert_eq!(v["ports"]["KTRDR_WORKER_PORT_1"], 5041);
     assert!(v["services"].as_array().expect("services").len() >= 9);
     // The API answers on the sandbox's own port.
-    let body = std::process::Command::new("busybox")
-        .args([
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            "http://127.0.0.1:8004/api/v1/health",
-        ])
-        .output()
-        .expect("wget");
-    assert!(String::from_utf8_lossy(&body.stdout).contains("healthy"));
+    let body = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", 8004)).expect("connect 8004");
+        s.write_all(b"GET /api/v1/health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .expect("request");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("response");
+        text
+    };
+    assert!(body.contains("200") && body.contains("healthy"), "{body}");
 
     let list = env.kinfra(&alpha, &["sandbox", "list", "--json"]);
     list.success();

@@ -284,3 +284,33 @@ fn an_interrupted_start_is_undone_and_keeps_the_data() {
     assert!(running_services("ktrdr--ctrlc").is_empty(), "{err}");
     assert_marked(&vols, &err);
 }
+
+#[test]
+fn a_moved_local_prod_clone_never_costs_its_database() {
+    let mut env = docker_env!();
+    let prod = env.clone_repo("ktrdr-prod");
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+    env.kinfra(&prod, &["local-prod", "up", "--no-secrets"])
+        .success();
+    let vols = mark_volumes("ktrdr-prod");
+    // The user moves the clone while it runs: prune frees the registration and the
+    // containers, and keeps local-prod's volumes.
+    let moved = env.work.join("ktrdr-prod-moved");
+    std::fs::rename(&prod, &moved).expect("mv");
+    let r = env.kinfra(&env.work, &["sandbox", "prune"]);
+    r.success().stdout_has("local-prod's volumes are kept");
+    assert_marked(&vols, &r);
+    assert!(running_services("ktrdr-prod").is_empty(), "{r}");
+    assert!(env.registry()["local_prod"].is_null(), "{r}");
+    // A new local-prod of the moved clone takes the data over.
+    std::fs::remove_file(moved.join(".env.sandbox")).expect("rm");
+    env.kinfra(&moved, &["local-prod", "init"])
+        .success()
+        .stderr_has("are kept");
+    env.kinfra(&moved, &["local-prod", "up", "--no-secrets"])
+        .success();
+    assert_marked(&vols, &"after init and up in the moved clone");
+    env.kinfra(&moved, &["sandbox", "prune"])
+        .success()
+        .stdout_has("Nothing to prune");
+}

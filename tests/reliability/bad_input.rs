@@ -195,7 +195,8 @@ pub fn run(t: &mut Tally, docker: bool) {
             std::fs::create_dir_all(&items).expect("mkdir");
             std::fs::write(items.join("ktrdr-sandbox-dev.json"), "{{{ not json").expect("write");
             env.kinfra(&wt, &["sandbox", "up", "--no-wait"]).success().stderr_has("not an item");
-            // A failing op: the whoami check fails.
+            // A failing op: its own words are passed on (kinfra asks for the item
+            // directly, no `op whoami` first).
             let bad_op = env.base().join("bad-op");
             std::fs::create_dir_all(&bad_op).expect("mkdir");
             std::fs::write(bad_op.join("op"), "#!/bin/sh\necho 'segfault' >&2\nexit 139\n").expect("write");
@@ -210,7 +211,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             let path = |d: &std::path::Path| format!("{}:{}", d.display(), std::env::var("PATH").unwrap_or_default());
             env.kinfra_env(&wt, &["sandbox", "up", "--no-wait"], &[("PATH", &path(&bad_op))])
                 .success()
-                .stderr_has("not signed in");
+                .stderr_has("could not be read: segfault");
             let start = std::time::Instant::now();
             env.kinfra_env(&wt, &["sandbox", "up", "--no-wait"], &[("PATH", &path(&hang)), ("KINFRA_OP_TIMEOUT_SECS", "2")])
                 .success()

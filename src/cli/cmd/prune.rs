@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let items = instance::prune(ctx, a.dry_run)?;
+    let items = instance::prune(ctx, super::stack(), a.dry_run)?;
     if a.json {
         let out = serde_json::json!({ "dry_run": a.dry_run, "items": items });
         crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
