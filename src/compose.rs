@@ -27,6 +27,14 @@ pub struct Compose {
 impl Compose {
     /// Detects the compose tool (cached). `KINFRA_COMPOSE=plugin|standalone` forces one.
     pub fn detect() -> Result<Compose> {
+        if let Ok(v) = std::env::var(crate::context::ENV_COMPOSE)
+            && !["", "plugin", "standalone"].contains(&v.as_str())
+        {
+            return Err(Error::Invalid(format!(
+                "{}={v:?} is not a compose variant: use `plugin` (docker compose) or `standalone` (docker-compose), or unset it",
+                crate::context::ENV_COMPOSE
+            )));
+        }
         static CACHE: OnceLock<std::result::Result<Compose, String>> = OnceLock::new();
         CACHE
             .get_or_init(|| detect_cached().ok_or_else(|| "none".to_string()))

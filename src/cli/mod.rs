@@ -43,7 +43,8 @@ pub enum Command {
     /// Sandboxes: one isolated stack per worktree, on slots 1-10.
     #[command(subcommand)]
     Sandbox(SandboxCmd),
-    /// The single local-prod instance (a clone, slot 0, standard ports).
+    /// The single local-prod instance (a clone, slot 0, standard ports); every command
+    /// acts on the registered one, from any directory.
     #[command(subcommand, name = "local-prod")]
     LocalProd(LocalProdCmd),
     /// Run the embedded demo end to end: local-prod and a sandbox, then teardown.

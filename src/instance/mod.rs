@@ -121,8 +121,18 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// The instance containing the current directory, which must be of `kind`.
+/// The instance a command acts on. local-prod is a singleton: the registered one,
+/// from any directory (an unregistered clone holding local-prod's `.env.sandbox` is
+/// still found from inside it). A sandbox: the one containing the current directory.
 pub fn locate(ctx: &Context, stack: &Stack, kind: Kind) -> Result<Instance> {
+    if kind == Kind::LocalProd
+        && let Some(e) = ctx.registry().load()?.local_prod
+    {
+        let dir = PathBuf::from(&e.path);
+        if dir.join(envfile::FILE_NAME).is_file() {
+            return Instance::at(stack, &dir);
+        }
+    }
     let root = find_root(&ctx.cwd).ok_or_else(|| Error::NoInstanceHere {
         dir: ctx.cwd.clone(),
     })?;

@@ -32,6 +32,14 @@ pub fn logs(
     follow: bool,
     lines: usize,
 ) -> Result<i32> {
+    if let Some(s) = service {
+        // The services Docker knows for this instance (no `compose config`: read
+        // commands stay fast); none known yet, compose itself decides.
+        let known = services_of(&crate::docker::containers(Some(inst.id()))?);
+        if !known.is_empty() && !known.iter().any(|k| k == s) {
+            return Err(no_such_service(inst, s, &known));
+        }
+    }
     let compose = Compose::detect()?;
     let project = inst.project(ctx, stack)?;
     let mut cmd = compose
@@ -49,18 +57,28 @@ pub fn logs(
 /// Opens a shell in a running service container.
 pub fn shell(inst: &Instance, service: &str, tty: bool) -> Result<i32> {
     let cs = super::ensure_not_foreign(inst)?;
+    let known = services_of(&cs);
+    if !known.is_empty() && !known.iter().any(|k| k == service) {
+        return Err(no_such_service(inst, service, &known));
+    }
     let c = cs
         .iter()
         .find(|c| c.service == service && c.running())
         .ok_or_else(|| {
+            let mut running: Vec<&str> = cs
+                .iter()
+                .filter(|c| c.running())
+                .map(|c| c.service.as_str())
+                .collect();
+            running.sort_unstable();
             Error::Invalid(format!(
                 "service {service} of {} is not running (running: {})",
                 inst.id(),
-                cs.iter()
-                    .filter(|c| c.running())
-                    .map(|c| c.service.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                if running.is_empty() {
+                    "none".to_string()
+                } else {
+                    running.join(", ")
+                }
             ))
         })?;
     let flags = if tty { "-it" } else { "-i" };
@@ -75,4 +93,18 @@ pub fn shell(inst: &Instance, service: &str, tty: bool) -> Result<i32> {
         ])
         .status_inherit()?;
     Ok(status.code().unwrap_or(1))
+}
+
+/// The instance's services Docker knows of, sorted, each once.
+fn services_of(cs: &[crate::docker::Container]) -> Vec<String> {
+    let set: std::collections::BTreeSet<&str> = cs.iter().map(|c| c.service.as_str()).collect();
+    set.into_iter().map(String::from).collect()
+}
+
+fn no_such_service(inst: &Instance, service: &str, known: &[String]) -> Error {
+    Error::Invalid(format!(
+        "{} has no service {service:?} (services: {})",
+        inst.id(),
+        known.join(", ")
+    ))
 }

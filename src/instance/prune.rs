@@ -31,6 +31,13 @@ pub struct PruneItem {
 pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
     let reg = ctx.registry().load()?;
     let entry: Entry = match what.parse::<u8>() {
+        Ok(0) => {
+            return Err(Error::Invalid(
+                "slot 0 is local-prod's, which `release` never touches (its database is real data); \
+                 `kinfra local-prod destroy` removes it on purpose, the clone stays"
+                    .into(),
+            ));
+        }
         Ok(slot) => reg
             .instances
             .values()

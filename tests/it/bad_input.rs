@@ -17,6 +17,11 @@ fn bad_slots_are_refused_clearly() {
         let r = env.kinfra(&dir, &["sandbox", "create", "n", "--slot", slot]);
         r.code(2).stderr_has(says).no_panic();
     }
+    // `release 0` says why local-prod is not released.
+    env.kinfra(&dir, &["sandbox", "release", "0"])
+        .code(2)
+        .stderr_has("slot 0 is local-prod's")
+        .stderr_has("local-prod destroy");
     assert!(!env.registry_path().exists());
     assert!(!dir.join(".env.sandbox").exists());
 }

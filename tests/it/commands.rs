@@ -154,6 +154,30 @@ fn shell_runs_in_the_service_and_logs_show_output() {
     ]);
     let logs = env.kinfra(&wt, &["sandbox", "logs", "db", "-n", "5"]);
     logs.success().stdout_has("kinfra-log-probe");
+    // A service the instance does not have: exit 2 with the services, sorted.
+    env.kinfra(&wt, &["sandbox", "logs", "nosuchsvc"])
+        .code(2)
+        .stderr_has("no service \"nosuchsvc\"")
+        .stderr_has("services: backend, backtest-worker-1, backtest-worker-2, db, grafana");
+    let out = output_with_stdin(
+        &mut env.command(BIN, &wt, &["sandbox", "shell", "nosuch"], &[]),
+        b"exit 0\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no service \"nosuch\"") && err.contains("(services: backend, "),
+        "{err}"
+    );
+    // An unknown compose variant is an error, not a silent guess.
+    env.kinfra_env(
+        &wt,
+        &["sandbox", "up", "--no-secrets"],
+        &[("KINFRA_COMPOSE", "v3")],
+    )
+    .code(2)
+    .stderr_has("KINFRA_COMPOSE=\"v3\"")
+    .stderr_has("plugin");
     // Only the service asked for.
     let backend_only = env.kinfra(&wt, &["sandbox", "logs", "backend", "-n", "50"]);
     assert!(

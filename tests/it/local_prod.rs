@@ -68,6 +68,17 @@ fn local_prod_lifecycle_and_destroy_from_a_sandbox() {
             "{svc} not running: {running:?}"
         );
     }
+    // There is one local-prod: found from any directory, a sandbox's included.
+    let anywhere = env.kinfra(&env.work, &["local-prod", "status", "--json"]);
+    anywhere.success();
+    assert_eq!(anywhere.json()["instance_id"], "ktrdr-prod", "{anywhere}");
+    assert_eq!(
+        anywhere.json()["path"],
+        prod.display().to_string(),
+        "{anywhere}"
+    );
+    env.kinfra(&env.work, &["local-prod", "logs", "backend", "-n", "1"])
+        .success();
     let st = env.kinfra(&prod, &["local-prod", "status", "--json"]);
     st.success();
     assert_eq!(st.json()["state"], "running");
