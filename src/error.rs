@@ -86,6 +86,12 @@ pub enum Error {
     NameTaken { id: String, path: PathBuf },
     #[error("{} already exists", path.display())]
     DirExists { path: PathBuf },
+    #[error("branch {branch:?} is already checked out in another worktree")]
+    BranchCheckedOut {
+        branch: String,
+        #[source]
+        source: ExecError,
+    },
     #[error("no kinfra instance contains {} (no .env.sandbox here or in a parent directory)", dir.display())]
     NoInstanceHere { dir: PathBuf },
     #[error("{} belongs to {found}, not to {expected}", dir.display())]
@@ -137,6 +143,10 @@ pub enum Error {
     RemoteDocker { endpoint: String, via: String },
     #[error("interrupted")]
     Interrupted,
+    #[error(
+        "a required tool is missing (see the fixes above); setup stopped before changing anything"
+    )]
+    MissingTools,
     #[error("local-prod's secrets could not be read from 1Password item {item}")]
     SecretsRequired {
         item: String,
@@ -199,6 +209,7 @@ impl Error {
             | Error::NameTaken { .. }
             | Error::DirExists { .. }
             | Error::ComposeFailed { .. }
+            | Error::BranchCheckedOut { .. }
             | Error::ProjectInUse { .. }
             | Error::Busy { .. }
             | Error::Io { .. }
@@ -224,6 +235,7 @@ impl Error {
             Error::DockerUnavailable { .. }
             | Error::NoCompose
             | Error::RemoteDocker { .. }
+            | Error::MissingTools
             | Error::SecretsRequired { .. } => ENVIRONMENT,
             Error::Exec(e) if e.not_found().is_some() => ENVIRONMENT,
             Error::Exec(_) => FAILURE,
@@ -259,12 +271,24 @@ impl Error {
             Error::BadSlot { .. } => "leave out --slot to take the lowest free slot".into(),
             Error::BadName(_) => "use a short name of letters, digits and dashes, such as `feature-login`".into(),
             Error::NameTaken { .. } => "choose another name, or destroy the existing instance first".into(),
+            Error::BranchCheckedOut { branch, .. } => format!(
+                "git allows a branch in one worktree at a time: leave out --branch for a new branch, \
+                 or start one from it with `--branch my-{branch}` (`git worktree list` shows where {branch} is)"
+            ),
             Error::DirExists { .. } => "choose another name, or remove that directory yourself if it is not needed".into(),
             Error::NoInstanceHere { .. } => "cd into a sandbox (created by `kinfra sandbox create` or `init`), or name one".into(),
             Error::WrongKind { expected, .. } => format!("run this from a {expected} directory"),
             Error::NoSuchInstance { .. } => "`kinfra sandbox list` shows the registered sandboxes".into(),
             Error::NoLocalProd => "clone KTRDR and run `kinfra local-prod init` in the clone".into(),
-            Error::PortConflict { .. } => "stop what holds the port, then run up again".into(),
+            Error::PortConflict { conflicts } => {
+                match conflicts.iter().find(|c| c.container.is_none()) {
+                    Some(c) => format!(
+                        "stop what holds the port, then run up again; `lsof -iTCP:{} -sTCP:LISTEN` names the process",
+                        c.port
+                    ),
+                    None => "stop the container that holds the port (`docker stop NAME`), then run up again".into(),
+                }
+            }
             Error::ProjectInUse { project, .. } => format!(
                 "another kinfra home, the Python tool or a manual `docker compose -p {project}` uses that name; \
                  stop it there, or remove stale objects with `docker rm -f` / `docker volume rm`, then retry"
@@ -285,7 +309,18 @@ impl Error {
             Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so a remote engine's stack can never pass. \
                  Use the local engine (unset DOCKER_HOST, or `docker context use default`), or run kinfra on the engine's machine. \
                  Read-only commands (`list`, `status`, `logs`) still work".into(),
-            Error::DockerUnavailable { .. } => "start the Docker engine (or check DOCKER_HOST) and try again".into(),
+            Error::DockerUnavailable { .. } => {
+                let e = crate::docker::endpoint();
+                if e.via == "the default socket" {
+                    "start the Docker engine (Docker Desktop, or `sudo systemctl start docker`) and try again".into()
+                } else {
+                    format!(
+                        "the docker CLI talks to {} (set by {}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
+                        if e.host.is_empty() { "an unknown endpoint" } else { e.host.as_str() },
+                        e.via
+                    )
+                }
+            }
             Error::NoCompose => if cfg!(target_os = "macos") {
                 "Docker Desktop includes Compose (check it is running and up to date); with Homebrew's docker CLI: `brew install docker-compose`".into()
             } else {

@@ -87,7 +87,18 @@ pub fn worktree_add(repo: &Path, path: &Path, branch: &str) -> Result<bool> {
     } else {
         cmd.args(["-b", branch]).arg(path)
     };
-    cmd.run()?;
+    if let Err(e) = cmd.run() {
+        let stderr = e.stderr();
+        if stderr.contains("is already checked out")
+            || stderr.contains("is already used by worktree")
+        {
+            return Err(Error::BranchCheckedOut {
+                branch: branch.to_string(),
+                source: e,
+            });
+        }
+        return Err(e.into());
+    }
     Ok(!exists)
 }
 
@@ -97,6 +108,12 @@ pub fn worktree_remove(repo: &Path, path: &Path) -> Result<()> {
         .args(["worktree", "remove", "--force"])
         .arg(path)
         .run()?;
+    Ok(())
+}
+
+/// Drops git's records of worktrees whose directory is gone (`git worktree prune`).
+pub fn worktree_prune(repo: &Path) -> Result<()> {
+    git(repo).args(["worktree", "prune"]).run()?;
     Ok(())
 }
 

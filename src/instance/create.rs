@@ -25,6 +25,10 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         check_slot(stack, s)?;
     }
     let slug = slugify(&opts.name)?;
+    if slug != opts.name {
+        ctx.reporter
+            .info(&format!("name made safe: {:?} -> {slug}", opts.name));
+    }
     let top = ktrdr_top(stack, &ctx.cwd)?;
     // Worktrees hang off the main clone, also when run from inside another worktree.
     let repo = if git::is_clone(&top) {

@@ -36,7 +36,9 @@ pub struct Destroyed {
     pub kept_because: Option<String>,
 }
 
-fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Entry> {
+/// The registered sandbox named `name` (with or without the worktree prefix, or as
+/// its slug), or the one containing the current directory.
+pub(super) fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Entry> {
     let reg = ctx.registry().load()?;
     match name {
         Some(n) => {

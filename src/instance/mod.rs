@@ -147,6 +147,28 @@ pub fn locate(ctx: &Context, stack: &Stack, kind: Kind) -> Result<Instance> {
     Ok(inst)
 }
 
+/// The instance a command acts on: the sandbox named in the registry when a name is
+/// given, else [`locate`] (local-prod takes no name: there is one).
+pub fn find(ctx: &Context, stack: &Stack, kind: Kind, name: Option<&str>) -> Result<Instance> {
+    let Some(n) = name else {
+        return locate(ctx, stack, kind);
+    };
+    if kind == Kind::LocalProd {
+        return Err(Error::Invalid(format!(
+            "there is one local-prod, so `kinfra local-prod` commands take no name (got {n:?})"
+        )));
+    }
+    let entry = destroy::find_sandbox(ctx, stack, Some(n))?;
+    let dir = PathBuf::from(&entry.path);
+    if !dir.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{} is registered at {}, which no longer exists; `kinfra sandbox prune` frees it",
+            entry.instance_id, entry.path
+        )));
+    }
+    Instance::at(stack, &dir)
+}
+
 /// Current time as ISO-8601 UTC, seconds precision.
 pub fn now_iso() -> String {
     jiff::Timestamp::now()

@@ -181,5 +181,20 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
             Ok(())
         })?;
     }
+    // git's own records of the worktrees whose directory is gone, in their repositories.
+    let repos: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter(|it| it.slot.is_some())
+        .filter_map(|it| reg.instances.get(&it.project))
+        .filter_map(|e| e.parent_repo.as_deref())
+        .filter(|r| Path::new(r).is_dir())
+        .collect();
+    for repo in repos {
+        let _git = ctx.registry().worktree_lock()?;
+        if let Err(e) = crate::git::worktree_prune(Path::new(repo)) {
+            ctx.reporter
+                .warn(&format!("`git worktree prune` in {repo} failed: {e}"));
+        }
+    }
     Ok(items)
 }

@@ -168,17 +168,13 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     if opts.build {
         cmd = cmd.arg("--build");
     }
-    let started = cmd.run();
-    if started.is_ok() && crate::context::interrupted() {
-        undo_failed_start(ctx, inst, opts, &before);
-        return Err(Error::Interrupted);
-    }
-    if let Err(e) = started {
-        let err = if crate::context::interrupted() {
-            Error::Interrupted
-        } else {
-            super::compose_error(inst.id(), e)
-        };
+    // Ctrl-C reaches compose too; whichever way compose ended, the start is undone.
+    let started = match (cmd.run(), crate::context::interrupted()) {
+        (_, true) => Err(Error::Interrupted),
+        (Err(e), false) => Err(super::compose_error(inst.id(), e)),
+        (Ok(_), false) => Ok(()),
+    };
+    if let Err(err) = started {
         if !matches!(err, Error::DockerUnavailable { .. }) {
             undo_failed_start(ctx, inst, opts, &before);
         }
@@ -216,13 +212,14 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         post_start,
         gate: None,
     };
-    if !opts.wait {
-        return finish(report);
-    }
     crate::context::pause_point("up:gate");
     if crate::context::interrupted() {
+        // During the post-start step, or before the gate.
         undo_failed_start(ctx, inst, opts, &before);
         return Err(Error::Interrupted);
+    }
+    if !opts.wait {
+        return finish(report);
     }
     r.step(&format!(
         "Waiting for the stack to be ready (up to {} s)",

@@ -40,8 +40,8 @@ pub const DEFAULT_PATH: &str = "~/Documents/dev/ktrdr-prod";
 
 Re-running is safe: an existing clone of the same repository at --path is resumed.
 Without a terminal on stdin, setup runs non-interactively (and says so).
-Exit codes: 0 done, 1 a step failed or a required tool is missing, 2 invalid input
-(for example a missing flag in non-interactive mode), 7 Docker unreachable.")]
+Exit codes: 0 done, 1 a step failed, 2 invalid input (for example a missing flag in
+non-interactive mode), 7 Docker unreachable or a required tool missing.")]
 pub struct Args {
     /// Only check prerequisites (and explain 1Password), then exit.
     #[arg(long)]
@@ -208,23 +208,24 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
         .join()
         .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
     header(1, "Prerequisites");
-    print_checks(&checks, a.json);
+    print_checks(&checks, a.json, false);
     let ok = crate::prereq::all_required_ok(&checks);
     if a.check_only {
         if !a.json {
             header(2, "1Password");
             eprintln!("{}", onepassword::explain(stack));
         }
-        return Ok(if ok { 0 } else { 1 });
+        return Ok(if ok {
+            0
+        } else {
+            crate::error::exit::ENVIRONMENT
+        });
     }
     if !ok {
         if let Some(Ok(p)) = &early {
             p.undo();
         }
-        return Err(Error::Other(
-            "a required tool is missing (see the fixes above); setup stopped before changing anything"
-                .into(),
-        ));
+        return Err(Error::MissingTools);
     }
 
     // 2. 1Password.

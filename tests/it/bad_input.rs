@@ -59,7 +59,9 @@ fn shell_metacharacters_become_a_safe_slug() {
         &dir,
         &["sandbox", "create", "x; touch pwned $(touch pwned2) `id`"],
     );
-    r.success();
+    r.success()
+        .stderr_has("name made safe")
+        .stderr_has("-> x-touch-pwned-touch-pwned2-id");
     let made = env.work.join("ktrdr--x-touch-pwned-touch-pwned2-id");
     assert!(made.join(".env.sandbox").is_file(), "{r}");
     assert!(
@@ -145,4 +147,55 @@ fn a_hand_edited_env_file_is_reported_not_used() {
     let r = env.kinfra(&dir, &["sandbox", "status", "--json"]);
     r.success();
     assert_eq!(r.json()["ports"]["KTRDR_API_PORT"], 8001, "{r}");
+}
+
+#[test]
+fn a_checked_out_branch_and_an_unreachable_endpoint_are_explained() {
+    let mut env = Env::new();
+    let repo = env.clone_repo("ktrdr-br");
+    let main = crate::harness::git(&repo, &["branch", "--show-current"]);
+    let r = env.kinfra(
+        &repo,
+        &["sandbox", "create", "again", "--branch", main.trim()],
+    );
+    r.code(1)
+        .stderr_has("already checked out")
+        .stderr_has("leave out --branch")
+        .no_panic();
+    assert!(!env.work.join("ktrdr--again").exists(), "{r}");
+    assert!(
+        env.registry()["instances"].get("ktrdr--again").is_none(),
+        "the failed create was undone\n{r}"
+    );
+    // An endpoint that does not answer is named, not "install Docker".
+    env.kinfra(&repo, &["sandbox", "init"]).success();
+    env.kinfra_env(
+        &repo,
+        &["sandbox", "status"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    )
+    .code(7)
+    .stderr_has("unix:///nonexistent/docker.sock")
+    .stderr_has("set by DOCKER_HOST");
+}
+
+#[test]
+fn list_columns_fit_long_names() {
+    let mut env = Env::new();
+    let repo = env.clone_repo("ktrdr-wide");
+    let long = "a-rather-long-sandbox-name-for-a-feature-branch";
+    env.kinfra(&repo, &["sandbox", "init", "--name", long])
+        .success();
+    let r = env.kinfra(&repo, &["sandbox", "list"]);
+    r.success();
+    let header = r.stdout.lines().next().expect("header");
+    let row = r.stdout.lines().find(|l| l.contains(long)).expect("row");
+    let col = |line: &str, word: &str| line.find(word).expect("column");
+    // The state column starts where its header does, after the whole name.
+    assert!(col(row, long) + long.len() < col(header, "STATE"), "{r}");
+    assert_eq!(
+        row[col(header, "STATE")..].split_whitespace().next(),
+        Some("stopped"),
+        "{r}"
+    );
 }

@@ -71,6 +71,29 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     assert_eq!(find("ktrdr--alpha")["state"], "running");
     assert_eq!(find("ktrdr--alpha")["api_port"], 8001);
     assert_eq!(find("ktrdr--beta-feature")["api_port"], 8004);
+    // Commands take a sandbox's name from anywhere (with or without the prefix).
+    let st = env.kinfra(&env.work, &["sandbox", "status", "alpha", "--json"]);
+    st.success();
+    assert_eq!(st.json()["instance_id"], "ktrdr--alpha", "{st}");
+    env.kinfra(
+        &env.work,
+        &[
+            "sandbox",
+            "logs",
+            "--name",
+            "ktrdr--beta-feature",
+            "db",
+            "-n",
+            "1",
+        ],
+    )
+    .success();
+    env.kinfra(&env.work, &["sandbox", "status", "nope"])
+        .code(4)
+        .stderr_has("no sandbox named");
+    env.kinfra(&env.work, &["local-prod", "status", "alpha"])
+        .code(2)
+        .stderr_has("takes no name");
     let text = env.kinfra(&alpha, &["sandbox", "list"]);
     text.success()
         .stdout_has("ktrdr--alpha")
@@ -89,7 +112,9 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     // down, then destroy: nothing left.
     env.kinfra(&alpha, &["sandbox", "down"]).success();
     assert!(running_services("ktrdr--alpha").is_empty());
-    env.kinfra(&alpha, &["sandbox", "destroy"]).success();
+    env.kinfra(&alpha, &["sandbox", "destroy"])
+        .success()
+        .stderr_has("current directory was inside it");
     env.kinfra(&prod, &["sandbox", "destroy", "beta-feature"])
         .success();
     for (p, dir) in [("ktrdr--alpha", &alpha), ("ktrdr--beta-feature", &beta)] {
@@ -202,7 +227,8 @@ fn up_on_a_running_instance_is_fine_and_busy_ports_are_named() {
     env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
         .code(3)
         .stderr_has("8006")
-        .stderr_has("KTRDR_API_PORT");
+        .stderr_has("KTRDR_API_PORT")
+        .stderr_has("lsof -iTCP:8006 -sTCP:LISTEN");
     drop(holder);
     // A listener on ::1 only (where `localhost` resolves first on macOS) is found too.
     let v6 = TcpListener::bind(("::1", 8006)).expect("bind [::1]:8006");
@@ -295,6 +321,11 @@ fn a_failed_gate_exits_2_and_leaves_nothing_running_and_prune_reconciles() {
         .stdout_has("removed ktrdr--gone");
     assert!(docker_objects("ktrdr--gone").is_empty());
     assert!(env.registry()["instances"].get("ktrdr--gone").is_none());
+    let worktrees = git(&repo, &["worktree", "list"]);
+    assert!(
+        !worktrees.contains("ktrdr--gone"),
+        "git still lists it:\n{worktrees}"
+    );
     assert!(
         env.registry()["instances"]["ktrdr--broken"].is_object(),
         "prune keeps live entries"

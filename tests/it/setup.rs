@@ -59,10 +59,7 @@ const ALL: &[&str] = &["git", "docker", "docker-compose", "uv"];
 
 #[test]
 fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
-    let env = match Env::with_docker() {
-        Some(e) => e,
-        None => return,
-    };
+    let env = crate::docker_env!();
     let cwd = env.work.clone();
     env.op_sign_in();
 
@@ -84,12 +81,20 @@ fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
     // Without uv or docker: 1, and the fix.
     let no_uv = tool_farm(&env, &["git", "docker", "docker-compose"], true);
     env.setup(&cwd, &["--check-only"], &[("PATH", &no_uv)])
-        .code(1)
+        .code(7)
         .stderr_has("uv              missing")
         .stderr_has("fix: pipx install uv");
+    // doctor agrees: results on stdout, a verdict, the same exit code.
+    env.kinfra_env(&cwd, &["doctor"], &[("PATH", &no_uv)])
+        .code(7)
+        .stdout_has("uv              missing")
+        .stdout_has("1 problem");
+    env.kinfra_env(&cwd, &["doctor"], &[("PATH", &full)])
+        .success()
+        .stdout_has("\nready");
     let no_docker = tool_farm(&env, &["git", "uv"], true);
     env.setup(&cwd, &["--check-only"], &[("PATH", &no_docker)])
-        .code(1)
+        .code(7)
         .stderr_has("docker          missing")
         .stderr_has("fix: sudo apt-get install docker.io");
 
@@ -105,7 +110,7 @@ fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
         ],
         &[("PATH", &no_uv)],
     );
-    r.code(1).stderr_has("required tool is missing");
+    r.code(7).stderr_has("required tool is missing");
     assert!(!env.work.join("made").exists(), "{r}");
 
     // --json parses and agrees with the text.

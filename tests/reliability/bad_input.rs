@@ -70,7 +70,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         let mut n = 0;
         for (arg, code, says) in &cases {
             let r = env.setup(&env.work, &["--non-interactive", "--demo", arg], &[]);
-            if r.code == 1 && r.stderr.contains("required tool is missing") {
+            if r.code == 7 && r.stderr.contains("required tool is missing") {
                 crate::skip(&format!("prerequisites missing here: {}", r.stderr.trim()));
             }
             r.code(*code).stderr_has(says).no_panic();

@@ -34,6 +34,12 @@ fn summary(ctx: &Context, d: &Destroyed) {
     if d.directory_deleted {
         ctx.reporter
             .info(&format!("  worktree {} deleted", d.path.display()));
+        if ctx.cwd.starts_with(&d.path) {
+            ctx.reporter.info(
+                "  your shell's current directory was inside it and is gone: `cd` out of it. \
+                 The branch stays in the repository (`git branch` lists it)",
+            );
+        }
     } else if let Some(why) = &d.kept_because {
         ctx.reporter
             .info(&format!("  directory {} kept: {why}", d.path.display()));

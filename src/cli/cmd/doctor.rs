@@ -5,8 +5,9 @@ use crate::prereq::{self, Check, Status};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit code 0 when every required tool is usable, 1 otherwise. \
-The 1Password CLI is optional: without it the stack uses insecure default secrets."
+    after_help = "Results go to stdout, closed by a verdict line. Exit code 0 when every \
+required tool is usable, 7 otherwise (as for every command that finds Docker or a tool \
+missing). The 1Password CLI is optional: without it the stack uses insecure default secrets."
 )]
 pub struct Args {
     /// Print one JSON object per check on stdout (a JSON array).
@@ -14,8 +15,9 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Prints the audit, one line a check, to stderr (or JSON to stdout).
-pub fn print_checks(checks: &[Check], json: bool) {
+/// Prints the audit, one line a check (or JSON), to stdout (`doctor`: results) or
+/// stderr (setup: progress of a longer run).
+pub fn print_checks(checks: &[Check], json: bool, to_stdout: bool) {
     if json {
         crate::outln!(
             "{}",
@@ -23,6 +25,13 @@ pub fn print_checks(checks: &[Check], json: bool) {
         );
         return;
     }
+    // Wide enough for the longest version ("20.10.24+dfsg1").
+    let version_width = checks
+        .iter()
+        .filter_map(|c| c.version.as_deref().map(str::len))
+        .max()
+        .unwrap_or(1)
+        .max(10);
     for c in checks {
         let mark = match c.status {
             Status::Ok => style("✓").green().bold(),
@@ -40,22 +49,50 @@ pub fn print_checks(checks: &[Check], json: bool) {
             Status::Warn => "warning",
             Status::Missing => "missing",
         };
-        eprintln!("  {mark} {:<15} {:<8} {:<10} {path}", c.name, what, version);
-        if let Some(d) = &c.detail {
-            eprintln!("      {d}");
+        let mut lines = vec![format!(
+            "  {mark} {:<15} {:<8} {:<width$} {path}",
+            c.name,
+            what,
+            version,
+            width = version_width
+        )];
+        lines.extend(c.detail.iter().map(|d| format!("      {d}")));
+        lines.extend(c.hint.iter().map(|h| format!("      fix: {h}")));
+        for l in lines {
+            if to_stdout {
+                crate::outln!("{l}");
+            } else {
+                eprintln!("{l}");
+            }
         }
-        if let Some(h) = &c.hint {
-            eprintln!("      fix: {h}");
-        }
+    }
+}
+
+/// "ready", or how many problems (required checks failing) and warnings.
+pub fn verdict(checks: &[Check]) -> String {
+    let problems = checks
+        .iter()
+        .filter(|c| c.required && c.status != Status::Ok)
+        .count();
+    let warnings = checks.iter().filter(|c| c.status == Status::Warn).count();
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    match (problems, warnings) {
+        (0, 0) => "ready".into(),
+        (0, w) => format!("ready ({})", plural(w, "warning")),
+        (p, 0) => plural(p, "problem"),
+        (p, w) => format!("{}, {}", plural(p, "problem"), plural(w, "warning")),
     }
 }
 
 pub fn run(_ctx: &Context, a: Args) -> crate::Result<i32> {
     let checks = prereq::audit();
-    print_checks(&checks, a.json);
+    print_checks(&checks, a.json, true);
+    if !a.json {
+        crate::outln!("{}", verdict(&checks));
+    }
     Ok(if prereq::all_required_ok(&checks) {
         0
     } else {
-        1
+        crate::error::exit::ENVIRONMENT
     })
 }

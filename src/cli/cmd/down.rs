@@ -3,6 +3,9 @@ use crate::instance::{self, Kind};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// A registered sandbox (default: the one containing the current directory).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
     /// Also remove the instance's volumes (its database!). For local-prod this asks
     /// at a terminal and needs --yes otherwise.
     #[arg(long, short)]
@@ -14,7 +17,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
-    let inst = instance::locate(ctx, stack, kind)?;
+    let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     if a.volumes && kind == Kind::LocalProd && !a.yes {
         let confirmed = super::confirm_data_loss(
             ctx,

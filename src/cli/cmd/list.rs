@@ -24,8 +24,28 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         crate::outln!("No instances registered. Create one with `kinfra sandbox create NAME`.");
         return Ok(0);
     }
+    // Columns as wide as the longest name and state (at least the headers').
+    let id_w = rows
+        .iter()
+        .map(|r| r.instance_id.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let shown = |r: &instance::ListRow| {
+        if r.foreign.is_empty() {
+            r.state.clone()
+        } else {
+            format!("{} +foreign", r.state)
+        }
+    };
+    let state_w = rows
+        .iter()
+        .map(|r| shown(r).len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     crate::outln!(
-        "{:<4} {:<28} {:<18} {:<6} {:<5} PATH",
+        "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} PATH",
         "SLOT",
         "INSTANCE",
         "STATE",
@@ -33,13 +53,9 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         "AGE"
     );
     for r in rows {
-        let state = if r.foreign.is_empty() {
-            r.state.clone()
-        } else {
-            format!("{} +foreign", r.state)
-        };
+        let state = shown(&r);
         crate::outln!(
-            "{:<4} {:<28} {:<18} {:<6} {:<5} {}",
+            "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {}",
             r.slot,
             r.instance_id,
             state,

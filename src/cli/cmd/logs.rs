@@ -5,6 +5,9 @@ use crate::instance::{self, Kind};
 pub struct Args {
     /// Only this service (default: all).
     pub service: Option<String>,
+    /// A registered sandbox by name (default: the one containing the current directory).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// Keep following new output.
     #[arg(long, short)]
     pub follow: bool,
@@ -15,6 +18,6 @@ pub struct Args {
 
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
-    let inst = instance::locate(ctx, stack, kind)?;
+    let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     instance::logs(ctx, stack, &inst, a.service.as_deref(), a.follow, a.lines)
 }

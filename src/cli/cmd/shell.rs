@@ -8,10 +8,13 @@ pub struct Args {
     /// Service to open the shell in.
     #[arg(default_value = "backend")]
     pub service: String,
+    /// A registered sandbox by name (default: the one containing the current directory).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let inst = instance::locate(ctx, super::stack(), Kind::Sandbox)?;
+    let inst = instance::find(ctx, super::stack(), Kind::Sandbox, a.name.as_deref())?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     instance::shell(&inst, &a.service, tty)
 }

@@ -3,13 +3,16 @@ use crate::instance::{self, Kind};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// A registered sandbox (default: the one containing the current directory).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
-    let inst = instance::locate(ctx, super::stack(), kind)?;
+    let inst = instance::find(ctx, super::stack(), kind, a.name.as_deref())?;
     let s = instance::status(ctx, &inst)?;
     if a.json {
         crate::outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());

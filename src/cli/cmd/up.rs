@@ -10,6 +10,9 @@ ktrdr-local-prod for local-prod) and reach only the compose process's environmen
 Exit codes: 1 compose failed, 2 startability gate failed, 3 port conflict."
 )]
 pub struct Args {
+    /// A registered sandbox (default: the one containing the current directory).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
     /// Do not wait for the startability gate.
     #[arg(long)]
     pub no_wait: bool,
@@ -29,7 +32,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
-    let inst = instance::locate(ctx, stack, kind)?;
+    let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     crate::context::catch_interrupts();
     let mut opts = UpOptions {
         wait: !a.no_wait,
