@@ -1,11 +1,25 @@
 //! Trust: a failed start never costs data, one operation per instance at a time, and
 //! a remote Docker endpoint is refused before anything starts.
 
+use std::path::PathBuf;
+
 use crate::docker_env;
 use crate::harness::{
-    BIN, Paused, add_unstartable_service, assert_marked, docker_objects, git, mark_volumes,
+    BIN, Env, Paused, add_unstartable_service, assert_marked, docker_objects, git, mark_volumes,
     running_services,
 };
+
+/// A sandbox `ktrdr--NAME` that ran once (so its volumes exist), with a marker in
+/// every volume, stopped again: its worktree and the marked volumes.
+fn stopped_sandbox_with_data(env: &mut Env, name: &str) -> (PathBuf, Vec<String>) {
+    let repo = env.clone_repo(&format!("ktrdr-{name}"));
+    let wt = env.create_sandbox(&repo, name);
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+        .success();
+    let vols = mark_volumes(&format!("ktrdr--{name}"));
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+    (wt, vols)
+}
 
 #[test]
 fn a_failed_start_keeps_every_volume_that_held_data() {
@@ -112,12 +126,7 @@ fn a_first_start_that_fails_removes_only_what_it_created() {
 #[test]
 fn two_commands_on_one_instance_take_turns() {
     let mut env = docker_env!();
-    let repo = env.clone_repo("ktrdr-turns");
-    let wt = env.create_sandbox(&repo, "turns");
-    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
-        .success();
-    let vols = mark_volumes("ktrdr--turns");
-    env.kinfra(&wt, &["sandbox", "down"]).success();
+    let (wt, vols) = stopped_sandbox_with_data(&mut env, "turns");
 
     // The first `up` holds the instance (stopped just after compose started it).
     let first = Paused::start(
@@ -256,12 +265,7 @@ fn a_remote_docker_endpoint_is_refused_before_anything_starts() {
 #[test]
 fn an_interrupted_start_is_undone_and_keeps_the_data() {
     let mut env = docker_env!();
-    let repo = env.clone_repo("ktrdr-ctrlc");
-    let wt = env.create_sandbox(&repo, "ctrlc");
-    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
-        .success();
-    let vols = mark_volumes("ktrdr--ctrlc");
-    env.kinfra(&wt, &["sandbox", "down"]).success();
+    let (wt, vols) = stopped_sandbox_with_data(&mut env, "ctrlc");
     // Ctrl-C once compose has started the stack, before the gate.
     let p = Paused::start(
         &env,
