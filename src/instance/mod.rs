@@ -147,6 +147,16 @@ pub fn locate(ctx: &Context, stack: &Stack, kind: Kind) -> Result<Instance> {
     Ok(inst)
 }
 
+/// The registry entry of a sandbox by name, or of the one containing the current
+/// directory (what `destroy` acts on).
+pub fn sandbox_entry(
+    ctx: &Context,
+    stack: &Stack,
+    name: Option<&str>,
+) -> Result<crate::registry::Entry> {
+    destroy::find_sandbox(ctx, stack, name)
+}
+
 /// The instance a command acts on: the sandbox named in the registry when a name is
 /// given, else [`locate`] (local-prod takes no name: there is one).
 pub fn find(ctx: &Context, stack: &Stack, kind: Kind, name: Option<&str>) -> Result<Instance> {

@@ -289,6 +289,30 @@ esac
         std::fs::set_permissions(&op, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     }
 
+    /// Runs a built binary in a pseudo-terminal, answering its prompts: `steps` is a
+    /// list of `[text to wait for, keys to send]` (tests/it/pty_drive.py). Returns
+    /// the exit code and the transcript.
+    pub fn in_pty(
+        &self,
+        bin: &str,
+        cwd: &Path,
+        args: &[&str],
+        steps: serde_json::Value,
+    ) -> (i32, String) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/pty_drive.py");
+        let mut c = self.command("python3", cwd, &[], &[]);
+        c.arg(&script).arg(steps.to_string()).arg(bin).args(args);
+        let out = c.output().expect("python3");
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     pub fn op_dir(&self) -> PathBuf {
         self.base().join("op")
     }

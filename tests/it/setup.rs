@@ -1,7 +1,7 @@
 //! kinfra-setup: the audit, the scripted flow on the demo repository, refusals, and
 //! the interactive path through a pseudo-terminal.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::docker_env;
 use crate::harness::{Env, docker_objects, snapshot, staging_leftovers};
@@ -328,7 +328,6 @@ fn setup_refuses_without_losing_anything() {
 fn interactive_happy_path_through_a_pty() {
     let env = docker_env!();
     let dest = env.work.join("made/by/prompt/ktrdr-prod");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/pty_drive.py");
     let steps = serde_json::json!([
         [
             "Where should local-prod live?",
@@ -338,33 +337,8 @@ fn interactive_happy_path_through_a_pty() {
         ["Shared data", "\r"],
         ["Start local-prod now?", "n"],
     ]);
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(steps.to_string())
-        .arg(crate::harness::SETUP_BIN)
-        .arg("--demo")
-        .current_dir(&env.work)
-        .env("HOME", &env.home)
-        .env("KINFRA_HOME", &env.kinfra_home)
-        .env("NO_COLOR", "1")
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                env.bin.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("FAKE_OP_DIR", env.op_dir())
-        .output()
-        .expect("python3");
-    let transcript = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{transcript}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, transcript) = env.in_pty(crate::harness::SETUP_BIN, &env.work, &["--demo"], steps);
+    assert_eq!(code, 0, "{transcript}");
     assert!(transcript.contains("Summary"), "{transcript}");
     assert!(
         dest.join(".git").is_dir() && dest.join(".env.sandbox").is_file(),

@@ -318,3 +318,43 @@ fn a_moved_local_prod_clone_never_costs_its_database() {
         .success()
         .stdout_has("Nothing to prune");
 }
+
+#[test]
+fn a_person_at_a_terminal_confirms_what_loses_data() {
+    let mut env = docker_env!();
+    let prod = env.clone_repo("ktrdr-prod");
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+    env.kinfra(&prod, &["local-prod", "up", "--no-secrets", "--no-wait"])
+        .success();
+    let vols = mark_volumes("ktrdr-prod");
+    // `local-prod down --volumes` asks; "n" keeps everything.
+    let (code, t) = env.in_pty(
+        BIN,
+        &prod,
+        &["local-prod", "down", "--volumes"],
+        serde_json::json!([["remove its volumes", "n\r"]]),
+    );
+    assert_eq!(code, 1, "{t}");
+    assert!(t.contains("Nothing was changed"), "{t}");
+    assert_marked(&vols, &t);
+    // `sandbox destroy` asks at a terminal too, naming the worktree; "n" keeps it.
+    let wt = env.create_sandbox(&prod, "asked");
+    let (code, t) = env.in_pty(
+        BIN,
+        &wt,
+        &["sandbox", "destroy"],
+        serde_json::json!([["Destroy sandbox ktrdr--asked", "n\r"]]),
+    );
+    assert_eq!(code, 1, "{t}");
+    assert!(t.contains(&wt.display().to_string()), "{t}");
+    assert!(wt.is_dir() && env.registry()["instances"]["ktrdr--asked"].is_object());
+    // -y skips the question.
+    let (code, t) = env.in_pty(
+        BIN,
+        &wt,
+        &["sandbox", "destroy", "-y"],
+        serde_json::json!([]),
+    );
+    assert_eq!(code, 0, "{t}");
+    assert!(!wt.exists(), "{t}");
+}

@@ -17,6 +17,9 @@ pub struct Args {
     /// Destroy even if uncommitted or unpushed work would be lost.
     #[arg(long)]
     pub force: bool,
+    /// Do not ask for confirmation at a terminal.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +50,27 @@ fn summary(ctx: &Context, d: &Destroyed) {
 }
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    // At a terminal, a person confirms what goes; scripts and agents (no terminal)
+    // rely on the refusal to lose work instead.
+    if ctx.interactive && !a.yes {
+        let e = instance::sandbox_entry(ctx, super::stack(), a.name.as_deref())?;
+        let dir = if a.keep_worktree {
+            String::new()
+        } else {
+            format!(" and its worktree {}", e.path)
+        };
+        let go = super::confirm_data_loss(
+            ctx,
+            &format!(
+                "Destroy sandbox {}: its containers, volumes{dir}?",
+                e.instance_id
+            ),
+            "",
+        )?;
+        if !go {
+            return Ok(1);
+        }
+    }
     let d = instance::destroy(
         ctx,
         super::stack(),
