@@ -388,6 +388,11 @@ fn another_homes_project_of_the_same_name_is_never_touched() {
     env.kinfra_env(&other, &["local-prod", "status"], &[("KINFRA_HOME", home)])
         .success()
         .stdout_has(&format!("containers from {}", prod.display()));
+    // `kinfra demo` (its own home) meets the same name: it stops, touches nothing,
+    // and never suggests removing what is probably the user's real local-prod.
+    let demo = env.kinfra(&env.work, &["demo"]);
+    demo.code(2).stderr_has("never touches");
+    assert!(!demo.stderr.contains("docker rm"), "{demo}");
     // The real one's own status and list are unaffected.
     let mine = env.kinfra(&prod, &["local-prod", "status", "--json"]);
     assert_eq!(mine.json()["state"], "running", "{mine}");
