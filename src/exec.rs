@@ -247,6 +247,52 @@ impl Cmd {
         }
     }
 
+    /// Runs and requires success like [`Cmd::run`], handing each line of stderr to
+    /// `each_line` as it comes (compose's progress: created, started, healthy…);
+    /// stderr is also kept whole for the error. Returns stdout.
+    pub fn run_streaming(&self, mut each_line: impl FnMut(&str)) -> Result<String, ExecError> {
+        use std::io::BufRead;
+        let mut c = self.command()?;
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().map_err(|source| self.spawn_error(source))?;
+        let mut out_pipe = child.stdout.take();
+        let out_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = out_pipe.as_mut() {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        });
+        let mut stderr = String::new();
+        if let Some(err) = child.stderr.take() {
+            // Progress redraws with \r on some versions: each piece is a line.
+            for chunk in std::io::BufReader::new(err)
+                .split(b'\n')
+                .map_while(|c| c.ok())
+            {
+                let text = String::from_utf8_lossy(&chunk).into_owned();
+                for piece in text
+                    .split('\r')
+                    .map(str::trim_end)
+                    .filter(|p| !p.trim().is_empty())
+                {
+                    each_line(piece);
+                }
+                stderr.push_str(&text);
+                stderr.push('\n');
+            }
+        }
+        let status = child.wait().map_err(|source| self.spawn_error(source))?;
+        let stdout = String::from_utf8_lossy(&out_thread.join().unwrap_or_default()).into_owned();
+        if status.success() {
+            Ok(stdout)
+        } else {
+            Err(self.failed(status, stderr))
+        }
+    }
+
     /// Runs with the terminal's stdin/stdout/stderr (logs -f, shell, live output).
     pub fn status_inherit(&self) -> Result<ExitStatus, ExecError> {
         let mut c = self.command()?;
@@ -341,6 +387,26 @@ mod tests {
         assert!(matches!(e, ExecError::TimedOut { .. }), "{e:?}");
         std::thread::sleep(Duration::from_millis(1500));
         assert!(!survived.exists(), "a grandchild outlived the time-out");
+    }
+
+    #[test]
+    fn streaming_hands_over_each_line_and_keeps_stderr() {
+        let mut seen = Vec::new();
+        let out = Cmd::new("sh")
+            .args([
+                "-c",
+                "echo one >&2; printf 'two\\rthree\\n' >&2; echo result",
+            ])
+            .run_streaming(|l| seen.push(l.to_string()))
+            .unwrap();
+        assert_eq!(out, "result\n");
+        assert_eq!(seen, vec!["one", "two", "three"]);
+        let e = Cmd::new("sh")
+            .args(["-c", "echo boom >&2; exit 3"])
+            .run_streaming(|_| {})
+            .unwrap_err();
+        assert!(e.stderr().contains("boom"), "{e}");
+        assert!(matches!(e, ExecError::Failed { code: Some(3), .. }));
     }
 
     #[test]

@@ -169,7 +169,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         cmd = cmd.arg("--build");
     }
     // Ctrl-C reaches compose too; whichever way compose ended, the start is undone.
-    let started = match (cmd.run(), crate::context::interrupted()) {
+    // Compose's own progress, as it happens, under the step.
+    let progress = cmd.run_streaming(|line| r.info(&format!("  {line}")));
+    let started = match (progress, crate::context::interrupted()) {
         (_, true) => Err(Error::Interrupted),
         (Err(e), false) => Err(super::compose_error(inst.id(), e)),
         (Ok(_), false) => Ok(()),

@@ -69,10 +69,20 @@ fn a_failed_start_keeps_every_volume_that_held_data() {
         "the container this start created is removed: {:?}",
         docker_objects("ktrdr--data")
     );
-    // The data is still there for the next good start.
+    // The data is still there for the next good start, which shows compose's
+    // progress (each container) under its step while compose works.
     git(&wt, &["checkout", "--", "docker-compose.sandbox.yml"]);
-    env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
-        .success();
+    let good = env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]);
+    good.success();
+    let from = good.stderr.find("==> Starting containers").expect("step");
+    let to = good
+        .stderr
+        .find("==> Running post-start")
+        .expect("next step");
+    let progress = &good.stderr[from..to];
+    for svc in ["db", "backend", "jaeger"] {
+        assert!(progress.contains(svc), "no progress for {svc}:\n{good}");
+    }
     assert_marked(&vols, &"after a good start");
 }
 

@@ -19,7 +19,8 @@ pub struct Args {
     /// Build images before starting.
     #[arg(long)]
     pub build: bool,
-    /// Seconds to wait for the gate.
+    /// Seconds to wait for the startability gate, counted once compose has started
+    /// the containers (compose's own wait for dependencies comes before).
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub timeout: u64,
     /// Skip 1Password: the stack uses its insecure defaults.
