@@ -93,7 +93,7 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
         .stderr_has("no sandbox named");
     env.kinfra(&env.work, &["local-prod", "status", "alpha"])
         .code(2)
-        .stderr_has("takes no name");
+        .stderr_has("take no name");
     let text = env.kinfra(&alpha, &["sandbox", "list"]);
     text.success()
         .stdout_has("ktrdr--alpha")
