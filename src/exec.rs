@@ -192,22 +192,8 @@ impl Cmd {
             })),
             _ => None,
         };
-        let mut out_pipe = child.stdout.take();
-        let mut err_pipe = child.stderr.take();
-        let out_thread = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(p) = out_pipe.as_mut() {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        });
-        let err_thread = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(p) = err_pipe.as_mut() {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        });
+        let out_thread = read_all(child.stdout.take());
+        let err_thread = read_all(child.stderr.take());
         let status = match self.timeout {
             Some(t) => match child
                 .wait_timeout(t)
@@ -257,14 +243,7 @@ impl Cmd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = c.spawn().map_err(|source| self.spawn_error(source))?;
-        let mut out_pipe = child.stdout.take();
-        let out_thread = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(p) = out_pipe.as_mut() {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        });
+        let out_thread = read_all(child.stdout.take());
         let mut stderr = String::new();
         if let Some(err) = child.stderr.take() {
             // Progress redraws with \r on some versions: each piece is a line.
@@ -324,6 +303,18 @@ fn describe_status(status: ExitStatus) -> String {
         (None, Some(s)) => format!("killed by signal {s}"),
         _ => "unknown status".into(),
     }
+}
+
+/// Reads a child's pipe to its end on a thread of its own (so stdout and stderr
+/// never block each other).
+fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 /// Kills a child started as the leader of its own process group, and the group.
