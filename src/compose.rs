@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::env_vars::EnvVars;
 use crate::error::{Error, Result};
 use crate::exec::Cmd;
 
@@ -27,12 +28,12 @@ pub struct Compose {
 impl Compose {
     /// Detects the compose tool (cached). `KINFRA_COMPOSE=plugin|standalone` forces one.
     pub fn detect() -> Result<Compose> {
-        if let Ok(v) = std::env::var(crate::context::ENV_COMPOSE)
+        if let Ok(v) = std::env::var(EnvVars::KINFRA_COMPOSE)
             && !["", "plugin", "standalone"].contains(&v.as_str())
         {
             return Err(Error::Invalid(format!(
                 "{}={v:?} is not a compose variant: use `plugin` (docker compose) or `standalone` (docker-compose), or unset it",
-                crate::context::ENV_COMPOSE
+                EnvVars::KINFRA_COMPOSE
             )));
         }
         static CACHE: OnceLock<std::result::Result<Compose, String>> = OnceLock::new();
@@ -126,7 +127,7 @@ fn fingerprint() -> String {
     for d in plugin_dirs() {
         paths.push(d.join("docker-compose"));
     }
-    let mut fp = format!("v1 {:?}", std::env::var(crate::context::ENV_COMPOSE).ok());
+    let mut fp = format!("v1 {:?}", std::env::var(EnvVars::KINFRA_COMPOSE).ok());
     for p in paths {
         let meta = std::fs::metadata(&p).ok();
         let stamp = meta
@@ -195,7 +196,7 @@ impl Compose {
 }
 
 fn detect_uncached() -> Option<Compose> {
-    let forced = std::env::var(crate::context::ENV_COMPOSE).ok();
+    let forced = std::env::var(EnvVars::KINFRA_COMPOSE).ok();
     let probe = |variant, cmd: Cmd| {
         cmd.timeout(Duration::from_secs(20))
             .run()

@@ -6,23 +6,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::prompt::Prompter;
 use crate::registry::Registry;
 
-/// Where the registry and shared data live (default `~/.ktrdr`).
-pub const ENV_HOME: &str = "KINFRA_HOME";
-/// Forces the compose variant: `plugin` or `standalone`.
-pub const ENV_COMPOSE: &str = "KINFRA_COMPOSE";
-/// Set (to anything) to print internal timings on stderr (`kinfra-timing: …`).
-pub const ENV_TIMING: &str = "KINFRA_TIMING";
-/// Seconds a command waits for another one working on the same instance (default 600).
-pub const ENV_LOCK_WAIT: &str = "KINFRA_LOCK_WAIT";
-/// Poll interval of the startability gate, in milliseconds (default 100).
-pub const ENV_GATE_POLL_MS: &str = "KINFRA_GATE_POLL_MS";
+use crate::env_vars::EnvVars;
 
 /// A long piece of work with a known size.
 pub trait Progress: Send + Sync {
     fn inc(&self, n: u64);
     fn finish(&self);
+    fn set_length(&self, _n: u64) {}
+    fn set_position(&self, _n: u64) {}
+    fn set_message(&self, _msg: &str) {}
+    /// Keep moving without updates (a spinner).
+    fn tick_steadily(&self) {}
 }
 
 /// How the library talks to the person running it. All output goes to stderr;
@@ -35,6 +32,18 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, msg: &str);
     fn success(&self, msg: &str);
     fn bytes(&self, total: u64, label: &str) -> Box<dyn Progress>;
+    /// A numbered part of a longer run ("[3/8] Destination").
+    fn section(&self, title: &str) {
+        self.step(title);
+    }
+    /// A count of things of unknown total at first (objects received), with a message.
+    fn counter(&self, _label: &str) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
+    /// Work without a measure (`uv sync`).
+    fn spinner(&self, _label: &str) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
 }
 
 /// Collects messages (tests, embedding).
@@ -82,11 +91,17 @@ pub struct Context {
     /// A person at a terminal: prompts allowed.
     pub interactive: bool,
     pub reporter: Arc<dyn Reporter>,
+    /// Where questions go; [`crate::prompt::NoPrompter`] when not interactive.
+    pub prompter: Arc<dyn Prompter>,
 }
 
 impl Context {
     /// From the process: `KINFRA_HOME` or `~/.ktrdr`, the current directory.
-    pub fn from_process(interactive: bool, reporter: Arc<dyn Reporter>) -> Result<Self> {
+    pub fn from_process(
+        interactive: bool,
+        reporter: Arc<dyn Reporter>,
+        prompter: Arc<dyn Prompter>,
+    ) -> Result<Self> {
         let home = default_home()?;
         let cwd = std::env::current_dir()
             .map_err(|e| Error::io("could not read the current directory", ".", e))?;
@@ -95,7 +110,28 @@ impl Context {
             cwd,
             interactive,
             reporter,
+            prompter,
         })
+    }
+
+    /// Non-interactive, in `home` and `cwd` (tests, embedding).
+    pub fn new(home: &Path, cwd: &Path, reporter: Arc<dyn Reporter>) -> Self {
+        Context {
+            home: home.to_path_buf(),
+            cwd: cwd.to_path_buf(),
+            interactive: false,
+            reporter,
+            prompter: Arc::new(crate::prompt::NoPrompter),
+        }
+    }
+
+    /// Interactive, asking `prompter`.
+    pub fn with_prompter(&self, prompter: Arc<dyn Prompter>) -> Self {
+        Context {
+            interactive: true,
+            prompter,
+            ..self.clone()
+        }
     }
 
     pub fn registry(&self) -> Registry {
@@ -116,7 +152,7 @@ impl Context {
 
 /// `KINFRA_HOME`, made absolute, or `~/.ktrdr`.
 pub fn default_home() -> Result<PathBuf> {
-    if let Some(h) = std::env::var_os(ENV_HOME).filter(|h| !h.is_empty()) {
+    if let Some(h) = std::env::var_os(EnvVars::KINFRA_HOME).filter(|h| !h.is_empty()) {
         let p = PathBuf::from(h);
         return Ok(if p.is_absolute() {
             p
@@ -126,7 +162,7 @@ pub fn default_home() -> Result<PathBuf> {
                 .join(p)
         });
     }
-    std::env::var_os("HOME")
+    std::env::var_os(EnvVars::HOME)
         .filter(|h| !h.is_empty())
         .map(|h| PathBuf::from(h).join(".ktrdr"))
         .ok_or_else(|| Error::Invalid("neither KINFRA_HOME nor HOME is set".into()))
@@ -139,16 +175,34 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// From now on the first Ctrl-C (SIGINT) is noted instead of ending the process,
-/// so long work can undo what it did and stop; a second one ends it at once (130).
-/// Children in the same process group (compose) get the signal themselves.
-pub fn catch_interrupts() {
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: undoing what this start did (Ctrl-C again to quit at once)");
+static CATCHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Installs the one Ctrl-C (SIGINT) handler (the process may have only one). Until
+/// [`catch_interrupts`], Ctrl-C ends the process with 130 after showing the cursor
+/// again: a menu hides it, and a killed menu would leave the shell without one.
+pub fn handle_interrupts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            let term = console::Term::stderr();
+            if term.is_term() {
+                let _ = term.show_cursor();
+            }
+            let catching = CATCHING.load(std::sync::atomic::Ordering::SeqCst);
+            if !catching || INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: undoing what this start did (Ctrl-C again to quit at once)");
+        });
     });
+}
+
+/// From now on the first Ctrl-C is noted instead of ending the process, so long work
+/// can undo what it did and stop; a second one ends it at once (130). Children in the
+/// same process group (compose) get the signal themselves.
+pub fn catch_interrupts() {
+    handle_interrupts();
+    CATCHING.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Test-only hook. With `KINFRA_TEST_PAUSE_AT=<step>` and `KINFRA_TEST_PAUSE_FILE=<path>`,
@@ -156,13 +210,13 @@ pub fn catch_interrupts() {
 /// removed. The reliability suite uses it to `kill -9` kinfra, or cut Docker off, at
 /// a named point. Costs one environment lookup when unset.
 pub fn pause_point(step: &str) {
-    let Some(at) = std::env::var_os("KINFRA_TEST_PAUSE_AT") else {
+    let Some(at) = std::env::var_os(EnvVars::KINFRA_TEST_PAUSE_AT) else {
         return;
     };
     if at != step {
         return;
     }
-    let Some(file) = std::env::var_os("KINFRA_TEST_PAUSE_FILE") else {
+    let Some(file) = std::env::var_os(EnvVars::KINFRA_TEST_PAUSE_FILE) else {
         return;
     };
     let file = PathBuf::from(file);

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::env_vars::EnvVars;
 use crate::error::{Error, Result};
 use crate::exec::{Cmd, ExecError};
 
@@ -95,9 +96,11 @@ fn docker() -> Cmd {
 
 /// The docker CLI's configuration directory: `$DOCKER_CONFIG`, else `~/.docker`.
 pub fn config_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os("DOCKER_CONFIG")
+    std::env::var_os(EnvVars::DOCKER_CONFIG)
         .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
+        .or_else(|| {
+            std::env::var_os(EnvVars::HOME).map(|h| std::path::Path::new(&h).join(".docker"))
+        })
 }
 
 /// Where the docker CLI will connect, as far as its environment and configuration
@@ -157,14 +160,14 @@ fn context_host(name: &str) -> Option<String> {
 }
 
 pub fn endpoint() -> Endpoint {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let Some(h) = env("DOCKER_HOST") {
+    let env = crate::env_vars::get;
+    if let Some(h) = env(EnvVars::DOCKER_HOST) {
         return Endpoint {
             host: h,
             via: "DOCKER_HOST".into(),
         };
     }
-    let context = env("DOCKER_CONTEXT").or_else(|| {
+    let context = env(EnvVars::DOCKER_CONTEXT).or_else(|| {
         // A selected context (Docker Desktop's, say) may point anywhere.
         let config = config_dir()?.join("config.json");
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(config).ok()?).ok()?;

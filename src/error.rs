@@ -304,7 +304,7 @@ impl Error {
             Error::Interrupted => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
             Error::Busy { .. } => format!(
                 "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
-                crate::context::ENV_LOCK_WAIT
+                crate::env_vars::EnvVars::KINFRA_LOCK_WAIT
             ),
             Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so a remote engine's stack can never pass. \
                  Use the local engine (unset DOCKER_HOST, or `docker context use default`), or run kinfra on the engine's machine. \

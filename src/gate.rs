@@ -38,7 +38,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let poll = std::env::var(crate::context::ENV_GATE_POLL_MS)
+        let poll = std::env::var(crate::env_vars::EnvVars::KINFRA_GATE_POLL_MS)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(100);

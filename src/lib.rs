@@ -5,11 +5,13 @@
 //! shells over [`cli`].
 
 pub mod assets;
+pub mod checkup;
 pub mod cli;
 pub mod compose;
 pub mod context;
 pub mod demo;
 pub mod docker;
+pub mod env_vars;
 pub mod envfile;
 pub mod error;
 pub mod exec;
@@ -18,6 +20,7 @@ pub mod git;
 pub mod instance;
 pub mod ports;
 pub mod prereq;
+pub mod prompt;
 pub mod registry;
 pub mod secrets;
 pub mod setup;

@@ -18,11 +18,46 @@ pub fn for_slot(stack: &Stack, slot: u8) -> Vec<(&'static str, u16)> {
         .collect()
 }
 
+/// The stack's links filled in from `ports` (key → port): label and text, in the
+/// stack's order; a link whose port is unknown shows `-`.
+pub fn links(stack: &Stack, ports: &[(&str, u16)]) -> Vec<(&'static str, String)> {
+    stack
+        .links
+        .iter()
+        .map(|l| {
+            let found: Vec<String> = ports
+                .iter()
+                .filter(|(k, _)| match l.port_key.strip_suffix('_') {
+                    Some(_) => k.starts_with(l.port_key),
+                    None => *k == l.port_key,
+                })
+                .map(|(_, p)| l.template.replace("{port}", &p.to_string()))
+                .collect();
+            let text = if found.is_empty() {
+                "-".to_string()
+            } else {
+                found.join(", ")
+            };
+            (l.label, text)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stack::KTRDR;
     use std::collections::{BTreeMap, HashSet};
+
+    #[test]
+    fn links_fill_in_ports_and_list_prefixed_keys() {
+        let l = links(&KTRDR, &for_slot(&KTRDR, 0));
+        assert_eq!(l[0], ("API", "http://localhost:8000/api/v1".to_string()));
+        assert_eq!(l[1], ("database", "localhost:5432".to_string()));
+        let workers = &l.iter().find(|(k, _)| *k == "workers").unwrap().1;
+        assert_eq!(workers, "5003, 5004, 5005, 5006, 5007, 5008, 5009, 5010");
+        assert_eq!(links(&KTRDR, &[])[0].1, "-");
+    }
 
     fn map(slot: u8) -> BTreeMap<&'static str, u16> {
         for_slot(&KTRDR, slot).into_iter().collect()

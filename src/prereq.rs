@@ -32,6 +32,10 @@ pub struct Check {
     pub detail: Option<String>,
     /// The exact fix for this OS, when something is wrong.
     pub hint: Option<String>,
+    /// A check of kinfra's own state rather than a tool: "ok"/"problem", not
+    /// "found"/"missing".
+    #[serde(skip)]
+    pub state: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +76,31 @@ fn install_hint(tool: &str, os: Os) -> String {
     }
 }
 
+/// The fix for an unreachable engine: when `DOCKER_HOST` or a context chose the
+/// endpoint, that is what to look at (installing Docker would not help).
+fn unreachable_hint(ep: &crate::docker::Endpoint, os: Os) -> String {
+    if ep.via != "the default socket" {
+        let undo = if ep.via == "DOCKER_HOST" {
+            "unset DOCKER_HOST"
+        } else {
+            "`docker context use default`"
+        };
+        return format!(
+            "{} points to {}: start that engine, or {undo} to use this machine's",
+            ep.via,
+            if ep.host.is_empty() {
+                "an unreadable endpoint"
+            } else {
+                &ep.host
+            }
+        );
+    }
+    match os {
+        Os::MacOs => "start Docker Desktop".into(),
+        _ => "start the engine (sudo systemctl start docker) and make sure your user may use it (sudo usermod -aG docker $USER)".into(),
+    }
+}
+
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").trim().to_string()
 }
@@ -103,6 +132,7 @@ fn tool_check(name: &str, program: &str, args: &[&str], required: bool, os: Os) 
             path: Some(path),
             detail: None,
             hint: None,
+            state: false,
         },
         Err(e) => Check {
             name: name.into(),
@@ -120,6 +150,7 @@ fn tool_check(name: &str, program: &str, args: &[&str], required: bool, os: Os) 
                 other => other.to_string(),
             }),
             hint: Some(install_hint(program, os)),
+            state: false,
         },
     }
 }
@@ -135,6 +166,7 @@ fn docker_checks(os: Os) -> Vec<Check> {
         path: which::which("docker").ok(),
         detail: None,
         hint: None,
+        state: false,
     };
     let engine = Check {
         name: "docker engine".into(),
@@ -194,11 +226,11 @@ fn docker_checks(os: Os) -> Vec<Check> {
     } else {
         missing(
             engine,
-            format!("the Docker engine is not reachable: {}", first_line(&stderr)),
-            match os {
-                Os::MacOs => "start Docker Desktop".into(),
-                _ => "start the engine (sudo systemctl start docker) and make sure your user may use it (sudo usermod -aG docker $USER)".into(),
-            },
+            format!(
+                "the Docker engine is not reachable: {}",
+                first_line(&stderr)
+            ),
+            unreachable_hint(&crate::docker::endpoint(), os),
         )
     };
     vec![client, engine]
@@ -222,6 +254,7 @@ fn compose_check(os: Os) -> Check {
                 }
             )),
             hint: None,
+            state: false,
         },
         Err(_) => Check {
             name: "docker compose".into(),
@@ -231,6 +264,7 @@ fn compose_check(os: Os) -> Check {
             path: None,
             detail: Some("neither `docker compose` nor `docker-compose` works".into()),
             hint: Some(install_hint("compose", os)),
+            state: false,
         },
     }
 }
@@ -297,6 +331,7 @@ fn join_checks<'a>(
                         "this is a bug in kinfra; please report it with `kinfra doctor --json`"
                             .into(),
                     ),
+                    state: false,
                 }]
             })
         })
@@ -304,6 +339,73 @@ fn join_checks<'a>(
 }
 
 /// True when every required check passed.
+/// The audit as lines for a person: mark, name, state, version, path, then detail
+/// and fix lines.
+pub fn render(checks: &[Check]) -> Vec<String> {
+    use console::style;
+    let version_width = checks
+        .iter()
+        .filter_map(|c| c.version.as_deref().map(str::len))
+        .max()
+        .unwrap_or(1)
+        .max(10);
+    let name_width = checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(1)
+        .max(15);
+    let mut lines = Vec::new();
+    for c in checks {
+        let mark = match c.status {
+            Status::Ok => style("✓").green().bold(),
+            Status::Warn => style("!").yellow().bold(),
+            Status::Missing => style("✗").red().bold(),
+        };
+        let version = c.version.as_deref().unwrap_or("-");
+        let path = c
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let what = match c.status {
+            // A tool is "found" (with its version); a state check is just "ok".
+            Status::Ok if c.version.is_some() => "found",
+            Status::Ok => "ok",
+            Status::Warn => "warning",
+            Status::Missing if c.state => "problem",
+            Status::Missing => "missing",
+        };
+        lines.push(
+            format!(
+                "  {mark} {:<name_width$} {what:<8} {version:<version_width$} {path}",
+                c.name
+            )
+            .trim_end()
+            .to_string(),
+        );
+        lines.extend(c.detail.iter().map(|d| format!("      {d}")));
+        lines.extend(c.hint.iter().map(|h| format!("      fix: {h}")));
+    }
+    lines
+}
+
+/// "ready", or how many problems (required checks failing) and warnings.
+pub fn verdict(checks: &[Check]) -> String {
+    let problems = checks
+        .iter()
+        .filter(|c| c.required && c.status != Status::Ok)
+        .count();
+    let warnings = checks.iter().filter(|c| c.status == Status::Warn).count();
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    match (problems, warnings) {
+        (0, 0) => "ready".into(),
+        (0, w) => format!("ready ({})", plural(w, "warning")),
+        (p, 0) => plural(p, "problem"),
+        (p, w) => format!("{}, {}", plural(p, "problem"), plural(w, "warning")),
+    }
+}
+
 pub fn all_required_ok(checks: &[Check]) -> bool {
     checks.iter().all(|c| !c.required || c.status == Status::Ok)
 }
@@ -356,6 +458,7 @@ mod tests {
             path: None,
             detail: None,
             hint: None,
+            state: false,
         };
         assert!(all_required_ok(&[
             c(Status::Ok, true),

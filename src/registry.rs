@@ -263,7 +263,7 @@ impl Registry {
         file.lock()
             .map_err(|e| Error::io("could not take the lock", &lock_path, e))?;
         // For the contention benchmark: how long this process waited for the lock.
-        if std::env::var_os(crate::context::ENV_TIMING).is_some() {
+        if crate::env_vars::is_set(crate::env_vars::EnvVars::KINFRA_TIMING) {
             eprintln!(
                 "kinfra-timing: {what} lock waited {} us",
                 waited.elapsed().as_micros()

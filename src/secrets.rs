@@ -12,7 +12,7 @@ use crate::stack::Stack;
 /// 1Password CLI must not hang `up`.
 fn op_timeout() -> Duration {
     Duration::from_secs(
-        std::env::var("KINFRA_OP_TIMEOUT_SECS")
+        std::env::var(crate::env_vars::EnvVars::KINFRA_OP_TIMEOUT_SECS)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(30),
@@ -119,7 +119,7 @@ pub fn classify(stderr: &str, item: &str) -> SecretsError {
 /// Is `op` signed in (or a service account configured)? For the audit only: with
 /// the desktop-app integration it can say no while items can be read.
 pub fn signed_in() -> Result<(), SecretsError> {
-    if std::env::var_os("OP_SERVICE_ACCOUNT_TOKEN").is_some_and(|t| !t.is_empty()) {
+    if crate::env_vars::get(crate::env_vars::EnvVars::OP_SERVICE_ACCOUNT_TOKEN).is_some() {
         return Ok(());
     }
     let out = Cmd::new("op")

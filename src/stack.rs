@@ -60,6 +60,15 @@ pub struct SecretField {
     pub generated: bool,
 }
 
+/// How to show a port to the person: a label and a template where `{port}` is the
+/// port. A key ending in `_` stands for every key with that prefix (listed together).
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    pub label: &'static str,
+    pub port_key: &'static str,
+    pub template: &'static str,
+}
+
 /// The whole description of a stack kinfra manages.
 #[derive(Debug)]
 pub struct Stack {
@@ -80,6 +89,8 @@ pub struct Stack {
     pub gate: &'static [GateCheck],
     pub post_start: Option<PostStart>,
     pub shared_subdirs: &'static [&'static str],
+    /// What `status`, `up` and the installer's summary show, in order.
+    pub links: &'static [Link],
 }
 
 const fn rule(key: &'static str, slot0: u16, base: u16, step: u16) -> PortRule {
@@ -87,6 +98,14 @@ const fn rule(key: &'static str, slot0: u16, base: u16, step: u16) -> PortRule {
         key,
         slot0,
         sandbox: Some((base, step)),
+    }
+}
+
+const fn link(label: &'static str, port_key: &'static str, template: &'static str) -> Link {
+    Link {
+        label,
+        port_key,
+        template,
     }
 }
 
@@ -127,6 +146,18 @@ pub static KTRDR: Stack = Stack {
         prod_only("KTRDR_WORKER_PORT_8", 5010),
     ],
     api_port_key: "KTRDR_API_PORT",
+    links: &[
+        link("API", "KTRDR_API_PORT", "http://localhost:{port}/api/v1"),
+        link("database", "KTRDR_DB_PORT", "localhost:{port}"),
+        link("Grafana", "KTRDR_GRAFANA_PORT", "http://localhost:{port}"),
+        link("Jaeger", "KTRDR_JAEGER_UI_PORT", "http://localhost:{port}"),
+        link(
+            "Prometheus",
+            "KTRDR_PROMETHEUS_PORT",
+            "http://localhost:{port}",
+        ),
+        link("workers", "KTRDR_WORKER_PORT_", "{port}"),
+    ],
     secret_fields: &[
         SecretField {
             field: "db_password",

@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(kinfra::setup::main());
+    std::process::exit(kinfra::cli::setup::main());
 }

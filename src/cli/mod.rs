@@ -3,6 +3,7 @@
 //! their cause chain and a hint, and turned into the stable exit code.
 
 pub mod cmd;
+pub mod setup;
 pub mod ui;
 
 use std::io::IsTerminal;
@@ -118,7 +119,13 @@ pub fn main() -> i32 {
     ui::configure_colors(cli.color);
     let reporter = Arc::new(ui::TermReporter { quiet: cli.quiet });
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let ctx = match Context::from_process(interactive, reporter) {
+    let prompter: Arc<dyn crate::prompt::Prompter> = if interactive {
+        crate::context::handle_interrupts();
+        Arc::new(ui::TermPrompter::new())
+    } else {
+        Arc::new(crate::prompt::NoPrompter)
+    };
+    let ctx = match Context::from_process(interactive, reporter, prompter) {
         Ok(c) => c,
         Err(e) => return report_error(&e),
     };
@@ -133,7 +140,7 @@ pub fn main() -> i32 {
 /// With `KINFRA_TIMING` set: this process's own peak memory (VmHWM), which the
 /// benchmark reads (an outside measurement would include the docker CLI's).
 pub fn report_timing() {
-    if std::env::var_os(crate::context::ENV_TIMING).is_none() {
+    if !crate::env_vars::is_set(crate::env_vars::EnvVars::KINFRA_TIMING) {
         return;
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -6,6 +6,7 @@ use console::{Term, style};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::context::{Progress, Reporter};
+use crate::env_vars::EnvVars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum ColorChoice {
@@ -17,9 +18,9 @@ pub enum ColorChoice {
 
 /// Applies the colour choice and the environment's conventions.
 pub fn configure_colors(choice: ColorChoice) {
-    let env_off = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-        || std::env::var("CLICOLOR").is_ok_and(|v| v == "0");
-    let env_force = std::env::var("CLICOLOR_FORCE").is_ok_and(|v| v != "0");
+    let env_off = crate::env_vars::get(EnvVars::NO_COLOR).is_some()
+        || std::env::var(EnvVars::CLICOLOR).is_ok_and(|v| v == "0");
+    let env_force = std::env::var(EnvVars::CLICOLOR_FORCE).is_ok_and(|v| v != "0");
     let on = match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -49,6 +50,36 @@ impl Progress for Bar {
     fn finish(&self) {
         self.0.finish_and_clear();
     }
+    fn set_length(&self, n: u64) {
+        self.0.set_length(n);
+    }
+    fn set_position(&self, n: u64) {
+        self.0.set_position(n);
+    }
+    fn set_message(&self, msg: &str) {
+        self.0.set_message(msg.to_string());
+    }
+    fn tick_steadily(&self) {
+        self.0
+            .enable_steady_tick(std::time::Duration::from_millis(100));
+    }
+}
+
+impl TermReporter {
+    /// Bars only where a person sees them: stderr a terminal, not `--quiet`.
+    fn bar(&self, template: &str, label: &str) -> Box<dyn Progress> {
+        let bar = if self.quiet || !Term::stderr().is_term() {
+            ProgressBar::hidden()
+        } else {
+            let b = ProgressBar::new(0);
+            if let Ok(s) = ProgressStyle::with_template(template) {
+                b.set_style(s.progress_chars("=> "));
+            }
+            b.set_message(label.to_string());
+            b
+        };
+        Box::new(Bar(bar))
+    }
 }
 
 impl Reporter for TermReporter {
@@ -71,18 +102,124 @@ impl Reporter for TermReporter {
         }
     }
     fn bytes(&self, total: u64, label: &str) -> Box<dyn Progress> {
-        let bar = if self.quiet || !Term::stderr().is_term() {
-            ProgressBar::hidden()
-        } else {
-            let b = ProgressBar::new(total);
-            if let Ok(s) = ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            ) {
-                b.set_style(s.progress_chars("=> "));
+        let b = self.bar(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            label,
+        );
+        b.set_length(total);
+        b
+    }
+    fn section(&self, title: &str) {
+        if !self.quiet {
+            eprintln!("\n{}", style(title).bold());
+        }
+    }
+    fn counter(&self, label: &str) -> Box<dyn Progress> {
+        self.bar(&format!("{label} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"), "")
+    }
+    fn spinner(&self, label: &str) -> Box<dyn Progress> {
+        let b = self.bar("{spinner} {msg}", label);
+        b.tick_steadily();
+        b
+    }
+}
+
+/// Asks on the terminal. Answers are whole lines confirmed with Enter, re-asked when
+/// they are not an answer; a selection is an arrow-key menu when stderr is a terminal
+/// and a numbered list otherwise (`2>&1 | tee setup.log`), read from stdin either way.
+pub struct TermPrompter {
+    /// stderr is a terminal: menus may be drawn.
+    pub menus: bool,
+}
+
+impl TermPrompter {
+    pub fn new() -> Self {
+        TermPrompter {
+            menus: Term::stderr().is_term(),
+        }
+    }
+
+    fn read_line(&self, prompt: &str) -> crate::Result<String> {
+        use std::io::Write;
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(0) => Err(crate::Error::Invalid(format!(
+                "input ended before \"{prompt}\" was answered; nothing more was done"
+            ))),
+            Ok(_) => Ok(line.trim().to_string()),
+            Err(e) => Err(crate::Error::Other(format!(
+                "could not read the answer: {e}"
+            ))),
+        }
+    }
+}
+
+impl Default for TermPrompter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl crate::prompt::Prompter for TermPrompter {
+    fn confirm(&self, prompt: &str, default: bool) -> crate::Result<bool> {
+        let hint = if default { "[Y/n]" } else { "[y/N]" };
+        loop {
+            eprint!(
+                "{} {prompt} {} ",
+                style("?").cyan().bold(),
+                style(hint).dim()
+            );
+            let a = self.read_line(prompt)?;
+            match crate::prompt::parse_yes_no(&a, default) {
+                Some(v) => return Ok(v),
+                None => eprintln!(
+                    "  answer y or n (Enter: {})",
+                    if default { "yes" } else { "no" }
+                ),
             }
-            b.set_message(label.to_string());
-            b
-        };
-        Box::new(Bar(bar))
+        }
+    }
+
+    fn input(&self, prompt: &str, default: Option<&str>) -> crate::Result<String> {
+        loop {
+            match default.filter(|d| !d.is_empty()) {
+                Some(d) => eprint!(
+                    "{} {prompt} {} ",
+                    style("?").cyan().bold(),
+                    style(format!("[{d}]")).dim()
+                ),
+                None => eprint!("{} {prompt} ", style("?").cyan().bold()),
+            }
+            let a = self.read_line(prompt)?;
+            match (a.is_empty(), default) {
+                (true, Some(d)) => return Ok(d.to_string()),
+                (true, None) => eprintln!("  an answer is needed"),
+                (false, _) => return Ok(a),
+            }
+        }
+    }
+
+    fn select(&self, prompt: &str, items: &[&str], default: usize) -> crate::Result<usize> {
+        if self.menus {
+            return dialoguer::Select::new()
+                .with_prompt(prompt)
+                .items(items)
+                .default(default)
+                .interact()
+                .map_err(|e| crate::Error::Other(format!("prompt failed: {e}")));
+        }
+        eprintln!("{} {prompt}", style("?").cyan().bold());
+        for (i, item) in items.iter().enumerate() {
+            eprintln!("  {}) {item}", i + 1);
+        }
+        loop {
+            eprint!("  choose 1-{} [{}] ", items.len(), default + 1);
+            let a = self.read_line(prompt)?;
+            match crate::prompt::parse_choice(&a, items, default) {
+                Some(i) => return Ok(i),
+                None => eprintln!("  answer with a number from 1 to {}", items.len()),
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! The lock is the OS's file lock, so a `kill -9` releases it. The holder writes its
 //! pid and operation into the file, so a waiter can say whom it waits for. A waiter
-//! gives up after [`ENV_LOCK_WAIT`] seconds (default 600) with exit 1. Read commands
+//! gives up after [`EnvVars::KINFRA_LOCK_WAIT`] seconds (default 600) with exit 1. Read commands
 //! (`status`, `list`, `logs`) never take it.
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -13,7 +13,8 @@ use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::context::{Context, ENV_LOCK_WAIT};
+use crate::context::Context;
+use crate::env_vars::EnvVars;
 use crate::error::{Error, Result};
 
 /// Held while an operation acts on one instance; dropping it releases the lock.
@@ -23,7 +24,7 @@ pub struct InstanceLock {
 }
 
 fn wait_limit() -> Duration {
-    std::env::var(ENV_LOCK_WAIT)
+    std::env::var(EnvVars::KINFRA_LOCK_WAIT)
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs)
@@ -120,12 +121,11 @@ mod tests {
     #[test]
     fn a_second_taker_waits_then_gives_up_naming_the_first() {
         let home = tempfile::tempdir().unwrap();
-        let ctx = Context {
-            home: home.path().to_path_buf(),
-            cwd: home.path().to_path_buf(),
-            interactive: false,
-            reporter: std::sync::Arc::new(crate::context::Recorder::default()),
-        };
+        let ctx = Context::new(
+            home.path(),
+            home.path(),
+            std::sync::Arc::new(crate::context::Recorder::default()),
+        );
         let first = lock(&ctx, "p", "up").unwrap();
         let e = lock_within(&ctx, "p", "down", Duration::ZERO).unwrap_err();
         assert!(matches!(e, Error::Busy { .. }), "{e}");

@@ -8,7 +8,7 @@ mod lock;
 mod ops;
 mod prune;
 mod status;
-mod up;
+pub(crate) mod up;
 
 pub use create::{CreateOptions, create};
 pub use destroy::{DestroyOptions, Destroyed, destroy, destroy_local_prod};
@@ -66,6 +66,17 @@ pub struct Instance {
 impl Instance {
     pub fn id(&self) -> &str {
         &self.env.instance_id
+    }
+
+    /// The stack's links (URLs, ports) with this instance's ports.
+    pub fn links(&self, stack: &Stack) -> Vec<(&'static str, String)> {
+        let ports: Vec<(&str, u16)> = self
+            .env
+            .ports
+            .iter()
+            .map(|(k, p)| (k.as_str(), *p))
+            .collect();
+        crate::ports::links(stack, &ports)
     }
 
     /// Reads the instance at `dir`.

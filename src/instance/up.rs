@@ -66,7 +66,7 @@ fn published_keys(compose_text: &str, keys: &[(String, u16)]) -> Vec<(String, u1
 /// `localhost` resolves first on macOS). Connecting, not binding: a bind from an
 /// unsigned binary can raise macOS's firewall prompt, and a probe that binds holds
 /// the port for a moment that another start may need.
-fn port_in_use(port: u16) -> bool {
+pub(crate) fn port_in_use(port: u16) -> bool {
     [
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(Ipv6Addr::LOCALHOST),

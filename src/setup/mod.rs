@@ -1,129 +1,98 @@
-//! `kinfra-setup`: takes a machine from nothing to a running local-prod. Every step
-//! is a library call (prerequisites, clone, `uv sync`, local-prod init, shared data,
-//! up), so it doubles as a scripted CI step and as a prerequisite audit.
+//! `kinfra-setup`'s steps: takes a machine from nothing to a running local-prod.
+//! Every step is a library call (prerequisites, clone, `uv sync`, local-prod init,
+//! shared data, up); questions go through the context's prompter and bars through
+//! its reporter, so the CLI owns the terminal and tests answer with
+//! [`crate::prompt::Scripted`]. Interactively every choice is made first and shown
+//! as a plan (proceed / change / cancel) before anything is changed; a bad answer is
+//! asked again with the reason.
 
 pub mod clone;
 pub mod onepassword;
 pub mod transport;
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-use console::style;
-use indicatif::{ProgressBar, ProgressStyle};
-
-use crate::cli::cmd::doctor::print_checks;
-use crate::cli::ui::{self, ColorChoice, TermReporter};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::instance::{self, InitOptions, Kind, ProjectObjects, UpOptions};
 use crate::shared::{self, Mode};
-use crate::stack::{KTRDR, Stack};
+use crate::stack::Stack;
 
 pub const DEFAULT_REPO: &str = "https://github.com/kpiteira/ktrdr.git";
 pub const DEFAULT_PATH: &str = "~/Documents/dev/ktrdr-prod";
+/// The demo's default destination: never the real local-prod's.
+pub const DEMO_PATH: &str = "~/kinfra-demo/ktrdr-prod";
 
-/// Sets up KTRDR local-prod on this machine: checks prerequisites, explains (and can
-/// create) the 1Password item, clones the repository, runs `uv sync`, initializes
-/// local-prod, seeds shared data and offers to start it.
-#[derive(Debug, Parser)]
-#[command(name = "kinfra-setup", version, max_term_width = 100)]
-#[command(after_help = "Examples:
-  kinfra-setup                                  interactive, step by step
-  kinfra-setup --check-only                     audit prerequisites only (exit 1 if one is missing)
-  kinfra-setup --check-only --json              the same, as JSON on stdout
-  kinfra-setup --non-interactive --path=~/dev/ktrdr-prod --shared-minimal --start
-  kinfra-setup --non-interactive --demo --path=/tmp/ktrdr-demo --shared-minimal --start
-
-Re-running is safe: an existing clone of the same repository at --path is resumed.
-Without a terminal on stdin, setup runs non-interactively (and says so).
-Exit codes: 0 done, 1 a step failed, 2 invalid input (for example a missing flag in
-non-interactive mode), 7 Docker unreachable or a required tool missing.")]
-pub struct Args {
-    /// Only check prerequisites (and explain 1Password), then exit.
-    #[arg(long)]
-    pub check_only: bool,
-    /// With --check-only: print one JSON object per check on stdout.
-    #[arg(long, requires = "check_only")]
-    pub json: bool,
-    /// Never prompt; every choice comes from a flag or a safe default.
-    #[arg(long)]
-    pub non_interactive: bool,
-    /// Where to clone local-prod (interactive default: ~/Documents/dev/ktrdr-prod).
-    #[arg(long, value_name = "PATH")]
+/// Everything setup needs decided up front; `Ask` and `None` are asked at a terminal.
+#[derive(Debug, Clone)]
+pub struct Options {
     pub path: Option<String>,
-    /// Repository to clone.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_REPO)]
     pub repo_url: String,
-    /// Branch to check out (default: the repository's default branch).
-    #[arg(long)]
     pub branch: Option<String>,
-    /// Use the embedded demo stack as the repository (a local git repository), offline.
-    #[arg(long)]
     pub demo: bool,
-    /// Copy shared data from an existing checkout.
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["shared_minimal", "skip_shared"])]
-    pub shared_from: Option<PathBuf>,
-    /// Create the empty shared data structure.
-    #[arg(long, conflicts_with = "skip_shared")]
-    pub shared_minimal: bool,
-    /// Leave shared data alone.
-    #[arg(long)]
-    pub skip_shared: bool,
-    /// Start local-prod at the end (non-interactive mode).
-    #[arg(long)]
+    pub shared: SharedChoice,
+    /// Start at the end (non-interactive; asked otherwise).
     pub start: bool,
-    /// Create the 1Password item if it is missing (non-interactive mode).
-    #[arg(long)]
+    /// Create the 1Password item if missing (non-interactive; asked otherwise).
     pub create_item: bool,
-    /// Start without 1Password secrets (insecure defaults).
-    #[arg(long)]
     pub no_secrets: bool,
-    /// When to use colours (NO_COLOR and CLICOLOR are honoured under auto).
-    #[arg(long, value_enum, default_value_t)]
-    pub color: ColorChoice,
 }
 
-pub fn main() -> i32 {
-    let args = match crate::cli::parse::<Args>() {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    ui::configure_colors(args.color);
-    let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let interactive = tty && !args.non_interactive;
-    let reporter = Arc::new(TermReporter { quiet: false });
-    let ctx = match Context::from_process(interactive, reporter) {
-        Ok(c) => c,
-        Err(e) => return crate::cli::report_error(&e),
-    };
-    if !args.non_interactive && !tty && !args.check_only {
-        ctx.reporter
-            .info("stdin is not a terminal: running non-interactively (as with --non-interactive)");
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            path: None,
+            repo_url: DEFAULT_REPO.into(),
+            branch: None,
+            demo: false,
+            shared: SharedChoice::Ask,
+            start: false,
+            create_item: false,
+            no_secrets: false,
+        }
     }
-    let code = match run(&ctx, &KTRDR, &args) {
-        Ok(code) => code,
-        Err(e) => crate::cli::report_error(&e),
-    };
-    crate::cli::report_timing();
-    code
 }
 
-/// What was done and skipped, for the closing summary.
-#[derive(Default)]
-struct Summary {
-    done: Vec<String>,
-    skipped: Vec<String>,
+#[derive(Debug, Clone, PartialEq)]
+pub enum SharedChoice {
+    /// Asked at a terminal; left alone otherwise.
+    Ask,
+    From(PathBuf),
+    Minimal,
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Started {
+    Now,
+    AlreadyRunning,
+    No,
+}
+
+/// What setup did, for the closing summary.
+#[derive(Debug)]
+pub struct Report {
+    pub dest: PathBuf,
+    pub demo: bool,
+    pub done: Vec<String>,
+    pub skipped: Vec<String>,
+    pub started: Started,
+    /// The stack's URLs and ports at slot 0.
+    pub links: Vec<(&'static str, String)>,
+}
+
+pub enum Outcome {
+    Done(Report),
+    /// The person chose "cancel" at the plan: nothing was changed.
+    Cancelled,
 }
 
 /// With `KINFRA_TIMING` set, milliseconds since start at each mark (profiling).
 fn timing(mark: &str) {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let start = START.get_or_init(std::time::Instant::now);
-    if std::env::var_os(crate::context::ENV_TIMING).is_some() {
+    if crate::env_vars::is_set(crate::env_vars::EnvVars::KINFRA_TIMING) {
         eprintln!(
             "kinfra-timing: {mark} at {} ms",
             start.elapsed().as_millis()
@@ -131,13 +100,9 @@ fn timing(mark: &str) {
     }
 }
 
-fn header(n: u8, title: &str) {
+fn section(ctx: &Context, n: u8, title: &str) {
     timing(&format!("step {n}"));
-    eprintln!(
-        "\n{} {}",
-        style(format!("[{n}/8]")).cyan().bold(),
-        style(title).bold()
-    );
+    ctx.reporter.section(&format!("[{n}/8] {title}"));
 }
 
 fn expand(path: &str, cwd: &Path) -> Result<PathBuf> {
@@ -181,11 +146,12 @@ fn check_repo_url(url: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
-    let mut summary = Summary::default();
-    if !a.demo && !a.check_only {
-        check_repo_url(&a.repo_url)?;
+pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
+    if !o.demo {
+        check_repo_url(&o.repo_url)?;
     }
+    let mut done = Vec::new();
+    let mut skipped = Vec::new();
 
     // 1. Prerequisites. In scripted mode the destination, clone and `uv sync` go
     // ahead while the audit runs (it takes as long as the slowest tool's --version);
@@ -196,112 +162,87 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
         timing("audit done");
         checks
     });
-    let scripted = !a.check_only && !ctx.interactive && a.path.is_some();
+    let scripted = !ctx.interactive && o.path.is_some();
     // local-prod init's docker queries (objects already named like local-prod) need
     // only the project name: started now, they overlap the clone instead of following
     // `uv sync`.
     let project = stack.local_prod_id;
     let docker_seen = scripted.then(|| std::thread::spawn(move || ProjectObjects::query(project)));
-    let early = scripted.then(|| prepare(ctx, a));
+    let early = scripted.then(|| {
+        let repo = repository(ctx, o)?;
+        let d = destination_from_flag(ctx, o, &repo)?;
+        d.prepare(ctx, o)
+    });
     timing("prepared");
     let checks = audit
         .join()
         .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
-    header(1, "Prerequisites");
-    print_checks(&checks, a.json, false);
-    let ok = crate::prereq::all_required_ok(&checks);
-    if a.check_only {
-        if !a.json {
-            header(2, "1Password");
-            eprintln!("{}", onepassword::explain(stack));
-        }
-        return Ok(if ok {
-            0
-        } else {
-            crate::error::exit::ENVIRONMENT
-        });
+    section(ctx, 1, "Prerequisites");
+    for l in crate::prereq::render(&checks) {
+        ctx.reporter.info(&l);
     }
-    if !ok {
+    if !crate::prereq::all_required_ok(&checks) {
         if let Some(Ok(p)) = &early {
             p.undo();
         }
         return Err(Error::MissingTools);
     }
 
-    // 2. 1Password.
-    header(2, "1Password");
-    eprintln!("{}", onepassword::explain(stack));
-    // Whether `up` can read local-prod's secrets; otherwise setup has said aloud that
-    // the stack will use insecure defaults, and starts it so on purpose.
-    let mut secrets_ready = false;
-    match onepassword::item_state(stack) {
-        onepassword::ItemState::Present => {
-            secrets_ready = true;
-            ctx.reporter
-                .success(&format!("item {} found", stack.local_prod_item));
-        }
+    // 2. 1Password: explained once, the item looked up; creating it waits for the plan.
+    section(ctx, 2, "1Password");
+    ctx.reporter.info(&onepassword::explain(stack));
+    let item = onepassword::item_state(stack);
+    match &item {
+        onepassword::ItemState::Present => ctx
+            .reporter
+            .success(&format!("item {} found", stack.local_prod_item)),
         onepassword::ItemState::Missing => {
-            let create = if ctx.interactive {
-                confirm(
-                    &format!(
-                        "Create {} now with generated values?",
-                        stack.local_prod_item
-                    ),
-                    true,
-                )
-            } else {
-                a.create_item
-            };
-            if create {
-                match onepassword::create_item(stack) {
-                    Ok(generated) => {
-                        ctx.reporter.success(&format!(
-                            "created {} with generated {} (values not shown); add your anthropic_api_key in 1Password",
-                            stack.local_prod_item,
-                            generated.join(", ")
-                        ));
-                        summary
-                            .done
-                            .push(format!("1Password item {} created", stack.local_prod_item));
-                        secrets_ready = true;
-                    }
-                    Err(e) => ctx
-                        .reporter
-                        .warn(&format!("could not create the item: {e}")),
-                }
-            } else {
-                ctx.reporter.warn(&format!(
-                    "item {} does not exist; the stack will use insecure defaults",
-                    stack.local_prod_item
-                ));
-                summary.skipped.push(
-                    "1Password item: create it later (kinfra-setup --create-item, or in 1Password) with the fields above".to_string(),
-                );
-            }
+            ctx.reporter.info(&format!(
+                "item {} does not exist yet",
+                stack.local_prod_item
+            ));
         }
-        onepassword::ItemState::Unavailable(why) => {
-            ctx.reporter
-                .warn(&format!("{why}; the stack will use insecure defaults"));
-            summary.skipped.push(
-                "1Password: install and sign in to `op`, then restart with `kinfra local-prod up`"
-                    .into(),
-            );
-        }
+        onepassword::ItemState::Unavailable(why) => ctx
+            .reporter
+            .warn(&format!("{why}; the stack will use insecure defaults")),
     }
 
-    // 3-5. Destination, clone, uv sync (already done in scripted mode).
-    // Interactively the headers come before the prompt and the progress bar.
-    let p = match early {
-        Some(p) => p?,
+    // 3. Destination and the other choices; interactively, the plan.
+    section(ctx, 3, "Destination");
+    let (p, choices) = match early {
+        Some(p) => {
+            let p = p?;
+            let choices = Choices {
+                create_item: o.create_item,
+                shared: o.shared.clone(),
+                start: o.start,
+            };
+            (p, choices)
+        }
         None => {
-            header(3, "Destination");
-            let p = prepare_destination(ctx, a)?;
-            header(4, "Clone");
-            p.clone_and_sync(a)?
+            let repo = repository(ctx, o)?;
+            let (d, c) = if ctx.interactive {
+                match choose(ctx, stack, o, &repo, &item)? {
+                    Some(dc) => dc,
+                    None => return Ok(Outcome::Cancelled),
+                }
+            } else {
+                let d = destination_from_flag(ctx, o, &repo)?;
+                let c = Choices {
+                    create_item: o.create_item,
+                    shared: o.shared.clone(),
+                    start: o.start,
+                };
+                (d, c)
+            };
+            section(ctx, 4, "Clone");
+            (d.prepare(ctx, o)?, c)
         }
     };
     if scripted {
-        header(3, "Destination");
+        ctx.reporter
+            .info(&format!("local-prod goes to {}", p.dest.display()));
+        section(ctx, 4, "Clone");
     }
     if let Some(origin) = &p.demo_origin {
         ctx.reporter.info(&format!(
@@ -309,36 +250,59 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
             origin.display()
         ));
     }
-    ctx.reporter
-        .info(&format!("local-prod goes to {}", p.dest.display()));
-    if scripted {
-        header(4, "Clone");
-    }
     if p.resume {
         ctx.reporter.info(&format!(
             "{} is already a clone of {}: resuming from the next step",
             p.dest.display(),
             p.repo_url
         ));
-        summary.skipped.push("clone (already there)".into());
+        skipped.push("clone (already there)".into());
     } else {
         ctx.reporter
             .success(&format!("cloned {} into {}", p.repo_url, p.dest.display()));
-        summary
-            .done
-            .push(format!("cloned into {}", p.dest.display()));
+        done.push(format!("cloned into {}", p.dest.display()));
     }
-    header(5, "Python environment (uv sync)");
+    section(ctx, 5, "Python environment (uv sync)");
     p.uv?;
     ctx.reporter.success("uv sync done");
-    summary.done.push("uv sync".into());
+    done.push("uv sync".into());
     let dest = p.dest;
-    let already_registered = p.already_registered;
+
+    // The 1Password item, when chosen.
+    let mut secrets_ready = item == onepassword::ItemState::Present;
+    if item == onepassword::ItemState::Missing {
+        if choices.create_item {
+            match onepassword::create_item(stack) {
+                Ok(generated) => {
+                    ctx.reporter.success(&format!(
+                        "created {} with generated {} (values not shown); add your anthropic_api_key in 1Password",
+                        stack.local_prod_item,
+                        generated.join(", ")
+                    ));
+                    done.push(format!("1Password item {} created", stack.local_prod_item));
+                    secrets_ready = true;
+                }
+                Err(e) => ctx
+                    .reporter
+                    .warn(&format!("could not create the item: {e}")),
+            }
+        } else {
+            skipped.push(format!(
+                "1Password item {}: create it later (kinfra-setup --create-item, or in 1Password)",
+                stack.local_prod_item
+            ));
+        }
+    } else if let onepassword::ItemState::Unavailable(_) = item {
+        skipped.push(
+            "1Password: install and sign in to `op`, then restart with `kinfra local-prod up`"
+                .into(),
+        );
+    }
 
     // 6. local-prod init.
-    header(6, "local-prod init");
+    section(ctx, 6, "local-prod init");
     let prod_ctx = ctx.with_cwd(&dest);
-    let inst = if already_registered && dest.join(crate::envfile::FILE_NAME).is_file() {
+    let inst = if p.already_registered && dest.join(crate::envfile::FILE_NAME).is_file() {
         ctx.reporter.info("local-prod is already initialized here");
         instance::Instance::at(stack, &dest)?
     } else {
@@ -349,22 +313,16 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
         let i = instance::init(&prod_ctx, stack, Kind::LocalProd, opts)?;
         ctx.reporter
             .success(&format!("initialized local-prod {} (slot 0)", i.id()));
-        summary
-            .done
-            .push("local-prod initialized (slot 0, standard ports)".into());
+        done.push("local-prod initialized (slot 0, standard ports)".into());
         i
     };
 
     // 7. Shared data.
-    header(7, "Shared data");
-    let mode = if let Some(p) = &a.shared_from {
-        Some(Mode::From(p.clone()))
-    } else if a.shared_minimal {
-        Some(Mode::Minimal)
-    } else if a.skip_shared || !ctx.interactive {
-        None
-    } else {
-        ask_shared_mode()?
+    section(ctx, 7, "Shared data");
+    let mode = match &choices.shared {
+        SharedChoice::From(p) => Some(Mode::From(p.clone())),
+        SharedChoice::Minimal => Some(Mode::Minimal),
+        SharedChoice::Skip | SharedChoice::Ask => None,
     };
     match mode {
         Some(m) => {
@@ -375,66 +333,399 @@ pub fn run(ctx: &Context, stack: &Stack, a: &Args) -> Result<i32> {
                     shared::human_bytes(*bytes)
                 ));
             }
-            summary
-                .done
-                .push(format!("shared data at {}", ctx.shared_dir().display()));
+            done.push(format!("shared data at {}", ctx.shared_dir().display()));
         }
         None => {
             ctx.reporter.info("shared data left as it is");
-            summary.skipped.push(
+            skipped.push(
                 "shared data: `kinfra sandbox init-shared --minimal` or `--from PATH`".into(),
             );
         }
     }
 
     // 8. Start.
-    header(8, "Start");
-    let start = if ctx.interactive {
-        confirm("Start local-prod now?", true)
-    } else {
-        a.start
-    };
-    if start {
+    section(ctx, 8, "Start");
+    let started = if p.running {
+        ctx.reporter
+            .info("local-prod is already running: left as it is");
+        Started::AlreadyRunning
+    } else if choices.start {
         instance::up(
             &prod_ctx,
             stack,
             &inst,
             &UpOptions {
-                secrets: !a.no_secrets && secrets_ready,
+                secrets: !o.no_secrets && secrets_ready,
                 ..Default::default()
             },
         )?;
         ctx.reporter.success("local-prod is up and ready");
-        summary.done.push("local-prod started (gate passed)".into());
+        done.push("local-prod started (gate passed)".into());
+        Started::Now
     } else {
-        summary.skipped.push(format!(
-            "start: cd {} && kinfra local-prod up",
-            dest.display()
-        ));
-    }
-
-    // Summary.
+        ctx.reporter.info("not started");
+        Started::No
+    };
     timing("done");
-    eprintln!("\n{}", style("Summary").bold());
-    eprintln!("  local-prod: {}", dest.display());
-    for d in &summary.done {
-        eprintln!("  {} {d}", style("✓").green());
-    }
-    for s in &summary.skipped {
-        eprintln!("  {} skipped: {s}", style("-").dim());
-    }
-    eprintln!("  daily use (in {}):", dest.display());
-    eprintln!("    kinfra local-prod up | down | status | logs [-f]");
-    Ok(0)
+    Ok(Outcome::Done(Report {
+        links: inst.links(stack),
+        dest,
+        demo: o.demo,
+        done,
+        skipped,
+        started,
+    }))
 }
 
-/// The destination decided and checked, then (by [`Prepared::clone_and_sync`]) the
-/// clone and `uv sync` done.
+/// The choices made before anything is changed.
+struct Choices {
+    create_item: bool,
+    shared: SharedChoice,
+    start: bool,
+}
+
+/// The repository to clone: the URL, or for `--demo` the local demo origin (made on
+/// first use; it lives in kinfra's home, not in the user's tree).
+struct Repo {
+    url: String,
+    demo_origin: Option<PathBuf>,
+}
+
+fn repository(ctx: &Context, o: &Options) -> Result<Repo> {
+    if !o.demo {
+        return Ok(Repo {
+            url: o.repo_url.clone(),
+            demo_origin: None,
+        });
+    }
+    let dir = ctx.home.join("demo");
+    let origin = dir.join(crate::demo::ORIGIN_NAME);
+    if !origin.is_dir() {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
+        crate::demo::make_origin(&dir)?;
+    }
+    Ok(Repo {
+        url: origin.display().to_string(),
+        demo_origin: Some(origin),
+    })
+}
+
+/// A destination that passed [`check_destination`]: nothing has been changed yet.
+#[derive(Debug)]
+struct Destination {
+    dest: PathBuf,
+    repo_url: String,
+    demo_origin: Option<PathBuf>,
+    /// It is the registered local-prod's clone.
+    already_registered: bool,
+    /// ... and that local-prod is running.
+    running: bool,
+    /// Holds a clone of the same repository already.
+    resume: bool,
+    /// The highest directory that does not exist yet (created by the run, for undo).
+    missing_top: Option<PathBuf>,
+}
+
+/// Non-interactive: `--path`, or an error saying to pass it; a bad path is an error
+/// naming the flag.
+fn destination_from_flag(ctx: &Context, o: &Options, repo: &Repo) -> Result<Destination> {
+    let Some(raw) = &o.path else {
+        return Err(Error::Invalid(
+            "no destination: pass --path=PATH (for example --path=~/Documents/dev/ktrdr-prod)"
+                .into(),
+        ));
+    };
+    let dest = expand(raw, &ctx.cwd)?;
+    check_destination(ctx, &dest, repo).map_err(|e| match e {
+        Error::Invalid(m) => Error::Invalid(format!("{m}. Choose another --path")),
+        e => e,
+    })
+}
+
+/// Interactive: destination, shared data, start, then the plan; "change" asks again
+/// (defaults: the previous answers). `None`: cancelled.
+fn choose(
+    ctx: &Context,
+    stack: &Stack,
+    o: &Options,
+    repo: &Repo,
+    item: &onepassword::ItemState,
+) -> Result<Option<(Destination, Choices)>> {
+    let registered = ctx
+        .registry()
+        .load()?
+        .local_prod
+        .map(|e| PathBuf::from(e.path));
+    let mut default = match (&o.path, &registered) {
+        (Some(p), _) => p.clone(),
+        (None, Some(r)) => r.display().to_string(),
+        (None, None) if o.demo => DEMO_PATH.to_string(),
+        (None, None) => DEFAULT_PATH.to_string(),
+    };
+    loop {
+        let d = ask_destination(ctx, repo, &default)?;
+        default = d.dest.display().to_string();
+        let create_item = *item == onepassword::ItemState::Missing
+            && ctx.prompter.confirm(
+                &format!(
+                    "Create the 1Password item {} with generated values?",
+                    stack.local_prod_item
+                ),
+                true,
+            )?;
+        let shared = match &o.shared {
+            SharedChoice::Ask => ask_shared(ctx, stack)?,
+            s => s.clone(),
+        };
+        let start = !d.running && ctx.prompter.confirm("Start local-prod at the end?", true)?;
+        let choices = Choices {
+            create_item,
+            shared,
+            start,
+        };
+        ctx.reporter.section("Plan");
+        for l in plan(stack, o, &d, &choices, item) {
+            ctx.reporter.info(&l);
+        }
+        match ctx
+            .prompter
+            .select("Go ahead?", &["proceed", "change the answers", "cancel"], 0)?
+        {
+            0 => return Ok(Some((d, choices))),
+            1 => continue,
+            _ => return Ok(None),
+        }
+    }
+}
+
+/// Asks until the answer is a usable destination, saying why an answer is not.
+fn ask_destination(ctx: &Context, repo: &Repo, default: &str) -> Result<Destination> {
+    loop {
+        let raw = ctx
+            .prompter
+            .input("Where should local-prod live?", Some(default))?;
+        let dest = expand(&raw, &ctx.cwd)?;
+        match check_destination(ctx, &dest, repo) {
+            Ok(d) => return Ok(d),
+            Err(Error::Invalid(why)) => ctx.reporter.warn(&format!("{why}. Choose another path.")),
+            Err(e @ Error::LocalProdExists { .. }) => ctx.reporter.warn(&format!(
+                "{e}: setup continues only at that path (answer it, or run `kinfra local-prod destroy` first)"
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn ask_shared(ctx: &Context, stack: &Stack) -> Result<SharedChoice> {
+    let dirs = stack.shared_subdirs.join("/, ") + "/";
+    loop {
+        let choice = ctx.prompter.select(
+            &format!("Shared data ({dirs})"),
+            &[
+                "copy from an existing checkout",
+                "create the empty structure",
+                "skip",
+            ],
+            1,
+        )?;
+        match choice {
+            0 => {
+                let raw = ctx.prompter.input(
+                    "Path of the existing checkout (Enter: back to the choices)",
+                    Some(""),
+                )?;
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                let p = expand(raw.trim(), &ctx.cwd)?;
+                if stack.shared_subdirs.iter().any(|s| p.join(s).is_dir()) {
+                    return Ok(SharedChoice::From(p));
+                }
+                ctx.reporter
+                    .warn(&format!("{} has none of {dirs}; choose again", p.display()));
+            }
+            1 => return Ok(SharedChoice::Minimal),
+            _ => return Ok(SharedChoice::Skip),
+        }
+    }
+}
+
+/// Pure: the plan's lines.
+fn plan(
+    stack: &Stack,
+    o: &Options,
+    d: &Destination,
+    c: &Choices,
+    item: &onepassword::ItemState,
+) -> Vec<String> {
+    let mut l = Vec::new();
+    let dest = d.dest.display();
+    l.push(match (&d.missing_top, d.resume) {
+        (_, true) => format!("  destination  {dest} (a clone already: resumed)"),
+        (Some(top), _) if top != &d.dest => {
+            format!("  destination  {dest} (creates {})", top.display())
+        }
+        _ => format!("  destination  {dest}"),
+    });
+    let branch = o
+        .branch
+        .as_deref()
+        .map(|b| format!(", branch {b}"))
+        .unwrap_or_default();
+    l.push(format!("  repository   {}{branch}", d.repo_url));
+    if let Some(free) = free_space(&d.dest) {
+        l.push(format!(
+            "  free space   {} there",
+            shared::human_bytes(free)
+        ));
+    }
+    let ports: Vec<String> = crate::ports::for_slot(stack, 0)
+        .iter()
+        .map(|(_, p)| p.to_string())
+        .collect();
+    l.push(format!("  ports        {} (slot 0)", ports.join(" ")));
+    l.push(format!(
+        "  1Password    {}",
+        match item {
+            onepassword::ItemState::Present => format!("item {} found", stack.local_prod_item),
+            onepassword::ItemState::Missing if c.create_item =>
+                format!("create item {}", stack.local_prod_item),
+            _ => "none: insecure development defaults".into(),
+        }
+    ));
+    let mut steps = vec![
+        if d.resume {
+            "resume the clone"
+        } else {
+            "clone"
+        },
+        "uv sync",
+    ];
+    steps.push(if d.already_registered {
+        "local-prod (registered already)"
+    } else {
+        "register local-prod"
+    });
+    steps.push(match c.shared {
+        SharedChoice::From(_) => "copy shared data",
+        SharedChoice::Minimal => "create shared data",
+        _ => "leave shared data",
+    });
+    steps.push(if d.running {
+        "leave it running"
+    } else if c.start {
+        "start it"
+    } else {
+        "do not start it"
+    });
+    l.push(format!("  steps        {}", steps.join(", ")));
+    l
+}
+
+/// Free bytes on the filesystem that will hold `path` (its nearest existing ancestor).
+fn free_space(path: &Path) -> Option<u64> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let s = nix::sys::statvfs::statvfs(existing).ok()?;
+    #[allow(clippy::useless_conversion)] // the field types differ between platforms
+    Some(u64::from(s.blocks_available()) * u64::from(s.fragment_size()))
+}
+
+/// Reads the filesystem and the registry, changes nothing: whether `dest` can hold
+/// local-prod. `Error::Invalid` / `Error::LocalProdExists` are bad answers (asked
+/// again at a terminal); other errors stop setup.
+fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destination> {
+    let registered = ctx.registry().load()?.local_prod;
+    let already_registered = match registered {
+        Some(e) if crate::registry::same_path(Path::new(&e.path), dest) => true,
+        Some(e) => {
+            return Err(Error::LocalProdExists {
+                path: PathBuf::from(&e.path),
+            });
+        }
+        None => false,
+    };
+    let mut d = Destination {
+        dest: dest.to_path_buf(),
+        repo_url: repo.url.clone(),
+        demo_origin: repo.demo_origin.clone(),
+        already_registered,
+        running: false,
+        resume: false,
+        missing_top: None,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(dest) {
+        if !meta.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{} exists and is not a directory",
+                dest.display()
+            )));
+        }
+        let empty = std::fs::read_dir(dest)
+            .map_err(|e| Error::io("cannot read", dest, e))?
+            .next()
+            .is_none();
+        if empty {
+            writable(dest)?;
+            return Ok(d);
+        }
+        let origin = crate::git::origin_url(dest).ok().flatten();
+        let is_top = crate::git::toplevel(dest).is_ok_and(|t| crate::registry::same_path(&t, dest));
+        if is_top && origin.as_deref().is_some_and(|o| same_repo(o, &repo.url)) {
+            d.resume = true;
+            d.running = already_registered && running(dest);
+            return Ok(d);
+        }
+        return Err(Error::Invalid(format!(
+            "{} is not empty and is not a clone of {}; it was left untouched",
+            dest.display(),
+            repo.url
+        )));
+    }
+    // Nothing there: the nearest existing ancestor must be a writable directory.
+    let existing = dest
+        .ancestors()
+        .find(|p| std::fs::symlink_metadata(p).is_ok())
+        .ok_or_else(|| Error::Invalid(format!("{} has no existing parent", dest.display())))?;
+    if !existing.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{} is a file, so {} cannot be made under it",
+            existing.display(),
+            dest.display()
+        )));
+    }
+    writable(existing)?;
+    d.missing_top = dest
+        .ancestors()
+        .take_while(|p| !p.exists())
+        .last()
+        .map(Path::to_path_buf);
+    Ok(d)
+}
+
+fn writable(dir: &Path) -> Result<()> {
+    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).map_err(|_| {
+        Error::Invalid(format!(
+            "{} is not writable by you, so nothing can be made there",
+            dir.display()
+        ))
+    })
+}
+
+/// Whether containers of the local-prod started from `dir` are running.
+fn running(dir: &Path) -> bool {
+    crate::docker::containers(None).is_ok_and(|cs| {
+        cs.iter()
+            .any(|c| c.running() && crate::docker::started_from(c, dir))
+    })
+}
+
+/// The destination acted on: parents made, the clone and `uv sync` done.
 struct Prepared {
     repo_url: String,
     demo_origin: Option<PathBuf>,
     dest: PathBuf,
     already_registered: bool,
+    running: bool,
     resume: bool,
     /// The highest directory this run created (parents and clone), for undo.
     created: Option<PathBuf>,
@@ -448,216 +739,290 @@ impl Prepared {
             let _ = std::fs::remove_dir_all(top);
         }
     }
+}
 
-    fn clone_and_sync(mut self, a: &Args) -> Result<Prepared> {
+impl Destination {
+    /// Makes the missing parents, clones (unless resuming) and runs `uv sync`.
+    fn prepare(self, ctx: &Context, o: &Options) -> Result<Prepared> {
         if !self.resume {
-            let existed = self.dest.exists();
-            clone_with_progress(&self.repo_url, a.branch.as_deref(), &self.dest)?;
-            if !existed && self.created.is_none() {
-                self.created = Some(self.dest.clone());
+            if let Some(parent) = self.dest.parent().filter(|p| !p.is_dir()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io("could not create", parent, e))?;
             }
+            clone_with_progress(ctx, &self.repo_url, o.branch.as_deref(), &self.dest)?;
         }
         timing("cloned");
-        self.uv = uv_sync(&self.dest);
+        let uv = uv_sync(ctx, &self.dest);
         timing("uv synced");
-        Ok(self)
+        Ok(Prepared {
+            repo_url: self.repo_url,
+            demo_origin: self.demo_origin,
+            dest: self.dest,
+            already_registered: self.already_registered,
+            running: self.running,
+            resume: self.resume,
+            created: self.missing_top,
+            uv,
+        })
     }
 }
 
-/// Scripted mode: everything up to and including `uv sync`, without output.
-fn prepare(ctx: &Context, a: &Args) -> Result<Prepared> {
-    prepare_destination(ctx, a)?.clone_and_sync(a)
-}
-
-fn prepare_destination(ctx: &Context, a: &Args) -> Result<Prepared> {
-    let (repo_url, demo_origin) = if a.demo {
-        let dir = ctx.home.join("demo");
-        let origin = dir.join(crate::demo::ORIGIN_NAME);
-        if !origin.is_dir() {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
-            crate::demo::make_origin(&dir)?;
-        }
-        (origin.display().to_string(), Some(origin))
-    } else {
-        (a.repo_url.clone(), None)
-    };
-    let raw_path = match (&a.path, ctx.interactive) {
-        (Some(p), _) => p.clone(),
-        (None, true) => dialoguer::Input::<String>::new()
-            .with_prompt("Where should local-prod live?")
-            .default(DEFAULT_PATH.to_string())
-            .interact_text()
-            .map_err(|e| Error::Other(format!("prompt failed: {e}")))?,
-        (None, false) => {
-            return Err(Error::Invalid(
-                "no destination: pass --path=PATH (for example --path=~/Documents/dev/ktrdr-prod)"
-                    .into(),
-            ));
-        }
-    };
-    let dest = expand(&raw_path, &ctx.cwd)?;
-    // The singleton is checked before anything is cloned.
-    let already_registered = match ctx.registry().load()?.local_prod {
-        Some(e) if crate::registry::same_path(Path::new(&e.path), &dest) => true,
-        Some(e) => {
-            return Err(Error::LocalProdExists {
-                path: PathBuf::from(&e.path),
-            });
-        }
-        None => false,
-    };
-    let (resume, created) = check_destination(ctx, &dest, &repo_url)?;
-    Ok(Prepared {
-        repo_url,
-        demo_origin,
-        dest,
-        already_registered,
-        resume,
-        created,
-        uv: Ok(()),
-    })
-}
-
-fn confirm(prompt: &str, default: bool) -> bool {
-    dialoguer::Confirm::new()
-        .with_prompt(prompt)
-        .default(default)
-        .interact()
-        .unwrap_or(false)
-}
-
-fn ask_shared_mode() -> Result<Option<Mode>> {
-    let choice = dialoguer::Select::new()
-        .with_prompt("Shared data (data/, models/, strategies/)")
-        .items(&[
-            "copy from an existing checkout",
-            "create the empty structure",
-            "skip",
-        ])
-        .default(1)
-        .interact()
-        .map_err(|e| Error::Other(format!("prompt failed: {e}")))?;
-    Ok(match choice {
-        0 => loop {
-            let p: String = dialoguer::Input::new()
-                .with_prompt("Path of the existing checkout")
-                .interact_text()
-                .map_err(|e| Error::Other(format!("prompt failed: {e}")))?;
-            let p = PathBuf::from(p.trim());
-            if KTRDR.shared_subdirs.iter().any(|s| p.join(s).is_dir()) {
-                break Some(Mode::From(p));
-            }
-            eprintln!(
-                "{} has none of data/, models/, strategies/; try again",
-                p.display()
-            );
-        },
-        1 => Some(Mode::Minimal),
-        _ => None,
-    })
-}
-
-/// Validates the destination; returns whether it already holds a clone of the same
-/// repository (resume), and the highest directory created for it (missing parents).
-fn check_destination(
-    ctx: &Context,
-    dest: &Path,
-    repo_url: &str,
-) -> Result<(bool, Option<PathBuf>)> {
-    if let Ok(meta) = std::fs::symlink_metadata(dest) {
-        if !meta.is_dir() {
-            return Err(Error::Invalid(format!(
-                "{} exists and is not a directory; choose another --path",
-                dest.display()
-            )));
-        }
-        let empty = std::fs::read_dir(dest)
-            .map_err(|e| Error::io("cannot read", dest, e))?
-            .next()
-            .is_none();
-        if empty {
-            return Ok((false, None));
-        }
-        let origin = crate::git::origin_url(dest).ok().flatten();
-        let is_top = crate::git::toplevel(dest).is_ok_and(|t| crate::registry::same_path(&t, dest));
-        if is_top && origin.as_deref().is_some_and(|o| same_repo(o, repo_url)) {
-            return Ok((true, None));
-        }
-        return Err(Error::Invalid(format!(
-            "{} is not empty and is not a clone of {repo_url}; it was left untouched. Choose another --path",
-            dest.display()
-        )));
-    }
-    let parent = dest
-        .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", dest.display())))?;
-    let mut created = None;
-    if !parent.is_dir() {
-        created = parent
-            .ancestors()
-            .take_while(|p| !p.exists())
-            .last()
-            .map(Path::to_path_buf);
-        if ctx.interactive && !confirm(&format!("Create {}?", parent.display()), true) {
-            return Err(Error::Invalid(
-                "destination's parent not created; nothing was changed".into(),
-            ));
-        }
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
-        if ctx.interactive {
-            ctx.reporter.info(&format!("created {}", parent.display()));
-        }
-    }
-    Ok((false, created))
-}
-
-fn clone_with_progress(url: &str, branch: Option<&str>, dest: &Path) -> Result<()> {
-    let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(0);
-        if let Ok(s) = ProgressStyle::with_template("cloning [{bar:30}] {pos}/{len} objects, {msg}")
-        {
-            b.set_style(s.progress_chars("=> "));
-        }
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+fn clone_with_progress(ctx: &Context, url: &str, branch: Option<&str>, dest: &Path) -> Result<()> {
+    let bar = ctx.reporter.counter("cloning");
     let start = std::time::Instant::now();
     let res = clone::clone(url, branch, dest, |t| {
         bar.set_length(t.total_objects as u64);
         bar.set_position(t.received_objects as u64);
         let secs = start.elapsed().as_secs_f64().max(0.001);
-        bar.set_message(format!(
-            "{} ({}/s)",
+        bar.set_message(&format!(
+            "objects, {} ({}/s)",
             shared::human_bytes(t.received_bytes as u64),
             shared::human_bytes((t.received_bytes as f64 / secs) as u64)
         ));
     });
-    bar.finish_and_clear();
+    bar.finish();
     res
 }
 
-fn uv_sync(dir: &Path) -> Result<()> {
-    let spinner = if std::io::stderr().is_terminal() {
-        let s = ProgressBar::new_spinner();
-        s.set_message("uv sync");
-        s.enable_steady_tick(Duration::from_millis(100));
-        s
-    } else {
-        ProgressBar::hidden()
-    };
+fn uv_sync(ctx: &Context, dir: &Path) -> Result<()> {
+    let spinner = ctx.reporter.spinner("uv sync");
     let res = crate::exec::Cmd::new("uv")
         .arg("sync")
         .current_dir(dir)
         .timeout(Duration::from_secs(1800))
         .run();
-    spinner.finish_and_clear();
+    spinner.finish();
     res.map(|_| ()).map_err(Error::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Arc;
+
+    use crate::context::Recorder;
+    use crate::prompt::Scripted;
+
+    /// A home, a work directory, a recorder and the scripted answers.
+    struct T {
+        _dir: tempfile::TempDir,
+        work: PathBuf,
+        rec: Arc<Recorder>,
+        answers: Arc<Scripted>,
+        ctx: Context,
+    }
+
+    fn with_answers(answers: &[&str]) -> T {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let rec = Arc::new(Recorder::default());
+        let answers = Arc::new(Scripted::new(answers.iter().copied()));
+        let ctx = Context::new(&dir.path().join("home"), &work, rec.clone())
+            .with_prompter(answers.clone());
+        T {
+            _dir: dir,
+            work,
+            rec,
+            answers,
+            ctx,
+        }
+    }
+
+    impl T {
+        fn said(&self) -> String {
+            self.rec.lines.lock().unwrap().join("\n")
+        }
+    }
+
+    fn repo() -> Repo {
+        Repo {
+            url: DEFAULT_REPO.into(),
+            demo_origin: None,
+        }
+    }
+
+    #[test]
+    fn a_bad_destination_is_asked_again_with_the_reason() {
+        let w = tempfile::tempdir().unwrap();
+        let file = w.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let full = w.path().join("full");
+        std::fs::create_dir_all(full.join("stuff")).unwrap();
+        let good = w.path().join("new/ktrdr-prod");
+        let t = with_answers(&[
+            file.to_str().unwrap(),
+            file.join("under").to_str().unwrap(),
+            full.to_str().unwrap(),
+            good.to_str().unwrap(),
+        ]);
+        let d = ask_destination(&t.ctx, &repo(), DEFAULT_PATH).unwrap();
+        assert_eq!(d.dest, good);
+        assert_eq!(
+            d.missing_top.as_deref(),
+            Some(w.path().join("new").as_path())
+        );
+        let said = t.said();
+        assert!(
+            said.contains("exists and is not a directory. Choose another path"),
+            "{said}"
+        );
+        assert!(said.contains("is a file, so"), "{said}");
+        assert!(said.contains("is not empty and is not a clone"), "{said}");
+        // Four answers, four times the same question: never "Create …?" under a file.
+        assert_eq!(
+            t.answers.questions(),
+            vec!["Where should local-prod live?"; 4]
+        );
+        assert!(!w.path().join("new").exists(), "checking creates nothing");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    }
+
+    #[test]
+    fn the_plan_comes_first_and_cancel_changes_nothing() {
+        let t = with_answers(&["made/here/ktrdr-prod", "", "n", "3"]);
+        let r = choose(
+            &t.ctx,
+            &crate::stack::KTRDR,
+            &Options::default(),
+            &repo(),
+            &onepassword::ItemState::Present,
+        )
+        .unwrap();
+        assert!(r.is_none(), "cancelled");
+        let said = t.said();
+        for part in [
+            "step: Plan",
+            "destination",
+            "(creates ",
+            "8000",
+            "do not start it",
+            "create shared data",
+        ] {
+            assert!(said.contains(part), "{part} missing in\n{said}");
+        }
+        assert!(!t.work.join("made").exists(), "nothing made before proceed");
+        assert_eq!(t.answers.left(), 0);
+    }
+
+    #[test]
+    fn change_asks_again_with_the_previous_answers_as_defaults() {
+        // First round: a destination, shared "skip", start; then "change": Enter keeps
+        // the destination, the rest is answered anew, then proceed.
+        let t = with_answers(&["first/ktrdr-prod", "3", "y", "2", "", "", "n", "proceed"]);
+        let (d, c) = choose(
+            &t.ctx,
+            &crate::stack::KTRDR,
+            &Options::default(),
+            &repo(),
+            &onepassword::ItemState::Present,
+        )
+        .unwrap()
+        .expect("proceeded");
+        assert_eq!(d.dest, t.work.join("first/ktrdr-prod"));
+        assert_eq!(c.shared, SharedChoice::Minimal);
+        assert!(!c.start);
+    }
+
+    #[test]
+    fn a_missing_item_is_offered_and_shown_in_the_plan() {
+        let t = with_answers(&["x/ktrdr-prod", "y", "", "", "1"]);
+        let (_, c) = choose(
+            &t.ctx,
+            &crate::stack::KTRDR,
+            &Options::default(),
+            &repo(),
+            &onepassword::ItemState::Missing,
+        )
+        .unwrap()
+        .expect("proceeded");
+        assert!(c.create_item && c.start);
+        assert!(
+            t.said().contains("create item ktrdr-local-prod"),
+            "{}",
+            t.said()
+        );
+    }
+
+    #[test]
+    fn a_rerun_defaults_to_the_registered_local_prod() {
+        let t = with_answers(&["", "", "n", "1"]);
+        let prod = t.work.join("registered-prod");
+        t.ctx
+            .registry()
+            .update(|c| {
+                c.local_prod = Some(crate::registry::Entry {
+                    instance_id: "ktrdr-prod".into(),
+                    slot: 0,
+                    path: prod.display().to_string(),
+                    created_at: "2026-01-01T00:00:00".into(),
+                    is_worktree: false,
+                    parent_repo: None,
+                });
+                Ok(())
+            })
+            .unwrap();
+        let (d, _) = choose(
+            &t.ctx,
+            &crate::stack::KTRDR,
+            &Options::default(),
+            &repo(),
+            &onepassword::ItemState::Present,
+        )
+        .unwrap()
+        .expect("proceeded");
+        assert_eq!(d.dest, prod);
+        assert!(d.already_registered);
+        // Another path is refused with the registered one named, and asked again.
+        let t2 = with_answers(&["elsewhere", ""]);
+        t2.ctx
+            .registry()
+            .update(|c| {
+                c.local_prod = t.ctx.registry().load().unwrap().local_prod;
+                Ok(())
+            })
+            .unwrap();
+        let d = ask_destination(&t2.ctx, &repo(), &prod.display().to_string()).unwrap();
+        assert_eq!(d.dest, prod);
+        assert!(t2.said().contains("already exists at"), "{}", t2.said());
+    }
+
+    #[test]
+    fn shared_data_from_a_checkout_is_checked_and_enter_goes_back() {
+        let t = with_answers(&["1", "", "1", "nowhere", "1", "old"]);
+        std::fs::create_dir_all(t.work.join("old/models")).unwrap();
+        let c = ask_shared(&t.ctx, &crate::stack::KTRDR).unwrap();
+        assert_eq!(c, SharedChoice::From(t.work.join("old")));
+        assert!(
+            t.said().contains("has none of data/, models/, strategies/"),
+            "{}",
+            t.said()
+        );
+    }
+
+    #[test]
+    fn a_demo_never_defaults_to_the_real_local_prod_path() {
+        let t = with_answers(&["", "", "n", "1"]);
+        let o = Options {
+            demo: true,
+            ..Options::default()
+        };
+        let (d, _) = choose(
+            &t.ctx,
+            &crate::stack::KTRDR,
+            &o,
+            &repo(),
+            &onepassword::ItemState::Present,
+        )
+        .unwrap()
+        .expect("proceeded");
+        assert!(
+            d.dest.ends_with("kinfra-demo/ktrdr-prod"),
+            "{}",
+            d.dest.display()
+        );
+    }
 
     #[test]
     fn ssh_urls_are_refused_and_the_rest_pass() {

@@ -112,9 +112,79 @@ fn doctor_agrees_with_setup_check_only() {
             })
             .collect()
     };
-    assert_eq!(names(d.json()), names(s.json()));
+    // The same tools, then kinfra's own state.
+    let (tools, own) = {
+        let all = names(d.json());
+        let n = names(s.json()).len();
+        (all[..n].to_vec(), all[n..].to_vec())
+    };
+    assert_eq!(tools, names(s.json()));
+    let own: Vec<&str> = own.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        own,
+        [
+            "registry",
+            "stale entries",
+            "orphaned projects",
+            "local-prod ports",
+            "install directory"
+        ]
+    );
     env.kinfra(&env.work, &["doctor"])
         .stdout_has("docker engine");
+}
+
+#[test]
+fn doctor_checks_kinfras_own_state_and_changes_nothing() {
+    let mut env = crate::docker_env!();
+    let bin_dir = std::path::Path::new(crate::harness::BIN)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    // A clean home: ready, the binary's directory on PATH.
+    env.kinfra_env(&env.work, &["doctor"], &[("PATH", &path)])
+        .success()
+        .stdout_has("registry          ok")
+        .stdout_has("install directory ok");
+    // Not on PATH: a warning with the line to add.
+    env.kinfra_env(
+        &env.work,
+        &["doctor"],
+        &[("PATH", "/usr/local/bin:/usr/bin:/bin")],
+    )
+    .success()
+    .stdout_has("install directory warning")
+    .stdout_has(&format!("export PATH=\"{bin_dir}:$PATH\""));
+    // A sandbox whose directory is gone: a stale entry, and the fix.
+    let repo = env.clone_repo("ktrdr");
+    let wt = env.create_sandbox(&repo, "gone");
+    std::fs::remove_dir_all(&wt).unwrap();
+    env.kinfra_env(&env.work, &["doctor"], &[("PATH", &path)])
+        .success()
+        .stdout_has("stale entries     warning")
+        .stdout_has("ktrdr--gone")
+        .stdout_has("fix: kinfra sandbox prune");
+    // A registry that does not parse: a problem, exit 6, the file as it was.
+    std::fs::write(env.registry_path(), "{not json").unwrap();
+    env.kinfra_env(&env.work, &["doctor"], &[("PATH", &path)])
+        .code(6)
+        .stdout_has("registry          problem")
+        .stdout_has("1 problem");
+    assert_eq!(
+        std::fs::read_to_string(env.registry_path()).unwrap(),
+        "{not json"
+    );
+    // An unreachable DOCKER_HOST is named as the cause, not "install Docker".
+    env.kinfra_env(
+        &env.work,
+        &["doctor"],
+        &[("DOCKER_HOST", "tcp://127.0.0.1:9")],
+    )
+    .code(7)
+    .stdout_has("DOCKER_HOST points to tcp://127.0.0.1:9")
+    .stdout_has("unset DOCKER_HOST");
 }
 
 #[test]

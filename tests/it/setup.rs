@@ -327,19 +327,50 @@ fn setup_refuses_without_losing_anything() {
 #[test]
 fn interactive_happy_path_through_a_pty() {
     let env = docker_env!();
+    let file = env.work.join("a-file");
+    std::fs::write(&file, "keep me").unwrap();
     let dest = env.work.join("made/by/prompt/ktrdr-prod");
     let steps = serde_json::json!([
+        // A path under a file is refused with the reason and asked again.
         [
             "Where should local-prod live?",
-            format!("{}\r", dest.display())
+            format!("{}/sub\r", file.display())
         ],
-        ["Create ", "y"],
+        ["Choose another path", format!("{}\r", dest.display())],
         ["Shared data", "\r"],
-        ["Start local-prod now?", "n"],
+        // A stray word is not an answer: asked again, nothing reaches the shell.
+        ["Start local-prod at the end?", "maybe\r"],
+        ["answer y or n", "n\r"],
+        ["Go ahead?", "\r"],
     ]);
     let (code, transcript) = env.in_pty(crate::harness::SETUP_BIN, &env.work, &["--demo"], steps);
     assert_eq!(code, 0, "{transcript}");
-    assert!(transcript.contains("Summary"), "{transcript}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    for part in [
+        "is a file, so",
+        "Plan",
+        "(creates ",
+        "Summary",
+        "not running",
+        "kinfra local-prod up",
+        "sandbox create",
+        "demo teardown",
+    ] {
+        assert!(transcript.contains(part), "{part} missing in\n{transcript}");
+    }
+    // The plan comes before the clone; the 1Password explanation once.
+    let plan = transcript.find("Plan").unwrap();
+    assert!(
+        transcript.find("cloned ").is_some_and(|c| c > plan),
+        "{transcript}"
+    );
+    assert_eq!(
+        transcript
+            .matches("reads its secrets from the 1Password item")
+            .count(),
+        1,
+        "{transcript}"
+    );
     assert!(
         dest.join(".git").is_dir() && dest.join(".env.sandbox").is_file(),
         "{transcript}"
@@ -352,4 +383,37 @@ fn interactive_happy_path_through_a_pty() {
         docker_objects("ktrdr-prod").is_empty(),
         "not started when declined"
     );
+    // uv sync's lock file does not show as a change in the demo clone.
+    let st = std::process::Command::new("git")
+        .args(["status", "--porcelain"])
+        .current_dir(&dest)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&st.stdout), "", "clean after setup");
+
+    // A rerun through `2>&1 | cat` (as `| tee setup.log`): stdin is still the
+    // terminal, so it asks, in plain lines; the destination defaults to the
+    // registered local-prod; "cancel" at the plan changes nothing.
+    let cmd = format!("{} --demo 2>&1 | cat", crate::harness::SETUP_BIN);
+    let steps = serde_json::json!([
+        [format!("[{}]", dest.display()), "\r"],
+        ["choose 1-3", "2\r"],
+        ["Start local-prod at the end?", "\r"],
+        ["choose 1-3", "cancel\r"],
+    ]);
+    let (code, transcript) = env.in_pty("sh", &env.work, &["-c", &cmd], steps);
+    assert!(
+        transcript.contains("Cancelled: nothing was changed."),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("register") || transcript.contains("registered already"),
+        "{transcript}"
+    );
+    assert!(
+        !transcript.contains("\u{1b}[?25l"),
+        "no cursor games in a pipe: {transcript}"
+    );
+    let _ = code; // sh reports cat's status
+    assert!(docker_objects("ktrdr-prod").is_empty(), "{transcript}");
 }

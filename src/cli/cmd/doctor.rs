@@ -1,13 +1,14 @@
-use console::style;
-
 use crate::context::Context;
-use crate::prereq::{self, Check, Status};
+use crate::prereq::{self, Check};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Results go to stdout, closed by a verdict line. Exit code 0 when every \
+    after_help = "Checks the tools, then kinfra's own state (registry, stale entries, orphaned \
+projects, local-prod's ports, the install directory on PATH). Results go to stdout, closed by \
+a verdict line. Exit code 0 when every \
 required tool is usable, 7 otherwise (as for every command that finds Docker or a tool \
-missing). The 1Password CLI is optional: without it the stack uses insecure default secrets."
+missing), 6 when the registry does not parse. The 1Password CLI is optional: without it the \
+stack uses insecure default secrets."
 )]
 pub struct Args {
     /// Print one JSON object per check on stdout (a JSON array).
@@ -15,9 +16,8 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Prints the audit, one line a check (or JSON), to stdout (`doctor`: results) or
-/// stderr (setup: progress of a longer run).
-pub fn print_checks(checks: &[Check], json: bool, to_stdout: bool) {
+/// Prints the audit, one line a check (or JSON), to stdout.
+pub fn print_checks(checks: &[Check], json: bool) {
     if json {
         crate::outln!(
             "{}",
@@ -25,74 +25,29 @@ pub fn print_checks(checks: &[Check], json: bool, to_stdout: bool) {
         );
         return;
     }
-    // Wide enough for the longest version ("20.10.24+dfsg1").
-    let version_width = checks
-        .iter()
-        .filter_map(|c| c.version.as_deref().map(str::len))
-        .max()
-        .unwrap_or(1)
-        .max(10);
-    for c in checks {
-        let mark = match c.status {
-            Status::Ok => style("✓").green().bold(),
-            Status::Warn => style("!").yellow().bold(),
-            Status::Missing => style("✗").red().bold(),
-        };
-        let version = c.version.as_deref().unwrap_or("-");
-        let path = c
-            .path
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let what = match c.status {
-            Status::Ok => "found",
-            Status::Warn => "warning",
-            Status::Missing => "missing",
-        };
-        let mut lines = vec![format!(
-            "  {mark} {:<15} {:<8} {:<width$} {path}",
-            c.name,
-            what,
-            version,
-            width = version_width
-        )];
-        lines.extend(c.detail.iter().map(|d| format!("      {d}")));
-        lines.extend(c.hint.iter().map(|h| format!("      fix: {h}")));
-        for l in lines {
-            if to_stdout {
-                crate::outln!("{l}");
-            } else {
-                eprintln!("{l}");
-            }
-        }
+    for l in prereq::render(checks) {
+        crate::outln!("{l}");
     }
 }
 
-/// "ready", or how many problems (required checks failing) and warnings.
-pub fn verdict(checks: &[Check]) -> String {
-    let problems = checks
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let mut checks = prereq::audit();
+    let docker_ok = checks
         .iter()
-        .filter(|c| c.required && c.status != Status::Ok)
-        .count();
-    let warnings = checks.iter().filter(|c| c.status == Status::Warn).count();
-    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    match (problems, warnings) {
-        (0, 0) => "ready".into(),
-        (0, w) => format!("ready ({})", plural(w, "warning")),
-        (p, 0) => plural(p, "problem"),
-        (p, w) => format!("{}, {}", plural(p, "problem"), plural(w, "warning")),
-    }
-}
-
-pub fn run(_ctx: &Context, a: Args) -> crate::Result<i32> {
-    let checks = prereq::audit();
-    print_checks(&checks, a.json, true);
+        .any(|c| c.name == "docker engine" && c.status == prereq::Status::Ok);
+    let own = crate::checkup::own_state(ctx, super::stack(), docker_ok);
+    let registry_ok = own
+        .iter()
+        .all(|c| !c.required || c.status == prereq::Status::Ok);
+    let tools_ok = prereq::all_required_ok(&checks);
+    checks.extend(own);
+    print_checks(&checks, a.json);
     if !a.json {
-        crate::outln!("{}", verdict(&checks));
+        crate::outln!("{}", prereq::verdict(&checks));
     }
-    Ok(if prereq::all_required_ok(&checks) {
-        0
-    } else {
-        crate::error::exit::ENVIRONMENT
+    Ok(match (tools_ok, registry_ok) {
+        (true, true) => 0,
+        (false, _) => crate::error::exit::ENVIRONMENT,
+        (true, false) => crate::error::exit::CORRUPT_STATE,
     })
 }

@@ -52,11 +52,7 @@ pub(crate) fn confirm_data_loss(
     if !ctx.interactive {
         return Err(crate::Error::Invalid(refusal.to_string()));
     }
-    let ok = dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact()
-        .unwrap_or(false);
+    let ok = ctx.prompter.confirm(question, false)?;
     if !ok {
         ctx.reporter.info("Nothing was changed.");
     }
@@ -65,31 +61,9 @@ pub(crate) fn confirm_data_loss(
 
 /// Prints an instance's URLs and ports after init/create/up.
 pub(crate) fn print_ports(inst: &crate::instance::Instance) {
-    let p = |k: &str| {
-        inst.env
-            .port(k)
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| "-".into())
-    };
-    crate::outln!("  instance  {} (slot {})", inst.id(), inst.env.slot);
-    crate::outln!("  path      {}", inst.dir.display());
-    crate::outln!(
-        "  API       http://localhost:{}/api/v1",
-        p("KTRDR_API_PORT")
-    );
-    crate::outln!("  database  localhost:{}", p("KTRDR_DB_PORT"));
-    crate::outln!("  Grafana   http://localhost:{}", p("KTRDR_GRAFANA_PORT"));
-    crate::outln!("  Jaeger    http://localhost:{}", p("KTRDR_JAEGER_UI_PORT"));
-    crate::outln!(
-        "  Prometheus http://localhost:{}",
-        p("KTRDR_PROMETHEUS_PORT")
-    );
-    let workers: Vec<String> = inst
-        .env
-        .ports
-        .iter()
-        .filter(|(k, _)| k.starts_with("KTRDR_WORKER_PORT_"))
-        .map(|(_, p)| p.to_string())
-        .collect();
-    crate::outln!("  workers   {}", workers.join(", "));
+    crate::outln!("  instance   {} (slot {})", inst.id(), inst.env.slot);
+    crate::outln!("  path       {}", inst.dir.display());
+    for (label, text) in inst.links(stack()) {
+        crate::outln!("  {label:<10} {text}");
+    }
 }

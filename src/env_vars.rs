@@ -1,0 +1,50 @@
+//! Every environment variable kinfra reads, in one place (like uv's `EnvVars`), so
+//! the documentation and the code cannot drift apart. `docs/` lists the same names.
+
+/// Namespace for the variable names.
+pub struct EnvVars;
+
+impl EnvVars {
+    /// Where the registry and shared data live (default `~/.ktrdr`).
+    pub const KINFRA_HOME: &'static str = "KINFRA_HOME";
+    /// Forces the compose variant: `plugin` or `standalone`.
+    pub const KINFRA_COMPOSE: &'static str = "KINFRA_COMPOSE";
+    /// Set (to anything) to print internal timings on stderr (`kinfra-timing: …`).
+    pub const KINFRA_TIMING: &'static str = "KINFRA_TIMING";
+    /// Seconds a command waits for another one working on the same instance (default 600).
+    pub const KINFRA_LOCK_WAIT: &'static str = "KINFRA_LOCK_WAIT";
+    /// Poll interval of the startability gate, in milliseconds (default 100).
+    pub const KINFRA_GATE_POLL_MS: &'static str = "KINFRA_GATE_POLL_MS";
+    /// Seconds one `op` call may take (default 30).
+    pub const KINFRA_OP_TIMEOUT_SECS: &'static str = "KINFRA_OP_TIMEOUT_SECS";
+    /// Test hook: the named step at which to pause (see `context::pause_point`).
+    pub const KINFRA_TEST_PAUSE_AT: &'static str = "KINFRA_TEST_PAUSE_AT";
+    /// Test hook: the file written on pausing; removing it resumes.
+    pub const KINFRA_TEST_PAUSE_FILE: &'static str = "KINFRA_TEST_PAUSE_FILE";
+    /// The user's home directory (`~` in paths, default `KINFRA_HOME`).
+    pub const HOME: &'static str = "HOME";
+    /// The docker CLI's configuration directory (default `~/.docker`).
+    pub const DOCKER_CONFIG: &'static str = "DOCKER_CONFIG";
+    /// The Docker endpoint, when set; wins over the context.
+    pub const DOCKER_HOST: &'static str = "DOCKER_HOST";
+    /// The docker CLI context, when set; wins over the config's current context.
+    pub const DOCKER_CONTEXT: &'static str = "DOCKER_CONTEXT";
+    /// A 1Password service account: `op` needs no interactive sign-in.
+    pub const OP_SERVICE_ACCOUNT_TOKEN: &'static str = "OP_SERVICE_ACCOUNT_TOKEN";
+    /// Colours off (any non-empty value), per no-color.org.
+    pub const NO_COLOR: &'static str = "NO_COLOR";
+    /// `0` turns colours off.
+    pub const CLICOLOR: &'static str = "CLICOLOR";
+    /// Non-zero forces colours even when stderr is not a terminal.
+    pub const CLICOLOR_FORCE: &'static str = "CLICOLOR_FORCE";
+}
+
+/// A variable's value when it is set and not empty.
+pub fn get(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Whether a variable is set (to anything, even empty).
+pub fn is_set(name: &str) -> bool {
+    std::env::var_os(name).is_some()
+}
