@@ -20,6 +20,20 @@ pub trait Progress: Send + Sync {
     fn set_message(&self, _msg: &str) {}
     /// Keep moving without updates (a spinner).
     fn tick_steadily(&self) {}
+    /// Lines given to `set_message` are not kept on screen: show what matters again.
+    fn compact(&self) -> bool {
+        false
+    }
+}
+
+/// Every message as a line of its own.
+pub struct Lines<'a>(pub Box<dyn Fn(&str) + Send + Sync + 'a>);
+impl Progress for Lines<'_> {
+    fn inc(&self, _: u64) {}
+    fn finish(&self) {}
+    fn set_message(&self, msg: &str) {
+        (self.0)(msg);
+    }
 }
 
 /// How the library talks to the person running it. All output goes to stderr;
@@ -43,6 +57,11 @@ pub trait Reporter: Send + Sync {
     /// Work without a measure (`uv sync`).
     fn spinner(&self, _label: &str) -> Box<dyn Progress> {
         Box::new(NoProgress)
+    }
+    /// Another program's progress lines (compose): on a terminal one line redrawn in
+    /// place ([`Progress::compact`]), elsewhere each line as it comes.
+    fn live(&self, _label: &str) -> Box<dyn Progress + '_> {
+        Box::new(Lines(Box::new(move |l| self.info(&format!("  {l}")))))
     }
 }
 

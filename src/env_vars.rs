@@ -21,6 +21,8 @@ impl EnvVars {
     pub const KINFRA_TEST_PAUSE_AT: &'static str = "KINFRA_TEST_PAUSE_AT";
     /// Test hook: the file written on pausing; removing it resumes.
     pub const KINFRA_TEST_PAUSE_FILE: &'static str = "KINFRA_TEST_PAUSE_FILE";
+    /// Set by the shell's completion script: kinfra prints candidates and exits.
+    pub const KINFRA_COMPLETE: &'static str = "KINFRA_COMPLETE";
     /// The user's home directory (`~` in paths, default `KINFRA_HOME`).
     pub const HOME: &'static str = "HOME";
     /// The docker CLI's configuration directory (default `~/.docker`).

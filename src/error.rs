@@ -293,7 +293,7 @@ impl Error {
                 "another kinfra home, the Python tool or a manual `docker compose -p {project}` uses that name; \
                  stop it there, or remove stale objects with `docker rm -f` / `docker volume rm`, then retry"
             ),
-            Error::ComposeFailed { .. } => "compose's message is in the cause above; volumes that held data were kept. Fix it and run `up` again; `up --keep-on-failure` leaves the containers for `logs SERVICE`".into(),
+            Error::ComposeFailed { .. } => "compose's message is in the cause above, the failing services' last log lines above that; volumes that held data were kept. Fix it and run `up` again; `up --keep-on-failure` leaves the containers for `logs SERVICE`".into(),
             Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
             Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),
             Error::SecretsRequired { item, source } => format!(

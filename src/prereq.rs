@@ -354,7 +354,7 @@ pub fn render(checks: &[Check]) -> Vec<String> {
         .map(|c| c.name.len())
         .max()
         .unwrap_or(1)
-        .max(15);
+        .max(17);
     let mut lines = Vec::new();
     for c in checks {
         let mark = match c.status {

@@ -3,6 +3,7 @@
 //! their cause chain and a hint, and turned into the stable exit code.
 
 pub mod cmd;
+pub mod complete;
 pub mod setup;
 pub mod ui;
 
@@ -112,6 +113,10 @@ pub fn parse<T: Parser>() -> Result<T, i32> {
 
 /// Runs the CLI with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
+    // A completion request from the shell is answered here and ends the process.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(crate::env_vars::EnvVars::KINFRA_COMPLETE)
+        .complete();
     let cli = match parse::<Cli>() {
         Ok(c) => c,
         Err(code) => return code,
@@ -177,7 +182,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
         },
         Command::Demo(a) => cmd::demo::run(ctx, a),
         Command::Doctor(a) => cmd::doctor::run(ctx, a),
-        Command::Completions(a) => cmd::completions::run(a, Cli::command()),
+        Command::Completions(a) => cmd::completions::run(a),
     }
 }
 

@@ -65,6 +65,21 @@ impl Progress for Bar {
     }
 }
 
+/// One line redrawn in place (compose's progress on a terminal).
+struct Compact(ProgressBar);
+impl Progress for Compact {
+    fn inc(&self, _: u64) {}
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+    fn set_message(&self, msg: &str) {
+        self.0.set_message(msg.trim().to_string());
+    }
+    fn compact(&self) -> bool {
+        true
+    }
+}
+
 impl TermReporter {
     /// Bars only where a person sees them: stderr a terminal, not `--quiet`.
     fn bar(&self, template: &str, label: &str) -> Box<dyn Progress> {
@@ -116,6 +131,20 @@ impl Reporter for TermReporter {
     }
     fn counter(&self, label: &str) -> Box<dyn Progress> {
         self.bar(&format!("{label} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"), "")
+    }
+    fn live(&self, label: &str) -> Box<dyn Progress + '_> {
+        if self.quiet || !Term::stderr().is_term() {
+            return Box::new(crate::context::Lines(Box::new(|l| {
+                self.info(&format!("  {l}"))
+            })));
+        }
+        let b = ProgressBar::new_spinner();
+        if let Ok(s) = ProgressStyle::with_template("  {spinner} {prefix}: {wide_msg}") {
+            b.set_style(s);
+        }
+        b.set_prefix(label.to_string());
+        b.enable_steady_tick(std::time::Duration::from_millis(100));
+        Box::new(Compact(b))
     }
     fn spinner(&self, label: &str) -> Box<dyn Progress> {
         let b = self.bar("{spinner} {msg}", label);

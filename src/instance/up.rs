@@ -170,7 +170,35 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     }
     // Ctrl-C reaches compose too; whichever way compose ended, the start is undone.
     // Compose's own progress, as it happens, under the step.
-    let progress = cmd.run_streaming(|line| r.info(&format!("  {line}")));
+    // On a terminal one line redrawn in place; the last lines are kept to be shown
+    // again if compose fails.
+    let live = r.live("compose");
+    let mut last = std::collections::VecDeque::new();
+    let progress = cmd.run_streaming(|line| {
+        live.set_message(line);
+        if last.len() == 8 {
+            last.pop_front();
+        }
+        last.push_back(line.to_string());
+    });
+    live.finish();
+    let compact = live.compact();
+    drop(live);
+    if progress.is_err() && !crate::context::interrupted() {
+        if compact {
+            for l in &last {
+                r.info(&format!("  {l}"));
+            }
+        }
+        // Before the undo removes them: what the failing containers said.
+        let cs = docker::containers(Some(inst.id())).unwrap_or_default();
+        let failing: Vec<String> = cs
+            .iter()
+            .filter(|c| !c.running() || c.health() == Some("unhealthy"))
+            .map(|c| c.service.clone())
+            .collect();
+        show_log_tails(ctx, &cs, failing);
+    }
     let started = match (progress, crate::context::interrupted()) {
         (_, true) => Err(Error::Interrupted),
         (Err(e), false) => Err(super::compose_error(inst.id(), e)),
@@ -243,17 +271,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         if let Some((s, _)) = &g.died {
             services.insert(0, s.clone());
         }
-        services.dedup();
-        for svc in services {
-            if let Some(c) = cs.iter().find(|c| c.service == svc) {
-                r.info(&format!("last log lines of {svc} ({}):", c.status));
-                for l in docker::log_tail(&c.id, 15).lines() {
-                    r.info(&format!("  | {l}"));
-                }
-            } else {
-                r.info(&format!("service {svc} has no container"));
-            }
-        }
+        show_log_tails(ctx, &cs, services);
         let failed = g
             .failed()
             .iter()
@@ -268,6 +286,23 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     }
     report.gate = Some(g);
     finish(report)
+}
+
+/// The last log lines of each named service (once each, in order).
+fn show_log_tails(ctx: &Context, cs: &[docker::Container], mut services: Vec<String>) {
+    let r = &ctx.reporter;
+    let mut seen = std::collections::BTreeSet::new();
+    services.retain(|s| seen.insert(s.clone()));
+    for svc in services {
+        if let Some(c) = cs.iter().find(|c| c.service == svc) {
+            r.info(&format!("last log lines of {svc} ({}):", c.status));
+            for l in docker::log_tail(&c.id, 15).lines() {
+                r.info(&format!("  | {l}"));
+            }
+        } else {
+            r.info(&format!("service {svc} has no container"));
+        }
+    }
 }
 
 fn finish(report: UpReport) -> Result<UpReport> {

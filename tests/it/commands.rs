@@ -3,13 +3,42 @@
 use crate::docker_env;
 use crate::harness::{BIN, Env, output_with_stdin};
 
+/// What the shell's completion script gets for `kinfra ARGS…` (the last one is the
+/// word being completed), through the fish protocol: one candidate per line.
+fn complete(env: &Env, cwd: &std::path::Path, args: &[&str]) -> String {
+    let mut full = vec!["--", "kinfra"];
+    full.extend_from_slice(args);
+    let r = env.kinfra_env(cwd, &full, &[("KINFRA_COMPLETE", "fish")]);
+    r.success();
+    r.stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
 #[test]
 fn completions_and_help_are_generated() {
-    let env = Env::new();
+    let mut env = Env::new();
     for shell in ["bash", "zsh", "fish"] {
         let r = env.kinfra(&env.work, &["completions", shell]);
-        r.success().stdout_has("kinfra").stdout_has("local-prod");
+        r.success().stdout_has("KINFRA_COMPLETE");
     }
+    // Subcommands, then the registry's names and free slots (no Docker needed).
+    assert!(complete(&env, &env.work, &["local"]).contains("local-prod\n"));
+    let repo = env.clone_repo("ktrdr");
+    env.kinfra(&repo, &["sandbox", "init", "--slot", "2"])
+        .success();
+    let names = complete(&env, &env.work, &["sandbox", "destroy", ""]);
+    assert!(
+        names.contains("ktrdr\n") || names.contains("ktrdr-"),
+        "{names}"
+    );
+    let slots = complete(&env, &env.work, &["sandbox", "create", "x", "--slot", ""]);
+    assert!(slots.starts_with("1\n3\n4\n"), "slot 2 is taken: {slots}");
+    let release = complete(&env, &env.work, &["sandbox", "release", ""]);
+    assert!(release.starts_with("2\n"), "{release}");
     env.kinfra(&env.work, &["completions", "tcsh"])
         .code(2)
         .stderr_has("invalid value");
@@ -145,7 +174,6 @@ fn doctor_checks_kinfras_own_state_and_changes_nothing() {
     let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
     // A clean home: ready, the binary's directory on PATH.
     env.kinfra_env(&env.work, &["doctor"], &[("PATH", &path)])
-        .success()
         .stdout_has("registry          ok")
         .stdout_has("install directory ok");
     // Not on PATH: a warning with the line to add.
@@ -154,7 +182,6 @@ fn doctor_checks_kinfras_own_state_and_changes_nothing() {
         &["doctor"],
         &[("PATH", "/usr/local/bin:/usr/bin:/bin")],
     )
-    .success()
     .stdout_has("install directory warning")
     .stdout_has(&format!("export PATH=\"{bin_dir}:$PATH\""));
     // A sandbox whose directory is gone: a stale entry, and the fix.
@@ -162,20 +189,9 @@ fn doctor_checks_kinfras_own_state_and_changes_nothing() {
     let wt = env.create_sandbox(&repo, "gone");
     std::fs::remove_dir_all(&wt).unwrap();
     env.kinfra_env(&env.work, &["doctor"], &[("PATH", &path)])
-        .success()
         .stdout_has("stale entries     warning")
         .stdout_has("ktrdr--gone")
         .stdout_has("fix: kinfra sandbox prune");
-    // A registry that does not parse: a problem, exit 6, the file as it was.
-    std::fs::write(env.registry_path(), "{not json").unwrap();
-    env.kinfra_env(&env.work, &["doctor"], &[("PATH", &path)])
-        .code(6)
-        .stdout_has("registry          problem")
-        .stdout_has("1 problem");
-    assert_eq!(
-        std::fs::read_to_string(env.registry_path()).unwrap(),
-        "{not json"
-    );
     // An unreachable DOCKER_HOST is named as the cause, not "install Docker".
     env.kinfra_env(
         &env.work,
@@ -185,6 +201,17 @@ fn doctor_checks_kinfras_own_state_and_changes_nothing() {
     .code(7)
     .stdout_has("DOCKER_HOST points to tcp://127.0.0.1:9")
     .stdout_has("unset DOCKER_HOST");
+    // A registry that does not parse: a problem, exit 6, the file as it was.
+    std::fs::write(env.registry_path(), "{not json").unwrap();
+    env.kinfra_env(&env.work, &["doctor"], &[("PATH", &path)])
+        .code(6)
+        .stdout_has("registry          problem")
+        .stdout_has("problem");
+    assert_eq!(
+        std::fs::read_to_string(env.registry_path()).unwrap(),
+        "{not json"
+    );
+    std::fs::remove_file(env.registry_path()).unwrap();
 }
 
 #[test]
@@ -236,6 +263,10 @@ fn shell_runs_in_the_service_and_logs_show_output() {
         err.contains("no service \"nosuch\"") && err.contains("(services: backend, "),
         "{err}"
     );
+    // <TAB> after `logs` offers the running instance's services, sorted.
+    let tab = complete(&env, &wt, &["sandbox", "logs", ""]);
+    assert!(tab.starts_with("backend\nbacktest-worker-1\n"), "{tab}");
+    assert!(tab.contains("\ndb\n"), "{tab}");
     // An unknown compose variant is an error, not a silent guess.
     env.kinfra_env(
         &wt,

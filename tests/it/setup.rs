@@ -75,19 +75,19 @@ fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
     let no_op = tool_farm(&env, ALL, false);
     let r = env.setup(&cwd, &["--check-only"], &[("PATH", &no_op)]);
     r.success()
-        .stderr_has("1password cli   warning")
+        .stderr_has("1password cli     warning")
         .stderr_has("insecure default");
 
     // Without uv or docker: 1, and the fix.
     let no_uv = tool_farm(&env, &["git", "docker", "docker-compose"], true);
     env.setup(&cwd, &["--check-only"], &[("PATH", &no_uv)])
         .code(7)
-        .stderr_has("uv              missing")
+        .stderr_has("uv                missing")
         .stderr_has("fix: pipx install uv");
     // doctor agrees: results on stdout, a verdict, the same exit code.
     env.kinfra_env(&cwd, &["doctor"], &[("PATH", &no_uv)])
         .code(7)
-        .stdout_has("uv              missing")
+        .stdout_has("uv                missing")
         .stdout_has("1 problem");
     env.kinfra_env(&cwd, &["doctor"], &[("PATH", &full)])
         .success()
@@ -95,7 +95,7 @@ fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
     let no_docker = tool_farm(&env, &["git", "uv"], true);
     env.setup(&cwd, &["--check-only"], &[("PATH", &no_docker)])
         .code(7)
-        .stderr_has("docker          missing")
+        .stderr_has("docker            missing")
         .stderr_has("fix: sudo apt-get install docker.io");
 
     // Scripted setup with uv missing stops, and what it made meanwhile (the clone
@@ -130,7 +130,7 @@ fn check_only_reports_each_tool_and_exits_by_the_required_ones() {
                 other => panic!("status {other}"),
             };
             assert!(
-                text.stderr.contains(&format!("{name:<15} {word}")),
+                text.stderr.contains(&format!("{name:<17} {word}")),
                 "{name} {word} not in text\n{text}"
             );
             for k in ["version", "path", "hint"] {
@@ -159,7 +159,11 @@ fn scripted_demo_setup_resumes_starts_and_survives_local_prod_destroy() {
     );
     r.success()
         .stderr_has("Summary")
-        .stderr_has("skipped: start")
+        .stderr_has("local-prod is not running")
+        .stderr_has("kinfra local-prod up")
+        .stderr_has("http://localhost:8000/api/v1")
+        .stderr_has("kinfra sandbox create")
+        .stderr_has("demo teardown")
         .stderr_has(
             "created ktrdr-local-prod with generated db_password, jwt_secret, grafana_password",
         );
@@ -214,8 +218,24 @@ fn scripted_demo_setup_resumes_starts_and_survives_local_prod_destroy() {
         .stderr_has("already initialized")
         .stderr_has("workers    passed")
         .stderr_has("3 secret(s) loaded")
-        .stderr_has("local-prod is up and ready");
+        .stderr_has("local-prod is up and ready")
+        .stderr_has("local-prod is running:");
     assert!(!docker_objects("ktrdr-prod").is_empty());
+    // A third run finds it running: not started again, and said so.
+    env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            "--demo",
+            &dest_s,
+            "--skip-shared",
+            "--start",
+        ],
+        &[],
+    )
+    .success()
+    .stderr_has("already running: left as it is")
+    .stderr_has("was already running");
 
     env.kinfra(&env.work, &["local-prod", "destroy", "--force"])
         .success();

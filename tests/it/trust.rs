@@ -59,7 +59,9 @@ fn a_failed_start_keeps_every_volume_that_held_data() {
     std::fs::write(&workers, &workers_text).expect("restore");
     add_unstartable_service(&wt);
     let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "30"]);
-    r.code(1).stderr_has("docker compose failed");
+    r.code(1)
+        .stderr_has("docker compose failed")
+        .stderr_has("last log lines of unstartable");
     assert_marked(&vols, &r);
     assert!(running_services("ktrdr--data").is_empty(), "{r}");
     assert!(
@@ -342,7 +344,8 @@ fn a_person_at_a_terminal_confirms_what_loses_data() {
         BIN,
         &prod,
         &["local-prod", "down", "--volumes"],
-        serde_json::json!([["remove its volumes", "n\r"]]),
+        // A stray word is asked again; "n" keeps everything.
+        serde_json::json!([["remove its volumes", "maybe\r"], ["answer y or n", "n\r"]]),
     );
     assert_eq!(code, 1, "{t}");
     assert!(t.contains("Nothing was changed"), "{t}");

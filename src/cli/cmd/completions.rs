@@ -1,13 +1,45 @@
+use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
+
+use crate::env_vars::EnvVars;
+
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Example:\n  kinfra completions bash > ~/.local/share/bash-completion/completions/kinfra"
+    after_help = "The script asks kinfra at each <TAB>, so instance names, service \
+names and free slots complete too.
+
+Examples:
+  kinfra completions bash > ~/.local/share/bash-completion/completions/kinfra
+  kinfra completions zsh > \"${fpath[1]}/_kinfra\"
+  kinfra completions fish > ~/.config/fish/completions/kinfra.fish"
 )]
 pub struct Args {
     /// The shell to generate for.
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(a: Args, mut cmd: clap::Command) -> crate::Result<i32> {
-    clap_complete::generate(a.shell, &mut cmd, "kinfra", &mut std::io::stdout());
+pub fn run(a: Args) -> crate::Result<i32> {
+    let shell: &dyn EnvCompleter = match a.shell {
+        clap_complete::Shell::Bash => &Bash,
+        clap_complete::Shell::Zsh => &Zsh,
+        clap_complete::Shell::Fish => &Fish,
+        clap_complete::Shell::Elvish => &Elvish,
+        clap_complete::Shell::PowerShell => &Powershell,
+        other => {
+            return Err(crate::Error::Invalid(format!(
+                "no completion script for {other}"
+            )));
+        }
+    };
+    let mut out = Vec::new();
+    shell
+        .write_registration(
+            EnvVars::KINFRA_COMPLETE,
+            "kinfra",
+            "kinfra",
+            "kinfra",
+            &mut out,
+        )
+        .map_err(|e| crate::Error::Other(format!("could not write the script: {e}")))?;
+    crate::outln!("{}", String::from_utf8_lossy(&out).trim_end());
     Ok(0)
 }

@@ -14,7 +14,7 @@ pub struct Args {
     #[arg(long, short)]
     pub branch: Option<String>,
     /// Slot to use (1-10; default: the lowest free one).
-    #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true)]
+    #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
     pub slot: Option<u8>,
 }
 

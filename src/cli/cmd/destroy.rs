@@ -10,6 +10,7 @@ instance's registered path and a worktree kinfra created."
 )]
 pub struct Args {
     /// A registered sandbox (default: the one containing the current directory).
+    #[arg(add = crate::cli::complete::sandboxes())]
     pub name: Option<String>,
     /// Keep the worktree directory.
     #[arg(long)]

@@ -7,7 +7,7 @@ use crate::prereq::{self, Check};
 projects, local-prod's ports, the install directory on PATH). Results go to stdout, closed by \
 a verdict line. Exit code 0 when every \
 required tool is usable, 7 otherwise (as for every command that finds Docker or a tool \
-missing), 6 when the registry does not parse. The 1Password CLI is optional: without it the \
+missing), 6 when the registry does not parse (first). The 1Password CLI is optional: without it the \
 stack uses insecure default secrets."
 )]
 pub struct Args {
@@ -45,9 +45,10 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     if !a.json {
         crate::outln!("{}", prereq::verdict(&checks));
     }
+    // A registry that does not parse needs repair by hand before anything else.
     Ok(match (tools_ok, registry_ok) {
+        (_, false) => crate::error::exit::CORRUPT_STATE,
+        (false, true) => crate::error::exit::ENVIRONMENT,
         (true, true) => 0,
-        (false, _) => crate::error::exit::ENVIRONMENT,
-        (true, false) => crate::error::exit::CORRUPT_STATE,
     })
 }

@@ -4,7 +4,7 @@ use crate::instance::{self, Kind};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A registered sandbox (default: the one containing the current directory).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = crate::cli::complete::sandboxes())]
     pub name: Option<String>,
     /// Also remove the instance's volumes (its database!). For local-prod this asks
     /// at a terminal and needs --yes otherwise.

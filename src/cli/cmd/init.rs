@@ -5,7 +5,7 @@ use crate::instance::{self, InitOptions, Kind};
 #[command(after_help = "Exit codes: 1 already initialized, 2 not a KTRDR repository.")]
 pub struct Args {
     /// Slot to use (1-10; default: the lowest free one).
-    #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true)]
+    #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
     pub slot: Option<u8>,
     /// Instance name (default: the directory's name).
     #[arg(long)]

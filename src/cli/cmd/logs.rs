@@ -4,9 +4,10 @@ use crate::instance::{self, Kind};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this service (default: all).
+    #[arg(add = crate::cli::complete::services())]
     pub service: Option<String>,
     /// A registered sandbox by name (default: the one containing the current directory).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
     pub name: Option<String>,
     /// Keep following new output.
     #[arg(long, short)]

@@ -4,7 +4,7 @@ use crate::instance;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Slot number or instance name.
-    #[arg(value_name = "SLOT|NAME")]
+    #[arg(value_name = "SLOT|NAME", add = crate::cli::complete::release_targets())]
     pub target: String,
 }
 

@@ -6,10 +6,10 @@ use crate::instance::{self, Kind};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Service to open the shell in.
-    #[arg(default_value = "backend")]
+    #[arg(default_value = "backend", add = crate::cli::complete::services())]
     pub service: String,
     /// A registered sandbox by name (default: the one containing the current directory).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
     pub name: Option<String>,
 }
 

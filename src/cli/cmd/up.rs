@@ -11,7 +11,7 @@ Exit codes: 1 compose failed, 2 startability gate failed, 3 port conflict."
 )]
 pub struct Args {
     /// A registered sandbox (default: the one containing the current directory).
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", add = crate::cli::complete::sandboxes())]
     pub name: Option<String>,
     /// Do not wait for the startability gate.
     #[arg(long)]
