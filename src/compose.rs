@@ -178,10 +178,12 @@ fn detect_cached() -> Option<Compose> {
         if let Some(dir) = f.parent()
             && std::fs::create_dir_all(dir).is_ok()
         {
-            let tmp = dir.join(format!(".compose.{}", std::process::id()));
-            if std::fs::write(&tmp, format!("{fp}\n{kind}\n{}\n", found.version)).is_ok() {
-                let _ = std::fs::rename(&tmp, &f);
-            }
+            // A cache: a failed write only means asking the tools again next time.
+            let _ = crate::fsutil::write_atomic(
+                &f,
+                format!("{fp}\n{kind}\n{}\n", found.version).as_bytes(),
+                None,
+            );
         }
     }
     Some(found)

@@ -15,6 +15,7 @@ pub mod env_vars;
 pub mod envfile;
 pub mod error;
 pub mod exec;
+pub mod fsutil;
 pub mod gate;
 pub mod git;
 pub mod instance;

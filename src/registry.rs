@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -308,23 +307,11 @@ fn parse_side(bytes: &[u8], path: &Path) -> Result<KinfraState> {
 /// Pretty JSON, replaced atomically and durably (temp file, fsync, rename, fsync
 /// of the directory); mode 0600 (the temp file's).
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let mut text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::Other(format!("could not encode {}: {e}", path.display())))?;
     text.push('\n');
-    let err = |e| Error::io("could not write the registry", path, e);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kinfra-write.")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(text.as_bytes()).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    // Make the rename itself durable.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::fsutil::write_atomic(path, text.as_bytes(), None)
+        .map_err(|e| Error::io("could not write the registry", path, e))
 }
 
 #[cfg(test)]

@@ -167,17 +167,6 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
 
 /// Writes `.env.sandbox` atomically (no secrets in it; readable by the user's tools).
 pub(crate) fn write_env(path: &Path, env: &SandboxEnv) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let err = |e| Error::io("could not write", path, e);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".env.sandbox.")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    std::io::Write::write_all(&mut tmp, env.render().as_bytes()).map_err(err)?;
-    use std::os::unix::fs::PermissionsExt;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    crate::fsutil::write_atomic(path, env.render().as_bytes(), Some(0o644))
+        .map_err(|e| Error::io("could not write", path, e))
 }

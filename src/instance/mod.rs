@@ -119,7 +119,8 @@ pub fn compose_file(ctx: &Context, stack: &Stack, dir: &Path) -> Result<PathBuf>
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::io("could not create", parent, e))?;
         }
-        std::fs::write(&path, text).map_err(|e| Error::io("could not write", &path, e))?;
+        crate::fsutil::write_atomic(&path, text.as_bytes(), Some(0o644))
+            .map_err(|e| Error::io("could not write", &path, e))?;
     }
     Ok(path)
 }
