@@ -121,6 +121,8 @@ impl Request {
             let cause = root_cause(&e);
             let hint = if cause.contains("certificate") {
                 " (if a proxy or your company signs HTTPS with its own CA, point SSL_CERT_FILE at a bundle that includes it)"
+            } else if e.is_connect() || e.is_timeout() {
+                " (the network or the server is unreachable: check the connection, or set HTTPS_PROXY if you need a proxy; rerun setup when it works, it resumes)"
             } else {
                 ""
             };

@@ -104,7 +104,7 @@ fn clones_over_http_follow_redirects_and_name_what_failed() {
     assert!(dest.join("docker-compose.sandbox.yml").is_file());
 
     // Failures name the URL and the cause, and leave no directory behind.
-    let cases: [(String, &str); 3] = [
+    let cases: [(String, &str); 4] = [
         (server.url("http", "nope.git"), "no repository at this URL"),
         (
             server.url("http", &format!("plain/{name}")),
@@ -114,6 +114,10 @@ fn clones_over_http_follow_redirects_and_name_what_failed() {
         (
             "http://127.0.0.1:9/x.git".to_string(),
             "http://127.0.0.1:9/x.git",
+        ),
+        (
+            "http://127.0.0.1:9/y.git".to_string(),
+            "the network or the server is unreachable",
         ),
     ];
     for (i, (url, want)) in cases.iter().enumerate() {

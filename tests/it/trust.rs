@@ -361,6 +361,15 @@ fn a_person_at_a_terminal_confirms_what_loses_data() {
     assert_eq!(code, 1, "{t}");
     assert!(t.contains(&wt.display().to_string()), "{t}");
     assert!(wt.is_dir() && env.registry()["instances"]["ktrdr--asked"].is_object());
+    // At a terminal compose's progress is one line redrawn in place.
+    let (code, t) = env.in_pty(
+        BIN,
+        &wt,
+        &["sandbox", "up", "--no-secrets", "--no-wait"],
+        serde_json::json!([]),
+    );
+    assert_eq!(code, 0, "{t}");
+    assert!(t.contains("compose: "), "{t}");
     // -y skips the question.
     let (code, t) = env.in_pty(
         BIN,
