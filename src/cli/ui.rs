@@ -65,6 +65,33 @@ impl Progress for Bar {
     }
 }
 
+/// A bar that appears once its total is known.
+struct Counter {
+    bar: ProgressBar,
+    show: bool,
+}
+impl Progress for Counter {
+    fn inc(&self, n: u64) {
+        self.bar.inc(n);
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+    fn set_length(&self, n: u64) {
+        if self.show && n > 0 && self.bar.is_hidden() {
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.bar.set_length(n);
+    }
+    fn set_position(&self, n: u64) {
+        self.bar.set_position(n);
+    }
+    fn set_message(&self, msg: &str) {
+        self.bar.set_message(msg.to_string());
+    }
+}
+
 /// One line redrawn in place (compose's progress on a terminal).
 struct Compact(ProgressBar);
 impl Progress for Compact {
@@ -130,7 +157,18 @@ impl Reporter for TermReporter {
         }
     }
     fn counter(&self, label: &str) -> Box<dyn Progress> {
-        self.bar(&format!("{label} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"), "")
+        // Drawn from the first known total on: a transfer that never reports one
+        // (a local clone) shows no empty bar.
+        let b = ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::hidden());
+        if let Ok(s) =
+            ProgressStyle::with_template(&format!("{label} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"))
+        {
+            b.set_style(s.progress_chars("=> "));
+        }
+        Box::new(Counter {
+            bar: b,
+            show: !self.quiet && Term::stderr().is_term(),
+        })
     }
     fn live(&self, label: &str) -> Box<dyn Progress + '_> {
         if self.quiet || !Term::stderr().is_term() {

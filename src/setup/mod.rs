@@ -236,7 +236,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
                 (d, c)
             };
             section(ctx, 4, "Clone");
-            (d.prepare(ctx, o)?, c)
+            (d.clone(ctx, o)?, c)
         }
     };
     if scripted {
@@ -263,6 +263,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
         done.push(format!("cloned into {}", p.dest.display()));
     }
     section(ctx, 5, "Python environment (uv sync)");
+    let p = p.sync(ctx);
     p.uv?;
     ctx.reporter.success("uv sync done");
     done.push("uv sync".into());
@@ -730,6 +731,7 @@ struct Prepared {
     /// The highest directory this run created (parents and clone), for undo.
     created: Option<PathBuf>,
     uv: Result<()>,
+    synced: bool,
 }
 
 impl Prepared {
@@ -744,6 +746,11 @@ impl Prepared {
 impl Destination {
     /// Makes the missing parents, clones (unless resuming) and runs `uv sync`.
     fn prepare(self, ctx: &Context, o: &Options) -> Result<Prepared> {
+        Ok(self.clone(ctx, o)?.sync(ctx))
+    }
+
+    /// Makes the missing parents and clones (unless resuming).
+    fn clone(self, ctx: &Context, o: &Options) -> Result<Prepared> {
         if !self.resume {
             if let Some(parent) = self.dest.parent().filter(|p| !p.is_dir()) {
                 std::fs::create_dir_all(parent)
@@ -752,8 +759,6 @@ impl Destination {
             clone_with_progress(ctx, &self.repo_url, o.branch.as_deref(), &self.dest)?;
         }
         timing("cloned");
-        let uv = uv_sync(ctx, &self.dest);
-        timing("uv synced");
         Ok(Prepared {
             repo_url: self.repo_url,
             demo_origin: self.demo_origin,
@@ -762,8 +767,21 @@ impl Destination {
             running: self.running,
             resume: self.resume,
             created: self.missing_top,
-            uv,
+            uv: Err(Error::Other("uv sync has not run".into())),
+            synced: false,
         })
+    }
+}
+
+impl Prepared {
+    /// Runs `uv sync` once; the result is kept for the step that reports it.
+    fn sync(mut self, ctx: &Context) -> Prepared {
+        if !self.synced {
+            self.uv = uv_sync(ctx, &self.dest);
+            self.synced = true;
+            timing("uv synced");
+        }
+        self
     }
 }
 
@@ -771,6 +789,10 @@ fn clone_with_progress(ctx: &Context, url: &str, branch: Option<&str>, dest: &Pa
     let bar = ctx.reporter.counter("cloning");
     let start = std::time::Instant::now();
     let res = clone::clone(url, branch, dest, |t| {
+        // A local clone reports no transfer: no bar rather than an empty one.
+        if t.total_objects == 0 {
+            return;
+        }
         bar.set_length(t.total_objects as u64);
         bar.set_position(t.received_objects as u64);
         let secs = start.elapsed().as_secs_f64().max(0.001);
