@@ -436,4 +436,19 @@ fn interactive_happy_path_through_a_pty() {
     );
     let _ = code; // sh reports cat's status
     assert!(docker_objects("ktrdr-prod").is_empty(), "{transcript}");
+
+    // Ctrl-C at a menu (which hides the cursor) ends with 130 and the cursor shown.
+    let steps = serde_json::json!([
+        ["Where should local-prod live?", "\r"],
+        ["Shared data", "\u{3}"],
+    ]);
+    let (code, transcript) = env.in_pty(crate::harness::SETUP_BIN, &env.work, &["--demo"], steps);
+    assert_eq!(code, 130, "{transcript}");
+    let hidden = transcript
+        .rfind("\u{1b}[?25l")
+        .expect("the menu hid the cursor");
+    let shown = transcript
+        .rfind("\u{1b}[?25h")
+        .expect("the cursor is shown again");
+    assert!(shown > hidden, "{transcript:?}");
 }
