@@ -351,7 +351,7 @@ pub fn all_volume_projects() -> Result<BTreeMap<String, Vec<String>>> {
 }
 
 /// What [`remove_project`] removed.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct Removed {
     pub containers: usize,
     pub volumes: usize,

@@ -49,7 +49,7 @@ impl Default for Options {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub results: Vec<CheckResult>,
     /// A container that died during the gate: (service, status).

@@ -19,6 +19,7 @@ pub mod fsutil;
 pub mod gate;
 pub mod git;
 pub mod instance;
+pub mod mcp;
 pub mod ports;
 pub mod prereq;
 pub mod prompt;

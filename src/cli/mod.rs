@@ -55,6 +55,14 @@ pub enum Command {
     Doctor(cmd::doctor::Args),
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
+    /// Print this instance's URLs and ports, or one of them (for scripts and agents).
+    Url(cmd::url::Args),
+    /// Print this instance's variables as `export` lines (for `eval`) or JSON.
+    Env(cmd::env::Args),
+    /// Wait until this instance passes its startability gate (starts nothing).
+    Wait(cmd::wait::Args),
+    /// Serve the Model Context Protocol on stdio, for coding agents.
+    Mcp(cmd::mcp::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +191,10 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
         Command::Demo(a) => cmd::demo::run(ctx, a),
         Command::Doctor(a) => cmd::doctor::run(ctx, a),
         Command::Completions(a) => cmd::completions::run(a),
+        Command::Url(a) => cmd::url::run(ctx, a),
+        Command::Env(a) => cmd::env::run(ctx, a),
+        Command::Wait(a) => cmd::wait::run(ctx, a),
+        Command::Mcp(a) => cmd::mcp::run(ctx, a),
     }
 }
 

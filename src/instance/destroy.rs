@@ -26,7 +26,7 @@ pub struct DestroyOptions {
     pub force: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Destroyed {
     pub instance_id: String,
     pub path: PathBuf,

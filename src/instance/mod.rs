@@ -14,10 +14,10 @@ pub use create::{CreateOptions, create};
 pub use destroy::{DestroyOptions, Destroyed, destroy, destroy_local_prod};
 pub use init::{InitOptions, check_local_prod_free, init};
 pub use lock::{InstanceLock, lock};
-pub use ops::{down, logs, shell};
+pub use ops::{ExecOutput, down, exec, log_tails, logs, shell, wait};
 pub use prune::{PruneItem, prune, release};
 pub use status::{ListRow, ServiceState, Status, list, status};
-pub use up::{UpOptions, UpReport, up};
+pub use up::{UpOptions, UpReport, print_gate, show_failing_logs, up};
 
 use std::path::{Path, PathBuf};
 
@@ -157,6 +157,18 @@ pub fn locate(ctx: &Context, stack: &Stack, kind: Kind) -> Result<Instance> {
         });
     }
     Ok(inst)
+}
+
+/// For the agent verbs (`url`, `env`, `wait`, MCP): the sandbox named, else the
+/// instance of either kind containing the current directory.
+pub fn here_or_named(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Instance> {
+    if name.is_some() {
+        return find(ctx, stack, Kind::Sandbox, name);
+    }
+    let root = find_root(&ctx.cwd).ok_or_else(|| Error::NoInstanceHere {
+        dir: ctx.cwd.clone(),
+    })?;
+    Instance::at(stack, &root)
 }
 
 /// The registry entry of a sandbox by name, or of the one containing the current

@@ -108,3 +108,81 @@ fn no_such_service(inst: &Instance, service: &str, known: &[String]) -> Error {
         known.join(", ")
     ))
 }
+
+/// The last `lines` log lines of each service (or of one), as text per service:
+/// what an agent reads when something failed.
+pub fn log_tails(
+    inst: &Instance,
+    service: Option<&str>,
+    lines: usize,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let cs = crate::docker::containers(Some(inst.id()))?;
+    let known = services_of(&cs);
+    if let Some(s) = service
+        && !known.iter().any(|k| k == s)
+    {
+        return Err(no_such_service(inst, s, &known));
+    }
+    Ok(cs
+        .iter()
+        .filter(|c| service.is_none_or(|s| c.service == s))
+        .map(|c| (c.service.clone(), crate::docker::log_tail(&c.id, lines)))
+        .collect())
+}
+
+/// What a command run in a service printed, and how it ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExecOutput {
+    pub service: String,
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `argv` (no shell) in the running container of `service`, with a time limit.
+pub fn exec(
+    inst: &Instance,
+    service: &str,
+    argv: &[String],
+    timeout: std::time::Duration,
+) -> Result<ExecOutput> {
+    if argv.is_empty() {
+        return Err(Error::Invalid("exec needs a command (argv is empty)".into()));
+    }
+    let cs = super::ensure_not_foreign(inst)?;
+    let known = services_of(&cs);
+    let c = cs
+        .iter()
+        .find(|c| c.service == service && c.running())
+        .ok_or_else(|| {
+            if known.iter().any(|k| k == service) {
+                Error::Invalid(format!("service {service} of {} is not running", inst.id()))
+            } else {
+                no_such_service(inst, service, &known)
+            }
+        })?;
+    let out = crate::exec::Cmd::new("docker")
+        .args(["exec", "-i", &c.id])
+        .args(argv.iter().map(String::as_str))
+        .timeout(timeout)
+        .output()?;
+    Ok(ExecOutput {
+        service: service.to_string(),
+        exit_code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    })
+}
+
+/// Runs the startability gate on a started instance, without starting anything.
+pub fn wait(stack: &Stack, inst: &Instance, timeout: std::time::Duration) -> crate::gate::Report {
+    crate::gate::run(
+        stack,
+        &inst.env,
+        inst.id(),
+        &crate::gate::Options {
+            timeout,
+            ..Default::default()
+        },
+    )
+}

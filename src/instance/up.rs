@@ -41,10 +41,11 @@ impl Default for UpOptions {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct UpReport {
     pub compose: String,
     pub secrets_loaded: usize,
+    /// The post-start step's output (`Ok`) or failure (`Err`), when the stack has one.
     pub post_start: Option<std::result::Result<String, String>>,
     pub gate: Option<Report>,
 }
@@ -266,12 +267,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     );
     print_gate(ctx, &g);
     if !g.passed() {
-        let cs = docker::containers(Some(inst.id())).unwrap_or_default();
-        let mut services: Vec<String> = g.failed().iter().map(|f| f.service.clone()).collect();
-        if let Some((s, _)) = &g.died {
-            services.insert(0, s.clone());
-        }
-        show_log_tails(ctx, &cs, services);
+        show_failing_logs(ctx, inst, &g);
         let failed = g
             .failed()
             .iter()
@@ -286,6 +282,17 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     }
     report.gate = Some(g);
     finish(report)
+}
+
+/// After a failed gate: the last log lines of the service that died and of each
+/// failing check's service.
+pub fn show_failing_logs(ctx: &Context, inst: &Instance, g: &Report) {
+    let cs = docker::containers(Some(inst.id())).unwrap_or_default();
+    let mut services: Vec<String> = g.failed().iter().map(|f| f.service.clone()).collect();
+    if let Some((s, _)) = &g.died {
+        services.insert(0, s.clone());
+    }
+    show_log_tails(ctx, &cs, services);
 }
 
 /// The last log lines of each named service (once each, in order).
@@ -314,7 +321,7 @@ fn finish(report: UpReport) -> Result<UpReport> {
     Ok(report)
 }
 
-pub(crate) fn print_gate(ctx: &Context, g: &Report) {
+pub fn print_gate(ctx: &Context, g: &Report) {
     for c in &g.results {
         let line = match &c.outcome {
             Outcome::Passed => format!("  ✓ {:<10} passed ({} ms)", c.name, c.elapsed_ms),

@@ -1,0 +1,59 @@
+use crate::context::Context;
+use crate::instance;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  eval \"$(kinfra env)\"            this worktree's ports and names in the shell
+  kinfra env --json | jq .KTRDR_API_PORT
+
+The values are the instance's .env.sandbox (never secrets) and COMPOSE_PROJECT_NAME.")]
+pub struct Args {
+    /// A registered sandbox (default: the instance containing the current directory).
+    #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
+    pub name: Option<String>,
+    /// Print JSON on stdout instead of `export` lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The variables an agent or a script needs to reach the instance.
+pub fn vars(inst: &instance::Instance) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = inst
+        .env
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    v.push(("COMPOSE_PROJECT_NAME".into(), inst.id().to_string()));
+    v.sort();
+    v
+}
+
+/// Pure: `export K='V'`, with single quotes made safe for any POSIX shell.
+pub fn export_line(k: &str, v: &str) -> String {
+    format!("export {k}='{}'", v.replace('\'', r"'\''"))
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let inst = instance::here_or_named(ctx, super::stack(), a.name.as_deref())?;
+    let vars = vars(&inst);
+    if a.json {
+        let map: serde_json::Map<String, serde_json::Value> =
+            vars.into_iter().map(|(k, v)| (k, v.into())).collect();
+        crate::outln!("{}", serde_json::to_string_pretty(&map).unwrap_or_default());
+    } else {
+        for (k, v) in vars {
+            crate::outln!("{}", export_line(&k, &v));
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn export_lines_quote_safely() {
+        assert_eq!(super::export_line("A", "x y"), "export A='x y'");
+        assert_eq!(super::export_line("B", "it's"), r"export B='it'\''s'");
+    }
+}

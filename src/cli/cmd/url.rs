@@ -1,0 +1,53 @@
+use crate::context::Context;
+use crate::instance;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  kinfra url api                 http://localhost:8001/api/v1 (this worktree's sandbox)
+  kinfra url                     every URL and port, one per line
+  curl \"$(kinfra url api)/health\"
+
+Exit codes: 0 ok, 2 no such entry (the known ones are listed), 4 no instance here.")]
+pub struct Args {
+    /// What to print (a label of `kinfra url`'s list, any case); all when omitted.
+    pub what: Option<String>,
+    /// A registered sandbox (default: the instance containing the current directory).
+    #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
+    pub name: Option<String>,
+    /// Print JSON on stdout (label -> URL).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let stack = super::stack();
+    let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
+    let links = inst.links(stack);
+    let Some(what) = a.what else {
+        if a.json {
+            let map: serde_json::Map<String, serde_json::Value> = links
+                .into_iter()
+                .map(|(l, u)| (l.to_lowercase(), u.into()))
+                .collect();
+            crate::outln!("{}", serde_json::Value::Object(map));
+        } else {
+            for (label, url) in links {
+                crate::outln!("{:<11} {url}", label.to_lowercase());
+            }
+        }
+        return Ok(0);
+    };
+    match links.iter().find(|(l, _)| l.eq_ignore_ascii_case(&what)) {
+        Some((_, url)) if a.json => crate::outln!("{}", serde_json::json!(url)),
+        Some((_, url)) => crate::outln!("{url}"),
+        None => {
+            let known: Vec<String> = links.iter().map(|(l, _)| l.to_lowercase()).collect();
+            return Err(crate::Error::Invalid(format!(
+                "{} has no URL called {what:?} (known: {})",
+                inst.id(),
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(0)
+}

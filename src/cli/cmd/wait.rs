@@ -1,0 +1,50 @@
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::instance;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Runs the startability gate (the checks `up` waits for) on an instance \
+that is already starting or running; starts nothing.
+
+Exit codes: 0 ready, 2 not ready within the timeout (the failing checks and their \
+services' log lines are shown), 4 no instance here.")]
+pub struct Args {
+    /// A registered sandbox (default: the instance containing the current directory).
+    #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
+    pub name: Option<String>,
+    /// Seconds to wait.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Print the gate report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let stack = super::stack();
+    let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
+    ctx.reporter.step(&format!(
+        "Waiting for {} to be ready (up to {} s)",
+        inst.id(),
+        a.timeout
+    ));
+    let report = instance::wait(stack, &inst, Duration::from_secs(a.timeout));
+    if a.json {
+        crate::outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    }
+    instance::print_gate(ctx, &report);
+    if report.passed() {
+        ctx.reporter.success(&format!("{} is ready", inst.id()));
+        return Ok(0);
+    }
+    instance::show_failing_logs(ctx, &inst, &report);
+    Err(crate::Error::GateFailed {
+        failed: report
+            .failed()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}

@@ -1,0 +1,507 @@
+//! `kinfra mcp`: a Model Context Protocol server on stdio, so coding agents drive
+//! their own stacks without parsing text. Each tool is the library call the CLI
+//! makes, under the same rules (locks, the failure-path undo, destroy's refusal to
+//! lose work); results are the JSON `--json` prints, errors carry the exit code, its
+//! class and the hint. Without a `name`, a tool acts on the instance containing the
+//! server's working directory (an agent starts it in its worktree).
+//!
+//! The library is blocking; each call runs on tokio's blocking pool while its
+//! messages travel to the client as progress notifications (when the client asked
+//! for progress) — stdout belongs to the protocol, so nothing else is printed there.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, Implementation, ProgressNotificationParam, RequestMetaObject,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::context::{Context, Progress, Reporter};
+use crate::error::{Error, Result};
+use crate::instance::{self, CreateOptions, DestroyOptions, Instance, UpOptions};
+use crate::stack::Stack;
+
+/// Serves MCP on stdin/stdout until the client closes it.
+pub fn serve(stack: &'static Stack, home: PathBuf, cwd: PathBuf) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("could not start the MCP runtime: {e}")))?;
+    rt.block_on(async move {
+        let server = Server::new(stack, home, cwd);
+        let service = server
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| Error::Other(format!("MCP session failed to start: {e}")))?;
+        service
+            .waiting()
+            .await
+            .map_err(|e| Error::Other(format!("MCP session ended with an error: {e}")))?;
+        Ok(())
+    })
+}
+
+#[derive(Clone)]
+pub struct Server {
+    stack: &'static Stack,
+    home: PathBuf,
+    cwd: PathBuf,
+    #[allow(dead_code)] // read by the tool_handler macro
+    tool_router: ToolRouter<Self>,
+}
+
+/// Messages of one call: kept for the result, and sent on as progress.
+struct CallReporter {
+    lines: Mutex<Vec<String>>,
+    tx: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+struct NoProgress;
+impl Progress for NoProgress {
+    fn inc(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+impl CallReporter {
+    fn push(&self, line: String) {
+        let _ = self.tx.send(line.clone());
+        if let Ok(mut l) = self.lines.lock() {
+            l.push(line);
+        }
+    }
+}
+
+impl Reporter for CallReporter {
+    fn step(&self, msg: &str) {
+        self.push(format!("==> {msg}"));
+    }
+    fn info(&self, msg: &str) {
+        self.push(msg.to_string());
+    }
+    fn warn(&self, msg: &str) {
+        self.push(format!("warning: {msg}"));
+    }
+    fn success(&self, msg: &str) {
+        self.push(msg.to_string());
+    }
+    fn bytes(&self, _: u64, _: &str) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
+}
+
+/// Pure: the name of an exit code's class, for agents that branch on it.
+pub fn exit_class(code: i32) -> &'static str {
+    use crate::error::exit::*;
+    match code {
+        INVALID => "invalid_input",
+        PORT_CONFLICT => "port_conflict",
+        NOT_FOUND => "not_found",
+        WOULD_LOSE_WORK => "would_lose_work",
+        CORRUPT_STATE => "corrupt_state",
+        ENVIRONMENT => "environment",
+        INTERRUPTED => "interrupted",
+        _ => "failure",
+    }
+}
+
+/// Pure: an error as the tool's structured error result.
+pub fn error_value(e: &Error, messages: &[String]) -> Value {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !e.to_string().contains(&t) {
+            causes.push(t);
+        }
+        source = s.source();
+    }
+    let code = e.exit_code();
+    json!({
+        "error": e.to_string(),
+        "causes": causes,
+        "exit_code": code,
+        "class": exit_class(code),
+        "hint": e.hint(),
+        "messages": messages,
+    })
+}
+
+fn timeout(secs: Option<u64>, default: u64) -> Duration {
+    Duration::from_secs(secs.unwrap_or(default))
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct Target {
+    /// A registered sandbox by name. Default: the instance containing the server's
+    /// working directory (the agent's worktree).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateParams {
+    /// The sandbox's name (also its branch unless `branch` is given); made safe for
+    /// paths and compose.
+    pub name: String,
+    /// The branch to check out (created from HEAD when it does not exist).
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// A slot from 1 to the stack's maximum; default: the first free one.
+    #[serde(default)]
+    pub slot: Option<u8>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct UpParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Seconds to wait for the startability gate (default 120).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// Start without 1Password secrets (the stack's insecure development defaults).
+    #[serde(default)]
+    pub no_secrets: bool,
+    /// Build images before starting.
+    #[serde(default)]
+    pub build: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct LogsParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only this service (default: every service).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Lines from the end of each log (default 100).
+    #[serde(default)]
+    pub tail: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct WaitParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Seconds to wait (default 120).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExecParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The compose service to run in (its running container).
+    pub service: String,
+    /// The program and its arguments, run directly (no shell).
+    pub argv: Vec<String>,
+    /// Seconds before the command is stopped (default 60).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DestroyParams {
+    /// The sandbox to destroy.
+    pub name: String,
+    /// DANGER: also delete a worktree with uncommitted changes or unpushed commits.
+    /// That work is lost for good. Only with the user's explicit consent.
+    #[serde(default)]
+    pub force: bool,
+    /// Keep the worktree directory (remove only containers, volumes, registration).
+    #[serde(default)]
+    pub keep_worktree: bool,
+}
+
+impl Server {
+    pub fn new(stack: &'static Stack, home: PathBuf, cwd: PathBuf) -> Self {
+        Server {
+            stack,
+            home,
+            cwd,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Runs `f` on the blocking pool with a context whose messages are sent to the
+    /// client as progress (when `progress` carries a token) and returned with the
+    /// result.
+    async fn call<T, F>(
+        &self,
+        progress: Option<(RequestMetaObject, Peer<RoleServer>)>,
+        f: F,
+    ) -> std::result::Result<CallToolResult, ErrorData>
+    where
+        T: serde::Serialize + Send + 'static,
+        F: FnOnce(&Context, &'static Stack) -> Result<T> + Send + 'static,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let reporter = Arc::new(CallReporter {
+            lines: Mutex::new(Vec::new()),
+            tx,
+        });
+        let ctx = Context::new(&self.home, &self.cwd, reporter.clone());
+        let stack = self.stack;
+        let token = progress
+            .as_ref()
+            .and_then(|(meta, _)| meta.get_progress_token());
+        let peer = progress.map(|(_, p)| p);
+        let forward = tokio::spawn(async move {
+            let mut n = 0u32;
+            while let Some(line) = rx.recv().await {
+                n += 1;
+                if let (Some(t), Some(p)) = (&token, &peer) {
+                    let _ = p
+                        .notify_progress(
+                            ProgressNotificationParam::new(t.clone(), f64::from(n))
+                                .with_message(line),
+                        )
+                        .await;
+                }
+            }
+        });
+        let outcome = tokio::task::spawn_blocking(move || {
+            let r = f(&ctx, stack);
+            drop(ctx);
+            r
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(format!("the call crashed: {e}"), None))?;
+        let messages = reporter.lines.lock().map(|l| l.clone()).unwrap_or_default();
+        // The last sender goes with the reporter: the forwarder ends after the last line.
+        drop(reporter);
+        let _ = forward.await;
+        Ok(match outcome {
+            Ok(v) => CallToolResult::structured(
+                serde_json::to_value(v)
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?,
+            ),
+            Err(e) => CallToolResult::structured_error(error_value(&e, &messages)),
+        })
+    }
+}
+
+fn find(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Instance> {
+    instance::here_or_named(ctx, stack, name)
+}
+
+fn links(stack: &Stack, inst: &Instance) -> Value {
+    let map: serde_json::Map<String, Value> = inst
+        .links(stack)
+        .into_iter()
+        .map(|(l, u)| (l.to_lowercase(), u.into()))
+        .collect();
+    Value::Object(map)
+}
+
+fn describe(stack: &Stack, inst: &Instance) -> Value {
+    json!({
+        "instance_id": inst.id(),
+        "kind": inst.kind.label(),
+        "slot": inst.env.slot,
+        "path": inst.dir,
+        "urls": links(stack, inst),
+    })
+}
+
+#[tool_router]
+impl Server {
+    #[tool(description = "Every registered instance (sandboxes and local-prod) with its state, slot, API port and path; one Docker query. Same JSON as `kinfra sandbox list --json`.")]
+    async fn list(&self) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, |ctx, stack| {
+            let (rows, docker_error) = instance::list(ctx, stack)?;
+            Ok(json!({ "instances": rows, "docker_error": docker_error }))
+        })
+        .await
+    }
+
+    #[tool(description = "State, services (with health) and ports of one instance. Same JSON as `kinfra sandbox status --json`.")]
+    async fn status(
+        &self,
+        Parameters(p): Parameters<Target>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let inst = find(ctx, stack, p.name.as_deref())?;
+            instance::status(ctx, &inst)
+        })
+        .await
+    }
+
+    #[tool(description = "Create a sandbox: a git worktree beside the repository (on a branch named after it), a free slot and its own ports. Run from the repository or one of its worktrees. Returns the instance, its path and URLs. Does not start it: call `up`.")]
+    async fn create(
+        &self,
+        Parameters(p): Parameters<CreateParams>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let inst = instance::create(
+                ctx,
+                stack,
+                &CreateOptions {
+                    name: p.name,
+                    branch: p.branch,
+                    slot: p.slot,
+                },
+            )?;
+            Ok(describe(stack, &inst))
+        })
+        .await
+    }
+
+    #[tool(description = "Start an instance and wait until its startability gate passes (every check healthy). Sends progress while it works. On failure the start is undone, data volumes are kept, and the error names the failing check with its service's log lines in `messages`.")]
+    async fn up(
+        &self,
+        Parameters(p): Parameters<UpParams>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(Some((meta, peer)), move |ctx, stack| {
+            let inst = find(ctx, stack, p.name.as_deref())?;
+            let report = instance::up(
+                ctx,
+                stack,
+                &inst,
+                &UpOptions {
+                    timeout: timeout(p.timeout_secs, 120),
+                    secrets: !p.no_secrets,
+                    build: p.build,
+                    ..Default::default()
+                },
+            )?;
+            Ok(json!({ "instance": describe(stack, &inst), "report": report }))
+        })
+        .await
+    }
+
+    #[tool(description = "Stop an instance's containers. Volumes (databases) are kept.")]
+    async fn down(
+        &self,
+        Parameters(p): Parameters<Target>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let inst = find(ctx, stack, p.name.as_deref())?;
+            instance::down(ctx, stack, &inst, false)?;
+            Ok(json!({ "instance_id": inst.id(), "stopped": true }))
+        })
+        .await
+    }
+
+    #[tool(description = "The last lines of the logs of each service (or one), by service name.")]
+    async fn logs(
+        &self,
+        Parameters(p): Parameters<LogsParams>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let inst = find(ctx, stack, p.name.as_deref())?;
+            let logs = instance::log_tails(&inst, p.service.as_deref(), p.tail.unwrap_or(100))?;
+            Ok(json!({ "instance_id": inst.id(), "logs": logs }))
+        })
+        .await
+    }
+
+    #[tool(description = "The instance's URLs and ports by name (api, database, …): where this agent's stack answers.")]
+    async fn urls(
+        &self,
+        Parameters(p): Parameters<Target>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let inst = find(ctx, stack, p.name.as_deref())?;
+            Ok(links(stack, &inst))
+        })
+        .await
+    }
+
+    #[tool(description = "Wait until a started instance passes its startability gate; starts nothing. Returns the gate report; an error names the failing checks.")]
+    async fn wait_healthy(
+        &self,
+        Parameters(p): Parameters<WaitParams>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let inst = find(ctx, stack, p.name.as_deref())?;
+            let report = instance::wait(stack, &inst, timeout(p.timeout_secs, 120));
+            instance::print_gate(ctx, &report);
+            if report.passed() {
+                return Ok(report);
+            }
+            instance::show_failing_logs(ctx, &inst, &report);
+            Err(Error::GateFailed {
+                failed: report
+                    .failed()
+                    .iter()
+                    .map(|f| f.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        })
+        .await
+    }
+
+    #[tool(description = "Run a program in a service's running container, directly (argv, no shell), and return its exit code, stdout and stderr.")]
+    async fn exec(
+        &self,
+        Parameters(p): Parameters<ExecParams>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let inst = find(ctx, stack, p.name.as_deref())?;
+            instance::exec(&inst, &p.service, &p.argv, timeout(p.timeout_secs, 60))
+        })
+        .await
+    }
+
+    #[tool(description = "Destroy a sandbox: containers, volumes, registration and its worktree. Refuses (class would_lose_work) when the worktree has uncommitted changes or unpushed commits. `force: true` deletes that work for good: never set it without the user's explicit consent.")]
+    async fn destroy(
+        &self,
+        Parameters(p): Parameters<DestroyParams>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            instance::destroy(
+                ctx,
+                stack,
+                &DestroyOptions {
+                    name: Some(p.name),
+                    keep_worktree: p.keep_worktree,
+                    force: p.force,
+                },
+            )
+        })
+        .await
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("kinfra", env!("CARGO_PKG_VERSION")))
+            .with_instructions(format!(
+                "kinfra gives each worktree its own isolated {} stack. Tools act on the instance containing the server's directory unless `name` names a sandbox: `create` a sandbox, `up` it (waits until healthy), read `urls`, `logs`, `exec` in a service, `down`, and `destroy` (never with force unless the user said so).",
+                self.stack.name
+            ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_code_class_and_hint() {
+        let e = Error::NoInstanceHere {
+            dir: PathBuf::from("/x"),
+        };
+        let v = error_value(&e, &["a line".into()]);
+        assert_eq!(v["exit_code"], e.exit_code());
+        assert_eq!(v["class"], exit_class(e.exit_code()));
+        assert!(v["hint"].is_string());
+        assert_eq!(v["messages"][0], "a line");
+        assert_eq!(exit_class(5), "would_lose_work");
+        assert_eq!(exit_class(1), "failure");
+    }
+}
