@@ -19,7 +19,9 @@ use rmcp::model::{
     CallToolResult, Implementation, ProgressNotificationParam, RequestMetaObject,
     ServerCapabilities, ServerConfig,
 };
-use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use rmcp::{
+    ErrorData, Peer, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -314,7 +316,9 @@ fn describe(stack: &Stack, inst: &Instance) -> Value {
 
 #[tool_router]
 impl Server {
-    #[tool(description = "Every registered instance (sandboxes and local-prod) with its state, slot, API port and path; one Docker query. Same JSON as `kinfra sandbox list --json`.")]
+    #[tool(
+        description = "Every registered instance (sandboxes and local-prod) with its state, slot, API port and path; one Docker query. Same JSON as `kinfra sandbox list --json`."
+    )]
     async fn list(&self) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, |ctx, stack| {
             let (rows, docker_error) = instance::list(ctx, stack)?;
@@ -323,7 +327,9 @@ impl Server {
         .await
     }
 
-    #[tool(description = "State, services (with health) and ports of one instance. Same JSON as `kinfra sandbox status --json`.")]
+    #[tool(
+        description = "State, services (with health) and ports of one instance. Same JSON as `kinfra sandbox status --json`."
+    )]
     async fn status(
         &self,
         Parameters(p): Parameters<Target>,
@@ -335,7 +341,9 @@ impl Server {
         .await
     }
 
-    #[tool(description = "Create a sandbox: a git worktree beside the repository (on a branch named after it), a free slot and its own ports. Run from the repository or one of its worktrees. Returns the instance, its path and URLs. Does not start it: call `up`.")]
+    #[tool(
+        description = "Create a sandbox: a git worktree beside the repository (on a branch named after it), a free slot and its own ports. Run from the repository or one of its worktrees. Returns the instance, its path and URLs. Does not start it: call `up`."
+    )]
     async fn create(
         &self,
         Parameters(p): Parameters<CreateParams>,
@@ -355,7 +363,9 @@ impl Server {
         .await
     }
 
-    #[tool(description = "Start an instance and wait until its startability gate passes (every check healthy). Sends progress while it works. On failure the start is undone, data volumes are kept, and the error names the failing check with its service's log lines in `messages`.")]
+    #[tool(
+        description = "Start an instance and wait until its startability gate passes (every check healthy). Sends progress while it works. On failure the start is undone, data volumes are kept, and the error names the failing check with its service's log lines in `messages`."
+    )]
     async fn up(
         &self,
         Parameters(p): Parameters<UpParams>,
@@ -406,7 +416,9 @@ impl Server {
         .await
     }
 
-    #[tool(description = "The instance's URLs and ports by name (api, database, …): where this agent's stack answers.")]
+    #[tool(
+        description = "The instance's URLs and ports by name (api, database, …): where this agent's stack answers."
+    )]
     async fn urls(
         &self,
         Parameters(p): Parameters<Target>,
@@ -418,7 +430,9 @@ impl Server {
         .await
     }
 
-    #[tool(description = "Wait until a started instance passes its startability gate; starts nothing. Returns the gate report; an error names the failing checks.")]
+    #[tool(
+        description = "Wait until a started instance passes its startability gate; starts nothing. Returns the gate report; an error names the failing checks."
+    )]
     async fn wait_healthy(
         &self,
         Parameters(p): Parameters<WaitParams>,
@@ -443,7 +457,9 @@ impl Server {
         .await
     }
 
-    #[tool(description = "Run a program in a service's running container, directly (argv, no shell), and return its exit code, stdout and stderr.")]
+    #[tool(
+        description = "Run a program in a service's running container, directly (argv, no shell), and return its exit code, stdout and stderr."
+    )]
     async fn exec(
         &self,
         Parameters(p): Parameters<ExecParams>,
@@ -455,7 +471,9 @@ impl Server {
         .await
     }
 
-    #[tool(description = "Destroy a sandbox: containers, volumes, registration and its worktree. Refuses (class would_lose_work) when the worktree has uncommitted changes or unpushed commits. `force: true` deletes that work for good: never set it without the user's explicit consent.")]
+    #[tool(
+        description = "Destroy a sandbox: containers, volumes, registration and its worktree. Refuses (class would_lose_work) when the worktree has uncommitted changes or unpushed commits. `force: true` deletes that work for good: never set it without the user's explicit consent."
+    )]
     async fn destroy(
         &self,
         Parameters(p): Parameters<DestroyParams>,

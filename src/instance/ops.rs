@@ -147,7 +147,9 @@ pub fn exec(
     timeout: std::time::Duration,
 ) -> Result<ExecOutput> {
     if argv.is_empty() {
-        return Err(Error::Invalid("exec needs a command (argv is empty)".into()));
+        return Err(Error::Invalid(
+            "exec needs a command (argv is empty)".into(),
+        ));
     }
     let cs = super::ensure_not_foreign(inst)?;
     let known = services_of(&cs);

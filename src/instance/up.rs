@@ -46,8 +46,23 @@ pub struct UpReport {
     pub compose: String,
     pub secrets_loaded: usize,
     /// The post-start step's output (`Ok`) or failure (`Err`), when the stack has one.
+    #[serde(serialize_with = "post_start_json")]
     pub post_start: Option<std::result::Result<String, String>>,
     pub gate: Option<Report>,
+}
+
+/// `{"ok": true, "output": …}` or `{"ok": false, "error": …}` (serde's default,
+/// `{"Ok": …}`, reads oddly in JSON).
+fn post_start_json<S: serde::Serializer>(
+    v: &Option<std::result::Result<String, String>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match v {
+        None => s.serialize_none(),
+        Some(Ok(out)) => serde_json::json!({"ok": true, "output": out}).serialize(s),
+        Some(Err(e)) => serde_json::json!({"ok": false, "error": e}).serialize(s),
+    }
 }
 
 /// Port keys the compose file really publishes (a key only in a comment is unused).

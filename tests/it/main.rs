@@ -9,6 +9,7 @@ mod commands;
 mod compose_file;
 mod installer;
 mod local_prod;
+mod mcp;
 mod registry;
 mod sandbox;
 mod secrets;

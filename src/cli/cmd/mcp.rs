@@ -1,10 +1,12 @@
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Speaks the Model Context Protocol on stdin/stdout for coding agents. \
+#[command(
+    after_help = "Speaks the Model Context Protocol on stdin/stdout for coding agents. \
 Tools: list, status, create, up, down, logs, urls, wait_healthy, exec, destroy. Without a \
 name they act on the instance containing the directory the server was started in.
 
 Claude Code, in the repository (see docs/AGENTS.md):
-  claude mcp add kinfra -- kinfra mcp")]
+  claude mcp add kinfra -- kinfra mcp"
+)]
 pub struct Args {}
 
 pub fn run(ctx: &crate::context::Context, _a: Args) -> crate::Result<i32> {

@@ -4,11 +4,13 @@ use crate::context::Context;
 use crate::instance;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Runs the startability gate (the checks `up` waits for) on an instance \
+#[command(
+    after_help = "Runs the startability gate (the checks `up` waits for) on an instance \
 that is already starting or running; starts nothing.
 
 Exit codes: 0 ready, 2 not ready within the timeout (the failing checks and their \
-services' log lines are shown), 4 no instance here.")]
+services' log lines are shown), 4 no instance here."
+)]
 pub struct Args {
     /// A registered sandbox (default: the instance containing the current directory).
     #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
@@ -31,7 +33,10 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     ));
     let report = instance::wait(stack, &inst, Duration::from_secs(a.timeout));
     if a.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     }
     instance::print_gate(ctx, &report);
     if report.passed() {

@@ -1,0 +1,252 @@
+//! A real MCP client session against `kinfra mcp`: JSON-RPC over its stdin/stdout,
+//! as Claude Code speaks it (initialize, tools/list, tools/call with a progress
+//! token), on the demo stack with real Docker.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::docker_env;
+use crate::harness::{BIN, Env, docker_objects};
+
+struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    next_id: u64,
+    /// Notifications received so far (progress, logging).
+    notifications: Vec<Value>,
+    transcript: String,
+}
+
+impl Client {
+    /// Starts `kinfra mcp` in `cwd` and completes the handshake.
+    fn start(env: &Env, cwd: &Path) -> Client {
+        let mut cmd = env.command(BIN, cwd, &["mcp"], &[]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("kinfra mcp");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut c = Client {
+            child,
+            stdin,
+            lines: rx,
+            next_id: 1,
+            notifications: Vec::new(),
+            transcript: String::new(),
+        };
+        let init = c.request(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "kinfra-tests", "version": "1"}
+            }),
+        );
+        assert_eq!(init["result"]["serverInfo"]["name"], "kinfra", "{init}");
+        c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        c
+    }
+
+    fn send(&mut self, msg: Value) {
+        self.transcript.push_str(&format!("> {msg}\n"));
+        writeln!(self.stdin, "{msg}").expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// Sends a request and returns its response; notifications met on the way are kept.
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(240))
+                .unwrap_or_else(|_| panic!("no answer to {method}\n{}", self.transcript));
+            self.transcript.push_str(&format!("< {line}\n"));
+            let msg: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{}", self.transcript));
+            if msg["id"] == json!(id) {
+                return msg;
+            }
+            self.notifications.push(msg);
+        }
+    }
+
+    /// Calls a tool; returns (is_error, structured content).
+    fn call(&mut self, tool: &str, args: Value) -> (bool, Value) {
+        self.call_with_meta(tool, args, None)
+    }
+
+    fn call_with_meta(&mut self, tool: &str, args: Value, progress: Option<&str>) -> (bool, Value) {
+        let mut params = json!({"name": tool, "arguments": args});
+        if let Some(t) = progress {
+            params["_meta"] = json!({"progressToken": t});
+        }
+        let r = self.request("tools/call", params);
+        let result = &r["result"];
+        assert!(result.is_object(), "{tool}: {r}\n{}", self.transcript);
+        (
+            result["isError"].as_bool().unwrap_or(false),
+            result["structuredContent"].clone(),
+        )
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_agent_drives_its_stack_through_mcp() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr");
+
+    // From the repository: the tools, then a sandbox for the agent.
+    let mut c = Client::start(&env, &repo);
+    let tools = c.request("tools/list", json!({}));
+    let mut names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "create",
+            "destroy",
+            "down",
+            "exec",
+            "list",
+            "logs",
+            "status",
+            "up",
+            "urls",
+            "wait_healthy"
+        ]
+    );
+    let (err, created) = c.call("create", json!({"name": "agent"}));
+    assert!(!err, "{created}");
+    assert_eq!(created["instance_id"], "ktrdr--agent");
+    let wt = std::path::PathBuf::from(created["path"].as_str().expect("path"));
+    assert!(wt.join(".env.sandbox").is_file());
+    let (_, list) = c.call("list", json!({}));
+    assert_eq!(
+        list["instances"][0]["instance_id"], "ktrdr--agent",
+        "{list}"
+    );
+    // Bad input: a clear error with its class, nothing made.
+    let (err, e) = c.call("create", json!({"name": "agent"}));
+    assert!(err, "{e}");
+    assert!(
+        e["exit_code"].as_i64().is_some() && e["class"].is_string() && e["error"].is_string(),
+        "{e}"
+    );
+    drop(c);
+
+    // An agent in the worktree: tools act on its own instance without a name.
+    let mut c = Client::start(&env, &wt);
+    let (err, up) = c.call_with_meta("up", json!({"no_secrets": true}), Some("up-1"));
+    assert!(!err, "{up}\n{}", c.transcript);
+    assert_eq!(up["instance"]["instance_id"], "ktrdr--agent");
+    let checks = up["report"]["gate"]["results"]
+        .as_array()
+        .expect("gate results");
+    assert!(
+        !checks.is_empty() && checks.iter().all(|r| r["status"] == "passed"),
+        "{up}"
+    );
+    let progress: Vec<&Value> = c
+        .notifications
+        .iter()
+        .filter(|n| {
+            n["method"] == "notifications/progress" && n["params"]["progressToken"] == "up-1"
+        })
+        .collect();
+    assert!(
+        progress.iter().any(|n| n["params"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Starting containers")),
+        "progress while it works: {progress:?}"
+    );
+
+    let (_, urls) = c.call("urls", json!({}));
+    let api = urls["api"].as_str().expect("api url");
+    assert!(
+        api.starts_with("http://localhost:") && api.ends_with("/api/v1"),
+        "{urls}"
+    );
+    assert_ne!(api, "http://localhost:8000/api/v1", "a sandbox's own port");
+
+    let (err, status) = c.call("status", json!({}));
+    assert!(!err && status["state"].as_str().is_some(), "{status}");
+
+    let (err, healthy) = c.call("wait_healthy", json!({"timeout_secs": 30}));
+    assert!(!err, "{healthy}");
+
+    let (err, out) = c.call(
+        "exec",
+        json!({"service": "db", "argv": ["echo", "hello from db"]}),
+    );
+    assert!(!err, "{out}");
+    assert_eq!(out["exit_code"], 0);
+    assert_eq!(out["stdout"], "hello from db\n");
+    let (err, e) = c.call("exec", json!({"service": "nosuch", "argv": ["true"]}));
+    assert!(
+        err && e["error"].as_str().unwrap_or("").contains("nosuch"),
+        "{e}"
+    );
+
+    crate::harness::docker(&[
+        "exec",
+        &crate::harness::container_of("ktrdr--agent", "db"),
+        "sh",
+        "-c",
+        "echo mcp-log-probe > /proc/1/fd/1",
+    ]);
+    let (err, logs) = c.call("logs", json!({"service": "db", "tail": 5}));
+    assert!(!err, "{logs}");
+    assert!(
+        logs["logs"]["db"]
+            .as_str()
+            .unwrap_or("")
+            .contains("mcp-log-probe"),
+        "{logs}"
+    );
+
+    // Destroy refuses lost work exactly like the CLI, then goes when it is safe.
+    std::fs::write(wt.join("notes.txt"), "uncommitted").expect("write");
+    let (err, e) = c.call("destroy", json!({"name": "agent"}));
+    assert!(err, "{e}");
+    assert_eq!(e["class"], "would_lose_work", "{e}");
+    assert!(wt.join("notes.txt").is_file() && !docker_objects("ktrdr--agent").is_empty());
+    std::fs::remove_file(wt.join("notes.txt")).expect("rm");
+    let (err, _) = c.call("down", json!({}));
+    assert!(!err);
+    let (err, d) = c.call("destroy", json!({"name": "agent"}));
+    assert!(!err, "{d}");
+    assert_eq!(d["directory_deleted"], true, "{d}");
+    assert!(!wt.exists());
+    assert!(docker_objects("ktrdr--agent").is_empty());
+}
