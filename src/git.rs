@@ -78,14 +78,19 @@ pub fn valid_branch_name(repo: &Path, branch: &str) -> Result<bool> {
 }
 
 /// `git worktree add`: checks out `branch` if it exists (locally or on origin),
-/// otherwise creates it from HEAD. Returns whether the branch was created.
-pub fn worktree_add(repo: &Path, path: &Path, branch: &str) -> Result<bool> {
+/// otherwise creates it from `base` (default HEAD). Returns whether the branch was
+/// created.
+pub fn worktree_add(repo: &Path, path: &Path, branch: &str, base: Option<&str>) -> Result<bool> {
     let exists = local_branch_exists(repo, branch)? || remote_branch_exists(repo, branch)?;
     let cmd = git(repo).args(["worktree", "add"]);
     let cmd = if exists {
         cmd.arg(path).arg(branch)
     } else {
-        cmd.args(["-b", branch]).arg(path)
+        let cmd = cmd.args(["-b", branch]).arg(path);
+        match base {
+            Some(b) => cmd.arg(b),
+            None => cmd,
+        }
     };
     if let Err(e) = cmd.run() {
         let stderr = e.stderr();

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod fsutil;
 pub mod gate;
 pub mod git;
+pub mod hook;
 pub mod instance;
 pub mod mcp;
 pub mod ports;

@@ -156,6 +156,9 @@ pub struct CreateParams {
     /// The branch to check out (created from HEAD when it does not exist).
     #[serde(default)]
     pub branch: Option<String>,
+    /// The commit or ref a new branch starts from (default HEAD).
+    #[serde(default)]
+    pub base: Option<String>,
     /// A slot from 1 to the stack's maximum; default: the first free one.
     #[serde(default)]
     pub slot: Option<u8>,
@@ -355,6 +358,7 @@ impl Server {
                 &CreateOptions {
                     name: p.name,
                     branch: p.branch,
+                    base: p.base,
                     slot: p.slot,
                 },
             )?;

@@ -63,6 +63,9 @@ pub enum Command {
     Wait(cmd::wait::Args),
     /// Serve the Model Context Protocol on stdio, for coding agents.
     Mcp(cmd::mcp::Args),
+    /// Claude Code worktree hooks: a sandbox per agent worktree.
+    #[command(subcommand)]
+    Hook(cmd::hook::HookCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +198,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
         Command::Env(a) => cmd::env::run(ctx, a),
         Command::Wait(a) => cmd::wait::run(ctx, a),
         Command::Mcp(a) => cmd::mcp::run(ctx, a),
+        Command::Hook(c) => cmd::hook::run(ctx, c),
     }
 }
 

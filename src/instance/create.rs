@@ -17,6 +17,8 @@ use crate::stack::Stack;
 pub struct CreateOptions {
     pub name: String,
     pub branch: Option<String>,
+    /// Where a new branch starts (a commit or ref); default HEAD.
+    pub base: Option<String>,
     pub slot: Option<u8>,
 }
 
@@ -95,7 +97,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
 
     // 2. The worktree.
     let git_lock = ctx.registry().worktree_lock()?;
-    let added = git::worktree_add(&repo, &path, &branch);
+    let added = git::worktree_add(&repo, &path, &branch, opts.base.as_deref());
     drop(git_lock);
     let created_branch = match added {
         Ok(b) => b,

@@ -4,7 +4,7 @@ use crate::instance::{self, CreateOptions};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "The worktree goes to <parent of the repository>/ktrdr--<name>. An existing \
-branch is checked out; otherwise a new one is created from HEAD. If any step fails, the steps \
+branch is checked out; otherwise a new one is created from HEAD (or --base). If any step fails, the steps \
 already done are undone.\n\nExample:\n  kinfra sandbox create login-fix --branch fix/login"
 )]
 pub struct Args {
@@ -13,6 +13,9 @@ pub struct Args {
     /// Branch to check out or create (default: the slug of NAME).
     #[arg(long, short)]
     pub branch: Option<String>,
+    /// Commit or ref a new branch starts from (default: HEAD).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
     /// Slot to use (1-10; default: the lowest free one).
     #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
     pub slot: Option<u8>,
@@ -25,6 +28,7 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         &CreateOptions {
             name: a.name,
             branch: a.branch,
+            base: a.base,
             slot: a.slot,
         },
     )?;

@@ -8,6 +8,7 @@ pub mod destroy;
 pub mod doctor;
 pub mod down;
 pub mod env;
+pub mod hook;
 pub mod init;
 pub mod init_shared;
 pub mod list;

@@ -1,0 +1,180 @@
+//! What agents use besides MCP: Claude Code's worktree hooks (fed recorded payloads
+//! of each shape, stdin left open), and the verbs `url`, `env` and `wait`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::docker_env;
+use crate::harness::{BIN, Env, git};
+
+/// Runs a hook with `payload` on stdin and stdin kept open: the hook must read one
+/// object and finish without waiting for the end of input.
+fn hook(env: &Env, cwd: &Path, which: &str, payload: serde_json::Value) -> (i32, String, String) {
+    let mut cmd = env.command(BIN, cwd, &["hook", which], &[]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("kinfra hook");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(payload.to_string().as_bytes())
+        .expect("write");
+    stdin.flush().expect("flush");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("`kinfra hook {which}` waited for the end of its input");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn claude_worktree_hooks_make_and_remove_sandboxes_without_losing_work() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr");
+
+    // install: merged into the settings, everything else kept, idempotent.
+    std::fs::create_dir_all(repo.join(".claude")).unwrap();
+    let settings = repo.join(".claude/settings.local.json");
+    std::fs::write(&settings, r#"{"permissions": {"allow": ["Bash(ls)"]}}"#).unwrap();
+    env.kinfra(&repo, &["hook", "install"])
+        .success()
+        .stderr_has("Added kinfra's worktree hooks");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(s["permissions"]["allow"][0], "Bash(ls)");
+    assert_eq!(
+        s["hooks"]["WorktreeCreate"][0]["hooks"][0]["command"],
+        "kinfra hook worktree-create"
+    );
+    assert_eq!(
+        s["hooks"]["WorktreeRemove"][0]["hooks"][0]["command"],
+        "kinfra hook worktree-remove"
+    );
+    env.kinfra(&repo, &["hook", "install"])
+        .success()
+        .stderr_has("already has");
+    std::fs::write(&settings, "{broken").unwrap();
+    env.kinfra(&repo, &["hook", "install"])
+        .code(2)
+        .stderr_has("left as it is");
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), "{broken");
+    std::fs::remove_dir_all(repo.join(".claude")).unwrap();
+
+    // WorktreeCreate, as one build sends it: stdout is the path and nothing else.
+    let (code, out, err) = hook(
+        &env,
+        &env.work,
+        "worktree-create",
+        json!({"session_id": "abc", "transcript_path": "/tmp/t.jsonl", "hook_event_name": "WorktreeCreate", "cwd": repo, "name": "hooked"}),
+    );
+    assert_eq!(code, 0, "{err}");
+    let wt = repo.parent().unwrap().join("ktrdr--hooked");
+    assert_eq!(
+        out,
+        format!("{}\n", wt.display()),
+        "stdout: the path only\n{err}"
+    );
+    assert!(wt.join(".env.sandbox").is_file());
+    assert!(
+        err.contains("Creating worktree"),
+        "progress on stderr: {err}"
+    );
+
+    // Another build's spelling, from a given commit.
+    let base = git(&repo, &["rev-parse", "HEAD~0"]).trim().to_string();
+    let (code, out, err) = hook(
+        &env,
+        &repo,
+        "worktree-create",
+        json!({"worktree_name": "hooked-2", "base_commit": base, "cwd": repo}),
+    );
+    assert_eq!(code, 0, "{err}");
+    let wt2 = std::path::PathBuf::from(out.trim());
+    assert_eq!(git(&wt2, &["rev-parse", "HEAD"]).trim(), base);
+    assert_eq!(git(&wt2, &["branch", "--show-current"]).trim(), "hooked-2");
+
+    // The agent verbs on the hooked sandbox.
+    let api = env.kinfra(&wt, &["url", "api"]);
+    api.success();
+    assert!(
+        api.stdout.trim().starts_with("http://localhost:")
+            && api.stdout.trim().ends_with("/api/v1"),
+        "{api}"
+    );
+    env.kinfra(&wt, &["url", "nosuch"])
+        .code(2)
+        .stderr_has("known: api, database");
+    env.kinfra(&wt, &["env"])
+        .success()
+        .stdout_has("export COMPOSE_PROJECT_NAME='ktrdr--hooked'")
+        .stdout_has("export SLOT_NUMBER='");
+    let j = env.kinfra(&wt, &["env", "--json"]).json();
+    assert_eq!(j["COMPOSE_PROJECT_NAME"], "ktrdr--hooked");
+    // Not started: `wait` fails with the gate's exit code, naming the checks.
+    env.kinfra(&wt, &["wait", "--timeout", "1"])
+        .code(2)
+        .stderr_has("startability gate failed");
+    env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--no-wait"])
+        .success();
+    let w = env.kinfra(&wt, &["wait", "--timeout", "60", "--json"]);
+    w.success().stderr_has("is ready");
+    assert!(
+        w.json()["results"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{w}"
+    );
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+
+    // WorktreeRemove: refused while the worktree holds uncommitted work (exit 5)…
+    std::fs::write(wt.join("wip.txt"), "unsaved thoughts").unwrap();
+    let (code, out, err) = hook(
+        &env,
+        &repo,
+        "worktree-remove",
+        json!({"hook_event_name": "WorktreeRemove", "worktree_path": wt, "cwd": repo}),
+    );
+    assert_eq!(code, 5, "{err}");
+    assert_eq!(out, "");
+    assert!(wt.join("wip.txt").is_file());
+    // …and done once it is safe; stdout stays empty.
+    std::fs::remove_file(wt.join("wip.txt")).unwrap();
+    let (code, out, err) = hook(&env, &repo, "worktree-remove", json!({"worktree_path": wt}));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "");
+    assert!(!wt.exists());
+    assert!(env.registry()["instances"].get("ktrdr--hooked").is_none());
+    // A worktree kinfra did not make is not its to remove.
+    let foreign = env.work.join("not-kinfras");
+    std::fs::create_dir_all(&foreign).unwrap();
+    let (code, _, err) = hook(
+        &env,
+        &repo,
+        "worktree-remove",
+        json!({"worktree_path": foreign}),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("left alone") && foreign.is_dir(), "{err}");
+    // Bad input: a clear error, nothing done.
+    let (code, _, err) = hook(&env, &repo, "worktree-create", json!({"cwd": repo}));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no worktree name"), "{err}");
+    env.kinfra(&wt2, &["sandbox", "destroy", "-y"]).success();
+}
