@@ -424,9 +424,87 @@ pub fn ping() -> Result<String> {
         .map_err(classify)
 }
 
+/// The engine's memory in bytes (`docker info`), for the machine budget.
+pub fn engine_memory() -> Option<u64> {
+    docker()
+        .args(["info", "--format", "{{.MemTotal}}"])
+        .timeout(std::time::Duration::from_secs(10))
+        .run()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Memory the containers use now, as `docker stats` counts it (usage less the page
+/// cache), summed. Asked of the engine's API with `one-shot` (`docker stats` waits a
+/// second or more for a CPU sample nobody needs here), one container per thread.
+/// `None` when the engine is not on a local socket or does not answer.
+pub fn memory_usage(ids: &[String]) -> Option<u64> {
+    let host = endpoint().host;
+    let socket = host.strip_prefix("unix://")?.to_string();
+    if ids.is_empty() {
+        return None;
+    }
+    let handles: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (socket, id) = (socket.clone(), id.clone());
+            std::thread::spawn(move || container_memory(&socket, &id))
+        })
+        .collect();
+    let mut total = 0;
+    for h in handles {
+        total += h.join().ok().flatten()?;
+    }
+    Some(total)
+}
+
+fn container_memory(socket: &str, id: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    // HTTP/1.0: the engine closes the connection after the body, so reading to the
+    // end needs no chunked decoding.
+    write!(
+        s,
+        "GET /containers/{id}/stats?stream=false&one-shot=true HTTP/1.0\r\nHost: docker\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    parse_memory_stats(text.split_once("\r\n\r\n")?.1)
+}
+
+/// Pure: bytes in use from the engine's stats JSON, less the page cache
+/// (`inactive_file` on cgroup v2, `cache` on v1), as the docker CLI shows it.
+pub fn parse_memory_stats(json: &str) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let m = &v["memory_stats"];
+    let usage = m["usage"].as_u64()?;
+    let cache = m["stats"]["inactive_file"]
+        .as_u64()
+        .or_else(|| m["stats"]["cache"].as_u64())
+        .unwrap_or(0);
+    Some(usage.saturating_sub(cache))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_usage_less_page_cache() {
+        // Trimmed from a real `GET /containers/ID/stats?one-shot=true` (engine 20.10, cgroup v2).
+        let v2 = r#"{"read":"2026-11-27T13:25:01Z","memory_stats":{"usage":2322432,"stats":{"active_anon":4096,"inactive_file":1728512,"file":1736704},"limit":25276510208},"name":"/ktrdr--turns-db-1"}"#;
+        assert_eq!(parse_memory_stats(v2), Some(2322432 - 1728512));
+        let v1 = r#"{"memory_stats":{"usage":1000,"stats":{"cache":400}}}"#;
+        assert_eq!(parse_memory_stats(v1), Some(600));
+        // A stopped container reports no usage.
+        assert_eq!(parse_memory_stats(r#"{"memory_stats":{}}"#), None);
+        assert_eq!(parse_memory_stats("not json"), None);
+    }
 
     // Captured from `docker ps -a --format PS_FORMAT` (docker 28 client, engine 20.10).
     const SAMPLE: &str = "3f1c0a\tktrdr-prod\tbackend\trunning\tUp 3 seconds (healthy)\tktrdr-prod_backend_1\t0.0.0.0:8000->8000/tcp, [::]:8000->8000/tcp\n\

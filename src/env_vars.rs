@@ -15,6 +15,13 @@ impl EnvVars {
     pub const KINFRA_LOCK_WAIT: &'static str = "KINFRA_LOCK_WAIT";
     /// Poll interval of the startability gate, in milliseconds (default 100).
     pub const KINFRA_GATE_POLL_MS: &'static str = "KINFRA_GATE_POLL_MS";
+    /// The most stacks that may run at once (unset: no count limit).
+    pub const KINFRA_MAX_RUNNING: &'static str = "KINFRA_MAX_RUNNING";
+    /// Memory the running stacks may use together (`8G`; default: the engine's
+    /// memory less 1 GiB), compared with each stack's recorded use.
+    pub const KINFRA_MEMORY_BUDGET: &'static str = "KINFRA_MEMORY_BUDGET";
+    /// How often a queued `up --wait` re-checks the budget, in ms (default 2000).
+    pub const KINFRA_BUDGET_POLL_MS: &'static str = "KINFRA_BUDGET_POLL_MS";
     /// Seconds one `op` call may take (default 30).
     pub const KINFRA_OP_TIMEOUT_SECS: &'static str = "KINFRA_OP_TIMEOUT_SECS";
     /// Test hook: the named step at which to pause (see `context::pause_point`).

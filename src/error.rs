@@ -137,6 +137,12 @@ pub enum Error {
         holder: String,
         waited: u64,
     },
+    #[error("no room to start {id}: {why}; running: {}", if running.is_empty() { "none".to_string() } else { running.join(", ") })]
+    OverBudget {
+        id: String,
+        why: String,
+        running: Vec<String>,
+    },
     #[error(
         "the Docker endpoint {endpoint} ({via}) is not this machine; kinfra starts stacks only on a local engine"
     )]
@@ -236,6 +242,7 @@ impl Error {
             | Error::NoCompose
             | Error::RemoteDocker { .. }
             | Error::MissingTools
+            | Error::OverBudget { .. }
             | Error::SecretsRequired { .. } => ENVIRONMENT,
             Error::Exec(e) if e.not_found().is_some() => ENVIRONMENT,
             Error::Exec(_) => FAILURE,
@@ -302,6 +309,11 @@ impl Error {
                 source.hint(item).trim_end_matches(", or pass --no-secrets")
             ),
             Error::Interrupted => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
+            Error::OverBudget { .. } => format!(
+                "stop a stack (`kinfra sandbox down NAME`), or pass --wait to start when there is room; limits: {} and {} (default: the engine's memory)",
+                crate::env_vars::EnvVars::KINFRA_MAX_RUNNING,
+                crate::env_vars::EnvVars::KINFRA_MEMORY_BUDGET
+            ),
             Error::Busy { .. } => format!(
                 "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
                 crate::env_vars::EnvVars::KINFRA_LOCK_WAIT

@@ -5,6 +5,7 @@
 //! shells over [`cli`].
 
 pub mod assets;
+pub mod budget;
 pub mod checkup;
 pub mod cli;
 pub mod compose;

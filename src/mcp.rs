@@ -177,6 +177,9 @@ pub struct UpParams {
     /// Build images before starting.
     #[serde(default)]
     pub build: bool,
+    /// When the machine budget is full, wait in line for room instead of failing.
+    #[serde(default)]
+    pub wait_for_room: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -386,6 +389,7 @@ impl Server {
                     timeout: timeout(p.timeout_secs, 120),
                     secrets: !p.no_secrets,
                     build: p.build,
+                    wait_for_room: p.wait_for_room,
                     ..Default::default()
                 },
             )?;

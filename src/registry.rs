@@ -42,11 +42,15 @@ pub struct KinfraState {
     /// `prune` can find projects no entry owns any more.
     #[serde(default)]
     pub projects: BTreeMap<String, String>,
+    /// Memory (bytes) each instance's containers used once it passed its gate, for
+    /// the machine budget.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub footprints: BTreeMap<String, u64>,
 }
 
 impl KinfraState {
     fn is_empty(&self) -> bool {
-        self.created_worktrees.is_empty() && self.projects.is_empty()
+        self.created_worktrees.is_empty() && self.projects.is_empty() && self.footprints.is_empty()
     }
 
     /// Adds records from an older copy (the legacy key) that this one lacks.

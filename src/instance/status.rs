@@ -106,6 +106,8 @@ pub struct ListRow {
     pub path: String,
     pub created_at: String,
     pub age: String,
+    /// Memory its containers used after its last successful start (bytes).
+    pub memory: Option<u64>,
 }
 
 /// Every registered instance (local-prod first), with one Docker query for all.
@@ -150,6 +152,7 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
             path: e.path.clone(),
             created_at: e.created_at.clone(),
             age: age(&e.created_at, now),
+            memory: reg.kinfra.footprints.get(&e.instance_id).copied(),
         }
     };
     let mut rows: Vec<ListRow> = reg.local_prod.iter().map(row).collect();

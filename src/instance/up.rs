@@ -27,6 +27,8 @@ pub struct UpOptions {
     pub timeout: Duration,
     pub secrets: bool,
     pub keep_on_failure: bool,
+    /// Over the machine budget: wait in line for room instead of refusing.
+    pub wait_for_room: bool,
 }
 
 impl Default for UpOptions {
@@ -37,6 +39,7 @@ impl Default for UpOptions {
             timeout: Duration::from_secs(120),
             secrets: true,
             keep_on_failure: false,
+            wait_for_room: false,
         }
     }
 }
@@ -138,6 +141,16 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         inst.env.slot
     ));
     let containers_before = check_ports(inst, &compose_text)?;
+    // The machine budget, for a stack that is not running yet. A queued start keeps
+    // its ticket until it is over, so the next in line sees it running.
+    let _ticket = if containers_before.iter().any(|c| c.running()) {
+        None
+    } else if opts.wait_for_room {
+        Some(crate::budget::wait_turn(ctx, inst.id())?)
+    } else {
+        crate::budget::check(ctx, inst.id())?;
+        None
+    };
 
     let mut secrets_loaded = 0;
     if opts.secrets {
@@ -296,6 +309,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         return Err(Error::GateFailed { failed });
     }
     report.gate = Some(g);
+    crate::budget::record(ctx, inst.id());
     finish(report)
 }
 

@@ -178,3 +178,87 @@ fn claude_worktree_hooks_make_and_remove_sandboxes_without_losing_work() {
     assert!(err.contains("no worktree name"), "{err}");
     env.kinfra(&wt2, &["sandbox", "destroy", "-y"]).success();
 }
+
+#[test]
+fn the_machine_budget_refuses_or_queues_a_start() {
+    let mut env = docker_env!();
+    let repo = env.clone_repo("ktrdr");
+    let a = env.create_sandbox(&repo, "bud-a");
+    let b = env.create_sandbox(&repo, "bud-b");
+    // A passes its gate: what its containers use is recorded, and listed.
+    env.kinfra(&a, &["sandbox", "up", "--no-secrets"]).success();
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    let row = |id: &str| {
+        list["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["instance_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert!(
+        row("ktrdr--bud-a")["memory"]
+            .as_u64()
+            .is_some_and(|m| m > 0),
+        "{list}"
+    );
+    assert!(row("ktrdr--bud-b")["memory"].is_null(), "{list}");
+    env.kinfra(&repo, &["sandbox", "list"])
+        .success()
+        .stdout_has("MEMORY")
+        .stdout_has(" MiB");
+
+    // One stack allowed: B is refused, naming A and what it uses; nothing of B starts.
+    let one = [("KINFRA_MAX_RUNNING", "1")];
+    env.kinfra_env(&b, &["sandbox", "up", "--no-secrets"], &one)
+        .code(7)
+        .stderr_has("no room to start ktrdr--bud-b")
+        .stderr_has("ktrdr--bud-a (")
+        .stderr_has("--wait");
+    assert!(crate::harness::docker_objects("ktrdr--bud-b").is_empty());
+    env.kinfra_env(
+        &b,
+        &["sandbox", "up", "--no-secrets"],
+        &[("KINFRA_MAX_RUNNING", "two")],
+    )
+    .code(2)
+    .stderr_has("KINFRA_MAX_RUNNING");
+
+    // --wait queues, and starts once A goes down.
+    let mut cmd = env.command(
+        BIN,
+        &b,
+        &["sandbox", "up", "--no-secrets", "--wait"],
+        &[
+            ("KINFRA_MAX_RUNNING", "1"),
+            ("KINFRA_BUDGET_POLL_MS", "200"),
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("up --wait");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        crate::harness::running_services("ktrdr--bud-b").is_empty(),
+        "B waits while A runs"
+    );
+    env.kinfra(&a, &["sandbox", "down"]).success();
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("waiting for room"), "{err}");
+    assert!(!crate::harness::running_services("ktrdr--bud-b").is_empty());
+
+    // B's own recorded use is over a small budget: refused with the numbers.
+    env.kinfra(&b, &["sandbox", "down"]).success();
+    env.kinfra_env(
+        &b,
+        &["sandbox", "up", "--no-secrets"],
+        &[("KINFRA_MEMORY_BUDGET", "1K")],
+    )
+    .code(7)
+    .stderr_has("last time");
+    for wt in [&a, &b] {
+        env.kinfra(wt, &["sandbox", "destroy", "-y"]).success();
+    }
+}

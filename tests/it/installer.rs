@@ -148,7 +148,7 @@ fn install_sh_installs_verified_binaries_and_refuses_tampered_ones() {
     );
     assert!(dir2.join("kinfra-setup").is_file(), "{}", show(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("[1/8] Prerequisites"),
+        String::from_utf8_lossy(&o.stderr).contains("] Prerequisites"),
         "setup ran\n{}",
         show(&o)
     );

@@ -45,22 +45,26 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         .unwrap_or(0)
         .max(5);
     crate::outln!(
-        "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} PATH",
+        "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {:<9} PATH",
         "SLOT",
         "INSTANCE",
         "STATE",
         "API",
-        "AGE"
+        "AGE",
+        "MEMORY"
     );
     for r in rows {
         let state = shown(&r);
         crate::outln!(
-            "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {}",
+            "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {:<9} {}",
             r.slot,
             r.instance_id,
             state,
             r.api_port.map(|p| p.to_string()).unwrap_or_default(),
             r.age,
+            r.memory
+                .map(crate::shared::human_bytes)
+                .unwrap_or_else(|| "-".into()),
             r.path
         );
         for dir in &r.foreign {

@@ -29,6 +29,10 @@ pub struct Args {
     /// Keep containers and volumes when the start fails (for debugging).
     #[arg(long)]
     pub keep_on_failure: bool,
+    /// Over the machine budget (KINFRA_MAX_RUNNING, KINFRA_MEMORY_BUDGET): wait in
+    /// line until there is room, instead of refusing.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
@@ -41,6 +45,7 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
         timeout: Duration::from_secs(a.timeout),
         secrets: !a.no_secrets,
         keep_on_failure: a.keep_on_failure,
+        wait_for_room: a.wait,
     };
     let report = match instance::up(ctx, stack, &inst, &opts) {
         // local-prod without its secrets: only with the person's say-so.
