@@ -65,11 +65,16 @@ pub trait Reporter: Send + Sync {
     }
 }
 
-/// Collects messages (tests, embedding).
+/// Collects messages (tests, embedding), and hands each to a sink as it comes
+/// (the MCP server forwards them as progress).
 #[derive(Default)]
 pub struct Recorder {
     pub lines: std::sync::Mutex<Vec<String>>,
+    sink: Option<Sink>,
 }
+
+/// Where a [`Recorder`] sends each message as it comes.
+type Sink = Box<dyn Fn(&str) + Send + Sync>;
 
 struct NoProgress;
 impl Progress for NoProgress {
@@ -96,7 +101,22 @@ impl Reporter for Recorder {
 }
 
 impl Recorder {
+    pub fn with_sink(sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Recorder {
+            lines: Default::default(),
+            sink: Some(Box::new(sink)),
+        }
+    }
+
+    /// The messages so far.
+    pub fn taken(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     fn push(&self, s: String) {
+        if let Some(f) = &self.sink {
+            f(&s);
+        }
         if let Ok(mut l) = self.lines.lock() {
             l.push(s);
         }

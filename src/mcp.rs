@@ -10,7 +10,7 @@
 //! for progress) — stdout belongs to the protocol, so nothing else is printed there.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -26,7 +26,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::context::{Context, Progress, Reporter};
+use crate::context::{Context, Recorder};
 use crate::error::{Error, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Instance, UpOptions};
 use crate::stack::Stack;
@@ -58,45 +58,6 @@ pub struct Server {
     cwd: PathBuf,
     #[allow(dead_code)] // read by the tool_handler macro
     tool_router: ToolRouter<Self>,
-}
-
-/// Messages of one call: kept for the result, and sent on as progress.
-struct CallReporter {
-    lines: Mutex<Vec<String>>,
-    tx: tokio::sync::mpsc::UnboundedSender<String>,
-}
-
-struct NoProgress;
-impl Progress for NoProgress {
-    fn inc(&self, _: u64) {}
-    fn finish(&self) {}
-}
-
-impl CallReporter {
-    fn push(&self, line: String) {
-        let _ = self.tx.send(line.clone());
-        if let Ok(mut l) = self.lines.lock() {
-            l.push(line);
-        }
-    }
-}
-
-impl Reporter for CallReporter {
-    fn step(&self, msg: &str) {
-        self.push(format!("==> {msg}"));
-    }
-    fn info(&self, msg: &str) {
-        self.push(msg.to_string());
-    }
-    fn warn(&self, msg: &str) {
-        self.push(format!("warning: {msg}"));
-    }
-    fn success(&self, msg: &str) {
-        self.push(msg.to_string());
-    }
-    fn bytes(&self, _: u64, _: &str) -> Box<dyn Progress> {
-        Box::new(NoProgress)
-    }
 }
 
 /// Pure: the name of an exit code's class, for agents that branch on it.
@@ -252,10 +213,10 @@ impl Server {
         F: FnOnce(&Context, &'static Stack) -> Result<T> + Send + 'static,
     {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let reporter = Arc::new(CallReporter {
-            lines: Mutex::new(Vec::new()),
-            tx,
-        });
+        // Messages are kept for the result, and sent on as progress.
+        let reporter = Arc::new(Recorder::with_sink(move |l| {
+            let _ = tx.send(l.to_string());
+        }));
         let ctx = Context::new(&self.home, &self.cwd, reporter.clone());
         let stack = self.stack;
         let token = progress
@@ -283,7 +244,7 @@ impl Server {
         })
         .await
         .map_err(|e| ErrorData::internal_error(format!("the call crashed: {e}"), None))?;
-        let messages = reporter.lines.lock().map(|l| l.clone()).unwrap_or_default();
+        let messages = reporter.taken();
         // The last sender goes with the reporter: the forwarder ends after the last line.
         drop(reporter);
         let _ = forward.await;
@@ -447,20 +408,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            let report = instance::wait(stack, &inst, timeout(p.timeout_secs, 120));
-            instance::print_gate(ctx, &report);
-            if report.passed() {
-                return Ok(report);
-            }
-            instance::show_failing_logs(ctx, &inst, &report);
-            Err(Error::GateFailed {
-                failed: report
-                    .failed()
-                    .iter()
-                    .map(|f| f.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            instance::wait(ctx, stack, &inst, timeout(p.timeout_secs, 120))
         })
         .await
     }

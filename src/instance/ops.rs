@@ -177,8 +177,14 @@ pub fn exec(
 }
 
 /// Runs the startability gate on a started instance, without starting anything.
-pub fn wait(stack: &Stack, inst: &Instance, timeout: std::time::Duration) -> crate::gate::Report {
-    crate::gate::run(
+/// Not passing is [`Error::GateFailed`], after the failing services' log lines.
+pub fn wait(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    timeout: std::time::Duration,
+) -> Result<crate::gate::Report> {
+    let report = crate::gate::run(
         stack,
         &inst.env,
         inst.id(),
@@ -186,5 +192,18 @@ pub fn wait(stack: &Stack, inst: &Instance, timeout: std::time::Duration) -> cra
             timeout,
             ..Default::default()
         },
-    )
+    );
+    super::print_gate(ctx, &report);
+    if report.passed() {
+        return Ok(report);
+    }
+    super::show_failing_logs(ctx, inst, &report);
+    Err(Error::GateFailed {
+        failed: report
+            .failed()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }

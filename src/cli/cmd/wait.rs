@@ -18,7 +18,7 @@ pub struct Args {
     /// Seconds to wait.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub timeout: u64,
-    /// Print the gate report as JSON on stdout.
+    /// Print the gate report as JSON on stdout (when it passes).
     #[arg(long)]
     pub json: bool,
 }
@@ -31,25 +31,13 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         inst.id(),
         a.timeout
     ));
-    let report = instance::wait(stack, &inst, Duration::from_secs(a.timeout));
+    let report = instance::wait(ctx, stack, &inst, Duration::from_secs(a.timeout))?;
     if a.json {
         crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     }
-    instance::print_gate(ctx, &report);
-    if report.passed() {
-        ctx.reporter.success(&format!("{} is ready", inst.id()));
-        return Ok(0);
-    }
-    instance::show_failing_logs(ctx, &inst, &report);
-    Err(crate::Error::GateFailed {
-        failed: report
-            .failed()
-            .iter()
-            .map(|f| f.name.clone())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
+    ctx.reporter.success(&format!("{} is ready", inst.id()));
+    Ok(0)
 }
