@@ -105,7 +105,7 @@ fn base_ports(stack: &Stack, docker_ok: bool) -> Check {
     let held: Vec<String> = crate::ports::for_slot(stack, 0)
         .into_iter()
         .filter_map(|(_, port)| match holders.get(&port) {
-            Some(c) if c.starts_with(stack.local_prod_id) => None,
+            Some(c) if c.starts_with(stack.local_prod_id.as_str()) => None,
             Some(c) => Some(format!("{port} (container {c})")),
             None if crate::instance::up::port_in_use(port) => Some(format!("{port} (a process)")),
             None => None,

@@ -106,13 +106,16 @@ impl SandboxEnv {
         vars.insert("SLOT_NUMBER".into(), slot.to_string());
         vars.insert("INSTANCE_ID".into(), instance_id.into());
         vars.insert("COMPOSE_PROJECT_NAME".into(), instance_id.into());
-        vars.insert("KTRDR_SHARED_DIR".into(), shared.clone());
-        for (key, sub) in [
-            ("KTRDR_DATA_DIR", "data"),
-            ("KTRDR_MODELS_DIR", "models"),
-            ("KTRDR_STRATEGIES_DIR", "strategies"),
-        ] {
-            vars.insert(key.into(), shared_dir.join(sub).display().to_string());
+        // <PREFIX>_SHARED_DIR, and <PREFIX>_<SUB>_DIR for each shared directory
+        // (KTRDR_DATA_DIR, KTRDR_MODELS_DIR, KTRDR_STRATEGIES_DIR for KTRDR).
+        let prefix = &stack.env_prefix;
+        vars.insert(format!("{prefix}_SHARED_DIR"), shared.clone());
+        for sub in &stack.shared_subdirs {
+            let key = format!(
+                "{prefix}_{}_DIR",
+                sub.to_uppercase().replace(['-', '.'], "_")
+            );
+            vars.insert(key, shared_dir.join(sub).display().to_string());
         }
         vars.insert("CREATED_AT".into(), now.into());
         vars.insert("SANDBOX_VERSION".into(), "1".into());

@@ -137,6 +137,8 @@ pub enum Error {
         holder: String,
         waited: u64,
     },
+    #[error("{origin}: {message}")]
+    StackInvalid { origin: String, message: String },
     #[error("no room to start {id}: {why}; running: {}", if running.is_empty() { "none".to_string() } else { running.join(", ") })]
     OverBudget {
         id: String,
@@ -227,6 +229,7 @@ impl Error {
             | Error::BadName(_)
             | Error::WrongKind { .. }
             | Error::Invalid(_)
+            | Error::StackInvalid { .. }
             | Error::GateFailed { .. } => INVALID,
             Error::PortConflict { .. } => PORT_CONFLICT,
             Error::Interrupted => INTERRUPTED,
@@ -309,6 +312,7 @@ impl Error {
                 source.hint(item).trim_end_matches(", or pass --no-secrets")
             ),
             Error::Interrupted => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
+            Error::StackInvalid { .. } => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
             Error::OverBudget { .. } => format!(
                 "stop a stack (`kinfra sandbox down NAME`), or pass --wait to start when there is room; limits: {} and {} (default: the engine's memory)",
                 crate::env_vars::EnvVars::KINFRA_MAX_RUNNING,

@@ -75,7 +75,7 @@ pub fn probe(
     env: &SandboxEnv,
 ) -> Result<(), String> {
     let port_of = |key: &str| env.port(key).ok_or_else(|| format!("{key} is not set"));
-    match *check {
+    match check {
         Check::Tcp { port_key } => {
             let port = port_of(port_key)?;
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -92,9 +92,10 @@ pub fn probe(
                 Err(format!("GET {url} answered {code}"))
             }
         }
-        Check::WorkerList {
+        Check::JsonLength {
             port_key,
             path,
+            pointer,
             min,
         } => {
             let (url, resp) = get(client, port_of(port_key)?, path)?;
@@ -103,12 +104,12 @@ pub fn probe(
                 return Err(format!("GET {url} answered {code}"));
             }
             let body = resp.text().map_err(|e| format!("GET {url}: {e}"))?;
-            let n =
-                count_workers(&body).ok_or_else(|| format!("GET {url}: not a list of workers"))?;
-            if n >= min {
+            let n = json_length(&body, pointer)
+                .ok_or_else(|| format!("GET {url}: no JSON array at {pointer:?}"))?;
+            if n >= *min {
                 Ok(())
             } else {
-                Err(format!("{n} workers registered, expected at least {min}"))
+                Err(format!("{n} item(s) at {url}, expected at least {min}"))
             }
         }
     }
@@ -127,13 +128,13 @@ fn get(
     }
 }
 
-/// Pure: the number of workers in a JSON list or `{"workers": [...]}`.
-pub fn count_workers(body: &str) -> Option<usize> {
+/// Pure: the length of the array at `pointer` (RFC 6901) in a JSON body, or of
+/// the body itself when it is an array.
+pub fn json_length(body: &str, pointer: &str) -> Option<usize> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     match &v {
         serde_json::Value::Array(a) => Some(a.len()),
-        serde_json::Value::Object(o) => o.get("workers")?.as_array().map(Vec::len),
-        _ => None,
+        _ => v.pointer(pointer)?.as_array().map(Vec::len),
     }
 }
 
@@ -154,7 +155,7 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
     let deadline = start + opts.timeout;
     let stop = Arc::new(AtomicBool::new(false));
     let died: Arc<Mutex<Option<(String, String)>>> = Arc::new(Mutex::new(None));
-    let done: Arc<Mutex<BTreeMap<&'static str, bool>>> = Arc::new(Mutex::new(BTreeMap::new()));
+    let done: Arc<Mutex<BTreeMap<String, bool>>> = Arc::new(Mutex::new(BTreeMap::new()));
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(3))
@@ -170,8 +171,8 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
                     .gate
                     .iter()
                     .map(|g| CheckResult {
-                        name: g.name.into(),
-                        service: g.service.into(),
+                        name: g.name.clone(),
+                        service: g.service.clone(),
                         outcome: Outcome::Failed(format!("no HTTP client: {e}")),
                         elapsed_ms: 0,
                     })
@@ -205,7 +206,8 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
     let handles: Vec<_> = stack
         .gate
         .iter()
-        .map(|g: &'static GateCheck| {
+        .map(|g: &GateCheck| {
+            let g = g.clone();
             let env = env.clone();
             let client = client.clone();
             let stop = stop.clone();
@@ -215,18 +217,18 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
             std::thread::spawn(move || {
                 let finish = |outcome: Outcome| {
                     if let Ok(mut d) = done.lock() {
-                        d.insert(g.name, outcome == Outcome::Passed);
+                        d.insert(g.name.clone(), outcome == Outcome::Passed);
                     }
                     CheckResult {
-                        name: g.name.into(),
-                        service: g.service.into(),
+                        name: g.name.clone(),
+                        service: g.service.clone(),
                         outcome,
                         elapsed_ms: start.elapsed().as_millis(),
                     }
                 };
                 let mut last;
                 loop {
-                    if let Some(req) = g.requires {
+                    if let Some(req) = &g.requires {
                         let state = done.lock().ok().and_then(|d| d.get(req).copied());
                         match state {
                             Some(false) => {
@@ -286,8 +288,8 @@ fn join_checks<'a>(
     joined
         .map(|(g, r)| {
             r.unwrap_or_else(|p| CheckResult {
-                name: g.name.into(),
-                service: g.service.into(),
+                name: g.name.clone(),
+                service: g.service.clone(),
                 outcome: Outcome::Failed(format!(
                     "the check crashed: {}",
                     crate::error::panic_message(p.as_ref())
@@ -317,18 +319,22 @@ mod tests {
 
     #[test]
     fn counts_both_worker_shapes() {
-        assert_eq!(count_workers(r#"[{"a":1},{"b":2}]"#), Some(2));
-        assert_eq!(count_workers(r#"{"workers":[1,2,3,4]}"#), Some(4));
-        assert_eq!(count_workers(r#"{"other":[]}"#), None);
-        assert_eq!(count_workers("oops"), None);
+        assert_eq!(json_length(r#"[{"a":1},{"b":2}]"#, "/workers"), Some(2));
+        assert_eq!(json_length(r#"{"workers":[1,2,3,4]}"#, "/workers"), Some(4));
+        assert_eq!(
+            json_length(r#"{"data":{"items":[1]}}"#, "/data/items"),
+            Some(1)
+        );
+        assert_eq!(json_length(r#"{"other":[]}"#, "/workers"), None);
+        assert_eq!(json_length("oops", "/workers"), None);
     }
 
     #[test]
     fn a_check_that_panics_fails_the_gate() {
         let checks = &crate::stack::KTRDR.gate;
         let passed = |g: &GateCheck| CheckResult {
-            name: g.name.into(),
-            service: g.service.into(),
+            name: g.name.clone(),
+            service: g.service.clone(),
             outcome: Outcome::Passed,
             elapsed_ms: 1,
         };

@@ -3,16 +3,16 @@
 use crate::stack::Stack;
 
 /// Every port key with its value for `slot` (0 = local-prod, 1.. = sandboxes).
-pub fn for_slot(stack: &Stack, slot: u8) -> Vec<(&'static str, u16)> {
+pub fn for_slot(stack: &Stack, slot: u8) -> Vec<(&str, u16)> {
     stack
         .ports
         .iter()
         .filter_map(|r| {
             if slot == 0 {
-                Some((r.key, r.slot0))
+                Some((r.key.as_str(), r.slot0))
             } else {
                 r.sandbox
-                    .map(|(base, step)| (r.key, base + step * u16::from(slot)))
+                    .map(|(base, step)| (r.key.as_str(), base + step * u16::from(slot)))
             }
         })
         .collect()
@@ -20,7 +20,7 @@ pub fn for_slot(stack: &Stack, slot: u8) -> Vec<(&'static str, u16)> {
 
 /// The stack's links filled in from `ports` (key → port): label and text, in the
 /// stack's order; a link whose port is unknown shows `-`.
-pub fn links(stack: &Stack, ports: &[(&str, u16)]) -> Vec<(&'static str, String)> {
+pub fn links<'s>(stack: &'s Stack, ports: &[(&str, u16)]) -> Vec<(&'s str, String)> {
     stack
         .links
         .iter()
@@ -28,7 +28,7 @@ pub fn links(stack: &Stack, ports: &[(&str, u16)]) -> Vec<(&'static str, String)
             let found: Vec<String> = ports
                 .iter()
                 .filter(|(k, _)| match l.port_key.strip_suffix('_') {
-                    Some(_) => k.starts_with(l.port_key),
+                    Some(_) => k.starts_with(l.port_key.as_str()),
                     None => *k == l.port_key,
                 })
                 .map(|(_, p)| l.template.replace("{port}", &p.to_string()))
@@ -38,7 +38,7 @@ pub fn links(stack: &Stack, ports: &[(&str, u16)]) -> Vec<(&'static str, String)
             } else {
                 found.join(", ")
             };
-            (l.label, text)
+            (l.label.as_str(), text)
         })
         .collect()
 }

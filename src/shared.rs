@@ -51,7 +51,7 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
     match mode {
         Mode::Report => {}
         Mode::Minimal => {
-            for sub in stack.shared_subdirs {
+            for sub in &stack.shared_subdirs {
                 let d = root.join(sub);
                 std::fs::create_dir_all(&d).map_err(|e| Error::io("could not create", &d, e))?;
             }
@@ -62,7 +62,7 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
             let present: Vec<&str> = stack
                 .shared_subdirs
                 .iter()
-                .copied()
+                .map(String::as_str)
                 .filter(|s| src.join(s).is_dir())
                 .collect();
             if present.is_empty() {
@@ -109,13 +109,13 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
                 bar.inc(*len);
             }
             bar.finish();
-            for sub in stack.shared_subdirs {
+            for sub in &stack.shared_subdirs {
                 let d = root.join(sub);
                 std::fs::create_dir_all(&d).map_err(|e| Error::io("could not create", &d, e))?;
             }
         }
     }
-    for sub in stack.shared_subdirs {
+    for sub in &stack.shared_subdirs {
         let d = root.join(sub);
         if d.is_dir() {
             let (n, b) = tally(&d);

@@ -1,243 +1,596 @@
-//! Everything specific to KTRDR, as data: ports table, env keys, compose file name,
-//! profile, 1Password items and field mapping, gate checks and the post-start step.
-//! The rest of kinfra is generic and reads its decisions from here.
+//! A stack's description, as data: compose file, ports table, env keys, profile,
+//! 1Password items and field mapping, gate checks, post-start step, links. It is read
+//! from `kinfra.toml` at the repository's root, or is KTRDR's built-in description
+//! (`embedded/stacks/ktrdr.toml`) for a KTRDR clone that carries none. The rest of
+//! kinfra reads its decisions from here. Unknown keys are errors naming their line;
+//! every key is documented in `docs/STACKS.md`.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The file a repository describes its stack in.
+pub const FILE_NAME: &str = "kinfra.toml";
 
 /// A port key and how its value follows from the slot.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PortRule {
-    pub key: &'static str,
+    pub key: String,
     /// The port at slot 0 (local-prod).
     pub slot0: u16,
-    /// For slots 1–10: `base + step * slot`; `None` when sandboxes do not get it.
+    /// For sandboxes: `base + step * slot`; `None` when sandboxes do not get it.
     pub sandbox: Option<(u16, u16)>,
 }
 
 /// One startability check, run after `up`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Check {
     /// The port accepts a TCP connection.
-    Tcp { port_key: &'static str },
+    Tcp { port_key: String },
     /// `GET path` answers one of `ok` statuses.
     Http {
-        port_key: &'static str,
-        path: &'static str,
-        ok: &'static [u16],
+        port_key: String,
+        path: String,
+        ok: Vec<u16>,
     },
-    /// `GET path` answers a JSON list (or `{"workers":[…]}`) of at least `min` items.
-    WorkerList {
-        port_key: &'static str,
-        path: &'static str,
+    /// `GET path` answers 200 with JSON holding an array of at least `min` items:
+    /// the array at `pointer` (RFC 6901), or the whole body when it is an array.
+    JsonLength {
+        port_key: String,
+        path: String,
+        pointer: String,
         min: usize,
     },
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GateCheck {
-    pub name: &'static str,
+    pub name: String,
     /// The compose service behind the check: its logs are shown when it fails.
-    pub service: &'static str,
+    pub service: String,
     pub check: Check,
     /// Skipped (not run) when this earlier check failed.
-    pub requires: Option<&'static str>,
+    pub requires: Option<String>,
 }
 
-/// A script embedded in the binary, run inside a service after start.
-#[derive(Debug, Clone, Copy)]
+/// Where a post-start script comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Script {
+    /// A file compiled into kinfra (`embedded:` + path under `embedded/`).
+    Embedded(String),
+    /// A file of the repository, relative to its root.
+    Repo(PathBuf),
+}
+
+/// A script run inside a service after start.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PostStart {
-    pub name: &'static str,
-    pub service: &'static str,
-    /// Path under `embedded/`.
-    pub script: &'static str,
+    pub name: String,
+    pub service: String,
+    pub script: Script,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecretField {
-    pub field: &'static str,
-    pub var: &'static str,
+    /// The field's label in the 1Password item.
+    pub field: String,
+    /// The environment variable compose gets it as.
+    pub var: String,
     /// What it is for, shown by the installer.
-    pub purpose: &'static str,
+    #[serde(default)]
+    pub purpose: String,
     /// Whether setup may generate a random value for it.
+    #[serde(default)]
     pub generated: bool,
 }
 
 /// How to show a port to the person: a label and a template where `{port}` is the
 /// port. A key ending in `_` stands for every key with that prefix (listed together).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Link {
-    pub label: &'static str,
-    pub port_key: &'static str,
-    pub template: &'static str,
+    pub label: String,
+    #[serde(rename = "port")]
+    pub port_key: String,
+    #[serde(rename = "url")]
+    pub template: String,
 }
 
 /// The whole description of a stack kinfra manages.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
-    pub name: &'static str,
-    pub compose_file: &'static str,
-    /// Substring the `origin` URL must contain (case-insensitive).
-    pub repo_marker: &'static str,
-    pub worktree_prefix: &'static str,
-    pub local_prod_id: &'static str,
-    pub local_prod_profile: &'static str,
-    pub sandbox_item: &'static str,
-    pub local_prod_item: &'static str,
+    pub name: String,
+    pub compose_file: String,
+    /// Substring the `origin` URL must contain (case-insensitive), when set.
+    pub repo_marker: Option<String>,
+    pub worktree_prefix: String,
+    pub local_prod_id: String,
+    pub local_prod_profile: Option<String>,
+    pub sandbox_item: String,
+    pub local_prod_item: String,
     pub max_slot: u8,
-    pub ports: &'static [PortRule],
+    pub ports: Vec<PortRule>,
     /// The port key shown as "API port" in lists.
-    pub api_port_key: &'static str,
-    pub secret_fields: &'static [SecretField],
-    pub gate: &'static [GateCheck],
+    pub api_port_key: String,
+    pub secret_fields: Vec<SecretField>,
+    pub gate: Vec<GateCheck>,
     pub post_start: Option<PostStart>,
-    pub shared_subdirs: &'static [&'static str],
+    pub shared_subdirs: Vec<String>,
+    /// Prefix of the variables naming the shared directories in `.env.sandbox`
+    /// (`KTRDR` → `KTRDR_SHARED_DIR`, `KTRDR_DATA_DIR`, …).
+    pub env_prefix: String,
     /// What `status`, `up` and the installer's summary show, in order.
-    pub links: &'static [Link],
+    pub links: Vec<Link>,
 }
-
-const fn rule(key: &'static str, slot0: u16, base: u16, step: u16) -> PortRule {
-    PortRule {
-        key,
-        slot0,
-        sandbox: Some((base, step)),
-    }
-}
-
-const fn link(label: &'static str, port_key: &'static str, template: &'static str) -> Link {
-    Link {
-        label,
-        port_key,
-        template,
-    }
-}
-
-const fn prod_only(key: &'static str, slot0: u16) -> PortRule {
-    PortRule {
-        key,
-        slot0,
-        sandbox: None,
-    }
-}
-
-pub static KTRDR: Stack = Stack {
-    name: "KTRDR",
-    compose_file: "docker-compose.sandbox.yml",
-    repo_marker: "ktrdr",
-    worktree_prefix: "ktrdr--",
-    local_prod_id: "ktrdr-prod",
-    local_prod_profile: "local-prod",
-    sandbox_item: "ktrdr-sandbox-dev",
-    local_prod_item: "ktrdr-local-prod",
-    max_slot: 10,
-    ports: &[
-        rule("KTRDR_API_PORT", 8000, 8000, 1),
-        rule("KTRDR_DB_PORT", 5432, 5432, 1),
-        rule("KTRDR_GRAFANA_PORT", 3000, 3000, 1),
-        rule("KTRDR_JAEGER_UI_PORT", 16686, 16686, 1),
-        rule("KTRDR_JAEGER_OTLP_GRPC_PORT", 4317, 4317, 10),
-        rule("KTRDR_JAEGER_OTLP_HTTP_PORT", 4318, 4318, 10),
-        rule("KTRDR_PROMETHEUS_PORT", 9090, 9090, 1),
-        // Sandbox workers start at 5011 so they never meet slot 0's 5003-5010.
-        rule("KTRDR_WORKER_PORT_1", 5003, 5001, 10),
-        rule("KTRDR_WORKER_PORT_2", 5004, 5002, 10),
-        rule("KTRDR_WORKER_PORT_3", 5005, 5003, 10),
-        rule("KTRDR_WORKER_PORT_4", 5006, 5004, 10),
-        prod_only("KTRDR_WORKER_PORT_5", 5007),
-        prod_only("KTRDR_WORKER_PORT_6", 5008),
-        prod_only("KTRDR_WORKER_PORT_7", 5009),
-        prod_only("KTRDR_WORKER_PORT_8", 5010),
-    ],
-    api_port_key: "KTRDR_API_PORT",
-    links: &[
-        link("API", "KTRDR_API_PORT", "http://localhost:{port}/api/v1"),
-        link("database", "KTRDR_DB_PORT", "localhost:{port}"),
-        link("Grafana", "KTRDR_GRAFANA_PORT", "http://localhost:{port}"),
-        link("Jaeger", "KTRDR_JAEGER_UI_PORT", "http://localhost:{port}"),
-        link(
-            "Prometheus",
-            "KTRDR_PROMETHEUS_PORT",
-            "http://localhost:{port}",
-        ),
-        link("workers", "KTRDR_WORKER_PORT_", "{port}"),
-    ],
-    secret_fields: &[
-        SecretField {
-            field: "db_password",
-            var: "DB_PASSWORD",
-            purpose: "password of the Postgres database (set when its volume is first created)",
-            generated: true,
-        },
-        SecretField {
-            field: "jwt_secret",
-            var: "JWT_SECRET",
-            purpose: "key the backend signs its API tokens with",
-            generated: true,
-        },
-        SecretField {
-            field: "anthropic_api_key",
-            var: "ANTHROPIC_API_KEY",
-            purpose: "Anthropic API key for the research agents (yours; not generated)",
-            generated: false,
-        },
-        SecretField {
-            field: "grafana_password",
-            var: "GF_ADMIN_PASSWORD",
-            purpose: "Grafana admin password",
-            generated: true,
-        },
-    ],
-    gate: &[
-        GateCheck {
-            name: "database",
-            service: "db",
-            check: Check::Tcp {
-                port_key: "KTRDR_DB_PORT",
-            },
-            requires: None,
-        },
-        GateCheck {
-            name: "backend",
-            service: "backend",
-            check: Check::Http {
-                port_key: "KTRDR_API_PORT",
-                path: "/api/v1/health",
-                ok: &[200],
-            },
-            requires: None,
-        },
-        GateCheck {
-            name: "workers",
-            service: "backend",
-            check: Check::WorkerList {
-                port_key: "KTRDR_API_PORT",
-                path: "/api/v1/workers",
-                min: 4,
-            },
-            requires: Some("backend"),
-        },
-        GateCheck {
-            name: "jaeger",
-            service: "jaeger",
-            check: Check::Http {
-                port_key: "KTRDR_JAEGER_UI_PORT",
-                path: "/",
-                ok: &[200, 302],
-            },
-            requires: None,
-        },
-    ],
-    post_start: Some(PostStart {
-        name: "database migrations",
-        service: "backend",
-        script: "post-start/migrate.sh",
-    }),
-    shared_subdirs: &["data", "models", "strategies"],
-};
 
 impl Stack {
-    pub fn item_for(&self, local_prod: bool) -> &'static str {
+    pub fn item_for(&self, local_prod: bool) -> &str {
         if local_prod {
-            self.local_prod_item
+            &self.local_prod_item
         } else {
-            self.sandbox_item
+            &self.sandbox_item
         }
+    }
+
+    /// Parses and checks a description; `origin` names it in messages (a path, or
+    /// "the built-in KTRDR description").
+    pub fn parse(text: &str, origin: &str) -> Result<Stack> {
+        let raw: file::Raw = toml::from_str(text).map_err(|e| Error::StackInvalid {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        raw.into_stack().map_err(|message| Error::StackInvalid {
+            origin: origin.to_string(),
+            message,
+        })
+    }
+
+    /// `kinfra.toml` in `dir`, when there is one.
+    pub fn from_dir(dir: &Path) -> Result<Option<Stack>> {
+        let path = dir.join(FILE_NAME);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Stack::parse(&text, &path.display().to_string()).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("could not read", &path, e)),
+        }
+    }
+}
+
+/// KTRDR's built-in description (parsed once, on first use).
+pub static KTRDR: LazyLock<Stack> = LazyLock::new(|| {
+    let text = crate::assets::text::<crate::assets::Scripts>("stacks/ktrdr.toml");
+    // The build embeds this file and a unit test parses it: a failure is a bug here.
+    Stack::parse(&text, "the built-in KTRDR description")
+        .unwrap_or_else(|e| panic!("embedded stacks/ktrdr.toml: {e}"))
+});
+
+/// The stack for work in `cwd`: the repository's `kinfra.toml` (at the top of the
+/// clone or worktree holding `cwd`), else the built-in KTRDR description. A
+/// description that does not parse is an error, never silently replaced.
+pub fn for_dir(cwd: &Path) -> Result<&'static Stack> {
+    let top = cwd
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf);
+    if let Some(top) = top
+        && let Some(s) = Stack::from_dir(&top)?
+    {
+        // One description per process: leaking it gives it the process's lifetime,
+        // like the built-in one.
+        return Ok(Box::leak(Box::new(s)));
+    }
+    Ok(&KTRDR)
+}
+
+/// The file format, as written; checked and turned into a [`Stack`].
+mod file {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Raw {
+        name: String,
+        compose_file: String,
+        #[serde(default)]
+        repo_marker: Option<String>,
+        #[serde(default)]
+        worktree_prefix: Option<String>,
+        #[serde(default = "default_max_slot")]
+        max_slot: u8,
+        #[serde(default)]
+        api_port: Option<String>,
+        #[serde(default)]
+        shared_dirs: Vec<String>,
+        #[serde(default)]
+        env_prefix: Option<String>,
+        #[serde(default)]
+        local_prod: LocalProd,
+        #[serde(default)]
+        sandbox: Sandbox,
+        #[serde(default)]
+        ports: Vec<Port>,
+        #[serde(default)]
+        links: Vec<Link>,
+        #[serde(default)]
+        secrets: Vec<SecretField>,
+        #[serde(default)]
+        gate: Vec<Gate>,
+        #[serde(default)]
+        post_start: Option<Post>,
+    }
+
+    fn default_max_slot() -> u8 {
+        10
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct LocalProd {
+        #[serde(default)]
+        project: Option<String>,
+        #[serde(default)]
+        profile: Option<String>,
+        #[serde(default)]
+        item: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sandbox {
+        #[serde(default)]
+        item: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Port {
+        key: String,
+        local_prod: u16,
+        #[serde(default)]
+        base: Option<u16>,
+        #[serde(default)]
+        step: Option<u16>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PortRef {
+        port: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Http {
+        port: String,
+        #[serde(default = "root")]
+        path: String,
+        #[serde(default = "ok_200")]
+        ok: Vec<u16>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct JsonLength {
+        port: String,
+        path: String,
+        #[serde(default)]
+        pointer: String,
+        min: usize,
+    }
+
+    fn root() -> String {
+        "/".into()
+    }
+    fn ok_200() -> Vec<u16> {
+        vec![200]
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Gate {
+        name: String,
+        service: String,
+        #[serde(default)]
+        requires: Option<String>,
+        #[serde(default)]
+        tcp: Option<PortRef>,
+        #[serde(default)]
+        http: Option<Http>,
+        #[serde(default)]
+        json_length: Option<JsonLength>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Post {
+        name: String,
+        service: String,
+        script: String,
+    }
+
+    impl Raw {
+        pub fn into_stack(self) -> std::result::Result<Stack, String> {
+            let slug = crate::slug::slugify(&self.name)
+                .map_err(|e| format!("name {:?} cannot name compose projects: {e}", self.name))?;
+            if self.max_slot == 0 {
+                return Err("max_slot must be at least 1".into());
+            }
+            let ports: Vec<PortRule> = self
+                .ports
+                .into_iter()
+                .map(|p| {
+                    let sandbox = match (p.base, p.step) {
+                        (Some(b), Some(s)) => Some((b, s)),
+                        (Some(b), None) => Some((b, 1)),
+                        (None, None) => None,
+                        (None, Some(_)) => {
+                            return Err(format!("port {}: `step` needs a `base`", p.key));
+                        }
+                    };
+                    if let Some((b, s)) = sandbox
+                        && u32::from(b) + u32::from(s) * u32::from(self.max_slot) > 65535
+                    {
+                        return Err(format!(
+                            "port {}: {b} + {s} × slot passes 65535 before slot {}",
+                            p.key, self.max_slot
+                        ));
+                    }
+                    Ok(PortRule {
+                        key: p.key,
+                        slot0: p.local_prod,
+                        sandbox,
+                    })
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            let known = |k: &str| ports.iter().any(|p| p.key == k);
+            let need = |what: &str, k: &str| {
+                if known(k) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{what} names port {k:?}, which [[ports]] does not define"
+                    ))
+                }
+            };
+            let mut gate = Vec::new();
+            for g in self.gate {
+                let check = match (g.tcp, g.http, g.json_length) {
+                    (Some(t), None, None) => Check::Tcp { port_key: t.port },
+                    (None, Some(h), None) => Check::Http {
+                        port_key: h.port,
+                        path: h.path,
+                        ok: h.ok,
+                    },
+                    (None, None, Some(j)) => Check::JsonLength {
+                        port_key: j.port,
+                        path: j.path,
+                        pointer: j.pointer,
+                        min: j.min,
+                    },
+                    _ => {
+                        return Err(format!(
+                            "gate check {:?} needs exactly one of tcp, http, json_length",
+                            g.name
+                        ));
+                    }
+                };
+                let (Check::Tcp { port_key }
+                | Check::Http { port_key, .. }
+                | Check::JsonLength { port_key, .. }) = &check;
+                need(&format!("gate check {:?}", g.name), port_key)?;
+                if let Some(r) = &g.requires
+                    && !gate.iter().any(|c: &GateCheck| &c.name == r)
+                {
+                    return Err(format!(
+                        "gate check {:?} requires {r:?}, which is not an earlier check",
+                        g.name
+                    ));
+                }
+                gate.push(GateCheck {
+                    name: g.name,
+                    service: g.service,
+                    check,
+                    requires: g.requires,
+                });
+            }
+            for l in &self.links {
+                if !l.port_key.ends_with('_') {
+                    need(&format!("link {:?}", l.label), &l.port_key)?;
+                }
+            }
+            let api_port_key = match self.api_port {
+                Some(k) => {
+                    need("api_port", &k)?;
+                    k
+                }
+                None => ports.first().map(|p| p.key.clone()).unwrap_or_default(),
+            };
+            let post_start = self
+                .post_start
+                .map(|p| {
+                    let script = match p.script.strip_prefix("embedded:") {
+                        Some(e) => {
+                            if crate::assets::Scripts::get(e).is_none() {
+                                return Err(format!(
+                                    "post_start script {:?} is not embedded in kinfra",
+                                    p.script
+                                ));
+                            }
+                            Script::Embedded(e.to_string())
+                        }
+                        None => {
+                            let path = PathBuf::from(&p.script);
+                            if path.is_absolute()
+                                || path
+                                    .components()
+                                    .any(|c| c == std::path::Component::ParentDir)
+                            {
+                                return Err(format!(
+                                    "post_start script {:?} must be a path inside the repository",
+                                    p.script
+                                ));
+                            }
+                            Script::Repo(path)
+                        }
+                    };
+                    Ok(PostStart {
+                        name: p.name,
+                        service: p.service,
+                        script,
+                    })
+                })
+                .transpose()?;
+            Ok(Stack {
+                compose_file: self.compose_file,
+                repo_marker: self.repo_marker.filter(|m| !m.is_empty()),
+                worktree_prefix: self.worktree_prefix.unwrap_or_else(|| format!("{slug}--")),
+                local_prod_id: self
+                    .local_prod
+                    .project
+                    .unwrap_or_else(|| format!("{slug}-prod")),
+                local_prod_profile: self.local_prod.profile,
+                sandbox_item: self
+                    .sandbox
+                    .item
+                    .unwrap_or_else(|| format!("{slug}-sandbox-dev")),
+                local_prod_item: self
+                    .local_prod
+                    .item
+                    .unwrap_or_else(|| format!("{slug}-local-prod")),
+                max_slot: self.max_slot,
+                ports,
+                api_port_key,
+                secret_fields: self.secrets,
+                gate,
+                post_start,
+                shared_subdirs: self.shared_dirs,
+                env_prefix: self
+                    .env_prefix
+                    .unwrap_or_else(|| slug.to_uppercase().replace('-', "_")),
+                links: self.links,
+                name: self.name,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_ktrdr_description_parses_and_is_what_m6_was() {
+        let s = &*KTRDR;
+        assert_eq!(s.name, "KTRDR");
+        assert_eq!(s.compose_file, "docker-compose.sandbox.yml");
+        assert_eq!(s.repo_marker.as_deref(), Some("ktrdr"));
+        assert_eq!(s.worktree_prefix, "ktrdr--");
+        assert_eq!(s.local_prod_id, "ktrdr-prod");
+        assert_eq!(s.local_prod_profile.as_deref(), Some("local-prod"));
+        assert_eq!(
+            (s.sandbox_item.as_str(), s.local_prod_item.as_str()),
+            ("ktrdr-sandbox-dev", "ktrdr-local-prod")
+        );
+        assert_eq!(s.max_slot, 10);
+        assert_eq!(s.ports.len(), 15);
+        assert_eq!(
+            s.ports[7],
+            PortRule {
+                key: "KTRDR_WORKER_PORT_1".into(),
+                slot0: 5003,
+                sandbox: Some((5001, 10))
+            }
+        );
+        assert_eq!(s.ports[14].sandbox, None);
+        assert_eq!(s.gate.len(), 4);
+        assert_eq!(s.gate[2].requires.as_deref(), Some("backend"));
+        assert_eq!(
+            s.gate[2].check,
+            Check::JsonLength {
+                port_key: "KTRDR_API_PORT".into(),
+                path: "/api/v1/workers".into(),
+                pointer: "/workers".into(),
+                min: 4
+            }
+        );
+        assert_eq!(
+            s.gate[3].check,
+            Check::Http {
+                port_key: "KTRDR_JAEGER_UI_PORT".into(),
+                path: "/".into(),
+                ok: vec![200, 302]
+            }
+        );
+        assert_eq!(
+            s.post_start.as_ref().unwrap().script,
+            Script::Embedded("post-start/migrate.sh".into())
+        );
+        assert_eq!(s.secret_fields.iter().filter(|f| f.generated).count(), 3);
+        assert_eq!(s.shared_subdirs, ["data", "models", "strategies"]);
+        assert_eq!(s.env_prefix, "KTRDR");
+        assert_eq!(s.links.len(), 6);
+    }
+
+    #[test]
+    fn a_minimal_description_gets_defaults_from_its_name() {
+        let s = Stack::parse(
+            "name = \"Shop\"\ncompose_file = \"compose.yaml\"\n[[ports]]\nkey = \"WEB_PORT\"\nlocal_prod = 8080\nbase = 8080\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(s.worktree_prefix, "shop--");
+        assert_eq!(s.local_prod_id, "shop-prod");
+        assert_eq!(s.local_prod_item, "shop-local-prod");
+        assert_eq!(s.api_port_key, "WEB_PORT");
+        assert_eq!(s.env_prefix, "SHOP");
+        assert_eq!(s.ports[0].sandbox, Some((8080, 1)));
+        assert_eq!(s.repo_marker, None);
+        assert!(s.gate.is_empty() && s.post_start.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_references_are_errors_naming_the_place() {
+        let e = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\ncompose_files = []\n",
+            "kinfra.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("kinfra.toml") && e.contains("line 3") && e.contains("compose_files"),
+            "{e}"
+        );
+        let e = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\n[[gate]]\nname = \"web\"\nservice = \"web\"\ntcp = { port = \"NOPE\" }\n",
+            "kinfra.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("NOPE") && e.contains("[[ports]]"), "{e}");
+        let e = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\n[[ports]]\nkey = \"P\"\nlocal_prod = 1\n[[gate]]\nname = \"a\"\nservice = \"s\"\n",
+            "kinfra.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("exactly one of tcp, http, json_length"), "{e}");
+        let e = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\n[post_start]\nname = \"m\"\nservice = \"s\"\nscript = \"../outside.sh\"\n",
+            "kinfra.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("inside the repository"), "{e}");
+        let e = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\n[[ports]]\nkey = \"P\"\nlocal_prod = 1\nbase = 65000\nstep = 100\n",
+            "kinfra.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("passes 65535"), "{e}");
     }
 }

@@ -23,7 +23,7 @@ pub fn sandboxes() -> ArgValueCandidates {
                     .map(|e| {
                         let name = e
                             .instance_id
-                            .strip_prefix(stack.worktree_prefix)
+                            .strip_prefix(stack.worktree_prefix.as_str())
                             .unwrap_or(&e.instance_id);
                         CompletionCandidate::new(name)
                             .help(Some(format!("slot {}, {}", e.slot, e.path).into()))

@@ -145,7 +145,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return report_error(&e),
     };
-    let code = match dispatch(&ctx, cli.command) {
+    let code = match cmd::load_stack(&ctx).and_then(|()| dispatch(&ctx, cli.command)) {
         Ok(code) => code,
         Err(e) => report_error(&e),
     };

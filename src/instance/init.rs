@@ -50,8 +50,11 @@ pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> R
 pub(crate) fn ktrdr_top(stack: &Stack, dir: &Path) -> Result<PathBuf> {
     let top = git::toplevel(dir)?;
     let origin = git::origin_url(&top)?;
+    let Some(marker) = &stack.repo_marker else {
+        return Ok(top);
+    };
     match &origin {
-        Some(url) if url.to_lowercase().contains(stack.repo_marker) => Ok(top),
+        Some(url) if url.to_lowercase().contains(&marker.to_lowercase()) => Ok(top),
         _ => Err(Error::NotKtrdr { dir: top, origin }),
     }
 }

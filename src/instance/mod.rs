@@ -47,10 +47,10 @@ impl Kind {
             Kind::Sandbox
         }
     }
-    pub fn profile(self, stack: &Stack) -> Option<&'static str> {
+    pub fn profile(self, stack: &Stack) -> Option<&str> {
         match self {
             Kind::Sandbox => None,
-            Kind::LocalProd => Some(stack.local_prod_profile),
+            Kind::LocalProd => stack.local_prod_profile.as_deref(),
         }
     }
 }
@@ -69,7 +69,7 @@ impl Instance {
     }
 
     /// The stack's links (URLs, ports) with this instance's ports.
-    pub fn links(&self, stack: &Stack) -> Vec<(&'static str, String)> {
+    pub fn links<'s>(&self, stack: &'s Stack) -> Vec<(&'s str, String)> {
         let ports: Vec<(&str, u16)> = self
             .env
             .ports
@@ -107,13 +107,13 @@ impl Instance {
 
 /// The compose file for an instance directory.
 pub fn compose_file(ctx: &Context, stack: &Stack, dir: &Path) -> Result<PathBuf> {
-    let own = dir.join(stack.compose_file);
+    let own = dir.join(&stack.compose_file);
     if own.is_file() {
         return Ok(own);
     }
     // Materialize the embedded stack under kinfra home (rewritten only if changed).
-    let text = crate::assets::text::<crate::assets::Stacks>(stack.compose_file);
-    let path = ctx.home.join("compose").join(stack.compose_file);
+    let text = crate::assets::text::<crate::assets::Stacks>(&stack.compose_file);
+    let path = ctx.home.join("compose").join(&stack.compose_file);
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)

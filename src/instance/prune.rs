@@ -112,7 +112,7 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
             let (c, v) = count(project);
             // Its directory may still hold the work that database belongs to: only
             // the containers go. (`release` or `down --volumes` remove volumes on purpose.)
-            let (reason, volumes) = if project == stack.local_prod_id {
+            let (reason, volumes) = if *project == stack.local_prod_id {
                 (
                     "no registry entry owns it; local-prod's volumes are kept",
                     0,

@@ -241,12 +241,12 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     }
 
     crate::context::pause_point("up:started");
-    let post_start = stack.post_start.map(|ps| {
+    let post_start = stack.post_start.as_ref().map(|ps| {
         r.step(&format!(
             "Running post-start step: {} (in {})",
             ps.name, ps.service
         ));
-        let res = run_post_start(inst, ps.service, ps.script);
+        let res = run_post_start(inst, &ps.service, &ps.script);
         match &res {
             Ok(out) => {
                 for l in out
@@ -497,9 +497,13 @@ fn undo_failed_start(ctx: &Context, inst: &Instance, opts: &UpOptions, before: &
 fn run_post_start(
     inst: &Instance,
     service: &str,
-    script: &str,
+    script: &crate::stack::Script,
 ) -> std::result::Result<String, String> {
-    let text = crate::assets::text::<crate::assets::Scripts>(script);
+    let text = match script {
+        crate::stack::Script::Embedded(p) => crate::assets::text::<crate::assets::Scripts>(p),
+        crate::stack::Script::Repo(p) => std::fs::read_to_string(inst.dir.join(p))
+            .map_err(|e| format!("could not read {}: {e}", inst.dir.join(p).display()))?,
+    };
     let cs = docker::containers(Some(inst.id())).map_err(|e| e.to_string())?;
     let c = cs
         .iter()

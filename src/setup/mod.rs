@@ -79,7 +79,7 @@ pub struct Report {
     pub skipped: Vec<String>,
     pub started: Started,
     /// The stack's URLs and ports at slot 0.
-    pub links: Vec<(&'static str, String)>,
+    pub links: Vec<(String, String)>,
 }
 
 pub enum Outcome {
@@ -166,8 +166,8 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     // local-prod init's docker queries (objects already named like local-prod) need
     // only the project name: started now, they overlap the clone instead of following
     // `uv sync`.
-    let project = stack.local_prod_id;
-    let docker_seen = scripted.then(|| std::thread::spawn(move || ProjectObjects::query(project)));
+    let project = stack.local_prod_id.clone();
+    let docker_seen = scripted.then(|| std::thread::spawn(move || ProjectObjects::query(&project)));
     let early = scripted.then(|| {
         let repo = repository(ctx, o)?;
         let d = destination_from_flag(ctx, o, &repo)?;
@@ -369,7 +369,11 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     };
     timing("done");
     Ok(Outcome::Done(Report {
-        links: inst.links(stack),
+        links: inst
+            .links(stack)
+            .into_iter()
+            .map(|(l, u)| (l.to_string(), u))
+            .collect(),
         dest,
         demo: o.demo,
         done,

@@ -100,7 +100,7 @@ pub fn run(t: &mut Tally) {
             }
             let _ = kinfra::docker::parse_host_ports(&text);
             let _ = kinfra::compose::parse_ps_json(&text);
-            let _ = kinfra::gate::count_workers(&text);
+            let _ = kinfra::gate::json_length(&text, "/workers");
             let _ = kinfra::secrets::parse_item(&kinfra::stack::KTRDR, &text);
             Ok(())
         })

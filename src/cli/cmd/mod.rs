@@ -23,16 +23,33 @@ pub mod url;
 pub mod wait;
 
 use crate::context::Context;
-use crate::stack::{KTRDR, Stack};
+use crate::stack::Stack;
 
-/// The stack kinfra manages.
-pub(crate) fn stack() -> &'static Stack {
-    &KTRDR
+static STACK: std::sync::OnceLock<&'static Stack> = std::sync::OnceLock::new();
+
+/// Decides the stack for this process: the repository's `kinfra.toml`, else KTRDR's
+/// built-in description. A description that does not parse is an error here.
+pub(crate) fn load_stack(ctx: &Context) -> crate::Result<()> {
+    let s = crate::stack::for_dir(&ctx.cwd)?;
+    let _ = STACK.set(s);
+    Ok(())
 }
 
-/// Parses `--slot` with a message that says what slots exist.
+/// The stack kinfra manages (see [`load_stack`]; completions, which run before it,
+/// fall back quietly).
+pub(crate) fn stack() -> &'static Stack {
+    STACK.get_or_init(|| {
+        std::env::current_dir()
+            .ok()
+            .and_then(|d| crate::stack::for_dir(&d).ok())
+            .unwrap_or(&crate::stack::KTRDR)
+    })
+}
+
+/// Parses `--slot` against the stack of the repository the command runs in, with a
+/// message that says what slots exist.
 pub(crate) fn parse_slot(s: &str) -> Result<u8, String> {
-    let max = KTRDR.max_slot;
+    let max = stack().max_slot;
     match s.trim().parse::<i64>() {
         Ok(n) if (1..=i64::from(max)).contains(&n) => Ok(n as u8),
         Ok(0) => Err(format!(
