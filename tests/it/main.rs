@@ -15,4 +15,5 @@ mod registry;
 mod sandbox;
 mod secrets;
 mod setup;
+mod stacks;
 mod trust;

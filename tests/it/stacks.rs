@@ -1,0 +1,193 @@
+//! A project that is not KTRDR, described by its own `kinfra.toml`: env-variable
+//! ports, two gate checks (http, JSON length at a pointer), a post-start script from
+//! the repository, a secret through the fake `op`. Two sandboxes side by side.
+
+use std::path::{Path, PathBuf};
+
+use crate::docker_env;
+use crate::harness::{Env, docker, docker_objects, git};
+
+const COMPOSE: &str = r#"services:
+  web:
+    image: busybox:1.35
+    command: ["sh", "-c", "cp -r /site/. /www/ && exec httpd -f -p 8080 -h /www"]
+    environment:
+      SHOP_TOKEN: ${SHOP_TOKEN:-insecure}
+    ports:
+      - "${SHOP_WEB_PORT:-8080}:8080"
+    volumes:
+      - ./site:/site:ro
+      - shop_data:/www
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+volumes:
+  shop_data:
+"#;
+
+const KINFRA_TOML: &str = r#"name = "Shop"
+compose_file = "compose.yaml"
+max_slot = 4
+
+[[ports]]
+key = "SHOP_WEB_PORT"
+local_prod = 18080
+base = 18080
+step = 1
+
+[[links]]
+label = "web"
+port = "SHOP_WEB_PORT"
+url = "http://localhost:{port}/"
+
+[[secrets]]
+field = "token"
+var = "SHOP_TOKEN"
+
+[[gate]]
+name = "web"
+service = "web"
+http = { port = "SHOP_WEB_PORT" }
+
+[[gate]]
+name = "items"
+service = "web"
+requires = "web"
+json_length = { port = "SHOP_WEB_PORT", path = "/api/items", pointer = "/items", min = 2 }
+
+[post_start]
+name = "seed"
+service = "web"
+script = "scripts/seed.sh"
+"#;
+
+/// A bare origin holding the shop project, and a clone of it at `work/shop`.
+fn shop(env: &Env) -> PathBuf {
+    let src = env.base().join("shop-src");
+    for (path, text) in [
+        ("compose.yaml", COMPOSE),
+        ("kinfra.toml", KINFRA_TOML),
+        ("site/index.html", "<h1>shop</h1>\n"),
+        ("site/api/items", "{\"items\": [1]}\n"),
+        // Seeding adds the second item the gate's JSON check waits for.
+        (
+            "scripts/seed.sh",
+            "echo '{\"items\": [1, 2]}' > /www/api/items && echo seeded\n",
+        ),
+    ] {
+        let p = src.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    git(&src, &["init", "-q", "-b", "main"]);
+    git(&src, &["add", "-A"]);
+    git(
+        &src,
+        &[
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "-m",
+            "shop",
+        ],
+    );
+    let origin = env.base().join("shop-origin.git");
+    git(
+        &env.base(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().unwrap(),
+            origin.to_str().unwrap(),
+        ],
+    );
+    git(
+        &env.work,
+        &["clone", "-q", origin.to_str().unwrap(), "shop"],
+    );
+    let clone = env.work.join("shop");
+    git(&clone, &["config", "user.email", "t@example.invalid"]);
+    git(&clone, &["config", "user.name", "t"]);
+    clone
+}
+
+fn worktree(repo: &Path, name: &str) -> PathBuf {
+    repo.parent().unwrap().join(format!("shop--{name}"))
+}
+
+#[test]
+fn a_project_described_by_its_kinfra_toml_runs_two_sandboxes() {
+    let env = docker_env!();
+    let repo = shop(&env);
+
+    // A description with an unknown key is refused, naming the file and the line.
+    let good = std::fs::read_to_string(repo.join("kinfra.toml")).unwrap();
+    std::fs::write(repo.join("kinfra.toml"), format!("{good}\nwebb_port = 1\n")).unwrap();
+    env.kinfra(&repo, &["sandbox", "list"])
+        .code(2)
+        .stderr_has("kinfra.toml")
+        .stderr_has("line")
+        .stderr_has("webb_port")
+        .stderr_has("docs/STACKS.md");
+    std::fs::write(repo.join("kinfra.toml"), &good).unwrap();
+
+    // Its names, its slots (max 4), its ports.
+    env.kinfra(&repo, &["sandbox", "create", "a", "--slot", "5"])
+        .code(2)
+        .stderr_has("slots 1 to 4");
+    env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+    env.kinfra(&repo, &["sandbox", "create", "b"]).success();
+    let (a, b) = (worktree(&repo, "a"), worktree(&repo, "b"));
+    let env_a = std::fs::read_to_string(a.join(".env.sandbox")).unwrap();
+    assert!(env_a.contains("SHOP_WEB_PORT=18081\n"), "{env_a}");
+    assert!(env_a.contains("COMPOSE_PROJECT_NAME=shop--a\n"), "{env_a}");
+    assert!(
+        std::fs::read_to_string(b.join(".env.sandbox"))
+            .unwrap()
+            .contains("SHOP_WEB_PORT=18082\n")
+    );
+
+    // Secrets from its own 1Password item; the gate waits for the seeded data.
+    env.op_sign_in();
+    env.op_item("shop-sandbox-dev", &[("token", "t0ken-a")]);
+    for wt in [&a, &b] {
+        env.kinfra(wt, &["sandbox", "up"])
+            .success()
+            .stderr_has("1 secret(s) loaded")
+            .stderr_has("Running post-start step: seed")
+            .stderr_has("items")
+            .stderr_has("is up and ready");
+    }
+    let token = docker(&[
+        "exec",
+        &crate::harness::container_of("shop--a", "web"),
+        "sh",
+        "-c",
+        "echo $SHOP_TOKEN",
+    ]);
+    assert_eq!(token.trim(), "t0ken-a");
+    env.kinfra(&a, &["url", "web"])
+        .success()
+        .stdout_has("http://localhost:18081/");
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    let states: Vec<&str> = list["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["running", "running"], "{list}");
+
+    for wt in [&a, &b] {
+        env.kinfra(wt, &["sandbox", "destroy", "-y"]).success();
+        assert!(!wt.exists());
+    }
+    assert!(docker_objects("shop--a").is_empty() && docker_objects("shop--b").is_empty());
+}
