@@ -279,9 +279,57 @@ pub fn parse_ps_json(text: &str) -> std::result::Result<Vec<PsEntry>, serde_json
         .collect()
 }
 
+/// Pure: the variables a compose file reads (`${NAME}`, `${NAME:-default}`,
+/// `$NAME`), outside comments; `$$` is a literal dollar. Whole names only, so
+/// `KEY_1` is not found inside `${KEY_10}`.
+pub fn variables(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'$' {
+                i += 1;
+                continue;
+            }
+            if b.get(i + 1) == Some(&b'$') {
+                i += 2;
+                continue;
+            }
+            let start = if b.get(i + 1) == Some(&b'{') {
+                i + 2
+            } else {
+                i + 1
+            };
+            let mut end = start;
+            while end < b.len()
+                && (b[end].is_ascii_alphanumeric() || b[end] == b'_')
+                && !(end == start && b[end].is_ascii_digit())
+            {
+                end += 1;
+            }
+            if end > start {
+                out.insert(line[start..end].to_string());
+            }
+            i = end.max(i + 1);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_are_whole_names_outside_comments() {
+        let text = "x: ${A_1:-1}\ny: $B\nz: \"$$NOT\"\n# ${COMMENTED}\nw: ${A_10}/$C_2x ${9}\n";
+        let v: Vec<String> = variables(text).into_iter().collect();
+        assert_eq!(v, ["A_1", "A_10", "B", "C_2x"]);
+    }
 
     // docker compose 2.20: a single array.
     const ARRAY: &str = r#"[{"ID":"1a","Name":"ktrdr--a-backend-1","Image":"busybox:1.35","Command":"httpd","Project":"ktrdr--a","Service":"backend","Created":1700000000,"State":"running","Status":"Up 2 minutes (healthy)","Health":"healthy","ExitCode":0,"Publishers":[{"URL":"0.0.0.0","TargetPort":8000,"PublishedPort":8001,"Protocol":"tcp"}]},{"ID":"2b","Name":"ktrdr--a-db-1","Image":"busybox:1.35","Project":"ktrdr--a","Service":"db","State":"exited","Status":"Exited (0)","Health":"","ExitCode":0,"Publishers":null}]"#;

@@ -70,13 +70,9 @@ fn post_start_json<S: serde::Serializer>(
 
 /// Port keys the compose file really publishes (a key only in a comment is unused).
 fn published_keys(compose_text: &str, keys: &[(String, u16)]) -> Vec<(String, u16)> {
-    let live: String = compose_text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let used = crate::compose::variables(compose_text);
     keys.iter()
-        .filter(|(k, _)| live.contains(&format!("${{{k}")) || live.contains(&format!("${k}")))
+        .filter(|(k, _)| used.contains(k.as_str()))
         .cloned()
         .collect()
 }
@@ -600,6 +596,23 @@ mod tests {
         assert_eq!(
             published_keys(text, &keys),
             vec![("KTRDR_API_PORT".to_string(), 8000)]
+        );
+    }
+
+    #[test]
+    fn a_key_is_not_found_inside_a_longer_one() {
+        let text = "ports:\n  - \"${KTRDR_WORKER_PORT_10:-5010}:5010\"\n  - \"$KTRDR_WORKER_PORT_11:5011\"\n";
+        let keys = vec![
+            ("KTRDR_WORKER_PORT_1".to_string(), 5003),
+            ("KTRDR_WORKER_PORT_10".to_string(), 5010),
+            ("KTRDR_WORKER_PORT_11".to_string(), 5011),
+        ];
+        assert_eq!(
+            published_keys(text, &keys),
+            vec![
+                ("KTRDR_WORKER_PORT_10".to_string(), 5010),
+                ("KTRDR_WORKER_PORT_11".to_string(), 5011)
+            ]
         );
     }
 }
