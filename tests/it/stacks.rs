@@ -79,8 +79,8 @@ fn shop(env: &Env) -> PathBuf {
         ),
     ] {
         let p = src.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        std::fs::create_dir_all(p.parent().expect("shop project")).expect("shop project");
+        std::fs::write(p, text).expect("shop project");
     }
     git(&src, &["init", "-q", "-b", "main"]);
     git(&src, &["add", "-A"]);
@@ -104,13 +104,13 @@ fn shop(env: &Env) -> PathBuf {
             "clone",
             "-q",
             "--bare",
-            src.to_str().unwrap(),
-            origin.to_str().unwrap(),
+            src.to_str().expect("shop project"),
+            origin.to_str().expect("shop project"),
         ],
     );
     git(
         &env.work,
-        &["clone", "-q", origin.to_str().unwrap(), "shop"],
+        &["clone", "-q", origin.to_str().expect("shop project"), "shop"],
     );
     let clone = env.work.join("shop");
     git(&clone, &["config", "user.email", "t@example.invalid"]);
@@ -119,7 +119,7 @@ fn shop(env: &Env) -> PathBuf {
 }
 
 fn worktree(repo: &Path, name: &str) -> PathBuf {
-    repo.parent().unwrap().join(format!("shop--{name}"))
+    repo.parent().expect("shop project").join(format!("shop--{name}"))
 }
 
 #[test]
