@@ -130,6 +130,18 @@ impl SandboxEnv {
     /// Validates a parsed file against the stack: slot, id and every port key the
     /// slot needs, each a number in 1..=65535.
     pub fn from_map(stack: &Stack, vars: BTreeMap<String, String>) -> Result<Self, EnvFileError> {
+        Self::from_map_using(stack, vars, None)
+    }
+
+    /// [`SandboxEnv::from_map`], where a port key missing from the file is fine when
+    /// `used` (the variables the compose file reads) shows nothing needs it: a
+    /// description that moved on is not a corrupt file. Keys the description does not
+    /// know are kept as they are.
+    pub fn from_map_using(
+        stack: &Stack,
+        vars: BTreeMap<String, String>,
+        used: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<Self, EnvFileError> {
         let get = |key: &str| {
             vars.get(key)
                 .map(|v| v.trim().to_string())
@@ -155,6 +167,9 @@ impl SandboxEnv {
         }
         let mut ports = Vec::new();
         for (key, _) in crate::ports::for_slot(stack, slot) {
+            if !vars.contains_key(key) && used.is_some_and(|u| !u.contains(key)) {
+                continue;
+            }
             let v = get(key)?;
             let p: u16 =
                 v.parse()
@@ -207,8 +222,12 @@ pub fn load(stack: &Stack, dir: &Path) -> Result<SandboxEnv, LoadError> {
         path: path.clone(),
         source,
     })?;
+    // What the instance's compose file reads (a plain read, no `compose config`).
+    let used = std::fs::read_to_string(dir.join(&stack.compose_file))
+        .ok()
+        .map(|t| crate::compose::variables(&t));
     parse(&text)
-        .and_then(|m| SandboxEnv::from_map(stack, m))
+        .and_then(|m| SandboxEnv::from_map_using(stack, m, used.as_ref()))
         .map_err(|source| LoadError::Invalid { path, source })
 }
 
@@ -280,6 +299,16 @@ mod tests {
                 key: "KTRDR_DB_PORT".into()
             }
         );
+        // Missing, but the compose file does not read it: not corruption.
+        let mut m = env.vars.clone();
+        m.remove("KTRDR_DB_PORT");
+        m.insert("OLD_KEY".into(), "kept".into());
+        let used: std::collections::BTreeSet<String> = ["KTRDR_API_PORT".to_string()].into();
+        let e = SandboxEnv::from_map_using(&KTRDR, m.clone(), Some(&used)).unwrap();
+        assert_eq!(e.port("KTRDR_DB_PORT"), None);
+        assert_eq!(e.vars["OLD_KEY"], "kept");
+        let used: std::collections::BTreeSet<String> = ["KTRDR_DB_PORT".to_string()].into();
+        assert!(SandboxEnv::from_map_using(&KTRDR, m, Some(&used)).is_err(), "read, and missing");
         let mut m = env.vars.clone();
         m.insert("SLOT_NUMBER".into(), "11".into());
         assert!(SandboxEnv::from_map(&KTRDR, m).is_err());
