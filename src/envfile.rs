@@ -308,7 +308,10 @@ mod tests {
         assert_eq!(e.port("KTRDR_DB_PORT"), None);
         assert_eq!(e.vars["OLD_KEY"], "kept");
         let used: std::collections::BTreeSet<String> = ["KTRDR_DB_PORT".to_string()].into();
-        assert!(SandboxEnv::from_map_using(&KTRDR, m, Some(&used)).is_err(), "read, and missing");
+        assert!(
+            SandboxEnv::from_map_using(&KTRDR, m, Some(&used)).is_err(),
+            "read, and missing"
+        );
         let mut m = env.vars.clone();
         m.insert("SLOT_NUMBER".into(), "11".into());
         assert!(SandboxEnv::from_map(&KTRDR, m).is_err());

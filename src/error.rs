@@ -63,10 +63,12 @@ pub enum Error {
     EnvFile(#[from] LoadError),
     #[error("{} is not inside a git repository", dir.display())]
     NotInRepo { dir: PathBuf },
-    #[error("{} is not a KTRDR repository (origin: {})", dir.display(), origin.as_deref().unwrap_or("none"))]
-    NotKtrdr {
+    #[error("{} is not a {stack} repository (origin: {})", dir.display(), origin.as_deref().unwrap_or("none"))]
+    NotStackRepo {
         dir: PathBuf,
         origin: Option<String>,
+        stack: String,
+        marker: String,
     },
     #[error("local-prod must be a clone, and {} is a git worktree", dir.display())]
     NotAClone { dir: PathBuf },
@@ -223,7 +225,7 @@ impl Error {
             | Error::Io { .. }
             | Error::Other(_) => FAILURE,
             Error::NotInRepo { .. }
-            | Error::NotKtrdr { .. }
+            | Error::NotStackRepo { .. }
             | Error::NotAClone { .. }
             | Error::BadSlot { .. }
             | Error::BadName(_)
@@ -271,8 +273,11 @@ impl Error {
                 path.display()
             ),
             Error::EnvFile(_) => "fix the file by hand, or run `kinfra sandbox destroy --keep-worktree` and `init` again to regenerate it".into(),
-            Error::NotInRepo { .. } => "run this inside a clone of the KTRDR repository".into(),
-            Error::NotKtrdr { .. } => "kinfra manages KTRDR checkouts: the `origin` remote URL must contain \"ktrdr\"".into(),
+            Error::NotInRepo { .. } => "run this inside a clone of the project's repository (or one of its worktrees)".into(),
+            Error::NotStackRepo { stack, marker, .. } => format!(
+                "kinfra manages {stack} checkouts here: the `origin` remote URL must contain {marker:?}. \
+                 Another project describes its stack in a kinfra.toml at its root (docs/STACKS.md)"
+            ),
             Error::NotAClone { .. } => "clone the repository (git clone <url> <dir>) and run `kinfra local-prod init` in the clone; use `kinfra sandbox init` for worktrees".into(),
             Error::AlreadyInitialized { .. } => "use `kinfra sandbox up` (or `local-prod up`) to start it".into(),
             Error::LocalProdExists { .. } => "there can be only one local-prod; `kinfra local-prod destroy` removes its registration (the clone stays)".into(),
@@ -289,7 +294,7 @@ impl Error {
             Error::NoInstanceHere { .. } => "cd into a sandbox (created by `kinfra sandbox create` or `init`), or name one".into(),
             Error::WrongKind { expected, .. } => format!("run this from a {expected} directory"),
             Error::NoSuchInstance { .. } => "`kinfra sandbox list` shows the registered sandboxes".into(),
-            Error::NoLocalProd => "clone KTRDR and run `kinfra local-prod init` in the clone".into(),
+            Error::NoLocalProd => "clone the repository and run `kinfra local-prod init` in the clone".into(),
             Error::PortConflict { conflicts } => {
                 match conflicts.iter().find(|c| c.container.is_none()) {
                     Some(c) => format!(

@@ -120,6 +120,8 @@ pub struct Stack {
     pub gate: Vec<GateCheck>,
     pub post_start: Option<PostStart>,
     pub shared_subdirs: Vec<String>,
+    /// The service `sandbox shell` opens by default.
+    pub shell_service: Option<String>,
     /// Prefix of the variables naming the shared directories in `.env.sandbox`
     /// (`KTRDR` → `KTRDR_SHARED_DIR`, `KTRDR_DATA_DIR`, …).
     pub env_prefix: String,
@@ -207,6 +209,8 @@ mod file {
         shared_dirs: Vec<String>,
         #[serde(default)]
         env_prefix: Option<String>,
+        #[serde(default)]
+        shell_service: Option<String>,
         #[serde(default)]
         local_prod: LocalProd,
         #[serde(default)]
@@ -468,6 +472,7 @@ mod file {
                 gate,
                 post_start,
                 shared_subdirs: self.shared_dirs,
+                shell_service: self.shell_service,
                 env_prefix: self
                     .env_prefix
                     .unwrap_or_else(|| slug.to_uppercase().replace('-', "_")),
@@ -532,6 +537,7 @@ mod tests {
         assert_eq!(s.secret_fields.iter().filter(|f| f.generated).count(), 3);
         assert_eq!(s.shared_subdirs, ["data", "models", "strategies"]);
         assert_eq!(s.env_prefix, "KTRDR");
+        assert_eq!(s.shell_service.as_deref(), Some("backend"));
         assert_eq!(s.links.len(), 6);
     }
 

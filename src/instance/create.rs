@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::init::{check_slot, ktrdr_top, take_slot, write_env};
+use super::init::{check_slot, stack_top, take_slot, write_env};
 use super::{Instance, Kind, check_leftovers, now_iso};
 use crate::context::Context;
 use crate::envfile::{self, SandboxEnv};
@@ -31,7 +31,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         ctx.reporter
             .info(&format!("name made safe: {:?} -> {slug}", opts.name));
     }
-    let top = ktrdr_top(stack, &ctx.cwd)?;
+    let top = stack_top(stack, &ctx.cwd)?;
     // Worktrees hang off the main clone, also when run from inside another worktree.
     let repo = if git::is_clone(&top) {
         top.clone()

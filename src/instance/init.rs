@@ -47,7 +47,7 @@ pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> R
 }
 
 /// The checkout's top directory, after checking it is a KTRDR repository.
-pub(crate) fn ktrdr_top(stack: &Stack, dir: &Path) -> Result<PathBuf> {
+pub(crate) fn stack_top(stack: &Stack, dir: &Path) -> Result<PathBuf> {
     let top = git::toplevel(dir)?;
     let origin = git::origin_url(&top)?;
     let Some(marker) = &stack.repo_marker else {
@@ -55,7 +55,12 @@ pub(crate) fn ktrdr_top(stack: &Stack, dir: &Path) -> Result<PathBuf> {
     };
     match &origin {
         Some(url) if url.to_lowercase().contains(&marker.to_lowercase()) => Ok(top),
-        _ => Err(Error::NotKtrdr { dir: top, origin }),
+        _ => Err(Error::NotStackRepo {
+            dir: top,
+            origin,
+            stack: stack.name.clone(),
+            marker: marker.clone(),
+        }),
     }
 }
 
@@ -73,7 +78,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
     if let Some(s) = opts.slot {
         check_slot(stack, s)?;
     }
-    let top = ktrdr_top(stack, &ctx.cwd)?;
+    let top = stack_top(stack, &ctx.cwd)?;
     let clone = git::is_clone(&top);
     if kind == Kind::LocalProd && !clone {
         return Err(Error::NotAClone { dir: top });

@@ -110,7 +110,12 @@ fn shop(env: &Env) -> PathBuf {
     );
     git(
         &env.work,
-        &["clone", "-q", origin.to_str().expect("shop project"), "shop"],
+        &[
+            "clone",
+            "-q",
+            origin.to_str().expect("shop project"),
+            "shop",
+        ],
     );
     let clone = env.work.join("shop");
     git(&clone, &["config", "user.email", "t@example.invalid"]);
@@ -119,7 +124,9 @@ fn shop(env: &Env) -> PathBuf {
 }
 
 fn worktree(repo: &Path, name: &str) -> PathBuf {
-    repo.parent().expect("shop project").join(format!("shop--{name}"))
+    repo.parent()
+        .expect("shop project")
+        .join(format!("shop--{name}"))
 }
 
 #[test]

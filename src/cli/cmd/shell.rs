@@ -5,9 +5,10 @@ use crate::instance::{self, Kind};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Service to open the shell in.
-    #[arg(default_value = "backend", add = crate::cli::complete::services())]
-    pub service: String,
+    /// Service to open the shell in (default: the stack's shell_service; KTRDR's
+    /// is backend).
+    #[arg(add = crate::cli::complete::services())]
+    pub service: Option<String>,
     /// A registered sandbox by name (default: the one containing the current directory).
     #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
     pub name: Option<String>,
@@ -16,5 +17,13 @@ pub struct Args {
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, super::stack(), Kind::Sandbox, a.name.as_deref())?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    instance::shell(&inst, &a.service, tty)
+    let service = match a.service.or_else(|| super::stack().shell_service.clone()) {
+        Some(s) => s,
+        None => {
+            return Err(crate::Error::Invalid(
+                "name the service to open a shell in (this stack sets no shell_service)".into(),
+            ));
+        }
+    };
+    instance::shell(&inst, &service, tty)
 }
