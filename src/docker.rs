@@ -424,6 +424,38 @@ pub fn ping() -> Result<String> {
         .map_err(classify)
 }
 
+/// Whether a network or volume of that name exists; `None` when the engine does not
+/// answer.
+pub fn object_exists(kind: &str, name: &str) -> Option<bool> {
+    match docker()
+        .args([kind, "inspect", name])
+        .timeout(std::time::Duration::from_secs(10))
+        .output()
+    {
+        Ok(o) if o.status.success() => Some(true),
+        // "No such network", "no such volume", or (older engines) "network X not found".
+        Ok(o)
+            if {
+                let e = o.stderr.to_lowercase();
+                e.contains("no such") || e.contains("not found")
+            } =>
+        {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// Creates a network or volume (`docker network create NAME`).
+pub fn create_object(kind: &str, name: &str) -> Result<()> {
+    docker()
+        .args([kind, "create", name])
+        .timeout(std::time::Duration::from_secs(30))
+        .run()
+        .map(|_| ())
+        .map_err(classify)
+}
+
 /// The engine's memory in bytes (`docker info`), for the machine budget.
 pub fn engine_memory() -> Option<u64> {
     docker()

@@ -31,5 +31,6 @@ pub mod setup;
 pub mod shared;
 pub mod slug;
 pub mod stack;
+pub mod stack_check;
 
 pub use error::{Error, Result};

@@ -63,6 +63,10 @@ pub enum Command {
     Wait(cmd::wait::Args),
     /// Serve the Model Context Protocol on stdio, for coding agents.
     Mcp(cmd::mcp::Args),
+    /// The stack's description (kinfra.toml): check it against the compose file, or
+    /// write a first one.
+    #[command(subcommand)]
+    Stack(cmd::stack::StackCmd),
     /// Claude Code worktree hooks: a sandbox per agent worktree.
     #[command(subcommand)]
     Hook(cmd::hook::HookCmd),
@@ -199,6 +203,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
         Command::Wait(a) => cmd::wait::run(ctx, a),
         Command::Mcp(a) => cmd::mcp::run(ctx, a),
         Command::Hook(c) => cmd::hook::run(ctx, c),
+        Command::Stack(c) => cmd::stack::run(ctx, c),
     }
 }
 

@@ -137,6 +137,12 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         inst.env.slot
     ));
     let containers_before = check_ports(inst, &compose_text)?;
+    // `kinfra stack check`'s findings, said before compose meets them.
+    if let Ok(findings) = crate::stack_check::check_repo(stack, &inst.dir) {
+        for f in findings {
+            r.warn(&f.message);
+        }
+    }
     // The machine budget, for a stack that is not running yet. A queued start keeps
     // its ticket until it is over, so the next in line sees it running.
     let _ticket = if containers_before.iter().any(|c| c.running()) {

@@ -198,3 +198,66 @@ fn a_project_described_by_its_kinfra_toml_runs_two_sandboxes() {
     }
     assert!(docker_objects("shop--a").is_empty() && docker_objects("shop--b").is_empty());
 }
+
+#[test]
+fn stack_init_drafts_a_description_and_stack_check_names_each_problem() {
+    let env = docker_env!();
+    // The shop project's own description passes.
+    let repo = shop(&env);
+    env.kinfra(&repo, &["stack", "check"])
+        .success()
+        .stdout_has("0 error(s)");
+    // A project written for one instance only.
+    let dir = env.work.join("solo");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    git(&dir, &["init", "-q"]);
+    let net = format!("kinfra-test-ext-{}", std::process::id());
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            "services:\n  web:\n    image: busybox:1.35\n    container_name: solo-web\n    ports:\n      - \"8080:80\"\n      - \"${{API_PORT:-9000}}:9000\"\n    environment:\n      KEY: ${{NEEDED}}\nnetworks:\n  ext:\n    external: true\n    name: {net}\n"
+        ),
+    )
+    .expect("write");
+    env.kinfra(&dir, &["stack", "init"])
+        .success()
+        .stderr_has("wrote");
+    let draft = std::fs::read_to_string(dir.join("kinfra.toml")).expect("kinfra.toml");
+    assert!(
+        draft.contains("compose_file = \"docker-compose.yml\""),
+        "{draft}"
+    );
+    assert!(
+        draft.contains("key = \"API_PORT\"") && draft.contains("local_prod = 9000"),
+        "{draft}"
+    );
+    assert!(draft.contains("fixed host port \"8080:80\""), "{draft}");
+    // Never overwritten.
+    env.kinfra(&dir, &["stack", "init"])
+        .code(2)
+        .stderr_has("left as it is");
+    let r = env.kinfra(&dir, &["stack", "check"]);
+    r.code(2)
+        .stdout_has("\"8080:80\" is fixed")
+        .stdout_has("container_name \"solo-web\"")
+        .stdout_has("reads NEEDED, which nothing sets")
+        .stdout_has(&format!("external network {net} does not exist"));
+    // --create makes the missing network (asked at a terminal otherwise).
+    env.kinfra(&dir, &["stack", "check", "--create"])
+        .code(2)
+        .stderr_has(&format!("created network {net}"));
+    assert!(
+        !docker(&["network", "ls", "-q", "--filter", &format!("name=^{net}$")])
+            .trim()
+            .is_empty()
+    );
+    env.kinfra(&dir, &["stack", "check"])
+        .code(2)
+        .stdout_has("2 error(s)");
+    // `up` says the same before compose meets it.
+    env.kinfra(&dir, &["sandbox", "init"]).success();
+    let up = env.kinfra(&dir, &["sandbox", "up", "--no-secrets", "--no-wait"]);
+    up.stderr_has("container_name \"solo-web\"");
+    let _ = env.kinfra(&dir, &["sandbox", "down"]);
+    docker(&["network", "rm", &net]);
+}

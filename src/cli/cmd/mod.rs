@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod prune;
 pub mod release;
 pub mod shell;
+pub mod stack;
 pub mod status;
 pub mod up;
 pub mod url;

@@ -1,0 +1,149 @@
+use crate::context::Context;
+use crate::stack_check::{self, Severity};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum StackCmd {
+    /// Check the compose file against the stack's description: fixed host ports,
+    /// container_name, variables nothing sets, secrets never read, missing external
+    /// networks and volumes. Exit 2 when an instance could not start side by side.
+    Check(CheckArgs),
+    /// Write a commented kinfra.toml for this repository from its compose file.
+    Init(InitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Print the findings as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Create missing external networks and volumes without asking.
+    #[arg(long)]
+    pub create: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The compose file (default: the first of compose.yaml, compose.yml,
+    /// docker-compose.yaml, docker-compose.yml that exists).
+    #[arg(long, value_name = "FILE")]
+    pub compose_file: Option<String>,
+    /// The project's name (default: the repository directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print the description on stdout instead of writing kinfra.toml.
+    #[arg(long)]
+    pub stdout: bool,
+}
+
+pub fn run(ctx: &Context, c: StackCmd) -> crate::Result<i32> {
+    let top = crate::git::toplevel(&ctx.cwd)?;
+    match c {
+        StackCmd::Check(a) => check(ctx, &top, a),
+        StackCmd::Init(a) => init(ctx, &top, a),
+    }
+}
+
+fn check(ctx: &Context, top: &std::path::Path, a: CheckArgs) -> crate::Result<i32> {
+    let stack = super::stack();
+    let mut findings = stack_check::check_repo(stack, top)?;
+    // Offer to create what is missing (asked at a terminal, or --create).
+    let mut created = Vec::new();
+    for f in &findings {
+        if let Some((kind, name)) = &f.create {
+            let go = a.create
+                || (ctx.interactive
+                    && ctx
+                        .prompter
+                        .confirm(&format!("Create the external {kind} {name} now?"), true)?);
+            if go {
+                crate::docker::create_object(kind, name)?;
+                ctx.reporter.success(&format!("created {kind} {name}"));
+                created.push(name.clone());
+            }
+        }
+    }
+    findings.retain(|f| !f.create.as_ref().is_some_and(|(_, n)| created.contains(n)));
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    if a.json {
+        let list: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "severity": if f.severity == Severity::Error { "error" } else { "warning" },
+                    "message": f.message,
+                })
+            })
+            .collect();
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+    } else {
+        for f in &findings {
+            let mark = if f.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            };
+            crate::outln!("{mark}: {}", f.message);
+        }
+        crate::outln!(
+            "{}: {} error(s), {} warning(s)",
+            stack.compose_file,
+            errors,
+            findings.len() - errors
+        );
+    }
+    Ok(if errors > 0 {
+        crate::error::exit::INVALID
+    } else {
+        0
+    })
+}
+
+fn init(ctx: &Context, top: &std::path::Path, a: InitArgs) -> crate::Result<i32> {
+    let compose_file = match a.compose_file {
+        Some(f) => f,
+        None => stack_check::COMPOSE_CANDIDATES
+            .iter()
+            .find(|c| top.join(c).is_file())
+            .map(|c| c.to_string())
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "{} has no compose file ({}); name one with --compose-file",
+                    top.display(),
+                    stack_check::COMPOSE_CANDIDATES.join(", ")
+                ))
+            })?,
+    };
+    let path = top.join(&compose_file);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| crate::Error::io("could not read the compose file", &path, e))?;
+    let name = a.name.unwrap_or_else(|| {
+        top.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".into())
+    });
+    let draft = stack_check::draft(&name, &compose_file, &stack_check::read(&text));
+    if a.stdout {
+        crate::outln!("{}", draft.trim_end());
+        return Ok(0);
+    }
+    let dest = top.join(crate::stack::FILE_NAME);
+    if dest.exists() {
+        return Err(crate::Error::Invalid(format!(
+            "{} exists and was left as it is; `kinfra stack init --stdout` prints a draft to compare",
+            dest.display()
+        )));
+    }
+    crate::fsutil::write_atomic(&dest, draft.as_bytes(), Some(0o644))
+        .map_err(|e| crate::Error::io("could not write", &dest, e))?;
+    ctx.reporter.success(&format!(
+        "wrote {}: review it, then `kinfra stack check`",
+        dest.display()
+    ));
+    Ok(0)
+}

@@ -1,0 +1,532 @@
+//! `kinfra stack check` and `stack init`: what a compose file says that matters for
+//! running it several times side by side, read from the file's text (no `compose
+//! config`: it stays instant and needs no engine), and checked against the stack's
+//! description. `up` runs the same check first and prints what it finds.
+//!
+//! The reading is a small indentation walk over the YAML compose files are written
+//! in: top-level `services`, `volumes`, `networks`; per service `ports`,
+//! `container_name`, `healthcheck`; `external: true` objects.
+
+use std::collections::BTreeSet;
+
+use crate::stack::Stack;
+
+/// A published port as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortEntry {
+    pub service: String,
+    /// The text of the entry (`"${WEB_PORT:-8080}:80"`, `8080:80`, `published: 8080`).
+    pub text: String,
+    /// The host part as written (`${WEB_PORT:-8080}`, `9000`).
+    pub host: String,
+    /// The variable giving the host port, when it is one, and its default.
+    pub var: Option<(String, Option<String>)>,
+}
+
+/// What the compose file says, for the check.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub services: Vec<String>,
+    pub ports: Vec<PortEntry>,
+    pub container_names: Vec<(String, String)>,
+    pub healthchecks: Vec<String>,
+    pub external_networks: Vec<String>,
+    pub external_volumes: Vec<String>,
+    /// Variables read, with whether a default is given (`${X:-d}`, `${X-d}`).
+    pub variables: Vec<(String, bool)>,
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+fn unquote(s: &str) -> &str {
+    s.trim().trim_matches('"').trim_matches('\'')
+}
+
+/// Pure: every `$NAME` / `${NAME…}` read outside comments, with whether it has a
+/// default. `$$` is a literal dollar.
+pub fn variable_refs(text: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'$' {
+                i += 1;
+                continue;
+            }
+            if b.get(i + 1) == Some(&b'$') {
+                i += 2;
+                continue;
+            }
+            let braced = b.get(i + 1) == Some(&b'{');
+            let start = if braced { i + 2 } else { i + 1 };
+            let mut end = start;
+            while end < b.len()
+                && (b[end].is_ascii_alphanumeric() || b[end] == b'_')
+                && !(end == start && b[end].is_ascii_digit())
+            {
+                end += 1;
+            }
+            if end > start {
+                let default =
+                    braced && (line[end..].starts_with(":-") || line[end..].starts_with('-'));
+                out.push((line[start..end].to_string(), default));
+            }
+            i = end.max(i + 1);
+        }
+    }
+    out
+}
+
+/// Pure: reads the facts from a compose file's text.
+pub fn read(text: &str) -> Facts {
+    let mut f = Facts {
+        variables: variable_refs(text),
+        ..Default::default()
+    };
+    let mut top = String::new();
+    let mut entry_indent: Option<usize> = None;
+    let mut entry = String::new();
+    let mut key = String::new();
+    let mut key_indent = 0;
+    // Top-level networks and volumes: (kind, entry) -> (external, `name:`).
+    let mut objects: Vec<(String, String, bool, Option<String>)> = Vec::new();
+    for raw in text.lines() {
+        let line = raw.split(" #").next().unwrap_or("").trim_end();
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let ind = indent(line);
+        let t = line.trim();
+        if ind == 0 {
+            top = t.trim_end_matches(':').to_string();
+            entry_indent = None;
+            continue;
+        }
+        // The first indented line under a top-level key sets the entries' indent.
+        let ei = *entry_indent.get_or_insert(ind);
+        if ind == ei {
+            entry = t.trim_end_matches(':').trim().to_string();
+            key.clear();
+            if top == "services" && !entry.starts_with('<') && !entry.starts_with('-') {
+                f.services.push(entry.clone());
+            }
+            if top == "networks" || top == "volumes" {
+                objects.push((top.clone(), entry.clone(), false, None));
+            }
+            continue;
+        }
+        if ind < ei {
+            continue;
+        }
+        // Inside an entry.
+        if let Some((k, v)) = t.split_once(':')
+            && !t.starts_with('-')
+            && (key.is_empty() || ind <= key_indent)
+        {
+            key = k.trim().to_string();
+            key_indent = ind;
+            let v = v.trim();
+            match (top.as_str(), key.as_str()) {
+                ("services", "container_name") => f
+                    .container_names
+                    .push((entry.clone(), unquote(v).to_string())),
+                ("services", "healthcheck") => f.healthchecks.push(entry.clone()),
+                ("services", "ports") if v.starts_with('[') => {
+                    for p in v
+                        .trim_matches(['[', ']'])
+                        .split(',')
+                        .filter(|p| !p.trim().is_empty())
+                    {
+                        f.ports.push(port_entry(&entry, p));
+                    }
+                }
+                ("networks" | "volumes", "external") if v == "true" => {
+                    if let Some(o) = objects.last_mut() {
+                        o.2 = true;
+                    }
+                }
+                ("networks" | "volumes", "name") => {
+                    if let Some(o) = objects.last_mut() {
+                        o.3 = Some(unquote(v).to_string());
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if top == "services" && key == "ports" {
+            let item = t.trim_start_matches('-').trim();
+            if t.starts_with('-') && !item.contains(": ") && !item.ends_with(':') {
+                f.ports.push(port_entry(&entry, item));
+            } else if let Some(v) = item.strip_prefix("published:") {
+                f.ports.push(port_entry(&entry, v));
+            }
+        }
+    }
+    for (kind, entry, external, name) in objects {
+        if external {
+            let n = name.unwrap_or(entry);
+            if kind == "networks" {
+                f.external_networks.push(n);
+            } else {
+                f.external_volumes.push(n);
+            }
+        }
+    }
+    f
+}
+
+fn port_entry(service: &str, text: &str) -> PortEntry {
+    let text = unquote(text).to_string();
+    // `[IP:]HOST:CONTAINER[/proto]`, or a lone port; colons inside `${…}` do not
+    // split (a default is written `${VAR:-8080}`).
+    let mut depth = 0;
+    let mut cuts = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ':' if depth == 0 => cuts.push(i),
+            _ => {}
+        }
+    }
+    let host = match cuts.as_slice() {
+        [] if text.contains('$') => text.as_str(),
+        [] => "",
+        [one] => &text[..*one],
+        [.., a, b] => &text[a + 1..*b],
+    };
+    let var = variable_refs(host).into_iter().next().map(|(name, _)| {
+        let default = host
+            .find(&name)
+            .map(|i| &host[i + name.len()..])
+            .and_then(|rest| rest.strip_prefix(":-").or_else(|| rest.strip_prefix('-')))
+            .map(|d| d.trim_end_matches('}').to_string());
+        (name, default)
+    });
+    PortEntry {
+        service: service.to_string(),
+        host: host.to_string(),
+        text: text.clone(),
+        var,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Two instances cannot run side by side, or `up` would fail.
+    Error,
+    /// Worth fixing; instances still run.
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub message: String,
+    /// A missing external object kinfra can create: (`network`|`volume`, name).
+    pub create: Option<(String, String)>,
+}
+
+/// The variables kinfra writes into every `.env.sandbox` for `stack`.
+pub fn kinfra_variables(stack: &Stack) -> BTreeSet<String> {
+    let mut s: BTreeSet<String> = [
+        "SLOT_NUMBER",
+        "INSTANCE_ID",
+        "COMPOSE_PROJECT_NAME",
+        "CREATED_AT",
+        "SANDBOX_VERSION",
+    ]
+    .iter()
+    .map(|k| k.to_string())
+    .collect();
+    s.extend(stack.ports.iter().map(|p| p.key.clone()));
+    s.insert(format!("{}_SHARED_DIR", stack.env_prefix));
+    for sub in &stack.shared_subdirs {
+        s.insert(format!(
+            "{}_{}_DIR",
+            stack.env_prefix,
+            sub.to_uppercase().replace(['-', '.'], "_")
+        ));
+    }
+    s
+}
+
+/// Pure: the problems of running `facts` under `stack`. `env_keys` are the keys of
+/// the repository's `.env` (compose reads it too); `exists(kind, name)` says whether
+/// an external network or volume exists.
+pub fn check(
+    stack: &Stack,
+    facts: &Facts,
+    env_keys: &BTreeSet<String>,
+    exists: &dyn Fn(&str, &str) -> bool,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let err = |m: String| Finding {
+        severity: Severity::Error,
+        message: m,
+        create: None,
+    };
+    let warn = |m: String| Finding {
+        severity: Severity::Warning,
+        message: m,
+        create: None,
+    };
+    for p in &facts.ports {
+        match &p.var {
+            None => out.push(err(format!(
+                "service {}: host port {:?} is fixed, so a second instance cannot start; write it as \"${{{}_PORT:-{}}}:…\" and add that key to [[ports]]",
+                p.service,
+                p.text,
+                p.service.to_uppercase().replace('-', "_"),
+                p.host
+            ))),
+            Some((var, _)) if !stack.ports.iter().any(|r| &r.key == var) => out.push(err(format!(
+                "service {}: host port comes from {var}, which [[ports]] does not define, so every instance would get the same port",
+                p.service
+            ))),
+            Some(_) => {}
+        }
+    }
+    for (svc, name) in &facts.container_names {
+        out.push(err(format!(
+            "service {svc}: container_name {name:?} is one name for every instance, so a second cannot start; remove it (compose names containers per project)"
+        )));
+    }
+    let set = kinfra_variables(stack);
+    let secrets: BTreeSet<&str> = stack.secret_fields.iter().map(|f| f.var.as_str()).collect();
+    let mut unset = BTreeSet::new();
+    for (var, has_default) in &facts.variables {
+        if !has_default
+            && !set.contains(var)
+            && !secrets.contains(var.as_str())
+            && !env_keys.contains(var)
+        {
+            unset.insert(var.clone());
+        }
+    }
+    for v in unset {
+        out.push(warn(format!(
+            "the compose file reads {v}, which nothing sets (not kinfra, not a secret, not .env) and which has no default"
+        )));
+    }
+    let read: BTreeSet<&str> = facts.variables.iter().map(|(v, _)| v.as_str()).collect();
+    for f in &stack.secret_fields {
+        if !read.contains(f.var.as_str()) {
+            out.push(warn(format!(
+                "secret field {} is mapped to {}, which the compose file never reads",
+                f.field, f.var
+            )));
+        }
+    }
+    for n in &facts.external_networks {
+        if !exists("network", n) {
+            out.push(Finding {
+                create: Some(("network".into(), n.clone())),
+                ..err(format!(
+                    "external network {n} does not exist: create it with `docker network create {n}`"
+                ))
+            });
+        }
+    }
+    for v in &facts.external_volumes {
+        if !exists("volume", v) {
+            out.push(Finding {
+                create: Some(("volume".into(), v.clone())),
+                ..err(format!(
+                    "external volume {v} does not exist: create it with `docker volume create {v}`"
+                ))
+            });
+        }
+    }
+    out
+}
+
+/// Pure: a commented `kinfra.toml` for a project, from its compose file's facts.
+pub fn draft(name: &str, compose_file: &str, facts: &Facts) -> String {
+    let mut s = format!(
+        "# kinfra.toml: how kinfra runs this project's compose stack, once per worktree.\n\
+         # Every key: docs/STACKS.md in kinfra's repository. Check it with `kinfra stack check`.\n\
+         name = {name:?}\n\
+         compose_file = {compose_file:?}\n\
+         max_slot = 10\n"
+    );
+    let mut seen = BTreeSet::new();
+    let mut next_base: u32 = 20000;
+    for p in &facts.ports {
+        match &p.var {
+            Some((var, default)) if seen.insert(var.clone()) => {
+                let d: u16 = default.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0);
+                let base = if d > 0 { u32::from(d) } else { next_base };
+                next_base += 100;
+                s.push_str(&format!(
+                    "\n# service {} publishes {:?}\n[[ports]]\nkey = {var:?}\nlocal_prod = {}\nbase = {base}\nstep = 1\n",
+                    p.service,
+                    p.text,
+                    if d > 0 { d as u32 } else { base }
+                ));
+            }
+            Some(_) => {}
+            None => s.push_str(&format!(
+                "\n# service {} publishes the fixed host port {:?}: make it a variable\n# (\"${{NAME:-PORT}}:…\") and describe it here as [[ports]], or a second\n# instance cannot start.\n",
+                p.service, p.text
+            )),
+        }
+    }
+    for svc in &facts.healthchecks {
+        s.push_str(&format!(
+            "\n# service {svc} has a healthcheck; a gate check makes `up` wait for it, e.g.\n# [[gate]]\n# name = {svc:?}\n# service = {svc:?}\n# tcp = {{ port = \"<one of the keys above>\" }}\n"
+        ));
+    }
+    s
+}
+
+/// The compose file names tried, in compose's own order, when none is given.
+pub const COMPOSE_CANDIDATES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// Checks the repository at `top` against `stack`: its compose file, its `.env`, and
+/// (when the engine answers) its external networks and volumes.
+pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Finding>> {
+    let file = top.join(&stack.compose_file);
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| crate::Error::io("could not read the compose file", &file, e))?;
+    let env_keys: BTreeSet<String> = std::fs::read_to_string(top.join(".env"))
+        .ok()
+        .and_then(|t| crate::envfile::parse(&t).ok())
+        .map(|m| m.into_keys().collect())
+        .unwrap_or_default();
+    let facts = read(&text);
+    // Unknown (engine unreachable) counts as present: no false alarm.
+    let exists = |kind: &str, name: &str| crate::docker::object_exists(kind, name).unwrap_or(true);
+    Ok(check(stack, &facts, &env_keys, &exists))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMPOSE: &str = r#"# a comment
+services:
+  web:
+    image: busybox
+    container_name: shop-web
+    ports:
+      - "${WEB_PORT:-8080}:80"
+      - "127.0.0.1:9000:9000"
+    environment:
+      TOKEN: ${TOKEN}
+      MODE: ${MODE:-dev}
+    healthcheck:
+      test: ["CMD", "true"]
+  worker:
+    image: busybox
+    ports: ["${WORKER_PORT}:5000"]
+    networks: [shared]
+volumes:
+  data:
+  cache:
+    external: true
+networks:
+  shared:
+    external: true
+"#;
+
+    #[test]
+    fn facts_are_read_from_the_text() {
+        let f = read(COMPOSE);
+        assert_eq!(f.services, ["web", "worker"]);
+        assert_eq!(
+            f.container_names,
+            [("web".to_string(), "shop-web".to_string())]
+        );
+        assert_eq!(f.healthchecks, ["web"]);
+        assert_eq!(f.external_volumes, ["cache"]);
+        assert_eq!(f.external_networks, ["shared"]);
+        let ports: Vec<(&str, Option<&str>)> = f
+            .ports
+            .iter()
+            .map(|p| (p.text.as_str(), p.var.as_ref().map(|(v, _)| v.as_str())))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("${WEB_PORT:-8080}:80", Some("WEB_PORT")),
+                ("127.0.0.1:9000:9000", None),
+                ("${WORKER_PORT}:5000", Some("WORKER_PORT"))
+            ]
+        );
+        assert_eq!(f.ports[0].var.as_ref().unwrap().1.as_deref(), Some("8080"));
+        assert!(f.variables.contains(&("TOKEN".to_string(), false)));
+        assert!(f.variables.contains(&("MODE".to_string(), true)));
+    }
+
+    #[test]
+    fn the_check_names_each_problem() {
+        let stack = Stack::parse(
+            "name = \"Shop\"\ncompose_file = \"c.yml\"\n[[ports]]\nkey = \"WEB_PORT\"\nlocal_prod = 8080\nbase = 8080\n[[secrets]]\nfield = \"x\"\nvar = \"UNUSED\"\n",
+            "t",
+        )
+        .unwrap();
+        let f = read(COMPOSE);
+        let findings = check(&stack, &f, &BTreeSet::new(), &|kind, name| {
+            kind == "volume" && name == "cache"
+        });
+        let text: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+        let has = |s: &str| text.iter().any(|t| t.contains(s));
+        assert!(has("\"127.0.0.1:9000:9000\" is fixed"), "{text:?}");
+        assert!(
+            has("WORKER_PORT, which [[ports]] does not define"),
+            "{text:?}"
+        );
+        assert!(has("container_name \"shop-web\""), "{text:?}");
+        assert!(has("reads TOKEN, which nothing sets"), "{text:?}");
+        assert!(!has("MODE"), "a default is a setting");
+        assert!(
+            has("UNUSED, which the compose file never reads"),
+            "{text:?}"
+        );
+        assert!(has("external network shared does not exist"), "{text:?}");
+        assert!(!has("external volume cache"), "it exists");
+        // .env sets TOKEN: no longer a finding.
+        let env: BTreeSet<String> = ["TOKEN".to_string()].into();
+        assert!(
+            !check(&stack, &f, &env, &|_, _| true)
+                .iter()
+                .any(|f| f.message.contains("TOKEN"))
+        );
+    }
+
+    #[test]
+    fn the_ktrdr_demo_compose_file_passes_its_own_description() {
+        let text = crate::assets::text::<crate::assets::Stacks>("demo/docker-compose.sandbox.yml");
+        let f = read(&text);
+        let findings: Vec<Finding> =
+            check(&crate::stack::KTRDR, &f, &BTreeSet::new(), &|_, _| true)
+                .into_iter()
+                .filter(|f| f.severity == Severity::Error)
+                .collect();
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+
+    #[test]
+    fn a_draft_describes_the_variable_ports_and_flags_the_fixed_ones() {
+        let d = draft("Shop", "compose.yaml", &read(COMPOSE));
+        let stack = Stack::parse(&d, "draft").expect("the draft parses");
+        assert_eq!(stack.ports.len(), 2);
+        assert_eq!(stack.ports[0].key, "WEB_PORT");
+        assert_eq!(stack.ports[0].slot0, 8080);
+        assert!(d.contains("fixed host port \"127.0.0.1:9000:9000\""), "{d}");
+        assert!(d.contains("service web has a healthcheck"), "{d}");
+    }
+}
