@@ -106,23 +106,18 @@ impl Instance {
 }
 
 /// The compose file for an instance directory.
-pub fn compose_file(ctx: &Context, stack: &Stack, dir: &Path) -> Result<PathBuf> {
+/// The instance's own compose file: kinfra runs what the repository carries (a
+/// copy compiled into kinfra would drift from it), so a missing one is an error.
+pub fn compose_file(_ctx: &Context, stack: &Stack, dir: &Path) -> Result<PathBuf> {
     let own = dir.join(&stack.compose_file);
     if own.is_file() {
         return Ok(own);
     }
-    // Materialize the embedded stack under kinfra home (rewritten only if changed).
-    let text = crate::assets::text::<crate::assets::Stacks>(&stack.compose_file);
-    let path = ctx.home.join("compose").join(&stack.compose_file);
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io("could not create", parent, e))?;
-        }
-        crate::fsutil::write_atomic(&path, text.as_bytes(), Some(0o644))
-            .map_err(|e| Error::io("could not write", &path, e))?;
-    }
-    Ok(path)
+    Err(Error::Invalid(format!(
+        "{} has no {} (the stack's compose_file); kinfra runs the repository's own compose file: check out a branch that has it, or name the right file in kinfra.toml",
+        dir.display(),
+        stack.compose_file
+    )))
 }
 
 /// Walks up from `start` to the directory holding `.env.sandbox`.

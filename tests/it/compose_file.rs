@@ -1,4 +1,5 @@
-//! The embedded KTRDR compose file, checked by the real compose tool.
+//! The demo's KTRDR-shaped compose file with KTRDR's description, checked by the
+//! real compose tool: ports per slot, profile, no container_name.
 
 use kinfra::compose::{Compose, Project};
 use kinfra::envfile::SandboxEnv;
@@ -12,7 +13,7 @@ fn config(env: &Env, slot: u8, profile: Option<&str>) -> String {
     let file = env.base().join("docker-compose.sandbox.yml");
     std::fs::write(
         &file,
-        kinfra::assets::text::<kinfra::assets::Stacks>("docker-compose.sandbox.yml"),
+        kinfra::assets::text::<kinfra::assets::Stacks>("demo/docker-compose.sandbox.yml"),
     )
     .expect("write");
     let id = if slot == 0 {

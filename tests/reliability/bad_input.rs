@@ -176,14 +176,13 @@ pub fn run(t: &mut Tally, docker: bool) {
             std::fs::write(wt.join("docker-compose.sandbox.yml"), "services: [this is: not valid\n").expect("write");
             env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]).code(1).stderr_has("docker compose failed").no_panic();
             assert!(docker_objects("ktrdr--c").is_empty());
-            // Missing: the embedded KTRDR stack is used instead (its images cannot be
-            // pulled here, so compose fails, clearly).
+            // Missing: refused by name (kinfra runs the repository's own file).
             std::fs::remove_file(wt.join("docker-compose.sandbox.yml")).expect("rm");
             let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets"]);
-            r.code(1).stderr_has("docker compose failed").no_panic();
-            assert!(env.kinfra_home.join("compose/docker-compose.sandbox.yml").is_file());
-            assert!(docker_objects("ktrdr--c").iter().all(|o| !o.contains("_1") && !o.contains("-1")));
-            "invalid compose file: exit 1 quoting compose; missing: the embedded stack is used; nothing left running".into()
+            r.code(2).stderr_has("has no docker-compose.sandbox.yml").no_panic();
+            assert!(!env.kinfra_home.join("compose").exists());
+            assert!(docker_objects("ktrdr--c").is_empty());
+            "invalid compose file: exit 1 quoting compose; missing: exit 2 naming it; nothing left running".into()
         });
 
         t.case("bad input", "op that prints garbage, fails, or hangs", || {

@@ -200,7 +200,6 @@ fn report(t: &Tally) -> String {
          | `$KINFRA_HOME/sandbox/instances.json` | 0600 | private state; written atomically (temp file, fsync, rename) |\n\
          | `$KINFRA_HOME/sandbox/.instances.lock` | 0644 (umask) | empty lock file |\n\
          | `.env.sandbox` | 0644 | no secrets; read by the user's tools |\n\
-         | `$KINFRA_HOME/compose/docker-compose.sandbox.yml` | 0644 (umask) | the embedded stack, no secrets |\n\
          | installed `kinfra`, `kinfra-setup` | 0755 | executables, renamed into place whole |\n\n\
          Secrets exist only in kinfra's memory and in the environment of the compose process.\n",
     );
