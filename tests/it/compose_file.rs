@@ -75,7 +75,7 @@ fn ktrdr_compose_file_is_valid_for_local_prod_and_a_sandbox() {
     assert_eq!(
         published(&prod),
         vec![
-            3000, 4317, 4318, 5003, 5004, 5005, 5006, 5432, 8000, 9090, 16686
+            3000, 4317, 4318, 5003, 5004, 5005, 5006, 5007, 5432, 8000, 9090, 16686
         ]
     );
     let s3 = config(&env, 3, None);
