@@ -92,6 +92,11 @@ else:
 comparison("5. Setup (`kinfra-setup --non-interactive --demo`) against git clone + uv sync + local-prod init by hand",
            "setup vs by hand", "setup.json", 1.15)
 
+comparison("9a. A project that is not KTRDR (its own kinfra.toml): up against compose up + wait",
+           "non-KTRDR up vs compose", "shop-up.json", 1.20)
+comparison("9b. The same project: status against one `docker ps`",
+           "non-KTRDR status vs docker ps", "shop-status.json", 1.5)
+
 total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())
 waits = [int(x) for x in open(os.path.join(out, "lock-waits.txt")).read().split()]
 print("\n## 6. Registry contention: 10 parallel `sandbox init`\n")

@@ -40,6 +40,8 @@ cleanup() {
   done
   (cd "$W/work/ktrdr-prod" 2>/dev/null && "$K" -q local-prod destroy --force >/dev/null 2>&1) || true
   docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-base | xargs -r docker rm -f >/dev/null 2>&1 || true
+  (cd "$W/shop-src" 2>/dev/null && KINFRA_HOME="$W/shop-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true
+  docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-shop | xargs -r docker rm -f >/dev/null 2>&1 || true
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -129,6 +131,60 @@ SH="$W/setup-home"
   --prepare "rm -rf $W/s1 $W/s2 $SH/sandbox; mkdir -p $SH/demo; cp -r $ORIGIN $SH/demo/ 2>/dev/null || true" \
   "bash -c 'git clone -q $ORIGIN $W/s2 && cd $W/s2 && uv sync -q && KINFRA_HOME=$SH $K -q local-prod init >/dev/null'" \
   "bash -c 'KINFRA_HOME=$SH $S --non-interactive --demo --path=$W/s1 --skip-shared </dev/null >/dev/null 2>&1'" >/dev/null
+
+log "9. a project that is not KTRDR (its own kinfra.toml): up against compose up, status"
+P="$W/shop-src"
+mkdir -p "$P/site"
+echo '<h1>shop</h1>' > "$P/site/index.html"
+cat > "$P/compose.yaml" <<'YML'
+services:
+  web:
+    image: busybox:1.35
+    command: ["httpd", "-f", "-p", "8080", "-h", "/site"]
+    ports:
+      - "${SHOP_WEB_PORT:-8080}:8080"
+    volumes:
+      - ./site:/site:ro
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+YML
+cat > "$P/kinfra.toml" <<'TOML'
+name = "Shop"
+compose_file = "compose.yaml"
+[[ports]]
+key = "SHOP_WEB_PORT"
+local_prod = 28080
+base = 28080
+[[gate]]
+name = "web"
+service = "web"
+http = { port = "SHOP_WEB_PORT" }
+TOML
+# Its own KINFRA_HOME: the KTRDR clones above hold every slot of the main one.
+export SHOP_HOME="$W/shop-home"
+(cd "$P" && git init -q && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm shop && KINFRA_HOME="$SHOP_HOME" "$K" -q sandbox init >/dev/null)
+cat > "$W/shop-base-up.sh" <<SH
+set -a; . "$P/.env.sandbox"; set +a
+if [ "${COMPOSE[*]}" = "docker compose" ]; then
+  docker compose -p kinfra-bench-shop -f "$P/compose.yaml" --project-directory "$P" up -d --wait >/dev/null 2>&1
+else
+  docker-compose -p kinfra-bench-shop -f "$P/compose.yaml" --project-directory "$P" up -d >/dev/null 2>&1
+  while docker ps --filter label=com.docker.compose.project=kinfra-bench-shop --format '{{.Status}}' | grep -q 'health: starting'; do sleep 0.1; done
+fi
+SH
+cat > "$W/shop-base-down.sh" <<SH
+${COMPOSE[*]} -p kinfra-bench-shop -f "$P/compose.yaml" --project-directory "$P" down -v >/dev/null 2>&1
+cd "$P" && KINFRA_HOME="$SHOP_HOME" "$K" -q sandbox down --volumes >/dev/null 2>&1 || true
+SH
+(export KINFRA_HOME="$SHOP_HOME"; cd "$P" && "${HF[@]}" "$OUT/shop-up.json" --warmup 1 --runs "$SLOW_RUNS" --prepare "bash $W/shop-base-down.sh" \
+  "bash $W/shop-base-up.sh" "$K -q sandbox up" >/dev/null)
+(export KINFRA_HOME="$SHOP_HOME"; cd "$P" && "${HF[@]}" "$OUT/shop-status.json" -N --warmup 3 --runs "$RUNS" \
+  "docker ps -a --filter label=com.docker.compose.project=shop-src" "$K sandbox status --json" >/dev/null)
+bash "$W/shop-base-down.sh" || true
 
 log "6. registry contention: 10 parallel sandbox init"
 rm -f "$KINFRA_HOME/sandbox/instances.json"

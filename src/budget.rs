@@ -32,7 +32,17 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// From the environment; a value that does not parse is an error, not ignored.
+    /// The stack's `[budget]`, with the environment's settings over it; a value that
+    /// does not parse is an error, not ignored.
+    pub fn for_stack(stack: &crate::stack::Stack) -> Result<Limits> {
+        let env = Limits::from_env()?;
+        Ok(Limits {
+            max_running: env.max_running.or(stack.budget.max_running),
+            memory: env.memory.or(stack.budget.memory),
+        })
+    }
+
+    /// From the environment alone.
     pub fn from_env() -> Result<Limits> {
         let max_running = match crate::env_vars::get(EnvVars::KINFRA_MAX_RUNNING) {
             Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
@@ -120,8 +130,8 @@ fn human(b: u64) -> String {
 }
 
 /// Checks the budget for starting `id` now.
-pub fn check(ctx: &Context, id: &str) -> Result<()> {
-    let limits = Limits::from_env()?;
+pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()> {
+    let limits = Limits::for_stack(stack)?;
     let state = ctx.registry().load()?;
     let mine = state.kinfra.footprints.get(id).copied();
     if limits.max_running.is_none() && mine.is_none() {
@@ -231,7 +241,7 @@ fn tickets(dir: &Path) -> Vec<PathBuf> {
 
 /// Waits in line until the budget lets `id` start; the ticket is kept until the
 /// caller's start is over, so the next waiter sees this stack running.
-pub fn wait_turn(ctx: &Context, id: &str) -> Result<Ticket> {
+pub fn wait_turn(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<Ticket> {
     let dir = queue_dir(ctx);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
     let nanos = std::time::SystemTime::now()
@@ -256,7 +266,7 @@ pub fn wait_turn(ctx: &Context, id: &str) -> Result<Ticket> {
         let line = tickets(&dir);
         let first = line.first().is_some_and(|p| p == &ticket.path);
         if first {
-            match check(ctx, id) {
+            match check(ctx, stack, id) {
                 Ok(()) => return Ok(ticket),
                 Err(Error::OverBudget { why, .. }) => {
                     if why != said {

@@ -127,6 +127,15 @@ pub struct Stack {
     pub env_prefix: String,
     /// What `status`, `up` and the installer's summary show, in order.
     pub links: Vec<Link>,
+    /// The machine budget's limits for this project (the environment's win).
+    pub budget: Budget,
+}
+
+/// `[budget]`: how many stacks may run at once, and how much memory they may use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Budget {
+    pub max_running: Option<usize>,
+    pub memory: Option<u64>,
 }
 
 impl Stack {
@@ -225,6 +234,17 @@ mod file {
         gate: Vec<Gate>,
         #[serde(default)]
         post_start: Option<Post>,
+        #[serde(default)]
+        budget: RawBudget,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawBudget {
+        #[serde(default)]
+        max_running: Option<usize>,
+        #[serde(default)]
+        memory: Option<String>,
     }
 
     fn default_max_slot() -> u8 {
@@ -477,6 +497,15 @@ mod file {
                     .env_prefix
                     .unwrap_or_else(|| slug.to_uppercase().replace('-', "_")),
                 links: self.links,
+                budget: Budget {
+                    max_running: self.budget.max_running,
+                    memory: match self.budget.memory {
+                        Some(m) => Some(crate::budget::parse_bytes(&m).ok_or_else(|| {
+                            format!("budget.memory {m:?} is not a size (examples: 8G, 512M)")
+                        })?),
+                        None => None,
+                    },
+                },
                 name: self.name,
             })
         }
@@ -556,6 +585,25 @@ mod tests {
         assert_eq!(s.ports[0].sandbox, Some((8080, 1)));
         assert_eq!(s.repo_marker, None);
         assert!(s.gate.is_empty() && s.post_start.is_none());
+        assert_eq!(s.budget, Budget::default());
+        let b = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\n[budget]\nmax_running = 3\nmemory = \"6G\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            b.budget,
+            Budget {
+                max_running: Some(3),
+                memory: Some(6 << 30)
+            }
+        );
+        let e = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\n[budget]\nmemory = \"lots\"\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("budget.memory"), "{e}");
     }
 
     #[test]

@@ -148,9 +148,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let _ticket = if containers_before.iter().any(|c| c.running()) {
         None
     } else if opts.wait_for_room {
-        Some(crate::budget::wait_turn(ctx, inst.id())?)
+        Some(crate::budget::wait_turn(ctx, stack, inst.id())?)
     } else {
-        crate::budget::check(ctx, inst.id())?;
+        crate::budget::check(ctx, stack, inst.id())?;
         None
     };
 
