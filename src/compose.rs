@@ -280,10 +280,16 @@ pub fn parse_ps_json(text: &str) -> std::result::Result<Vec<PsEntry>, serde_json
 }
 
 /// Pure: the variables a compose file reads (`${NAME}`, `${NAME:-default}`,
-/// `$NAME`), outside comments; `$$` is a literal dollar. Whole names only, so
-/// `KEY_1` is not found inside `${KEY_10}`.
+/// `$NAME`), outside comments; whole names only, so `KEY_1` is not found inside
+/// `${KEY_10}`.
 pub fn variables(text: &str) -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
+    variable_refs(text).into_iter().map(|(v, _)| v).collect()
+}
+
+/// Pure: every `$NAME` / `${NAME…}` read outside comments, in order, with whether it
+/// has a default (`${X:-d}`, `${X-d}`). `$$` is a literal dollar.
+pub fn variable_refs(text: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
     for line in text.lines() {
         if line.trim_start().starts_with('#') {
             continue;
@@ -299,11 +305,8 @@ pub fn variables(text: &str) -> std::collections::BTreeSet<String> {
                 i += 2;
                 continue;
             }
-            let start = if b.get(i + 1) == Some(&b'{') {
-                i + 2
-            } else {
-                i + 1
-            };
+            let braced = b.get(i + 1) == Some(&b'{');
+            let start = if braced { i + 2 } else { i + 1 };
             let mut end = start;
             while end < b.len()
                 && (b[end].is_ascii_alphanumeric() || b[end] == b'_')
@@ -312,7 +315,9 @@ pub fn variables(text: &str) -> std::collections::BTreeSet<String> {
                 end += 1;
             }
             if end > start {
-                out.insert(line[start..end].to_string());
+                let default =
+                    braced && (line[end..].starts_with(":-") || line[end..].starts_with('-'));
+                out.push((line[start..end].to_string(), default));
             }
             i = end.max(i + 1);
         }

@@ -44,44 +44,7 @@ fn unquote(s: &str) -> &str {
     s.trim().trim_matches('"').trim_matches('\'')
 }
 
-/// Pure: every `$NAME` / `${NAME…}` read outside comments, with whether it has a
-/// default. `$$` is a literal dollar.
-pub fn variable_refs(text: &str) -> Vec<(String, bool)> {
-    let mut out: Vec<(String, bool)> = Vec::new();
-    for line in text.lines() {
-        if line.trim_start().starts_with('#') {
-            continue;
-        }
-        let b = line.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] != b'$' {
-                i += 1;
-                continue;
-            }
-            if b.get(i + 1) == Some(&b'$') {
-                i += 2;
-                continue;
-            }
-            let braced = b.get(i + 1) == Some(&b'{');
-            let start = if braced { i + 2 } else { i + 1 };
-            let mut end = start;
-            while end < b.len()
-                && (b[end].is_ascii_alphanumeric() || b[end] == b'_')
-                && !(end == start && b[end].is_ascii_digit())
-            {
-                end += 1;
-            }
-            if end > start {
-                let default =
-                    braced && (line[end..].starts_with(":-") || line[end..].starts_with('-'));
-                out.push((line[start..end].to_string(), default));
-            }
-            i = end.max(i + 1);
-        }
-    }
-    out
-}
+use crate::compose::variable_refs;
 
 /// Pure: reads the facts from a compose file's text.
 pub fn read(text: &str) -> Facts {
