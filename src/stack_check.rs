@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::compose::variable_refs;
 use crate::stack::Stack;
 
 /// A published port as written.
@@ -43,8 +44,6 @@ fn indent(line: &str) -> usize {
 fn unquote(s: &str) -> &str {
     s.trim().trim_matches('"').trim_matches('\'')
 }
-
-use crate::compose::variable_refs;
 
 /// Pure: reads the facts from a compose file's text.
 pub fn read(text: &str) -> Facts {
