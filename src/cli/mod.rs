@@ -15,8 +15,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::context::Context;
 use crate::error::Error;
 
-/// Parallel, isolated copies of the KTRDR Docker Compose stack: one sandbox per git
-/// worktree (slots 1-10) and one local-prod on the standard ports (slot 0).
+/// Parallel, isolated copies of a Docker Compose stack (KTRDR's, or the one a
+/// repository describes in kinfra.toml): one sandbox per git worktree and one
+/// local-prod on the standard ports (slot 0).
 #[derive(Debug, Parser)]
 #[command(
     name = "kinfra",
@@ -27,7 +28,7 @@ use crate::error::Error;
 #[command(
     after_help = "Exit codes: 0 ok, 1 failure, 2 invalid input / wrong place / gate failed, \
 3 port conflict, 4 no such instance, 5 refused: would lose work, 6 corrupt state, \
-7 Docker or a required tool unavailable.\n\nState lives in $KINFRA_HOME (default ~/.ktrdr)."
+7 Docker or a required tool unavailable, or the machine budget full.\n\nState lives in $KINFRA_HOME (default ~/.ktrdr)."
 )]
 pub struct Cli {
     /// When to use colours (NO_COLOR and CLICOLOR are honoured under auto).
@@ -42,7 +43,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Sandboxes: one isolated stack per worktree, on slots 1-10.
+    /// Sandboxes: one isolated stack per worktree, each on its own slot.
     #[command(subcommand)]
     Sandbox(SandboxCmd),
     /// The single local-prod instance (a clone, slot 0, standard ports); every command
@@ -51,7 +52,8 @@ pub enum Command {
     LocalProd(LocalProdCmd),
     /// Run the embedded demo end to end: local-prod and a sandbox, then teardown.
     Demo(cmd::demo::Args),
-    /// Check the prerequisites: git, Docker (engine, compose), uv, 1Password CLI.
+    /// Check the prerequisites (git, Docker engine and compose, uv, 1Password CLI) and
+    /// kinfra's own state.
     Doctor(cmd::doctor::Args),
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
