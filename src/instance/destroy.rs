@@ -116,12 +116,11 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                     .args(["down", "--volumes", "--remove-orphans"])
                     .run();
             }
-        } else if let Ok(compose) = Compose::detect() {
-            let mut p = Project::new(
-                &entry.instance_id,
-                &super::compose_file(ctx, stack, dir)?,
-                dir,
-            );
+        } else if let (Ok(compose), Ok(file)) =
+            (Compose::detect(), super::compose_file(ctx, stack, dir))
+        {
+            // No compose file (or no .env.sandbox): the label sweep below does it all.
+            let mut p = Project::new(&entry.instance_id, &file, dir);
             p.profile = Kind::of_slot(entry.slot).profile(stack).map(String::from);
             let _ = compose
                 .cmd(&p)
