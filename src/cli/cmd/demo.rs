@@ -83,7 +83,8 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
     }
     r.step("Tearing down");
     let sb_ctx = base.with_cwd(&prod_dir);
-    let stack = super::stack();
+    // The demo is KTRDR-shaped wherever it is run from, kinfra.toml or not.
+    let stack: &crate::stack::Stack = &crate::stack::KTRDR;
     let d1 = instance::destroy(
         &sb_ctx,
         stack,
@@ -107,7 +108,8 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
 }
 
 fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
-    let stack = super::stack();
+    // The demo is KTRDR-shaped wherever it is run from, kinfra.toml or not.
+    let stack: &crate::stack::Stack = &crate::stack::KTRDR;
     let r = &base.reporter;
     let prod_ctx = base.with_cwd(prod_dir);
     let no_secrets = UpOptions {
