@@ -363,15 +363,20 @@ pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Fin
     let file = top.join(&stack.compose_file);
     let text = std::fs::read_to_string(&file)
         .map_err(|e| crate::Error::io("could not read the compose file", &file, e))?;
+    Ok(check_text(stack, top, &text))
+}
+
+/// [`check_repo`] on compose text already read (`up` has it in hand).
+pub fn check_text(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Finding> {
     let env_keys: BTreeSet<String> = std::fs::read_to_string(top.join(".env"))
         .ok()
         .and_then(|t| crate::envfile::parse(&t).ok())
         .map(|m| m.into_keys().collect())
         .unwrap_or_default();
-    let facts = read(&text);
+    let facts = read(text);
     // Unknown (engine unreachable) counts as present: no false alarm.
     let exists = |kind: &str, name: &str| crate::docker::object_exists(kind, name).unwrap_or(true);
-    Ok(check(stack, &facts, &env_keys, &exists))
+    check(stack, &facts, &env_keys, &exists)
 }
 
 #[cfg(test)]

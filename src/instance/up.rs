@@ -138,10 +138,8 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     ));
     let containers_before = check_ports(inst, &compose_text)?;
     // `kinfra stack check`'s findings, said before compose meets them.
-    if let Ok(findings) = crate::stack_check::check_repo(stack, &inst.dir) {
-        for f in findings {
-            r.warn(&f.message);
-        }
+    for f in crate::stack_check::check_text(stack, &inst.dir, &compose_text) {
+        r.warn(&f.message);
     }
     // The machine budget, for a stack that is not running yet. A queued start keeps
     // its ticket until it is over, so the next in line sees it running.
