@@ -166,7 +166,16 @@ impl SandboxEnv {
             });
         }
         let mut ports = Vec::new();
-        for (key, _) in crate::ports::for_slot(stack, slot) {
+        let auto = vars
+            .keys()
+            .filter(|k| stack.auto_ports && k.starts_with(crate::model::PORT_PREFIX))
+            .map(String::as_str);
+        let keys: Vec<&str> = crate::ports::for_slot(stack, slot)
+            .into_iter()
+            .map(|(k, _)| k)
+            .chain(auto)
+            .collect();
+        for key in keys {
             if !vars.contains_key(key) && used.is_some_and(|u| !u.contains(key)) {
                 continue;
             }

@@ -114,6 +114,12 @@ pub enum Error {
         #[source]
         source: ExecError,
     },
+    #[error("compose could not read {}", file.display())]
+    ComposeConfig {
+        file: PathBuf,
+        #[source]
+        source: ExecError,
+    },
     #[error("the startability gate failed: {failed}")]
     GateFailed { failed: String },
     #[error("{} holds work that would be lost:\n{}", path.display(), describe_work(uncommitted, unpushed))]
@@ -232,6 +238,7 @@ impl Error {
             | Error::WrongKind { .. }
             | Error::Invalid(_)
             | Error::StackInvalid { .. }
+            | Error::ComposeConfig { .. }
             | Error::GateFailed { .. } => INVALID,
             Error::PortConflict { .. } => PORT_CONFLICT,
             Error::Interrupted => INTERRUPTED,
@@ -309,6 +316,7 @@ impl Error {
                  stop it there, or remove stale objects with `docker rm -f` / `docker volume rm`, then retry"
             ),
             Error::ComposeFailed { .. } => "compose's message is in the cause above, the failing services' last log lines above that; volumes that held data were kept. Fix it and run `up` again; `up --keep-on-failure` leaves the containers for `logs SERVICE`".into(),
+            Error::ComposeConfig { .. } => "compose's own message is the cause above (`docker compose config` shows the same); fix the compose file or the variables it reads, then run the command again".into(),
             Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
             Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),
             Error::SecretsRequired { item, source } => format!(

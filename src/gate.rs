@@ -34,6 +34,9 @@ pub struct CheckResult {
 pub struct Options {
     pub timeout: Duration,
     pub poll: Duration,
+    /// For a stack without gate checks: the services that must be up (compose's
+    /// model); `None` takes the services the instance has containers of.
+    pub services: Option<Vec<String>>,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
         Options {
             timeout: Duration::from_secs(120),
             poll: Duration::from_millis(poll),
+            services: None,
         }
     }
 }
@@ -149,8 +153,146 @@ pub fn dead_container(cs: &[crate::docker::Container]) -> Option<(String, String
         .map(|c| (c.service.clone(), c.status.clone()))
 }
 
-/// Runs every check of the stack for one instance.
+/// How one service stands in the default gate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceState {
+    Ready,
+    /// Not yet: why.
+    Pending(String),
+    /// Will not be: exited non-zero, restarting, dead, unhealthy.
+    Failed(String),
+}
+
+/// Pure: a service is ready when each of its containers runs (healthy, if it has a
+/// healthcheck, its own or its image's) or has finished with exit 0 (a one-shot job).
+pub fn service_state(containers: &[&crate::docker::Container]) -> ServiceState {
+    if containers.is_empty() {
+        return ServiceState::Pending("no container yet".into());
+    }
+    for c in containers {
+        if dead_container(std::slice::from_ref(*c)).is_some() {
+            return ServiceState::Failed(c.status.clone());
+        }
+        match c.health() {
+            Some("unhealthy") => return ServiceState::Failed(c.status.clone()),
+            Some("starting") => return ServiceState::Pending("health: starting".into()),
+            _ => {}
+        }
+        let finished = c.state == "exited" && c.status.starts_with("Exited (0)");
+        if !c.running() && !finished {
+            return ServiceState::Pending(c.status.clone());
+        }
+    }
+    ServiceState::Ready
+}
+
+/// The gate of a stack that names no checks: every service running, and healthy
+/// where it has a healthcheck; one result per service, a failed one as soon as a
+/// container dies or turns unhealthy. One `docker ps` per poll serves them all.
+fn run_services(project: &str, opts: &Options) -> Report {
+    let start = Instant::now();
+    let deadline = start + opts.timeout;
+    let poll = opts.poll.max(Duration::from_millis(200));
+    let mut done: BTreeMap<String, CheckResult> = BTreeMap::new();
+    let result = |svc: &str, outcome: Outcome| CheckResult {
+        name: svc.to_string(),
+        service: svc.to_string(),
+        outcome,
+        elapsed_ms: start.elapsed().as_millis(),
+    };
+    let mut died = None;
+    // A service without a healthcheck passes once it has kept running for a moment:
+    // a process that dies right after its start is not "up".
+    let settle = Duration::from_millis(1000);
+    let mut running_since: BTreeMap<String, Instant> = BTreeMap::new();
+    loop {
+        let (cs, err) = match crate::docker::containers(Some(project)) {
+            Ok(cs) => (cs, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        let services: Vec<String> = match &opts.services {
+            Some(s) => s.clone(),
+            None => cs
+                .iter()
+                .map(|c| c.service.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let mut pending = Vec::new();
+        for svc in &services {
+            if done.contains_key(svc) {
+                continue;
+            }
+            let mine: Vec<&crate::docker::Container> =
+                cs.iter().filter(|c| &c.service == svc).collect();
+            let healthy = mine
+                .iter()
+                .all(|c| c.health() == Some("healthy") || !c.running());
+            match service_state(&mine) {
+                ServiceState::Ready if !healthy => {
+                    let since = *running_since
+                        .entry(svc.clone())
+                        .or_insert_with(Instant::now);
+                    if since.elapsed() >= settle {
+                        done.insert(svc.clone(), result(svc, Outcome::Passed));
+                    } else {
+                        pending.push((svc.clone(), "running, settling".to_string()));
+                    }
+                }
+                ServiceState::Ready => {
+                    done.insert(svc.clone(), result(svc, Outcome::Passed));
+                }
+                ServiceState::Failed(why) => {
+                    died.get_or_insert((svc.clone(), why.clone()));
+                    done.insert(
+                        svc.clone(),
+                        result(svc, Outcome::Failed(format!("container {why}"))),
+                    );
+                }
+                ServiceState::Pending(why) => pending.push((svc.clone(), why)),
+            }
+        }
+        let over = Instant::now() >= deadline;
+        let interrupted = crate::context::interrupted();
+        let give_up = died.is_some() || over || interrupted;
+        if (pending.is_empty() && !services.is_empty()) || give_up {
+            for (svc, why) in pending {
+                let why = match (&err, interrupted, &died) {
+                    (_, true, _) => "interrupted (Ctrl-C)".to_string(),
+                    (_, _, Some((d, _))) => format!("not ready when {d} failed: {why}"),
+                    (Some(e), _, _) => format!("not ready: {why} ({e})"),
+                    _ => format!("not ready after {} s: {why}", opts.timeout.as_secs()),
+                };
+                done.insert(svc.clone(), result(&svc, Outcome::Failed(why)));
+            }
+            if services.is_empty() {
+                done.insert(
+                    "services".into(),
+                    result(
+                        "services",
+                        Outcome::Failed(
+                            err.unwrap_or_else(|| "the instance has no containers".into()),
+                        ),
+                    ),
+                );
+            }
+            break;
+        }
+        std::thread::sleep(poll);
+    }
+    Report {
+        results: done.into_values().collect(),
+        died,
+    }
+}
+
+/// Runs every check of the stack for one instance; a stack that names none gets the
+/// default gate (every service up, healthy where it has a healthcheck).
 pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Report {
+    if stack.gate.is_empty() {
+        return run_services(project, opts);
+    }
     let start = Instant::now();
     let deadline = start + opts.timeout;
     let stop = Arc::new(AtomicBool::new(false));
@@ -356,6 +498,32 @@ mod tests {
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].name, checks[1].name);
         assert!(matches!(&failed[0].outcome, Outcome::Failed(m) if m.contains("probe exploded")));
+    }
+
+    #[test]
+    fn the_default_gate_wants_running_and_healthy() {
+        let cs = parse_ps(
+            "a\tp\tweb\trunning\tUp 3 seconds (healthy)\tp-web-1\t\n\
+             b\tp\tdb\trunning\tUp 1 second (health: starting)\tp-db-1\t\n\
+             c\tp\tjob\texited\tExited (0) 1 second ago\tp-job-1\t\n\
+             d\tp\tapi\trunning\tUp 2 seconds (unhealthy)\tp-api-1\t\n\
+             e\tp\tcache\tcreated\tCreated\tp-cache-1\t\n\
+             f\tp\tbad\texited\tExited (3) 1 second ago\tp-bad-1\t\n\
+             g\tp\tplain\trunning\tUp 4 seconds\tp-plain-1\t\n",
+        );
+        let of = |svc: &str| {
+            let mine: Vec<&crate::docker::Container> =
+                cs.iter().filter(|c| c.service == svc).collect();
+            service_state(&mine)
+        };
+        assert_eq!(of("web"), ServiceState::Ready);
+        assert_eq!(of("plain"), ServiceState::Ready);
+        assert_eq!(of("job"), ServiceState::Ready);
+        assert_eq!(of("db"), ServiceState::Pending("health: starting".into()));
+        assert_eq!(of("cache"), ServiceState::Pending("Created".into()));
+        assert_eq!(of("none"), ServiceState::Pending("no container yet".into()));
+        assert!(matches!(of("api"), ServiceState::Failed(s) if s.contains("unhealthy")));
+        assert!(matches!(of("bad"), ServiceState::Failed(s) if s.contains("Exited (3)")));
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod git;
 pub mod hook;
 pub mod instance;
 pub mod mcp;
+pub mod model;
 pub mod ports;
 pub mod prereq;
 pub mod prompt;

@@ -1,5 +1,7 @@
 //! Host ports by slot, computed from the stack's port table.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::stack::Stack;
 
 /// Every port key with its value for `slot` (0 = local-prod, 1.. = sandboxes).
@@ -43,11 +45,141 @@ pub fn links<'s>(stack: &'s Stack, ports: &[(&str, u16)]) -> Vec<(&'s str, Strin
         .collect()
 }
 
+/// Pure: host ports for an instance whose ports kinfra chooses (`port_scheme =
+/// "auto"`). `wanted` are the model's published ports (key, the project's own port).
+/// A key that has a port (`kept`) keeps it: ports stay stable across starts. A new
+/// one takes `base + 100 × slot`, or the next port up that is not `taken` (another
+/// instance's), not one of the project's own ports (a plain `docker compose up` of
+/// the checkout holds those) and not `held` by anything running now.
+pub fn allocate(
+    wanted: &[(String, u16)],
+    slot: u8,
+    kept: &BTreeMap<String, u16>,
+    taken: &BTreeSet<u16>,
+    held: &dyn Fn(u16) -> bool,
+) -> BTreeMap<String, u16> {
+    let bases: BTreeSet<u16> = wanted.iter().map(|(_, b)| *b).collect();
+    let mut out = BTreeMap::new();
+    let mut used: BTreeSet<u16> = taken.clone();
+    for (key, _) in wanted {
+        if let Some(p) = kept.get(key) {
+            out.insert(key.clone(), *p);
+            used.insert(*p);
+        }
+    }
+    for (key, base) in wanted {
+        if out.contains_key(key) {
+            continue;
+        }
+        let start = u32::from(*base) + 100 * u32::from(slot);
+        // Past the top: the same search from 20000 (above the well-known ports).
+        let candidates = (start..=65535).chain(20000..start.min(65536));
+        let free = candidates
+            .filter_map(|p| u16::try_from(p).ok())
+            .find(|p| *p >= 1024 && !used.contains(p) && !bases.contains(p) && !held(*p));
+        if let Some(p) = free {
+            out.insert(key.clone(), p);
+            used.insert(p);
+        }
+    }
+    out
+}
+
+/// Links for allocated ports: `service:target` → `http://localhost:PORT` for the
+/// usual web ports, `localhost:PORT` otherwise.
+pub fn auto_links(ports: &[(String, u16)]) -> Vec<(String, String)> {
+    ports
+        .iter()
+        .filter_map(|(k, p)| {
+            let rest = k.strip_prefix(crate::model::PORT_PREFIX)?;
+            let (svc, target) = rest.rsplit_once('_')?;
+            // `…_53_UDP`: no scheme.
+            let (svc, target, udp) = match target.parse::<u16>() {
+                Ok(t) => (svc, t, false),
+                Err(_) => {
+                    let (s, t) = svc.rsplit_once('_')?;
+                    (s, t.parse().ok()?, true)
+                }
+            };
+            let web = !udp
+                && matches!(
+                    target,
+                    80 | 443 | 3000 | 5000 | 8000..=8099 | 8443 | 8888 | 9090
+                );
+            let scheme = if target == 443 || target == 8443 {
+                "https"
+            } else {
+                "http"
+            };
+            let text = if web {
+                format!("{scheme}://localhost:{p}")
+            } else {
+                format!("localhost:{p}")
+            };
+            Some((format!("{}:{target}", svc.to_lowercase()), text))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stack::KTRDR;
-    use std::collections::{BTreeMap, HashSet};
+    use std::collections::HashSet;
+
+    #[test]
+    fn allocation_avoids_others_bases_and_held_ports_and_keeps_what_it_gave() {
+        let wanted = vec![
+            ("PORT_WEB_80".to_string(), 8080),
+            ("PORT_DB_5432".to_string(), 5432),
+            ("PORT_ALT_80".to_string(), 8180),
+        ];
+        let none = BTreeMap::new();
+        let free = |_: u16| false;
+        let a = allocate(&wanted, 1, &none, &BTreeSet::new(), &free);
+        // 8180 is the project's own port (ALT): the next one up.
+        assert_eq!(a["PORT_WEB_80"], 8181);
+        assert_eq!(a["PORT_DB_5432"], 5532);
+        assert_eq!(a["PORT_ALT_80"], 8280);
+        // Another instance holds 5532 and something listens on 8181.
+        let taken: BTreeSet<u16> = [5532].into_iter().collect();
+        let b = allocate(&wanted, 1, &none, &taken, &|p| p == 8181);
+        assert_eq!(b["PORT_WEB_80"], 8182);
+        assert_eq!(b["PORT_DB_5432"], 5533);
+        // What it gave before stays, even if it is busy now (its own containers).
+        let kept: BTreeMap<String, u16> = [("PORT_WEB_80".to_string(), 9999)].into_iter().collect();
+        let c = allocate(&wanted, 1, &kept, &BTreeSet::new(), &|p| p == 9999);
+        assert_eq!(c["PORT_WEB_80"], 9999);
+        // Near the top: the search continues from 20000; nothing under 1024.
+        let high = vec![("PORT_X_1".to_string(), 65500)];
+        assert_eq!(
+            allocate(&high, 1, &none, &BTreeSet::new(), &free)["PORT_X_1"],
+            20000
+        );
+        let low = vec![("PORT_DNS_53_UDP".to_string(), 53)];
+        assert_eq!(
+            allocate(&low, 0, &none, &BTreeSet::new(), &free)["PORT_DNS_53_UDP"],
+            1024
+        );
+    }
+
+    #[test]
+    fn auto_links_name_service_and_target() {
+        let l = auto_links(&[
+            ("PORT_WEB_80".into(), 8180),
+            ("PORT_MY_DB_5432".into(), 5532),
+            ("PORT_DNS_53_UDP".into(), 1053),
+            ("SOMETHING_ELSE".into(), 1),
+        ]);
+        assert_eq!(
+            l,
+            [
+                ("web:80".to_string(), "http://localhost:8180".to_string()),
+                ("my_db:5432".to_string(), "localhost:5532".to_string()),
+                ("dns:53".to_string(), "localhost:1053".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn links_fill_in_ports_and_list_prefixed_keys() {
@@ -59,7 +191,7 @@ mod tests {
         assert_eq!(links(&KTRDR, &[])[0].1, "-");
     }
 
-    fn map(slot: u8) -> BTreeMap<&'static str, u16> {
+    fn map(slot: u8) -> std::collections::BTreeMap<&'static str, u16> {
         for_slot(&KTRDR, slot).into_iter().collect()
     }
 

@@ -46,11 +46,30 @@ pub struct KinfraState {
     /// the machine budget.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub footprints: BTreeMap<String, u64>,
+    /// Host ports kinfra chose for instances of `port_scheme = "auto"` projects
+    /// (instance → key → port), so no two instances of any project get one port.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ports: BTreeMap<String, BTreeMap<String, u16>>,
+    /// The project (stack name) each instance belongs to, for `list`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stacks: BTreeMap<String, String>,
 }
 
 impl KinfraState {
     fn is_empty(&self) -> bool {
-        self.created_worktrees.is_empty() && self.projects.is_empty() && self.footprints.is_empty()
+        self.created_worktrees.is_empty()
+            && self.projects.is_empty()
+            && self.footprints.is_empty()
+            && self.ports.is_empty()
+            && self.stacks.is_empty()
+    }
+
+    /// Drops every record of an instance that is gone.
+    pub fn forget(&mut self, id: &str) {
+        self.projects.remove(id);
+        self.footprints.remove(id);
+        self.ports.remove(id);
+        self.stacks.remove(id);
     }
 
     /// Adds records from an older copy (the legacy key) that this one lacks.

@@ -113,6 +113,11 @@ pub struct Stack {
     pub sandbox_item: String,
     pub local_prod_item: String,
     pub max_slot: u8,
+    /// Host ports chosen by kinfra per instance (from compose's model, run through a
+    /// resolved copy) instead of env variables the compose file reads.
+    pub auto_ports: bool,
+    /// Learned from the compose file alone: the repository carries no description.
+    pub inferred: bool,
     pub ports: Vec<PortRule>,
     /// The port key shown as "API port" in lists.
     pub api_port_key: String,
@@ -171,6 +176,17 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// A project that carries no description: everything comes from its compose file
+    /// (`compose_file`) through compose's model; `name` names its instances.
+    pub fn inferred(name: &str, compose_file: &str) -> Result<Stack> {
+        let text = format!("name = {name:?}\ncompose_file = {compose_file:?}\n");
+        let mut s = Stack::parse(&text, &format!("the compose file {compose_file}"))?;
+        s.inferred = true;
+        Ok(s)
+    }
+}
+
 /// KTRDR's built-in description (parsed once, on first use).
 pub static KTRDR: LazyLock<Stack> = LazyLock::new(|| {
     let text = crate::assets::text::<crate::assets::Scripts>("stacks/ktrdr.toml");
@@ -187,14 +203,65 @@ pub fn for_dir(cwd: &Path) -> Result<&'static Stack> {
         .ancestors()
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf);
-    if let Some(top) = top
-        && let Some(s) = Stack::from_dir(&top)?
-    {
-        // One description per process: leaking it gives it the process's lifetime,
-        // like the built-in one.
+    let Some(top) = top else { return Ok(&KTRDR) };
+    // One description per process: leaking it gives it the process's lifetime, like
+    // the built-in one.
+    if let Some(s) = Stack::from_dir(&top)? {
+        return Ok(Box::leak(Box::new(s)));
+    }
+    if let Some(s) = infer(&top)? {
         return Ok(Box::leak(Box::new(s)));
     }
     Ok(&KTRDR)
+}
+
+/// The description of a checkout without `kinfra.toml`: none for a KTRDR clone (its
+/// compose file is KTRDR's `compose_file`) or a directory without a compose file;
+/// otherwise inferred from the first compose file compose itself would take, named
+/// after the main clone's directory (a worktree's own name is the instance's).
+pub fn infer(top: &Path) -> Result<Option<Stack>> {
+    if top.join(KTRDR_COMPOSE_FILE).is_file() {
+        return Ok(None);
+    }
+    let Some(file) = crate::stack_check::COMPOSE_CANDIDATES
+        .iter()
+        .find(|f| top.join(f).is_file())
+    else {
+        return Ok(None);
+    };
+    let main = main_clone(top);
+    let name = main
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".into());
+    // A directory name may hold what a compose project name cannot; the slug is the
+    // name then, and a name with nothing usable falls back to "project".
+    let name = crate::slug::slugify(&name).unwrap_or_else(|_| "project".into());
+    Stack::inferred(&name, file).map(Some)
+}
+
+/// KTRDR's compose file name: its presence marks a KTRDR checkout.
+const KTRDR_COMPOSE_FILE: &str = "docker-compose.sandbox.yml";
+
+/// The main clone of a checkout: itself, or for a worktree (whose `.git` is a file
+/// `gitdir: <clone>/.git/worktrees/<name>`) the clone that holds it.
+fn main_clone(top: &Path) -> PathBuf {
+    let git = top.join(".git");
+    if git.is_file()
+        && let Ok(text) = std::fs::read_to_string(&git)
+        && let Some(dir) = text.trim().strip_prefix("gitdir:")
+    {
+        // Absolute as git writes it; relative under worktree.useRelativePaths.
+        let dir = top.join(dir.trim());
+        if let Some(clone) = dir
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == ".git"))
+            .and_then(Path::parent)
+        {
+            return clone.to_path_buf();
+        }
+    }
+    top.to_path_buf()
 }
 
 /// The file format, as written; checked and turned into a [`Stack`].
@@ -224,6 +291,8 @@ mod file {
         local_prod: LocalProd,
         #[serde(default)]
         sandbox: Sandbox,
+        #[serde(default)]
+        port_scheme: Option<String>,
         #[serde(default)]
         ports: Vec<Port>,
         #[serde(default)]
@@ -343,6 +412,23 @@ mod file {
             if self.max_slot == 0 {
                 return Err("max_slot must be at least 1".into());
             }
+            let auto_ports = match self.port_scheme.as_deref() {
+                None => self.ports.is_empty(),
+                Some("auto") => {
+                    if !self.ports.is_empty() {
+                        return Err(
+                            "port_scheme = \"auto\" chooses every host port itself: remove [[ports]], or use port_scheme = \"env\"".into(),
+                        );
+                    }
+                    true
+                }
+                Some("env") => false,
+                Some(other) => {
+                    return Err(format!(
+                        "port_scheme {other:?} is not a scheme: \"auto\" (kinfra picks each published port) or \"env\" ([[ports]] keys the compose file reads)"
+                    ));
+                }
+            };
             let ports: Vec<PortRule> = self
                 .ports
                 .into_iter()
@@ -370,7 +456,12 @@ mod file {
                     })
                 })
                 .collect::<std::result::Result<_, _>>()?;
-            let known = |k: &str| ports.iter().any(|p| p.key == k);
+            // Under the auto scheme a check names an allocated port by its key,
+            // `PORT_<SERVICE>_<TARGET>`.
+            let known = |k: &str| {
+                ports.iter().any(|p| p.key == k)
+                    || (auto_ports && k.starts_with(crate::model::PORT_PREFIX))
+            };
             let need = |what: &str, k: &str| {
                 if known(k) {
                     Ok(())
@@ -486,6 +577,8 @@ mod file {
                     .item
                     .unwrap_or_else(|| format!("{slug}-local-prod")),
                 max_slot: self.max_slot,
+                auto_ports,
+                inferred: false,
                 ports,
                 api_port_key,
                 secret_fields: self.secrets,

@@ -240,7 +240,8 @@ pub fn check(
         message: m,
         create: None,
     };
-    for p in &facts.ports {
+    // Under the auto scheme kinfra chooses every published port: fixed ones are fine.
+    for p in facts.ports.iter().filter(|_| !stack.auto_ports) {
         match &p.var {
             None => out.push(err(format!(
                 "service {}: host port {:?} is fixed, so a second instance cannot start; write it as \"${{{}_PORT:-{}}}:…\" and add that key to [[ports]]",

@@ -79,6 +79,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
             },
         );
         c.kinfra.created_worktrees.push(path_s.clone());
+        c.kinfra.stacks.insert(id.clone(), stack.name.clone());
         Ok(slot)
     })?;
     ctx.reporter.step(&format!(
@@ -91,6 +92,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         let _ = ctx.registry().update(|c| {
             c.instances.remove(&id);
             c.kinfra.created_worktrees.retain(|p| p != &path_s);
+            c.kinfra.forget(&id);
             Ok(())
         });
     };
@@ -123,9 +125,10 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         undo_registry();
         return Err(e);
     }
-    Ok(Instance {
+    let inst = Instance {
         kind: Kind::Sandbox,
         dir: path,
         env,
-    })
+    };
+    Ok(super::resolve::after_register(ctx, stack, inst))
 }

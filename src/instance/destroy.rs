@@ -156,10 +156,12 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
         {
             c.instances.remove(&entry.instance_id);
         }
-        c.kinfra.projects.remove(&entry.instance_id);
+        c.kinfra.forget(&entry.instance_id);
         c.kinfra.created_worktrees.retain(|p| p != &entry.path);
         Ok(())
-    })
+    })?;
+    crate::model::remove_copy(&ctx.home, &entry.instance_id);
+    Ok(())
 }
 
 pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<Destroyed> {

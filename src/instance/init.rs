@@ -108,6 +108,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
         check_leftovers(ctx, &id, opts.docker, kind)?;
     }
     let slot = ctx.registry().update(|c| {
+        c.kinfra.stacks.insert(id.clone(), stack.name.clone());
         if let Some(e) = c.entry_at(&top) {
             return Err(Error::AlreadyInitialized {
                 dir: top.clone(),
@@ -166,11 +167,12 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
         });
         return Err(e);
     }
-    Ok(Instance {
+    let inst = Instance {
         kind,
         dir: top,
         env,
-    })
+    };
+    Ok(super::resolve::after_register(ctx, stack, inst))
 }
 
 /// Writes `.env.sandbox` atomically (no secrets in it; readable by the user's tools).

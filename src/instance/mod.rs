@@ -7,6 +7,7 @@ mod init;
 mod lock;
 mod ops;
 mod prune;
+pub mod resolve;
 mod status;
 pub(crate) mod up;
 
@@ -69,7 +70,10 @@ impl Instance {
     }
 
     /// The stack's links (URLs, ports) with this instance's ports.
-    pub fn links<'s>(&self, stack: &'s Stack) -> Vec<(&'s str, String)> {
+    pub fn links(&self, stack: &Stack) -> Vec<(String, String)> {
+        if stack.auto_ports && stack.links.is_empty() {
+            return crate::ports::auto_links(&self.env.ports);
+        }
         let ports: Vec<(&str, u16)> = self
             .env
             .ports
@@ -77,6 +81,9 @@ impl Instance {
             .map(|(k, p)| (k.as_str(), *p))
             .collect();
         crate::ports::links(stack, &ports)
+            .into_iter()
+            .map(|(l, t)| (l.to_string(), t))
+            .collect()
     }
 
     /// Reads the instance at `dir`.
@@ -92,7 +99,12 @@ impl Instance {
     /// The compose project: the instance's own compose file if it has one, else the
     /// embedded one; env from `.env.sandbox` (overriding the process environment).
     pub fn project(&self, ctx: &Context, stack: &Stack) -> Result<Project> {
-        let file = compose_file(ctx, stack, &self.dir)?;
+        let mut file = compose_file(ctx, stack, &self.dir)?;
+        // Chosen ports live in the resolved copy that the last `up` ran.
+        let copy = crate::model::copy_path(&ctx.home, self.id());
+        if stack.auto_ports && copy.is_file() {
+            file = copy;
+        }
         let mut p = Project::new(self.id(), &file, &self.dir);
         p.profile = self.kind.profile(stack).map(String::from);
         p.env = self

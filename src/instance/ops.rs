@@ -190,6 +190,8 @@ pub fn wait(
         inst.id(),
         &crate::gate::Options {
             timeout,
+            // The services of the model `up` last resolved (a file read, no compose).
+            services: super::resolve::cached_services(ctx, inst.id()),
             ..Default::default()
         },
     );

@@ -57,9 +57,10 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
     super::remove_env_file(Path::new(&entry.path));
     ctx.registry().update(|c| {
         c.instances.remove(&entry.instance_id);
-        c.kinfra.projects.remove(&entry.instance_id);
+        c.kinfra.forget(&entry.instance_id);
         Ok(())
     })?;
+    crate::model::remove_copy(&ctx.home, &entry.instance_id);
     Ok(PruneItem {
         project: entry.instance_id.clone(),
         slot: Some(entry.slot),
@@ -172,11 +173,19 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
                     .is_some_and(|e| e.instance_id == it.project);
             // Kept volumes stay on record as ours, so a new instance of that name
             // takes them over instead of being refused as someone else's.
-            if !still_owned && !it.keeps_volumes {
-                c.kinfra.projects.remove(&it.project);
-                if let Some(p) = &it.path {
-                    c.kinfra.created_worktrees.retain(|w| w != p);
+            if !still_owned {
+                // Its ports and records go; the project record stays while volumes do.
+                let dir = c.kinfra.projects.get(&it.project).cloned();
+                c.kinfra.forget(&it.project);
+                if let (Some(d), true) = (dir, it.keeps_volumes) {
+                    c.kinfra.projects.insert(it.project.clone(), d);
                 }
+            }
+            if !still_owned
+                && !it.keeps_volumes
+                && let Some(p) = &it.path
+            {
+                c.kinfra.created_worktrees.retain(|w| w != p);
             }
             Ok(())
         })?;

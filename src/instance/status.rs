@@ -95,6 +95,8 @@ pub fn status(ctx: &Context, inst: &Instance) -> Result<Status> {
 #[derive(Debug, Clone, Serialize)]
 pub struct ListRow {
     pub instance_id: String,
+    /// The project (stack) it is an instance of.
+    pub project: String,
     pub kind: &'static str,
     pub slot: u8,
     /// running, partial x/y, stopped, foreign, directory missing, unknown (Docker
@@ -139,16 +141,38 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
                 None => "unknown".to_string(),
             }
         };
+        let project = project_of(&reg.kinfra, stack, &e.instance_id);
+        // The port shown: the stack's API port for an env-driven project known here,
+        // else the first web port kinfra chose for it.
+        let described = if project == stack.name {
+            Some(stack)
+        } else if project == crate::stack::KTRDR.name {
+            Some(&*crate::stack::KTRDR)
+        } else {
+            None
+        };
+        let api_port = match (reg.kinfra.ports.get(&e.instance_id), described) {
+            (Some(chosen), _) => {
+                let ports: Vec<(String, u16)> =
+                    chosen.iter().map(|(k, p)| (k.clone(), *p)).collect();
+                let links = crate::ports::auto_links(&ports);
+                let web = links.iter().position(|(_, t)| t.starts_with("http"));
+                ports.get(web.unwrap_or(0)).map(|(_, p)| *p)
+            }
+            (None, Some(st)) => crate::ports::for_slot(st, e.slot)
+                .into_iter()
+                .find(|(k, _)| *k == st.api_port_key)
+                .map(|(_, p)| p),
+            (None, None) => None,
+        };
         ListRow {
             instance_id: e.instance_id.clone(),
+            project,
             kind: Kind::of_slot(e.slot).label(),
             slot: e.slot,
             state,
             foreign,
-            api_port: crate::ports::for_slot(stack, e.slot)
-                .into_iter()
-                .find(|(k, _)| *k == stack.api_port_key)
-                .map(|(_, p)| p),
+            api_port,
             path: e.path.clone(),
             created_at: e.created_at.clone(),
             age: age(&e.created_at, now),
@@ -159,7 +183,31 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
     let mut sandboxes: Vec<ListRow> = reg.instances.values().map(row).collect();
     sandboxes.sort_by_key(|r| r.slot);
     rows.extend(sandboxes);
+    // Grouped by project (in order of first appearance), local-prod first in each.
+    let mut order: Vec<String> = Vec::new();
+    for r in &rows {
+        if !order.contains(&r.project) {
+            order.push(r.project.clone());
+        }
+    }
+    rows.sort_by_key(|r| order.iter().position(|p| *p == r.project));
     Ok((rows, docker_error))
+}
+
+/// The project an instance belongs to: as recorded when it was made, else (made
+/// before kinfra recorded it) the stack here if the name fits it, else KTRDR's if
+/// that fits, else "-".
+fn project_of(state: &crate::registry::KinfraState, stack: &Stack, id: &str) -> String {
+    if let Some(p) = state.stacks.get(id) {
+        return p.clone();
+    }
+    let ktrdr = &*crate::stack::KTRDR;
+    for s in [stack, ktrdr] {
+        if id.starts_with(&s.worktree_prefix) || id == s.local_prod_id {
+            return s.name.clone();
+        }
+    }
+    "-".into()
 }
 
 /// "3d", "5h", "12m", "40s"; "?" when the timestamp cannot be read. Timestamps

@@ -93,7 +93,7 @@ pub(crate) fn port_in_use(port: u16) -> bool {
 }
 
 /// Checks the ports; returns the instance's containers as they were before `up`.
-fn check_ports(inst: &Instance, compose_text: &str) -> Result<Vec<docker::Container>> {
+fn check_ports(inst: &Instance, keys: Vec<(String, u16)>) -> Result<Vec<docker::Container>> {
     let before = super::ensure_not_foreign(inst)?;
     let own: Vec<u16> = before
         .iter()
@@ -103,7 +103,7 @@ fn check_ports(inst: &Instance, compose_text: &str) -> Result<Vec<docker::Contai
     // The engine says which ports its containers publish (whether or not anything
     // answers on them yet); a connection finds every other listener.
     let holders = docker::port_holders().unwrap_or_default();
-    let busy: Vec<(String, u16)> = published_keys(compose_text, &inst.env.ports)
+    let busy: Vec<(String, u16)> = keys
         .into_iter()
         .filter(|(_, p)| !own.contains(p) && (holders.contains_key(p) || port_in_use(*p)))
         .collect();
@@ -128,15 +128,37 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let compose = Compose::detect()?;
     let _lock = super::lock(ctx, inst.id(), "up")?;
     let mut project = inst.project(ctx, stack)?;
-    let compose_text = std::fs::read_to_string(&project.file)
-        .map_err(|e| Error::io("could not read the compose file", &project.file, e))?;
+    let own_file = inst.dir.join(&stack.compose_file);
+    let compose_text = std::fs::read_to_string(&own_file)
+        .map_err(|e| Error::io("could not read the compose file", &own_file, e))?;
+    // Ports kinfra chooses: compose's model, the instance's ports, the copy to run.
+    let resolved = if stack.auto_ports {
+        project.file = own_file.clone();
+        let res = super::resolve::prepare(ctx, &compose, stack, inst, &project)?;
+        project.file = res.file.clone();
+        project.env = res
+            .instance
+            .env
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Some(res)
+    } else {
+        None
+    };
+    let inst = resolved.as_ref().map_or(inst, |r| &r.instance);
 
     r.step(&format!(
         "Checking ports for {} (slot {})",
         inst.id(),
         inst.env.slot
     ));
-    let containers_before = check_ports(inst, &compose_text)?;
+    let containers_before = if stack.auto_ports {
+        check_ports(inst, inst.env.ports.clone())?
+    } else {
+        check_ports(inst, published_keys(&compose_text, &inst.env.ports))?
+    };
     // `kinfra stack check`'s findings, said before compose meets them.
     for f in crate::stack_check::check_text(stack, &inst.dir, &compose_text) {
         r.warn(&f.message);
@@ -290,6 +312,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         inst.id(),
         &gate::Options {
             timeout: opts.timeout,
+            services: resolved.as_ref().map(|r| r.model.services.clone()),
             ..Default::default()
         },
     );

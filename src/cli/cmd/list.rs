@@ -44,16 +44,32 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         .max()
         .unwrap_or(0)
         .max(5);
-    crate::outln!(
-        "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {:<9} PATH",
-        "SLOT",
-        "INSTANCE",
-        "STATE",
-        "API",
-        "AGE",
-        "MEMORY"
-    );
+    let header = || {
+        crate::outln!(
+            "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {:<9} PATH",
+            "SLOT",
+            "INSTANCE",
+            "STATE",
+            "PORT",
+            "AGE",
+            "MEMORY"
+        )
+    };
+    // One table, or one per project when instances of several are registered.
+    let several = rows.iter().any(|r| r.project != rows[0].project);
+    if !several {
+        header();
+    }
+    let mut current: Option<String> = None;
     for r in rows {
+        if several && current.as_ref() != Some(&r.project) {
+            if current.is_some() {
+                crate::outln!("");
+            }
+            crate::outln!("{}", console::style(&r.project).bold());
+            header();
+            current = Some(r.project.clone());
+        }
         let state = shown(&r);
         crate::outln!(
             "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {:<9} {}",

@@ -1,0 +1,217 @@
+//! A project whose host ports kinfra chooses (`port_scheme = "auto"`, the default
+//! without `[[ports]]`): compose's model of the instance, its ports, and the resolved
+//! copy compose runs.
+//!
+//! Ports are chosen under the registry lock and recorded there (`kinfra.json`) and in
+//! `.env.sandbox`; a port once given stays the instance's. The copy is rebuilt only
+//! when what `config` read changed (its cache key): an unchanged project starts
+//! without asking compose for its model again, and read commands never do.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Instance;
+use crate::compose::{Compose, Project};
+use crate::context::Context;
+use crate::envfile::{self, SandboxEnv};
+use crate::error::{Error, Result};
+use crate::model::{self, Model, Published};
+use crate::stack::Stack;
+
+/// What a resolved copy was made from, beside it (`<id>.meta.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    key: String,
+    services: Vec<String>,
+    /// Each published port: key and the project's own port.
+    bases: Vec<(String, u16)>,
+    /// The instance's ports written into the copy.
+    ports: BTreeMap<String, u16>,
+}
+
+/// The copy to run, the model it came from, and the instance with its ports.
+pub struct Resolved {
+    pub file: PathBuf,
+    pub model: Model,
+    pub instance: Instance,
+}
+
+/// The services of an instance's last resolved model, when there is one (no compose
+/// call: `wait` and the agents' verbs read it).
+pub fn cached_services(ctx: &Context, id: &str) -> Option<Vec<String>> {
+    let meta = model::copy_path(&ctx.home, id).with_extension("meta.json");
+    let m: Meta = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
+    Some(m.services)
+}
+
+/// Makes (or reuses) the instance's resolved copy, choosing ports for any published
+/// port that has none yet.
+pub fn prepare(
+    ctx: &Context,
+    compose: &Compose,
+    stack: &Stack,
+    inst: &Instance,
+    project: &Project,
+) -> Result<Resolved> {
+    let secrets: Vec<String> = stack.secret_fields.iter().map(|f| f.var.clone()).collect();
+    // The allocated ports are the copy's output, not `config`'s input.
+    let mut keyed = project.clone();
+    keyed
+        .env
+        .retain(|(k, _)| !k.starts_with(model::PORT_PREFIX));
+    let key = model::cache_key(compose, &keyed, &secrets);
+    let copy = model::copy_path(&ctx.home, inst.id());
+    let meta_path = copy.with_extension("meta.json");
+    let have: BTreeMap<String, u16> = inst.env.ports.iter().cloned().collect();
+
+    let cached = std::fs::read(&meta_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Meta>(&b).ok())
+        .filter(|m| m.key == key && copy.is_file())
+        .filter(|m| m.bases.iter().all(|(k, _)| have.get(k) == m.ports.get(k)));
+    if let Some(m) = cached {
+        return Ok(Resolved {
+            file: copy,
+            model: Model {
+                services: m.services,
+                ports: Vec::new(),
+            },
+            instance: inst.clone(),
+        });
+    }
+
+    let mut doc = model::config(compose, &keyed, &secrets)?;
+    let profiles: Vec<String> = project.profile.iter().cloned().collect();
+    let m = model::read(&doc, &profiles);
+    let instance = allocate(ctx, stack, inst, &m.ports)?;
+    let ports: BTreeMap<String, u16> = instance.env.ports.iter().cloned().collect();
+    model::rewrite_ports(&mut doc, &ports);
+
+    if let Some(dir) = copy.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("could not create", dir, e))?;
+    }
+    let text = serde_json::to_vec_pretty(&doc).map_err(|e| Error::Other(e.to_string()))?;
+    // The model holds the project's own environment values: the user's alone.
+    crate::fsutil::write_atomic(&copy, &text, Some(0o600))
+        .map_err(|e| Error::io("could not write", &copy, e))?;
+    let meta = Meta {
+        key,
+        services: m.services.clone(),
+        bases: m.ports.iter().map(|p| (p.key(), p.base)).collect(),
+        ports,
+    };
+    let meta_text = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Other(e.to_string()))?;
+    crate::fsutil::write_atomic(&meta_path, &meta_text, Some(0o600))
+        .map_err(|e| Error::io("could not write", &meta_path, e))?;
+    Ok(Resolved {
+        file: copy,
+        model: m,
+        instance,
+    })
+}
+
+/// After `create` or `init`: the new instance's ports, chosen now so they can be
+/// shown. A project compose cannot read yet (a variable set later, say) gets them
+/// at its first `up` instead; that is said, and is no failure.
+pub fn after_register(ctx: &Context, stack: &Stack, inst: Instance) -> Instance {
+    if !stack.auto_ports {
+        return inst;
+    }
+    let res = Compose::detect()
+        .and_then(|compose| {
+            let project = inst.project(ctx, stack)?;
+            prepare(ctx, &compose, stack, &inst, &project)
+        })
+        .map(|r| r.instance);
+    match res {
+        Ok(i) => i,
+        Err(e) => {
+            ctx.reporter
+                .warn(&format!("host ports are chosen at the first `up` ({e})"));
+            inst
+        }
+    }
+}
+
+/// Gives every published port of the model an instance port (keeping those it has),
+/// records them under the registry lock, and rewrites `.env.sandbox` when they
+/// changed. Returns the instance with its ports.
+pub fn allocate(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    published: &[Published],
+) -> Result<Instance> {
+    let mut wanted: Vec<(String, u16)> = Vec::new();
+    for p in published {
+        let k = p.key();
+        if !wanted.iter().any(|(w, _)| *w == k) {
+            wanted.push((k, p.base));
+        }
+    }
+    let kept: BTreeMap<String, u16> = inst.env.ports.iter().cloned().collect();
+    // Probed before the lock: what listens now, and what the engine publishes.
+    let holders = crate::docker::port_holders().unwrap_or_default();
+    let held = |p: u16| holders.contains_key(&p) || super::up::port_in_use(p);
+    let id = inst.id().to_string();
+    let chosen = ctx.registry().update(|c| {
+        let mut taken: BTreeSet<u16> = c
+            .kinfra
+            .ports
+            .iter()
+            .filter(|(other, _)| **other != id)
+            .flat_map(|(_, m)| m.values().copied())
+            .collect();
+        // Instances of env-driven projects: their ports are in their .env.sandbox.
+        for e in c.local_prod.iter().chain(c.instances.values()) {
+            if e.instance_id != id && !c.kinfra.ports.contains_key(&e.instance_id) {
+                taken.extend(env_ports(&PathBuf::from(&e.path)));
+            }
+        }
+        let chosen = crate::ports::allocate(&wanted, inst.env.slot, &kept, &taken, &held);
+        if let Some((k, base)) = wanted.iter().find(|(k, _)| !chosen.contains_key(k)) {
+            return Err(Error::Other(format!(
+                "no free host port for {k} (the project's own port {base}): every candidate is taken"
+            )));
+        }
+        c.kinfra.ports.insert(id.clone(), chosen.clone());
+        c.kinfra.stacks.insert(id.clone(), stack.name.clone());
+        Ok(chosen)
+    })?;
+
+    let mut vars = inst.env.vars.clone();
+    vars.retain(|k, _| !k.starts_with(model::PORT_PREFIX) || chosen.contains_key(k));
+    for (k, p) in &chosen {
+        vars.insert(k.clone(), p.to_string());
+    }
+    if vars == inst.env.vars {
+        return Ok(inst.clone());
+    }
+    let env = SandboxEnv::from_map(stack, vars).map_err(|source| {
+        Error::EnvFile(envfile::LoadError::Invalid {
+            path: inst.dir.join(envfile::FILE_NAME),
+            source,
+        })
+    })?;
+    super::init::write_env(&inst.dir.join(envfile::FILE_NAME), &env)?;
+    Ok(Instance {
+        env,
+        ..inst.clone()
+    })
+}
+
+/// The port numbers in an instance's `.env.sandbox` (keys naming a port), or none.
+fn env_ports(dir: &std::path::Path) -> Vec<u16> {
+    let Ok(text) = std::fs::read_to_string(dir.join(envfile::FILE_NAME)) else {
+        return Vec::new();
+    };
+    let Ok(map) = envfile::parse(&text) else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter(|(k, _)| k.contains("PORT") && k.as_str() != "SANDBOX_VERSION")
+        .filter_map(|(_, v)| v.trim().parse::<u16>().ok())
+        .collect()
+}

@@ -1,0 +1,479 @@
+//! What compose itself says a project is (`config`: JSON on v2, YAML on v1), and the
+//! resolved copy kinfra runs for a project whose host ports it allocates.
+//!
+//! Zero configuration rests on compose's own resolved model, not on reading the
+//! file: interpolation, `extends`, anchors, profiles and `include` are compose's
+//! business. A project whose ports kinfra allocates runs from a copy of that model
+//! with every published host port replaced by the instance's own, kept under
+//! kinfra's home (never in the tracked tree). It works on both compose variants:
+//! an override file cannot remove a base port on v1 (ports are concatenated).
+//!
+//! Secrets never reach the copy: compose is asked with a placeholder for each secret
+//! variable, and the copy gets `${VAR}` back in its place, which compose fills in
+//! from the environment when it runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::compose::{Compose, Project, Variant};
+use crate::error::{Error, Result};
+
+/// One published host port of a service, as compose resolved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub service: String,
+    pub target: u16,
+    pub protocol: String,
+    /// The host port the project's own file gives it.
+    pub base: u16,
+}
+
+impl Published {
+    /// The `.env.sandbox` key holding this port for an instance: `PORT_<SERVICE>_<TARGET>`
+    /// (`_UDP` appended for udp), stable across starts whatever else the file changes.
+    pub fn key(&self) -> String {
+        let mut k = format!(
+            "{}{}_{}",
+            PORT_PREFIX,
+            self.service
+                .to_uppercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            self.target
+        );
+        if self.protocol != "tcp" {
+            k.push('_');
+            k.push_str(&self.protocol.to_uppercase());
+        }
+        k
+    }
+}
+
+/// Prefix of the allocated port keys in `.env.sandbox`.
+pub const PORT_PREFIX: &str = "PORT_";
+
+/// The parts of the model kinfra decides with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Model {
+    /// Services that run with the active profiles, sorted.
+    pub services: Vec<String>,
+    /// Their fixed published host ports (ephemeral ones need nothing).
+    pub ports: Vec<Published>,
+}
+
+/// Pure: the model's document from `config` output (v2 JSON or v1 YAML; JSON is
+/// YAML, so one parser reads both).
+pub fn parse(text: &str) -> std::result::Result<Value, String> {
+    yaml_serde::from_str::<Value>(text).map_err(|e| e.to_string())
+}
+
+/// Pure: services and published ports of a resolved document. v1 lists services of
+/// inactive profiles (with their `profiles`); v2 leaves them out.
+pub fn read(doc: &Value, profiles: &[String]) -> Model {
+    let mut m = Model::default();
+    let Some(services) = doc.get("services").and_then(Value::as_object) else {
+        return m;
+    };
+    for (name, svc) in services {
+        if !active(svc, profiles) {
+            continue;
+        }
+        m.services.push(name.clone());
+        for p in svc
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(spec) = PortSpec::of(p)
+                && let Some(base) = spec.published
+            {
+                m.ports.push(Published {
+                    service: name.clone(),
+                    target: spec.target,
+                    protocol: spec.protocol,
+                    base,
+                });
+            }
+        }
+    }
+    m.services.sort();
+    m
+}
+
+fn active(svc: &Value, profiles: &[String]) -> bool {
+    match svc.get("profiles").and_then(Value::as_array) {
+        Some(ps) if !ps.is_empty() => ps
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|p| profiles.iter().any(|a| a == p)),
+        _ => true,
+    }
+}
+
+/// One entry of a service's `ports`, in either shape compose prints: the long form
+/// (`{target, published, protocol, host_ip}`) or the short string v1 keeps for a
+/// port bound to an address (`127.0.0.1:8443:443/tcp`).
+#[derive(Debug, Clone, PartialEq)]
+struct PortSpec {
+    target: u16,
+    published: Option<u16>,
+    protocol: String,
+}
+
+impl PortSpec {
+    fn of(v: &Value) -> Option<PortSpec> {
+        match v {
+            Value::Object(o) => {
+                let num = |v: &Value| match v {
+                    Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+                    Value::String(s) => s.parse().ok(),
+                    _ => None,
+                };
+                Some(PortSpec {
+                    target: o.get("target").and_then(num)?,
+                    published: o.get("published").and_then(num).filter(|p| *p > 0),
+                    protocol: o
+                        .get("protocol")
+                        .and_then(Value::as_str)
+                        .unwrap_or("tcp")
+                        .to_string(),
+                })
+            }
+            Value::String(s) => {
+                let (spec, _) = split_short(s)?;
+                Some(spec)
+            }
+            Value::Number(n) => Some(PortSpec {
+                target: u16::try_from(n.as_u64()?).ok()?,
+                published: None,
+                protocol: "tcp".into(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Pure: `[ip:][published:]target[/proto]` → the spec and the address part
+/// (`None` without one). Ranges give `None`: they are left as written.
+fn split_short(s: &str) -> Option<(PortSpec, Option<String>)> {
+    let (body, protocol) = match s.rsplit_once('/') {
+        Some((b, p)) => (b, p.to_string()),
+        None => (s, "tcp".to_string()),
+    };
+    let (rest, target) = match body.rsplit_once(':') {
+        Some((r, t)) => (Some(r), t),
+        None => (None, body),
+    };
+    let target: u16 = target.parse().ok()?;
+    let (ip, published) = match rest {
+        None => (None, ""),
+        Some(r) => match r.rsplit_once(':') {
+            // An IPv6 address is bracketed; its colons are inside the brackets.
+            Some((ip, p)) if !p.ends_with(']') => (Some(ip.to_string()), p),
+            _ if r.starts_with('[') || r.contains('.') => (Some(r.to_string()), ""),
+            _ => (None, r),
+        },
+    };
+    let published = if published.is_empty() {
+        None
+    } else {
+        Some(published.parse::<u16>().ok()?)
+    };
+    Some((
+        PortSpec {
+            target,
+            published,
+            protocol,
+        },
+        ip,
+    ))
+}
+
+/// Pure: replaces each published host port found in `ports` (key → instance port)
+/// in the document, keeping each entry's shape. Returns the keys replaced.
+pub fn rewrite_ports(doc: &mut Value, ports: &BTreeMap<String, u16>) -> BTreeSet<String> {
+    let mut done = BTreeSet::new();
+    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
+        return done;
+    };
+    for (name, svc) in services.iter_mut() {
+        let Some(list) = svc.get_mut("ports").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for p in list.iter_mut() {
+            let Some(spec) = PortSpec::of(p) else {
+                continue;
+            };
+            if spec.published.is_none() {
+                continue;
+            }
+            let key = Published {
+                service: name.clone(),
+                target: spec.target,
+                protocol: spec.protocol.clone(),
+                base: 0,
+            }
+            .key();
+            let Some(port) = ports.get(&key) else {
+                continue;
+            };
+            match p {
+                Value::Object(o) => {
+                    let new = match o.get("published") {
+                        Some(Value::String(_)) => Value::String(port.to_string()),
+                        _ => Value::from(*port),
+                    };
+                    o.insert("published".into(), new);
+                }
+                Value::String(s) => {
+                    let Some((_, ip)) = split_short(s) else {
+                        continue;
+                    };
+                    let mut out = String::new();
+                    if let Some(ip) = ip {
+                        out.push_str(&ip);
+                        out.push(':');
+                    }
+                    out.push_str(&format!("{port}:{}/{}", spec.target, spec.protocol));
+                    *s = out;
+                }
+                _ => continue,
+            }
+            done.insert(key);
+        }
+    }
+    done
+}
+
+/// The placeholder compose is given for a secret variable while it prints the model.
+pub fn placeholder(var: &str) -> String {
+    format!("KINFRA-SECRET-{var}-PLACEHOLDER")
+}
+
+/// Pure: puts `${VAR}` back wherever a secret's placeholder ended up, so the copy
+/// holds references, never values.
+pub fn restore_placeholders(doc: &mut Value, vars: &[String]) {
+    match doc {
+        Value::String(s) => {
+            for v in vars {
+                let ph = placeholder(v);
+                if s.contains(&ph) {
+                    *s = s.replace(&ph, &format!("${{{v}}}"));
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| restore_placeholders(x, vars)),
+        Value::Object(o) => o.values_mut().for_each(|x| restore_placeholders(x, vars)),
+        _ => {}
+    }
+}
+
+/// Runs `config` for the project (with a placeholder for each secret variable).
+pub fn config(compose: &Compose, project: &Project, secret_vars: &[String]) -> Result<Value> {
+    let mut p = project.clone();
+    p.env
+        .extend(secret_vars.iter().map(|v| (v.clone(), placeholder(v))));
+    let mut cmd = compose.cmd(&p).arg("config");
+    if compose.variant == Variant::Plugin || compose.has_v2_features() {
+        cmd = cmd.args(["--format", "json"]);
+    }
+    let out = cmd
+        .timeout(std::time::Duration::from_secs(60))
+        .run()
+        .map_err(|e| Error::ComposeConfig {
+            file: project.file.clone(),
+            source: e,
+        })?;
+    let mut doc = parse(&out).map_err(|m| {
+        Error::Other(format!(
+            "could not read what `{} config` printed for {}: {m}",
+            compose.describe(),
+            project.file.display()
+        ))
+    })?;
+    restore_placeholders(&mut doc, secret_vars);
+    Ok(doc)
+}
+
+/// Where an instance's resolved copy lives: under kinfra's home, never in the
+/// repository.
+pub fn copy_path(home: &Path, instance_id: &str) -> PathBuf {
+    home.join("sandbox")
+        .join("compose")
+        .join(format!("{instance_id}.json"))
+}
+
+/// Removes an instance's resolved copy and its record (the instance is gone).
+pub fn remove_copy(home: &Path, instance_id: &str) {
+    let copy = copy_path(home, instance_id);
+    // Absent already is fine: nothing else refers to these files.
+    let _ = std::fs::remove_file(copy.with_extension("meta.json"));
+    let _ = std::fs::remove_file(copy);
+}
+
+/// The cache key of a resolved copy: what `config` read (the compose file, the
+/// project's `.env`), the environment it was given, the project name, profile and
+/// compose version. Same key, same copy: `up` skips `config` then.
+pub fn cache_key(compose: &Compose, project: &Project, secret_vars: &[String]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    compose.describe().hash(&mut h);
+    project.name.hash(&mut h);
+    project.profile.hash(&mut h);
+    project.dir.hash(&mut h);
+    std::fs::read(&project.file)
+        .unwrap_or_default()
+        .hash(&mut h);
+    std::fs::read(project.dir.join(".env"))
+        .unwrap_or_default()
+        .hash(&mut h);
+    let mut env = project.env.clone();
+    env.sort();
+    env.hash(&mut h);
+    secret_vars.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `docker-compose config` 1.29.2 for a file with "8080:80", "127.0.0.1:8443:443",
+    // "${DB_PORT:-5432}:5432", a range 9000-9001, and a service under a profile.
+    const V1: &str = r#"services:
+  db:
+    command:
+    - sleep
+    - '3600'
+    image: busybox:1.35
+    ports:
+    - published: 5432
+      target: 5432
+    - published: 9000
+      target: 9000
+    - published: 9001
+      target: 9001
+  web:
+    healthcheck:
+      interval: 1s
+      test:
+      - CMD
+      - "true"
+    image: busybox:1.35
+    environment:
+      SECRET: KINFRA-SECRET-MY_SECRET-PLACEHOLDER
+      LIT: a$$b
+    ports:
+    - published: 8080
+      target: 80
+    - 127.0.0.1:8443:443/tcp
+    - target: 81
+  worker:
+    expose:
+    - '7000'
+    image: busybox:1.35
+    profiles:
+    - extra
+version: '3.9'
+volumes:
+  data: {}
+"#;
+
+    // `docker compose config --format json` 2.26.1, same file (profile left out).
+    const V2: &str = r#"{"name":"zc-a","services":{"db":{"image":"busybox:1.35","ports":[
+        {"mode":"ingress","target":5432,"published":"5432","protocol":"tcp"},
+        {"mode":"ingress","target":53,"published":"5353","protocol":"udp"}]},
+      "web":{"image":"busybox:1.35","ports":[
+        {"mode":"ingress","target":80,"published":"8080","protocol":"tcp"},
+        {"mode":"ingress","host_ip":"127.0.0.1","target":443,"published":"8443","protocol":"tcp"},
+        {"mode":"ingress","target":81,"protocol":"tcp"}]}},
+      "volumes":{"data":{"name":"zc-a_data"}}}"#;
+
+    #[test]
+    fn both_variants_give_services_and_fixed_ports() {
+        let m = read(&parse(V1).unwrap(), &[]);
+        assert_eq!(m.services, ["db", "web"]);
+        let keys: Vec<(String, u16)> = m.ports.iter().map(|p| (p.key(), p.base)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("PORT_DB_5432".to_string(), 5432),
+                ("PORT_DB_9000".to_string(), 9000),
+                ("PORT_DB_9001".to_string(), 9001),
+                ("PORT_WEB_80".to_string(), 8080),
+                ("PORT_WEB_443".to_string(), 8443),
+            ]
+        );
+        let with_profile = read(&parse(V1).unwrap(), &["extra".into()]);
+        assert_eq!(with_profile.services, ["db", "web", "worker"]);
+        let m = read(&parse(V2).unwrap(), &[]);
+        let keys: Vec<String> = m.ports.iter().map(Published::key).collect();
+        assert_eq!(
+            keys,
+            [
+                "PORT_DB_5432",
+                "PORT_DB_53_UDP",
+                "PORT_WEB_80",
+                "PORT_WEB_443"
+            ]
+        );
+    }
+
+    #[test]
+    fn rewriting_keeps_each_entry_shape_and_address() {
+        let ports: BTreeMap<String, u16> = [
+            ("PORT_WEB_80".to_string(), 18180),
+            ("PORT_WEB_443".to_string(), 18543),
+            ("PORT_DB_53_UDP".to_string(), 15453),
+        ]
+        .into_iter()
+        .collect();
+        let mut v1 = parse(V1).unwrap();
+        let done = rewrite_ports(&mut v1, &ports);
+        assert_eq!(done.len(), 2);
+        let web = &v1["services"]["web"]["ports"];
+        assert_eq!(web[0]["published"], Value::from(18180));
+        assert_eq!(web[1], Value::from("127.0.0.1:18543:443/tcp"));
+        assert_eq!(web[2], serde_json::json!({"target": 81}));
+        assert_eq!(v1["services"]["db"]["ports"][0]["published"], 5432);
+        let mut v2 = parse(V2).unwrap();
+        rewrite_ports(&mut v2, &ports);
+        assert_eq!(v2["services"]["web"]["ports"][0]["published"], "18180");
+        assert_eq!(v2["services"]["web"]["ports"][1]["host_ip"], "127.0.0.1");
+        assert_eq!(v2["services"]["db"]["ports"][1]["published"], "15453");
+    }
+
+    #[test]
+    fn secrets_come_back_as_references_never_values() {
+        let mut doc = parse(V1).unwrap();
+        restore_placeholders(&mut doc, &["MY_SECRET".into()]);
+        assert_eq!(
+            doc["services"]["web"]["environment"]["SECRET"],
+            "${MY_SECRET}"
+        );
+        // compose's own escaping is kept: `$$` stays a literal dollar.
+        assert_eq!(doc["services"]["web"]["environment"]["LIT"], "a$$b");
+    }
+
+    #[test]
+    fn short_port_strings() {
+        let s = |t: &str| split_short(t).map(|(p, ip)| (p.published, p.target, p.protocol, ip));
+        assert_eq!(s("8080:80"), Some((Some(8080), 80, "tcp".into(), None)));
+        assert_eq!(
+            s("127.0.0.1:8443:443/tcp"),
+            Some((Some(8443), 443, "tcp".into(), Some("127.0.0.1".into())))
+        );
+        assert_eq!(
+            s("[::1]:5000:5000/udp"),
+            Some((Some(5000), 5000, "udp".into(), Some("[::1]".into())))
+        );
+        assert_eq!(
+            s("127.0.0.1::80"),
+            Some((None, 80, "tcp".into(), Some("127.0.0.1".into())))
+        );
+        assert_eq!(s("80"), Some((None, 80, "tcp".into(), None)));
+        assert_eq!(s("9000-9001:9000-9001"), None);
+    }
+}
