@@ -71,14 +71,12 @@ impl Compose {
             Variant::Plugin => Cmd::new("docker").arg("compose"),
             Variant::Standalone => Cmd::new("docker-compose"),
         };
-        let mut c = base
-            .arg("-p")
-            .arg(&project.name)
-            .arg("-f")
-            .arg(&project.file)
-            .arg("--project-directory")
-            .arg(&project.dir);
-        if let Some(p) = &project.profile {
+        let mut c = base.arg("-p").arg(&project.name);
+        for f in &project.files {
+            c = c.arg("-f").arg(f);
+        }
+        c = c.arg("--project-directory").arg(&project.dir);
+        for p in &project.profiles {
             c = c.arg("--profile").arg(p);
         }
         c.envs(project.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -231,20 +229,26 @@ fn detect_uncached() -> Option<Compose> {
 #[derive(Debug, Clone)]
 pub struct Project {
     pub name: String,
-    pub file: PathBuf,
+    /// The compose files, in order (compose merges them).
+    pub files: Vec<PathBuf>,
     pub dir: PathBuf,
-    pub profile: Option<String>,
+    pub profiles: Vec<String>,
     /// Environment for interpolation: .env.sandbox values, then secrets.
     pub env: Vec<(String, String)>,
 }
 
 impl Project {
+    /// The first compose file (named in messages).
+    pub fn file(&self) -> &Path {
+        self.files.first().map_or(Path::new(""), PathBuf::as_path)
+    }
+
     pub fn new(name: &str, file: &Path, dir: &Path) -> Self {
         Project {
             name: name.into(),
-            file: file.into(),
+            files: vec![file.into()],
             dir: dir.into(),
-            profile: None,
+            profiles: Vec::new(),
             env: Vec::new(),
         }
     }

@@ -232,7 +232,7 @@ pub fn load(stack: &Stack, dir: &Path) -> Result<SandboxEnv, LoadError> {
         source,
     })?;
     // What the instance's compose file reads (a plain read, no `compose config`).
-    let used = std::fs::read_to_string(dir.join(&stack.compose_file))
+    let used = crate::instance::compose_text(stack, dir)
         .ok()
         .map(|t| crate::compose::variables(&t));
     parse(&text)

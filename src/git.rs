@@ -54,6 +54,31 @@ pub fn common_repo(top: &Path) -> Result<PathBuf> {
     })
 }
 
+/// Adds `pattern` to the repository's own `info/exclude` (shared by its worktrees,
+/// never committed), unless it is there: kinfra's files in a checkout must not show
+/// up in `git status` or be committed by mistake.
+pub fn exclude_locally(top: &Path, pattern: &str) -> Result<()> {
+    let out = git(top)
+        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .run()?;
+    let file = PathBuf::from(out.trim()).join("info").join("exclude");
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    if text.lines().any(|l| l.trim() == pattern) {
+        return Ok(());
+    }
+    let mut new = text;
+    if !new.is_empty() && !new.ends_with('\n') {
+        new.push('\n');
+    }
+    new.push_str(pattern);
+    new.push('\n');
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("could not create", dir, e))?;
+    }
+    crate::fsutil::write_atomic(&file, new.as_bytes(), Some(0o644))
+        .map_err(|e| Error::io("could not write", &file, e))
+}
+
 fn ref_exists(repo: &Path, refname: &str) -> Result<bool> {
     let out = git(repo)
         .args(["rev-parse", "--verify", "--quiet", refname])

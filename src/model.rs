@@ -283,14 +283,14 @@ pub fn config(compose: &Compose, project: &Project, secret_vars: &[String]) -> R
         .timeout(std::time::Duration::from_secs(60))
         .run()
         .map_err(|e| Error::ComposeConfig {
-            file: project.file.clone(),
+            file: project.file().to_path_buf(),
             source: e,
         })?;
     let mut doc = parse(&out).map_err(|m| {
         Error::Other(format!(
             "could not read what `{} config` printed for {}: {m}",
             compose.describe(),
-            project.file.display()
+            project.file().display()
         ))
     })?;
     restore_placeholders(&mut doc, secret_vars);
@@ -321,11 +321,12 @@ pub fn cache_key(compose: &Compose, project: &Project, secret_vars: &[String]) -
     let mut h = std::collections::hash_map::DefaultHasher::new();
     compose.describe().hash(&mut h);
     project.name.hash(&mut h);
-    project.profile.hash(&mut h);
+    project.profiles.hash(&mut h);
     project.dir.hash(&mut h);
-    std::fs::read(&project.file)
-        .unwrap_or_default()
-        .hash(&mut h);
+    for f in &project.files {
+        f.hash(&mut h);
+        std::fs::read(f).unwrap_or_default().hash(&mut h);
+    }
     std::fs::read(project.dir.join(".env"))
         .unwrap_or_default()
         .hash(&mut h);

@@ -100,11 +100,35 @@ pub struct Link {
     pub template: String,
 }
 
+/// A file copied into every new worktree (git does not carry untracked files, and
+/// a tracked example often needs a local copy).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Carry {
+    /// Relative to the repository: taken from the main clone, else from the new
+    /// worktree's own checkout.
+    pub from: String,
+    /// Where it goes in the worktree; `from` when not given.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+impl Carry {
+    pub fn dest(&self) -> &str {
+        self.to.as_deref().unwrap_or(&self.from)
+    }
+}
+
 /// The whole description of a stack kinfra manages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
     pub name: String,
+    /// The first compose file: the one read for text checks and named in messages.
     pub compose_file: String,
+    /// Every compose file, in order (`compose_file` first); compose merges them.
+    pub compose_files: Vec<String>,
+    /// Compose profiles every instance runs with (local-prod adds its own).
+    pub profiles: Vec<String>,
     /// Substring the `origin` URL must contain (case-insensitive), when set.
     pub repo_marker: Option<String>,
     pub worktree_prefix: String,
@@ -134,6 +158,8 @@ pub struct Stack {
     pub links: Vec<Link>,
     /// The machine budget's limits for this project (the environment's win).
     pub budget: Budget,
+    /// Files copied into every new worktree.
+    pub carry: Vec<Carry>,
 }
 
 /// `[budget]`: how many stacks may run at once, and how much memory they may use.
@@ -237,7 +263,17 @@ pub fn infer(top: &Path) -> Result<Option<Stack>> {
     // A directory name may hold what a compose project name cannot; the slug is the
     // name then, and a name with nothing usable falls back to "project".
     let name = crate::slug::slugify(&name).unwrap_or_else(|_| "project".into());
-    Stack::inferred(&name, file).map(Some)
+    let mut s = Stack::inferred(&name, file)?;
+    // Like a plain `docker compose up`: the override file beside it joins in.
+    let stem = file.rsplit_once('.').map_or(*file, |(s, _)| s);
+    for ext in ["yaml", "yml"] {
+        let o = format!("{stem}.override.{ext}");
+        if top.join(&o).is_file() {
+            s.compose_files.push(o);
+            break;
+        }
+    }
+    Ok(Some(s))
 }
 
 /// KTRDR's compose file name: its presence marks a KTRDR checkout.
@@ -272,7 +308,9 @@ mod file {
     #[serde(deny_unknown_fields)]
     pub struct Raw {
         name: String,
-        compose_file: String,
+        compose_file: ComposeFiles,
+        #[serde(default)]
+        profiles: Vec<String>,
         #[serde(default)]
         repo_marker: Option<String>,
         #[serde(default)]
@@ -305,6 +343,16 @@ mod file {
         post_start: Option<Post>,
         #[serde(default)]
         budget: RawBudget,
+        #[serde(default)]
+        carry: Vec<Carry>,
+    }
+
+    /// `compose_file = "compose.yaml"` or `compose_file = ["compose.yaml", "more.yaml"]`.
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    enum ComposeFiles {
+        One(String),
+        Many(Vec<String>),
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -412,6 +460,41 @@ mod file {
             if self.max_slot == 0 {
                 return Err("max_slot must be at least 1".into());
             }
+            let compose_files = match self.compose_file {
+                ComposeFiles::One(f) => vec![f],
+                ComposeFiles::Many(fs) => fs,
+            };
+            let carried = self
+                .carry
+                .iter()
+                .flat_map(|c| [Some(&c.from), c.to.as_ref()]);
+            for f in carried.flatten() {
+                let path = PathBuf::from(f);
+                if f.is_empty()
+                    || path.is_absolute()
+                    || path
+                        .components()
+                        .any(|c| c == std::path::Component::ParentDir)
+                {
+                    return Err(format!("carry {f:?} must be a path inside the repository"));
+                }
+            }
+            for f in &compose_files {
+                let path = PathBuf::from(f);
+                if f.is_empty()
+                    || path.is_absolute()
+                    || path
+                        .components()
+                        .any(|c| c == std::path::Component::ParentDir)
+                {
+                    return Err(format!(
+                        "compose_file {f:?} must be a path inside the repository"
+                    ));
+                }
+            }
+            let Some(first) = compose_files.first().cloned() else {
+                return Err("compose_file names no file".into());
+            };
             let auto_ports = match self.port_scheme.as_deref() {
                 None => self.ports.is_empty(),
                 Some("auto") => {
@@ -560,7 +643,9 @@ mod file {
                 })
                 .transpose()?;
             Ok(Stack {
-                compose_file: self.compose_file,
+                compose_file: first,
+                compose_files,
+                profiles: self.profiles,
                 repo_marker: self.repo_marker.filter(|m| !m.is_empty()),
                 worktree_prefix: self.worktree_prefix.unwrap_or_else(|| format!("{slug}--")),
                 local_prod_id: self
@@ -599,6 +684,7 @@ mod file {
                         None => None,
                     },
                 },
+                carry: self.carry,
                 name: self.name,
             })
         }
@@ -702,13 +788,13 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_references_are_errors_naming_the_place() {
         let e = Stack::parse(
-            "name = \"x\"\ncompose_file = \"c.yml\"\ncompose_files = []\n",
+            "name = \"x\"\ncompose_file = \"c.yml\"\ncompose_filez = []\n",
             "kinfra.toml",
         )
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("kinfra.toml") && e.contains("line 3") && e.contains("compose_files"),
+            e.contains("kinfra.toml") && e.contains("line 3") && e.contains("compose_filez"),
             "{e}"
         );
         let e = Stack::parse(

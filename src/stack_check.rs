@@ -361,9 +361,7 @@ pub const COMPOSE_CANDIDATES: [&str; 4] = [
 /// Checks the repository at `top` against `stack`: its compose file, its `.env`, and
 /// (when the engine answers) its external networks and volumes.
 pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Finding>> {
-    let file = top.join(&stack.compose_file);
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| crate::Error::io("could not read the compose file", &file, e))?;
+    let text = crate::instance::compose_text(stack, top)?;
     Ok(check_text(stack, top, &text))
 }
 

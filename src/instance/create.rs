@@ -125,10 +125,42 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         undo_registry();
         return Err(e);
     }
+    carry(ctx, stack, &repo, &path);
     let inst = Instance {
         kind: Kind::Sandbox,
         dir: path,
         env,
     };
     Ok(super::resolve::after_register(ctx, stack, inst))
+}
+
+/// Copies the stack's carried files into the new worktree: from the main clone (an
+/// untracked `.env.local`), else from the worktree's own checkout (a tracked
+/// example). Never over a file that is there; a failure is said, not fatal.
+fn carry(ctx: &Context, stack: &Stack, repo: &std::path::Path, worktree: &std::path::Path) {
+    for c in &stack.carry {
+        let dest = worktree.join(c.dest());
+        if std::fs::symlink_metadata(&dest).is_ok() {
+            continue;
+        }
+        let Some(src) = [repo.join(&c.from), worktree.join(&c.from)]
+            .into_iter()
+            .find(|p| p.is_file())
+        else {
+            continue;
+        };
+        let copied = dest
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::copy(&src, &dest));
+        match copied {
+            Ok(_) => ctx
+                .reporter
+                .info(&format!("carried {} into the worktree", c.dest())),
+            Err(e) => ctx.reporter.warn(&format!(
+                "could not carry {} into the worktree: {e}",
+                c.from
+            )),
+        }
+    }
 }

@@ -116,12 +116,13 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                     .args(["down", "--volumes", "--remove-orphans"])
                     .run();
             }
-        } else if let (Ok(compose), Ok(file)) =
-            (Compose::detect(), super::compose_file(ctx, stack, dir))
+        } else if let (Ok(compose), Ok(files)) =
+            (Compose::detect(), super::compose_files(stack, dir))
         {
             // No compose file (or no .env.sandbox): the label sweep below does it all.
-            let mut p = Project::new(&entry.instance_id, &file, dir);
-            p.profile = Kind::of_slot(entry.slot).profile(stack).map(String::from);
+            let mut p = Project::new(&entry.instance_id, &files[0], dir);
+            p.files = files;
+            p.profiles = Kind::of_slot(entry.slot).profiles(stack);
             let _ = compose
                 .cmd(&p)
                 .args(["down", "--volumes", "--remove-orphans"])

@@ -178,5 +178,11 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
 /// Writes `.env.sandbox` atomically (no secrets in it; readable by the user's tools).
 pub(crate) fn write_env(path: &Path, env: &SandboxEnv) -> Result<()> {
     crate::fsutil::write_atomic(path, env.render().as_bytes(), Some(0o644))
-        .map_err(|e| Error::io("could not write", path, e))
+        .map_err(|e| Error::io("could not write", path, e))?;
+    // For a project that does not ignore it itself (KTRDR's .gitignore does). A
+    // failure only shows the file in `git status`: destroy's lost-work check skips it.
+    if let Some(dir) = path.parent() {
+        let _ = git::exclude_locally(dir, &format!("/{}", envfile::FILE_NAME));
+    }
+    Ok(())
 }

@@ -48,11 +48,16 @@ impl Kind {
             Kind::Sandbox
         }
     }
-    pub fn profile(self, stack: &Stack) -> Option<&str> {
-        match self {
-            Kind::Sandbox => None,
-            Kind::LocalProd => stack.local_prod_profile.as_deref(),
+    /// The compose profiles an instance of this kind runs with.
+    pub fn profiles(self, stack: &Stack) -> Vec<String> {
+        let mut p = stack.profiles.clone();
+        if self == Kind::LocalProd
+            && let Some(lp) = &stack.local_prod_profile
+            && !p.contains(lp)
+        {
+            p.push(lp.clone());
         }
+        p
     }
 }
 
@@ -99,14 +104,15 @@ impl Instance {
     /// The compose project: the instance's own compose file if it has one, else the
     /// embedded one; env from `.env.sandbox` (overriding the process environment).
     pub fn project(&self, ctx: &Context, stack: &Stack) -> Result<Project> {
-        let mut file = compose_file(ctx, stack, &self.dir)?;
+        let mut files = compose_files(stack, &self.dir)?;
         // Chosen ports live in the resolved copy that the last `up` ran.
         let copy = crate::model::copy_path(&ctx.home, self.id());
         if stack.auto_ports && copy.is_file() {
-            file = copy;
+            files = vec![copy];
         }
-        let mut p = Project::new(self.id(), &file, &self.dir);
-        p.profile = self.kind.profile(stack).map(String::from);
+        let mut p = Project::new(self.id(), &files[0], &self.dir);
+        p.files = files;
+        p.profiles = self.kind.profiles(stack);
         p.env = self
             .env
             .vars
@@ -117,19 +123,38 @@ impl Instance {
     }
 }
 
-/// The compose file for an instance directory.
-/// The instance's own compose file: kinfra runs what the repository carries (a
+/// The instance's own compose files: kinfra runs what the repository carries (a
 /// copy compiled into kinfra would drift from it), so a missing one is an error.
-pub fn compose_file(_ctx: &Context, stack: &Stack, dir: &Path) -> Result<PathBuf> {
-    let own = dir.join(&stack.compose_file);
-    if own.is_file() {
-        return Ok(own);
+pub fn compose_files(stack: &Stack, dir: &Path) -> Result<Vec<PathBuf>> {
+    stack
+        .compose_files
+        .iter()
+        .map(|f| {
+            let own = dir.join(f);
+            if own.is_file() {
+                Ok(own)
+            } else {
+                Err(Error::Invalid(format!(
+                    "{} has no {f} (the stack's compose_file); kinfra runs the repository's own compose file: check out a branch that has it, or name the right file in kinfra.toml",
+                    dir.display(),
+                )))
+            }
+        })
+        .collect()
+}
+
+/// The text of every compose file of an instance, one after the other (for the
+/// text checks: the variables it reads, its ports).
+pub fn compose_text(stack: &Stack, dir: &Path) -> Result<String> {
+    let mut text = String::new();
+    for f in compose_files(stack, dir)? {
+        text.push_str(
+            &std::fs::read_to_string(&f)
+                .map_err(|e| Error::io("could not read the compose file", &f, e))?,
+        );
+        text.push('\n');
     }
-    Err(Error::Invalid(format!(
-        "{} has no {} (the stack's compose_file); kinfra runs the repository's own compose file: check out a branch that has it, or name the right file in kinfra.toml",
-        dir.display(),
-        stack.compose_file
-    )))
+    Ok(text)
 }
 
 /// Walks up from `start` to the directory holding `.env.sandbox`.

@@ -83,8 +83,7 @@ pub fn prepare(
     }
 
     let mut doc = model::config(compose, &keyed, &secrets)?;
-    let profiles: Vec<String> = project.profile.iter().cloned().collect();
-    let m = model::read(&doc, &profiles);
+    let m = model::read(&doc, &project.profiles);
     let instance = allocate(ctx, stack, inst, &m.ports)?;
     let ports: BTreeMap<String, u16> = instance.env.ports.iter().cloned().collect();
     model::rewrite_ports(&mut doc, &ports);

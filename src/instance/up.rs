@@ -128,14 +128,12 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let compose = Compose::detect()?;
     let _lock = super::lock(ctx, inst.id(), "up")?;
     let mut project = inst.project(ctx, stack)?;
-    let own_file = inst.dir.join(&stack.compose_file);
-    let compose_text = std::fs::read_to_string(&own_file)
-        .map_err(|e| Error::io("could not read the compose file", &own_file, e))?;
+    let compose_text = super::compose_text(stack, &inst.dir)?;
     // Ports kinfra chooses: compose's model, the instance's ports, the copy to run.
     let resolved = if stack.auto_ports {
-        project.file = own_file.clone();
+        project.files = super::compose_files(stack, &inst.dir)?;
         let res = super::resolve::prepare(ctx, &compose, stack, inst, &project)?;
-        project.file = res.file.clone();
+        project.files = vec![res.file.clone()];
         project.env = res
             .instance
             .env
@@ -175,7 +173,8 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     };
 
     let mut secrets_loaded = 0;
-    if opts.secrets {
+    // A stack that maps no secrets has no 1Password item to read.
+    if opts.secrets && !stack.secret_fields.is_empty() {
         let item = stack.item_for(inst.kind == super::Kind::LocalProd);
         r.step(&format!("Reading secrets from 1Password item {item}"));
         match secrets::fetch(stack, item) {

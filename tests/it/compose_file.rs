@@ -29,7 +29,7 @@ fn config(env: &Env, slot: u8, profile: Option<&str>) -> String {
         "2026-01-01T00:00:00Z",
     );
     let mut p = Project::new(&id, &file, &env.work);
-    p.profile = profile.map(String::from);
+    p.profiles = profile.map(String::from).into_iter().collect();
     p.env = senv.vars.into_iter().collect();
     compose
         .cmd(&p)

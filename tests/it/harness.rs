@@ -552,6 +552,51 @@ impl Run {
     }
 }
 
+/// A compose project `name` made of `files`: committed in a bare origin
+/// (`base/<name>-origin.git`) and cloned at `work/<name>`, with a git identity set.
+pub fn project(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let src = env.base().join(format!("{name}-src"));
+    for (path, text) in files {
+        let p = src.join(path);
+        std::fs::create_dir_all(p.parent().expect("project dir")).expect("project files");
+        std::fs::write(p, text).expect("project files");
+    }
+    git(&src, &["init", "-q", "-b", "main"]);
+    git(&src, &["add", "-A"]);
+    git(
+        &src,
+        &[
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-q",
+            "-m",
+            name,
+        ],
+    );
+    let origin = env.base().join(format!("{name}-origin.git"));
+    git(
+        &env.base(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().expect("utf8"),
+            origin.to_str().expect("utf8"),
+        ],
+    );
+    git(
+        &env.work,
+        &["clone", "-q", origin.to_str().expect("utf8"), name],
+    );
+    let clone = env.work.join(name);
+    git(&clone, &["config", "user.email", "t@example.invalid"]);
+    git(&clone, &["config", "user.name", "t"]);
+    clone
+}
+
 /// The container id of a project's service (any compose naming scheme).
 pub fn container_of(project: &str, service: &str) -> String {
     let p = format!("label=com.docker.compose.project={project}");

@@ -17,3 +17,4 @@ mod secrets;
 mod setup;
 mod stacks;
 mod trust;
+mod zero_config;

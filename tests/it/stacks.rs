@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::docker_env;
-use crate::harness::{Env, docker, docker_objects, git};
+use crate::harness::{Env, docker, docker_objects, git, project};
 
 const COMPOSE: &str = r#"services:
   web:
@@ -66,61 +66,21 @@ script = "scripts/seed.sh"
 
 /// A bare origin holding the shop project, and a clone of it at `work/shop`.
 fn shop(env: &Env) -> PathBuf {
-    let src = env.base().join("shop-src");
-    for (path, text) in [
-        ("compose.yaml", COMPOSE),
-        ("kinfra.toml", KINFRA_TOML),
-        ("site/index.html", "<h1>shop</h1>\n"),
-        ("site/api/items", "{\"items\": [1]}\n"),
-        // Seeding adds the second item the gate's JSON check waits for.
-        (
-            "scripts/seed.sh",
-            "echo '{\"items\": [1, 2]}' > /www/api/items && echo seeded\n",
-        ),
-    ] {
-        let p = src.join(path);
-        std::fs::create_dir_all(p.parent().expect("shop project")).expect("shop project");
-        std::fs::write(p, text).expect("shop project");
-    }
-    git(&src, &["init", "-q", "-b", "main"]);
-    git(&src, &["add", "-A"]);
-    git(
-        &src,
+    project(
+        env,
+        "shop",
         &[
-            "-c",
-            "user.email=t@example.invalid",
-            "-c",
-            "user.name=t",
-            "commit",
-            "-q",
-            "-m",
-            "shop",
+            ("compose.yaml", COMPOSE),
+            ("kinfra.toml", KINFRA_TOML),
+            ("site/index.html", "<h1>shop</h1>\n"),
+            ("site/api/items", "{\"items\": [1]}\n"),
+            // Seeding adds the second item the gate's JSON check waits for.
+            (
+                "scripts/seed.sh",
+                "echo '{\"items\": [1, 2]}' > /www/api/items && echo seeded\n",
+            ),
         ],
-    );
-    let origin = env.base().join("shop-origin.git");
-    git(
-        &env.base(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().expect("shop project"),
-            origin.to_str().expect("shop project"),
-        ],
-    );
-    git(
-        &env.work,
-        &[
-            "clone",
-            "-q",
-            origin.to_str().expect("shop project"),
-            "shop",
-        ],
-    );
-    let clone = env.work.join("shop");
-    git(&clone, &["config", "user.email", "t@example.invalid"]);
-    git(&clone, &["config", "user.name", "t"]);
-    clone
+    )
 }
 
 fn worktree(repo: &Path, name: &str) -> PathBuf {

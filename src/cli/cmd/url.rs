@@ -37,7 +37,22 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         }
         return Ok(0);
     };
-    match links.iter().find(|(l, _)| l.eq_ignore_ascii_case(&what)) {
+    // A service's name stands for its one published port (`web` for `web:80`).
+    let by_service: Vec<&(String, String)> = links
+        .iter()
+        .filter(|(l, _)| {
+            l.split_once(':')
+                .is_some_and(|(s, _)| s.eq_ignore_ascii_case(&what))
+        })
+        .collect();
+    let found = links
+        .iter()
+        .find(|(l, _)| l.eq_ignore_ascii_case(&what))
+        .or(match by_service[..] {
+            [one] => Some(one),
+            _ => None,
+        });
+    match found {
         Some((_, url)) if a.json => crate::outln!("{}", serde_json::json!(url)),
         Some((_, url)) => crate::outln!("{url}"),
         None => {
