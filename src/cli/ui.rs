@@ -215,10 +215,26 @@ impl TermPrompter {
                 "input ended before \"{prompt}\" was answered; nothing more was done"
             ))),
             Ok(_) => Ok(line.trim().to_string()),
-            Err(e) => Err(crate::Error::Other(format!(
-                "could not read the answer: {e}"
-            ))),
+            Err(e) => {
+                interrupted_at_prompt(&e);
+                Err(crate::Error::Other(format!(
+                    "could not read the answer: {e}"
+                )))
+            }
         }
+    }
+}
+
+/// Ctrl-C while a prompt waits for input: the read may fail with EINTR before the
+/// signal handler's thread has ended the process, so end it here the same way (130,
+/// cursor shown) instead of reporting a read error.
+fn interrupted_at_prompt(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::Interrupted {
+        let term = console::Term::stderr();
+        if term.is_term() {
+            let _ = term.show_cursor();
+        }
+        std::process::exit(crate::error::exit::INTERRUPTED);
     }
 }
 
@@ -274,7 +290,11 @@ impl crate::prompt::Prompter for TermPrompter {
                 .items(items)
                 .default(default)
                 .interact()
-                .map_err(|e| crate::Error::Other(format!("prompt failed: {e}")));
+                .map_err(|e| {
+                    let dialoguer::Error::IO(io) = &e;
+                    interrupted_at_prompt(io);
+                    crate::Error::Other(format!("prompt failed: {e}"))
+                });
         }
         eprintln!("{} {prompt}", style("?").cyan().bold());
         for (i, item) in items.iter().enumerate() {
