@@ -96,6 +96,10 @@ comparison("9a. A project that is not KTRDR (its own kinfra.toml): up against co
            "non-KTRDR up vs compose", "shop-up.json", 1.20)
 comparison("9b. The same project: status against one `docker ps`",
            "non-KTRDR status vs docker ps", "shop-status.json", 1.5)
+comparison("10a. A project without configuration (fixed host port, its own port per instance): up against compose up + wait",
+           "zero-config up vs compose", "depot-up.json", 1.20)
+comparison("10b. The same project: status against one `docker ps`",
+           "zero-config status vs docker ps", "depot-status.json", 1.5)
 
 total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())
 waits = [int(x) for x in open(os.path.join(out, "lock-waits.txt")).read().split()]

@@ -42,6 +42,8 @@ cleanup() {
   docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-base | xargs -r docker rm -f >/dev/null 2>&1 || true
   (cd "$W/shop-src" 2>/dev/null && KINFRA_HOME="$W/shop-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true
   docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-shop | xargs -r docker rm -f >/dev/null 2>&1 || true
+  (cd "$W/depot" 2>/dev/null && KINFRA_HOME="$W/depot-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true
+  docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-depot | xargs -r docker rm -f >/dev/null 2>&1 || true
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -185,6 +187,45 @@ SH
 (export KINFRA_HOME="$SHOP_HOME"; cd "$P" && "${HF[@]}" "$OUT/shop-status.json" -N --warmup 3 --runs "$RUNS" \
   "docker ps -a --filter label=com.docker.compose.project=shop-src" "$K sandbox status --json" >/dev/null)
 bash "$W/shop-base-down.sh" || true
+
+log "10. a project without configuration (fixed host port): up against compose up, status"
+Z="$W/depot"
+mkdir -p "$Z"
+cat > "$Z/compose.yaml" <<'YML'
+services:
+  web:
+    image: busybox:1.35
+    command: ["sh", "-c", "echo hi > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports:
+      - "28480:80"
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+YML
+export DEPOT_HOME="$W/depot-home"
+(cd "$Z" && git init -q && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm depot && KINFRA_HOME="$DEPOT_HOME" "$K" -q sandbox init >/dev/null)
+cat > "$W/depot-base-up.sh" <<SH
+if [ "${COMPOSE[*]}" = "docker compose" ]; then
+  docker compose -p kinfra-bench-depot -f "$Z/compose.yaml" --project-directory "$Z" up -d --wait >/dev/null 2>&1
+else
+  docker-compose -p kinfra-bench-depot -f "$Z/compose.yaml" --project-directory "$Z" up -d >/dev/null 2>&1
+  while docker ps --filter label=com.docker.compose.project=kinfra-bench-depot --format '{{.Status}}' | grep -q 'health: starting'; do sleep 0.1; done
+fi
+SH
+cat > "$W/depot-base-down.sh" <<SH
+${COMPOSE[*]} -p kinfra-bench-depot -f "$Z/compose.yaml" --project-directory "$Z" down -v >/dev/null 2>&1
+cd "$Z" && KINFRA_HOME="$DEPOT_HOME" "$K" -q sandbox down --volumes >/dev/null 2>&1 || true
+SH
+# kinfra's side runs the resolved copy with its own port (28580): compose's model is
+# asked for once (the warmup) and cached by the compose file's content.
+(export KINFRA_HOME="$DEPOT_HOME"; cd "$Z" && "${HF[@]}" "$OUT/depot-up.json" --warmup 1 --runs "$SLOW_RUNS" --prepare "bash $W/depot-base-down.sh" \
+  "bash $W/depot-base-up.sh" "$K -q sandbox up" >/dev/null)
+(export KINFRA_HOME="$DEPOT_HOME"; cd "$Z" && "${HF[@]}" "$OUT/depot-status.json" -N --warmup 3 --runs "$RUNS" \
+  "docker ps -a --filter label=com.docker.compose.project=depot" "$K sandbox status --json" >/dev/null)
+bash "$W/depot-base-down.sh" || true
 
 log "6. registry contention: 10 parallel sandbox init"
 rm -f "$KINFRA_HOME/sandbox/instances.json"

@@ -38,6 +38,15 @@ pub fn write_files(dir: &Path) -> Result<()> {
                 .map_err(|e| Error::io("could not chmod", &dest, e))?;
         }
     }
+    // The example of a repository describing its stack: KTRDR's description, from
+    // the one copy compiled in (the demo is KTRDR-shaped, so they must not drift).
+    let dest = dir.join(crate::stack::FILE_NAME);
+    let text = format!(
+        "# The demo repository's stack description: KTRDR's own (kinfra's\n\
+         # embedded/stacks/ktrdr.toml). Every key: docs/STACKS.md.\n\n{}",
+        crate::assets::text::<crate::assets::Scripts>("stacks/ktrdr.toml")
+    );
+    std::fs::write(&dest, text).map_err(|e| Error::io("could not write", &dest, e))?;
     Ok(())
 }
 
@@ -94,4 +103,15 @@ pub fn image_present() -> bool {
         .args(["image", "inspect", IMAGE])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_carries_ktrdrs_description_as_its_kinfra_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        super::write_files(dir.path()).unwrap();
+        let s = crate::stack::Stack::from_dir(dir.path()).unwrap().unwrap();
+        assert_eq!(s, *crate::stack::KTRDR);
+    }
 }

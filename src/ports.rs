@@ -50,7 +50,8 @@ pub fn links<'s>(stack: &'s Stack, ports: &[(&str, u16)]) -> Vec<(&'s str, Strin
 /// A key that has a port (`kept`) keeps it: ports stay stable across starts. A new
 /// one takes `base + 100 × slot`, or the next port up that is not `taken` (another
 /// instance's), not one of the project's own ports (a plain `docker compose up` of
-/// the checkout holds those) and not `held` by anything running now.
+/// the checkout holds those) and not `held` by anything running now. Slot 0
+/// (local-prod, production-like) prefers the project's own port for each.
 pub fn allocate(
     wanted: &[(String, u16)],
     slot: u8,
@@ -74,9 +75,13 @@ pub fn allocate(
         let start = u32::from(*base) + 100 * u32::from(slot);
         // Past the top: the same search from 20000 (above the well-known ports).
         let candidates = (start..=65535).chain(20000..start.min(65536));
-        let free = candidates
-            .filter_map(|p| u16::try_from(p).ok())
-            .find(|p| *p >= 1024 && !used.contains(p) && !bases.contains(p) && !held(*p));
+        let own = |p: u16| slot == 0 && p == *base;
+        let free = candidates.filter_map(|p| u16::try_from(p).ok()).find(|p| {
+            (*p >= 1024 || own(*p))
+                && !used.contains(p)
+                && (!bases.contains(p) || own(*p))
+                && !held(*p)
+        });
         if let Some(p) = free {
             out.insert(key.clone(), p);
             used.insert(p);
@@ -158,9 +163,25 @@ mod tests {
         );
         let low = vec![("PORT_DNS_53_UDP".to_string(), 53)];
         assert_eq!(
-            allocate(&low, 0, &none, &BTreeSet::new(), &free)["PORT_DNS_53_UDP"],
+            allocate(&low, 1, &none, &BTreeSet::new(), &free)["PORT_DNS_53_UDP"],
             1024
         );
+        // local-prod: the project's own ports, when free.
+        let prod = allocate(&wanted, 0, &none, &BTreeSet::new(), &free);
+        assert_eq!(
+            (
+                prod["PORT_WEB_80"],
+                prod["PORT_DB_5432"],
+                prod["PORT_ALT_80"]
+            ),
+            (8080, 5432, 8180)
+        );
+        assert_eq!(
+            allocate(&low, 0, &none, &BTreeSet::new(), &free)["PORT_DNS_53_UDP"],
+            53
+        );
+        let busy = allocate(&wanted, 0, &none, &BTreeSet::new(), &|p| p == 8080);
+        assert_eq!(busy["PORT_WEB_80"], 8081);
     }
 
     #[test]

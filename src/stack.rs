@@ -256,12 +256,15 @@ pub fn infer(top: &Path) -> Result<Option<Stack>> {
         return Ok(None);
     };
     let main = main_clone(top);
-    let name = main
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "project".into());
-    // A directory name may hold what a compose project name cannot; the slug is the
-    // name then, and a name with nothing usable falls back to "project".
+    // The repository's name (its origin's), else the clone's directory name: a
+    // local-prod clone is often named `<project>-prod`.
+    let name = origin_url(&main).map(|u| repo_name(&u)).unwrap_or_else(|| {
+        main.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    // A name may hold what a compose project name cannot; the slug is the name then,
+    // and a name with nothing usable falls back to "project".
     let name = crate::slug::slugify(&name).unwrap_or_else(|_| "project".into());
     let mut s = Stack::inferred(&name, file)?;
     // Like a plain `docker compose up`: the override file beside it joins in.
@@ -274,6 +277,40 @@ pub fn infer(top: &Path) -> Result<Option<Stack>> {
         }
     }
     Ok(Some(s))
+}
+
+/// The repository's name from its URL or path (`https://…/acme/shop.git` → `shop`).
+pub fn repo_name(url: &str) -> String {
+    let last = url
+        .trim()
+        .trim_end_matches('/')
+        .rsplit(['/', ':', '\\'])
+        .next()
+        .unwrap_or("");
+    last.strip_suffix(".git").unwrap_or(last).to_string()
+}
+
+/// Pure: the `origin` remote's URL in the text of a `.git/config`.
+fn origin_in_config(text: &str) -> Option<String> {
+    let mut in_origin = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_origin = line.replace(' ', "") == "[remote\"origin\"]";
+        } else if in_origin
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == "url"
+        {
+            return Some(v.trim().to_string());
+        }
+    }
+    None
+}
+
+/// The `origin` URL of a clone, from its config file (no git process: every command
+/// that infers a stack pays for this).
+fn origin_url(clone: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(clone.join(".git").join("config")).ok()?;
+    origin_in_config(&text)
 }
 
 /// KTRDR's compose file name: its presence marks a KTRDR checkout.
@@ -783,6 +820,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("budget.memory"), "{e}");
+    }
+
+    #[test]
+    fn an_inferred_project_is_named_after_its_origin() {
+        let cfg = "[core]\n\tbare = false\n[remote \"upstream\"]\n\turl = https://x/other.git\n[remote \"origin\"]\n\turl = https://github.com/acme/Shop.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n";
+        assert_eq!(
+            origin_in_config(cfg).as_deref(),
+            Some("https://github.com/acme/Shop.git")
+        );
+        assert_eq!(origin_in_config("[core]\n"), None);
+        assert_eq!(repo_name("https://github.com/acme/Shop.git"), "Shop");
+        assert_eq!(repo_name("git@github.com:acme/shop.git/"), "shop");
+        assert_eq!(repo_name("/srv/git/depot"), "depot");
     }
 
     #[test]

@@ -337,7 +337,7 @@ pub fn draft(name: &str, compose_file: &str, facts: &Facts) -> String {
             }
             Some(_) => {}
             None => s.push_str(&format!(
-                "\n# service {} publishes the fixed host port {:?}: make it a variable\n# (\"${{NAME:-PORT}}:…\") and describe it here as [[ports]], or a second\n# instance cannot start.\n",
+                "\n# service {} publishes the fixed host port {:?}: make it a variable\n# (\"${{NAME:-PORT}}:…\") and describe it here as [[ports]], or a second\n# instance cannot start. Or let kinfra choose every host port (no [[ports]]\n# at all): port_scheme = \"auto\".\n",
                 p.service, p.text
             )),
         }

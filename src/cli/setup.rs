@@ -14,9 +14,10 @@ use crate::prompt::{NoPrompter, Prompter};
 use crate::setup::{self, DEFAULT_REPO, Options, Outcome, Report, SharedChoice, Started};
 use crate::stack::KTRDR;
 
-/// Sets up KTRDR local-prod on this machine: checks prerequisites, explains (and can
-/// create) the 1Password item, clones the repository, runs `uv sync`, initializes
-/// local-prod, seeds shared data and offers to start it.
+/// Sets up local-prod on this machine (KTRDR's by default, or any repository with
+/// --repo-url): checks prerequisites, explains (and can create) the 1Password item,
+/// clones the repository, runs `uv sync`, initializes local-prod, seeds shared data
+/// and offers to start it.
 #[derive(Debug, Parser)]
 #[command(name = "kinfra-setup", version, max_term_width = 100)]
 #[command(after_help = "Examples:
@@ -26,6 +27,9 @@ use crate::stack::KTRDR;
   kinfra-setup --check-only --json              the same, as JSON on stdout
   kinfra-setup --non-interactive --path=~/dev/ktrdr-prod --shared-minimal --start
   kinfra-setup --non-interactive --demo --path=/tmp/ktrdr-demo --shared-minimal --start
+  kinfra-setup --repo-url https://github.com/acme/shop.git --path=~/dev/shop-prod --start
+                                                any compose project: its kinfra.toml, or
+                                                its compose file alone, read after the clone
 
 Re-running is safe: an existing clone of the same repository at --path is resumed, and
 the questions default to the registered local-prod.
@@ -46,7 +50,9 @@ pub struct Args {
     /// the registered local-prod on a rerun).
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,
-    /// Repository to clone.
+    /// Repository to clone (https or a local path). KTRDR's by default; another one
+    /// describes its stack itself (kinfra.toml, or its compose file), read after the
+    /// clone.
     #[arg(long, value_name = "URL", default_value = DEFAULT_REPO)]
     pub repo_url: String,
     /// Branch to check out (default: the repository's default branch).

@@ -3,8 +3,10 @@
 //! Targets come from the registry (local-prod: always; sandboxes: by name, or the
 //! registered instance containing the current directory). A directory is deleted
 //! only when it is that instance's registered path, a git worktree, created by
-//! kinfra, and holds no uncommitted or unpushed work (unless forced). The local-prod
-//! clone is never deleted.
+//! kinfra, and holds no uncommitted or unpushed work (unless forced). The files
+//! kinfra itself put there do not count as work: `.env.sandbox`, and a carried file
+//! (`[[carry]]`) still identical to its source; a carried file the user changed does.
+//! The local-prod clone is never deleted.
 
 use std::path::{Path, PathBuf};
 
@@ -165,6 +167,26 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
     Ok(())
 }
 
+/// The carried files in a worktree that are still what kinfra copied (identical to
+/// their source in the main clone, or in the worktree's own checkout).
+fn unchanged_carried(stack: &Stack, repo: Option<&Path>, worktree: &Path) -> Vec<String> {
+    stack
+        .carry
+        .iter()
+        .filter(|c| {
+            let Ok(have) = std::fs::read(worktree.join(c.dest())) else {
+                return false;
+            };
+            repo.map(|r| r.join(&c.from))
+                .into_iter()
+                .chain([worktree.join(&c.from)])
+                .filter(|src| src != &worktree.join(c.dest()))
+                .any(|src| std::fs::read(src).is_ok_and(|s| s == have))
+        })
+        .map(|c| c.dest().to_string())
+        .collect()
+}
+
 pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<Destroyed> {
     let entry = find_sandbox(ctx, stack, opts.name.as_deref())?;
     let _lock = super::lock(ctx, &entry.instance_id, "destroy")?;
@@ -195,7 +217,11 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
     };
     let delete_dir = kept_because.is_none();
     if delete_dir && !opts.force {
-        let uncommitted = git::uncommitted(&path, &[envfile::FILE_NAME])?;
+        let repo = entry.parent_repo.as_deref().map(Path::new);
+        let unchanged = unchanged_carried(stack, repo, &path);
+        let mut ignore: Vec<&str> = vec![envfile::FILE_NAME];
+        ignore.extend(unchanged.iter().map(String::as_str));
+        let uncommitted = git::uncommitted(&path, &ignore)?;
         let unpushed = git::unpushed(&path)?;
         if !uncommitted.is_empty() || !unpushed.is_empty() {
             return Err(Error::WouldLoseWork {

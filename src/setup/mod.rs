@@ -146,10 +146,26 @@ fn check_repo_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// The repository's name from its URL or path (`…/shop.git` → `shop`), as a slug.
+fn repo_name(url: &str) -> String {
+    crate::slug::slugify(&crate::stack::repo_name(url)).unwrap_or_else(|_| "project".into())
+}
+
+/// Sets up local-prod. `stack` describes KTRDR's repository (the default and the
+/// demo); any other repository describes itself, read once it is cloned: until then
+/// its name comes from the URL and its ports and 1Password item wait for the clone.
 pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     if !o.demo {
         check_repo_url(&o.repo_url)?;
     }
+    let known = o.demo || same_repo(&o.repo_url, DEFAULT_REPO);
+    let before_clone;
+    let stack: &Stack = if known {
+        stack
+    } else {
+        before_clone = Stack::inferred(&repo_name(&o.repo_url), "compose.yaml")?;
+        &before_clone
+    };
     let mut done = Vec::new();
     let mut skipped = Vec::new();
 
@@ -167,7 +183,8 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     // only the project name: started now, they overlap the clone instead of following
     // `uv sync`.
     let project = stack.local_prod_id.clone();
-    let docker_seen = scripted.then(|| std::thread::spawn(move || ProjectObjects::query(&project)));
+    let docker_seen =
+        (scripted && known).then(|| std::thread::spawn(move || ProjectObjects::query(&project)));
     let early = scripted.then(|| {
         let repo = repository(ctx, o)?;
         let d = destination_from_flag(ctx, o, &repo)?;
@@ -190,22 +207,14 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
 
     // 2. 1Password: explained once, the item looked up; creating it waits for the plan.
     section(ctx, 2, "1Password");
-    ctx.reporter.info(&onepassword::explain(stack));
-    let item = onepassword::item_state(stack);
-    match &item {
-        onepassword::ItemState::Present => ctx
-            .reporter
-            .success(&format!("item {} found", stack.local_prod_item)),
-        onepassword::ItemState::Missing => {
-            ctx.reporter.info(&format!(
-                "item {} does not exist yet",
-                stack.local_prod_item
-            ));
-        }
-        onepassword::ItemState::Unavailable(why) => ctx
-            .reporter
-            .warn(&format!("{why}; the stack will use insecure defaults")),
-    }
+    let mut item = if known {
+        lookup_item(ctx, stack)
+    } else {
+        ctx.reporter.info(
+            "the repository's kinfra.toml says whether local-prod reads secrets from 1Password: looked up after the clone",
+        );
+        onepassword::ItemState::AfterClone
+    };
 
     // 3. Destination and the other choices; interactively, the plan.
     section(ctx, 3, "Destination");
@@ -265,9 +274,39 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     section(ctx, 5, "Python environment (uv sync)");
     let p = p.sync(ctx);
     p.uv?;
-    ctx.reporter.success("uv sync done");
-    done.push("uv sync".into());
+    if p.dest.join("pyproject.toml").is_file() {
+        ctx.reporter.success("uv sync done");
+        done.push("uv sync".into());
+    } else {
+        ctx.reporter
+            .info("no pyproject.toml in the repository: nothing for uv to sync");
+    }
     let dest = p.dest;
+
+    // Another repository describes itself: its kinfra.toml, else its compose file.
+    let described;
+    let stack: &Stack = if known {
+        stack
+    } else {
+        described = crate::stack::for_dir(&dest)?;
+        ctx.reporter.info(&format!(
+            "the repository's stack: {} ({})",
+            described.name,
+            if described.inferred {
+                "learned from its compose file"
+            } else {
+                "its description"
+            }
+        ));
+        if described.secret_fields.is_empty() {
+            ctx.reporter
+                .info("it maps no secrets: nothing to read from 1Password");
+            item = onepassword::ItemState::Unavailable("no secrets mapped".into());
+        } else {
+            item = lookup_item(ctx, described);
+        }
+        described
+    };
 
     // The 1Password item, when chosen.
     let mut secrets_ready = item == onepassword::ItemState::Present;
@@ -275,10 +314,21 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
         if choices.create_item {
             match onepassword::create_item(stack) {
                 Ok(generated) => {
+                    let yours: Vec<&str> = stack
+                        .secret_fields
+                        .iter()
+                        .filter(|f| !f.generated)
+                        .map(|f| f.field.as_str())
+                        .collect();
                     ctx.reporter.success(&format!(
-                        "created {} with generated {} (values not shown); add your anthropic_api_key in 1Password",
+                        "created {} with generated {} (values not shown){}",
                         stack.local_prod_item,
-                        generated.join(", ")
+                        generated.join(", "),
+                        if yours.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; add your {} in 1Password", yours.join(", "))
+                        }
                     ));
                     done.push(format!("1Password item {} created", stack.local_prod_item));
                     secrets_ready = true;
@@ -293,7 +343,9 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
                 stack.local_prod_item
             ));
         }
-    } else if let onepassword::ItemState::Unavailable(_) = item {
+    } else if let onepassword::ItemState::Unavailable(_) = &item
+        && !stack.secret_fields.is_empty()
+    {
         skipped.push(
             "1Password: install and sign in to `op`, then restart with `kinfra local-prod up`"
                 .into(),
@@ -321,6 +373,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     // 7. Shared data.
     section(ctx, 7, "Shared data");
     let mode = match &choices.shared {
+        _ if stack.shared_subdirs.is_empty() => None,
         SharedChoice::From(p) => Some(Mode::From(p.clone())),
         SharedChoice::Minimal => Some(Mode::Minimal),
         SharedChoice::Skip | SharedChoice::Ask => None,
@@ -335,6 +388,9 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
                 ));
             }
             done.push(format!("shared data at {}", ctx.shared_dir().display()));
+        }
+        None if stack.shared_subdirs.is_empty() => {
+            ctx.reporter.info("the stack has no shared directories");
         }
         None => {
             ctx.reporter.info("shared data left as it is");
@@ -465,7 +521,8 @@ fn choose(
         (Some(p), _) => p.clone(),
         (None, Some(r)) => r.display().to_string(),
         (None, None) if o.demo => DEMO_PATH.to_string(),
-        (None, None) => DEFAULT_PATH.to_string(),
+        (None, None) if same_repo(&o.repo_url, DEFAULT_REPO) => DEFAULT_PATH.to_string(),
+        (None, None) => format!("~/Documents/dev/{}-prod", repo_name(&o.repo_url)),
     };
     loop {
         let d = ask_destination(ctx, repo, &default)?;
@@ -479,6 +536,7 @@ fn choose(
                 true,
             )?;
         let shared = match &o.shared {
+            SharedChoice::Ask if stack.shared_subdirs.is_empty() => SharedChoice::Skip,
             SharedChoice::Ask => ask_shared(ctx, stack)?,
             s => s.clone(),
         };
@@ -588,13 +646,19 @@ fn plan(
         .iter()
         .map(|(_, p)| p.to_string())
         .collect();
-    l.push(format!("  ports        {} (slot 0)", ports.join(" ")));
+    if ports.is_empty() {
+        l.push("  ports        the compose file's own, where free (slot 0)".into());
+    } else {
+        l.push(format!("  ports        {} (slot 0)", ports.join(" ")));
+    }
     l.push(format!(
         "  1Password    {}",
         match item {
             onepassword::ItemState::Present => format!("item {} found", stack.local_prod_item),
             onepassword::ItemState::Missing if c.create_item =>
                 format!("create item {}", stack.local_prod_item),
+            onepassword::ItemState::AfterClone =>
+                "as the repository's kinfra.toml says (looked up after the clone)".into(),
             _ => "none: insecure development defaults".into(),
         }
     ));
@@ -811,6 +875,10 @@ fn clone_with_progress(ctx: &Context, url: &str, branch: Option<&str>, dest: &Pa
 }
 
 fn uv_sync(ctx: &Context, dir: &Path) -> Result<()> {
+    // Not a Python project: nothing to sync (said in step 5).
+    if !dir.join("pyproject.toml").is_file() {
+        return Ok(());
+    }
     let spinner = ctx.reporter.spinner("uv sync");
     let res = crate::exec::Cmd::new("uv")
         .arg("sync")
@@ -819,6 +887,28 @@ fn uv_sync(ctx: &Context, dir: &Path) -> Result<()> {
         .run();
     spinner.finish();
     res.map(|_| ()).map_err(Error::from)
+}
+
+/// Explains the stack's 1Password item and looks it up, saying what it found.
+fn lookup_item(ctx: &Context, stack: &Stack) -> onepassword::ItemState {
+    ctx.reporter.info(&onepassword::explain(stack));
+    let item = onepassword::item_state(stack);
+    match &item {
+        onepassword::ItemState::Present => ctx
+            .reporter
+            .success(&format!("item {} found", stack.local_prod_item)),
+        onepassword::ItemState::Missing => {
+            ctx.reporter.info(&format!(
+                "item {} does not exist yet",
+                stack.local_prod_item
+            ));
+        }
+        onepassword::ItemState::Unavailable(why) => ctx
+            .reporter
+            .warn(&format!("{why}; the stack will use insecure defaults")),
+        onepassword::ItemState::AfterClone => {}
+    }
+    item
 }
 
 #[cfg(test)]

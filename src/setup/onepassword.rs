@@ -35,6 +35,8 @@ pub fn explain(stack: &Stack) -> String {
 pub enum ItemState {
     Present,
     Missing,
+    /// The repository's own description (read after the clone) names the item.
+    AfterClone,
     /// op missing, not signed in, or not answering: the reason.
     Unavailable(String),
 }

@@ -553,7 +553,7 @@ impl Run {
 }
 
 /// A compose project `name` made of `files`: committed in a bare origin
-/// (`base/<name>-origin.git`) and cloned at `work/<name>`, with a git identity set.
+/// (`base/origins/<name>.git`) and cloned at `work/<name>`, with a git identity set.
 pub fn project(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
     let src = env.base().join(format!("{name}-src"));
     for (path, text) in files {
@@ -576,7 +576,7 @@ pub fn project(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
             name,
         ],
     );
-    let origin = env.base().join(format!("{name}-origin.git"));
+    let origin = env.base().join("origins").join(format!("{name}.git"));
     git(
         &env.base(),
         &[

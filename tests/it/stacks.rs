@@ -1,6 +1,7 @@
 //! A project that is not KTRDR, described by its own `kinfra.toml`: env-variable
 //! ports, two gate checks (http, JSON length at a pointer), a post-start script from
-//! the repository, a secret through the fake `op`. Two sandboxes side by side.
+//! the repository, a secret through the fake `op`, files carried into every new
+//! worktree. Two sandboxes side by side, with the project's own port held.
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,13 @@ service = "web"
 requires = "web"
 json_length = { port = "SHOP_WEB_PORT", path = "/api/items", pointer = "/items", min = 2 }
 
+[[carry]]
+from = ".env.local"
+
+[[carry]]
+from = "config/settings.example.json"
+to = "config/settings.json"
+
 [post_start]
 name = "seed"
 service = "web"
@@ -73,6 +81,7 @@ fn shop(env: &Env) -> PathBuf {
             ("compose.yaml", COMPOSE),
             ("kinfra.toml", KINFRA_TOML),
             ("site/index.html", "<h1>shop</h1>\n"),
+            ("config/settings.example.json", "{\"example\": true}\n"),
             ("site/api/items", "{\"items\": [1]}\n"),
             // Seeding adds the second item the gate's JSON check waits for.
             (
@@ -105,6 +114,11 @@ fn a_project_described_by_its_kinfra_toml_runs_two_sandboxes() {
         .stderr_has("docs/STACKS.md");
     std::fs::write(repo.join("kinfra.toml"), &good).unwrap();
 
+    // The developer's own stack holds the project's local-prod port; an untracked
+    // local file waits in the main clone to be carried along.
+    let _held = std::net::TcpListener::bind(("127.0.0.1", 18080)).expect("hold 18080");
+    std::fs::write(repo.join(".env.local"), "LOCAL=1\n").unwrap();
+
     // Its names, its slots (max 4), its ports.
     env.kinfra(&repo, &["sandbox", "create", "a", "--slot", "5"])
         .code(2)
@@ -112,6 +126,20 @@ fn a_project_described_by_its_kinfra_toml_runs_two_sandboxes() {
     env.kinfra(&repo, &["sandbox", "create", "a"]).success();
     env.kinfra(&repo, &["sandbox", "create", "b"]).success();
     let (a, b) = (worktree(&repo, "a"), worktree(&repo, "b"));
+    for wt in [&a, &b] {
+        assert_eq!(
+            std::fs::read_to_string(wt.join(".env.local")).unwrap(),
+            "LOCAL=1\n",
+            "untracked file carried from the main clone"
+        );
+        assert_eq!(
+            std::fs::read_to_string(wt.join("config/settings.json")).unwrap(),
+            "{\"example\": true}\n",
+            "tracked example copied"
+        );
+    }
+    // A carried file is the worktree's own: never overwritten, and not lost work.
+    std::fs::write(a.join("config/settings.json"), "{\"mine\": 1}\n").unwrap();
     let env_a = std::fs::read_to_string(a.join(".env.sandbox")).unwrap();
     assert!(env_a.contains("SHOP_WEB_PORT=18081\n"), "{env_a}");
     assert!(env_a.contains("COMPOSE_PROJECT_NAME=shop--a\n"), "{env_a}");
@@ -152,8 +180,15 @@ fn a_project_described_by_its_kinfra_toml_runs_two_sandboxes() {
         .collect();
     assert_eq!(states, ["running", "running"], "{list}");
 
+    // b's carried files are what kinfra copied: not work. a's changed settings are.
+    env.kinfra(&b, &["sandbox", "destroy", "-y"]).success();
+    env.kinfra(&a, &["sandbox", "destroy", "-y"])
+        .code(5)
+        .stderr_has("config/settings.json");
+    assert!(a.join("config/settings.json").is_file());
+    env.kinfra(&a, &["sandbox", "destroy", "-y", "--force"])
+        .success();
     for wt in [&a, &b] {
-        env.kinfra(wt, &["sandbox", "destroy", "-y"]).success();
         assert!(!wt.exists());
     }
     assert!(docker_objects("shop--a").is_empty() && docker_objects("shop--b").is_empty());

@@ -202,3 +202,45 @@ fn stack_check_on_a_project_without_configuration_accepts_its_fixed_ports() {
         .success()
         .stdout_has("0 error(s)");
 }
+
+#[test]
+fn kinfra_setup_clones_any_repository_and_starts_its_local_prod() {
+    let env = docker_env!();
+    project(&env, "depot", &[("compose.yaml", &compose())]);
+    let origin = env.base().join("origins/depot.git");
+    let dest = env.work.join("depot-prod");
+    let r = env.setup(
+        &env.work,
+        &[
+            "--non-interactive",
+            &format!("--repo-url={}", origin.display()),
+            &format!("--path={}", dest.display()),
+            "--start",
+        ],
+        &[],
+    );
+    // Before the clone nothing KTRDR is assumed; after it, the compose file speaks.
+    r.success()
+        .stderr_has("looked up after the clone")
+        .stderr_has("the repository's stack: depot (learned from its compose file)")
+        .stderr_has("nothing for uv to sync")
+        .stderr_has("maps no secrets")
+        .stderr_has("no shared directories")
+        .stderr_has("local-prod is up and ready")
+        // local-prod, production-like: the compose file's own ports.
+        .stderr_has(&format!("web:80      http://localhost:{WEB}"));
+    assert!(!r.stderr.contains("ktrdr"), "{r}");
+    assert!(
+        http_get(WEB).contains("hi from"),
+        "local-prod's web answers"
+    );
+    assert_eq!(
+        env.registry()["local_prod"]["instance_id"],
+        "depot-prod",
+        "{r}"
+    );
+    env.kinfra(&env.work, &["local-prod", "destroy", "--force"])
+        .success();
+    assert!(docker_objects("depot-prod").is_empty());
+    assert!(dest.join("compose.yaml").is_file(), "the clone stays");
+}
