@@ -169,19 +169,27 @@ TOML
 # Its own KINFRA_HOME: the KTRDR clones above hold every slot of the main one.
 export SHOP_HOME="$W/shop-home"
 (cd "$P" && git init -q && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm shop && KINFRA_HOME="$SHOP_HOME" "$K" -q sandbox init >/dev/null)
-cat > "$W/shop-base-up.sh" <<SH
-set -a; . "$P/.env.sandbox"; set +a
+# The baseline of a one-project section: $W/NAME-base-up.sh starts the project's own
+# compose file by hand and waits for its healthchecks (v2 --wait, v1 polling);
+# NAME-base-down.sh removes it and kinfra's instance. Args: NAME, dir, kinfra home,
+# and a line run first (the shop's .env.sandbox, for its port variables).
+base_scripts() {
+  local name=$1 dir=$2 home=$3 first=${4:-}
+  cat > "$W/$name-base-up.sh" <<SH
+$first
 if [ "${COMPOSE[*]}" = "docker compose" ]; then
-  docker compose -p kinfra-bench-shop -f "$P/compose.yaml" --project-directory "$P" up -d --wait >/dev/null 2>&1
+  docker compose -p kinfra-bench-$name -f "$dir/compose.yaml" --project-directory "$dir" up -d --wait >/dev/null 2>&1
 else
-  docker-compose -p kinfra-bench-shop -f "$P/compose.yaml" --project-directory "$P" up -d >/dev/null 2>&1
-  while docker ps --filter label=com.docker.compose.project=kinfra-bench-shop --format '{{.Status}}' | grep -q 'health: starting'; do sleep 0.1; done
+  docker-compose -p kinfra-bench-$name -f "$dir/compose.yaml" --project-directory "$dir" up -d >/dev/null 2>&1
+  while docker ps --filter label=com.docker.compose.project=kinfra-bench-$name --format '{{.Status}}' | grep -q 'health: starting'; do sleep 0.1; done
 fi
 SH
-cat > "$W/shop-base-down.sh" <<SH
-${COMPOSE[*]} -p kinfra-bench-shop -f "$P/compose.yaml" --project-directory "$P" down -v >/dev/null 2>&1
-cd "$P" && KINFRA_HOME="$SHOP_HOME" "$K" -q sandbox down --volumes >/dev/null 2>&1 || true
+  cat > "$W/$name-base-down.sh" <<SH
+${COMPOSE[*]} -p kinfra-bench-$name -f "$dir/compose.yaml" --project-directory "$dir" down -v >/dev/null 2>&1
+cd "$dir" && KINFRA_HOME="$home" "$K" -q sandbox down --volumes >/dev/null 2>&1 || true
 SH
+}
+base_scripts shop "$P" "$SHOP_HOME" "set -a; . \"$P/.env.sandbox\"; set +a"
 (export KINFRA_HOME="$SHOP_HOME"; cd "$P" && "${HF[@]}" "$OUT/shop-up.json" --warmup 1 --runs "$SLOW_RUNS" --prepare "bash $W/shop-base-down.sh" \
   "bash $W/shop-base-up.sh" "$K -q sandbox up" >/dev/null)
 (export KINFRA_HOME="$SHOP_HOME"; cd "$P" && "${HF[@]}" "$OUT/shop-status.json" -N --warmup 3 --runs "$RUNS" \
@@ -195,7 +203,7 @@ cat > "$Z/compose.yaml" <<'YML'
 services:
   web:
     image: busybox:1.35
-    command: ["sh", "-c", "echo hi > /www/index.html && exec httpd -f -p 80 -h /www"]
+    command: ["sh", "-c", "mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www"]
     ports:
       - "28480:80"
     stop_grace_period: 1s
@@ -207,18 +215,7 @@ services:
 YML
 export DEPOT_HOME="$W/depot-home"
 (cd "$Z" && git init -q && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm depot && KINFRA_HOME="$DEPOT_HOME" "$K" -q sandbox init >/dev/null)
-cat > "$W/depot-base-up.sh" <<SH
-if [ "${COMPOSE[*]}" = "docker compose" ]; then
-  docker compose -p kinfra-bench-depot -f "$Z/compose.yaml" --project-directory "$Z" up -d --wait >/dev/null 2>&1
-else
-  docker-compose -p kinfra-bench-depot -f "$Z/compose.yaml" --project-directory "$Z" up -d >/dev/null 2>&1
-  while docker ps --filter label=com.docker.compose.project=kinfra-bench-depot --format '{{.Status}}' | grep -q 'health: starting'; do sleep 0.1; done
-fi
-SH
-cat > "$W/depot-base-down.sh" <<SH
-${COMPOSE[*]} -p kinfra-bench-depot -f "$Z/compose.yaml" --project-directory "$Z" down -v >/dev/null 2>&1
-cd "$Z" && KINFRA_HOME="$DEPOT_HOME" "$K" -q sandbox down --volumes >/dev/null 2>&1 || true
-SH
+base_scripts depot "$Z" "$DEPOT_HOME"
 # kinfra's side runs the resolved copy with its own port (28580): compose's model is
 # asked for once (the warmup) and cached by the compose file's content.
 (export KINFRA_HOME="$DEPOT_HOME"; cd "$Z" && "${HF[@]}" "$OUT/depot-up.json" --warmup 1 --runs "$SLOW_RUNS" --prepare "bash $W/depot-base-down.sh" \

@@ -490,6 +490,16 @@ mod file {
         script: String,
     }
 
+    /// A relative path that stays inside the repository (no `..`, not absolute).
+    fn inside_repo(f: &str) -> bool {
+        let path = PathBuf::from(f);
+        !f.is_empty()
+            && !path.is_absolute()
+            && !path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+    }
+
     impl Raw {
         pub fn into_stack(self) -> std::result::Result<Stack, String> {
             let slug = crate::slug::slugify(&self.name)
@@ -505,28 +515,13 @@ mod file {
                 .carry
                 .iter()
                 .flat_map(|c| [Some(&c.from), c.to.as_ref()]);
-            for f in carried.flatten() {
-                let path = PathBuf::from(f);
-                if f.is_empty()
-                    || path.is_absolute()
-                    || path
-                        .components()
-                        .any(|c| c == std::path::Component::ParentDir)
-                {
-                    return Err(format!("carry {f:?} must be a path inside the repository"));
-                }
-            }
-            for f in &compose_files {
-                let path = PathBuf::from(f);
-                if f.is_empty()
-                    || path.is_absolute()
-                    || path
-                        .components()
-                        .any(|c| c == std::path::Component::ParentDir)
-                {
-                    return Err(format!(
-                        "compose_file {f:?} must be a path inside the repository"
-                    ));
+            for (what, f) in carried
+                .flatten()
+                .map(|f| ("carry", f))
+                .chain(compose_files.iter().map(|f| ("compose_file", f)))
+            {
+                if !inside_repo(f) {
+                    return Err(format!("{what} {f:?} must be a path inside the repository"));
                 }
             }
             let Some(first) = compose_files.first().cloned() else {
@@ -658,18 +653,13 @@ mod file {
                             Script::Embedded(e.to_string())
                         }
                         None => {
-                            let path = PathBuf::from(&p.script);
-                            if path.is_absolute()
-                                || path
-                                    .components()
-                                    .any(|c| c == std::path::Component::ParentDir)
-                            {
+                            if !inside_repo(&p.script) {
                                 return Err(format!(
                                     "post_start script {:?} must be a path inside the repository",
                                     p.script
                                 ));
                             }
-                            Script::Repo(path)
+                            Script::Repo(PathBuf::from(&p.script))
                         }
                     };
                     Ok(PostStart {
