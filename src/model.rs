@@ -28,11 +28,15 @@ pub struct Published {
     pub protocol: String,
     /// The host port the project's own file gives it.
     pub base: u16,
+    /// How many earlier entries of the service publish the same target and protocol
+    /// (`8080:80` and `8081:80`): the second gets its own key.
+    pub nth: usize,
 }
 
 impl Published {
     /// The `.env.sandbox` key holding this port for an instance: `PORT_<SERVICE>_<TARGET>`
-    /// (`_UDP` appended for udp), stable across starts whatever else the file changes.
+    /// (`_UDP` appended for udp, `_N2` for the second entry publishing the same
+    /// target), stable across starts whatever else the file changes.
     pub fn key(&self) -> String {
         let mut k = format!(
             "{}{}_{}",
@@ -45,6 +49,9 @@ impl Published {
         if self.protocol != "tcp" {
             k.push('_');
             k.push_str(&self.protocol.to_uppercase());
+        }
+        if self.nth > 0 {
+            k.push_str(&format!("_N{}", self.nth + 1));
         }
         k
     }
@@ -80,26 +87,43 @@ pub fn read(doc: &Value, profiles: &[String]) -> Model {
             continue;
         }
         m.services.push(name.clone());
-        for p in svc
-            .get("ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(spec) = PortSpec::of(p)
-                && let Some(base) = spec.published
-            {
-                m.ports.push(Published {
-                    service: name.clone(),
-                    target: spec.target,
-                    protocol: spec.protocol,
-                    base,
-                });
-            }
-        }
+        let list = svc.get("ports").and_then(Value::as_array);
+        m.ports.extend(
+            fixed_ports(name, list.map_or(&[][..], Vec::as_slice))
+                .into_iter()
+                .map(|(_, p)| p),
+        );
     }
     m.services.sort();
     m
+}
+
+/// Pure: a service's fixed published ports with their index in its `ports` list,
+/// each numbered among those with the same target and protocol (one rule for
+/// reading and for rewriting, so keys always match).
+fn fixed_ports(service: &str, ports: &[Value]) -> Vec<(usize, Published)> {
+    let mut out: Vec<(usize, Published)> = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let Some(spec) = PortSpec::of(p) else {
+            continue;
+        };
+        let Some(base) = spec.published else { continue };
+        let nth = out
+            .iter()
+            .filter(|(_, q)| q.target == spec.target && q.protocol == spec.protocol)
+            .count();
+        out.push((
+            i,
+            Published {
+                service: service.to_string(),
+                target: spec.target,
+                protocol: spec.protocol,
+                base,
+                nth,
+            },
+        ));
+    }
+    out
 }
 
 fn active(svc: &Value, profiles: &[String]) -> bool {
@@ -202,23 +226,12 @@ pub fn rewrite_ports(doc: &mut Value, ports: &BTreeMap<String, u16>) -> BTreeSet
         let Some(list) = svc.get_mut("ports").and_then(Value::as_array_mut) else {
             continue;
         };
-        for p in list.iter_mut() {
-            let Some(spec) = PortSpec::of(p) else {
-                continue;
-            };
-            if spec.published.is_none() {
-                continue;
-            }
-            let key = Published {
-                service: name.clone(),
-                target: spec.target,
-                protocol: spec.protocol.clone(),
-                base: 0,
-            }
-            .key();
+        for (i, published) in fixed_ports(name, list) {
+            let key = published.key();
             let Some(port) = ports.get(&key) else {
                 continue;
             };
+            let p = &mut list[i];
             match p {
                 Value::Object(o) => {
                     let new = match o.get("published") {
@@ -236,7 +249,10 @@ pub fn rewrite_ports(doc: &mut Value, ports: &BTreeMap<String, u16>) -> BTreeSet
                         out.push_str(&ip);
                         out.push(':');
                     }
-                    out.push_str(&format!("{port}:{}/{}", spec.target, spec.protocol));
+                    out.push_str(&format!(
+                        "{port}:{}/{}",
+                        published.target, published.protocol
+                    ));
                     *s = out;
                 }
                 _ => continue,
@@ -444,6 +460,25 @@ volumes:
         assert_eq!(v2["services"]["web"]["ports"][0]["published"], "18180");
         assert_eq!(v2["services"]["web"]["ports"][1]["host_ip"], "127.0.0.1");
         assert_eq!(v2["services"]["db"]["ports"][1]["published"], "15453");
+    }
+
+    #[test]
+    fn a_target_published_twice_gets_two_keys_and_two_ports() {
+        let mut doc = parse(
+            "services:\n  web:\n    ports:\n    - published: 8080\n      target: 80\n    - 127.0.0.1:8081:80/tcp\n",
+        )
+        .unwrap();
+        let keys: Vec<String> = read(&doc, &[]).ports.iter().map(Published::key).collect();
+        assert_eq!(keys, ["PORT_WEB_80", "PORT_WEB_80_N2"]);
+        let ports: BTreeMap<String, u16> = [
+            ("PORT_WEB_80".to_string(), 8180),
+            ("PORT_WEB_80_N2".to_string(), 8181),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(rewrite_ports(&mut doc, &ports).len(), 2);
+        assert_eq!(doc["services"]["web"]["ports"][0]["published"], 8180);
+        assert_eq!(doc["services"]["web"]["ports"][1], "127.0.0.1:8181:80/tcp");
     }
 
     #[test]

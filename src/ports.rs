@@ -96,7 +96,16 @@ pub fn auto_links(ports: &[(String, u16)]) -> Vec<(String, String)> {
     ports
         .iter()
         .filter_map(|(k, p)| {
-            let rest = k.strip_prefix(crate::model::PORT_PREFIX)?;
+            let mut rest = k.strip_prefix(crate::model::PORT_PREFIX)?;
+            // `…_N2`: the second entry publishing the same target.
+            let mut nth = String::new();
+            if let Some((r, n)) = rest.rsplit_once("_N")
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+            {
+                nth = format!("#{n}");
+                rest = r;
+            }
             let (svc, target) = rest.rsplit_once('_')?;
             // `…_53_UDP`: no scheme.
             let (svc, target, udp) = match target.parse::<u16>() {
@@ -121,7 +130,7 @@ pub fn auto_links(ports: &[(String, u16)]) -> Vec<(String, String)> {
             } else {
                 format!("localhost:{p}")
             };
-            Some((format!("{}:{target}", svc.to_lowercase()), text))
+            Some((format!("{}:{target}{nth}", svc.to_lowercase()), text))
         })
         .collect()
 }
@@ -190,6 +199,7 @@ mod tests {
             ("PORT_WEB_80".into(), 8180),
             ("PORT_MY_DB_5432".into(), 5532),
             ("PORT_DNS_53_UDP".into(), 1053),
+            ("PORT_WEB_80_N2".into(), 8181),
             ("SOMETHING_ELSE".into(), 1),
         ]);
         assert_eq!(
@@ -198,6 +208,7 @@ mod tests {
                 ("web:80".to_string(), "http://localhost:8180".to_string()),
                 ("my_db:5432".to_string(), "localhost:5532".to_string()),
                 ("dns:53".to_string(), "localhost:1053".to_string()),
+                ("web:80#2".to_string(), "http://localhost:8181".to_string()),
             ]
         );
     }

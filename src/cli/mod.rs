@@ -15,9 +15,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::context::Context;
 use crate::error::Error;
 
-/// Parallel, isolated copies of a Docker Compose stack (KTRDR's, or the one a
-/// repository describes in kinfra.toml): one sandbox per git worktree and one
-/// local-prod on the standard ports (slot 0).
+/// Parallel, isolated copies of a Docker Compose stack (any compose project, as its
+/// compose file or its kinfra.toml describes it; KTRDR's built in): one sandbox per
+/// git worktree, each with its own ports, and one local-prod (slot 0).
 #[derive(Debug, Parser)]
 #[command(
     name = "kinfra",

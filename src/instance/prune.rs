@@ -174,9 +174,11 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
             // Kept volumes stay on record as ours, so a new instance of that name
             // takes them over instead of being refused as someone else's.
             if !still_owned {
-                // Its ports and records go; the project record stays while volumes do.
+                // Its ports, records and resolved copy go; the project record stays
+                // while volumes do.
                 let dir = c.kinfra.projects.get(&it.project).cloned();
                 c.kinfra.forget(&it.project);
+                crate::model::remove_copy(&ctx.home, &it.project);
                 if let (Some(d), true) = (dir, it.keeps_volumes) {
                     c.kinfra.projects.insert(it.project.clone(), d);
                 }

@@ -3,9 +3,12 @@ use crate::instance::{self, CreateOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The worktree goes to <parent of the repository>/ktrdr--<name>. An existing \
-branch is checked out; otherwise a new one is created from HEAD (or --base). If any step fails, the steps \
-already done are undone.\n\nExample:\n  kinfra sandbox create login-fix --branch fix/login"
+    after_help = "The worktree goes to <parent of the repository>/<project>--<name> (ktrdr--<name> \
+for KTRDR). An existing branch is checked out; otherwise a new one is created from HEAD (or --base). \
+Host ports: from the stack's [[ports]] table, or (a project without one, or with no kinfra.toml at \
+all) chosen per published port and kept in .env.sandbox. If any step fails, the steps already done \
+are undone.\n\nExamples:\n  kinfra sandbox create login-fix --branch fix/login\n  \
+kinfra sandbox create a && kinfra sandbox create b    two of any compose project, side by side"
 )]
 pub struct Args {
     /// Name of the sandbox (made into a slug: lowercase letters, digits, dashes).

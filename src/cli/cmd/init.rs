@@ -2,7 +2,10 @@ use crate::context::Context;
 use crate::instance::{self, InitOptions, Kind};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 1 already initialized, 2 not a KTRDR repository.")]
+#[command(
+    after_help = "Exit codes: 1 already initialized, 2 not a repository kinfra can run (no kinfra.toml, \
+no compose file, and not KTRDR)."
+)]
 pub struct Args {
     /// Slot to use (1-10; default: the lowest free one).
     #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
@@ -14,9 +17,10 @@ pub struct Args {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "local-prod must be a clone (not a worktree) of a KTRDR repository, and \
-there is only one.\n\nExit codes: 1 already initialized or another local-prod exists, \
-2 not a clone or not a KTRDR repository."
+    after_help = "local-prod must be a clone (not a worktree), and there is only one. A project \
+whose ports kinfra chooses gets the compose file's own ports for local-prod where they are free.\n\n\
+Exit codes: 1 already initialized or another local-prod exists, 2 not a clone or not a \
+repository kinfra can run."
 )]
 pub struct LocalProdArgs {}
 

@@ -29,7 +29,8 @@ use crate::stack::Stack;
 static STACK: std::sync::OnceLock<&'static Stack> = std::sync::OnceLock::new();
 
 /// Decides the stack for this process: the repository's `kinfra.toml`, else KTRDR's
-/// built-in description. A description that does not parse is an error here.
+/// built-in description for a KTRDR clone, else what its compose file says. A
+/// description that does not parse is an error here.
 pub(crate) fn load_stack(ctx: &Context) -> crate::Result<()> {
     let s = crate::stack::for_dir(&ctx.cwd)?;
     let _ = STACK.set(s);
