@@ -321,12 +321,16 @@ pub fn copy_path(home: &Path, instance_id: &str) -> PathBuf {
         .join(format!("{instance_id}.json"))
 }
 
+/// What an instance's resolved copy was made from, beside it.
+pub fn meta_path(home: &Path, instance_id: &str) -> PathBuf {
+    copy_path(home, instance_id).with_extension("meta.json")
+}
+
 /// Removes an instance's resolved copy and its record (the instance is gone).
 pub fn remove_copy(home: &Path, instance_id: &str) {
-    let copy = copy_path(home, instance_id);
     // Absent already is fine: nothing else refers to these files.
-    let _ = std::fs::remove_file(copy.with_extension("meta.json"));
-    let _ = std::fs::remove_file(copy);
+    let _ = std::fs::remove_file(meta_path(home, instance_id));
+    let _ = std::fs::remove_file(copy_path(home, instance_id));
 }
 
 /// The cache key of a resolved copy: what `config` read (the compose file, the

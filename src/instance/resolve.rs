@@ -41,8 +41,8 @@ pub struct Resolved {
 /// The services of an instance's last resolved model, when there is one (no compose
 /// call: `wait` and the agents' verbs read it).
 pub fn cached_services(ctx: &Context, id: &str) -> Option<Vec<String>> {
-    let meta = model::copy_path(&ctx.home, id).with_extension("meta.json");
-    let m: Meta = serde_json::from_slice(&std::fs::read(meta).ok()?).ok()?;
+    let m: Meta =
+        serde_json::from_slice(&std::fs::read(model::meta_path(&ctx.home, id)).ok()?).ok()?;
     Some(m.services)
 }
 
@@ -63,7 +63,7 @@ pub fn prepare(
         .retain(|(k, _)| !k.starts_with(model::PORT_PREFIX));
     let key = model::cache_key(compose, &keyed, &secrets);
     let copy = model::copy_path(&ctx.home, inst.id());
-    let meta_path = copy.with_extension("meta.json");
+    let meta_path = model::meta_path(&ctx.home, inst.id());
     let have: BTreeMap<String, u16> = inst.env.ports.iter().cloned().collect();
 
     let cached = std::fs::read(&meta_path)
@@ -221,7 +221,7 @@ fn env_ports(dir: &std::path::Path) -> Vec<u16> {
         return Vec::new();
     };
     map.iter()
-        .filter(|(k, _)| k.contains("PORT") && k.as_str() != "SANDBOX_VERSION")
+        .filter(|(k, _)| k.contains("PORT"))
         .filter_map(|(_, v)| v.trim().parse::<u16>().ok())
         .collect()
 }
