@@ -333,9 +333,12 @@ pub fn remove_copy(home: &Path, instance_id: &str) {
     let _ = std::fs::remove_file(copy_path(home, instance_id));
 }
 
-/// The cache key of a resolved copy: what `config` read (the compose file, the
-/// project's `.env`), the environment it was given, the project name, profile and
-/// compose version. Same key, same copy: `up` skips `config` then.
+/// The cache key of a resolved copy: what `config` read (the compose files, and the
+/// files beside them it may pull in: every `*.yml`/`*.yaml` and `.env*`/`*.env` of
+/// the project directory, for `include`, `extends: file:` and `env_file`), the
+/// environment it was given, the project name, profiles and compose version. Same
+/// key, same copy: `up` skips `config` then. kinfra's own `.env.sandbox` is left out
+/// (its values that matter are in the environment).
 pub fn cache_key(compose: &Compose, project: &Project, secret_vars: &[String]) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -347,9 +350,23 @@ pub fn cache_key(compose: &Compose, project: &Project, secret_vars: &[String]) -
         f.hash(&mut h);
         std::fs::read(f).unwrap_or_default().hash(&mut h);
     }
-    std::fs::read(project.dir.join(".env"))
-        .unwrap_or_default()
-        .hash(&mut h);
+    let mut beside: Vec<PathBuf> = std::fs::read_dir(&project.dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    beside.retain(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name != crate::envfile::FILE_NAME
+            && p.is_file()
+            && (name.ends_with(".yml")
+                || name.ends_with(".yaml")
+                || name.starts_with(".env")
+                || name.ends_with(".env"))
+    });
+    beside.sort();
+    for f in beside {
+        f.hash(&mut h);
+        std::fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
     let mut env = project.env.clone();
     env.sort();
     env.hash(&mut h);
@@ -483,6 +500,34 @@ volumes:
         assert_eq!(rewrite_ports(&mut doc, &ports).len(), 2);
         assert_eq!(doc["services"]["web"]["ports"][0]["published"], 8180);
         assert_eq!(doc["services"]["web"]["ports"][1], "127.0.0.1:8181:80/tcp");
+    }
+
+    #[test]
+    fn the_cache_key_follows_the_files_compose_may_read_and_not_kinfras_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("compose.yaml"), "services: {}\n").unwrap();
+        let compose = Compose {
+            variant: Variant::Plugin,
+            version: "2.26.1".into(),
+        };
+        let p = Project::new("x", &d.join("compose.yaml"), d);
+        let key = || cache_key(&compose, &p, &[]);
+        let k0 = key();
+        assert_eq!(key(), k0, "stable");
+        std::fs::write(d.join(crate::envfile::FILE_NAME), "PORT_WEB_80=8180\n").unwrap();
+        assert_eq!(key(), k0, ".env.sandbox is kinfra's own");
+        std::fs::write(d.join("README.md"), "hello\n").unwrap();
+        assert_eq!(key(), k0, "unrelated files do not count");
+        for (file, text) in [
+            (".env.web", "A=1\n"),
+            ("included.yaml", "services: {}\n"),
+            (".env", "B=2\n"),
+        ] {
+            let before = key();
+            std::fs::write(d.join(file), text).unwrap();
+            assert_ne!(key(), before, "{file} counts");
+        }
     }
 
     #[test]
