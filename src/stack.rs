@@ -865,5 +865,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("passes 65535"), "{e}");
+        let e = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\nport_scheme = \"magic\"\n",
+            "kinfra.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("port_scheme \"magic\"") && e.contains("auto"),
+            "{e}"
+        );
+        let e = Stack::parse(
+            "name = \"x\"\ncompose_file = [\"c.yml\", \"../up.yml\"]\n",
+            "kinfra.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("inside the repository"), "{e}");
     }
 }

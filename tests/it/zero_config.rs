@@ -244,3 +244,29 @@ fn kinfra_setup_clones_any_repository_and_starts_its_local_prod() {
     assert!(docker_objects("depot-prod").is_empty());
     assert!(dest.join("compose.yaml").is_file(), "the clone stays");
 }
+
+#[test]
+fn a_compose_file_compose_cannot_read_is_a_clear_error_and_starts_nothing() {
+    let env = docker_env!();
+    let repo = project(
+        &env,
+        "broken",
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: busybox:1.35\n    ports: \"not a list\n",
+        )],
+    );
+    // The worktree is made; its ports wait for a compose file compose can read.
+    env.kinfra(&repo, &["sandbox", "create", "x"])
+        .success()
+        .stderr_has("host ports are chosen at the first `up`");
+    let wt = env.work.join("broken--x");
+    env.kinfra(&wt, &["sandbox", "up"])
+        .code(2)
+        .stderr_has("compose could not read")
+        .stderr_has("compose.yaml")
+        .stderr_has("hint:");
+    assert!(docker_objects("broken--x").is_empty());
+    env.kinfra(&wt, &["sandbox", "destroy", "-y"]).success();
+    assert!(!wt.exists());
+}
