@@ -254,8 +254,9 @@ pub fn wait_turn(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result
     f.write_all(std::process::id().to_string().as_bytes())
         .map_err(|e| Error::io("could not write", &path, e))?;
     let ticket = Ticket { path };
-    let poll = crate::env_vars::get(EnvVars::KINFRA_BUDGET_POLL_MS)
-        .and_then(|v| v.parse().ok())
+    let poll = crate::env_vars::number(EnvVars::KINFRA_BUDGET_POLL_MS, 1)
+        .ok()
+        .flatten()
         .map(Duration::from_millis)
         .unwrap_or(Duration::from_secs(2));
     let mut said = String::new();

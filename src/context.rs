@@ -141,6 +141,7 @@ impl Context {
         reporter: Arc<dyn Reporter>,
         prompter: Arc<dyn Prompter>,
     ) -> Result<Self> {
+        crate::env_vars::check()?;
         let home = default_home()?;
         let cwd = std::env::current_dir()
             .map_err(|e| Error::io("could not read the current directory", ".", e))?;

@@ -57,3 +57,84 @@ pub fn get(name: &str) -> Option<String> {
 pub fn is_set(name: &str) -> bool {
     std::env::var_os(name).is_some()
 }
+
+/// A whole number from a variable: `None` when unset or empty, `Some` when it
+/// parses and is at least `min`. [`check`] has refused anything else by the time
+/// commands run, so readers may fall back to their default on `Err`.
+pub fn number(name: &str, min: u64) -> Result<Option<u64>, String> {
+    parse_number(name, get(name).as_deref(), min)
+}
+
+/// Pure: [`number`] on a value.
+fn parse_number(name: &str, value: Option<&str>, min: u64) -> Result<Option<u64>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n >= min => Ok(Some(n)),
+            _ => Err(format!(
+                "{name}={v:?} is not a whole number{}",
+                if min > 0 {
+                    format!(" from {min}")
+                } else {
+                    String::new()
+                }
+            )),
+        },
+    }
+}
+
+/// The numeric variables, their least value and their unit, for [`check`].
+const NUMBERS: [(&str, u64, &str); 5] = [
+    (EnvVars::KINFRA_LOCK_WAIT, 0, "seconds"),
+    (EnvVars::KINFRA_GATE_POLL_MS, 1, "milliseconds"),
+    (EnvVars::KINFRA_BUDGET_POLL_MS, 1, "milliseconds"),
+    (EnvVars::KINFRA_OP_TIMEOUT_SECS, 1, "seconds"),
+    (EnvVars::KINFRA_MAX_RUNNING, 0, "stacks"),
+];
+
+/// One rule for every variable kinfra reads: a value it cannot use is an error
+/// naming the variable, before any command acts (never a silent default).
+pub fn check() -> crate::Result<()> {
+    for (name, min, unit) in NUMBERS {
+        number(name, min).map_err(|e| {
+            crate::Error::Invalid(format!("{e} ({unit}): set a number, or unset it"))
+        })?;
+    }
+    if let Some(v) = get(EnvVars::KINFRA_MEMORY_BUDGET)
+        && crate::budget::parse_bytes(&v).is_none()
+    {
+        return Err(crate::Error::Invalid(format!(
+            "{}={v:?} is not a size (examples: 8G, 512M, 2000000000): set a size, or unset it",
+            EnvVars::KINFRA_MEMORY_BUDGET
+        )));
+    }
+    if let Some(v) = get(EnvVars::KINFRA_COMPOSE)
+        && !["plugin", "standalone"].contains(&v.as_str())
+    {
+        return Err(crate::Error::Invalid(format!(
+            "{}={v:?} is not a compose variant: use `plugin` (docker compose) or `standalone` (docker-compose), or unset it",
+            EnvVars::KINFRA_COMPOSE
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_number;
+
+    #[test]
+    fn numbers_are_whole_and_bounded() {
+        assert_eq!(parse_number("X", None, 1), Ok(None));
+        assert_eq!(parse_number("X", Some(" 600 "), 0), Ok(Some(600)));
+        assert_eq!(
+            parse_number("X", Some("18446744073709551615"), 1),
+            Ok(Some(u64::MAX))
+        );
+        for bad in ["abc", "-1", "1.5", "", "10s"] {
+            let e = parse_number("KINFRA_LOCK_WAIT", Some(bad), 0).unwrap_err();
+            assert!(e.starts_with("KINFRA_LOCK_WAIT="), "{e}");
+        }
+        assert!(parse_number("X", Some("0"), 1).is_err());
+    }
+}

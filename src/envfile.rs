@@ -8,6 +8,37 @@ use crate::stack::Stack;
 
 pub const FILE_NAME: &str = ".env.sandbox";
 
+/// The keys kinfra writes into every `.env.sandbox`, whatever the stack.
+pub const OWN_KEYS: [&str; 5] = [
+    "SLOT_NUMBER",
+    "INSTANCE_ID",
+    "COMPOSE_PROJECT_NAME",
+    "CREATED_AT",
+    "SANDBOX_VERSION",
+];
+
+/// The key naming one shared directory: `<PREFIX>_<SUB>_DIR`.
+pub fn shared_dir_key(prefix: &str, sub: &str) -> String {
+    format!(
+        "{prefix}_{}_DIR",
+        sub.to_uppercase().replace(['-', '.'], "_")
+    )
+}
+
+/// Every key kinfra itself writes for `stack`: its own, the shared directories'
+/// and the description's port keys (not the chosen `PORT_…` ones of the auto
+/// scheme, which follow the compose file).
+pub fn kinfra_keys(stack: &Stack) -> std::collections::BTreeSet<String> {
+    let mut s: std::collections::BTreeSet<String> =
+        OWN_KEYS.iter().map(|k| k.to_string()).collect();
+    s.extend(stack.ports.iter().map(|p| p.key.clone()));
+    s.insert(format!("{}_SHARED_DIR", stack.env_prefix));
+    for sub in &stack.shared_subdirs {
+        s.insert(shared_dir_key(&stack.env_prefix, sub));
+    }
+    s
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EnvFileError {
     #[error("line {line}: expected KEY=VALUE, found {text:?}")]
@@ -111,11 +142,10 @@ impl SandboxEnv {
         let prefix = &stack.env_prefix;
         vars.insert(format!("{prefix}_SHARED_DIR"), shared.clone());
         for sub in &stack.shared_subdirs {
-            let key = format!(
-                "{prefix}_{}_DIR",
-                sub.to_uppercase().replace(['-', '.'], "_")
+            vars.insert(
+                shared_dir_key(prefix, sub),
+                shared_dir.join(sub).display().to_string(),
             );
-            vars.insert(key, shared_dir.join(sub).display().to_string());
         }
         vars.insert("CREATED_AT".into(), now.into());
         vars.insert("SANDBOX_VERSION".into(), "1".into());
@@ -158,11 +188,13 @@ impl SandboxEnv {
                 expected: format!("a slot number from 0 to {}", stack.max_slot),
             })?;
         let instance_id = get("INSTANCE_ID")?;
-        if instance_id.is_empty() {
+        // It names the compose project, lock files and kinfra's records: a path or
+        // an option in it would reach outside the instance.
+        if crate::validate::project_name(&instance_id).is_err() {
             return Err(EnvFileError::BadValue {
                 key: "INSTANCE_ID".into(),
                 value: instance_id,
-                expected: "a name".into(),
+                expected: "a compose project name (a-z, 0-9, - and _)".into(),
             });
         }
         let mut ports = Vec::new();
@@ -205,6 +237,33 @@ impl SandboxEnv {
 
     pub fn render(&self) -> String {
         render(&self.vars)
+    }
+
+    /// What goes from the file into compose's environment (and `kinfra env`):
+    /// kinfra's own keys and the port keys, nothing else. The file can be edited by
+    /// anyone; a `DOCKER_HOST` or `PATH` line in it must not steer compose. The
+    /// project name is the instance's, and the shared directories are where
+    /// kinfra keeps them (`shared_dir`), whatever the file says.
+    pub fn compose_vars(&self, stack: &Stack, shared_dir: &Path) -> Vec<(String, String)> {
+        let own = SandboxEnv::new(stack, self.slot, &self.instance_id, shared_dir, "");
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in &own.vars {
+            if stack.ports.iter().any(|p| &p.key == k) {
+                continue; // the file's validated ports, below
+            }
+            let v = match k.as_str() {
+                "CREATED_AT" | "SANDBOX_VERSION" => match self.vars.get(k) {
+                    Some(v) => v.clone(),
+                    None => continue,
+                },
+                _ => v.clone(),
+            };
+            out.insert(k.clone(), v);
+        }
+        for (k, p) in &self.ports {
+            out.insert(k.clone(), p.to_string());
+        }
+        out.into_iter().collect()
     }
 }
 

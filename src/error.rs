@@ -128,6 +128,8 @@ pub enum Error {
         uncommitted: Vec<String>,
         unpushed: Vec<String>,
     },
+    #[error("refused to remove {}: {why}; it was left as it is", path.display())]
+    NotKinfraWorktree { path: PathBuf, why: String },
     #[error("the Docker engine is not reachable")]
     DockerUnavailable {
         #[source]
@@ -245,7 +247,7 @@ impl Error {
             Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
                 NOT_FOUND
             }
-            Error::WouldLoseWork { .. } => WOULD_LOSE_WORK,
+            Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WOULD_LOSE_WORK,
             Error::RegistryCorrupt { .. }
             | Error::RegistryVersion { .. }
             | Error::RegistrySymlink { .. }
@@ -319,6 +321,7 @@ impl Error {
             Error::ComposeConfig { .. } => "compose's own message is the cause above (`docker compose config` shows the same); fix the compose file or the variables it reads, then run the command again".into(),
             Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
             Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),
+            Error::NotKinfraWorktree { .. } => "the worktree hook removes only sandboxes kinfra created; remove anything else yourself (`kinfra sandbox destroy NAME` for a registered sandbox, `git worktree remove` for a plain worktree)".into(),
             Error::SecretsRequired { item, source } => format!(
                 "{}. local-prod does not start on insecure defaults by itself (a new database would keep them); \
                  pass --no-secrets to do so on purpose",

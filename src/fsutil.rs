@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// Replaces `path` with `bytes` atomically and durably. `mode` sets the permission
 /// bits (the temporary file's 0600 otherwise).
@@ -32,9 +32,80 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     Ok(())
 }
 
+/// Where `rel` (a path the repository names, already checked to hold no `..`)
+/// really is under `root`, links followed: the canonical path of its longest
+/// existing part, with the rest appended. `Err` says why when that place is not
+/// inside `root` (a tracked symlink pointing out of the repository, on the path or
+/// at its end). Checked at use time, because a link can appear in any checkout.
+pub fn resolve_inside(root: &Path, rel: &Path) -> Result<PathBuf, String> {
+    let root_c = root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let mut here = root_c.clone();
+    let mut parts = rel.components().peekable();
+    while let Some(c) = parts.next() {
+        match c {
+            Component::Normal(n) => here.push(n),
+            Component::CurDir => continue,
+            _ => return Err(format!("{} is not a relative path", rel.display())),
+        }
+        match std::fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() => {
+                // A link: where it leads must exist and be inside.
+                let target = here.canonicalize().map_err(|_| {
+                    format!(
+                        "{} is a symbolic link to a place that does not exist or cannot be reached",
+                        rel.display()
+                    )
+                })?;
+                if !target.starts_with(&root_c) {
+                    return Err(format!(
+                        "{} leads through a symbolic link to {}, outside {}",
+                        rel.display(),
+                        target.display(),
+                        root.display()
+                    ));
+                }
+                here = target;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                // Nothing there yet: what follows cannot be a link either.
+                here.extend(parts);
+                return Ok(here);
+            }
+        }
+    }
+    Ok(here)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_out_of_the_root_are_refused_wherever_they_are() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("repo");
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "s").unwrap();
+        std::fs::write(root.join("sub/own"), "o").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), root.join("file-link")).unwrap();
+        std::os::unix::fs::symlink("sub/own", root.join("inner-link")).unwrap();
+        std::os::unix::fs::symlink("/no/such/place", root.join("dangling")).unwrap();
+        let ok = |p: &str| resolve_inside(&root, Path::new(p));
+        let rc = root.canonicalize().unwrap();
+        assert_eq!(ok("sub/own").unwrap(), rc.join("sub/own"));
+        assert_eq!(ok("inner-link").unwrap(), rc.join("sub/own"));
+        assert_eq!(ok("new/dir/file").unwrap(), rc.join("new/dir/file"));
+        for bad in ["out/x", "out", "file-link", "dangling", "dangling/x"] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
+        assert!(ok("../x").is_err());
+    }
 
     #[test]
     fn replaces_whole_with_the_mode_and_leaves_no_temporary_file() {

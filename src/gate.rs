@@ -41,9 +41,9 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let poll = std::env::var(crate::env_vars::EnvVars::KINFRA_GATE_POLL_MS)
+        let poll = crate::env_vars::number(crate::env_vars::EnvVars::KINFRA_GATE_POLL_MS, 1)
             .ok()
-            .and_then(|v| v.parse().ok())
+            .flatten()
             .unwrap_or(100);
         Options {
             timeout: Duration::from_secs(120),
@@ -125,11 +125,29 @@ fn get(
     port: u16,
     path: &str,
 ) -> Result<(String, reqwest::blocking::Response), String> {
-    let url = format!("http://127.0.0.1:{port}{path}");
-    match client.get(&url).send() {
-        Ok(resp) => Ok((url, resp)),
+    let url = local_url(port, path)?;
+    match client.get(url.as_str()).send() {
+        Ok(resp) => Ok((url.to_string(), resp)),
         Err(e) => Err(format!("GET {url}: {}", crate::error::root_cause(&e))),
     }
+}
+
+/// Pure: `http://127.0.0.1:<port>` with `path` (and its query) set as parts, so no
+/// path can name another host, port or user (`@127.0.0.1:9999/x`).
+pub fn local_url(port: u16, path: &str) -> Result<reqwest::Url, String> {
+    crate::validate::http_path(path)?;
+    let mut url = reqwest::Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?;
+    url.set_port(Some(port))
+        .map_err(|()| format!("port {port} cannot be used"))?;
+    let (p, q) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
+    url.set_path(p);
+    url.set_query(q);
+    if url.host_str() != Some("127.0.0.1") || url.port() != Some(port) {
+        return Err(format!("{path:?} would leave 127.0.0.1:{port}"));
+    }
+    Ok(url)
 }
 
 /// Pure: the length of the array at `pointer` (RFC 6901) in a JSON body, or of
@@ -191,7 +209,7 @@ pub fn service_state(containers: &[&crate::docker::Container]) -> ServiceState {
 /// container dies or turns unhealthy. One `docker ps` per poll serves them all.
 fn run_services(project: &str, opts: &Options) -> Report {
     let start = Instant::now();
-    let deadline = start + opts.timeout;
+    let deadline = crate::timeout::deadline(start, opts.timeout);
     let poll = opts.poll.max(Duration::from_millis(200));
     let mut done: BTreeMap<String, CheckResult> = BTreeMap::new();
     let result = |svc: &str, outcome: Outcome| CheckResult {
@@ -279,7 +297,7 @@ fn run_services(project: &str, opts: &Options) -> Report {
             }
             break;
         }
-        std::thread::sleep(poll);
+        std::thread::sleep(crate::timeout::nap(poll, deadline));
     }
     Report {
         results: done.into_values().collect(),
@@ -294,7 +312,7 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         return run_services(project, opts);
     }
     let start = Instant::now();
-    let deadline = start + opts.timeout;
+    let deadline = crate::timeout::deadline(start, opts.timeout);
     let stop = Arc::new(AtomicBool::new(false));
     let died: Arc<Mutex<Option<(String, String)>>> = Arc::new(Mutex::new(None));
     let done: Arc<Mutex<BTreeMap<String, bool>>> = Arc::new(Mutex::new(BTreeMap::new()));
@@ -409,7 +427,7 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
                             opts_secs(deadline, start)
                         )));
                     }
-                    std::thread::sleep(poll);
+                    std::thread::sleep(crate::timeout::nap(poll, deadline));
                 }
             })
         })
@@ -448,7 +466,7 @@ fn opts_secs(deadline: Instant, start: Instant) -> u64 {
 
 fn sleep_unless(stop: &AtomicBool, total: Duration) {
     let step = Duration::from_millis(50);
-    let end = Instant::now() + total;
+    let end = crate::timeout::deadline(Instant::now(), total);
     while Instant::now() < end && !stop.load(Ordering::Relaxed) && !crate::context::interrupted() {
         std::thread::sleep(step);
     }
@@ -458,6 +476,17 @@ fn sleep_unless(stop: &AtomicBool, total: Duration) {
 mod tests {
     use super::*;
     use crate::docker::parse_ps;
+
+    #[test]
+    fn gate_urls_stay_on_the_instance_port() {
+        assert_eq!(
+            local_url(8001, "/api/v1/workers?x=1").unwrap().as_str(),
+            "http://127.0.0.1:8001/api/v1/workers?x=1"
+        );
+        for bad in ["@127.0.0.1:9999/x", "//evil:1/x", "x", "/a@b:1"] {
+            assert!(local_url(8001, bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn counts_both_worker_shapes() {

@@ -107,12 +107,18 @@ pub fn valid_branch_name(repo: &Path, branch: &str) -> Result<bool> {
 /// created.
 pub fn worktree_add(repo: &Path, path: &Path, branch: &str, base: Option<&str>) -> Result<bool> {
     let exists = local_branch_exists(repo, branch)? || remote_branch_exists(repo, branch)?;
+    // The base is data, never an option (`--base=--no-checkout`): git resolves it
+    // as a revision first, and the worktree starts from the commit it names.
+    let base = match base {
+        Some(b) if !exists => Some(resolve_commit(repo, b)?),
+        _ => None,
+    };
     let cmd = git(repo).args(["worktree", "add"]);
     let cmd = if exists {
         cmd.arg(path).arg(branch)
     } else {
         let cmd = cmd.args(["-b", branch]).arg(path);
-        match base {
+        match &base {
             Some(b) => cmd.arg(b),
             None => cmd,
         }
@@ -130,6 +136,30 @@ pub fn worktree_add(repo: &Path, path: &Path, branch: &str, base: Option<&str>) 
         return Err(e.into());
     }
     Ok(!exists)
+}
+
+/// The commit a revision (`main`, `abc123`, `v1.2`) names in `repo`, as its full
+/// hash. Anything git cannot resolve to a commit, an option included, is refused.
+pub fn resolve_commit(repo: &Path, rev: &str) -> Result<String> {
+    let refused = || {
+        Error::Invalid(format!(
+            "the base {rev:?} is not a commit of {}: name a branch, tag or commit",
+            repo.display()
+        ))
+    };
+    if rev.trim().is_empty() || rev.starts_with('-') || rev.chars().any(char::is_control) {
+        return Err(refused());
+    }
+    let out = git(repo)
+        .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
+        .arg(format!("{rev}^{{commit}}"))
+        .output()?;
+    let hash = out.stdout.trim().to_string();
+    if out.status.success() && hash.len() >= 40 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(hash)
+    } else {
+        Err(refused())
+    }
 }
 
 /// Removes a worktree registered in `repo` (its directory and git's bookkeeping).

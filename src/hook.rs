@@ -85,26 +85,47 @@ pub fn worktree_create(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Path
     Ok(inst.dir)
 }
 
-/// `WorktreeRemove`: destroys the sandbox registered at the worktree's path. A
-/// worktree kinfra does not know is left alone (it is not kinfra's to delete).
-pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Option<Destroyed>> {
+/// `WorktreeRemove`: destroys the sandbox registered at the worktree's path —
+/// only a git worktree kinfra created and registered. Anything else (a path kinfra
+/// does not know, a registered main clone, local-prod, a worktree someone else
+/// made) is refused with exit 5 and left exactly as it is: the hook is called with
+/// whatever path the payload names, and deleting is never the safe guess.
+pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Destroyed> {
     let path = p
         .worktree_path
         .clone()
         .ok_or_else(|| Error::Invalid("the hook's input has no `worktree_path`".into()))?;
     let reg = ctx.registry().load()?;
+    let refuse = |why: String| Error::NotKinfraWorktree {
+        path: path.clone(),
+        why,
+    };
+    if reg
+        .local_prod
+        .as_ref()
+        .is_some_and(|e| crate::registry::same_path(Path::new(&e.path), &path))
+    {
+        return Err(refuse("it is local-prod's clone".into()));
+    }
     let Some(entry) = reg
         .instances
         .values()
         .find(|e| crate::registry::same_path(Path::new(&e.path), &path))
     else {
-        ctx.reporter.info(&format!(
-            "{} is not a kinfra sandbox: left alone",
-            path.display()
-        ));
-        return Ok(None);
+        return Err(refuse("no kinfra sandbox is registered there".into()));
     };
-    let d = instance::destroy(
+    let created = reg
+        .kinfra
+        .created_worktrees
+        .iter()
+        .any(|c| crate::registry::same_path(Path::new(c), &path));
+    if !entry.is_worktree || !created || !path.join(".git").is_file() {
+        return Err(refuse(format!(
+            "{} is registered there, but it is not a git worktree kinfra created (a main clone registered with `sandbox init` is never removed by the hook)",
+            entry.instance_id
+        )));
+    }
+    instance::destroy(
         &ctx_at(ctx, p),
         stack,
         &DestroyOptions {
@@ -112,8 +133,7 @@ pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Opti
             keep_worktree: false,
             force: false,
         },
-    )?;
-    Ok(Some(d))
+    )
 }
 
 /// The hook entries `install` adds, by event.

@@ -33,5 +33,7 @@ pub mod shared;
 pub mod slug;
 pub mod stack;
 pub mod stack_check;
+pub mod timeout;
+pub mod validate;
 
 pub use error::{Error, Result};

@@ -98,7 +98,7 @@ pub fn error_value(e: &Error, messages: &[String]) -> Value {
 }
 
 fn timeout(secs: Option<u64>, default: u64) -> Duration {
-    Duration::from_secs(secs.unwrap_or(default))
+    crate::timeout::bounded(Duration::from_secs(secs.unwrap_or(default)))
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

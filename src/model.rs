@@ -24,6 +24,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
     pub service: String,
+    /// The service's part of the key, unique among the project's services
+    /// ([`service_forms`]).
+    pub form: String,
     pub target: u16,
     pub protocol: String,
     /// The host port the project's own file gives it.
@@ -38,23 +41,74 @@ impl Published {
     /// (`_UDP` appended for udp, `_N2` for the second entry publishing the same
     /// target), stable across starts whatever else the file changes.
     pub fn key(&self) -> String {
-        let mut k = format!(
-            "{}{}_{}",
-            PORT_PREFIX,
-            self.service
-                .to_uppercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-            self.target
-        );
+        let mut k = format!("{}{}_{}", PORT_PREFIX, self.form, self.target);
         if self.protocol != "tcp" {
             k.push('_');
-            k.push_str(&self.protocol.to_uppercase());
+            k.push_str(&plain_form(&self.protocol));
         }
         if self.nth > 0 {
             k.push_str(&format!("_N{}", self.nth + 1));
         }
         k
     }
+}
+
+/// A name as it goes into a variable name: uppercase, every other character `_`.
+fn plain_form(name: &str) -> String {
+    name.to_uppercase()
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+}
+
+/// Pure: each service's part of its port keys. Names that differ only where a
+/// variable name cannot (`web.app`, `web-app`, `web_app`, `Web_App`) would share
+/// one key and one port: then each gets its plain form plus a short hash of its
+/// own name, except a name that is exactly its plain form in lowercase (`web_app`),
+/// which keeps it. The result depends only on the names, not on their order.
+pub fn service_forms<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, String> {
+    let mut by_form: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for n in names {
+        by_form.entry(plain_form(n)).or_default().push(n);
+    }
+    let mut out = BTreeMap::new();
+    for (form, names) in by_form {
+        for n in &names {
+            let keeps = names.len() == 1 || **n == form.to_lowercase();
+            let f = if keeps {
+                form.clone()
+            } else {
+                format!("{form}_{:06X}", fnv1a(n.as_bytes()) & 0xFF_FFFF)
+            };
+            out.insert(n.to_string(), f);
+        }
+    }
+    out
+}
+
+/// Pure: the services that share a plain form, for `stack check` (each group sorted).
+pub fn shared_forms<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Vec<String>> {
+    let mut by_form: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in names {
+        by_form
+            .entry(plain_form(n))
+            .or_default()
+            .push(n.to_string());
+    }
+    by_form
+        .into_values()
+        .filter(|v| v.len() > 1)
+        .map(|mut v| {
+            v.sort();
+            v
+        })
+        .collect()
+}
+
+/// FNV-1a, 32 bits: a hash whose value is fixed by its definition (std's hasher
+/// may change between Rust releases, and these keys are recorded).
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Prefix of the allocated port keys in `.env.sandbox`.
@@ -82,6 +136,7 @@ pub fn read(doc: &Value, profiles: &[String]) -> Model {
     let Some(services) = doc.get("services").and_then(Value::as_object) else {
         return m;
     };
+    let forms = service_forms(services.keys().map(String::as_str));
     for (name, svc) in services {
         if !active(svc, profiles) {
             continue;
@@ -89,9 +144,13 @@ pub fn read(doc: &Value, profiles: &[String]) -> Model {
         m.services.push(name.clone());
         let list = svc.get("ports").and_then(Value::as_array);
         m.ports.extend(
-            fixed_ports(name, list.map_or(&[][..], Vec::as_slice))
-                .into_iter()
-                .map(|(_, p)| p),
+            fixed_ports(
+                name,
+                forms.get(name).map_or("", String::as_str),
+                list.map_or(&[][..], Vec::as_slice),
+            )
+            .into_iter()
+            .map(|(_, p)| p),
         );
     }
     m.services.sort();
@@ -101,7 +160,7 @@ pub fn read(doc: &Value, profiles: &[String]) -> Model {
 /// Pure: a service's fixed published ports with their index in its `ports` list,
 /// each numbered among those with the same target and protocol (one rule for
 /// reading and for rewriting, so keys always match).
-fn fixed_ports(service: &str, ports: &[Value]) -> Vec<(usize, Published)> {
+fn fixed_ports(service: &str, form: &str, ports: &[Value]) -> Vec<(usize, Published)> {
     let mut out: Vec<(usize, Published)> = Vec::new();
     for (i, p) in ports.iter().enumerate() {
         let Some(spec) = PortSpec::of(p) else {
@@ -116,6 +175,7 @@ fn fixed_ports(service: &str, ports: &[Value]) -> Vec<(usize, Published)> {
             i,
             Published {
                 service: service.to_string(),
+                form: form.to_string(),
                 target: spec.target,
                 protocol: spec.protocol,
                 base,
@@ -222,11 +282,12 @@ pub fn rewrite_ports(doc: &mut Value, ports: &BTreeMap<String, u16>) -> BTreeSet
     let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
         return done;
     };
+    let forms = service_forms(services.keys().map(String::as_str));
     for (name, svc) in services.iter_mut() {
         let Some(list) = svc.get_mut("ports").and_then(Value::as_array_mut) else {
             continue;
         };
-        for (i, published) in fixed_ports(name, list) {
+        for (i, published) in fixed_ports(name, forms.get(name).map_or("", String::as_str), list) {
             let key = published.key();
             let Some(port) = ports.get(&key) else {
                 continue;
@@ -428,6 +489,35 @@ volumes:
         {"mode":"ingress","host_ip":"127.0.0.1","target":443,"published":"8443","protocol":"tcp"},
         {"mode":"ingress","target":81,"protocol":"tcp"}]}},
       "volumes":{"data":{"name":"zc-a_data"}}}"#;
+
+    #[test]
+    fn services_that_share_a_name_form_get_their_own_keys() {
+        let f = service_forms(["web.app", "web-app", "web_app", "WEB_APP", "db"]);
+        assert_eq!(f["web_app"], "WEB_APP");
+        assert_eq!(f["db"], "DB");
+        assert!(f["web.app"].starts_with("WEB_APP_") && f["web-app"].starts_with("WEB_APP_"));
+        let all: BTreeSet<&String> = f.values().collect();
+        assert_eq!(all.len(), 5, "{f:?}");
+        // Independent of order and of the other names present.
+        let g = service_forms(["web-app", "web.app"]);
+        assert_eq!(g["web-app"], f["web-app"]);
+        assert_eq!(service_forms(["web-app"])["web-app"], "WEB_APP");
+        assert_eq!(
+            shared_forms(["web.app", "db", "web-app"]),
+            vec![vec!["web-app".to_string(), "web.app".to_string()]]
+        );
+        for k in all {
+            assert!(crate::validate::env_name(k).is_ok(), "{k}");
+        }
+        let doc: Value = serde_json::json!({"services": {
+            "web.app": {"ports": [{"target": 80, "published": "8080", "protocol": "tcp"}]},
+            "web-app": {"ports": [{"target": 80, "published": "8081", "protocol": "tcp"}]},
+            "web_app": {"ports": [{"target": 80, "published": "8082", "protocol": "tcp"}]}
+        }});
+        let m = read(&doc, &[]);
+        let keys: BTreeSet<String> = m.ports.iter().map(Published::key).collect();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+    }
 
     #[test]
     fn both_variants_give_services_and_fixed_ports() {

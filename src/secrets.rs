@@ -12,9 +12,9 @@ use crate::stack::Stack;
 /// 1Password CLI must not hang `up`.
 fn op_timeout() -> Duration {
     Duration::from_secs(
-        std::env::var(crate::env_vars::EnvVars::KINFRA_OP_TIMEOUT_SECS)
+        crate::env_vars::number(crate::env_vars::EnvVars::KINFRA_OP_TIMEOUT_SECS, 1)
             .ok()
-            .and_then(|v| v.parse().ok())
+            .flatten()
             .unwrap_or(30),
     )
 }

@@ -5,6 +5,7 @@
 //! kinfra reads its decisions from here. Unknown keys are errors naming their line;
 //! every key is documented in `docs/STACKS.md`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -78,7 +79,9 @@ pub struct PostStart {
 pub struct SecretField {
     /// The field's label in the 1Password item.
     pub field: String,
-    /// The environment variable compose gets it as.
+    /// The environment variable compose gets it as: a plain name that steers no
+    /// process (`DOCKER_HOST`, `PATH`, `LD_PRELOAD`, … are refused).
+    #[serde(deserialize_with = "crate::validate::de_secret_var")]
     pub var: String,
     /// What it is for, shown by the installer.
     #[serde(default)]
@@ -340,6 +343,9 @@ fn main_clone(top: &Path) -> PathBuf {
 /// The file format, as written; checked and turned into a [`Stack`].
 mod file {
     use super::*;
+    use crate::validate::{
+        DirName, EnvName, HttpPath, JsonPointer, OpItem, Profile, ProjectName, WorktreePrefix,
+    };
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -347,19 +353,19 @@ mod file {
         name: String,
         compose_file: ComposeFiles,
         #[serde(default)]
-        profiles: Vec<String>,
+        profiles: Vec<Profile>,
         #[serde(default)]
         repo_marker: Option<String>,
         #[serde(default)]
-        worktree_prefix: Option<String>,
+        worktree_prefix: Option<WorktreePrefix>,
         #[serde(default = "default_max_slot")]
         max_slot: u8,
         #[serde(default)]
         api_port: Option<String>,
         #[serde(default)]
-        shared_dirs: Vec<String>,
+        shared_dirs: Vec<DirName>,
         #[serde(default)]
-        env_prefix: Option<String>,
+        env_prefix: Option<EnvName>,
         #[serde(default)]
         shell_service: Option<String>,
         #[serde(default)]
@@ -409,24 +415,24 @@ mod file {
     #[serde(deny_unknown_fields)]
     struct LocalProd {
         #[serde(default)]
-        project: Option<String>,
+        project: Option<ProjectName>,
         #[serde(default)]
-        profile: Option<String>,
+        profile: Option<Profile>,
         #[serde(default)]
-        item: Option<String>,
+        item: Option<OpItem>,
     }
 
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Sandbox {
         #[serde(default)]
-        item: Option<String>,
+        item: Option<OpItem>,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Port {
-        key: String,
+        key: EnvName,
         local_prod: u16,
         #[serde(default)]
         base: Option<u16>,
@@ -445,7 +451,7 @@ mod file {
     struct Http {
         port: String,
         #[serde(default = "root")]
-        path: String,
+        path: HttpPath,
         #[serde(default = "ok_200")]
         ok: Vec<u16>,
     }
@@ -454,14 +460,14 @@ mod file {
     #[serde(deny_unknown_fields)]
     struct JsonLength {
         port: String,
-        path: String,
+        path: HttpPath,
         #[serde(default)]
-        pointer: String,
+        pointer: JsonPointer,
         min: usize,
     }
 
-    fn root() -> String {
-        "/".into()
+    fn root() -> HttpPath {
+        HttpPath("/".into())
     }
     fn ok_200() -> Vec<u16> {
         vec![200]
@@ -498,6 +504,59 @@ mod file {
             && !path
                 .components()
                 .any(|c| c == std::path::Component::ParentDir)
+    }
+
+    /// Every variable a description makes, checked together: port keys, the
+    /// shared directories' keys and the secrets' variables are each defined once,
+    /// never kinfra's own keys, and never a variable that steers a process.
+    fn check_names(
+        ports: &[PortRule],
+        secrets: &[SecretField],
+        env_prefix: &str,
+        shared: &[String],
+        auto_ports: bool,
+    ) -> std::result::Result<(), String> {
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for k in crate::envfile::OWN_KEYS {
+            seen.insert(k.to_string(), "kinfra's own key".into());
+        }
+        let mut made: Vec<(String, String)> = ports
+            .iter()
+            .map(|p| (p.key.clone(), format!("port key {}", p.key)))
+            .collect();
+        made.push((
+            format!("{env_prefix}_SHARED_DIR"),
+            format!("env_prefix {env_prefix:?} (its _SHARED_DIR key)"),
+        ));
+        for d in shared {
+            let k = crate::envfile::shared_dir_key(env_prefix, d);
+            made.push((k, format!("shared_dirs entry {d:?}")));
+        }
+        for f in secrets {
+            made.push((f.var.clone(), format!("the secret of field {:?}", f.field)));
+        }
+        for (k, what) in made {
+            if crate::validate::steers_processes(&k) {
+                return Err(format!(
+                    "{what} makes the variable {k}, which steers the processes kinfra runs (docker, compose, git): choose another name"
+                ));
+            }
+            if auto_ports
+                && k.starts_with(crate::model::PORT_PREFIX)
+                && what.starts_with("the secret")
+            {
+                return Err(format!(
+                    "{what} is {k}, a name kinfra gives chosen ports (PORT_…): choose another"
+                ));
+            }
+            if let Some(first) = seen.get(&k) {
+                return Err(format!(
+                    "{what} makes the variable {k}, already taken by {first}: each variable once"
+                ));
+            }
+            seen.insert(k, what);
+        }
+        Ok(())
     }
 
     impl Raw {
@@ -565,7 +624,7 @@ mod file {
                         ));
                     }
                     Ok(PortRule {
-                        key: p.key,
+                        key: p.key.0,
                         slot0: p.local_prod,
                         sandbox,
                     })
@@ -592,13 +651,13 @@ mod file {
                     (Some(t), None, None) => Check::Tcp { port_key: t.port },
                     (None, Some(h), None) => Check::Http {
                         port_key: h.port,
-                        path: h.path,
+                        path: h.path.0,
                         ok: h.ok,
                     },
                     (None, None, Some(j)) => Check::JsonLength {
                         port_key: j.port,
-                        path: j.path,
-                        pointer: j.pointer,
+                        path: j.path.0,
+                        pointer: j.pointer.0,
                         min: j.min,
                     },
                     _ => {
@@ -669,24 +728,47 @@ mod file {
                     })
                 })
                 .transpose()?;
+            let shared_subdirs: Vec<String> = self.shared_dirs.into_iter().map(|d| d.0).collect();
+            let env_prefix = self.env_prefix.map(|e| e.0).unwrap_or_else(|| {
+                let p = slug.to_uppercase().replace('-', "_");
+                // A name starting with a digit is no variable name.
+                if crate::validate::env_name(&p).is_ok() {
+                    p
+                } else {
+                    format!("_{p}")
+                }
+            });
+            check_names(
+                &ports,
+                &self.secrets,
+                &env_prefix,
+                &shared_subdirs,
+                auto_ports,
+            )?;
             Ok(Stack {
                 compose_file: first,
                 compose_files,
-                profiles: self.profiles,
+                profiles: self.profiles.into_iter().map(|p| p.0).collect(),
                 repo_marker: self.repo_marker.filter(|m| !m.is_empty()),
-                worktree_prefix: self.worktree_prefix.unwrap_or_else(|| format!("{slug}--")),
+                worktree_prefix: self
+                    .worktree_prefix
+                    .map(|p| p.0)
+                    .unwrap_or_else(|| format!("{slug}--")),
                 local_prod_id: self
                     .local_prod
                     .project
+                    .map(|p| p.0)
                     .unwrap_or_else(|| format!("{slug}-prod")),
-                local_prod_profile: self.local_prod.profile,
+                local_prod_profile: self.local_prod.profile.map(|p| p.0),
                 sandbox_item: self
                     .sandbox
                     .item
+                    .map(|i| i.0)
                     .unwrap_or_else(|| format!("{slug}-sandbox-dev")),
                 local_prod_item: self
                     .local_prod
                     .item
+                    .map(|i| i.0)
                     .unwrap_or_else(|| format!("{slug}-local-prod")),
                 max_slot: self.max_slot,
                 auto_ports,
@@ -696,11 +778,9 @@ mod file {
                 secret_fields: self.secrets,
                 gate,
                 post_start,
-                shared_subdirs: self.shared_dirs,
+                shared_subdirs,
                 shell_service: self.shell_service,
-                env_prefix: self
-                    .env_prefix
-                    .unwrap_or_else(|| slug.to_uppercase().replace('-', "_")),
+                env_prefix,
                 links: self.links,
                 budget: Budget {
                     max_running: self.budget.max_running,

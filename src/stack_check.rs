@@ -198,26 +198,7 @@ pub struct Finding {
 
 /// The variables kinfra writes into every `.env.sandbox` for `stack`.
 pub fn kinfra_variables(stack: &Stack) -> BTreeSet<String> {
-    let mut s: BTreeSet<String> = [
-        "SLOT_NUMBER",
-        "INSTANCE_ID",
-        "COMPOSE_PROJECT_NAME",
-        "CREATED_AT",
-        "SANDBOX_VERSION",
-    ]
-    .iter()
-    .map(|k| k.to_string())
-    .collect();
-    s.extend(stack.ports.iter().map(|p| p.key.clone()));
-    s.insert(format!("{}_SHARED_DIR", stack.env_prefix));
-    for sub in &stack.shared_subdirs {
-        s.insert(format!(
-            "{}_{}_DIR",
-            stack.env_prefix,
-            sub.to_uppercase().replace(['-', '.'], "_")
-        ));
-    }
-    s
+    crate::envfile::kinfra_keys(stack)
 }
 
 /// Pure: the problems of running `facts` under `stack`. `env_keys` are the keys of
@@ -255,6 +236,14 @@ pub fn check(
                 p.service
             ))),
             Some(_) => {}
+        }
+    }
+    if stack.auto_ports {
+        for group in crate::model::shared_forms(facts.services.iter().map(String::as_str)) {
+            out.push(warn(format!(
+                "services {} share one name form in port keys; kinfra tells them apart with a hash of each name (see `kinfra env`), and a rename keeps them apart",
+                group.join(", ")
+            )));
         }
     }
     for (svc, name) in &facts.container_names {

@@ -1,7 +1,7 @@
 //! `sandbox create NAME`: a worktree beside the repository, a slot, `.env.sandbox`
 //! and a registry entry. A failure undoes the steps already done.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::init::{check_slot, stack_top, take_slot, write_env};
 use super::{Instance, Kind, check_leftovers, now_iso};
@@ -137,16 +137,44 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
 /// Copies the stack's carried files into the new worktree: from the main clone (an
 /// untracked `.env.local`), else from the worktree's own checkout (a tracked
 /// example). Never over a file that is there; a failure is said, not fatal.
-fn carry(ctx: &Context, stack: &Stack, repo: &std::path::Path, worktree: &std::path::Path) {
+fn carry(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
     for c in &stack.carry {
-        let dest = worktree.join(c.dest());
-        if std::fs::symlink_metadata(&dest).is_ok() {
+        // Links are followed before anything is read or written: a tracked symlink
+        // (as `to`, or a directory on its way) must not write outside the worktree,
+        // and one as `from` must not copy a file from elsewhere (a secret in $HOME).
+        let dest = match crate::fsutil::resolve_inside(worktree, Path::new(c.dest())) {
+            Ok(d) => d,
+            Err(why) => {
+                ctx.reporter
+                    .warn(&format!("not carried: {} ({why})", c.dest()));
+                continue;
+            }
+        };
+        if std::fs::symlink_metadata(worktree.join(c.dest())).is_ok()
+            || std::fs::symlink_metadata(&dest).is_ok()
+        {
             continue;
         }
-        let Some(src) = [repo.join(&c.from), worktree.join(&c.from)]
-            .into_iter()
-            .find(|p| p.is_file())
-        else {
+        let mut refused = None;
+        let src = [repo, worktree].into_iter().find_map(|root| {
+            if std::fs::symlink_metadata(root.join(&c.from)).is_err() {
+                return None;
+            }
+            match crate::fsutil::resolve_inside(root, Path::new(&c.from)) {
+                Ok(p) if p.is_file() => Some(p),
+                Ok(_) => None,
+                Err(why) => {
+                    refused = Some(why);
+                    None
+                }
+            }
+        });
+        if let Some(why) = refused {
+            ctx.reporter
+                .warn(&format!("not carried: {} ({why})", c.from));
+            continue;
+        }
+        let Some(src) = src else {
             continue;
         };
         let copied = dest

@@ -24,10 +24,10 @@ pub struct InstanceLock {
 }
 
 fn wait_limit() -> Duration {
-    std::env::var(EnvVars::KINFRA_LOCK_WAIT)
+    crate::env_vars::number(EnvVars::KINFRA_LOCK_WAIT, 0)
         .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .flatten()
+        .map(|s| crate::timeout::bounded(Duration::from_secs(s)))
         .unwrap_or(Duration::from_secs(600))
 }
 
@@ -45,6 +45,9 @@ pub fn lock(ctx: &Context, id: &str, operation: &str) -> Result<InstanceLock> {
 }
 
 fn lock_within(ctx: &Context, id: &str, operation: &str, limit: Duration) -> Result<InstanceLock> {
+    // The id names a file: one that is no project name could name another place.
+    crate::validate::project_name(id)
+        .map_err(|e| Error::Invalid(format!("cannot lock instance {id:?}: {e}")))?;
     let p = path(ctx, id);
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir)

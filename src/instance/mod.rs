@@ -113,12 +113,7 @@ impl Instance {
         let mut p = Project::new(self.id(), &files[0], &self.dir);
         p.files = files;
         p.profiles = self.kind.profiles(stack);
-        p.env = self
-            .env
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        p.env = self.env.compose_vars(stack, &ctx.shared_dir());
         Ok(p)
     }
 }
@@ -132,6 +127,13 @@ pub fn compose_files(stack: &Stack, dir: &Path) -> Result<Vec<PathBuf>> {
         .map(|f| {
             let own = dir.join(f);
             if own.is_file() {
+                // Links followed: a tracked symlink must not bring in a file from
+                // outside the checkout.
+                crate::fsutil::resolve_inside(dir, Path::new(f)).map_err(|why| {
+                    Error::Invalid(format!(
+                        "refused the compose file {f}: {why}; kinfra reads only files inside the repository"
+                    ))
+                })?;
                 Ok(own)
             } else {
                 Err(Error::Invalid(format!(

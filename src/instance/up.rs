@@ -134,13 +134,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         project.files = super::compose_files(stack, &inst.dir)?;
         let res = super::resolve::prepare(ctx, &compose, stack, inst, &project)?;
         project.files = vec![res.file.clone()];
-        project.env = res
-            .instance
-            .env
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        project.env = res.instance.env.compose_vars(stack, &ctx.shared_dir());
         Some(res)
     } else {
         None
@@ -523,8 +517,13 @@ fn run_post_start(
 ) -> std::result::Result<String, String> {
     let text = match script {
         crate::stack::Script::Embedded(p) => crate::assets::text::<crate::assets::Scripts>(p),
-        crate::stack::Script::Repo(p) => std::fs::read_to_string(inst.dir.join(p))
-            .map_err(|e| format!("could not read {}: {e}", inst.dir.join(p).display()))?,
+        crate::stack::Script::Repo(p) => {
+            // A tracked symlink must not run a script from outside the repository.
+            let path = crate::fsutil::resolve_inside(&inst.dir, p)
+                .map_err(|why| format!("refused to run {}: {why}", p.display()))?;
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("could not read {}: {e}", path.display()))?
+        }
     };
     let cs = docker::containers(Some(inst.id())).map_err(|e| e.to_string())?;
     let c = cs

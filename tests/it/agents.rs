@@ -170,8 +170,11 @@ fn claude_worktree_hooks_make_and_remove_sandboxes_without_losing_work() {
         "worktree-remove",
         json!({"worktree_path": foreign}),
     );
-    assert_eq!(code, 0, "{err}");
-    assert!(err.contains("left alone") && foreign.is_dir(), "{err}");
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("no kinfra sandbox is registered there") && foreign.is_dir(),
+        "{err}"
+    );
     // Bad input: a clear error, nothing done.
     let (code, _, err) = hook(&env, &repo, "worktree-create", json!({"cwd": repo}));
     assert_eq!(code, 2, "{err}");

@@ -17,16 +17,10 @@ pub struct Args {
 }
 
 /// The variables an agent or a script needs to reach the instance.
-pub fn vars(inst: &instance::Instance) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = inst
-        .env
-        .vars
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    v.push(("COMPOSE_PROJECT_NAME".into(), inst.id().to_string()));
-    v.sort();
-    v
+/// What compose gets (kinfra's keys and the ports, each once), never another line
+/// of the file: `eval "$(kinfra env)"` must not set `PATH` because a file said so.
+pub fn vars(ctx: &Context, inst: &instance::Instance) -> Vec<(String, String)> {
+    inst.env.compose_vars(super::stack(), &ctx.shared_dir())
 }
 
 /// Pure: `export K='V'`, with single quotes made safe for any POSIX shell.
@@ -36,7 +30,7 @@ pub fn export_line(k: &str, v: &str) -> String {
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     let inst = instance::here_or_named(ctx, super::stack(), a.name.as_deref())?;
-    let vars = vars(&inst);
+    let vars = vars(ctx, &inst);
     if a.json {
         let map: serde_json::Map<String, serde_json::Value> =
             vars.into_iter().map(|(k, v)| (k, v.into())).collect();

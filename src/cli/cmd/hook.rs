@@ -23,10 +23,9 @@ pub fn run(ctx: &Context, c: HookCmd) -> crate::Result<i32> {
         }
         HookCmd::WorktreeRemove => {
             let payload = crate::hook::parse(&crate::hook::read_one(std::io::stdin().lock())?);
-            if let Some(d) = crate::hook::worktree_remove(ctx, stack, &payload)? {
-                ctx.reporter
-                    .success(&format!("Destroyed sandbox {}", d.instance_id));
-            }
+            let d = crate::hook::worktree_remove(ctx, stack, &payload)?;
+            ctx.reporter
+                .success(&format!("Destroyed sandbox {}", d.instance_id));
         }
         HookCmd::Install => {
             let root = crate::git::toplevel(&ctx.cwd)?;

@@ -1,0 +1,389 @@
+//! What a value written by someone else may be. A repository's `kinfra.toml`, a
+//! hook payload, an MCP call and the environment are input: every value that
+//! becomes a variable name, a path, a URL, a compose project or a command-line word
+//! is checked here, by pure functions, before it is used. The newtypes deserialize
+//! through these checks, so a bad value in `kinfra.toml` is refused by the parser
+//! with its line and column.
+
+use std::fmt;
+
+/// An environment-variable name kinfra writes or hands to compose:
+/// `[A-Z_][A-Z0-9_]*`. Anything else could split a `.env.sandbox` line (`=`, a
+/// newline) or be read by a shell as code.
+pub fn env_name(s: &str) -> Result<(), String> {
+    let mut chars = s.chars();
+    match chars.next() {
+        None => Err("an empty name".into()),
+        Some(c) if !(c.is_ascii_uppercase() || c == '_') => Err(format!(
+            "{s:?} is not an environment variable name: it must start with A-Z or _ (then A-Z, 0-9, _)"
+        )),
+        _ if !chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => Err(
+            format!("{s:?} is not an environment variable name: only A-Z, 0-9 and _"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Variables that steer the processes kinfra runs (docker, compose, git, the
+/// shells inside containers) or where they connect: a secret or a repository value
+/// must never become one of them.
+pub fn steers_processes(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "PATH",
+        "HOME",
+        "SHELL",
+        "IFS",
+        "ENV",
+        "BASH_ENV",
+        "CDPATH",
+        "TMPDIR",
+        "USER",
+        "LOGNAME",
+        "PS4",
+        "PROMPT_COMMAND",
+        "NODE_OPTIONS",
+        "PERL5OPT",
+        "RUBYOPT",
+        "JAVA_TOOL_OPTIONS",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "XDG_CONFIG_HOME",
+        "XDG_RUNTIME_DIR",
+    ];
+    const PREFIXES: &[&str] = &[
+        "LD_",
+        "DYLD_",
+        "DOCKER_",
+        "COMPOSE_",
+        "BUILDKIT_",
+        "BUILDX_",
+        "KINFRA_",
+        "OP_",
+        "GIT_",
+        "SSH_",
+        "PYTHON",
+        "UV_",
+    ];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// A compose project name: a lowercase letter or digit, then `[a-z0-9_-]`
+/// (compose's own rule), at most 63 characters.
+pub fn project_name(s: &str) -> Result<(), String> {
+    let mut chars = s.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        return Err(format!(
+            "{s:?} is not a compose project name: a lowercase letter or digit first, then a-z, 0-9, - and _"
+        ));
+    }
+    if s.len() > crate::slug::MAX_SLUG {
+        return Err(format!(
+            "{s:?} is longer than {} characters",
+            crate::slug::MAX_SLUG
+        ));
+    }
+    Ok(())
+}
+
+/// The start of every sandbox's directory and compose project name (`shop--`): the
+/// characters of a project name only, so it can hold no `/`, `..` or option.
+pub fn worktree_prefix(s: &str) -> Result<(), String> {
+    let mut chars = s.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok && s.len() <= 40 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} cannot start a directory and compose project name: a lowercase letter or digit first, then a-z, 0-9, - and _ (at most 40); worktrees always go beside the main clone"
+        ))
+    }
+}
+
+/// A compose profile: compose's own pattern `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, so it can
+/// never be read as an option.
+pub fn profile(s: &str) -> Result<(), String> {
+    let mut chars = s.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a compose profile name: a letter or digit first, then letters, digits, _ . -"
+        ))
+    }
+}
+
+/// One directory name (a shared directory under kinfra's shared data): no `/`, no
+/// `.` or `..`, no leading `-`.
+pub fn dir_name(s: &str) -> Result<(), String> {
+    let mut chars = s.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a directory name: one name (letters, digits, _ . -), no / or .."
+        ))
+    }
+}
+
+/// A path relative to the repository that stays inside it as written: not empty,
+/// not absolute, no `..`. (Links are followed at use time:
+/// [`crate::fsutil::resolve_inside`].)
+pub fn repo_path(s: &str) -> Result<(), String> {
+    let p = std::path::Path::new(s);
+    if s.is_empty()
+        || p.is_absolute()
+        || s.starts_with('~')
+        || p.components().any(|c| c == std::path::Component::ParentDir)
+    {
+        Err(format!("{s:?} must be a path inside the repository"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The path of a gate's HTTP request: starts with `/`, and is only a path and
+/// query (no `@`, `\`, `#`, whitespace or control characters), so it can never
+/// change the host or port the request goes to.
+pub fn http_path(s: &str) -> Result<(), String> {
+    if !s.starts_with('/') || s.starts_with("//") {
+        return Err(format!(
+            "{s:?} is not a path: it must start with one / (the gate always asks 127.0.0.1 on the instance's port)"
+        ));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "@\\#".contains(*c))
+    {
+        return Err(format!("{s:?} is not a path: {c:?} is not allowed"));
+    }
+    Ok(())
+}
+
+/// A JSON pointer (RFC 6901): empty (the whole document) or starting with `/`.
+pub fn json_pointer(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.starts_with('/') {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a JSON pointer: it starts with / (e.g. \"/workers\"), or is empty for the whole body"
+        ))
+    }
+}
+
+/// A 1Password item name, handed to `op item get` as one word: not empty, not
+/// starting with `-` (it would be read as an option), no control characters.
+pub fn op_item(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() || s.starts_with('-') || s.chars().any(char::is_control) {
+        Err(format!(
+            "{s:?} is not a 1Password item name: not empty, no leading -, no control characters"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The variable a secret is handed to compose as: a plain name ([`env_name`])
+/// that steers no process ([`steers_processes`]).
+pub fn secret_var(s: &str) -> Result<(), String> {
+    env_name(s)?;
+    if steers_processes(s) {
+        return Err(format!(
+            "{s} steers the processes kinfra runs (docker, compose, git, shells); a secret must never become it: name the variable the compose file reads for the secret"
+        ));
+    }
+    Ok(())
+}
+
+/// serde's `deserialize_with` for a secret's variable: [`secret_var`], with the
+/// place in the file.
+pub fn de_secret_var<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    secret_var(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+/// Declares a string newtype that deserializes only through its check, so the
+/// parser reports a bad value with its place in the file.
+macro_rules! checked_string {
+    ($(#[$m:meta])* $name:ident, $check:path) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $name(pub String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                $check(&s).map(|()| $name(s))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// A checked [`env_name`].
+    EnvName,
+    env_name
+);
+checked_string!(
+    /// A checked [`profile`].
+    Profile,
+    profile
+);
+checked_string!(
+    /// A checked [`project_name`].
+    ProjectName,
+    project_name
+);
+checked_string!(
+    /// A checked [`worktree_prefix`].
+    WorktreePrefix,
+    worktree_prefix
+);
+checked_string!(
+    /// A checked [`dir_name`].
+    DirName,
+    dir_name
+);
+checked_string!(
+    /// A checked [`repo_path`].
+    RepoPath,
+    repo_path
+);
+checked_string!(
+    /// A checked [`http_path`].
+    HttpPath,
+    http_path
+);
+checked_string!(
+    /// A checked [`op_item`].
+    OpItem,
+    op_item
+);
+checked_string!(
+    /// A checked [`json_pointer`].
+    JsonPointer,
+    json_pointer
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_are_plain_identifiers() {
+        for ok in ["A", "_X", "KTRDR_API_PORT", "PORT_WEB_80_N2"] {
+            assert!(env_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "A=B",
+            "X\nSLOT_NUMBER=9",
+            "$(touch x)",
+            "a",
+            "1A",
+            "A B",
+            "É",
+        ] {
+            assert!(env_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn process_steering_names_are_known() {
+        for s in [
+            "PATH",
+            "LD_PRELOAD",
+            "DOCKER_HOST",
+            "COMPOSE_FILE",
+            "DYLD_INSERT_LIBRARIES",
+            "KINFRA_HOME",
+            "GIT_DIR",
+            "HTTPS_PROXY",
+            "PYTHONPATH",
+        ] {
+            assert!(steers_processes(s), "{s}");
+        }
+        for s in [
+            "DB_PASSWORD",
+            "KTRDR_AUTH_JWT_SECRET",
+            "PATHOLOGY",
+            "DOCKERFILE_X",
+        ] {
+            assert!(!steers_processes(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn names_paths_and_urls() {
+        assert!(project_name("ktrdr-prod").is_ok());
+        for bad in ["", "Prod", "-x", "a/b", "a b", "x\n"] {
+            assert!(project_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(worktree_prefix("ktrdr--").is_ok());
+        for bad in ["../../x-", "/tmp/x", "", "a/b", ".hidden", "-x"] {
+            assert!(worktree_prefix(bad).is_err(), "{bad:?}");
+        }
+        assert!(profile("local-prod").is_ok() && profile("a.b_c").is_ok());
+        for bad in ["", "--all", "-x", " x", "a b"] {
+            assert!(profile(bad).is_err(), "{bad:?}");
+        }
+        assert!(dir_name("data").is_ok());
+        for bad in ["", "..", ".", "a/b", "/etc", "../x", "-r"] {
+            assert!(dir_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(repo_path("a/b.sh").is_ok());
+        for bad in ["", "/etc/passwd", "../x", "a/../../b", "~/x"] {
+            assert!(repo_path(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["/", "/api/v1/workers?x=1", "/health"] {
+            assert!(http_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "@127.0.0.1:9999/x",
+            "health",
+            "//evil/x",
+            "/a@b",
+            "/a b",
+            "/a\\b",
+            "/x#y",
+            "",
+        ] {
+            assert!(http_path(bad).is_err(), "{bad:?}");
+        }
+        assert!(json_pointer("").is_ok() && json_pointer("/workers").is_ok());
+        assert!(json_pointer("workers").is_err());
+    }
+
+    #[test]
+    fn newtypes_check_while_parsing() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[allow(dead_code)]
+            k: EnvName,
+        }
+        assert!(toml::from_str::<T>("k = \"OK_1\"").is_ok());
+        let e = toml::from_str::<T>("\nk = \"A=B\"")
+            .err()
+            .map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(e.contains("line 2") && e.contains("A=B"), "{e}");
+    }
+}
