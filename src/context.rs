@@ -232,7 +232,9 @@ pub fn handle_interrupts() {
             if !catching || INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: undoing what this start did (Ctrl-C again to quit at once)");
+            crate::errln!(
+                "\ninterrupted: undoing what this start did (Ctrl-C again to quit at once)"
+            );
         });
     });
 }

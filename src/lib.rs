@@ -33,6 +33,7 @@ pub mod shared;
 pub mod slug;
 pub mod stack;
 pub mod stack_check;
+pub mod stdio;
 pub mod timeout;
 pub mod validate;
 

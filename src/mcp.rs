@@ -32,23 +32,145 @@ use crate::instance::{self, CreateOptions, DestroyOptions, Instance, UpOptions};
 use crate::stack::Stack;
 
 /// Serves MCP on stdin/stdout until the client closes it.
+///
+/// Each line from the client passes [`pre_answer`] first: JSON-RPC wants an answer
+/// to a line that is not JSON (`-32700`) or to a call whose `arguments` are not an
+/// object (`-32602`), and the SDK would drop the first and misname the second. The
+/// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
+/// stdout, so answers never interleave.
 pub fn serve(stack: &'static Stack, home: PathBuf, cwd: PathBuf) -> Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("could not start the MCP runtime: {e}")))?;
     rt.block_on(async move {
+        let (client_end, server_end) = tokio::io::duplex(1 << 16);
+        let (from_sdk, mut to_sdk) = tokio::io::split(client_end);
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let writer = tokio::spawn(async move {
+            let mut stdout = tokio::io::stdout();
+            while let Some(line) = out_rx.recv().await {
+                if stdout.write_all(line.as_bytes()).await.is_err()
+                    || stdout.write_all(b"\n").await.is_err()
+                    || stdout.flush().await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let answers = out_tx.clone();
+        let sdk_out = tokio::spawn(async move {
+            let mut lines = BufReader::new(from_sdk).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if answers.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let reader = tokio::spawn(async move {
+            let mut lines = BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                match pre_answer(&line) {
+                    Some(answer) => {
+                        let _ = out_tx.send(answer.to_string());
+                    }
+                    None => {
+                        if to_sdk.write_all(line.as_bytes()).await.is_err()
+                            || to_sdk.write_all(b"\n").await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            // End of input: the SDK sees it and the session ends.
+            let _ = to_sdk.shutdown().await;
+        });
         let server = Server::new(stack, home, cwd);
         let service = server
-            .serve(rmcp::transport::stdio())
+            .serve(server_end)
             .await
             .map_err(|e| Error::Other(format!("MCP session failed to start: {e}")))?;
-        service
-            .waiting()
-            .await
-            .map_err(|e| Error::Other(format!("MCP session ended with an error: {e}")))?;
+        let ended = service.waiting().await;
+        reader.abort();
+        let _ = sdk_out.await;
+        let _ = writer.await;
+        ended.map_err(|e| Error::Other(format!("MCP session ended with an error: {e}")))?;
         Ok(())
     })
+}
+
+/// Pure: the answer kinfra gives itself to one line from the client, when the SDK
+/// must not see it: a parse error for a line that is not JSON, an invalid request
+/// for JSON that is no JSON-RPC message, invalid params for a `tools/call` whose
+/// `params` or `arguments` are not objects. `None`: the line goes to the SDK.
+pub fn pre_answer(line: &str) -> Option<Value> {
+    let text = line.trim().trim_start_matches('\u{feff}');
+    if text.is_empty() {
+        return None;
+    }
+    let error = |id: Value, code: i32, message: String| {
+        Some(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+    };
+    let v: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return error(Value::Null, -32700, format!("Parse error: {e}")),
+    };
+    let Some(obj) = v.as_object() else {
+        if v.is_array() {
+            return None; // a batch: the SDK's to judge
+        }
+        return error(
+            Value::Null,
+            -32600,
+            "Invalid Request: a JSON-RPC message is an object".into(),
+        );
+    };
+    let id = obj.get("id").cloned().unwrap_or(Value::Null);
+    let is_response = obj.contains_key("result") || obj.contains_key("error");
+    let Some(method) = obj.get("method") else {
+        if is_response {
+            return None;
+        }
+        return error(id, -32600, "Invalid Request: no `method`".into());
+    };
+    if method != "tools/call" {
+        return None;
+    }
+    let params = obj.get("params");
+    match params {
+        Some(Value::Object(p)) => match p.get("arguments") {
+            None | Some(Value::Null) | Some(Value::Object(_)) => None,
+            Some(other) => error(
+                id,
+                -32602,
+                format!(
+                    "Invalid params: `arguments` must be an object of the tool's named arguments, not {}",
+                    json_kind(other)
+                ),
+            ),
+        },
+        other => error(
+            id,
+            -32602,
+            format!(
+                "Invalid params: `params` must be an object with `name` and `arguments`, not {}",
+                other.map_or("nothing", json_kind)
+            ),
+        ),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[derive(Clone)]
@@ -87,12 +209,14 @@ pub fn error_value(e: &Error, messages: &[String]) -> Value {
         source = s.source();
     }
     let code = e.exit_code();
+    let causes: Vec<String> = causes.iter().map(|c| crate::stdio::redact(c)).collect();
+    let messages: Vec<String> = messages.iter().map(|m| crate::stdio::redact(m)).collect();
     json!({
-        "error": e.to_string(),
+        "error": crate::stdio::redact(&e.to_string()),
         "causes": causes,
         "exit_code": code,
         "class": exit_class(code),
-        "hint": e.hint(),
+        "hint": e.hint().map(|h| crate::stdio::redact(&h)),
         "messages": messages,
     })
 }
@@ -231,7 +355,7 @@ impl Server {
                     let _ = p
                         .notify_progress(
                             ProgressNotificationParam::new(t.clone(), f64::from(n))
-                                .with_message(line),
+                                .with_message(crate::stdio::redact(&line)),
                         )
                         .await;
                 }
@@ -464,6 +588,48 @@ impl ServerHandler for Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_the_sdk_must_not_see_get_json_rpc_errors() {
+        let code = |l: &str| pre_answer(l).map(|v| (v["error"]["code"].clone(), v["id"].clone()));
+        assert_eq!(code("{oops"), Some((json!(-32700), Value::Null)));
+        assert_eq!(code("not json at all"), Some((json!(-32700), Value::Null)));
+        assert_eq!(code("42"), Some((json!(-32600), Value::Null)));
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":3}"#),
+            Some((json!(-32600), json!(3)))
+        );
+        let call = |args: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"status","arguments":{args}}}}}"#
+            )
+        };
+        for bad in ["[1]", "\"x\"", "5", "true"] {
+            let v = pre_answer(&call(bad)).unwrap_or_else(|| panic!("{bad}"));
+            assert_eq!(v["error"]["code"], -32602, "{bad}");
+            assert_eq!(v["id"], 7);
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("arguments"))
+            );
+        }
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":[1]}"#),
+            Some((json!(-32602), json!(8)))
+        );
+        // What the SDK answers itself passes through.
+        for fine in [
+            call("{}"),
+            call("null"),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_string(),
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string(),
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_string(),
+            String::new(),
+        ] {
+            assert_eq!(pre_answer(&fine), None, "{fine}");
+        }
+    }
 
     #[test]
     fn errors_carry_code_class_and_hint() {

@@ -286,7 +286,7 @@ impl Registry {
             .map_err(|e| Error::io("could not take the lock", &lock_path, e))?;
         // For the contention benchmark: how long this process waited for the lock.
         if crate::env_vars::is_set(crate::env_vars::EnvVars::KINFRA_TIMING) {
-            eprintln!(
+            crate::errln!(
                 "kinfra-timing: {what} lock waited {} us",
                 waited.elapsed().as_micros()
             );

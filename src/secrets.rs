@@ -76,7 +76,11 @@ pub fn parse_item(stack: &Stack, json: &str) -> Result<Vec<(String, String)>, se
                 .find(|f| f.label == sf.field && f.kind == "CONCEALED")
                 .and_then(|f| f.value.clone())
                 .filter(|v| !v.is_empty())
-                .map(|v| (sf.var.to_string(), v))
+                .map(|v| {
+                    // From here on no output path prints it.
+                    crate::stdio::conceal(&v);
+                    (sf.var.to_string(), v)
+                })
         })
         .collect())
 }

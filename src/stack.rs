@@ -893,6 +893,87 @@ mod tests {
     }
 
     #[test]
+    fn values_that_would_become_something_else_are_refused_naming_the_line() {
+        let base = "name = \"x\"\ncompose_file = \"c.yml\"\n";
+        let cases: &[(&str, &str)] = &[
+            ("[[ports]]\nkey = \"A=B\"\nlocal_prod = 1\n", "line 4"),
+            (
+                "[[ports]]\nkey = \"X\\nSLOT_NUMBER=9\"\nlocal_prod = 1\n",
+                "line 4",
+            ),
+            (
+                "[[ports]]\nkey = \"$(touch x)\"\nlocal_prod = 1\n",
+                "line 4",
+            ),
+            ("[[ports]]\nkey = \"\"\nlocal_prod = 1\n", "line 4"),
+            (
+                "[[ports]]\nkey = \"P\"\nlocal_prod = 1\n[[ports]]\nkey = \"P\"\nlocal_prod = 2\n",
+                "already taken by port key P",
+            ),
+            (
+                "[[ports]]\nkey = \"DOCKER_HOST\"\nlocal_prod = 1\n",
+                "steers",
+            ),
+            (
+                "[[ports]]\nkey = \"SLOT_NUMBER\"\nlocal_prod = 1\n",
+                "kinfra's own key",
+            ),
+            ("env_prefix = \"a b\"\n", "line 3"),
+            ("env_prefix = \"DOCKER\"\n", "steers"),
+            ("worktree_prefix = \"../../x-\"\n", "line 3"),
+            ("worktree_prefix = \"/tmp/x-\"\n", "line 3"),
+            ("shared_dirs = [\"../../etc\"]\n", "line 3"),
+            ("shared_dirs = [\"/abs\"]\n", "line 3"),
+            ("shared_dirs = [\"a-b\", \"a.b\"]\n", "already taken"),
+            ("profiles = [\"\"]\n", "line 3"),
+            ("profiles = [\"--all\"]\n", "line 3"),
+            ("[local_prod]\nproject = \"Prod Name\"\n", "line 4"),
+            ("[local_prod]\nprofile = \"-x\"\n", "line 4"),
+            ("[sandbox]\nitem = \"--vault=x\"\n", "line 4"),
+            (
+                "[[secrets]]\nfield = \"f\"\nvar = \"LD_PRELOAD\"\n",
+                "line 5",
+            ),
+            (
+                "[[secrets]]\nfield = \"f\"\nvar = \"DOCKER_HOST\"\n",
+                "steers",
+            ),
+            ("[[secrets]]\nfield = \"f\"\nvar = \"PATH\"\n", "steers"),
+            (
+                "[[secrets]]\nfield = \"f\"\nvar = \"COMPOSE_FILE\"\n",
+                "steers",
+            ),
+            (
+                "[[secrets]]\nfield = \"a\"\nvar = \"S\"\n[[secrets]]\nfield = \"b\"\nvar = \"S\"\n",
+                "already taken",
+            ),
+            (
+                "[[secrets]]\nfield = \"a\"\nvar = \"PORT_WEB_80\"\n",
+                "PORT_",
+            ),
+            (
+                "[[ports]]\nkey = \"P\"\nlocal_prod = 1\n[[gate]]\nname = \"g\"\nservice = \"s\"\nhttp = { port = \"P\", path = \"@127.0.0.1:9999/x\" }\n",
+                "line 9",
+            ),
+            (
+                "[[ports]]\nkey = \"P\"\nlocal_prod = 1\n[[gate]]\nname = \"g\"\nservice = \"s\"\njson_length = { port = \"P\", path = \"/w\", pointer = \"workers\", min = 1 }\n",
+                "JSON pointer",
+            ),
+        ];
+        for (extra, says) in cases {
+            let text = format!("{base}{extra}");
+            let e = Stack::parse(&text, "kinfra.toml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| panic!("accepted: {text}"));
+            assert!(
+                e.contains("kinfra.toml") && e.contains(says),
+                "{text}\n=> {e}"
+            );
+        }
+    }
+
+    #[test]
     fn an_inferred_project_is_named_after_its_origin() {
         let cfg = "[core]\n\tbare = false\n[remote \"upstream\"]\n\turl = https://x/other.git\n[remote \"origin\"]\n\turl = https://github.com/acme/Shop.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n";
         assert_eq!(

@@ -168,7 +168,7 @@ pub fn report_timing() {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
         let kb = line.trim_start_matches("VmHWM:").trim();
-        eprintln!("kinfra-timing: peak RSS {kb}");
+        crate::errln!("kinfra-timing: peak RSS {kb}");
     }
 }
 
@@ -212,18 +212,18 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
 /// Prints `kinfra: error: …`, the cause chain and a hint; returns the exit code.
 pub fn report_error(e: &Error) -> i32 {
     use console::style;
-    eprintln!("{} {e}", style("error:").red().bold());
+    crate::errln!("{} {e}", style("error:").red().bold());
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let text = s.to_string();
         // Transparent wrappers repeat their inner message; print each cause once.
         if !e.to_string().contains(&text) {
-            eprintln!("  {} {text}", style("caused by:").dim());
+            crate::errln!("  {} {text}", style("caused by:").dim());
         }
         source = s.source();
     }
     if let Some(h) = e.hint() {
-        eprintln!("{} {h}", style("hint:").cyan().bold());
+        crate::errln!("{} {h}", style("hint:").cyan().bold());
     }
     e.exit_code()
 }
@@ -232,8 +232,11 @@ pub fn report_error(e: &Error) -> i32 {
 /// error: the process ends quietly with success.
 pub fn write_out(args: std::fmt::Arguments) {
     use std::io::Write;
+    let text = crate::stdio::redact(&args.to_string());
     let mut o = std::io::stdout().lock();
-    if let Err(e) = o.write_fmt(args).and_then(|_| o.write_all(b"\n"))
+    if let Err(e) = o
+        .write_all(text.as_bytes())
+        .and_then(|_| o.write_all(b"\n"))
         && e.kind() == std::io::ErrorKind::BrokenPipe
     {
         std::process::exit(0);

@@ -171,35 +171,35 @@ fn check_only(ctx: &Context, args: &Args) -> i32 {
 }
 
 fn print_summary(r: &Report) {
-    eprintln!("\n{}", style("Summary").bold());
-    eprintln!("  local-prod: {}", r.dest.display());
+    crate::errln!("\n{}", style("Summary").bold());
+    crate::errln!("  local-prod: {}", r.dest.display());
     for d in &r.done {
-        eprintln!("  {} {d}", style("✓").green());
+        crate::errln!("  {} {d}", style("✓").green());
     }
     for s in &r.skipped {
-        eprintln!("  {} skipped: {s}", style("-").dim());
+        crate::errln!("  {} skipped: {s}", style("-").dim());
     }
     let state = match r.started {
         Started::Now => "local-prod is running:",
         Started::AlreadyRunning => "local-prod was already running (left as it was):",
         Started::No => "local-prod is not running; when started it serves:",
     };
-    eprintln!("\n  {state}");
+    crate::errln!("\n  {state}");
     for (label, text) in &r.links {
-        eprintln!("    {label:<11} {text}");
+        crate::errln!("    {label:<11} {text}");
     }
-    eprintln!("\n  next (from any directory unless shown):");
+    crate::errln!("\n  next (from any directory unless shown):");
     if r.started == Started::No {
-        eprintln!("    kinfra local-prod up                     start it");
+        crate::errln!("    kinfra local-prod up                     start it");
     }
-    eprintln!("    kinfra local-prod status | logs -f | down");
-    eprintln!(
+    crate::errln!("    kinfra local-prod status | logs -f | down");
+    crate::errln!(
         "    cd {} && kinfra sandbox create my-feature   a sandbox for a branch",
         r.dest.display()
     );
     if r.demo {
-        eprintln!("\n  demo teardown:");
-        eprintln!(
+        crate::errln!("\n  demo teardown:");
+        crate::errln!(
             "    kinfra local-prod destroy -y && rm -rf {}",
             r.dest.display()
         );

@@ -57,7 +57,7 @@ impl Progress for Bar {
         self.0.set_position(n);
     }
     fn set_message(&self, msg: &str) {
-        self.0.set_message(msg.to_string());
+        self.0.set_message(crate::stdio::redact(msg));
     }
     fn tick_steadily(&self) {
         self.0
@@ -88,7 +88,7 @@ impl Progress for Counter {
         self.bar.set_position(n);
     }
     fn set_message(&self, msg: &str) {
-        self.bar.set_message(msg.to_string());
+        self.bar.set_message(crate::stdio::redact(msg));
     }
 }
 
@@ -100,7 +100,7 @@ impl Progress for Compact {
         self.0.finish_and_clear();
     }
     fn set_message(&self, msg: &str) {
-        self.0.set_message(msg.trim().to_string());
+        self.0.set_message(crate::stdio::redact(msg.trim()));
     }
     fn compact(&self) -> bool {
         true
@@ -127,20 +127,20 @@ impl TermReporter {
 impl Reporter for TermReporter {
     fn step(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{} {msg}", style("==>").cyan().bold());
+            crate::errln!("{} {msg}", style("==>").cyan().bold());
         }
     }
     fn info(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            crate::errln!("{msg}");
         }
     }
     fn warn(&self, msg: &str) {
-        eprintln!("{} {msg}", style("warning:").yellow().bold());
+        crate::errln!("{} {msg}", style("warning:").yellow().bold());
     }
     fn success(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{}", style(msg).green());
+            crate::errln!("{}", style(msg).green());
         }
     }
     fn bytes(&self, total: u64, label: &str) -> Box<dyn Progress> {
@@ -153,7 +153,7 @@ impl Reporter for TermReporter {
     }
     fn section(&self, title: &str) {
         if !self.quiet {
-            eprintln!("\n{}", style(title).bold());
+            crate::errln!("\n{}", style(title).bold());
         }
     }
     fn counter(&self, label: &str) -> Box<dyn Progress> {
@@ -248,7 +248,7 @@ impl crate::prompt::Prompter for TermPrompter {
     fn confirm(&self, prompt: &str, default: bool) -> crate::Result<bool> {
         let hint = if default { "[Y/n]" } else { "[y/N]" };
         loop {
-            eprint!(
+            crate::errp!(
                 "{} {prompt} {} ",
                 style("?").cyan().bold(),
                 style(hint).dim()
@@ -256,7 +256,7 @@ impl crate::prompt::Prompter for TermPrompter {
             let a = self.read_line(prompt)?;
             match crate::prompt::parse_yes_no(&a, default) {
                 Some(v) => return Ok(v),
-                None => eprintln!(
+                None => crate::errln!(
                     "  answer y or n (Enter: {})",
                     if default { "yes" } else { "no" }
                 ),
@@ -267,17 +267,17 @@ impl crate::prompt::Prompter for TermPrompter {
     fn input(&self, prompt: &str, default: Option<&str>) -> crate::Result<String> {
         loop {
             match default.filter(|d| !d.is_empty()) {
-                Some(d) => eprint!(
+                Some(d) => crate::errp!(
                     "{} {prompt} {} ",
                     style("?").cyan().bold(),
                     style(format!("[{d}]")).dim()
                 ),
-                None => eprint!("{} {prompt} ", style("?").cyan().bold()),
+                None => crate::errp!("{} {prompt} ", style("?").cyan().bold()),
             }
             let a = self.read_line(prompt)?;
             match (a.is_empty(), default) {
                 (true, Some(d)) => return Ok(d.to_string()),
-                (true, None) => eprintln!("  an answer is needed"),
+                (true, None) => crate::errln!("  an answer is needed"),
                 (false, _) => return Ok(a),
             }
         }
@@ -296,16 +296,16 @@ impl crate::prompt::Prompter for TermPrompter {
                     crate::Error::Other(format!("prompt failed: {e}"))
                 });
         }
-        eprintln!("{} {prompt}", style("?").cyan().bold());
+        crate::errln!("{} {prompt}", style("?").cyan().bold());
         for (i, item) in items.iter().enumerate() {
-            eprintln!("  {}) {item}", i + 1);
+            crate::errln!("  {}) {item}", i + 1);
         }
         loop {
-            eprint!("  choose 1-{} [{}] ", items.len(), default + 1);
+            crate::errp!("  choose 1-{} [{}] ", items.len(), default + 1);
             let a = self.read_line(prompt)?;
             match crate::prompt::parse_choice(&a, items, default) {
                 Some(i) => return Ok(i),
-                None => eprintln!("  answer with a number from 1 to {}", items.len()),
+                None => crate::errln!("  answer with a number from 1 to {}", items.len()),
             }
         }
     }

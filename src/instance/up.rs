@@ -140,6 +140,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         None
     };
     let inst = resolved.as_ref().map_or(inst, |r| &r.instance);
+    if resolved.is_some() {
+        gate_ports_exist(stack, inst)?;
+    }
 
     r.step(&format!(
         "Checking ports for {} (slot {})",
@@ -507,6 +510,29 @@ fn undo_failed_start(ctx: &Context, inst: &Instance, opts: &UpOptions, before: &
             "could not undo the failed start ({e}); no volume was removed"
         )),
     }
+}
+
+/// Under the auto scheme a gate check names a chosen port (`PORT_WEB_80`): one the
+/// compose model does not publish is refused before anything starts.
+fn gate_ports_exist(stack: &Stack, inst: &Instance) -> Result<()> {
+    for g in &stack.gate {
+        let (crate::stack::Check::Tcp { port_key }
+        | crate::stack::Check::Http { port_key, .. }
+        | crate::stack::Check::JsonLength { port_key, .. }) = &g.check;
+        if inst.env.port(port_key).is_none() {
+            let have: Vec<&str> = inst.env.ports.iter().map(|(k, _)| k.as_str()).collect();
+            return Err(Error::Invalid(format!(
+                "gate check {:?} names port {port_key}, which the compose model does not publish (its port keys: {})",
+                g.name,
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs an embedded script inside the service's container with `sh -c`.

@@ -93,7 +93,7 @@ fn timing(mark: &str) {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let start = START.get_or_init(std::time::Instant::now);
     if crate::env_vars::is_set(crate::env_vars::EnvVars::KINFRA_TIMING) {
-        eprintln!(
+        crate::errln!(
             "kinfra-timing: {mark} at {} ms",
             start.elapsed().as_millis()
         );
