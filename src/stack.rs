@@ -163,6 +163,9 @@ pub struct Stack {
     pub budget: Budget,
     /// Files copied into every new worktree.
     pub carry: Vec<Carry>,
+    /// External volumes every instance shares (by name or key); any other external
+    /// volume becomes each sandbox's own.
+    pub shared_volumes: Vec<String>,
 }
 
 /// `[budget]`: how many stacks may run at once, and how much memory they may use.
@@ -388,6 +391,8 @@ mod file {
         budget: RawBudget,
         #[serde(default)]
         carry: Vec<Carry>,
+        #[serde(default)]
+        shared_volumes: Vec<String>,
     }
 
     /// `compose_file = "compose.yaml"` or `compose_file = ["compose.yaml", "more.yaml"]`.
@@ -792,6 +797,7 @@ mod file {
                     },
                 },
                 carry: self.carry,
+                shared_volumes: self.shared_volumes,
                 name: self.name,
             })
         }

@@ -33,6 +33,8 @@ pub struct Facts {
     pub healthchecks: Vec<String>,
     pub external_networks: Vec<String>,
     pub external_volumes: Vec<String>,
+    /// Services with `network_mode: host`.
+    pub host_network: Vec<String>,
     /// Variables read, with whether a default is given (`${X:-d}`, `${X-d}`).
     pub variables: Vec<(String, bool)>,
 }
@@ -99,6 +101,9 @@ pub fn read(text: &str) -> Facts {
                     .container_names
                     .push((entry.clone(), unquote(v).to_string())),
                 ("services", "healthcheck") => f.healthchecks.push(entry.clone()),
+                ("services", "network_mode") if unquote(v) == "host" => {
+                    f.host_network.push(entry.clone());
+                }
                 ("services", "ports") if v.starts_with('[') => {
                     for p in v
                         .trim_matches(['[', ']'])
@@ -247,8 +252,19 @@ pub fn check(
         }
     }
     for (svc, name) in &facts.container_names {
-        out.push(err(format!(
-            "service {svc}: container_name {name:?} is one name for every instance, so a second cannot start; remove it (compose names containers per project)"
+        if stack.auto_ports {
+            out.push(warn(format!(
+                "service {svc}: container_name {name:?} is dropped in each instance's copy (one name cannot serve two instances); {name} still resolves inside each instance as an alias"
+            )));
+        } else {
+            out.push(err(format!(
+                "service {svc}: container_name {name:?} is one name for every instance, so a second cannot start; remove it (compose names containers per project)"
+            )));
+        }
+    }
+    for svc in &facts.host_network {
+        out.push(warn(format!(
+            "service {svc} uses network_mode: host: it binds the host's own ports, so only one instance of this project can run at a time (a second `up` is refused); give it a network and published ports to run several"
         )));
     }
     let set = kinfra_variables(stack);
@@ -278,6 +294,9 @@ pub fn check(
         }
     }
     for n in &facts.external_networks {
+        out.push(warn(format!(
+            "external network {n} is shared by every instance (that is what external means): their services can reach each other on it"
+        )));
         if !exists("network", n) {
             out.push(Finding {
                 create: Some(("network".into(), n.clone())),
@@ -288,6 +307,15 @@ pub fn check(
         }
     }
     for v in &facts.external_volumes {
+        if stack.shared_volumes.iter().any(|s| s == v) {
+            out.push(warn(format!(
+                "external volume {v} is shared by every instance (kinfra.toml's shared_volumes)"
+            )));
+        } else if stack.auto_ports {
+            out.push(warn(format!(
+                "external volume {v}: each sandbox gets its own, created empty ({v} itself is left to local-prod); to share it, add shared_volumes = [{v:?}] to kinfra.toml"
+            )));
+        }
         if !exists("volume", v) {
             out.push(Finding {
                 create: Some(("volume".into(), v.clone())),

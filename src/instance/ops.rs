@@ -35,7 +35,11 @@ pub fn logs(
     if let Some(s) = service {
         // The services Docker knows for this instance (no `compose config`: read
         // commands stay fast); none known yet, compose itself decides.
-        let known = services_of(&crate::docker::containers(Some(inst.id()))?);
+        let mut known = services_of(&crate::docker::containers(Some(inst.id()))?);
+        if known.is_empty() {
+            // Not running: the services the compose file names (a plain read).
+            known = file_services(stack, inst);
+        }
         if !known.is_empty() && !known.iter().any(|k| k == s) {
             return Err(no_such_service(inst, s, &known));
         }
@@ -49,15 +53,30 @@ pub fn logs(
         cmd = cmd.arg("--follow");
     }
     if let Some(s) = service {
-        cmd = cmd.arg(s);
+        // A service name is data, never an option.
+        cmd = cmd.arg("--").arg(s);
     }
     Ok(cmd.status_inherit()?.code().unwrap_or(1))
 }
 
+/// The services the instance's compose files name, sorted (a plain read, no
+/// `compose config`); empty when they cannot be read.
+fn file_services(stack: &Stack, inst: &Instance) -> Vec<String> {
+    let mut v = super::compose_text(stack, &inst.dir)
+        .map(|t| crate::stack_check::read(&t).services)
+        .unwrap_or_default();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// Opens a shell in a running service container.
-pub fn shell(inst: &Instance, service: &str, tty: bool) -> Result<i32> {
+pub fn shell(stack: &Stack, inst: &Instance, service: &str, tty: bool) -> Result<i32> {
     let cs = super::ensure_not_foreign(inst)?;
-    let known = services_of(&cs);
+    let mut known = services_of(&cs);
+    if known.is_empty() {
+        known = file_services(stack, inst);
+    }
     if !known.is_empty() && !known.iter().any(|k| k == service) {
         return Err(no_such_service(inst, service, &known));
     }

@@ -29,6 +29,9 @@ struct Meta {
     bases: Vec<(String, u16)>,
     /// The instance's ports written into the copy.
     ports: BTreeMap<String, u16>,
+    /// What the copy changed to make the instance its own.
+    #[serde(default)]
+    isolation: model::Isolation,
 }
 
 /// The copy to run, the model it came from, and the instance with its ports.
@@ -36,6 +39,7 @@ pub struct Resolved {
     pub file: PathBuf,
     pub model: Model,
     pub instance: Instance,
+    pub isolation: model::Isolation,
 }
 
 /// The services of an instance's last resolved model, when there is one (no compose
@@ -61,7 +65,12 @@ pub fn prepare(
     keyed
         .env
         .retain(|(k, _)| !k.starts_with(model::PORT_PREFIX));
-    let key = model::cache_key(compose, &keyed, &secrets);
+    // The rewrites of `model::isolate` are part of what the copy is made from.
+    let key = format!(
+        "{}-iso1-{}",
+        model::cache_key(compose, &keyed, &secrets),
+        stack.shared_volumes.join(",")
+    );
     let copy = model::copy_path(&ctx.home, inst.id());
     let meta_path = model::meta_path(&ctx.home, inst.id());
     let have: BTreeMap<String, u16> = inst.env.ports.iter().cloned().collect();
@@ -79,6 +88,7 @@ pub fn prepare(
                 ports: Vec::new(),
             },
             instance: inst.clone(),
+            isolation: m.isolation,
         });
     }
 
@@ -87,6 +97,16 @@ pub fn prepare(
     let instance = allocate(ctx, stack, inst, &m.ports)?;
     let ports: BTreeMap<String, u16> = instance.env.ports.iter().cloned().collect();
     model::rewrite_ports(&mut doc, &ports);
+    let isolation = model::isolate(
+        &mut doc,
+        inst.id(),
+        inst.kind == super::Kind::Sandbox,
+        &stack.shared_volumes,
+    );
+    // Said whenever the copy is made (create, and an `up` after a change).
+    for line in isolation.lines() {
+        ctx.reporter.info(&line);
+    }
 
     if let Some(dir) = copy.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("could not create", dir, e))?;
@@ -100,6 +120,7 @@ pub fn prepare(
         services: m.services.clone(),
         bases: m.ports.iter().map(|p| (p.key(), p.base)).collect(),
         ports,
+        isolation: isolation.clone(),
     };
     let meta_text = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Other(e.to_string()))?;
     crate::fsutil::write_atomic(&meta_path, &meta_text, Some(0o600))
@@ -108,6 +129,7 @@ pub fn prepare(
         file: copy,
         model: m,
         instance,
+        isolation,
     })
 }
 

@@ -140,8 +140,11 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         None
     };
     let inst = resolved.as_ref().map_or(inst, |r| &r.instance);
-    if resolved.is_some() {
+    if let Some(res) = &resolved {
         gate_ports_exist(stack, inst)?;
+        if !res.isolation.host_network.is_empty() {
+            host_network_alone(ctx, stack, inst, &res.isolation.host_network)?;
+        }
     }
 
     r.step(&format!(
@@ -529,6 +532,31 @@ fn gate_ports_exist(stack: &Stack, inst: &Instance) -> Result<()> {
                 } else {
                     have.join(", ")
                 }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A service on the host's network binds the host's own ports: a second running
+/// instance of the project cannot be isolated from the first, so it is refused
+/// before anything starts, naming the service and the running instance.
+fn host_network_alone(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    services: &[String],
+) -> Result<()> {
+    let reg = ctx.registry().load()?;
+    for (id, name) in &reg.kinfra.stacks {
+        if id == inst.id() || name != &stack.name {
+            continue;
+        }
+        if docker::containers(Some(id))?.iter().any(|c| c.running()) {
+            return Err(Error::Invalid(format!(
+                "service {} uses network_mode: host, and {id} (another instance of {}) is running: two instances would bind the same host ports; stop it first (`kinfra sandbox down {id}`), or give the service its own network in the compose file",
+                services.join(", "),
+                stack.name
             )));
         }
     }

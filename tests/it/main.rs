@@ -9,6 +9,7 @@ mod clone_http;
 mod commands;
 mod compose_file;
 mod installer;
+mod isolation;
 mod local_prod;
 mod mcp;
 mod registry;

@@ -216,6 +216,7 @@ fn report(t: &Tally) -> String {
             s.push_str(&format!("- {n}\n"));
         }
     }
+    s.push_str(UNTRUSTED_CLASSES);
     s.push_str(
         "\n## File permissions (a deliberate choice)\n\n\
          | file | mode | why |\n|---|---|---|\n\
@@ -227,6 +228,33 @@ fn report(t: &Tally) -> String {
     );
     s
 }
+
+/// The classes of untrusted input and where kinfra enforces each; the cases of the
+/// "untrusted input" category test them.
+const UNTRUSTED_CLASSES: &str = "
+## Untrusted input: the classes and how each is enforced
+
+A repository's `kinfra.toml` and compose files, tracked symlinks, `.env.sandbox`, hook
+payloads, MCP calls, flags and the environment can be written by anyone.
+
+| class | enforced by | tested by (untrusted input) |
+|---|---|---|
+| the worktree hook removing what kinfra did not create | `hook::worktree_remove` removes only a registered git worktree kinfra created; any other path (a main clone registered with `sandbox init`, local-prod, a plain directory) is exit 5, nothing touched | the worktree hook never removes what kinfra did not create |
+| symbolic links out of the repository (`carry.from`, `carry.to` and directories on its way, `post_start.script`, compose files) | `fsutil::resolve_inside`, at use time, after following every link | tracked symlinks out of the repository |
+| keys that build paths (`worktree_prefix`, `shared_dirs`, `compose_file`, carried files, scripts) | `validate::{worktree_prefix, dir_name, repo_path}` while `kinfra.toml` is parsed | keys that build paths stay where they belong |
+| values that become variable names or lines (`[[ports]].key`, `env_prefix`, `[[secrets]].var`; duplicates) | `validate::env_name` while parsing, `stack::check_names` across keys | kinfra.toml values that would become something else |
+| secrets mapped to variables that steer processes (`DOCKER_HOST`, `PATH`, `LD_PRELOAD`, `DOCKER_*`, `COMPOSE_*`, …) | `validate::secret_var` while parsing | kinfra.toml values that would become something else |
+| a secret shown by an error | `stdio::redact`: every value fetched from 1Password is masked on stderr, stdout, progress lines and MCP results | a secret never shows, whatever compose says |
+| `.env.sandbox` steering compose (`DOCKER_HOST`, `COMPOSE_FILE`, `PATH` lines) | `SandboxEnv::compose_vars`: only kinfra's keys and the port keys reach compose and `kinfra env`; `INSTANCE_ID` must be a project name | a hand-edited .env.sandbox cannot steer compose |
+| gate paths that change the host (`@127.0.0.1:9999/x`) | `validate::http_path` while parsing; `gate::local_url` builds the URL from parts | kinfra.toml values that would become something else |
+| values handed to git as options (`--base=--no-checkout`, hook `base_commit`) | `git::resolve_commit`: `rev-parse --verify --end-of-options REV^{commit}`, the hash is what git gets | values given to git are data |
+| zero-config services sharing one key (`web.app`, `web-app`, `web_app`) | `model::service_forms`; `stack check` names the group | services that share a name form get their own ports |
+| profiles, local-prod project and 1Password item names, JSON pointers, gate ports the model lacks | `validate::{profile, project_name, op_item, json_pointer}` while parsing; `up` checks auto gate ports before it starts anything | kinfra.toml values that would become something else |
+| huge timeouts (`--timeout 18446744073709551615`, MCP `timeout_secs`), polls longer than the deadline | `timeout::{bounded, deadline, nap}` | huge timeouts and polls past the deadline |
+| a closed stderr or stdout | `errln!`/`errp!` never panic; a closed stdout ends quietly | closed output pipes never panic |
+| environment variables with unusable values (`KINFRA_LOCK_WAIT=abc`) | `env_vars::check` before any command: exit 2 naming the variable | the environment: one rule for every variable |
+| MCP lines that are not JSON, or `arguments` that are not an object | `mcp::pre_answer`: `-32700`, `-32600`, `-32602` with the request's id | MCP: malformed lines and arguments get JSON-RPC errors |
+";
 
 #[test]
 fn reliability_suite() {

@@ -25,5 +25,5 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
             ));
         }
     };
-    instance::shell(&inst, &service, tty)
+    instance::shell(super::stack(), &inst, &service, tty)
 }

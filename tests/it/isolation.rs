@@ -1,0 +1,177 @@
+//! Isolation on real-world compose shapes, without configuration: a project that
+//! fixes its container names, network and volume names and mounts an external
+//! volume runs as two sandboxes side by side, each with its own containers, network
+//! and data (the old names still resolve inside each); a project with a service on
+//! the host's network is said to be so, and a second running instance is refused
+//! before anything starts. The compose file is never edited.
+
+use crate::docker_env;
+use crate::harness::{assert_marked, docker, docker_objects, git, project};
+
+const HAZARDS: &str = r#"services:
+  db:
+    image: busybox:1.35
+    container_name: hazards-db
+    command: ["sh", "-c", "hostname > /data/who && exec httpd -f -p 5432 -h /data"]
+    volumes:
+      - dbdata:/data
+      - ext:/ext
+    networks: [backnet]
+    stop_grace_period: 1s
+  web:
+    image: busybox:1.35
+    container_name: hazards-web
+    command: ["httpd", "-f", "-p", "80"]
+    ports:
+      - "18811:80"
+    networks: [backnet]
+    stop_grace_period: 1s
+networks:
+  backnet:
+    name: hazards-shared-net
+volumes:
+  dbdata:
+    name: hazards-fixed-data
+  ext:
+    external: true
+    name: hazards-team-data
+"#;
+
+fn exec(container: &str, args: &[&str]) -> String {
+    let mut all = vec!["exec", container];
+    all.extend_from_slice(args);
+    docker(&all).trim().to_string()
+}
+
+fn container(project: &str, service: &str) -> String {
+    crate::harness::container_of(project, service)
+}
+
+#[test]
+fn fixed_names_and_external_volumes_become_each_sandboxs_own() {
+    let env = docker_env!();
+    let team = "hazards-team-data";
+    docker(&["volume", "create", team]);
+    // The external volume holds the team's data: it must never be touched.
+    let marked = {
+        let out = std::process::Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "-v",
+                &format!("{team}:/m"),
+                kinfra::demo::IMAGE,
+            ])
+            .args([
+                "sh",
+                "-c",
+                &format!("echo 'data of {team}' > /m/kinfra-marker"),
+            ])
+            .output()
+            .expect("docker run");
+        assert!(out.status.success());
+        vec![team.to_string()]
+    };
+    let repo = project(&env, "hazards", &[("compose.yaml", HAZARDS)]);
+    let c = env.kinfra(&repo, &["sandbox", "create", "a"]);
+    c.success()
+        .stderr_has("container_name \"hazards-db\" dropped")
+        .stderr_has("network \"hazards-shared-net\" is this instance's own")
+        .stderr_has("external volume \"hazards-team-data\": this instance gets its own");
+    env.kinfra(&repo, &["sandbox", "create", "b"]).success();
+    let check = env.kinfra(&repo, &["stack", "check"]);
+    assert!(
+        check
+            .stdout
+            .contains("container_name \"hazards-db\" is dropped")
+            && check
+                .stdout
+                .contains("external volume hazards-team-data: each sandbox gets its own"),
+        "{check}"
+    );
+    for n in ["a", "b"] {
+        let wt = env.work.join(format!("hazards--{n}"));
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+            .success();
+    }
+    for n in ["a", "b"] {
+        let id = format!("hazards--{n}");
+        let db = container(&id, "db");
+        let web = container(&id, "web");
+        // The old container name resolves to this instance's own db, over its own
+        // network, and serves this instance's own data.
+        let who = exec(
+            &web,
+            &["wget", "-q", "-O", "-", "http://hazards-db:5432/who"],
+        );
+        assert_eq!(
+            who,
+            exec(&db, &["hostname"]),
+            "{id}: hazards-db is another instance's"
+        );
+        let objects = docker_objects(&id);
+        assert!(
+            objects
+                .iter()
+                .any(|o| o == &format!("{id}_hazards-shared-net"))
+                && objects
+                    .iter()
+                    .any(|o| o == &format!("{id}_hazards-fixed-data"))
+                && objects.iter().any(|o| o == &format!("{id}_ext")),
+            "{id}: {objects:?}"
+        );
+    }
+    let nets = docker(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.lines().any(|n| n == "hazards-shared-net"), "{nets}");
+    let vols = docker(&["volume", "ls", "--format", "{{.Name}}"]);
+    assert!(!vols.lines().any(|v| v == "hazards-fixed-data"), "{vols}");
+    assert!(git(&repo, &["status", "--porcelain"]).trim().is_empty());
+    assert_eq!(
+        std::fs::read_to_string(repo.join("compose.yaml")).expect("read"),
+        HAZARDS
+    );
+    for n in ["a", "b"] {
+        env.kinfra(&repo, &["sandbox", "destroy", n, "--force"])
+            .success();
+        assert!(docker_objects(&format!("hazards--{n}")).is_empty());
+    }
+    assert_marked(&marked, &"the team's external volume after two sandboxes");
+    docker(&["volume", "rm", team]);
+}
+
+#[test]
+fn a_host_network_service_is_named_and_a_second_running_instance_refused() {
+    let env = docker_env!();
+    let compose = "services:\n  agent:\n    image: busybox:1.35\n    network_mode: host\n    command: [\"sleep\", \"1000\"]\n    stop_grace_period: 1s\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"18821:80\"]\n    stop_grace_period: 1s\n";
+    let repo = project(&env, "hostnet", &[("compose.yaml", compose)]);
+    env.kinfra(&repo, &["sandbox", "create", "a"])
+        .success()
+        .stderr_has("service agent uses network_mode: host");
+    env.kinfra(&repo, &["sandbox", "create", "b"]).success();
+    let check = env.kinfra(&repo, &["stack", "check"]);
+    assert!(
+        check
+            .stdout
+            .contains("service agent uses network_mode: host"),
+        "{check}"
+    );
+    let a = env.work.join("hostnet--a");
+    let b = env.work.join("hostnet--b");
+    env.kinfra(&a, &["sandbox", "up", "--no-secrets"]).success();
+    let r = env.kinfra(&b, &["sandbox", "up", "--no-secrets"]);
+    r.code(2)
+        .stderr_has("service agent uses network_mode: host")
+        .stderr_has("hostnet--a");
+    assert!(
+        docker_objects("hostnet--b").is_empty(),
+        "b started something\n{r}"
+    );
+    // Once a is down, b may run.
+    env.kinfra(&a, &["sandbox", "down"]).success();
+    env.kinfra(&b, &["sandbox", "up", "--no-secrets"]).success();
+    for n in ["a", "b"] {
+        env.kinfra(&repo, &["sandbox", "destroy", n, "--force"])
+            .success();
+    }
+    assert!(docker_objects("hostnet--b").is_empty());
+}
