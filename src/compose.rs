@@ -79,8 +79,79 @@ impl Compose {
         for p in &project.profiles {
             c = c.arg("--profile").arg(p);
         }
-        c.envs(project.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        // As a plain `docker compose up` in the instance's own directory: `${PWD}`
+        // (and relative paths compose resolves itself) are the instance's, never
+        // those of wherever kinfra was started.
+        c.current_dir(&project.dir)
+            .env("PWD", &project.dir)
+            .envs(project.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
+}
+
+/// A variable compose itself honours (`COMPOSE_PROFILES`, `COMPOSE_FILE`,
+/// `COMPOSE_PATH_SEPARATOR`): the environment's value, else the line in the project
+/// directory's `.env`, as compose reads it.
+pub fn setting(dir: &Path, name: &str) -> Option<String> {
+    if let Some(v) = crate::env_vars::get(name) {
+        return Some(v);
+    }
+    let text = std::fs::read_to_string(dir.join(".env")).ok()?;
+    dotenv_value(&text, name).filter(|v| !v.is_empty())
+}
+
+/// Pure: `name`'s value in a `.env` text as compose reads it (`KEY=VALUE`, an
+/// optional `export `, surrounding quotes removed, `#` lines skipped; the last
+/// line wins).
+pub fn dotenv_value(text: &str, name: &str) -> Option<String> {
+    let mut found = None;
+    for line in text.lines() {
+        let l = line.trim();
+        let l = l.strip_prefix("export ").unwrap_or(l);
+        if l.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = l.split_once('=') else {
+            continue;
+        };
+        if k.trim() != name {
+            continue;
+        }
+        let v = v.trim();
+        let quoted = ['"', '\'']
+            .into_iter()
+            .any(|q| v.len() > 1 && v.starts_with(q) && v.ends_with(q));
+        let v = if quoted {
+            &v[1..v.len() - 1]
+        } else {
+            v.split(" #").next().unwrap_or(v).trim()
+        };
+        found = Some(v.to_string());
+    }
+    found
+}
+
+/// The profiles `COMPOSE_PROFILES` switches on for a project in `dir` (from the
+/// environment or its `.env`), names that are no profile left out.
+pub fn env_profiles(dir: &Path) -> Vec<String> {
+    setting(dir, "COMPOSE_PROFILES")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|p| crate::validate::profile(p).is_ok())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `base` with `more` added, each once, in order.
+pub fn merge_profiles(mut base: Vec<String>, more: Vec<String>) -> Vec<String> {
+    for p in more {
+        if !base.contains(&p) {
+            base.push(p);
+        }
+    }
+    base
 }
 
 /// Where the docker CLI looks for plugins: the config's `cliPluginsExtraDirs`, the

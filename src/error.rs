@@ -70,6 +70,8 @@ pub enum Error {
         stack: String,
         marker: String,
     },
+    #[error("{} has no compose file (compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml) and no kinfra.toml", dir.display())]
+    NoComposeFile { dir: PathBuf },
     #[error("local-prod must be a clone, and {} is a git worktree", dir.display())]
     NotAClone { dir: PathBuf },
     #[error("{} is already initialized as {id}", dir.display())]
@@ -234,6 +236,7 @@ impl Error {
             | Error::Other(_) => FAILURE,
             Error::NotInRepo { .. }
             | Error::NotStackRepo { .. }
+            | Error::NoComposeFile { .. }
             | Error::NotAClone { .. }
             | Error::BadSlot { .. }
             | Error::BadName(_)
@@ -287,6 +290,7 @@ impl Error {
                 "kinfra manages {stack} checkouts here: the `origin` remote URL must contain {marker:?}. \
                  Another project describes its stack in a kinfra.toml at its root (docs/STACKS.md)"
             ),
+            Error::NoComposeFile { .. } => "name your compose file with COMPOSE_FILE (in the environment or the repository's .env, as for compose), or in a kinfra.toml at the repository's root: compose_file = \"deploy/stack.yml\" (docs/STACKS.md)".into(),
             Error::NotAClone { .. } => "clone the repository (git clone <url> <dir>) and run `kinfra local-prod init` in the clone; use `kinfra sandbox init` for worktrees".into(),
             Error::AlreadyInitialized { .. } => "use `kinfra sandbox up` (or `local-prod up`) to start it".into(),
             Error::LocalProdExists { .. } => "there can be only one local-prod; `kinfra local-prod destroy` removes its registration (the clone stays)".into(),

@@ -162,6 +162,15 @@ pub fn resolve_commit(repo: &Path, rev: &str) -> Result<String> {
     }
 }
 
+/// Whether git ignores `path` (relative to `top`) there.
+pub fn is_ignored(top: &Path, path: &str) -> bool {
+    git(top)
+        .args(["check-ignore", "-q", "--"])
+        .arg(path)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Removes a worktree registered in `repo` (its directory and git's bookkeeping).
 pub fn worktree_remove(repo: &Path, path: &Path) -> Result<()> {
     git(repo)

@@ -686,6 +686,80 @@ volumes:
       "volumes":{"data":{"name":"zc-a_data"}}}"#;
 
     #[test]
+    fn the_copy_is_made_the_instances_own() {
+        // Shapes captured from `docker compose config --format json` (2.26) and
+        // `docker-compose config` (1.29) of one project.
+        let v2: Value = serde_json::json!({
+            "networks": {"backnet": {"name": "shared-backnet", "ipam": {}}, "other": {"name": "p--a_other", "ipam": {}},
+                         "team": {"name": "team-net", "external": true}},
+            "volumes": {"dbdata": {"name": "fixed-dbdata"}, "ext": {"name": "team-data", "external": true},
+                        "own": {"name": "p--a_own"}},
+            "services": {
+                "db": {"container_name": "fastapi-db", "networks": {"backnet": null}},
+                "web": {"container_name": "web", "networks": {"backnet": {"aliases": ["frontend"]}, "other": null}},
+                "hostie": {"network_mode": "host"}
+            }
+        });
+        let mut d = v2.clone();
+        let iso = isolate(&mut d, "p--a", true, &[]);
+        assert_eq!(d["networks"]["backnet"]["name"], "p--a_shared-backnet");
+        assert_eq!(
+            d["networks"]["other"]["name"], "p--a_other",
+            "already its own"
+        );
+        assert_eq!(d["networks"]["team"]["name"], "team-net", "external stays");
+        assert_eq!(d["volumes"]["dbdata"]["name"], "p--a_fixed-dbdata");
+        assert_eq!(d["volumes"]["ext"], serde_json::json!({"name": "p--a_ext"}));
+        assert!(d["services"]["db"].get("container_name").is_none());
+        assert_eq!(
+            d["services"]["db"]["networks"]["backnet"]["aliases"],
+            serde_json::json!(["fastapi-db"])
+        );
+        assert_eq!(
+            d["services"]["web"]["networks"]["backnet"]["aliases"],
+            serde_json::json!(["frontend", "web"])
+        );
+        assert_eq!(
+            d["services"]["web"]["networks"]["other"]["aliases"],
+            serde_json::json!(["web"])
+        );
+        assert_eq!(iso.host_network, ["hostie"]);
+        assert_eq!(iso.external_networks, ["team-net"]);
+        assert_eq!(
+            iso.external_volumes,
+            [("team-data".to_string(), "p--a_ext".to_string())]
+        );
+        assert_eq!(iso.container_names.len(), 2);
+        assert!(iso.lines().iter().any(|l| l.contains("network_mode: host")));
+        // Shared on the repository's word; local-prod keeps the project's names.
+        let mut d = v2.clone();
+        let iso = isolate(&mut d, "p--a", true, &["team-data".to_string()]);
+        assert_eq!(d["volumes"]["ext"]["external"], true);
+        assert_eq!(iso.shared_volumes, ["team-data"]);
+        let mut d = v2.clone();
+        let iso = isolate(&mut d, "p-prod", false, &[]);
+        assert_eq!(d["networks"]["backnet"]["name"], "shared-backnet");
+        assert_eq!(d["volumes"]["ext"]["external"], true);
+        assert!(iso.networks.is_empty() && iso.external_volumes.is_empty());
+        assert!(
+            d["services"]["db"].get("container_name").is_none(),
+            "dropped for every instance"
+        );
+        // v1 leaves out the default network of a service that names none, and may
+        // list networks as a sequence.
+        let mut v1: Value = parse("services:\n  db:\n    container_name: pg\n    image: x\n  w:\n    container_name: w1\n    networks: [a, b]\n").expect("yaml");
+        isolate(&mut v1, "p--b", true, &[]);
+        assert_eq!(
+            v1["services"]["db"]["networks"]["default"]["aliases"],
+            serde_json::json!(["pg"])
+        );
+        assert_eq!(
+            v1["services"]["w"]["networks"]["b"]["aliases"],
+            serde_json::json!(["w1"])
+        );
+    }
+
+    #[test]
     fn services_that_share_a_name_form_get_their_own_keys() {
         let f = service_forms(["web.app", "web-app", "web_app", "WEB_APP", "db"]);
         assert_eq!(f["web_app"], "WEB_APP");

@@ -255,12 +255,19 @@ pub fn infer(top: &Path) -> Result<Option<Stack>> {
     if top.join(KTRDR_COMPOSE_FILE).is_file() {
         return Ok(None);
     }
-    let Some(file) = crate::stack_check::COMPOSE_CANDIDATES
-        .iter()
-        .find(|f| top.join(f).is_file())
-    else {
-        return Ok(None);
+    // COMPOSE_FILE (environment or `.env`) names the files, as for compose itself.
+    let named = compose_file_setting(top)?;
+    let file = match named.first() {
+        Some(f) => f.clone(),
+        None => match crate::stack_check::COMPOSE_CANDIDATES
+            .iter()
+            .find(|f| top.join(f).is_file())
+        {
+            Some(f) => f.to_string(),
+            None => return Ok(None),
+        },
     };
+    let file = file.as_str();
     let main = main_clone(top);
     // The repository's name (its origin's), else the clone's directory name: a
     // local-prod clone is often named `<project>-prod`.
@@ -273,8 +280,13 @@ pub fn infer(top: &Path) -> Result<Option<Stack>> {
     // and a name with nothing usable falls back to "project".
     let name = crate::slug::slugify(&name).unwrap_or_else(|_| "project".into());
     let mut s = Stack::inferred(&name, file)?;
+    if !named.is_empty() {
+        // Named files replace discovery (no override file is added).
+        s.compose_files = named;
+        return Ok(Some(s));
+    }
     // Like a plain `docker compose up`: the override file beside it joins in.
-    let stem = file.rsplit_once('.').map_or(*file, |(s, _)| s);
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
     for ext in ["yaml", "yml"] {
         let o = format!("{stem}.override.{ext}");
         if top.join(&o).is_file() {
@@ -283,6 +295,39 @@ pub fn infer(top: &Path) -> Result<Option<Stack>> {
         }
     }
     Ok(Some(s))
+}
+
+/// The files `COMPOSE_FILE` names for a checkout (split on
+/// `COMPOSE_PATH_SEPARATOR`, `:` by default), relative to it; empty when unset. A
+/// file outside the repository is refused, naming the variable.
+fn compose_file_setting(top: &Path) -> Result<Vec<String>> {
+    let Some(v) = crate::compose::setting(top, "COMPOSE_FILE") else {
+        return Ok(Vec::new());
+    };
+    let sep = crate::compose::setting(top, "COMPOSE_PATH_SEPARATOR").unwrap_or_else(|| ":".into());
+    let mut files = Vec::new();
+    for f in v
+        .split(sep.as_str())
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
+        let rel = Path::new(f)
+            .strip_prefix(top)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| f.trim_start_matches("./").to_string());
+        crate::validate::repo_path(&rel).map_err(|message| Error::StackInvalid {
+            origin: "COMPOSE_FILE".into(),
+            message,
+        })?;
+        if !top.join(&rel).is_file() {
+            return Err(Error::StackInvalid {
+                origin: "COMPOSE_FILE".into(),
+                message: format!("{rel} is not a file in {}", top.display()),
+            });
+        }
+        files.push(rel);
+    }
+    Ok(files)
 }
 
 /// The repository's name from its URL or path (`https://…/acme/shop.git` → `shop`).

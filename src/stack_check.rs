@@ -35,6 +35,8 @@ pub struct Facts {
     pub external_volumes: Vec<String>,
     /// Services with `network_mode: host`.
     pub host_network: Vec<String>,
+    /// Files services read with `env_file`, as written (relative to the project).
+    pub env_files: Vec<String>,
     /// Variables read, with whether a default is given (`${X:-d}`, `${X-d}`).
     pub variables: Vec<(String, bool)>,
 }
@@ -104,6 +106,14 @@ pub fn read(text: &str) -> Facts {
                 ("services", "network_mode") if unquote(v) == "host" => {
                     f.host_network.push(entry.clone());
                 }
+                ("services", "env_file") if !v.is_empty() => {
+                    for e in v.trim_matches(['[', ']']).split(',') {
+                        let e = unquote(e);
+                        if !e.is_empty() {
+                            f.env_files.push(e.to_string());
+                        }
+                    }
+                }
                 ("services", "ports") if v.starts_with('[') => {
                     for p in v
                         .trim_matches(['[', ']'])
@@ -124,6 +134,20 @@ pub fn read(text: &str) -> Facts {
                     }
                 }
                 _ => {}
+            }
+            continue;
+        }
+        if top == "services" && key == "env_file" && t.starts_with('-') {
+            let item = t.trim_start_matches('-').trim();
+            let path = item.strip_prefix("path:").unwrap_or(item);
+            if !path.contains(": ") {
+                f.env_files.push(unquote(path).to_string());
+            }
+            continue;
+        }
+        if top == "services" && key == "env_file" {
+            if let Some(path) = t.strip_prefix("path:") {
+                f.env_files.push(unquote(path).to_string());
             }
             continue;
         }

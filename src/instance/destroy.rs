@@ -124,7 +124,10 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
             // No compose file (or no .env.sandbox): the label sweep below does it all.
             let mut p = Project::new(&entry.instance_id, &files[0], dir);
             p.files = files;
-            p.profiles = Kind::of_slot(entry.slot).profiles(stack);
+            p.profiles = crate::compose::merge_profiles(
+                Kind::of_slot(entry.slot).profiles(stack),
+                crate::compose::env_profiles(dir),
+            );
             let _ = compose
                 .cmd(&p)
                 .args(["down", "--volumes", "--remove-orphans"])

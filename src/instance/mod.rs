@@ -112,7 +112,12 @@ impl Instance {
         }
         let mut p = Project::new(self.id(), &files[0], &self.dir);
         p.files = files;
-        p.profiles = self.kind.profiles(stack);
+        // COMPOSE_PROFILES (environment or `.env`) switches profiles on as it does
+        // for compose: their services and ports are the instance's too.
+        p.profiles = crate::compose::merge_profiles(
+            self.kind.profiles(stack),
+            crate::compose::env_profiles(&self.dir),
+        );
         p.env = self.env.compose_vars(stack, &ctx.shared_dir());
         Ok(p)
     }

@@ -94,12 +94,14 @@ fn outside_a_repository_or_a_non_ktrdr_one() {
             "https://example.invalid/other.git",
         ],
     );
+    // Not KTRDR's, and no compose file to infer a stack from: said so.
     env.kinfra(&plain, &["sandbox", "init"])
         .code(2)
-        .stderr_has("not a KTRDR repository");
+        .stderr_has("has no compose file")
+        .stderr_has("COMPOSE_FILE");
     env.kinfra(&plain, &["local-prod", "init"])
         .code(2)
-        .stderr_has("not a KTRDR repository");
+        .stderr_has("has no compose file");
     env.kinfra(&plain, &["sandbox", "up"])
         .code(4)
         .stderr_has("no kinfra instance");

@@ -175,3 +175,117 @@ fn a_host_network_service_is_named_and_a_second_running_instance_refused() {
     }
     assert!(docker_objects("hostnet--b").is_empty());
 }
+
+/// `GET path` on localhost:port, the body (empty when nothing answers).
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn port_of(env_text: &str, key: &str) -> u16 {
+    env_text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} in\n{env_text}"))
+}
+
+const ENVY: &str = r#"services:
+  web:
+    image: busybox:1.35
+    command: ["sh", "-c", "mkdir -p /www && echo $$GREETING > /www/index.html && ls /site > /www/site.txt && exec httpd -f -p 80 -h /www"]
+    env_file: [web.env]
+    volumes:
+      - "${PWD}/site:/site:ro"
+    ports:
+      - "18831:80"
+    stop_grace_period: 1s
+  extra:
+    image: busybox:1.35
+    command: ["httpd", "-f", "-p", "81"]
+    profiles: [extra]
+    ports:
+      - "18832:81"
+    stop_grace_period: 1s
+"#;
+
+#[test]
+fn what_compose_reads_from_the_checkout_is_each_instances_own() {
+    let env = docker_env!();
+    let repo = project(
+        &env,
+        "envy",
+        &[
+            ("stack.yml", ENVY),
+            (".gitignore", ".env\nweb.env\n"),
+            ("site/tracked.txt", "in git\n"),
+        ],
+    );
+    // Git-ignored, in the main clone only: the compose file's name and profiles
+    // (as compose reads them from .env), and an env_file.
+    std::fs::write(
+        repo.join(".env"),
+        "COMPOSE_FILE=stack.yml\nCOMPOSE_PROFILES=extra\n",
+    )
+    .expect("write");
+    std::fs::write(repo.join("web.env"), "GREETING=hello-from-env-file\n").expect("write");
+    std::fs::write(repo.join("site/main-only.txt"), "only in the main clone\n").expect("write");
+    let mut ports = Vec::new();
+    for n in ["a", "b"] {
+        let c = env.kinfra(&repo, &["sandbox", "create", n]);
+        c.success()
+            .stderr_has("carried .env from the main clone")
+            .stderr_has("carried web.env from the main clone");
+        let wt = env.work.join(format!("envy--{n}"));
+        let text = std::fs::read_to_string(wt.join(".env.sandbox")).expect("read");
+        // The profile COMPOSE_PROFILES switches on has its port moved too.
+        let (web, extra) = (
+            port_of(&text, "PORT_WEB_80"),
+            port_of(&text, "PORT_EXTRA_81"),
+        );
+        assert!(web != 18831 && extra != 18832, "{text}");
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+            .success();
+        assert!(
+            http_get(web, "/").contains("hello-from-env-file"),
+            "{n}: env_file not read"
+        );
+        let site = http_get(web, "/site.txt");
+        assert!(
+            site.contains("tracked.txt") && !site.contains("main-only.txt"),
+            "{n}: ${{PWD}} was not the worktree's: {site}"
+        );
+        assert!(
+            !http_get(extra, "/").is_empty(),
+            "{n}: the profiled service does not answer on {extra}"
+        );
+        ports.push((web, extra));
+    }
+    assert_ne!(ports[0], ports[1]);
+    // The main clone holds only what the test put there; the compose file untouched.
+    assert_eq!(
+        git(&repo, &["status", "--porcelain"]).trim(),
+        "?? site/main-only.txt"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("stack.yml")).expect("read"),
+        ENVY
+    );
+    for n in ["a", "b"] {
+        env.kinfra(&repo, &["sandbox", "destroy", n]).success();
+        assert!(docker_objects(&format!("envy--{n}")).is_empty());
+    }
+    // No compose file at all: said so, with how to name one.
+    let bare = project(&env, "bare", &[("README.md", "no stack here\n")]);
+    env.kinfra(&bare, &["sandbox", "create", "x"])
+        .code(2)
+        .stderr_has("has no compose file")
+        .stderr_has("COMPOSE_FILE");
+    assert!(!env.work.join("bare--x").exists());
+}
