@@ -100,6 +100,8 @@ comparison("10a. A project without configuration (fixed host port, its own port 
            "zero-config up vs compose", "depot-up.json", 1.20)
 comparison("10b. The same project: status against one `docker ps`",
            "zero-config status vs docker ps", "depot-status.json", 1.5)
+comparison("11. The common real shape: two services without healthchecks, no configuration: up against compose up --wait",
+           "no-healthcheck up vs compose", "plain-up.json", 1.10)
 
 total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())
 waits = [int(x) for x in open(os.path.join(out, "lock-waits.txt")).read().split()]

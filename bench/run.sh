@@ -224,6 +224,29 @@ base_scripts depot "$Z" "$DEPOT_HOME"
   "docker ps -a --filter label=com.docker.compose.project=depot" "$K sandbox status --json" >/dev/null)
 bash "$W/depot-base-down.sh" || true
 
+log "11. the common real shape: services without healthchecks (web + cache), up against compose up --wait"
+N="$W/plain"
+mkdir -p "$N"
+cat > "$N/compose.yaml" <<'YML'
+services:
+  web:
+    image: busybox:1.35
+    command: ["httpd", "-f", "-p", "80"]
+    ports:
+      - "28680:80"
+    stop_grace_period: 1s
+  cache:
+    image: busybox:1.35
+    command: ["sleep", "100000"]
+    stop_grace_period: 1s
+YML
+export PLAIN_HOME="$W/plain-home"
+(cd "$N" && git init -q && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm plain && KINFRA_HOME="$PLAIN_HOME" "$K" -q sandbox init >/dev/null)
+base_scripts plain "$N" "$PLAIN_HOME"
+(export KINFRA_HOME="$PLAIN_HOME"; cd "$N" && "${HF[@]}" "$OUT/plain-up.json" --warmup 1 --runs "$SLOW_RUNS" --prepare "bash $W/plain-base-down.sh" \
+  "bash $W/plain-base-up.sh" "$K -q sandbox up" >/dev/null)
+bash "$W/plain-base-down.sh" || true
+
 log "6. registry contention: 10 parallel sandbox init"
 rm -f "$KINFRA_HOME/sandbox/instances.json"
 for i in $(seq 1 10); do rm -f "$W/work/ktrdr-b$i/.env.sandbox"; done

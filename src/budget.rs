@@ -181,6 +181,23 @@ pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()>
 }
 
 /// Records what `id`'s containers use now (after its gate passed).
+/// [`record`], after this command: a fresh container's first stats sample takes the
+/// engine about a second, which `up` must not wait for. A detached `kinfra` records
+/// it (`kinfra internal record-footprint ID`); when that cannot start, it is done
+/// here and now.
+pub fn record_soon(ctx: &Context, id: &str) {
+    let started = std::env::current_exe().ok().is_some_and(|exe| {
+        crate::exec::Cmd::new(exe)
+            .args(["internal", "record-footprint", id])
+            .env(EnvVars::KINFRA_HOME, &ctx.home)
+            .spawn_detached()
+            .is_ok()
+    });
+    if !started {
+        record(ctx, id);
+    }
+}
+
 pub fn record(ctx: &Context, id: &str) {
     let Ok(cs) = crate::docker::containers(Some(id)) else {
         return;

@@ -272,6 +272,24 @@ impl Cmd {
         }
     }
 
+    /// Starts the command in its own process group with no stdio and does not wait
+    /// for it: work that must outlive this command (a measurement after `up`) and
+    /// must not delay its exit. A thread reaps it, so a long-lived caller (the MCP
+    /// server) keeps no zombie.
+    pub fn spawn_detached(&self) -> Result<(), ExecError> {
+        use std::os::unix::process::CommandExt;
+        let mut c = self.command()?;
+        c.process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().map_err(|source| self.spawn_error(source))?;
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        Ok(())
+    }
+
     /// Runs with the terminal's stdin/stdout/stderr (logs -f, shell, live output).
     pub fn status_inherit(&self) -> Result<ExitStatus, ExecError> {
         let mut c = self.command()?;

@@ -219,10 +219,9 @@ fn run_services(project: &str, opts: &Options) -> Report {
         elapsed_ms: start.elapsed().as_millis(),
     };
     let mut died = None;
-    // A service without a healthcheck passes once it has kept running for a moment:
-    // a process that dies right after its start is not "up".
-    let settle = Duration::from_millis(1000);
-    let mut running_since: BTreeMap<String, Instant> = BTreeMap::new();
+    // A service without a healthcheck is up once compose started it and it runs
+    // (as for `compose up --wait`); one that has exited by then fails. Waiting for
+    // it to "keep running" cost every such stack a second.
     loop {
         let (cs, err) = match crate::docker::containers(Some(project)) {
             Ok(cs) => (cs, None),
@@ -244,20 +243,7 @@ fn run_services(project: &str, opts: &Options) -> Report {
             }
             let mine: Vec<&crate::docker::Container> =
                 cs.iter().filter(|c| &c.service == svc).collect();
-            let healthy = mine
-                .iter()
-                .all(|c| c.health() == Some("healthy") || !c.running());
             match service_state(&mine) {
-                ServiceState::Ready if !healthy => {
-                    let since = *running_since
-                        .entry(svc.clone())
-                        .or_insert_with(Instant::now);
-                    if since.elapsed() >= settle {
-                        done.insert(svc.clone(), result(svc, Outcome::Passed));
-                    } else {
-                        pending.push((svc.clone(), "running, settling".to_string()));
-                    }
-                }
                 ServiceState::Ready => {
                     done.insert(svc.clone(), result(svc, Outcome::Passed));
                 }

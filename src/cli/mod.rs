@@ -72,6 +72,9 @@ pub enum Command {
     /// Claude Code worktree hooks: a sandbox per agent worktree.
     #[command(subcommand)]
     Hook(cmd::hook::HookCmd),
+    /// Steps kinfra runs itself.
+    #[command(subcommand, hide = true)]
+    Internal(cmd::internal::InternalCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +209,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
         Command::Mcp(a) => cmd::mcp::run(ctx, a),
         Command::Hook(c) => cmd::hook::run(ctx, c),
         Command::Stack(c) => cmd::stack::run(ctx, c),
+        Command::Internal(c) => cmd::internal::run(ctx, c),
     }
 }
 

@@ -331,7 +331,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         return Err(Error::GateFailed { failed });
     }
     report.gate = Some(g);
-    crate::budget::record(ctx, inst.id());
+    crate::budget::record_soon(ctx, inst.id());
     finish(report)
 }
 

@@ -188,9 +188,22 @@ fn the_machine_budget_refuses_or_queues_a_start() {
     let repo = env.clone_repo("ktrdr");
     let a = env.create_sandbox(&repo, "bud-a");
     let b = env.create_sandbox(&repo, "bud-b");
-    // A passes its gate: what its containers use is recorded, and listed.
+    // A passes its gate: what its containers use is recorded (by a detached
+    // measurement, within seconds: `up` does not wait for the engine's first
+    // sample), and listed.
     env.kinfra(&a, &["sandbox", "up", "--no-secrets"]).success();
-    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    let recorded = |list: &serde_json::Value| {
+        list["instances"].as_array().is_some_and(|rows| {
+            rows.iter()
+                .any(|r| r["instance_id"] == "ktrdr--bud-a" && r["memory"].as_u64().is_some())
+        })
+    };
+    let started = Instant::now();
+    let mut list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    while !recorded(&list) && started.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+        list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    }
     let row = |id: &str| {
         list["instances"]
             .as_array()

@@ -11,6 +11,7 @@ pub mod env;
 pub mod hook;
 pub mod init;
 pub mod init_shared;
+pub mod internal;
 pub mod list;
 pub mod logs;
 pub mod mcp;
