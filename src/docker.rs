@@ -356,6 +356,10 @@ pub struct Removed {
     pub containers: usize,
     pub volumes: usize,
     pub networks: usize,
+    /// Images compose built for the instance (`<project>-<service>`), removed when
+    /// no other container uses them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images: usize,
     /// Containers of the same project name started from another directory (another
     /// kinfra home, or by hand): left alone, and with them the volumes.
     pub foreign: Vec<String>,
@@ -399,6 +403,36 @@ pub fn remove_project(
     remove_networks(&nets)?;
     removed.networks = nets.len();
     Ok(removed)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Removes the images among `names` that exist and that no container uses (an
+/// image another container uses is refused by the engine and kept). Returns how
+/// many went.
+pub fn remove_images(names: &[String]) -> usize {
+    let Ok(have) = docker()
+        .args(["images", "--format", "{{.Repository}}"])
+        .timeout(std::time::Duration::from_secs(30))
+        .run()
+    else {
+        return 0;
+    };
+    let present: std::collections::BTreeSet<&str> = have.lines().map(str::trim).collect();
+    names
+        .iter()
+        .filter(|n| present.contains(n.as_str()))
+        .filter(|n| {
+            docker()
+                .args(["image", "rm", "--"])
+                .arg(n.as_str())
+                .timeout(std::time::Duration::from_secs(60))
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .count()
 }
 
 /// The last `n` log lines of a container (stdout and stderr together).

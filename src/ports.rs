@@ -72,10 +72,29 @@ pub fn allocate(
         if out.contains_key(key) {
             continue;
         }
-        let start = u32::from(*base) + 100 * u32::from(slot);
-        // Past the top: the same search from 20000 (above the well-known ports).
-        let candidates = (start..=65535).chain(20000..start.min(65536));
+        // One target published on tcp and udp (DNS, TURN, games) needs one number:
+        // the twin that got its port first gives it to the other.
+        if let Some(twin) = twin_of(key, wanted)
+            && let Some(p) = out.get(&twin).copied()
+        {
+            out.insert(key.clone(), p);
+            continue;
+        }
         let own = |p: u16| slot == 0 && p == *base;
+        // A port under 1024 maps high and stable: 20000 + 10 × port + slot (80 →
+        // 20801 for slot 1), not 1024, 1025… in creation order.
+        let start = if *base < 1024 {
+            20000 + 10 * u32::from(*base) + u32::from(slot)
+        } else {
+            u32::from(*base) + 100 * u32::from(slot)
+        };
+        // Slot 0 tries the project's own port first; past the top, the same search
+        // from 20000 (above the well-known ports).
+        let first = (slot == 0).then_some(u32::from(*base));
+        let candidates = first
+            .into_iter()
+            .chain(start..=65535)
+            .chain(20000..start.min(65536));
         let free = candidates.filter_map(|p| u16::try_from(p).ok()).find(|p| {
             (*p >= 1024 || own(*p))
                 && !used.contains(p)
@@ -88,6 +107,49 @@ pub fn allocate(
         }
     }
     out
+}
+
+/// Pure: the key publishing the same target and base on the other protocol
+/// (`PORT_DNS_53` ↔ `PORT_DNS_53_UDP`), when `wanted` has it.
+fn twin_of(key: &str, wanted: &[(String, u16)]) -> Option<String> {
+    let base = wanted.iter().find(|(k, _)| k == key)?.1;
+    let twin = match key.strip_suffix("_UDP") {
+        Some(tcp) => tcp.to_string(),
+        None => format!("{key}_UDP"),
+    };
+    wanted
+        .iter()
+        .any(|(k, b)| *k == twin && *b == base)
+        .then_some(twin)
+}
+
+/// Pure: the port `list` shows for an instance whose ports kinfra chose: the one a
+/// person opens first — a web target (443, 80, then the usual app ports) of a
+/// service named like a front end (`web`, `app`, `frontend`, `nginx`, `proxy`,
+/// `ui`) before others — the same one every time, whatever the keys' order.
+pub fn main_port(ports: &BTreeMap<String, u16>) -> Option<u16> {
+    let score = |key: &str| -> (u8, u8) {
+        let rest = key.strip_prefix(crate::model::PORT_PREFIX).unwrap_or(key);
+        let udp = rest.ends_with("_UDP");
+        let mut parts = rest.rsplit('_').filter(|p| p.parse::<u16>().is_ok());
+        let target: u16 = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let web = match target {
+            _ if udp => 9,
+            443 | 80 => 0,
+            8443 | 8080 | 3000 | 5000 | 8000..=8099 | 8888 | 4200 | 5173 => 1,
+            _ => 5,
+        };
+        let front = [
+            "WEB", "APP", "FRONTEND", "NGINX", "PROXY", "UI", "CADDY", "TRAEFIK",
+        ]
+        .iter()
+        .any(|n| rest.starts_with(&format!("{n}_")));
+        (web, u8::from(!front))
+    };
+    ports
+        .iter()
+        .min_by_key(|(k, _)| (score(k), (*k).clone()))
+        .map(|(_, p)| *p)
 }
 
 /// Links for allocated ports: `service:target` → `http://localhost:PORT` for the
@@ -130,7 +192,8 @@ pub fn auto_links(ports: &[(String, u16)]) -> Vec<(String, String)> {
             } else {
                 format!("localhost:{p}")
             };
-            Some((format!("{}:{target}{nth}", svc.to_lowercase()), text))
+            let proto = if udp { "/udp" } else { "" };
+            Some((format!("{}:{target}{proto}{nth}", svc.to_lowercase()), text))
         })
         .collect()
 }
@@ -170,11 +233,26 @@ mod tests {
             allocate(&high, 1, &none, &BTreeSet::new(), &free)["PORT_X_1"],
             20000
         );
+        // Under 1024: 20000 + 10 × port + slot, stable whatever came first.
         let low = vec![("PORT_DNS_53_UDP".to_string(), 53)];
         assert_eq!(
             allocate(&low, 1, &none, &BTreeSet::new(), &free)["PORT_DNS_53_UDP"],
-            1024
+            20531
         );
+        assert_eq!(
+            allocate(&low, 3, &none, &BTreeSet::new(), &|p| p == 20533)["PORT_DNS_53_UDP"],
+            20534
+        );
+        // tcp and udp twins of one target: one number.
+        let twins = vec![
+            ("PORT_DNS_53_UDP".to_string(), 53),
+            ("PORT_DNS_53".to_string(), 53),
+            ("PORT_TURN_3478".to_string(), 3478),
+            ("PORT_TURN_3478_UDP".to_string(), 3478),
+        ];
+        let t = allocate(&twins, 2, &none, &BTreeSet::new(), &free);
+        assert_eq!(t["PORT_DNS_53"], t["PORT_DNS_53_UDP"]);
+        assert_eq!((t["PORT_TURN_3478"], t["PORT_TURN_3478_UDP"]), (3678, 3678));
         // local-prod: the project's own ports, when free.
         let prod = allocate(&wanted, 0, &none, &BTreeSet::new(), &free);
         assert_eq!(
@@ -191,6 +269,36 @@ mod tests {
         );
         let busy = allocate(&wanted, 0, &none, &BTreeSet::new(), &|p| p == 8080);
         assert_eq!(busy["PORT_WEB_80"], 8081);
+        let low_busy = allocate(&low, 0, &none, &BTreeSet::new(), &|p| p == 53);
+        assert_eq!(low_busy["PORT_DNS_53_UDP"], 20530);
+    }
+
+    #[test]
+    fn the_main_port_is_the_front_end_whatever_the_order() {
+        let m = |pairs: &[(&str, u16)]| -> BTreeMap<String, u16> {
+            pairs.iter().map(|(k, p)| (k.to_string(), *p)).collect()
+        };
+        assert_eq!(
+            main_port(&m(&[
+                ("PORT_ADMINER_8080", 1),
+                ("PORT_DB_5432", 2),
+                ("PORT_WEB_80", 3)
+            ])),
+            Some(3)
+        );
+        assert_eq!(
+            main_port(&m(&[
+                ("PORT_API_8000", 1),
+                ("PORT_WEB_3000", 2),
+                ("PORT_DB_5432", 3)
+            ])),
+            Some(2)
+        );
+        assert_eq!(
+            main_port(&m(&[("PORT_DNS_53_UDP", 1), ("PORT_DB_5432", 2)])),
+            Some(2)
+        );
+        assert_eq!(main_port(&BTreeMap::new()), None);
     }
 
     #[test]
@@ -207,7 +315,7 @@ mod tests {
             [
                 ("web:80".to_string(), "http://localhost:8180".to_string()),
                 ("my_db:5432".to_string(), "localhost:5532".to_string()),
-                ("dns:53".to_string(), "localhost:1053".to_string()),
+                ("dns:53/udp".to_string(), "localhost:1053".to_string()),
                 ("web:80#2".to_string(), "http://localhost:8181".to_string()),
             ]
         );

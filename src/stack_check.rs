@@ -37,6 +37,8 @@ pub struct Facts {
     pub host_network: Vec<String>,
     /// Files services read with `env_file`, as written (relative to the project).
     pub env_files: Vec<String>,
+    /// `environment` entries of services: (service, key, value as written).
+    pub environment: Vec<(String, String, String)>,
     /// Variables read, with whether a default is given (`${X:-d}`, `${X-d}`).
     pub variables: Vec<(String, bool)>,
 }
@@ -137,6 +139,19 @@ pub fn read(text: &str) -> Facts {
             }
             continue;
         }
+        if top == "services" && key == "environment" {
+            let item = t.trim_start_matches('-').trim();
+            let kv = if t.starts_with('-') {
+                unquote(item).split_once('=')
+            } else {
+                item.split_once(':')
+            };
+            if let Some((k, v)) = kv {
+                f.environment
+                    .push((entry.clone(), k.trim().to_string(), unquote(v).to_string()));
+            }
+            continue;
+        }
         if top == "services" && key == "env_file" && t.starts_with('-') {
             let item = t.trim_start_matches('-').trim();
             let path = item.strip_prefix("path:").unwrap_or(item);
@@ -171,6 +186,22 @@ pub fn read(text: &str) -> Facts {
         }
     }
     f
+}
+
+/// Pure: the ports of `localhost:N` and `127.0.0.1:N` in a value.
+fn local_ports(v: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for host in ["localhost:", "127.0.0.1:"] {
+        let mut rest = v;
+        while let Some(i) = rest.find(host) {
+            rest = &rest[i + host.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(p) = digits.parse() {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 fn port_entry(service: &str, text: &str) -> PortEntry {
@@ -283,6 +314,51 @@ pub fn check(
         } else {
             out.push(err(format!(
                 "service {svc}: container_name {name:?} is one name for every instance, so a second cannot start; remove it (compose names containers per project)"
+            )));
+        }
+    }
+    // A URL to the project's own published port (`NEXTAUTH_URL=http://localhost:3000`)
+    // leads a user of a sandbox to the base stack.
+    let published: BTreeSet<u16> = facts
+        .ports
+        .iter()
+        .filter_map(|p| {
+            p.host
+                .parse()
+                .ok()
+                .or_else(|| p.var.as_ref().and_then(|(_, d)| d.as_deref()?.parse().ok()))
+        })
+        .collect();
+    for (svc, k, v) in &facts.environment {
+        for port in local_ports(v) {
+            if !published.contains(&port) {
+                continue;
+            }
+            let target = facts
+                .ports
+                .iter()
+                .find(|p| p.host.parse() == Ok(port))
+                .map(|p| {
+                    let target: String = p
+                        .text
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    format!("{}_{target}", p.service)
+                })
+                .map(|st| {
+                    format!(
+                        "PORT_{}",
+                        st.to_uppercase()
+                            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                    )
+                })
+                .unwrap_or_else(|| "its port key".into());
+            out.push(warn(format!(
+                "service {svc}: {k}={v} names the project's own published port {port}; in a sandbox that port is the instance's own ({target} in `kinfra env`), so a user following it lands on the base stack: write it as ${{{target}:-{port}}}"
             )));
         }
     }
@@ -448,6 +524,31 @@ networks:
   shared:
     external: true
 "#;
+
+    #[test]
+    fn urls_to_the_projects_own_ports_and_host_networks_are_named() {
+        let text = "services:\n  web:\n    image: x\n    ports:\n      - \"3000:3000\"\n    environment:\n      NEXTAUTH_URL: http://localhost:3000/auth\n      OTHER: http://localhost:9999\n  worker:\n    image: x\n    network_mode: host\n    environment:\n      - API=http://127.0.0.1:3000\n";
+        let facts = read(text);
+        assert_eq!(facts.host_network, ["worker"]);
+        assert_eq!(facts.environment.len(), 3, "{:?}", facts.environment);
+        let stack = crate::stack::Stack::inferred("p", "compose.yaml").unwrap();
+        let f = check(&stack, &facts, &BTreeSet::new(), &|_, _| true);
+        let msgs: Vec<&str> = f.iter().map(|f| f.message.as_str()).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("NEXTAUTH_URL") && m.contains("${PORT_WEB_3000:-3000}")),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("API=") && m.contains("service worker"))
+        );
+        assert!(!msgs.iter().any(|m| m.contains("OTHER")));
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("service worker uses network_mode: host"))
+        );
+    }
 
     #[test]
     fn facts_are_read_from_the_text() {

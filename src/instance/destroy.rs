@@ -141,10 +141,35 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
             swept.foreign.join(", ")
         ));
     }
+    // The images compose built for this instance alone (hundreds of MB each):
+    // their names are exact (`<id>-<service>` on v2, `<id>_<service>` on v1), so no
+    // other instance's image can match.
+    let images = if swept.foreign.is_empty() {
+        let services = crate::instance::resolve::cached_services(ctx, &entry.instance_id)
+            .or_else(|| {
+                super::compose_text(stack, dir)
+                    .ok()
+                    .map(|t| crate::stack_check::read(&t).services)
+            })
+            .unwrap_or_default();
+        let names: Vec<String> = services
+            .iter()
+            .flat_map(|s| {
+                [
+                    format!("{}-{s}", entry.instance_id),
+                    format!("{}_{s}", entry.instance_id),
+                ]
+            })
+            .collect();
+        docker::remove_images(&names)
+    } else {
+        0
+    };
     Ok(docker::Removed {
         containers: before.containers.max(swept.containers),
         volumes: before.volumes.max(swept.volumes),
         networks: swept.networks,
+        images,
         foreign: swept.foreign,
     })
 }

@@ -152,13 +152,9 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
             None
         };
         let api_port = match (reg.kinfra.ports.get(&e.instance_id), described) {
-            (Some(chosen), _) => {
-                let ports: Vec<(String, u16)> =
-                    chosen.iter().map(|(k, p)| (k.clone(), *p)).collect();
-                let links = crate::ports::auto_links(&ports);
-                let web = links.iter().position(|(_, t)| t.starts_with("http"));
-                ports.get(web.unwrap_or(0)).map(|(_, p)| *p)
-            }
+            (Some(chosen), d) => d
+                .and_then(|st| chosen.get(&st.api_port_key).copied())
+                .or_else(|| crate::ports::main_port(chosen)),
             (None, Some(st)) => crate::ports::for_slot(st, e.slot)
                 .into_iter()
                 .find(|(k, _)| *k == st.api_port_key)

@@ -289,3 +289,107 @@ fn what_compose_reads_from_the_checkout_is_each_instances_own() {
         .stderr_has("COMPOSE_FILE");
     assert!(!env.work.join("bare--x").exists());
 }
+
+const TWINS: &str = r#"services:
+  dns-cache:
+    image: busybox:1.35
+    command: ["httpd", "-f", "-p", "8080"]
+    ports:
+      - "53:53/tcp"
+      - "53:53/udp"
+      - "80:8080"
+    stop_grace_period: 1s
+"#;
+
+#[test]
+fn twins_share_one_number_and_low_ports_map_high_and_stable() {
+    let env = docker_env!();
+    let repo = project(&env, "twins", &[("compose.yaml", TWINS)]);
+    let mut seen = Vec::new();
+    for (n, slot) in [("a", 1u16), ("b", 2)] {
+        env.kinfra(&repo, &["sandbox", "create", n]).success();
+        let wt = env.work.join(format!("twins--{n}"));
+        let text = std::fs::read_to_string(wt.join(".env.sandbox")).expect("read");
+        let (tcp, udp) = (
+            port_of(&text, "PORT_DNS_CACHE_53"),
+            port_of(&text, "PORT_DNS_CACHE_53_UDP"),
+        );
+        // DNS, TURN and game servers need one number for both protocols.
+        assert_eq!(tcp, udp, "{text}");
+        let web = port_of(&text, "PORT_DNS_CACHE_8080");
+        // A port under 1024 maps to 20000 + 10 × port + slot: high, readable, stable.
+        assert_eq!(
+            (web, tcp),
+            (20000 + 800 + slot, 20000 + 530 + slot),
+            "{text}"
+        );
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+            .success();
+        assert!(
+            http_get(web, "/").contains("HTTP/1."),
+            "{n}: nothing on {web}"
+        );
+        // `url` takes the service's name as written, and keeps both twins.
+        let u = env.kinfra(&wt, &["url", "dns-cache:8080"]);
+        u.success().stdout_has(&format!("localhost:{web}"));
+        let all = env.kinfra(&wt, &["url", "--json"]).json();
+        assert_eq!(all.as_object().map(|o| o.len()), Some(3), "{all}");
+        let e = env.kinfra(&wt, &["env"]);
+        assert_eq!(e.stdout.matches("COMPOSE_PROJECT_NAME").count(), 1, "{e}");
+        seen.push((tcp, web));
+    }
+    assert_ne!(seen[0], seen[1]);
+    for n in ["a", "b"] {
+        env.kinfra(&repo, &["sandbox", "destroy", n, "--force"])
+            .success();
+    }
+    // Stable: made again, a gets the same numbers (not the next free ones in order).
+    env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+    let text = std::fs::read_to_string(env.work.join("twins--a/.env.sandbox")).expect("read");
+    assert_eq!(
+        (
+            port_of(&text, "PORT_DNS_CACHE_53"),
+            port_of(&text, "PORT_DNS_CACHE_8080")
+        ),
+        seen[0]
+    );
+    env.kinfra(&repo, &["sandbox", "destroy", "a", "--force"])
+        .success();
+}
+
+#[test]
+fn destroy_removes_the_images_a_sandbox_built_and_only_those() {
+    let env = docker_env!();
+    let compose = "services:\n  app:\n    build: .\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"18841:80\"]\n    stop_grace_period: 1s\n";
+    let repo = project(
+        &env,
+        "built",
+        &[
+            ("compose.yaml", compose),
+            ("Dockerfile", "FROM busybox:1.35\n"),
+        ],
+    );
+    let images = || docker(&["images", "--format", "{{.Repository}}"]);
+    for n in ["a", "b"] {
+        env.kinfra(&repo, &["sandbox", "create", n]).success();
+        let wt = env.work.join(format!("built--{n}"));
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+            .success();
+    }
+    let built = |n: &str| {
+        images()
+            .lines()
+            .any(|i| i == format!("built--{n}-app") || i == format!("built--{n}_app"))
+    };
+    assert!(built("a") && built("b"), "{}", images());
+    let d = env.kinfra(&repo, &["sandbox", "destroy", "a", "--force"]);
+    d.success().stderr_has("1 image(s) it built");
+    assert!(!built("a") && built("b"), "{}", images());
+    assert!(
+        images().lines().any(|i| i == "busybox"),
+        "the base image stays"
+    );
+    env.kinfra(&repo, &["sandbox", "destroy", "b", "--force"])
+        .success();
+    assert!(!built("b"));
+}

@@ -31,8 +31,12 @@ pub struct LocalProdArgs {
 }
 
 fn summary(ctx: &Context, d: &Destroyed) {
+    let images = match d.removed.images {
+        0 => String::new(),
+        n => format!(", {n} image(s) it built"),
+    };
     ctx.reporter.success(&format!(
-        "Destroyed {}: {} container(s), {} volume(s) removed",
+        "Destroyed {}: {} container(s), {} volume(s){images} removed",
         d.instance_id, d.removed.containers, d.removed.volumes
     ));
     if d.directory_deleted {

@@ -37,17 +37,17 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         }
         return Ok(0);
     };
+    // Labels of chosen ports spell a service as its key does (`airflow_apiserver`):
+    // a name as written (`airflow-apiserver:8080`, `web.app`) is the same label.
+    let same = |label: &str, asked: &str| form(label) == form(asked);
     // A service's name stands for its one published port (`web` for `web:80`).
     let by_service: Vec<&(String, String)> = links
         .iter()
-        .filter(|(l, _)| {
-            l.split_once(':')
-                .is_some_and(|(s, _)| s.eq_ignore_ascii_case(&what))
-        })
+        .filter(|(l, _)| l.split_once(':').is_some_and(|(s, _)| same(s, &what)))
         .collect();
     let found = links
         .iter()
-        .find(|(l, _)| l.eq_ignore_ascii_case(&what))
+        .find(|(l, _)| same(l, &what))
         .or(match by_service[..] {
             [one] => Some(one),
             _ => None,
@@ -65,4 +65,9 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Pure: a label as compared: lowercase, `-` and `.` as `_`.
+fn form(s: &str) -> String {
+    s.to_lowercase().replace(['-', '.'], "_")
 }
