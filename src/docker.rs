@@ -301,6 +301,35 @@ pub fn networks(project: &str) -> Result<Vec<String>> {
     labelled("network", project)
 }
 
+/// Every IPv4 subnet the engine's networks use (`a.b.c.d/len`).
+pub fn network_subnets() -> Result<Vec<String>> {
+    let ids = docker()
+        .args(["network", "ls", "-q"])
+        .timeout(std::time::Duration::from_secs(30))
+        .run()
+        .map_err(classify)?;
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = docker()
+        .args([
+            "network",
+            "inspect",
+            "--format",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        ])
+        .args(ids)
+        .timeout(std::time::Duration::from_secs(30))
+        .run()
+        .map_err(classify)?;
+    Ok(out
+        .split_whitespace()
+        .filter(|s| s.contains('.'))
+        .map(String::from)
+        .collect())
+}
+
 /// `docker <args…> NAMES…`, nothing done for an empty list.
 fn on_each(args: &[&str], names: &[String]) -> Result<()> {
     if names.is_empty() {

@@ -53,6 +53,10 @@ pub struct KinfraState {
     /// The project (stack name) each instance belongs to, for `list`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stacks: BTreeMap<String, String>,
+    /// Subnets kinfra gave instances for networks the project fixes a subnet of
+    /// (instance → network → CIDR), so no two instances overlap.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subnets: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl KinfraState {
@@ -62,6 +66,7 @@ impl KinfraState {
             && self.footprints.is_empty()
             && self.ports.is_empty()
             && self.stacks.is_empty()
+            && self.subnets.is_empty()
     }
 
     /// Drops every record of an instance that is gone.
@@ -70,6 +75,7 @@ impl KinfraState {
         self.footprints.remove(id);
         self.ports.remove(id);
         self.stacks.remove(id);
+        self.subnets.remove(id);
     }
 
     /// Adds records from an older copy (the legacy key) that this one lacks.

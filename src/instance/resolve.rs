@@ -97,12 +97,14 @@ pub fn prepare(
     let instance = allocate(ctx, stack, inst, &m.ports)?;
     let ports: BTreeMap<String, u16> = instance.env.ports.iter().cloned().collect();
     model::rewrite_ports(&mut doc, &ports);
-    let isolation = model::isolate(
-        &mut doc,
-        inst.id(),
-        inst.kind == super::Kind::Sandbox,
-        &stack.shared_volumes,
-    );
+    let sandbox = inst.kind == super::Kind::Sandbox;
+    let mut isolation = model::isolate(&mut doc, inst.id(), sandbox, &stack.shared_volumes);
+    // A fixed subnet: a second instance would fail with "Pool overlaps".
+    let fixed = model::fixed_subnets(&doc);
+    if sandbox && !fixed.is_empty() {
+        let chosen = subnets(ctx, inst.id(), &fixed)?;
+        isolation.subnets = model::rewrite_subnets(&mut doc, &chosen);
+    }
     // Said whenever the copy is made (create, and an `up` after a change).
     for line in isolation.lines() {
         ctx.reporter.info(&line);
@@ -130,6 +132,57 @@ pub fn prepare(
         model: m,
         instance,
         isolation,
+    })
+}
+
+/// Subnets for the networks that fix one: kept when recorded, else the first in
+/// kinfra's range that no engine network and no other instance uses; recorded
+/// under the registry lock like ports.
+fn subnets(
+    ctx: &Context,
+    id: &str,
+    fixed: &[(String, model::Cidr)],
+) -> Result<BTreeMap<String, model::Cidr>> {
+    let engine: Vec<model::Cidr> = crate::docker::network_subnets()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| model::Cidr::parse(s))
+        .collect();
+    ctx.registry().update(|c| {
+        let kept: BTreeMap<String, model::Cidr> = c
+            .kinfra
+            .subnets
+            .get(id)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), model::Cidr::parse(v)?))).collect())
+            .unwrap_or_default();
+        let mut taken: Vec<model::Cidr> = c
+            .kinfra
+            .subnets
+            .iter()
+            .filter(|(other, _)| other.as_str() != id)
+            .flat_map(|(_, m)| m.values().filter_map(|v| model::Cidr::parse(v)))
+            .collect();
+        // The engine's, except this instance's own networks (already on its subnets).
+        taken.extend(engine.iter().filter(|e| !kept.values().any(|k| k == *e)));
+        let mut chosen = BTreeMap::new();
+        for (net, original) in fixed {
+            let pick = match kept.get(net) {
+                Some(k) if k.len == original.len => *k,
+                _ => model::choose_subnet(original.len, &taken).ok_or_else(|| {
+                    Error::Other(format!(
+                        "no free /{} subnet in 10.200.0.0/13 for network {net} (the project fixes {original})",
+                        original.len
+                    ))
+                })?,
+            };
+            taken.push(pick);
+            chosen.insert(net.clone(), pick);
+        }
+        c.kinfra.subnets.insert(
+            id.to_string(),
+            chosen.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        );
+        Ok(chosen)
     })
 }
 

@@ -393,3 +393,91 @@ fn destroy_removes_the_images_a_sandbox_built_and_only_those() {
         .success();
     assert!(!built("b"));
 }
+
+const SUBNETS: &str = r#"services:
+  db:
+    image: busybox:1.35
+    command: ["sh", "-c", "hostname > /www/who; exec httpd -f -p 80 -h /www"]
+    volumes: ["www:/www"]
+    networks:
+      back:
+        ipv4_address: 172.28.0.10
+    stop_grace_period: 1s
+  web:
+    image: busybox:1.35
+    command: ["httpd", "-f", "-p", "80"]
+    ports: ["18851:80"]
+    networks: [back]
+    stop_grace_period: 1s
+networks:
+  back:
+    ipam:
+      config:
+        - subnet: 172.28.0.0/16
+volumes:
+  www:
+"#;
+
+#[test]
+fn fixed_subnets_become_each_sandboxs_own() {
+    let env = docker_env!();
+    let repo = project(&env, "subnets", &[("compose.yaml", SUBNETS)]);
+    let mut seen = Vec::new();
+    for n in ["a", "b"] {
+        env.kinfra(&repo, &["sandbox", "create", n])
+            .success()
+            .stderr_has("subnet 172.28.0.0/16 is this instance's own");
+        let wt = env.work.join(format!("subnets--{n}"));
+        env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
+            .success();
+        let id = format!("subnets--{n}");
+        let net = format!("{id}_back");
+        let subnet = docker(&[
+            "network",
+            "inspect",
+            "--format",
+            "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+            &net,
+        ]);
+        let subnet = subnet.trim().to_string();
+        assert!(
+            subnet.starts_with("10.20") && subnet.ends_with("/16"),
+            "{net}: {subnet}"
+        );
+        // The static address moved with the subnet, and serves this instance's db.
+        let db = container(&id, "db");
+        let web = container(&id, "web");
+        let ip = docker(&[
+            "inspect",
+            "--format",
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+            &db,
+        ]);
+        let base = subnet.trim_end_matches(".0.0/16");
+        assert_eq!(ip.trim(), format!("{base}.0.10"), "{id}");
+        let who = exec(
+            &web,
+            &[
+                "wget",
+                "-q",
+                "-O",
+                "-",
+                &format!("http://{}/who", ip.trim()),
+            ],
+        );
+        assert_eq!(who, exec(&db, &["hostname"]), "{id}");
+        seen.push(subnet);
+    }
+    assert_ne!(seen[0], seen[1]);
+    for n in ["a", "b"] {
+        env.kinfra(&repo, &["sandbox", "destroy", n, "--force"])
+            .success();
+        assert!(docker_objects(&format!("subnets--{n}")).is_empty());
+    }
+    let state =
+        std::fs::read_to_string(env.kinfra_home.join("sandbox/kinfra.json")).unwrap_or_default();
+    assert!(
+        !state.contains("subnets--a"),
+        "the record went with the instance: {state}"
+    );
+}
