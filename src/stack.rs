@@ -230,7 +230,7 @@ pub static KTRDR: LazyLock<Stack> = LazyLock::new(|| {
 /// The stack for work in `cwd`: the repository's `kinfra.toml` (at the top of the
 /// clone or worktree holding `cwd`), else the built-in KTRDR description. A
 /// description that does not parse is an error, never silently replaced.
-pub fn for_dir(cwd: &Path) -> Result<&'static Stack> {
+pub fn for_dir(cwd: &Path, home: Option<&Path>) -> Result<&'static Stack> {
     let top = cwd
         .ancestors()
         .find(|d| d.join(".git").exists())
@@ -241,7 +241,7 @@ pub fn for_dir(cwd: &Path) -> Result<&'static Stack> {
     if let Some(s) = Stack::from_dir(&top)? {
         return Ok(Box::leak(Box::new(s)));
     }
-    if let Some(s) = infer(&top)? {
+    if let Some(s) = infer(&top, home)? {
         return Ok(Box::leak(Box::new(s)));
     }
     Ok(&KTRDR)
@@ -251,7 +251,7 @@ pub fn for_dir(cwd: &Path) -> Result<&'static Stack> {
 /// compose file is KTRDR's `compose_file`) or a directory without a compose file;
 /// otherwise inferred from the first compose file compose itself would take, named
 /// after the main clone's directory (a worktree's own name is the instance's).
-pub fn infer(top: &Path) -> Result<Option<Stack>> {
+pub fn infer(top: &Path, home: Option<&Path>) -> Result<Option<Stack>> {
     if top.join(KTRDR_COMPOSE_FILE).is_file() {
         return Ok(None);
     }
@@ -279,6 +279,12 @@ pub fn infer(top: &Path) -> Result<Option<Stack>> {
     // A name may hold what a compose project name cannot; the slug is the name then,
     // and a name with nothing usable falls back to "project".
     let name = crate::slug::slugify(&name).unwrap_or_else(|_| "project".into());
+    // Two repositories of one name (`github.com/a/app`, `github.com/b/app`) must not
+    // share instance names: the registry tells them apart.
+    let name = match home {
+        Some(h) => distinct_name(h, &name, &main),
+        None => name,
+    };
     let mut s = Stack::inferred(&name, file)?;
     if !named.is_empty() {
         // Named files replace discovery (no override file is added).
@@ -328,6 +334,50 @@ fn compose_file_setting(top: &Path) -> Result<Vec<String>> {
         files.push(rel);
     }
     Ok(files)
+}
+
+/// The project name for the clone `main`: the one its registered instances were
+/// made under, when it has any (names stay stable); else `base`, unless instances
+/// of another clone already go by it, then `base-<hash of this clone's path>`.
+fn distinct_name(home: &Path, base: &str, main: &Path) -> String {
+    let Ok(reg) = crate::registry::Registry::new(home).load() else {
+        return base.to_string();
+    };
+    let clone_of = |e: &crate::registry::Entry| {
+        PathBuf::from(e.parent_repo.clone().unwrap_or_else(|| e.path.clone()))
+    };
+    let entries: Vec<&crate::registry::Entry> = reg
+        .local_prod
+        .iter()
+        .chain(reg.instances.values())
+        .collect();
+    let mine = entries.iter().find_map(|e| {
+        crate::registry::same_path(&clone_of(e), main)
+            .then(|| reg.kinfra.stacks.get(&e.instance_id).cloned())
+            .flatten()
+    });
+    if let Some(name) = mine {
+        return name;
+    }
+    let theirs = entries.iter().any(|e| {
+        reg.kinfra
+            .stacks
+            .get(&e.instance_id)
+            .is_some_and(|n| n == base)
+            && !crate::registry::same_path(&clone_of(e), main)
+    });
+    if theirs {
+        let h = main
+            .display()
+            .to_string()
+            .bytes()
+            .fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+        format!("{base}-{:04x}", h & 0xffff)
+    } else {
+        base.to_string()
+    }
 }
 
 /// The repository's name from its URL or path (`https://…/acme/shop.git` → `shop`).

@@ -56,7 +56,9 @@ pub(crate) fn stack_top(stack: &Stack, dir: &Path) -> Result<PathBuf> {
     match &origin {
         Some(url) if url.to_lowercase().contains(&marker.to_lowercase()) => Ok(top),
         // Not this stack's, and no compose file either: say that, not "not KTRDR".
-        _ if !top.join(&stack.compose_file).is_file() && crate::stack::infer(&top)?.is_none() => {
+        _ if !top.join(&stack.compose_file).is_file()
+            && crate::stack::infer(&top, None)?.is_none() =>
+        {
             Err(Error::NoComposeFile { dir: top })
         }
         _ => Err(Error::NotStackRepo {

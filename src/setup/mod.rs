@@ -288,7 +288,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     let stack: &Stack = if known {
         stack
     } else {
-        described = crate::stack::for_dir(&dest)?;
+        described = crate::stack::for_dir(&dest, Some(&ctx.home))?;
         ctx.reporter.info(&format!(
             "the repository's stack: {} ({})",
             described.name,

@@ -481,3 +481,68 @@ fn fixed_subnets_become_each_sandboxs_own() {
         "the record went with the instance: {state}"
     );
 }
+
+#[test]
+fn two_repositories_of_one_name_get_their_own_instance_names() {
+    let env = docker_env!();
+    let compose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"18861:80\"]\n";
+    let first = project(&env, "app", &[("compose.yaml", compose)]);
+    // Another repository called `app` (another owner's), cloned beside it.
+    let other_origin = env.base().join("elsewhere/app.git");
+    std::fs::create_dir_all(other_origin.parent().expect("parent")).expect("mkdir");
+    let src = env.base().join("app-src");
+    git(
+        &env.base(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().expect("utf8"),
+            other_origin.to_str().expect("utf8"),
+        ],
+    );
+    git(
+        &env.work,
+        &[
+            "clone",
+            "-q",
+            other_origin.to_str().expect("utf8"),
+            "app-fork",
+        ],
+    );
+    let second = env.work.join("app-fork");
+    env.kinfra(&first, &["sandbox", "create", "a"]).success();
+    let r = env.kinfra(&second, &["sandbox", "create", "a"]);
+    r.success();
+    let reg = env.registry();
+    let ids: Vec<String> = reg["instances"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 2, "{ids:?}\n{r}");
+    assert!(ids.contains(&"app--a".to_string()), "{ids:?}");
+    let theirs = ids.iter().find(|i| *i != "app--a").expect("second");
+    assert!(
+        theirs.starts_with("app-") && theirs.ends_with("--a"),
+        "{theirs}"
+    );
+    // Stable: the second repository keeps its name for its next sandbox.
+    env.kinfra(&second, &["sandbox", "create", "b"]).success();
+    let prefix = theirs.trim_end_matches('a');
+    assert!(
+        env.registry()["instances"]
+            .get(format!("{prefix}b"))
+            .is_some(),
+        "{}",
+        env.registry()
+    );
+    for (repo, n) in [(&first, "a"), (&second, "a"), (&second, "b")] {
+        env.kinfra(repo, &["sandbox", "destroy", n, "--force"])
+            .success();
+    }
+    assert!(
+        env.registry()["instances"]
+            .as_object()
+            .is_none_or(|o| o.is_empty())
+    );
+}

@@ -33,7 +33,7 @@ static STACK: std::sync::OnceLock<&'static Stack> = std::sync::OnceLock::new();
 /// built-in description for a KTRDR clone, else what its compose file says. A
 /// description that does not parse is an error here.
 pub(crate) fn load_stack(ctx: &Context) -> crate::Result<()> {
-    let s = crate::stack::for_dir(&ctx.cwd)?;
+    let s = crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))?;
     let _ = STACK.set(s);
     Ok(())
 }
@@ -44,7 +44,9 @@ pub(crate) fn stack() -> &'static Stack {
     STACK.get_or_init(|| {
         std::env::current_dir()
             .ok()
-            .and_then(|d| crate::stack::for_dir(&d).ok())
+            .and_then(|d| {
+                crate::stack::for_dir(&d, crate::context::default_home().ok().as_deref()).ok()
+            })
             .unwrap_or(&crate::stack::KTRDR)
     })
 }
