@@ -32,18 +32,70 @@ pub(crate) fn check_slot(stack: &Stack, slot: u8) -> Result<u8> {
     }
 }
 
-/// Picks the slot (requested or lowest free) under the registry lock.
+/// Picks the slot (requested or lowest free) under the registry lock. Slots are
+/// numbered per project (five projects with two sandboxes each do not exhaust
+/// them): a slot counts as taken by this project's instances, and by any instance
+/// kinfra has no project recorded for (the Python tools' are KTRDR's). Ports stay
+/// unique machine-wide: a slot whose ports (env scheme) another instance of any
+/// project holds is passed over.
 pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> Result<u8> {
+    let used: std::collections::BTreeMap<u8, String> = c
+        .instances
+        .values()
+        .filter(|e| {
+            c.kinfra
+                .stacks
+                .get(&e.instance_id)
+                .is_none_or(|p| *p == stack.name)
+        })
+        .map(|e| (e.slot, e.instance_id.clone()))
+        .collect();
+    let held = held_ports(c, stack);
+    let clash = |slot: u8| -> Option<String> {
+        crate::ports::for_slot(stack, slot)
+            .into_iter()
+            .find_map(|(_, p)| held.get(&p).cloned())
+    };
     match requested {
-        Some(s) => match c.used_slots().get(&s) {
-            Some(by) => Err(Error::SlotTaken {
-                slot: s,
-                by: by.clone(),
-            }),
+        Some(s) => match used.get(&s).cloned().or_else(|| clash(s)) {
+            Some(by) => Err(Error::SlotTaken { slot: s, by }),
             None => Ok(s),
         },
-        None => c.free_slot(stack.max_slot),
+        None => (1..=stack.max_slot)
+            .find(|s| !used.contains_key(s) && clash(*s).is_none())
+            .ok_or_else(|| Error::SlotsFull {
+                max: stack.max_slot,
+                holders: used.into_iter().collect(),
+            }),
     }
+}
+
+/// The host ports other projects' instances hold (port → instance): ports kinfra
+/// chose (auto scheme), KTRDR's slot table for KTRDR's instances, and what the
+/// `.env.sandbox` of any other instance records.
+fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, String> {
+    let mut held = std::collections::BTreeMap::new();
+    if stack.auto_ports {
+        return held; // chosen at allocation, unique there
+    }
+    let ktrdr = &*crate::stack::KTRDR;
+    for e in c.local_prod.iter().chain(c.instances.values()) {
+        let project = c.kinfra.stacks.get(&e.instance_id);
+        if project.is_none_or(|p| *p == stack.name) {
+            continue; // this project's own: numbered by slot already
+        }
+        let ports: Vec<u16> = if let Some(chosen) = c.kinfra.ports.get(&e.instance_id) {
+            chosen.values().copied().collect()
+        } else if project.is_some_and(|p| *p == ktrdr.name) {
+            crate::ports::for_slot(ktrdr, e.slot).into_iter().map(|(_, p)| p).collect()
+        } else {
+            super::resolve::env_ports(std::path::Path::new(&e.path))
+        };
+        for p in ports {
+            held.insert(p, e.instance_id.clone());
+        }
+    }
+    held
 }
 
 /// The checkout's top directory, after checking it is a KTRDR repository.
