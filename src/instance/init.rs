@@ -87,7 +87,10 @@ fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, St
         let ports: Vec<u16> = if let Some(chosen) = c.kinfra.ports.get(&e.instance_id) {
             chosen.values().copied().collect()
         } else if project.is_some_and(|p| *p == ktrdr.name) {
-            crate::ports::for_slot(ktrdr, e.slot).into_iter().map(|(_, p)| p).collect()
+            crate::ports::for_slot(ktrdr, e.slot)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect()
         } else {
             super::resolve::env_ports(std::path::Path::new(&e.path))
         };

@@ -50,6 +50,35 @@ pub fn cached_services(ctx: &Context, id: &str) -> Option<Vec<String>> {
     Some(m.services)
 }
 
+/// What the instance's last resolved copy shares with other instances (external
+/// networks, shared volumes, host-network services), one line each; empty when it
+/// has none or no copy (a plain read, for `status`).
+pub fn cached_shared(ctx: &Context, id: &str) -> Vec<String> {
+    let Some(m) = std::fs::read(model::meta_path(&ctx.home, id))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Meta>(&b).ok())
+    else {
+        return Vec::new();
+    };
+    let iso = m.isolation;
+    let mut out: Vec<String> = iso
+        .external_networks
+        .iter()
+        .map(|n| format!("external network {n} (every instance of the project joins it)"))
+        .collect();
+    out.extend(
+        iso.shared_volumes
+            .iter()
+            .map(|v| format!("external volume {v} (shared_volumes)")),
+    );
+    out.extend(
+        iso.host_network
+            .iter()
+            .map(|s| format!("service {s} on the host's network (one instance at a time)")),
+    );
+    out
+}
+
 /// Makes (or reuses) the instance's resolved copy, choosing ports for any published
 /// port that has none yet.
 pub fn prepare(

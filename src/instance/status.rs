@@ -32,6 +32,10 @@ pub struct Status {
     /// Directories that containers of the same compose project were started from
     /// (another clone, kinfra home or a manual run): not this instance's.
     pub foreign: Vec<String>,
+    /// What the instance shares with other instances on purpose (an external
+    /// network, a volume the repository shares, a host-network service).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<String>,
 }
 
 /// Splits a project's containers into this directory's and the directories the
@@ -89,6 +93,7 @@ pub fn status(ctx: &Context, inst: &Instance) -> Result<Status> {
         ports: inst.env.ports.iter().cloned().collect(),
         services,
         foreign,
+        shared: super::resolve::cached_shared(ctx, inst.id()),
     })
 }
 

@@ -24,11 +24,14 @@ const HAZARDS: &str = r#"services:
     command: ["httpd", "-f", "-p", "80"]
     ports:
       - "18811:80"
-    networks: [backnet]
+    networks: [backnet, teamnet]
     stop_grace_period: 1s
 networks:
   backnet:
     name: hazards-shared-net
+  teamnet:
+    external: true
+    name: hazards-team-net
 volumes:
   dbdata:
     name: hazards-fixed-data
@@ -52,6 +55,7 @@ fn fixed_names_and_external_volumes_become_each_sandboxs_own() {
     let env = docker_env!();
     let team = "hazards-team-data";
     docker(&["volume", "create", team]);
+    docker(&["network", "create", "hazards-team-net"]);
     // The external volume holds the team's data: it must never be touched.
     let marked = {
         let out = std::process::Command::new("docker")
@@ -77,7 +81,8 @@ fn fixed_names_and_external_volumes_become_each_sandboxs_own() {
     c.success()
         .stderr_has("container_name \"hazards-db\" dropped")
         .stderr_has("network \"hazards-shared-net\" is this instance's own")
-        .stderr_has("external volume \"hazards-team-data\": this instance gets its own");
+        .stderr_has("external volume \"hazards-team-data\": this instance gets its own")
+        .stderr_has("external network \"hazards-team-net\" is shared by every instance");
     env.kinfra(&repo, &["sandbox", "create", "b"]).success();
     let check = env.kinfra(&repo, &["stack", "check"]);
     assert!(
@@ -137,6 +142,7 @@ fn fixed_names_and_external_volumes_become_each_sandboxs_own() {
     }
     assert_marked(&marked, &"the team's external volume after two sandboxes");
     docker(&["volume", "rm", team]);
+    docker(&["network", "rm", "hazards-team-net"]);
 }
 
 #[test]
@@ -551,36 +557,73 @@ fn two_repositories_of_one_name_get_their_own_instance_names() {
 fn slots_are_numbered_per_project_and_ports_stay_unique() {
     let env = docker_env!();
     let compose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"18871:80\"]\n";
-    let toml = |name: &str| format!("name = \"{name}\"\ncompose_file = \"compose.yaml\"\nmax_slot = 2\n");
-    let x = project(&env, "slotx", &[("compose.yaml", compose), ("kinfra.toml", &toml("slotx"))]);
-    let y = project(&env, "sloty", &[("compose.yaml", compose), ("kinfra.toml", &toml("sloty"))]);
+    let toml =
+        |name: &str| format!("name = \"{name}\"\ncompose_file = \"compose.yaml\"\nmax_slot = 2\n");
+    let x = project(
+        &env,
+        "slotx",
+        &[("compose.yaml", compose), ("kinfra.toml", &toml("slotx"))],
+    );
+    let y = project(
+        &env,
+        "sloty",
+        &[("compose.yaml", compose), ("kinfra.toml", &toml("sloty"))],
+    );
     for repo in [&x, &y] {
         for n in ["a", "b"] {
             env.kinfra(repo, &["sandbox", "create", n]).success();
         }
         // The project's two slots are its own; a third is refused naming them.
-        env.kinfra(repo, &["sandbox", "create", "c"]).code(1).no_panic();
+        env.kinfra(repo, &["sandbox", "create", "c"])
+            .code(1)
+            .no_panic();
     }
     let reg = env.registry();
     let slot = |id: &str| reg["instances"][id]["slot"].as_u64();
-    assert_eq!((slot("slotx--a"), slot("slotx--b")), (Some(1), Some(2)), "{reg}");
-    assert_eq!((slot("sloty--a"), slot("sloty--b")), (Some(1), Some(2)), "{reg}");
+    assert_eq!(
+        (slot("slotx--a"), slot("slotx--b")),
+        (Some(1), Some(2)),
+        "{reg}"
+    );
+    assert_eq!(
+        (slot("sloty--a"), slot("sloty--b")),
+        (Some(1), Some(2)),
+        "{reg}"
+    );
     // Ports stay unique across projects.
     let port = |id: &str| {
         let text = std::fs::read_to_string(env.work.join(id).join(".env.sandbox")).expect("read");
         port_of(&text, "PORT_WEB_80")
     };
-    let all: std::collections::BTreeSet<u16> =
-        ["slotx--a", "slotx--b", "sloty--a", "sloty--b"].iter().map(|i| port(i)).collect();
+    let all: std::collections::BTreeSet<u16> = ["slotx--a", "slotx--b", "sloty--a", "sloty--b"]
+        .iter()
+        .map(|i| port(i))
+        .collect();
     assert_eq!(all.len(), 4, "{all:?}");
     // Env-scheme projects whose tables overlap: the second passes over the slot
     // whose port the first holds.
     let envtoml = |name: &str| {
-        format!("name = \"{name}\"\ncompose_file = \"compose.yaml\"\n[[ports]]\nkey = \"WEB_PORT\"\nlocal_prod = 18980\nbase = 18980\nstep = 1\n")
+        format!(
+            "name = \"{name}\"\ncompose_file = \"compose.yaml\"\n[[ports]]\nkey = \"WEB_PORT\"\nlocal_prod = 18980\nbase = 18980\nstep = 1\n"
+        )
     };
     let envcompose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"${WEB_PORT:-18980}:80\"]\n";
-    let p = project(&env, "envp", &[("compose.yaml", envcompose), ("kinfra.toml", &envtoml("envp"))]);
-    let q = project(&env, "envq", &[("compose.yaml", envcompose), ("kinfra.toml", &envtoml("envq"))]);
+    let p = project(
+        &env,
+        "envp",
+        &[
+            ("compose.yaml", envcompose),
+            ("kinfra.toml", &envtoml("envp")),
+        ],
+    );
+    let q = project(
+        &env,
+        "envq",
+        &[
+            ("compose.yaml", envcompose),
+            ("kinfra.toml", &envtoml("envq")),
+        ],
+    );
     env.kinfra(&p, &["sandbox", "create", "a"]).success();
     env.kinfra(&q, &["sandbox", "create", "a"]).success();
     let reg = env.registry();
@@ -588,9 +631,15 @@ fn slots_are_numbered_per_project_and_ports_stay_unique() {
     assert_eq!(reg["instances"]["envq--a"]["slot"], 2, "{reg}");
     let text = std::fs::read_to_string(env.work.join("envq--a/.env.sandbox")).expect("read");
     assert_eq!(port_of(&text, "WEB_PORT"), 18982);
-    for (repo, names) in [(&x, vec!["a", "b"]), (&y, vec!["a", "b"]), (&p, vec!["a"]), (&q, vec!["a"])] {
+    for (repo, names) in [
+        (&x, vec!["a", "b"]),
+        (&y, vec!["a", "b"]),
+        (&p, vec!["a"]),
+        (&q, vec!["a"]),
+    ] {
         for n in names {
-            env.kinfra(repo, &["sandbox", "destroy", n, "--force"]).success();
+            env.kinfra(repo, &["sandbox", "destroy", n, "--force"])
+                .success();
         }
     }
 }

@@ -31,6 +31,9 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
             s.instance_id
         );
     }
+    for what in &s.shared {
+        crate::outln!("  shared: {what}");
+    }
     if !s.registered {
         crate::outln!("  note: not in the registry (run init again or check $KINFRA_HOME)");
     }
