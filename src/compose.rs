@@ -405,6 +405,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dotenv_values_are_read_as_compose_reads_them() {
+        let text = "# c\nexport COMPOSE_FILE=\"a.yml;b.yml\"\nCOMPOSE_PROFILES=web, worker # comment\nX='q'\nCOMPOSE_PROFILES=last\n";
+        assert_eq!(
+            dotenv_value(text, "COMPOSE_FILE").as_deref(),
+            Some("a.yml;b.yml")
+        );
+        assert_eq!(
+            dotenv_value(text, "COMPOSE_PROFILES").as_deref(),
+            Some("last")
+        );
+        assert_eq!(dotenv_value(text, "X").as_deref(), Some("q"));
+        assert_eq!(dotenv_value(text, "NOPE"), None);
+        assert_eq!(
+            merge_profiles(vec!["a".into()], vec!["b".into(), "a".into()]),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
     fn variables_are_whole_names_outside_comments() {
         let text = "x: ${A_1:-1}\ny: $B\nz: \"$$NOT\"\n# ${COMMENTED}\nw: ${A_10}/$C_2x ${9}\n";
         let v: Vec<String> = variables(text).into_iter().collect();

@@ -1075,6 +1075,30 @@ mod tests {
     }
 
     #[test]
+    fn compose_file_in_dotenv_names_the_files_with_its_separator() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path();
+        std::fs::create_dir_all(top.join(".git")).unwrap();
+        std::fs::write(top.join("base.yml"), "services: {}\n").unwrap();
+        std::fs::write(top.join("more.yml"), "services: {}\n").unwrap();
+        std::fs::write(
+            top.join(".env"),
+            "COMPOSE_FILE=base.yml;./more.yml\nCOMPOSE_PATH_SEPARATOR=;\n",
+        )
+        .unwrap();
+        let s = infer(top, None).unwrap().unwrap();
+        assert_eq!(s.compose_files, ["base.yml", "more.yml"]);
+        std::fs::write(top.join(".env"), "COMPOSE_FILE=../outside.yml\n").unwrap();
+        let e = infer(top, None).unwrap_err().to_string();
+        assert!(
+            e.contains("COMPOSE_FILE") && e.contains("inside the repository"),
+            "{e}"
+        );
+        std::fs::write(top.join(".env"), "COMPOSE_FILE=missing.yml\n").unwrap();
+        assert!(infer(top, None).is_err());
+    }
+
+    #[test]
     fn an_inferred_project_is_named_after_its_origin() {
         let cfg = "[core]\n\tbare = false\n[remote \"upstream\"]\n\turl = https://x/other.git\n[remote \"origin\"]\n\turl = https://github.com/acme/Shop.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n";
         assert_eq!(

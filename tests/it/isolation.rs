@@ -287,6 +287,25 @@ fn what_compose_reads_from_the_checkout_is_each_instances_own() {
         env.kinfra(&repo, &["sandbox", "destroy", n]).success();
         assert!(docker_objects(&format!("envy--{n}")).is_empty());
     }
+    // An env_file nobody has: named, with the example it can be made from.
+    let needy = project(
+        &env,
+        "needy",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  web:\n    image: busybox:1.35\n    env_file: [app.env]\n",
+            ),
+            ("app.env.example", "KEY=value\n"),
+            (".gitignore", "app.env\n"),
+        ],
+    );
+    env.kinfra(&needy, &["sandbox", "create", "x"])
+        .success()
+        .stderr_has("the compose file reads app.env")
+        .stderr_has("cp app.env.example app.env");
+    env.kinfra(&needy, &["sandbox", "destroy", "x", "--force"])
+        .success();
     // No compose file at all: said so, with how to name one.
     let bare = project(&env, "bare", &[("README.md", "no stack here\n")]);
     env.kinfra(&bare, &["sandbox", "create", "x"])
