@@ -270,10 +270,11 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Error::RegistryVersion { path, version } => format!(
-                "kinfra reads registry version {}; version {version} comes from another tool (the Python \
-                 sandbox tool's later releases write 2). Keep using that tool for this home, or point \
+                "kinfra reads registry versions {} and {} (the Python sandbox tool's, with its slot pool); \
+                 version {version} comes from a newer tool. Keep using that tool for this home, or point \
                  KINFRA_HOME at another directory for kinfra. {} was not changed",
                 crate::registry::VERSION,
+                crate::registry::VERSION_POOL,
                 path.display()
             ),
             Error::RegistryCorrupt { path, .. } => format!(

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const VERSION: u64 = 1;
+/// The Python tools' registry with a slot pool (`slots`): read, kept and written back
+/// as such (never as version 1).
+pub const VERSION_POOL: u64 = 2;
 
 /// One registered instance. Exactly these fields: the Python reader treats any
 /// extra field inside an entry as a corrupt file.
@@ -139,7 +142,9 @@ impl Contents {
                 source,
             })?;
         match value.get("version") {
-            Some(v) if v.as_u64() == Some(VERSION) => {}
+            // Version 2 is the Python tools' since February: version 1 plus a `slots`
+            // pool, kept as it is (in `other`) and written back as version 2.
+            Some(v) if v.as_u64() == Some(VERSION) || v.as_u64() == Some(VERSION_POOL) => {}
             Some(v) => {
                 return Err(Error::RegistryVersion {
                     path: path.to_owned(),
@@ -157,6 +162,26 @@ impl Contents {
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// Host ports the Python tools' slot pool holds (`slots.*.ports`, claimed or
+    /// not), each with who holds it (`slot-N`).
+    pub fn pool_ports(&self) -> BTreeMap<u16, String> {
+        let mut out = BTreeMap::new();
+        let Some(slots) = self.other.get("slots").and_then(|s| s.as_object()) else {
+            return out;
+        };
+        for (n, slot) in slots {
+            let holder = format!("slot-{n} (the Python tool's slot pool)");
+            if let Some(ports) = slot.get("ports").and_then(|p| p.as_object()) {
+                for p in ports.values().filter_map(serde_json::Value::as_u64) {
+                    if let Ok(p) = u16::try_from(p) {
+                        out.insert(p, holder.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Sandbox slots in use (local-prod's 0 excluded).
@@ -185,6 +210,53 @@ impl Contents {
             .values()
             .find(same)
             .or(self.local_prod.as_ref().filter(same))
+    }
+}
+
+/// Host ports devops-ai's Python `kinfra` holds (`~/.devops-ai/registry.json`, read
+/// only): every `ports` map in it, whatever shape around it. Missing or unreadable:
+/// none (it is that tool's file, not kinfra's to judge).
+pub fn devops_ai_ports() -> BTreeMap<u16, String> {
+    let Some(home) = crate::env_vars::get(crate::env_vars::EnvVars::HOME) else {
+        return BTreeMap::new();
+    };
+    let path = Path::new(&home).join(".devops-ai").join("registry.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return BTreeMap::new();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    collect_ports(&v, "devops-ai", &mut out);
+    out
+}
+
+/// Pure: the port numbers of every `ports` map inside `v`, named after the nearest
+/// `project`/`slot_id` around them.
+fn collect_ports(v: &serde_json::Value, holder: &str, out: &mut BTreeMap<u16, String>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            let here = match (o.get("project").and_then(|p| p.as_str()), o.get("slot_id")) {
+                (Some(p), Some(s)) => format!("devops-ai {p} slot {s}"),
+                (Some(p), None) => format!("devops-ai {p}"),
+                _ => holder.to_string(),
+            };
+            if let Some(ports) = o.get("ports").and_then(|p| p.as_object()) {
+                for p in ports.values().filter_map(serde_json::Value::as_u64) {
+                    if let Ok(p) = u16::try_from(p) {
+                        out.insert(p, here.clone());
+                    }
+                }
+            }
+            for (k, x) in o {
+                if k != "ports" {
+                    collect_ports(x, &here, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_ports(x, holder, out)),
+        _ => {}
     }
 }
 
@@ -415,15 +487,52 @@ mod tests {
     }
 
     #[test]
+    fn devops_ais_ports_are_found_in_any_shape() {
+        let v: serde_json::Value = serde_json::json!({"slots": {"3": {"slot_id": 3, "project": "shop",
+            "ports": {"SHOP_WEB_PORT": 31083, "X": "junk"}}}, "other": [{"ports": {"a": 40000}}]});
+        let mut out = BTreeMap::new();
+        collect_ports(&v, "devops-ai", &mut out);
+        assert_eq!(out.keys().copied().collect::<Vec<_>>(), [31083, 40000]);
+        assert_eq!(out[&31083], "devops-ai shop slot 3");
+    }
+
+    #[test]
+    fn version_two_with_its_slot_pool_is_read_and_written_back_as_it_was() {
+        let v2 = r#"{"version": 2,
+ "local_prod": {"instance_id": "ktrdr-prod", "slot": 0, "path": "/home/dev/ktrdr-prod",
+   "created_at": "2026-02-01T10:00:00+00:00", "is_worktree": false, "parent_repo": null},
+ "instances": {},
+ "slots": {"1": {"slot_id": 1, "infrastructure_path": "/home/dev/.ktrdr/sandboxes/slot-1",
+   "profile": "light", "workers": {"backtest": 1, "training": 1},
+   "ports": {"api": 8001, "db": 5433}, "claimed_by": "/home/dev/ktrdr-impl-genome-M1",
+   "claimed_at": "2026-02-10T09:30:00+00:00", "status": "running"},
+   "2": {"slot_id": 2, "infrastructure_path": "/x", "profile": "light", "workers": {},
+   "ports": {"api": 8002, "db": 5434}, "claimed_by": null, "claimed_at": null, "status": "stopped"}}}"#;
+        let c = Contents::parse(v2.as_bytes(), Path::new("r")).unwrap();
+        assert_eq!(c.version, 2);
+        assert_eq!(c.local_prod.as_ref().unwrap().instance_id, "ktrdr-prod");
+        let pool = c.pool_ports();
+        assert_eq!(
+            pool.keys().copied().collect::<Vec<_>>(),
+            [5433, 5434, 8001, 8002]
+        );
+        assert!(pool[&8002].starts_with("slot-2"));
+        let back: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        let orig: serde_json::Value = serde_json::from_str(v2).unwrap();
+        assert_eq!(back, orig, "every key kept, version 2 kept");
+    }
+
+    #[test]
     fn refuses_extra_fields_unknown_versions_and_junk() {
         let extra = PYTHON_SHAPE.replace("\"slot\": 2,", "\"slot\": 2, \"x\": 1,");
         assert!(matches!(
             Contents::parse(extra.as_bytes(), Path::new("r")),
             Err(Error::RegistryCorrupt { .. })
         ));
-        let v2 = PYTHON_SHAPE.replace("\"version\": 1", "\"version\": 2");
+        let v3 = PYTHON_SHAPE.replace("\"version\": 1", "\"version\": 3");
         assert!(matches!(
-            Contents::parse(v2.as_bytes(), Path::new("r")),
+            Contents::parse(v3.as_bytes(), Path::new("r")),
             Err(Error::RegistryVersion { .. })
         ));
         assert!(matches!(

@@ -42,6 +42,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         .parent()
         .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
     let id = format!("{}{slug}", stack.worktree_prefix);
+    super::init::refuse_pool_name(&id)?;
     let path: PathBuf = parent.join(&id);
     let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());
     if !git::valid_branch_name(&repo, &branch)? {

@@ -267,6 +267,9 @@ pub fn allocate(
             .filter(|(other, _)| **other != id)
             .flat_map(|(_, m)| m.values().copied())
             .collect();
+        // The Python tools' slot pool and devops-ai's slots hold theirs.
+        taken.extend(c.pool_ports().keys());
+        taken.extend(crate::registry::devops_ai_ports().keys());
         // Instances of env-driven projects: their ports are in their .env.sandbox.
         let mut ktrdr_here = false;
         let ktrdr = &*crate::stack::KTRDR;

@@ -79,18 +79,18 @@ fn a_corrupt_registry_is_left_byte_for_byte() {
         env.kinfra(&dir, &["sandbox", "list"]).code(6);
         assert_eq!(std::fs::read(env.registry_path()).expect("read"), junk);
     }
-    // The Python tool's later releases write version 2: named, explained, untouched.
-    let v2 = br#"{"version": 2, "slots": {"1": null}, "instances": {}}"#;
-    std::fs::write(env.registry_path(), v2).expect("write");
+    // A version from a newer tool: named, explained, untouched.
+    let v3 = br#"{"version": 3, "slots": {"1": null}, "instances": {}}"#;
+    std::fs::write(env.registry_path(), v3).expect("write");
     for args in [&["sandbox", "init"][..], &["sandbox", "list"][..]] {
         env.kinfra(&dir, args)
             .code(6)
-            .stderr_has("version 2")
+            .stderr_has("version 3")
             .stderr_has(&env.registry_path().display().to_string())
             .stderr_has("Python sandbox tool")
             .stderr_has("KINFRA_HOME");
     }
-    assert_eq!(std::fs::read(env.registry_path()).expect("read"), v2);
+    assert_eq!(std::fs::read(env.registry_path()).expect("read"), v3);
     assert!(!dir.join(".env.sandbox").exists());
 }
 
@@ -203,4 +203,92 @@ fn a_registry_behind_a_symlink_is_refused() {
         std::fs::read_to_string(&elsewhere).expect("read"),
         r#"{"version":1,"local_prod":null,"instances":{}}"#
     );
+}
+
+/// A reader built as the Python tools' loader builds the registry: each instance
+/// entry with exactly its six fields (an extra one is a TypeError: the whole file
+/// "corrupt"), slot entries read key by key.
+const PYTHON_READER: &str = r#"
+import json, sys
+from dataclasses import dataclass
+
+@dataclass
+class Instance:
+    instance_id: str
+    slot: int
+    path: str
+    created_at: str
+    is_worktree: bool
+    parent_repo: object
+
+d = json.load(open(sys.argv[1]))
+assert d["version"] == 2, d["version"]
+if d.get("local_prod"):
+    Instance(**d["local_prod"])
+for v in d["instances"].values():
+    Instance(**v)
+for s in d["slots"].values():
+    [s[k] for k in ("slot_id", "infrastructure_path", "profile", "workers", "ports", "claimed_by", "claimed_at", "status")]
+print(len(d["instances"]), len(d["slots"]))
+"#;
+
+#[test]
+fn a_version_two_registry_with_a_slot_pool_is_extended_and_still_loads_in_python() {
+    let mut env = Env::new();
+    let repo = env.clone_repo("ktrdr-pool");
+    let v2 = serde_json::json!({"version": 2,
+        "local_prod": {"instance_id": "ktrdr-prod", "slot": 0, "path": "/home/dev/ktrdr-prod",
+            "created_at": "2026-02-01T10:00:00+00:00", "is_worktree": false, "parent_repo": null},
+        "instances": {},
+        "slots": {
+            "1": {"slot_id": 1, "infrastructure_path": "/home/dev/.ktrdr/sandboxes/slot-1", "profile": "light",
+                  "workers": {"backtest": 1, "training": 1}, "ports": {"api": 8001, "db": 5433},
+                  "claimed_by": "/home/dev/ktrdr-impl-genome-M1", "claimed_at": "2026-02-10T09:30:00+00:00", "status": "running"},
+            "2": {"slot_id": 2, "infrastructure_path": "/home/dev/.ktrdr/sandboxes/slot-2", "profile": "light",
+                  "workers": {"backtest": 1, "training": 1}, "ports": {"api": 8002, "db": 5434},
+                  "claimed_by": null, "claimed_at": null, "status": "stopped"}}});
+    std::fs::create_dir_all(env.registry_path().parent().expect("dir")).expect("mkdir");
+    std::fs::write(
+        env.registry_path(),
+        serde_json::to_vec_pretty(&v2).expect("json"),
+    )
+    .expect("write");
+    let reader = env.base().join("python_reader.py");
+    std::fs::write(&reader, PYTHON_READER).expect("write");
+    let python = |expect: &str| {
+        let out = std::process::Command::new("python3")
+            .arg(&reader)
+            .arg(env.registry_path())
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "the Python-shaped reader refused the registry: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expect);
+    };
+    python("0 2");
+    env.kinfra(&repo, &["sandbox", "list"]).success();
+    // The pool's ports are taken, claimed or not: kinfra's sandbox skips slots 1 and 2.
+    env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+    let reg = env.registry();
+    assert_eq!(reg["version"], 2, "never version 1 over version 2: {reg}");
+    assert_eq!(reg["slots"], v2["slots"], "the pool is kept as it was");
+    assert_eq!(reg["local_prod"], v2["local_prod"]);
+    assert_eq!(reg["instances"]["ktrdr--a"]["slot"], 3, "{reg}");
+    python("1 2");
+    // Names the Python tools use for their pooled slots are theirs.
+    env.kinfra(&repo, &["sandbox", "create", "slot-4"])
+        .code(2)
+        .stderr_has("pooled slots");
+    env.kinfra(&repo, &["sandbox", "destroy", "a"]).success();
+    let reg = env.registry();
+    assert_eq!(reg["version"], 2);
+    assert_eq!(reg["slots"], v2["slots"]);
+    assert!(
+        reg["instances"].as_object().is_some_and(|o| o.is_empty()),
+        "{reg}"
+    );
+    python("0 2");
 }
