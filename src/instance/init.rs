@@ -35,7 +35,7 @@ pub(crate) fn check_slot(stack: &Stack, slot: u8) -> Result<u8> {
 /// Compose projects named `slot-N` and `<project>-slot-N` are the Python tools'
 /// pooled slots: kinfra never makes (and so never adopts or removes) one.
 pub(crate) fn refuse_pool_name(id: &str) -> Result<()> {
-    let tail = id.rsplit_once("slot-").map(|(head, n)| (head, n));
+    let tail = id.rsplit_once("slot-");
     let pooled = tail.is_some_and(|(head, n)| {
         !n.is_empty()
             && n.bytes().all(|b| b.is_ascii_digit())
