@@ -32,6 +32,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     Ok(())
 }
 
+/// Copies `src` to `dest`, making `dest`'s directory first (a carried file whose
+/// place does not exist yet in a new worktree).
+pub fn copy_into_place(src: &Path, dest: &Path) -> std::io::Result<()> {
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::copy(src, dest).map(|_| ())
+}
+
 /// Where `rel` (a path the repository names, already checked to hold no `..`)
 /// really is under `root`, links followed: the canonical path of its longest
 /// existing part, with the rest appended. `Err` says why when that place is not

@@ -71,13 +71,30 @@ pub fn steers_processes(name: &str) -> bool {
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
+/// Whether `s` is one character `first` accepts followed by any number `rest` does.
+fn shaped(s: &str, first: impl Fn(char) -> bool, rest: impl Fn(char) -> bool) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(first) && chars.all(rest)
+}
+
+fn lower_or_digit(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// What a compose project name is made of after its first character.
+fn project_char(c: char) -> bool {
+    lower_or_digit(c) || c == '-' || c == '_'
+}
+
+/// What profile and directory names are made of after their first character.
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_.-".contains(c)
+}
+
 /// A compose project name: a lowercase letter or digit, then `[a-z0-9_-]`
 /// (compose's own rule), at most 63 characters.
 pub fn project_name(s: &str) -> Result<(), String> {
-    let mut chars = s.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !ok {
+    if !shaped(s, lower_or_digit, project_char) {
         return Err(format!(
             "{s:?} is not a compose project name: a lowercase letter or digit first, then a-z, 0-9, - and _"
         ));
@@ -94,10 +111,7 @@ pub fn project_name(s: &str) -> Result<(), String> {
 /// The start of every sandbox's directory and compose project name (`shop--`): the
 /// characters of a project name only, so it can hold no `/`, `..` or option.
 pub fn worktree_prefix(s: &str) -> Result<(), String> {
-    let mut chars = s.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if ok && s.len() <= 40 {
+    if shaped(s, lower_or_digit, project_char) && s.len() <= 40 {
         Ok(())
     } else {
         Err(format!(
@@ -109,10 +123,7 @@ pub fn worktree_prefix(s: &str) -> Result<(), String> {
 /// A compose profile: compose's own pattern `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, so it can
 /// never be read as an option.
 pub fn profile(s: &str) -> Result<(), String> {
-    let mut chars = s.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if shaped(s, |c| c.is_ascii_alphanumeric(), name_char) {
         Ok(())
     } else {
         Err(format!(
@@ -124,10 +135,7 @@ pub fn profile(s: &str) -> Result<(), String> {
 /// One directory name (a shared directory under kinfra's shared data): no `/`, no
 /// `.` or `..`, no leading `-`.
 pub fn dir_name(s: &str) -> Result<(), String> {
-    let mut chars = s.chars();
-    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if shaped(s, |c| c.is_ascii_alphanumeric(), name_char) {
         Ok(())
     } else {
         Err(format!(

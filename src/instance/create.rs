@@ -182,10 +182,7 @@ fn carry_ignored(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
         if !git::is_ignored(worktree, &f) {
             continue;
         }
-        let copied = dest
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::copy(&src, &dest));
+        let copied = crate::fsutil::copy_into_place(&src, &dest);
         match copied {
             Ok(_) => ctx.reporter.info(&format!(
                 "carried {f} from the main clone (git ignores it; the compose file reads it)"
@@ -240,10 +237,7 @@ fn carry(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
         let Some(src) = src else {
             continue;
         };
-        let copied = dest
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::copy(&src, &dest));
+        let copied = crate::fsutil::copy_into_place(&src, &dest);
         match copied {
             Ok(_) => ctx
                 .reporter
