@@ -357,6 +357,59 @@ pub fn remove_networks(names: &[String]) -> Result<()> {
     on_each(&["network", "rm"], names)
 }
 
+/// Removes a project's networks once no container of it is left, waiting up to
+/// ten seconds for the engine to release endpoints of containers just removed, and
+/// then disconnecting endpoints whose container no longer exists. `false`: a
+/// container still uses one (it stays), or Docker did not answer.
+pub fn remove_networks_settling(project: &str) -> bool {
+    let Ok(left) = containers(Some(project)) else {
+        return false;
+    };
+    if !left.is_empty() {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let Ok(nets) = networks(project) else {
+            return false;
+        };
+        if nets.is_empty() || remove_networks(&nets).is_ok() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // Endpoints the engine kept for containers that are gone.
+    let Ok(nets) = networks(project) else {
+        return false;
+    };
+    for n in &nets {
+        let attached = docker()
+            .args(["network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{end}}", n])
+            .timeout(std::time::Duration::from_secs(30))
+            .run()
+            .unwrap_or_default();
+        for endpoint in attached.split_whitespace() {
+            // A container that exists (another project's, on this network) keeps it.
+            let exists = docker()
+                .args(["container", "inspect", "--format", "{{.Id}}", endpoint])
+                .timeout(std::time::Duration::from_secs(30))
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if exists {
+                return false;
+            }
+            let _ = docker()
+                .args(["network", "disconnect", "--force", n, endpoint])
+                .timeout(std::time::Duration::from_secs(30))
+                .output();
+        }
+    }
+    remove_networks(&nets).is_ok()
+}
+
 /// Names of all volumes with a compose project label, by project.
 pub fn all_volume_projects() -> Result<BTreeMap<String, Vec<String>>> {
     let out = docker()

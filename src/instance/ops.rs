@@ -19,8 +19,21 @@ pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Res
     if volumes {
         cmd = cmd.arg("--volumes");
     }
-    cmd.run().map_err(|e| super::compose_error(inst.id(), e))?;
-    Ok(())
+    match cmd.run() {
+        Ok(_) => Ok(()),
+        // The engine frees a removed container's network endpoint a moment after
+        // the container is gone (seen with Docker 20.10 when an `up` has just run):
+        // compose then fails to remove the network though nothing uses it. The
+        // containers are gone; the network goes once its endpoints are released.
+        Err(e) if e.stderr().contains("has active endpoints") => {
+            if crate::docker::remove_networks_settling(inst.id()) {
+                Ok(())
+            } else {
+                Err(super::compose_error(inst.id(), e))
+            }
+        }
+        Err(e) => Err(super::compose_error(inst.id(), e)),
+    }
 }
 
 /// Streams logs to the terminal; returns compose's exit code.
