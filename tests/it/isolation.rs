@@ -537,6 +537,13 @@ fn two_repositories_of_one_name_get_their_own_instance_names() {
     );
     let second = env.work.join("app-fork");
     env.kinfra(&first, &["sandbox", "create", "a"]).success();
+    // Not running: a service it lacks is named, with the compose file's services.
+    for cmd in ["logs", "shell"] {
+        env.kinfra(&env.work.join("app--a"), &["sandbox", cmd, "nope"])
+            .code(2)
+            .stderr_has("no service \"nope\"")
+            .stderr_has("web");
+    }
     let r = env.kinfra(&second, &["sandbox", "create", "a"]);
     r.success();
     let reg = env.registry();
