@@ -387,7 +387,13 @@ pub fn remove_networks_settling(project: &str) -> bool {
     };
     for n in &nets {
         let attached = docker()
-            .args(["network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{end}}", n])
+            .args([
+                "network",
+                "inspect",
+                "--format",
+                "{{range .Containers}}{{.Name}} {{end}}",
+                n,
+            ])
             .timeout(std::time::Duration::from_secs(30))
             .run()
             .unwrap_or_default();
