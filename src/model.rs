@@ -106,7 +106,7 @@ pub fn shared_forms<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Vec<Str
 
 /// FNV-1a, 32 bits: a hash whose value is fixed by its definition (std's hasher
 /// may change between Rust releases, and these keys are recorded).
-fn fnv1a(bytes: &[u8]) -> u32 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
         (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
     })
@@ -413,25 +413,41 @@ pub fn isolate(
     shared_volumes: &[String],
 ) -> Isolation {
     let mut iso = Isolation::default();
-    let own = |name: &str| {
-        name.starts_with(&format!("{project}_")) || name.starts_with(&format!("{project}-"))
-    };
+    isolate_networks(doc, project, sandbox, &mut iso);
+    isolate_volumes(doc, project, sandbox, shared_volumes, &mut iso);
+    isolate_services(doc, &mut iso);
+    iso
+}
+
+/// Whether a name is already the instance's own (`<project>_…`, `<project>-…`).
+fn owned_by(project: &str, name: &str) -> bool {
+    name.starts_with(&format!("{project}_")) || name.starts_with(&format!("{project}-"))
+}
+
+/// Whether a network or volume of the model is `external` (`true`, or v1's
+/// `{name: …}` form).
+fn is_external(obj: &serde_json::Map<String, Value>) -> bool {
+    obj.get("external")
+        .is_some_and(|e| e.as_bool() == Some(true) || e.is_object())
+}
+
+/// [`isolate`]'s networks: fixed names become the sandbox's; external ones are
+/// noted as shared.
+fn isolate_networks(doc: &mut Value, project: &str, sandbox: bool, iso: &mut Isolation) {
     if let Some(nets) = doc.get_mut("networks").and_then(Value::as_object_mut) {
         for (key, net) in nets.iter_mut() {
             let Some(n) = net.as_object_mut() else {
                 continue;
             };
             let name = n.get("name").and_then(Value::as_str).map(str::to_string);
-            if n.get("external")
-                .is_some_and(|e| e.as_bool() == Some(true) || e.is_object())
-            {
+            if is_external(n) {
                 iso.external_networks
                     .push(name.unwrap_or_else(|| key.clone()));
                 continue;
             }
             if let Some(name) = name
                 && sandbox
-                && !own(&name)
+                && !owned_by(project, &name)
             {
                 let to = format!("{project}_{name}");
                 n.insert("name".into(), Value::String(to.clone()));
@@ -440,15 +456,24 @@ pub fn isolate(
             }
         }
     }
+}
+
+/// [`isolate`]'s volumes: fixed names become the sandbox's; an external one becomes
+/// its own unless the repository shares it.
+fn isolate_volumes(
+    doc: &mut Value,
+    project: &str,
+    sandbox: bool,
+    shared_volumes: &[String],
+    iso: &mut Isolation,
+) {
     if let Some(vols) = doc.get_mut("volumes").and_then(Value::as_object_mut) {
         for (key, vol) in vols.iter_mut() {
             let Some(v) = vol.as_object_mut() else {
                 continue;
             };
             let name = v.get("name").and_then(Value::as_str).map(str::to_string);
-            let external = v
-                .get("external")
-                .is_some_and(|e| e.as_bool() == Some(true) || e.is_object());
+            let external = is_external(v);
             let shown = name.clone().unwrap_or_else(|| key.clone());
             if external {
                 if shared_volumes.iter().any(|s| s == &shown || s == key) {
@@ -463,7 +488,7 @@ pub fn isolate(
             }
             if let Some(name) = name
                 && sandbox
-                && !own(&name)
+                && !owned_by(project, &name)
             {
                 let to = format!("{project}_{name}");
                 v.insert("name".into(), Value::String(to.clone()));
@@ -471,6 +496,11 @@ pub fn isolate(
             }
         }
     }
+}
+
+/// [`isolate`]'s services: `container_name` dropped and kept as an alias on each
+/// network; host-network services noted.
+fn isolate_services(doc: &mut Value, iso: &mut Isolation) {
     if let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) {
         for (svc, s) in services.iter_mut() {
             let Some(o) = s.as_object_mut() else { continue };
@@ -524,7 +554,6 @@ pub fn isolate(
             }
         }
     }
-    iso
 }
 
 /// An IPv4 network: base address and prefix length.
@@ -585,10 +614,7 @@ pub fn fixed_subnets(doc: &Value) -> Vec<(String, Cidr)> {
         return Vec::new();
     };
     nets.iter()
-        .filter(|(_, n)| {
-            !n.get("external")
-                .is_some_and(|e| e.as_bool() == Some(true) || e.is_object())
-        })
+        .filter(|(_, n)| !n.as_object().is_some_and(is_external))
         .filter_map(|(k, n)| {
             let cfg = n.pointer("/ipam/config")?.as_array()?;
             let subnet = cfg

@@ -367,13 +367,7 @@ fn distinct_name(home: &Path, base: &str, main: &Path) -> String {
             && !crate::registry::same_path(&clone_of(e), main)
     });
     if theirs {
-        let h = main
-            .display()
-            .to_string()
-            .bytes()
-            .fold(0x811c_9dc5_u32, |h, b| {
-                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-            });
+        let h = crate::model::fnv1a(main.display().to_string().as_bytes());
         format!("{base}-{:04x}", h & 0xffff)
     } else {
         base.to_string()
