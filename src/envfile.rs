@@ -36,6 +36,9 @@ pub fn kinfra_keys(stack: &Stack) -> std::collections::BTreeSet<String> {
     for sub in &stack.shared_subdirs {
         s.insert(shared_dir_key(&stack.env_prefix, sub));
     }
+    for lp in [false, true] {
+        s.extend(stack.env_for(lp).into_keys());
+    }
     s
 }
 
@@ -147,6 +150,11 @@ impl SandboxEnv {
                 shared_dir.join(sub).display().to_string(),
             );
         }
+        // The description's literal variables (`[env]`, `[sandbox.env]`, …): tools
+        // in the repository read this file, and compose gets them from kinfra.
+        for (k, v) in stack.env_for(slot == 0) {
+            vars.insert(k, v);
+        }
         vars.insert("CREATED_AT".into(), now.into());
         vars.insert("SANDBOX_VERSION".into(), "1".into());
         SandboxEnv {
@@ -208,6 +216,12 @@ impl SandboxEnv {
             .chain(auto)
             .collect();
         for key in keys {
+            // A shared service's port is the description's, whatever the file says
+            // (or whether it says it at all).
+            if let Some(r) = stack.ports.iter().find(|r| r.fixed && r.key == key) {
+                ports.push((key.to_string(), r.slot0));
+                continue;
+            }
             if !vars.contains_key(key) && used.is_some_and(|u| !u.contains(key)) {
                 continue;
             }
@@ -240,7 +254,8 @@ impl SandboxEnv {
     }
 
     /// What goes from the file into compose's environment (and `kinfra env`):
-    /// kinfra's own keys and the port keys, nothing else. The file can be edited by
+    /// kinfra's own keys, the description's literal variables and the port keys,
+    /// nothing else. The file can be edited by
     /// anyone; a `DOCKER_HOST` or `PATH` line in it must not steer compose. The
     /// project name is the instance's, and the shared directories are where
     /// kinfra keeps them (`shared_dir`), whatever the file says.

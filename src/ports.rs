@@ -20,6 +20,27 @@ pub fn for_slot(stack: &Stack, slot: u8) -> Vec<(&str, u16)> {
         .collect()
 }
 
+/// The ports an instance at `slot` publishes itself: [`for_slot`] without the
+/// `fixed` ports of shared services (the same for every instance, held by the
+/// shared service, never a conflict between instances).
+pub fn own_for_slot(stack: &Stack, slot: u8) -> Vec<(&str, u16)> {
+    let fixed: BTreeSet<&str> = stack
+        .ports
+        .iter()
+        .filter(|r| r.fixed)
+        .map(|r| r.key.as_str())
+        .collect();
+    for_slot(stack, slot)
+        .into_iter()
+        .filter(|(k, _)| !fixed.contains(k))
+        .collect()
+}
+
+/// Is `key` a `fixed` port of the stack (a shared service's)?
+pub fn is_fixed(stack: &Stack, key: &str) -> bool {
+    stack.ports.iter().any(|r| r.fixed && r.key == key)
+}
+
 /// The stack's links filled in from `ports` (key → port): label and text, in the
 /// stack's order; a link whose port is unknown shows `-`.
 pub fn links<'s>(stack: &'s Stack, ports: &[(&str, u16)]) -> Vec<(&'s str, String)> {

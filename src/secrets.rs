@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::exec::{Cmd, ExecError};
-use crate::stack::Stack;
+use crate::stack::{SecretField, SecretSource};
 
 /// How long `op` may take (`KINFRA_OP_TIMEOUT_SECS`, default 30): a hanging
 /// 1Password CLI must not hang `up`.
@@ -35,6 +35,8 @@ pub enum SecretsError {
     Garbage { item: String, reason: String },
     #[error("the 1Password CLI did not answer within {} s", op_timeout().as_secs())]
     TimedOut,
+    #[error("the host variable {var} is not set")]
+    HostVarMissing { var: String },
 }
 
 impl SecretsError {
@@ -42,6 +44,7 @@ impl SecretsError {
         match self {
             SecretsError::NotInstalled => "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/), or pass --no-secrets".into(),
             SecretsError::NotSignedIn => "run `eval $(op signin)` or set OP_SERVICE_ACCOUNT_TOKEN, or pass --no-secrets".into(),
+            SecretsError::HostVarMissing { var } => format!("export {var} in the shell that runs kinfra, or map the secret to a 1Password reference in kinfra.toml"),
             _ => format!("check that the item {item:?} exists in your vault (`op item get {item}`), or pass --no-secrets"),
         }
     }
@@ -65,10 +68,12 @@ struct Field {
 
 /// Pure: the CONCEALED fields of an `op item get --format json` answer, mapped to
 /// environment variables through the stack's field table.
-pub fn parse_item(stack: &Stack, json: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
+pub fn parse_item(
+    fields: &[&SecretField],
+    json: &str,
+) -> Result<Vec<(String, String)>, serde_json::Error> {
     let item: Item = serde_json::from_str(json)?;
-    Ok(stack
-        .secret_fields
+    Ok(fields
         .iter()
         .filter_map(|sf| {
             item.fields
@@ -141,16 +146,34 @@ pub fn signed_in() -> Result<(), SecretsError> {
 /// Fetches the item and returns `(VAR, value)` pairs. Values are never logged.
 /// Asks for the item directly: with 1Password's desktop-app integration (Touch ID)
 /// `op whoami` can say "not signed in" while `op item get` works.
-pub fn fetch(stack: &Stack, item: &str) -> Result<Vec<(String, String)>, SecretsError> {
+pub fn fetch(fields: &[&SecretField], item: &str) -> Result<Vec<(String, String)>, SecretsError> {
     let json = Cmd::new("op")
         .args(["item", "get", item, "--format", "json"])
         .timeout(op_timeout())
         .run()
         .map_err(|e| map_exec(e, item))?;
-    parse_item(stack, &json).map_err(|e| SecretsError::Garbage {
+    parse_item(fields, &json).map_err(|e| SecretsError::Garbage {
         item: item.into(),
         reason: e.to_string(),
     })
+}
+
+/// The value of a secret given by reference. A 1Password reference is read with
+/// `op read` (the reference is data: it follows `--`); a host variable from
+/// kinfra's environment; a literal is itself. Values are never logged.
+pub fn resolve(source: &SecretSource) -> Result<String, SecretsError> {
+    let v = match source {
+        SecretSource::OnePassword(r) => Cmd::new("op")
+            .args(["read", "--no-newline", "--", r])
+            .timeout(op_timeout())
+            .run()
+            .map_err(|e| map_exec(e, r))?,
+        SecretSource::Host(var) => crate::env_vars::get(var)
+            .ok_or_else(|| SecretsError::HostVarMissing { var: var.clone() })?,
+        SecretSource::Literal(v) => return Ok(v.clone()),
+    };
+    crate::stdio::conceal(&v);
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -169,7 +192,7 @@ mod tests {
 
     #[test]
     fn takes_concealed_fields_only() {
-        let v = parse_item(&KTRDR, ITEM).unwrap();
+        let v = parse_item(&KTRDR.fields_for(false), ITEM).unwrap();
         assert_eq!(
             v,
             vec![
@@ -206,8 +229,8 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(parse_item(&KTRDR, "not json").is_err());
-        assert!(parse_item(&KTRDR, "[1,2]").is_err());
-        assert!(parse_item(&KTRDR, "{}").unwrap().is_empty());
+        assert!(parse_item(&KTRDR.fields_for(false), "not json").is_err());
+        assert!(parse_item(&KTRDR.fields_for(false), "[1,2]").is_err());
+        assert!(parse_item(&KTRDR.fields_for(false), "{}").unwrap().is_empty());
     }
 }

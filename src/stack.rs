@@ -24,6 +24,9 @@ pub struct PortRule {
     pub slot0: u16,
     /// For sandboxes: `base + step * slot`; `None` when sandboxes do not get it.
     pub sandbox: Option<(u16, u16)>,
+    /// The same port for every instance: a shared service's (one observability
+    /// stack for all), shown and checked, never the instance's to publish or hold.
+    pub fixed: bool,
 }
 
 /// One startability check, run after `up`.
@@ -89,6 +92,74 @@ pub struct SecretField {
     /// Whether setup may generate a random value for it.
     #[serde(default)]
     pub generated: bool,
+    /// The kinds of instance that get it (`"sandbox"`, `"local_prod"`); both when
+    /// empty. KTRDR's local-prod item has no FRED key.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+}
+
+impl SecretField {
+    pub fn for_kind(&self, local_prod: bool) -> bool {
+        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind_key(local_prod))
+    }
+}
+
+/// The name a kind of instance goes by in `kinfra.toml`.
+pub fn kind_key(local_prod: bool) -> &'static str {
+    if local_prod { "local_prod" } else { "sandbox" }
+}
+
+/// Where a secret given by reference (`[sandbox.secrets]`, `[local_prod.secrets]`)
+/// comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    /// A 1Password secret reference (`op://vault/item/field`), read with `op read`.
+    OnePassword(String),
+    /// A variable of the environment kinfra runs in (`$NAME`).
+    Host(String),
+    /// The value as written: for development-only values.
+    Literal(String),
+}
+
+impl SecretSource {
+    /// Pure: what a value in a `secrets` table means. `op://…` is a 1Password
+    /// reference, `$NAME` a host variable, anything else the value itself.
+    pub fn parse(value: &str) -> std::result::Result<SecretSource, String> {
+        if let Some(rest) = value.strip_prefix("op://") {
+            let parts: Vec<&str> = rest.split('/').collect();
+            if !(3..=4).contains(&parts.len())
+                || parts.iter().any(|p| p.trim().is_empty())
+                || value.chars().any(char::is_control)
+            {
+                return Err(format!(
+                    "{value:?} is not a 1Password secret reference: write op://vault/item/field (or op://vault/item/section/field)"
+                ));
+            }
+            return Ok(SecretSource::OnePassword(value.to_string()));
+        }
+        if let Some(name) = value.strip_prefix('$') {
+            crate::validate::env_name(name).map_err(|e| {
+                format!("{value:?} names no host variable ({e}); write $NAME, or op://vault/item/field")
+            })?;
+            return Ok(SecretSource::Host(name.to_string()));
+        }
+        Ok(SecretSource::Literal(value.to_string()))
+    }
+}
+
+/// A secret given by reference: the variable compose gets, and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRef {
+    pub var: String,
+    pub source: SecretSource,
+}
+
+/// What differs between the two kinds of instance besides ports: literal
+/// variables and secrets by reference.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KindSettings {
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<SecretRef>,
 }
 
 /// How to show a port to the person: a label and a template where `{port}` is the
@@ -149,6 +220,12 @@ pub struct Stack {
     /// The port key shown as "API port" in lists.
     pub api_port_key: String,
     pub secret_fields: Vec<SecretField>,
+    /// Literal variables every instance gets (`[env]`).
+    pub env: BTreeMap<String, String>,
+    /// `[sandbox.env]`, `[sandbox.secrets]`.
+    pub sandbox: KindSettings,
+    /// `[local_prod.env]`, `[local_prod.secrets]`.
+    pub local_prod: KindSettings,
     pub gate: Vec<GateCheck>,
     pub post_start: Option<PostStart>,
     pub shared_subdirs: Vec<String>,
@@ -166,6 +243,12 @@ pub struct Stack {
     /// External volumes every instance shares (by name or key); any other external
     /// volume becomes each sandbox's own.
     pub shared_volumes: Vec<String>,
+    /// External networks every instance joins on purpose (an observability stack's):
+    /// `stack check` does not warn about them.
+    pub shared_networks: Vec<String>,
+    /// Which description this is, for people: the file it came from, or which
+    /// built-in one (`stack check` and `create` say it).
+    pub origin: String,
 }
 
 /// `[budget]`: how many stacks may run at once, and how much memory they may use.
@@ -184,6 +267,50 @@ impl Stack {
         }
     }
 
+    /// The item's fields a kind of instance reads.
+    pub fn fields_for(&self, local_prod: bool) -> Vec<&SecretField> {
+        self.secret_fields
+            .iter()
+            .filter(|f| f.for_kind(local_prod))
+            .collect()
+    }
+
+    fn kind(&self, local_prod: bool) -> &KindSettings {
+        if local_prod {
+            &self.local_prod
+        } else {
+            &self.sandbox
+        }
+    }
+
+    /// The literal variables of a kind of instance: `[env]`, then its own table.
+    pub fn env_for(&self, local_prod: bool) -> BTreeMap<String, String> {
+        let mut env = self.env.clone();
+        env.extend(self.kind(local_prod).env.clone());
+        env
+    }
+
+    /// The secrets by reference of a kind of instance.
+    pub fn secret_refs_for(&self, local_prod: bool) -> &[SecretRef] {
+        &self.kind(local_prod).secrets
+    }
+
+    /// Every variable holding a secret, for either kind (placeholders at `config`).
+    pub fn secret_vars(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.secret_fields.iter().map(|f| f.var.clone()).collect();
+        for k in [&self.sandbox, &self.local_prod] {
+            v.extend(k.secrets.iter().map(|r| r.var.clone()));
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Does a kind of instance have secrets to fetch or pass?
+    pub fn has_secrets(&self, local_prod: bool) -> bool {
+        !self.fields_for(local_prod).is_empty() || !self.secret_refs_for(local_prod).is_empty()
+    }
+
     /// Parses and checks a description; `origin` names it in messages (a path, or
     /// "the built-in KTRDR description").
     pub fn parse(text: &str, origin: &str) -> Result<Stack> {
@@ -191,10 +318,12 @@ impl Stack {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        raw.into_stack().map_err(|message| Error::StackInvalid {
+        let mut s = raw.into_stack().map_err(|message| Error::StackInvalid {
             origin: origin.to_string(),
             message,
-        })
+        })?;
+        s.origin = origin.to_string();
+        Ok(s)
     }
 
     /// `kinfra.toml` in `dir`, when there is one.
@@ -219,17 +348,49 @@ impl Stack {
     }
 }
 
-/// KTRDR's built-in description (parsed once, on first use).
-pub static KTRDR: LazyLock<Stack> = LazyLock::new(|| {
-    let text = crate::assets::text::<crate::assets::Scripts>("stacks/ktrdr.toml");
-    // The build embeds this file and a unit test parses it: a failure is a bug here.
-    Stack::parse(&text, "the built-in KTRDR description")
-        .unwrap_or_else(|e| panic!("embedded stacks/ktrdr.toml: {e}"))
-});
+/// KTRDR's built-in description for M6-era trees (parsed once, on first use).
+pub static KTRDR: LazyLock<Stack> = LazyLock::new(|| builtin("stacks/ktrdr.toml", KTRDR_M6));
 
-/// The stack for work in `cwd`: the repository's `kinfra.toml` (at the top of the
-/// clone or worktree holding `cwd`), else the built-in KTRDR description. A
-/// description that does not parse is an error, never silently replaced.
+/// KTRDR's built-in description for its tree as it is today (2c5c7173): secrets
+/// under the names that compose file reads, agents' ports per instance, shared
+/// observability.
+pub static KTRDR_2026: LazyLock<Stack> =
+    LazyLock::new(|| builtin("stacks/ktrdr-2026.toml", KTRDR_TODAY));
+
+const KTRDR_M6: &str = "the built-in KTRDR description (M6 tree)";
+const KTRDR_TODAY: &str = "the built-in KTRDR description (today's tree, 2c5c7173)";
+
+fn builtin(file: &str, origin: &str) -> Stack {
+    let text = crate::assets::text::<crate::assets::Scripts>(file);
+    // The build embeds these files and unit tests parse them: a failure is a bug here.
+    Stack::parse(&text, origin).unwrap_or_else(|e| panic!("embedded {file}: {e}"))
+}
+
+/// Pure: which built-in KTRDR description fits a KTRDR compose file: today's when
+/// it reads the secrets under their newer names, else M6's.
+pub fn ktrdr_for_compose(text: &str) -> &'static Stack {
+    let vars = crate::compose::variables(text);
+    if vars.contains("KTRDR_DB_PASSWORD") || vars.contains("KTRDR_AUTH_JWT_SECRET") {
+        &KTRDR_2026
+    } else {
+        &KTRDR
+    }
+}
+
+/// The built-in KTRDR description for the checkout at `top` (M6's when its compose
+/// file cannot be read: `up` names the missing file then).
+fn ktrdr_for(top: &Path) -> &'static Stack {
+    match std::fs::read_to_string(top.join(KTRDR_COMPOSE_FILE)) {
+        Ok(text) => ktrdr_for_compose(&text),
+        Err(_) => &KTRDR,
+    }
+}
+
+/// The stack for work in `cwd`, one rule for every command: the `kinfra.toml` of
+/// the checkout holding `cwd`, else its main clone's (an untracked one there serves
+/// every worktree), else KTRDR's built-in description for a KTRDR checkout (the one
+/// that fits its compose file), else what its compose file says. A description that
+/// does not parse is an error, never silently replaced.
 pub fn for_dir(cwd: &Path, home: Option<&Path>) -> Result<&'static Stack> {
     let top = cwd
         .ancestors()
@@ -240,6 +401,15 @@ pub fn for_dir(cwd: &Path, home: Option<&Path>) -> Result<&'static Stack> {
     // the built-in one.
     if let Some(s) = Stack::from_dir(&top)? {
         return Ok(Box::leak(Box::new(s)));
+    }
+    let main = main_clone(&top);
+    if main != top
+        && let Some(s) = Stack::from_dir(&main)?
+    {
+        return Ok(Box::leak(Box::new(s)));
+    }
+    if top.join(KTRDR_COMPOSE_FILE).is_file() {
+        return Ok(ktrdr_for(&top));
     }
     if let Some(s) = infer(&top, home)? {
         return Ok(Box::leak(Box::new(s)));
@@ -482,6 +652,10 @@ mod file {
         carry: Vec<Carry>,
         #[serde(default)]
         shared_volumes: Vec<String>,
+        #[serde(default)]
+        shared_networks: Vec<String>,
+        #[serde(default)]
+        env: BTreeMap<EnvName, String>,
     }
 
     /// `compose_file = "compose.yaml"` or `compose_file = ["compose.yaml", "more.yaml"]`.
@@ -514,6 +688,10 @@ mod file {
         profile: Option<Profile>,
         #[serde(default)]
         item: Option<OpItem>,
+        #[serde(default)]
+        env: BTreeMap<EnvName, String>,
+        #[serde(default)]
+        secrets: BTreeMap<EnvName, String>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -521,13 +699,40 @@ mod file {
     struct Sandbox {
         #[serde(default)]
         item: Option<OpItem>,
+        #[serde(default)]
+        env: BTreeMap<EnvName, String>,
+        #[serde(default)]
+        secrets: BTreeMap<EnvName, String>,
+    }
+
+    /// `[X.env]` and `[X.secrets]` of one kind, checked.
+    fn kind_settings(
+        kind: &str,
+        env: BTreeMap<EnvName, String>,
+        secrets: BTreeMap<EnvName, String>,
+    ) -> std::result::Result<KindSettings, String> {
+        let secrets = secrets
+            .into_iter()
+            .map(|(var, v)| {
+                let source = SecretSource::parse(&v)
+                    .map_err(|e| format!("[{kind}.secrets] {var}: {e}"))?;
+                Ok(SecretRef { var: var.0, source })
+            })
+            .collect::<std::result::Result<_, String>>()?;
+        Ok(KindSettings {
+            env: env.into_iter().map(|(k, v)| (k.0, v)).collect(),
+            secrets,
+        })
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Port {
         key: EnvName,
-        local_prod: u16,
+        #[serde(default)]
+        local_prod: Option<u16>,
+        #[serde(default)]
+        fixed: Option<u16>,
         #[serde(default)]
         base: Option<u16>,
         #[serde(default)]
@@ -609,6 +814,7 @@ mod file {
         env_prefix: &str,
         shared: &[String],
         auto_ports: bool,
+        extra: Vec<(String, String)>,
     ) -> std::result::Result<(), String> {
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for k in crate::envfile::OWN_KEYS {
@@ -629,6 +835,7 @@ mod file {
         for f in secrets {
             made.push((f.var.clone(), format!("the secret of field {:?}", f.field)));
         }
+        made.extend(extra);
         for (k, what) in made {
             if crate::validate::steers_processes(&k) {
                 return Err(format!(
@@ -637,7 +844,7 @@ mod file {
             }
             if auto_ports
                 && k.starts_with(crate::model::PORT_PREFIX)
-                && what.starts_with("the secret")
+                && !what.starts_with("port key")
             {
                 return Err(format!(
                     "{what} is {k}, a name kinfra gives chosen ports (PORT_…): choose another"
@@ -701,6 +908,26 @@ mod file {
                 .ports
                 .into_iter()
                 .map(|p| {
+                    if let Some(f) = p.fixed {
+                        if p.local_prod.is_some() || p.base.is_some() || p.step.is_some() {
+                            return Err(format!(
+                                "port {}: `fixed` is the same port for every instance; it takes no local_prod, base or step",
+                                p.key
+                            ));
+                        }
+                        return Ok(PortRule {
+                            key: p.key.0,
+                            slot0: f,
+                            sandbox: Some((f, 0)),
+                            fixed: true,
+                        });
+                    }
+                    let Some(local_prod) = p.local_prod else {
+                        return Err(format!(
+                            "port {}: needs `local_prod` (the port at slot 0), or `fixed` (the same for every instance)",
+                            p.key
+                        ));
+                    };
                     let sandbox = match (p.base, p.step) {
                         (Some(b), Some(s)) => Some((b, s)),
                         (Some(b), None) => Some((b, 1)),
@@ -717,10 +944,17 @@ mod file {
                             p.key, self.max_slot
                         ));
                     }
+                    if sandbox.is_some_and(|(_, s)| s == 0) {
+                        return Err(format!(
+                            "port {}: step 0 gives every sandbox one port; a port shared by every instance is `fixed = {local_prod}`",
+                            p.key
+                        ));
+                    }
                     Ok(PortRule {
                         key: p.key.0,
-                        slot0: p.local_prod,
+                        slot0: local_prod,
                         sandbox,
+                        fixed: false,
                     })
                 })
                 .collect::<std::result::Result<_, _>>()?;
@@ -832,13 +1066,52 @@ mod file {
                     format!("_{p}")
                 }
             });
-            check_names(
-                &ports,
-                &self.secrets,
-                &env_prefix,
-                &shared_subdirs,
-                auto_ports,
-            )?;
+            for f in &self.secrets {
+                if let Some(k) = f
+                    .kinds
+                    .iter()
+                    .find(|k| *k != "sandbox" && *k != "local_prod")
+                {
+                    return Err(format!(
+                        "secret of field {:?}: kind {k:?} is not \"sandbox\" or \"local_prod\"",
+                        f.field
+                    ));
+                }
+            }
+            let common_env: BTreeMap<String, String> =
+                self.env.into_iter().map(|(k, v)| (k.0, v)).collect();
+            let sandbox = kind_settings("sandbox", self.sandbox.env, self.sandbox.secrets)?;
+            let local_prod =
+                kind_settings("local_prod", self.local_prod.env, self.local_prod.secrets)?;
+            // Each kind's variables are checked together: one kind may map a field
+            // where the other names a reference.
+            for (lp, kind) in [(false, &sandbox), (true, &local_prod)] {
+                let fields: Vec<SecretField> = self
+                    .secrets
+                    .iter()
+                    .filter(|f| f.for_kind(lp))
+                    .cloned()
+                    .collect();
+                let mut extra: Vec<(String, String)> = Vec::new();
+                for k in common_env.keys() {
+                    extra.push((k.clone(), format!("[env] {k}")));
+                }
+                let name = kind_key(lp);
+                for k in kind.env.keys() {
+                    extra.push((k.clone(), format!("[{name}.env] {k}")));
+                }
+                for r in &kind.secrets {
+                    extra.push((r.var.clone(), format!("[{name}.secrets] {}", r.var)));
+                }
+                check_names(
+                    &ports,
+                    &fields,
+                    &env_prefix,
+                    &shared_subdirs,
+                    auto_ports,
+                    extra,
+                )?;
+            }
             Ok(Stack {
                 compose_file: first,
                 compose_files,
@@ -870,6 +1143,9 @@ mod file {
                 ports,
                 api_port_key,
                 secret_fields: self.secrets,
+                env: common_env,
+                sandbox,
+                local_prod,
                 gate,
                 post_start,
                 shared_subdirs,
@@ -887,6 +1163,8 @@ mod file {
                 },
                 carry: self.carry,
                 shared_volumes: self.shared_volumes,
+                shared_networks: self.shared_networks,
+                origin: String::new(),
                 name: self.name,
             })
         }
@@ -917,7 +1195,8 @@ mod tests {
             PortRule {
                 key: "KTRDR_WORKER_PORT_1".into(),
                 slot0: 5003,
-                sandbox: Some((5001, 10))
+                sandbox: Some((5001, 10)),
+                fixed: false,
             }
         );
         assert_eq!(s.ports[14].sandbox, None);
@@ -1162,5 +1441,150 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("inside the repository"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod kinds_and_builtins {
+    use super::*;
+
+    const TODAY: &str = include_str!("../tests/fixtures/ktrdr-2c5c7173/docker-compose.sandbox.yml");
+
+    fn parse(extra: &str) -> std::result::Result<Stack, String> {
+        Stack::parse(
+            &format!("name = \"shop\"\ncompose_file = \"compose.yml\"\n{extra}"),
+            "t",
+        )
+        .map_err(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn the_compose_file_in_hand_chooses_the_ktrdr_description() {
+        assert_eq!(ktrdr_for_compose(TODAY).origin, KTRDR_TODAY);
+        let m6 = crate::assets::text::<crate::assets::Stacks>("demo/docker-compose.sandbox.yml");
+        assert_eq!(ktrdr_for_compose(&m6).origin, KTRDR_M6);
+        // Both go by one name: their instances are one project's.
+        assert_eq!(KTRDR.name, KTRDR_2026.name);
+    }
+
+    #[test]
+    fn todays_description_maps_what_todays_compose_file_reads() {
+        let s = &*KTRDR_2026;
+        let read = crate::compose::variables(TODAY);
+        for f in &s.secret_fields {
+            assert!(read.contains(f.var.as_str()), "{} not read", f.var);
+        }
+        let lp: Vec<&str> = s.fields_for(true).iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(lp, ["db_password", "jwt_secret", "anthropic_api_key"]);
+        assert_eq!(s.fields_for(false).len(), 4);
+        assert_eq!(s.env_for(false)["KTRDR_ENV"], "development");
+        assert_eq!(s.env_for(true)["KTRDR_ENV"], "production");
+        // Every host port the compose file publishes comes from a key of it.
+        for p in crate::stack_check::read(TODAY).ports {
+            let (var, _) = p.var.expect("a variable");
+            assert!(
+                s.ports.iter().any(|r| r.key == var && !r.fixed),
+                "{var} is not an instance port"
+            );
+        }
+    }
+
+    #[test]
+    fn todays_ports_never_meet_across_slots_and_shared_ports_are_everyones() {
+        let s = &*KTRDR_2026;
+        let mut seen = BTreeMap::new();
+        for slot in 0..=s.max_slot {
+            for (k, p) in crate::ports::own_for_slot(s, slot) {
+                if let Some(first) = seen.insert(p, (slot, k)) {
+                    panic!("port {p}: slot {slot} {k} and slot {} {}", first.0, first.1);
+                }
+            }
+        }
+        assert!(seen.contains_key(&5010) && seen.contains_key(&5020));
+        assert_eq!(
+            crate::ports::for_slot(s, 3)
+                .into_iter()
+                .find(|(k, _)| *k == "KTRDR_JAEGER_UI_PORT"),
+            Some(("KTRDR_JAEGER_UI_PORT", 46686))
+        );
+        assert!(crate::ports::is_fixed(s, "KTRDR_GRAFANA_PORT"));
+    }
+
+    #[test]
+    fn fixed_ports_are_a_kind_not_a_step_of_zero() {
+        let s = parse("[[ports]]\nkey = \"OBS_PORT\"\nfixed = 46686\n").unwrap();
+        assert_eq!(crate::ports::for_slot(&s, 0), [("OBS_PORT", 46686)]);
+        assert_eq!(crate::ports::for_slot(&s, 7), [("OBS_PORT", 46686)]);
+        assert!(crate::ports::own_for_slot(&s, 7).is_empty());
+        let e = parse("[[ports]]\nkey = \"A\"\nlocal_prod = 1\nbase = 9\nstep = 0\n").unwrap_err();
+        assert!(e.contains("fixed = 1"), "{e}");
+        let e = parse("[[ports]]\nkey = \"A\"\nfixed = 1\nbase = 9\n").unwrap_err();
+        assert!(e.contains("takes no local_prod"), "{e}");
+        let e = parse("[[ports]]\nkey = \"A\"\n").unwrap_err();
+        assert!(e.contains("needs `local_prod`"), "{e}");
+    }
+
+    #[test]
+    fn env_and_secrets_per_kind() {
+        let s = parse(
+            "[env]\nAPP_NAME = \"shop\"\n[sandbox.env]\nAPP_ENV = \"sandbox\"\n[local_prod.env]\nAPP_ENV = \"production\"\n\
+             [sandbox.secrets]\nAPI_KEY = \"op://dev-vault/shop/api-key\"\nTOKEN = \"$SHOP_TOKEN\"\nDEV_PW = \"dev-only\"\n\
+             [local_prod.secrets]\nAPI_KEY = \"op://prod/shop/section/api-key\"\n\
+             [[secrets]]\nfield = \"fred\"\nvar = \"FRED\"\nkinds = [\"sandbox\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s.env_for(false)["APP_ENV"], "sandbox");
+        assert_eq!(s.env_for(true)["APP_ENV"], "production");
+        assert_eq!(s.env_for(true)["APP_NAME"], "shop");
+        let sb = s.secret_refs_for(false);
+        assert!(sb.contains(&SecretRef {
+            var: "TOKEN".into(),
+            source: SecretSource::Host("SHOP_TOKEN".into())
+        }));
+        assert!(sb.contains(&SecretRef {
+            var: "DEV_PW".into(),
+            source: SecretSource::Literal("dev-only".into())
+        }));
+        assert_eq!(
+            s.secret_refs_for(true)[0].source,
+            SecretSource::OnePassword("op://prod/shop/section/api-key".into())
+        );
+        assert_eq!(s.fields_for(false).len(), 1);
+        assert!(s.fields_for(true).is_empty());
+        assert!(s.has_secrets(true) && s.has_secrets(false));
+        assert_eq!(s.secret_vars(), ["API_KEY", "DEV_PW", "FRED", "TOKEN"]);
+    }
+
+    #[test]
+    fn bad_kind_settings_are_refused_with_what_to_do() {
+        for (text, says) in [
+            ("[sandbox.env]\nPATH = \"/evil\"\n", "steers"),
+            ("[env]\nLD_PRELOAD = \"x.so\"\n", "steers"),
+            ("[env]\nSLOT_NUMBER = \"3\"\n", "kinfra's own key"),
+            ("[env]\nA = \"1\"\n[sandbox.env]\nA = \"2\"\n", "each variable once"),
+            ("[sandbox.env]\nA = \"1\"\n[sandbox.secrets]\nA = \"x\"\n", "each variable once"),
+            ("[local_prod.secrets]\nA = \"op://only-two/parts\"\n", "not a 1Password secret reference"),
+            ("[sandbox.secrets]\nA = \"$not a name\"\n", "names no host variable"),
+            ("[sandbox.secrets]\nDOCKER_HOST = \"$X\"\n", "steers"),
+            ("[env]\n\"bad-name\" = \"1\"\n", "bad-name"),
+            ("[[secrets]]\nfield = \"f\"\nvar = \"V\"\nkinds = [\"prod\"]\n", "is not \\\"sandbox\\\""),
+        ] {
+            let e = parse(text).expect_err(text);
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        // The same variable may differ between the kinds.
+        parse("[sandbox.secrets]\nA = \"x\"\n[local_prod.secrets]\nA = \"op://v/i/f\"\n").unwrap();
+    }
+
+    #[test]
+    fn a_secret_reference_is_parsed_as_data() {
+        assert_eq!(
+            SecretSource::parse("op://v/i/f"),
+            Ok(SecretSource::OnePassword("op://v/i/f".into()))
+        );
+        assert!(SecretSource::parse("op://v//f").is_err());
+        assert!(SecretSource::parse("op://v/i/f\n--account=x").is_err());
+        assert_eq!(SecretSource::parse("$HOME_TOKEN"), Ok(SecretSource::Host("HOME_TOKEN".into())));
+        assert_eq!(SecretSource::parse("plain"), Ok(SecretSource::Literal("plain".into())));
     }
 }

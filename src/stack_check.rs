@@ -295,6 +295,10 @@ pub fn check(
                 "service {}: host port comes from {var}, which [[ports]] does not define, so every instance would get the same port",
                 p.service
             ))),
+            Some((var, _)) if crate::ports::is_fixed(stack, var) => out.push(err(format!(
+                "service {}: host port comes from {var}, a fixed port (the same for every instance, a shared service's), so a second instance cannot start: give it base and step in [[ports]]",
+                p.service
+            ))),
             Some(_) => {}
         }
     }
@@ -368,7 +372,8 @@ pub fn check(
         )));
     }
     let set = kinfra_variables(stack);
-    let secrets: BTreeSet<&str> = stack.secret_fields.iter().map(|f| f.var.as_str()).collect();
+    let secret_vars = stack.secret_vars();
+    let secrets: BTreeSet<&str> = secret_vars.iter().map(String::as_str).collect();
     let mut unset = BTreeSet::new();
     for (var, has_default) in &facts.variables {
         if !has_default
@@ -385,18 +390,45 @@ pub fn check(
         )));
     }
     let read: BTreeSet<&str> = facts.variables.iter().map(|(v, _)| v.as_str()).collect();
-    for f in &stack.secret_fields {
-        if !read.contains(f.var.as_str()) {
+    // local-prod holds real data: a secret that misses its variable leaves the
+    // stack on its insecure default while 1Password is signed in.
+    let mapped = stack
+        .secret_fields
+        .iter()
+        .map(|f| (format!("secret field {}", f.field), &f.var, f.for_kind(true)))
+        .chain(
+            stack
+                .secret_refs_for(true)
+                .iter()
+                .map(|r| ("[local_prod.secrets]".to_string(), &r.var, true)),
+        )
+        .chain(
+            stack
+                .secret_refs_for(false)
+                .iter()
+                .map(|r| ("[sandbox.secrets]".to_string(), &r.var, false)),
+        );
+    for (what, var, local_prod) in mapped {
+        if read.contains(var.as_str()) {
+            continue;
+        }
+        if local_prod {
+            out.push(err(format!(
+                "{what} is mapped to {var}, which the compose file never reads: local-prod would start on the compose file's default; map it to the variable the compose file reads for it"
+            )));
+        } else {
             out.push(warn(format!(
-                "secret field {} is mapped to {}, which the compose file never reads",
-                f.field, f.var
+                "{what} is mapped to {var}, which the compose file never reads"
             )));
         }
     }
     for n in &facts.external_networks {
-        out.push(warn(format!(
-            "external network {n} is shared by every instance (that is what external means): their services can reach each other on it"
-        )));
+        // One the description shares on purpose is said by `stack check`'s header.
+        if !stack.shared_networks.iter().any(|s| s == n) {
+            out.push(warn(format!(
+                "external network {n} is shared by every instance (that is what external means): their services can reach each other on it; say it is meant with shared_networks = [{n:?}] in kinfra.toml"
+            )));
+        }
         if !exists("network", n) {
             out.push(Finding {
                 create: Some(("network".into(), n.clone())),
@@ -408,9 +440,7 @@ pub fn check(
     }
     for v in &facts.external_volumes {
         if stack.shared_volumes.iter().any(|s| s == v) {
-            out.push(warn(format!(
-                "external volume {v} is shared by every instance (kinfra.toml's shared_volumes)"
-            )));
+            // Shared on purpose: said by `stack check`'s header.
         } else if stack.auto_ports {
             out.push(warn(format!(
                 "external volume {v}: each sandbox gets its own, created empty ({v} itself is left to local-prod); to share it, add shared_volumes = [{v:?}] to kinfra.toml"
@@ -636,5 +666,49 @@ networks:
         assert_eq!(stack.ports[0].slot0, 8080);
         assert!(d.contains("fixed host port \"127.0.0.1:9000:9000\""), "{d}");
         assert!(d.contains("service web has a healthcheck"), "{d}");
+    }
+}
+
+#[cfg(test)]
+mod todays_ktrdr {
+    use super::*;
+
+    const TODAY: &str = include_str!("../tests/fixtures/ktrdr-2c5c7173/docker-compose.sandbox.yml");
+
+    #[test]
+    fn todays_tree_is_clean_under_todays_description_once_its_externals_exist() {
+        let f = check(&crate::stack::KTRDR_2026, &read(TODAY), &BTreeSet::new(), &|_, _| true);
+        assert!(f.is_empty(), "{f:#?}");
+        // Missing externals are errors kinfra can fix.
+        let f = check(&crate::stack::KTRDR_2026, &read(TODAY), &BTreeSet::new(), &|_, _| false);
+        let made: Vec<_> = f.iter().filter_map(|f| f.create.clone()).collect();
+        assert_eq!(
+            made,
+            [
+                ("network".to_string(), "devops-ai-observability".to_string()),
+                ("volume".to_string(), "ktrdr-agent-claude-auth".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn m6s_description_on_todays_tree_is_an_error_for_local_prod_secrets() {
+        let f = check(&crate::stack::KTRDR, &read(TODAY), &BTreeSet::new(), &|_, _| true);
+        let errors: Vec<&str> = f
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.message.as_str())
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|m| m.contains("DB_PASSWORD") && m.contains("local-prod would start")),
+            "{errors:#?}"
+        );
+        // The agents' fixed defaults are not in M6's port table.
+        assert!(
+            errors.iter().any(|m| m.contains("KTRDR_DESIGN_AGENT_PORT")),
+            "{errors:#?}"
+        );
     }
 }

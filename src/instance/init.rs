@@ -69,7 +69,7 @@ pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> R
         .collect();
     let held = held_ports(c, stack);
     let clash = |slot: u8| -> Option<String> {
-        crate::ports::for_slot(stack, slot)
+        crate::ports::own_for_slot(stack, slot)
             .into_iter()
             .find_map(|(_, p)| held.get(&p).cloned())
     };
@@ -108,7 +108,7 @@ fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, St
         let ports: Vec<u16> = if let Some(chosen) = c.kinfra.ports.get(&e.instance_id) {
             chosen.values().copied().collect()
         } else if project.is_some_and(|p| *p == ktrdr.name) {
-            crate::ports::for_slot(ktrdr, e.slot)
+            crate::ports::own_for_slot(ktrdr, e.slot)
                 .into_iter()
                 .map(|(_, p)| p)
                 .collect()

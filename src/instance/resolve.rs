@@ -88,7 +88,7 @@ pub fn prepare(
     inst: &Instance,
     project: &Project,
 ) -> Result<Resolved> {
-    let secrets: Vec<String> = stack.secret_fields.iter().map(|f| f.var.clone()).collect();
+    let secrets: Vec<String> = stack.secret_vars();
     // The allocated ports are the copy's output, not `config`'s input.
     let mut keyed = project.clone();
     keyed
@@ -284,7 +284,7 @@ pub fn allocate(
         // taken will want its ports too.
         if ktrdr_here {
             for slot in 0..=ktrdr.max_slot {
-                taken.extend(crate::ports::for_slot(ktrdr, slot).into_iter().map(|(_, p)| p));
+                taken.extend(crate::ports::own_for_slot(ktrdr, slot).into_iter().map(|(_, p)| p));
             }
         }
         let chosen = crate::ports::allocate(&wanted, inst.env.slot, &kept, &taken, &held);

@@ -68,6 +68,65 @@ fn post_start_json<S: serde::Serializer>(
     }
 }
 
+/// The instance's secrets into compose's environment: the 1Password item's fields
+/// its kind reads, then the secrets given by reference. Returns how many. A secret
+/// that cannot be had is a warning for a sandbox (the stack runs on its insecure
+/// defaults) and an error for local-prod, whose database would otherwise keep the
+/// default password it was created with.
+fn load_secrets(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    opts: &UpOptions,
+    env: &mut Vec<(String, String)>,
+) -> Result<usize> {
+    let r = &ctx.reporter;
+    let lp = inst.kind == super::Kind::LocalProd;
+    let mut loaded = 0;
+    let fail = |what: &str, e: secrets::SecretsError| -> Result<()> {
+        if lp {
+            return Err(Error::SecretsRequired {
+                item: what.to_string(),
+                source: e,
+            });
+        }
+        r.warn(&format!("{e}; the stack will use its insecure defaults"));
+        r.info(&format!("hint: {}", e.hint(what)));
+        Ok(())
+    };
+    let fields = stack.fields_for(lp);
+    // A stack that maps no fields has no 1Password item to read.
+    if opts.secrets && !fields.is_empty() {
+        let item = stack.item_for(lp);
+        r.step(&format!("Reading secrets from 1Password item {item}"));
+        match secrets::fetch(&fields, item) {
+            Ok(vars) => {
+                loaded += vars.len();
+                r.info(&format!(
+                    "{} secret(s) loaded (kept in memory only)",
+                    vars.len()
+                ));
+                env.extend(vars);
+            }
+            Err(e) => fail(item, e)?,
+        }
+    }
+    for sr in stack.secret_refs_for(lp) {
+        // --no-secrets skips 1Password; host variables and literals still apply.
+        if !opts.secrets && matches!(sr.source, crate::stack::SecretSource::OnePassword(_)) {
+            continue;
+        }
+        match secrets::resolve(&sr.source) {
+            Ok(v) => {
+                loaded += 1;
+                env.push((sr.var.clone(), v));
+            }
+            Err(e) => fail(&sr.var, e)?,
+        }
+    }
+    Ok(loaded)
+}
+
 /// Port keys the compose file really publishes (a key only in a comment is unused).
 fn published_keys(compose_text: &str, keys: &[(String, u16)]) -> Vec<(String, u16)> {
     let used = crate::compose::variables(compose_text);
@@ -152,10 +211,18 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         inst.id(),
         inst.env.slot
     ));
+    // A shared service's fixed port is held by that service, not a conflict.
+    let own_ports: Vec<(String, u16)> = inst
+        .env
+        .ports
+        .iter()
+        .filter(|(k, _)| !crate::ports::is_fixed(stack, k))
+        .cloned()
+        .collect();
     let containers_before = if stack.auto_ports {
-        check_ports(inst, inst.env.ports.clone())?
+        check_ports(inst, own_ports)?
     } else {
-        check_ports(inst, published_keys(&compose_text, &inst.env.ports))?
+        check_ports(inst, published_keys(&compose_text, &own_ports))?
     };
     // `kinfra stack check`'s findings, said before compose meets them.
     for f in crate::stack_check::check_text(stack, &inst.dir, &compose_text) {
@@ -172,34 +239,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         None
     };
 
-    let mut secrets_loaded = 0;
-    // A stack that maps no secrets has no 1Password item to read.
-    if opts.secrets && !stack.secret_fields.is_empty() {
-        let item = stack.item_for(inst.kind == super::Kind::LocalProd);
-        r.step(&format!("Reading secrets from 1Password item {item}"));
-        match secrets::fetch(stack, item) {
-            Ok(vars) => {
-                secrets_loaded = vars.len();
-                r.info(&format!(
-                    "{} secret(s) loaded (kept in memory only)",
-                    vars.len()
-                ));
-                project.env.extend(vars);
-            }
-            // local-prod holds real data: its database would keep the default password
-            // it was created with. Never fall back silently there.
-            Err(e) if inst.kind == super::Kind::LocalProd => {
-                return Err(Error::SecretsRequired {
-                    item: item.to_string(),
-                    source: e,
-                });
-            }
-            Err(e) => {
-                r.warn(&format!("{e}; the stack will use its insecure defaults"));
-                r.info(&format!("hint: {}", e.hint(item)));
-            }
-        }
-    }
+    let secrets_loaded = load_secrets(ctx, stack, inst, opts, &mut project.env)?;
 
     // Recorded before starting, so `prune` can find the project if we are killed.
     let dir_s = inst.dir.display().to_string();

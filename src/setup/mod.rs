@@ -298,7 +298,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
                 "its description"
             }
         ));
-        if described.secret_fields.is_empty() {
+        if described.fields_for(true).is_empty() {
             ctx.reporter
                 .info("it maps no secrets: nothing to read from 1Password");
             item = onepassword::ItemState::Unavailable("no secrets mapped".into());
@@ -315,8 +315,8 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
             match onepassword::create_item(stack) {
                 Ok(generated) => {
                     let yours: Vec<&str> = stack
-                        .secret_fields
-                        .iter()
+                        .fields_for(true)
+                        .into_iter()
                         .filter(|f| !f.generated)
                         .map(|f| f.field.as_str())
                         .collect();
@@ -344,7 +344,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
             ));
         }
     } else if let onepassword::ItemState::Unavailable(_) = &item
-        && !stack.secret_fields.is_empty()
+        && !stack.fields_for(true).is_empty()
     {
         skipped.push(
             "1Password: install and sign in to `op`, then restart with `kinfra local-prod up`"

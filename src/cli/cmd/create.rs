@@ -37,6 +37,8 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     )?;
     ctx.reporter
         .success(&format!("Created sandbox {}", inst.id()));
+    ctx.reporter
+        .info(&format!("described by {}", super::stack().origin));
     super::print_ports(&inst);
     ctx.reporter.info(&format!(
         "next: cd {} && kinfra sandbox up",

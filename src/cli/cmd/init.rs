@@ -27,6 +27,8 @@ pub struct LocalProdArgs {}
 fn done(ctx: &Context, inst: &instance::Instance, up: &str) -> crate::Result<i32> {
     ctx.reporter
         .success(&format!("Initialized {} {}", inst.kind.label(), inst.id()));
+    ctx.reporter
+        .info(&format!("described by {}", super::stack().origin));
     super::print_ports(inst);
     ctx.reporter.info(&format!("next: {up}"));
     Ok(0)

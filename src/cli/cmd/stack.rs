@@ -82,6 +82,15 @@ fn check(ctx: &Context, top: &std::path::Path, a: CheckArgs) -> crate::Result<i3
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
     } else {
+        crate::outln!("description: {}", stack.origin);
+        for (what, names) in [
+            ("networks", &stack.shared_networks),
+            ("volumes", &stack.shared_volumes),
+        ] {
+            if !names.is_empty() {
+                crate::outln!("shared by every instance on purpose: {what} {}", names.join(", "));
+            }
+        }
         for f in &findings {
             let mark = if f.severity == Severity::Error {
                 "error"
