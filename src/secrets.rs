@@ -231,6 +231,10 @@ mod tests {
     fn garbage_is_an_error() {
         assert!(parse_item(&KTRDR.fields_for(false), "not json").is_err());
         assert!(parse_item(&KTRDR.fields_for(false), "[1,2]").is_err());
-        assert!(parse_item(&KTRDR.fields_for(false), "{}").unwrap().is_empty());
+        assert!(
+            parse_item(&KTRDR.fields_for(false), "{}")
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -139,7 +139,9 @@ impl SecretSource {
         }
         if let Some(name) = value.strip_prefix('$') {
             crate::validate::env_name(name).map_err(|e| {
-                format!("{value:?} names no host variable ({e}); write $NAME, or op://vault/item/field")
+                format!(
+                    "{value:?} names no host variable ({e}); write $NAME, or op://vault/item/field"
+                )
             })?;
             return Ok(SecretSource::Host(name.to_string()));
         }
@@ -714,8 +716,8 @@ mod file {
         let secrets = secrets
             .into_iter()
             .map(|(var, v)| {
-                let source = SecretSource::parse(&v)
-                    .map_err(|e| format!("[{kind}.secrets] {var}: {e}"))?;
+                let source =
+                    SecretSource::parse(&v).map_err(|e| format!("[{kind}.secrets] {var}: {e}"))?;
                 Ok(SecretRef { var: var.0, source })
             })
             .collect::<std::result::Result<_, String>>()?;
@@ -1474,7 +1476,11 @@ mod kinds_and_builtins {
         for f in &s.secret_fields {
             assert!(read.contains(f.var.as_str()), "{} not read", f.var);
         }
-        let lp: Vec<&str> = s.fields_for(true).iter().map(|f| f.field.as_str()).collect();
+        let lp: Vec<&str> = s
+            .fields_for(true)
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
         assert_eq!(lp, ["db_password", "jwt_secret", "anthropic_api_key"]);
         assert_eq!(s.fields_for(false).len(), 4);
         assert_eq!(s.env_for(false)["KTRDR_ENV"], "development");
@@ -1561,13 +1567,28 @@ mod kinds_and_builtins {
             ("[sandbox.env]\nPATH = \"/evil\"\n", "steers"),
             ("[env]\nLD_PRELOAD = \"x.so\"\n", "steers"),
             ("[env]\nSLOT_NUMBER = \"3\"\n", "kinfra's own key"),
-            ("[env]\nA = \"1\"\n[sandbox.env]\nA = \"2\"\n", "each variable once"),
-            ("[sandbox.env]\nA = \"1\"\n[sandbox.secrets]\nA = \"x\"\n", "each variable once"),
-            ("[local_prod.secrets]\nA = \"op://only-two/parts\"\n", "not a 1Password secret reference"),
-            ("[sandbox.secrets]\nA = \"$not a name\"\n", "names no host variable"),
+            (
+                "[env]\nA = \"1\"\n[sandbox.env]\nA = \"2\"\n",
+                "each variable once",
+            ),
+            (
+                "[sandbox.env]\nA = \"1\"\n[sandbox.secrets]\nA = \"x\"\n",
+                "each variable once",
+            ),
+            (
+                "[local_prod.secrets]\nA = \"op://only-two/parts\"\n",
+                "not a 1Password secret reference",
+            ),
+            (
+                "[sandbox.secrets]\nA = \"$not a name\"\n",
+                "names no host variable",
+            ),
             ("[sandbox.secrets]\nDOCKER_HOST = \"$X\"\n", "steers"),
             ("[env]\n\"bad-name\" = \"1\"\n", "bad-name"),
-            ("[[secrets]]\nfield = \"f\"\nvar = \"V\"\nkinds = [\"prod\"]\n", "is not \\\"sandbox\\\""),
+            (
+                "[[secrets]]\nfield = \"f\"\nvar = \"V\"\nkinds = [\"prod\"]\n",
+                "is not \\\"sandbox\\\"",
+            ),
         ] {
             let e = parse(text).expect_err(text);
             assert!(e.contains(says), "{text}: {e}");
@@ -1584,7 +1605,13 @@ mod kinds_and_builtins {
         );
         assert!(SecretSource::parse("op://v//f").is_err());
         assert!(SecretSource::parse("op://v/i/f\n--account=x").is_err());
-        assert_eq!(SecretSource::parse("$HOME_TOKEN"), Ok(SecretSource::Host("HOME_TOKEN".into())));
-        assert_eq!(SecretSource::parse("plain"), Ok(SecretSource::Literal("plain".into())));
+        assert_eq!(
+            SecretSource::parse("$HOME_TOKEN"),
+            Ok(SecretSource::Host("HOME_TOKEN".into()))
+        );
+        assert_eq!(
+            SecretSource::parse("plain"),
+            Ok(SecretSource::Literal("plain".into()))
+        );
     }
 }

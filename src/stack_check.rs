@@ -395,7 +395,13 @@ pub fn check(
     let mapped = stack
         .secret_fields
         .iter()
-        .map(|f| (format!("secret field {}", f.field), &f.var, f.for_kind(true)))
+        .map(|f| {
+            (
+                format!("secret field {}", f.field),
+                &f.var,
+                f.for_kind(true),
+            )
+        })
         .chain(
             stack
                 .secret_refs_for(true)
@@ -677,10 +683,20 @@ mod todays_ktrdr {
 
     #[test]
     fn todays_tree_is_clean_under_todays_description_once_its_externals_exist() {
-        let f = check(&crate::stack::KTRDR_2026, &read(TODAY), &BTreeSet::new(), &|_, _| true);
+        let f = check(
+            &crate::stack::KTRDR_2026,
+            &read(TODAY),
+            &BTreeSet::new(),
+            &|_, _| true,
+        );
         assert!(f.is_empty(), "{f:#?}");
         // Missing externals are errors kinfra can fix.
-        let f = check(&crate::stack::KTRDR_2026, &read(TODAY), &BTreeSet::new(), &|_, _| false);
+        let f = check(
+            &crate::stack::KTRDR_2026,
+            &read(TODAY),
+            &BTreeSet::new(),
+            &|_, _| false,
+        );
         let made: Vec<_> = f.iter().filter_map(|f| f.create.clone()).collect();
         assert_eq!(
             made,
@@ -693,7 +709,12 @@ mod todays_ktrdr {
 
     #[test]
     fn m6s_description_on_todays_tree_is_an_error_for_local_prod_secrets() {
-        let f = check(&crate::stack::KTRDR, &read(TODAY), &BTreeSet::new(), &|_, _| true);
+        let f = check(
+            &crate::stack::KTRDR,
+            &read(TODAY),
+            &BTreeSet::new(),
+            &|_, _| true,
+        );
         let errors: Vec<&str> = f
             .iter()
             .filter(|f| f.severity == Severity::Error)

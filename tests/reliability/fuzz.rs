@@ -101,7 +101,7 @@ pub fn run(t: &mut Tally) {
             let _ = kinfra::docker::parse_host_ports(&text);
             let _ = kinfra::compose::parse_ps_json(&text);
             let _ = kinfra::gate::json_length(&text, "/workers");
-            let _ = kinfra::secrets::parse_item(&kinfra::stack::KTRDR, &text);
+            let _ = kinfra::secrets::parse_item(&kinfra::stack::KTRDR.fields_for(false), &text);
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));

@@ -88,7 +88,10 @@ fn check(ctx: &Context, top: &std::path::Path, a: CheckArgs) -> crate::Result<i3
             ("volumes", &stack.shared_volumes),
         ] {
             if !names.is_empty() {
-                crate::outln!("shared by every instance on purpose: {what} {}", names.join(", "));
+                crate::outln!(
+                    "shared by every instance on purpose: {what} {}",
+                    names.join(", ")
+                );
             }
         }
         for f in &findings {
