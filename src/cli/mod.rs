@@ -93,6 +93,9 @@ pub enum SandboxCmd {
     Logs(cmd::logs::Args),
     /// Open a shell inside a service container of the current sandbox.
     Shell(cmd::shell::Args),
+    /// Run compose for the current sandbox as `up` does (project, files, ports,
+    /// secrets): `kinfra sandbox compose -- config`.
+    Compose(cmd::compose::Args),
     /// List every registered instance with its state (one Docker query).
     List(cmd::list::Args),
     /// Destroy a sandbox: containers, volumes, registration and its worktree.
@@ -117,6 +120,9 @@ pub enum LocalProdCmd {
     Status(cmd::status::Args),
     /// Show local-prod's container logs.
     Logs(cmd::logs::Args),
+    /// Run compose for local-prod as `up` does (project, files, profile, secrets):
+    /// `kinfra local-prod compose -- config`.
+    Compose(cmd::compose::Args),
     /// Destroy the registered local-prod (found in the registry, never from the
     /// current directory): containers, volumes, registration, .env.sandbox. The clone stays.
     Destroy(cmd::destroy::LocalProdArgs),
@@ -186,6 +192,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             SandboxCmd::Status(a) => cmd::status::run(ctx, Sandbox, a),
             SandboxCmd::Logs(a) => cmd::logs::run(ctx, Sandbox, a),
             SandboxCmd::Shell(a) => cmd::shell::run(ctx, a),
+            SandboxCmd::Compose(a) => cmd::compose::run(ctx, Sandbox, a),
             SandboxCmd::List(a) => cmd::list::run(ctx, a),
             SandboxCmd::Destroy(a) => cmd::destroy::run(ctx, a),
             SandboxCmd::InitShared(a) => cmd::init_shared::run(ctx, a),
@@ -198,6 +205,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             LocalProdCmd::Down(a) => cmd::down::run(ctx, LocalProd, a),
             LocalProdCmd::Status(a) => cmd::status::run(ctx, LocalProd, a),
             LocalProdCmd::Logs(a) => cmd::logs::run(ctx, LocalProd, a),
+            LocalProdCmd::Compose(a) => cmd::compose::run(ctx, LocalProd, a),
             LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, a),
         },
         Command::Demo(a) => cmd::demo::run(ctx, a),

@@ -73,7 +73,7 @@ fn post_start_json<S: serde::Serializer>(
 /// that cannot be had is a warning for a sandbox (the stack runs on its insecure
 /// defaults) and an error for local-prod, whose database would otherwise keep the
 /// default password it was created with.
-fn load_secrets(
+pub(super) fn load_secrets(
     ctx: &Context,
     stack: &Stack,
     inst: &Instance,

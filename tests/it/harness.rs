@@ -279,6 +279,24 @@ case "$1" in
     if [ -f "$d/items/$3.json" ]; then cat "$d/items/$3.json"; exit 0; fi
     echo "[ERROR] 2026/01/01 00:00:00 \"$3\" isn't an item. Specify the item with its UUID, name, or domain." >&2
     exit 1 ;;
+  read)
+    # `op read [--no-newline] [--] op://vault/item[/section]/field`: the field's value.
+    [ -f "$d/signed_in" ] || { echo '[ERROR] 2026/01/01 00:00:00 You are not currently signed in. Please run `op signin --help` for instructions' >&2; exit 1; }
+    ref=""; nl=1
+    for a in "$@"; do case "$a" in op://*) ref="$a" ;; --no-newline|-n) nl=0 ;; esac; done
+    item=$(printf '%s' "$ref" | cut -d/ -f4)
+    field=$(printf '%s' "$ref" | awk -F/ '{print $NF}')
+    f="$d/items/$item.json"
+    [ -f "$f" ] || { echo "[ERROR] 2026/01/01 00:00:00 could not read secret '$ref': \"$item\" isn't an item in any vault" >&2; exit 1; }
+    python3 - "$f" "$field" "$nl" <<'PY' || { echo "[ERROR] 2026/01/01 00:00:00 could not read secret '$ref': no field \"$field\"" >&2; exit 1; }
+import json, sys
+item = json.load(open(sys.argv[1]))
+v = [f["value"] for f in item.get("fields", []) if f.get("label") == sys.argv[2]]
+if not v:
+    sys.exit(1)
+sys.stdout.write(v[0] + ("\n" if sys.argv[3] == "1" else ""))
+PY
+    exit 0 ;;
   --version) echo 2.30.0 ;;
   *) echo "[ERROR] unknown command \"$1\"" >&2; exit 1 ;;
 esac

@@ -10,6 +10,7 @@ mod commands;
 mod compose_file;
 mod installer;
 mod isolation;
+mod ktrdr_today;
 mod local_prod;
 mod mcp;
 mod registry;

@@ -2,6 +2,7 @@
 //! `run`, which calls the library and prints the result.
 
 pub mod completions;
+pub mod compose;
 pub mod create;
 pub mod demo;
 pub mod destroy;

@@ -1,0 +1,42 @@
+//! `kinfra sandbox compose ARGS…`: compose itself, for one instance, run as `up`
+//! runs it: its project name, files (the resolved copy where kinfra chooses the
+//! ports), profiles, environment and secrets. Its output passes through kinfra, so a
+//! secret's value is shown as `***` (`compose config` shows where each one lands).
+
+use super::{Instance, UpOptions};
+use crate::compose::Compose;
+use crate::context::Context;
+use crate::error::Result;
+use crate::stack::Stack;
+
+/// Runs compose with `args` for `inst`; returns what it printed and its status (the
+/// caller prints it, redacted).
+pub fn compose(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    args: &[String],
+    secrets: bool,
+) -> Result<crate::exec::Output> {
+    let compose = Compose::detect()?;
+    let mut project = inst.project(ctx, stack)?;
+    let copy = crate::model::copy_path(&ctx.home, inst.id());
+    let resolved;
+    let inst = if stack.auto_ports && !copy.is_file() {
+        // Never started: the copy `up` would run, made now (under the lock, as `up`).
+        let _lock = super::lock(ctx, inst.id(), "compose")?;
+        project.files = super::compose_files(stack, &inst.dir)?;
+        resolved = super::resolve::prepare(ctx, &compose, stack, inst, &project)?;
+        project.files = vec![resolved.file.clone()];
+        project.env = resolved.instance.env.compose_vars(stack, &ctx.shared_dir());
+        &resolved.instance
+    } else {
+        inst
+    };
+    let opts = UpOptions {
+        secrets,
+        ..Default::default()
+    };
+    super::up::load_secrets(ctx, stack, inst, &opts, &mut project.env)?;
+    Ok(compose.cmd(&project).args(args).output()?)
+}
