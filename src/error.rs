@@ -175,6 +175,12 @@ pub enum Error {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error("the stack description asks to run commands on this machine that have not been allowed for {}:\n{commands}", clone.display())]
+    NotAllowed { clone: PathBuf, commands: String },
+    #[error("prepare step {name:?} failed: {detail}")]
+    PrepareFailed { name: String, detail: String },
+    #[error("host service {name} needs port {port}, which something else holds")]
+    HostPortHeld { name: String, port: u16 },
     #[error("{0}")]
     Other(String),
 }
@@ -233,6 +239,7 @@ impl Error {
             | Error::ProjectInUse { .. }
             | Error::Busy { .. }
             | Error::Io { .. }
+            | Error::PrepareFailed { .. }
             | Error::Other(_) => FAILURE,
             Error::NotInRepo { .. }
             | Error::NotStackRepo { .. }
@@ -242,10 +249,11 @@ impl Error {
             | Error::BadName(_)
             | Error::WrongKind { .. }
             | Error::Invalid(_)
+            | Error::NotAllowed { .. }
             | Error::StackInvalid { .. }
             | Error::ComposeConfig { .. }
             | Error::GateFailed { .. } => INVALID,
-            Error::PortConflict { .. } => PORT_CONFLICT,
+            Error::PortConflict { .. } | Error::HostPortHeld { .. } => PORT_CONFLICT,
             Error::Interrupted => INTERRUPTED,
             Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
                 NOT_FOUND
@@ -333,6 +341,9 @@ impl Error {
                 source.hint(item).trim_end_matches(", or pass --no-secrets")
             ),
             Error::Interrupted => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
+            Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
+            Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
+            Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
             Error::StackInvalid { .. } => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
             Error::OverBudget { .. } => format!(
                 "stop a stack (`kinfra sandbox down NAME`), or pass --wait to start when there is room; limits: {} and {} (default: the engine's memory)",

@@ -272,6 +272,44 @@ impl Cmd {
         }
     }
 
+    /// Runs and requires success, handing each line it prints (stdout and stderr
+    /// as one stream, in order: `docker build`'s classic builder writes progress to
+    /// stdout) to `each_line`. The error carries the whole output.
+    pub fn run_merged(&self, mut each_line: impl FnMut(&str)) -> Result<(), ExecError> {
+        use std::io::BufRead;
+        let mut c = self.command()?;
+        let (reader, writer) = std::io::pipe().map_err(|source| self.spawn_error(source))?;
+        let w2 = writer
+            .try_clone()
+            .map_err(|source| self.spawn_error(source))?;
+        c.stdin(Stdio::null()).stdout(writer).stderr(w2);
+        let mut child = c.spawn().map_err(|source| self.spawn_error(source))?;
+        // The parent's copies of the writing end go, so the read ends with the child.
+        drop(c);
+        let mut all = String::new();
+        for chunk in std::io::BufReader::new(reader)
+            .split(b'\n')
+            .map_while(|c| c.ok())
+        {
+            let text = String::from_utf8_lossy(&chunk).into_owned();
+            for piece in text
+                .split('\r')
+                .map(str::trim_end)
+                .filter(|p| !p.trim().is_empty())
+            {
+                each_line(piece);
+            }
+            all.push_str(&text);
+            all.push('\n');
+        }
+        let status = child.wait().map_err(|source| self.spawn_error(source))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(self.failed(status, all))
+        }
+    }
+
     /// Starts the command in its own process group with no stdio and does not wait
     /// for it: work that must outlive this command (a measurement after `up`) and
     /// must not delay its exit. A thread reaps it, so a long-lived caller (the MCP
@@ -288,6 +326,26 @@ impl Cmd {
             let _ = child.wait();
         });
         Ok(())
+    }
+
+    /// Starts a long-lived service that outlives kinfra: its own process group
+    /// (pid = group id, so a stop ends its children too), stdin closed, stdout and
+    /// stderr appended to `log`. Returns its pid; a thread reaps it should it end
+    /// while kinfra still runs (the MCP server).
+    pub fn spawn_service(&self, log: std::fs::File) -> Result<u32, ExecError> {
+        use std::os::unix::process::CommandExt;
+        let mut c = self.command()?;
+        let err = log.try_clone().map_err(|source| self.spawn_error(source))?;
+        c.process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        let mut child = c.spawn().map_err(|source| self.spawn_error(source))?;
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        Ok(pid)
     }
 
     /// Runs with the terminal's stdin/stdout/stderr (logs -f, shell, live output).

@@ -119,6 +119,21 @@ pub fn probe(
     }
 }
 
+/// Whether `GET http://127.0.0.1:<port><path>` answers 2xx within 3 s (a host
+/// service's health URL).
+pub fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(client) = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(3))
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .build()
+    else {
+        return false;
+    };
+    get(&client, port, path).is_ok_and(|(_, r)| r.status().is_success())
+}
+
 /// `GET http://127.0.0.1:<port><path>`; the error names the URL and the root cause.
 fn get(
     client: &reqwest::blocking::Client,

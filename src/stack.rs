@@ -195,6 +195,53 @@ impl Carry {
     }
 }
 
+/// A stack started once for every instance (an observability stack on its external
+/// network), from a compose file of the repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedService {
+    pub name: String,
+    pub compose_file: String,
+    /// Its compose project: one for the whole machine.
+    pub project: String,
+}
+
+/// What a prepare step does before compose starts anything.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrepareAction {
+    /// `docker build -t image -f dockerfile context` when the image is not there (an
+    /// image the compose file uses without a build section).
+    Image {
+        image: String,
+        dockerfile: String,
+        context: String,
+    },
+    /// A command of the repository, run in the checkout: runs only once allowed
+    /// (`kinfra stack allow`).
+    Command(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepare {
+    pub name: String,
+    pub action: PrepareAction,
+}
+
+/// A service local-prod runs natively on the host (a GPU training host), beside its
+/// containers: runs only once allowed (`kinfra stack allow`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostService {
+    pub name: String,
+    pub command: Vec<String>,
+    /// Relative to the clone.
+    pub dir: String,
+    pub env: BTreeMap<String, String>,
+    pub port: u16,
+    /// `GET http://127.0.0.1:<port><health>` answers 2xx when it is up.
+    pub health: Option<String>,
+    /// Relative to the clone.
+    pub log: String,
+}
+
 /// The whole description of a stack kinfra manages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
@@ -251,6 +298,11 @@ pub struct Stack {
     /// Which description this is, for people: the file it came from, or which
     /// built-in one (`stack check` and `create` say it).
     pub origin: String,
+    pub shared: Vec<SharedService>,
+    pub prepare: Vec<Prepare>,
+    pub host: Vec<HostService>,
+    /// Compiled into kinfra: its host commands need no `kinfra stack allow`.
+    pub builtin: bool,
 }
 
 /// `[budget]`: how many stacks may run at once, and how much memory they may use.
@@ -365,7 +417,9 @@ const KTRDR_TODAY: &str = "the built-in KTRDR description (today's tree, 2c5c717
 fn builtin(file: &str, origin: &str) -> Stack {
     let text = crate::assets::text::<crate::assets::Scripts>(file);
     // The build embeds these files and unit tests parse them: a failure is a bug here.
-    Stack::parse(&text, origin).unwrap_or_else(|e| panic!("embedded {file}: {e}"))
+    let mut s = Stack::parse(&text, origin).unwrap_or_else(|e| panic!("embedded {file}: {e}"));
+    s.builtin = true;
+    s
 }
 
 /// Pure: which built-in KTRDR description fits a KTRDR compose file: today's when
@@ -585,7 +639,7 @@ const KTRDR_COMPOSE_FILE: &str = "docker-compose.sandbox.yml";
 
 /// The main clone of a checkout: itself, or for a worktree (whose `.git` is a file
 /// `gitdir: <clone>/.git/worktrees/<name>`) the clone that holds it.
-fn main_clone(top: &Path) -> PathBuf {
+pub fn main_clone(top: &Path) -> PathBuf {
     let git = top.join(".git");
     if git.is_file()
         && let Ok(text) = std::fs::read_to_string(&git)
@@ -658,6 +712,198 @@ mod file {
         shared_networks: Vec<String>,
         #[serde(default)]
         env: BTreeMap<EnvName, String>,
+        #[serde(default)]
+        shared: Vec<RawShared>,
+        #[serde(default)]
+        prepare: Vec<RawPrepare>,
+        #[serde(default)]
+        host: Vec<RawHost>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawShared {
+        name: DirName,
+        compose_file: String,
+        #[serde(default)]
+        project: Option<ProjectName>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawPrepare {
+        name: String,
+        #[serde(default)]
+        image: Option<String>,
+        #[serde(default)]
+        dockerfile: Option<String>,
+        #[serde(default)]
+        context: Option<String>,
+        #[serde(default)]
+        command: Option<Vec<String>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawHost {
+        name: DirName,
+        command: Vec<String>,
+        #[serde(default)]
+        dir: Option<String>,
+        #[serde(default)]
+        env: BTreeMap<EnvName, String>,
+        port: u16,
+        #[serde(default)]
+        health: Option<HttpPath>,
+        #[serde(default)]
+        log: Option<String>,
+    }
+
+    /// An image reference docker accepts as a word of its own (never an option).
+    fn image_ref(s: &str) -> bool {
+        !s.is_empty()
+            && !s.starts_with('-')
+            && s.len() <= 255
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+    }
+
+    fn shared_services(
+        raw: Vec<RawShared>,
+        slug: &str,
+    ) -> std::result::Result<Vec<SharedService>, String> {
+        let mut out: Vec<SharedService> = Vec::new();
+        for r in raw {
+            if !inside_repo(&r.compose_file) {
+                return Err(format!(
+                    "shared service {:?}: compose_file {:?} must be a path inside the repository",
+                    r.name.0, r.compose_file
+                ));
+            }
+            let project = r
+                .project
+                .map(|p| p.0)
+                .unwrap_or_else(|| format!("{slug}-{}", r.name.0.to_lowercase().replace('.', "-")));
+            if out
+                .iter()
+                .any(|o| o.name == r.name.0 || o.project == project)
+            {
+                return Err(format!(
+                    "shared service {:?} is declared twice (name or project {project:?})",
+                    r.name.0
+                ));
+            }
+            out.push(SharedService {
+                name: r.name.0,
+                compose_file: r.compose_file,
+                project,
+            });
+        }
+        Ok(out)
+    }
+
+    fn prepare_steps(raw: Vec<RawPrepare>) -> std::result::Result<Vec<Prepare>, String> {
+        raw.into_iter()
+            .map(|r| {
+                let action = match (r.image, r.command) {
+                    (Some(image), None) => {
+                        if !image_ref(&image) {
+                            return Err(format!(
+                                "prepare step {:?}: image {image:?} is not an image reference",
+                                r.name
+                            ));
+                        }
+                        let dockerfile = r.dockerfile.ok_or_else(|| {
+                            format!("prepare step {:?}: an image step needs `dockerfile`", r.name)
+                        })?;
+                        let context = r.context.unwrap_or_else(|| ".".into());
+                        for (what, f) in [("dockerfile", &dockerfile), ("context", &context)] {
+                            if !(f == "." || inside_repo(f)) {
+                                return Err(format!(
+                                    "prepare step {:?}: {what} {f:?} must be a path inside the repository",
+                                    r.name
+                                ));
+                            }
+                        }
+                        PrepareAction::Image {
+                            image,
+                            dockerfile,
+                            context,
+                        }
+                    }
+                    (None, Some(cmd)) => {
+                        if r.dockerfile.is_some() || r.context.is_some() {
+                            return Err(format!(
+                                "prepare step {:?}: dockerfile and context belong to an image step",
+                                r.name
+                            ));
+                        }
+                        if cmd.first().is_none_or(|c| c.is_empty()) {
+                            return Err(format!("prepare step {:?}: command is empty", r.name));
+                        }
+                        PrepareAction::Command(cmd)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "prepare step {:?} needs exactly one of image (with dockerfile) or command",
+                            r.name
+                        ));
+                    }
+                };
+                Ok(Prepare {
+                    name: r.name,
+                    action,
+                })
+            })
+            .collect()
+    }
+
+    fn host_services(raw: Vec<RawHost>) -> std::result::Result<Vec<HostService>, String> {
+        let mut out: Vec<HostService> = Vec::new();
+        for r in raw {
+            let name = r.name.0;
+            if r.command.first().is_none_or(|c| c.is_empty()) {
+                return Err(format!("host service {name:?}: command is empty"));
+            }
+            if r.port == 0 {
+                return Err(format!("host service {name:?}: port 0 is no port"));
+            }
+            let dir = r.dir.unwrap_or_else(|| ".".into());
+            let log = r.log.unwrap_or_else(|| format!("logs/{name}.log"));
+            for (what, f) in [("dir", &dir), ("log", &log)] {
+                if !(f == "." || inside_repo(f)) {
+                    return Err(format!(
+                        "host service {name:?}: {what} {f:?} must be a path inside the clone"
+                    ));
+                }
+            }
+            let mut env = BTreeMap::new();
+            for (k, v) in r.env {
+                if crate::validate::steers_processes(&k.0) && k.0 != "PYTHONPATH" {
+                    return Err(format!(
+                        "host service {name:?}: {} steers processes; set it in the command instead",
+                        k.0
+                    ));
+                }
+                env.insert(k.0, v);
+            }
+            if out.iter().any(|o| o.name == name || o.port == r.port) {
+                return Err(format!(
+                    "host service {name:?}: its name or port {} is another host service's",
+                    r.port
+                ));
+            }
+            out.push(HostService {
+                name,
+                command: r.command,
+                dir,
+                env,
+                port: r.port,
+                health: r.health.map(|h| h.0),
+                log,
+            });
+        }
+        Ok(out)
     }
 
     /// `compose_file = "compose.yaml"` or `compose_file = ["compose.yaml", "more.yaml"]`.
@@ -1167,6 +1413,10 @@ mod file {
                 shared_volumes: self.shared_volumes,
                 shared_networks: self.shared_networks,
                 origin: String::new(),
+                shared: shared_services(self.shared, &slug)?,
+                prepare: prepare_steps(self.prepare)?,
+                host: host_services(self.host)?,
+                builtin: false,
                 name: self.name,
             })
         }

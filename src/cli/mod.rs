@@ -50,6 +50,9 @@ pub enum Command {
     /// acts on the registered one, from any directory.
     #[command(subcommand, name = "local-prod")]
     LocalProd(LocalProdCmd),
+    /// Services shared by every instance (an observability stack): start, stop, show.
+    #[command(subcommand)]
+    Shared(cmd::shared::SharedCmd),
     /// Run the embedded demo end to end: local-prod and a sandbox, then teardown.
     Demo(cmd::demo::Args),
     /// Check the prerequisites (git, Docker engine and compose, uv, 1Password CLI) and
@@ -123,6 +126,9 @@ pub enum LocalProdCmd {
     /// Run compose for local-prod as `up` does (project, files, profile, secrets):
     /// `kinfra local-prod compose -- config`.
     Compose(cmd::compose::Args),
+    /// Host services: processes local-prod runs natively beside its containers.
+    #[command(subcommand)]
+    Host(cmd::host::HostCmd),
     /// Destroy the registered local-prod (found in the registry, never from the
     /// current directory): containers, volumes, registration, .env.sandbox. The clone stays.
     Destroy(cmd::destroy::LocalProdArgs),
@@ -206,8 +212,10 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             LocalProdCmd::Status(a) => cmd::status::run(ctx, LocalProd, a),
             LocalProdCmd::Logs(a) => cmd::logs::run(ctx, LocalProd, a),
             LocalProdCmd::Compose(a) => cmd::compose::run(ctx, LocalProd, a),
+            LocalProdCmd::Host(c) => cmd::host::run(ctx, c),
             LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, a),
         },
+        Command::Shared(c) => cmd::shared::run(ctx, c),
         Command::Demo(a) => cmd::demo::run(ctx, a),
         Command::Doctor(a) => cmd::doctor::run(ctx, a),
         Command::Completions(a) => cmd::completions::run(a),

@@ -1,14 +1,18 @@
 //! Instance lifecycle: one implementation for sandboxes and local-prod, which differ
 //! only in the data of [`Kind`]. One file per operation.
 
+pub mod allow;
 mod create;
 mod destroy;
+pub mod host;
 mod init;
 mod lock;
 mod ops;
 mod passthrough;
+pub mod prepare;
 mod prune;
 pub mod resolve;
+pub mod shared_services;
 mod status;
 pub(crate) mod up;
 

@@ -239,6 +239,14 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         None
     };
 
+    // Before anything starts: what the compose file needs and no build section
+    // makes (a failure stops here), then the shared services it joins.
+    super::prepare::run(ctx, stack, &inst.dir, &crate::stack::main_clone(&inst.dir))?;
+    for name in super::shared_services::up(ctx, stack, &inst.dir, &[])? {
+        r.info(&format!(
+            "shared service {name} was not running: started it (it stays up for every instance; `kinfra shared down` stops it)"
+        ));
+    }
     let secrets_loaded = load_secrets(ctx, stack, inst, opts, &mut project.env)?;
 
     // Recorded before starting, so `prune` can find the project if we are killed.

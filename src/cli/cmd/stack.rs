@@ -9,6 +9,16 @@ pub enum StackCmd {
     Check(CheckArgs),
     /// Write a commented kinfra.toml for this repository from its compose file.
     Init(InitArgs),
+    /// Allow the commands this description runs on the machine (prepare commands,
+    /// host services) for this clone; asked again whenever they change.
+    Allow(AllowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AllowArgs {
+    /// Only show the commands and whether they are allowed.
+    #[arg(long)]
+    pub show: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +50,35 @@ pub fn run(ctx: &Context, c: StackCmd) -> crate::Result<i32> {
     match c {
         StackCmd::Check(a) => check(ctx, &top, a),
         StackCmd::Init(a) => init(ctx, &top, a),
+        StackCmd::Allow(a) => allow(ctx, &top, a),
     }
+}
+
+fn allow(ctx: &Context, top: &std::path::Path, a: AllowArgs) -> crate::Result<i32> {
+    use crate::instance::allow;
+    let stack = super::stack();
+    let clone = crate::stack::main_clone(top);
+    let text = allow::commands_text(stack);
+    if text.is_empty() {
+        crate::outln!("{} runs no commands on this machine", stack.origin);
+        return Ok(0);
+    }
+    crate::outln!(
+        "{} runs on this machine:\n{}",
+        stack.origin,
+        text.trim_end()
+    );
+    let allowed = allow::is_allowed(&ctx.home, &clone, stack);
+    if a.show {
+        crate::outln!("{}", if allowed { "allowed" } else { "not allowed" });
+        return Ok(0);
+    }
+    if !allowed {
+        allow::allow(&ctx.home, &clone, stack)?;
+    }
+    ctx.reporter
+        .success(&format!("allowed for {}", clone.display()));
+    Ok(0)
 }
 
 fn check(ctx: &Context, top: &std::path::Path, a: CheckArgs) -> crate::Result<i32> {

@@ -12,10 +12,27 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
-    let inst = instance::find(ctx, super::stack(), kind, a.name.as_deref())?;
+    let stack = super::stack();
+    let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     let s = instance::status(ctx, &inst)?;
+    // One `docker ps` more only when the stack declares shared services.
+    let shared = if stack.shared.is_empty() {
+        Vec::new()
+    } else {
+        instance::shared_services::status(stack).unwrap_or_default()
+    };
+    let host = if kind == Kind::LocalProd {
+        instance::host::status(ctx, stack, &inst)
+    } else {
+        Vec::new()
+    };
     if a.json {
-        crate::outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        let mut v = serde_json::to_value(&s).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("shared_services".into(), serde_json::json!(shared));
+            o.insert("host_services".into(), serde_json::json!(host));
+        }
+        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(0);
     }
     crate::outln!(
@@ -47,6 +64,18 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
             crate::outln!("    {:<20} {}{health}", svc.service, svc.state);
+        }
+    }
+    if !shared.is_empty() {
+        crate::outln!("  shared services (one for every instance):");
+        for st in &shared {
+            crate::outln!("    {:<20} {}", st.name, st.label());
+        }
+    }
+    if !host.is_empty() {
+        crate::outln!("  host services:");
+        for h in &host {
+            crate::outln!("    {:<20} port {:<6} {}", h.name, h.port, h.label());
         }
     }
     Ok(0)

@@ -1,0 +1,73 @@
+use crate::context::Context;
+use crate::instance::shared_services;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SharedCmd {
+    /// Start the repository's shared services (all, or those named) that are not
+    /// running: one stack for every instance.
+    Up(NamesArgs),
+    /// Stop them (their volumes stay). Instances keep running without them.
+    Down(NamesArgs),
+    /// Show each shared service and whether it runs.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NamesArgs {
+    /// Shared services by name (default: every one the description declares).
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, c: SharedCmd) -> crate::Result<i32> {
+    let stack = super::stack();
+    let top = crate::git::toplevel(&ctx.cwd)?;
+    match c {
+        SharedCmd::Up(a) => {
+            let started = shared_services::up(ctx, stack, &top, &a.names)?;
+            if started.is_empty() {
+                ctx.reporter.info(if stack.shared.is_empty() {
+                    "this stack declares no shared services"
+                } else {
+                    "already running: nothing to start"
+                });
+            } else {
+                ctx.reporter
+                    .success(&format!("started {}", started.join(", ")));
+            }
+            Ok(0)
+        }
+        SharedCmd::Down(a) => {
+            let stopped = shared_services::down(ctx, stack, &top, &a.names)?;
+            if stopped.is_empty() {
+                ctx.reporter.info("nothing to stop");
+            } else {
+                ctx.reporter
+                    .success(&format!("stopped {}", stopped.join(", ")));
+            }
+            Ok(0)
+        }
+        SharedCmd::Status(a) => {
+            let states = shared_services::status(stack)?;
+            if a.json {
+                crate::outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&states).unwrap_or_default()
+                );
+            } else if states.is_empty() {
+                crate::outln!("this stack declares no shared services");
+            } else {
+                for s in &states {
+                    crate::outln!("{:<20} {:<24} {}", s.name, s.project, s.label());
+                }
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Shared services: a compose stack started once for every instance of a project
+//! (KTRDR's observability on its external network). `kinfra shared up|down|status`
+//! manage them; an instance's `up` starts one that is not running and says so; an
+//! instance's `down` or `destroy` never touches them.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::compose::{Compose, Project};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::stack::{SharedService, Stack};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SharedState {
+    pub name: String,
+    pub project: String,
+    /// Its containers that run, of all it has.
+    pub running: usize,
+    pub containers: usize,
+}
+
+impl SharedState {
+    pub fn label(&self) -> String {
+        match (self.running, self.containers) {
+            (0, 0) => "not started".into(),
+            (0, _) => "stopped".into(),
+            (r, n) if r == n => format!("running ({r})"),
+            (r, n) => format!("partly running ({r} of {n})"),
+        }
+    }
+}
+
+/// The shared services named (all when `names` is empty); an unknown name is an
+/// error that lists the known ones.
+pub fn select<'s>(stack: &'s Stack, names: &[String]) -> Result<Vec<&'s SharedService>> {
+    if names.is_empty() {
+        return Ok(stack.shared.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            stack.shared.iter().find(|s| &s.name == n).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "no shared service {n:?} in {}; it declares: {}",
+                    stack.origin,
+                    if stack.shared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        stack
+                            .shared
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ))
+            })
+        })
+        .collect()
+}
+
+/// One `docker ps` for all of them.
+pub fn status(stack: &Stack) -> Result<Vec<SharedState>> {
+    let all = crate::docker::containers(None)?;
+    Ok(stack
+        .shared
+        .iter()
+        .map(|s| {
+            let mine: Vec<_> = all.iter().filter(|c| c.project == s.project).collect();
+            SharedState {
+                name: s.name.clone(),
+                project: s.project.clone(),
+                running: mine.iter().filter(|c| c.running()).count(),
+                containers: mine.len(),
+            }
+        })
+        .collect())
+}
+
+fn project(s: &SharedService, dir: &Path) -> Result<Project> {
+    let file = crate::fsutil::resolve_inside(dir, Path::new(&s.compose_file)).map_err(|why| {
+        Error::Invalid(format!(
+            "shared service {}: refused the compose file {}: {why}",
+            s.name, s.compose_file
+        ))
+    })?;
+    if !file.is_file() {
+        return Err(Error::Invalid(format!(
+            "shared service {}: {} has no {}; check out a branch that has it, or fix kinfra.toml",
+            s.name,
+            dir.display(),
+            s.compose_file
+        )));
+    }
+    let pdir = file.parent().unwrap_or(dir).to_path_buf();
+    Ok(Project::new(&s.project, &file, &pdir))
+}
+
+/// Starts the ones named that are not all running, from the checkout `dir`. Returns
+/// the names it started.
+pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<Vec<String>> {
+    let chosen = select(stack, names)?;
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let compose = Compose::detect()?;
+    let states = status(stack)?;
+    let mut started = Vec::new();
+    for s in chosen {
+        let st = states.iter().find(|st| st.name == s.name);
+        if st.is_some_and(|st| st.running > 0 && st.running == st.containers) {
+            continue;
+        }
+        // Two instances starting at once start it once.
+        let _lock = super::lock(ctx, &s.project, "shared up")?;
+        let p = project(s, dir)?;
+        ctx.reporter.step(&format!(
+            "Starting shared service {} (one for every instance, project {})",
+            s.name, s.project
+        ));
+        compose
+            .cmd(&p)
+            .args(["up", "-d"])
+            .run_streaming(|_| {})
+            .map_err(|e| super::compose_error(&s.project, e))?;
+        started.push(s.name.clone());
+    }
+    Ok(started)
+}
+
+/// Stops the ones named (their volumes stay). Returns the names it stopped.
+pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<Vec<String>> {
+    let chosen = select(stack, names)?;
+    let compose = Compose::detect()?;
+    let states = status(stack)?;
+    let mut stopped = Vec::new();
+    for s in chosen {
+        if states
+            .iter()
+            .any(|st| st.name == s.name && st.containers == 0)
+        {
+            continue;
+        }
+        let _lock = super::lock(ctx, &s.project, "shared down")?;
+        let p = project(s, dir)?;
+        ctx.reporter
+            .step(&format!("Stopping shared service {}", s.name));
+        compose
+            .cmd(&p)
+            .args(["down"])
+            .run_streaming(|_| {})
+            .map_err(|e| super::compose_error(&s.project, e))?;
+        stopped.push(s.name.clone());
+    }
+    Ok(stopped)
+}
