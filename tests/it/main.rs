@@ -5,6 +5,7 @@ mod harness;
 
 mod agents;
 mod bad_input;
+mod beside;
 mod clone_http;
 mod commands;
 mod compose_file;
