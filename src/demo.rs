@@ -114,6 +114,7 @@ mod tests {
         let mut s = crate::stack::Stack::from_dir(dir.path()).unwrap().unwrap();
         assert!(s.origin.ends_with("kinfra.toml"), "{}", s.origin);
         s.origin = crate::stack::KTRDR.origin.clone();
+        s.builtin = true;
         assert_eq!(s, *crate::stack::KTRDR);
     }
 }

@@ -546,6 +546,16 @@ pub fn ping() -> Result<String> {
         .map_err(classify)
 }
 
+/// Every `repository:tag` the engine has; `None` when it does not answer.
+pub fn image_names() -> Option<std::collections::BTreeSet<String>> {
+    let out = docker()
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .timeout(std::time::Duration::from_secs(30))
+        .run()
+        .ok()?;
+    Some(out.lines().map(|l| l.trim().to_string()).collect())
+}
+
 /// Whether a network or volume of that name exists; `None` when the engine does not
 /// answer.
 pub fn object_exists(kind: &str, name: &str) -> Option<bool> {

@@ -39,6 +39,9 @@ pub struct Facts {
     pub env_files: Vec<String>,
     /// `environment` entries of services: (service, key, value as written).
     pub environment: Vec<(String, String, String)>,
+    /// (service, image) of services naming an image and no `build` section: compose
+    /// pulls those, and an image built by hand is not pullable.
+    pub images_without_build: Vec<(String, String)>,
     /// Variables read, with whether a default is given (`${X:-d}`, `${X-d}`).
     pub variables: Vec<(String, bool)>,
 }
@@ -62,6 +65,8 @@ pub fn read(text: &str) -> Facts {
     let mut entry = String::new();
     let mut key = String::new();
     let mut key_indent = 0;
+    let mut images: Vec<(String, String)> = Vec::new();
+    let mut built: BTreeSet<String> = BTreeSet::new();
     // Top-level networks and volumes: (kind, entry) -> (external, `name:`).
     let mut objects: Vec<(String, String, bool, Option<String>)> = Vec::new();
     for raw in text.lines() {
@@ -105,6 +110,12 @@ pub fn read(text: &str) -> Facts {
                     .container_names
                     .push((entry.clone(), unquote(v).to_string())),
                 ("services", "healthcheck") => f.healthchecks.push(entry.clone()),
+                ("services", "image") if !v.is_empty() => {
+                    images.push((entry.clone(), unquote(v).to_string()));
+                }
+                ("services", "build") => {
+                    built.insert(entry.clone());
+                }
                 ("services", "network_mode") if unquote(v) == "host" => {
                     f.host_network.push(entry.clone());
                 }
@@ -185,6 +196,10 @@ pub fn read(text: &str) -> Facts {
             }
         }
     }
+    f.images_without_build = images
+        .into_iter()
+        .filter(|(svc, _)| !built.contains(svc))
+        .collect();
     f
 }
 
@@ -390,6 +405,35 @@ pub fn check(
         )));
     }
     let read: BTreeSet<&str> = facts.variables.iter().map(|(v, _)| v.as_str()).collect();
+    for g in &stack.gate {
+        if !facts.services.is_empty() && !facts.services.contains(&g.service) {
+            out.push(warn(format!(
+                "gate check {:?} names service {}, which the compose file does not have: its logs cannot be shown, and the check may wait for something that never starts",
+                g.name, g.service
+            )));
+        }
+    }
+    if let Some(ps) = &stack.post_start
+        && !facts.services.is_empty()
+        && !facts.services.contains(&ps.service)
+    {
+        out.push(err(format!(
+            "post_start {:?} runs in service {}, which the compose file does not have: every `up` would fail there",
+            ps.name, ps.service
+        )));
+    }
+    // A built-in description's spare keys (M6's local-prod-only workers 5-8) are
+    // not the user's to remove.
+    if !stack.auto_ports && !stack.builtin {
+        for p in stack.ports.iter().filter(|p| !p.fixed) {
+            if !facts.variables.iter().any(|(v, _)| v == &p.key) {
+                out.push(warn(format!(
+                    "port key {} is one the compose file never reads: it holds a port per instance for nothing (remove it, or publish it)",
+                    p.key
+                )));
+            }
+        }
+    }
     // local-prod holds real data: a secret that misses its variable leaves the
     // stack on its insecure default while 1Password is signed in.
     let mapped = stack
@@ -515,7 +559,42 @@ pub const COMPOSE_CANDIDATES: [&str; 4] = [
 /// (when the engine answers) its external networks and volumes.
 pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Finding>> {
     let text = crate::instance::compose_text(stack, top)?;
-    Ok(check_text(stack, top, &text))
+    let mut out = check_text(stack, top, &text);
+    // Only here, not at every `up`: one more engine query.
+    if let Some(have) = crate::docker::image_names() {
+        out.extend(missing_images(stack, &read(&text), &have));
+    }
+    Ok(out)
+}
+
+/// Pure: images services use without a build section that the engine does not have
+/// and no prepare step builds: compose would try to pull them.
+pub fn missing_images(stack: &Stack, facts: &Facts, have: &BTreeSet<String>) -> Vec<Finding> {
+    let prepared = crate::instance::prepare::images(stack);
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (svc, image) in &facts.images_without_build {
+        let full = if image.contains(':') || image.contains('@') {
+            image.clone()
+        } else {
+            format!("{image}:latest")
+        };
+        if image.contains("${")
+            || have.contains(&full)
+            || prepared.contains(&image.as_str())
+            || !seen.insert(image.clone())
+        {
+            continue;
+        }
+        out.push(Finding {
+            severity: Severity::Warning,
+            message: format!(
+                "service {svc} uses the image {image}, which has no build section and is not on this machine: compose will try to pull it; if it is built by hand, add a [[prepare]] step that builds it (image = {image:?}, dockerfile = \"…\")"
+            ),
+            create: None,
+        });
+    }
+    out
 }
 
 /// [`check_repo`] on compose text already read (`up` has it in hand).
@@ -730,6 +809,57 @@ mod todays_ktrdr {
         assert!(
             errors.iter().any(|m| m.contains("KTRDR_DESIGN_AGENT_PORT")),
             "{errors:#?}"
+        );
+        // M6's gate waits for a per-instance Jaeger today's tree does not have.
+        assert!(
+            f.iter().any(|f| f
+                .message
+                .contains("gate check \"jaeger\" names service jaeger")),
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn images_built_by_hand_need_a_prepare_step() {
+        let facts = read(TODAY);
+        let have: BTreeSet<String> = BTreeSet::new();
+        let f = missing_images(&crate::stack::KTRDR_2026, &facts, &have);
+        let named: Vec<&str> = f.iter().map(|f| f.message.as_str()).collect();
+        // timescaledb is pulled; ktrdr-agent:dev has a prepare step; the backend
+        // image has a build section.
+        assert_eq!(named.len(), 1, "{named:#?}");
+        assert!(named[0].contains("timescale/timescaledb:latest-pg16"));
+        let f = missing_images(&crate::stack::KTRDR, &facts, &have);
+        assert!(
+            f.iter()
+                .any(|f| f.message.contains("ktrdr-agent:dev") && f.message.contains("[[prepare]]")),
+            "{f:#?}"
+        );
+        let have: BTreeSet<String> = ["timescale/timescaledb:latest-pg16".to_string()].into();
+        assert!(missing_images(&crate::stack::KTRDR_2026, &facts, &have).is_empty());
+    }
+
+    #[test]
+    fn a_port_key_nothing_reads_and_a_post_start_without_its_service() {
+        let stack = crate::stack::Stack::parse(
+            "name = \"s\"\ncompose_file = \"c.yml\"\n[[ports]]\nkey = \"S_WEB_PORT\"\nlocal_prod = 1\nbase = 2\n[[ports]]\nkey = \"S_OLD_PORT\"\nlocal_prod = 3\nbase = 4\n[post_start]\nname = \"m\"\nservice = \"gone\"\nscript = \"m.sh\"\n",
+            "t",
+        )
+        .unwrap();
+        let text = "services:\n  web:\n    image: x\n    ports:\n      - \"${S_WEB_PORT:-1}:80\"\n";
+        let f = check(&stack, &read(text), &BTreeSet::new(), &|_, _| true);
+        assert!(
+            f.iter().any(|f| f.message.contains("port key S_OLD_PORT")),
+            "{f:#?}"
+        );
+        assert!(
+            !f.iter().any(|f| f.message.contains("port key S_WEB_PORT")),
+            "{f:#?}"
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.severity == Severity::Error && f.message.contains("service gone")),
+            "{f:#?}"
         );
     }
 }

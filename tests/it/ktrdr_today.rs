@@ -68,6 +68,9 @@ fn todays_ktrdr_tree_runs_on_its_built_in_description() {
             .args([kind, "rm", name])
             .output();
     }
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "timescale/timescaledb:latest-pg16"])
+        .output();
 
     // stack check names today's description; the missing externals are errors it
     // can fix, and once they exist the tree is clean.
@@ -77,6 +80,12 @@ fn todays_ktrdr_tree_runs_on_its_built_in_description() {
         .stdout_has("docker network create devops-ai-observability")
         .stdout_has("docker volume create ktrdr-agent-claude-auth");
     env.kinfra(&repo, &["stack", "check", "--create"]).success();
+    // The one image it pulls is named until the machine has it (here a stand-in:
+    // nothing can be pulled); the agents' image has a prepare step.
+    env.kinfra(&repo, &["stack", "check"])
+        .success()
+        .stdout_has("timescale/timescaledb:latest-pg16, which has no build section");
+    docker(&["tag", "busybox:1.35", "timescale/timescaledb:latest-pg16"]);
     let r = env.kinfra(&repo, &["stack", "check"]);
     r.success()
         .stdout_has("0 error(s), 0 warning(s)")
@@ -171,6 +180,7 @@ fn todays_ktrdr_tree_runs_on_its_built_in_description() {
         .success();
     docker(&["network", "rm", "devops-ai-observability"]);
     docker(&["volume", "rm", "ktrdr-agent-claude-auth"]);
+    docker(&["rmi", "timescale/timescaledb:latest-pg16"]);
 }
 
 const SHOP_COMPOSE: &str = r#"services:
