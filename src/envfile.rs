@@ -168,7 +168,7 @@ impl SandboxEnv {
     /// Validates a parsed file against the stack: slot, id and every port key the
     /// slot needs, each a number in 1..=65535.
     pub fn from_map(stack: &Stack, vars: BTreeMap<String, String>) -> Result<Self, EnvFileError> {
-        Self::from_map_using(stack, vars, None)
+        Self::from_map_using(stack, vars, None, false)
     }
 
     /// [`SandboxEnv::from_map`], where a port key missing from the file is fine when
@@ -179,6 +179,7 @@ impl SandboxEnv {
         stack: &Stack,
         vars: BTreeMap<String, String>,
         used: Option<&std::collections::BTreeSet<String>>,
+        fill: bool,
     ) -> Result<Self, EnvFileError> {
         let get = |key: &str| {
             vars.get(key)
@@ -223,6 +224,18 @@ impl SandboxEnv {
                 continue;
             }
             if !vars.contains_key(key) && used.is_some_and(|u| !u.contains(key)) {
+                continue;
+            }
+            // `fill`: the description changed since the file was written, so a key it
+            // lacks is new: the slot's value, as `create` would write it now (`up`
+            // and `sync` add it to the file). Otherwise a missing key is an edit.
+            if fill
+                && !vars.contains_key(key)
+                && let Some((_, p)) = crate::ports::for_slot(stack, slot)
+                    .into_iter()
+                    .find(|(k, _)| *k == key)
+            {
+                ports.push((key.to_string(), p));
                 continue;
             }
             let v = get(key)?;
@@ -300,6 +313,16 @@ pub enum LoadError {
 
 /// Reads and validates `dir/.env.sandbox`.
 pub fn load(stack: &Stack, dir: &Path) -> Result<SandboxEnv, LoadError> {
+    load_with(stack, dir, false)
+}
+
+/// [`load`] for an instance whose description changed since its file was written:
+/// port keys the file lacks take the slot's values.
+pub fn load_filling(stack: &Stack, dir: &Path) -> Result<SandboxEnv, LoadError> {
+    load_with(stack, dir, true)
+}
+
+fn load_with(stack: &Stack, dir: &Path, fill: bool) -> Result<SandboxEnv, LoadError> {
     let path = dir.join(FILE_NAME);
     let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
         path: path.clone(),
@@ -310,7 +333,7 @@ pub fn load(stack: &Stack, dir: &Path) -> Result<SandboxEnv, LoadError> {
         .ok()
         .map(|t| crate::compose::variables(&t));
     parse(&text)
-        .and_then(|m| SandboxEnv::from_map_using(stack, m, used.as_ref()))
+        .and_then(|m| SandboxEnv::from_map_using(stack, m, used.as_ref(), fill))
         .map_err(|source| LoadError::Invalid { path, source })
 }
 
@@ -387,12 +410,12 @@ mod tests {
         m.remove("KTRDR_DB_PORT");
         m.insert("OLD_KEY".into(), "kept".into());
         let used: std::collections::BTreeSet<String> = ["KTRDR_API_PORT".to_string()].into();
-        let e = SandboxEnv::from_map_using(&KTRDR, m.clone(), Some(&used)).unwrap();
+        let e = SandboxEnv::from_map_using(&KTRDR, m.clone(), Some(&used), false).unwrap();
         assert_eq!(e.port("KTRDR_DB_PORT"), None);
         assert_eq!(e.vars["OLD_KEY"], "kept");
         let used: std::collections::BTreeSet<String> = ["KTRDR_DB_PORT".to_string()].into();
         assert!(
-            SandboxEnv::from_map_using(&KTRDR, m, Some(&used)).is_err(),
+            SandboxEnv::from_map_using(&KTRDR, m, Some(&used), false).is_err(),
             "read, and missing"
         );
         let mut m = env.vars.clone();

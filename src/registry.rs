@@ -60,6 +60,17 @@ pub struct KinfraState {
     /// (instance → network → CIDR), so no two instances overlap.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub subnets: BTreeMap<String, BTreeMap<String, String>>,
+    /// The description each instance was made or last synced with (instance →
+    /// which one and its fingerprint), so every later command sees a change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub descriptions: BTreeMap<String, Described>,
+}
+
+/// Which description an instance follows, and its fingerprint then.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Described {
+    pub origin: String,
+    pub fingerprint: String,
 }
 
 impl KinfraState {
@@ -70,6 +81,7 @@ impl KinfraState {
             && self.ports.is_empty()
             && self.stacks.is_empty()
             && self.subnets.is_empty()
+            && self.descriptions.is_empty()
     }
 
     /// Drops every record of an instance that is gone.
@@ -79,6 +91,7 @@ impl KinfraState {
         self.ports.remove(id);
         self.stacks.remove(id);
         self.subnets.remove(id);
+        self.descriptions.remove(id);
     }
 
     /// Adds records from an older copy (the legacy key) that this one lacks.

@@ -321,6 +321,22 @@ impl Stack {
         }
     }
 
+    /// A fingerprint of what the description says (not where it was read from):
+    /// equal for equal descriptions, so a changed one is seen.
+    pub fn fingerprint(&self) -> String {
+        let mut c = self.clone();
+        c.origin.clear();
+        format!("{:08x}", crate::model::fnv1a(format!("{c:?}").as_bytes()))
+    }
+
+    /// What the registry records for an instance made with this description.
+    pub fn described(&self) -> crate::registry::Described {
+        crate::registry::Described {
+            origin: self.origin.clone(),
+            fingerprint: self.fingerprint(),
+        }
+    }
+
     /// The item's fields a kind of instance reads.
     pub fn fields_for(&self, local_prod: bool) -> Vec<&SecretField> {
         self.secret_fields

@@ -99,6 +99,9 @@ pub enum SandboxCmd {
     /// Run compose for the current sandbox as `up` does (project, files, ports,
     /// secrets): `kinfra sandbox compose -- config`.
     Compose(cmd::compose::Args),
+    /// Bring .env.sandbox in line with the stack's description without starting
+    /// (ports kept, new keys added, dropped ones removed); `up` does it too.
+    Sync(cmd::sync::Args),
     /// List every registered instance with its state (one Docker query).
     List(cmd::list::Args),
     /// Destroy a sandbox: containers, volumes, registration and its worktree.
@@ -126,6 +129,8 @@ pub enum LocalProdCmd {
     /// Run compose for local-prod as `up` does (project, files, profile, secrets):
     /// `kinfra local-prod compose -- config`.
     Compose(cmd::compose::Args),
+    /// Bring local-prod's .env.sandbox in line with the description without starting.
+    Sync(cmd::sync::Args),
     /// Host services: processes local-prod runs natively beside its containers.
     #[command(subcommand)]
     Host(cmd::host::HostCmd),
@@ -199,6 +204,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             SandboxCmd::Logs(a) => cmd::logs::run(ctx, Sandbox, a),
             SandboxCmd::Shell(a) => cmd::shell::run(ctx, a),
             SandboxCmd::Compose(a) => cmd::compose::run(ctx, Sandbox, a),
+            SandboxCmd::Sync(a) => cmd::sync::run(ctx, Sandbox, a),
             SandboxCmd::List(a) => cmd::list::run(ctx, a),
             SandboxCmd::Destroy(a) => cmd::destroy::run(ctx, a),
             SandboxCmd::InitShared(a) => cmd::init_shared::run(ctx, a),
@@ -213,6 +219,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             LocalProdCmd::Logs(a) => cmd::logs::run(ctx, LocalProd, a),
             LocalProdCmd::Compose(a) => cmd::compose::run(ctx, LocalProd, a),
             LocalProdCmd::Host(c) => cmd::host::run(ctx, c),
+            LocalProdCmd::Sync(a) => cmd::sync::run(ctx, LocalProd, a),
             LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, a),
         },
         Command::Shared(c) => cmd::shared::run(ctx, c),

@@ -81,6 +81,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         );
         c.kinfra.created_worktrees.push(path_s.clone());
         c.kinfra.stacks.insert(id.clone(), stack.name.clone());
+        c.kinfra.descriptions.insert(id.clone(), stack.described());
         Ok(slot)
     })?;
     ctx.reporter.step(&format!(

@@ -192,6 +192,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
     }
     let slot = ctx.registry().update(|c| {
         c.kinfra.stacks.insert(id.clone(), stack.name.clone());
+        c.kinfra.descriptions.insert(id.clone(), stack.described());
         if let Some(e) = c.entry_at(&top) {
             return Err(Error::AlreadyInitialized {
                 dir: top.clone(),

@@ -14,6 +14,7 @@ mod prune;
 pub mod resolve;
 pub mod shared_services;
 mod status;
+pub mod sync;
 pub(crate) mod up;
 
 pub use create::{CreateOptions, create};
@@ -97,6 +98,40 @@ impl Instance {
             .collect()
     }
 
+    /// Reads the instance at `dir` for a command: as [`Instance::at`], except that a
+    /// port key missing from a file written under another description (the
+    /// registry's record of the instance's description differs, or there is none:
+    /// the Python tools made it) is new, not corruption: it takes the slot's value,
+    /// and `up` or `sync` write it.
+    pub fn read(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
+        match envfile::load(stack, dir) {
+            Err(envfile::LoadError::Invalid {
+                source: envfile::EnvFileError::Missing { key },
+                ..
+            }) if crate::ports::for_slot(stack, 0)
+                .iter()
+                .chain(crate::ports::for_slot(stack, 1).iter())
+                .any(|(k, _)| *k == key)
+                && description_moved(ctx, stack, dir) =>
+            {
+                let env = envfile::load_filling(stack, dir)?;
+                Ok(Instance {
+                    kind: Kind::of_slot(env.slot),
+                    dir: dir.to_path_buf(),
+                    env,
+                })
+            }
+            other => {
+                let env = other?;
+                Ok(Instance {
+                    kind: Kind::of_slot(env.slot),
+                    dir: dir.to_path_buf(),
+                    env,
+                })
+            }
+        }
+    }
+
     /// Reads the instance at `dir`.
     pub fn at(stack: &Stack, dir: &Path) -> Result<Instance> {
         let env = envfile::load(stack, dir)?;
@@ -170,6 +205,23 @@ pub fn compose_text(stack: &Stack, dir: &Path) -> Result<String> {
     Ok(text)
 }
 
+/// Whether the instance at `dir` was made (or last synced) under another
+/// description than `stack`, or under none kinfra recorded.
+fn description_moved(ctx: &Context, stack: &Stack, dir: &Path) -> bool {
+    let id = std::fs::read_to_string(dir.join(envfile::FILE_NAME))
+        .ok()
+        .and_then(|t| envfile::parse(&t).ok())
+        .and_then(|m| m.get("INSTANCE_ID").cloned());
+    let Some(id) = id else { return false };
+    let Ok(reg) = ctx.registry().load() else {
+        return false;
+    };
+    reg.kinfra
+        .descriptions
+        .get(&id)
+        .is_none_or(|d| d.fingerprint != stack.fingerprint())
+}
+
 /// Walks up from `start` to the directory holding `.env.sandbox`.
 pub fn find_root(start: &Path) -> Option<PathBuf> {
     start
@@ -187,13 +239,13 @@ pub fn locate(ctx: &Context, stack: &Stack, kind: Kind) -> Result<Instance> {
     {
         let dir = PathBuf::from(&e.path);
         if dir.join(envfile::FILE_NAME).is_file() {
-            return Instance::at(stack, &dir);
+            return Instance::read(ctx, stack, &dir);
         }
     }
     let root = find_root(&ctx.cwd).ok_or_else(|| Error::NoInstanceHere {
         dir: ctx.cwd.clone(),
     })?;
-    let inst = Instance::at(stack, &root)?;
+    let inst = Instance::read(ctx, stack, &root)?;
     if inst.kind != kind {
         return Err(Error::WrongKind {
             dir: root,
@@ -213,7 +265,7 @@ pub fn here_or_named(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result
     let root = find_root(&ctx.cwd).ok_or_else(|| Error::NoInstanceHere {
         dir: ctx.cwd.clone(),
     })?;
-    Instance::at(stack, &root)
+    Instance::read(ctx, stack, &root)
 }
 
 /// The registry entry of a sandbox by name, or of the one containing the current
@@ -245,7 +297,7 @@ pub fn find(ctx: &Context, stack: &Stack, kind: Kind, name: Option<&str>) -> Res
             entry.instance_id, entry.path
         )));
     }
-    Instance::at(stack, &dir)
+    Instance::read(ctx, stack, &dir)
 }
 
 /// Current time as ISO-8601 UTC, seconds precision.

@@ -186,6 +186,10 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     docker::ensure_local_endpoint()?;
     let compose = Compose::detect()?;
     let _lock = super::lock(ctx, inst.id(), "up")?;
+    // The file follows the description first: keys it gained, keys it dropped.
+    let (synced, changes) = super::sync::sync(ctx, stack, inst)?;
+    super::sync::report(ctx, stack, &changes);
+    let inst = &synced;
     let mut project = inst.project(ctx, stack)?;
     let compose_text = super::compose_text(stack, &inst.dir)?;
     // Ports kinfra chooses: compose's model, the instance's ports, the copy to run.

@@ -23,6 +23,7 @@ pub mod shared;
 pub mod shell;
 pub mod stack;
 pub mod status;
+pub mod sync;
 pub mod up;
 pub mod url;
 pub mod wait;
