@@ -200,7 +200,7 @@ fn describe_work(uncommitted: &[String], unpushed: &[String]) -> String {
     let mut s = String::new();
     for (title, lines) in [
         ("uncommitted changes", uncommitted),
-        ("commits on no remote", unpushed),
+        ("commits on no branch", unpushed),
     ] {
         if lines.is_empty() {
             continue;
@@ -333,7 +333,7 @@ impl Error {
             Error::ComposeFailed { .. } => "compose's message is in the cause above, the failing services' last log lines above that; volumes that held data were kept. Fix it and run `up` again; `up --keep-on-failure` leaves the containers for `logs SERVICE`".into(),
             Error::ComposeConfig { .. } => "compose's own message is the cause above (`docker compose config` shows the same); fix the compose file or the variables it reads, then run the command again".into(),
             Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
-            Error::WouldLoseWork { .. } => "commit and push the work first, or pass --force to destroy anyway".into(),
+            Error::WouldLoseWork { .. } => "commit it (on a branch: the branch stays when the worktree goes), or pass --force to destroy anyway".into(),
             Error::NotKinfraWorktree { .. } => "the worktree hook removes only sandboxes kinfra created; remove anything else yourself (`kinfra sandbox destroy NAME` for a registered sandbox, `git worktree remove` for a plain worktree)".into(),
             Error::SecretsRequired { item, source } => format!(
                 "{}. local-prod does not start on insecure defaults by itself (a new database would keep them); \

@@ -224,6 +224,38 @@ pub fn unpushed(top: &Path) -> Result<Vec<String>> {
     Ok(out.lines().map(str::to_string).collect())
 }
 
+/// Commits reachable from HEAD that no branch and no remote-tracking branch holds:
+/// what removing a worktree with a detached HEAD would lose.
+pub fn on_no_branch(top: &Path) -> Result<Vec<String>> {
+    let head = git(top)
+        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+        .output()?;
+    if !head.status.success() {
+        return Ok(Vec::new());
+    }
+    let out = git(top)
+        .args([
+            "log",
+            "--format=%h %s",
+            "HEAD",
+            "--not",
+            "--branches",
+            "--remotes",
+        ])
+        .run()?;
+    Ok(out.lines().map(str::to_string).collect())
+}
+
+/// The branch checked out at `top`, when HEAD is on one.
+pub fn branch_at(top: &Path) -> Option<String> {
+    git(top)
+        .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .run()
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Claude Code's worktree hooks: `WorktreeCreate` makes a kinfra sandbox (worktree,
 //! slot, ports) instead of a bare worktree, `WorktreeRemove` destroys it — under
-//! destroy's rules, so uncommitted or unpushed work is refused, never lost. The hook
+//! destroy's rules, so uncommitted work and commits on no branch are refused, never lost. The hook
 //! sends one JSON object on stdin; builds have spelled its fields differently, so
 //! every known alias is read. `install` merges the two hook entries into
 //! `.claude/settings.local.json`, leaving everything else in it as it was.

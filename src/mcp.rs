@@ -305,7 +305,7 @@ pub struct ExecParams {
 pub struct DestroyParams {
     /// The sandbox to destroy.
     pub name: String,
-    /// DANGER: also delete a worktree with uncommitted changes or unpushed commits.
+    /// DANGER: also delete a worktree with uncommitted changes or commits on no branch.
     /// That work is lost for good. Only with the user's explicit consent.
     #[serde(default)]
     pub force: bool,
@@ -552,7 +552,7 @@ impl Server {
     }
 
     #[tool(
-        description = "Destroy a sandbox: containers, volumes, registration and its worktree. Refuses (class would_lose_work) when the worktree has uncommitted changes or unpushed commits. `force: true` deletes that work for good: never set it without the user's explicit consent."
+        description = "Destroy a sandbox: containers, volumes, registration and its worktree. Refuses (class would_lose_work) when the worktree has uncommitted changes or commits on no branch (commits on its branch stay with the branch). `force: true` deletes that work for good: never set it without the user's explicit consent."
     )]
     async fn destroy(
         &self,

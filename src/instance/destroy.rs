@@ -3,7 +3,8 @@
 //! Targets come from the registry (local-prod: always; sandboxes: by name, or the
 //! registered instance containing the current directory). A directory is deleted
 //! only when it is that instance's registered path, a git worktree, created by
-//! kinfra, and holds no uncommitted or unpushed work (unless forced). The files
+//! kinfra, and holds no uncommitted work and no commits on no branch (unless
+//! forced; commits on the worktree's branch stay with the branch). The files
 //! kinfra itself put there do not count as work: `.env.sandbox`, and a carried file
 //! (`[[carry]]`) still identical to its source; a carried file the user changed does.
 //! The local-prod clone is never deleted.
@@ -36,6 +37,8 @@ pub struct Destroyed {
     pub directory_deleted: bool,
     /// Why the directory stayed, when it did.
     pub kept_because: Option<String>,
+    /// The branch the worktree was on keeps commits no remote has: said, not lost.
+    pub branch_note: Option<String>,
 }
 
 /// The registered sandbox named `name` (with or without the worktree prefix, or as
@@ -249,16 +252,26 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
         let unchanged = unchanged_carried(stack, repo, &path);
         let mut ignore: Vec<&str> = vec![envfile::FILE_NAME];
         ignore.extend(unchanged.iter().map(String::as_str));
+        // The branch stays when the worktree goes (`git worktree remove`), so its
+        // commits are not lost: only uncommitted work and commits on no branch are.
         let uncommitted = git::uncommitted(&path, &ignore)?;
-        let unpushed = git::unpushed(&path)?;
-        if !uncommitted.is_empty() || !unpushed.is_empty() {
+        let orphaned = git::on_no_branch(&path)?;
+        if !uncommitted.is_empty() || !orphaned.is_empty() {
             return Err(Error::WouldLoseWork {
                 path,
                 uncommitted,
-                unpushed,
+                unpushed: orphaned,
             });
         }
     }
+    let branch_note = if delete_dir {
+        git::branch_at(&path).and_then(|b| {
+            let n = git::unpushed(&path).map(|c| c.len()).unwrap_or(0);
+            (n > 0).then(|| format!("branch {b} keeps {n} commit(s) that are on no remote"))
+        })
+    } else {
+        None
+    };
 
     ctx.reporter.step(&format!(
         "Removing containers and volumes of {}",
@@ -294,6 +307,7 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
         removed,
         directory_deleted,
         kept_because,
+        branch_note,
     })
 }
 
@@ -330,5 +344,6 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
         removed,
         directory_deleted: false,
         kept_because: Some("local-prod's clone is never deleted".into()),
+        branch_note: None,
     })
 }

@@ -66,13 +66,13 @@ fn a_shared_service_starts_once_for_two_sandboxes() {
         .success()
         .stdout_has("not started");
     env.kinfra(&repo, &["sandbox", "create", "a"]).success();
-    env.kinfra(&repo, &["sandbox", "create", "b"]).success();
     let up = env.kinfra(&wt(&repo, "a"), &["sandbox", "up", "--no-wait"]);
     up.success()
         .stderr_has("Starting shared service obs")
         .stderr_has("was not running: started it");
-    let up = env.kinfra(&wt(&repo, "b"), &["sandbox", "up", "--no-wait"]);
-    up.success();
+    // One command from nothing to a running sandbox.
+    let up = env.kinfra(&repo, &["sandbox", "create", "b", "--up"]);
+    up.success().stderr_has("beside--b is up and ready");
     assert!(!up.stderr.contains("Starting shared service"), "{up}");
     assert_eq!(shared_containers("kinfra-test-obs").len(), 1);
     env.kinfra(&wt(&repo, "b"), &["sandbox", "status"])

@@ -274,3 +274,51 @@ fn literal_variables_and_secrets_by_reference_reach_the_containers() {
     env.kinfra(&wt, &["sandbox", "destroy", "--force"])
         .success();
 }
+
+#[test]
+fn a_local_prod_made_on_the_m6_tree_follows_todays_description() {
+    let env = docker_env!();
+    let m6 = include_str!("../../compose/demo/docker-compose.sandbox.yml");
+    let repo = project(&env, "ktrdr-moving", &[("docker-compose.sandbox.yml", m6)]);
+    env.kinfra(&repo, &["local-prod", "init"])
+        .success()
+        .stderr_has("M6 tree");
+    let before = env_file(&repo);
+    assert!(before.contains_key("KTRDR_WORKER_PORT_8"));
+    // The clone moves on to today's tree.
+    std::fs::write(repo.join("docker-compose.sandbox.yml"), TODAY).expect("write");
+
+    // Its file lacks today's keys: not corruption (exit 6), the slot's values.
+    let s = env.kinfra(&repo, &["local-prod", "status", "--json"]);
+    s.success();
+    let r = env.kinfra(&repo, &["local-prod", "sync"]);
+    r.success()
+        .stderr_has("the description changed since this instance last ran")
+        .stderr_has("M6 tree")
+        .stderr_has("added KTRDR_DESIGN_AGENT_PORT=5010")
+        .stderr_has("added KTRDR_ENV=production")
+        .stderr_has("dropped KTRDR_WORKER_PORT_8")
+        .stderr_has("KTRDR_JAEGER_UI_PORT: 16686 -> 46686");
+    let after = env_file(&repo);
+    assert_eq!(after["KTRDR_API_PORT"], before["KTRDR_API_PORT"]);
+    assert_eq!(after["CREATED_AT"], before["CREATED_AT"]);
+    assert!(!after.contains_key("KTRDR_GRAFANA_PORT") || after["KTRDR_GRAFANA_PORT"] == "43000");
+    env.kinfra(&repo, &["local-prod", "sync"])
+        .success()
+        .stderr_has("nothing to change");
+    // Under the description it now follows, a key removed by hand is an edit.
+    let text = std::fs::read_to_string(repo.join(".env.sandbox")).expect("read");
+    let edited: String = text
+        .lines()
+        .filter(|l| !l.starts_with("KTRDR_DB_PORT="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(repo.join(".env.sandbox"), &edited).expect("write");
+    env.kinfra(&repo, &["local-prod", "status"])
+        .code(6)
+        .stderr_has("KTRDR_DB_PORT is missing");
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".env.sandbox")).expect("read"),
+        edited
+    );
+}

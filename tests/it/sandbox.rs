@@ -144,14 +144,33 @@ fn destroy_refuses_to_lose_work_unless_forced() {
         .stderr_has("--force");
     assert!(wt.join("draft.txt").is_file());
 
+    // A commit on no branch (a detached HEAD) would be lost with the worktree.
+    git(&wt, &["checkout", "-q", "--detach"]);
     git(&wt, &["add", "draft.txt"]);
     git(&wt, &["commit", "-q", "-m", "local only"]);
     let r = env.kinfra(&repo, &["sandbox", "destroy", "work"]);
     r.code(5)
-        .stderr_has("commits on no remote")
+        .stderr_has("commits on no branch")
         .stderr_has("local only");
     assert!(wt.join("draft.txt").is_file());
     assert!(env.registry()["instances"]["ktrdr--work"].is_object());
+
+    // Commits on the sandbox's branch stay with the branch: destroy goes ahead and
+    // says so.
+    let mine = env.create_sandbox(&repo, "mine");
+    std::fs::write(mine.join("feature.txt"), "done").expect("write");
+    git(&mine, &["add", "feature.txt"]);
+    git(&mine, &["commit", "-q", "-m", "feature on its branch"]);
+    let branch = git(&mine, &["symbolic-ref", "--short", "HEAD"])
+        .trim()
+        .to_string();
+    env.kinfra(&repo, &["sandbox", "destroy", "mine"])
+        .success()
+        .stderr_has(&format!(
+            "branch {branch} keeps 1 commit(s) that are on no remote"
+        ));
+    assert!(!mine.exists());
+    assert!(git(&repo, &["log", "--format=%s", "-1", &branch]).contains("feature on its branch"));
 
     // --keep-worktree loses nothing: allowed, and the directory stays.
     let keep = env.create_sandbox(&repo, "keep");

@@ -22,6 +22,12 @@ pub struct Args {
     /// Slot to use (1-10; default: the lowest free one).
     #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
     pub slot: Option<u8>,
+    /// Start it at once (as `kinfra sandbox up` inside it).
+    #[arg(long)]
+    pub up: bool,
+    /// With --up: skip 1Password (the stack's insecure defaults).
+    #[arg(long, requires = "up")]
+    pub no_secrets: bool,
 }
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
@@ -39,6 +45,20 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         .success(&format!("Created sandbox {}", inst.id()));
     ctx.reporter
         .info(&format!("described by {}", super::stack().origin));
+    if a.up {
+        // The new worktree's own description (its branch may carry another one).
+        let stack = crate::stack::for_dir(&inst.dir, Some(&ctx.home))?;
+        let inst = instance::Instance::read(ctx, stack, &inst.dir)?;
+        return super::up::start(
+            ctx,
+            stack,
+            &inst,
+            instance::UpOptions {
+                secrets: !a.no_secrets,
+                ..Default::default()
+            },
+        );
+    }
     super::print_ports(&inst);
     ctx.reporter.info(&format!(
         "next: cd {} && kinfra sandbox up",

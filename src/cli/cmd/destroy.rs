@@ -5,7 +5,7 @@ use crate::instance::{self, DestroyOptions, Destroyed};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Refuses (exit 5), listing what would be lost, when the worktree has \
-uncommitted changes or commits on no remote. A directory is deleted only when it is the \
+uncommitted changes or commits on no branch (the worktree's branch stays, with its commits). A directory is deleted only when it is the \
 instance's registered path and a worktree kinfra created."
 )]
 pub struct Args {
@@ -15,7 +15,7 @@ pub struct Args {
     /// Keep the worktree directory.
     #[arg(long)]
     pub keep_worktree: bool,
-    /// Destroy even if uncommitted or unpushed work would be lost.
+    /// Destroy even if uncommitted work or commits on no branch would be lost.
     #[arg(long)]
     pub force: bool,
     /// Do not ask for confirmation at a terminal.
@@ -51,6 +51,9 @@ fn summary(ctx: &Context, d: &Destroyed) {
     } else if let Some(why) = &d.kept_because {
         ctx.reporter
             .info(&format!("  directory {} kept: {why}", d.path.display()));
+    }
+    if let Some(note) = &d.branch_note {
+        ctx.reporter.info(&format!("  {note}"));
     }
 }
 

@@ -6,7 +6,7 @@ pub enum HookCmd {
     /// prints only the worktree's path on stdout.
     WorktreeCreate,
     /// Claude Code's WorktreeRemove hook: destroys the sandbox at the worktree's path,
-    /// refusing (exit 5) when that would lose uncommitted or unpushed work.
+    /// refusing (exit 5) when that would lose uncommitted work or commits on no branch.
     WorktreeRemove,
     /// Adds both hooks to .claude/settings.local.json of this repository (other
     /// settings are kept).

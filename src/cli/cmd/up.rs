@@ -38,8 +38,7 @@ pub struct Args {
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
-    crate::context::catch_interrupts();
-    let mut opts = UpOptions {
+    let opts = UpOptions {
         wait: !a.no_wait,
         build: a.build,
         timeout: Duration::from_secs(a.timeout),
@@ -47,6 +46,18 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
         keep_on_failure: a.keep_on_failure,
         wait_for_room: a.wait,
     };
+    start(ctx, stack, &inst, opts)
+}
+
+/// Starts `inst` and says how it went (`up`, and `create --up`).
+pub(crate) fn start(
+    ctx: &Context,
+    stack: &crate::stack::Stack,
+    inst: &instance::Instance,
+    mut opts: UpOptions,
+) -> crate::Result<i32> {
+    crate::context::catch_interrupts();
+    let inst = inst.clone();
     let report = match instance::up(ctx, stack, &inst, &opts) {
         // local-prod without its secrets: only with the person's say-so.
         Err(e @ crate::Error::SecretsRequired { .. }) if ctx.interactive => {
