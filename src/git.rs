@@ -246,6 +246,11 @@ pub fn on_no_branch(top: &Path) -> Result<Vec<String>> {
     Ok(out.lines().map(str::to_string).collect())
 }
 
+/// `git worktree list --porcelain` of the repository.
+pub fn worktree_list(repo: &Path) -> Result<String> {
+    Ok(git(repo).args(["worktree", "list", "--porcelain"]).run()?)
+}
+
 /// The branch checked out at `top`, when HEAD is on one.
 pub fn branch_at(top: &Path) -> Option<String> {
     git(top)

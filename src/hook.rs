@@ -80,6 +80,7 @@ pub fn worktree_create(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Path
             branch: None,
             base: p.base.clone(),
             slot: None,
+            ..Default::default()
         },
     )?;
     Ok(inst.dir)

@@ -36,5 +36,6 @@ pub mod stack_check;
 pub mod stdio;
 pub mod timeout;
 pub mod validate;
+pub mod workflow;
 
 pub use error::{Error, Result};

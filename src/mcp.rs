@@ -448,6 +448,7 @@ impl Server {
                     branch: p.branch,
                     base: p.base,
                     slot: p.slot,
+                    ..Default::default()
                 },
             )?;
             Ok(describe(stack, &inst))

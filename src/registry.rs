@@ -64,6 +64,10 @@ pub struct KinfraState {
     /// which one and its fingerprint), so every later command sees a change.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub descriptions: BTreeMap<String, Described>,
+    /// Worktrees `kinfra spec` made (path → feature): no stack, but kinfra's to
+    /// remove with `kinfra done`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub specs: BTreeMap<String, String>,
 }
 
 /// Which description an instance follows, and its fingerprint then.
@@ -82,6 +86,7 @@ impl KinfraState {
             && self.stacks.is_empty()
             && self.subnets.is_empty()
             && self.descriptions.is_empty()
+            && self.specs.is_empty()
     }
 
     /// Drops every record of an instance that is gone.

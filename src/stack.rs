@@ -242,6 +242,20 @@ pub struct HostService {
     pub log: String,
 }
 
+/// The team's worktree conventions (`[workflow]`): `kinfra spec`, `impl`, `done`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    /// `kinfra spec FEATURE`: a worktree `<parent>/<spec_prefix><feature>`, no stack.
+    pub spec_prefix: String,
+    /// `kinfra impl F/M`: a sandbox whose worktree and id are `<impl_prefix><f>-<m>`.
+    pub impl_prefix: String,
+    /// Branch templates; `{feature}` and `{milestone}` are replaced.
+    pub spec_branch: String,
+    pub impl_branch: String,
+    /// Where a milestone's plan lives: `<design_dir>/<f>/implementation/<M>_*.md`.
+    pub design_dir: String,
+}
+
 /// The whole description of a stack kinfra manages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
@@ -303,6 +317,7 @@ pub struct Stack {
     pub host: Vec<HostService>,
     /// Compiled into kinfra: its host commands need no `kinfra stack allow`.
     pub builtin: bool,
+    pub workflow: Workflow,
 }
 
 /// `[budget]`: how many stacks may run at once, and how much memory they may use.
@@ -734,6 +749,57 @@ mod file {
         prepare: Vec<RawPrepare>,
         #[serde(default)]
         host: Vec<RawHost>,
+        #[serde(default)]
+        workflow: RawWorkflow,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawWorkflow {
+        #[serde(default)]
+        spec_prefix: Option<WorktreePrefix>,
+        #[serde(default)]
+        impl_prefix: Option<WorktreePrefix>,
+        #[serde(default)]
+        spec_branch: Option<String>,
+        #[serde(default)]
+        impl_branch: Option<String>,
+        #[serde(default)]
+        design_dir: Option<String>,
+    }
+
+    fn workflow(raw: RawWorkflow, slug: &str) -> std::result::Result<Workflow, String> {
+        let spec_branch = raw.spec_branch.unwrap_or_else(|| "spec/{feature}".into());
+        let impl_branch = raw
+            .impl_branch
+            .unwrap_or_else(|| "impl/{feature}-{milestone}".into());
+        for (what, t) in [("spec_branch", &spec_branch), ("impl_branch", &impl_branch)] {
+            if !t.contains("{feature}") || t.starts_with('-') || t.contains("..") || t.contains(' ')
+            {
+                return Err(format!(
+                    "workflow.{what} {t:?} must name {{feature}} and be a branch name (no leading -, no .., no spaces)"
+                ));
+            }
+        }
+        let design_dir = raw.design_dir.unwrap_or_else(|| "docs/designs".into());
+        if !inside_repo(&design_dir) {
+            return Err(format!(
+                "workflow.design_dir {design_dir:?} must be a path inside the repository"
+            ));
+        }
+        Ok(Workflow {
+            spec_prefix: raw
+                .spec_prefix
+                .map(|p| p.0)
+                .unwrap_or_else(|| format!("{slug}-spec-")),
+            impl_prefix: raw
+                .impl_prefix
+                .map(|p| p.0)
+                .unwrap_or_else(|| format!("{slug}-impl-")),
+            spec_branch,
+            impl_branch,
+            design_dir,
+        })
     }
 
     #[derive(Debug, Deserialize)]
@@ -1433,6 +1499,7 @@ mod file {
                 prepare: prepare_steps(self.prepare)?,
                 host: host_services(self.host)?,
                 builtin: false,
+                workflow: workflow(self.workflow, &slug)?,
                 name: self.name,
             })
         }

@@ -50,6 +50,17 @@ pub enum Command {
     /// acts on the registered one, from any directory.
     #[command(subcommand, name = "local-prod")]
     LocalProd(LocalProdCmd),
+    /// A worktree for writing a feature's design: branch spec/FEATURE, no stack.
+    Spec(cmd::spec::Args),
+    /// Implement a milestone: branch impl/F-M, worktree, sandbox, start (its plan
+    /// under the design folder must exist).
+    #[command(name = "impl")]
+    Impl(cmd::implement::Args),
+    /// Finish a spec or impl worktree (`genome/M1` or `genome-m1`): its sandbox and
+    /// worktree go, with destroy's safety; the branch stays.
+    Done(cmd::done::Args),
+    /// The repository's worktrees: spec, impl, sandbox, local-prod, the main clone.
+    Worktrees(cmd::worktrees::Args),
     /// Services shared by every instance (an observability stack): start, stop, show.
     #[command(subcommand)]
     Shared(cmd::shared::SharedCmd),
@@ -223,6 +234,10 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, a),
         },
         Command::Shared(c) => cmd::shared::run(ctx, c),
+        Command::Spec(a) => cmd::spec::run(ctx, a),
+        Command::Impl(a) => cmd::implement::run(ctx, a),
+        Command::Done(a) => cmd::done::run(ctx, a),
+        Command::Worktrees(a) => cmd::worktrees::run(ctx, a),
         Command::Demo(a) => cmd::demo::run(ctx, a),
         Command::Doctor(a) => cmd::doctor::run(ctx, a),
         Command::Completions(a) => cmd::completions::run(a),

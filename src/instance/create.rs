@@ -20,6 +20,8 @@ pub struct CreateOptions {
     /// Where a new branch starts (a commit or ref); default HEAD.
     pub base: Option<String>,
     pub slot: Option<u8>,
+    /// Instead of the stack's `worktree_prefix` (the workflow's `impl_prefix`).
+    pub prefix: Option<String>,
 }
 
 pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Instance> {
@@ -41,7 +43,8 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     let parent = repo
         .parent()
         .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
-    let id = format!("{}{slug}", stack.worktree_prefix);
+    let prefix = opts.prefix.as_deref().unwrap_or(&stack.worktree_prefix);
+    let id = format!("{prefix}{slug}");
     super::init::refuse_pool_name(&id)?;
     let path: PathBuf = parent.join(&id);
     let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());

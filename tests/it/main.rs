@@ -20,4 +20,5 @@ mod secrets;
 mod setup;
 mod stacks;
 mod trust;
+mod workflow;
 mod zero_config;

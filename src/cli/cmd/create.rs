@@ -39,6 +39,7 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
             branch: a.branch,
             base: a.base,
             slot: a.slot,
+            ..Default::default()
         },
     )?;
     ctx.reporter

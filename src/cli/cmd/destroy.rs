@@ -30,7 +30,7 @@ pub struct LocalProdArgs {
     pub force: bool,
 }
 
-fn summary(ctx: &Context, d: &Destroyed) {
+pub(crate) fn summary(ctx: &Context, d: &Destroyed) {
     let images = match d.removed.images {
         0 => String::new(),
         n => format!(", {n} image(s) it built"),

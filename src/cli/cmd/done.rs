@@ -1,0 +1,38 @@
+use crate::context::Context;
+use crate::instance::{self, DestroyOptions};
+use crate::workflow::{self, Done};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The sandbox or spec worktree: `genome/M1`, `genome-m1`, or its full name.
+    pub name: String,
+    /// Remove it even if uncommitted work or commits on no branch would be lost.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let stack = super::stack();
+    match workflow::find_done(ctx, stack, &a.name)? {
+        Done::Sandbox(id) => {
+            let d = instance::destroy(
+                ctx,
+                stack,
+                &DestroyOptions {
+                    name: Some(id),
+                    force: a.force,
+                    ..Default::default()
+                },
+            )?;
+            super::destroy::summary(ctx, &d);
+        }
+        Done::Spec(path) => {
+            workflow::remove_spec(ctx, &path, a.force)?;
+            ctx.reporter.success(&format!(
+                "Removed spec worktree {} (its branch stays)",
+                path.display()
+            ));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,44 @@
+use crate::context::Context;
+use crate::instance::UpOptions;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// FEATURE/MILESTONE (`genome/M1`): its plan must exist at
+    /// `<design_dir>/<feature>/implementation/<MILESTONE>_*.md`.
+    pub target: String,
+    /// Where the branch starts (a commit or ref; default HEAD).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Create the sandbox without starting it.
+    #[arg(long)]
+    pub no_up: bool,
+    /// Skip 1Password when starting (the stack's insecure defaults).
+    #[arg(long)]
+    pub no_secrets: bool,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let stack = super::stack();
+    let (inst, plan) = crate::workflow::implement(ctx, stack, &a.target, a.base.as_deref())?;
+    ctx.reporter.success(&format!(
+        "Created sandbox {} at {} for {}",
+        inst.id(),
+        inst.dir.display(),
+        plan.display()
+    ));
+    if a.no_up {
+        super::print_ports(&inst);
+        return Ok(0);
+    }
+    let stack = crate::stack::for_dir(&inst.dir, Some(&ctx.home))?;
+    let inst = crate::instance::Instance::read(ctx, stack, &inst.dir)?;
+    super::up::start(
+        ctx,
+        stack,
+        &inst,
+        UpOptions {
+            secrets: !a.no_secrets,
+            ..Default::default()
+        },
+    )
+}

@@ -1,0 +1,29 @@
+use crate::context::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    let list = crate::workflow::worktrees(ctx, super::stack())?;
+    if a.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    for w in &list {
+        crate::outln!(
+            "{:<10} {:<28} {:<24} {}",
+            w.kind,
+            w.branch.as_deref().unwrap_or("(detached)"),
+            w.instance.as_deref().unwrap_or("-"),
+            w.path
+        );
+    }
+    Ok(0)
+}
