@@ -184,7 +184,7 @@ pub fn find_done(ctx: &Context, stack: &Stack, name: &str) -> Result<Done> {
             return Ok(Done::Sandbox(n.clone()));
         }
     }
-    for (path, _) in &reg.kinfra.specs {
+    for path in reg.kinfra.specs.keys() {
         let p = PathBuf::from(path);
         let base = p.file_name().map(|b| b.to_string_lossy().into_owned());
         if base.is_some_and(|b| names.contains(&b)) || names.iter().any(|n| n == path) {
