@@ -20,6 +20,7 @@ pub mod fsutil;
 pub mod gate;
 pub mod git;
 pub mod hook;
+pub mod infra_toml;
 pub mod instance;
 pub mod mcp;
 pub mod model;

@@ -318,6 +318,8 @@ pub struct Stack {
     /// Compiled into kinfra: its host commands need no `kinfra stack allow`.
     pub builtin: bool,
     pub workflow: Workflow,
+    /// What a translated description (devops-ai's infra.toml) could not say.
+    pub notes: Vec<String>,
 }
 
 /// `[budget]`: how many stacks may run at once, and how much memory they may use.
@@ -495,6 +497,11 @@ pub fn for_dir(cwd: &Path, home: Option<&Path>) -> Result<&'static Stack> {
     {
         return Ok(Box::leak(Box::new(s)));
     }
+    for dir in [&top, &main] {
+        if let Some(s) = from_infra_toml(dir)? {
+            return Ok(Box::leak(Box::new(s)));
+        }
+    }
     if top.join(KTRDR_COMPOSE_FILE).is_file() {
         return Ok(ktrdr_for(&top));
     }
@@ -502,6 +509,41 @@ pub fn for_dir(cwd: &Path, home: Option<&Path>) -> Result<&'static Stack> {
         return Ok(Box::leak(Box::new(s)));
     }
     Ok(&KTRDR)
+}
+
+/// devops-ai's `.devops-ai/infra.toml` in `dir`, translated, when there is one.
+fn from_infra_toml(dir: &Path) -> Result<Option<Stack>> {
+    let path = dir.join(crate::infra_toml::PATH);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("could not read", &path, e)),
+    };
+    let origin = format!("{} (devops-ai's, read as kinfra's)", path.display());
+    let (kinfra, notes) =
+        crate::infra_toml::translate(&text).map_err(|message| Error::StackInvalid {
+            origin: origin.clone(),
+            message,
+        })?;
+    let mut s = Stack::parse(&kinfra, &origin)?;
+    s.notes = notes;
+    // The health check's service: the one publishing its port.
+    if let Ok(text) = std::fs::read_to_string(dir.join(&s.compose_file)) {
+        let facts = crate::stack_check::read(&text);
+        for g in &mut s.gate {
+            let crate::stack::Check::Http { port_key, .. } = &g.check else {
+                continue;
+            };
+            if let Some(p) = facts
+                .ports
+                .iter()
+                .find(|p| p.var.as_ref().is_some_and(|(v, _)| v == port_key))
+            {
+                g.service = p.service.clone();
+            }
+        }
+    }
+    Ok(Some(s))
 }
 
 /// The description of a checkout without `kinfra.toml`: none for a KTRDR clone (its
@@ -1500,6 +1542,7 @@ mod file {
                 host: host_services(self.host)?,
                 builtin: false,
                 workflow: workflow(self.workflow, &slug)?,
+                notes: Vec::new(),
                 name: self.name,
             })
         }

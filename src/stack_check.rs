@@ -285,7 +285,15 @@ pub fn check(
     env_keys: &BTreeSet<String>,
     exists: &dyn Fn(&str, &str) -> bool,
 ) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut out: Vec<Finding> = stack
+        .notes
+        .iter()
+        .map(|n| Finding {
+            severity: Severity::Warning,
+            message: n.clone(),
+            create: None,
+        })
+        .collect();
     let err = |m: String| Finding {
         severity: Severity::Error,
         message: m,
