@@ -70,6 +70,17 @@ pub struct KinfraState {
     pub specs: BTreeMap<String, String>,
 }
 
+/// One of the Python tools' pooled slots: theirs, shown by `list`, never adopted
+/// or removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSlot {
+    pub slot: u8,
+    pub project: String,
+    pub path: String,
+    pub api_port: Option<u16>,
+    pub claimed_at: String,
+}
+
 /// Which description an instance follows, and its fingerprint then.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Described {
@@ -199,6 +210,38 @@ impl Contents {
                 }
             }
         }
+        out
+    }
+
+    /// The Python tools' pooled slots (`slots`), as `list` shows them: slot
+    /// number, the compose project (`slot-N`), who claimed it (or the slot's
+    /// infrastructure directory), its API port and when it was claimed.
+    pub fn pool_slots(&self) -> Vec<PoolSlot> {
+        let Some(slots) = self.other.get("slots").and_then(|s| s.as_object()) else {
+            return Vec::new();
+        };
+        let text =
+            |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let mut out: Vec<PoolSlot> = slots
+            .iter()
+            .filter_map(|(n, v)| {
+                let slot: u8 = n.parse().ok()?;
+                Some(PoolSlot {
+                    slot,
+                    project: format!("slot-{slot}"),
+                    path: text(v, "claimed_by")
+                        .or_else(|| text(v, "infrastructure_path"))
+                        .unwrap_or_default(),
+                    api_port: v
+                        .get("ports")
+                        .and_then(|p| p.get("api"))
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|p| u16::try_from(p).ok()),
+                    claimed_at: text(v, "claimed_at").unwrap_or_default(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|p| p.slot);
         out
     }
 

@@ -120,14 +120,15 @@ pub struct ListRow {
 /// Every registered instance (local-prod first), with one Docker query for all.
 pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String>)> {
     let reg = ctx.registry().load()?;
-    let (groups, docker_error) = if reg.local_prod.is_none() && reg.instances.is_empty() {
-        (Some(Default::default()), None) // nothing to ask Docker about
-    } else {
-        match docker::containers(None) {
-            Ok(cs) => (Some(docker::by_project(cs)), None),
-            Err(e) => (None, Some(e.to_string())),
-        }
-    };
+    let (groups, docker_error) =
+        if reg.local_prod.is_none() && reg.instances.is_empty() && reg.pool_slots().is_empty() {
+            (Some(Default::default()), None) // nothing to ask Docker about
+        } else {
+            match docker::containers(None) {
+                Ok(cs) => (Some(docker::by_project(cs)), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        };
     let now = jiff::Timestamp::now();
     let row = |e: &Entry| {
         let (own, foreign) = match &groups {
@@ -184,6 +185,30 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
     let mut sandboxes: Vec<ListRow> = reg.instances.values().map(row).collect();
     sandboxes.sort_by_key(|r| r.slot);
     rows.extend(sandboxes);
+    // The Python tools' pool: theirs, shown so its ports and projects are known.
+    for p in reg.pool_slots() {
+        let state = match &groups {
+            Some(g) => state_of(&g.get(&p.project).cloned().unwrap_or_default(), &[]),
+            None => "unknown".to_string(),
+        };
+        rows.push(ListRow {
+            instance_id: p.project.clone(),
+            project: format!("{} (the Python tool's slot pool)", crate::stack::KTRDR.name),
+            kind: "pool slot",
+            slot: p.slot,
+            state,
+            foreign: Vec::new(),
+            api_port: p.api_port,
+            path: p.path.clone(),
+            created_at: p.claimed_at.clone(),
+            age: if p.claimed_at.is_empty() {
+                "-".into()
+            } else {
+                age(&p.claimed_at, now)
+            },
+            memory: None,
+        });
+    }
     // Grouped by project (in order of first appearance), local-prod first in each.
     let mut order: Vec<String> = Vec::new();
     for r in &rows {

@@ -269,7 +269,26 @@ fn a_version_two_registry_with_a_slot_pool_is_extended_and_still_loads_in_python
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expect);
     };
     python("0 2");
-    env.kinfra(&repo, &["sandbox", "list"]).success();
+    // The pool is shown as the Python tool's, never as kinfra's.
+    let list = env
+        .kinfra(&repo, &["sandbox", "list", "--json"])
+        .success()
+        .json();
+    let pooled: Vec<&serde_json::Value> = list["instances"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|r| r["kind"] == "pool slot")
+        .collect();
+    assert_eq!(pooled.len(), 2, "{list}");
+    assert_eq!(pooled[0]["instance_id"], "slot-1");
+    assert_eq!(pooled[0]["api_port"], 8001);
+    assert!(
+        pooled[0]["project"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Python tool's slot pool")
+    );
     // The pool's ports are taken, claimed or not: kinfra's sandbox skips slots 1 and 2.
     env.kinfra(&repo, &["sandbox", "create", "a"]).success();
     let reg = env.registry();
