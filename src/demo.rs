@@ -11,10 +11,34 @@ use crate::exec::Cmd;
 /// The image the demo compose file names (built locally by `scripts/demo-image.sh`).
 pub const IMAGE: &str = "busybox:1.35";
 
+/// Which KTRDR tree the demo repository is shaped like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    /// M6's (January): per-instance Jaeger, Grafana, Prometheus; carries a
+    /// kinfra.toml (KTRDR's M6 description).
+    M6,
+    /// Today's (2c5c7173): shared observability, agents, the newer secret names;
+    /// no kinfra.toml, so kinfra's built-in description for it applies.
+    Today,
+}
+
 /// Writes the demo files into `dir` (which must not exist or be empty).
 pub fn write_files(dir: &Path) -> Result<()> {
+    write_tree(dir, Tree::M6)
+}
+
+/// Writes the demo files of `tree` into `dir`.
+pub fn write_tree(dir: &Path, tree: Tree) -> Result<()> {
+    write_prefixed(dir, "demo/")?;
+    if tree == Tree::M6 {
+        return write_kinfra_toml(dir);
+    }
+    write_prefixed(dir, "demo-2026/")
+}
+
+fn write_prefixed(dir: &Path, prefix: &str) -> Result<()> {
     for name in Stacks::iter() {
-        let Some(rel) = name.strip_prefix("demo/") else {
+        let Some(rel) = name.strip_prefix(prefix) else {
             continue;
         };
         // Stored without the dot so packaging tools never treat it as ours.
@@ -38,6 +62,10 @@ pub fn write_files(dir: &Path) -> Result<()> {
                 .map_err(|e| Error::io("could not chmod", &dest, e))?;
         }
     }
+    Ok(())
+}
+
+fn write_kinfra_toml(dir: &Path) -> Result<()> {
     // The example of a repository describing its stack: KTRDR's description, from
     // the one copy compiled in (the demo is KTRDR-shaped, so they must not drift).
     let dest = dir.join(crate::stack::FILE_NAME);
@@ -69,10 +97,15 @@ pub const ORIGIN_NAME: &str = "ktrdr-demo-origin.git";
 /// Creates `<root>/ktrdr-demo-origin.git` (bare) holding one commit of the demo
 /// files on `main`, and returns its path. Used as the `origin` of demo clones.
 pub fn make_origin(root: &Path) -> Result<PathBuf> {
+    make_origin_of(root, Tree::M6)
+}
+
+/// [`make_origin`] for the demo shaped like `tree`.
+pub fn make_origin_of(root: &Path, tree: Tree) -> Result<PathBuf> {
     let origin = root.join(ORIGIN_NAME);
     let seed = root.join(".ktrdr-demo-seed");
     std::fs::create_dir_all(&seed).map_err(|e| Error::io("could not create", &seed, e))?;
-    write_files(&seed)?;
+    write_tree(&seed, tree)?;
     git(&seed).args(["init", "-q", "-b", "main"]).run()?;
     git(&seed).args(["add", "-A"]).run()?;
     git(&seed)

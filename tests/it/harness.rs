@@ -35,6 +35,84 @@ pub struct Env {
     _docker: Option<std::fs::File>,
 }
 
+/// `KINFRA_TEST_TREE=today`: the KTRDR-shaped tests run on a demo shaped like
+/// KTRDR's tree today (under kinfra's built-in description for it); else M6's.
+pub fn tree() -> kinfra::demo::Tree {
+    match std::env::var("KINFRA_TEST_TREE").as_deref() {
+        Ok("today") => kinfra::demo::Tree::Today,
+        _ => kinfra::demo::Tree::M6,
+    }
+}
+
+/// What the KTRDR-shaped demo of this run has, where the two trees differ.
+pub struct Shape {
+    /// Services of a sandbox (local-prod adds its profile's).
+    pub sandbox_services: usize,
+    pub local_prod_services: usize,
+    /// The first five services, sorted, as an error lists them.
+    pub first_services: &'static str,
+    /// A service to stop for a partial state.
+    pub side_service: &'static str,
+    /// The variables the database password and the JWT secret reach.
+    pub db_password_var: &'static str,
+    pub jwt_var: &'static str,
+    pub default_db_password: &'static str,
+    /// local-prod's worker ports (5003-5010 at M6, 5003-5006 today).
+    pub local_prod_workers: std::ops::RangeInclusive<u16>,
+    /// Services local-prod's `up` must have running (its profile's included).
+    pub local_prod_runs: &'static [&'static str],
+}
+
+pub fn shape() -> Shape {
+    match tree() {
+        kinfra::demo::Tree::M6 => Shape {
+            sandbox_services: 10,
+            local_prod_services: 11,
+            first_services: "backend, backtest-worker-1, backtest-worker-2, db, grafana",
+            side_service: "grafana",
+            db_password_var: "DB_PASSWORD",
+            jwt_var: "JWT_SECRET",
+            default_db_password: "ktrdr-insecure-default",
+            local_prod_workers: 5003..=5010,
+            local_prod_runs: &["mcp-local", "backtest-worker-3", "backend", "db", "jaeger"],
+        },
+        kinfra::demo::Tree::Today => Shape {
+            sandbox_services: 9,
+            local_prod_services: 9,
+            first_services: "assessment-agent-1, backend, backtest-worker-1, backtest-worker-2, db",
+            side_service: "assessment-agent-1",
+            db_password_var: "KTRDR_DB_PASSWORD",
+            jwt_var: "KTRDR_AUTH_JWT_SECRET",
+            default_db_password: "localdev",
+            local_prod_workers: 5003..=5006,
+            local_prod_runs: &[
+                "mcp-local",
+                "backend",
+                "db",
+                "design-agent-1",
+                "assessment-agent-1",
+            ],
+        },
+    }
+}
+
+/// Today's tree joins an external network and volume that a machine has once
+/// (`kinfra stack check --create` makes them): made here when missing.
+fn today_externals() {
+    for (kind, name) in [
+        ("network", "devops-ai-observability"),
+        ("volume", "ktrdr-agent-claude-auth"),
+    ] {
+        let have = Command::new("docker")
+            .args([kind, "inspect", name])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !have {
+            let _ = Command::new("docker").args([kind, "create", name]).output();
+        }
+    }
+}
+
 /// `KINFRA_TEST_COMPOSE=plugin|standalone`: the compose variant every kinfra run in
 /// the tests is forced to (`KINFRA_COMPOSE` itself is cleared from their environment).
 pub fn compose_variant() -> Option<String> {
@@ -125,10 +203,14 @@ impl Env {
         self.home.parent().expect("base").to_path_buf()
     }
 
-    /// The bare origin (`…/ktrdr-demo-origin.git`), made on first use.
+    /// The bare origin (`…/ktrdr-demo-origin.git`), made on first use, shaped like
+    /// the KTRDR tree the run tests ([`tree`]).
     pub fn origin(&mut self) -> PathBuf {
         if self.origin.is_none() {
-            let o = kinfra::demo::make_origin(&self.base()).expect("make origin");
+            if tree() == kinfra::demo::Tree::Today {
+                today_externals();
+            }
+            let o = kinfra::demo::make_origin_of(&self.base(), tree()).expect("make origin");
             self.origin = Some(o);
         }
         self.origin.clone().expect("origin")

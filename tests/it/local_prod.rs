@@ -15,7 +15,7 @@ fn local_prod_lifecycle_and_destroy_from_a_sandbox() {
         text.contains("SLOT_NUMBER=0\n") && text.contains("KTRDR_API_PORT=8000\n"),
         "{text}"
     );
-    for (i, port) in (5003..=5010).enumerate() {
+    for (i, port) in crate::harness::shape().local_prod_workers.enumerate() {
         assert!(
             text.contains(&format!("KTRDR_WORKER_PORT_{}={port}\n", i + 1)),
             "{text}"
@@ -62,7 +62,7 @@ fn local_prod_lifecycle_and_destroy_from_a_sandbox() {
     .stderr_has("backend    passed")
     .stderr_has("workers    passed");
     let running = running_services("ktrdr-prod");
-    for svc in ["mcp-local", "backtest-worker-3", "backend", "db", "jaeger"] {
+    for svc in crate::harness::shape().local_prod_runs {
         assert!(
             running.contains(&svc.to_string()),
             "{svc} not running: {running:?}"

@@ -100,14 +100,28 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
         .stdout_has("running");
 
     // Partial state is reported as such.
-    docker(&["stop", "-t", "1", &container_of("ktrdr--alpha", "grafana")]);
+    let shape = crate::harness::shape();
+    docker(&[
+        "stop",
+        "-t",
+        "1",
+        &container_of("ktrdr--alpha", shape.side_service),
+    ]);
     let list = env.kinfra(&alpha, &["sandbox", "list", "--json"]);
     let rows = list.json()["instances"].as_array().expect("rows").clone();
     let alpha_row = rows
         .iter()
         .find(|r| r["instance_id"] == "ktrdr--alpha")
         .expect("alpha");
-    assert_eq!(alpha_row["state"], "partial 9/10", "{list}");
+    assert_eq!(
+        alpha_row["state"],
+        format!(
+            "partial {}/{}",
+            shape.sandbox_services - 1,
+            shape.sandbox_services
+        ),
+        "{list}"
+    );
 
     // down, then destroy: nothing left.
     env.kinfra(&alpha, &["sandbox", "down"]).success();
@@ -125,7 +139,7 @@ fn two_sandboxes_and_local_prod_run_side_by_side_then_leave_nothing() {
     let worktrees = git(&prod, &["worktree", "list"]);
     assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
     assert!(
-        running_services("ktrdr-prod").len() >= 10,
+        running_services("ktrdr-prod").len() >= crate::harness::shape().sandbox_services,
         "local-prod untouched"
     );
 }
@@ -421,7 +435,10 @@ fn another_homes_project_of_the_same_name_is_never_touched() {
         "{mine}"
     );
     assert_eq!(docker_objects("ktrdr-prod"), before);
-    assert_eq!(running_services("ktrdr-prod").len(), 11);
+    assert_eq!(
+        running_services("ktrdr-prod").len(),
+        crate::harness::shape().local_prod_services
+    );
 }
 
 #[test]

@@ -38,8 +38,13 @@ fn secrets_reach_containers_and_nowhere_else() {
         "{{range .Config.Env}}{{println .}}{{end}}",
         &container_of("ktrdr--sec", "backend"),
     ]);
-    assert!(envs.contains(&format!("DB_PASSWORD={PASSWORD}")), "{envs}");
-    assert!(envs.contains(&format!("JWT_SECRET={JWT}")), "{envs}");
+    let shape = crate::harness::shape();
+    let has = |line: String| envs.lines().any(|l| l == line);
+    assert!(
+        has(format!("{}={PASSWORD}", shape.db_password_var)),
+        "{envs}"
+    );
+    assert!(has(format!("{}={JWT}", shape.jwt_var)), "{envs}");
 
     // …and appear in no output and on no file kinfra wrote.
     let status = env.kinfra(&wt, &["sandbox", "status", "--json"]);
@@ -76,7 +81,11 @@ fn secrets_reach_containers_and_nowhere_else() {
         &container_of("ktrdr--sec", "backend"),
     ]);
     assert!(
-        envs.contains("DB_PASSWORD=ktrdr-insecure-default"),
+        envs.contains(&format!(
+            "{}={}",
+            crate::harness::shape().db_password_var,
+            crate::harness::shape().default_db_password
+        )),
         "{envs}"
     );
 }

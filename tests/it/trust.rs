@@ -51,7 +51,10 @@ fn a_failed_start_keeps_every_volume_that_held_data() {
     // this start created go, the volumes stay.
     env.kinfra(&wt, &["sandbox", "down"]).success();
     let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "3"]);
-    r.code(2).stderr_has("removed 10 new container(s)");
+    r.code(2).stderr_has(&format!(
+        "removed {} new container(s)",
+        crate::harness::shape().sandbox_services
+    ));
     assert_marked(&vols, &r);
     assert!(running_services("ktrdr--data").is_empty(), "{r}");
 
@@ -82,7 +85,7 @@ fn a_failed_start_keeps_every_volume_that_held_data() {
         .find("==> Running post-start")
         .expect("next step");
     let progress = &good.stderr[from..to];
-    for svc in ["db", "backend", "jaeger"] {
+    for svc in ["db", "backend", crate::harness::shape().side_service] {
         assert!(progress.contains(svc), "no progress for {svc}:\n{good}");
     }
     assert_marked(&vols, &"after a good start");
@@ -202,7 +205,11 @@ fn two_commands_on_one_instance_take_turns() {
     let second_err = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "second up failed:\n{second_err}");
     assert_marked(&vols, &second_err);
-    assert_eq!(running_services("ktrdr--turns").len(), 10, "{second_err}");
+    assert_eq!(
+        running_services("ktrdr--turns").len(),
+        crate::harness::shape().sandbox_services,
+        "{second_err}"
+    );
 
     // A killed holder releases the lock at once.
     env.kinfra(&wt, &["sandbox", "down"]).success();
