@@ -237,7 +237,6 @@ impl Cmd {
     /// `each_line` as it comes (compose's progress: created, started, healthy…);
     /// stderr is also kept whole for the error. Returns stdout.
     pub fn run_streaming(&self, mut each_line: impl FnMut(&str)) -> Result<String, ExecError> {
-        use std::io::BufRead;
         let mut c = self.command()?;
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -246,22 +245,7 @@ impl Cmd {
         let out_thread = read_all(child.stdout.take());
         let mut stderr = String::new();
         if let Some(err) = child.stderr.take() {
-            // Progress redraws with \r on some versions: each piece is a line.
-            for chunk in std::io::BufReader::new(err)
-                .split(b'\n')
-                .map_while(|c| c.ok())
-            {
-                let text = String::from_utf8_lossy(&chunk).into_owned();
-                for piece in text
-                    .split('\r')
-                    .map(str::trim_end)
-                    .filter(|p| !p.trim().is_empty())
-                {
-                    each_line(piece);
-                }
-                stderr.push_str(&text);
-                stderr.push('\n');
-            }
+            stderr = read_lines(err, &mut each_line);
         }
         let status = child.wait().map_err(|source| self.spawn_error(source))?;
         let stdout = String::from_utf8_lossy(&out_thread.join().unwrap_or_default()).into_owned();
@@ -276,7 +260,6 @@ impl Cmd {
     /// as one stream, in order: `docker build`'s classic builder writes progress to
     /// stdout) to `each_line`. The error carries the whole output.
     pub fn run_merged(&self, mut each_line: impl FnMut(&str)) -> Result<(), ExecError> {
-        use std::io::BufRead;
         let mut c = self.command()?;
         let (reader, writer) = std::io::pipe().map_err(|source| self.spawn_error(source))?;
         let w2 = writer
@@ -286,22 +269,7 @@ impl Cmd {
         let mut child = c.spawn().map_err(|source| self.spawn_error(source))?;
         // The parent's copies of the writing end go, so the read ends with the child.
         drop(c);
-        let mut all = String::new();
-        for chunk in std::io::BufReader::new(reader)
-            .split(b'\n')
-            .map_while(|c| c.ok())
-        {
-            let text = String::from_utf8_lossy(&chunk).into_owned();
-            for piece in text
-                .split('\r')
-                .map(str::trim_end)
-                .filter(|p| !p.trim().is_empty())
-            {
-                each_line(piece);
-            }
-            all.push_str(&text);
-            all.push('\n');
-        }
+        let all = read_lines(reader, &mut each_line);
         let status = child.wait().map_err(|source| self.spawn_error(source))?;
         if status.success() {
             Ok(())
@@ -394,6 +362,29 @@ fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandl
 }
 
 /// Kills a child started as the leader of its own process group, and the group.
+/// Reads `r` to its end, handing each line to `each_line` as it comes (progress
+/// that redraws with \r on some versions: each piece is a line); returns it all.
+fn read_lines(r: impl std::io::Read, each_line: &mut impl FnMut(&str)) -> String {
+    use std::io::BufRead;
+    let mut all = String::new();
+    for chunk in std::io::BufReader::new(r)
+        .split(b'\n')
+        .map_while(|c| c.ok())
+    {
+        let text = String::from_utf8_lossy(&chunk).into_owned();
+        for piece in text
+            .split('\r')
+            .map(str::trim_end)
+            .filter(|p| !p.trim().is_empty())
+        {
+            each_line(piece);
+        }
+        all.push_str(&text);
+        all.push('\n');
+    }
+    all
+}
+
 fn kill_group(child: &mut std::process::Child) {
     use nix::sys::signal::{Signal, killpg};
     use nix::unistd::Pid;

@@ -70,26 +70,13 @@ fn healthy(h: &HostService) -> bool {
 
 /// The host services named (all when `names` is empty).
 fn select<'s>(stack: &'s Stack, names: &[String]) -> Result<Vec<&'s HostService>> {
-    if names.is_empty() {
-        return Ok(stack.host.iter().collect());
-    }
-    names
-        .iter()
-        .map(|n| {
-            stack.host.iter().find(|h| &h.name == n).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "no host service {n:?} in {}; it declares: {}",
-                    stack.origin,
-                    stack
-                        .host
-                        .iter()
-                        .map(|h| h.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
-        })
-        .collect()
+    super::pick(
+        &stack.host,
+        names,
+        |s| s.name.as_str(),
+        "host service",
+        &stack.origin,
+    )
 }
 
 pub fn status(ctx: &Context, stack: &Stack, inst: &Instance) -> Vec<HostState> {

@@ -222,6 +222,36 @@ fn description_moved(ctx: &Context, stack: &Stack, dir: &Path) -> bool {
         .is_none_or(|d| d.fingerprint != stack.fingerprint())
 }
 
+/// The items named (all when `names` is empty): shared or host services. An
+/// unknown name is an error that lists the ones `origin` declares.
+pub(crate) fn pick<'s, T>(
+    items: &'s [T],
+    names: &[String],
+    name_of: impl Fn(&T) -> &str,
+    what: &str,
+    origin: &str,
+) -> Result<Vec<&'s T>> {
+    if names.is_empty() {
+        return Ok(items.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            items.iter().find(|i| name_of(i) == n).ok_or_else(|| {
+                let known: Vec<&str> = items.iter().map(&name_of).collect();
+                Error::Invalid(format!(
+                    "no {what} {n:?} in {origin}; it declares: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Walks up from `start` to the directory holding `.env.sandbox`.
 pub fn find_root(start: &Path) -> Option<PathBuf> {
     start

@@ -35,30 +35,13 @@ impl SharedState {
 /// The shared services named (all when `names` is empty); an unknown name is an
 /// error that lists the known ones.
 pub fn select<'s>(stack: &'s Stack, names: &[String]) -> Result<Vec<&'s SharedService>> {
-    if names.is_empty() {
-        return Ok(stack.shared.iter().collect());
-    }
-    names
-        .iter()
-        .map(|n| {
-            stack.shared.iter().find(|s| &s.name == n).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "no shared service {n:?} in {}; it declares: {}",
-                    stack.origin,
-                    if stack.shared.is_empty() {
-                        "none".to_string()
-                    } else {
-                        stack
-                            .shared
-                            .iter()
-                            .map(|s| s.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ))
-            })
-        })
-        .collect()
+    super::pick(
+        &stack.shared,
+        names,
+        |s| s.name.as_str(),
+        "shared service",
+        &stack.origin,
+    )
 }
 
 /// One `docker ps` for all of them.
