@@ -86,6 +86,11 @@ pub struct PoolSlot {
 pub struct Described {
     pub origin: String,
     pub fingerprint: String,
+    /// The keys kinfra writes into the instance's `.env.sandbox` under it: `sync`
+    /// drops only those of them the description no longer makes (a line the person
+    /// added stays).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 impl KinfraState {

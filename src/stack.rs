@@ -351,6 +351,7 @@ impl Stack {
         crate::registry::Described {
             origin: self.origin.clone(),
             fingerprint: self.fingerprint(),
+            keys: crate::envfile::kinfra_keys(self).into_iter().collect(),
         }
     }
 

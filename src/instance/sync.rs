@@ -33,11 +33,13 @@ impl std::fmt::Display for Change {
 }
 
 /// Pure: the file `env` (as read, missing ports filled) should be under `stack`, and
-/// the lines that change.
+/// the lines that change. Of the lines the description no longer makes, only those
+/// in `owned` (keys kinfra wrote) go; any other line is the person's and stays.
 pub fn plan(
     stack: &Stack,
     env: &SandboxEnv,
     shared_dir: &Path,
+    owned: &std::collections::BTreeSet<String>,
 ) -> (BTreeMap<String, String>, Vec<Change>) {
     let old = &env.vars;
     let created = old.get("CREATED_AT").cloned().unwrap_or_default();
@@ -49,12 +51,12 @@ pub fn plan(
     if let Some(v) = old.get("SANDBOX_VERSION") {
         new.insert("SANDBOX_VERSION".into(), v.clone());
     }
-    if stack.auto_ports {
-        // Chosen ports are the resolver's to keep.
-        for (k, v) in old {
-            if k.starts_with(crate::model::PORT_PREFIX) {
-                new.insert(k.clone(), v.clone());
-            }
+    for (k, v) in old {
+        // Chosen ports are the resolver's to keep; lines kinfra never wrote, the
+        // person's.
+        let chosen = stack.auto_ports && k.starts_with(crate::model::PORT_PREFIX);
+        if !new.contains_key(k) && (chosen || !owned.contains(k)) {
+            new.insert(k.clone(), v.clone());
         }
     }
     let mut changes = Vec::new();
@@ -92,7 +94,25 @@ pub struct Synced {
 /// Brings `inst`'s file in line with `stack` (the caller holds the instance's lock)
 /// and records the description it now follows. Returns the instance as it is now.
 pub fn sync(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<(Instance, Synced)> {
-    let (vars, changes) = plan(stack, &inst.env, &ctx.shared_dir());
+    let recorded_keys = ctx
+        .registry()
+        .load()?
+        .kinfra
+        .descriptions
+        .get(inst.id())
+        .map(|d| d.keys.clone())
+        .unwrap_or_default();
+    // Without a record (the Python tools' files, older kinfra): the keys any of
+    // KTRDR's descriptions or this one writes.
+    let owned: std::collections::BTreeSet<String> = if recorded_keys.is_empty() {
+        [&*crate::stack::KTRDR, &*crate::stack::KTRDR_2026, stack]
+            .into_iter()
+            .flat_map(crate::envfile::kinfra_keys)
+            .collect()
+    } else {
+        recorded_keys.into_iter().collect()
+    };
+    let (vars, changes) = plan(stack, &inst.env, &ctx.shared_dir(), &owned);
     if !changes.is_empty() {
         let path = inst.dir.join(crate::envfile::FILE_NAME);
         crate::fsutil::write_atomic(&path, crate::envfile::render(&vars).as_bytes(), None)
@@ -165,8 +185,11 @@ mod tests {
         // What M6 (and the Python tool) wrote for local-prod, with a port moved by hand.
         let mut m6 = SandboxEnv::new(&KTRDR, 0, "ktrdr-prod", Path::new("/s"), "t");
         m6.vars.insert("KTRDR_API_PORT".into(), "8100".into());
+        m6.vars.insert("MY_OWN_LINE".into(), "kept".into());
         let read = SandboxEnv::from_map_using(&KTRDR_2026, m6.vars.clone(), None, true).unwrap();
-        let (new, changes) = plan(&KTRDR_2026, &read, Path::new("/s"));
+        let owned = crate::envfile::kinfra_keys(&KTRDR);
+        let (new, changes) = plan(&KTRDR_2026, &read, Path::new("/s"), &owned);
+        assert_eq!(new["MY_OWN_LINE"], "kept", "a line the person added stays");
         assert_eq!(new["KTRDR_API_PORT"], "8100", "a port keeps its number");
         assert_eq!(new["KTRDR_DESIGN_AGENT_PORT"], "5010");
         assert_eq!(new["KTRDR_ENV"], "production");
@@ -188,6 +211,10 @@ mod tests {
         assert_eq!(new["CREATED_AT"], "t");
         // Synced once, nothing more changes.
         let again = SandboxEnv::from_map(&KTRDR_2026, new.clone()).unwrap();
-        assert!(plan(&KTRDR_2026, &again, Path::new("/s")).1.is_empty());
+        assert!(
+            plan(&KTRDR_2026, &again, Path::new("/s"), &owned)
+                .1
+                .is_empty()
+        );
     }
 }
