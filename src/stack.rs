@@ -394,6 +394,17 @@ impl Stack {
         v
     }
 
+    /// The images prepare steps build (`stack check` does not call them missing).
+    pub fn prepared_images(&self) -> Vec<&str> {
+        self.prepare
+            .iter()
+            .filter_map(|p| match &p.action {
+                PrepareAction::Image { image, .. } => Some(image.as_str()),
+                PrepareAction::Command(_) => None,
+            })
+            .collect()
+    }
+
     /// Does a kind of instance have secrets to fetch or pass?
     pub fn has_secrets(&self, local_prod: bool) -> bool {
         !self.fields_for(local_prod).is_empty() || !self.secret_refs_for(local_prod).is_empty()
@@ -1233,6 +1244,68 @@ mod file {
         Ok(())
     }
 
+    /// What every kind's variables are checked against.
+    struct Made<'a> {
+        ports: &'a [PortRule],
+        env_prefix: &'a str,
+        shared: &'a [String],
+        auto_ports: bool,
+    }
+
+    type RawKind = (BTreeMap<EnvName, String>, BTreeMap<EnvName, String>);
+
+    /// `[env]`, `[sandbox.*]`, `[local_prod.*]` and the secrets' kinds, checked:
+    /// each kind's variables together with the ports and shared directories.
+    fn variables(
+        secrets: &[SecretField],
+        env: BTreeMap<EnvName, String>,
+        sandbox_raw: RawKind,
+        local_raw: RawKind,
+        made: &Made,
+    ) -> std::result::Result<(BTreeMap<String, String>, KindSettings, KindSettings), String> {
+        for f in secrets {
+            if let Some(k) = f
+                .kinds
+                .iter()
+                .find(|k| *k != "sandbox" && *k != "local_prod")
+            {
+                return Err(format!(
+                    "secret of field {:?}: kind {k:?} is not \"sandbox\" or \"local_prod\"",
+                    f.field
+                ));
+            }
+        }
+        let common_env: BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.0, v)).collect();
+        let sandbox = kind_settings("sandbox", sandbox_raw.0, sandbox_raw.1)?;
+        let local_prod = kind_settings("local_prod", local_raw.0, local_raw.1)?;
+        // Each kind's variables are checked together: one kind may map a field
+        // where the other names a reference.
+        for (lp, kind) in [(false, &sandbox), (true, &local_prod)] {
+            let fields: Vec<SecretField> =
+                secrets.iter().filter(|f| f.for_kind(lp)).cloned().collect();
+            let mut extra: Vec<(String, String)> = Vec::new();
+            for k in common_env.keys() {
+                extra.push((k.clone(), format!("[env] {k}")));
+            }
+            let name = kind_key(lp);
+            for k in kind.env.keys() {
+                extra.push((k.clone(), format!("[{name}.env] {k}")));
+            }
+            for r in &kind.secrets {
+                extra.push((r.var.clone(), format!("[{name}.secrets] {}", r.var)));
+            }
+            check_names(
+                made.ports,
+                &fields,
+                made.env_prefix,
+                made.shared,
+                made.auto_ports,
+                extra,
+            )?;
+        }
+        Ok((common_env, sandbox, local_prod))
+    }
+
     impl Raw {
         pub fn into_stack(self) -> std::result::Result<Stack, String> {
             let slug = crate::slug::slugify(&self.name)
@@ -1439,52 +1512,18 @@ mod file {
                     format!("_{p}")
                 }
             });
-            for f in &self.secrets {
-                if let Some(k) = f
-                    .kinds
-                    .iter()
-                    .find(|k| *k != "sandbox" && *k != "local_prod")
-                {
-                    return Err(format!(
-                        "secret of field {:?}: kind {k:?} is not \"sandbox\" or \"local_prod\"",
-                        f.field
-                    ));
-                }
-            }
-            let common_env: BTreeMap<String, String> =
-                self.env.into_iter().map(|(k, v)| (k.0, v)).collect();
-            let sandbox = kind_settings("sandbox", self.sandbox.env, self.sandbox.secrets)?;
-            let local_prod =
-                kind_settings("local_prod", self.local_prod.env, self.local_prod.secrets)?;
-            // Each kind's variables are checked together: one kind may map a field
-            // where the other names a reference.
-            for (lp, kind) in [(false, &sandbox), (true, &local_prod)] {
-                let fields: Vec<SecretField> = self
-                    .secrets
-                    .iter()
-                    .filter(|f| f.for_kind(lp))
-                    .cloned()
-                    .collect();
-                let mut extra: Vec<(String, String)> = Vec::new();
-                for k in common_env.keys() {
-                    extra.push((k.clone(), format!("[env] {k}")));
-                }
-                let name = kind_key(lp);
-                for k in kind.env.keys() {
-                    extra.push((k.clone(), format!("[{name}.env] {k}")));
-                }
-                for r in &kind.secrets {
-                    extra.push((r.var.clone(), format!("[{name}.secrets] {}", r.var)));
-                }
-                check_names(
-                    &ports,
-                    &fields,
-                    &env_prefix,
-                    &shared_subdirs,
+            let (common_env, sandbox, local_prod) = variables(
+                &self.secrets,
+                self.env,
+                (self.sandbox.env, self.sandbox.secrets),
+                (self.local_prod.env, self.local_prod.secrets),
+                &Made {
+                    ports: &ports,
+                    env_prefix: &env_prefix,
+                    shared: &shared_subdirs,
                     auto_ports,
-                    extra,
-                )?;
-            }
+                },
+            )?;
             Ok(Stack {
                 compose_file: first,
                 compose_files,

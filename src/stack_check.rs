@@ -578,7 +578,7 @@ pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Fin
 /// Pure: images services use without a build section that the engine does not have
 /// and no prepare step builds: compose would try to pull them.
 pub fn missing_images(stack: &Stack, facts: &Facts, have: &BTreeSet<String>) -> Vec<Finding> {
-    let prepared = crate::instance::prepare::images(stack);
+    let prepared = stack.prepared_images();
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for (svc, image) in &facts.images_without_build {

@@ -19,18 +19,6 @@ fn image_present(image: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Pure: the images prepare steps would build, for `stack check`'s hint.
-pub fn images(stack: &Stack) -> Vec<&str> {
-    stack
-        .prepare
-        .iter()
-        .filter_map(|p| match &p.action {
-            PrepareAction::Image { image, .. } => Some(image.as_str()),
-            PrepareAction::Command(_) => None,
-        })
-        .collect()
-}
-
 /// Runs the stack's prepare steps in the checkout `dir` (main clone `clone` for the
 /// consent record). Returns the names of the steps that did something.
 pub fn run(ctx: &Context, stack: &Stack, dir: &Path, clone: &Path) -> Result<Vec<String>> {

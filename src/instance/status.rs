@@ -186,29 +186,7 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
     sandboxes.sort_by_key(|r| r.slot);
     rows.extend(sandboxes);
     // The Python tools' pool: theirs, shown so its ports and projects are known.
-    for p in reg.pool_slots() {
-        let state = match &groups {
-            Some(g) => state_of(&g.get(&p.project).cloned().unwrap_or_default(), &[]),
-            None => "unknown".to_string(),
-        };
-        rows.push(ListRow {
-            instance_id: p.project.clone(),
-            project: format!("{} (the Python tool's slot pool)", crate::stack::KTRDR.name),
-            kind: "pool slot",
-            slot: p.slot,
-            state,
-            foreign: Vec::new(),
-            api_port: p.api_port,
-            path: p.path.clone(),
-            created_at: p.claimed_at.clone(),
-            age: if p.claimed_at.is_empty() {
-                "-".into()
-            } else {
-                age(&p.claimed_at, now)
-            },
-            memory: None,
-        });
-    }
+    rows.extend(pool_rows(&reg, groups.as_ref(), now));
     // Grouped by project (in order of first appearance), local-prod first in each.
     let mut order: Vec<String> = Vec::new();
     for r in &rows {
@@ -218,6 +196,37 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
     }
     rows.sort_by_key(|r| order.iter().position(|p| *p == r.project));
     Ok((rows, docker_error))
+}
+
+/// The Python tools' pooled slots as `list` rows.
+fn pool_rows(
+    reg: &crate::registry::Contents,
+    groups: Option<&std::collections::BTreeMap<String, Vec<Container>>>,
+    now: jiff::Timestamp,
+) -> Vec<ListRow> {
+    reg.pool_slots()
+        .into_iter()
+        .map(|p| ListRow {
+            instance_id: p.project.clone(),
+            project: format!("{} (the Python tool's slot pool)", crate::stack::KTRDR.name),
+            kind: "pool slot",
+            slot: p.slot,
+            state: match groups {
+                Some(g) => state_of(&g.get(&p.project).cloned().unwrap_or_default(), &[]),
+                None => "unknown".to_string(),
+            },
+            foreign: Vec::new(),
+            api_port: p.api_port,
+            path: p.path.clone(),
+            age: if p.claimed_at.is_empty() {
+                "-".into()
+            } else {
+                age(&p.claimed_at, now)
+            },
+            created_at: p.claimed_at,
+            memory: None,
+        })
+        .collect()
 }
 
 /// The project an instance belongs to: as recorded when it was made, else (made
