@@ -115,7 +115,6 @@ pub fn start(
         ..Default::default()
     };
     super::up::load_secrets(ctx, stack, inst, &opts, &mut env)?;
-    let clone = inst.dir.display().to_string();
     let mut started = Vec::new();
     for h in chosen {
         let pf = pid_file(ctx, inst, &h.name);
@@ -130,48 +129,7 @@ pub fn start(
                 port: h.port,
             });
         }
-        let dir = crate::fsutil::resolve_inside(&inst.dir, Path::new(&h.dir)).map_err(|why| {
-            Error::Invalid(format!("host service {}: dir {}: {why}", h.name, h.dir))
-        })?;
-        let log_path =
-            crate::fsutil::resolve_inside(&inst.dir, Path::new(&h.log)).map_err(|why| {
-                Error::Invalid(format!("host service {}: log {}: {why}", h.name, h.log))
-            })?;
-        if let Some(parent) = log_path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io("could not create", parent, e))?;
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| Error::io("could not open the log", &log_path, e))?;
-        let own: Vec<(String, String)> = h
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.replace("{clone}", &clone)))
-            .collect();
-        ctx.reporter.step(&format!(
-            "Starting host service {} on port {} (log {})",
-            h.name,
-            h.port,
-            log_path.display()
-        ));
-        let pid = Cmd::new(&h.command[0])
-            .args(&h.command[1..])
-            .current_dir(&dir)
-            .envs(
-                env.iter()
-                    .chain(own.iter())
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            )
-            .spawn_service(log)?;
-        if let Some(parent) = pf.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io("could not create", parent, e))?;
-        }
-        crate::fsutil::write_atomic(&pf, pid.to_string().as_bytes(), Some(0o600))
-            .map_err(|e| Error::io("could not write", &pf, e))?;
+        let (pid, log_path) = launch(ctx, inst, h, &env, &pf)?;
         let deadline = crate::timeout::deadline(Instant::now(), timeout);
         while !healthy(h) {
             if !alive(pid) {
@@ -197,6 +155,56 @@ pub fn start(
         started.push(h.name.clone());
     }
     Ok(started)
+}
+
+/// Starts one host service in its own process group, its output appended to its
+/// log, and records its pid in `pf`. Returns the pid and the log's path.
+fn launch(
+    ctx: &Context,
+    inst: &Instance,
+    h: &HostService,
+    env: &[(String, String)],
+    pf: &Path,
+) -> Result<(u32, PathBuf)> {
+    let clone = inst.dir.display().to_string();
+    let dir = crate::fsutil::resolve_inside(&inst.dir, Path::new(&h.dir))
+        .map_err(|why| Error::Invalid(format!("host service {}: dir {}: {why}", h.name, h.dir)))?;
+    let log_path = crate::fsutil::resolve_inside(&inst.dir, Path::new(&h.log))
+        .map_err(|why| Error::Invalid(format!("host service {}: log {}: {why}", h.name, h.log)))?;
+    if let Some(parent) = log_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| Error::io("could not open the log", &log_path, e))?;
+    let own: Vec<(String, String)> = h
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.replace("{clone}", &clone)))
+        .collect();
+    ctx.reporter.step(&format!(
+        "Starting host service {} on port {} (log {})",
+        h.name,
+        h.port,
+        log_path.display()
+    ));
+    let pid = Cmd::new(&h.command[0])
+        .args(&h.command[1..])
+        .current_dir(&dir)
+        .envs(
+            env.iter()
+                .chain(own.iter())
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .spawn_service(log)?;
+    if let Some(parent) = pf.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
+    }
+    crate::fsutil::write_atomic(pf, pid.to_string().as_bytes(), Some(0o600))
+        .map_err(|e| Error::io("could not write", pf, e))?;
+    Ok((pid, log_path))
 }
 
 /// Stops the named host services kinfra started: SIGTERM to the process group,

@@ -25,10 +25,7 @@ pub fn compose(
     let inst = if stack.auto_ports && !copy.is_file() {
         // Never started: the copy `up` would run, made now (under the lock, as `up`).
         let _lock = super::lock(ctx, inst.id(), "compose")?;
-        project.files = super::compose_files(stack, &inst.dir)?;
-        resolved = super::resolve::prepare(ctx, &compose, stack, inst, &project)?;
-        project.files = vec![resolved.file.clone()];
-        project.env = resolved.instance.env.compose_vars(stack, &ctx.shared_dir());
+        resolved = super::resolve::into_project(ctx, &compose, stack, inst, &mut project)?;
         &resolved.instance
     } else {
         inst

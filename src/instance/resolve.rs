@@ -81,6 +81,23 @@ pub fn cached_shared(ctx: &Context, id: &str) -> Vec<String> {
 
 /// Makes (or reuses) the instance's resolved copy, choosing ports for any published
 /// port that has none yet.
+/// [`prepare`] from the instance's own compose files, then `project` pointed at the
+/// copy with the instance's variables: how `up` and `compose` run an instance whose
+/// ports kinfra chooses.
+pub fn into_project(
+    ctx: &Context,
+    compose: &Compose,
+    stack: &Stack,
+    inst: &Instance,
+    project: &mut Project,
+) -> Result<Resolved> {
+    project.files = super::compose_files(stack, &inst.dir)?;
+    let res = prepare(ctx, compose, stack, inst, project)?;
+    project.files = vec![res.file.clone()];
+    project.env = res.instance.env.compose_vars(stack, &ctx.shared_dir());
+    Ok(res)
+}
+
 pub fn prepare(
     ctx: &Context,
     compose: &Compose,

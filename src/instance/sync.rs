@@ -94,12 +94,16 @@ pub struct Synced {
 /// Brings `inst`'s file in line with `stack` (the caller holds the instance's lock)
 /// and records the description it now follows. Returns the instance as it is now.
 pub fn sync(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<(Instance, Synced)> {
-    let recorded_keys = ctx
+    // One read of the record serves both the keys it owns and whether it changed.
+    let recorded = ctx
         .registry()
         .load()?
         .kinfra
         .descriptions
         .get(inst.id())
+        .cloned();
+    let recorded_keys = recorded
+        .as_ref()
         .map(|d| d.keys.clone())
         .unwrap_or_default();
     // Without a record (the Python tools' files, older kinfra): the keys any of
@@ -121,13 +125,6 @@ pub fn sync(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<(Instance, 
     let now = stack.described();
     let mut was = None;
     // Most starts change nothing: no registry write then.
-    let recorded = ctx
-        .registry()
-        .load()?
-        .kinfra
-        .descriptions
-        .get(inst.id())
-        .cloned();
     if recorded.as_ref() != Some(&now) {
         ctx.registry().update(|c| {
             let id = inst.id().to_string();

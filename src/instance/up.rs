@@ -194,11 +194,13 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let compose_text = super::compose_text(stack, &inst.dir)?;
     // Ports kinfra chooses: compose's model, the instance's ports, the copy to run.
     let resolved = if stack.auto_ports {
-        project.files = super::compose_files(stack, &inst.dir)?;
-        let res = super::resolve::prepare(ctx, &compose, stack, inst, &project)?;
-        project.files = vec![res.file.clone()];
-        project.env = res.instance.env.compose_vars(stack, &ctx.shared_dir());
-        Some(res)
+        Some(super::resolve::into_project(
+            ctx,
+            &compose,
+            stack,
+            inst,
+            &mut project,
+        )?)
     } else {
         None
     };
