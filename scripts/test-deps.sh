@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine: Debian's busybox-static (the demo
 # image is built from it, and tests use its wget), git and openssl (the https clone
-# test makes a throwaway CA), uv (from PyPI), the Compose v2 plugin, and the demo image.
+# test makes a throwaway CA), uv (from PyPI), the Compose v2 plugin, the demo image, and a
+# real Postgres image for the data tests (debootstrap, cached by tag).
 # Idempotent: anything already present is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,3 +89,4 @@ if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   exit 1
 fi
 scripts/demo-image.sh
+scripts/postgres-image.sh

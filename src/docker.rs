@@ -90,7 +90,7 @@ pub fn parse_host_ports(text: &str) -> Vec<u16> {
     out
 }
 
-fn docker() -> Cmd {
+pub(crate) fn docker() -> Cmd {
     Cmd::new("docker")
 }
 

@@ -181,6 +181,26 @@ pub enum Error {
     PrepareFailed { name: String, detail: String },
     #[error("host service {name} needs port {port}, which something else holds")]
     HostPortHeld { name: String, port: u16 },
+    #[error("no snapshot {name:?} of {project}{}", if known.is_empty() { String::new() } else { format!(" (there are: {})", known.join(", ")) })]
+    NoSuchSnapshot {
+        name: String,
+        project: String,
+        known: Vec<String>,
+    },
+    #[error("snapshot {name:?} belongs to project {other}, not {project}")]
+    SnapshotOfOtherProject {
+        name: String,
+        project: String,
+        other: String,
+    },
+    #[error("a snapshot {name:?} of {project} already exists")]
+    SnapshotExists { name: String, project: String },
+    #[error("{instance} has no data volumes to copy: {why}")]
+    NoData { instance: String, why: String },
+    #[error("not enough free space for a plain copy: the data takes {}, the engine's volume filesystem has {} free", crate::shared::human_bytes(*need), crate::shared::human_bytes(*free))]
+    NoSpace { need: u64, free: u64 },
+    #[error("no image present can run the data copy (it needs sh, cp, du, df and sleep): {tried}")]
+    NoCopyImage { tried: String },
     #[error("{0}")]
     Other(String),
 }
@@ -240,6 +260,8 @@ impl Error {
             | Error::Busy { .. }
             | Error::Io { .. }
             | Error::PrepareFailed { .. }
+            | Error::SnapshotExists { .. }
+            | Error::NoSpace { .. }
             | Error::Other(_) => FAILURE,
             Error::NotInRepo { .. }
             | Error::NotStackRepo { .. }
@@ -251,13 +273,16 @@ impl Error {
             | Error::Invalid(_)
             | Error::NotAllowed { .. }
             | Error::StackInvalid { .. }
+            | Error::SnapshotOfOtherProject { .. }
+            | Error::NoData { .. }
             | Error::ComposeConfig { .. }
             | Error::GateFailed { .. } => INVALID,
             Error::PortConflict { .. } | Error::HostPortHeld { .. } => PORT_CONFLICT,
             Error::Interrupted => INTERRUPTED,
-            Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
-                NOT_FOUND
-            }
+            Error::NoInstanceHere { .. }
+            | Error::NoSuchInstance { .. }
+            | Error::NoLocalProd
+            | Error::NoSuchSnapshot { .. } => NOT_FOUND,
             Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WOULD_LOSE_WORK,
             Error::RegistryCorrupt { .. }
             | Error::RegistryVersion { .. }
@@ -267,6 +292,7 @@ impl Error {
             | Error::NoCompose
             | Error::RemoteDocker { .. }
             | Error::MissingTools
+            | Error::NoCopyImage { .. }
             | Error::OverBudget { .. }
             | Error::SecretsRequired { .. } => ENVIRONMENT,
             Error::Exec(e) if e.not_found().is_some() => ENVIRONMENT,
@@ -344,6 +370,12 @@ impl Error {
             Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
             Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
             Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
+            Error::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),
+            Error::SnapshotOfOtherProject { .. } => "a snapshot is for the project it was taken from; `kinfra snapshot list` shows this project's".into(),
+            Error::SnapshotExists { .. } => "choose another name, or remove the old one first (`kinfra snapshot rm NAME`)".into(),
+            Error::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
+            Error::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
+            Error::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
             Error::StackInvalid { .. } => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
             Error::OverBudget { .. } => format!(
                 "stop a stack (`kinfra sandbox down NAME`), or pass --wait to start when there is room; limits: {} and {} (default: the engine's memory)",

@@ -10,6 +10,7 @@ pub mod checkup;
 pub mod cli;
 pub mod compose;
 pub mod context;
+pub mod data;
 pub mod demo;
 pub mod docker;
 pub mod env_vars;

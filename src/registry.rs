@@ -68,6 +68,23 @@ pub struct KinfraState {
     /// remove with `kinfra done`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub specs: BTreeMap<String, String>,
+    /// Where each instance's data came from (`snapshot:NAME` or `instance:ID`), for
+    /// `sandbox reset`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data_origins: BTreeMap<String, String>,
+    /// What each snapshot measured when taken (`project/name` → record); the
+    /// engine's labelled volumes are the snapshots themselves.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub snapshots: BTreeMap<String, SnapshotRecord>,
+}
+
+/// A snapshot's size and how it was taken.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    pub bytes: u64,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_ms: Option<u64>,
 }
 
 /// One of the Python tools' pooled slots: theirs, shown by `list`, never adopted
@@ -113,6 +130,7 @@ impl KinfraState {
         self.stacks.remove(id);
         self.subnets.remove(id);
         self.descriptions.remove(id);
+        self.data_origins.remove(id);
     }
 
     /// Adds records from an older copy (the legacy key) that this one lacks.

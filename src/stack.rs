@@ -256,6 +256,17 @@ pub struct Workflow {
     pub design_dir: String,
 }
 
+/// Which named volumes hold the stack's data (`[data]`): what a snapshot copies and
+/// a data branch starts from. Empty lists: every named volume of the project but
+/// caches (inferred, and said).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataSpec {
+    /// Only these (compose's volume keys).
+    pub volumes: Vec<String>,
+    /// Never these.
+    pub exclude: Vec<String>,
+}
+
 /// The whole description of a stack kinfra manages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
@@ -318,6 +329,7 @@ pub struct Stack {
     /// Compiled into kinfra: its host commands need no `kinfra stack allow`.
     pub builtin: bool,
     pub workflow: Workflow,
+    pub data: DataSpec,
     /// What a translated description (devops-ai's infra.toml) could not say.
     pub notes: Vec<String>,
 }
@@ -805,6 +817,30 @@ mod file {
         host: Vec<RawHost>,
         #[serde(default)]
         workflow: RawWorkflow,
+        #[serde(default)]
+        data: RawData,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawData {
+        #[serde(default)]
+        volumes: Vec<String>,
+        #[serde(default)]
+        exclude: Vec<String>,
+    }
+
+    fn data(raw: RawData) -> std::result::Result<DataSpec, String> {
+        for (what, list) in [("volumes", &raw.volumes), ("exclude", &raw.exclude)] {
+            for v in list {
+                crate::validate::volume_key(v)
+                    .map_err(|e| format!("data.{what} entry {v:?}: {e}"))?;
+            }
+        }
+        Ok(DataSpec {
+            volumes: raw.volumes,
+            exclude: raw.exclude,
+        })
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -1582,6 +1618,7 @@ mod file {
                 host: host_services(self.host)?,
                 builtin: false,
                 workflow: workflow(self.workflow, &slug)?,
+                data: data(self.data)?,
                 notes: Vec::new(),
                 name: self.name,
             })

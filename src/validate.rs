@@ -108,6 +108,18 @@ pub fn project_name(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A compose volume key or Docker volume name: what Docker accepts for a volume
+/// (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), at most 128 characters, so it can name no path.
+pub fn volume_key(s: &str) -> Result<(), String> {
+    if shaped(s, |c| c.is_ascii_alphanumeric(), name_char) && s.len() <= 128 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a volume name: a letter or digit first, then letters, digits, _ . and - (at most 128)"
+        ))
+    }
+}
+
 /// The start of every sandbox's directory and compose project name (`shop--`): the
 /// characters of a project name only, so it can hold no `/`, `..` or option.
 pub fn worktree_prefix(s: &str) -> Result<(), String> {

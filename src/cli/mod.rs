@@ -61,6 +61,10 @@ pub enum Command {
     Done(cmd::done::Args),
     /// The repository's worktrees: spec, impl, sandbox, local-prod, the main clone.
     Worktrees(cmd::worktrees::Args),
+    /// Snapshots of an instance's data volumes: save, list, remove (sandboxes start
+    /// from one with `sandbox create --data`).
+    #[command(subcommand)]
+    Snapshot(cmd::snapshot::SnapshotCmd),
     /// Services shared by every instance (an observability stack): start, stop, show.
     #[command(subcommand)]
     Shared(cmd::shared::SharedCmd),
@@ -113,6 +117,8 @@ pub enum SandboxCmd {
     /// Bring .env.sandbox in line with the stack's description without starting
     /// (ports kept, new keys added, dropped ones removed); `up` does it too.
     Sync(cmd::sync::Args),
+    /// Put the sandbox's data back as its source had it (asks first; --yes).
+    Reset(cmd::reset::Args),
     /// List every registered instance with its state (one Docker query).
     List(cmd::list::Args),
     /// Destroy a sandbox: containers, volumes, registration and its worktree.
@@ -216,6 +222,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             SandboxCmd::Shell(a) => cmd::shell::run(ctx, a),
             SandboxCmd::Compose(a) => cmd::compose::run(ctx, Sandbox, a),
             SandboxCmd::Sync(a) => cmd::sync::run(ctx, Sandbox, a),
+            SandboxCmd::Reset(a) => cmd::reset::run(ctx, a),
             SandboxCmd::List(a) => cmd::list::run(ctx, a),
             SandboxCmd::Destroy(a) => cmd::destroy::run(ctx, a),
             SandboxCmd::InitShared(a) => cmd::init_shared::run(ctx, a),
@@ -234,6 +241,7 @@ fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
             LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, a),
         },
         Command::Shared(c) => cmd::shared::run(ctx, c),
+        Command::Snapshot(c) => cmd::snapshot::run(ctx, c),
         Command::Spec(a) => cmd::spec::run(ctx, a),
         Command::Impl(a) => cmd::implement::run(ctx, a),
         Command::Done(a) => cmd::done::run(ctx, a),

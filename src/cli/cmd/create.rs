@@ -25,12 +25,21 @@ pub struct Args {
     /// Start it at once (as `kinfra sandbox up` inside it).
     #[arg(long)]
     pub up: bool,
+    /// Start its data volumes as a copy of another's: `local-prod`, a sandbox, or a
+    /// snapshot (`kinfra snapshot list`). The source is never modified.
+    #[arg(long, value_name = "SOURCE")]
+    pub data: Option<String>,
     /// With --up: skip 1Password (the stack's insecure defaults).
     #[arg(long, requires = "up")]
     pub no_secrets: bool,
 }
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+    // The source is checked before anything is made.
+    let source = match &a.data {
+        Some(d) => Some(crate::data::resolve_source(ctx, super::stack(), d, true)?),
+        None => None,
+    };
     let inst = instance::create(
         ctx,
         super::stack(),
@@ -46,6 +55,32 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         .success(&format!("Created sandbox {}", inst.id()));
     ctx.reporter
         .info(&format!("described by {}", super::stack().origin));
+    if let Some(source) = &source {
+        match crate::data::fill(ctx, super::stack(), &inst, source, false) {
+            Ok(c) => ctx.reporter.success(&crate::data::describe(
+                &c,
+                "Copied its data",
+                &source.label(),
+            )),
+            Err(e) => {
+                // Undone whole: the sandbox was made for this data.
+                ctx.reporter.warn(&format!(
+                    "the data could not be copied; removing the new sandbox {}",
+                    inst.id()
+                ));
+                let _ = instance::destroy(
+                    ctx,
+                    super::stack(),
+                    &instance::DestroyOptions {
+                        name: Some(inst.id().to_string()),
+                        keep_worktree: false,
+                        force: false,
+                    },
+                );
+                return Err(e);
+            }
+        }
+    }
     if a.up {
         // The new worktree's own description (its branch may carry another one).
         let stack = crate::stack::for_dir(&inst.dir, Some(&ctx.home))?;

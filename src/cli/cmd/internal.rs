@@ -11,6 +11,12 @@ pub enum InternalCmd {
         /// The instance (compose project name).
         id: String,
     },
+    /// Watch a data copy's journal: when its process dies, unpause what it paused
+    /// and remove what it half made (started detached by every copy).
+    Thaw {
+        /// The journal, under $KINFRA_HOME/data/ops/.
+        journal: std::path::PathBuf,
+    },
 }
 
 pub fn run(ctx: &Context, c: InternalCmd) -> crate::Result<i32> {
@@ -18,6 +24,15 @@ pub fn run(ctx: &Context, c: InternalCmd) -> crate::Result<i32> {
         InternalCmd::RecordFootprint { id } => {
             crate::validate::project_name(&id).map_err(crate::Error::Invalid)?;
             crate::budget::record(ctx, &id);
+        }
+        InternalCmd::Thaw { journal } => {
+            if !crate::data::journal::is_journal_path(&ctx.home, &journal) {
+                return Err(crate::Error::Invalid(format!(
+                    "{} is not a data journal of this kinfra home",
+                    journal.display()
+                )));
+            }
+            crate::data::journal::watch(&journal);
         }
     }
     Ok(0)

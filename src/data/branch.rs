@@ -1,0 +1,156 @@
+//! An instance's volumes filled from a source: `sandbox create --data` (new
+//! volumes), `sandbox reset` (its own, replaced, when confirmed).
+
+use super::copy::{self, Copied, Job, Pair};
+use super::plan;
+use super::{Source, engine, prepare};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::stack::Stack;
+
+/// Fills `target`'s volumes from `source`. `replace`: the target's existing volumes
+/// of those names are emptied and refilled (its containers must be stopped); else
+/// each must not exist yet. Records the source for `reset`.
+pub fn fill(ctx: &Context, stack: &Stack, target: &Instance, source: &Source, replace: bool) -> Result<Copied> {
+    if let Source::Instance(i) = source
+        && i.id() == target.id()
+    {
+        return Err(Error::Invalid(format!(
+            "{} cannot take its data from itself",
+            target.id()
+        )));
+    }
+    let _lock_src = match source {
+        Source::Instance(i) => Some(crate::instance::lock(ctx, i.id(), "copy data")?),
+        Source::Snapshot(_) => None,
+    };
+    let p = prepare(stack, source)?;
+    if let Some(s) = &p.said {
+        ctx.reporter.info(s);
+    }
+    let existing = engine::volumes()?;
+    let mut pairs = Vec::new();
+    for v in &p.volumes {
+        let to = plan::target_name(target.id(), &v.suffix);
+        let there = existing.iter().any(|r| r.name == to);
+        if there && !replace {
+            return Err(Error::ProjectInUse {
+                project: target.id().to_string(),
+                what: format!("volume {to} already exists"),
+            });
+        }
+        pairs.push(Pair {
+            from: v.name.clone(),
+            create: (!there).then(|| {
+                vec![
+                    (plan::COMPOSE_PROJECT, target.id().to_string()),
+                    (plan::COMPOSE_VOLUME, v.key.clone()),
+                    (plan::DATA_FROM, source.record()),
+                ]
+            }),
+            to,
+        });
+    }
+    ctx.reporter.step(&format!(
+        "Copying {} volume(s) from {} into {}",
+        pairs.len(),
+        source.label(),
+        target.id()
+    ));
+    let copied = copy::run(
+        ctx,
+        &Job {
+            pairs,
+            freeze: p.freeze,
+            images: p.images,
+        },
+    )?;
+    ctx.registry().update(|c| {
+        c.kinfra
+            .data_origins
+            .insert(target.id().to_string(), source.record());
+        Ok(())
+    })?;
+    Ok(copied)
+}
+
+/// Where `id`'s data came from, as recorded.
+pub fn origin_of(ctx: &Context, id: &str) -> Result<Option<String>> {
+    Ok(ctx.registry().load()?.kinfra.data_origins.get(id).cloned())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ResetOptions {
+    /// Instead of where it came from.
+    pub data: Option<String>,
+    pub yes: bool,
+}
+
+/// `sandbox reset`: the sandbox's data volumes back to its source's (a snapshot as
+/// it was saved; an instance as it is now). Its containers are stopped for it and
+/// started again; writes made in the sandbox are gone, nothing else is.
+pub fn reset(ctx: &Context, stack: &Stack, target: &Instance, opts: &ResetOptions) -> Result<(Source, Copied)> {
+    let spec = match &opts.data {
+        Some(d) => d.clone(),
+        None => {
+            let rec = origin_of(ctx, target.id())?.ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{} was not made from data (no `create --data`): name a source with --data local-prod|SANDBOX|SNAPSHOT",
+                    target.id()
+                ))
+            })?;
+            match rec.split_once(':') {
+                Some(("snapshot", n)) => n.to_string(),
+                Some(("instance", id)) => {
+                    let reg = ctx.registry().load()?;
+                    if reg.local_prod.as_ref().is_some_and(|e| e.instance_id == id) {
+                        "local-prod".into()
+                    } else {
+                        id.to_string()
+                    }
+                }
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "the registry's record of {}'s data source ({rec:?}) is not one kinfra writes; it was left as it is: pass --data",
+                        target.id()
+                    )));
+                }
+            }
+        }
+    };
+    let source = super::resolve_source(ctx, stack, &spec, true)?;
+    let question = format!(
+        "Replace the data of {} with {}'s? Writes made in {} are lost",
+        target.id(),
+        source.label(),
+        target.id()
+    );
+    if !opts.yes {
+        if !ctx.interactive {
+            return Err(Error::Invalid(format!(
+                "{question}: pass --yes to confirm (there is no terminal to ask)"
+            )));
+        }
+        if !ctx.prompter.confirm(&question, false)? {
+            return Err(Error::Invalid("reset not confirmed; nothing was changed".into()));
+        }
+    }
+    let _lock = crate::instance::lock(ctx, target.id(), "reset")?;
+    let running: Vec<String> = engine::holders(target.id())?
+        .into_iter()
+        .filter(|h| h.running)
+        .map(|h| h.id)
+        .collect();
+    if !running.is_empty() {
+        ctx.reporter
+            .step(&format!("Stopping {}'s {} container(s)", target.id(), running.len()));
+        engine::stop(&running)?;
+    }
+    let copied = fill(ctx, stack, target, &source, true);
+    if !running.is_empty() {
+        ctx.reporter.step("Starting them again");
+        engine::start(&running)?;
+    }
+    Ok((source, copied?))
+}

@@ -1,0 +1,276 @@
+//! One consistent copy of a set of volumes into another set, inside the engine
+//! (volumes are not on the Mac's disk): a helper container from an image already
+//! present mounts both; the sources' writers are paused together for the copy
+//! alone, then unpaused. Copy-on-write (`cp --reflink=always`) where the engine's
+//! filesystem has it, a plain `cp -a` otherwise, checked for space first.
+//!
+//! Every step is recorded in a [`Journal`] before it is taken, and undone on
+//! failure, Ctrl-C or the death of this process.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::engine;
+use super::journal::{self, Journal};
+use super::plan::{self, Probe};
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// One volume to copy: from `from` into `to`, which is created with `labels` when
+/// `create` (else it exists and is emptied first: a reset).
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub from: String,
+    pub to: String,
+    pub create: Option<Vec<(&'static str, String)>>,
+}
+
+/// What to copy, and what to pause while copying.
+#[derive(Debug, Clone, Default)]
+pub struct Job {
+    pub pairs: Vec<Pair>,
+    /// Running containers that write the sources: paused together for the copy.
+    pub freeze: Vec<String>,
+    /// Images to run the helper from, in order of preference (present ones only
+    /// are tried; nothing is pulled).
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// The filesystem shares blocks between the copies (XFS reflink, btrfs).
+    CopyOnWrite,
+    /// Every byte copied.
+    Plain,
+}
+
+impl Method {
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::CopyOnWrite => "copy-on-write (reflink)",
+            Method::Plain => "plain copy",
+        }
+    }
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Copied {
+    pub method: Method,
+    pub bytes: u64,
+    /// How long the sources' writers were paused (none when nothing ran).
+    pub paused_ms: Option<u64>,
+    pub millis: u64,
+    pub image: String,
+}
+
+/// Images that carry `sh`, `cp`, `du`, `df` and `sleep` on any Docker machine
+/// (tried after the stack's own).
+const FALLBACK_IMAGES: [&str; 5] = ["busybox:1.35", "busybox", "alpine", "debian", "ubuntu"];
+
+const PROBE: &str = r#"
+set -e
+p=/to/0/.kinfra-probe.$$
+r=no
+if echo x > "$p" 2>/dev/null && cp --reflink=always "$p" "$p.2" 2>/dev/null; then r=yes; fi
+rm -f "$p" "$p.2"
+echo "reflink $r"
+for d in /from/*; do set -- $(du -sk "$d"); echo "need $1"; done
+set -- $(df -Pk /to/0 | tail -n 1)
+echo "free $4"
+"#;
+
+fn copy_script(reflink: bool) -> String {
+    let cp = if reflink {
+        "cp -a --reflink=always"
+    } else {
+        "cp -a"
+    };
+    format!(
+        r#"
+set -e
+for d in /to/*; do
+  i=${{d##*/}}
+  rm -rf "$d"/* "$d"/.[!.]* "$d"/..?* 2>/dev/null || true
+  {cp} /from/$i/. "$d"/
+done
+
+echo copied
+"#
+    )
+}
+
+/// Copies `job`'s volumes. On any failure or interrupt: sources unpaused, helper
+/// removed, volumes this call created removed; the error returned.
+pub fn run(ctx: &Context, job: &Job) -> Result<Copied> {
+    for s in journal::recover_stale(&ctx.home) {
+        ctx.reporter.warn(&s);
+    }
+    crate::context::catch_interrupts();
+    let mut j = Journal::begin(&ctx.home)?;
+    journal::spawn_watchdog(&ctx.home, &j);
+    let out = copy_with(ctx, job, &mut j);
+    if out.is_err() {
+        for s in j.undo() {
+            ctx.reporter.info(&s);
+        }
+        if crate::context::interrupted() {
+            return Err(Error::Interrupted);
+        }
+    } else {
+        j.end();
+    }
+    out
+}
+
+fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
+    let started = Instant::now();
+    for p in &job.pairs {
+        if let Some(labels) = &p.create {
+            // Recorded before it exists: a death between the two leaves a name
+            // that undo finds missing, never a volume that outlives the copy.
+            j.created.push(p.to.clone());
+            j.save()?;
+            engine::create_volume(&p.to, labels)?;
+        }
+    }
+    crate::context::pause_point("data:volumes");
+    let pairs: Vec<(String, String)> = job
+        .pairs
+        .iter()
+        .map(|p| (p.from.clone(), p.to.clone()))
+        .collect();
+    let (image, probe) = start_helper(job, &pairs, j)?;
+    if !probe.fits() {
+        return Err(Error::NoSpace {
+            need: probe.need_kib * 1024,
+            free: probe.free_kib * 1024,
+        });
+    }
+    check_interrupt()?;
+    let method = if probe.reflink {
+        Method::CopyOnWrite
+    } else {
+        Method::Plain
+    };
+    let helper = j.helper.clone().unwrap_or_default();
+    let script = copy_script(probe.reflink);
+    let bytes = probe.need_kib * 1024;
+    let progress = (!probe.reflink && bytes > 256 << 20)
+        .then(|| ctx.reporter.bytes(bytes, "copying data"));
+    let mut paused_ms = None;
+    if !job.freeze.is_empty() {
+        j.paused = job.freeze.clone();
+        j.save()?;
+        let t = Instant::now();
+        engine::pause(&job.freeze)?;
+        crate::context::pause_point("data:paused");
+        let copied = copy_watched(&helper, &script, progress.as_deref());
+        // Unpaused before anything else happens, failure or not.
+        let thawed = engine::unpause(&job.freeze);
+        paused_ms = Some(t.elapsed().as_millis() as u64);
+        j.paused.clear();
+        j.save()?;
+        copied?;
+        thawed?;
+    } else {
+        copy_watched(&helper, &script, progress.as_deref())?;
+    }
+    if let Some(p) = progress {
+        p.finish();
+    }
+    check_interrupt()?;
+    crate::context::pause_point("data:copied");
+    engine::remove_helper(&helper);
+    j.helper = None;
+    j.save()?;
+    Ok(Copied {
+        method,
+        bytes,
+        paused_ms,
+        millis: started.elapsed().as_millis() as u64,
+        image,
+    })
+}
+
+fn check_interrupt() -> Result<()> {
+    if crate::context::interrupted() {
+        Err(Error::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// The helper from the first image that has what the scripts need, and its probe.
+fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Result<(String, Probe)> {
+    let mut tried = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let candidates = job
+        .images
+        .iter()
+        .map(String::as_str)
+        .chain(FALLBACK_IMAGES)
+        .filter(|i| seen.insert(i.to_string()))
+        .collect::<Vec<_>>();
+    for (n, image) in candidates.into_iter().enumerate() {
+        if !engine::has_image(image) {
+            continue;
+        }
+        let name = format!("kinfra-copy-{}-{n}", j.pid);
+        j.helper = Some(name.clone());
+        j.save()?;
+        if let Err(e) = engine::start_helper(&name, image, pairs) {
+            engine::remove_helper(&name);
+            tried.push(format!("{image}: {e}"));
+            continue;
+        }
+        match engine::helper_sh(&name, PROBE, Duration::from_secs(600)).map(|o| plan::parse_probe(&o)) {
+            Ok(Some(p)) => return Ok((image.to_string(), p)),
+            Ok(None) => tried.push(format!("{image}: its tools printed something else")),
+            Err(e) => tried.push(format!("{image}: {e}")),
+        }
+        engine::remove_helper(&name);
+    }
+    j.helper = None;
+    Err(Error::NoCopyImage {
+        tried: if tried.is_empty() {
+            "no image present".into()
+        } else {
+            tried.join("; ")
+        },
+    })
+}
+
+/// Runs the copy; a progress bar follows the targets' size on long plain copies.
+fn copy_watched(helper: &str, script: &str, progress: Option<&dyn crate::context::Progress>) -> Result<()> {
+    let Some(p) = progress else {
+        let out = engine::helper_sh(helper, script, Duration::from_secs(24 * 3600))?;
+        return confirm(&out);
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(o) = engine::helper_sh(helper, "du -sk /to | cut -f1", Duration::from_secs(30))
+                    && let Ok(k) = o.trim().parse::<u64>()
+                {
+                    p.set_position(k * 1024);
+                }
+            }
+        });
+        let out = engine::helper_sh(helper, script, Duration::from_secs(24 * 3600));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        confirm(&out?)
+    })
+}
+
+fn confirm(out: &str) -> Result<()> {
+    if out.lines().any(|l| l.trim() == "copied") {
+        Ok(())
+    } else {
+        Err(Error::Other("the copy helper did not finish its copy".into()))
+    }
+}

@@ -1,0 +1,231 @@
+//! The docker calls data branches make: volumes with their labels, the copy
+//! helper container, pause and unpause. Parsing lives in [`super::plan`].
+
+use std::time::Duration;
+
+use super::plan::{self, VolumeRow};
+use crate::docker::{classify, docker};
+use crate::error::Result;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Every volume the engine has, with the labels kinfra reads.
+pub fn volumes() -> Result<Vec<VolumeRow>> {
+    crate::docker::precheck()?;
+    let out = docker()
+        .args(["volume", "ls", "--format"])
+        .arg(plan::volume_format())
+        .timeout(WAIT)
+        .run()
+        .map_err(classify)?;
+    Ok(plan::parse_volumes(&out))
+}
+
+/// Creates an empty local volume with `labels`.
+pub fn create_volume(name: &str, labels: &[(&str, String)]) -> Result<()> {
+    let mut c = docker().args(["volume", "create"]);
+    for (k, v) in labels {
+        c = c.arg("--label").arg(format!("{k}={v}"));
+    }
+    c.arg("--").arg(name).timeout(WAIT).run().map_err(classify)?;
+    Ok(())
+}
+
+/// Removes volumes (by exact name); a missing one is not an error.
+pub fn remove_volumes(names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    match docker()
+        .args(["volume", "rm", "--"])
+        .args(names)
+        .timeout(WAIT)
+        .run()
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.stderr().contains("no such volume") || e.stderr().contains("No such volume") => {
+            Ok(())
+        }
+        Err(e) => Err(classify(e)),
+    }
+}
+
+/// A container of a project, with what it mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub id: String,
+    pub running: bool,
+    pub paused: bool,
+    pub image: String,
+    pub mounts: Vec<String>,
+}
+
+/// Pure: `docker ps -a --no-trunc --format '{{.ID}}\t{{.State}}\t{{.Image}}\t{{.Mounts}}'`.
+pub fn parse_holders(text: &str) -> Vec<Holder> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            if f.len() != 4 || f[0].is_empty() {
+                return None;
+            }
+            Some(Holder {
+                id: f[0].into(),
+                running: f[1] == "running" || f[1] == "paused",
+                paused: f[1] == "paused",
+                image: f[2].into(),
+                mounts: f[3]
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(String::from)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The containers of compose project `project` (any state).
+pub fn holders(project: &str) -> Result<Vec<Holder>> {
+    let out = docker()
+        .args(["ps", "-a", "--no-trunc", "--filter"])
+        .arg(format!("label={}={project}", plan::COMPOSE_PROJECT))
+        .args(["--format", "{{.ID}}\t{{.State}}\t{{.Image}}\t{{.Mounts}}"])
+        .timeout(WAIT)
+        .run()
+        .map_err(classify)?;
+    Ok(parse_holders(&out))
+}
+
+/// Whether an image is present (never pulls).
+pub fn has_image(image: &str) -> bool {
+    docker()
+        .args(["image", "inspect", "--format", "{{.Id}}", "--"])
+        .arg(image)
+        .timeout(WAIT)
+        .run()
+        .is_ok()
+}
+
+/// `docker pause` (all at once: one call, so the volumes they write stop together).
+pub fn pause(ids: &[String]) -> Result<()> {
+    docker()
+        .arg("pause")
+        .args(ids)
+        .timeout(WAIT)
+        .run()
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// `docker unpause`; each is tried (one already running is not an error).
+pub fn unpause(ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    match docker().arg("unpause").args(ids).timeout(WAIT).run() {
+        Ok(_) => Ok(()),
+        Err(e) if e.stderr().contains("is not paused") => {
+            // Some were: unpause them one by one.
+            for id in ids {
+                let _ = docker().args(["unpause", id]).timeout(WAIT).run();
+            }
+            Ok(())
+        }
+        Err(e) => Err(classify(e)),
+    }
+}
+
+pub fn stop(ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    docker()
+        .arg("stop")
+        .args(ids)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .map_err(classify)?;
+    Ok(())
+}
+
+pub fn start(ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    docker()
+        .arg("start")
+        .args(ids)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// Starts the copy helper: `image` with the sources read-only at `/from/N` and the
+/// targets at `/to/N`, no network, idle until told what to run.
+pub fn start_helper(name: &str, image: &str, pairs: &[(String, String)]) -> Result<()> {
+    let mut c = docker().args([
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "none",
+        "--user",
+        "0",
+        "--label",
+        "dev.kinfra.helper=copy",
+        "--name",
+        name,
+        "--entrypoint",
+        "sleep",
+    ]);
+    for (i, (from, to)) in pairs.iter().enumerate() {
+        c = c
+            .arg("-v")
+            .arg(format!("{from}:/from/{i}:ro"))
+            .arg("-v")
+            .arg(format!("{to}:/to/{i}"));
+    }
+    c.arg("--")
+        .arg(image)
+        .arg("86400")
+        .timeout(WAIT)
+        .run()
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// Runs a script in the helper; its stdout.
+pub fn helper_sh(name: &str, script: &str, limit: Duration) -> Result<String> {
+    docker()
+        .args(["exec", name, "sh", "-c", script])
+        .timeout(limit)
+        .run()
+        .map_err(classify)
+}
+
+/// Removes the helper (ending whatever it still runs).
+pub fn remove_helper(name: &str) {
+    let _ = docker()
+        .args(["rm", "-f", "--", name])
+        .timeout(WAIT)
+        .run();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_parse_from_captured_ps_output() {
+        let text = "abc\trunning\tpostgres:16\tshop_pgdata,/host/path\n\
+def\tpaused\tbusybox:1.35\t\n\
+ghi\texited\tbusybox:1.35\tshop_files\n\
+bad line\n";
+        let h = parse_holders(text);
+        assert_eq!(h.len(), 3);
+        assert_eq!(h[0].mounts, ["shop_pgdata", "/host/path"]);
+        assert!(h[1].running && h[1].paused);
+        assert!(!h[2].running);
+    }
+}

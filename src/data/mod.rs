@@ -1,0 +1,197 @@
+//! Data branches: a sandbox's volumes start as a consistent copy of local-prod's,
+//! another sandbox's, or a snapshot's (`snapshot save|list|rm`, `sandbox create
+//! --data`, `sandbox reset`). docs/DATA.md has the methods, their guarantees and
+//! their costs.
+//!
+//! Layers: [`plan`] is pure (what the engine's output says, what is data, what the
+//! copies are named); `engine` holds the docker calls; `journal` makes a copy
+//! undoable whatever kills it; `copy` runs one; `snapshot` and `branch` are the
+//! commands.
+
+mod branch;
+pub mod copy;
+mod engine;
+pub mod journal;
+pub mod plan;
+mod snapshot;
+
+pub use branch::{ResetOptions, fill, origin_of, reset};
+pub use copy::{Copied, Method};
+pub use plan::{Selection, Snapshot};
+pub use snapshot::{Listed, list, remove, save};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::instance::{self, Instance, Kind};
+use crate::stack::Stack;
+
+/// Where data comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Instance(Box<Instance>),
+    Snapshot(Snapshot),
+}
+
+impl Source {
+    /// For the person: `local-prod ktrdr-prod`, `sandbox shop--a`, `snapshot base`.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Instance(i) => format!("{} {}", i.kind.label(), i.id()),
+            Source::Snapshot(s) => format!("snapshot {}", s.name),
+        }
+    }
+
+    /// As recorded for `reset` (`snapshot:NAME`, `instance:ID`).
+    pub fn record(&self) -> String {
+        match self {
+            Source::Instance(i) => format!("instance:{}", i.id()),
+            Source::Snapshot(s) => format!("snapshot:{}", s.name),
+        }
+    }
+}
+
+/// The project's name as it goes into snapshot volume names.
+fn project_slug(stack: &Stack) -> String {
+    crate::slug::slugify(&stack.name).unwrap_or_else(|_| "project".into())
+}
+
+/// The snapshots of this stack's project (`other` = a snapshot of that name exists
+/// for another project).
+fn find_snapshot(stack: &Stack, name: &str) -> Result<Snapshot> {
+    plan::check_snapshot_name(name).map_err(Error::Invalid)?;
+    let all = plan::snapshots(&engine::volumes()?);
+    if let Some(s) = all
+        .iter()
+        .find(|s| s.name == name && s.project == stack.name)
+    {
+        return Ok(s.clone());
+    }
+    if let Some(s) = all.iter().find(|s| s.name == name) {
+        return Err(Error::SnapshotOfOtherProject {
+            name: name.into(),
+            project: stack.name.clone(),
+            other: s.project.clone(),
+        });
+    }
+    Err(Error::NoSuchSnapshot {
+        name: name.into(),
+        project: stack.name.clone(),
+        known: all
+            .iter()
+            .filter(|s| s.project == stack.name)
+            .map(|s| s.name.clone())
+            .collect(),
+    })
+}
+
+/// `--data local-prod|SANDBOX|SNAPSHOT` (or `--from`): `local-prod`, then a snapshot
+/// of the project by that name, then a registered sandbox. Checked before anything
+/// changes.
+pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool) -> Result<Source> {
+    if spec == "local-prod" {
+        return instance::find(ctx, stack, Kind::LocalProd, None)
+            .map(|i| Source::Instance(Box::new(i)));
+    }
+    if snapshots {
+        match find_snapshot(stack, spec) {
+            Ok(s) => return Ok(Source::Snapshot(s)),
+            Err(Error::NoSuchSnapshot { .. }) => {}
+            Err(e @ Error::Invalid(_)) => {
+                // Not a snapshot name: it may still name a sandbox.
+                if crate::validate::project_name(spec).is_err() {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match instance::find(ctx, stack, Kind::Sandbox, Some(spec)) {
+        Ok(i) => Ok(Source::Instance(Box::new(i))),
+        Err(Error::NoSuchInstance { .. }) if snapshots => {
+            let known: Vec<String> = plan::snapshots(&engine::volumes()?)
+                .into_iter()
+                .filter(|s| s.project == stack.name)
+                .map(|s| s.name)
+                .collect();
+            Err(Error::Invalid(format!(
+                "{spec:?} is neither local-prod, a snapshot of {} ({}), nor a registered sandbox",
+                stack.name,
+                if known.is_empty() {
+                    "it has none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The source's data volumes and, for a running instance, the containers to pause
+/// and the images to copy with.
+struct Prepared {
+    volumes: Vec<plan::DataVolume>,
+    freeze: Vec<String>,
+    images: Vec<String>,
+    /// For the person: which volumes and why.
+    said: Option<String>,
+}
+
+fn prepare(stack: &Stack, source: &Source) -> Result<Prepared> {
+    match source {
+        Source::Snapshot(s) => Ok(Prepared {
+            volumes: s.volumes.clone(),
+            freeze: Vec::new(),
+            images: Vec::new(),
+            said: None,
+        }),
+        Source::Instance(i) => {
+            let sel = plan::select(&engine::volumes()?, i.id(), &stack.data);
+            if sel.data.is_empty() {
+                return Err(Error::NoData {
+                    instance: i.id().to_string(),
+                    why: if sel.skipped.is_empty() {
+                        "compose has created none (it never started)".into()
+                    } else {
+                        sel.describe()
+                    },
+                });
+            }
+            let names: Vec<&str> = sel.data.iter().map(|d| d.name.as_str()).collect();
+            let holders = engine::holders(i.id())?;
+            let writes = |h: &engine::Holder| h.mounts.iter().any(|m| names.contains(&m.as_str()));
+            let freeze = holders
+                .iter()
+                .filter(|h| h.running && !h.paused && writes(h))
+                .map(|h| h.id.clone())
+                .collect();
+            let mut images: Vec<String> = holders
+                .iter()
+                .filter(|h| writes(h))
+                .chain(holders.iter())
+                .map(|h| h.image.clone())
+                .collect();
+            images.dedup();
+            Ok(Prepared {
+                said: Some(sel.describe()),
+                volumes: sel.data,
+                freeze,
+                images,
+            })
+        }
+    }
+}
+
+/// One line for the person about a finished copy.
+pub fn describe(c: &Copied, what: &str, source: &str) -> String {
+    let mut s = format!(
+        "{what} from {source}: {}, {} in {:.1} s",
+        c.method.label(),
+        crate::shared::human_bytes(c.bytes),
+        c.millis as f64 / 1000.0
+    );
+    if let Some(p) = c.paused_ms {
+        s.push_str(&format!("; {source} was paused {p} ms"));
+    }
+    s
+}

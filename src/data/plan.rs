@@ -1,0 +1,412 @@
+//! Pure: what the engine's volumes say (parsed from captured `docker volume ls`
+//! output), which of an instance's volumes are data, what a copy's volumes are
+//! named, what the copy helper's probe reported. No I/O here; every rule is
+//! unit-tested on captured text.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::stack::DataSpec;
+
+/// Compose's labels on the volumes it creates: kinfra sets the same on the volumes
+/// it makes for an instance, so compose takes them as its own.
+pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+pub const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
+
+/// kinfra's labels on a snapshot's volumes. They carry no compose label, so
+/// nothing that removes an instance's objects (destroy, release, prune) sees them.
+pub const SNAPSHOT: &str = "dev.kinfra.snapshot";
+pub const SNAPSHOT_PROJECT: &str = "dev.kinfra.snapshot.project";
+pub const SNAPSHOT_VOLUME: &str = "dev.kinfra.snapshot.volume";
+pub const SNAPSHOT_SUFFIX: &str = "dev.kinfra.snapshot.suffix";
+pub const SNAPSHOT_SOURCE: &str = "dev.kinfra.snapshot.source";
+pub const SNAPSHOT_COMMIT: &str = "dev.kinfra.snapshot.commit";
+pub const SNAPSHOT_CREATED: &str = "dev.kinfra.snapshot.created";
+/// On an instance's volume kinfra filled: where its data came from.
+pub const DATA_FROM: &str = "dev.kinfra.data-from";
+
+const LABELS: [&str; 9] = [
+    COMPOSE_PROJECT,
+    COMPOSE_VOLUME,
+    SNAPSHOT,
+    SNAPSHOT_PROJECT,
+    SNAPSHOT_VOLUME,
+    SNAPSHOT_SUFFIX,
+    SNAPSHOT_SOURCE,
+    SNAPSHOT_COMMIT,
+    SNAPSHOT_CREATED,
+];
+
+/// `docker volume ls --format`: one volume a line, tab-separated, one column per
+/// label (a label list is ambiguous: values may hold commas).
+pub fn volume_format() -> String {
+    let mut f = String::from("{{.Name}}\t{{.Driver}}");
+    for l in LABELS {
+        f.push_str(&format!("\t{{{{.Label \"{l}\"}}}}"));
+    }
+    f
+}
+
+/// One volume as the engine lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeRow {
+    pub name: String,
+    pub driver: String,
+    /// Compose's project and volume key ("" when not compose's).
+    pub project: String,
+    pub key: String,
+    pub snapshot: Option<SnapshotLabels>,
+}
+
+/// What a snapshot volume's labels say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotLabels {
+    pub name: String,
+    pub project: String,
+    pub key: String,
+    pub suffix: String,
+    pub source: String,
+    pub commit: String,
+    pub created: String,
+}
+
+/// Pure: the rows of [`volume_format`] output; a line of another shape is skipped.
+pub fn parse_volumes(text: &str) -> Vec<VolumeRow> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != 2 + LABELS.len() || f[0].is_empty() {
+            continue;
+        }
+        let snapshot = (!f[4].is_empty()).then(|| SnapshotLabels {
+            name: f[4].into(),
+            project: f[5].into(),
+            key: f[6].into(),
+            suffix: f[7].into(),
+            source: f[8].into(),
+            commit: f[9].into(),
+            created: f[10].into(),
+        });
+        out.push(VolumeRow {
+            name: f[0].into(),
+            driver: f[1].into(),
+            project: f[2].into(),
+            key: f[3].into(),
+            snapshot,
+        });
+    }
+    out
+}
+
+/// One data volume of an instance: its engine name, compose key, and the part of
+/// its name after the instance's (`<instance>_<suffix>`), which names the copy's
+/// volume in another instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataVolume {
+    pub name: String,
+    pub key: String,
+    pub suffix: String,
+}
+
+/// Which of an instance's volumes are data, and why the others are not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Selection {
+    pub data: Vec<DataVolume>,
+    /// (volume key, why it is left out).
+    pub skipped: Vec<(String, String)>,
+    /// No `[data]` list chose them: every named volume but caches.
+    pub inferred: bool,
+}
+
+impl Selection {
+    /// One line for the person: which volumes, and how they were chosen.
+    pub fn describe(&self) -> String {
+        let keys: Vec<&str> = self.data.iter().map(|d| d.key.as_str()).collect();
+        let mut s = format!("data volumes: {}", keys.join(", "));
+        if self.inferred {
+            s.push_str(" (every named volume of the project but caches; [data] volumes = [...] in kinfra.toml chooses)");
+        }
+        for (k, why) in &self.skipped {
+            s.push_str(&format!("; not {k}: {why}"));
+        }
+        s
+    }
+}
+
+/// Pure: the data volumes among `rows` of compose project `project`. External
+/// volumes carry no project label and are never in `rows` of the project; a key
+/// whose name says cache is left out unless `[data] volumes` names it.
+pub fn select(rows: &[VolumeRow], project: &str, spec: &DataSpec) -> Selection {
+    let mut sel = Selection {
+        inferred: spec.volumes.is_empty(),
+        ..Default::default()
+    };
+    let mut mine: Vec<&VolumeRow> = rows
+        .iter()
+        .filter(|r| r.project == project && r.snapshot.is_none())
+        .collect();
+    mine.sort_by(|a, b| a.key.cmp(&b.key).then(a.name.cmp(&b.name)));
+    for r in mine {
+        let key = if r.key.is_empty() { &r.name } else { &r.key };
+        let why = if spec.exclude.iter().any(|e| e == key) {
+            Some("excluded by [data] exclude")
+        } else if !spec.volumes.is_empty() && !spec.volumes.iter().any(|v| v == key) {
+            Some("not in [data] volumes")
+        } else if spec.volumes.is_empty() && key.to_ascii_lowercase().contains("cache") {
+            Some("a cache (name it in [data] volumes to copy it)")
+        } else {
+            None
+        };
+        match why {
+            Some(w) => sel.skipped.push((key.clone(), w.into())),
+            None => sel.data.push(DataVolume {
+                name: r.name.clone(),
+                key: key.clone(),
+                suffix: suffix(project, &r.name),
+            }),
+        }
+    }
+    sel
+}
+
+/// Pure: the part of volume `name` after instance `project`'s prefix. Compose names
+/// a volume `<project>_<key>`; kinfra names a sandbox's fixed-name volume
+/// `<instance>_<name>`; local-prod keeps a fixed name as it is (the whole name).
+pub fn suffix(project: &str, name: &str) -> String {
+    name.strip_prefix(project)
+        .and_then(|r| r.strip_prefix('_'))
+        .filter(|r| !r.is_empty())
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// Pure: the name instance `project`'s copy of a volume gets: `<project>_<suffix>`,
+/// as compose (or kinfra's isolation of a fixed name) would name it.
+pub fn target_name(project: &str, suffix: &str) -> String {
+    format!("{project}_{suffix}")
+}
+
+/// Pure: a snapshot volume's name. Project and snapshot are slugs (no `.`), so
+/// `.` keeps any two distinct triples apart.
+pub fn snapshot_volume(project_slug: &str, snapshot: &str, suffix: &str) -> String {
+    format!("kinfra-snap.{project_slug}.{snapshot}.{suffix}")
+}
+
+/// A snapshot: the volumes that share its labels' name and project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    pub name: String,
+    pub project: String,
+    pub source: String,
+    pub commit: String,
+    pub created: String,
+    pub volumes: Vec<DataVolume>,
+}
+
+/// Pure: the snapshots among `rows`, by project then name.
+pub fn snapshots(rows: &[VolumeRow]) -> Vec<Snapshot> {
+    let mut by: BTreeMap<(String, String), Snapshot> = BTreeMap::new();
+    for r in rows {
+        let Some(l) = &r.snapshot else { continue };
+        let s = by
+            .entry((l.project.clone(), l.name.clone()))
+            .or_insert_with(|| Snapshot {
+                name: l.name.clone(),
+                project: l.project.clone(),
+                source: l.source.clone(),
+                commit: l.commit.clone(),
+                created: l.created.clone(),
+                volumes: Vec::new(),
+            });
+        s.volumes.push(DataVolume {
+            name: r.name.clone(),
+            key: l.key.clone(),
+            suffix: l.suffix.clone(),
+        });
+    }
+    let mut out: Vec<Snapshot> = by.into_values().collect();
+    for s in &mut out {
+        s.volumes.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    out
+}
+
+/// What the copy helper found before copying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// `cp --reflink=always` worked between two files on the targets' filesystem.
+    pub reflink: bool,
+    /// What the sources hold, and what the targets' filesystem has free (KiB).
+    pub need_kib: u64,
+    pub free_kib: u64,
+}
+
+/// Pure: the probe script's output (`reflink yes|no`, `need N`, `free N`).
+pub fn parse_probe(text: &str) -> Option<Probe> {
+    let mut reflink = None;
+    let mut need = None;
+    let mut free = None;
+    for l in text.lines() {
+        let mut w = l.split_whitespace();
+        match (w.next(), w.next()) {
+            (Some("reflink"), Some(v)) => reflink = Some(v == "yes"),
+            (Some("need"), Some(v)) => need = Some(need.unwrap_or(0) + v.parse::<u64>().ok()?),
+            (Some("free"), Some(v)) => free = v.parse::<u64>().ok(),
+            _ => {}
+        }
+    }
+    Some(Probe {
+        reflink: reflink?,
+        need_kib: need.unwrap_or(0),
+        free_kib: free?,
+    })
+}
+
+impl Probe {
+    /// A plain copy needs the sources' size on the target's filesystem, with 5%
+    /// (and at least 16 MiB) to spare; a reflink copy shares the blocks.
+    pub fn fits(&self) -> bool {
+        if self.reflink {
+            return true;
+        }
+        let spare = (self.need_kib / 20).max(16 * 1024);
+        self.need_kib.saturating_add(spare) <= self.free_kib
+    }
+}
+
+/// Pure: a snapshot's name is a slug: a lowercase letter or digit, then a-z, 0-9
+/// and `-`, at most 40 (it names volumes, never a path).
+pub fn check_snapshot_name(name: &str) -> Result<(), String> {
+    let mut c = name.chars();
+    let ok = c
+        .next()
+        .is_some_and(|f| f.is_ascii_lowercase() || f.is_ascii_digit())
+        && c.all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == '-')
+        && name.len() <= 40;
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a snapshot name: a lowercase letter or digit first, then a-z, 0-9 and - (at most 40), such as `before-migration`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, project: &str, key: &str) -> VolumeRow {
+        VolumeRow {
+            name: name.into(),
+            driver: "local".into(),
+            project: project.into(),
+            key: key.into(),
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn volume_rows_parse_from_captured_output_and_odd_lines_are_skipped() {
+        let text = "shop--a_pgdata\tlocal\tshop--a\tpgdata\t\t\t\t\t\t\t\n\
+kinfra-snap.shop.base.pgdata\tlocal\t\t\tbase\tshop\tpgdata\tpgdata\tshop-prod\tabc1234\t2026-12-02T05:00:00Z\n\
+garbage line\n\
+\tlocal\t\t\t\t\t\t\t\t\t\n";
+        let rows = parse_volumes(text);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], row("shop--a_pgdata", "shop--a", "pgdata"));
+        let s = rows[1].snapshot.as_ref().unwrap();
+        assert_eq!(
+            (s.name.as_str(), s.project.as_str(), s.source.as_str()),
+            ("base", "shop", "shop-prod")
+        );
+        assert_eq!(volume_format().matches("{{.Label").count(), LABELS.len());
+    }
+
+    #[test]
+    fn data_volumes_are_the_projects_named_volumes_but_caches_unless_listed() {
+        let rows = vec![
+            row("p_pgdata", "p", "pgdata"),
+            row("p_build-cache", "p", "build-cache"),
+            row("other_pgdata", "other", "pgdata"),
+            row("p_uploads", "p", "uploads"),
+        ];
+        let s = select(&rows, "p", &DataSpec::default());
+        let keys: Vec<&str> = s.data.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, ["pgdata", "uploads"]);
+        assert!(s.inferred);
+        assert_eq!(s.skipped[0].0, "build-cache");
+        assert!(s.describe().contains("not build-cache: a cache"));
+
+        let only = DataSpec {
+            volumes: vec!["build-cache".into()],
+            exclude: vec![],
+        };
+        let s = select(&rows, "p", &only);
+        assert_eq!(s.data.len(), 1);
+        assert_eq!(s.data[0].key, "build-cache");
+        assert!(!s.inferred);
+
+        let ex = DataSpec {
+            volumes: vec![],
+            exclude: vec!["uploads".into()],
+        };
+        let s = select(&rows, "p", &ex);
+        assert_eq!(s.data.len(), 1);
+        assert_eq!(s.data[0].key, "pgdata");
+    }
+
+    #[test]
+    fn a_copys_volume_is_named_as_compose_or_isolation_would_name_it() {
+        // compose's own naming
+        assert_eq!(suffix("shop--a", "shop--a_pgdata"), "pgdata");
+        assert_eq!(target_name("shop--b", "pgdata"), "shop--b_pgdata");
+        // local-prod keeps a fixed `name:`; a sandbox gets `<instance>_<name>`
+        assert_eq!(suffix("shop", "legacy-data"), "legacy-data");
+        assert_eq!(target_name("shop--b", "legacy-data"), "shop--b_legacy-data");
+        // a prefix that only looks like the instance's is not stripped
+        assert_eq!(suffix("shop", "shopping_x"), "shopping_x");
+        assert_eq!(suffix("shop", "shop_"), "shop_");
+    }
+
+    #[test]
+    fn snapshot_volume_names_never_collide_across_projects_and_names() {
+        let a = snapshot_volume("a-b", "c", "d");
+        let b = snapshot_volume("a", "b-c", "d");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn snapshots_group_their_volumes() {
+        let text = "kinfra-snap.p.base.pgdata\tlocal\t\t\tbase\tp\tpgdata\tpgdata\tp\tc1\tt\n\
+kinfra-snap.p.base.files\tlocal\t\t\tbase\tp\tfiles\tfiles\tp\tc1\tt\n\
+kinfra-snap.q.base.pgdata\tlocal\t\t\tbase\tq\tpgdata\tpgdata\tq\tc2\tt\n";
+        let s = snapshots(&parse_volumes(text));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].project, "p");
+        let keys: Vec<&str> = s[0].volumes.iter().map(|v| v.key.as_str()).collect();
+        assert_eq!(keys, ["files", "pgdata"]);
+    }
+
+    #[test]
+    fn the_probe_reads_and_a_plain_copy_must_fit() {
+        let p = parse_probe("reflink no\nneed 1000\nneed 24\nfree 50000\n").unwrap();
+        assert_eq!(p.need_kib, 1024);
+        assert!(p.fits());
+        let p = parse_probe("reflink no\nneed 1048576\nfree 1048576\n").unwrap();
+        assert!(!p.fits());
+        let p = parse_probe("reflink yes\nneed 1048576\nfree 10\n").unwrap();
+        assert!(p.fits());
+        assert_eq!(parse_probe("need 1\nfree 2\n"), None);
+        assert_eq!(parse_probe("reflink no\nneed x\nfree 2\n"), None);
+    }
+
+    #[test]
+    fn snapshot_names_are_slugs_never_paths() {
+        assert!(check_snapshot_name("before-migration").is_ok());
+        for bad in ["", "../x", "a/b", "-a", "A", "a.b", &"x".repeat(41)] {
+            assert!(check_snapshot_name(bad).is_err(), "{bad}");
+        }
+    }
+}

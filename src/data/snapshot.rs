@@ -1,0 +1,126 @@
+//! `kinfra snapshot save|list|rm`: a consistent copy of an instance's data volumes,
+//! kept as labelled Docker volumes (no compose label: destroy and prune leave them).
+
+use serde::Serialize;
+
+use super::copy::{self, Copied, Job, Pair};
+use super::plan::{self, Snapshot};
+use super::{Source, engine, prepare, project_slug};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::registry::SnapshotRecord;
+use crate::stack::Stack;
+
+fn record_key(stack: &Stack, name: &str) -> String {
+    format!("{}/{name}", stack.name)
+}
+
+/// Saves snapshot `name` of `source` (an instance; another snapshot copies it).
+pub fn save(ctx: &Context, stack: &Stack, source: &Source, name: &str) -> Result<(Snapshot, Copied)> {
+    plan::check_snapshot_name(name).map_err(Error::Invalid)?;
+    if plan::snapshots(&engine::volumes()?)
+        .iter()
+        .any(|s| s.name == name && s.project == stack.name)
+    {
+        return Err(Error::SnapshotExists {
+            name: name.into(),
+            project: stack.name.clone(),
+        });
+    }
+    let _lock = match source {
+        Source::Instance(i) => Some(crate::instance::lock(ctx, i.id(), "snapshot")?),
+        Source::Snapshot(_) => None,
+    };
+    let p = prepare(stack, source)?;
+    if let Some(s) = &p.said {
+        ctx.reporter.info(s);
+    }
+    let (src_id, commit) = match source {
+        Source::Instance(i) => (
+            i.id().to_string(),
+            crate::git::resolve_commit(&i.dir, "HEAD")
+                .map(|c| c.chars().take(12).collect())
+                .unwrap_or_default(),
+        ),
+        Source::Snapshot(s) => (s.source.clone(), s.commit.clone()),
+    };
+    let created = crate::instance::now_iso();
+    let slug = project_slug(stack);
+    let pairs = p
+        .volumes
+        .iter()
+        .map(|v| Pair {
+            from: v.name.clone(),
+            to: plan::snapshot_volume(&slug, name, &v.suffix),
+            create: Some(vec![
+                (plan::SNAPSHOT, name.to_string()),
+                (plan::SNAPSHOT_PROJECT, stack.name.clone()),
+                (plan::SNAPSHOT_VOLUME, v.key.clone()),
+                (plan::SNAPSHOT_SUFFIX, v.suffix.clone()),
+                (plan::SNAPSHOT_SOURCE, src_id.clone()),
+                (plan::SNAPSHOT_COMMIT, commit.clone()),
+                (plan::SNAPSHOT_CREATED, created.clone()),
+            ]),
+        })
+        .collect();
+    ctx.reporter
+        .step(&format!("Saving snapshot {name} of {}", source.label()));
+    let copied = copy::run(
+        ctx,
+        &Job {
+            pairs,
+            freeze: p.freeze,
+            images: p.images,
+        },
+    )?;
+    ctx.registry().update(|c| {
+        c.kinfra.snapshots.insert(
+            record_key(stack, name),
+            SnapshotRecord {
+                bytes: copied.bytes,
+                method: format!("{:?}", copied.method),
+                paused_ms: copied.paused_ms,
+            },
+        );
+        Ok(())
+    })?;
+    let snap = super::find_snapshot(stack, name)?;
+    Ok((snap, copied))
+}
+
+/// A snapshot with what was measured when it was taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+    /// `None`: the copy never finished (an interrupted save whose cleanup did not
+    /// run); `snapshot rm` removes it.
+    pub bytes: Option<u64>,
+}
+
+/// The snapshots of this stack's project (every project's with `all`).
+pub fn list(ctx: &Context, stack: &Stack, all: bool) -> Result<Vec<Listed>> {
+    let records = ctx.registry().load()?.kinfra.snapshots;
+    Ok(plan::snapshots(&engine::volumes()?)
+        .into_iter()
+        .filter(|s| all || s.project == stack.name)
+        .map(|s| Listed {
+            bytes: records
+                .get(&format!("{}/{}", s.project, s.name))
+                .map(|r| r.bytes),
+            snapshot: s,
+        })
+        .collect())
+}
+
+/// Removes snapshot `name`: its volumes and its record.
+pub fn remove(ctx: &Context, stack: &Stack, name: &str) -> Result<Snapshot> {
+    let s = super::find_snapshot(stack, name)?;
+    let names: Vec<String> = s.volumes.iter().map(|v| v.name.clone()).collect();
+    engine::remove_volumes(&names)?;
+    ctx.registry().update(|c| {
+        c.kinfra.snapshots.remove(&record_key(stack, name));
+        Ok(())
+    })?;
+    Ok(s)
+}
