@@ -9,6 +9,7 @@ mod beside;
 mod clone_http;
 mod commands;
 mod compose_file;
+mod data;
 mod devops_ai;
 mod installer;
 mod isolation;

@@ -1,0 +1,345 @@
+//! Data branches on real parts: a real Postgres (built from Debian's packages by
+//! scripts/postgres-image.sh), real volumes, real pauses. Rows written in local-prod
+//! reach a sandbox made from it and never come back; copies taken while a writer
+//! runs always recover; a copy killed at each step leaves its source running and
+//! unchanged.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::docker_env;
+use crate::harness::{Env, Paused, container_of, docker, project};
+
+pub const PG_IMAGE: &str = "kinfra-test/postgres:15-bookworm";
+
+/// A project with a Postgres and a file-writing service, each on a named volume,
+/// no healthchecks and no configuration (the common real shape).
+pub const COMPOSE: &str = "services:
+  db:
+    image: kinfra-test/postgres:15-bookworm
+    volumes:
+      - pgdata:/var/lib/postgresql/data
+  files:
+    image: busybox:1.35
+    command: [\"sh\", \"-c\", \"while true; do date >> /data/log; sleep 1; done\"]
+    volumes:
+      - files:/data
+  cache:
+    image: busybox:1.35
+    command: [\"sh\", \"-c\", \"echo built > /c/x; sleep 3600\"]
+    volumes:
+      - build-cache:/c
+volumes:
+  pgdata:
+  files:
+  build-cache:
+";
+
+/// The Postgres image must be there: a data test that cannot run fails.
+fn require_pg_image() {
+    let ok = Command::new("docker")
+        .args(["image", "inspect", PG_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "the data tests need {PG_IMAGE}: run scripts/postgres-image.sh (scripts/test-deps.sh does)"
+    );
+}
+
+/// `psql -tAc SQL` in `project`'s db, once it accepts connections (up to 60 s).
+#[track_caller]
+pub fn psql(project: &str, sql: &str) -> String {
+    let db = container_of(project, "db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new("docker")
+            .args(["exec", &db, "psql", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-tAc", sql])
+            .output()
+            .expect("docker exec");
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let starting = err.contains("starting up")
+            || err.contains("No such file")
+            || err.contains("Connection refused")
+            || err.contains("is not running")
+            || err.contains("shutting down")
+            || err.contains("not yet accepting connections");
+        assert!(
+            starting && Instant::now() < deadline,
+            "psql {sql:?} in {project}: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn count(project: &str) -> i64 {
+    psql(project, "select count(*) from t").parse().expect("a count")
+}
+
+/// Every container of the project is running (none paused, none stopped).
+#[track_caller]
+fn assert_all_running(project: &str) {
+    let p = format!("label=com.docker.compose.project={project}");
+    let states = docker(&["ps", "-a", "--filter", &p, "--format", "{{.State}}"]);
+    assert!(
+        !states.trim().is_empty() && states.lines().all(|s| s == "running"),
+        "{project}'s containers: {states}"
+    );
+}
+
+fn snapshot_volumes() -> Vec<String> {
+    docker(&["volume", "ls", "-q", "--filter", "label=dev.kinfra.snapshot"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Waits (up to 15 s) until `f` holds: the watchdog acts within ~50 ms of a death.
+#[track_caller]
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn shop(env: &Env) -> std::path::PathBuf {
+    let prod = project(env, "shop", &[("compose.yaml", COMPOSE)]);
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+    env.kinfra(&prod, &["local-prod", "up", "--timeout", "90"]).success();
+    psql("shop-prod", "create table t(x int primary key)");
+    psql("shop-prod", "insert into t select generate_series(1, 100)");
+    prod
+}
+
+fn sandbox_dir(prod: &Path, name: &str) -> std::path::PathBuf {
+    prod.parent().expect("parent").join(format!("shop--{name}"))
+}
+
+#[test]
+fn rows_branch_with_the_code_and_never_flow_back() {
+    let env = docker_env!();
+    require_pg_image();
+    let prod = shop(&env);
+
+    // A snapshot of the running local-prod (from its own clone): both services'
+    // volumes, not the cache; the pause is said.
+    let r = env.kinfra(&prod, &["snapshot", "save", "base", "--json"]);
+    r.success()
+        .stderr_has("data volumes: files, pgdata")
+        .stderr_has("not build-cache: a cache")
+        .stderr_has("shop-prod was paused");
+    let saved = r.json();
+    assert_eq!(saved["snapshot"]["name"], "base");
+    assert_eq!(saved["snapshot"]["volumes"].as_array().map(Vec::len), Some(2));
+    assert!(saved["copy"]["paused_ms"].as_u64().is_some(), "{saved}");
+    assert_all_running("shop-prod");
+    psql("shop-prod", "insert into t select generate_series(101, 150)");
+
+    // From the snapshot: its 100 rows; from local-prod itself: all 150.
+    env.kinfra(&prod, &["sandbox", "create", "a", "--data", "base"])
+        .success()
+        .stderr_has("from snapshot base");
+    env.kinfra(&prod, &["sandbox", "create", "b", "--data", "local-prod"])
+        .success()
+        .stderr_has("shop-prod was paused");
+    let (a, b) = (sandbox_dir(&prod, "a"), sandbox_dir(&prod, "b"));
+    env.kinfra(&a, &["sandbox", "up", "--timeout", "90"]).success();
+    env.kinfra(&b, &["sandbox", "up", "--timeout", "90"]).success();
+    assert_eq!(count("shop--a"), 100);
+    assert_eq!(count("shop--b"), 150);
+    // The file service's volume came too; the cache did not.
+    let log = docker(&["exec", &container_of("shop--a", "files"), "wc", "-l", "/data/log"]);
+    assert!(log.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n >= 1), "{log}");
+
+    // Writes in a sandbox stay there.
+    psql("shop--a", "insert into t values (1000), (1001)");
+    assert_eq!(count("shop--a"), 102);
+    assert_eq!(count("shop-prod"), 150);
+    assert_eq!(count("shop--b"), 150);
+
+    // reset: asks (no terminal: refused, nothing changed), then back to the snapshot.
+    env.kinfra(&a, &["sandbox", "reset"]).code(2).stderr_has("--yes");
+    assert_eq!(count("shop--a"), 102);
+    env.kinfra(&a, &["sandbox", "reset", "--yes"])
+        .success()
+        .stderr_has("from snapshot base");
+    assert_eq!(count("shop--a"), 100);
+    assert_all_running("shop--a");
+    // …or to another source.
+    env.kinfra(&prod, &["sandbox", "reset", "a", "--data", "local-prod", "--yes"])
+        .success();
+    assert_eq!(count("shop--a"), 150);
+    assert_eq!(count("shop-prod"), 150);
+
+    // list: size, source, the source's commit; destroy and prune leave snapshots.
+    let head = crate::harness::git(&prod, &["rev-parse", "HEAD"]);
+    let listed = env.kinfra(&prod, &["snapshot", "list", "--json"]).success().json();
+    assert_eq!(listed[0]["name"], "base");
+    assert_eq!(listed[0]["source"], "shop-prod");
+    assert!(head.trim().starts_with(listed[0]["commit"].as_str().unwrap_or("x")), "{listed}");
+    assert!(listed[0]["bytes"].as_u64().is_some_and(|b| b > 1 << 20), "{listed}");
+    env.kinfra(&prod, &["sandbox", "destroy", "b"]).success();
+    env.kinfra(&prod, &["sandbox", "prune"]).success();
+    assert_eq!(snapshot_volumes().len(), 2);
+    env.kinfra(&prod, &["snapshot", "list"]).success().stdout_has("base");
+
+    // rm: gone; the sandbox made from it keeps its data; reset to it says why not
+    // (a reset from another source made that its source).
+    env.kinfra(&prod, &["snapshot", "rm", "base"]).success();
+    assert!(snapshot_volumes().is_empty());
+    assert_eq!(count("shop--a"), 150);
+    env.kinfra(&a, &["sandbox", "reset", "--data", "base", "--yes"])
+        .code(2)
+        .stderr_has("it has none");
+    assert_eq!(count("shop--a"), 150);
+    env.kinfra(&prod, &["sandbox", "destroy", "a"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+}
+
+#[test]
+fn copies_taken_while_a_writer_runs_always_recover() {
+    let env = docker_env!();
+    require_pg_image();
+    let prod = shop(&env);
+    // Each transaction adds 500 rows and bumps a counter: a consistent copy holds a
+    // multiple of 500 rows and a counter that agrees with them.
+    psql("shop-prod", "create table w(x int); create table n(c int); insert into n values (0)");
+    let db = container_of("shop-prod", "db");
+    docker(&[
+        "exec",
+        "-d",
+        &db,
+        "sh",
+        "-c",
+        "while true; do psql -U postgres -qc 'begin; insert into w select generate_series(1,500); update n set c = c + 1; commit;' >/dev/null 2>&1; done",
+    ]);
+    env.kinfra(&prod, &["sandbox", "create", "c", "--data", "local-prod"]).success();
+    let c = sandbox_dir(&prod, "c");
+    env.kinfra(&c, &["sandbox", "up", "--timeout", "90"]).success();
+    let mut seen = Vec::new();
+    for round in 0..6 {
+        if round > 0 {
+            env.kinfra(&c, &["sandbox", "reset", "--yes"]).success();
+        }
+        let rows: i64 = psql("shop--c", "select count(*) from w").parse().expect("count");
+        let bumps: i64 = psql("shop--c", "select c from n").parse().expect("counter");
+        assert_eq!(rows, bumps * 500, "round {round}: {rows} rows, {bumps} commits");
+        let check = Command::new("docker")
+            .args(["exec", &container_of("shop--c", "db"), "pg_amcheck", "-U", "postgres", "--heapallindexed", "--install-missing", "postgres"])
+            .output()
+            .expect("pg_amcheck");
+        assert!(
+            check.status.success(),
+            "round {round}: pg_amcheck: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        seen.push(rows);
+    }
+    // The writer really ran between copies.
+    assert!(seen.windows(2).any(|w| w[1] > w[0]), "{seen:?}");
+    assert_all_running("shop-prod");
+    env.kinfra(&prod, &["sandbox", "destroy", "c"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+}
+
+#[test]
+fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
+    let env = docker_env!();
+    require_pg_image();
+    let prod = shop(&env);
+    let before = docker(&["volume", "ls", "-q"]);
+    for step in ["data:volumes", "data:paused", "data:copied"] {
+        let p = Paused::start(
+            &env,
+            crate::harness::BIN,
+            &prod,
+            &["snapshot", "save", "k"],
+            step,
+            &[],
+        );
+        if step == "data:paused" {
+            let s = docker(&["inspect", "-f", "{{.State.Status}}", &container_of("shop-prod", "db")]);
+            assert_eq!(s.trim(), "paused", "the copy pauses its source");
+        }
+        p.kill();
+        // The watchdog unpauses and removes what the copy half made; nothing else.
+        eventually(&format!("{step}: source unpaused"), || {
+            docker(&["ps", "-a", "--filter", "label=com.docker.compose.project=shop-prod", "--format", "{{.State}}"])
+                .lines()
+                .all(|s| s == "running")
+        });
+        eventually(&format!("{step}: half-made snapshot removed"), || snapshot_volumes().is_empty());
+        eventually(&format!("{step}: helper removed"), || {
+            docker(&["ps", "-aq", "--filter", "label=dev.kinfra.helper"]).trim().is_empty()
+        });
+        assert_eq!(docker(&["volume", "ls", "-q"]), before, "{step}");
+        assert_eq!(count("shop-prod"), 100, "{step}");
+    }
+    // Ctrl-C while paused: undone the same way, exit 130.
+    let mut p = Paused::start(&env, crate::harness::BIN, &prod, &["snapshot", "save", "k"], "data:paused", &[]);
+    nix_interrupt(&mut p.child);
+    let (code, err) = p.resume();
+    assert_eq!(code, 130, "{err}");
+    assert!(snapshot_volumes().is_empty());
+    assert_all_running("shop-prod");
+    // A later save works.
+    env.kinfra(&prod, &["snapshot", "save", "k"]).success();
+    env.kinfra(&prod, &["snapshot", "rm", "k"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+}
+
+fn nix_interrupt(child: &mut std::process::Child) {
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+#[test]
+fn bad_data_sources_are_refused_before_anything_changes() {
+    let env = docker_env!();
+    require_pg_image();
+    let prod = project(&env, "shop", &[("compose.yaml", COMPOSE)]);
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+    let wt = |n: &str| sandbox_dir(&prod, n).exists();
+
+    // Never started: no volumes to copy (exit 2), nothing made.
+    env.kinfra(&prod, &["snapshot", "save", "s"]).code(2).stderr_has("no data volumes");
+    env.kinfra(&prod, &["sandbox", "create", "x", "--data", "local-prod"])
+        .code(2)
+        .stderr_has("no data volumes");
+    assert!(!wt("x"));
+    // Unknown source; a name that is a path; a snapshot of another project.
+    env.kinfra(&prod, &["sandbox", "create", "x", "--data", "nosuch"])
+        .code(2)
+        .stderr_has("neither local-prod, a snapshot");
+    env.kinfra(&prod, &["sandbox", "create", "x", "--data", "../etc"]).code(2);
+    env.kinfra(&prod, &["snapshot", "save", "../x"]).code(2).stderr_has("not a snapshot name");
+    env.kinfra(&prod, &["snapshot", "rm", "nosuch"]).code(4).stderr_has("no snapshot");
+    assert!(!wt("x"));
+    env.kinfra(&prod, &["local-prod", "up", "--timeout", "90"]).success();
+    env.kinfra(&prod, &["snapshot", "save", "s"]).success();
+    env.kinfra(&prod, &["snapshot", "save", "s"]).code(1).stderr_has("already exists");
+    let other = project(&env, "other", &[("compose.yaml", COMPOSE)]);
+    env.kinfra(&other, &["sandbox", "create", "y", "--data", "s"])
+        .code(2)
+        .stderr_has("belongs to project shop");
+    assert!(!other.parent().expect("p").join("other--y").exists());
+    // reset of a sandbox made without data names the flag.
+    env.kinfra(&prod, &["sandbox", "create", "plain"]).success();
+    env.kinfra(&prod, &["sandbox", "reset", "plain", "--yes"])
+        .code(2)
+        .stderr_has("--data");
+    env.kinfra(&prod, &["sandbox", "destroy", "plain"]).success();
+    env.kinfra(&prod, &["snapshot", "rm", "s"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+}
