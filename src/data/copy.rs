@@ -74,7 +74,8 @@ const PROBE: &str = r#"
 set -e
 p=/to/0/.kinfra-probe.$$
 r=no
-if echo x > "$p" 2>/dev/null && cp --reflink=always "$p" "$p.2" 2>/dev/null; then r=yes; fi
+if ! cp --help 2>&1 | grep -q reflink; then r=nocp
+elif echo x > "$p" 2>/dev/null && cp --reflink=always "$p" "$p.2" 2>/dev/null; then r=yes; fi
 rm -f "$p" "$p.2"
 echo "reflink $r"
 for d in /from/*; do set -- $(du -sk "$d"); echo "need $1"; done
@@ -204,8 +205,11 @@ fn check_interrupt() -> Result<()> {
 }
 
 /// The helper from the first image that has what the scripts need, and its probe.
+/// An image whose `cp` cannot reflink (busybox's) is kept only until one that can
+/// answers: on a copy-on-write filesystem that one shares the blocks.
 fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Result<(String, Probe)> {
     let mut tried = Vec::new();
+    let mut fallback: Option<(String, Probe)> = None;
     let mut seen = std::collections::BTreeSet::new();
     let candidates = job
         .images
@@ -227,11 +231,24 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
             continue;
         }
         match engine::helper_sh(&name, PROBE, Duration::from_secs(600)).map(|o| plan::parse_probe(&o)) {
-            Ok(Some(p)) => return Ok((image.to_string(), p)),
+            Ok(Some(p)) if !p.cp_lacks_reflink => return Ok((image.to_string(), p)),
+            Ok(Some(p)) => {
+                // Removed meanwhile: the journal names one helper at a time.
+                if fallback.is_none() {
+                    fallback = Some((image.to_string(), p));
+                }
+            }
             Ok(None) => tried.push(format!("{image}: its tools printed something else")),
             Err(e) => tried.push(format!("{image}: {e}")),
         }
         engine::remove_helper(&name);
+    }
+    if let Some((image, p)) = fallback {
+        let name = format!("kinfra-copy-{}-fallback", j.pid);
+        j.helper = Some(name.clone());
+        j.save()?;
+        engine::start_helper(&name, &image, pairs)?;
+        return Ok((image, p));
     }
     j.helper = None;
     Err(Error::NoCopyImage {

@@ -142,7 +142,11 @@ fn prepare(stack: &Stack, source: &Source) -> Result<Prepared> {
         Source::Snapshot(s) => Ok(Prepared {
             volumes: s.volumes.clone(),
             freeze: Vec::new(),
-            images: Vec::new(),
+            // The images of the instance it was taken from (a Postgres image's GNU
+            // cp can share blocks where busybox's cannot).
+            images: engine::holders(&s.source)
+                .map(|hs| hs.into_iter().map(|h| h.image).collect())
+                .unwrap_or_default(),
             said: None,
         }),
         Source::Instance(i) => {

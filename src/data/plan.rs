@@ -237,12 +237,14 @@ pub fn snapshots(rows: &[VolumeRow]) -> Vec<Snapshot> {
 pub struct Probe {
     /// `cp --reflink=always` worked between two files on the targets' filesystem.
     pub reflink: bool,
+    /// The helper's `cp` has no `--reflink` (busybox): another image may share blocks.
+    pub cp_lacks_reflink: bool,
     /// What the sources hold, and what the targets' filesystem has free (KiB).
     pub need_kib: u64,
     pub free_kib: u64,
 }
 
-/// Pure: the probe script's output (`reflink yes|no`, `need N`, `free N`).
+/// Pure: the probe script's output (`reflink yes|no|nocp`, `need N`, `free N`).
 pub fn parse_probe(text: &str) -> Option<Probe> {
     let mut reflink = None;
     let mut need = None;
@@ -250,14 +252,16 @@ pub fn parse_probe(text: &str) -> Option<Probe> {
     for l in text.lines() {
         let mut w = l.split_whitespace();
         match (w.next(), w.next()) {
-            (Some("reflink"), Some(v)) => reflink = Some(v == "yes"),
+            (Some("reflink"), Some(v)) => reflink = Some(v),
             (Some("need"), Some(v)) => need = Some(need.unwrap_or(0) + v.parse::<u64>().ok()?),
             (Some("free"), Some(v)) => free = v.parse::<u64>().ok(),
             _ => {}
         }
     }
+    let r = reflink?;
     Some(Probe {
-        reflink: reflink?,
+        reflink: r == "yes",
+        cp_lacks_reflink: r == "nocp",
         need_kib: need.unwrap_or(0),
         free_kib: free?,
     })
@@ -398,6 +402,8 @@ kinfra-snap.q.base.pgdata\tlocal\t\t\tbase\tq\tpgdata\tpgdata\tq\tc2\tt\n";
         assert!(!p.fits());
         let p = parse_probe("reflink yes\nneed 1048576\nfree 10\n").unwrap();
         assert!(p.fits());
+        let p = parse_probe("reflink nocp\nneed 1\nfree 99999999\n").unwrap();
+        assert!(p.cp_lacks_reflink && !p.reflink);
         assert_eq!(parse_probe("need 1\nfree 2\n"), None);
         assert_eq!(parse_probe("reflink no\nneed x\nfree 2\n"), None);
     }

@@ -353,3 +353,94 @@ fn bad_data_sources_are_refused_before_anything_changes() {
     env.kinfra(&prod, &["snapshot", "rm", "s"]).success();
     env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
 }
+
+/// The copy-on-write engine (scripts/cow-engine.sh: Docker's data root on a
+/// loop-mounted XFS with reflink). Required: a run without it fails, unless
+/// KINFRA_TEST_SKIP_COW=1 says to skip on purpose.
+fn cow_host() -> Option<String> {
+    if let Ok(h) = std::env::var("KINFRA_TEST_COW_DOCKER_HOST")
+        && !h.is_empty()
+    {
+        return Some(h);
+    }
+    if std::env::var("KINFRA_TEST_SKIP_COW").is_ok_and(|v| v == "1") {
+        eprintln!("skipped on purpose (KINFRA_TEST_SKIP_COW=1): the copy-on-write path");
+        return None;
+    }
+    panic!(
+        "the copy-on-write data test needs an engine on a reflink filesystem: \
+         `eval \"$(scripts/cow-engine.sh start)\"` (root; scripts/test does it), or KINFRA_TEST_SKIP_COW=1"
+    );
+}
+
+fn cow_docker(host: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", host)
+        .args(args)
+        .output()
+        .expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} on {host}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// KiB used on the filesystem under `volume`.
+fn used_kib(host: &str, volume: &str) -> u64 {
+    let out = cow_docker(host, &["run", "--rm", "-v", &format!("{volume}:/d:ro"), "busybox:1.35", "df", "-k", "/d"]);
+    out.lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("df: {out}"))
+}
+
+#[test]
+fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
+    let Some(host) = cow_host() else { return };
+    require_pg_image();
+    // The engine is the tests' own: what an earlier failed run left goes first.
+    for c in cow_docker(&host, &["ps", "-aq"]).lines() {
+        cow_docker(&host, &["rm", "-f", c]);
+    }
+    for v in cow_docker(&host, &["volume", "ls", "-q"]).lines() {
+        cow_docker(&host, &["volume", "rm", v]);
+    }
+    cow_docker(&host, &["network", "prune", "-f"]);
+    let env = Env::new();
+    let dh = [("DOCKER_HOST", host.as_str())];
+    let prod = project(&env, "shop", &[("compose.yaml", COMPOSE)]);
+    env.kinfra_env(&prod, &["local-prod", "init"], &dh).success();
+    env.kinfra_env(&prod, &["local-prod", "up", "--timeout", "90"], &dh).success();
+    let files = cow_docker(&host, &["ps", "-q", "--filter", "label=com.docker.compose.project=shop-prod", "--filter", "label=com.docker.compose.service=files"]);
+    cow_docker(&host, &["exec", files.trim(), "dd", "if=/dev/zero", "of=/data/big", "bs=1048576", "count=1024"]);
+    let before = used_kib(&host, "shop-prod_files");
+
+    env.kinfra_env(&prod, &["snapshot", "save", "big"], &dh)
+        .success()
+        .stderr_has("copy-on-write (reflink)");
+    env.kinfra_env(&prod, &["sandbox", "create", "a", "--data", "big"], &dh)
+        .success()
+        .stderr_has("copy-on-write (reflink)");
+    env.kinfra_env(&prod, &["sandbox", "create", "b", "--data", "local-prod"], &dh)
+        .success()
+        .stderr_has("copy-on-write (reflink)");
+    // Three copies of 1 GiB took (almost) no space: the blocks are shared.
+    let after = used_kib(&host, "shop-prod_files");
+    assert!(after < before + 100 * 1024, "used {before} KiB before, {after} KiB after");
+    for v in ["kinfra-snap.shop.big.files", "shop--a_files", "shop--b_files"] {
+        let ls = cow_docker(&host, &["run", "--rm", "-v", &format!("{v}:/d:ro"), "busybox:1.35", "stat", "-c", "%s", "/d/big"]);
+        assert_eq!(ls.trim(), "1073741824", "{v}");
+    }
+    // Writing in a copy diverges it alone.
+    cow_docker(&host, &["run", "--rm", "-v", "shop--a_files:/d", "busybox:1.35", "sh", "-c", "echo changed > /d/big"]);
+    let prod_big = cow_docker(&host, &["run", "--rm", "-v", "shop-prod_files:/d:ro", "busybox:1.35", "stat", "-c", "%s", "/d/big"]);
+    assert_eq!(prod_big.trim(), "1073741824");
+    for n in ["a", "b"] {
+        env.kinfra_env(&prod, &["sandbox", "destroy", n], &dh).success();
+    }
+    env.kinfra_env(&prod, &["snapshot", "rm", "big"], &dh).success();
+    env.kinfra_env(&prod, &["local-prod", "destroy", "--yes"], &dh).success();
+}
