@@ -7,8 +7,9 @@
 #   scripts/cow-engine.sh start   # idempotent; prints the export line for its socket
 #   scripts/cow-engine.sh stop
 #
-# Its own exec root, pid file, socket and containerd; no default bridge and no
-# iptables rules, so it never touches the main engine's networks. The images the
+# Its own exec root, pid file, socket, containerd and default bridge (kinfracow0,
+# made here: `--bridge=none` would make dockerd delete docker0, the main engine's),
+# and no iptables rules, so it never touches the main engine's networks. The images the
 # tests use are copied in from the main engine (docker save | docker load).
 set -euo pipefail
 DIR="${KINFRA_COW_DIR:-/var/tmp/kinfra-cow}"
@@ -31,9 +32,14 @@ start)
       mount -o loop "$DIR/xfs.img" "$MNT"
     fi
     echo '{}' >"$DIR/daemon.json"
+    if ! ip link show kinfracow0 >/dev/null 2>&1; then
+      ip link add kinfracow0 type bridge
+      ip addr add 10.254.254.1/24 dev kinfracow0
+      ip link set kinfracow0 up
+    fi
     nohup dockerd --config-file "$DIR/daemon.json" --data-root "$MNT/docker" \
       --exec-root "$DIR/exec" --pidfile "$DIR/docker.pid" -H "$SOCK" \
-      --bridge=none --iptables=false --ip6tables=false --mtu 1400 \
+      --bridge=kinfracow0 --iptables=false --ip6tables=false --mtu 1400 \
       >"$DIR/dockerd.log" 2>&1 &
     for _ in $(seq 1 100); do up && break; sleep 0.2; done
     up || { tail -20 "$DIR/dockerd.log" >&2; echo "error: the copy-on-write engine did not start" >&2; exit 1; }
@@ -51,6 +57,7 @@ stop)
     for _ in $(seq 1 100); do [ -f "$DIR/docker.pid" ] || break; sleep 0.2; done
   fi
   if mountpoint -q "$MNT"; then umount "$MNT" || umount -l "$MNT"; fi
+  ip link del kinfracow0 2>/dev/null || true
   ;;
 *)
   echo "usage: $0 start|stop" >&2; exit 2 ;;

@@ -8,6 +8,7 @@
 mod harness;
 
 mod bad_input;
+mod data;
 mod faults;
 mod fuzz;
 mod load;
@@ -266,6 +267,7 @@ fn reliability_suite() {
     }
     load::run(&mut t, docker);
     faults::run(&mut t, docker);
+    data::run(&mut t, docker);
     bad_input::run(&mut t, docker);
     fuzz::run(&mut t);
     security::run(&mut t, docker);
