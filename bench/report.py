@@ -103,6 +103,23 @@ comparison("10b. The same project: status against one `docker ps`",
 comparison("11. The common real shape: two services without healthchecks, no configuration: up against compose up --wait",
            "no-healthcheck up vs compose", "plain-up.json", 1.10)
 
+comparison("12a. Data: a 1 GiB volume of a running service, plain copy (ext4): `snapshot save` against `cp -a` inside the engine",
+           "data plain copy vs cp -a", "data-plain.json", 1.3)
+print("\n## 12b. Data on copy-on-write storage (XFS reflink): `sandbox create --data SNAPSHOT` (1 GiB) against an empty `create`\n")
+if os.path.exists(os.path.join(out, "data-cow.json")):
+    rs = load("data-cow.json")
+    print("| command | median | min–max |\n|---|---|---|")
+    for r in rs:
+        print(row(r))
+    print("\nmore than an empty create: " + target("create --data, more than create (s)", rs[1]["median"] - rs[0]["median"], 1.0, " s"))
+    paused = [int(x) for x in open(os.path.join(out, "data-cow-paused.txt")).read().split() if x.strip().isdigit()]
+    med = statistics.median(paused) if paused else float("nan")
+    print(f"\nsource paused while `snapshot save` copied 1 GiB ({len(paused)} runs, {min(paused, default=0)}–{max(paused, default=0)} ms): median "
+          + target("source paused (reflink)", med, 200, " ms"))
+else:
+    print("not measured (the copy-on-write engine needs root)")
+    checks.append(("create --data, more than create (s)", float("nan"), 1.0, " s", False))
+
 total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())
 waits = [int(x) for x in open(os.path.join(out, "lock-waits.txt")).read().split()]
 print("\n## 6. Registry contention: 10 parallel `sandbox init`\n")

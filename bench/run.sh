@@ -247,6 +247,68 @@ base_scripts plain "$N" "$PLAIN_HOME"
   "bash $W/plain-base-up.sh" "$K -q sandbox up" >/dev/null)
 bash "$W/plain-base-down.sh" || true
 
+log "12. data branches: a 1 GiB volume, plain copy against cp -a in the engine; copy-on-write create --data against an empty create"
+# One project with a 1 GiB file in a named volume of a running service, on two
+# engines: this machine's (ext4: a plain copy) and the copy-on-write one
+# (scripts/cow-engine.sh: Docker's data root on XFS with reflink).
+data_bench() {
+  local tag=$1 host=$2 dir="$W/data-$tag"
+  mkdir -p "$dir/src"
+  cat > "$dir/src/compose.yaml" <<'YML'
+services:
+  files:
+    image: kinfra-test/postgres:15-bookworm
+    command: ["sleep", "100000"]
+    stop_grace_period: 1s
+    volumes:
+      - files:/data
+volumes:
+  files:
+YML
+  (cd "$dir/src" && git init -q -b main && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm data)
+  git clone -q "$dir/src" "$dir/data"
+  export KINFRA_HOME="$W/data-home-$tag" DOCKER_HOST="$host"
+  cd "$dir/data"
+  "$K" -q local-prod init >/dev/null
+  "$K" -q local-prod up >/dev/null
+  docker exec "$(docker ps -q --filter label=com.docker.compose.project=data-prod)" \
+    dd if=/dev/urandom of=/data/big bs=1048576 count=1024 status=none
+  if [ "$tag" = plain ]; then
+    # The same files, the same engine: a volume made and filled by cp -a, against
+    # kinfra's snapshot of the running source (paused for the copy).
+    "${HF[@]}" "$OUT/data-plain.json" --warmup 1 --runs "$SLOW_RUNS" \
+      --prepare "docker volume rm -f bench-copy >/dev/null; $K -q snapshot rm s >/dev/null 2>&1 || true" \
+      "docker volume create bench-copy >/dev/null && docker run --rm -v data-prod_files:/from:ro -v bench-copy:/to kinfra-test/postgres:15-bookworm cp -a /from/. /to/" \
+      "$K -q snapshot save s" >/dev/null
+    docker volume rm -f bench-copy >/dev/null
+  else
+    "$K" -q snapshot save base >/dev/null
+    "${HF[@]}" "$OUT/data-cow.json" --warmup 1 --runs "$SLOW_RUNS" \
+      --prepare "$K -q sandbox destroy x --force >/dev/null 2>&1 || true" \
+      "$K -q sandbox create x" "$K -q sandbox create x --data base" >/dev/null
+    "$K" -q sandbox destroy x --force >/dev/null 2>&1 || true
+    for i in $(seq 1 5); do
+      "$K" -q snapshot save "p$i" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["copy"]["paused_ms"])' >> "$OUT/data-cow-paused.txt"
+      "$K" -q snapshot rm "p$i" >/dev/null
+    done
+  fi
+  "$K" -q snapshot rm s >/dev/null 2>&1 || true
+  "$K" -q snapshot rm base >/dev/null 2>&1 || true
+  "$K" -q local-prod destroy --force >/dev/null 2>&1 || true
+  cd "$ROOT"
+  unset DOCKER_HOST
+  export KINFRA_HOME="$W/home"
+}
+scripts/postgres-image.sh >/dev/null
+data_bench plain ""
+unset DOCKER_HOST
+if COW=$(scripts/cow-engine.sh start 2>/dev/null); then
+  eval "$COW"
+  data_bench cow "$KINFRA_TEST_COW_DOCKER_HOST"
+else
+  echo "copy-on-write engine unavailable (needs root): row 12b not measured" >&2
+fi
+
 log "6. registry contention: 10 parallel sandbox init"
 rm -f "$KINFRA_HOME/sandbox/instances.json"
 for i in $(seq 1 10); do rm -f "$W/work/ktrdr-b$i/.env.sandbox"; done
