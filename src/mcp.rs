@@ -247,6 +247,39 @@ pub struct CreateParams {
     /// A slot from 1 to the stack's maximum; default: the first free one.
     #[serde(default)]
     pub slot: Option<u8>,
+    /// Start its data volumes as a consistent copy of `local-prod`'s, a sandbox's,
+    /// or a snapshot's (see `snapshot_list`). The source is never modified.
+    #[serde(default)]
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SnapshotSaveParams {
+    /// The snapshot's name (a-z, 0-9 and -).
+    pub name: String,
+    /// `local-prod` or a sandbox's name; default: the instance containing the
+    /// server's directory.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SnapshotNameParams {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ResetParams {
+    /// The sandbox; default: the one containing the server's directory.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Another source than the one it came from: `local-prod`, a sandbox, a snapshot.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// Must be true: the sandbox's own writes to its data are lost. Only with the
+    /// user's consent when they matter.
+    #[serde(default)]
+    pub confirm: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -440,18 +473,81 @@ impl Server {
         Parameters(p): Parameters<CreateParams>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
-            let inst = instance::create(
+            let opts = CreateOptions {
+                name: p.name,
+                branch: p.branch,
+                base: p.base,
+                slot: p.slot,
+                ..Default::default()
+            };
+            match &p.data {
+                Some(d) => {
+                    let source = crate::data::resolve_source(ctx, stack, d, true)?;
+                    let (inst, copied) = crate::data::create(ctx, stack, &opts, &source)?;
+                    let mut v = describe(stack, &inst);
+                    v["data"] = json!({ "source": source.record(), "copy": copied });
+                    Ok(v)
+                }
+                None => Ok(describe(stack, &instance::create(ctx, stack, &opts)?)),
+            }
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Save a consistent snapshot of an instance's data volumes (a running source is paused for the copy alone). Sandboxes start from it with `create` `data`. Returns the snapshot and the copy's method, size and pause."
+    )]
+    async fn snapshot_save(
+        &self,
+        Parameters(p): Parameters<SnapshotSaveParams>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let source = match &p.from {
+                Some(f) => crate::data::resolve_source(ctx, stack, f, false)?,
+                None => crate::data::Source::Instance(Box::new(find(ctx, stack, None)?)),
+            };
+            let (snap, copied) = crate::data::save(ctx, stack, &source, &p.name)?;
+            Ok(json!({ "snapshot": snap, "copy": copied }))
+        })
+        .await
+    }
+
+    #[tool(description = "This project's data snapshots: name, size, creation time, source instance and its commit, volumes. Same JSON as `kinfra snapshot list --json`.")]
+    async fn snapshot_list(&self) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, |ctx, stack| {
+            Ok(json!({ "snapshots": crate::data::list(ctx, stack, false)? }))
+        })
+        .await
+    }
+
+    #[tool(description = "Remove a data snapshot. Sandboxes made from it keep their data.")]
+    async fn snapshot_rm(
+        &self,
+        Parameters(p): Parameters<SnapshotNameParams>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| crate::data::remove(ctx, stack, &p.name))
+            .await
+    }
+
+    #[tool(
+        description = "Put a sandbox's data volumes back as its source had them (the snapshot it came from, or `data`). Its containers are stopped for the copy and started again; its own writes are lost. Needs `confirm: true`."
+    )]
+    async fn reset(
+        &self,
+        Parameters(p): Parameters<ResetParams>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let target = instance::find(ctx, stack, instance::Kind::Sandbox, p.name.as_deref())?;
+            let (source, copied) = crate::data::reset(
                 ctx,
                 stack,
-                &CreateOptions {
-                    name: p.name,
-                    branch: p.branch,
-                    base: p.base,
-                    slot: p.slot,
-                    ..Default::default()
+                &target,
+                &crate::data::ResetOptions {
+                    data: p.data,
+                    yes: p.confirm,
                 },
             )?;
-            Ok(describe(stack, &inst))
+            Ok(json!({ "instance": target.id(), "source": source.record(), "copy": copied }))
         })
         .await
     }

@@ -75,6 +75,37 @@ pub fn fill(ctx: &Context, stack: &Stack, target: &Instance, source: &Source, re
     Ok(copied)
 }
 
+/// `sandbox create --data`: the sandbox, then its volumes from `source` (resolved
+/// before, so bad input changes nothing). A copy that fails undoes the create too:
+/// the sandbox was made for this data, and holds nothing else yet.
+pub fn create(
+    ctx: &Context,
+    stack: &Stack,
+    opts: &crate::instance::CreateOptions,
+    source: &Source,
+) -> Result<(Instance, Copied)> {
+    let inst = crate::instance::create(ctx, stack, opts)?;
+    match fill(ctx, stack, &inst, source, false) {
+        Ok(c) => Ok((inst, c)),
+        Err(e) => {
+            ctx.reporter.warn(&format!(
+                "the data could not be copied; removing the new sandbox {}",
+                inst.id()
+            ));
+            let _ = crate::instance::destroy(
+                ctx,
+                stack,
+                &crate::instance::DestroyOptions {
+                    name: Some(inst.id().to_string()),
+                    keep_worktree: false,
+                    force: false,
+                },
+            );
+            Err(e)
+        }
+    }
+}
+
 /// Where `id`'s data came from, as recorded.
 pub fn origin_of(ctx: &Context, id: &str) -> Result<Option<String>> {
     Ok(ctx.registry().load()?.kinfra.data_origins.get(id).cloned())

@@ -139,6 +139,10 @@ fn an_agent_drives_its_stack_through_mcp() {
             "exec",
             "list",
             "logs",
+            "reset",
+            "snapshot_list",
+            "snapshot_rm",
+            "snapshot_save",
             "status",
             "up",
             "urls",
@@ -249,4 +253,44 @@ fn an_agent_drives_its_stack_through_mcp() {
     assert_eq!(d["directory_deleted"], true, "{d}");
     assert!(!wt.exists());
     assert!(docker_objects("ktrdr--agent").is_empty());
+}
+
+#[test]
+fn an_agent_branches_data_through_mcp() {
+    let env = docker_env!();
+    let compose = "services:\n  files:\n    image: busybox:1.35\n    command: [\"sleep\", \"100000\"]\n    stop_grace_period: 1s\n    volumes:\n      - files:/data\nvolumes:\n  files:\n";
+    let prod = crate::harness::project(&env, "shop", &[("compose.yaml", compose)]);
+    env.kinfra(&prod, &["local-prod", "init"]).success();
+    env.kinfra(&prod, &["local-prod", "up"]).success();
+    let cat = |v: &str| {
+        crate::harness::docker(&["run", "--rm", "-v", &format!("{v}:/d:ro"), "busybox:1.35", "cat", "/d/m"])
+    };
+    crate::harness::docker(&["run", "--rm", "-v", "shop-prod_files:/d", "busybox:1.35", "sh", "-c", "echo prod > /d/m"]);
+    let mut c = Client::start(&env, &prod);
+    let (err, saved) = c.call("snapshot_save", json!({"name": "m"}));
+    assert!(!err, "{saved}");
+    assert_eq!(saved["snapshot"]["name"], "m");
+    let (err, listed) = c.call("snapshot_list", json!({}));
+    assert!(!err, "{listed}");
+    assert_eq!(listed["snapshots"][0]["name"], "m");
+    let (err, created) = c.call("create", json!({"name": "agent", "data": "m"}));
+    assert!(!err, "{created}");
+    assert_eq!(created["data"]["source"], "snapshot:m");
+    assert_eq!(cat("shop--agent_files").trim(), "prod");
+    crate::harness::docker(&["run", "--rm", "-v", "shop--agent_files:/d", "busybox:1.35", "sh", "-c", "echo mine > /d/m"]);
+    // Without confirm: refused, nothing changed.
+    let (err, refused) = c.call("reset", json!({"name": "agent"}));
+    assert!(err, "{refused}");
+    assert_eq!(cat("shop--agent_files").trim(), "mine");
+    let (err, reset) = c.call("reset", json!({"name": "agent", "confirm": true}));
+    assert!(!err, "{reset}");
+    assert_eq!(cat("shop--agent_files").trim(), "prod");
+    let (err, bad) = c.call("create", json!({"name": "x", "data": "../etc"}));
+    assert!(err, "{bad}");
+    let (err, rm) = c.call("snapshot_rm", json!({"name": "m"}));
+    assert!(!err, "{rm}");
+    let (err, d) = c.call("destroy", json!({"name": "agent"}));
+    assert!(!err, "{d}");
+    drop(c);
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
 }

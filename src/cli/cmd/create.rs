@@ -40,47 +40,33 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         Some(d) => Some(crate::data::resolve_source(ctx, super::stack(), d, true)?),
         None => None,
     };
-    let inst = instance::create(
-        ctx,
-        super::stack(),
-        &CreateOptions {
-            name: a.name,
-            branch: a.branch,
-            base: a.base,
-            slot: a.slot,
-            ..Default::default()
-        },
-    )?;
-    ctx.reporter
-        .success(&format!("Created sandbox {}", inst.id()));
+    let opts = CreateOptions {
+        name: a.name,
+        branch: a.branch,
+        base: a.base,
+        slot: a.slot,
+        ..Default::default()
+    };
+    let inst = match &source {
+        Some(src) => {
+            let (inst, copied) = crate::data::create(ctx, super::stack(), &opts, src)?;
+            ctx.reporter.success(&format!("Created sandbox {}", inst.id()));
+            ctx.reporter.success(&crate::data::describe(
+                &copied,
+                "Copied its data",
+                &src.label(),
+            ));
+            inst
+        }
+        None => {
+            let inst = instance::create(ctx, super::stack(), &opts)?;
+            ctx.reporter
+                .success(&format!("Created sandbox {}", inst.id()));
+            inst
+        }
+    };
     ctx.reporter
         .info(&format!("described by {}", super::stack().origin));
-    if let Some(source) = &source {
-        match crate::data::fill(ctx, super::stack(), &inst, source, false) {
-            Ok(c) => ctx.reporter.success(&crate::data::describe(
-                &c,
-                "Copied its data",
-                &source.label(),
-            )),
-            Err(e) => {
-                // Undone whole: the sandbox was made for this data.
-                ctx.reporter.warn(&format!(
-                    "the data could not be copied; removing the new sandbox {}",
-                    inst.id()
-                ));
-                let _ = instance::destroy(
-                    ctx,
-                    super::stack(),
-                    &instance::DestroyOptions {
-                        name: Some(inst.id().to_string()),
-                        keep_worktree: false,
-                        force: false,
-                    },
-                );
-                return Err(e);
-            }
-        }
-    }
     if a.up {
         // The new worktree's own description (its branch may carry another one).
         let stack = crate::stack::for_dir(&inst.dir, Some(&ctx.home))?;
