@@ -106,6 +106,55 @@ pub fn create(
     }
 }
 
+/// Asks before the target's data is replaced (a terminal), or wants `yes`.
+fn confirm_replace(ctx: &Context, target: &Instance, source: &Source, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let question = format!(
+        "Replace the data of {} with {}'s? Writes made in {} are lost",
+        target.id(),
+        source.label(),
+        target.id()
+    );
+    if !ctx.interactive {
+        return Err(Error::Invalid(format!(
+            "{question}: pass --yes to confirm (there is no terminal to ask)"
+        )));
+    }
+    if !ctx.prompter.confirm(&question, false)? {
+        return Err(Error::Invalid("not confirmed; nothing was changed".into()));
+    }
+    Ok(())
+}
+
+/// `sandbox up --data`: a stopped sandbox's volumes from `source` before it starts;
+/// asks first when it already has data volumes.
+pub fn seed(ctx: &Context, stack: &Stack, target: &Instance, spec: &str, yes: bool) -> Result<(Source, Copied)> {
+    if target.kind != crate::instance::Kind::Sandbox {
+        return Err(Error::Invalid(
+            "local-prod's data is its own: --data is for sandboxes".into(),
+        ));
+    }
+    let source = super::resolve_source(ctx, stack, spec, true)?;
+    let holders = engine::holders(target.id())?;
+    if holders.iter().any(|h| h.running) {
+        return Err(Error::Invalid(format!(
+            "{} is running: `kinfra sandbox reset --data {spec}` replaces a running sandbox's data (or stop it first)",
+            target.id()
+        )));
+    }
+    let has_data = !plan::select(&engine::volumes()?, target.id(), &stack.data)
+        .data
+        .is_empty();
+    if has_data {
+        confirm_replace(ctx, target, &source, yes)?;
+    }
+    let _lock = crate::instance::lock(ctx, target.id(), "copy data")?;
+    let copied = fill(ctx, stack, target, &source, true)?;
+    Ok((source, copied))
+}
+
 /// Where `id`'s data came from, as recorded.
 pub fn origin_of(ctx: &Context, id: &str) -> Result<Option<String>> {
     Ok(ctx.registry().load()?.kinfra.data_origins.get(id).cloned())
@@ -151,22 +200,7 @@ pub fn reset(ctx: &Context, stack: &Stack, target: &Instance, opts: &ResetOption
         }
     };
     let source = super::resolve_source(ctx, stack, &spec, true)?;
-    let question = format!(
-        "Replace the data of {} with {}'s? Writes made in {} are lost",
-        target.id(),
-        source.label(),
-        target.id()
-    );
-    if !opts.yes {
-        if !ctx.interactive {
-            return Err(Error::Invalid(format!(
-                "{question}: pass --yes to confirm (there is no terminal to ask)"
-            )));
-        }
-        if !ctx.prompter.confirm(&question, false)? {
-            return Err(Error::Invalid("reset not confirmed; nothing was changed".into()));
-        }
-    }
+    confirm_replace(ctx, target, &source, opts.yes)?;
     let _lock = crate::instance::lock(ctx, target.id(), "reset")?;
     let running: Vec<String> = engine::holders(target.id())?
         .into_iter()

@@ -15,7 +15,7 @@ pub mod journal;
 pub mod plan;
 mod snapshot;
 
-pub use branch::{ResetOptions, create, fill, origin_of, reset};
+pub use branch::{ResetOptions, create, fill, origin_of, reset, seed};
 pub use copy::{Copied, Method};
 pub use plan::{Selection, Snapshot};
 pub use snapshot::{Listed, list, remove, save};

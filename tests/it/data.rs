@@ -337,6 +337,7 @@ fn bad_data_sources_are_refused_before_anything_changes() {
     env.kinfra(&prod, &["snapshot", "rm", "nosuch"]).code(4).stderr_has("no snapshot");
     assert!(!wt("x"));
     env.kinfra(&prod, &["local-prod", "up", "--timeout", "90"]).success();
+    psql("shop-prod", "create table t(x int); insert into t values (1), (2), (3)");
     env.kinfra(&prod, &["snapshot", "save", "s"]).success();
     env.kinfra(&prod, &["snapshot", "save", "s"]).code(1).stderr_has("already exists");
     let other = project(&env, "other", &[("compose.yaml", COMPOSE)]);
@@ -349,6 +350,18 @@ fn bad_data_sources_are_refused_before_anything_changes() {
     env.kinfra(&prod, &["sandbox", "reset", "plain", "--yes"])
         .code(2)
         .stderr_has("--data");
+    // up --data: a stopped sandbox takes the data first; running, it is refused;
+    // holding data, it asks (here: wants --yes).
+    let plain = sandbox_dir(&prod, "plain");
+    env.kinfra(&plain, &["sandbox", "up", "--data", "s", "--timeout", "90"])
+        .success()
+        .stderr_has("from snapshot s");
+    assert_eq!(count("shop--plain"), 3);
+    env.kinfra(&plain, &["sandbox", "up", "--data", "s"]).code(2).stderr_has("is running");
+    env.kinfra(&plain, &["sandbox", "down"]).success();
+    env.kinfra(&plain, &["sandbox", "up", "--data", "s"]).code(2).stderr_has("--yes");
+    env.kinfra(&plain, &["sandbox", "up", "--data", "s", "--yes", "--timeout", "90"]).success();
+    assert_eq!(count("shop--plain"), 3);
     env.kinfra(&prod, &["sandbox", "destroy", "plain"]).success();
     env.kinfra(&prod, &["snapshot", "rm", "s"]).success();
     env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();

@@ -33,11 +33,26 @@ pub struct Args {
     /// line until there is room, instead of refusing.
     #[arg(long)]
     pub wait: bool,
+    /// A stopped sandbox: start its data volumes as a copy of `local-prod`'s, a
+    /// sandbox's or a snapshot's first (asks when it has data already; --yes).
+    #[arg(long, value_name = "SOURCE")]
+    pub data: Option<String>,
+    /// With --data: replace the sandbox's data without asking.
+    #[arg(long, short, requires = "data")]
+    pub yes: bool,
 }
 
 pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
+    if let Some(spec) = &a.data {
+        let (source, copied) = crate::data::seed(ctx, stack, &inst, spec, a.yes)?;
+        ctx.reporter.success(&crate::data::describe(
+            &copied,
+            "Copied its data",
+            &source.label(),
+        ));
+    }
     let opts = UpOptions {
         wait: !a.no_wait,
         build: a.build,
