@@ -252,9 +252,10 @@ log "12. data branches: a 1 GiB volume, plain copy against cp -a in the engine; 
 # engines: this machine's (ext4: a plain copy) and the copy-on-write one
 # (scripts/cow-engine.sh: Docker's data root on XFS with reflink).
 data_bench() {
-  local tag=$1 host=$2 dir="$W/data-$tag"
-  mkdir -p "$dir/src"
-  cat > "$dir/src/compose.yaml" <<'YML'
+  local tag=$1 host=$2
+  local dir="$W/data-$tag"
+  mkdir -p "$dir/origin/data"
+  cat > "$dir/origin/data/compose.yaml" <<'YML'
 services:
   files:
     image: kinfra-test/postgres:15-bookworm
@@ -265,8 +266,8 @@ services:
 volumes:
   files:
 YML
-  (cd "$dir/src" && git init -q -b main && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm data)
-  git clone -q "$dir/src" "$dir/data"
+  (cd "$dir/origin/data" && git init -q -b main && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm data)
+  git clone -q "$dir/origin/data" "$dir/data"
   export KINFRA_HOME="$W/data-home-$tag" DOCKER_HOST="$host"
   cd "$dir/data"
   "$K" -q local-prod init >/dev/null
@@ -277,7 +278,7 @@ YML
     # The same files, the same engine: a volume made and filled by cp -a, against
     # kinfra's snapshot of the running source (paused for the copy).
     "${HF[@]}" "$OUT/data-plain.json" --warmup 1 --runs "$SLOW_RUNS" \
-      --prepare "docker volume rm -f bench-copy >/dev/null; $K -q snapshot rm s >/dev/null 2>&1 || true" \
+      --prepare "docker volume rm -f bench-copy >/dev/null; $K -q snapshot rm s >/dev/null 2>&1 || true; sync; sleep 1" \
       "docker volume create bench-copy >/dev/null && docker run --rm -v data-prod_files:/from:ro -v bench-copy:/to kinfra-test/postgres:15-bookworm cp -a /from/. /to/" \
       "$K -q snapshot save s" >/dev/null
     docker volume rm -f bench-copy >/dev/null

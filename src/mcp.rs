@@ -512,7 +512,9 @@ impl Server {
         .await
     }
 
-    #[tool(description = "This project's data snapshots: name, size, creation time, source instance and its commit, volumes. Same JSON as `kinfra snapshot list --json`.")]
+    #[tool(
+        description = "This project's data snapshots: name, size, creation time, source instance and its commit, volumes. Same JSON as `kinfra snapshot list --json`."
+    )]
     async fn snapshot_list(&self) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, |ctx, stack| {
             Ok(json!({ "snapshots": crate::data::list(ctx, stack, false)? }))
@@ -525,8 +527,10 @@ impl Server {
         &self,
         Parameters(p): Parameters<SnapshotNameParams>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
-        self.call(None, move |ctx, stack| crate::data::remove(ctx, stack, &p.name))
-            .await
+        self.call(None, move |ctx, stack| {
+            crate::data::remove(ctx, stack, &p.name)
+        })
+        .await
     }
 
     #[tool(

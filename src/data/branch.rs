@@ -12,7 +12,13 @@ use crate::stack::Stack;
 /// Fills `target`'s volumes from `source`. `replace`: the target's existing volumes
 /// of those names are emptied and refilled (its containers must be stopped); else
 /// each must not exist yet. Records the source for `reset`.
-pub fn fill(ctx: &Context, stack: &Stack, target: &Instance, source: &Source, replace: bool) -> Result<Copied> {
+pub fn fill(
+    ctx: &Context,
+    stack: &Stack,
+    target: &Instance,
+    source: &Source,
+    replace: bool,
+) -> Result<Copied> {
     if let Source::Instance(i) = source
         && i.id() == target.id()
     {
@@ -25,11 +31,11 @@ pub fn fill(ctx: &Context, stack: &Stack, target: &Instance, source: &Source, re
         Source::Instance(i) => Some(crate::instance::lock(ctx, i.id(), "copy data")?),
         Source::Snapshot(_) => None,
     };
-    let p = prepare(stack, source)?;
+    let existing = engine::volumes()?;
+    let p = prepare(stack, source, &existing)?;
     if let Some(s) = &p.said {
         ctx.reporter.info(s);
     }
-    let existing = engine::volumes()?;
     let mut pairs = Vec::new();
     for v in &p.volumes {
         let to = plan::target_name(target.id(), &v.suffix);
@@ -130,7 +136,13 @@ fn confirm_replace(ctx: &Context, target: &Instance, source: &Source, yes: bool)
 
 /// `sandbox up --data`: a stopped sandbox's volumes from `source` before it starts;
 /// asks first when it already has data volumes.
-pub fn seed(ctx: &Context, stack: &Stack, target: &Instance, spec: &str, yes: bool) -> Result<(Source, Copied)> {
+pub fn seed(
+    ctx: &Context,
+    stack: &Stack,
+    target: &Instance,
+    spec: &str,
+    yes: bool,
+) -> Result<(Source, Copied)> {
     if target.kind != crate::instance::Kind::Sandbox {
         return Err(Error::Invalid(
             "local-prod's data is its own: --data is for sandboxes".into(),
@@ -170,7 +182,12 @@ pub struct ResetOptions {
 /// `sandbox reset`: the sandbox's data volumes back to its source's (a snapshot as
 /// it was saved; an instance as it is now). Its containers are stopped for it and
 /// started again; writes made in the sandbox are gone, nothing else is.
-pub fn reset(ctx: &Context, stack: &Stack, target: &Instance, opts: &ResetOptions) -> Result<(Source, Copied)> {
+pub fn reset(
+    ctx: &Context,
+    stack: &Stack,
+    target: &Instance,
+    opts: &ResetOptions,
+) -> Result<(Source, Copied)> {
     let spec = match &opts.data {
         Some(d) => d.clone(),
         None => {
@@ -208,8 +225,11 @@ pub fn reset(ctx: &Context, stack: &Stack, target: &Instance, opts: &ResetOption
         .map(|h| h.id)
         .collect();
     if !running.is_empty() {
-        ctx.reporter
-            .step(&format!("Stopping {}'s {} container(s)", target.id(), running.len()));
+        ctx.reporter.step(&format!(
+            "Stopping {}'s {} container(s)",
+            target.id(),
+            running.len()
+        ));
         engine::stop(&running)?;
     }
     let copied = fill(ctx, stack, target, &source, true);

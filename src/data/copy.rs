@@ -159,8 +159,8 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
     let helper = j.helper.clone().unwrap_or_default();
     let script = copy_script(probe.reflink);
     let bytes = probe.need_kib * 1024;
-    let progress = (!probe.reflink && bytes > 256 << 20)
-        .then(|| ctx.reporter.bytes(bytes, "copying data"));
+    let progress =
+        (!probe.reflink && bytes > 256 << 20).then(|| ctx.reporter.bytes(bytes, "copying data"));
     let mut paused_ms = None;
     if !job.freeze.is_empty() {
         j.paused = job.freeze.clone();
@@ -184,6 +184,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
     }
     check_interrupt()?;
     crate::context::pause_point("data:copied");
+    // Removed before returning: the new volumes are free for `rm` or `up` at once.
     engine::remove_helper(&helper);
     j.helper = None;
     j.save()?;
@@ -230,7 +231,9 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
             tried.push(format!("{image}: {e}"));
             continue;
         }
-        match engine::helper_sh(&name, PROBE, Duration::from_secs(600)).map(|o| plan::parse_probe(&o)) {
+        match engine::helper_sh(&name, PROBE, Duration::from_secs(600))
+            .map(|o| plan::parse_probe(&o))
+        {
             Ok(Some(p)) if !p.cp_lacks_reflink => return Ok((image.to_string(), p)),
             Ok(Some(p)) => {
                 // Removed meanwhile: the journal names one helper at a time.
@@ -261,7 +264,11 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
 }
 
 /// Runs the copy; a progress bar follows the targets' size on long plain copies.
-fn copy_watched(helper: &str, script: &str, progress: Option<&dyn crate::context::Progress>) -> Result<()> {
+fn copy_watched(
+    helper: &str,
+    script: &str,
+    progress: Option<&dyn crate::context::Progress>,
+) -> Result<()> {
     let Some(p) = progress else {
         let out = engine::helper_sh(helper, script, Duration::from_secs(24 * 3600))?;
         return confirm(&out);
@@ -269,9 +276,17 @@ fn copy_watched(helper: &str, script: &str, progress: Option<&dyn crate::context
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
+            // Once a second from the first: each poll is a docker call, which
+            // competes with the copy for the CPU on a small machine.
+            let mut waited = 0;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(500));
-                if let Ok(o) = engine::helper_sh(helper, "du -sk /to | cut -f1", Duration::from_secs(30))
+                std::thread::sleep(Duration::from_millis(50));
+                waited += 50;
+                if waited % 1000 != 0 {
+                    continue;
+                }
+                if let Ok(o) =
+                    engine::helper_sh(helper, "du -sk /to | cut -f1", Duration::from_secs(30))
                     && let Ok(k) = o.trim().parse::<u64>()
                 {
                     p.set_position(k * 1024);
@@ -288,6 +303,8 @@ fn confirm(out: &str) -> Result<()> {
     if out.lines().any(|l| l.trim() == "copied") {
         Ok(())
     } else {
-        Err(Error::Other("the copy helper did not finish its copy".into()))
+        Err(Error::Other(
+            "the copy helper did not finish its copy".into(),
+        ))
     }
 }

@@ -27,7 +27,11 @@ pub fn create_volume(name: &str, labels: &[(&str, String)]) -> Result<()> {
     for (k, v) in labels {
         c = c.arg("--label").arg(format!("{k}={v}"));
     }
-    c.arg("--").arg(name).timeout(WAIT).run().map_err(classify)?;
+    c.arg("--")
+        .arg(name)
+        .timeout(WAIT)
+        .run()
+        .map_err(classify)?;
     Ok(())
 }
 
@@ -43,7 +47,9 @@ pub fn remove_volumes(names: &[String]) -> Result<()> {
         .run()
     {
         Ok(_) => Ok(()),
-        Err(e) if e.stderr().contains("no such volume") || e.stderr().contains("No such volume") => {
+        Err(e)
+            if e.stderr().contains("no such volume") || e.stderr().contains("No such volume") =>
+        {
             Ok(())
         }
         Err(e) => Err(classify(e)),
@@ -206,10 +212,7 @@ pub fn helper_sh(name: &str, script: &str, limit: Duration) -> Result<String> {
 
 /// Removes the helper (ending whatever it still runs).
 pub fn remove_helper(name: &str) {
-    let _ = docker()
-        .args(["rm", "-f", "--", name])
-        .timeout(WAIT)
-        .run();
+    let _ = docker().args(["rm", "-f", "--", name]).timeout(WAIT).run();
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ struct Prepared {
     said: Option<String>,
 }
 
-fn prepare(stack: &Stack, source: &Source) -> Result<Prepared> {
+fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow]) -> Result<Prepared> {
     match source {
         Source::Snapshot(s) => Ok(Prepared {
             volumes: s.volumes.clone(),
@@ -150,7 +150,7 @@ fn prepare(stack: &Stack, source: &Source) -> Result<Prepared> {
             said: None,
         }),
         Source::Instance(i) => {
-            let sel = plan::select(&engine::volumes()?, i.id(), &stack.data);
+            let sel = plan::select(rows, i.id(), &stack.data);
             if sel.data.is_empty() {
                 return Err(Error::NoData {
                     instance: i.id().to_string(),

@@ -16,9 +16,15 @@ fn record_key(stack: &Stack, name: &str) -> String {
 }
 
 /// Saves snapshot `name` of `source` (an instance; another snapshot copies it).
-pub fn save(ctx: &Context, stack: &Stack, source: &Source, name: &str) -> Result<(Snapshot, Copied)> {
+pub fn save(
+    ctx: &Context,
+    stack: &Stack,
+    source: &Source,
+    name: &str,
+) -> Result<(Snapshot, Copied)> {
     plan::check_snapshot_name(name).map_err(Error::Invalid)?;
-    if plan::snapshots(&engine::volumes()?)
+    let rows = engine::volumes()?;
+    if plan::snapshots(&rows)
         .iter()
         .any(|s| s.name == name && s.project == stack.name)
     {
@@ -31,7 +37,7 @@ pub fn save(ctx: &Context, stack: &Stack, source: &Source, name: &str) -> Result
         Source::Instance(i) => Some(crate::instance::lock(ctx, i.id(), "snapshot")?),
         Source::Snapshot(_) => None,
     };
-    let p = prepare(stack, source)?;
+    let p = prepare(stack, source, &rows)?;
     if let Some(s) = &p.said {
         ctx.reporter.info(s);
     }
@@ -46,7 +52,7 @@ pub fn save(ctx: &Context, stack: &Stack, source: &Source, name: &str) -> Result
     };
     let created = crate::instance::now_iso();
     let slug = project_slug(stack);
-    let pairs = p
+    let pairs: Vec<Pair> = p
         .volumes
         .iter()
         .map(|v| Pair {
@@ -65,6 +71,22 @@ pub fn save(ctx: &Context, stack: &Stack, source: &Source, name: &str) -> Result
         .collect();
     ctx.reporter
         .step(&format!("Saving snapshot {name} of {}", source.label()));
+    let snap = Snapshot {
+        name: name.to_string(),
+        project: stack.name.clone(),
+        source: src_id.clone(),
+        commit: commit.clone(),
+        created: created.clone(),
+        volumes: pairs
+            .iter()
+            .zip(&p.volumes)
+            .map(|(pair, v)| plan::DataVolume {
+                name: pair.to.clone(),
+                key: v.key.clone(),
+                suffix: v.suffix.clone(),
+            })
+            .collect(),
+    };
     let copied = copy::run(
         ctx,
         &Job {
@@ -84,7 +106,6 @@ pub fn save(ctx: &Context, stack: &Stack, source: &Source, name: &str) -> Result
         );
         Ok(())
     })?;
-    let snap = super::find_snapshot(stack, name)?;
     Ok((snap, copied))
 }
 

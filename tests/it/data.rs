@@ -55,7 +55,17 @@ pub fn psql(project: &str, sql: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = Command::new("docker")
-            .args(["exec", &db, "psql", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-tAc", sql])
+            .args([
+                "exec",
+                &db,
+                "psql",
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
+            ])
             .output()
             .expect("docker exec");
         if out.status.success() {
@@ -77,7 +87,9 @@ pub fn psql(project: &str, sql: &str) -> String {
 }
 
 fn count(project: &str) -> i64 {
-    psql(project, "select count(*) from t").parse().expect("a count")
+    psql(project, "select count(*) from t")
+        .parse()
+        .expect("a count")
 }
 
 /// Every container of the project is running (none paused, none stopped).
@@ -92,10 +104,16 @@ fn assert_all_running(project: &str) {
 }
 
 fn snapshot_volumes() -> Vec<String> {
-    docker(&["volume", "ls", "-q", "--filter", "label=dev.kinfra.snapshot"])
-        .lines()
-        .map(String::from)
-        .collect()
+    docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "label=dev.kinfra.snapshot",
+    ])
+    .lines()
+    .map(String::from)
+    .collect()
 }
 
 /// Waits (up to 15 s) until `f` holds: the watchdog acts within ~50 ms of a death.
@@ -111,7 +129,8 @@ fn eventually(what: &str, f: impl Fn() -> bool) {
 fn shop(env: &Env) -> std::path::PathBuf {
     let prod = project(env, "shop", &[("compose.yaml", COMPOSE)]);
     env.kinfra(&prod, &["local-prod", "init"]).success();
-    env.kinfra(&prod, &["local-prod", "up", "--timeout", "90"]).success();
+    env.kinfra(&prod, &["local-prod", "up", "--timeout", "90"])
+        .success();
     psql("shop-prod", "create table t(x int primary key)");
     psql("shop-prod", "insert into t select generate_series(1, 100)");
     prod
@@ -136,10 +155,16 @@ fn rows_branch_with_the_code_and_never_flow_back() {
         .stderr_has("shop-prod was paused");
     let saved = r.json();
     assert_eq!(saved["snapshot"]["name"], "base");
-    assert_eq!(saved["snapshot"]["volumes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        saved["snapshot"]["volumes"].as_array().map(Vec::len),
+        Some(2)
+    );
     assert!(saved["copy"]["paused_ms"].as_u64().is_some(), "{saved}");
     assert_all_running("shop-prod");
-    psql("shop-prod", "insert into t select generate_series(101, 150)");
+    psql(
+        "shop-prod",
+        "insert into t select generate_series(101, 150)",
+    );
 
     // From the snapshot: its 100 rows; from local-prod itself: all 150.
     env.kinfra(&prod, &["sandbox", "create", "a", "--data", "base"])
@@ -149,13 +174,27 @@ fn rows_branch_with_the_code_and_never_flow_back() {
         .success()
         .stderr_has("shop-prod was paused");
     let (a, b) = (sandbox_dir(&prod, "a"), sandbox_dir(&prod, "b"));
-    env.kinfra(&a, &["sandbox", "up", "--timeout", "90"]).success();
-    env.kinfra(&b, &["sandbox", "up", "--timeout", "90"]).success();
+    env.kinfra(&a, &["sandbox", "up", "--timeout", "90"])
+        .success();
+    env.kinfra(&b, &["sandbox", "up", "--timeout", "90"])
+        .success();
     assert_eq!(count("shop--a"), 100);
     assert_eq!(count("shop--b"), 150);
     // The file service's volume came too; the cache did not.
-    let log = docker(&["exec", &container_of("shop--a", "files"), "wc", "-l", "/data/log"]);
-    assert!(log.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n >= 1), "{log}");
+    let log = docker(&[
+        "exec",
+        &container_of("shop--a", "files"),
+        "wc",
+        "-l",
+        "/data/log",
+    ]);
+    assert!(
+        log.split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= 1),
+        "{log}"
+    );
 
     // Writes in a sandbox stay there.
     psql("shop--a", "insert into t values (1000), (1001)");
@@ -164,7 +203,9 @@ fn rows_branch_with_the_code_and_never_flow_back() {
     assert_eq!(count("shop--b"), 150);
 
     // reset: asks (no terminal: refused, nothing changed), then back to the snapshot.
-    env.kinfra(&a, &["sandbox", "reset"]).code(2).stderr_has("--yes");
+    env.kinfra(&a, &["sandbox", "reset"])
+        .code(2)
+        .stderr_has("--yes");
     assert_eq!(count("shop--a"), 102);
     env.kinfra(&a, &["sandbox", "reset", "--yes"])
         .success()
@@ -172,22 +213,37 @@ fn rows_branch_with_the_code_and_never_flow_back() {
     assert_eq!(count("shop--a"), 100);
     assert_all_running("shop--a");
     // …or to another source.
-    env.kinfra(&prod, &["sandbox", "reset", "a", "--data", "local-prod", "--yes"])
-        .success();
+    env.kinfra(
+        &prod,
+        &["sandbox", "reset", "a", "--data", "local-prod", "--yes"],
+    )
+    .success();
     assert_eq!(count("shop--a"), 150);
     assert_eq!(count("shop-prod"), 150);
 
     // list: size, source, the source's commit; destroy and prune leave snapshots.
     let head = crate::harness::git(&prod, &["rev-parse", "HEAD"]);
-    let listed = env.kinfra(&prod, &["snapshot", "list", "--json"]).success().json();
+    let listed = env
+        .kinfra(&prod, &["snapshot", "list", "--json"])
+        .success()
+        .json();
     assert_eq!(listed[0]["name"], "base");
     assert_eq!(listed[0]["source"], "shop-prod");
-    assert!(head.trim().starts_with(listed[0]["commit"].as_str().unwrap_or("x")), "{listed}");
-    assert!(listed[0]["bytes"].as_u64().is_some_and(|b| b > 1 << 20), "{listed}");
+    assert!(
+        head.trim()
+            .starts_with(listed[0]["commit"].as_str().unwrap_or("x")),
+        "{listed}"
+    );
+    assert!(
+        listed[0]["bytes"].as_u64().is_some_and(|b| b > 1 << 20),
+        "{listed}"
+    );
     env.kinfra(&prod, &["sandbox", "destroy", "b"]).success();
     env.kinfra(&prod, &["sandbox", "prune"]).success();
     assert_eq!(snapshot_volumes().len(), 2);
-    env.kinfra(&prod, &["snapshot", "list"]).success().stdout_has("base");
+    env.kinfra(&prod, &["snapshot", "list"])
+        .success()
+        .stdout_has("base");
 
     // rm: gone; the sandbox made from it keeps its data; reset to it says why not
     // (a reset from another source made that its source).
@@ -199,7 +255,8 @@ fn rows_branch_with_the_code_and_never_flow_back() {
         .stderr_has("it has none");
     assert_eq!(count("shop--a"), 150);
     env.kinfra(&prod, &["sandbox", "destroy", "a"]).success();
-    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"])
+        .success();
 }
 
 #[test]
@@ -229,19 +286,36 @@ fn copies_taken_while_a_writer_runs_always_recover() {
         ]);
     }
     std::thread::sleep(Duration::from_secs(2));
-    env.kinfra(&prod, &["sandbox", "create", "c", "--data", "local-prod"]).success();
+    env.kinfra(&prod, &["sandbox", "create", "c", "--data", "local-prod"])
+        .success();
     let c = sandbox_dir(&prod, "c");
-    env.kinfra(&c, &["sandbox", "up", "--timeout", "90"]).success();
+    env.kinfra(&c, &["sandbox", "up", "--timeout", "90"])
+        .success();
     let mut seen = Vec::new();
     for round in 0..4 {
         if round > 0 {
             env.kinfra(&c, &["sandbox", "reset", "--yes"]).success();
         }
-        let rows: i64 = psql("shop--c", "select count(*) from w").parse().expect("count");
+        let rows: i64 = psql("shop--c", "select count(*) from w")
+            .parse()
+            .expect("count");
         let bumps: i64 = psql("shop--c", "select c from n").parse().expect("counter");
-        assert_eq!(rows, bumps * 2000, "round {round}: {rows} rows, {bumps} commits");
+        assert_eq!(
+            rows,
+            bumps * 2000,
+            "round {round}: {rows} rows, {bumps} commits"
+        );
         let check = Command::new("docker")
-            .args(["exec", &container_of("shop--c", "db"), "pg_amcheck", "-U", "postgres", "--heapallindexed", "--install-missing", "postgres"])
+            .args([
+                "exec",
+                &container_of("shop--c", "db"),
+                "pg_amcheck",
+                "-U",
+                "postgres",
+                "--heapallindexed",
+                "--install-missing",
+                "postgres",
+            ])
             .output()
             .expect("pg_amcheck");
         assert!(
@@ -256,7 +330,8 @@ fn copies_taken_while_a_writer_runs_always_recover() {
     assert!(seen.windows(2).any(|w| w[1] > w[0]), "{seen:?}");
     assert_all_running("shop-prod");
     env.kinfra(&prod, &["sandbox", "destroy", "c"]).success();
-    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"])
+        .success();
 }
 
 #[test]
@@ -275,25 +350,48 @@ fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
             &[],
         );
         if step == "data:paused" {
-            let s = docker(&["inspect", "-f", "{{.State.Status}}", &container_of("shop-prod", "db")]);
+            let s = docker(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}}",
+                &container_of("shop-prod", "db"),
+            ]);
             assert_eq!(s.trim(), "paused", "the copy pauses its source");
         }
         p.kill();
         // The watchdog unpauses and removes what the copy half made; nothing else.
         eventually(&format!("{step}: source unpaused"), || {
-            docker(&["ps", "-a", "--filter", "label=com.docker.compose.project=shop-prod", "--format", "{{.State}}"])
-                .lines()
-                .all(|s| s == "running")
+            docker(&[
+                "ps",
+                "-a",
+                "--filter",
+                "label=com.docker.compose.project=shop-prod",
+                "--format",
+                "{{.State}}",
+            ])
+            .lines()
+            .all(|s| s == "running")
         });
-        eventually(&format!("{step}: half-made snapshot removed"), || snapshot_volumes().is_empty());
+        eventually(&format!("{step}: half-made snapshot removed"), || {
+            snapshot_volumes().is_empty()
+        });
         eventually(&format!("{step}: helper removed"), || {
-            docker(&["ps", "-aq", "--filter", "label=dev.kinfra.helper"]).trim().is_empty()
+            docker(&["ps", "-aq", "--filter", "label=dev.kinfra.helper"])
+                .trim()
+                .is_empty()
         });
         assert_eq!(docker(&["volume", "ls", "-q"]), before, "{step}");
         assert_eq!(count("shop-prod"), 100, "{step}");
     }
     // Ctrl-C while paused: undone the same way, exit 130.
-    let mut p = Paused::start(&env, crate::harness::BIN, &prod, &["snapshot", "save", "k"], "data:paused", &[]);
+    let mut p = Paused::start(
+        &env,
+        crate::harness::BIN,
+        &prod,
+        &["snapshot", "save", "k"],
+        "data:paused",
+        &[],
+    );
     nix_interrupt(&mut p.child);
     let (code, err) = p.resume();
     assert_eq!(code, 130, "{err}");
@@ -302,7 +400,8 @@ fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
     // A later save works.
     env.kinfra(&prod, &["snapshot", "save", "k"]).success();
     env.kinfra(&prod, &["snapshot", "rm", "k"]).success();
-    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"])
+        .success();
 }
 
 fn nix_interrupt(child: &mut std::process::Child) {
@@ -323,7 +422,9 @@ fn bad_data_sources_are_refused_before_anything_changes() {
     let wt = |n: &str| sandbox_dir(&prod, n).exists();
 
     // Never started: no volumes to copy (exit 2), nothing made.
-    env.kinfra(&prod, &["snapshot", "save", "s"]).code(2).stderr_has("no data volumes");
+    env.kinfra(&prod, &["snapshot", "save", "s"])
+        .code(2)
+        .stderr_has("no data volumes");
     env.kinfra(&prod, &["sandbox", "create", "x", "--data", "local-prod"])
         .code(2)
         .stderr_has("no data volumes");
@@ -332,14 +433,25 @@ fn bad_data_sources_are_refused_before_anything_changes() {
     env.kinfra(&prod, &["sandbox", "create", "x", "--data", "nosuch"])
         .code(2)
         .stderr_has("neither local-prod, a snapshot");
-    env.kinfra(&prod, &["sandbox", "create", "x", "--data", "../etc"]).code(2);
-    env.kinfra(&prod, &["snapshot", "save", "../x"]).code(2).stderr_has("not a snapshot name");
-    env.kinfra(&prod, &["snapshot", "rm", "nosuch"]).code(4).stderr_has("no snapshot");
+    env.kinfra(&prod, &["sandbox", "create", "x", "--data", "../etc"])
+        .code(2);
+    env.kinfra(&prod, &["snapshot", "save", "../x"])
+        .code(2)
+        .stderr_has("not a snapshot name");
+    env.kinfra(&prod, &["snapshot", "rm", "nosuch"])
+        .code(4)
+        .stderr_has("no snapshot");
     assert!(!wt("x"));
-    env.kinfra(&prod, &["local-prod", "up", "--timeout", "90"]).success();
-    psql("shop-prod", "create table t(x int); insert into t values (1), (2), (3)");
+    env.kinfra(&prod, &["local-prod", "up", "--timeout", "90"])
+        .success();
+    psql(
+        "shop-prod",
+        "create table t(x int); insert into t values (1), (2), (3)",
+    );
     env.kinfra(&prod, &["snapshot", "save", "s"]).success();
-    env.kinfra(&prod, &["snapshot", "save", "s"]).code(1).stderr_has("already exists");
+    env.kinfra(&prod, &["snapshot", "save", "s"])
+        .code(1)
+        .stderr_has("already exists");
     let other = project(&env, "other", &[("compose.yaml", COMPOSE)]);
     env.kinfra(&other, &["sandbox", "create", "y", "--data", "s"])
         .code(2)
@@ -357,14 +469,24 @@ fn bad_data_sources_are_refused_before_anything_changes() {
         .success()
         .stderr_has("from snapshot s");
     assert_eq!(count("shop--plain"), 3);
-    env.kinfra(&plain, &["sandbox", "up", "--data", "s"]).code(2).stderr_has("is running");
+    env.kinfra(&plain, &["sandbox", "up", "--data", "s"])
+        .code(2)
+        .stderr_has("is running");
     env.kinfra(&plain, &["sandbox", "down"]).success();
-    env.kinfra(&plain, &["sandbox", "up", "--data", "s"]).code(2).stderr_has("--yes");
-    env.kinfra(&plain, &["sandbox", "up", "--data", "s", "--yes", "--timeout", "90"]).success();
+    env.kinfra(&plain, &["sandbox", "up", "--data", "s"])
+        .code(2)
+        .stderr_has("--yes");
+    env.kinfra(
+        &plain,
+        &["sandbox", "up", "--data", "s", "--yes", "--timeout", "90"],
+    )
+    .success();
     assert_eq!(count("shop--plain"), 3);
-    env.kinfra(&prod, &["sandbox", "destroy", "plain"]).success();
+    env.kinfra(&prod, &["sandbox", "destroy", "plain"])
+        .success();
     env.kinfra(&prod, &["snapshot", "rm", "s"]).success();
-    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"])
+        .success();
 }
 
 /// The copy-on-write engine (scripts/cow-engine.sh: Docker's data root on a
@@ -402,7 +524,19 @@ fn cow_docker(host: &str, args: &[&str]) -> String {
 
 /// KiB used on the filesystem under `volume`.
 fn used_kib(host: &str, volume: &str) -> u64 {
-    let out = cow_docker(host, &["run", "--rm", "-v", &format!("{volume}:/d:ro"), "busybox:1.35", "df", "-k", "/d"]);
+    let out = cow_docker(
+        host,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{volume}:/d:ro"),
+            "busybox:1.35",
+            "df",
+            "-k",
+            "/d",
+        ],
+    );
     out.lines()
         .nth(1)
         .and_then(|l| l.split_whitespace().nth(2))
@@ -425,10 +559,33 @@ fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
     let env = Env::new();
     let dh = [("DOCKER_HOST", host.as_str())];
     let prod = project(&env, "shop", &[("compose.yaml", COMPOSE)]);
-    env.kinfra_env(&prod, &["local-prod", "init"], &dh).success();
-    env.kinfra_env(&prod, &["local-prod", "up", "--timeout", "90"], &dh).success();
-    let files = cow_docker(&host, &["ps", "-q", "--filter", "label=com.docker.compose.project=shop-prod", "--filter", "label=com.docker.compose.service=files"]);
-    cow_docker(&host, &["exec", files.trim(), "dd", "if=/dev/zero", "of=/data/big", "bs=1048576", "count=1024"]);
+    env.kinfra_env(&prod, &["local-prod", "init"], &dh)
+        .success();
+    env.kinfra_env(&prod, &["local-prod", "up", "--timeout", "90"], &dh)
+        .success();
+    let files = cow_docker(
+        &host,
+        &[
+            "ps",
+            "-q",
+            "--filter",
+            "label=com.docker.compose.project=shop-prod",
+            "--filter",
+            "label=com.docker.compose.service=files",
+        ],
+    );
+    cow_docker(
+        &host,
+        &[
+            "exec",
+            files.trim(),
+            "dd",
+            "if=/dev/zero",
+            "of=/data/big",
+            "bs=1048576",
+            "count=1024",
+        ],
+    );
     let before = used_kib(&host, "shop-prod_files");
 
     env.kinfra_env(&prod, &["snapshot", "save", "big"], &dh)
@@ -437,23 +594,75 @@ fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
     env.kinfra_env(&prod, &["sandbox", "create", "a", "--data", "big"], &dh)
         .success()
         .stderr_has("copy-on-write (reflink)");
-    env.kinfra_env(&prod, &["sandbox", "create", "b", "--data", "local-prod"], &dh)
-        .success()
-        .stderr_has("copy-on-write (reflink)");
+    env.kinfra_env(
+        &prod,
+        &["sandbox", "create", "b", "--data", "local-prod"],
+        &dh,
+    )
+    .success()
+    .stderr_has("copy-on-write (reflink)");
     // Three copies of 1 GiB took (almost) no space: the blocks are shared.
     let after = used_kib(&host, "shop-prod_files");
-    assert!(after < before + 100 * 1024, "used {before} KiB before, {after} KiB after");
-    for v in ["kinfra-snap.shop.big.files", "shop--a_files", "shop--b_files"] {
-        let ls = cow_docker(&host, &["run", "--rm", "-v", &format!("{v}:/d:ro"), "busybox:1.35", "stat", "-c", "%s", "/d/big"]);
+    assert!(
+        after < before + 100 * 1024,
+        "used {before} KiB before, {after} KiB after"
+    );
+    for v in [
+        "kinfra-snap.shop.big.files",
+        "shop--a_files",
+        "shop--b_files",
+    ] {
+        let ls = cow_docker(
+            &host,
+            &[
+                "run",
+                "--rm",
+                "-v",
+                &format!("{v}:/d:ro"),
+                "busybox:1.35",
+                "stat",
+                "-c",
+                "%s",
+                "/d/big",
+            ],
+        );
         assert_eq!(ls.trim(), "1073741824", "{v}");
     }
     // Writing in a copy diverges it alone.
-    cow_docker(&host, &["run", "--rm", "-v", "shop--a_files:/d", "busybox:1.35", "sh", "-c", "echo changed > /d/big"]);
-    let prod_big = cow_docker(&host, &["run", "--rm", "-v", "shop-prod_files:/d:ro", "busybox:1.35", "stat", "-c", "%s", "/d/big"]);
+    cow_docker(
+        &host,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "shop--a_files:/d",
+            "busybox:1.35",
+            "sh",
+            "-c",
+            "echo changed > /d/big",
+        ],
+    );
+    let prod_big = cow_docker(
+        &host,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "shop-prod_files:/d:ro",
+            "busybox:1.35",
+            "stat",
+            "-c",
+            "%s",
+            "/d/big",
+        ],
+    );
     assert_eq!(prod_big.trim(), "1073741824");
     for n in ["a", "b"] {
-        env.kinfra_env(&prod, &["sandbox", "destroy", n], &dh).success();
+        env.kinfra_env(&prod, &["sandbox", "destroy", n], &dh)
+            .success();
     }
-    env.kinfra_env(&prod, &["snapshot", "rm", "big"], &dh).success();
-    env.kinfra_env(&prod, &["local-prod", "destroy", "--yes"], &dh).success();
+    env.kinfra_env(&prod, &["snapshot", "rm", "big"], &dh)
+        .success();
+    env.kinfra_env(&prod, &["local-prod", "destroy", "--yes"], &dh)
+        .success();
 }

@@ -263,9 +263,26 @@ fn an_agent_branches_data_through_mcp() {
     env.kinfra(&prod, &["local-prod", "init"]).success();
     env.kinfra(&prod, &["local-prod", "up"]).success();
     let cat = |v: &str| {
-        crate::harness::docker(&["run", "--rm", "-v", &format!("{v}:/d:ro"), "busybox:1.35", "cat", "/d/m"])
+        crate::harness::docker(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{v}:/d:ro"),
+            "busybox:1.35",
+            "cat",
+            "/d/m",
+        ])
     };
-    crate::harness::docker(&["run", "--rm", "-v", "shop-prod_files:/d", "busybox:1.35", "sh", "-c", "echo prod > /d/m"]);
+    crate::harness::docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "shop-prod_files:/d",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "echo prod > /d/m",
+    ]);
     let mut c = Client::start(&env, &prod);
     let (err, saved) = c.call("snapshot_save", json!({"name": "m"}));
     assert!(!err, "{saved}");
@@ -277,7 +294,16 @@ fn an_agent_branches_data_through_mcp() {
     assert!(!err, "{created}");
     assert_eq!(created["data"]["source"], "snapshot:m");
     assert_eq!(cat("shop--agent_files").trim(), "prod");
-    crate::harness::docker(&["run", "--rm", "-v", "shop--agent_files:/d", "busybox:1.35", "sh", "-c", "echo mine > /d/m"]);
+    crate::harness::docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "shop--agent_files:/d",
+        "busybox:1.35",
+        "sh",
+        "-c",
+        "echo mine > /d/m",
+    ]);
     // Without confirm: refused, nothing changed.
     let (err, refused) = c.call("reset", json!({"name": "agent"}));
     assert!(err, "{refused}");
@@ -292,5 +318,6 @@ fn an_agent_branches_data_through_mcp() {
     let (err, d) = c.call("destroy", json!({"name": "agent"}));
     assert!(!err, "{d}");
     drop(c);
-    env.kinfra(&prod, &["local-prod", "destroy", "--yes"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"])
+        .success();
 }

@@ -50,7 +50,8 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     let inst = match &source {
         Some(src) => {
             let (inst, copied) = crate::data::create(ctx, super::stack(), &opts, src)?;
-            ctx.reporter.success(&format!("Created sandbox {}", inst.id()));
+            ctx.reporter
+                .success(&format!("Created sandbox {}", inst.id()));
             ctx.reporter.success(&crate::data::describe(
                 &copied,
                 "Copied its data",

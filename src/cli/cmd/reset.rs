@@ -25,7 +25,12 @@ pub struct Args {
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
-    let target = crate::instance::find(ctx, stack, crate::instance::Kind::Sandbox, a.name.as_deref())?;
+    let target = crate::instance::find(
+        ctx,
+        stack,
+        crate::instance::Kind::Sandbox,
+        a.name.as_deref(),
+    )?;
     let (source, copied) = data::reset(
         ctx,
         stack,

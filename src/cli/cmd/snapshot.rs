@@ -5,8 +5,10 @@ use crate::data;
 pub enum SnapshotCmd {
     /// Save a consistent copy of an instance's data volumes (a running source is
     /// paused for the copy alone, all its writers at once).
-    #[command(after_help = "Examples:\n  kinfra snapshot save before-migration --from local-prod\n  \
-kinfra sandbox create try-it --data before-migration")]
+    #[command(
+        after_help = "Examples:\n  kinfra snapshot save before-migration --from local-prod\n  \
+kinfra sandbox create try-it --data before-migration"
+    )]
     Save(SaveArgs),
     /// List this project's snapshots with size, age, source and the source's commit.
     List(ListArgs),
@@ -76,7 +78,10 @@ pub fn run(ctx: &Context, c: SnapshotCmd) -> crate::Result<i32> {
         SnapshotCmd::List(a) => {
             let rows = data::list(ctx, stack, a.all)?;
             if a.json {
-                crate::outln!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                crate::outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                );
                 return Ok(0);
             }
             if rows.is_empty() {
