@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::docker_env;
-use crate::harness::{Env, Paused, container_of, docker, project};
+use crate::harness::{
+    Env, Paused, all_running, container_of, docker, eventually, project, snapshot_volumes,
+};
 
 pub const PG_IMAGE: &str = "kinfra-test/postgres:15-bookworm";
 
@@ -92,40 +94,6 @@ fn count(project: &str) -> i64 {
         .expect("a count")
 }
 
-/// Every container of the project is running (none paused, none stopped).
-#[track_caller]
-fn assert_all_running(project: &str) {
-    let p = format!("label=com.docker.compose.project={project}");
-    let states = docker(&["ps", "-a", "--filter", &p, "--format", "{{.State}}"]);
-    assert!(
-        !states.trim().is_empty() && states.lines().all(|s| s == "running"),
-        "{project}'s containers: {states}"
-    );
-}
-
-fn snapshot_volumes() -> Vec<String> {
-    docker(&[
-        "volume",
-        "ls",
-        "-q",
-        "--filter",
-        "label=dev.kinfra.snapshot",
-    ])
-    .lines()
-    .map(String::from)
-    .collect()
-}
-
-/// Waits (up to 15 s) until `f` holds: the watchdog acts within ~50 ms of a death.
-#[track_caller]
-fn eventually(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn shop(env: &Env) -> std::path::PathBuf {
     let prod = project(env, "shop", &[("compose.yaml", COMPOSE)]);
     env.kinfra(&prod, &["local-prod", "init"]).success();
@@ -160,7 +128,7 @@ fn rows_branch_with_the_code_and_never_flow_back() {
         Some(2)
     );
     assert!(saved["copy"]["paused_ms"].as_u64().is_some(), "{saved}");
-    assert_all_running("shop-prod");
+    assert!(all_running("shop-prod"), "shop-prod: every container runs");
     psql(
         "shop-prod",
         "insert into t select generate_series(101, 150)",
@@ -211,7 +179,7 @@ fn rows_branch_with_the_code_and_never_flow_back() {
         .success()
         .stderr_has("from snapshot base");
     assert_eq!(count("shop--a"), 100);
-    assert_all_running("shop--a");
+    assert!(all_running("shop--a"), "shop--a: every container runs");
     // …or to another source.
     env.kinfra(
         &prod,
@@ -328,7 +296,7 @@ fn copies_taken_while_a_writer_runs_always_recover() {
     }
     // The writer really ran between copies.
     assert!(seen.windows(2).any(|w| w[1] > w[0]), "{seen:?}");
-    assert_all_running("shop-prod");
+    assert!(all_running("shop-prod"), "shop-prod: every container runs");
     env.kinfra(&prod, &["sandbox", "destroy", "c"]).success();
     env.kinfra(&prod, &["local-prod", "destroy", "--yes"])
         .success();
@@ -396,7 +364,7 @@ fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
     let (code, err) = p.resume();
     assert_eq!(code, 130, "{err}");
     assert!(snapshot_volumes().is_empty());
-    assert_all_running("shop-prod");
+    assert!(all_running("shop-prod"), "shop-prod: every container runs");
     // A later save works.
     env.kinfra(&prod, &["snapshot", "save", "k"]).success();
     env.kinfra(&prod, &["snapshot", "rm", "k"]).success();

@@ -850,3 +850,35 @@ pub fn add_unstartable_service(dir: &Path) {
     assert_ne!(broken, text);
     std::fs::write(&file, broken).expect("write");
 }
+
+/// The volumes of kinfra's data snapshots (any project).
+pub fn snapshot_volumes() -> Vec<String> {
+    docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "label=dev.kinfra.snapshot",
+    ])
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// Every container of `project` runs (none paused, none stopped; at least one).
+pub fn all_running(project: &str) -> bool {
+    let p = format!("label=com.docker.compose.project={project}");
+    let s = docker(&["ps", "-a", "--filter", &p, "--format", "{{.State}}"]);
+    !s.trim().is_empty() && s.lines().all(|l| l == "running")
+}
+
+/// Waits (up to 15 s) until `f` holds: what a detached step (the data copy's
+/// watchdog, which acts within ~50 ms of a death) does is seen from outside.
+#[track_caller]
+pub fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -6,10 +6,13 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Tally;
-use crate::harness::{BIN, Env, Paused, assert_marked, docker, mark_volumes};
+use crate::harness::{
+    BIN, Env, Paused, all_running, assert_marked, docker, eventually, mark_volumes,
+    snapshot_volumes,
+};
 
 fn volumes() -> Vec<String> {
     let mut v: Vec<String> = docker(&["volume", "ls", "-q"])
@@ -18,35 +21,6 @@ fn volumes() -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-fn snapshot_volumes() -> Vec<String> {
-    docker(&[
-        "volume",
-        "ls",
-        "-q",
-        "--filter",
-        "label=dev.kinfra.snapshot",
-    ])
-    .lines()
-    .map(String::from)
-    .collect()
-}
-
-#[track_caller]
-fn eventually(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// No container of `project` is paused or stopped.
-fn all_running(project: &str) -> bool {
-    let p = format!("label=com.docker.compose.project={project}");
-    let s = docker(&["ps", "-a", "--filter", &p, "--format", "{{.State}}"]);
-    !s.trim().is_empty() && s.lines().all(|l| l == "running")
 }
 
 /// What a volume's marker file says ("" when it has none).
