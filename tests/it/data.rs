@@ -260,7 +260,7 @@ fn copies_taken_while_a_writer_runs_always_recover() {
     env.kinfra(&c, &["sandbox", "up", "--timeout", "90"])
         .success();
     let mut seen = Vec::new();
-    for round in 0..4 {
+    for round in 0..3 {
         if round > 0 {
             env.kinfra(&c, &["sandbox", "reset", "--yes"]).success();
         }
