@@ -182,6 +182,7 @@ fn report(t: &Tally) -> String {
     for cat in [
         "load",
         "faults",
+        "data",
         "bad input",
         "fuzzing",
         "security",
