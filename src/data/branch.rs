@@ -1,7 +1,7 @@
 //! An instance's volumes filled from a source: `sandbox create --data` (new
 //! volumes), `sandbox reset` (its own, replaced, when confirmed).
 
-use super::copy::{self, Copied, Job, Pair};
+use super::copy::{self, Copied, Pair};
 use super::plan;
 use super::{Source, engine, prepare};
 use crate::context::Context;
@@ -64,14 +64,7 @@ pub fn fill(
         source.label(),
         target.id()
     ));
-    let copied = copy::run(
-        ctx,
-        &Job {
-            pairs,
-            freeze: p.freeze,
-            images: p.images,
-        },
-    )?;
+    let copied = copy::run(ctx, &p.job(pairs))?;
     ctx.registry().update(|c| {
         c.kinfra
             .data_origins

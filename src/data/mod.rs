@@ -137,6 +137,17 @@ struct Prepared {
     said: Option<String>,
 }
 
+impl Prepared {
+    /// The copy of `pairs`, pausing and copying with what was found here.
+    fn job(self, pairs: Vec<copy::Pair>) -> copy::Job {
+        copy::Job {
+            pairs,
+            freeze: self.freeze,
+            images: self.images,
+        }
+    }
+}
+
 fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow]) -> Result<Prepared> {
     match source {
         Source::Snapshot(s) => Ok(Prepared {

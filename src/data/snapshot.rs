@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::copy::{self, Copied, Job, Pair};
+use super::copy::{self, Copied, Pair};
 use super::plan::{self, Snapshot};
 use super::{Source, engine, prepare, project_slug};
 use crate::context::Context;
@@ -87,14 +87,7 @@ pub fn save(
             })
             .collect(),
     };
-    let copied = copy::run(
-        ctx,
-        &Job {
-            pairs,
-            freeze: p.freeze,
-            images: p.images,
-        },
-    )?;
+    let copied = copy::run(ctx, &p.job(pairs))?;
     ctx.registry().update(|c| {
         c.kinfra.snapshots.insert(
             record_key(stack, name),

@@ -51,15 +51,7 @@ fn marked_local_prod(env: &mut Env) -> (std::path::PathBuf, Vec<String>) {
 }
 
 fn wrap_up(env: &Env, prod: &Path) {
-    for s in crate::harness::docker(&[
-        "volume",
-        "ls",
-        "-q",
-        "--filter",
-        "label=dev.kinfra.snapshot",
-    ])
-    .lines()
-    {
+    for s in snapshot_volumes() {
         let name = s.split('.').nth(2).unwrap_or_default().to_string();
         let _ = env.kinfra(prod, &["snapshot", "rm", &name]);
     }
