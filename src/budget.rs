@@ -18,6 +18,7 @@ use std::time::Duration;
 use crate::context::Context;
 use crate::env_vars::EnvVars;
 use crate::error::{Error, Result};
+use crate::units::human_bytes;
 
 /// What keeps the engine and the VM (Docker Desktop) alive, off the engine's total.
 const RESERVE: u64 = 1 << 30;
@@ -53,7 +54,7 @@ impl Limits {
             None => None,
         };
         let memory = match crate::env_vars::get(EnvVars::KINFRA_MEMORY_BUDGET) {
-            Some(v) => Some(parse_bytes(&v).ok_or_else(|| {
+            Some(v) => Some(crate::units::parse_bytes(&v).ok_or_else(|| {
                 Error::Invalid(format!(
                     "KINFRA_MEMORY_BUDGET={v:?} is not a size (examples: 8G, 512M, 2000000000)"
                 ))
@@ -65,25 +66,6 @@ impl Limits {
             memory,
         })
     }
-}
-
-/// Pure: `8G`, `512M`, `1.5GiB`, `2000000000` → bytes.
-pub fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => return None,
-    };
-    (n >= 0.0).then_some((n * mult as f64) as u64)
 }
 
 /// A running stack as the budget sees it.
@@ -117,16 +99,12 @@ pub fn verdict(
     if used + mine > total {
         return Err(format!(
             "it needed {} last time; {} of {} is taken by the running stacks",
-            human(mine),
-            human(used),
-            human(total)
+            human_bytes(mine),
+            human_bytes(used),
+            human_bytes(total)
         ));
     }
     Ok(())
-}
-
-fn human(b: u64) -> String {
-    crate::shared::human_bytes(b)
 }
 
 /// Checks the budget for starting `id` now.
@@ -172,7 +150,7 @@ pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()>
                     "{} ({})",
                     r.instance_id,
                     r.memory
-                        .map(human)
+                        .map(human_bytes)
                         .unwrap_or_else(|| "memory not recorded".into())
                 )
             })
@@ -317,16 +295,6 @@ pub fn footprints(ctx: &Context) -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_bytes("8G"), Some(8 << 30));
-        assert_eq!(parse_bytes("512M"), Some(512 << 20));
-        assert_eq!(parse_bytes("1.5GiB"), Some(3 << 29));
-        assert_eq!(parse_bytes("2000"), Some(2000));
-        assert_eq!(parse_bytes("lots"), None);
-        assert_eq!(parse_bytes("5X"), None);
-    }
 
     #[test]
     fn the_verdict_counts_stacks_and_memory() {

@@ -138,7 +138,7 @@ fn on_path(exe: Option<&Path>) -> Check {
     let path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
-    if path.iter().any(|p| crate::registry::same_path(p, dir)) {
+    if path.iter().any(|p| crate::fsutil::same_path(p, dir)) {
         c.detail = Some("on PATH".into());
     } else {
         c.status = Status::Warn;

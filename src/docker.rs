@@ -455,8 +455,7 @@ pub struct Removed {
 
 /// Is this container compose's from `dir`? (No label: assume so.)
 pub fn started_from(c: &Container, dir: &std::path::Path) -> bool {
-    c.working_dir.is_empty()
-        || crate::registry::same_path(std::path::Path::new(&c.working_dir), dir)
+    c.working_dir.is_empty() || crate::fsutil::same_path(std::path::Path::new(&c.working_dir), dir)
 }
 
 /// Removes the containers, volumes (with `volumes`) and network labelled with

@@ -88,6 +88,12 @@ pub fn resolve_inside(root: &Path, rel: &Path) -> Result<PathBuf, String> {
     Ok(here)
 }
 
+/// Compares paths after resolving links where they exist.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || canon(a) == canon(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,14 +104,14 @@ pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Dest
     if reg
         .local_prod
         .as_ref()
-        .is_some_and(|e| crate::registry::same_path(Path::new(&e.path), &path))
+        .is_some_and(|e| crate::fsutil::same_path(Path::new(&e.path), &path))
     {
         return Err(refuse("it is local-prod's clone".into()));
     }
     let Some(entry) = reg
         .instances
         .values()
-        .find(|e| crate::registry::same_path(Path::new(&e.path), &path))
+        .find(|e| crate::fsutil::same_path(Path::new(&e.path), &path))
     else {
         return Err(refuse("no kinfra sandbox is registered there".into()));
     };
@@ -119,7 +119,7 @@ pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Dest
         .kinfra
         .created_worktrees
         .iter()
-        .any(|c| crate::registry::same_path(Path::new(c), &path));
+        .any(|c| crate::fsutil::same_path(Path::new(c), &path));
     if !entry.is_worktree || !created || !path.join(".git").is_file() {
         return Err(refuse(format!(
             "{} is registered there, but it is not a git worktree kinfra created (a main clone registered with `sandbox init` is never removed by the hook)",

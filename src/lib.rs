@@ -37,6 +37,7 @@ pub mod stack;
 pub mod stack_check;
 pub mod stdio;
 pub mod timeout;
+pub mod units;
 pub mod validate;
 pub mod workflow;
 

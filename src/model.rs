@@ -77,7 +77,10 @@ pub fn service_forms<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<S
             let f = if keeps {
                 form.clone()
             } else {
-                format!("{form}_{:06X}", fnv1a(n.as_bytes()) & 0xFF_FFFF)
+                format!(
+                    "{form}_{:06X}",
+                    crate::units::fnv1a(n.as_bytes()) & 0xFF_FFFF
+                )
             };
             out.insert(n.to_string(), f);
         }
@@ -102,14 +105,6 @@ pub fn shared_forms<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Vec<Str
             v
         })
         .collect()
-}
-
-/// FNV-1a, 32 bits: a hash whose value is fixed by its definition (std's hasher
-/// may change between Rust releases, and these keys are recorded).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 /// Prefix of the allocated port keys in `.env.sandbox`.
@@ -800,7 +795,7 @@ pub fn remove_copy(home: &Path, instance_id: &str) {
 /// (its values that matter are in the environment).
 pub fn cache_key(compose: &Compose, project: &Project, secret_vars: &[String]) -> String {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = crate::units::Fnv64::default();
     compose.describe().hash(&mut h);
     project.name.hash(&mut h);
     project.profiles.hash(&mut h);

@@ -289,7 +289,7 @@ impl Contents {
 
     /// The entry whose registered path is `dir` (sandbox or local-prod).
     pub fn entry_at(&self, dir: &Path) -> Option<&Entry> {
-        let same = |e: &&Entry| same_path(Path::new(&e.path), dir);
+        let same = |e: &&Entry| crate::fsutil::same_path(Path::new(&e.path), dir);
         self.instances
             .values()
             .find(same)
@@ -342,12 +342,6 @@ fn collect_ports(v: &serde_json::Value, holder: &str, out: &mut BTreeMap<u16, St
         serde_json::Value::Array(a) => a.iter().for_each(|x| collect_ports(x, holder, out)),
         _ => {}
     }
-}
-
-/// Compares paths after resolving links where they exist.
-pub fn same_path(a: &Path, b: &Path) -> bool {
-    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    a == b || canon(a) == canon(b)
 }
 
 /// Handle on the registry file under a kinfra home.

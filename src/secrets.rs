@@ -6,7 +6,85 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::exec::{Cmd, ExecError};
-use crate::stack::{SecretField, SecretSource};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretField {
+    /// The field's label in the 1Password item.
+    pub field: String,
+    /// The environment variable compose gets it as: a plain name that steers no
+    /// process (`DOCKER_HOST`, `PATH`, `LD_PRELOAD`, … are refused).
+    #[serde(deserialize_with = "crate::validate::de_secret_var")]
+    pub var: String,
+    /// What it is for, shown by the installer.
+    #[serde(default)]
+    pub purpose: String,
+    /// Whether setup may generate a random value for it.
+    #[serde(default)]
+    pub generated: bool,
+    /// The kinds of instance that get it (`"sandbox"`, `"local_prod"`); both when
+    /// empty. KTRDR's local-prod item has no FRED key.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+}
+
+impl SecretField {
+    pub fn for_kind(&self, local_prod: bool) -> bool {
+        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind_key(local_prod))
+    }
+}
+
+/// The name a kind of instance goes by in `kinfra.toml`.
+pub fn kind_key(local_prod: bool) -> &'static str {
+    if local_prod { "local_prod" } else { "sandbox" }
+}
+
+/// Where a secret given by reference (`[sandbox.secrets]`, `[local_prod.secrets]`)
+/// comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    /// A 1Password secret reference (`op://vault/item/field`), read with `op read`.
+    OnePassword(String),
+    /// A variable of the environment kinfra runs in (`$NAME`).
+    Host(String),
+    /// The value as written: for development-only values.
+    Literal(String),
+}
+
+impl SecretSource {
+    /// Pure: what a value in a `secrets` table means. `op://…` is a 1Password
+    /// reference, `$NAME` a host variable, anything else the value itself.
+    pub fn parse(value: &str) -> std::result::Result<SecretSource, String> {
+        if let Some(rest) = value.strip_prefix("op://") {
+            let parts: Vec<&str> = rest.split('/').collect();
+            if !(3..=4).contains(&parts.len())
+                || parts.iter().any(|p| p.trim().is_empty())
+                || value.chars().any(char::is_control)
+            {
+                return Err(format!(
+                    "{value:?} is not a 1Password secret reference: write op://vault/item/field (or op://vault/item/section/field)"
+                ));
+            }
+            return Ok(SecretSource::OnePassword(value.to_string()));
+        }
+        if let Some(name) = value.strip_prefix('$') {
+            crate::validate::env_name(name).map_err(|e| {
+                format!(
+                    "{value:?} names no host variable ({e}); write $NAME, or op://vault/item/field"
+                )
+            })?;
+            return Ok(SecretSource::Host(name.to_string()));
+        }
+        Ok(SecretSource::Literal(value.to_string()))
+    }
+}
+
+/// A secret given by reference: the variable compose gets, and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRef {
+    pub var: String,
+    pub source: SecretSource,
+}
 
 /// How long `op` may take (`KINFRA_OP_TIMEOUT_SECS`, default 30): a hanging
 /// 1Password CLI must not hang `up`.

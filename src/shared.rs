@@ -87,7 +87,7 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
             ctx.reporter.step(&format!(
                 "Copying {} files ({}) from {}",
                 files.len(),
-                human_bytes(total),
+                crate::units::human_bytes(total),
                 src.display()
             ));
             let bar = ctx.reporter.bytes(total, "copying shared data");
@@ -129,31 +129,4 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
 fn same_or_inside(a: &Path, b: &Path) -> bool {
     let b = std::fs::canonicalize(b).unwrap_or_else(|_| b.to_path_buf());
     a.starts_with(&b)
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_read_well() {
-        assert_eq!(human_bytes(5), "5 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
-    }
 }

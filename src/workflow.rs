@@ -286,7 +286,7 @@ pub fn worktrees(ctx: &Context, stack: &Stack) -> Result<Vec<Worktree>> {
         .map(|(path, branch)| {
             let inst = entries
                 .iter()
-                .find(|e| crate::registry::same_path(Path::new(&e.path), Path::new(&path)));
+                .find(|e| crate::fsutil::same_path(Path::new(&e.path), Path::new(&path)));
             let base = Path::new(&path)
                 .file_name()
                 .map(|b| b.to_string_lossy().into_owned())
@@ -299,7 +299,7 @@ pub fn worktrees(ctx: &Context, stack: &Stack) -> Result<Vec<Worktree>> {
                 "impl"
             } else if inst.is_some() {
                 "sandbox"
-            } else if crate::registry::same_path(Path::new(&path), &repo) {
+            } else if crate::fsutil::same_path(Path::new(&path), &repo) {
                 "main"
             } else {
                 "other"

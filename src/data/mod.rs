@@ -202,7 +202,7 @@ pub fn describe(c: &Copied, what: &str, source: &str) -> String {
     let mut s = format!(
         "{what} from {source}: {}, {} in {:.1} s",
         c.method.label(),
-        crate::shared::human_bytes(c.bytes),
+        crate::units::human_bytes(c.bytes),
         c.millis as f64 / 1000.0
     );
     if let Some(p) = c.paused_ms {

@@ -17,8 +17,9 @@ use crate::context::Context;
 use crate::docker;
 use crate::envfile;
 use crate::error::{Error, Result};
+use crate::fsutil::same_path;
 use crate::git;
-use crate::registry::{Entry, same_path};
+use crate::registry::Entry;
 use crate::stack::Stack;
 
 #[derive(Debug, Clone, Default)]

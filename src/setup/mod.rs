@@ -384,7 +384,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
             for (name, files, bytes) in &s.dirs {
                 ctx.reporter.info(&format!(
                     "  {name:<11} {files} file(s), {}",
-                    shared::human_bytes(*bytes)
+                    crate::units::human_bytes(*bytes)
                 ));
             }
             done.push(format!("shared data at {}", ctx.shared_dir().display()));
@@ -639,7 +639,7 @@ fn plan(
     if let Some(free) = free_space(&d.dest) {
         l.push(format!(
             "  free space   {} there",
-            shared::human_bytes(free)
+            crate::units::human_bytes(free)
         ));
     }
     let ports: Vec<String> = crate::ports::for_slot(stack, 0)
@@ -705,7 +705,7 @@ fn free_space(path: &Path) -> Option<u64> {
 fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destination> {
     let registered = ctx.registry().load()?.local_prod;
     let already_registered = match registered {
-        Some(e) if crate::registry::same_path(Path::new(&e.path), dest) => true,
+        Some(e) if crate::fsutil::same_path(Path::new(&e.path), dest) => true,
         Some(e) => {
             return Err(Error::LocalProdExists {
                 path: PathBuf::from(&e.path),
@@ -738,7 +738,7 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
             return Ok(d);
         }
         let origin = crate::git::origin_url(dest).ok().flatten();
-        let is_top = crate::git::toplevel(dest).is_ok_and(|t| crate::registry::same_path(&t, dest));
+        let is_top = crate::git::toplevel(dest).is_ok_and(|t| crate::fsutil::same_path(&t, dest));
         if is_top && origin.as_deref().is_some_and(|o| same_repo(o, &repo.url)) {
             d.resume = true;
             d.running = already_registered && running(dest);
@@ -866,8 +866,8 @@ fn clone_with_progress(ctx: &Context, url: &str, branch: Option<&str>, dest: &Pa
         let secs = start.elapsed().as_secs_f64().max(0.001);
         bar.set_message(&format!(
             "objects, {} ({}/s)",
-            shared::human_bytes(t.received_bytes as u64),
-            shared::human_bytes((t.received_bytes as f64 / secs) as u64)
+            crate::units::human_bytes(t.received_bytes as u64),
+            crate::units::human_bytes((t.received_bytes as f64 / secs) as u64)
         ));
     });
     bar.finish();

@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
 use crate::context::Context;
-use crate::shared::{self, Mode, human_bytes};
+use crate::shared::{self, Mode};
+use crate::units::human_bytes;
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -103,7 +103,7 @@ pub fn run(ctx: &Context, c: SnapshotCmd) -> crate::Result<i32> {
                 let s = &r.snapshot;
                 let size = r
                     .bytes
-                    .map(crate::shared::human_bytes)
+                    .map(crate::units::human_bytes)
                     .unwrap_or_else(|| "incomplete".into());
                 let keys: Vec<&str> = s.volumes.iter().map(|v| v.key.as_str()).collect();
                 let name = if a.all {
