@@ -214,12 +214,20 @@ pub fn precheck() -> Result<()> {
     };
     match std::os::unix::net::UnixStream::connect(&sock) {
         Ok(_) => Ok(()),
-        Err(source) => Err(Error::DockerUnavailable {
-            source: ExecError::Spawn {
-                summary: format!("connect to the Docker socket {}", sock.display()),
-                source,
-            },
-        }),
+        Err(source) => Err(unavailable(ExecError::Spawn {
+            summary: format!("connect to the Docker socket {}", sock.display()),
+            source,
+        })),
+    }
+}
+
+/// "The engine is unreachable", with the endpoint it was looked for at (the hint
+/// names it; reading it here keeps the error's printing free of I/O).
+pub fn unavailable(source: ExecError) -> Error {
+    let Endpoint { host, via } = endpoint();
+    Error::DockerUnavailable {
+        endpoint: Box::new((host, via)),
+        source,
     }
 }
 
@@ -231,7 +239,7 @@ pub fn classify(e: ExecError) -> Error {
         || stderr.contains("Is the docker daemon running")
         || matches!(e, ExecError::TimedOut { .. })
     {
-        Error::DockerUnavailable { source: e }
+        unavailable(e)
     } else {
         Error::Exec(e)
     }

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use crate::envfile::LoadError;
 use crate::exec::ExecError;
 use crate::slug::SlugError;
 
@@ -56,7 +55,12 @@ pub enum Error {
         source: serde_json::Error,
     },
     #[error("the registry {} has version {version}, which this kinfra does not know; it was left as it is", path.display())]
-    RegistryVersion { path: PathBuf, version: String },
+    RegistryVersion {
+        path: PathBuf,
+        version: String,
+        /// The versions this kinfra reads.
+        reads: [u64; 2],
+    },
     #[error("the registry {} is a symbolic link (to {}); kinfra does not read or write through links", path.display(), target.display())]
     RegistrySymlink { path: PathBuf, target: PathBuf },
     #[error(transparent)]
@@ -134,6 +138,9 @@ pub enum Error {
     NotKinfraWorktree { path: PathBuf, why: String },
     #[error("the Docker engine is not reachable")]
     DockerUnavailable {
+        /// The endpoint the docker CLI talks to (as [`crate::docker::endpoint`] found
+        /// it when the error was made) and what chose it; boxed to keep `Error` small.
+        endpoint: Box<(String, String)>,
         #[source]
         source: ExecError,
     },
@@ -171,7 +178,7 @@ pub enum Error {
     SecretsRequired {
         item: String,
         #[source]
-        source: crate::secrets::SecretsError,
+        source: SecretsError,
     },
     #[error("{0}")]
     Invalid(String),
@@ -303,12 +310,12 @@ impl Error {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            Error::RegistryVersion { path, version } => format!(
+            Error::RegistryVersion { path, version, reads } => format!(
                 "kinfra reads registry versions {} and {} (the Python sandbox tool's, with its slot pool); \
                  version {version} comes from a newer tool. Keep using that tool for this home, or point \
                  KINFRA_HOME at another directory for kinfra. {} was not changed",
-                crate::registry::VERSION,
-                crate::registry::VERSION_POOL,
+                reads[0],
+                reads[1],
                 path.display()
             ),
             Error::RegistryCorrupt { path, .. } => format!(
@@ -389,15 +396,14 @@ impl Error {
             Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so a remote engine's stack can never pass. \
                  Use the local engine (unset DOCKER_HOST, or `docker context use default`), or run kinfra on the engine's machine. \
                  Read-only commands (`list`, `status`, `logs`) still work".into(),
-            Error::DockerUnavailable { .. } => {
-                let e = crate::docker::endpoint();
-                if e.via == "the default socket" {
+            Error::DockerUnavailable { endpoint, .. } => {
+                let (host, via) = &**endpoint;
+                if via == "the default socket" {
                     "start the Docker engine (Docker Desktop, or `sudo systemctl start docker`) and try again".into()
                 } else {
                     format!(
-                        "the docker CLI talks to {} (set by {}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
-                        if e.host.is_empty() { "an unknown endpoint" } else { e.host.as_str() },
-                        e.via
+                        "the docker CLI talks to {} (set by {via}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
+                        if host.is_empty() { "an unknown endpoint" } else { host.as_str() },
                     )
                 }
             }
@@ -431,4 +437,75 @@ pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panic".into())
+}
+
+/// What is wrong with the text of an env file.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EnvFileError {
+    #[error("line {line}: expected KEY=VALUE, found {text:?}")]
+    NoEquals { line: usize, text: String },
+    #[error("line {line}: {key:?} is not a valid key (letters, digits and _ only)")]
+    BadKey { line: usize, key: String },
+    #[error("line {line}: {key} is set twice (first on line {first})")]
+    Duplicate {
+        line: usize,
+        first: usize,
+        key: String,
+    },
+    #[error("{key} is missing")]
+    Missing { key: String },
+    #[error("{key}={value:?} is not {expected}")]
+    BadValue {
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+/// Why an instance's `.env.sandbox` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("could not read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid env file", path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: EnvFileError,
+    },
+}
+
+/// Why secrets could not be loaded. Each is a warning: the stack then runs on its
+/// insecure defaults.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("the 1Password CLI `op` is not installed")]
+    NotInstalled,
+    #[error("the 1Password CLI is not signed in")]
+    NotSignedIn,
+    #[error("1Password has no item {item:?}")]
+    ItemMissing { item: String },
+    #[error("1Password item {item:?} could not be read: {reason}")]
+    ItemUnavailable { item: String, reason: String },
+    #[error("1Password returned something that is not an item for {item:?}: {reason}")]
+    Garbage { item: String, reason: String },
+    #[error("the 1Password CLI did not answer within {secs} s")]
+    TimedOut { secs: u64 },
+    #[error("the host variable {var} is not set")]
+    HostVarMissing { var: String },
+}
+
+impl SecretsError {
+    pub fn hint(&self, item: &str) -> String {
+        match self {
+            SecretsError::NotInstalled => "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/), or pass --no-secrets".into(),
+            SecretsError::NotSignedIn => "run `eval $(op signin)` or set OP_SERVICE_ACCOUNT_TOKEN, or pass --no-secrets".into(),
+            SecretsError::HostVarMissing { var } => format!("export {var} in the shell that runs kinfra, or map the secret to a 1Password reference in kinfra.toml"),
+            _ => format!("check that the item {item:?} exists in your vault (`op item get {item}`), or pass --no-secrets"),
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::envfile::SandboxEnv;
+use crate::instance::env::SandboxEnv;
 use crate::stack::{Check, GateCheck, Stack};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

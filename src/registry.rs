@@ -200,12 +200,14 @@ impl Contents {
             Some(v) => {
                 return Err(Error::RegistryVersion {
                     path: path.to_owned(),
+                    reads: [VERSION, VERSION_POOL],
                     version: v.to_string(),
                 });
             }
             None => {
                 return Err(Error::RegistryVersion {
                     path: path.to_owned(),
+                    reads: [VERSION, VERSION_POOL],
                     version: "(none)".into(),
                 });
             }
@@ -474,6 +476,7 @@ fn parse_side(bytes: &[u8], path: &Path) -> Result<KinfraState> {
     if value.get("version").and_then(|v| v.as_u64()) != Some(VERSION) {
         return Err(Error::RegistryVersion {
             path: path.to_owned(),
+            reads: [VERSION, VERSION_POOL],
             version: value
                 .get("version")
                 .map_or("(none)".into(), |v| v.to_string()),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::error::SecretsError;
 use crate::exec::{Cmd, ExecError};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -97,37 +98,6 @@ fn op_timeout() -> Duration {
     )
 }
 
-/// Why secrets could not be loaded. Each is a warning: the stack then runs on its
-/// insecure defaults.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretsError {
-    #[error("the 1Password CLI `op` is not installed")]
-    NotInstalled,
-    #[error("the 1Password CLI is not signed in")]
-    NotSignedIn,
-    #[error("1Password has no item {item:?}")]
-    ItemMissing { item: String },
-    #[error("1Password item {item:?} could not be read: {reason}")]
-    ItemUnavailable { item: String, reason: String },
-    #[error("1Password returned something that is not an item for {item:?}: {reason}")]
-    Garbage { item: String, reason: String },
-    #[error("the 1Password CLI did not answer within {} s", op_timeout().as_secs())]
-    TimedOut,
-    #[error("the host variable {var} is not set")]
-    HostVarMissing { var: String },
-}
-
-impl SecretsError {
-    pub fn hint(&self, item: &str) -> String {
-        match self {
-            SecretsError::NotInstalled => "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/), or pass --no-secrets".into(),
-            SecretsError::NotSignedIn => "run `eval $(op signin)` or set OP_SERVICE_ACCOUNT_TOKEN, or pass --no-secrets".into(),
-            SecretsError::HostVarMissing { var } => format!("export {var} in the shell that runs kinfra, or map the secret to a 1Password reference in kinfra.toml"),
-            _ => format!("check that the item {item:?} exists in your vault (`op item get {item}`), or pass --no-secrets"),
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct Item {
     #[serde(default)]
@@ -171,7 +141,7 @@ pub fn parse_item(
 fn map_exec(e: ExecError, item: &str) -> SecretsError {
     match e {
         ExecError::NotFound { .. } => SecretsError::NotInstalled,
-        ExecError::TimedOut { .. } => SecretsError::TimedOut,
+        ExecError::TimedOut { secs, .. } => SecretsError::TimedOut { secs },
         other => classify(other.stderr(), item),
     }
 }

@@ -273,7 +273,7 @@ pub struct Finding {
 
 /// The variables kinfra writes into every `.env.sandbox` for `stack`.
 pub fn kinfra_variables(stack: &Stack) -> BTreeSet<String> {
-    crate::envfile::kinfra_keys(stack)
+    stack.kinfra_keys()
 }
 
 /// Pure: the problems of running `facts` under `stack`. `env_keys` are the keys of
@@ -566,7 +566,7 @@ pub const COMPOSE_CANDIDATES: [&str; 4] = [
 /// Checks the repository at `top` against `stack`: its compose file, its `.env`, and
 /// (when the engine answers) its external networks and volumes.
 pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Finding>> {
-    let text = crate::instance::compose_text(stack, top)?;
+    let text = stack.compose_text_in(top)?;
     let mut out = check_text(stack, top, &text);
     // Only here, not at every `up`: one more engine query.
     if let Some(have) = crate::docker::image_names() {

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use super::init::{check_slot, stack_top, take_slot, write_env};
 use super::{Instance, Kind, check_leftovers, now_iso};
 use crate::context::Context;
-use crate::envfile::{self, SandboxEnv};
+use crate::envfile;
 use crate::error::{Error, Result};
 use crate::git;
+use crate::instance::env::SandboxEnv;
 use crate::registry::Entry;
 use crate::slug::slugify;
 use crate::stack::Stack;
@@ -147,7 +148,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
 /// worktree would write (not ignored) is not carried, so destroy never sees it as
 /// work. One still missing is named with where it could come from.
 fn carry_ignored(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
-    let text = super::compose_text(stack, worktree).unwrap_or_default();
+    let text = stack.compose_text_in(worktree).unwrap_or_default();
     let mut wanted: Vec<String> = vec![".env".into()];
     for f in crate::stack_check::read(&text).env_files {
         let f = f.trim_start_matches("./").to_string();

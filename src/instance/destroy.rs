@@ -122,9 +122,7 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                     .args(["down", "--volumes", "--remove-orphans"])
                     .run();
             }
-        } else if let (Ok(compose), Ok(files)) =
-            (Compose::detect(), super::compose_files(stack, dir))
-        {
+        } else if let (Ok(compose), Ok(files)) = (Compose::detect(), stack.compose_files_in(dir)) {
             // No compose file (or no .env.sandbox): the label sweep below does it all.
             let mut p = Project::new(&entry.instance_id, &files[0], dir);
             p.files = files;
@@ -151,7 +149,8 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
     let images = if swept.foreign.is_empty() {
         let services = crate::instance::resolve::cached_services(ctx, &entry.instance_id)
             .or_else(|| {
-                super::compose_text(stack, dir)
+                stack
+                    .compose_text_in(dir)
                     .ok()
                     .map(|t| crate::stack_check::read(&t).services)
             })

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use super::{Instance, Kind, ProjectObjects, check_leftovers, now_iso};
 use crate::context::Context;
-use crate::envfile::{self, SandboxEnv};
+use crate::envfile;
 use crate::error::{Error, Result};
 use crate::git;
+use crate::instance::env::SandboxEnv;
 use crate::registry::{Contents, Entry};
 use crate::slug::slugify;
 use crate::stack::Stack;

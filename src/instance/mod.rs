@@ -4,6 +4,7 @@
 pub mod allow;
 mod create;
 mod destroy;
+pub mod env;
 pub mod host;
 mod init;
 mod lock;
@@ -31,8 +32,9 @@ use std::path::{Path, PathBuf};
 
 use crate::compose::Project;
 use crate::context::Context;
-use crate::envfile::{self, SandboxEnv};
+use crate::envfile;
 use crate::error::{Error, Result};
+use crate::instance::env::SandboxEnv;
 use crate::stack::Stack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +106,7 @@ impl Instance {
     /// the Python tools made it) is new, not corruption: it takes the slot's value,
     /// and `up` or `sync` write it.
     pub fn read(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
-        match envfile::load(stack, dir) {
+        match crate::instance::env::load(stack, dir) {
             Err(envfile::LoadError::Invalid {
                 source: envfile::EnvFileError::Missing { key },
                 ..
@@ -114,7 +116,7 @@ impl Instance {
                 .any(|(k, _)| *k == key)
                 && description_moved(ctx, stack, dir) =>
             {
-                let env = envfile::load_filling(stack, dir)?;
+                let env = crate::instance::env::load_filling(stack, dir)?;
                 Ok(Instance {
                     kind: Kind::of_slot(env.slot),
                     dir: dir.to_path_buf(),
@@ -134,7 +136,7 @@ impl Instance {
 
     /// Reads the instance at `dir`.
     pub fn at(stack: &Stack, dir: &Path) -> Result<Instance> {
-        let env = envfile::load(stack, dir)?;
+        let env = crate::instance::env::load(stack, dir)?;
         Ok(Instance {
             kind: Kind::of_slot(env.slot),
             dir: dir.to_path_buf(),
@@ -145,7 +147,7 @@ impl Instance {
     /// The compose project: the instance's own compose file if it has one, else the
     /// embedded one; env from `.env.sandbox` (overriding the process environment).
     pub fn project(&self, ctx: &Context, stack: &Stack) -> Result<Project> {
-        let mut files = compose_files(stack, &self.dir)?;
+        let mut files = stack.compose_files_in(&self.dir)?;
         // Chosen ports live in the resolved copy that the last `up` ran.
         let copy = crate::model::copy_path(&ctx.home, self.id());
         if stack.auto_ports && copy.is_file() {
@@ -162,47 +164,6 @@ impl Instance {
         p.env = self.env.compose_vars(stack, &ctx.shared_dir());
         Ok(p)
     }
-}
-
-/// The instance's own compose files: kinfra runs what the repository carries (a
-/// copy compiled into kinfra would drift from it), so a missing one is an error.
-pub fn compose_files(stack: &Stack, dir: &Path) -> Result<Vec<PathBuf>> {
-    stack
-        .compose_files
-        .iter()
-        .map(|f| {
-            let own = dir.join(f);
-            if own.is_file() {
-                // Links followed: a tracked symlink must not bring in a file from
-                // outside the checkout.
-                crate::fsutil::resolve_inside(dir, Path::new(f)).map_err(|why| {
-                    Error::Invalid(format!(
-                        "refused the compose file {f}: {why}; kinfra reads only files inside the repository"
-                    ))
-                })?;
-                Ok(own)
-            } else {
-                Err(Error::Invalid(format!(
-                    "{} has no {f} (the stack's compose_file); kinfra runs the repository's own compose file: check out a branch that has it, or name the right file in kinfra.toml",
-                    dir.display(),
-                )))
-            }
-        })
-        .collect()
-}
-
-/// The text of every compose file of an instance, one after the other (for the
-/// text checks: the variables it reads, its ports).
-pub fn compose_text(stack: &Stack, dir: &Path) -> Result<String> {
-    let mut text = String::new();
-    for f in compose_files(stack, dir)? {
-        text.push_str(
-            &std::fs::read_to_string(&f)
-                .map_err(|e| Error::io("could not read the compose file", &f, e))?,
-        );
-        text.push('\n');
-    }
-    Ok(text)
 }
 
 /// Whether the instance at `dir` was made (or last synced) under another
@@ -481,7 +442,7 @@ pub(crate) fn ensure_not_foreign(inst: &Instance) -> Result<Vec<crate::docker::C
 /// (compose's own message for that is a Python traceback), else "compose failed".
 pub(crate) fn compose_error(project: &str, e: crate::exec::ExecError) -> Error {
     if crate::docker::precheck().is_err() {
-        return Error::DockerUnavailable { source: e };
+        return crate::docker::unavailable(e);
     }
     match crate::docker::classify(e) {
         Error::Exec(source) => Error::ComposeFailed {

@@ -75,7 +75,8 @@ pub fn logs(
 /// The services the instance's compose files name, sorted (a plain read, no
 /// `compose config`); empty when they cannot be read.
 fn file_services(stack: &Stack, inst: &Instance) -> Vec<String> {
-    let mut v = super::compose_text(stack, &inst.dir)
+    let mut v = stack
+        .compose_text_in(&inst.dir)
         .map(|t| crate::stack_check::read(&t).services)
         .unwrap_or_default();
     v.sort();

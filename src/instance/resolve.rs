@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::Instance;
 use crate::compose::{Compose, Project};
 use crate::context::Context;
-use crate::envfile::{self, SandboxEnv};
+use crate::envfile;
 use crate::error::{Error, Result};
+use crate::instance::env::SandboxEnv;
 use crate::model::{self, Model, Published};
 use crate::stack::Stack;
 
@@ -91,7 +92,7 @@ pub fn into_project(
     inst: &Instance,
     project: &mut Project,
 ) -> Result<Resolved> {
-    project.files = super::compose_files(stack, &inst.dir)?;
+    project.files = stack.compose_files_in(&inst.dir)?;
     let res = prepare(ctx, compose, stack, inst, project)?;
     project.files = vec![res.file.clone()];
     project.env = res.instance.env.compose_vars(stack, &ctx.shared_dir());

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use super::Instance;
 use crate::context::Context;
-use crate::envfile::SandboxEnv;
 use crate::error::{Error, Result};
+use crate::instance::env::SandboxEnv;
 use crate::stack::Stack;
 
 /// One line of `.env.sandbox` that changes.
@@ -111,7 +111,7 @@ pub fn sync(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<(Instance, 
     let owned: std::collections::BTreeSet<String> = if recorded_keys.is_empty() {
         [&*crate::stack::KTRDR, &*crate::stack::KTRDR_2026, stack]
             .into_iter()
-            .flat_map(crate::envfile::kinfra_keys)
+            .flat_map(Stack::kinfra_keys)
             .collect()
     } else {
         recorded_keys.into_iter().collect()
@@ -184,8 +184,8 @@ mod tests {
         m6.vars.insert("KTRDR_API_PORT".into(), "8100".into());
         m6.vars.insert("MY_OWN_LINE".into(), "kept".into());
         let read = SandboxEnv::from_map_using(&KTRDR_2026, m6.vars.clone(), None, true).unwrap();
-        let owned = crate::envfile::kinfra_keys(&KTRDR);
-        let (new, changes) = plan(&KTRDR_2026, &read, Path::new("/s"), &owned);
+        let owned = &KTRDR.kinfra_keys();
+        let (new, changes) = plan(&KTRDR_2026, &read, Path::new("/s"), owned);
         assert_eq!(new["MY_OWN_LINE"], "kept", "a line the person added stays");
         assert_eq!(new["KTRDR_API_PORT"], "8100", "a port keeps its number");
         assert_eq!(new["KTRDR_DESIGN_AGENT_PORT"], "5010");
@@ -209,7 +209,7 @@ mod tests {
         // Synced once, nothing more changes.
         let again = SandboxEnv::from_map(&KTRDR_2026, new.clone()).unwrap();
         assert!(
-            plan(&KTRDR_2026, &again, Path::new("/s"), &owned)
+            plan(&KTRDR_2026, &again, Path::new("/s"), owned)
                 .1
                 .is_empty()
         );

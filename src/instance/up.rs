@@ -191,7 +191,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     super::sync::report(ctx, stack, &changes);
     let inst = &synced;
     let mut project = inst.project(ctx, stack)?;
-    let compose_text = super::compose_text(stack, &inst.dir)?;
+    let compose_text = stack.compose_text_in(&inst.dir)?;
     // Ports kinfra chooses: compose's model, the instance's ports, the copy to run.
     let resolved = if stack.auto_ports {
         Some(super::resolve::into_project(

@@ -262,6 +262,66 @@ pub struct Budget {
 }
 
 impl Stack {
+    /// The instance's own compose files: kinfra runs what the repository carries (a
+    /// copy compiled into kinfra would drift from it), so a missing one is an error.
+    pub fn compose_files_in(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        self
+            .compose_files
+            .iter()
+            .map(|f| {
+                let own = dir.join(f);
+                if own.is_file() {
+                    // Links followed: a tracked symlink must not bring in a file from
+                    // outside the checkout.
+                    crate::fsutil::resolve_inside(dir, Path::new(f)).map_err(|why| {
+                        Error::Invalid(format!(
+                            "refused the compose file {f}: {why}; kinfra reads only files inside the repository"
+                        ))
+                    })?;
+                    Ok(own)
+                } else {
+                    Err(Error::Invalid(format!(
+                        "{} has no {f} (the stack's compose_file); kinfra runs the repository's own compose file: check out a branch that has it, or name the right file in kinfra.toml",
+                        dir.display(),
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    /// The text of every compose file of an instance, one after the other (for the
+    /// text checks: the variables it reads, its ports).
+    pub fn compose_text_in(&self, dir: &Path) -> Result<String> {
+        let mut text = String::new();
+        for f in self.compose_files_in(dir)? {
+            text.push_str(
+                &std::fs::read_to_string(&f)
+                    .map_err(|e| Error::io("could not read the compose file", &f, e))?,
+            );
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
+    /// Every key kinfra itself writes for `stack`: its own, the shared directories'
+    /// and the description's port keys (not the chosen `PORT_…` ones of the auto
+    /// scheme, which follow the compose file).
+    pub fn kinfra_keys(&self) -> std::collections::BTreeSet<String> {
+        let mut s: std::collections::BTreeSet<String> = crate::envfile::OWN_KEYS
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        s.extend(self.ports.iter().map(|p| p.key.clone()));
+        s.insert(format!("{}_SHARED_DIR", self.env_prefix));
+        for sub in &self.shared_subdirs {
+            s.insert(crate::envfile::shared_dir_key(&self.env_prefix, sub));
+        }
+        for lp in [false, true] {
+            s.extend(self.env_for(lp).into_keys());
+        }
+        s
+    }
+
     pub fn item_for(&self, local_prod: bool) -> &str {
         if local_prod {
             &self.local_prod_item
@@ -283,7 +343,7 @@ impl Stack {
         crate::registry::Described {
             origin: self.origin.clone(),
             fingerprint: self.fingerprint(),
-            keys: crate::envfile::kinfra_keys(self).into_iter().collect(),
+            keys: self.kinfra_keys().into_iter().collect(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! real compose tool: ports per slot, profile, no container_name.
 
 use kinfra::compose::{Compose, Project};
-use kinfra::envfile::SandboxEnv;
+use kinfra::instance::env::SandboxEnv;
 use kinfra::stack::KTRDR;
 
 use crate::harness::Env;

@@ -52,7 +52,7 @@ pub fn run(t: &mut Tally) {
                 let again =
                     kinfra::envfile::parse(&kinfra::envfile::render(&map)).expect("re-parse");
                 prop_assert_eq!(again, map.clone());
-                let _ = kinfra::envfile::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
+                let _ = kinfra::instance::env::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
             }
             Ok(())
         })
