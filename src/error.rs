@@ -138,7 +138,7 @@ pub enum Error {
     NotKinfraWorktree { path: PathBuf, why: String },
     #[error("the Docker engine is not reachable")]
     DockerUnavailable {
-        /// The endpoint the docker CLI talks to (as [`crate::docker::endpoint`] found
+        /// The endpoint the docker CLI talks to (as the docker module's `endpoint()` found
         /// it when the error was made) and what chose it; boxed to keep `Error` small.
         endpoint: Box<(String, String)>,
         #[source]
