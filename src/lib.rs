@@ -2,43 +2,36 @@
 //! worktree ("sandboxes", slots 1–10), plus one production-like local-prod (slot 0).
 //!
 //! The library holds everything; the `kinfra` and `kinfra-setup` binaries are thin
-//! shells over [`cli`].
+//! shells over [`cli`]. The modules are layers, listed from the bottom: a module
+//! imports only from its own layer or the ones above it in this list, and no two
+//! modules import each other (`scripts/layers.py` checks both in CI).
+//!
+//! | layer | what it holds |
+//! |---|---|
+//! | [`support`] | running a program ([`support::exec`]), files, units, names, errors, prompts |
+//! | [`state`] | kinfra's home, the registry, `.env.sandbox`, the command [`state::context::Context`] |
+//! | [`tools`] | Docker, Compose and its resolved model, git, 1Password, the prerequisite audit |
+//! | [`stack`] | what a project is: `kinfra.toml`, the built-in and inferred descriptions, ports, `stack check` |
+//! | [`instance`] | one sandbox or local-prod: create, up, the gate, the budget, destroy, prune |
+//! | [`data`] | volumes that branch with the code: snapshots, copies, their journal |
+//! | [`agents`], [`setup`] | the MCP server and hooks; the installer, `doctor`, the demo |
+//! | [`cli`] | clap's types, one file per subcommand, the terminal [`cli::ui`] |
 
-pub mod assets;
-pub mod budget;
-pub mod checkup;
-pub mod cli;
-pub mod compose;
-pub mod context;
-pub mod data;
-pub mod demo;
-pub mod docker;
-pub mod env_vars;
-pub mod envfile;
-pub mod error;
-pub mod exec;
-pub mod fsutil;
-pub mod gate;
-pub mod git;
-pub mod hook;
-pub mod infra_toml;
-pub mod instance;
-pub mod mcp;
-pub mod model;
-pub mod ports;
-pub mod prereq;
-pub mod prompt;
-pub mod registry;
-pub mod secrets;
-pub mod setup;
-pub mod shared;
-pub mod slug;
+pub mod support;
+
+pub mod state;
+
+pub mod tools;
+
 pub mod stack;
-pub mod stack_check;
-pub mod stdio;
-pub mod timeout;
-pub mod units;
-pub mod validate;
-pub mod workflow;
 
-pub use error::{Error, Result};
+pub mod instance;
+
+pub mod data;
+
+pub mod agents;
+pub mod setup;
+
+pub mod cli;
+
+pub use support::error::{Error, Result};

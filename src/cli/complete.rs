@@ -5,10 +5,10 @@
 
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
-use crate::registry::Registry;
+use crate::state::registry::Registry;
 
-fn registry() -> Option<crate::registry::Contents> {
-    let home = crate::context::default_home().ok()?;
+fn registry() -> Option<crate::state::registry::Contents> {
+    let home = crate::state::home::Home::from_env().ok()?;
     Registry::new(&home).load().ok()
 }
 
@@ -81,7 +81,7 @@ pub fn services() -> ArgValueCandidates {
         let Ok(inst) = crate::instance::Instance::at(stack, &root) else {
             return Vec::new();
         };
-        let mut names: Vec<String> = crate::docker::containers(Some(inst.id()))
+        let mut names: Vec<String> = crate::tools::docker::containers(Some(inst.id()))
             .unwrap_or_default()
             .into_iter()
             .map(|c| c.service)

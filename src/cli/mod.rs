@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::context::Context;
-use crate::error::Error;
+use crate::state::context::Context;
+use crate::support::error::Error;
 
 /// Parallel, isolated copies of a Docker Compose stack (any compose project, as its
 /// compose file or its kinfra.toml describes it; KTRDR's built in): one sandbox per
@@ -169,7 +169,7 @@ pub fn parse<T: Parser>() -> Result<T, i32> {
 pub fn main() -> i32 {
     // A completion request from the shell is answered here and ends the process.
     clap_complete::CompleteEnv::with_factory(Cli::command)
-        .var(crate::env_vars::EnvVars::KINFRA_COMPLETE)
+        .var(crate::support::env_vars::EnvVars::KINFRA_COMPLETE)
         .complete();
     let cli = match parse::<Cli>() {
         Ok(c) => c,
@@ -178,11 +178,11 @@ pub fn main() -> i32 {
     ui::configure_colors(cli.color);
     let reporter = Arc::new(ui::TermReporter { quiet: cli.quiet });
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let prompter: Arc<dyn crate::prompt::Prompter> = if interactive {
-        crate::context::handle_interrupts();
+    let prompter: Arc<dyn crate::support::prompt::Prompter> = if interactive {
+        crate::state::context::handle_interrupts();
         Arc::new(ui::TermPrompter::new())
     } else {
-        Arc::new(crate::prompt::NoPrompter)
+        Arc::new(crate::support::prompt::NoPrompter)
     };
     let ctx = match Context::from_process(interactive, reporter, prompter) {
         Ok(c) => c,
@@ -199,7 +199,7 @@ pub fn main() -> i32 {
 /// With `KINFRA_TIMING` set: this process's own peak memory (VmHWM), which the
 /// benchmark reads (an outside measurement would include the docker CLI's).
 pub fn report_timing() {
-    if !crate::env_vars::is_set(crate::env_vars::EnvVars::KINFRA_TIMING) {
+    if !crate::support::env_vars::is_set(crate::support::env_vars::EnvVars::KINFRA_TIMING) {
         return;
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -282,7 +282,7 @@ pub fn report_error(e: &Error) -> i32 {
 /// error: the process ends quietly with success.
 pub fn write_out(args: std::fmt::Arguments) {
     use std::io::Write;
-    let text = crate::stdio::redact(&args.to_string());
+    let text = crate::support::stdio::redact(&args.to_string());
     let mut o = std::io::stdout().lock();
     if let Err(e) = o
         .write_all(text.as_bytes())

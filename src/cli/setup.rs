@@ -9,10 +9,10 @@ use clap::Parser;
 use console::style;
 
 use super::ui::{self, ColorChoice, TermReporter};
-use crate::context::Context;
-use crate::prompt::{NoPrompter, Prompter};
 use crate::setup::{self, DEFAULT_REPO, Options, Outcome, Report, SharedChoice, Started};
 use crate::stack::KTRDR;
+use crate::state::context::Context;
+use crate::support::prompt::{NoPrompter, Prompter};
 
 /// Sets up local-prod on this machine (KTRDR's by default, or any repository with
 /// --repo-url): checks prerequisites, explains (and can create) the 1Password item,
@@ -117,7 +117,7 @@ pub fn main() -> i32 {
     let interactive = stdin_tty && !args.non_interactive && !args.check_only;
     let reporter = Arc::new(TermReporter { quiet: false });
     let prompter: Arc<dyn Prompter> = if interactive {
-        crate::context::handle_interrupts();
+        crate::state::context::handle_interrupts();
         Arc::new(ui::TermPrompter::new())
     } else {
         Arc::new(NoPrompter)
@@ -141,7 +141,7 @@ pub fn main() -> i32 {
             }
             Ok(Outcome::Cancelled) => {
                 ctx.reporter.info("Cancelled: nothing was changed.");
-                crate::error::exit::FAILURE
+                crate::support::error::exit::FAILURE
             }
             Err(e) => super::report_error(&e),
         }
@@ -152,21 +152,21 @@ pub fn main() -> i32 {
 
 /// `--check-only`: the audit (text on stderr, or JSON on stdout) and 1Password.
 fn check_only(ctx: &Context, args: &Args) -> i32 {
-    let checks = crate::prereq::audit();
+    let checks = crate::tools::prereq::audit(&ctx.home);
     if args.json {
         super::cmd::doctor::print_checks(&checks, true);
     } else {
         ctx.reporter.section("[1/2] Prerequisites");
-        for l in crate::prereq::render(&checks) {
+        for l in crate::tools::prereq::render(&checks) {
             ctx.reporter.info(&l);
         }
         ctx.reporter.section("[2/2] 1Password");
         ctx.reporter.info(&setup::onepassword::explain(&KTRDR));
     }
-    if crate::prereq::all_required_ok(&checks) {
+    if crate::tools::prereq::all_required_ok(&checks) {
         0
     } else {
-        crate::error::exit::ENVIRONMENT
+        crate::support::error::exit::ENVIRONMENT
     }
 }
 

@@ -5,8 +5,8 @@
 use console::{Term, style};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::context::{Progress, Reporter};
-use crate::env_vars::EnvVars;
+use crate::state::context::{Progress, Reporter};
+use crate::support::env_vars::EnvVars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum ColorChoice {
@@ -18,7 +18,7 @@ pub enum ColorChoice {
 
 /// Applies the colour choice and the environment's conventions.
 pub fn configure_colors(choice: ColorChoice) {
-    let env_off = crate::env_vars::get(EnvVars::NO_COLOR).is_some()
+    let env_off = crate::support::env_vars::get(EnvVars::NO_COLOR).is_some()
         || std::env::var(EnvVars::CLICOLOR).is_ok_and(|v| v == "0");
     let env_force = std::env::var(EnvVars::CLICOLOR_FORCE).is_ok_and(|v| v != "0");
     let on = match choice {
@@ -57,7 +57,7 @@ impl Progress for Bar {
         self.0.set_position(n);
     }
     fn set_message(&self, msg: &str) {
-        self.0.set_message(crate::stdio::redact(msg));
+        self.0.set_message(crate::support::stdio::redact(msg));
     }
     fn tick_steadily(&self) {
         self.0
@@ -88,7 +88,7 @@ impl Progress for Counter {
         self.bar.set_position(n);
     }
     fn set_message(&self, msg: &str) {
-        self.bar.set_message(crate::stdio::redact(msg));
+        self.bar.set_message(crate::support::stdio::redact(msg));
     }
 }
 
@@ -100,7 +100,8 @@ impl Progress for Compact {
         self.0.finish_and_clear();
     }
     fn set_message(&self, msg: &str) {
-        self.0.set_message(crate::stdio::redact(msg.trim()));
+        self.0
+            .set_message(crate::support::stdio::redact(msg.trim()));
     }
     fn compact(&self) -> bool {
         true
@@ -172,7 +173,7 @@ impl Reporter for TermReporter {
     }
     fn live(&self, label: &str) -> Box<dyn Progress + '_> {
         if self.quiet || !Term::stderr().is_term() {
-            return Box::new(crate::context::Lines(Box::new(|l| {
+            return Box::new(crate::state::context::Lines(Box::new(|l| {
                 self.info(&format!("  {l}"))
             })));
         }
@@ -234,7 +235,7 @@ fn interrupted_at_prompt(e: &std::io::Error) {
         if term.is_term() {
             let _ = term.show_cursor();
         }
-        std::process::exit(crate::error::exit::INTERRUPTED);
+        std::process::exit(crate::support::error::exit::INTERRUPTED);
     }
 }
 
@@ -244,7 +245,7 @@ impl Default for TermPrompter {
     }
 }
 
-impl crate::prompt::Prompter for TermPrompter {
+impl crate::support::prompt::Prompter for TermPrompter {
     fn confirm(&self, prompt: &str, default: bool) -> crate::Result<bool> {
         let hint = if default { "[Y/n]" } else { "[y/N]" };
         loop {
@@ -254,7 +255,7 @@ impl crate::prompt::Prompter for TermPrompter {
                 style(hint).dim()
             );
             let a = self.read_line(prompt)?;
-            match crate::prompt::parse_yes_no(&a, default) {
+            match crate::support::prompt::parse_yes_no(&a, default) {
                 Some(v) => return Ok(v),
                 None => crate::errln!(
                     "  answer y or n (Enter: {})",
@@ -303,7 +304,7 @@ impl crate::prompt::Prompter for TermPrompter {
         loop {
             crate::errp!("  choose 1-{} [{}] ", items.len(), default + 1);
             let a = self.read_line(prompt)?;
-            match crate::prompt::parse_choice(&a, items, default) {
+            match crate::support::prompt::parse_choice(&a, items, default) {
                 Some(i) => return Ok(i),
                 None => crate::errln!("  answer with a number from 1 to {}", items.len()),
             }

@@ -4,10 +4,10 @@
 use super::copy::{self, Copied, Pair};
 use super::plan;
 use super::{Source, engine, prepare};
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::instance::Instance;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
 
 /// Fills `target`'s volumes from `source`. `replace`: the target's existing volumes
 /// of those names are emptied and refilled (its containers must be stopped); else

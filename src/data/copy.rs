@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::engine;
 use super::journal::{self, Journal};
 use super::plan::{self, Probe};
-use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
 
 /// One volume to copy: from `from` into `to`, which is created with `labels` when
 /// `create` (else it exists and is emptied first: a reset).
@@ -109,7 +109,7 @@ pub fn run(ctx: &Context, job: &Job) -> Result<Copied> {
     for s in journal::recover_stale(&ctx.home) {
         ctx.reporter.warn(&s);
     }
-    crate::context::catch_interrupts();
+    crate::state::context::catch_interrupts();
     let mut j = Journal::begin(&ctx.home)?;
     journal::spawn_watchdog(&ctx.home, &j);
     let out = copy_with(ctx, job, &mut j);
@@ -117,7 +117,7 @@ pub fn run(ctx: &Context, job: &Job) -> Result<Copied> {
         for s in j.undo() {
             ctx.reporter.info(&s);
         }
-        if crate::context::interrupted() {
+        if crate::state::context::interrupted() {
             return Err(Error::Interrupted);
         }
     } else {
@@ -137,7 +137,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
             engine::create_volume(&p.to, labels)?;
         }
     }
-    crate::context::pause_point("data:volumes");
+    crate::state::context::pause_point("data:volumes");
     let pairs: Vec<(String, String)> = job
         .pairs
         .iter()
@@ -167,7 +167,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
         j.save()?;
         let t = Instant::now();
         engine::pause(&job.freeze)?;
-        crate::context::pause_point("data:paused");
+        crate::state::context::pause_point("data:paused");
         let copied = copy_watched(&helper, &script, progress.as_deref());
         // Unpaused before anything else happens, failure or not.
         let thawed = engine::unpause(&job.freeze);
@@ -183,7 +183,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
         p.finish();
     }
     check_interrupt()?;
-    crate::context::pause_point("data:copied");
+    crate::state::context::pause_point("data:copied");
     // Removed before returning: the new volumes are free for `rm` or `up` at once.
     engine::remove_helper(&helper);
     j.helper = None;
@@ -198,7 +198,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
 }
 
 fn check_interrupt() -> Result<()> {
-    if crate::context::interrupted() {
+    if crate::state::context::interrupted() {
         Err(Error::Interrupted)
     } else {
         Ok(())
@@ -267,7 +267,7 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
 fn copy_watched(
     helper: &str,
     script: &str,
-    progress: Option<&dyn crate::context::Progress>,
+    progress: Option<&dyn crate::state::context::Progress>,
 ) -> Result<()> {
     let Some(p) = progress else {
         let out = engine::helper_sh(helper, script, Duration::from_secs(24 * 3600))?;

@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use super::plan::{self, VolumeRow};
-use crate::docker::{classify, docker};
-use crate::error::Result;
+use crate::support::error::Result;
+use crate::tools::docker::{classify, docker};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Every volume the engine has, with the labels kinfra reads.
 pub fn volumes() -> Result<Vec<VolumeRow>> {
-    crate::docker::precheck()?;
+    crate::tools::docker::precheck()?;
     let out = docker()
         .args(["volume", "ls", "--format"])
         .arg(plan::volume_format())

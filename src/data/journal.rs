@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::engine;
-use crate::error::{Error, Result};
+use crate::state::home::Home;
+use crate::support::error::{Error, Result};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Journal {
@@ -32,13 +33,13 @@ pub struct Journal {
 }
 
 /// Where journals live: `$KINFRA_HOME/data/ops/`.
-pub fn dir(home: &Path) -> PathBuf {
-    home.join("data").join("ops")
+pub fn dir(home: &Home) -> PathBuf {
+    home.data_ops_dir()
 }
 
 impl Journal {
     /// A new journal for this process, written at once.
-    pub fn begin(home: &Path) -> Result<Journal> {
+    pub fn begin(home: &Home) -> Result<Journal> {
         let d = dir(home);
         std::fs::create_dir_all(&d)
             .map_err(|e| Error::io("could not create the data journal directory", &d, e))?;
@@ -126,19 +127,19 @@ pub fn watch(path: &Path) {
 }
 
 /// Starts the watchdog for `j`, detached (it outlives a killed kinfra).
-pub fn spawn_watchdog(home: &Path, j: &Journal) {
+pub fn spawn_watchdog(home: &Home, j: &Journal) {
     if let Ok(exe) = std::env::current_exe() {
-        let _ = crate::exec::Cmd::new(exe)
+        let _ = crate::support::exec::Cmd::new(exe)
             .args(["internal", "thaw"])
             .arg(&j.path)
-            .env(crate::env_vars::EnvVars::KINFRA_HOME, home)
+            .env(crate::support::env_vars::EnvVars::KINFRA_HOME, home)
             .spawn_detached();
     }
 }
 
 /// Undoes the journals of copies whose process and watchdog both died; what was
 /// undone, for the person.
-pub fn recover_stale(home: &Path) -> Vec<String> {
+pub fn recover_stale(home: &Home) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(dir(home)) else {
         return Vec::new();
     };
@@ -161,7 +162,7 @@ pub fn recover_stale(home: &Path) -> Vec<String> {
 
 /// Is `path` a journal in this home's journal directory (the watchdog's argument
 /// is input: it must not name another file)?
-pub fn is_journal_path(home: &Path, path: &Path) -> bool {
+pub fn is_journal_path(home: &Home, path: &Path) -> bool {
     path.parent() == Some(dir(home).as_path())
         && path.extension().is_some_and(|x| x == "json")
         && path

@@ -20,10 +20,10 @@ pub use copy::{Copied, Method};
 pub use plan::{Selection, Snapshot};
 pub use snapshot::{Listed, list, remove, save};
 
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::instance::{self, Instance, Kind};
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
 
 /// Where data comes from.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ impl Source {
 
 /// The project's name as it goes into snapshot volume names.
 fn project_slug(stack: &Stack) -> String {
-    crate::slug::slugify(&stack.name).unwrap_or_else(|_| "project".into())
+    crate::support::slug::slugify(&stack.name).unwrap_or_else(|_| "project".into())
 }
 
 /// The snapshots of this stack's project (`other` = a snapshot of that name exists
@@ -98,7 +98,7 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
             Err(Error::NoSuchSnapshot { .. }) => {}
             Err(e @ Error::Invalid(_)) => {
                 // Not a snapshot name: it may still name a sandbox.
-                if crate::validate::project_name(spec).is_err() {
+                if crate::support::validate::project_name(spec).is_err() {
                     return Err(e);
                 }
             }
@@ -202,7 +202,7 @@ pub fn describe(c: &Copied, what: &str, source: &str) -> String {
     let mut s = format!(
         "{what} from {source}: {}, {} in {:.1} s",
         c.method.label(),
-        crate::units::human_bytes(c.bytes),
+        crate::support::units::human_bytes(c.bytes),
         c.millis as f64 / 1000.0
     );
     if let Some(p) = c.paused_ms {

@@ -6,10 +6,10 @@ use serde::Serialize;
 use super::copy::{self, Copied, Pair};
 use super::plan::{self, Snapshot};
 use super::{Source, engine, prepare, project_slug};
-use crate::context::Context;
-use crate::error::{Error, Result};
-use crate::registry::SnapshotRecord;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::state::registry::SnapshotRecord;
+use crate::support::error::{Error, Result};
 
 fn record_key(stack: &Stack, name: &str) -> String {
     format!("{}/{name}", stack.name)
@@ -44,7 +44,7 @@ pub fn save(
     let (src_id, commit) = match source {
         Source::Instance(i) => (
             i.id().to_string(),
-            crate::git::resolve_commit(&i.dir, "HEAD")
+            crate::tools::git::resolve_commit(&i.dir, "HEAD")
                 .map(|c| c.chars().take(12).collect())
                 .unwrap_or_default(),
         ),

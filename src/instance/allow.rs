@@ -7,11 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::stack::{PrepareAction, Stack};
-
-const FILE: &str = "allowed.json";
+use crate::state::context::Context;
+use crate::state::home::Home;
+use crate::support::error::{Error, Result};
 
 /// Pure: the host commands a description runs, one per line, as a person reviews
 /// them; empty when it runs none.
@@ -52,26 +51,26 @@ fn shown(argv: &[String]) -> String {
         .join(" ")
 }
 
-fn load(home: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(home.join(FILE))
+fn load(home: &Home) -> BTreeMap<String, String> {
+    std::fs::read_to_string(home.allowed_file())
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
 
 /// Whether `stack`'s host commands may run for the clone `clone`.
-pub fn is_allowed(home: &Path, clone: &Path, stack: &Stack) -> bool {
+pub fn is_allowed(home: &Home, clone: &Path, stack: &Stack) -> bool {
     let text = commands_text(stack);
     stack.builtin || text.is_empty() || load(home).get(&clone.display().to_string()) == Some(&text)
 }
 
 /// Records that `stack`'s host commands may run for `clone`.
-pub fn allow(home: &Path, clone: &Path, stack: &Stack) -> Result<()> {
+pub fn allow(home: &Home, clone: &Path, stack: &Stack) -> Result<()> {
     let mut all = load(home);
     all.insert(clone.display().to_string(), commands_text(stack));
     let text = serde_json::to_string_pretty(&all).unwrap_or_default();
-    let path = home.join(FILE);
-    crate::fsutil::write_atomic(&path, text.as_bytes(), Some(0o600))
+    let path = home.allowed_file();
+    crate::support::fsutil::write_atomic(&path, text.as_bytes(), Some(0o600))
         .map_err(|e| Error::io("could not record the allowed commands in", &path, e))
 }
 

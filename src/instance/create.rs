@@ -3,16 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::init::{check_slot, stack_top, take_slot, write_env};
+use super::init::{check_slot, stack_top, take_slot};
 use super::{Instance, Kind, check_leftovers, now_iso};
-use crate::context::Context;
-use crate::envfile;
-use crate::error::{Error, Result};
-use crate::git;
 use crate::instance::env::SandboxEnv;
-use crate::registry::Entry;
-use crate::slug::slugify;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::state::envfile;
+use crate::state::registry::Entry;
+use crate::support::error::{Error, Result};
+use crate::support::slug::slugify;
+use crate::tools::git;
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -93,7 +93,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         path.display()
     ));
 
-    crate::context::pause_point("create:reserved");
+    crate::state::context::pause_point("create:reserved");
     let undo_registry = || {
         let _ = ctx.registry().update(|c| {
             c.instances.remove(&id);
@@ -120,9 +120,9 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     };
 
     // 3. `.env.sandbox`.
-    crate::context::pause_point("create:worktree");
+    crate::state::context::pause_point("create:worktree");
     let env = SandboxEnv::new(stack, slot, &id, &ctx.shared_dir(), &now);
-    if let Err(e) = write_env(&path.join(envfile::FILE_NAME), &env) {
+    if let Err(e) = env.write(&path.join(envfile::FILE_NAME)) {
         let _lock = ctx.registry().worktree_lock();
         let _ = git::worktree_remove(&repo, &path);
         if created_branch {
@@ -150,9 +150,9 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
 fn carry_ignored(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
     let text = stack.compose_text_in(worktree).unwrap_or_default();
     let mut wanted: Vec<String> = vec![".env".into()];
-    for f in crate::stack_check::read(&text).env_files {
+    for f in crate::stack::check::read(&text).env_files {
         let f = f.trim_start_matches("./").to_string();
-        if crate::validate::repo_path(&f).is_ok() && !wanted.contains(&f) {
+        if crate::support::validate::repo_path(&f).is_ok() && !wanted.contains(&f) {
             wanted.push(f);
         }
     }
@@ -162,8 +162,8 @@ fn carry_ignored(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
             continue;
         }
         let (Ok(src), Ok(dest)) = (
-            crate::fsutil::resolve_inside(repo, rel),
-            crate::fsutil::resolve_inside(worktree, rel),
+            crate::support::fsutil::resolve_inside(repo, rel),
+            crate::support::fsutil::resolve_inside(worktree, rel),
         ) else {
             continue;
         };
@@ -187,7 +187,7 @@ fn carry_ignored(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
         if !git::is_ignored(worktree, &f) {
             continue;
         }
-        let copied = crate::fsutil::copy_into_place(&src, &dest);
+        let copied = crate::support::fsutil::copy_into_place(&src, &dest);
         match copied {
             Ok(_) => ctx.reporter.info(&format!(
                 "carried {f} from the main clone (git ignores it; the compose file reads it)"
@@ -207,7 +207,7 @@ fn carry(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
         // Links are followed before anything is read or written: a tracked symlink
         // (as `to`, or a directory on its way) must not write outside the worktree,
         // and one as `from` must not copy a file from elsewhere (a secret in $HOME).
-        let dest = match crate::fsutil::resolve_inside(worktree, Path::new(c.dest())) {
+        let dest = match crate::support::fsutil::resolve_inside(worktree, Path::new(c.dest())) {
             Ok(d) => d,
             Err(why) => {
                 ctx.reporter
@@ -225,7 +225,7 @@ fn carry(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
             if std::fs::symlink_metadata(root.join(&c.from)).is_err() {
                 return None;
             }
-            match crate::fsutil::resolve_inside(root, Path::new(&c.from)) {
+            match crate::support::fsutil::resolve_inside(root, Path::new(&c.from)) {
                 Ok(p) if p.is_file() => Some(p),
                 Ok(_) => None,
                 Err(why) => {
@@ -242,7 +242,7 @@ fn carry(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
         let Some(src) = src else {
             continue;
         };
-        let copied = crate::fsutil::copy_into_place(&src, &dest);
+        let copied = crate::support::fsutil::copy_into_place(&src, &dest);
         match copied {
             Ok(_) => ctx
                 .reporter

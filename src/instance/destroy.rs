@@ -12,15 +12,15 @@
 use std::path::{Path, PathBuf};
 
 use super::{Instance, Kind, find_root};
-use crate::compose::{Compose, Project};
-use crate::context::Context;
-use crate::docker;
-use crate::envfile;
-use crate::error::{Error, Result};
-use crate::fsutil::same_path;
-use crate::git;
-use crate::registry::Entry;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::state::envfile;
+use crate::state::registry::Entry;
+use crate::support::error::{Error, Result};
+use crate::support::fsutil::same_path;
+use crate::tools::compose::{Compose, Project};
+use crate::tools::docker;
+use crate::tools::git;
 
 #[derive(Debug, Clone, Default)]
 pub struct DestroyOptions {
@@ -49,7 +49,7 @@ pub(super) fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> 
     match name {
         Some(n) => {
             let prefixed = format!("{}{}", stack.worktree_prefix, n);
-            let slugged = crate::slug::slugify(n)
+            let slugged = crate::support::slug::slugify(n)
                 .map(|s| format!("{}{s}", stack.worktree_prefix))
                 .unwrap_or_default();
             [n, prefixed.as_str(), slugged.as_str()]
@@ -115,20 +115,22 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
     // no compose file and catches whatever is left. Compose would also remove another
     // directory's containers of the same name, so then only the sweep runs.
     if dir.is_dir() && !foreign {
-        if let (Ok(compose), Ok(inst)) = (Compose::detect(), Instance::at(stack, dir)) {
+        if let (Ok(compose), Ok(inst)) = (Compose::detect(&ctx.home), Instance::at(stack, dir)) {
             if let Ok(project) = inst.project(ctx, stack) {
                 let _ = compose
                     .cmd(&project)
                     .args(["down", "--volumes", "--remove-orphans"])
                     .run();
             }
-        } else if let (Ok(compose), Ok(files)) = (Compose::detect(), stack.compose_files_in(dir)) {
+        } else if let (Ok(compose), Ok(files)) =
+            (Compose::detect(&ctx.home), stack.compose_files_in(dir))
+        {
             // No compose file (or no .env.sandbox): the label sweep below does it all.
             let mut p = Project::new(&entry.instance_id, &files[0], dir);
             p.files = files;
-            p.profiles = crate::compose::merge_profiles(
+            p.profiles = crate::tools::compose::merge_profiles(
                 Kind::of_slot(entry.slot).profiles(stack),
-                crate::compose::env_profiles(dir),
+                crate::tools::compose::env_profiles(dir),
             );
             let _ = compose
                 .cmd(&p)
@@ -152,7 +154,7 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                 stack
                     .compose_text_in(dir)
                     .ok()
-                    .map(|t| crate::stack_check::read(&t).services)
+                    .map(|t| crate::stack::check::read(&t).services)
             })
             .unwrap_or_default();
         let names: Vec<String> = services
@@ -194,7 +196,7 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
         c.kinfra.created_worktrees.retain(|p| p != &entry.path);
         Ok(())
     })?;
-    crate::model::remove_copy(&ctx.home, &entry.instance_id);
+    crate::tools::model::remove_copy(&ctx.home, &entry.instance_id);
     Ok(())
 }
 
@@ -277,9 +279,9 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
         "Removing containers and volumes of {}",
         entry.instance_id
     ));
-    crate::context::pause_point("destroy:checked");
+    crate::state::context::pause_point("destroy:checked");
     let removed = teardown(ctx, stack, &entry)?;
-    crate::context::pause_point("destroy:torn-down");
+    crate::state::context::pause_point("destroy:torn-down");
     let mut directory_deleted = false;
     if delete_dir {
         ctx.reporter
@@ -299,7 +301,7 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
     } else if exists && !is_link {
         super::remove_env_file(&path);
     }
-    crate::context::pause_point("destroy:removed");
+    crate::state::context::pause_point("destroy:removed");
     forget(ctx, &entry)?;
     Ok(Destroyed {
         instance_id: entry.instance_id,

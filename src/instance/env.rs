@@ -1,12 +1,12 @@
 //! An instance's `.env.sandbox` as kinfra means it: the slot, the instance's name,
 //! the stack's port keys with their values, built for a new instance or read back and
-//! checked against the stack's description (the file format is [`crate::envfile`]).
+//! checked against the stack's description (the file format is [`crate::state::envfile`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::envfile::{EnvFileError, FILE_NAME, LoadError, parse, render, shared_dir_key};
 use crate::stack::Stack;
+use crate::state::envfile::{EnvFileError, FILE_NAME, LoadError, parse, render, shared_dir_key};
 
 /// The validated contents of an instance's `.env.sandbox`.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,10 +20,22 @@ pub struct SandboxEnv {
 }
 
 impl SandboxEnv {
+    /// Writes the file atomically (no secrets in it; readable by the user's tools).
+    pub fn write(&self, path: &Path) -> crate::support::error::Result<()> {
+        crate::support::fsutil::write_atomic(path, self.render().as_bytes(), Some(0o644))
+            .map_err(|e| crate::support::error::Error::io("could not write", path, e))?;
+        // For a project that does not ignore it itself (KTRDR's .gitignore does). A
+        // failure only shows the file in `git status`: destroy's lost-work check skips it.
+        if let Some(dir) = path.parent() {
+            let _ = crate::tools::git::exclude_locally(dir, &format!("/{FILE_NAME}"));
+        }
+        Ok(())
+    }
+
     /// Builds the file's contents for a new instance.
     pub fn new(stack: &Stack, slot: u8, instance_id: &str, shared_dir: &Path, now: &str) -> Self {
         let mut vars = BTreeMap::new();
-        let ports: Vec<(String, u16)> = crate::ports::for_slot(stack, slot)
+        let ports: Vec<(String, u16)> = crate::stack::ports::for_slot(stack, slot)
             .into_iter()
             .map(|(k, p)| (k.to_string(), p))
             .collect();
@@ -93,7 +105,7 @@ impl SandboxEnv {
         let instance_id = get("INSTANCE_ID")?;
         // It names the compose project, lock files and kinfra's records: a path or
         // an option in it would reach outside the instance.
-        if crate::validate::project_name(&instance_id).is_err() {
+        if crate::support::validate::project_name(&instance_id).is_err() {
             return Err(EnvFileError::BadValue {
                 key: "INSTANCE_ID".into(),
                 value: instance_id,
@@ -103,9 +115,9 @@ impl SandboxEnv {
         let mut ports = Vec::new();
         let auto = vars
             .keys()
-            .filter(|k| stack.auto_ports && k.starts_with(crate::model::PORT_PREFIX))
+            .filter(|k| stack.auto_ports && k.starts_with(crate::tools::model::PORT_PREFIX))
             .map(String::as_str);
-        let keys: Vec<&str> = crate::ports::for_slot(stack, slot)
+        let keys: Vec<&str> = crate::stack::ports::for_slot(stack, slot)
             .into_iter()
             .map(|(k, _)| k)
             .chain(auto)
@@ -125,7 +137,7 @@ impl SandboxEnv {
             // and `sync` add it to the file). Otherwise a missing key is an edit.
             if fill
                 && !vars.contains_key(key)
-                && let Some((_, p)) = crate::ports::for_slot(stack, slot)
+                && let Some((_, p)) = crate::stack::ports::for_slot(stack, slot)
                     .into_iter()
                     .find(|(k, _)| *k == key)
             {
@@ -210,7 +222,7 @@ fn load_with(stack: &Stack, dir: &Path, fill: bool) -> Result<SandboxEnv, LoadEr
     let used = stack
         .compose_text_in(dir)
         .ok()
-        .map(|t| crate::compose::variables(&t));
+        .map(|t| crate::tools::compose::variables(&t));
     parse(&text)
         .and_then(|m| SandboxEnv::from_map_using(stack, m, used.as_ref(), fill))
         .map_err(|source| LoadError::Invalid { path, source })

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::Instance;
-use crate::context::Context;
-use crate::error::{Error, Result};
-use crate::exec::Cmd;
 use crate::stack::{HostService, Stack};
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
+use crate::support::exec::Cmd;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HostState {
@@ -39,10 +39,7 @@ impl HostState {
 }
 
 fn pid_file(ctx: &Context, inst: &Instance, name: &str) -> PathBuf {
-    ctx.home
-        .join("host")
-        .join(inst.id())
-        .join(format!("{name}.pid"))
+    ctx.home.host_dir(inst.id()).join(format!("{name}.pid"))
 }
 
 /// Whether the process group `pid` still exists (signal 0 checks, sends nothing).
@@ -63,8 +60,8 @@ fn recorded_pid(path: &Path) -> Option<u32> {
 
 fn healthy(h: &HostService) -> bool {
     match &h.health {
-        Some(path) => crate::gate::http_ok(h.port, path),
-        None => super::up::port_in_use(h.port),
+        Some(path) => crate::instance::gate::http_ok(h.port, path),
+        None => crate::stack::ports::in_use(h.port),
     }
 }
 
@@ -123,14 +120,14 @@ pub fn start(
                 .info(&format!("{} is running already (pid {pid})", h.name));
             continue;
         }
-        if super::up::port_in_use(h.port) {
+        if crate::stack::ports::in_use(h.port) {
             return Err(Error::HostPortHeld {
                 name: h.name.clone(),
                 port: h.port,
             });
         }
         let (pid, log_path) = launch(ctx, inst, h, &env, &pf)?;
-        let deadline = crate::timeout::deadline(Instant::now(), timeout);
+        let deadline = crate::support::timeout::deadline(Instant::now(), timeout);
         while !healthy(h) {
             if !alive(pid) {
                 let _ = std::fs::remove_file(&pf);
@@ -150,7 +147,10 @@ pub fn start(
                     h.name
                 )));
             }
-            std::thread::sleep(crate::timeout::nap(Duration::from_millis(200), deadline));
+            std::thread::sleep(crate::support::timeout::nap(
+                Duration::from_millis(200),
+                deadline,
+            ));
         }
         started.push(h.name.clone());
     }
@@ -167,9 +167,9 @@ fn launch(
     pf: &Path,
 ) -> Result<(u32, PathBuf)> {
     let clone = inst.dir.display().to_string();
-    let dir = crate::fsutil::resolve_inside(&inst.dir, Path::new(&h.dir))
+    let dir = crate::support::fsutil::resolve_inside(&inst.dir, Path::new(&h.dir))
         .map_err(|why| Error::Invalid(format!("host service {}: dir {}: {why}", h.name, h.dir)))?;
-    let log_path = crate::fsutil::resolve_inside(&inst.dir, Path::new(&h.log))
+    let log_path = crate::support::fsutil::resolve_inside(&inst.dir, Path::new(&h.log))
         .map_err(|why| Error::Invalid(format!("host service {}: log {}: {why}", h.name, h.log)))?;
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
@@ -202,7 +202,7 @@ fn launch(
     if let Some(parent) = pf.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
     }
-    crate::fsutil::write_atomic(pf, pid.to_string().as_bytes(), Some(0o600))
+    crate::support::fsutil::write_atomic(pf, pid.to_string().as_bytes(), Some(0o600))
         .map_err(|e| Error::io("could not write", pf, e))?;
     Ok((pid, log_path))
 }
@@ -228,9 +228,12 @@ pub fn stop(
             .step(&format!("Stopping host service {} (pid {pid})", h.name));
         let group = Pid::from_raw(pid as i32);
         let _ = killpg(group, Signal::SIGTERM);
-        let deadline = crate::timeout::deadline(Instant::now(), Duration::from_secs(10));
+        let deadline = crate::support::timeout::deadline(Instant::now(), Duration::from_secs(10));
         while alive(pid) && Instant::now() < deadline {
-            std::thread::sleep(crate::timeout::nap(Duration::from_millis(100), deadline));
+            std::thread::sleep(crate::support::timeout::nap(
+                Duration::from_millis(100),
+                deadline,
+            ));
         }
         if alive(pid) {
             let _ = killpg(group, Signal::SIGKILL);

@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use super::{Instance, Kind, ProjectObjects, check_leftovers, now_iso};
-use crate::context::Context;
-use crate::envfile;
-use crate::error::{Error, Result};
-use crate::git;
 use crate::instance::env::SandboxEnv;
-use crate::registry::{Contents, Entry};
-use crate::slug::slugify;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::state::envfile;
+use crate::state::registry::{Contents, Entry};
+use crate::support::error::{Error, Result};
+use crate::support::slug::slugify;
+use crate::tools::git;
 
 #[derive(Debug, Default)]
 pub struct InitOptions {
@@ -70,7 +70,7 @@ pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> R
         .collect();
     let held = held_ports(c, stack);
     let clash = |slot: u8| -> Option<String> {
-        crate::ports::own_for_slot(stack, slot)
+        crate::stack::ports::own_for_slot(stack, slot)
             .into_iter()
             .find_map(|(_, p)| held.get(&p).cloned())
     };
@@ -99,7 +99,7 @@ fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, St
     }
     // The Python tools' slot pool and devops-ai's slots hold theirs, claimed or not.
     held.extend(c.pool_ports());
-    held.extend(crate::registry::devops_ai_ports());
+    held.extend(crate::state::registry::devops_ai_ports());
     let ktrdr = &*crate::stack::KTRDR;
     for e in c.local_prod.iter().chain(c.instances.values()) {
         let project = c.kinfra.stacks.get(&e.instance_id);
@@ -109,7 +109,7 @@ fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, St
         let ports: Vec<u16> = if let Some(chosen) = c.kinfra.ports.get(&e.instance_id) {
             chosen.values().copied().collect()
         } else if project.is_some_and(|p| *p == ktrdr.name) {
-            crate::ports::own_for_slot(ktrdr, e.slot)
+            crate::stack::ports::own_for_slot(ktrdr, e.slot)
                 .into_iter()
                 .map(|(_, p)| p)
                 .collect()
@@ -237,9 +237,9 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
             }
         }
     })?;
-    crate::context::pause_point("init:registered");
+    crate::state::context::pause_point("init:registered");
     let env = SandboxEnv::new(stack, slot, &id, &ctx.shared_dir(), &now);
-    if let Err(e) = write_env(&env_path, &env) {
+    if let Err(e) = env.write(&env_path) {
         // Undo the registration: nothing half-made stays behind.
         let _ = ctx.registry().update(|c| {
             match kind {
@@ -258,16 +258,4 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
         env,
     };
     Ok(super::resolve::after_register(ctx, stack, inst))
-}
-
-/// Writes `.env.sandbox` atomically (no secrets in it; readable by the user's tools).
-pub(crate) fn write_env(path: &Path, env: &SandboxEnv) -> Result<()> {
-    crate::fsutil::write_atomic(path, env.render().as_bytes(), Some(0o644))
-        .map_err(|e| Error::io("could not write", path, e))?;
-    // For a project that does not ignore it itself (KTRDR's .gitignore does). A
-    // failure only shows the file in `git status`: destroy's lost-work check skips it.
-    if let Some(dir) = path.parent() {
-        let _ = git::exclude_locally(dir, &format!("/{}", envfile::FILE_NAME));
-    }
-    Ok(())
 }

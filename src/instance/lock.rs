@@ -13,9 +13,9 @@ use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::context::Context;
-use crate::env_vars::EnvVars;
-use crate::error::{Error, Result};
+use crate::state::context::Context;
+use crate::support::env_vars::EnvVars;
+use crate::support::error::{Error, Result};
 
 /// Held while an operation acts on one instance; dropping it releases the lock.
 #[derive(Debug)]
@@ -24,18 +24,15 @@ pub struct InstanceLock {
 }
 
 fn wait_limit() -> Duration {
-    crate::env_vars::number(EnvVars::KINFRA_LOCK_WAIT, 0)
+    crate::support::env_vars::number(EnvVars::KINFRA_LOCK_WAIT, 0)
         .ok()
         .flatten()
-        .map(|s| crate::timeout::bounded(Duration::from_secs(s)))
+        .map(|s| crate::support::timeout::bounded(Duration::from_secs(s)))
         .unwrap_or(Duration::from_secs(600))
 }
 
 fn path(ctx: &Context, id: &str) -> PathBuf {
-    ctx.home
-        .join("sandbox")
-        .join("locks")
-        .join(format!("{id}.lock"))
+    ctx.home.lock_file(id)
 }
 
 /// Takes the lock of instance `id` for `operation` ("up", "destroy" …), waiting
@@ -46,7 +43,7 @@ pub fn lock(ctx: &Context, id: &str, operation: &str) -> Result<InstanceLock> {
 
 fn lock_within(ctx: &Context, id: &str, operation: &str, limit: Duration) -> Result<InstanceLock> {
     // The id names a file: one that is no project name could name another place.
-    crate::validate::project_name(id)
+    crate::support::validate::project_name(id)
         .map_err(|e| Error::Invalid(format!("cannot lock instance {id:?}: {e}")))?;
     let p = path(ctx, id);
     if let Some(dir) = p.parent() {
@@ -127,13 +124,13 @@ mod tests {
         let ctx = Context::new(
             home.path(),
             home.path(),
-            std::sync::Arc::new(crate::context::Recorder::default()),
+            std::sync::Arc::new(crate::state::context::Recorder::default()),
         );
         let first = lock(&ctx, "p", "up").unwrap();
         let e = lock_within(&ctx, "p", "down", Duration::ZERO).unwrap_err();
         assert!(matches!(e, Error::Busy { .. }), "{e}");
         assert!(e.to_string().contains("`up`"), "{e}");
-        assert_eq!(e.exit_code(), crate::error::exit::FAILURE);
+        assert_eq!(e.exit_code(), crate::support::error::exit::FAILURE);
         drop(first);
         assert!(lock_within(&ctx, "p", "down", Duration::ZERO).is_ok());
         // Another instance is never blocked by this one.

@@ -2,9 +2,11 @@
 //! only in the data of [`Kind`]. One file per operation.
 
 pub mod allow;
+pub mod budget;
 mod create;
 mod destroy;
 pub mod env;
+pub mod gate;
 pub mod host;
 mod init;
 mod lock;
@@ -13,10 +15,12 @@ mod passthrough;
 pub mod prepare;
 mod prune;
 pub mod resolve;
+pub mod shared_data;
 pub mod shared_services;
 mod status;
 pub mod sync;
 pub(crate) mod up;
+pub mod workflow;
 
 pub use create::{CreateOptions, create};
 pub use destroy::{DestroyOptions, Destroyed, destroy, destroy_local_prod};
@@ -30,12 +34,12 @@ pub use up::{UpOptions, UpReport, print_gate, show_failing_logs, up};
 
 use std::path::{Path, PathBuf};
 
-use crate::compose::Project;
-use crate::context::Context;
-use crate::envfile;
-use crate::error::{Error, Result};
 use crate::instance::env::SandboxEnv;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::state::envfile;
+use crate::support::error::{Error, Result};
+use crate::tools::compose::Project;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -86,7 +90,7 @@ impl Instance {
     /// The stack's links (URLs, ports) with this instance's ports.
     pub fn links(&self, stack: &Stack) -> Vec<(String, String)> {
         if stack.auto_ports && stack.links.is_empty() {
-            return crate::ports::auto_links(&self.env.ports);
+            return crate::stack::ports::auto_links(&self.env.ports);
         }
         let ports: Vec<(&str, u16)> = self
             .env
@@ -94,7 +98,7 @@ impl Instance {
             .iter()
             .map(|(k, p)| (k.as_str(), *p))
             .collect();
-        crate::ports::links(stack, &ports)
+        crate::stack::ports::links(stack, &ports)
             .into_iter()
             .map(|(l, t)| (l.to_string(), t))
             .collect()
@@ -110,9 +114,9 @@ impl Instance {
             Err(envfile::LoadError::Invalid {
                 source: envfile::EnvFileError::Missing { key },
                 ..
-            }) if crate::ports::for_slot(stack, 0)
+            }) if crate::stack::ports::for_slot(stack, 0)
                 .iter()
-                .chain(crate::ports::for_slot(stack, 1).iter())
+                .chain(crate::stack::ports::for_slot(stack, 1).iter())
                 .any(|(k, _)| *k == key)
                 && description_moved(ctx, stack, dir) =>
             {
@@ -149,7 +153,7 @@ impl Instance {
     pub fn project(&self, ctx: &Context, stack: &Stack) -> Result<Project> {
         let mut files = stack.compose_files_in(&self.dir)?;
         // Chosen ports live in the resolved copy that the last `up` ran.
-        let copy = crate::model::copy_path(&ctx.home, self.id());
+        let copy = ctx.home.model_copy_file(self.id());
         if stack.auto_ports && copy.is_file() {
             files = vec![copy];
         }
@@ -157,9 +161,9 @@ impl Instance {
         p.files = files;
         // COMPOSE_PROFILES (environment or `.env`) switches profiles on as it does
         // for compose: their services and ports are the instance's too.
-        p.profiles = crate::compose::merge_profiles(
+        p.profiles = crate::tools::compose::merge_profiles(
             self.kind.profiles(stack),
-            crate::compose::env_profiles(&self.dir),
+            crate::tools::compose::env_profiles(&self.dir),
         );
         p.env = self.env.compose_vars(stack, &ctx.shared_dir());
         Ok(p)
@@ -265,7 +269,7 @@ pub fn sandbox_entry(
     ctx: &Context,
     stack: &Stack,
     name: Option<&str>,
-) -> Result<crate::registry::Entry> {
+) -> Result<crate::state::registry::Entry> {
     destroy::find_sandbox(ctx, stack, name)
 }
 
@@ -304,7 +308,7 @@ pub fn now_iso() -> String {
 /// two docker calls overlap that work instead of following it.
 #[derive(Debug)]
 pub struct ProjectObjects {
-    containers: Result<Vec<crate::docker::Container>>,
+    containers: Result<Vec<crate::tools::docker::Container>>,
     volumes: Result<Vec<String>>,
 }
 
@@ -312,8 +316,8 @@ impl ProjectObjects {
     pub fn query(project: &str) -> ProjectObjects {
         // Two independent docker calls: run them side by side.
         let (containers, volumes) = std::thread::scope(|s| {
-            let vols = s.spawn(|| crate::docker::volumes(project));
-            let cs = crate::docker::containers(Some(project));
+            let vols = s.spawn(|| crate::tools::docker::volumes(project));
+            let cs = crate::tools::docker::containers(Some(project));
             (cs, vols.join())
         });
         let volumes =
@@ -365,7 +369,7 @@ pub(crate) fn check_leftovers(
             .is_some_and(|e| e.instance_id == project);
     if let Some(dir) = reg.kinfra.projects.get(project).filter(|_| !owned) {
         let keep_volumes = kind == Kind::LocalProd;
-        let r = crate::docker::remove_project(project, Some(Path::new(dir)), !keep_volumes)?;
+        let r = crate::tools::docker::remove_project(project, Some(Path::new(dir)), !keep_volumes)?;
         if r.foreign.is_empty() {
             if keep_volumes {
                 ctx.reporter.warn(&format!(
@@ -393,7 +397,7 @@ pub(crate) fn check_leftovers(
     })
 }
 
-fn describe_objects(cs: &[crate::docker::Container], vols: &[String]) -> String {
+fn describe_objects(cs: &[crate::tools::docker::Container], vols: &[String]) -> String {
     let mut parts = Vec::new();
     if !cs.is_empty() {
         let dirs: Vec<&str> = cs
@@ -421,11 +425,11 @@ fn describe_objects(cs: &[crate::docker::Container], vols: &[String]) -> String 
 
 /// Refuses to act when containers of the instance's project were started from
 /// another directory: compose would recreate or remove them.
-pub(crate) fn ensure_not_foreign(inst: &Instance) -> Result<Vec<crate::docker::Container>> {
-    let cs = crate::docker::containers(Some(inst.id()))?;
+pub(crate) fn ensure_not_foreign(inst: &Instance) -> Result<Vec<crate::tools::docker::Container>> {
+    let cs = crate::tools::docker::containers(Some(inst.id()))?;
     let foreign: Vec<_> = cs
         .iter()
-        .filter(|c| !crate::docker::started_from(c, &inst.dir))
+        .filter(|c| !crate::tools::docker::started_from(c, &inst.dir))
         .cloned()
         .collect();
     if foreign.is_empty() {
@@ -440,11 +444,11 @@ pub(crate) fn ensure_not_foreign(inst: &Instance) -> Result<Vec<crate::docker::C
 
 /// A failed compose run: "Docker unreachable" when the engine no longer answers
 /// (compose's own message for that is a Python traceback), else "compose failed".
-pub(crate) fn compose_error(project: &str, e: crate::exec::ExecError) -> Error {
-    if crate::docker::precheck().is_err() {
-        return crate::docker::unavailable(e);
+pub(crate) fn compose_error(project: &str, e: crate::support::exec::ExecError) -> Error {
+    if crate::tools::docker::precheck().is_err() {
+        return crate::tools::docker::unavailable(e);
     }
-    match crate::docker::classify(e) {
+    match crate::tools::docker::classify(e) {
         Error::Exec(source) => Error::ComposeFailed {
             project: project.into(),
             source,

@@ -1,17 +1,17 @@
 //! `down`, `logs` and `shell`: thin compose/docker calls on one instance.
 
 use super::Instance;
-use crate::compose::Compose;
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
+use crate::tools::compose::Compose;
 
 /// Stops the instance (with its profile, so profile-only services stop too).
 pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Result<()> {
     let _lock = super::lock(ctx, inst.id(), "down")?;
     // Compose would also stop another directory's containers of the same name.
     super::ensure_not_foreign(inst)?;
-    let compose = Compose::detect()?;
+    let compose = Compose::detect(&ctx.home)?;
     let project = inst.project(ctx, stack)?;
     ctx.reporter
         .step(&format!("Stopping {} ({})", inst.id(), compose.describe()));
@@ -26,7 +26,7 @@ pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Res
         // compose then fails to remove the network though nothing uses it. The
         // containers are gone; the network goes once its endpoints are released.
         Err(e) if e.stderr().contains("has active endpoints") => {
-            if crate::docker::remove_networks_settling(inst.id()) {
+            if crate::tools::docker::remove_networks_settling(inst.id()) {
                 Ok(())
             } else {
                 Err(super::compose_error(inst.id(), e))
@@ -48,7 +48,7 @@ pub fn logs(
     if let Some(s) = service {
         // The services Docker knows for this instance (no `compose config`: read
         // commands stay fast); none known yet, compose itself decides.
-        let mut known = services_of(&crate::docker::containers(Some(inst.id()))?);
+        let mut known = services_of(&crate::tools::docker::containers(Some(inst.id()))?);
         if known.is_empty() {
             // Not running: the services the compose file names (a plain read).
             known = file_services(stack, inst);
@@ -57,7 +57,7 @@ pub fn logs(
             return Err(no_such_service(inst, s, &known));
         }
     }
-    let compose = Compose::detect()?;
+    let compose = Compose::detect(&ctx.home)?;
     let project = inst.project(ctx, stack)?;
     let mut cmd = compose
         .cmd(&project)
@@ -77,7 +77,7 @@ pub fn logs(
 fn file_services(stack: &Stack, inst: &Instance) -> Vec<String> {
     let mut v = stack
         .compose_text_in(&inst.dir)
-        .map(|t| crate::stack_check::read(&t).services)
+        .map(|t| crate::stack::check::read(&t).services)
         .unwrap_or_default();
     v.sort();
     v.dedup();
@@ -115,7 +115,7 @@ pub fn shell(stack: &Stack, inst: &Instance, service: &str, tty: bool) -> Result
             ))
         })?;
     let flags = if tty { "-it" } else { "-i" };
-    let status = crate::exec::Cmd::new("docker")
+    let status = crate::support::exec::Cmd::new("docker")
         .args([
             "exec",
             flags,
@@ -129,7 +129,7 @@ pub fn shell(stack: &Stack, inst: &Instance, service: &str, tty: bool) -> Result
 }
 
 /// The instance's services Docker knows of, sorted, each once.
-fn services_of(cs: &[crate::docker::Container]) -> Vec<String> {
+fn services_of(cs: &[crate::tools::docker::Container]) -> Vec<String> {
     let set: std::collections::BTreeSet<&str> = cs.iter().map(|c| c.service.as_str()).collect();
     set.into_iter().map(String::from).collect()
 }
@@ -149,7 +149,7 @@ pub fn log_tails(
     service: Option<&str>,
     lines: usize,
 ) -> Result<std::collections::BTreeMap<String, String>> {
-    let cs = crate::docker::containers(Some(inst.id()))?;
+    let cs = crate::tools::docker::containers(Some(inst.id()))?;
     let known = services_of(&cs);
     if let Some(s) = service
         && !known.iter().any(|k| k == s)
@@ -159,7 +159,12 @@ pub fn log_tails(
     Ok(cs
         .iter()
         .filter(|c| service.is_none_or(|s| c.service == s))
-        .map(|c| (c.service.clone(), crate::docker::log_tail(&c.id, lines)))
+        .map(|c| {
+            (
+                c.service.clone(),
+                crate::tools::docker::log_tail(&c.id, lines),
+            )
+        })
         .collect())
 }
 
@@ -196,7 +201,7 @@ pub fn exec(
                 no_such_service(inst, service, &known)
             }
         })?;
-    let out = crate::exec::Cmd::new("docker")
+    let out = crate::support::exec::Cmd::new("docker")
         .args(["exec", "-i", &c.id])
         .args(argv.iter().map(String::as_str))
         .timeout(timeout)
@@ -216,12 +221,12 @@ pub fn wait(
     stack: &Stack,
     inst: &Instance,
     timeout: std::time::Duration,
-) -> Result<crate::gate::Report> {
-    let report = crate::gate::run(
+) -> Result<crate::instance::gate::Report> {
+    let report = crate::instance::gate::run(
         stack,
         &inst.env,
         inst.id(),
-        &crate::gate::Options {
+        &crate::instance::gate::Options {
             timeout,
             // The services of the model `up` last resolved (a file read, no compose).
             services: super::resolve::cached_services(ctx, inst.id()),

@@ -4,10 +4,10 @@
 //! secret's value is shown as `***` (`compose config` shows where each one lands).
 
 use super::{Instance, UpOptions};
-use crate::compose::Compose;
-use crate::context::Context;
-use crate::error::Result;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::Result;
+use crate::tools::compose::Compose;
 
 /// Runs compose with `args` for `inst`; returns what it printed and its status (the
 /// caller prints it, redacted).
@@ -17,10 +17,10 @@ pub fn compose(
     inst: &Instance,
     args: &[String],
     secrets: bool,
-) -> Result<crate::exec::Output> {
-    let compose = Compose::detect()?;
+) -> Result<crate::support::exec::Output> {
+    let compose = Compose::detect(&ctx.home)?;
     let mut project = inst.project(ctx, stack)?;
-    let copy = crate::model::copy_path(&ctx.home, inst.id());
+    let copy = ctx.home.model_copy_file(inst.id());
     let resolved;
     let inst = if stack.auto_ports && !copy.is_file() {
         // Never started: the copy `up` would run, made now (under the lock, as `up`).

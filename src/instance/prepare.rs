@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use crate::context::Context;
-use crate::error::{Error, Result};
-use crate::exec::Cmd;
 use crate::stack::{PrepareAction, Stack};
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
+use crate::support::exec::Cmd;
 
 /// Whether the engine has the image (`docker image inspect`).
 fn image_present(image: &str) -> bool {
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, stack: &Stack, dir: &Path, clone: &Path) -> Result<Vec
                     continue;
                 }
                 for f in [dockerfile, context] {
-                    crate::fsutil::resolve_inside(dir, Path::new(f))
+                    crate::support::fsutil::resolve_inside(dir, Path::new(f))
                         .map_err(|why| fail(format!("{f}: {why}")))?;
                 }
                 if !dir.join(dockerfile).is_file() {

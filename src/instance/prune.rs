@@ -7,11 +7,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::context::Context;
-use crate::docker;
-use crate::error::{Error, Result};
-use crate::registry::Entry;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::state::registry::Entry;
+use crate::support::error::{Error, Result};
+use crate::tools::docker;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PruneItem {
@@ -60,7 +60,7 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
         c.kinfra.forget(&entry.instance_id);
         Ok(())
     })?;
-    crate::model::remove_copy(&ctx.home, &entry.instance_id);
+    crate::tools::model::remove_copy(&ctx.home, &entry.instance_id);
     Ok(PruneItem {
         project: entry.instance_id.clone(),
         slot: Some(entry.slot),
@@ -178,7 +178,7 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
                 // while volumes do.
                 let dir = c.kinfra.projects.get(&it.project).cloned();
                 c.kinfra.forget(&it.project);
-                crate::model::remove_copy(&ctx.home, &it.project);
+                crate::tools::model::remove_copy(&ctx.home, &it.project);
                 if let (Some(d), true) = (dir, it.keeps_volumes) {
                     c.kinfra.projects.insert(it.project.clone(), d);
                 }
@@ -202,7 +202,7 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
         .collect();
     for repo in repos {
         let _git = ctx.registry().worktree_lock()?;
-        if let Err(e) = crate::git::worktree_prune(Path::new(repo)) {
+        if let Err(e) = crate::tools::git::worktree_prune(Path::new(repo)) {
             ctx.reporter
                 .warn(&format!("`git worktree prune` in {repo} failed: {e}"));
         }

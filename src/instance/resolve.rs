@@ -13,13 +13,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Instance;
-use crate::compose::{Compose, Project};
-use crate::context::Context;
-use crate::envfile;
-use crate::error::{Error, Result};
 use crate::instance::env::SandboxEnv;
-use crate::model::{self, Model, Published};
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::state::envfile;
+use crate::support::error::{Error, Result};
+use crate::tools::compose::{Compose, Project};
+use crate::tools::model::{self, Model, Published};
 
 /// What a resolved copy was made from, beside it (`<id>.meta.json`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ pub struct Resolved {
 /// call: `wait` and the agents' verbs read it).
 pub fn cached_services(ctx: &Context, id: &str) -> Option<Vec<String>> {
     let m: Meta =
-        serde_json::from_slice(&std::fs::read(model::meta_path(&ctx.home, id)).ok()?).ok()?;
+        serde_json::from_slice(&std::fs::read(ctx.home.model_meta_file(id)).ok()?).ok()?;
     Some(m.services)
 }
 
@@ -55,7 +55,7 @@ pub fn cached_services(ctx: &Context, id: &str) -> Option<Vec<String>> {
 /// networks, shared volumes, host-network services), one line each; empty when it
 /// has none or no copy (a plain read, for `status`).
 pub fn cached_shared(ctx: &Context, id: &str) -> Vec<String> {
-    let Some(m) = std::fs::read(model::meta_path(&ctx.home, id))
+    let Some(m) = std::fs::read(ctx.home.model_meta_file(id))
         .ok()
         .and_then(|b| serde_json::from_slice::<Meta>(&b).ok())
     else {
@@ -118,8 +118,8 @@ pub fn prepare(
         model::cache_key(compose, &keyed, &secrets),
         stack.shared_volumes.join(",")
     );
-    let copy = model::copy_path(&ctx.home, inst.id());
-    let meta_path = model::meta_path(&ctx.home, inst.id());
+    let copy = ctx.home.model_copy_file(inst.id());
+    let meta_path = ctx.home.model_meta_file(inst.id());
     let have: BTreeMap<String, u16> = inst.env.ports.iter().cloned().collect();
 
     let cached = std::fs::read(&meta_path)
@@ -162,7 +162,7 @@ pub fn prepare(
     }
     let text = serde_json::to_vec_pretty(&doc).map_err(|e| Error::Other(e.to_string()))?;
     // The model holds the project's own environment values: the user's alone.
-    crate::fsutil::write_atomic(&copy, &text, Some(0o600))
+    crate::support::fsutil::write_atomic(&copy, &text, Some(0o600))
         .map_err(|e| Error::io("could not write", &copy, e))?;
     let meta = Meta {
         key,
@@ -172,7 +172,7 @@ pub fn prepare(
         isolation: isolation.clone(),
     };
     let meta_text = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Other(e.to_string()))?;
-    crate::fsutil::write_atomic(&meta_path, &meta_text, Some(0o600))
+    crate::support::fsutil::write_atomic(&meta_path, &meta_text, Some(0o600))
         .map_err(|e| Error::io("could not write", &meta_path, e))?;
     Ok(Resolved {
         file: copy,
@@ -190,7 +190,7 @@ fn subnets(
     id: &str,
     fixed: &[(String, model::Cidr)],
 ) -> Result<BTreeMap<String, model::Cidr>> {
-    let engine: Vec<model::Cidr> = crate::docker::network_subnets()
+    let engine: Vec<model::Cidr> = crate::tools::docker::network_subnets()
         .unwrap_or_default()
         .iter()
         .filter_map(|s| model::Cidr::parse(s))
@@ -240,7 +240,7 @@ pub fn after_register(ctx: &Context, stack: &Stack, inst: Instance) -> Instance 
     if !stack.auto_ports {
         return inst;
     }
-    let res = Compose::detect()
+    let res = Compose::detect(&ctx.home)
         .and_then(|compose| {
             let project = inst.project(ctx, stack)?;
             prepare(ctx, &compose, stack, &inst, &project)
@@ -274,8 +274,8 @@ pub fn allocate(
     }
     let kept: BTreeMap<String, u16> = inst.env.ports.iter().cloned().collect();
     // Probed before the lock: what listens now, and what the engine publishes.
-    let holders = crate::docker::port_holders().unwrap_or_default();
-    let held = |p: u16| holders.contains_key(&p) || super::up::port_in_use(p);
+    let holders = crate::tools::docker::port_holders().unwrap_or_default();
+    let held = |p: u16| holders.contains_key(&p) || crate::stack::ports::in_use(p);
     let id = inst.id().to_string();
     let chosen = ctx.registry().update(|c| {
         let mut taken: BTreeSet<u16> = c
@@ -287,7 +287,7 @@ pub fn allocate(
             .collect();
         // The Python tools' slot pool and devops-ai's slots hold theirs.
         taken.extend(c.pool_ports().keys());
-        taken.extend(crate::registry::devops_ai_ports().keys());
+        taken.extend(crate::state::registry::devops_ai_ports().keys());
         // Instances of env-driven projects: their ports are in their .env.sandbox.
         let mut ktrdr_here = false;
         let ktrdr = &*crate::stack::KTRDR;
@@ -302,10 +302,10 @@ pub fn allocate(
         // taken will want its ports too.
         if ktrdr_here {
             for slot in 0..=ktrdr.max_slot {
-                taken.extend(crate::ports::own_for_slot(ktrdr, slot).into_iter().map(|(_, p)| p));
+                taken.extend(crate::stack::ports::own_for_slot(ktrdr, slot).into_iter().map(|(_, p)| p));
             }
         }
-        let chosen = crate::ports::allocate(&wanted, inst.env.slot, &kept, &taken, &held);
+        let chosen = crate::stack::ports::allocate(&wanted, inst.env.slot, &kept, &taken, &held);
         if let Some((k, base)) = wanted.iter().find(|(k, _)| !chosen.contains_key(k)) {
             return Err(Error::Other(format!(
                 "no free host port for {k} (the project's own port {base}): every candidate is taken"
@@ -330,7 +330,7 @@ pub fn allocate(
             source,
         })
     })?;
-    super::init::write_env(&inst.dir.join(envfile::FILE_NAME), &env)?;
+    env.write(&inst.dir.join(envfile::FILE_NAME))?;
     Ok(Instance {
         env,
         ..inst.clone()

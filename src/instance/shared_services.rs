@@ -7,10 +7,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::compose::{Compose, Project};
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::stack::{SharedService, Stack};
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
+use crate::tools::compose::{Compose, Project};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SharedState {
@@ -46,7 +46,7 @@ pub fn select<'s>(stack: &'s Stack, names: &[String]) -> Result<Vec<&'s SharedSe
 
 /// One `docker ps` for all of them.
 pub fn status(stack: &Stack) -> Result<Vec<SharedState>> {
-    let all = crate::docker::containers(None)?;
+    let all = crate::tools::docker::containers(None)?;
     Ok(stack
         .shared
         .iter()
@@ -63,12 +63,13 @@ pub fn status(stack: &Stack) -> Result<Vec<SharedState>> {
 }
 
 fn project(s: &SharedService, dir: &Path) -> Result<Project> {
-    let file = crate::fsutil::resolve_inside(dir, Path::new(&s.compose_file)).map_err(|why| {
-        Error::Invalid(format!(
-            "shared service {}: refused the compose file {}: {why}",
-            s.name, s.compose_file
-        ))
-    })?;
+    let file =
+        crate::support::fsutil::resolve_inside(dir, Path::new(&s.compose_file)).map_err(|why| {
+            Error::Invalid(format!(
+                "shared service {}: refused the compose file {}: {why}",
+                s.name, s.compose_file
+            ))
+        })?;
     if !file.is_file() {
         return Err(Error::Invalid(format!(
             "shared service {}: {} has no {}; check out a branch that has it, or fix kinfra.toml",
@@ -88,7 +89,7 @@ pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<
     if chosen.is_empty() {
         return Ok(Vec::new());
     }
-    let compose = Compose::detect()?;
+    let compose = Compose::detect(&ctx.home)?;
     let states = status(stack)?;
     let mut started = Vec::new();
     for s in chosen {
@@ -116,7 +117,7 @@ pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<
 /// Stops the ones named (their volumes stay). Returns the names it stopped.
 pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<Vec<String>> {
     let chosen = select(stack, names)?;
-    let compose = Compose::detect()?;
+    let compose = Compose::detect(&ctx.home)?;
     let states = status(stack)?;
     let mut stopped = Vec::new();
     for s in chosen {

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Instance, Kind};
-use crate::context::Context;
-use crate::docker::{self, Container};
-use crate::error::Result;
-use crate::registry::Entry;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::state::registry::Entry;
+use crate::support::error::Result;
+use crate::tools::docker::{self, Container};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceState {
@@ -160,8 +160,8 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
         let api_port = match (reg.kinfra.ports.get(&e.instance_id), described) {
             (Some(chosen), d) => d
                 .and_then(|st| chosen.get(&st.api_port_key).copied())
-                .or_else(|| crate::ports::main_port(chosen)),
-            (None, Some(st)) => crate::ports::for_slot(st, e.slot)
+                .or_else(|| crate::stack::ports::main_port(chosen)),
+            (None, Some(st)) => crate::stack::ports::for_slot(st, e.slot)
                 .into_iter()
                 .find(|(k, _)| *k == st.api_port_key)
                 .map(|(_, p)| p),
@@ -200,7 +200,7 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
 
 /// The Python tools' pooled slots as `list` rows.
 fn pool_rows(
-    reg: &crate::registry::Contents,
+    reg: &crate::state::registry::Contents,
     groups: Option<&std::collections::BTreeMap<String, Vec<Container>>>,
     now: jiff::Timestamp,
 ) -> Vec<ListRow> {
@@ -232,7 +232,7 @@ fn pool_rows(
 /// The project an instance belongs to: as recorded when it was made, else (made
 /// before kinfra recorded it) the stack here if the name fits it, else KTRDR's if
 /// that fits, else "-".
-fn project_of(state: &crate::registry::KinfraState, stack: &Stack, id: &str) -> String {
+fn project_of(state: &crate::state::registry::KinfraState, stack: &Stack, id: &str) -> String {
     if let Some(p) = state.stacks.get(id) {
         return p.clone();
     }
@@ -269,7 +269,7 @@ pub fn age(created: &str, now: jiff::Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::parse_ps;
+    use crate::tools::docker::parse_ps;
 
     #[test]
     fn states() {

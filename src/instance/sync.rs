@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Instance;
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::instance::env::SandboxEnv;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
 
 /// One line of `.env.sandbox` that changes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -54,7 +54,7 @@ pub fn plan(
     for (k, v) in old {
         // Chosen ports are the resolver's to keep; lines kinfra never wrote, the
         // person's.
-        let chosen = stack.auto_ports && k.starts_with(crate::model::PORT_PREFIX);
+        let chosen = stack.auto_ports && k.starts_with(crate::tools::model::PORT_PREFIX);
         if !new.contains_key(k) && (chosen || !owned.contains(k)) {
             new.insert(k.clone(), v.clone());
         }
@@ -118,9 +118,13 @@ pub fn sync(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<(Instance, 
     };
     let (vars, changes) = plan(stack, &inst.env, &ctx.shared_dir(), &owned);
     if !changes.is_empty() {
-        let path = inst.dir.join(crate::envfile::FILE_NAME);
-        crate::fsutil::write_atomic(&path, crate::envfile::render(&vars).as_bytes(), None)
-            .map_err(|e| Error::io("could not write", &path, e))?;
+        let path = inst.dir.join(crate::state::envfile::FILE_NAME);
+        crate::support::fsutil::write_atomic(
+            &path,
+            crate::state::envfile::render(&vars).as_bytes(),
+            None,
+        )
+        .map_err(|e| Error::io("could not write", &path, e))?;
     }
     let now = stack.described();
     let mut was = None;

@@ -8,17 +8,16 @@
 //! A volume that existed before the command (a database) is never removed here:
 //! volumes go only through `destroy`, `release` and `down --volumes`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::Instance;
-use crate::compose::Compose;
-use crate::context::Context;
-use crate::docker;
-use crate::error::{Error, PortConflict, Result};
-use crate::gate::{self, Outcome, Report};
-use crate::secrets;
+use crate::instance::gate::{self, Outcome, Report};
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, PortConflict, Result};
+use crate::tools::compose::Compose;
+use crate::tools::docker;
+use crate::tools::secrets;
 
 #[derive(Debug, Clone)]
 pub struct UpOptions {
@@ -129,26 +128,11 @@ pub(super) fn load_secrets(
 
 /// Port keys the compose file really publishes (a key only in a comment is unused).
 fn published_keys(compose_text: &str, keys: &[(String, u16)]) -> Vec<(String, u16)> {
-    let used = crate::compose::variables(compose_text);
+    let used = crate::tools::compose::variables(compose_text);
     keys.iter()
         .filter(|(k, _)| used.contains(k.as_str()))
         .cloned()
         .collect()
-}
-
-/// True when something accepts connections on the port at 127.0.0.1 or ::1 (where
-/// `localhost` resolves first on macOS). Connecting, not binding: a bind from an
-/// unsigned binary can raise macOS's firewall prompt, and a probe that binds holds
-/// the port for a moment that another start may need.
-pub(crate) fn port_in_use(port: u16) -> bool {
-    [
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(Ipv6Addr::LOCALHOST),
-    ]
-    .into_iter()
-    .any(|ip| {
-        TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_millis(300)).is_ok()
-    })
 }
 
 /// Checks the ports; returns the instance's containers as they were before `up`.
@@ -164,7 +148,9 @@ fn check_ports(inst: &Instance, keys: Vec<(String, u16)>) -> Result<Vec<docker::
     let holders = docker::port_holders().unwrap_or_default();
     let busy: Vec<(String, u16)> = keys
         .into_iter()
-        .filter(|(_, p)| !own.contains(p) && (holders.contains_key(p) || port_in_use(*p)))
+        .filter(|(_, p)| {
+            !own.contains(p) && (holders.contains_key(p) || crate::stack::ports::in_use(*p))
+        })
         .collect();
     if busy.is_empty() {
         return Ok(before);
@@ -184,7 +170,7 @@ fn check_ports(inst: &Instance, keys: Vec<(String, u16)>) -> Result<Vec<docker::
 pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Result<UpReport> {
     let r = &ctx.reporter;
     docker::ensure_local_endpoint()?;
-    let compose = Compose::detect()?;
+    let compose = Compose::detect(&ctx.home)?;
     let _lock = super::lock(ctx, inst.id(), "up")?;
     // The file follows the description first: keys it gained, keys it dropped.
     let (synced, changes) = super::sync::sync(ctx, stack, inst)?;
@@ -222,7 +208,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         .env
         .ports
         .iter()
-        .filter(|(k, _)| !crate::ports::is_fixed(stack, k))
+        .filter(|(k, _)| !crate::stack::ports::is_fixed(stack, k))
         .cloned()
         .collect();
     let containers_before = if stack.auto_ports {
@@ -231,7 +217,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         check_ports(inst, published_keys(&compose_text, &own_ports))?
     };
     // `kinfra stack check`'s findings, said before compose meets them.
-    for f in crate::stack_check::check_text(stack, &inst.dir, &compose_text) {
+    for f in crate::stack::check::check_text(stack, &inst.dir, &compose_text) {
         r.warn(&f.message);
     }
     // The machine budget, for a stack that is not running yet. A queued start keeps
@@ -239,9 +225,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let _ticket = if containers_before.iter().any(|c| c.running()) {
         None
     } else if opts.wait_for_room {
-        Some(crate::budget::wait_turn(ctx, stack, inst.id())?)
+        Some(crate::instance::budget::wait_turn(ctx, stack, inst.id())?)
     } else {
-        crate::budget::check(ctx, stack, inst.id())?;
+        crate::instance::budget::check(ctx, stack, inst.id())?;
         None
     };
 
@@ -266,7 +252,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
 
     // What exists now is not this command's to remove if the start fails.
     let before = Before::take(containers_before, inst.id());
-    crate::context::pause_point("up:recorded");
+    crate::state::context::pause_point("up:recorded");
     r.step(&format!("Starting containers ({})", compose.describe()));
     let mut cmd = compose.cmd(&project).args(["up", "-d", "--remove-orphans"]);
     if opts.build {
@@ -288,7 +274,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     live.finish();
     let compact = live.compact();
     drop(live);
-    if progress.is_err() && !crate::context::interrupted() {
+    if progress.is_err() && !crate::state::context::interrupted() {
         if compact {
             for l in &last {
                 r.info(&format!("  {l}"));
@@ -303,7 +289,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
             .collect();
         show_log_tails(ctx, &cs, failing);
     }
-    let started = match (progress, crate::context::interrupted()) {
+    let started = match (progress, crate::state::context::interrupted()) {
         (_, true) => Err(Error::Interrupted),
         (Err(e), false) => Err(super::compose_error(inst.id(), e)),
         (Ok(_), false) => Ok(()),
@@ -315,7 +301,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         return Err(err);
     }
 
-    crate::context::pause_point("up:started");
+    crate::state::context::pause_point("up:started");
     let post_start = stack.post_start.as_ref().map(|ps| {
         r.step(&format!(
             "Running post-start step: {} (in {})",
@@ -346,8 +332,8 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         post_start,
         gate: None,
     };
-    crate::context::pause_point("up:gate");
-    if crate::context::interrupted() {
+    crate::state::context::pause_point("up:gate");
+    if crate::state::context::interrupted() {
         // During the post-start step, or before the gate.
         undo_failed_start(ctx, inst, opts, &before);
         return Err(Error::Interrupted);
@@ -379,13 +365,13 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
             .collect::<Vec<_>>()
             .join(", ");
         undo_failed_start(ctx, inst, opts, &before);
-        if crate::context::interrupted() {
+        if crate::state::context::interrupted() {
             return Err(Error::Interrupted);
         }
         return Err(Error::GateFailed { failed });
     }
     report.gate = Some(g);
-    crate::budget::record_soon(ctx, inst.id());
+    crate::instance::budget::record_soon(ctx, inst.id());
     finish(report)
 }
 
@@ -624,10 +610,12 @@ fn run_post_start(
     script: &crate::stack::Script,
 ) -> std::result::Result<String, String> {
     let text = match script {
-        crate::stack::Script::Embedded(p) => crate::assets::text::<crate::assets::Scripts>(p),
+        crate::stack::Script::Embedded(p) => {
+            crate::support::assets::text::<crate::support::assets::Scripts>(p)
+        }
         crate::stack::Script::Repo(p) => {
             // A tracked symlink must not run a script from outside the repository.
-            let path = crate::fsutil::resolve_inside(&inst.dir, p)
+            let path = crate::support::fsutil::resolve_inside(&inst.dir, p)
                 .map_err(|why| format!("refused to run {}: {why}", p.display()))?;
             std::fs::read_to_string(&path)
                 .map_err(|e| format!("could not read {}: {e}", path.display()))?
@@ -638,7 +626,7 @@ fn run_post_start(
         .iter()
         .find(|c| c.service == service && c.running())
         .ok_or_else(|| format!("service {service} is not running"))?;
-    crate::exec::Cmd::new("docker")
+    crate::support::exec::Cmd::new("docker")
         .args(["exec", &c.id, "sh", "-c", &text])
         .timeout(Duration::from_secs(600))
         .output()

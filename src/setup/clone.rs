@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::support::error::{Error, Result};
 
 /// Transfer progress, as git2 reports it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,12 +65,12 @@ pub fn clone(
     if let Some(b) = branch {
         builder.branch(b);
     }
-    crate::context::pause_point("setup:cloning");
+    crate::state::context::pause_point("setup:cloning");
     builder
         .clone(url, &target)
         .map_err(|e| Error::Other(format!("cloning {url} failed: {}", e.message())))?;
 
-    crate::context::pause_point("setup:cloned");
+    crate::state::context::pause_point("setup:cloned");
     // An existing empty directory is replaced by the rename (POSIX allows it).
     std::fs::rename(&target, dest)
         .map_err(|e| Error::io("could not move the clone to", dest, e))?;

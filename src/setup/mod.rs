@@ -2,22 +2,24 @@
 //! Every step is a library call (prerequisites, clone, `uv sync`, local-prod init,
 //! shared data, up); questions go through the context's prompter and bars through
 //! its reporter, so the CLI owns the terminal and tests answer with
-//! [`crate::prompt::Scripted`]. Interactively every choice is made first and shown
+//! [`crate::support::prompt::Scripted`]. Interactively every choice is made first and shown
 //! as a plan (proceed / change / cancel) before anything is changed; a bad answer is
 //! asked again with the reason.
 
+pub mod checkup;
 pub mod clone;
+pub mod demo;
 pub mod onepassword;
 pub mod transport;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::instance::shared_data::{self, Mode};
 use crate::instance::{self, InitOptions, Kind, ProjectObjects, UpOptions};
-use crate::shared::{self, Mode};
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
 
 pub const DEFAULT_REPO: &str = "https://github.com/kpiteira/ktrdr.git";
 pub const DEFAULT_PATH: &str = "~/Documents/dev/ktrdr-prod";
@@ -92,7 +94,7 @@ pub enum Outcome {
 fn timing(mark: &str) {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let start = START.get_or_init(std::time::Instant::now);
-    if crate::env_vars::is_set(crate::env_vars::EnvVars::KINFRA_TIMING) {
+    if crate::support::env_vars::is_set(crate::support::env_vars::EnvVars::KINFRA_TIMING) {
         crate::errln!(
             "kinfra-timing: {mark} at {} ms",
             start.elapsed().as_millis()
@@ -148,7 +150,8 @@ fn check_repo_url(url: &str) -> Result<()> {
 
 /// The repository's name from its URL or path (`…/shop.git` → `shop`), as a slug.
 fn repo_name(url: &str) -> String {
-    crate::slug::slugify(&crate::stack::repo_name(url)).unwrap_or_else(|_| "project".into())
+    crate::support::slug::slugify(&crate::stack::repo_name(url))
+        .unwrap_or_else(|_| "project".into())
 }
 
 /// Sets up local-prod. `stack` describes KTRDR's repository (the default and the
@@ -173,8 +176,9 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     // ahead while the audit runs (it takes as long as the slowest tool's --version);
     // if a required tool turns out missing, what they made is removed again.
     timing("start");
-    let audit = std::thread::spawn(|| {
-        let checks = crate::prereq::audit();
+    let home = ctx.home.clone();
+    let audit = std::thread::spawn(move || {
+        let checks = crate::tools::prereq::audit(&home);
         timing("audit done");
         checks
     });
@@ -195,10 +199,10 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
         .join()
         .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
     section(ctx, 1, "Prerequisites");
-    for l in crate::prereq::render(&checks) {
+    for l in crate::tools::prereq::render(&checks) {
         ctx.reporter.info(&l);
     }
-    if !crate::prereq::all_required_ok(&checks) {
+    if !crate::tools::prereq::all_required_ok(&checks) {
         if let Some(Ok(p)) = &early {
             p.undo();
         }
@@ -355,7 +359,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     // 6. local-prod init.
     section(ctx, 6, "local-prod init");
     let prod_ctx = ctx.with_cwd(&dest);
-    let inst = if p.already_registered && dest.join(crate::envfile::FILE_NAME).is_file() {
+    let inst = if p.already_registered && dest.join(crate::state::envfile::FILE_NAME).is_file() {
         ctx.reporter.info("local-prod is already initialized here");
         instance::Instance::at(stack, &dest)?
     } else {
@@ -380,11 +384,11 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     };
     match mode {
         Some(m) => {
-            let s = shared::init(ctx, stack, &m)?;
+            let s = shared_data::init(ctx, stack, &m)?;
             for (name, files, bytes) in &s.dirs {
                 ctx.reporter.info(&format!(
                     "  {name:<11} {files} file(s), {}",
-                    crate::units::human_bytes(*bytes)
+                    crate::support::units::human_bytes(*bytes)
                 ));
             }
             done.push(format!("shared data at {}", ctx.shared_dir().display()));
@@ -459,11 +463,11 @@ fn repository(ctx: &Context, o: &Options) -> Result<Repo> {
             demo_origin: None,
         });
     }
-    let dir = ctx.home.join("demo");
-    let origin = dir.join(crate::demo::ORIGIN_NAME);
+    let dir = ctx.home.demo_dir();
+    let origin = dir.join(crate::setup::demo::ORIGIN_NAME);
     if !origin.is_dir() {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
-        crate::demo::make_origin(&dir)?;
+        crate::setup::demo::make_origin(&dir)?;
     }
     Ok(Repo {
         url: origin.display().to_string(),
@@ -639,10 +643,10 @@ fn plan(
     if let Some(free) = free_space(&d.dest) {
         l.push(format!(
             "  free space   {} there",
-            crate::units::human_bytes(free)
+            crate::support::units::human_bytes(free)
         ));
     }
-    let ports: Vec<String> = crate::ports::for_slot(stack, 0)
+    let ports: Vec<String> = crate::stack::ports::for_slot(stack, 0)
         .iter()
         .map(|(_, p)| p.to_string())
         .collect();
@@ -705,7 +709,7 @@ fn free_space(path: &Path) -> Option<u64> {
 fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destination> {
     let registered = ctx.registry().load()?.local_prod;
     let already_registered = match registered {
-        Some(e) if crate::fsutil::same_path(Path::new(&e.path), dest) => true,
+        Some(e) if crate::support::fsutil::same_path(Path::new(&e.path), dest) => true,
         Some(e) => {
             return Err(Error::LocalProdExists {
                 path: PathBuf::from(&e.path),
@@ -737,8 +741,9 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
             writable(dest)?;
             return Ok(d);
         }
-        let origin = crate::git::origin_url(dest).ok().flatten();
-        let is_top = crate::git::toplevel(dest).is_ok_and(|t| crate::fsutil::same_path(&t, dest));
+        let origin = crate::tools::git::origin_url(dest).ok().flatten();
+        let is_top = crate::tools::git::toplevel(dest)
+            .is_ok_and(|t| crate::support::fsutil::same_path(&t, dest));
         if is_top && origin.as_deref().is_some_and(|o| same_repo(o, &repo.url)) {
             d.resume = true;
             d.running = already_registered && running(dest);
@@ -782,9 +787,9 @@ fn writable(dir: &Path) -> Result<()> {
 
 /// Whether containers of the local-prod started from `dir` are running.
 fn running(dir: &Path) -> bool {
-    crate::docker::containers(None).is_ok_and(|cs| {
+    crate::tools::docker::containers(None).is_ok_and(|cs| {
         cs.iter()
-            .any(|c| c.running() && crate::docker::started_from(c, dir))
+            .any(|c| c.running() && crate::tools::docker::started_from(c, dir))
     })
 }
 
@@ -866,8 +871,8 @@ fn clone_with_progress(ctx: &Context, url: &str, branch: Option<&str>, dest: &Pa
         let secs = start.elapsed().as_secs_f64().max(0.001);
         bar.set_message(&format!(
             "objects, {} ({}/s)",
-            crate::units::human_bytes(t.received_bytes as u64),
-            crate::units::human_bytes((t.received_bytes as f64 / secs) as u64)
+            crate::support::units::human_bytes(t.received_bytes as u64),
+            crate::support::units::human_bytes((t.received_bytes as f64 / secs) as u64)
         ));
     });
     bar.finish();
@@ -880,7 +885,7 @@ fn uv_sync(ctx: &Context, dir: &Path) -> Result<()> {
         return Ok(());
     }
     let spinner = ctx.reporter.spinner("uv sync");
-    let res = crate::exec::Cmd::new("uv")
+    let res = crate::support::exec::Cmd::new("uv")
         .arg("sync")
         .current_dir(dir)
         .timeout(Duration::from_secs(1800))
@@ -917,8 +922,8 @@ mod tests {
 
     use std::sync::Arc;
 
-    use crate::context::Recorder;
-    use crate::prompt::Scripted;
+    use crate::state::context::Recorder;
+    use crate::support::prompt::Scripted;
 
     /// A home, a work directory, a recorder and the scripted answers.
     struct T {
@@ -1068,7 +1073,7 @@ mod tests {
         t.ctx
             .registry()
             .update(|c| {
-                c.local_prod = Some(crate::registry::Entry {
+                c.local_prod = Some(crate::state::registry::Entry {
                     instance_id: "ktrdr-prod".into(),
                     slot: 0,
                     path: prod.display().to_string(),

@@ -5,8 +5,8 @@
 use std::io::Read;
 use std::time::Duration;
 
-use crate::exec::Cmd;
 use crate::stack::Stack;
+use crate::support::exec::Cmd;
 
 /// The explanation shown by setup and `--check-only`.
 pub fn explain(stack: &Stack) -> String {
@@ -42,11 +42,11 @@ pub enum ItemState {
 }
 
 pub fn item_state(stack: &Stack) -> ItemState {
-    match crate::secrets::fetch(&stack.fields_for(true), &stack.local_prod_item) {
+    match crate::tools::secrets::fetch(&stack.fields_for(true), &stack.local_prod_item) {
         Ok(_) => ItemState::Present,
         // Only a definite "no such item" offers to create one: a sign-in or connection
         // problem must never lead to a duplicate item.
-        Err(crate::secrets::SecretsError::ItemMissing { .. }) => ItemState::Missing,
+        Err(crate::tools::secrets::SecretsError::ItemMissing { .. }) => ItemState::Missing,
         Err(e) => ItemState::Unavailable(e.to_string()),
     }
 }

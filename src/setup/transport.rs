@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 
-use crate::error::root_cause;
+use crate::support::error::root_cause;
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
 
 const USER_AGENT: &str = concat!("git/2.0 (kinfra ", env!("CARGO_PKG_VERSION"), ")");

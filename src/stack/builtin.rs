@@ -21,7 +21,7 @@ const KTRDR_M6: &str = "the built-in KTRDR description (M6 tree)";
 const KTRDR_TODAY: &str = "the built-in KTRDR description (today's tree, 2c5c7173)";
 
 fn builtin(file: &str, origin: &str) -> Stack {
-    let text = crate::assets::text::<crate::assets::Scripts>(file);
+    let text = crate::support::assets::text::<crate::support::assets::Scripts>(file);
     // The build embeds these files and unit tests parse them: a failure is a bug here.
     let mut s = Stack::parse(&text, origin).unwrap_or_else(|e| panic!("embedded {file}: {e}"));
     s.builtin = true;
@@ -31,7 +31,7 @@ fn builtin(file: &str, origin: &str) -> Stack {
 /// Pure: which built-in KTRDR description fits a KTRDR compose file: today's when
 /// it reads the secrets under their newer names, else M6's.
 pub fn ktrdr_for_compose(text: &str) -> &'static Stack {
-    let vars = crate::compose::variables(text);
+    let vars = crate::tools::compose::variables(text);
     if vars.contains("KTRDR_DB_PASSWORD") || vars.contains("KTRDR_AUTH_JWT_SECRET") {
         &KTRDR_2026
     } else {
@@ -68,7 +68,9 @@ mod tests {
     #[test]
     fn the_compose_file_in_hand_chooses_the_ktrdr_description() {
         assert_eq!(ktrdr_for_compose(TODAY).origin, KTRDR_TODAY);
-        let m6 = crate::assets::text::<crate::assets::Stacks>("demo/docker-compose.sandbox.yml");
+        let m6 = crate::support::assets::text::<crate::support::assets::Stacks>(
+            "demo/docker-compose.sandbox.yml",
+        );
         assert_eq!(ktrdr_for_compose(&m6).origin, KTRDR_M6);
         // Both go by one name: their instances are one project's.
         assert_eq!(KTRDR.name, KTRDR_2026.name);
@@ -77,7 +79,7 @@ mod tests {
     #[test]
     fn todays_description_maps_what_todays_compose_file_reads() {
         let s = &*KTRDR_2026;
-        let read = crate::compose::variables(TODAY);
+        let read = crate::tools::compose::variables(TODAY);
         for f in &s.secret_fields {
             assert!(read.contains(f.var.as_str()), "{} not read", f.var);
         }
@@ -91,7 +93,7 @@ mod tests {
         assert_eq!(s.env_for(false)["KTRDR_ENV"], "development");
         assert_eq!(s.env_for(true)["KTRDR_ENV"], "production");
         // Every host port the compose file publishes comes from a key of it.
-        for p in crate::stack_check::read(TODAY).ports {
+        for p in crate::stack::check::read(TODAY).ports {
             let (var, _) = p.var.expect("a variable");
             assert!(
                 s.ports.iter().any(|r| r.key == var && !r.fixed),
@@ -105,7 +107,7 @@ mod tests {
         let s = &*KTRDR_2026;
         let mut seen = BTreeMap::new();
         for slot in 0..=s.max_slot {
-            for (k, p) in crate::ports::own_for_slot(s, slot) {
+            for (k, p) in crate::stack::ports::own_for_slot(s, slot) {
                 if let Some(first) = seen.insert(p, (slot, k)) {
                     panic!("port {p}: slot {slot} {k} and slot {} {}", first.0, first.1);
                 }
@@ -113,20 +115,20 @@ mod tests {
         }
         assert!(seen.contains_key(&5010) && seen.contains_key(&5020));
         assert_eq!(
-            crate::ports::for_slot(s, 3)
+            crate::stack::ports::for_slot(s, 3)
                 .into_iter()
                 .find(|(k, _)| *k == "KTRDR_JAEGER_UI_PORT"),
             Some(("KTRDR_JAEGER_UI_PORT", 46686))
         );
-        assert!(crate::ports::is_fixed(s, "KTRDR_GRAFANA_PORT"));
+        assert!(crate::stack::ports::is_fixed(s, "KTRDR_GRAFANA_PORT"));
     }
 
     #[test]
     fn fixed_ports_are_a_kind_not_a_step_of_zero() {
         let s = parse("[[ports]]\nkey = \"OBS_PORT\"\nfixed = 46686\n").unwrap();
-        assert_eq!(crate::ports::for_slot(&s, 0), [("OBS_PORT", 46686)]);
-        assert_eq!(crate::ports::for_slot(&s, 7), [("OBS_PORT", 46686)]);
-        assert!(crate::ports::own_for_slot(&s, 7).is_empty());
+        assert_eq!(crate::stack::ports::for_slot(&s, 0), [("OBS_PORT", 46686)]);
+        assert_eq!(crate::stack::ports::for_slot(&s, 7), [("OBS_PORT", 46686)]);
+        assert!(crate::stack::ports::own_for_slot(&s, 7).is_empty());
         let e = parse("[[ports]]\nkey = \"A\"\nlocal_prod = 1\nbase = 9\nstep = 0\n").unwrap_err();
         assert!(e.contains("fixed = 1"), "{e}");
         let e = parse("[[ports]]\nkey = \"A\"\nfixed = 1\nbase = 9\n").unwrap_err();

@@ -1,7 +1,7 @@
 //! The file format, as written; checked and turned into a [`Stack`].
 
 use super::*;
-use crate::validate::{
+use crate::support::validate::{
     DirName, EnvName, HttpPath, JsonPointer, OpItem, Profile, ProjectName, WorktreePrefix,
 };
 
@@ -76,7 +76,8 @@ struct RawData {
 fn data(raw: RawData) -> std::result::Result<DataSpec, String> {
     for (what, list) in [("volumes", &raw.volumes), ("exclude", &raw.exclude)] {
         for v in list {
-            crate::validate::volume_key(v).map_err(|e| format!("data.{what} entry {v:?}: {e}"))?;
+            crate::support::validate::volume_key(v)
+                .map_err(|e| format!("data.{what} entry {v:?}: {e}"))?;
         }
     }
     Ok(DataSpec {
@@ -292,7 +293,7 @@ fn host_services(raw: Vec<RawHost>) -> std::result::Result<Vec<HostService>, Str
         }
         let mut env = BTreeMap::new();
         for (k, v) in r.env {
-            if crate::validate::steers_processes(&k.0) && k.0 != "PYTHONPATH" {
+            if crate::support::validate::steers_processes(&k.0) && k.0 != "PYTHONPATH" {
                 return Err(format!(
                     "host service {name:?}: {} steers processes; set it in the command instead",
                     k.0
@@ -478,7 +479,7 @@ fn check_names(
     extra: Vec<(String, String)>,
 ) -> std::result::Result<(), String> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for k in crate::envfile::OWN_KEYS {
+    for k in crate::state::envfile::OWN_KEYS {
         seen.insert(k.to_string(), "kinfra's own key".into());
     }
     let mut made: Vec<(String, String)> = ports
@@ -490,7 +491,7 @@ fn check_names(
         format!("env_prefix {env_prefix:?} (its _SHARED_DIR key)"),
     ));
     for d in shared {
-        let k = crate::envfile::shared_dir_key(env_prefix, d);
+        let k = crate::state::envfile::shared_dir_key(env_prefix, d);
         made.push((k, format!("shared_dirs entry {d:?}")));
     }
     for f in secrets {
@@ -498,12 +499,15 @@ fn check_names(
     }
     made.extend(extra);
     for (k, what) in made {
-        if crate::validate::steers_processes(&k) {
+        if crate::support::validate::steers_processes(&k) {
             return Err(format!(
                 "{what} makes the variable {k}, which steers the processes kinfra runs (docker, compose, git): choose another name"
             ));
         }
-        if auto_ports && k.starts_with(crate::model::PORT_PREFIX) && !what.starts_with("port key") {
+        if auto_ports
+            && k.starts_with(crate::tools::model::PORT_PREFIX)
+            && !what.starts_with("port key")
+        {
             return Err(format!(
                 "{what} is {k}, a name kinfra gives chosen ports (PORT_…): choose another"
             ));
@@ -581,7 +585,7 @@ fn variables(
 
 impl Raw {
     pub fn into_stack(self) -> std::result::Result<Stack, String> {
-        let slug = crate::slug::slugify(&self.name)
+        let slug = crate::support::slug::slugify(&self.name)
             .map_err(|e| format!("name {:?} cannot name compose projects: {e}", self.name))?;
         if self.max_slot == 0 {
             return Err("max_slot must be at least 1".into());
@@ -681,7 +685,7 @@ impl Raw {
         // `PORT_<SERVICE>_<TARGET>`.
         let known = |k: &str| {
             ports.iter().any(|p| p.key == k)
-                || (auto_ports && k.starts_with(crate::model::PORT_PREFIX))
+                || (auto_ports && k.starts_with(crate::tools::model::PORT_PREFIX))
         };
         let need = |what: &str, k: &str| {
             if known(k) {
@@ -750,7 +754,7 @@ impl Raw {
             .map(|p| {
                 let script = match p.script.strip_prefix("embedded:") {
                     Some(e) => {
-                        if crate::assets::Scripts::get(e).is_none() {
+                        if crate::support::assets::Scripts::get(e).is_none() {
                             return Err(format!(
                                 "post_start script {:?} is not embedded in kinfra",
                                 p.script
@@ -779,7 +783,7 @@ impl Raw {
         let env_prefix = self.env_prefix.map(|e| e.0).unwrap_or_else(|| {
             let p = slug.to_uppercase().replace('-', "_");
             // A name starting with a digit is no variable name.
-            if crate::validate::env_name(&p).is_ok() {
+            if crate::support::validate::env_name(&p).is_ok() {
                 p
             } else {
                 format!("_{p}")
@@ -840,7 +844,7 @@ impl Raw {
             budget: Budget {
                 max_running: self.budget.max_running,
                 memory: match self.budget.memory {
-                    Some(m) => Some(crate::units::parse_bytes(&m).ok_or_else(|| {
+                    Some(m) => Some(crate::support::units::parse_bytes(&m).ok_or_else(|| {
                         format!("budget.memory {m:?} is not a size (examples: 8G, 512M)")
                     })?),
                     None => None,

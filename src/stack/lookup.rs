@@ -5,14 +5,15 @@ use std::path::{Path, PathBuf};
 
 use super::Stack;
 use super::builtin::{KTRDR, KTRDR_COMPOSE_FILE, ktrdr_for};
-use crate::error::{Error, Result};
+use crate::state::home::Home;
+use crate::support::error::{Error, Result};
 
 /// The stack for work in `cwd`, one rule for every command: the `kinfra.toml` of
 /// the checkout holding `cwd`, else its main clone's (an untracked one there serves
 /// every worktree), else KTRDR's built-in description for a KTRDR checkout (the one
 /// that fits its compose file), else what its compose file says. A description that
 /// does not parse is an error, never silently replaced.
-pub fn for_dir(cwd: &Path, home: Option<&Path>) -> Result<&'static Stack> {
+pub fn for_dir(cwd: &Path, home: Option<&Home>) -> Result<&'static Stack> {
     let top = cwd
         .ancestors()
         .find(|d| d.join(".git").exists())
@@ -45,7 +46,7 @@ pub fn for_dir(cwd: &Path, home: Option<&Path>) -> Result<&'static Stack> {
 
 /// devops-ai's `.devops-ai/infra.toml` in `dir`, translated, when there is one.
 fn from_infra_toml(dir: &Path) -> Result<Option<Stack>> {
-    let path = dir.join(crate::infra_toml::PATH);
+    let path = dir.join(crate::stack::infra_toml::PATH);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -53,7 +54,7 @@ fn from_infra_toml(dir: &Path) -> Result<Option<Stack>> {
     };
     let origin = format!("{} (devops-ai's, read as kinfra's)", path.display());
     let (kinfra, notes) =
-        crate::infra_toml::translate(&text).map_err(|message| Error::StackInvalid {
+        crate::stack::infra_toml::translate(&text).map_err(|message| Error::StackInvalid {
             origin: origin.clone(),
             message,
         })?;
@@ -61,7 +62,7 @@ fn from_infra_toml(dir: &Path) -> Result<Option<Stack>> {
     s.notes = notes;
     // The health check's service: the one publishing its port.
     if let Ok(text) = std::fs::read_to_string(dir.join(&s.compose_file)) {
-        let facts = crate::stack_check::read(&text);
+        let facts = crate::stack::check::read(&text);
         for g in &mut s.gate {
             let crate::stack::Check::Http { port_key, .. } = &g.check else {
                 continue;
@@ -82,7 +83,7 @@ fn from_infra_toml(dir: &Path) -> Result<Option<Stack>> {
 /// compose file is KTRDR's `compose_file`) or a directory without a compose file;
 /// otherwise inferred from the first compose file compose itself would take, named
 /// after the main clone's directory (a worktree's own name is the instance's).
-pub fn infer(top: &Path, home: Option<&Path>) -> Result<Option<Stack>> {
+pub fn infer(top: &Path, home: Option<&Home>) -> Result<Option<Stack>> {
     if top.join(KTRDR_COMPOSE_FILE).is_file() {
         return Ok(None);
     }
@@ -90,7 +91,7 @@ pub fn infer(top: &Path, home: Option<&Path>) -> Result<Option<Stack>> {
     let named = compose_file_setting(top)?;
     let file = match named.first() {
         Some(f) => f.clone(),
-        None => match crate::stack_check::COMPOSE_CANDIDATES
+        None => match crate::stack::check::COMPOSE_CANDIDATES
             .iter()
             .find(|f| top.join(f).is_file())
         {
@@ -109,7 +110,7 @@ pub fn infer(top: &Path, home: Option<&Path>) -> Result<Option<Stack>> {
     });
     // A name may hold what a compose project name cannot; the slug is the name then,
     // and a name with nothing usable falls back to "project".
-    let name = crate::slug::slugify(&name).unwrap_or_else(|_| "project".into());
+    let name = crate::support::slug::slugify(&name).unwrap_or_else(|_| "project".into());
     // Two repositories of one name (`github.com/a/app`, `github.com/b/app`) must not
     // share instance names: the registry tells them apart.
     let name = match home {
@@ -138,10 +139,11 @@ pub fn infer(top: &Path, home: Option<&Path>) -> Result<Option<Stack>> {
 /// `COMPOSE_PATH_SEPARATOR`, `:` by default), relative to it; empty when unset. A
 /// file outside the repository is refused, naming the variable.
 fn compose_file_setting(top: &Path) -> Result<Vec<String>> {
-    let Some(v) = crate::compose::setting(top, "COMPOSE_FILE") else {
+    let Some(v) = crate::tools::compose::setting(top, "COMPOSE_FILE") else {
         return Ok(Vec::new());
     };
-    let sep = crate::compose::setting(top, "COMPOSE_PATH_SEPARATOR").unwrap_or_else(|| ":".into());
+    let sep =
+        crate::tools::compose::setting(top, "COMPOSE_PATH_SEPARATOR").unwrap_or_else(|| ":".into());
     let mut files = Vec::new();
     for f in v
         .split(sep.as_str())
@@ -152,7 +154,7 @@ fn compose_file_setting(top: &Path) -> Result<Vec<String>> {
             .strip_prefix(top)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| f.trim_start_matches("./").to_string());
-        crate::validate::repo_path(&rel).map_err(|message| Error::StackInvalid {
+        crate::support::validate::repo_path(&rel).map_err(|message| Error::StackInvalid {
             origin: "COMPOSE_FILE".into(),
             message,
         })?;
@@ -170,20 +172,20 @@ fn compose_file_setting(top: &Path) -> Result<Vec<String>> {
 /// The project name for the clone `main`: the one its registered instances were
 /// made under, when it has any (names stay stable); else `base`, unless instances
 /// of another clone already go by it, then `base-<hash of this clone's path>`.
-fn distinct_name(home: &Path, base: &str, main: &Path) -> String {
-    let Ok(reg) = crate::registry::Registry::new(home).load() else {
+fn distinct_name(home: &Home, base: &str, main: &Path) -> String {
+    let Ok(reg) = crate::state::registry::Registry::new(home).load() else {
         return base.to_string();
     };
-    let clone_of = |e: &crate::registry::Entry| {
+    let clone_of = |e: &crate::state::registry::Entry| {
         PathBuf::from(e.parent_repo.clone().unwrap_or_else(|| e.path.clone()))
     };
-    let entries: Vec<&crate::registry::Entry> = reg
+    let entries: Vec<&crate::state::registry::Entry> = reg
         .local_prod
         .iter()
         .chain(reg.instances.values())
         .collect();
     let mine = entries.iter().find_map(|e| {
-        crate::fsutil::same_path(&clone_of(e), main)
+        crate::support::fsutil::same_path(&clone_of(e), main)
             .then(|| reg.kinfra.stacks.get(&e.instance_id).cloned())
             .flatten()
     });
@@ -195,10 +197,10 @@ fn distinct_name(home: &Path, base: &str, main: &Path) -> String {
             .stacks
             .get(&e.instance_id)
             .is_some_and(|n| n == base)
-            && !crate::fsutil::same_path(&clone_of(e), main)
+            && !crate::support::fsutil::same_path(&clone_of(e), main)
     });
     if theirs {
-        let h = crate::units::fnv1a(main.display().to_string().as_bytes());
+        let h = crate::support::units::fnv1a(main.display().to_string().as_bytes());
         format!("{base}-{:04x}", h & 0xffff)
     } else {
         base.to_string()

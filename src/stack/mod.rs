@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::support::error::{Error, Result};
 
 /// The file a repository describes its stack in.
 pub const FILE_NAME: &str = "kinfra.toml";
@@ -273,7 +273,7 @@ impl Stack {
                 if own.is_file() {
                     // Links followed: a tracked symlink must not bring in a file from
                     // outside the checkout.
-                    crate::fsutil::resolve_inside(dir, Path::new(f)).map_err(|why| {
+                    crate::support::fsutil::resolve_inside(dir, Path::new(f)).map_err(|why| {
                         Error::Invalid(format!(
                             "refused the compose file {f}: {why}; kinfra reads only files inside the repository"
                         ))
@@ -307,14 +307,14 @@ impl Stack {
     /// and the description's port keys (not the chosen `PORT_…` ones of the auto
     /// scheme, which follow the compose file).
     pub fn kinfra_keys(&self) -> std::collections::BTreeSet<String> {
-        let mut s: std::collections::BTreeSet<String> = crate::envfile::OWN_KEYS
+        let mut s: std::collections::BTreeSet<String> = crate::state::envfile::OWN_KEYS
             .iter()
             .map(|k| k.to_string())
             .collect();
         s.extend(self.ports.iter().map(|p| p.key.clone()));
         s.insert(format!("{}_SHARED_DIR", self.env_prefix));
         for sub in &self.shared_subdirs {
-            s.insert(crate::envfile::shared_dir_key(&self.env_prefix, sub));
+            s.insert(crate::state::envfile::shared_dir_key(&self.env_prefix, sub));
         }
         for lp in [false, true] {
             s.extend(self.env_for(lp).into_keys());
@@ -335,12 +335,15 @@ impl Stack {
     pub fn fingerprint(&self) -> String {
         let mut c = self.clone();
         c.origin.clear();
-        format!("{:08x}", crate::units::fnv1a(format!("{c:?}").as_bytes()))
+        format!(
+            "{:08x}",
+            crate::support::units::fnv1a(format!("{c:?}").as_bytes())
+        )
     }
 
     /// What the registry records for an instance made with this description.
-    pub fn described(&self) -> crate::registry::Described {
-        crate::registry::Described {
+    pub fn described(&self) -> crate::state::registry::Described {
+        crate::state::registry::Described {
             origin: self.origin.clone(),
             fingerprint: self.fingerprint(),
             keys: self.kinfra_keys().into_iter().collect(),
@@ -440,10 +443,13 @@ impl Stack {
 }
 
 mod builtin;
+pub mod check;
 mod file;
+pub mod infra_toml;
 mod lookup;
+pub mod ports;
 
-pub use crate::secrets::{SecretField, SecretRef, SecretSource, kind_key};
+pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource, kind_key};
 pub use builtin::{KTRDR, KTRDR_2026, ktrdr_for_compose};
 pub use lookup::{for_dir, infer, main_clone, repo_name};
 

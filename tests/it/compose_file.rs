@@ -1,9 +1,9 @@
 //! The demo's KTRDR-shaped compose file with KTRDR's description, checked by the
 //! real compose tool: ports per slot, profile, no container_name.
 
-use kinfra::compose::{Compose, Project};
 use kinfra::instance::env::SandboxEnv;
 use kinfra::stack::KTRDR;
+use kinfra::tools::compose::{Compose, Project};
 
 use crate::harness::Env;
 
@@ -13,7 +13,9 @@ fn config(env: &Env, slot: u8, profile: Option<&str>) -> String {
     let file = env.base().join("docker-compose.sandbox.yml");
     std::fs::write(
         &file,
-        kinfra::assets::text::<kinfra::assets::Stacks>("demo/docker-compose.sandbox.yml"),
+        kinfra::support::assets::text::<kinfra::support::assets::Stacks>(
+            "demo/docker-compose.sandbox.yml",
+        ),
     )
     .expect("write");
     let id = if slot == 0 {

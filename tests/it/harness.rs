@@ -37,10 +37,10 @@ pub struct Env {
 
 /// `KINFRA_TEST_TREE=today`: the KTRDR-shaped tests run on a demo shaped like
 /// KTRDR's tree today (under kinfra's built-in description for it); else M6's.
-pub fn tree() -> kinfra::demo::Tree {
+pub fn tree() -> kinfra::setup::demo::Tree {
     match std::env::var("KINFRA_TEST_TREE").as_deref() {
-        Ok("today") => kinfra::demo::Tree::Today,
-        _ => kinfra::demo::Tree::M6,
+        Ok("today") => kinfra::setup::demo::Tree::Today,
+        _ => kinfra::setup::demo::Tree::M6,
     }
 }
 
@@ -65,7 +65,7 @@ pub struct Shape {
 
 pub fn shape() -> Shape {
     match tree() {
-        kinfra::demo::Tree::M6 => Shape {
+        kinfra::setup::demo::Tree::M6 => Shape {
             sandbox_services: 10,
             local_prod_services: 11,
             first_services: "backend, backtest-worker-1, backtest-worker-2, db, grafana",
@@ -76,7 +76,7 @@ pub fn shape() -> Shape {
             local_prod_workers: 5003..=5010,
             local_prod_runs: &["mcp-local", "backtest-worker-3", "backend", "db", "jaeger"],
         },
-        kinfra::demo::Tree::Today => Shape {
+        kinfra::setup::demo::Tree::Today => Shape {
             sandbox_services: 9,
             local_prod_services: 9,
             first_services: "assessment-agent-1, backend, backtest-worker-1, backtest-worker-2, db",
@@ -136,13 +136,13 @@ pub fn docker_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
         && Command::new("docker")
-            .args(["image", "inspect", kinfra::demo::IMAGE])
+            .args(["image", "inspect", kinfra::setup::demo::IMAGE])
             .output()
             .is_ok_and(|o| o.status.success());
     if !ok && std::env::var("KINFRA_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
         panic!(
             "Docker (with the image {}) is required (KINFRA_REQUIRE_DOCKER=1) but not available; run scripts/demo-image.sh",
-            kinfra::demo::IMAGE
+            kinfra::setup::demo::IMAGE
         );
     }
     ok
@@ -207,10 +207,10 @@ impl Env {
     /// the KTRDR tree the run tests ([`tree`]).
     pub fn origin(&mut self) -> PathBuf {
         if self.origin.is_none() {
-            if tree() == kinfra::demo::Tree::Today {
+            if tree() == kinfra::setup::demo::Tree::Today {
                 today_externals();
             }
-            let o = kinfra::demo::make_origin_of(&self.base(), tree()).expect("make origin");
+            let o = kinfra::setup::demo::make_origin_of(&self.base(), tree()).expect("make origin");
             self.origin = Some(o);
         }
         self.origin.clone().expect("origin")
@@ -465,7 +465,7 @@ impl Drop for Env {
             }
         }
         for p in projects {
-            let _ = kinfra::docker::remove_project(&p, None, true);
+            let _ = kinfra::tools::docker::remove_project(&p, None, true);
         }
     }
 }
@@ -719,7 +719,13 @@ pub fn mark_volumes(project: &str) -> Vec<String> {
     assert!(!vols.is_empty(), "project {project} has no volumes to mark");
     for v in &vols {
         let out = Command::new("docker")
-            .args(["run", "--rm", "-v", &format!("{v}:/m"), kinfra::demo::IMAGE])
+            .args([
+                "run",
+                "--rm",
+                "-v",
+                &format!("{v}:/m"),
+                kinfra::setup::demo::IMAGE,
+            ])
             .args([
                 "sh",
                 "-c",
@@ -746,7 +752,7 @@ pub fn assert_marked(vols: &[String], context: &dyn std::fmt::Display) {
                 "--rm",
                 "-v",
                 &format!("{v}:/m:ro"),
-                kinfra::demo::IMAGE,
+                kinfra::setup::demo::IMAGE,
             ])
             .args(["cat", "/m/kinfra-marker"])
             .output()

@@ -64,7 +64,7 @@ fn fixed_names_and_external_volumes_become_each_sandboxs_own() {
                 "--rm",
                 "-v",
                 &format!("{team}:/m"),
-                kinfra::demo::IMAGE,
+                kinfra::setup::demo::IMAGE,
             ])
             .args([
                 "sh",

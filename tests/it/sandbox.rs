@@ -278,7 +278,7 @@ fn up_on_a_running_instance_is_fine_and_busy_ports_are_named() {
         "kinfra-test-squatter",
         "-p",
         "5438:5438",
-        kinfra::demo::IMAGE,
+        kinfra::setup::demo::IMAGE,
         "sleep",
         "60",
     ]);

@@ -162,7 +162,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             .arg(&sock)
             // The engine's own socket, wherever the docker context puts it.
             .arg(
-                kinfra::docker::endpoint()
+                kinfra::tools::docker::endpoint()
                     .host
                     .strip_prefix("unix://")
                     .unwrap_or_else(|| crate::skip_platform("the Docker endpoint is not a unix socket")),

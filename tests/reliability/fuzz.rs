@@ -47,10 +47,10 @@ pub fn run(t: &mut Tally) {
     t.case("fuzzing", ".env.sandbox parser", || {
         let mut r = runner();
         r.run(&texty(), |text| {
-            if let Ok(map) = kinfra::envfile::parse(&text) {
+            if let Ok(map) = kinfra::state::envfile::parse(&text) {
                 // Whatever parses renders back to the same map.
-                let again =
-                    kinfra::envfile::parse(&kinfra::envfile::render(&map)).expect("re-parse");
+                let again = kinfra::state::envfile::parse(&kinfra::state::envfile::render(&map))
+                    .expect("re-parse");
                 prop_assert_eq!(again, map.clone());
                 let _ = kinfra::instance::env::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
             }
@@ -80,9 +80,9 @@ pub fn run(t: &mut Tally) {
             }),
         ];
         r.run(&strat, |bytes| {
-            if let Ok(c) = kinfra::registry::Contents::parse(&bytes, Path::new("r.json")) {
+            if let Ok(c) = kinfra::state::registry::Contents::parse(&bytes, Path::new("r.json")) {
                 let out = serde_json::to_vec(&c).expect("serialize");
-                let back = kinfra::registry::Contents::parse(&out, Path::new("r.json")).expect("re-parse");
+                let back = kinfra::state::registry::Contents::parse(&out, Path::new("r.json")).expect("re-parse");
                 prop_assert_eq!(back, c);
             }
             Ok(())
@@ -94,14 +94,14 @@ pub fn run(t: &mut Tally) {
     t.case("fuzzing", "docker ps and compose ps parsers", || {
         let mut r = runner();
         r.run(&texty(), |text| {
-            let cs = kinfra::docker::parse_ps(&text);
+            let cs = kinfra::tools::docker::parse_ps(&text);
             for c in &cs {
                 let _ = c.health();
             }
-            let _ = kinfra::docker::parse_host_ports(&text);
-            let _ = kinfra::compose::parse_ps_json(&text);
-            let _ = kinfra::gate::json_length(&text, "/workers");
-            let _ = kinfra::secrets::parse_item(&kinfra::stack::KTRDR.fields_for(false), &text);
+            let _ = kinfra::tools::docker::parse_host_ports(&text);
+            let _ = kinfra::tools::compose::parse_ps_json(&text);
+            let _ = kinfra::instance::gate::json_length(&text, "/workers");
+            let _ = kinfra::tools::secrets::parse_item(&kinfra::stack::KTRDR.fields_for(false), &text);
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
@@ -111,11 +111,11 @@ pub fn run(t: &mut Tally) {
     t.case("fuzzing", "name slugging", || {
         let mut r = runner();
         r.run(&any::<String>(), |name| {
-            if let Ok(slug) = kinfra::slug::slugify(&name) {
-                prop_assert!(kinfra::slug::is_valid_project_name(&slug), "{slug:?}");
-                prop_assert!(slug.len() <= kinfra::slug::MAX_SLUG);
+            if let Ok(slug) = kinfra::support::slug::slugify(&name) {
+                prop_assert!(kinfra::support::slug::is_valid_project_name(&slug), "{slug:?}");
+                prop_assert!(slug.len() <= kinfra::support::slug::MAX_SLUG);
                 prop_assert!(!slug.contains('/') && !slug.contains(".."));
-                prop_assert_eq!(kinfra::slug::slugify(&slug).expect("idempotent"), slug.clone());
+                prop_assert_eq!(kinfra::support::slug::slugify(&slug).expect("idempotent"), slug.clone());
             }
             Ok(())
         })

@@ -83,8 +83,8 @@ pub fn run(t: &mut Tally, docker: bool) {
         for f in &files {
             let text = std::fs::read_to_string(f).expect("read");
             let rel = f.strip_prefix(&src).expect("prefix").display().to_string();
-            if rel != "exec.rs" {
-                assert!(!text.contains("Command::new("), "{rel} builds a process outside exec.rs");
+            if rel != "support/exec.rs" {
+                assert!(!text.contains("Command::new("), "{rel} builds a process outside support/exec.rs");
             }
             // Unit tests (after `#[cfg(test)]`) may run sh themselves; kinfra may not.
             for (i, line) in text.lines().enumerate().take_while(|(_, l)| !l.contains("#[cfg(test)]")) {
@@ -105,7 +105,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         let bad: Vec<&String> = shells.iter().filter(|s| !allowed(s)).collect();
         assert!(bad.is_empty(), "shell use outside the allowed places: {bad:?}");
         format!(
-            "{} source files: processes are built only in exec.rs, with argument lists; shells only inside containers ({})",
+            "{} source files: processes are built only in support/exec.rs, with argument lists; shells only inside containers ({})",
             files.len(),
             shells.join(", ")
         )

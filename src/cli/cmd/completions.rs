@@ -1,6 +1,6 @@
 use clap_complete::env::{Bash, Elvish, EnvCompleter, Fish, Powershell, Zsh};
 
-use crate::env_vars::EnvVars;
+use crate::support::env_vars::EnvVars;
 
 #[derive(Debug, clap::Args)]
 #[command(

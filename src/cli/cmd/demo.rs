@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, InitOptions, Kind, UpOptions};
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -22,12 +22,12 @@ pub struct Args {
 }
 
 pub fn run(outer: &Context, a: Args) -> Result<i32> {
-    crate::docker::ping()?;
-    if !crate::demo::image_present() {
+    crate::tools::docker::ping()?;
+    if !crate::setup::demo::image_present() {
         return Err(Error::Invalid(format!(
             "the demo image {} is not present; build it with scripts/demo-image.sh (or docker pull {})",
-            crate::demo::IMAGE,
-            crate::demo::IMAGE
+            crate::setup::demo::IMAGE,
+            crate::setup::demo::IMAGE
         )));
     }
     // A temporary directory is removed when `_temp` drops, unless --keep.
@@ -51,7 +51,7 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
             }
         }
     };
-    let home = root.join("kinfra-home");
+    let home = crate::state::home::Home::at(root.join("kinfra-home"));
     let base = Context {
         home,
         cwd: root.clone(),
@@ -63,9 +63,9 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
         root.display(),
         base.home.display()
     ));
-    let origin = crate::demo::make_origin(&root)?;
+    let origin = crate::setup::demo::make_origin(&root)?;
     let prod_dir = root.join("ktrdr-prod");
-    crate::demo::clone(&origin, &prod_dir)?;
+    crate::setup::demo::clone(&origin, &prod_dir)?;
     r.info(&format!(
         "cloned {} -> {}",
         origin.display(),

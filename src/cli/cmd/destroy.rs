@@ -1,6 +1,6 @@
-use crate::context::Context;
-use crate::error::Error;
 use crate::instance::{self, DestroyOptions, Destroyed};
+use crate::state::context::Context;
+use crate::support::error::Error;
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -1,5 +1,5 @@
-use crate::context::Context;
-use crate::prereq::{self, Check};
+use crate::state::context::Context;
+use crate::tools::prereq::{self, Check};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -31,11 +31,11 @@ pub fn print_checks(checks: &[Check], json: bool) {
 }
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let mut checks = prereq::audit();
+    let mut checks = prereq::audit(&ctx.home);
     let docker_ok = checks
         .iter()
         .any(|c| c.name == "docker engine" && c.status == prereq::Status::Ok);
-    let own = crate::checkup::own_state(ctx, super::stack(), docker_ok);
+    let own = crate::setup::checkup::own_state(ctx, super::stack(), docker_ok);
     let registry_ok = own
         .iter()
         .all(|c| !c.required || c.status == prereq::Status::Ok);
@@ -47,8 +47,8 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     }
     // A registry that does not parse needs repair by hand before anything else.
     Ok(match (tools_ok, registry_ok) {
-        (_, false) => crate::error::exit::CORRUPT_STATE,
-        (false, true) => crate::error::exit::ENVIRONMENT,
+        (_, false) => crate::support::error::exit::CORRUPT_STATE,
+        (false, true) => crate::support::error::exit::ENVIRONMENT,
         (true, true) => 0,
     })
 }

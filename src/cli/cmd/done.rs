@@ -1,6 +1,6 @@
-use crate::context::Context;
+use crate::instance::workflow::{self, Done};
 use crate::instance::{self, DestroyOptions};
-use crate::workflow::{self, Done};
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,5 +1,5 @@
-use crate::context::Context;
 use crate::instance::{self, Kind};
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,5 +1,5 @@
-use crate::context::Context;
 use crate::instance;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:

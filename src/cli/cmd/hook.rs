@@ -1,4 +1,4 @@
-use crate::context::Context;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HookCmd {
@@ -17,19 +17,23 @@ pub fn run(ctx: &Context, c: HookCmd) -> crate::Result<i32> {
     let stack = super::stack();
     match c {
         HookCmd::WorktreeCreate => {
-            let payload = crate::hook::parse(&crate::hook::read_one(std::io::stdin().lock())?);
-            let path = crate::hook::worktree_create(ctx, stack, &payload)?;
+            let payload = crate::agents::hook::parse(&crate::agents::hook::read_one(
+                std::io::stdin().lock(),
+            )?);
+            let path = crate::agents::hook::worktree_create(ctx, stack, &payload)?;
             crate::outln!("{}", path.display());
         }
         HookCmd::WorktreeRemove => {
-            let payload = crate::hook::parse(&crate::hook::read_one(std::io::stdin().lock())?);
-            let d = crate::hook::worktree_remove(ctx, stack, &payload)?;
+            let payload = crate::agents::hook::parse(&crate::agents::hook::read_one(
+                std::io::stdin().lock(),
+            )?);
+            let d = crate::agents::hook::worktree_remove(ctx, stack, &payload)?;
             ctx.reporter
                 .success(&format!("Destroyed sandbox {}", d.instance_id));
         }
         HookCmd::Install => {
-            let root = crate::git::toplevel(&ctx.cwd)?;
-            let (path, changed) = crate::hook::install(&root, "kinfra")?;
+            let root = crate::tools::git::toplevel(&ctx.cwd)?;
+            let (path, changed) = crate::agents::hook::install(&root, "kinfra")?;
             if changed {
                 ctx.reporter.success(&format!(
                     "Added kinfra's worktree hooks to {}",

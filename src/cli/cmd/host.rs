@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use crate::context::Context;
 use crate::instance::{self, Kind, host};
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HostCmd {

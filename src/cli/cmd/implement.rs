@@ -1,5 +1,5 @@
-use crate::context::Context;
 use crate::instance::UpOptions;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,7 +19,8 @@ pub struct Args {
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     let stack = super::stack();
-    let (inst, plan) = crate::workflow::implement(ctx, stack, &a.target, a.base.as_deref())?;
+    let (inst, plan) =
+        crate::instance::workflow::implement(ctx, stack, &a.target, a.base.as_deref())?;
     ctx.reporter.success(&format!(
         "Created sandbox {} at {} for {}",
         inst.id(),

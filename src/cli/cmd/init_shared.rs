@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
-use crate::context::Context;
-use crate::shared::{self, Mode};
-use crate::units::human_bytes;
+use crate::instance::shared_data::{self, Mode};
+use crate::state::context::Context;
+use crate::support::units::human_bytes;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         (None, true) => Mode::Minimal,
         (None, false) => Mode::Report,
     };
-    let s = shared::init(ctx, super::stack(), &mode)?;
+    let s = shared_data::init(ctx, super::stack(), &mode)?;
     let root = ctx.shared_dir();
     if s.dirs.is_empty() {
         crate::outln!("No shared data at {}.", root.display());

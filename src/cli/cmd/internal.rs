@@ -1,7 +1,7 @@
 //! `kinfra internal …`: steps kinfra starts itself, not meant for people (hidden
 //! from `--help`).
 
-use crate::context::Context;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InternalCmd {
@@ -22,8 +22,8 @@ pub enum InternalCmd {
 pub fn run(ctx: &Context, c: InternalCmd) -> crate::Result<i32> {
     match c {
         InternalCmd::RecordFootprint { id } => {
-            crate::validate::project_name(&id).map_err(crate::Error::Invalid)?;
-            crate::budget::record(ctx, &id);
+            crate::support::validate::project_name(&id).map_err(crate::Error::Invalid)?;
+            crate::instance::budget::record(ctx, &id);
         }
         InternalCmd::Thaw { journal } => {
             if !crate::data::journal::is_journal_path(&ctx.home, &journal) {

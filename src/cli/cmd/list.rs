@@ -1,5 +1,5 @@
-use crate::context::Context;
 use crate::instance;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -79,7 +79,7 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
             r.api_port.map(|p| p.to_string()).unwrap_or_default(),
             r.age,
             r.memory
-                .map(crate::units::human_bytes)
+                .map(crate::support::units::human_bytes)
                 .unwrap_or_else(|| "-".into()),
             r.path
         );

@@ -9,7 +9,7 @@ Claude Code, in the repository (see docs/AGENTS.md):
 )]
 pub struct Args {}
 
-pub fn run(ctx: &crate::context::Context, _a: Args) -> crate::Result<i32> {
-    crate::mcp::serve(super::stack(), ctx.home.clone(), ctx.cwd.clone())?;
+pub fn run(ctx: &crate::state::context::Context, _a: Args) -> crate::Result<i32> {
+    crate::agents::mcp::serve(super::stack(), ctx.home.clone(), ctx.cwd.clone())?;
     Ok(0)
 }

@@ -34,8 +34,8 @@ pub mod url;
 pub mod wait;
 pub mod worktrees;
 
-use crate::context::Context;
 use crate::stack::Stack;
+use crate::state::context::Context;
 
 static STACK: std::sync::OnceLock<&'static Stack> = std::sync::OnceLock::new();
 
@@ -55,7 +55,7 @@ pub(crate) fn stack() -> &'static Stack {
         std::env::current_dir()
             .ok()
             .and_then(|d| {
-                crate::stack::for_dir(&d, crate::context::default_home().ok().as_deref()).ok()
+                crate::stack::for_dir(&d, crate::state::home::Home::from_env().ok().as_ref()).ok()
             })
             .unwrap_or(&crate::stack::KTRDR)
     })

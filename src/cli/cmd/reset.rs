@@ -1,5 +1,5 @@
-use crate::context::Context;
 use crate::data;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 #[command(

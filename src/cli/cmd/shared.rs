@@ -1,5 +1,5 @@
-use crate::context::Context;
 use crate::instance::shared_services;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SharedCmd {
@@ -27,7 +27,7 @@ pub struct StatusArgs {
 
 pub fn run(ctx: &Context, c: SharedCmd) -> crate::Result<i32> {
     let stack = super::stack();
-    let top = crate::git::toplevel(&ctx.cwd)?;
+    let top = crate::tools::git::toplevel(&ctx.cwd)?;
     match c {
         SharedCmd::Up(a) => {
             let started = shared_services::up(ctx, stack, &top, &a.names)?;

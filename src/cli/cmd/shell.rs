@@ -1,7 +1,7 @@
 use std::io::IsTerminal;
 
-use crate::context::Context;
 use crate::instance::{self, Kind};
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,5 +1,5 @@
-use crate::context::Context;
 use crate::data;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SnapshotCmd {
@@ -103,7 +103,7 @@ pub fn run(ctx: &Context, c: SnapshotCmd) -> crate::Result<i32> {
                 let s = &r.snapshot;
                 let size = r
                     .bytes
-                    .map(crate::units::human_bytes)
+                    .map(crate::support::units::human_bytes)
                     .unwrap_or_else(|| "incomplete".into());
                 let keys: Vec<&str> = s.volumes.iter().map(|v| v.key.as_str()).collect();
                 let name = if a.all {

@@ -1,4 +1,4 @@
-use crate::context::Context;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -11,7 +11,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let path = crate::workflow::spec(ctx, super::stack(), &a.feature, a.base.as_deref())?;
+    let path = crate::instance::workflow::spec(ctx, super::stack(), &a.feature, a.base.as_deref())?;
     ctx.reporter
         .success(&format!("Spec worktree {}", path.display()));
     crate::outln!("{}", path.display());

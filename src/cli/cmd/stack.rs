@@ -1,5 +1,5 @@
-use crate::context::Context;
-use crate::stack_check::{self, Severity};
+use crate::stack::check::{self as stack_check, Severity};
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum StackCmd {
@@ -46,7 +46,7 @@ pub struct InitArgs {
 }
 
 pub fn run(ctx: &Context, c: StackCmd) -> crate::Result<i32> {
-    let top = crate::git::toplevel(&ctx.cwd)?;
+    let top = crate::tools::git::toplevel(&ctx.cwd)?;
     match c {
         StackCmd::Check(a) => check(ctx, &top, a),
         StackCmd::Init(a) => init(ctx, &top, a),
@@ -94,7 +94,7 @@ fn check(ctx: &Context, top: &std::path::Path, a: CheckArgs) -> crate::Result<i3
                         .prompter
                         .confirm(&format!("Create the external {kind} {name} now?"), true)?);
             if go {
-                crate::docker::create_object(kind, name)?;
+                crate::tools::docker::create_object(kind, name)?;
                 ctx.reporter.success(&format!("created {kind} {name}"));
                 created.push(name.clone());
             }
@@ -148,7 +148,7 @@ fn check(ctx: &Context, top: &std::path::Path, a: CheckArgs) -> crate::Result<i3
         );
     }
     Ok(if errors > 0 {
-        crate::error::exit::INVALID
+        crate::support::error::exit::INVALID
     } else {
         0
     })
@@ -189,7 +189,7 @@ fn init(ctx: &Context, top: &std::path::Path, a: InitArgs) -> crate::Result<i32>
             dest.display()
         )));
     }
-    crate::fsutil::write_atomic(&dest, draft.as_bytes(), Some(0o644))
+    crate::support::fsutil::write_atomic(&dest, draft.as_bytes(), Some(0o644))
         .map_err(|e| crate::Error::io("could not write", &dest, e))?;
     ctx.reporter.success(&format!(
         "wrote {}: review it, then `kinfra stack check`",

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use crate::context::Context;
 use crate::instance::{self, Kind, UpOptions};
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -71,7 +71,7 @@ pub(crate) fn start(
     inst: &instance::Instance,
     mut opts: UpOptions,
 ) -> crate::Result<i32> {
-    crate::context::catch_interrupts();
+    crate::state::context::catch_interrupts();
     let inst = inst.clone();
     let report = match instance::up(ctx, stack, &inst, &opts) {
         // local-prod without its secrets: only with the person's say-so.
@@ -86,7 +86,7 @@ pub(crate) fn start(
                 "",
             )?;
             if !go {
-                return Ok(crate::error::exit::ENVIRONMENT);
+                return Ok(crate::support::error::exit::ENVIRONMENT);
             }
             opts.secrets = false;
             instance::up(ctx, stack, &inst, &opts)?

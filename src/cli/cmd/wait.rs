@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use crate::context::Context;
 use crate::instance;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -1,4 +1,4 @@
-use crate::context::Context;
+use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -8,7 +8,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let list = crate::workflow::worktrees(ctx, super::stack())?;
+    let list = crate::instance::workflow::worktrees(ctx, super::stack())?;
     if a.json {
         crate::outln!(
             "{}",

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+
 use crate::stack::Stack;
 
 /// Every port key with its value for `slot` (0 = local-prod, 1.. = sandboxes).
@@ -150,7 +152,9 @@ fn twin_of(key: &str, wanted: &[(String, u16)]) -> Option<String> {
 /// `ui`) before others — the same one every time, whatever the keys' order.
 pub fn main_port(ports: &BTreeMap<String, u16>) -> Option<u16> {
     let score = |key: &str| -> (u8, u8) {
-        let rest = key.strip_prefix(crate::model::PORT_PREFIX).unwrap_or(key);
+        let rest = key
+            .strip_prefix(crate::tools::model::PORT_PREFIX)
+            .unwrap_or(key);
         let udp = rest.ends_with("_UDP");
         let mut parts = rest.rsplit('_').filter(|p| p.parse::<u16>().is_ok());
         let target: u16 = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
@@ -179,7 +183,7 @@ pub fn auto_links(ports: &[(String, u16)]) -> Vec<(String, String)> {
     ports
         .iter()
         .filter_map(|(k, p)| {
-            let mut rest = k.strip_prefix(crate::model::PORT_PREFIX)?;
+            let mut rest = k.strip_prefix(crate::tools::model::PORT_PREFIX)?;
             // `…_N2`: the second entry publishing the same target.
             let mut nth = String::new();
             if let Some((r, n)) = rest.rsplit_once("_N")
@@ -217,6 +221,25 @@ pub fn auto_links(ports: &[(String, u16)]) -> Vec<(String, String)> {
             Some((format!("{}:{target}{proto}{nth}", svc.to_lowercase()), text))
         })
         .collect()
+}
+
+/// True when something accepts connections on the port at 127.0.0.1 or ::1 (where
+/// `localhost` resolves first on macOS). Connecting, not binding: a bind from an
+/// unsigned binary can raise macOS's firewall prompt, and a probe that binds holds
+/// the port for a moment that another start may need.
+pub fn in_use(port: u16) -> bool {
+    [
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ]
+    .into_iter()
+    .any(|ip| {
+        TcpStream::connect_timeout(
+            &SocketAddr::new(ip, port),
+            std::time::Duration::from_millis(300),
+        )
+        .is_ok()
+    })
 }
 
 #[cfg(test)]

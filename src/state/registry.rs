@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::state::home::Home;
+use crate::support::error::{Error, Result};
 
 pub const VERSION: u64 = 1;
 /// The Python tools' registry with a slot pool (`slots`): read, kept and written back
@@ -291,7 +292,7 @@ impl Contents {
 
     /// The entry whose registered path is `dir` (sandbox or local-prod).
     pub fn entry_at(&self, dir: &Path) -> Option<&Entry> {
-        let same = |e: &&Entry| crate::fsutil::same_path(Path::new(&e.path), dir);
+        let same = |e: &&Entry| crate::support::fsutil::same_path(Path::new(&e.path), dir);
         self.instances
             .values()
             .find(same)
@@ -303,7 +304,7 @@ impl Contents {
 /// only): every `ports` map in it, whatever shape around it. Missing or unreadable:
 /// none (it is that tool's file, not kinfra's to judge).
 pub fn devops_ai_ports() -> BTreeMap<u16, String> {
-    let Some(home) = crate::env_vars::get(crate::env_vars::EnvVars::HOME) else {
+    let Some(home) = crate::support::env_vars::get(crate::support::env_vars::EnvVars::HOME) else {
         return BTreeMap::new();
     };
     let path = Path::new(&home).join(".devops-ai").join("registry.json");
@@ -353,9 +354,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(home: &Path) -> Self {
+    pub fn new(home: &Home) -> Self {
         Registry {
-            path: home.join("sandbox").join("instances.json"),
+            path: home.registry_file(),
         }
     }
 
@@ -443,7 +444,7 @@ impl Registry {
         file.lock()
             .map_err(|e| Error::io("could not take the lock", &lock_path, e))?;
         // For the contention benchmark: how long this process waited for the lock.
-        if crate::env_vars::is_set(crate::env_vars::EnvVars::KINFRA_TIMING) {
+        if crate::support::env_vars::is_set(crate::support::env_vars::EnvVars::KINFRA_TIMING) {
             crate::errln!(
                 "kinfra-timing: {what} lock waited {} us",
                 waited.elapsed().as_micros()
@@ -492,7 +493,7 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::Other(format!("could not encode {}: {e}", path.display())))?;
     text.push('\n');
-    crate::fsutil::write_atomic(path, text.as_bytes(), None)
+    crate::support::fsutil::write_atomic(path, text.as_bytes(), None)
         .map_err(|e| Error::io("could not write the registry", path, e))
 }
 
@@ -529,7 +530,7 @@ mod tests {
     #[test]
     fn kinfra_records_live_beside_the_registry_and_the_legacy_key_moves_there() {
         let home = tempfile::tempdir().unwrap();
-        let reg = Registry::new(home.path());
+        let reg = Registry::new(&Home::at(home.path()));
         std::fs::create_dir_all(reg.path().parent().unwrap()).unwrap();
         // An earlier kinfra kept its records inside the shared file.
         std::fs::write(
@@ -635,7 +636,7 @@ mod tests {
     #[test]
     fn update_writes_atomically_and_failure_writes_nothing() {
         let home = tempfile::tempdir().unwrap();
-        let reg = Registry::new(home.path());
+        let reg = Registry::new(&Home::at(home.path()));
         reg.update(|c| {
             c.kinfra.projects.insert("p".into(), "/x".into());
             Ok(())

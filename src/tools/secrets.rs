@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use crate::error::SecretsError;
-use crate::exec::{Cmd, ExecError};
+pub use crate::support::error::SecretsError;
+use crate::support::exec::{Cmd, ExecError};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,7 +15,7 @@ pub struct SecretField {
     pub field: String,
     /// The environment variable compose gets it as: a plain name that steers no
     /// process (`DOCKER_HOST`, `PATH`, `LD_PRELOAD`, … are refused).
-    #[serde(deserialize_with = "crate::validate::de_secret_var")]
+    #[serde(deserialize_with = "crate::support::validate::de_secret_var")]
     pub var: String,
     /// What it is for, shown by the installer.
     #[serde(default)]
@@ -69,7 +69,7 @@ impl SecretSource {
             return Ok(SecretSource::OnePassword(value.to_string()));
         }
         if let Some(name) = value.strip_prefix('$') {
-            crate::validate::env_name(name).map_err(|e| {
+            crate::support::validate::env_name(name).map_err(|e| {
                 format!(
                     "{value:?} names no host variable ({e}); write $NAME, or op://vault/item/field"
                 )
@@ -91,10 +91,13 @@ pub struct SecretRef {
 /// 1Password CLI must not hang `up`.
 fn op_timeout() -> Duration {
     Duration::from_secs(
-        crate::env_vars::number(crate::env_vars::EnvVars::KINFRA_OP_TIMEOUT_SECS, 1)
-            .ok()
-            .flatten()
-            .unwrap_or(30),
+        crate::support::env_vars::number(
+            crate::support::env_vars::EnvVars::KINFRA_OP_TIMEOUT_SECS,
+            1,
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(30),
     )
 }
 
@@ -131,7 +134,7 @@ pub fn parse_item(
                 .filter(|v| !v.is_empty())
                 .map(|v| {
                     // From here on no output path prints it.
-                    crate::stdio::conceal(&v);
+                    crate::support::stdio::conceal(&v);
                     (sf.var.to_string(), v)
                 })
         })
@@ -176,7 +179,9 @@ pub fn classify(stderr: &str, item: &str) -> SecretsError {
 /// Is `op` signed in (or a service account configured)? For the audit only: with
 /// the desktop-app integration it can say no while items can be read.
 pub fn signed_in() -> Result<(), SecretsError> {
-    if crate::env_vars::get(crate::env_vars::EnvVars::OP_SERVICE_ACCOUNT_TOKEN).is_some() {
+    if crate::support::env_vars::get(crate::support::env_vars::EnvVars::OP_SERVICE_ACCOUNT_TOKEN)
+        .is_some()
+    {
         return Ok(());
     }
     let out = Cmd::new("op")
@@ -216,11 +221,11 @@ pub fn resolve(source: &SecretSource) -> Result<String, SecretsError> {
             .timeout(op_timeout())
             .run()
             .map_err(|e| map_exec(e, r))?,
-        SecretSource::Host(var) => crate::env_vars::get(var)
+        SecretSource::Host(var) => crate::support::env_vars::get(var)
             .ok_or_else(|| SecretsError::HostVarMissing { var: var.clone() })?,
         SecretSource::Literal(v) => return Ok(v.clone()),
     };
-    crate::stdio::conceal(&v);
+    crate::support::stdio::conceal(&v);
     Ok(v)
 }
 

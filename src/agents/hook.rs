@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Destroyed};
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
 
 /// What a hook payload says, whatever the build spelled it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -104,14 +104,14 @@ pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Dest
     if reg
         .local_prod
         .as_ref()
-        .is_some_and(|e| crate::fsutil::same_path(Path::new(&e.path), &path))
+        .is_some_and(|e| crate::support::fsutil::same_path(Path::new(&e.path), &path))
     {
         return Err(refuse("it is local-prod's clone".into()));
     }
     let Some(entry) = reg
         .instances
         .values()
-        .find(|e| crate::fsutil::same_path(Path::new(&e.path), &path))
+        .find(|e| crate::support::fsutil::same_path(Path::new(&e.path), &path))
     else {
         return Err(refuse("no kinfra sandbox is registered there".into()));
     };
@@ -119,7 +119,7 @@ pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Dest
         .kinfra
         .created_worktrees
         .iter()
-        .any(|c| crate::fsutil::same_path(Path::new(c), &path));
+        .any(|c| crate::support::fsutil::same_path(Path::new(c), &path));
     if !entry.is_worktree || !created || !path.join(".git").is_file() {
         return Err(refuse(format!(
             "{} is registered there, but it is not a git worktree kinfra created (a main clone registered with `sandbox init` is never removed by the hook)",
@@ -199,7 +199,7 @@ pub fn install(dir: &Path, program: &str) -> Result<(PathBuf, bool)> {
         let mut text = serde_json::to_string_pretty(&settings)
             .map_err(|e| Error::Other(format!("could not encode the settings: {e}")))?;
         text.push('\n');
-        crate::fsutil::write_atomic(&path, text.as_bytes(), Some(0o644))
+        crate::support::fsutil::write_atomic(&path, text.as_bytes(), Some(0o644))
             .map_err(|e| Error::io("could not write", &path, e))?;
     }
     Ok((path, changed))

@@ -99,10 +99,10 @@ pub fn project_name(s: &str) -> Result<(), String> {
             "{s:?} is not a compose project name: a lowercase letter or digit first, then a-z, 0-9, - and _"
         ));
     }
-    if s.len() > crate::slug::MAX_SLUG {
+    if s.len() > crate::support::slug::MAX_SLUG {
         return Err(format!(
             "{s:?} is longer than {} characters",
-            crate::slug::MAX_SLUG
+            crate::support::slug::MAX_SLUG
         ));
     }
     Ok(())
@@ -158,7 +158,7 @@ pub fn dir_name(s: &str) -> Result<(), String> {
 
 /// A path relative to the repository that stays inside it as written: not empty,
 /// not absolute, no `..`. (Links are followed at use time:
-/// [`crate::fsutil::resolve_inside`].)
+/// [`crate::support::fsutil::resolve_inside`].)
 pub fn repo_path(s: &str) -> Result<(), String> {
     let p = std::path::Path::new(s);
     if s.is_empty()

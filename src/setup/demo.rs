@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::assets::Stacks;
-use crate::error::{Error, Result};
-use crate::exec::Cmd;
+use crate::support::assets::Stacks;
+use crate::support::error::{Error, Result};
+use crate::support::exec::Cmd;
 
 /// The image the demo compose file names (built locally by `scripts/demo-image.sh`).
 pub const IMAGE: &str = "busybox:1.35";
@@ -72,7 +72,7 @@ fn write_kinfra_toml(dir: &Path) -> Result<()> {
     let text = format!(
         "# The demo repository's stack description: KTRDR's own (kinfra's\n\
          # embedded/stacks/ktrdr.toml). Every key: docs/STACKS.md.\n\n{}",
-        crate::assets::text::<crate::assets::Scripts>("stacks/ktrdr.toml")
+        crate::support::assets::text::<crate::support::assets::Scripts>("stacks/ktrdr.toml")
     );
     std::fs::write(&dest, text).map_err(|e| Error::io("could not write", &dest, e))?;
     Ok(())

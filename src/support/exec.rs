@@ -128,7 +128,7 @@ impl Cmd {
         self
     }
     pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(crate::timeout::bounded(t));
+        self.timeout = Some(crate::support::timeout::bounded(t));
         self
     }
 

@@ -13,13 +13,14 @@
 //! from the environment when it runs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::compose::{Compose, Project, Variant};
-use crate::error::{Error, Result};
+use crate::state::home::Home;
+use crate::support::error::{Error, Result};
+use crate::tools::compose::{Compose, Project, Variant};
 
 /// One published host port of a service, as compose resolved it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub fn service_forms<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<S
             } else {
                 format!(
                     "{form}_{:06X}",
-                    crate::units::fnv1a(n.as_bytes()) & 0xFF_FFFF
+                    crate::support::units::fnv1a(n.as_bytes()) & 0xFF_FFFF
                 )
             };
             out.insert(n.to_string(), f);
@@ -767,24 +768,11 @@ pub fn config(compose: &Compose, project: &Project, secret_vars: &[String]) -> R
     Ok(doc)
 }
 
-/// Where an instance's resolved copy lives: under kinfra's home, never in the
-/// repository.
-pub fn copy_path(home: &Path, instance_id: &str) -> PathBuf {
-    home.join("sandbox")
-        .join("compose")
-        .join(format!("{instance_id}.json"))
-}
-
-/// What an instance's resolved copy was made from, beside it.
-pub fn meta_path(home: &Path, instance_id: &str) -> PathBuf {
-    copy_path(home, instance_id).with_extension("meta.json")
-}
-
 /// Removes an instance's resolved copy and its record (the instance is gone).
-pub fn remove_copy(home: &Path, instance_id: &str) {
+pub fn remove_copy(home: &Home, instance_id: &str) {
     // Absent already is fine: nothing else refers to these files.
-    let _ = std::fs::remove_file(meta_path(home, instance_id));
-    let _ = std::fs::remove_file(copy_path(home, instance_id));
+    let _ = std::fs::remove_file(home.model_meta_file(instance_id));
+    let _ = std::fs::remove_file(home.model_copy_file(instance_id));
 }
 
 /// The cache key of a resolved copy: what `config` read (the compose files, and the
@@ -795,7 +783,7 @@ pub fn remove_copy(home: &Path, instance_id: &str) {
 /// (its values that matter are in the environment).
 pub fn cache_key(compose: &Compose, project: &Project, secret_vars: &[String]) -> String {
     use std::hash::{Hash, Hasher};
-    let mut h = crate::units::Fnv64::default();
+    let mut h = crate::support::units::Fnv64::default();
     compose.describe().hash(&mut h);
     project.name.hash(&mut h);
     project.profiles.hash(&mut h);
@@ -809,7 +797,7 @@ pub fn cache_key(compose: &Compose, project: &Project, secret_vars: &[String]) -
         .unwrap_or_default();
     beside.retain(|p| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        name != crate::envfile::FILE_NAME
+        name != crate::state::envfile::FILE_NAME
             && p.is_file()
             && (name.ends_with(".yml")
                 || name.ends_with(".yaml")
@@ -1036,7 +1024,7 @@ volumes:
             vec![vec!["web-app".to_string(), "web.app".to_string()]]
         );
         for k in all {
-            assert!(crate::validate::env_name(k).is_ok(), "{k}");
+            assert!(crate::support::validate::env_name(k).is_ok(), "{k}");
         }
         let doc: Value = serde_json::json!({"services": {
             "web.app": {"ports": [{"target": 80, "published": "8080", "protocol": "tcp"}]},
@@ -1134,7 +1122,11 @@ volumes:
         let key = || cache_key(&compose, &p, &[]);
         let k0 = key();
         assert_eq!(key(), k0, "stable");
-        std::fs::write(d.join(crate::envfile::FILE_NAME), "PORT_WEB_80=8180\n").unwrap();
+        std::fs::write(
+            d.join(crate::state::envfile::FILE_NAME),
+            "PORT_WEB_80=8180\n",
+        )
+        .unwrap();
         assert_eq!(key(), k0, ".env.sandbox is kinfra's own");
         std::fs::write(d.join("README.md"), "hello\n").unwrap();
         assert_eq!(key(), k0, "unrelated files do not count");

@@ -41,10 +41,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let poll = crate::env_vars::number(crate::env_vars::EnvVars::KINFRA_GATE_POLL_MS, 1)
-            .ok()
-            .flatten()
-            .unwrap_or(100);
+        let poll = crate::support::env_vars::number(
+            crate::support::env_vars::EnvVars::KINFRA_GATE_POLL_MS,
+            1,
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(100);
         Options {
             timeout: Duration::from_secs(120),
             poll: Duration::from_millis(poll),
@@ -143,14 +146,17 @@ fn get(
     let url = local_url(port, path)?;
     match client.get(url.as_str()).send() {
         Ok(resp) => Ok((url.to_string(), resp)),
-        Err(e) => Err(format!("GET {url}: {}", crate::error::root_cause(&e))),
+        Err(e) => Err(format!(
+            "GET {url}: {}",
+            crate::support::error::root_cause(&e)
+        )),
     }
 }
 
 /// Pure: `http://127.0.0.1:<port>` with `path` (and its query) set as parts, so no
 /// path can name another host, port or user (`@127.0.0.1:9999/x`).
 pub fn local_url(port: u16, path: &str) -> Result<reqwest::Url, String> {
-    crate::validate::http_path(path)?;
+    crate::support::validate::http_path(path)?;
     let mut url = reqwest::Url::parse("http://127.0.0.1/").map_err(|e| e.to_string())?;
     url.set_port(Some(port))
         .map_err(|()| format!("port {port} cannot be used"))?;
@@ -176,7 +182,7 @@ pub fn json_length(body: &str, pointer: &str) -> Option<usize> {
 }
 
 /// A container of the project that has died: exited non-zero, restarting, dead.
-pub fn dead_container(cs: &[crate::docker::Container]) -> Option<(String, String)> {
+pub fn dead_container(cs: &[crate::tools::docker::Container]) -> Option<(String, String)> {
     cs.iter()
         .find(|c| {
             c.state == "restarting"
@@ -198,7 +204,7 @@ pub enum ServiceState {
 
 /// Pure: a service is ready when each of its containers runs (healthy, if it has a
 /// healthcheck, its own or its image's) or has finished with exit 0 (a one-shot job).
-pub fn service_state(containers: &[&crate::docker::Container]) -> ServiceState {
+pub fn service_state(containers: &[&crate::tools::docker::Container]) -> ServiceState {
     if containers.is_empty() {
         return ServiceState::Pending("no container yet".into());
     }
@@ -224,7 +230,7 @@ pub fn service_state(containers: &[&crate::docker::Container]) -> ServiceState {
 /// container dies or turns unhealthy. One `docker ps` per poll serves them all.
 fn run_services(project: &str, opts: &Options) -> Report {
     let start = Instant::now();
-    let deadline = crate::timeout::deadline(start, opts.timeout);
+    let deadline = crate::support::timeout::deadline(start, opts.timeout);
     let poll = opts.poll.max(Duration::from_millis(200));
     let mut done: BTreeMap<String, CheckResult> = BTreeMap::new();
     let result = |svc: &str, outcome: Outcome| CheckResult {
@@ -238,7 +244,7 @@ fn run_services(project: &str, opts: &Options) -> Report {
     // (as for `compose up --wait`); one that has exited by then fails. Waiting for
     // it to "keep running" cost every such stack a second.
     loop {
-        let (cs, err) = match crate::docker::containers(Some(project)) {
+        let (cs, err) = match crate::tools::docker::containers(Some(project)) {
             Ok(cs) => (cs, None),
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
@@ -256,7 +262,7 @@ fn run_services(project: &str, opts: &Options) -> Report {
             if done.contains_key(svc) {
                 continue;
             }
-            let mine: Vec<&crate::docker::Container> =
+            let mine: Vec<&crate::tools::docker::Container> =
                 cs.iter().filter(|c| &c.service == svc).collect();
             match service_state(&mine) {
                 ServiceState::Ready => {
@@ -273,7 +279,7 @@ fn run_services(project: &str, opts: &Options) -> Report {
             }
         }
         let over = Instant::now() >= deadline;
-        let interrupted = crate::context::interrupted();
+        let interrupted = crate::state::context::interrupted();
         let give_up = died.is_some() || over || interrupted;
         if (pending.is_empty() && !services.is_empty()) || give_up {
             for (svc, why) in pending {
@@ -298,7 +304,7 @@ fn run_services(project: &str, opts: &Options) -> Report {
             }
             break;
         }
-        std::thread::sleep(crate::timeout::nap(poll, deadline));
+        std::thread::sleep(crate::support::timeout::nap(poll, deadline));
     }
     Report {
         results: done.into_values().collect(),
@@ -313,7 +319,7 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         return run_services(project, opts);
     }
     let start = Instant::now();
-    let deadline = crate::timeout::deadline(start, opts.timeout);
+    let deadline = crate::support::timeout::deadline(start, opts.timeout);
     let stop = Arc::new(AtomicBool::new(false));
     let died: Arc<Mutex<Option<(String, String)>>> = Arc::new(Mutex::new(None));
     let done: Arc<Mutex<BTreeMap<String, bool>>> = Arc::new(Mutex::new(BTreeMap::new()));
@@ -350,7 +356,7 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         let project = project.to_string();
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                if let Ok(cs) = crate::docker::containers(Some(&project))
+                if let Ok(cs) = crate::tools::docker::containers(Some(&project))
                     && let Some(d) = dead_container(&cs)
                 {
                     if let Ok(mut slot) = died.lock() {
@@ -410,7 +416,7 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
                         Ok(()) => return finish(Outcome::Passed),
                         Err(e) => last = e,
                     }
-                    if crate::context::interrupted() {
+                    if crate::state::context::interrupted() {
                         return finish(Outcome::Failed("interrupted (Ctrl-C)".into()));
                     }
                     if stop.load(Ordering::Relaxed) {
@@ -428,7 +434,7 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
                             opts_secs(deadline, start)
                         )));
                     }
-                    std::thread::sleep(crate::timeout::nap(poll, deadline));
+                    std::thread::sleep(crate::support::timeout::nap(poll, deadline));
                 }
             })
         })
@@ -453,7 +459,7 @@ fn join_checks<'a>(
                 service: g.service.clone(),
                 outcome: Outcome::Failed(format!(
                     "the check crashed: {}",
-                    crate::error::panic_message(p.as_ref())
+                    crate::support::error::panic_message(p.as_ref())
                 )),
                 elapsed_ms: 0,
             })
@@ -467,8 +473,11 @@ fn opts_secs(deadline: Instant, start: Instant) -> u64 {
 
 fn sleep_unless(stop: &AtomicBool, total: Duration) {
     let step = Duration::from_millis(50);
-    let end = crate::timeout::deadline(Instant::now(), total);
-    while Instant::now() < end && !stop.load(Ordering::Relaxed) && !crate::context::interrupted() {
+    let end = crate::support::timeout::deadline(Instant::now(), total);
+    while Instant::now() < end
+        && !stop.load(Ordering::Relaxed)
+        && !crate::state::context::interrupted()
+    {
         std::thread::sleep(step);
     }
 }
@@ -476,7 +485,7 @@ fn sleep_unless(stop: &AtomicBool, total: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::parse_ps;
+    use crate::tools::docker::parse_ps;
 
     #[test]
     fn gate_urls_stay_on_the_instance_port() {
@@ -542,7 +551,7 @@ mod tests {
              g\tp\tplain\trunning\tUp 4 seconds\tp-plain-1\t\n",
         );
         let of = |svc: &str| {
-            let mine: Vec<&crate::docker::Container> =
+            let mine: Vec<&crate::tools::docker::Container> =
                 cs.iter().filter(|c| c.service == svc).collect();
             service_state(&mine)
         };

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::context::Context;
-use crate::error::{Error, Result};
-use crate::git;
 use crate::instance::{self, CreateOptions, Instance};
-use crate::slug::slugify;
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
+use crate::support::slug::slugify;
+use crate::tools::git;
 
 /// Pure: `FEATURE/MILESTONE` (what `impl` takes), each part made a slug.
 pub fn parse_target(s: &str) -> Result<(String, String)> {
@@ -276,7 +276,7 @@ pub fn worktrees(ctx: &Context, stack: &Stack) -> Result<Vec<Worktree>> {
     let repo = repo_of(ctx)?;
     let text = git::worktree_list(&repo)?;
     let reg = ctx.registry().load()?;
-    let entries: Vec<&crate::registry::Entry> = reg
+    let entries: Vec<&crate::state::registry::Entry> = reg
         .local_prod
         .iter()
         .chain(reg.instances.values())
@@ -286,7 +286,7 @@ pub fn worktrees(ctx: &Context, stack: &Stack) -> Result<Vec<Worktree>> {
         .map(|(path, branch)| {
             let inst = entries
                 .iter()
-                .find(|e| crate::fsutil::same_path(Path::new(&e.path), Path::new(&path)));
+                .find(|e| crate::support::fsutil::same_path(Path::new(&e.path), Path::new(&path)));
             let base = Path::new(&path)
                 .file_name()
                 .map(|b| b.to_string_lossy().into_owned())
@@ -299,7 +299,7 @@ pub fn worktrees(ctx: &Context, stack: &Stack) -> Result<Vec<Worktree>> {
                 "impl"
             } else if inst.is_some() {
                 "sandbox"
-            } else if crate::fsutil::same_path(Path::new(&path), &repo) {
+            } else if crate::support::fsutil::same_path(Path::new(&path), &repo) {
                 "main"
             } else {
                 "other"

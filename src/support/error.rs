@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::exec::ExecError;
-use crate::slug::SlugError;
+use crate::support::exec::ExecError;
+use crate::support::slug::SlugError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -204,7 +204,7 @@ pub enum Error {
     SnapshotExists { name: String, project: String },
     #[error("{instance} has no data volumes to copy: {why}")]
     NoData { instance: String, why: String },
-    #[error("not enough free space for a plain copy: the data takes {}, the engine's volume filesystem has {} free", crate::units::human_bytes(*need), crate::units::human_bytes(*free))]
+    #[error("not enough free space for a plain copy: the data takes {}, the engine's volume filesystem has {} free", crate::support::units::human_bytes(*need), crate::support::units::human_bytes(*free))]
     NoSpace { need: u64, free: u64 },
     #[error("no image present can run the data copy (it needs sh, cp, du, df and sleep): {tried}")]
     NoCopyImage { tried: String },
@@ -386,12 +386,12 @@ impl Error {
             Error::StackInvalid { .. } => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
             Error::OverBudget { .. } => format!(
                 "stop a stack (`kinfra sandbox down NAME`), or pass --wait to start when there is room; limits: {} and {} (default: the engine's memory)",
-                crate::env_vars::EnvVars::KINFRA_MAX_RUNNING,
-                crate::env_vars::EnvVars::KINFRA_MEMORY_BUDGET
+                crate::support::env_vars::EnvVars::KINFRA_MAX_RUNNING,
+                crate::support::env_vars::EnvVars::KINFRA_MEMORY_BUDGET
             ),
             Error::Busy { .. } => format!(
                 "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
-                crate::env_vars::EnvVars::KINFRA_LOCK_WAIT
+                crate::support::env_vars::EnvVars::KINFRA_LOCK_WAIT
             ),
             Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so a remote engine's stack can never pass. \
                  Use the local engine (unset DOCKER_HOST, or `docker context use default`), or run kinfra on the engine's machine. \

@@ -179,8 +179,14 @@ whatever = true
         assert_eq!(s.name, "shop");
         assert_eq!(s.compose_file, "compose.yml");
         assert_eq!(s.env_prefix, "SHOP");
-        assert_eq!(crate::ports::for_slot(&s, 3), [("SHOP_WEB_PORT", 31083)]);
-        assert_eq!(crate::ports::for_slot(&s, 0), [("SHOP_WEB_PORT", 31080)]);
+        assert_eq!(
+            crate::stack::ports::for_slot(&s, 3),
+            [("SHOP_WEB_PORT", 31083)]
+        );
+        assert_eq!(
+            crate::stack::ports::for_slot(&s, 0),
+            [("SHOP_WEB_PORT", 31080)]
+        );
         assert_eq!(s.env_for(false)["APP_ENV"], "sandbox");
         assert_eq!(
             s.secret_refs_for(false)[0].source,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::exec::{Cmd, ExecError};
+use crate::state::home::Home;
+use crate::support::exec::{Cmd, ExecError};
 
 const LIMIT: Duration = Duration::from_secs(15);
 
@@ -78,7 +79,7 @@ fn install_hint(tool: &str, os: Os) -> String {
 
 /// The fix for an unreachable engine: when `DOCKER_HOST` or a context chose the
 /// endpoint, that is what to look at (installing Docker would not help).
-fn unreachable_hint(ep: &crate::docker::Endpoint, os: Os) -> String {
+fn unreachable_hint(ep: &crate::tools::docker::Endpoint, os: Os) -> String {
     if ep.via != "the default socket" {
         let undo = if ep.via == "DOCKER_HOST" {
             "unset DOCKER_HOST"
@@ -230,14 +231,14 @@ fn docker_checks(os: Os) -> Vec<Check> {
                 "the Docker engine is not reachable: {}",
                 first_line(&stderr)
             ),
-            unreachable_hint(&crate::docker::endpoint(), os),
+            unreachable_hint(&crate::tools::docker::endpoint(), os),
         )
     };
     vec![client, engine]
 }
 
-fn compose_check(os: Os) -> Check {
-    match crate::compose::Compose::detect() {
+fn compose_check(os: Os, home: &Home) -> Check {
+    match crate::tools::compose::Compose::detect(home) {
         Ok(c) => Check {
             name: "docker compose".into(),
             status: Status::Ok,
@@ -272,7 +273,7 @@ fn compose_check(os: Os) -> Check {
 fn op_check(os: Os) -> Check {
     let mut c = tool_check("1password cli", "op", &["--version"], false, os);
     if c.status == Status::Ok {
-        if let Err(e) = crate::secrets::signed_in() {
+        if let Err(e) = crate::tools::secrets::signed_in() {
             c.status = Status::Warn;
             c.detail = Some(e.to_string());
             c.hint = Some(e.hint("ktrdr-local-prod"));
@@ -288,8 +289,9 @@ fn op_check(os: Os) -> Check {
     c
 }
 
-/// Runs every check concurrently and returns them in a fixed order.
-pub fn audit() -> Vec<Check> {
+/// Runs every check concurrently and returns them in a fixed order. Compose's
+/// answer is cached in `home` as every command caches it.
+pub fn audit(home: &Home) -> Vec<Check> {
     let os = detect_os();
     std::thread::scope(|s| {
         let handles = vec![
@@ -298,7 +300,7 @@ pub fn audit() -> Vec<Check> {
                 s.spawn(move || vec![tool_check("git", "git", &["--version"], true, os)]),
             ),
             ("docker", s.spawn(move || docker_checks(os))),
-            ("compose", s.spawn(move || vec![compose_check(os)])),
+            ("compose", s.spawn(move || vec![compose_check(os, home)])),
             (
                 "uv",
                 s.spawn(move || vec![tool_check("uv", "uv", &["--version"], true, os)]),
@@ -325,7 +327,7 @@ fn join_checks<'a>(
                     path: None,
                     detail: Some(format!(
                         "the check crashed: {}",
-                        crate::error::panic_message(p.as_ref())
+                        crate::support::error::panic_message(p.as_ref())
                     )),
                     hint: Some(
                         "this is a bug in kinfra; please report it with `kinfra doctor --json`"

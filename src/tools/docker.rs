@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::env_vars::EnvVars;
-use crate::error::{Error, Result};
-use crate::exec::{Cmd, ExecError};
+use crate::support::env_vars::EnvVars;
+use crate::support::error::{Error, Result};
+use crate::support::exec::{Cmd, ExecError};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
@@ -160,7 +160,7 @@ fn context_host(name: &str) -> Option<String> {
 }
 
 pub fn endpoint() -> Endpoint {
-    let env = crate::env_vars::get;
+    let env = crate::support::env_vars::get;
     if let Some(h) = env(EnvVars::DOCKER_HOST) {
         return Endpoint {
             host: h,
@@ -463,7 +463,8 @@ pub struct Removed {
 
 /// Is this container compose's from `dir`? (No label: assume so.)
 pub fn started_from(c: &Container, dir: &std::path::Path) -> bool {
-    c.working_dir.is_empty() || crate::fsutil::same_path(std::path::Path::new(&c.working_dir), dir)
+    c.working_dir.is_empty()
+        || crate::support::fsutil::same_path(std::path::Path::new(&c.working_dir), dir)
 }
 
 /// Removes the containers, volumes (with `volumes`) and network labelled with

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::context::Context;
-use crate::error::{Error, Result};
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub enum Mode {
@@ -87,7 +87,7 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
             ctx.reporter.step(&format!(
                 "Copying {} files ({}) from {}",
                 files.len(),
-                crate::units::human_bytes(total),
+                crate::support::units::human_bytes(total),
                 src.display()
             ));
             let bar = ctx.reporter.bytes(total, "copying shared data");

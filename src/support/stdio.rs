@@ -55,14 +55,14 @@ pub fn write_err(args: std::fmt::Arguments, newline: bool) {
 /// `eprintln!` that never panics.
 #[macro_export]
 macro_rules! errln {
-    () => { $crate::stdio::write_err(format_args!(""), true) };
-    ($($t:tt)*) => { $crate::stdio::write_err(format_args!($($t)*), true) };
+    () => { $crate::support::stdio::write_err(format_args!(""), true) };
+    ($($t:tt)*) => { $crate::support::stdio::write_err(format_args!($($t)*), true) };
 }
 
 /// `eprint!` that never panics.
 #[macro_export]
 macro_rules! errp {
-    ($($t:tt)*) => { $crate::stdio::write_err(format_args!($($t)*), false) };
+    ($($t:tt)*) => { $crate::support::stdio::write_err(format_args!($($t)*), false) };
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crate::error::{Error, Result};
+use crate::support::error::{Error, Result};
 
 pub trait Prompter: Send + Sync {
     /// A yes/no question, answered with Enter (a stray word is never an answer).

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::env_vars::EnvVars;
-use crate::error::{Error, Result};
-use crate::exec::Cmd;
+use crate::state::home::Home;
+use crate::support::env_vars::EnvVars;
+use crate::support::error::{Error, Result};
+use crate::support::exec::Cmd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
@@ -26,8 +27,9 @@ pub struct Compose {
 }
 
 impl Compose {
-    /// Detects the compose tool (cached). `KINFRA_COMPOSE=plugin|standalone` forces one.
-    pub fn detect() -> Result<Compose> {
+    /// Detects the compose tool, cached for the process and in `home` until the
+    /// tools change. `KINFRA_COMPOSE=plugin|standalone` forces one.
+    pub fn detect(home: &Home) -> Result<Compose> {
         if let Ok(v) = std::env::var(EnvVars::KINFRA_COMPOSE)
             && !["", "plugin", "standalone"].contains(&v.as_str())
         {
@@ -38,7 +40,7 @@ impl Compose {
         }
         static CACHE: OnceLock<std::result::Result<Compose, String>> = OnceLock::new();
         CACHE
-            .get_or_init(|| detect_cached().ok_or_else(|| "none".to_string()))
+            .get_or_init(|| detect_cached(home).ok_or_else(|| "none".to_string()))
             .clone()
             .map_err(|_| Error::NoCompose)
     }
@@ -92,7 +94,7 @@ impl Compose {
 /// `COMPOSE_PATH_SEPARATOR`): the environment's value, else the line in the project
 /// directory's `.env`, as compose reads it.
 pub fn setting(dir: &Path, name: &str) -> Option<String> {
-    if let Some(v) = crate::env_vars::get(name) {
+    if let Some(v) = crate::support::env_vars::get(name) {
         return Some(v);
     }
     let text = std::fs::read_to_string(dir.join(".env")).ok()?;
@@ -137,7 +139,7 @@ pub fn env_profiles(dir: &Path) -> Vec<String> {
         .map(|v| {
             v.split(',')
                 .map(str::trim)
-                .filter(|p| crate::validate::profile(p).is_ok())
+                .filter(|p| crate::support::validate::profile(p).is_ok())
                 .map(String::from)
                 .collect()
         })
@@ -158,7 +160,7 @@ pub fn merge_profiles(mut base: Vec<String>, more: Vec<String>) -> Vec<String> {
 /// user's `cli-plugins`, then the system directories of Linux, Homebrew and Docker
 /// Desktop for Mac.
 pub fn plugin_dirs() -> Vec<PathBuf> {
-    plugin_dirs_under(crate::docker::config_dir().as_deref())
+    plugin_dirs_under(crate::tools::docker::config_dir().as_deref())
 }
 
 fn plugin_dirs_under(config: Option<&Path>) -> Vec<PathBuf> {
@@ -217,11 +219,9 @@ fn fingerprint() -> String {
 
 /// Detection costs a `docker-compose version` (half a second for the Python v1), so
 /// its answer is kept under kinfra home until the tools change.
-fn detect_cached() -> Option<Compose> {
+fn detect_cached(home: &Home) -> Option<Compose> {
     let fp = fingerprint();
-    let file = crate::context::default_home()
-        .ok()
-        .map(|h| h.join("cache").join("compose"));
+    let file = Some(home.compose_cache_file());
     if let Some(text) = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
         let mut lines = text.lines();
         if lines.next() == Some(fp.as_str()) {
@@ -248,7 +248,7 @@ fn detect_cached() -> Option<Compose> {
             && std::fs::create_dir_all(dir).is_ok()
         {
             // A cache: a failed write only means asking the tools again next time.
-            let _ = crate::fsutil::write_atomic(
+            let _ = crate::support::fsutil::write_atomic(
                 &f,
                 format!("{fp}\n{kind}\n{}\n", found.version).as_bytes(),
                 None,
@@ -259,8 +259,8 @@ fn detect_cached() -> Option<Compose> {
 }
 
 impl Compose {
-    /// Asks the tools themselves, without the cache under kinfra home (tests, which
-    /// must never write to a real home).
+    /// Asks the tools themselves, without the cache under kinfra home (the audit,
+    /// which reports what is installed now, and tests).
     pub fn probe() -> Option<Compose> {
         detect_uncached()
     }

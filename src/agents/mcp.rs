@@ -26,10 +26,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::context::{Context, Recorder};
-use crate::error::{Error, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Instance, UpOptions};
 use crate::stack::Stack;
+use crate::state::context::{Context, Recorder};
+use crate::state::home::Home;
+use crate::support::error::{Error, Result};
 
 /// Serves MCP on stdin/stdout until the client closes it.
 ///
@@ -38,7 +39,7 @@ use crate::stack::Stack;
 /// object (`-32602`), and the SDK would drop the first and misname the second. The
 /// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
 /// stdout, so answers never interleave.
-pub fn serve(stack: &'static Stack, home: PathBuf, cwd: PathBuf) -> Result<()> {
+pub fn serve(stack: &'static Stack, home: Home, cwd: PathBuf) -> Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -176,7 +177,7 @@ fn json_kind(v: &Value) -> &'static str {
 #[derive(Clone)]
 pub struct Server {
     stack: &'static Stack,
-    home: PathBuf,
+    home: Home,
     cwd: PathBuf,
     #[allow(dead_code)] // read by the tool_handler macro
     tool_router: ToolRouter<Self>,
@@ -184,7 +185,7 @@ pub struct Server {
 
 /// Pure: the name of an exit code's class, for agents that branch on it.
 pub fn exit_class(code: i32) -> &'static str {
-    use crate::error::exit::*;
+    use crate::support::error::exit::*;
     match code {
         INVALID => "invalid_input",
         PORT_CONFLICT => "port_conflict",
@@ -209,20 +210,26 @@ pub fn error_value(e: &Error, messages: &[String]) -> Value {
         source = s.source();
     }
     let code = e.exit_code();
-    let causes: Vec<String> = causes.iter().map(|c| crate::stdio::redact(c)).collect();
-    let messages: Vec<String> = messages.iter().map(|m| crate::stdio::redact(m)).collect();
+    let causes: Vec<String> = causes
+        .iter()
+        .map(|c| crate::support::stdio::redact(c))
+        .collect();
+    let messages: Vec<String> = messages
+        .iter()
+        .map(|m| crate::support::stdio::redact(m))
+        .collect();
     json!({
-        "error": crate::stdio::redact(&e.to_string()),
+        "error": crate::support::stdio::redact(&e.to_string()),
         "causes": causes,
         "exit_code": code,
         "class": exit_class(code),
-        "hint": e.hint().map(|h| crate::stdio::redact(&h)),
+        "hint": e.hint().map(|h| crate::support::stdio::redact(&h)),
         "messages": messages,
     })
 }
 
 fn timeout(secs: Option<u64>, default: u64) -> Duration {
-    crate::timeout::bounded(Duration::from_secs(secs.unwrap_or(default)))
+    crate::support::timeout::bounded(Duration::from_secs(secs.unwrap_or(default)))
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -348,7 +355,7 @@ pub struct DestroyParams {
 }
 
 impl Server {
-    pub fn new(stack: &'static Stack, home: PathBuf, cwd: PathBuf) -> Self {
+    pub fn new(stack: &'static Stack, home: Home, cwd: PathBuf) -> Self {
         Server {
             stack,
             home,
@@ -388,7 +395,7 @@ impl Server {
                     let _ = p
                         .notify_progress(
                             ProgressNotificationParam::new(t.clone(), f64::from(n))
-                                .with_message(crate::stdio::redact(&line)),
+                                .with_message(crate::support::stdio::redact(&line)),
                         )
                         .await;
                 }

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::context::Context;
-use crate::prereq::{Check, Status};
 use crate::stack::Stack;
+use crate::state::context::Context;
+use crate::tools::prereq::{Check, Status};
 
 fn check(name: &str, status: Status) -> Check {
     Check {
@@ -50,7 +50,7 @@ pub fn own_state(ctx: &Context, stack: &Stack, docker_ok: bool) -> Vec<Check> {
                 }
             ));
             out.push(registry);
-            let entries: Vec<&crate::registry::Entry> =
+            let entries: Vec<&crate::state::registry::Entry> =
                 c.local_prod.iter().chain(c.instances.values()).collect();
             let stale: Vec<String> = entries
                 .iter()
@@ -98,16 +98,16 @@ pub fn own_state(ctx: &Context, stack: &Stack, docker_ok: bool) -> Vec<Check> {
 /// would fail.
 fn base_ports(stack: &Stack, docker_ok: bool) -> Check {
     let holders = if docker_ok {
-        crate::docker::port_holders().unwrap_or_default()
+        crate::tools::docker::port_holders().unwrap_or_default()
     } else {
         Default::default()
     };
-    let held: Vec<String> = crate::ports::for_slot(stack, 0)
+    let held: Vec<String> = crate::stack::ports::for_slot(stack, 0)
         .into_iter()
         .filter_map(|(_, port)| match holders.get(&port) {
             Some(c) if c.starts_with(stack.local_prod_id.as_str()) => None,
             Some(c) => Some(format!("{port} (container {c})")),
-            None if crate::instance::up::port_in_use(port) => Some(format!("{port} (a process)")),
+            None if crate::stack::ports::in_use(port) => Some(format!("{port} (a process)")),
             None => None,
         })
         .collect();
@@ -138,7 +138,10 @@ fn on_path(exe: Option<&Path>) -> Check {
     let path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
-    if path.iter().any(|p| crate::fsutil::same_path(p, dir)) {
+    if path
+        .iter()
+        .any(|p| crate::support::fsutil::same_path(p, dir))
+    {
         c.detail = Some("on PATH".into());
     } else {
         c.status = Status::Warn;

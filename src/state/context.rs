@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
-use crate::prompt::Prompter;
-use crate::registry::Registry;
+use crate::state::home::Home;
+use crate::state::registry::Registry;
+use crate::support::error::{Error, Result};
+use crate::support::prompt::Prompter;
 
-use crate::env_vars::EnvVars;
+use crate::support::env_vars::EnvVars;
 
 /// A long piece of work with a known size.
 pub trait Progress: Send + Sync {
@@ -125,12 +126,12 @@ impl Recorder {
 
 #[derive(Clone)]
 pub struct Context {
-    pub home: PathBuf,
+    pub home: Home,
     pub cwd: PathBuf,
     /// A person at a terminal: prompts allowed.
     pub interactive: bool,
     pub reporter: Arc<dyn Reporter>,
-    /// Where questions go; [`crate::prompt::NoPrompter`] when not interactive.
+    /// Where questions go; [`crate::support::prompt::NoPrompter`] when not interactive.
     pub prompter: Arc<dyn Prompter>,
 }
 
@@ -141,8 +142,8 @@ impl Context {
         reporter: Arc<dyn Reporter>,
         prompter: Arc<dyn Prompter>,
     ) -> Result<Self> {
-        crate::env_vars::check()?;
-        let home = default_home()?;
+        crate::support::env_vars::check()?;
+        let home = Home::from_env()?;
         let cwd = std::env::current_dir()
             .map_err(|e| Error::io("could not read the current directory", ".", e))?;
         Ok(Context {
@@ -157,11 +158,11 @@ impl Context {
     /// Non-interactive, in `home` and `cwd` (tests, embedding).
     pub fn new(home: &Path, cwd: &Path, reporter: Arc<dyn Reporter>) -> Self {
         Context {
-            home: home.to_path_buf(),
+            home: Home::at(home),
             cwd: cwd.to_path_buf(),
             interactive: false,
             reporter,
-            prompter: Arc::new(crate::prompt::NoPrompter),
+            prompter: Arc::new(crate::support::prompt::NoPrompter),
         }
     }
 
@@ -179,7 +180,7 @@ impl Context {
     }
 
     pub fn shared_dir(&self) -> PathBuf {
-        self.home.join("shared")
+        self.home.shared_dir()
     }
 
     pub fn with_cwd(&self, cwd: &Path) -> Self {
@@ -188,24 +189,6 @@ impl Context {
             ..self.clone()
         }
     }
-}
-
-/// `KINFRA_HOME`, made absolute, or `~/.ktrdr`.
-pub fn default_home() -> Result<PathBuf> {
-    if let Some(h) = std::env::var_os(EnvVars::KINFRA_HOME).filter(|h| !h.is_empty()) {
-        let p = PathBuf::from(h);
-        return Ok(if p.is_absolute() {
-            p
-        } else {
-            std::env::current_dir()
-                .map_err(|e| Error::io("could not read the current directory", ".", e))?
-                .join(p)
-        });
-    }
-    std::env::var_os(EnvVars::HOME)
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".ktrdr"))
-        .ok_or_else(|| Error::Invalid("neither KINFRA_HOME nor HOME is set".into()))
 }
 
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -15,10 +15,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::context::Context;
-use crate::env_vars::EnvVars;
-use crate::error::{Error, Result};
-use crate::units::human_bytes;
+use crate::state::context::Context;
+use crate::support::env_vars::EnvVars;
+use crate::support::error::{Error, Result};
+use crate::support::units::human_bytes;
 
 /// What keeps the engine and the VM (Docker Desktop) alive, off the engine's total.
 const RESERVE: u64 = 1 << 30;
@@ -45,7 +45,7 @@ impl Limits {
 
     /// From the environment alone.
     pub fn from_env() -> Result<Limits> {
-        let max_running = match crate::env_vars::get(EnvVars::KINFRA_MAX_RUNNING) {
+        let max_running = match crate::support::env_vars::get(EnvVars::KINFRA_MAX_RUNNING) {
             Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
                 Error::Invalid(format!(
                     "KINFRA_MAX_RUNNING={v:?} is not a number of stacks"
@@ -53,8 +53,8 @@ impl Limits {
             })?),
             None => None,
         };
-        let memory = match crate::env_vars::get(EnvVars::KINFRA_MEMORY_BUDGET) {
-            Some(v) => Some(crate::units::parse_bytes(&v).ok_or_else(|| {
+        let memory = match crate::support::env_vars::get(EnvVars::KINFRA_MEMORY_BUDGET) {
+            Some(v) => Some(crate::support::units::parse_bytes(&v).ok_or_else(|| {
                 Error::Invalid(format!(
                     "KINFRA_MEMORY_BUDGET={v:?} is not a size (examples: 8G, 512M, 2000000000)"
                 ))
@@ -121,7 +121,7 @@ pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()>
         .chain(state.instances.values())
         .map(|e| e.instance_id.clone())
         .collect();
-    let by_project = crate::docker::by_project(crate::docker::containers(None)?);
+    let by_project = crate::tools::docker::by_project(crate::tools::docker::containers(None)?);
     let running: Vec<Running> = registered
         .iter()
         .filter(|r| r.as_str() != id)
@@ -137,7 +137,7 @@ pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()>
         .collect();
     let total = match (limits.memory, mine) {
         (Some(m), _) => Some(m),
-        (None, Some(_)) => crate::docker::engine_memory().map(|t| t.saturating_sub(RESERVE)),
+        (None, Some(_)) => crate::tools::docker::engine_memory().map(|t| t.saturating_sub(RESERVE)),
         (None, None) => None,
     };
     verdict(&limits, total, &running, mine).map_err(|why| Error::OverBudget {
@@ -165,7 +165,7 @@ pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()>
 /// here and now.
 pub fn record_soon(ctx: &Context, id: &str) {
     let started = std::env::current_exe().ok().is_some_and(|exe| {
-        crate::exec::Cmd::new(exe)
+        crate::support::exec::Cmd::new(exe)
             .args(["internal", "record-footprint", id])
             .env(EnvVars::KINFRA_HOME, &ctx.home)
             .spawn_detached()
@@ -177,7 +177,7 @@ pub fn record_soon(ctx: &Context, id: &str) {
 }
 
 pub fn record(ctx: &Context, id: &str) {
-    let Ok(cs) = crate::docker::containers(Some(id)) else {
+    let Ok(cs) = crate::tools::docker::containers(Some(id)) else {
         return;
     };
     let ids: Vec<String> = cs
@@ -185,7 +185,7 @@ pub fn record(ctx: &Context, id: &str) {
         .filter(|c| c.running())
         .map(|c| c.id.clone())
         .collect();
-    if let Some(bytes) = crate::docker::memory_usage(&ids) {
+    if let Some(bytes) = crate::tools::docker::memory_usage(&ids) {
         let _ = ctx.registry().update(|c| {
             c.kinfra.footprints.insert(id.to_string(), bytes);
             Ok(())
@@ -205,7 +205,7 @@ impl Drop for Ticket {
 }
 
 fn queue_dir(ctx: &Context) -> PathBuf {
-    ctx.home.join("queue")
+    ctx.home.queue_dir()
 }
 
 /// The live tickets in order: oldest first. A ticket whose process is gone is
@@ -249,14 +249,14 @@ pub fn wait_turn(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result
     f.write_all(std::process::id().to_string().as_bytes())
         .map_err(|e| Error::io("could not write", &path, e))?;
     let ticket = Ticket { path };
-    let poll = crate::env_vars::number(EnvVars::KINFRA_BUDGET_POLL_MS, 1)
+    let poll = crate::support::env_vars::number(EnvVars::KINFRA_BUDGET_POLL_MS, 1)
         .ok()
         .flatten()
         .map(Duration::from_millis)
         .unwrap_or(Duration::from_secs(2));
     let mut said = String::new();
     loop {
-        if crate::context::interrupted() {
+        if crate::state::context::interrupted() {
             return Err(Error::Interrupted);
         }
         let line = tickets(&dir);

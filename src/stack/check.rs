@@ -9,8 +9,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::compose::variable_refs;
 use crate::stack::Stack;
+use crate::tools::compose::variable_refs;
 
 /// A published port as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -318,7 +318,7 @@ pub fn check(
                 "service {}: host port comes from {var}, which [[ports]] does not define, so every instance would get the same port",
                 p.service
             ))),
-            Some((var, _)) if crate::ports::is_fixed(stack, var) => out.push(err(format!(
+            Some((var, _)) if crate::stack::ports::is_fixed(stack, var) => out.push(err(format!(
                 "service {}: host port comes from {var}, a fixed port (the same for every instance, a shared service's), so a second instance cannot start: give it base and step in [[ports]]",
                 p.service
             ))),
@@ -326,7 +326,7 @@ pub fn check(
         }
     }
     if stack.auto_ports {
-        for group in crate::model::shared_forms(facts.services.iter().map(String::as_str)) {
+        for group in crate::tools::model::shared_forms(facts.services.iter().map(String::as_str)) {
             out.push(warn(format!(
                 "services {} share one name form in port keys; kinfra tells them apart with a hash of each name (see `kinfra env`), and a rename keeps them apart",
                 group.join(", ")
@@ -569,7 +569,7 @@ pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Fin
     let text = stack.compose_text_in(top)?;
     let mut out = check_text(stack, top, &text);
     // Only here, not at every `up`: one more engine query.
-    if let Some(have) = crate::docker::image_names() {
+    if let Some(have) = crate::tools::docker::image_names() {
         out.extend(missing_images(stack, &read(&text), &have));
     }
     Ok(out)
@@ -609,12 +609,13 @@ pub fn missing_images(stack: &Stack, facts: &Facts, have: &BTreeSet<String>) -> 
 pub fn check_text(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Finding> {
     let env_keys: BTreeSet<String> = std::fs::read_to_string(top.join(".env"))
         .ok()
-        .and_then(|t| crate::envfile::parse(&t).ok())
+        .and_then(|t| crate::state::envfile::parse(&t).ok())
         .map(|m| m.into_keys().collect())
         .unwrap_or_default();
     let facts = read(text);
     // Unknown (engine unreachable) counts as present: no false alarm.
-    let exists = |kind: &str, name: &str| crate::docker::object_exists(kind, name).unwrap_or(true);
+    let exists =
+        |kind: &str, name: &str| crate::tools::docker::object_exists(kind, name).unwrap_or(true);
     check(stack, &facts, &env_keys, &exists)
 }
 
@@ -740,7 +741,9 @@ networks:
 
     #[test]
     fn the_ktrdr_demo_compose_file_passes_its_own_description() {
-        let text = crate::assets::text::<crate::assets::Stacks>("demo/docker-compose.sandbox.yml");
+        let text = crate::support::assets::text::<crate::support::assets::Stacks>(
+            "demo/docker-compose.sandbox.yml",
+        );
         let f = read(&text);
         let findings: Vec<Finding> =
             check(&crate::stack::KTRDR, &f, &BTreeSet::new(), &|_, _| true)
@@ -766,7 +769,8 @@ networks:
 mod todays_ktrdr {
     use super::*;
 
-    const TODAY: &str = include_str!("../tests/fixtures/ktrdr-2c5c7173/docker-compose.sandbox.yml");
+    const TODAY: &str =
+        include_str!("../../tests/fixtures/ktrdr-2c5c7173/docker-compose.sandbox.yml");
 
     #[test]
     fn todays_tree_is_clean_under_todays_description_once_its_externals_exist() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::error::{EnvFileError, LoadError};
+pub use crate::support::error::{EnvFileError, LoadError};
 
 pub const FILE_NAME: &str = ".env.sandbox";
 

@@ -101,7 +101,7 @@ pub fn check() -> crate::Result<()> {
         })?;
     }
     if let Some(v) = get(EnvVars::KINFRA_MEMORY_BUDGET)
-        && crate::units::parse_bytes(&v).is_none()
+        && crate::support::units::parse_bytes(&v).is_none()
     {
         return Err(crate::Error::Invalid(format!(
             "{}={v:?} is not a size (examples: 8G, 512M, 2000000000): set a size, or unset it",

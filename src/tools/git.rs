@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::exec::Cmd;
+use crate::support::error::{Error, Result};
+use crate::support::exec::Cmd;
 
 fn git(dir: &Path) -> Cmd {
     Cmd::new("git")
@@ -75,7 +75,7 @@ pub fn exclude_locally(top: &Path, pattern: &str) -> Result<()> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("could not create", dir, e))?;
     }
-    crate::fsutil::write_atomic(&file, new.as_bytes(), Some(0o644))
+    crate::support::fsutil::write_atomic(&file, new.as_bytes(), Some(0o644))
         .map_err(|e| Error::io("could not write", &file, e))
 }
 

@@ -1,0 +1,5 @@
+//! What coding agents talk to: the MCP server and the Claude Code hooks. Both call
+//! the same instance and data functions the CLI does.
+
+pub mod hook;
+pub mod mcp;
