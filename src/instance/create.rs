@@ -26,37 +26,12 @@ pub struct CreateOptions {
 }
 
 pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Instance> {
-    if let Some(s) = opts.slot {
-        check_slot(stack, s)?;
-    }
-    let slug = slugify(&opts.name)?;
-    if slug != opts.name {
-        ctx.reporter
-            .info(&format!("name made safe: {:?} -> {slug}", opts.name));
-    }
-    let top = stack_top(stack, &ctx.cwd)?;
-    // Worktrees hang off the main clone, also when run from inside another worktree.
-    let repo = if git::is_clone(&top) {
-        top.clone()
-    } else {
-        git::common_repo(&top)?
-    };
-    let parent = repo
-        .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
-    let prefix = opts.prefix.as_deref().unwrap_or(&stack.worktree_prefix);
-    let id = format!("{prefix}{slug}");
-    super::init::refuse_pool_name(&id)?;
-    let path: PathBuf = parent.join(&id);
-    let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());
-    if !git::valid_branch_name(&repo, &branch)? {
-        return Err(Error::Invalid(format!(
-            "{branch:?} is not a valid git branch name"
-        )));
-    }
-    if std::fs::symlink_metadata(&path).is_ok() {
-        return Err(Error::DirExists { path });
-    }
+    let Target {
+        repo,
+        id,
+        path,
+        branch,
+    } = target(ctx, stack, opts)?;
     let now = now_iso();
     let path_s = path.display().to_string();
     if !ctx.registry().load()?.instances.contains_key(&id) {
@@ -64,30 +39,15 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     }
 
     // 1. Reserve the slot and name (under the lock; git work happens outside it).
-    let slot = ctx.registry().update(|c| {
-        if let Some(e) = c.instances.get(&id) {
-            return Err(Error::NameTaken {
-                id: id.clone(),
-                path: PathBuf::from(&e.path),
-            });
-        }
-        let slot = take_slot(c, stack, opts.slot)?;
-        c.instances.insert(
-            id.clone(),
-            Entry {
-                instance_id: id.clone(),
-                slot,
-                path: path_s.clone(),
-                created_at: now.clone(),
-                is_worktree: true,
-                parent_repo: Some(repo.display().to_string()),
-            },
-        );
-        c.kinfra.created_worktrees.push(path_s.clone());
-        c.kinfra.stacks.insert(id.clone(), stack.name.clone());
-        c.kinfra.descriptions.insert(id.clone(), stack.described());
-        Ok(slot)
-    })?;
+    let entry = Entry {
+        instance_id: id.clone(),
+        slot: 0,
+        path: path_s.clone(),
+        created_at: now.clone(),
+        is_worktree: true,
+        parent_repo: Some(repo.display().to_string()),
+    };
+    let slot = reserve(ctx, stack, entry, opts.slot)?;
     ctx.reporter.step(&format!(
         "Creating worktree {} (branch {branch}, slot {slot})",
         path.display()
@@ -139,6 +99,79 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         env,
     };
     Ok(super::resolve::after_register(ctx, stack, inst))
+}
+
+/// Where a new sandbox goes, checked before anything is changed.
+struct Target {
+    /// The main clone: worktrees hang off it.
+    repo: PathBuf,
+    id: String,
+    path: PathBuf,
+    branch: String,
+}
+
+/// The new sandbox's name, directory and branch, each refused with the reason when
+/// it cannot be used.
+fn target(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Target> {
+    if let Some(s) = opts.slot {
+        check_slot(stack, s)?;
+    }
+    let slug = slugify(&opts.name)?;
+    if slug != opts.name {
+        ctx.reporter
+            .info(&format!("name made safe: {:?} -> {slug}", opts.name));
+    }
+    let top = stack_top(stack, &ctx.cwd)?;
+    // Worktrees hang off the main clone, also when run from inside another worktree.
+    let repo = if git::is_clone(&top) {
+        top.clone()
+    } else {
+        git::common_repo(&top)?
+    };
+    let parent = repo
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
+    let prefix = opts.prefix.as_deref().unwrap_or(&stack.worktree_prefix);
+    let id = format!("{prefix}{slug}");
+    super::init::refuse_pool_name(&id)?;
+    let path: PathBuf = parent.join(&id);
+    let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());
+    if !git::valid_branch_name(&repo, &branch)? {
+        return Err(Error::Invalid(format!(
+            "{branch:?} is not a valid git branch name"
+        )));
+    }
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(Error::DirExists { path });
+    }
+    Ok(Target {
+        repo,
+        id,
+        path,
+        branch,
+    })
+}
+
+/// Records the sandbox (its slot, the worktree as kinfra's, its description) in the
+/// registry, under its lock; the name must still be free.
+fn reserve(ctx: &Context, stack: &Stack, mut entry: Entry, wanted: Option<u8>) -> Result<u8> {
+    let id = entry.instance_id.clone();
+    let path_s = entry.path.clone();
+    ctx.registry().update(|c| {
+        if let Some(e) = c.instances.get(&id) {
+            return Err(Error::NameTaken {
+                id: id.clone(),
+                path: PathBuf::from(&e.path),
+            });
+        }
+        let slot = take_slot(c, stack, wanted)?;
+        entry.slot = slot;
+        c.instances.insert(id.clone(), entry.clone());
+        c.kinfra.created_worktrees.push(path_s.clone());
+        c.kinfra.stacks.insert(id.clone(), stack.name.clone());
+        c.kinfra.descriptions.insert(id.clone(), stack.described());
+        Ok(slot)
+    })
 }
 
 /// Copies the git-ignored files compose reads (`.env`, `env_file:` entries) from the

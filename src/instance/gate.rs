@@ -319,18 +319,14 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         return run_services(project, opts);
     }
     let start = Instant::now();
-    let deadline = crate::support::timeout::deadline(start, opts.timeout);
-    let stop = Arc::new(AtomicBool::new(false));
-    let died: Arc<Mutex<Option<(String, String)>>> = Arc::new(Mutex::new(None));
-    let done: Arc<Mutex<BTreeMap<String, bool>>> = Arc::new(Mutex::new(BTreeMap::new()));
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(3))
-        .no_proxy()
-        // Plain http to localhost: no CA store to load.
-        .tls_built_in_root_certs(false)
-        .build();
-    let client = match client {
+    let w = Watch {
+        start,
+        deadline: crate::support::timeout::deadline(start, opts.timeout),
+        stop: Arc::new(AtomicBool::new(false)),
+        died: Arc::new(Mutex::new(None)),
+        done: Arc::new(Mutex::new(BTreeMap::new())),
+    };
+    let client = match http_client() {
         Ok(c) => c,
         Err(e) => {
             return Report {
@@ -348,103 +344,128 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
             };
         }
     };
-
-    // Watches the instance's containers so a crash ends the gate early.
-    let watcher = {
-        let stop = stop.clone();
-        let died = died.clone();
-        let project = project.to_string();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                if let Ok(cs) = crate::tools::docker::containers(Some(&project))
-                    && let Some(d) = dead_container(&cs)
-                {
-                    if let Ok(mut slot) = died.lock() {
-                        *slot = Some(d);
-                    }
-                    stop.store(true, Ordering::Relaxed);
-                    return;
-                }
-                sleep_unless(&stop, Duration::from_millis(1000));
-            }
-        })
-    };
-
+    let watcher = watch_containers(project, &w);
     let handles: Vec<_> = stack
         .gate
         .iter()
         .map(|g: &GateCheck| {
-            let g = g.clone();
-            let env = env.clone();
-            let client = client.clone();
-            let stop = stop.clone();
-            let died = died.clone();
-            let done = done.clone();
-            let poll = opts.poll;
-            std::thread::spawn(move || {
-                let finish = |outcome: Outcome| {
-                    if let Ok(mut d) = done.lock() {
-                        d.insert(g.name.clone(), outcome == Outcome::Passed);
-                    }
-                    CheckResult {
-                        name: g.name.clone(),
-                        service: g.service.clone(),
-                        outcome,
-                        elapsed_ms: start.elapsed().as_millis(),
-                    }
-                };
-                let mut last;
-                loop {
-                    if let Some(req) = &g.requires {
-                        let state = done.lock().ok().and_then(|d| d.get(req).copied());
-                        match state {
-                            Some(false) => {
-                                return finish(Outcome::Skipped(format!("{req} failed")));
-                            }
-                            None => {
-                                if Instant::now() >= deadline || stop.load(Ordering::Relaxed) {
-                                    return finish(Outcome::Skipped(format!("{req} did not pass")));
-                                }
-                                // Waiting on another check in memory: cheap, so react fast.
-                                std::thread::sleep(Duration::from_millis(10));
-                                continue;
-                            }
-                            Some(true) => {}
-                        }
-                    }
-                    match probe(&client, &g.check, &env) {
-                        Ok(()) => return finish(Outcome::Passed),
-                        Err(e) => last = e,
-                    }
-                    if crate::state::context::interrupted() {
-                        return finish(Outcome::Failed("interrupted (Ctrl-C)".into()));
-                    }
-                    if stop.load(Ordering::Relaxed) {
-                        let why = died
-                            .lock()
-                            .ok()
-                            .and_then(|d| d.clone())
-                            .map(|(s, st)| format!("container {s} died ({st}); last error: {last}"))
-                            .unwrap_or(last);
-                        return finish(Outcome::Failed(why));
-                    }
-                    if Instant::now() >= deadline {
-                        return finish(Outcome::Failed(format!(
-                            "not ready after {} s: {last}",
-                            opts_secs(deadline, start)
-                        )));
-                    }
-                    std::thread::sleep(crate::support::timeout::nap(poll, deadline));
-                }
-            })
+            let (g, env, client, w, poll) =
+                (g.clone(), env.clone(), client.clone(), w.clone(), opts.poll);
+            std::thread::spawn(move || poll_check(&g, &env, &client, &w, poll))
         })
         .collect();
-
     let results = join_checks(stack.gate.iter().zip(handles).map(|(g, h)| (g, h.join())));
-    stop.store(true, Ordering::Relaxed);
+    w.stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
-    let died = died.lock().ok().and_then(|d| d.clone());
+    let died = w.died.lock().ok().and_then(|d| d.clone());
     Report { results, died }
+}
+
+/// What the gate's threads share: when it started and must end, whether to stop, the
+/// container that died, and which checks passed (for `requires`).
+#[derive(Clone)]
+struct Watch {
+    start: Instant,
+    deadline: Instant,
+    stop: Arc<AtomicBool>,
+    died: Arc<Mutex<Option<(String, String)>>>,
+    done: Arc<Mutex<BTreeMap<String, bool>>>,
+}
+
+fn http_client() -> reqwest::Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(3))
+        .no_proxy()
+        // Plain http to localhost: no CA store to load.
+        .tls_built_in_root_certs(false)
+        .build()
+}
+
+/// Watches the instance's containers so a crash ends the gate early.
+fn watch_containers(project: &str, w: &Watch) -> std::thread::JoinHandle<()> {
+    let (stop, died, deadline) = (w.stop.clone(), w.died.clone(), w.deadline);
+    let project = project.to_string();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            if let Ok(cs) = crate::tools::docker::containers(Some(&project))
+                && let Some(d) = dead_container(&cs)
+            {
+                if let Ok(mut slot) = died.lock() {
+                    *slot = Some(d);
+                }
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            sleep_unless(&stop, Duration::from_millis(1000));
+        }
+    })
+}
+
+/// One check, polled until it passes, the check it requires fails, a container
+/// dies, Ctrl-C, or the time runs out.
+fn poll_check(
+    g: &GateCheck,
+    env: &SandboxEnv,
+    client: &reqwest::blocking::Client,
+    w: &Watch,
+    poll: Duration,
+) -> CheckResult {
+    let finish = |outcome: Outcome| {
+        if let Ok(mut d) = w.done.lock() {
+            d.insert(g.name.clone(), outcome == Outcome::Passed);
+        }
+        CheckResult {
+            name: g.name.clone(),
+            service: g.service.clone(),
+            outcome,
+            elapsed_ms: w.start.elapsed().as_millis(),
+        }
+    };
+    let mut last;
+    loop {
+        if let Some(req) = &g.requires {
+            let state = w.done.lock().ok().and_then(|d| d.get(req).copied());
+            match state {
+                Some(false) => {
+                    return finish(Outcome::Skipped(format!("{req} failed")));
+                }
+                None => {
+                    if Instant::now() >= w.deadline || w.stop.load(Ordering::Relaxed) {
+                        return finish(Outcome::Skipped(format!("{req} did not pass")));
+                    }
+                    // Waiting on another check in memory: cheap, so react fast.
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                Some(true) => {}
+            }
+        }
+        match probe(client, &g.check, env) {
+            Ok(()) => return finish(Outcome::Passed),
+            Err(e) => last = e,
+        }
+        if crate::state::context::interrupted() {
+            return finish(Outcome::Failed("interrupted (Ctrl-C)".into()));
+        }
+        if w.stop.load(Ordering::Relaxed) {
+            let why = w
+                .died
+                .lock()
+                .ok()
+                .and_then(|d| d.clone())
+                .map(|(s, st)| format!("container {s} died ({st}); last error: {last}"))
+                .unwrap_or(last);
+            return finish(Outcome::Failed(why));
+        }
+        if Instant::now() >= w.deadline {
+            return finish(Outcome::Failed(format!(
+                "not ready after {} s: {last}",
+                opts_secs(w.deadline, w.start)
+            )));
+        }
+        std::thread::sleep(crate::support::timeout::nap(poll, w.deadline));
+    }
 }
 
 /// The checks' results in order; a check whose thread panicked has failed (it must

@@ -3,13 +3,14 @@
 //! entry owns, with their volumes (so a reused slot never inherits a stale database)
 //! unless the project's directory still exists: then its volumes stay.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::state::registry::Entry;
+use crate::state::registry::{Contents, Entry};
 use crate::support::error::{Error, Result};
 use crate::tools::docker;
 
@@ -78,6 +79,25 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
     let reg = ctx.registry().load()?;
     let containers = docker::by_project(docker::containers(None)?);
     let volumes = docker::all_volume_projects()?;
+    let items = plan(&reg, stack, &containers, &volumes);
+    if dry_run {
+        return Ok(items);
+    }
+    for it in &items {
+        prune_one(ctx, it)?;
+    }
+    prune_worktree_records(ctx, &reg, &items)?;
+    Ok(items)
+}
+
+/// Pure: what is stale, from the registry and what Docker holds per project (its
+/// containers, its volumes).
+fn plan<C, V>(
+    reg: &Contents,
+    stack: &Stack,
+    containers: &BTreeMap<String, Vec<C>>,
+    volumes: &BTreeMap<String, Vec<V>>,
+) -> Vec<PruneItem> {
     let count = |p: &str| {
         (
             containers.get(p).map_or(0, Vec::len),
@@ -141,58 +161,63 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
             });
         }
     }
-    if dry_run {
-        return Ok(items);
-    }
-    for it in &items {
-        let _lock = super::lock(ctx, &it.project, "prune")?;
-        docker::remove_project(
-            &it.project,
-            it.path.as_deref().map(Path::new),
-            !it.keeps_volumes,
-        )?;
-        ctx.registry().update(|c| {
-            // Re-checked under the lock: only drop what is still stale.
-            if it.slot.is_some() {
-                if c.local_prod
-                    .as_ref()
-                    .is_some_and(|e| e.instance_id == it.project && !Path::new(&e.path).is_dir())
-                {
-                    c.local_prod = None;
-                }
-                if c.instances
-                    .get(&it.project)
-                    .is_some_and(|e| !Path::new(&e.path).is_dir())
-                {
-                    c.instances.remove(&it.project);
-                }
-            }
-            let still_owned = c.instances.contains_key(&it.project)
-                || c.local_prod
-                    .as_ref()
-                    .is_some_and(|e| e.instance_id == it.project);
-            // Kept volumes stay on record as ours, so a new instance of that name
-            // takes them over instead of being refused as someone else's.
-            if !still_owned {
-                // Its ports, records and resolved copy go; the project record stays
-                // while volumes do.
-                let dir = c.kinfra.projects.get(&it.project).cloned();
-                c.kinfra.forget(&it.project);
-                crate::tools::model::remove_copy(&ctx.home, &it.project);
-                if let (Some(d), true) = (dir, it.keeps_volumes) {
-                    c.kinfra.projects.insert(it.project.clone(), d);
-                }
-            }
-            if !still_owned
-                && !it.keeps_volumes
-                && let Some(p) = &it.path
+    items
+}
+
+/// Removes one stale project's containers (and volumes, unless kept) and forgets it,
+/// re-checked under its lock.
+fn prune_one(ctx: &Context, it: &PruneItem) -> Result<()> {
+    let _lock = super::lock(ctx, &it.project, "prune")?;
+    docker::remove_project(
+        &it.project,
+        it.path.as_deref().map(Path::new),
+        !it.keeps_volumes,
+    )?;
+    ctx.registry().update(|c| {
+        // Re-checked under the lock: only drop what is still stale.
+        if it.slot.is_some() {
+            if c.local_prod
+                .as_ref()
+                .is_some_and(|e| e.instance_id == it.project && !Path::new(&e.path).is_dir())
             {
-                c.kinfra.created_worktrees.retain(|w| w != p);
+                c.local_prod = None;
             }
-            Ok(())
-        })?;
-    }
-    // git's own records of the worktrees whose directory is gone, in their repositories.
+            if c.instances
+                .get(&it.project)
+                .is_some_and(|e| !Path::new(&e.path).is_dir())
+            {
+                c.instances.remove(&it.project);
+            }
+        }
+        let still_owned = c.instances.contains_key(&it.project)
+            || c.local_prod
+                .as_ref()
+                .is_some_and(|e| e.instance_id == it.project);
+        // Kept volumes stay on record as ours, so a new instance of that name
+        // takes them over instead of being refused as someone else's.
+        if !still_owned {
+            // Its ports, records and resolved copy go; the project record stays
+            // while volumes do.
+            let dir = c.kinfra.projects.get(&it.project).cloned();
+            c.kinfra.forget(&it.project);
+            crate::tools::model::remove_copy(&ctx.home, &it.project);
+            if let (Some(d), true) = (dir, it.keeps_volumes) {
+                c.kinfra.projects.insert(it.project.clone(), d);
+            }
+        }
+        if !still_owned
+            && !it.keeps_volumes
+            && let Some(p) = &it.path
+        {
+            c.kinfra.created_worktrees.retain(|w| w != p);
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// git's own records of the worktrees whose directory is gone, in their repositories.
+fn prune_worktree_records(ctx: &Context, reg: &Contents, items: &[PruneItem]) -> Result<()> {
     let repos: std::collections::BTreeSet<&str> = items
         .iter()
         .filter(|it| it.slot.is_some())
@@ -207,5 +232,5 @@ pub fn prune(ctx: &Context, stack: &Stack, dry_run: bool) -> Result<Vec<PruneIte
                 .warn(&format!("`git worktree prune` in {repo} failed: {e}"));
         }
     }
-    Ok(items)
+    Ok(())
 }

@@ -198,39 +198,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         }
     }
 
-    r.step(&format!(
-        "Checking ports for {} (slot {})",
-        inst.id(),
-        inst.env.slot
-    ));
-    // A shared service's fixed port is held by that service, not a conflict.
-    let own_ports: Vec<(String, u16)> = inst
-        .env
-        .ports
-        .iter()
-        .filter(|(k, _)| !crate::stack::ports::is_fixed(stack, k))
-        .cloned()
-        .collect();
-    let containers_before = if stack.auto_ports {
-        check_ports(inst, own_ports)?
-    } else {
-        check_ports(inst, published_keys(&compose_text, &own_ports))?
-    };
-    // `kinfra stack check`'s findings, said before compose meets them.
-    for f in crate::stack::check::check_text(stack, &inst.dir, &compose_text) {
-        r.warn(&f.message);
-    }
-    // The machine budget, for a stack that is not running yet. A queued start keeps
-    // its ticket until it is over, so the next in line sees it running.
-    let _ticket = if containers_before.iter().any(|c| c.running()) {
-        None
-    } else if opts.wait_for_room {
-        Some(crate::instance::budget::wait_turn(ctx, stack, inst.id())?)
-    } else {
-        crate::instance::budget::check(ctx, stack, inst.id())?;
-        None
-    };
-
+    let (containers_before, _ticket) = preflight(ctx, stack, inst, &compose_text, opts)?;
     // Before anything starts: what the compose file needs and no build section
     // makes (a failure stops here), then the shared services it joins.
     super::prepare::run(ctx, stack, &inst.dir, &crate::stack::main_clone(&inst.dir))?;
@@ -254,7 +222,95 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let before = Before::take(containers_before, inst.id());
     crate::state::context::pause_point("up:recorded");
     r.step(&format!("Starting containers ({})", compose.describe()));
-    let mut cmd = compose.cmd(&project).args(["up", "-d", "--remove-orphans"]);
+    start_containers(ctx, &compose, &project, inst, opts, &before)?;
+    crate::state::context::pause_point("up:started");
+    let post_start = stack
+        .post_start
+        .as_ref()
+        .map(|ps| post_start_step(ctx, inst, ps));
+    let mut report = UpReport {
+        compose: compose.describe(),
+        secrets_loaded,
+        post_start,
+        gate: None,
+    };
+    crate::state::context::pause_point("up:gate");
+    if crate::state::context::interrupted() {
+        // During the post-start step, or before the gate.
+        undo_failed_start(ctx, inst, opts, &before);
+        return Err(Error::Interrupted);
+    }
+    if !opts.wait {
+        return fail_on_post_start(report);
+    }
+    let services = resolved.as_ref().map(|r| r.model.services.clone());
+    let g = wait_for_gate(ctx, stack, inst, opts, services, &before)?;
+    report.gate = Some(g);
+    crate::instance::budget::record_soon(ctx, inst.id());
+    fail_on_post_start(report)
+}
+
+/// Before anything is created: the ports are free, `stack check`'s findings said,
+/// and the machine has room (a queued start's ticket is held until `up` ends).
+/// Returns the instance's containers as they were.
+fn preflight(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    compose_text: &str,
+    opts: &UpOptions,
+) -> Result<(
+    Vec<docker::Container>,
+    Option<crate::instance::budget::Ticket>,
+)> {
+    let r = &ctx.reporter;
+    r.step(&format!(
+        "Checking ports for {} (slot {})",
+        inst.id(),
+        inst.env.slot
+    ));
+    // A shared service's fixed port is held by that service, not a conflict.
+    let own_ports: Vec<(String, u16)> = inst
+        .env
+        .ports
+        .iter()
+        .filter(|(k, _)| !crate::stack::ports::is_fixed(stack, k))
+        .cloned()
+        .collect();
+    let containers_before = if stack.auto_ports {
+        check_ports(inst, own_ports)?
+    } else {
+        check_ports(inst, published_keys(compose_text, &own_ports))?
+    };
+    // `kinfra stack check`'s findings, said before compose meets them.
+    for f in crate::stack::check::check_text(stack, &inst.dir, compose_text) {
+        r.warn(&f.message);
+    }
+    // The machine budget, for a stack that is not running yet. A queued start keeps
+    // its ticket until it is over, so the next in line sees it running.
+    let ticket = if containers_before.iter().any(|c| c.running()) {
+        None
+    } else if opts.wait_for_room {
+        Some(crate::instance::budget::wait_turn(ctx, stack, inst.id())?)
+    } else {
+        crate::instance::budget::check(ctx, stack, inst.id())?;
+        None
+    };
+    Ok((containers_before, ticket))
+}
+
+/// `compose up -d`, its progress under the step; on a failure the failing
+/// services' last log lines, and the start undone (Ctrl-C reaches compose too).
+fn start_containers(
+    ctx: &Context,
+    compose: &Compose,
+    project: &crate::tools::compose::Project,
+    inst: &Instance,
+    opts: &UpOptions,
+    before: &Before,
+) -> Result<()> {
+    let r = &ctx.reporter;
+    let mut cmd = compose.cmd(project).args(["up", "-d", "--remove-orphans"]);
     if opts.build {
         cmd = cmd.arg("--build");
     }
@@ -296,51 +352,55 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     };
     if let Err(err) = started {
         if !matches!(err, Error::DockerUnavailable { .. }) {
-            undo_failed_start(ctx, inst, opts, &before);
+            undo_failed_start(ctx, inst, opts, before);
         }
         return Err(err);
     }
+    Ok(())
+}
 
-    crate::state::context::pause_point("up:started");
-    let post_start = stack.post_start.as_ref().map(|ps| {
-        r.step(&format!(
-            "Running post-start step: {} (in {})",
-            ps.name, ps.service
-        ));
-        let res = run_post_start(inst, &ps.service, &ps.script);
-        match &res {
-            Ok(out) => {
-                for l in out
-                    .lines()
-                    .rev()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                {
-                    r.info(&format!("  {l}"));
-                }
+/// The description's post-start step, its last lines shown: its output, or why it
+/// failed (the stack stays up either way).
+fn post_start_step(
+    ctx: &Context,
+    inst: &Instance,
+    ps: &crate::stack::PostStart,
+) -> std::result::Result<String, String> {
+    let r = &ctx.reporter;
+    r.step(&format!(
+        "Running post-start step: {} (in {})",
+        ps.name, ps.service
+    ));
+    let res = run_post_start(inst, &ps.service, &ps.script);
+    match &res {
+        Ok(out) => {
+            for l in out
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                r.info(&format!("  {l}"));
             }
-            Err(e) => r.warn(&format!("post-start step {} failed: {e}", ps.name)),
         }
-        res
-    });
+        Err(e) => r.warn(&format!("post-start step {} failed: {e}", ps.name)),
+    }
+    res
+}
 
-    let mut report = UpReport {
-        compose: compose.describe(),
-        secrets_loaded,
-        post_start,
-        gate: None,
-    };
-    crate::state::context::pause_point("up:gate");
-    if crate::state::context::interrupted() {
-        // During the post-start step, or before the gate.
-        undo_failed_start(ctx, inst, opts, &before);
-        return Err(Error::Interrupted);
-    }
-    if !opts.wait {
-        return finish(report);
-    }
+/// The gate, its checks shown as they pass; a failed one shows the failing
+/// services' logs and undoes the start.
+fn wait_for_gate(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    opts: &UpOptions,
+    services: Option<Vec<String>>,
+    before: &Before,
+) -> Result<Report> {
+    let r = &ctx.reporter;
     r.step(&format!(
         "Waiting for the stack to be ready (up to {} s)",
         opts.timeout.as_secs()
@@ -351,7 +411,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         inst.id(),
         &gate::Options {
             timeout: opts.timeout,
-            services: resolved.as_ref().map(|r| r.model.services.clone()),
+            services,
             ..Default::default()
         },
     );
@@ -364,15 +424,13 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
             .map(|f| f.name.clone())
             .collect::<Vec<_>>()
             .join(", ");
-        undo_failed_start(ctx, inst, opts, &before);
+        undo_failed_start(ctx, inst, opts, before);
         if crate::state::context::interrupted() {
             return Err(Error::Interrupted);
         }
         return Err(Error::GateFailed { failed });
     }
-    report.gate = Some(g);
-    crate::instance::budget::record_soon(ctx, inst.id());
-    finish(report)
+    Ok(g)
 }
 
 /// After a failed gate: the last log lines of the service that died and of each
@@ -403,7 +461,7 @@ fn show_log_tails(ctx: &Context, cs: &[docker::Container], mut services: Vec<Str
     }
 }
 
-fn finish(report: UpReport) -> Result<UpReport> {
+fn fail_on_post_start(report: UpReport) -> Result<UpReport> {
     if let Some(Err(e)) = &report.post_start {
         return Err(Error::Other(format!(
             "the stack is up, but its post-start step failed: {e}"

@@ -15,6 +15,9 @@ use crate::state::context::Context;
 use crate::support::error::{Error, Result};
 use crate::tools::prereq::Check;
 
+/// Docker's answer about local-prod's name, asked while the clone runs.
+type DockerSeen = std::thread::JoinHandle<ProjectObjects>;
+
 /// What was done and what was left for later, for the closing summary.
 #[derive(Default)]
 struct Log {
@@ -39,33 +42,9 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     };
     let mut log = Log::default();
 
-    // 1. Prerequisites. In scripted mode the destination, clone and `uv sync` go
-    // ahead while the audit runs (it takes as long as the slowest tool's --version);
-    // if a required tool turns out missing, what they made is removed again.
-    timing("start");
-    let home = ctx.home.clone();
-    let audit = std::thread::spawn(move || {
-        let checks = crate::tools::prereq::audit(&home);
-        timing("audit done");
-        checks
-    });
+    // 1. Prerequisites (in scripted mode the clone goes ahead meanwhile).
     let scripted = !ctx.interactive && o.path.is_some();
-    // local-prod init's docker queries (objects already named like local-prod) need
-    // only the project name: started now, they overlap the clone instead of following
-    // `uv sync`.
-    let project = stack.local_prod_id.clone();
-    let docker_seen =
-        (scripted && known).then(|| std::thread::spawn(move || ProjectObjects::query(&project)));
-    let early = scripted.then(|| {
-        let repo = repository(ctx, o)?;
-        let d = destination_from_flag(ctx, o, &repo)?;
-        d.prepare(ctx, o)
-    });
-    timing("prepared");
-    let checks = audit
-        .join()
-        .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
-    prerequisites(ctx, &checks, early.as_ref())?;
+    let (early, docker_seen) = prerequisites(ctx, stack, o, scripted && known)?;
 
     // 2. 1Password: explained once, the item looked up; creating it waits for the plan.
     section(ctx, 2, "1Password");
@@ -164,9 +143,47 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     }))
 }
 
-/// Step 1: shows the audit; a missing required tool stops here, removing what
-/// the scripted run made meanwhile.
-fn prerequisites(ctx: &Context, checks: &[Check], early: Option<&Result<Prepared>>) -> Result<()> {
+/// Step 1: the prerequisite audit. A scripted run prepares the destination and
+/// clones meanwhile, and (for a known repository) asks Docker what local-prod's name
+/// already holds.
+fn prerequisites(
+    ctx: &Context,
+    stack: &Stack,
+    o: &Options,
+    known_and_scripted: bool,
+) -> Result<(Option<Result<Prepared>>, Option<DockerSeen>)> {
+    // In scripted mode the destination, clone and `uv sync` go
+    // ahead while the audit runs (it takes as long as the slowest tool's --version);
+    // if a required tool turns out missing, what they made is removed again.
+    timing("start");
+    let home = ctx.home.clone();
+    let audit = std::thread::spawn(move || {
+        let checks = crate::tools::prereq::audit(&home);
+        timing("audit done");
+        checks
+    });
+    // local-prod init's docker queries (objects already named like local-prod) need
+    // only the project name: started now, they overlap the clone instead of following
+    // `uv sync`.
+    let project = stack.local_prod_id.clone();
+    let docker_seen =
+        known_and_scripted.then(|| std::thread::spawn(move || ProjectObjects::query(&project)));
+    let early = (!ctx.interactive && o.path.is_some()).then(|| {
+        let repo = repository(ctx, o)?;
+        let d = destination_from_flag(ctx, o, &repo)?;
+        d.prepare(ctx, o)
+    });
+    timing("prepared");
+    let checks = audit
+        .join()
+        .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
+    show_audit(ctx, &checks, early.as_ref())?;
+    Ok((early, docker_seen))
+}
+
+/// Shows the audit; a missing required tool stops here, removing what the scripted
+/// run made meanwhile.
+fn show_audit(ctx: &Context, checks: &[Check], early: Option<&Result<Prepared>>) -> Result<()> {
     section(ctx, 1, "Prerequisites");
     for l in crate::tools::prereq::render(checks) {
         ctx.reporter.info(&l);

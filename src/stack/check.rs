@@ -56,101 +56,133 @@ fn unquote(s: &str) -> &str {
 
 /// Pure: reads the facts from a compose file's text.
 pub fn read(text: &str) -> Facts {
-    let mut f = Facts {
-        variables: variable_refs(text),
+    let mut r = Reader {
+        f: Facts {
+            variables: variable_refs(text),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let mut top = String::new();
-    let mut entry_indent: Option<usize> = None;
-    let mut entry = String::new();
-    let mut key = String::new();
-    let mut key_indent = 0;
-    let mut images: Vec<(String, String)> = Vec::new();
-    let mut built: BTreeSet<String> = BTreeSet::new();
-    // Top-level networks and volumes: (kind, entry) -> (external, `name:`).
-    let mut objects: Vec<(String, String, bool, Option<String>)> = Vec::new();
     for raw in text.lines() {
+        r.line(raw);
+    }
+    r.finish()
+}
+
+/// A line-by-line reader of the compose file's YAML, enough for the facts: where it
+/// is (top-level key, entry, key within the entry) and what it found so far.
+#[derive(Default)]
+struct Reader {
+    f: Facts,
+    top: String,
+    entry_indent: Option<usize>,
+    entry: String,
+    key: String,
+    key_indent: usize,
+    images: Vec<(String, String)>,
+    built: BTreeSet<String>,
+    /// Top-level networks and volumes: (kind, entry, external, `name:`).
+    objects: Vec<(String, String, bool, Option<String>)>,
+}
+
+impl Reader {
+    fn line(&mut self, raw: &str) {
         let line = raw.split(" #").next().unwrap_or("").trim_end();
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
+            return;
         }
         let ind = indent(line);
         let t = line.trim();
         if ind == 0 {
-            top = t.trim_end_matches(':').to_string();
-            entry_indent = None;
-            continue;
+            self.top = t.trim_end_matches(':').to_string();
+            self.entry_indent = None;
+            return;
         }
         // The first indented line under a top-level key sets the entries' indent.
-        let ei = *entry_indent.get_or_insert(ind);
+        let ei = *self.entry_indent.get_or_insert(ind);
         if ind == ei {
-            entry = t.trim_end_matches(':').trim().to_string();
-            key.clear();
-            if top == "services" && !entry.starts_with('<') && !entry.starts_with('-') {
-                f.services.push(entry.clone());
+            self.entry = t.trim_end_matches(':').trim().to_string();
+            self.key.clear();
+            if self.top == "services"
+                && !self.entry.starts_with('<')
+                && !self.entry.starts_with('-')
+            {
+                self.f.services.push(self.entry.clone());
             }
-            if top == "networks" || top == "volumes" {
-                objects.push((top.clone(), entry.clone(), false, None));
+            if self.top == "networks" || self.top == "volumes" {
+                self.objects
+                    .push((self.top.clone(), self.entry.clone(), false, None));
             }
-            continue;
+            return;
         }
         if ind < ei {
-            continue;
+            return;
         }
-        // Inside an entry.
+        // Inside an entry: a key of its own, or a line of the key's value.
         if let Some((k, v)) = t.split_once(':')
             && !t.starts_with('-')
-            && (key.is_empty() || ind <= key_indent)
+            && (self.key.is_empty() || ind <= self.key_indent)
         {
-            key = k.trim().to_string();
-            key_indent = ind;
-            let v = v.trim();
-            match (top.as_str(), key.as_str()) {
-                ("services", "container_name") => f
-                    .container_names
-                    .push((entry.clone(), unquote(v).to_string())),
-                ("services", "healthcheck") => f.healthchecks.push(entry.clone()),
-                ("services", "image") if !v.is_empty() => {
-                    images.push((entry.clone(), unquote(v).to_string()));
-                }
-                ("services", "build") => {
-                    built.insert(entry.clone());
-                }
-                ("services", "network_mode") if unquote(v) == "host" => {
-                    f.host_network.push(entry.clone());
-                }
-                ("services", "env_file") if !v.is_empty() => {
-                    for e in v.trim_matches(['[', ']']).split(',') {
-                        let e = unquote(e);
-                        if !e.is_empty() {
-                            f.env_files.push(e.to_string());
-                        }
-                    }
-                }
-                ("services", "ports") if v.starts_with('[') => {
-                    for p in v
-                        .trim_matches(['[', ']'])
-                        .split(',')
-                        .filter(|p| !p.trim().is_empty())
-                    {
-                        f.ports.push(port_entry(&entry, p));
-                    }
-                }
-                ("networks" | "volumes", "external") if v == "true" => {
-                    if let Some(o) = objects.last_mut() {
-                        o.2 = true;
-                    }
-                }
-                ("networks" | "volumes", "name") => {
-                    if let Some(o) = objects.last_mut() {
-                        o.3 = Some(unquote(v).to_string());
-                    }
-                }
-                _ => {}
-            }
-            continue;
+            self.key = k.trim().to_string();
+            self.key_indent = ind;
+            self.key_value(v.trim());
+        } else {
+            self.value_line(t);
         }
-        if top == "services" && key == "environment" {
+    }
+
+    /// A key of a service, network or volume, with what follows its colon.
+    fn key_value(&mut self, v: &str) {
+        match (self.top.as_str(), self.key.as_str()) {
+            ("services", "container_name") => self
+                .f
+                .container_names
+                .push((self.entry.clone(), unquote(v).to_string())),
+            ("services", "healthcheck") => self.f.healthchecks.push(self.entry.clone()),
+            ("services", "image") if !v.is_empty() => {
+                self.images
+                    .push((self.entry.clone(), unquote(v).to_string()));
+            }
+            ("services", "build") => {
+                self.built.insert(self.entry.clone());
+            }
+            ("services", "network_mode") if unquote(v) == "host" => {
+                self.f.host_network.push(self.entry.clone());
+            }
+            ("services", "env_file") if !v.is_empty() => {
+                for e in v.trim_matches(['[', ']']).split(',') {
+                    let e = unquote(e);
+                    if !e.is_empty() {
+                        self.f.env_files.push(e.to_string());
+                    }
+                }
+            }
+            ("services", "ports") if v.starts_with('[') => {
+                for p in v
+                    .trim_matches(['[', ']'])
+                    .split(',')
+                    .filter(|p| !p.trim().is_empty())
+                {
+                    self.f.ports.push(port_entry(&self.entry, p));
+                }
+            }
+            ("networks" | "volumes", "external") if v == "true" => {
+                if let Some(o) = self.objects.last_mut() {
+                    o.2 = true;
+                }
+            }
+            ("networks" | "volumes", "name") => {
+                if let Some(o) = self.objects.last_mut() {
+                    o.3 = Some(unquote(v).to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A line under the current key (a list item, or a nested mapping's line).
+    fn value_line(&mut self, t: &str) {
+        if self.top == "services" && self.key == "environment" {
             let item = t.trim_start_matches('-').trim();
             let kv = if t.starts_with('-') {
                 unquote(item).split_once('=')
@@ -158,49 +190,58 @@ pub fn read(text: &str) -> Facts {
                 item.split_once(':')
             };
             if let Some((k, v)) = kv {
-                f.environment
-                    .push((entry.clone(), k.trim().to_string(), unquote(v).to_string()));
+                self.f.environment.push((
+                    self.entry.clone(),
+                    k.trim().to_string(),
+                    unquote(v).to_string(),
+                ));
             }
-            continue;
+            return;
         }
-        if top == "services" && key == "env_file" && t.starts_with('-') {
+        if self.top == "services" && self.key == "env_file" && t.starts_with('-') {
             let item = t.trim_start_matches('-').trim();
             let path = item.strip_prefix("path:").unwrap_or(item);
             if !path.contains(": ") {
-                f.env_files.push(unquote(path).to_string());
+                self.f.env_files.push(unquote(path).to_string());
             }
-            continue;
+            return;
         }
-        if top == "services" && key == "env_file" {
+        if self.top == "services" && self.key == "env_file" {
             if let Some(path) = t.strip_prefix("path:") {
-                f.env_files.push(unquote(path).to_string());
+                self.f.env_files.push(unquote(path).to_string());
             }
-            continue;
+            return;
         }
-        if top == "services" && key == "ports" {
+        if self.top == "services" && self.key == "ports" {
             let item = t.trim_start_matches('-').trim();
             if t.starts_with('-') && !item.contains(": ") && !item.ends_with(':') {
-                f.ports.push(port_entry(&entry, item));
+                self.f.ports.push(port_entry(&self.entry, item));
             } else if let Some(v) = item.strip_prefix("published:") {
-                f.ports.push(port_entry(&entry, v));
+                self.f.ports.push(port_entry(&self.entry, v));
             }
         }
     }
-    for (kind, entry, external, name) in objects {
-        if external {
-            let n = name.unwrap_or(entry);
-            if kind == "networks" {
-                f.external_networks.push(n);
-            } else {
-                f.external_volumes.push(n);
+
+    fn finish(self) -> Facts {
+        let mut f = self.f;
+        for (kind, entry, external, name) in self.objects {
+            if external {
+                let n = name.unwrap_or(entry);
+                if kind == "networks" {
+                    f.external_networks.push(n);
+                } else {
+                    f.external_volumes.push(n);
+                }
             }
         }
+        let built = self.built;
+        f.images_without_build = self
+            .images
+            .into_iter()
+            .filter(|(svc, _)| !built.contains(svc))
+            .collect();
+        f
     }
-    f.images_without_build = images
-        .into_iter()
-        .filter(|(svc, _)| !built.contains(svc))
-        .collect();
-    f
 }
 
 /// Pure: the ports of `localhost:N` and `127.0.0.1:N` in a value.
@@ -285,49 +326,64 @@ pub fn check(
     env_keys: &BTreeSet<String>,
     exists: &dyn Fn(&str, &str) -> bool,
 ) -> Vec<Finding> {
-    let mut out: Vec<Finding> = stack
-        .notes
-        .iter()
-        .map(|n| Finding {
-            severity: Severity::Warning,
-            message: n.clone(),
-            create: None,
-        })
-        .collect();
-    let err = |m: String| Finding {
+    let mut out: Vec<Finding> = stack.notes.iter().map(|n| warning(n.clone())).collect();
+    fixed_ports(stack, facts, &mut out);
+    shared_names(stack, facts, &mut out);
+    own_urls(facts, &mut out);
+    unset_variables(stack, facts, env_keys, &mut out);
+    references(stack, facts, &mut out);
+    unread_keys(stack, facts, &mut out);
+    externals(stack, facts, exists, &mut out);
+    out
+}
+
+fn error(message: String) -> Finding {
+    Finding {
         severity: Severity::Error,
-        message: m,
+        message,
         create: None,
-    };
-    let warn = |m: String| Finding {
+    }
+}
+
+fn warning(message: String) -> Finding {
+    Finding {
         severity: Severity::Warning,
-        message: m,
+        message,
         create: None,
-    };
+    }
+}
+
+/// A host port that is the same for every instance.
+fn fixed_ports(stack: &Stack, facts: &Facts, out: &mut Vec<Finding>) {
     // Under the auto scheme kinfra chooses every published port: fixed ones are fine.
     for p in facts.ports.iter().filter(|_| !stack.auto_ports) {
         match &p.var {
-            None => out.push(err(format!(
+            None => out.push(error(format!(
                 "service {}: host port {:?} is fixed, so a second instance cannot start; write it as \"${{{}_PORT:-{}}}:…\" and add that key to [[ports]]",
                 p.service,
                 p.text,
                 p.service.to_uppercase().replace('-', "_"),
                 p.host
             ))),
-            Some((var, _)) if !stack.ports.iter().any(|r| &r.key == var) => out.push(err(format!(
+            Some((var, _)) if !stack.ports.iter().any(|r| &r.key == var) => out.push(error(format!(
                 "service {}: host port comes from {var}, which [[ports]] does not define, so every instance would get the same port",
                 p.service
             ))),
-            Some((var, _)) if crate::stack::ports::is_fixed(stack, var) => out.push(err(format!(
+            Some((var, _)) if crate::stack::ports::is_fixed(stack, var) => out.push(error(format!(
                 "service {}: host port comes from {var}, a fixed port (the same for every instance, a shared service's), so a second instance cannot start: give it base and step in [[ports]]",
                 p.service
             ))),
             Some(_) => {}
         }
     }
+}
+
+/// What one instance would take from another: container names, the host's network,
+/// and the auto scheme's port keys that share a form.
+fn shared_names(stack: &Stack, facts: &Facts, out: &mut Vec<Finding>) {
     if stack.auto_ports {
         for group in crate::tools::model::shared_forms(facts.services.iter().map(String::as_str)) {
-            out.push(warn(format!(
+            out.push(warning(format!(
                 "services {} share one name form in port keys; kinfra tells them apart with a hash of each name (see `kinfra env`), and a rename keeps them apart",
                 group.join(", ")
             )));
@@ -335,17 +391,25 @@ pub fn check(
     }
     for (svc, name) in &facts.container_names {
         if stack.auto_ports {
-            out.push(warn(format!(
+            out.push(warning(format!(
                 "service {svc}: container_name {name:?} is dropped in each instance's copy (one name cannot serve two instances); {name} still resolves inside each instance as an alias"
             )));
         } else {
-            out.push(err(format!(
+            out.push(error(format!(
                 "service {svc}: container_name {name:?} is one name for every instance, so a second cannot start; remove it (compose names containers per project)"
             )));
         }
     }
-    // A URL to the project's own published port (`NEXTAUTH_URL=http://localhost:3000`)
-    // leads a user of a sandbox to the base stack.
+    for svc in &facts.host_network {
+        out.push(warning(format!(
+            "service {svc} uses network_mode: host: it binds the host's own ports, so only one instance of this project can run at a time (a second `up` is refused); give it a network and published ports to run several"
+        )));
+    }
+}
+
+/// A URL to the project's own published port (`NEXTAUTH_URL=http://localhost:3000`)
+/// leads a user of a sandbox to the base stack.
+fn own_urls(facts: &Facts, out: &mut Vec<Finding>) {
     let published: BTreeSet<u16> = facts
         .ports
         .iter()
@@ -384,16 +448,20 @@ pub fn check(
                     )
                 })
                 .unwrap_or_else(|| "its port key".into());
-            out.push(warn(format!(
+            out.push(warning(format!(
                 "service {svc}: {k}={v} names the project's own published port {port}; in a sandbox that port is the instance's own ({target} in `kinfra env`), so a user following it lands on the base stack: write it as ${{{target}:-{port}}}"
             )));
         }
     }
-    for svc in &facts.host_network {
-        out.push(warn(format!(
-            "service {svc} uses network_mode: host: it binds the host's own ports, so only one instance of this project can run at a time (a second `up` is refused); give it a network and published ports to run several"
-        )));
-    }
+}
+
+/// Variables the compose file reads that nothing sets.
+fn unset_variables(
+    stack: &Stack,
+    facts: &Facts,
+    env_keys: &BTreeSet<String>,
+    out: &mut Vec<Finding>,
+) {
     let set = kinfra_variables(stack);
     let secret_vars = stack.secret_vars();
     let secrets: BTreeSet<&str> = secret_vars.iter().map(String::as_str).collect();
@@ -408,14 +476,17 @@ pub fn check(
         }
     }
     for v in unset {
-        out.push(warn(format!(
+        out.push(warning(format!(
             "the compose file reads {v}, which nothing sets (not kinfra, not a secret, not .env) and which has no default"
         )));
     }
-    let read: BTreeSet<&str> = facts.variables.iter().map(|(v, _)| v.as_str()).collect();
+}
+
+/// Services the description names that the compose file does not have.
+fn references(stack: &Stack, facts: &Facts, out: &mut Vec<Finding>) {
     for g in &stack.gate {
         if !facts.services.is_empty() && !facts.services.contains(&g.service) {
-            out.push(warn(format!(
+            out.push(warning(format!(
                 "gate check {:?} names service {}, which the compose file does not have: its logs cannot be shown, and the check may wait for something that never starts",
                 g.name, g.service
             )));
@@ -425,17 +496,22 @@ pub fn check(
         && !facts.services.is_empty()
         && !facts.services.contains(&ps.service)
     {
-        out.push(err(format!(
+        out.push(error(format!(
             "post_start {:?} runs in service {}, which the compose file does not have: every `up` would fail there",
             ps.name, ps.service
         )));
     }
+}
+
+/// Port keys and secrets mapped to variables the compose file never reads.
+fn unread_keys(stack: &Stack, facts: &Facts, out: &mut Vec<Finding>) {
+    let read: BTreeSet<&str> = facts.variables.iter().map(|(v, _)| v.as_str()).collect();
     // A built-in description's spare keys (M6's local-prod-only workers 5-8) are
     // not the user's to remove.
     if !stack.auto_ports && !stack.builtin {
         for p in stack.ports.iter().filter(|p| !p.fixed) {
             if !facts.variables.iter().any(|(v, _)| v == &p.key) {
-                out.push(warn(format!(
+                out.push(warning(format!(
                     "port key {} is one the compose file never reads: it holds a port per instance for nothing (remove it, or publish it)",
                     p.key
                 )));
@@ -471,26 +547,35 @@ pub fn check(
             continue;
         }
         if local_prod {
-            out.push(err(format!(
+            out.push(error(format!(
                 "{what} is mapped to {var}, which the compose file never reads: local-prod would start on the compose file's default; map it to the variable the compose file reads for it"
             )));
         } else {
-            out.push(warn(format!(
+            out.push(warning(format!(
                 "{what} is mapped to {var}, which the compose file never reads"
             )));
         }
     }
+}
+
+/// External networks and volumes: shared by every instance, and they must exist.
+fn externals(
+    stack: &Stack,
+    facts: &Facts,
+    exists: &dyn Fn(&str, &str) -> bool,
+    out: &mut Vec<Finding>,
+) {
     for n in &facts.external_networks {
         // One the description shares on purpose is said by `stack check`'s header.
         if !stack.shared_networks.iter().any(|s| s == n) {
-            out.push(warn(format!(
+            out.push(warning(format!(
                 "external network {n} is shared by every instance (that is what external means): their services can reach each other on it; say it is meant with shared_networks = [{n:?}] in kinfra.toml"
             )));
         }
         if !exists("network", n) {
             out.push(Finding {
                 create: Some(("network".into(), n.clone())),
-                ..err(format!(
+                ..error(format!(
                     "external network {n} does not exist: create it with `docker network create {n}`"
                 ))
             });
@@ -500,20 +585,19 @@ pub fn check(
         if stack.shared_volumes.iter().any(|s| s == v) {
             // Shared on purpose: said by `stack check`'s header.
         } else if stack.auto_ports {
-            out.push(warn(format!(
+            out.push(warning(format!(
                 "external volume {v}: each sandbox gets its own, created empty ({v} itself is left to local-prod); to share it, add shared_volumes = [{v:?}] to kinfra.toml"
             )));
         }
         if !exists("volume", v) {
             out.push(Finding {
                 create: Some(("volume".into(), v.clone())),
-                ..err(format!(
+                ..error(format!(
                     "external volume {v} does not exist: create it with `docker volume create {v}`"
                 ))
             });
         }
     }
-    out
 }
 
 /// Pure: a commented `kinfra.toml` for a project, from its compose file's facts.

@@ -308,6 +308,8 @@ impl Error {
     }
 
     /// What the user can do about it.
+    // A table, one arm per variant: split, it would be harder to read and to keep whole.
+    #[allow(clippy::too_many_lines)]
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Error::RegistryVersion { path, version, reads } => format!(

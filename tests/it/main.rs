@@ -1,6 +1,10 @@
 //! Integration tests: the built `kinfra` binary against real git, a real Docker
 //! engine and compose; the only stand-in is a fake `op` on PATH.
 
+// A scenario reads as one story, step by step against the real parts: the
+// length limit is for kinfra's own functions, not for these.
+#![allow(clippy::too_many_lines)]
+
 mod harness;
 
 mod agents;

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn cs(lines: &str) -> Vec<docker::Container> {

@@ -1,4 +1,3 @@
-
 use super::*;
 
 const COMPOSE: &str = r#"# a comment

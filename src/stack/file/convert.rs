@@ -41,18 +41,7 @@ impl Raw {
             }
         };
         let gate = gate_checks(self.gate, &need)?;
-        for l in &self.links {
-            if !l.port_key.ends_with('_') {
-                need(&format!("link {:?}", l.label), &l.port_key)?;
-            }
-        }
-        let api_port_key = match self.api_port {
-            Some(k) => {
-                need("api_port", &k)?;
-                k
-            }
-            None => ports.first().map(|p| p.key.clone()).unwrap_or_default(),
-        };
+        let api_port_key = api_port(self.api_port, &self.links, &ports, &need)?;
         let post_start = self.post_start.map(post_start).transpose()?;
         let shared_subdirs: Vec<String> = self.shared_dirs.into_iter().map(|d| d.0).collect();
         let env_prefix = self
@@ -114,6 +103,27 @@ impl Raw {
             notes: Vec::new(),
             name: self.name,
         })
+    }
+}
+
+/// `api_port` (else the first port's key), after every link's port is checked.
+fn api_port(
+    given: Option<String>,
+    links: &[Link],
+    ports: &[PortRule],
+    need: &dyn Fn(&str, &str) -> Checked<()>,
+) -> Checked<String> {
+    for l in links {
+        if !l.port_key.ends_with('_') {
+            need(&format!("link {:?}", l.label), &l.port_key)?;
+        }
+    }
+    match given {
+        Some(k) => {
+            need("api_port", &k)?;
+            Ok(k)
+        }
+        None => Ok(ports.first().map(|p| p.key.clone()).unwrap_or_default()),
     }
 }
 

@@ -1,4 +1,3 @@
-
 use super::*;
 
 const PYTHON_SHAPE: &str = r#"{

@@ -1,4 +1,3 @@
-
 use super::*;
 
 // `docker-compose config` 1.29.2 for a file with "8080:80", "127.0.0.1:8443:443",
