@@ -53,6 +53,9 @@ print("# kinfra benchmark results\n")
 print(f"- date: {stamp}" + (" (quick run: few samples)" if quick else ""))
 print(f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu or '?'}, {mem_gib} GiB")
 print(f"- docker engine {engine}; compose: {compose}")
+binary = os.environ.get("KINFRA_BENCH_BINARY", "")
+linked = "static (musl)" if "musl" in binary else "release build"
+print(f"- kinfra measured: {linked}, `{os.path.relpath(binary) if binary else '?'}`")
 print("- times in milliseconds: median, and min–max over the runs; hyperfine, each comparison side by side in one run\n")
 
 s = load("startup.json")

@@ -22,13 +22,22 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
 fi
 scripts/demo-image.sh >/dev/null
-cargo build --release --quiet --bins
+# KINFRA_BENCH_BIN=DIR measures the binaries already built there (CI measures the
+# static musl release it has just checked, which is what the installer serves on
+# Linux); otherwise a release build of this checkout.
+if [ -n "${KINFRA_BENCH_BIN:-}" ]; then
+  BIN_DIR=$(cd "$KINFRA_BENCH_BIN" && pwd)
+else
+  cargo build --release --quiet --bins
+  BIN_DIR="$ROOT/target/release"
+fi
+export KINFRA_BENCH_BINARY="$BIN_DIR/kinfra"
 # uv installed with pip sits behind a pyenv shim here (~90 ms a call); put the real
 # binary first, for every command alike, so the shim is not what gets measured.
 UV_BIN=$(python3 -c 'import uv; print(uv.find_uv_bin())' 2>/dev/null || true)
 if [ -n "$UV_BIN" ] && [ -x "$UV_BIN" ]; then export PATH="$(dirname "$UV_BIN"):$PATH"; fi
-K="$ROOT/target/release/kinfra"
-S="$ROOT/target/release/kinfra-setup"
+K="$BIN_DIR/kinfra"
+S="$BIN_DIR/kinfra-setup"
 
 W=$(mktemp -d /tmp/kinfra-bench.XXXXXX)
 OUT="$W/json"; mkdir -p "$OUT"

@@ -16,6 +16,22 @@
 //! | [`data`] | volumes that branch with the code: snapshots, copies, their journal |
 //! | [`agents`], [`setup`] | the MCP server and hooks; the installer, `doctor`, the demo |
 //! | [`cli`] | clap's types, one file per subcommand, the terminal [`cli::ui`] |
+//!
+//! Where the house rules (`../shared/STYLE.md`) live:
+//! - two thin binaries (`src/main.rs`, `src/bin/kinfra-setup.rs`) over [`cli::main`]
+//!   and [`cli::setup`];
+//! - clap's types stay in [`cli`]; the library takes validated values
+//!   ([`stack::Stack`], loaded once and passed to every command, [`instance::UpOptions`]);
+//! - errors are [`support::error::Error`] (`thiserror`), printed with their cause chain
+//!   and hint, and mapped to exit codes, in one place: [`cli::report_error`];
+//! - every external program runs through [`support::exec`] (pinned locale, closed
+//!   stdin, captured stderr in the error); their output is parsed by pure functions
+//!   tested on captured text ([`tools::docker`], [`tools::compose`], [`tools::model`]);
+//! - the values a command runs against are one [`state::context::Context`]; progress
+//!   and questions go through its `Reporter` and [`support::prompt::Prompter`], which
+//!   [`cli::ui`] implements for a terminal;
+//! - one test harness (`tests/it/harness.rs`) runs the built binaries against real
+//!   Docker, git and uv; lints live in `Cargo.toml`, the layers in `scripts/layers.py`.
 
 pub mod support;
 

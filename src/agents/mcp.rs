@@ -39,7 +39,7 @@ use crate::support::error::{Error, Result};
 /// object (`-32602`), and the SDK would drop the first and misname the second. The
 /// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
 /// stdout, so answers never interleave.
-pub fn serve(stack: &'static Stack, home: Home, cwd: PathBuf) -> Result<()> {
+pub fn serve(stack: Stack, home: Home, cwd: PathBuf) -> Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -176,7 +176,8 @@ fn json_kind(v: &Value) -> &'static str {
 
 #[derive(Clone)]
 pub struct Server {
-    stack: &'static Stack,
+    /// Shared with each call's worker thread.
+    stack: Arc<Stack>,
     home: Home,
     cwd: PathBuf,
     #[allow(dead_code)] // read by the tool_handler macro
@@ -355,9 +356,9 @@ pub struct DestroyParams {
 }
 
 impl Server {
-    pub fn new(stack: &'static Stack, home: Home, cwd: PathBuf) -> Self {
+    pub fn new(stack: Stack, home: Home, cwd: PathBuf) -> Self {
         Server {
-            stack,
+            stack: Arc::new(stack),
             home,
             cwd,
             tool_router: Self::tool_router(),
@@ -374,7 +375,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData>
     where
         T: serde::Serialize + Send + 'static,
-        F: FnOnce(&Context, &'static Stack) -> Result<T> + Send + 'static,
+        F: FnOnce(&Context, &Stack) -> Result<T> + Send + 'static,
     {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         // Messages are kept for the result, and sent on as progress.
@@ -382,7 +383,7 @@ impl Server {
             let _ = tx.send(l.to_string());
         }));
         let ctx = Context::new(&self.home, &self.cwd, reporter.clone());
-        let stack = self.stack;
+        let stack = Arc::clone(&self.stack);
         let token = progress
             .as_ref()
             .and_then(|(meta, _)| meta.get_progress_token());
@@ -402,7 +403,7 @@ impl Server {
             }
         });
         let outcome = tokio::task::spawn_blocking(move || {
-            let r = f(&ctx, stack);
+            let r = f(&ctx, &stack);
             drop(ctx);
             r
         })

@@ -15,7 +15,7 @@ fn registry() -> Option<crate::state::registry::Contents> {
 /// Registered sandboxes, by the name commands accept, with slot and path as help.
 pub fn sandboxes() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        let stack = super::cmd::stack();
+        let stack = &stack();
         registry()
             .map(|c| {
                 c.instances
@@ -58,7 +58,7 @@ pub fn release_targets() -> ArgValueCandidates {
 /// Slots no instance uses.
 pub fn free_slots() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        let stack = super::cmd::stack();
+        let stack = &stack();
         let used = registry().map(|c| c.used_slots()).unwrap_or_default();
         (1..=stack.max_slot)
             .filter(|s| !used.contains_key(s))
@@ -71,7 +71,7 @@ pub fn free_slots() -> ArgValueCandidates {
 /// them (the same source `logs` and `shell` check names against).
 pub fn services() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        let stack = super::cmd::stack();
+        let stack = &stack();
         let Some(root) = std::env::current_dir()
             .ok()
             .and_then(|d| crate::instance::find_root(&d))
@@ -90,4 +90,15 @@ pub fn services() -> ArgValueCandidates {
         names.dedup();
         names.into_iter().map(CompletionCandidate::new).collect()
     })
+}
+
+/// The stack of the directory the shell completes in (a completion is a process of
+/// its own, before any command runs): the built-in one when it cannot be read.
+fn stack() -> crate::stack::Stack {
+    std::env::current_dir()
+        .ok()
+        .and_then(|d| {
+            crate::stack::for_dir(&d, crate::state::home::Home::from_env().ok().as_ref()).ok()
+        })
+        .unwrap_or_else(|| crate::stack::KTRDR.clone())
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::support::error::Error;
 
@@ -188,7 +189,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return report_error(&e),
     };
-    let code = match cmd::load_stack(&ctx).and_then(|()| dispatch(&ctx, cli.command)) {
+    let code = match cmd::load_stack(&ctx).and_then(|stack| dispatch(&ctx, &stack, cli.command)) {
         Ok(code) => code,
         Err(e) => report_error(&e),
     };
@@ -209,52 +210,52 @@ pub fn report_timing() {
     }
 }
 
-fn dispatch(ctx: &Context, command: Command) -> crate::Result<i32> {
+fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32> {
     use crate::instance::Kind::{LocalProd, Sandbox};
     match command {
         Command::Sandbox(c) => match c {
-            SandboxCmd::Create(a) => cmd::create::run(ctx, a),
-            SandboxCmd::Init(a) => cmd::init::run(ctx, a),
-            SandboxCmd::Up(a) => cmd::up::run(ctx, Sandbox, a),
-            SandboxCmd::Down(a) => cmd::down::run(ctx, Sandbox, a),
-            SandboxCmd::Status(a) => cmd::status::run(ctx, Sandbox, a),
-            SandboxCmd::Logs(a) => cmd::logs::run(ctx, Sandbox, a),
-            SandboxCmd::Shell(a) => cmd::shell::run(ctx, a),
-            SandboxCmd::Compose(a) => cmd::compose::run(ctx, Sandbox, a),
-            SandboxCmd::Sync(a) => cmd::sync::run(ctx, Sandbox, a),
-            SandboxCmd::Reset(a) => cmd::reset::run(ctx, a),
-            SandboxCmd::List(a) => cmd::list::run(ctx, a),
-            SandboxCmd::Destroy(a) => cmd::destroy::run(ctx, a),
-            SandboxCmd::InitShared(a) => cmd::init_shared::run(ctx, a),
+            SandboxCmd::Create(a) => cmd::create::run(ctx, stack, a),
+            SandboxCmd::Init(a) => cmd::init::run(ctx, stack, a),
+            SandboxCmd::Up(a) => cmd::up::run(ctx, stack, Sandbox, a),
+            SandboxCmd::Down(a) => cmd::down::run(ctx, stack, Sandbox, a),
+            SandboxCmd::Status(a) => cmd::status::run(ctx, stack, Sandbox, a),
+            SandboxCmd::Logs(a) => cmd::logs::run(ctx, stack, Sandbox, a),
+            SandboxCmd::Shell(a) => cmd::shell::run(ctx, stack, a),
+            SandboxCmd::Compose(a) => cmd::compose::run(ctx, stack, Sandbox, a),
+            SandboxCmd::Sync(a) => cmd::sync::run(ctx, stack, Sandbox, a),
+            SandboxCmd::Reset(a) => cmd::reset::run(ctx, stack, a),
+            SandboxCmd::List(a) => cmd::list::run(ctx, stack, a),
+            SandboxCmd::Destroy(a) => cmd::destroy::run(ctx, stack, a),
+            SandboxCmd::InitShared(a) => cmd::init_shared::run(ctx, stack, a),
             SandboxCmd::Release(a) => cmd::release::run(ctx, a),
-            SandboxCmd::Prune(a) => cmd::prune::run(ctx, a),
+            SandboxCmd::Prune(a) => cmd::prune::run(ctx, stack, a),
         },
         Command::LocalProd(c) => match c {
-            LocalProdCmd::Init(a) => cmd::init::run_local_prod(ctx, a),
-            LocalProdCmd::Up(a) => cmd::up::run(ctx, LocalProd, a),
-            LocalProdCmd::Down(a) => cmd::down::run(ctx, LocalProd, a),
-            LocalProdCmd::Status(a) => cmd::status::run(ctx, LocalProd, a),
-            LocalProdCmd::Logs(a) => cmd::logs::run(ctx, LocalProd, a),
-            LocalProdCmd::Compose(a) => cmd::compose::run(ctx, LocalProd, a),
-            LocalProdCmd::Host(c) => cmd::host::run(ctx, c),
-            LocalProdCmd::Sync(a) => cmd::sync::run(ctx, LocalProd, a),
-            LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, a),
+            LocalProdCmd::Init(a) => cmd::init::run_local_prod(ctx, stack, a),
+            LocalProdCmd::Up(a) => cmd::up::run(ctx, stack, LocalProd, a),
+            LocalProdCmd::Down(a) => cmd::down::run(ctx, stack, LocalProd, a),
+            LocalProdCmd::Status(a) => cmd::status::run(ctx, stack, LocalProd, a),
+            LocalProdCmd::Logs(a) => cmd::logs::run(ctx, stack, LocalProd, a),
+            LocalProdCmd::Compose(a) => cmd::compose::run(ctx, stack, LocalProd, a),
+            LocalProdCmd::Host(c) => cmd::host::run(ctx, stack, c),
+            LocalProdCmd::Sync(a) => cmd::sync::run(ctx, stack, LocalProd, a),
+            LocalProdCmd::Destroy(a) => cmd::destroy::run_local_prod(ctx, stack, a),
         },
-        Command::Shared(c) => cmd::shared::run(ctx, c),
-        Command::Snapshot(c) => cmd::snapshot::run(ctx, c),
-        Command::Spec(a) => cmd::spec::run(ctx, a),
-        Command::Impl(a) => cmd::implement::run(ctx, a),
-        Command::Done(a) => cmd::done::run(ctx, a),
-        Command::Worktrees(a) => cmd::worktrees::run(ctx, a),
+        Command::Shared(c) => cmd::shared::run(ctx, stack, c),
+        Command::Snapshot(c) => cmd::snapshot::run(ctx, stack, c),
+        Command::Spec(a) => cmd::spec::run(ctx, stack, a),
+        Command::Impl(a) => cmd::implement::run(ctx, stack, a),
+        Command::Done(a) => cmd::done::run(ctx, stack, a),
+        Command::Worktrees(a) => cmd::worktrees::run(ctx, stack, a),
         Command::Demo(a) => cmd::demo::run(ctx, a),
-        Command::Doctor(a) => cmd::doctor::run(ctx, a),
+        Command::Doctor(a) => cmd::doctor::run(ctx, stack, a),
         Command::Completions(a) => cmd::completions::run(a),
-        Command::Url(a) => cmd::url::run(ctx, a),
-        Command::Env(a) => cmd::env::run(ctx, a),
-        Command::Wait(a) => cmd::wait::run(ctx, a),
-        Command::Mcp(a) => cmd::mcp::run(ctx, a),
-        Command::Hook(c) => cmd::hook::run(ctx, c),
-        Command::Stack(c) => cmd::stack::run(ctx, c),
+        Command::Url(a) => cmd::url::run(ctx, stack, a),
+        Command::Env(a) => cmd::env::run(ctx, stack, a),
+        Command::Wait(a) => cmd::wait::run(ctx, stack, a),
+        Command::Mcp(a) => cmd::mcp::run(ctx, stack, a),
+        Command::Hook(c) => cmd::hook::run(ctx, stack, c),
+        Command::Stack(c) => cmd::stack::run(ctx, stack, c),
         Command::Internal(c) => cmd::internal::run(ctx, c),
     }
 }

@@ -192,12 +192,10 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
         {
             c.instances.remove(&entry.instance_id);
         }
-        c.kinfra.forget(&entry.instance_id);
+        super::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
         c.kinfra.created_worktrees.retain(|p| p != &entry.path);
         Ok(())
-    })?;
-    crate::tools::model::remove_copy(&ctx.home, &entry.instance_id);
-    Ok(())
+    })
 }
 
 /// The carried files in a worktree that are still what kinfra copied (identical to

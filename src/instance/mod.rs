@@ -457,6 +457,14 @@ pub(crate) fn compose_error(project: &str, e: crate::support::exec::ExecError) -
     }
 }
 
+/// Forgets an instance that is gone: kinfra's records of it (its project, ports,
+/// description, data origin) and its resolved compose copy. Called inside the
+/// registry update that drops its entry; the copy is only a cache of `config`.
+pub(crate) fn forget_records(ctx: &Context, k: &mut crate::state::registry::KinfraState, id: &str) {
+    k.forget(id);
+    crate::tools::model::remove_copy(&ctx.home, id);
+}
+
 /// Removes kinfra's `.env.sandbox` from a directory it no longer manages.
 pub(crate) fn remove_env_file(dir: &Path) {
     let f = dir.join(envfile::FILE_NAME);

@@ -58,10 +58,9 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
     super::remove_env_file(Path::new(&entry.path));
     ctx.registry().update(|c| {
         c.instances.remove(&entry.instance_id);
-        c.kinfra.forget(&entry.instance_id);
+        super::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
         Ok(())
     })?;
-    crate::tools::model::remove_copy(&ctx.home, &entry.instance_id);
     Ok(PruneItem {
         project: entry.instance_id.clone(),
         slot: Some(entry.slot),
@@ -199,8 +198,7 @@ fn prune_one(ctx: &Context, it: &PruneItem) -> Result<()> {
             // Its ports, records and resolved copy go; the project record stays
             // while volumes do.
             let dir = c.kinfra.projects.get(&it.project).cloned();
-            c.kinfra.forget(&it.project);
-            crate::tools::model::remove_copy(&ctx.home, &it.project);
+            super::forget_records(ctx, &mut c.kinfra, &it.project);
             if let (Some(d), true) = (dir, it.keeps_volumes) {
                 c.kinfra.projects.insert(it.project.clone(), d);
             }

@@ -83,12 +83,14 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
     let dest = p.dest;
 
     // Another repository describes itself: its kinfra.toml, else its compose file.
+    let described;
     let stack: &Stack = if known {
         stack
     } else {
-        let (described, its_item) = describe_clone(ctx, &dest)?;
+        let (d, its_item) = describe_clone(ctx, &dest)?;
         item = its_item;
-        described
+        described = d;
+        &described
     };
     let secrets_ready = settle_item(ctx, stack, &item, choices.create_item, &mut log);
 
@@ -252,7 +254,7 @@ fn report_clone(ctx: &Context, p: &Prepared, log: &mut Log) {
 
 /// The cloned repository's own description (its kinfra.toml, else its compose file)
 /// and its 1Password item, looked up now that its name is known.
-fn describe_clone(ctx: &Context, dest: &Path) -> Result<(&'static Stack, onepassword::ItemState)> {
+fn describe_clone(ctx: &Context, dest: &Path) -> Result<(Stack, onepassword::ItemState)> {
     let described = crate::stack::for_dir(dest, Some(&ctx.home))?;
     ctx.reporter.info(&format!(
         "the repository's stack: {} ({})",
@@ -268,7 +270,7 @@ fn describe_clone(ctx: &Context, dest: &Path) -> Result<(&'static Stack, onepass
             .info("it maps no secrets: nothing to read from 1Password");
         onepassword::ItemState::Unavailable("no secrets mapped".into())
     } else {
-        lookup_item(ctx, described)
+        lookup_item(ctx, &described)
     };
     Ok((described, item))
 }

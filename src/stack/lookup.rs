@@ -13,35 +13,35 @@ use crate::support::error::{Error, Result};
 /// every worktree), else KTRDR's built-in description for a KTRDR checkout (the one
 /// that fits its compose file), else what its compose file says. A description that
 /// does not parse is an error, never silently replaced.
-pub fn for_dir(cwd: &Path, home: Option<&Home>) -> Result<&'static Stack> {
+pub fn for_dir(cwd: &Path, home: Option<&Home>) -> Result<Stack> {
     let top = cwd
         .ancestors()
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf);
-    let Some(top) = top else { return Ok(&KTRDR) };
-    // One description per process: leaking it gives it the process's lifetime, like
-    // the built-in one.
+    let Some(top) = top else {
+        return Ok(KTRDR.clone());
+    };
     if let Some(s) = Stack::from_dir(&top)? {
-        return Ok(Box::leak(Box::new(s)));
+        return Ok(s);
     }
     let main = main_clone(&top);
     if main != top
         && let Some(s) = Stack::from_dir(&main)?
     {
-        return Ok(Box::leak(Box::new(s)));
+        return Ok(s);
     }
     for dir in [&top, &main] {
         if let Some(s) = from_infra_toml(dir)? {
-            return Ok(Box::leak(Box::new(s)));
+            return Ok(s);
         }
     }
     if top.join(KTRDR_COMPOSE_FILE).is_file() {
-        return Ok(ktrdr_for(&top));
+        return Ok(ktrdr_for(&top).clone());
     }
     if let Some(s) = infer(&top, home)? {
-        return Ok(Box::leak(Box::new(s)));
+        return Ok(s);
     }
-    Ok(&KTRDR)
+    Ok(KTRDR.clone())
 }
 
 /// devops-ai's `.devops-ai/infra.toml` in `dir`, translated, when there is one.

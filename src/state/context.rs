@@ -166,8 +166,9 @@ impl Context {
         }
     }
 
-    /// Interactive, asking `prompter`.
-    pub fn with_prompter(&self, prompter: Arc<dyn Prompter>) -> Self {
+    /// Interactive, asking `prompter` (tests answer questions with it).
+    #[cfg(test)]
+    pub(crate) fn with_prompter(&self, prompter: Arc<dyn Prompter>) -> Self {
         Context {
             interactive: true,
             prompter,

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::state::home::Home;
 use crate::support::env_vars::EnvVars;
 use crate::support::error::{Error, Result};
@@ -325,35 +323,6 @@ impl Project {
     }
 }
 
-/// One service container as `compose ps --format json` reports it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct PsEntry {
-    #[serde(rename = "Name")]
-    pub name: String,
-    #[serde(rename = "Service")]
-    pub service: String,
-    #[serde(rename = "State")]
-    pub state: String,
-    #[serde(rename = "Health", default)]
-    pub health: String,
-}
-
-/// Parses `compose ps --format json` in both styles compose has shipped: one JSON
-/// array (v2 before 2.21) or one object per line (2.21 and later).
-pub fn parse_ps_json(text: &str) -> std::result::Result<Vec<PsEntry>, serde_json::Error> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Ok(Vec::new());
-    }
-    if t.starts_with('[') {
-        return serde_json::from_str(t);
-    }
-    t.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(serde_json::from_str)
-        .collect()
-}
-
 /// Pure: the variables a compose file reads (`${NAME}`, `${NAME:-default}`,
 /// `$NAME`), outside comments; whole names only, so `KEY_1` is not found inside
 /// `${KEY_10}`.
@@ -428,30 +397,6 @@ mod tests {
         let text = "x: ${A_1:-1}\ny: $B\nz: \"$$NOT\"\n# ${COMMENTED}\nw: ${A_10}/$C_2x ${9}\n";
         let v: Vec<String> = variables(text).into_iter().collect();
         assert_eq!(v, ["A_1", "A_10", "B", "C_2x"]);
-    }
-
-    // docker compose 2.20: a single array.
-    const ARRAY: &str = r#"[{"ID":"1a","Name":"ktrdr--a-backend-1","Image":"busybox:1.35","Command":"httpd","Project":"ktrdr--a","Service":"backend","Created":1700000000,"State":"running","Status":"Up 2 minutes (healthy)","Health":"healthy","ExitCode":0,"Publishers":[{"URL":"0.0.0.0","TargetPort":8000,"PublishedPort":8001,"Protocol":"tcp"}]},{"ID":"2b","Name":"ktrdr--a-db-1","Image":"busybox:1.35","Project":"ktrdr--a","Service":"db","State":"exited","Status":"Exited (0)","Health":"","ExitCode":0,"Publishers":null}]"#;
-    // docker compose 2.24: one object per line.
-    const LINES: &str = "{\"ID\":\"1a\",\"Name\":\"ktrdr--a-backend-1\",\"Project\":\"ktrdr--a\",\"Service\":\"backend\",\"State\":\"running\",\"Health\":\"starting\",\"Publishers\":[]}\n{\"ID\":\"3c\",\"Name\":\"ktrdr--a-jaeger-1\",\"Project\":\"ktrdr--a\",\"Service\":\"jaeger\",\"State\":\"running\",\"Publishers\":[]}\n";
-
-    #[test]
-    fn parses_array_style() {
-        let v = parse_ps_json(ARRAY).unwrap();
-        assert_eq!(v.len(), 2);
-        assert_eq!(v[0].service, "backend");
-        assert_eq!(v[0].health, "healthy");
-        assert_eq!(v[1].state, "exited");
-    }
-
-    #[test]
-    fn parses_line_style_and_empty() {
-        let v = parse_ps_json(LINES).unwrap();
-        assert_eq!(v.len(), 2);
-        assert_eq!(v[1].health, "");
-        assert!(parse_ps_json("\n").unwrap().is_empty());
-        assert!(parse_ps_json("[]").unwrap().is_empty());
-        assert!(parse_ps_json("{garbage").is_err());
     }
 
     #[test]

@@ -8,7 +8,6 @@ use crate::support::error::{Error, Result};
 use crate::support::exec::{Cmd, ExecError};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
-pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 /// `docker ps` format: one container a line, tab-separated, no ambiguous label lists.
 const PS_FORMAT: &str = "{{.ID}}\t{{.Label \"com.docker.compose.project\"}}\t{{.Label \"com.docker.compose.service\"}}\t{{.State}}\t{{.Status}}\t{{.Names}}\t{{.Ports}}\t{{.Label \"com.docker.compose.project.working_dir\"}}";

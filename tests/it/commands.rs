@@ -299,5 +299,17 @@ fn shell_runs_in_the_service_and_logs_show_output() {
         !backend_only.success().stdout.contains("kinfra-log-probe"),
         "{backend_only}"
     );
+    // Stopped, an unknown service is still an error naming the services: the compose
+    // file's, read without running anything.
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+    for args in [
+        ["sandbox", "logs", "nosuchsvc"],
+        ["sandbox", "shell", "nosuchsvc"],
+    ] {
+        let r = env.kinfra(&wt, &args);
+        r.code(2).stderr_has("no service \"nosuchsvc\"");
+        let listed = r.stderr.split("services: ").nth(1).unwrap_or("");
+        assert!(listed.contains("backend") && listed.contains("db"), "{r}");
+    }
     env.kinfra(&wt, &["sandbox", "destroy"]).success();
 }

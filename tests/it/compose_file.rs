@@ -57,7 +57,7 @@ fn published(cfg: &str) -> Vec<u16> {
 #[test]
 fn ktrdr_compose_file_is_valid_for_local_prod_and_a_sandbox() {
     let Some(env) = Env::with_docker() else {
-        eprintln!("skipped: Docker not available");
+        crate::harness::record_skip();
         return;
     };
     let prod = config(&env, 0, Some("local-prod"));

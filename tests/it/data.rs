@@ -467,7 +467,7 @@ fn cow_host() -> Option<String> {
         return Some(h);
     }
     if std::env::var("KINFRA_TEST_SKIP_COW").is_ok_and(|v| v == "1") {
-        eprintln!("skipped on purpose (KINFRA_TEST_SKIP_COW=1): the copy-on-write path");
+        crate::harness::record_skip_because("KINFRA_TEST_SKIP_COW=1");
         return None;
     }
     panic!(

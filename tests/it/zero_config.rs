@@ -135,7 +135,22 @@ fn a_project_without_configuration_runs_two_sandboxes_beside_its_own_ports() {
     assert_marked(&vols, &"after the failed start of depot--b");
 
     // destroy leaves nothing: worktrees, containers, volumes, networks, the copies,
-    // the recorded ports.
+    // the recorded ports. Each had a resolved copy to remove, and objects in Docker.
+    let copy = |id: &str| {
+        env.kinfra_home
+            .join("sandbox/compose")
+            .join(format!("{id}.json"))
+    };
+    for id in ["depot--a", "depot--b"] {
+        assert!(
+            copy(id).is_file(),
+            "{id} has a resolved copy before destroy"
+        );
+        assert!(
+            !docker_objects(id).is_empty(),
+            "{id} has Docker objects before destroy"
+        );
+    }
     env.kinfra(&a, &["sandbox", "destroy", "-y"]).success();
     env.kinfra(&b, &["sandbox", "destroy", "-y"])
         .code(5)
@@ -145,13 +160,7 @@ fn a_project_without_configuration_runs_two_sandboxes_beside_its_own_ports() {
     for (wt, id) in [(&a, "depot--a"), (&b, "depot--b")] {
         assert!(!wt.exists(), "{} is gone", wt.display());
         assert!(docker_objects(id).is_empty(), "{:?}", docker_objects(id));
-        assert!(
-            !env.kinfra_home
-                .join("sandbox/compose")
-                .join(format!("{id}.json"))
-                .exists(),
-            "the resolved copy of {id} is gone"
-        );
+        assert!(!copy(id).exists(), "the resolved copy of {id} is gone");
     }
     let side =
         std::fs::read_to_string(env.kinfra_home.join("sandbox/kinfra.json")).expect("kinfra.json");

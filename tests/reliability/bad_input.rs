@@ -4,7 +4,7 @@
 use crate::Tally;
 use crate::harness::{Env, docker_objects, snapshot};
 
-pub fn run(t: &mut Tally, docker: bool) {
+pub fn run(t: &mut Tally) {
     t.case("bad input", "names", || {
         let mut env = Env::new();
         let repo = env.clone_repo("ktrdr-names");
@@ -168,8 +168,8 @@ pub fn run(t: &mut Tally, docker: bool) {
         )
     });
 
-    if docker {
-        t.case("bad input", "missing or invalid compose file", || {
+    {
+        t.docker_case("bad input", "missing or invalid compose file", || {
             let mut env = Env::with_docker().expect("docker");
             let repo = env.clone_repo("ktrdr-compose");
             let wt = env.create_sandbox(&repo, "c");
@@ -185,7 +185,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             "invalid compose file: exit 1 quoting compose; missing: exit 2 naming it; nothing left running".into()
         });
 
-        t.case("bad input", "op that prints garbage, fails, or hangs", || {
+        t.docker_case("bad input", "op that prints garbage, fails, or hangs", || {
             let mut env = Env::with_docker().expect("docker");
             let repo = env.clone_repo("ktrdr-op");
             let wt = env.create_sandbox(&repo, "o");

@@ -59,10 +59,7 @@ fn wrap_up(env: &Env, prod: &Path) {
         .success();
 }
 
-pub fn run(t: &mut Tally, docker_ok: bool) {
-    if !docker_ok {
-        return;
-    }
+pub fn run(t: &mut Tally) {
     for (what, args) in [
         ("snapshot save", vec!["snapshot", "save", "k"]),
         (
@@ -70,7 +67,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
             vec!["sandbox", "create", "k", "--data", "local-prod"],
         ),
     ] {
-        t.case(
+        t.docker_case(
             "data",
             &format!("{what} killed at each step: local-prod runs with every marker"),
             || {
@@ -109,7 +106,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
             },
         );
     }
-    t.case(
+    t.docker_case(
         "data",
         "Ctrl-C during a copy: undone, exit 130, local-prod untouched",
         || {
@@ -139,7 +136,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
             "exit 130; nothing left; markers intact".into()
         },
     );
-    t.case(
+    t.docker_case(
         "data",
         "reset replaces only the sandbox's own volumes",
         || {
@@ -190,7 +187,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
             )
         },
     );
-    t.case(
+    t.docker_case(
         "data",
         "a snapshot outlives destroy and prune of the instance it came from",
         || {

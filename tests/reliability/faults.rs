@@ -52,10 +52,7 @@ fn recover_to_clean(
     )
 }
 
-pub fn run(t: &mut Tally, docker: bool) {
-    if !docker {
-        return;
-    }
+pub fn run(t: &mut Tally) {
     // kill -9 at every named step of create, up and destroy.
     for step in [
         "create:reserved",
@@ -67,7 +64,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         "destroy:torn-down",
         "destroy:removed",
     ] {
-        t.case("faults", &format!("kill -9 at {step}"), || {
+        t.docker_case("faults", &format!("kill -9 at {step}"), || {
             let mut env = Env::with_docker().expect("docker");
             let repo = env.clone_repo("ktrdr-kill");
             let before = snapshot(&repo.join("backend"));
@@ -91,7 +88,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             format!("registry valid after the kill; recovery: {r}; name reusable")
         });
     }
-    t.case("faults", "failed and killed starts of a sandbox holding data keep every volume", || {
+    t.docker_case("faults", "failed and killed starts of a sandbox holding data keep every volume", || {
         let mut env = Env::with_docker().expect("docker");
         let repo = env.clone_repo("ktrdr-held");
         let wt = env.create_sandbox(&repo, "held");
@@ -122,7 +119,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         format!("{} marked volumes kept through 3 kills, a failed gate, a failed compose run and a prune", vols.len())
     });
 
-    t.case("faults", "kill -9 at init:registered", || {
+    t.docker_case("faults", "kill -9 at init:registered", || {
         let mut env = Env::with_docker().expect("docker");
         let repo = env.clone_repo("ktrdr-kinit");
         let before = snapshot(&repo.join("backend"));
@@ -138,20 +135,23 @@ pub fn run(t: &mut Tally, docker: bool) {
         "rerun reports the half-made registration; release frees it; init then succeeds".into()
     });
     for step in ["setup:cloning", "setup:cloned"] {
-        t.case("faults", &format!("kill -9 of kinfra-setup at {step}"), || {
+        t.docker_case("faults", &format!("kill -9 of kinfra-setup at {step}"), || {
             let env = Env::with_docker().expect("docker");
             let dest = env.work.join("ktrdr-prod");
             let path = format!("--path={}", dest.display());
             kill_at(&env, SETUP_BIN, &env.work, &["--non-interactive", "--demo", &path, "--skip-shared"], step);
             assert!(!dest.exists(), "no partial clone at the destination");
+            // The kill left the clone's staging directory: the rerun must clear it.
+            let stale = staging_leftovers(&env.work);
+            assert!(!stale.is_empty(), "the kill at {step} left no staging directory to clear");
             env.setup(&env.work, &["--non-interactive", "--demo", &path, "--skip-shared"], &[]).success();
             let partial = staging_leftovers(&env.work);
             assert!(partial.is_empty(), "stale staging left: {partial:?}");
-            "no directory at the destination after the kill; the rerun clones and clears the stale staging directory".into()
+            format!("no directory at the destination after the kill, {} staging director(y/ies) left; the rerun clones and clears them", stale.len())
         });
     }
 
-    t.case("faults", "Docker unreachable in the middle of up", || {
+    t.docker_case("faults", "Docker unreachable in the middle of up", || {
         let mut env = Env::with_docker().expect("docker");
         let repo = env.clone_repo("ktrdr-cut");
         let wt = env.create_sandbox(&repo, "cut");
@@ -206,7 +206,7 @@ pub fn run(t: &mut Tally, docker: bool) {
         "exit 7 with a clear message and hint; registry byte-for-byte unchanged; a rerun with Docker back succeeds".into()
     });
 
-    t.case("faults", "no space left while the registry is written", || {
+    t.docker_case("faults", "no space left while the registry is written", || {
         if !cfg!(target_os = "linux") {
             crate::skip_platform("Linux only: mounts a 512 KiB tmpfs");
         }
@@ -264,7 +264,7 @@ pub fn run(t: &mut Tally, docker: bool) {
             "    command: [\"sh\", \"-c\", \"echo 'jaeger: crash'; exit 1\"]\n    restart: always\n",
         ),
     ] {
-        t.case("faults", name, || {
+        t.docker_case("faults", name, || {
             let mut env = Env::with_docker().expect("docker");
             let repo = env.clone_repo("ktrdr-die");
             let wt = env.create_sandbox(&repo, "die");

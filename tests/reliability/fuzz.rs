@@ -91,7 +91,7 @@ pub fn run(t: &mut Tally) {
         format!("{CASES} generated files (random bytes, near-JSON, valid registries): no panic; accepted ones round-trip")
     });
 
-    t.case("fuzzing", "docker ps and compose ps parsers", || {
+    t.case("fuzzing", "docker ps, ports, gate JSON and op item parsers", || {
         let mut r = runner();
         r.run(&texty(), |text| {
             let cs = kinfra::tools::docker::parse_ps(&text);
@@ -99,13 +99,12 @@ pub fn run(t: &mut Tally) {
                 let _ = c.health();
             }
             let _ = kinfra::tools::docker::parse_host_ports(&text);
-            let _ = kinfra::tools::compose::parse_ps_json(&text);
             let _ = kinfra::instance::gate::json_length(&text, "/workers");
             let _ = kinfra::tools::secrets::parse_item(&kinfra::stack::KTRDR.fields_for(false), &text);
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-        format!("{CASES} generated outputs through the ps, ports, compose-json, workers and op-item parsers: no panic")
+        format!("{CASES} generated outputs through the docker ps, ports, workers and op-item parsers: no panic")
     });
 
     t.case("fuzzing", "name slugging", || {

@@ -21,9 +21,9 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-pub fn run(t: &mut Tally, docker: bool) {
-    if docker {
-        t.case("security", "secrets never reach disk or output", || {
+pub fn run(t: &mut Tally) {
+    {
+        t.docker_case("security", "secrets never reach disk or output", || {
             let mut env = Env::with_docker().expect("docker");
             env.op_sign_in();
             env.op_item("ktrdr-sandbox-dev", &[("db_password", SECRET), ("jwt_secret", JWT)]);
@@ -125,8 +125,8 @@ pub fn run(t: &mut Tally, docker: bool) {
         "registry 0600, .env.sandbox 0644, nothing kinfra writes is world-writable".into()
     });
 
-    if docker {
-        t.case("security", "destroy never follows a symlink out of the instance", || {
+    {
+        t.docker_case("security", "destroy never follows a symlink out of the instance", || {
             let mut env = Env::with_docker().expect("docker");
             let repo = env.clone_repo("ktrdr-link");
             let precious = env.base().join("precious");

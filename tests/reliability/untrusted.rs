@@ -43,7 +43,7 @@ fn commit_all(dir: &Path, msg: &str) {
     git(dir, &["commit", "-q", "-m", msg]);
 }
 
-pub fn run(t: &mut Tally, docker_ok: bool) {
+pub fn run(t: &mut Tally) {
     t.case("untrusted input", "kinfra.toml values that would become something else", || {
         let env = Env::new();
         let base = "name = \"Shop\"\ncompose_file = \"compose.yaml\"\n";
@@ -292,11 +292,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
         format!("{n} malformed lines and arguments: -32700 / -32602 with the request's id; the session goes on and ends with exit 0")
     });
 
-    if !docker_ok {
-        return;
-    }
-
-    t.case("untrusted input", "the worktree hook never removes what kinfra did not create", || {
+    t.docker_case("untrusted input", "the worktree hook never removes what kinfra did not create", || {
         let mut env = Env::with_docker().expect("docker");
         let repo = env.clone_repo("ktrdr-hookmain");
         env.kinfra(&repo, &["sandbox", "init"]).success();
@@ -323,7 +319,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
         format!("{n} paths (a main clone registered with `sandbox init` holding a marked volume, a plain directory, parents): exit 5 with the reason; files, registry and the volume's data unchanged")
     });
 
-    t.case("untrusted input", "a post-start script that is a link out of the repository", || {
+    t.docker_case("untrusted input", "a post-start script that is a link out of the repository", || {
         let env = Env::with_docker().expect("docker");
         let outside = env.base().join("outside.sh");
         std::fs::write(&outside, "echo OUTSIDE-SCRIPT-RAN\n").expect("write");
@@ -343,7 +339,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
         "post_start.script as a tracked link to a script outside: up refuses to run it (exit 1, the reason named), the script never ran".into()
     });
 
-    t.case("untrusted input", "a hand-edited .env.sandbox cannot steer compose", || {
+    t.docker_case("untrusted input", "a hand-edited .env.sandbox cannot steer compose", || {
         let env = Env::with_docker().expect("docker");
         let repo = project(&env, "steer", &[("compose.yaml", WEB_COMPOSE)]);
         env.kinfra(&repo, &["sandbox", "create", "a"]).success();
@@ -366,7 +362,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
         "DOCKER_HOST, COMPOSE_FILE, PATH and LD_PRELOAD lines in .env.sandbox: compose ran on the local engine with the real compose file; `kinfra env` prints only kinfra's keys and ports (the project name once); the lines stay in the file".into()
     });
 
-    t.case("untrusted input", "services that share a name form get their own ports", || {
+    t.docker_case("untrusted input", "services that share a name form get their own ports", || {
         let env = Env::with_docker().expect("docker");
         let compose = "services:\n  web.app:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"18781:80\"]\n  web-app:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"18782:80\"]\n  web_app:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports: [\"18783:80\"]\n";
         let repo = project(&env, "forms", &[("compose.yaml", compose)]);
@@ -387,7 +383,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
         format!("web.app, web-app and web_app: three keys and three ports ({}); stack check names the group", values.into_iter().collect::<Vec<_>>().join(", "))
     });
 
-    t.case("untrusted input", "huge timeouts and polls past the deadline", || {
+    t.docker_case("untrusted input", "huge timeouts and polls past the deadline", || {
         let env = Env::with_docker().expect("docker");
         let repo = project(&env, "clock", &[("compose.yaml", WEB_COMPOSE)]);
         env.kinfra(&repo, &["sandbox", "create", "a"]).success();
@@ -408,7 +404,7 @@ pub fn run(t: &mut Tally, docker_ok: bool) {
         format!("up and wait with --timeout {huge}: ready, no panic; KINFRA_GATE_POLL_MS=999999 with --timeout 2 ended in {:.1} s (exit 2)", took.as_secs_f64())
     });
 
-    t.case("untrusted input", "a secret never shows, whatever compose says", || {
+    t.docker_case("untrusted input", "a secret never shows, whatever compose says", || {
         let env = Env::with_docker().expect("docker");
         env.op_sign_in();
         let secret = "S3CRET-UNTRUSTED-7f3a9";

@@ -1,4 +1,5 @@
 use crate::instance::{self, Kind};
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -16,8 +17,7 @@ pub struct Args {
     pub args: Vec<String>,
 }
 
-pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     let out = instance::compose(ctx, stack, &inst, &a.args, !a.no_secrets)?;
     if !out.stdout.is_empty() {

@@ -1,4 +1,5 @@
 use crate::instance::{self, CreateOptions};
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -20,8 +21,8 @@ pub struct Args {
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
     /// Slot to use (1-10; default: the lowest free one).
-    #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
-    pub slot: Option<u8>,
+    #[arg(long, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
+    pub slot: Option<String>,
     /// Start it at once (as `kinfra sandbox up` inside it).
     #[arg(long)]
     pub up: bool,
@@ -34,22 +35,27 @@ pub struct Args {
     pub no_secrets: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    // The source is checked before anything is made.
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+    // The slot and the source are checked before anything is made.
+    let slot = a
+        .slot
+        .as_deref()
+        .map(|s| super::parse_slot(stack, s))
+        .transpose()?;
     let source = match &a.data {
-        Some(d) => Some(crate::data::resolve_source(ctx, super::stack(), d, true)?),
+        Some(d) => Some(crate::data::resolve_source(ctx, stack, d, true)?),
         None => None,
     };
     let opts = CreateOptions {
         name: a.name,
         branch: a.branch,
         base: a.base,
-        slot: a.slot,
+        slot,
         ..Default::default()
     };
     let inst = match &source {
         Some(src) => {
-            let (inst, copied) = crate::data::create(ctx, super::stack(), &opts, src)?;
+            let (inst, copied) = crate::data::create(ctx, stack, &opts, src)?;
             ctx.reporter
                 .success(&format!("Created sandbox {}", inst.id()));
             ctx.reporter.success(&crate::data::describe(
@@ -60,17 +66,16 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
             inst
         }
         None => {
-            let inst = instance::create(ctx, super::stack(), &opts)?;
+            let inst = instance::create(ctx, stack, &opts)?;
             ctx.reporter
                 .success(&format!("Created sandbox {}", inst.id()));
             inst
         }
     };
-    ctx.reporter
-        .info(&format!("described by {}", super::stack().origin));
+    ctx.reporter.info(&format!("described by {}", stack.origin));
     if a.up {
         // The new worktree's own description (its branch may carry another one).
-        let stack = crate::stack::for_dir(&inst.dir, Some(&ctx.home))?;
+        let stack = &crate::stack::for_dir(&inst.dir, Some(&ctx.home))?;
         let inst = instance::Instance::read(ctx, stack, &inst.dir)?;
         return super::up::start(
             ctx,
@@ -82,7 +87,7 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
             },
         );
     }
-    super::print_ports(&inst);
+    super::print_ports(stack, &inst);
     ctx.reporter.info(&format!(
         "next: cd {} && kinfra sandbox up",
         inst.dir.display()

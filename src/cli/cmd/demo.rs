@@ -128,7 +128,7 @@ fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
             )),
             e => e,
         })?;
-    super::print_ports(&prod);
+    super::print_ports(stack, &prod);
     r.step("kinfra local-prod up --no-secrets");
     instance::up(&prod_ctx, stack, &prod, &no_secrets)?;
     r.step("kinfra local-prod status");
@@ -152,7 +152,7 @@ fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
             ..Default::default()
         },
     )?;
-    super::print_ports(&sb);
+    super::print_ports(stack, &sb);
     r.step("kinfra sandbox up --no-secrets");
     instance::up(&base.with_cwd(&sb.dir), stack, &sb, &no_secrets)?;
 

@@ -1,4 +1,5 @@
 use crate::instance::{self, DestroyOptions, Destroyed};
+use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::support::error::Error;
 
@@ -57,11 +58,11 @@ pub(crate) fn summary(ctx: &Context, d: &Destroyed) {
     }
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     // At a terminal, a person confirms what goes; scripts and agents (no terminal)
     // rely on the refusal to lose work instead.
     if ctx.interactive && !a.yes {
-        let e = instance::sandbox_entry(ctx, super::stack(), a.name.as_deref())?;
+        let e = instance::sandbox_entry(ctx, stack, a.name.as_deref())?;
         let dir = if a.keep_worktree {
             String::new()
         } else {
@@ -81,7 +82,7 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     }
     let d = instance::destroy(
         ctx,
-        super::stack(),
+        stack,
         &DestroyOptions {
             name: a.name,
             keep_worktree: a.keep_worktree,
@@ -92,7 +93,7 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
     Ok(0)
 }
 
-pub fn run_local_prod(ctx: &Context, a: LocalProdArgs) -> crate::Result<i32> {
+pub fn run_local_prod(ctx: &Context, stack: &Stack, a: LocalProdArgs) -> crate::Result<i32> {
     if !a.force {
         let entry = ctx
             .registry()
@@ -114,7 +115,7 @@ pub fn run_local_prod(ctx: &Context, a: LocalProdArgs) -> crate::Result<i32> {
             return Ok(1);
         }
     }
-    let d = instance::destroy_local_prod(ctx, super::stack())?;
+    let d = instance::destroy_local_prod(ctx, stack)?;
     summary(ctx, &d);
     Ok(0)
 }

@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::tools::prereq::{self, Check};
 
@@ -30,12 +31,12 @@ pub fn print_checks(checks: &[Check], json: bool) {
     }
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let mut checks = prereq::audit(&ctx.home);
     let docker_ok = checks
         .iter()
         .any(|c| c.name == "docker engine" && c.status == prereq::Status::Ok);
-    let own = crate::setup::checkup::own_state(ctx, super::stack(), docker_ok);
+    let own = crate::setup::checkup::own_state(ctx, stack, docker_ok);
     let registry_ok = own
         .iter()
         .all(|c| !c.required || c.status == prereq::Status::Ok);

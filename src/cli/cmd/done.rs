@@ -1,5 +1,6 @@
 use crate::instance::workflow::{self, Done};
 use crate::instance::{self, DestroyOptions};
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -11,8 +12,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     match workflow::find_done(ctx, stack, &a.name)? {
         Done::Sandbox(id) => {
             let d = instance::destroy(

@@ -1,4 +1,5 @@
 use crate::instance::{self, Kind};
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -15,8 +16,7 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     if a.volumes && kind == Kind::LocalProd && !a.yes {
         let confirmed = super::confirm_data_loss(

@@ -1,4 +1,5 @@
 use crate::instance;
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -19,8 +20,8 @@ pub struct Args {
 /// The variables an agent or a script needs to reach the instance.
 /// What compose gets (kinfra's keys and the ports, each once), never another line
 /// of the file: `eval "$(kinfra env)"` must not set `PATH` because a file said so.
-pub fn vars(ctx: &Context, inst: &instance::Instance) -> Vec<(String, String)> {
-    inst.env.compose_vars(super::stack(), &ctx.shared_dir())
+pub fn vars(ctx: &Context, stack: &Stack, inst: &instance::Instance) -> Vec<(String, String)> {
+    inst.env.compose_vars(stack, &ctx.shared_dir())
 }
 
 /// Pure: `export K='V'`, with single quotes made safe for any POSIX shell.
@@ -28,9 +29,9 @@ pub fn export_line(k: &str, v: &str) -> String {
     format!("export {k}='{}'", v.replace('\'', r"'\''"))
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let inst = instance::here_or_named(ctx, super::stack(), a.name.as_deref())?;
-    let vars = vars(ctx, &inst);
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+    let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
+    let vars = vars(ctx, stack, &inst);
     if a.json {
         let map: serde_json::Map<String, serde_json::Value> =
             vars.into_iter().map(|(k, v)| (k, v.into())).collect();

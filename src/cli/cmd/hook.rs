@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
@@ -13,8 +14,7 @@ pub enum HookCmd {
     Install,
 }
 
-pub fn run(ctx: &Context, c: HookCmd) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, c: HookCmd) -> crate::Result<i32> {
     match c {
         HookCmd::WorktreeCreate => {
             let payload = crate::agents::hook::parse(&crate::agents::hook::read_one(

@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use std::time::Duration;
 
 use crate::instance::{self, Kind, host};
@@ -39,8 +40,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, c: HostCmd) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, c: HostCmd) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, Kind::LocalProd, None)?;
     if stack.host.is_empty() && !matches!(c, HostCmd::Status(_)) {
         ctx.reporter

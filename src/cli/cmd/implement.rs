@@ -1,4 +1,5 @@
 use crate::instance::UpOptions;
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -17,8 +18,7 @@ pub struct Args {
     pub no_secrets: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let (inst, plan) =
         crate::instance::workflow::implement(ctx, stack, &a.target, a.base.as_deref())?;
     ctx.reporter.success(&format!(
@@ -28,10 +28,10 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
         plan.display()
     ));
     if a.no_up {
-        super::print_ports(&inst);
+        super::print_ports(stack, &inst);
         return Ok(0);
     }
-    let stack = crate::stack::for_dir(&inst.dir, Some(&ctx.home))?;
+    let stack = &crate::stack::for_dir(&inst.dir, Some(&ctx.home))?;
     let inst = crate::instance::Instance::read(ctx, stack, &inst.dir)?;
     super::up::start(
         ctx,

@@ -1,4 +1,5 @@
 use crate::instance::{self, InitOptions, Kind};
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -8,8 +9,8 @@ no compose file, and not KTRDR)."
 )]
 pub struct Args {
     /// Slot to use (1-10; default: the lowest free one).
-    #[arg(long, value_parser = super::parse_slot, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
-    pub slot: Option<u8>,
+    #[arg(long, allow_hyphen_values = true, add = crate::cli::complete::free_slots())]
+    pub slot: Option<String>,
     /// Instance name (default: the directory's name).
     #[arg(long)]
     pub name: Option<String>,
@@ -24,31 +25,35 @@ repository kinfra can run."
 )]
 pub struct LocalProdArgs {}
 
-fn done(ctx: &Context, inst: &instance::Instance, up: &str) -> crate::Result<i32> {
+fn done(ctx: &Context, stack: &Stack, inst: &instance::Instance, up: &str) -> crate::Result<i32> {
     ctx.reporter
         .success(&format!("Initialized {} {}", inst.kind.label(), inst.id()));
-    ctx.reporter
-        .info(&format!("described by {}", super::stack().origin));
-    super::print_ports(inst);
+    ctx.reporter.info(&format!("described by {}", stack.origin));
+    super::print_ports(stack, inst);
     ctx.reporter.info(&format!("next: {up}"));
     Ok(0)
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+    let slot = a
+        .slot
+        .as_deref()
+        .map(|s| super::parse_slot(stack, s))
+        .transpose()?;
     let inst = instance::init(
         ctx,
-        super::stack(),
+        stack,
         Kind::Sandbox,
         InitOptions {
-            slot: a.slot,
+            slot,
             name: a.name,
             docker: None,
         },
     )?;
-    done(ctx, &inst, "kinfra sandbox up")
+    done(ctx, stack, &inst, "kinfra sandbox up")
 }
 
-pub fn run_local_prod(ctx: &Context, _: LocalProdArgs) -> crate::Result<i32> {
-    let inst = instance::init(ctx, super::stack(), Kind::LocalProd, InitOptions::default())?;
-    done(ctx, &inst, "kinfra local-prod up")
+pub fn run_local_prod(ctx: &Context, stack: &Stack, _: LocalProdArgs) -> crate::Result<i32> {
+    let inst = instance::init(ctx, stack, Kind::LocalProd, InitOptions::default())?;
+    done(ctx, stack, &inst, "kinfra local-prod up")
 }

@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use std::path::PathBuf;
 
 use crate::instance::shared_data::{self, Mode};
@@ -18,13 +19,13 @@ pub struct Args {
     pub minimal: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let mode = match (a.from, a.minimal) {
         (Some(p), _) => Mode::From(p),
         (None, true) => Mode::Minimal,
         (None, false) => Mode::Report,
     };
-    let s = shared_data::init(ctx, super::stack(), &mode)?;
+    let s = shared_data::init(ctx, stack, &mode)?;
     let root = ctx.shared_dir();
     if s.dirs.is_empty() {
         crate::outln!("No shared data at {}.", root.display());

@@ -1,4 +1,5 @@
 use crate::instance;
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -8,8 +9,8 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let (rows, docker_error) = instance::list(ctx, super::stack())?;
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+    let (rows, docker_error) = instance::list(ctx, stack)?;
     if let Some(e) = &docker_error {
         ctx.reporter.warn(&format!(
             "Docker could not be asked ({e}); states are unknown"

@@ -1,4 +1,5 @@
 use crate::instance::{self, Kind};
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -17,8 +18,7 @@ pub struct Args {
     pub lines: usize,
 }
 
-pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     instance::logs(ctx, stack, &inst, a.service.as_deref(), a.follow, a.lines)
 }

@@ -1,3 +1,5 @@
+use crate::stack::Stack;
+
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Speaks the Model Context Protocol on stdin/stdout for coding agents. \
@@ -9,7 +11,7 @@ Claude Code, in the repository (see docs/AGENTS.md):
 )]
 pub struct Args {}
 
-pub fn run(ctx: &crate::state::context::Context, _a: Args) -> crate::Result<i32> {
-    crate::agents::mcp::serve(super::stack(), ctx.home.clone(), ctx.cwd.clone())?;
+pub fn run(ctx: &crate::state::context::Context, stack: &Stack, _a: Args) -> crate::Result<i32> {
+    crate::agents::mcp::serve(stack.clone(), ctx.home.clone(), ctx.cwd.clone())?;
     Ok(0)
 }

@@ -37,45 +37,29 @@ pub mod worktrees;
 use crate::stack::Stack;
 use crate::state::context::Context;
 
-static STACK: std::sync::OnceLock<&'static Stack> = std::sync::OnceLock::new();
-
 /// Decides the stack for this process: the repository's `kinfra.toml`, else KTRDR's
 /// built-in description for a KTRDR clone, else what its compose file says. A
-/// description that does not parse is an error here.
-pub(crate) fn load_stack(ctx: &Context) -> crate::Result<()> {
-    let s = crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))?;
-    let _ = STACK.set(s);
-    Ok(())
+/// description that does not parse is an error here. The CLI passes it to every
+/// command that needs it, as ripgrep passes its validated settings.
+pub(crate) fn load_stack(ctx: &Context) -> crate::Result<Stack> {
+    crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))
 }
 
-/// The stack kinfra manages (see [`load_stack`]; completions, which run before it,
-/// fall back quietly).
-pub(crate) fn stack() -> &'static Stack {
-    STACK.get_or_init(|| {
-        std::env::current_dir()
-            .ok()
-            .and_then(|d| {
-                crate::stack::for_dir(&d, crate::state::home::Home::from_env().ok().as_ref()).ok()
-            })
-            .unwrap_or(&crate::stack::KTRDR)
-    })
-}
-
-/// Parses `--slot` against the stack of the repository the command runs in, with a
-/// message that says what slots exist.
-pub(crate) fn parse_slot(s: &str) -> Result<u8, String> {
-    let max = stack().max_slot;
+/// Checks `--slot` against the stack, with a message that says what slots exist
+/// (a usage error, exit 2, before anything is changed).
+pub(crate) fn parse_slot(stack: &Stack, s: &str) -> crate::Result<u8> {
+    let max = stack.max_slot;
     match s.trim().parse::<i64>() {
         Ok(n) if (1..=i64::from(max)).contains(&n) => Ok(n as u8),
-        Ok(0) => Err(format!(
-            "slot 0 is local-prod's; sandboxes use slots 1 to {max}"
-        )),
-        Ok(n) => Err(format!(
-            "{n} is out of range; sandboxes use slots 1 to {max}"
-        )),
-        Err(_) => Err(format!(
-            "{s:?} is not a number; sandboxes use slots 1 to {max}"
-        )),
+        Ok(0) => Err(crate::Error::Invalid(format!(
+            "invalid value '0' for '--slot': slot 0 is local-prod's; sandboxes use slots 1 to {max}"
+        ))),
+        Ok(n) => Err(crate::Error::Invalid(format!(
+            "invalid value '{n}' for '--slot': {n} is out of range; sandboxes use slots 1 to {max}"
+        ))),
+        Err(_) => Err(crate::Error::Invalid(format!(
+            "invalid value {s:?} for '--slot': {s:?} is not a number; sandboxes use slots 1 to {max}"
+        ))),
     }
 }
 
@@ -97,10 +81,10 @@ pub(crate) fn confirm_data_loss(
 }
 
 /// Prints an instance's URLs and ports after init/create/up.
-pub(crate) fn print_ports(inst: &crate::instance::Instance) {
+pub(crate) fn print_ports(stack: &Stack, inst: &crate::instance::Instance) {
     crate::outln!("  instance   {} (slot {})", inst.id(), inst.env.slot);
     crate::outln!("  path       {}", inst.dir.display());
-    for (label, text) in inst.links(stack()) {
+    for (label, text) in inst.links(stack) {
         crate::outln!("  {label:<10} {text}");
     }
 }

@@ -1,4 +1,5 @@
 use crate::instance;
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -11,8 +12,8 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let items = instance::prune(ctx, super::stack(), a.dry_run)?;
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+    let items = instance::prune(ctx, stack, a.dry_run)?;
     if a.json {
         let out = serde_json::json!({ "dry_run": a.dry_run, "items": items });
         crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());

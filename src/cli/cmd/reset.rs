@@ -1,4 +1,5 @@
 use crate::data;
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -23,8 +24,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let target = crate::instance::find(
         ctx,
         stack,

@@ -1,4 +1,5 @@
 use crate::instance::shared_services;
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
@@ -25,8 +26,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, c: SharedCmd) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, c: SharedCmd) -> crate::Result<i32> {
     let top = crate::tools::git::toplevel(&ctx.cwd)?;
     match c {
         SharedCmd::Up(a) => {

@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use std::io::IsTerminal;
 
 use crate::instance::{self, Kind};
@@ -14,10 +15,10 @@ pub struct Args {
     pub name: Option<String>,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let inst = instance::find(ctx, super::stack(), Kind::Sandbox, a.name.as_deref())?;
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+    let inst = instance::find(ctx, stack, Kind::Sandbox, a.name.as_deref())?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let service = match a.service.or_else(|| super::stack().shell_service.clone()) {
+    let service = match a.service.or_else(|| stack.shell_service.clone()) {
         Some(s) => s,
         None => {
             return Err(crate::Error::Invalid(
@@ -25,5 +26,5 @@ pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
             ));
         }
     };
-    instance::shell(super::stack(), &inst, &service, tty)
+    instance::shell(stack, &inst, &service, tty)
 }

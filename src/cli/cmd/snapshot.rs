@@ -1,4 +1,5 @@
 use crate::data;
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Subcommand)]
@@ -44,8 +45,7 @@ pub struct RmArgs {
     pub name: String,
 }
 
-pub fn run(ctx: &Context, c: SnapshotCmd) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::Result<i32> {
     match c {
         SnapshotCmd::Save(a) => {
             let source = match &a.from {

@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -10,8 +11,8 @@ pub struct Args {
     pub base: Option<String>,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let path = crate::instance::workflow::spec(ctx, super::stack(), &a.feature, a.base.as_deref())?;
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+    let path = crate::instance::workflow::spec(ctx, stack, &a.feature, a.base.as_deref())?;
     ctx.reporter
         .success(&format!("Spec worktree {}", path.display()));
     crate::outln!("{}", path.display());

@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use crate::stack::check::{self as stack_check, Severity};
 use crate::state::context::Context;
 
@@ -45,18 +46,17 @@ pub struct InitArgs {
     pub stdout: bool,
 }
 
-pub fn run(ctx: &Context, c: StackCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, c: StackCmd) -> crate::Result<i32> {
     let top = crate::tools::git::toplevel(&ctx.cwd)?;
     match c {
-        StackCmd::Check(a) => check(ctx, &top, a),
+        StackCmd::Check(a) => check(ctx, stack, &top, a),
         StackCmd::Init(a) => init(ctx, &top, a),
-        StackCmd::Allow(a) => allow(ctx, &top, a),
+        StackCmd::Allow(a) => allow(ctx, stack, &top, a),
     }
 }
 
-fn allow(ctx: &Context, top: &std::path::Path, a: AllowArgs) -> crate::Result<i32> {
+fn allow(ctx: &Context, stack: &Stack, top: &std::path::Path, a: AllowArgs) -> crate::Result<i32> {
     use crate::instance::allow;
-    let stack = super::stack();
     let clone = crate::stack::main_clone(top);
     let text = allow::commands_text(stack);
     if text.is_empty() {
@@ -81,8 +81,7 @@ fn allow(ctx: &Context, top: &std::path::Path, a: AllowArgs) -> crate::Result<i3
     Ok(0)
 }
 
-fn check(ctx: &Context, top: &std::path::Path, a: CheckArgs) -> crate::Result<i32> {
-    let stack = super::stack();
+fn check(ctx: &Context, stack: &Stack, top: &std::path::Path, a: CheckArgs) -> crate::Result<i32> {
     let mut findings = stack_check::check_repo(stack, top)?;
     // Offer to create what is missing (asked at a terminal, or --create).
     let mut created = Vec::new();

@@ -1,4 +1,5 @@
 use crate::instance::{self, Kind};
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -11,8 +12,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     let s = instance::status(ctx, &inst)?;
     // One `docker ps` more only when the stack declares shared services.
@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
     if !s.registered {
         crate::outln!("  note: not in the registry (run init again or check $KINFRA_HOME)");
     }
-    super::print_ports(&inst);
+    super::print_ports(stack, &inst);
     if !s.services.is_empty() {
         crate::outln!("  services:");
         for svc in &s.services {

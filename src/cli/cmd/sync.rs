@@ -1,4 +1,5 @@
 use crate::instance::{self, Kind};
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -11,8 +12,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     let _lock = instance::lock(ctx, inst.id(), "sync")?;
     let (_, synced) = instance::sync::sync(ctx, stack, &inst)?;

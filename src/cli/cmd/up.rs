@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use std::time::Duration;
 
 use crate::instance::{self, Kind, UpOptions};
@@ -42,8 +43,7 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub fn run(ctx: &Context, kind: Kind, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     if let Some(spec) = &a.data {
         let (source, copied) = crate::data::seed(ctx, stack, &inst, spec, a.yes)?;
@@ -100,6 +100,6 @@ pub(crate) fn start(
         ctx.reporter
             .success(&format!("{} started (gate not awaited)", inst.id()));
     }
-    super::print_ports(&inst);
+    super::print_ports(stack, &inst);
     Ok(0)
 }

@@ -1,4 +1,5 @@
 use crate::instance;
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -19,8 +20,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
     let links = inst.links(stack);
     let Some(what) = a.what else {

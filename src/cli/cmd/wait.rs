@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use std::time::Duration;
 
 use crate::instance;
@@ -23,8 +24,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let stack = super::stack();
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
     ctx.reporter.step(&format!(
         "Waiting for {} to be ready (up to {} s)",

@@ -1,3 +1,4 @@
+use crate::stack::Stack;
 use crate::state::context::Context;
 
 #[derive(Debug, clap::Args)]
@@ -7,8 +8,8 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
-    let list = crate::instance::workflow::worktrees(ctx, super::stack())?;
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+    let list = crate::instance::workflow::worktrees(ctx, stack)?;
     if a.json {
         crate::outln!(
             "{}",
