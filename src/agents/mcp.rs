@@ -186,17 +186,7 @@ pub struct Server {
 
 /// Pure: the name of an exit code's class, for agents that branch on it.
 pub fn exit_class(code: i32) -> &'static str {
-    use crate::support::error::exit::*;
-    match code {
-        INVALID => "invalid_input",
-        PORT_CONFLICT => "port_conflict",
-        NOT_FOUND => "not_found",
-        WOULD_LOSE_WORK => "would_lose_work",
-        CORRUPT_STATE => "corrupt_state",
-        ENVIRONMENT => "environment",
-        INTERRUPTED => "interrupted",
-        _ => "failure",
-    }
+    crate::support::error::ExitKind::from_code(code).map_or("failure", |k| k.class())
 }
 
 /// Pure: an error as the tool's structured error result.
@@ -580,7 +570,7 @@ impl Server {
                 stack,
                 &inst,
                 &UpOptions {
-                    timeout: timeout(p.timeout_secs, 120),
+                    timeout: timeout(p.timeout_secs, crate::instance::gate::DEFAULT_TIMEOUT_SECS),
                     secrets: !p.no_secrets,
                     build: p.build,
                     wait_for_room: p.wait_for_room,
@@ -641,7 +631,12 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            instance::wait(ctx, stack, &inst, timeout(p.timeout_secs, 120))
+            instance::wait(
+                ctx,
+                stack,
+                &inst,
+                timeout(p.timeout_secs, crate::instance::gate::DEFAULT_TIMEOUT_SECS),
+            )
         })
         .await
     }

@@ -141,7 +141,7 @@ pub fn main() -> i32 {
             }
             Ok(Outcome::Cancelled) => {
                 ctx.reporter.info("Cancelled: nothing was changed.");
-                crate::support::error::exit::FAILURE
+                crate::support::error::ExitKind::Failure.code()
             }
             Err(e) => super::report_error(&e),
         }
@@ -166,7 +166,7 @@ fn check_only(ctx: &Context, args: &Args) -> i32 {
     if crate::tools::prereq::all_required_ok(&checks) {
         0
     } else {
-        crate::support::error::exit::ENVIRONMENT
+        crate::support::error::ExitKind::Environment.code()
     }
 }
 

@@ -235,7 +235,7 @@ fn interrupted_at_prompt(e: &std::io::Error) {
         if term.is_term() {
             let _ = term.show_cursor();
         }
-        std::process::exit(crate::support::error::exit::INTERRUPTED);
+        std::process::exit(crate::support::error::ExitKind::Interrupted.code());
     }
 }
 

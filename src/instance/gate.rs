@@ -13,6 +13,9 @@ use serde::Serialize;
 use crate::instance::env::SandboxEnv;
 use crate::stack::{Check, GateCheck, Stack};
 
+/// How long `up`, `wait` and their MCP tools wait for a stack by default.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", content = "detail", rename_all = "lowercase")]
 pub enum Outcome {
@@ -49,7 +52,7 @@ impl Default for Options {
         .flatten()
         .unwrap_or(100);
         Options {
-            timeout: Duration::from_secs(120),
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_SECS),
             poll: Duration::from_millis(poll),
             services: None,
         }

@@ -104,7 +104,7 @@ pub fn start(
     if chosen.is_empty() {
         return Ok(Vec::new());
     }
-    super::allow::require(ctx, &crate::stack::main_clone(&inst.dir), stack)?;
+    super::allow::require(ctx, &crate::tools::git::read_main_clone(&inst.dir), stack)?;
     // Their environment: local-prod's variables and secrets, then their own.
     let mut env: Vec<(String, String)> = inst.env.compose_vars(stack, &ctx.shared_dir());
     let opts = super::UpOptions {

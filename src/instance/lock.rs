@@ -130,7 +130,10 @@ mod tests {
         let e = lock_within(&ctx, "p", "down", Duration::ZERO).unwrap_err();
         assert!(matches!(e, Error::Busy { .. }), "{e}");
         assert!(e.to_string().contains("`up`"), "{e}");
-        assert_eq!(e.exit_code(), crate::support::error::exit::FAILURE);
+        assert_eq!(
+            e.exit_code(),
+            crate::support::error::ExitKind::Failure.code()
+        );
         drop(first);
         assert!(lock_within(&ctx, "p", "down", Duration::ZERO).is_ok());
         // Another instance is never blocked by this one.

@@ -35,7 +35,7 @@ impl Default for UpOptions {
         UpOptions {
             wait: true,
             build: false,
-            timeout: Duration::from_secs(120),
+            timeout: Duration::from_secs(gate::DEFAULT_TIMEOUT_SECS),
             secrets: true,
             keep_on_failure: false,
             wait_for_room: false,
@@ -201,7 +201,12 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let (containers_before, _ticket) = preflight(ctx, stack, inst, &compose_text, opts)?;
     // Before anything starts: what the compose file needs and no build section
     // makes (a failure stops here), then the shared services it joins.
-    super::prepare::run(ctx, stack, &inst.dir, &crate::stack::main_clone(&inst.dir))?;
+    super::prepare::run(
+        ctx,
+        stack,
+        &inst.dir,
+        &crate::tools::git::read_main_clone(&inst.dir),
+    )?;
     for name in super::shared_services::up(ctx, stack, &inst.dir, &[])? {
         r.info(&format!(
             "shared service {name} was not running: started it (it stays up for every instance; `kinfra shared down` stops it)"

@@ -7,6 +7,7 @@ use super::Stack;
 use super::builtin::{KTRDR, KTRDR_COMPOSE_FILE, ktrdr_for};
 use crate::state::home::Home;
 use crate::support::error::{Error, Result};
+use crate::tools::git;
 
 /// The stack for work in `cwd`, one rule for every command: the `kinfra.toml` of
 /// the checkout holding `cwd`, else its main clone's (an untracked one there serves
@@ -24,7 +25,7 @@ pub fn for_dir(cwd: &Path, home: Option<&Home>) -> Result<Stack> {
     if let Some(s) = Stack::from_dir(&top)? {
         return Ok(s);
     }
-    let main = main_clone(&top);
+    let main = git::read_main_clone(&top);
     if main != top
         && let Some(s) = Stack::from_dir(&main)?
     {
@@ -100,14 +101,16 @@ pub fn infer(top: &Path, home: Option<&Home>) -> Result<Option<Stack>> {
         },
     };
     let file = file.as_str();
-    let main = main_clone(top);
+    let main = git::read_main_clone(top);
     // The repository's name (its origin's), else the clone's directory name: a
     // local-prod clone is often named `<project>-prod`.
-    let name = origin_url(&main).map(|u| repo_name(&u)).unwrap_or_else(|| {
-        main.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    });
+    let name = git::read_origin_url(&main)
+        .map(|u| repo_name(&u))
+        .unwrap_or_else(|| {
+            main.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
     // A name may hold what a compose project name cannot; the slug is the name then,
     // and a name with nothing usable falls back to "project".
     let name = crate::support::slug::slugify(&name).unwrap_or_else(|_| "project".into());
@@ -216,48 +219,4 @@ pub fn repo_name(url: &str) -> String {
         .next()
         .unwrap_or("");
     last.strip_suffix(".git").unwrap_or(last).to_string()
-}
-
-/// Pure: the `origin` remote's URL in the text of a `.git/config`.
-pub(super) fn origin_in_config(text: &str) -> Option<String> {
-    let mut in_origin = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_origin = line.replace(' ', "") == "[remote\"origin\"]";
-        } else if in_origin
-            && let Some((k, v)) = line.split_once('=')
-            && k.trim() == "url"
-        {
-            return Some(v.trim().to_string());
-        }
-    }
-    None
-}
-
-/// The `origin` URL of a clone, from its config file (no git process: every command
-/// that infers a stack pays for this).
-fn origin_url(clone: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(clone.join(".git").join("config")).ok()?;
-    origin_in_config(&text)
-}
-
-/// The main clone of a checkout: itself, or for a worktree (whose `.git` is a file
-/// `gitdir: <clone>/.git/worktrees/<name>`) the clone that holds it.
-pub fn main_clone(top: &Path) -> PathBuf {
-    let git = top.join(".git");
-    if git.is_file()
-        && let Ok(text) = std::fs::read_to_string(&git)
-        && let Some(dir) = text.trim().strip_prefix("gitdir:")
-    {
-        // Absolute as git writes it; relative under worktree.useRelativePaths.
-        let dir = top.join(dir.trim());
-        if let Some(clone) = dir
-            .ancestors()
-            .find(|a| a.file_name().is_some_and(|n| n == ".git"))
-            .and_then(Path::parent)
-        {
-            return clone.to_path_buf();
-        }
-    }
-    top.to_path_buf()
 }

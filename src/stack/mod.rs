@@ -451,7 +451,7 @@ pub mod ports;
 
 pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource, kind_key};
 pub use builtin::{KTRDR, KTRDR_2026, ktrdr_for_compose};
-pub use lookup::{for_dir, infer, main_clone, repo_name};
+pub use lookup::{for_dir, infer, repo_name};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
-use super::lookup::origin_in_config;
 use super::*;
+use crate::tools::git::origin_in_config;
 
 #[test]
 fn the_built_in_ktrdr_description_parses_and_is_what_m6_was() {

@@ -8,25 +8,64 @@ use crate::support::slug::SlugError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Stable exit codes (documented in the README).
-pub mod exit {
+/// The stable exit codes (documented in the README): what kind of failure ended a
+/// command, for scripts and agents that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
     /// Something failed: compose, an already-initialized instance, a taken singleton.
-    pub const FAILURE: i32 = 1;
+    Failure = 1,
     /// Bad input or wrong place: not a clone, not a KTRDR repo, invalid name or slot;
     /// also: the startability gate failed.
-    pub const INVALID: i32 = 2;
+    Invalid = 2,
     /// A host port the instance needs is held by something else.
-    pub const PORT_CONFLICT: i32 = 3;
+    PortConflict = 3,
     /// No such instance (nothing registered by that name, or here).
-    pub const NOT_FOUND: i32 = 4;
+    NotFound = 4,
     /// Refused because it would lose work (uncommitted / unpushed); `--force` overrides.
-    pub const WOULD_LOSE_WORK: i32 = 5;
+    WouldLoseWork = 5,
     /// State on disk is corrupt or of an unknown version; it was left untouched.
-    pub const CORRUPT_STATE: i32 = 6;
+    CorruptState = 6,
     /// A required tool is missing or the Docker engine is unreachable.
-    pub const ENVIRONMENT: i32 = 7;
+    Environment = 7,
     /// Ctrl-C (128 + SIGINT, as shells report it).
-    pub const INTERRUPTED: i32 = 130;
+    Interrupted = 130,
+}
+
+impl ExitKind {
+    const ALL: [ExitKind; 8] = [
+        ExitKind::Failure,
+        ExitKind::Invalid,
+        ExitKind::PortConflict,
+        ExitKind::NotFound,
+        ExitKind::WouldLoseWork,
+        ExitKind::CorruptState,
+        ExitKind::Environment,
+        ExitKind::Interrupted,
+    ];
+
+    /// The process's exit code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The kind an exit code stands for (`None`: 0, or a child's own code).
+    pub fn from_code(code: i32) -> Option<ExitKind> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// Its name for agents (MCP's error class).
+    pub fn class(self) -> &'static str {
+        match self {
+            ExitKind::Failure => "failure",
+            ExitKind::Invalid => "invalid_input",
+            ExitKind::PortConflict => "port_conflict",
+            ExitKind::NotFound => "not_found",
+            ExitKind::WouldLoseWork => "would_lose_work",
+            ExitKind::CorruptState => "corrupt_state",
+            ExitKind::Environment => "environment",
+            ExitKind::Interrupted => "interrupted",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -252,8 +291,13 @@ impl Error {
         }
     }
 
+    /// The stable exit code of this error.
     pub fn exit_code(&self) -> i32 {
-        use exit::*;
+        self.exit_kind().code()
+    }
+
+    pub fn exit_kind(&self) -> ExitKind {
+        use ExitKind::*;
         match self {
             Error::AlreadyInitialized { .. }
             | Error::LocalProdExists { .. }
@@ -269,7 +313,7 @@ impl Error {
             | Error::PrepareFailed { .. }
             | Error::SnapshotExists { .. }
             | Error::NoSpace { .. }
-            | Error::Other(_) => FAILURE,
+            | Error::Other(_) => Failure,
             Error::NotInRepo { .. }
             | Error::NotStackRepo { .. }
             | Error::NoComposeFile { .. }
@@ -283,27 +327,27 @@ impl Error {
             | Error::SnapshotOfOtherProject { .. }
             | Error::NoData { .. }
             | Error::ComposeConfig { .. }
-            | Error::GateFailed { .. } => INVALID,
-            Error::PortConflict { .. } | Error::HostPortHeld { .. } => PORT_CONFLICT,
-            Error::Interrupted => INTERRUPTED,
+            | Error::GateFailed { .. } => Invalid,
+            Error::PortConflict { .. } | Error::HostPortHeld { .. } => PortConflict,
+            Error::Interrupted => Interrupted,
             Error::NoInstanceHere { .. }
             | Error::NoSuchInstance { .. }
             | Error::NoLocalProd
-            | Error::NoSuchSnapshot { .. } => NOT_FOUND,
-            Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WOULD_LOSE_WORK,
+            | Error::NoSuchSnapshot { .. } => NotFound,
+            Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
             Error::RegistryCorrupt { .. }
             | Error::RegistryVersion { .. }
             | Error::RegistrySymlink { .. }
-            | Error::EnvFile(_) => CORRUPT_STATE,
+            | Error::EnvFile(_) => CorruptState,
             Error::DockerUnavailable { .. }
             | Error::NoCompose
             | Error::RemoteDocker { .. }
             | Error::MissingTools
             | Error::NoCopyImage { .. }
             | Error::OverBudget { .. }
-            | Error::SecretsRequired { .. } => ENVIRONMENT,
-            Error::Exec(e) if e.not_found().is_some() => ENVIRONMENT,
-            Error::Exec(_) => FAILURE,
+            | Error::SecretsRequired { .. } => Environment,
+            Error::Exec(e) if e.not_found().is_some() => Environment,
+            Error::Exec(_) => Failure,
         }
     }
 
@@ -509,5 +553,24 @@ impl SecretsError {
             SecretsError::HostVarMissing { var } => format!("export {var} in the shell that runs kinfra, or map the secret to a 1Password reference in kinfra.toml"),
             _ => format!("check that the item {item:?} exists in your vault (`op item get {item}`), or pass --no-secrets"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_kinds_are_distinct_codes_that_read_back() {
+        let codes: std::collections::BTreeSet<i32> =
+            ExitKind::ALL.iter().map(|k| k.code()).collect();
+        assert_eq!(codes.len(), ExitKind::ALL.len());
+        for k in ExitKind::ALL {
+            assert_eq!(ExitKind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(ExitKind::from_code(0), None);
+        assert_eq!(ExitKind::from_code(42), None);
+        assert_eq!(Error::Interrupted.exit_code(), 130);
+        assert_eq!(Error::NoLocalProd.exit_kind().class(), "not_found");
     }
 }

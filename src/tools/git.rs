@@ -36,6 +36,51 @@ pub fn origin_url(repo: &Path) -> Result<Option<String>> {
         .filter(|s| !s.is_empty()))
 }
 
+/// Pure: the `origin` remote's URL in the text of a `.git/config`.
+pub fn origin_in_config(text: &str) -> Option<String> {
+    let mut in_origin = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_origin = line.replace(' ', "") == "[remote\"origin\"]";
+        } else if in_origin
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == "url"
+        {
+            return Some(v.trim().to_string());
+        }
+    }
+    None
+}
+
+/// The `origin` URL of a clone, read from its config file: no git process, for the
+/// paths every command pays for (inferring a stack); [`origin_url`] asks git.
+pub fn read_origin_url(clone: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(clone.join(".git").join("config")).ok()?;
+    origin_in_config(&text)
+}
+
+/// The main clone of a checkout, read from its `.git`: itself, or for a worktree
+/// (whose `.git` is a file `gitdir: <clone>/.git/worktrees/<name>`) the clone that
+/// holds it. No git process; [`common_repo`] asks git (and fails outside a repository).
+pub fn read_main_clone(top: &Path) -> PathBuf {
+    let git = top.join(".git");
+    if git.is_file()
+        && let Ok(text) = std::fs::read_to_string(&git)
+        && let Some(dir) = text.trim().strip_prefix("gitdir:")
+    {
+        // Absolute as git writes it; relative under worktree.useRelativePaths.
+        let dir = top.join(dir.trim());
+        if let Some(clone) = dir
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == ".git"))
+            .and_then(Path::parent)
+        {
+            return clone.to_path_buf();
+        }
+    }
+    top.to_path_buf()
+}
+
 /// A clone has a `.git` directory; a worktree has a `.git` file.
 pub fn is_clone(top: &Path) -> bool {
     top.join(".git").is_dir()

@@ -48,8 +48,8 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     }
     // A registry that does not parse needs repair by hand before anything else.
     Ok(match (tools_ok, registry_ok) {
-        (_, false) => crate::support::error::exit::CORRUPT_STATE,
-        (false, true) => crate::support::error::exit::ENVIRONMENT,
+        (_, false) => crate::support::error::ExitKind::CorruptState.code(),
+        (false, true) => crate::support::error::ExitKind::Environment.code(),
         (true, true) => 0,
     })
 }

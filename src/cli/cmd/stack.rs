@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: StackCmd) -> crate::Result<i32> {
 
 fn allow(ctx: &Context, stack: &Stack, top: &std::path::Path, a: AllowArgs) -> crate::Result<i32> {
     use crate::instance::allow;
-    let clone = crate::stack::main_clone(top);
+    let clone = crate::tools::git::read_main_clone(top);
     let text = allow::commands_text(stack);
     if text.is_empty() {
         crate::outln!("{} runs no commands on this machine", stack.origin);
@@ -147,7 +147,7 @@ fn check(ctx: &Context, stack: &Stack, top: &std::path::Path, a: CheckArgs) -> c
         );
     }
     Ok(if errors > 0 {
-        crate::support::error::exit::INVALID
+        crate::support::error::ExitKind::Invalid.code()
     } else {
         0
     })

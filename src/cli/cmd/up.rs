@@ -22,7 +22,7 @@ pub struct Args {
     pub build: bool,
     /// Seconds to wait for the startability gate, counted once compose has started
     /// the containers (compose's own wait for dependencies comes before).
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    #[arg(long, default_value_t = crate::instance::gate::DEFAULT_TIMEOUT_SECS, value_name = "SECONDS")]
     pub timeout: u64,
     /// Skip 1Password: the stack uses its insecure defaults.
     #[arg(long)]
@@ -86,7 +86,7 @@ pub(crate) fn start(
                 "",
             )?;
             if !go {
-                return Ok(crate::support::error::exit::ENVIRONMENT);
+                return Ok(crate::support::error::ExitKind::Environment.code());
             }
             opts.secrets = false;
             instance::up(ctx, stack, &inst, &opts)?

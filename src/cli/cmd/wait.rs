@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
     pub name: Option<String>,
     /// Seconds to wait.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    #[arg(long, default_value_t = crate::instance::gate::DEFAULT_TIMEOUT_SECS, value_name = "SECONDS")]
     pub timeout: u64,
     /// Print the gate report as JSON on stdout (when it passes).
     #[arg(long)]
