@@ -98,7 +98,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         dir: path,
         env,
     };
-    Ok(super::resolve::after_register(ctx, stack, inst))
+    Ok(super::resolve::choose_ports(ctx, stack, inst))
 }
 
 /// Where a new sandbox goes, checked before anything is changed.

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::instance::env::SandboxEnv;
 use crate::stack::{Check, GateCheck, Stack};
+use crate::tools::docker::Health;
 
 /// How long `up`, `wait` and their MCP tools wait for a stack by default.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 120;
@@ -187,11 +188,7 @@ pub fn json_length(body: &str, pointer: &str) -> Option<usize> {
 /// A container of the project that has died: exited non-zero, restarting, dead.
 pub fn dead_container(cs: &[crate::tools::docker::Container]) -> Option<(String, String)> {
     cs.iter()
-        .find(|c| {
-            c.state == "restarting"
-                || c.state == "dead"
-                || (c.state == "exited" && !c.status.starts_with("Exited (0)"))
-        })
+        .find(|c| c.died())
         .map(|c| (c.service.clone(), c.status.clone()))
 }
 
@@ -212,16 +209,15 @@ pub fn service_state(containers: &[&crate::tools::docker::Container]) -> Service
         return ServiceState::Pending("no container yet".into());
     }
     for c in containers {
-        if dead_container(std::slice::from_ref(*c)).is_some() {
+        if c.died() {
             return ServiceState::Failed(c.status.clone());
         }
         match c.health() {
-            Some("unhealthy") => return ServiceState::Failed(c.status.clone()),
-            Some("starting") => return ServiceState::Pending("health: starting".into()),
+            Some(Health::Unhealthy) => return ServiceState::Failed(c.status.clone()),
+            Some(Health::Starting) => return ServiceState::Pending("health: starting".into()),
             _ => {}
         }
-        let finished = c.state == "exited" && c.status.starts_with("Exited (0)");
-        if !c.running() && !finished {
+        if !c.running() && !c.exited_cleanly() {
             return ServiceState::Pending(c.status.clone());
         }
     }

@@ -123,7 +123,8 @@ fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, St
     held
 }
 
-/// The checkout's top directory, after checking it is a KTRDR repository.
+/// The checkout's top directory, after checking it is the stack's repository (its
+/// `origin` names the stack's `repo_marker`, when the description has one).
 pub(crate) fn stack_top(stack: &Stack, dir: &Path) -> Result<PathBuf> {
     let top = git::toplevel(dir)?;
     let origin = git::origin_url(&top)?;
@@ -257,5 +258,5 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
         dir: top,
         env,
     };
-    Ok(super::resolve::after_register(ctx, stack, inst))
+    Ok(super::resolve::choose_ports(ctx, stack, inst))
 }

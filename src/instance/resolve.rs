@@ -236,7 +236,7 @@ fn subnets(
 /// After `create` or `init`: the new instance's ports, chosen now so they can be
 /// shown. A project compose cannot read yet (a variable set later, say) gets them
 /// at its first `up` instead; that is said, and is no failure.
-pub fn after_register(ctx: &Context, stack: &Stack, inst: Instance) -> Instance {
+pub fn choose_ports(ctx: &Context, stack: &Stack, inst: Instance) -> Instance {
     if !stack.auto_ports {
         return inst;
     }

@@ -78,7 +78,7 @@ pub fn status(ctx: &Context, inst: &Instance) -> Result<Status> {
         .map(|c| ServiceState {
             service: c.service.clone(),
             state: c.state.clone(),
-            health: c.health().map(String::from),
+            health: c.health().map(|h| h.as_str().to_string()),
             status: c.status.clone(),
         })
         .collect();

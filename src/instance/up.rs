@@ -345,7 +345,7 @@ fn start_containers(
         let cs = docker::containers(Some(inst.id())).unwrap_or_default();
         let failing: Vec<String> = cs
             .iter()
-            .filter(|c| !c.running() || c.health() == Some("unhealthy"))
+            .filter(|c| !c.running() || c.health() == Some(crate::tools::docker::Health::Unhealthy))
             .map(|c| c.service.clone())
             .collect();
         show_log_tails(ctx, &cs, failing);
@@ -490,134 +490,6 @@ pub fn print_gate(ctx: &Context, g: &Report) {
     }
 }
 
-/// Docker's state of the project before this command changed it.
-struct Before {
-    containers: Vec<docker::Container>,
-    /// `None` when Docker could not say: then no volume counts as new.
-    volumes: Option<Vec<String>>,
-    networks: Option<Vec<String>>,
-}
-
-impl Before {
-    fn take(containers: Vec<docker::Container>, project: &str) -> Before {
-        let (volumes, networks) = std::thread::scope(|s| {
-            let nets = s.spawn(|| docker::networks(project).ok());
-            (docker::volumes(project).ok(), nets.join().ok().flatten())
-        });
-        Before {
-            containers,
-            volumes,
-            networks,
-        }
-    }
-}
-
-/// What undoing a failed start will do: pure, from the states before and after.
-#[derive(Debug, Default, PartialEq)]
-struct Undo {
-    /// Containers this command created.
-    remove: Vec<String>,
-    /// Containers that existed stopped and this command started.
-    stop: Vec<String>,
-    /// Volumes and networks this command created (nothing in them is lost).
-    volumes: Vec<String>,
-    networks: Vec<String>,
-    /// Volumes that existed before: never removed here.
-    kept_volumes: Vec<String>,
-    /// Containers that were running before the command and are left running.
-    left_running: usize,
-}
-
-fn plan_undo(
-    before: &Before,
-    now: &[docker::Container],
-    volumes_now: &[String],
-    networks_now: &[String],
-) -> Undo {
-    let mut u = Undo::default();
-    for c in now {
-        match before.containers.iter().find(|b| b.id == c.id) {
-            None => u.remove.push(c.id.clone()),
-            Some(b) if c.running() && !b.running() => u.stop.push(c.id.clone()),
-            Some(b) if b.running() => u.left_running += 1,
-            Some(_) => {}
-        }
-    }
-    for v in volumes_now {
-        match &before.volumes {
-            Some(old) if !old.contains(v) => u.volumes.push(v.clone()),
-            _ => u.kept_volumes.push(v.clone()),
-        }
-    }
-    // A network goes only with every container that could use it.
-    if u.remove.len() == now.len() && before.containers.is_empty() {
-        u.networks = networks_now
-            .iter()
-            .filter(|n| before.networks.as_ref().is_some_and(|old| !old.contains(n)))
-            .cloned()
-            .collect();
-    }
-    u
-}
-
-fn undo_failed_start(ctx: &Context, inst: &Instance, opts: &UpOptions, before: &Before) {
-    let r = &ctx.reporter;
-    if opts.keep_on_failure {
-        r.info("containers left as they are for debugging (--keep-on-failure); `down` stops them");
-        return;
-    }
-    r.step("Undoing what this start did (volumes that held data before are kept)");
-    let result = (|| -> Result<Undo> {
-        let now: Vec<docker::Container> = docker::containers(Some(inst.id()))?
-            .into_iter()
-            .filter(|c| docker::started_from(c, &inst.dir))
-            .collect();
-        let u = plan_undo(
-            before,
-            &now,
-            &docker::volumes(inst.id())?,
-            &docker::networks(inst.id())?,
-        );
-        docker::remove_containers(&u.remove)?;
-        docker::stop_containers(&u.stop)?;
-        docker::remove_volumes(&u.volumes)?;
-        docker::remove_networks(&u.networks)?;
-        Ok(u)
-    })();
-    match result {
-        Ok(u) => {
-            let mut done = Vec::new();
-            if !u.remove.is_empty() {
-                done.push(format!("removed {} new container(s)", u.remove.len()));
-            }
-            if !u.stop.is_empty() {
-                done.push(format!("stopped {} container(s)", u.stop.len()));
-            }
-            if !u.volumes.is_empty() {
-                done.push(format!("removed {} new volume(s)", u.volumes.len()));
-            }
-            if u.left_running > 0 {
-                done.push(format!(
-                    "left {} container(s) running that were running before",
-                    u.left_running
-                ));
-            }
-            if !done.is_empty() {
-                r.info(&done.join("; "));
-            }
-            if !u.kept_volumes.is_empty() {
-                r.info(&format!(
-                    "kept (data from before this start): volume(s) {}",
-                    u.kept_volumes.join(", ")
-                ));
-            }
-        }
-        Err(e) => r.warn(&format!(
-            "could not undo the failed start ({e}); no volume was removed"
-        )),
-    }
-}
-
 /// Under the auto scheme a gate check names a chosen port (`PORT_WEB_80`): one the
 /// compose model does not publish is refused before anything starts.
 fn gate_ports_exist(stack: &Stack, inst: &Instance) -> Result<()> {
@@ -707,6 +579,12 @@ fn run_post_start(
             }
         })
 }
+
+mod undo;
+
+#[cfg(test)]
+use undo::plan_undo;
+use undo::{Before, undo_failed_start};
 
 #[cfg(test)]
 mod tests;

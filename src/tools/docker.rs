@@ -7,6 +7,12 @@ use crate::support::env_vars::EnvVars;
 use crate::support::error::{Error, Result};
 use crate::support::exec::{Cmd, ExecError};
 
+mod endpoint;
+
+pub use endpoint::{
+    Endpoint, classify, config_dir, endpoint, ensure_local_endpoint, precheck, unavailable,
+};
+
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 
 /// `docker ps` format: one container a line, tab-separated, no ambiguous label lists.
@@ -28,20 +34,52 @@ pub struct Container {
     pub working_dir: String,
 }
 
+/// A container's healthcheck result, as `docker ps` shows it in the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    Starting,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+            Health::Starting => "starting",
+        }
+    }
+}
+
 impl Container {
     pub fn running(&self) -> bool {
         self.state == "running"
     }
-    pub fn health(&self) -> Option<&'static str> {
+
+    /// Its healthcheck's result; `None` without a healthcheck.
+    pub fn health(&self) -> Option<Health> {
         if self.status.contains("(healthy)") {
-            Some("healthy")
+            Some(Health::Healthy)
         } else if self.status.contains("(unhealthy)") {
-            Some("unhealthy")
+            Some(Health::Unhealthy)
         } else if self.status.contains("health: starting") {
-            Some("starting")
+            Some(Health::Starting)
         } else {
             None
         }
+    }
+
+    /// Finished with exit 0 (a one-shot job that did its work).
+    pub fn exited_cleanly(&self) -> bool {
+        self.state == "exited" && self.status.starts_with("Exited (0)")
+    }
+
+    /// Died: exited non-zero, restarting, or dead.
+    pub fn died(&self) -> bool {
+        self.state == "restarting"
+            || self.state == "dead"
+            || (self.state == "exited" && !self.exited_cleanly())
     }
 }
 
@@ -91,157 +129,6 @@ pub fn parse_host_ports(text: &str) -> Vec<u16> {
 
 pub(crate) fn docker() -> Cmd {
     Cmd::new("docker")
-}
-
-/// The docker CLI's configuration directory: `$DOCKER_CONFIG`, else `~/.docker`.
-pub fn config_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os(EnvVars::DOCKER_CONFIG)
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os(EnvVars::HOME).map(|h| std::path::Path::new(&h).join(".docker"))
-        })
-}
-
-/// Where the docker CLI will connect, as far as its environment and configuration
-/// say: `DOCKER_HOST`, else the selected context (`DOCKER_CONTEXT`, else the config's
-/// `currentContext`), else the default socket.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Endpoint {
-    /// `unix:///var/run/docker.sock`, `tcp://…`, `ssh://…`; empty when a context's
-    /// metadata could not be read.
-    pub host: String,
-    /// What chose it: "DOCKER_HOST", "docker context NAME", "the default socket".
-    pub via: String,
-}
-
-impl Endpoint {
-    /// `Some(true)` for this machine (a socket, or TCP/SSH to a loopback address),
-    /// `Some(false)` for another one, `None` when unknown.
-    pub fn is_local(&self) -> Option<bool> {
-        let h = self.host.as_str();
-        if ["unix://", "npipe://", "fd://"]
-            .iter()
-            .any(|s| h.starts_with(s))
-        {
-            return Some(true);
-        }
-        let rest = ["tcp://", "ssh://", "http://", "https://"]
-            .iter()
-            .find_map(|s| h.strip_prefix(s))?;
-        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-        let host = match rest.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => rest.split([':', '/']).next().unwrap_or(""),
-        };
-        Some(
-            host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified()),
-        )
-    }
-}
-
-/// The context's docker host, from `contexts/meta/*/meta.json` under the config dir.
-fn context_host(name: &str) -> Option<String> {
-    let meta = config_dir()?.join("contexts").join("meta");
-    std::fs::read_dir(meta).ok()?.flatten().find_map(|d| {
-        let bytes = std::fs::read(d.path().join("meta.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        (v.get("Name")?.as_str()? == name)
-            .then(|| {
-                v.pointer("/Endpoints/docker/Host")?
-                    .as_str()
-                    .map(String::from)
-            })
-            .flatten()
-    })
-}
-
-pub fn endpoint() -> Endpoint {
-    let env = crate::support::env_vars::get;
-    if let Some(h) = env(EnvVars::DOCKER_HOST) {
-        return Endpoint {
-            host: h,
-            via: "DOCKER_HOST".into(),
-        };
-    }
-    let context = env(EnvVars::DOCKER_CONTEXT).or_else(|| {
-        // A selected context (Docker Desktop's, say) may point anywhere.
-        let config = config_dir()?.join("config.json");
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(config).ok()?).ok()?;
-        v.get("currentContext")?.as_str().map(String::from)
-    });
-    match context.as_deref() {
-        None | Some("") | Some("default") => Endpoint {
-            host: "unix:///var/run/docker.sock".into(),
-            via: "the default socket".into(),
-        },
-        Some(name) => Endpoint {
-            host: context_host(name).unwrap_or_default(),
-            via: format!("docker context {name}"),
-        },
-    }
-}
-
-/// Refuses an engine on another machine: ports are probed here and the gate dials
-/// localhost, so a start there could never pass.
-pub fn ensure_local_endpoint() -> Result<()> {
-    let e = endpoint();
-    if e.is_local() == Some(false) {
-        return Err(Error::RemoteDocker {
-            endpoint: e.host,
-            via: e.via,
-        });
-    }
-    Ok(())
-}
-
-/// Where the engine's socket is, when that can be known without asking the CLI.
-fn local_socket() -> Option<std::path::PathBuf> {
-    endpoint()
-        .host
-        .strip_prefix("unix://")
-        .map(std::path::PathBuf::from)
-}
-
-/// Fails fast, without starting the docker CLI, when the engine's local socket
-/// does not answer: `list` with Docker stopped then costs microseconds, not a spawn.
-pub fn precheck() -> Result<()> {
-    let Some(sock) = local_socket() else {
-        return Ok(());
-    };
-    match std::os::unix::net::UnixStream::connect(&sock) {
-        Ok(_) => Ok(()),
-        Err(source) => Err(unavailable(ExecError::Spawn {
-            summary: format!("connect to the Docker socket {}", sock.display()),
-            source,
-        })),
-    }
-}
-
-/// "The engine is unreachable", with the endpoint it was looked for at (the hint
-/// names it; reading it here keeps the error's printing free of I/O).
-pub fn unavailable(source: ExecError) -> Error {
-    let Endpoint { host, via } = endpoint();
-    Error::DockerUnavailable {
-        endpoint: Box::new((host, via)),
-        source,
-    }
-}
-
-/// Maps a failed docker call to "engine unreachable" when that is what it was.
-pub fn classify(e: ExecError) -> Error {
-    let stderr = e.stderr();
-    if stderr.contains("Cannot connect to the Docker daemon")
-        || stderr.contains("error during connect")
-        || stderr.contains("Is the docker daemon running")
-        || matches!(e, ExecError::TimedOut { .. })
-    {
-        unavailable(e)
-    } else {
-        Error::Exec(e)
-    }
 }
 
 /// All compose-labelled containers (any state), optionally of one project.

@@ -22,7 +22,7 @@ fn parses_captured_ps() {
     let cs = parse_ps(SAMPLE);
     assert_eq!(cs.len(), 3);
     assert_eq!(cs[0].service, "backend");
-    assert_eq!(cs[0].health(), Some("healthy"));
+    assert_eq!(cs[0].health(), Some(Health::Healthy));
     assert_eq!(cs[0].host_ports, vec![8000]);
     assert_eq!(cs[1].host_ports, vec![4317, 4318, 16686]);
     assert!(!cs[2].running());
