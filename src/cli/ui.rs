@@ -174,7 +174,7 @@ impl Reporter for TermReporter {
     fn live(&self, label: &str) -> Box<dyn Progress + '_> {
         if self.quiet || !Term::stderr().is_term() {
             return Box::new(crate::state::context::Lines(Box::new(|l| {
-                self.info(&format!("  {l}"))
+                self.info(&format!("  {l}"));
             })));
         }
         let b = ProgressBar::new_spinner();

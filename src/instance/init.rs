@@ -169,7 +169,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
     }
     let env_path = top.join(envfile::FILE_NAME);
     let id = match kind {
-        Kind::LocalProd => stack.local_prod_id.to_string(),
+        Kind::LocalProd => stack.local_prod_id.clone(),
         Kind::Sandbox => {
             let raw = match &opts.name {
                 Some(n) => n.clone(),

@@ -119,7 +119,7 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
         let d = root.join(sub);
         if d.is_dir() {
             let (n, b) = tally(&d);
-            summary.dirs.push((sub.to_string(), n, b));
+            summary.dirs.push((sub.clone(), n, b));
         }
     }
     Ok(summary)

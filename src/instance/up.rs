@@ -47,23 +47,26 @@ impl Default for UpOptions {
 pub struct UpReport {
     pub compose: String,
     pub secrets_loaded: usize,
-    /// The post-start step's output (`Ok`) or failure (`Err`), when the stack has one.
-    #[serde(serialize_with = "post_start_json")]
-    pub post_start: Option<std::result::Result<String, String>>,
+    /// What the post-start step did, when the stack has one.
+    pub post_start: Option<PostStartResult>,
     pub gate: Option<Report>,
 }
 
-/// `{"ok": true, "output": …}` or `{"ok": false, "error": …}` (serde's default,
-/// `{"Ok": …}`, reads oddly in JSON).
-fn post_start_json<S: serde::Serializer>(
-    v: &Option<std::result::Result<String, String>>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    use serde::Serialize;
-    match v {
-        None => s.serialize_none(),
-        Some(Ok(out)) => serde_json::json!({"ok": true, "output": out}).serialize(s),
-        Some(Err(e)) => serde_json::json!({"ok": false, "error": e}).serialize(s),
+/// The post-start step's end: its output, or why it failed (the stack stays up).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostStartResult {
+    Ran { output: String },
+    Failed { error: String },
+}
+
+/// `{"ok": true, "output": …}` or `{"ok": false, "error": …}`.
+impl serde::Serialize for PostStartResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            PostStartResult::Ran { output } => serde_json::json!({"ok": true, "output": output}),
+            PostStartResult::Failed { error } => serde_json::json!({"ok": false, "error": error}),
+        }
+        .serialize(s)
     }
 }
 
@@ -370,7 +373,7 @@ fn post_start_step(
     ctx: &Context,
     inst: &Instance,
     ps: &crate::stack::PostStart,
-) -> std::result::Result<String, String> {
+) -> PostStartResult {
     let r = &ctx.reporter;
     r.step(&format!(
         "Running post-start step: {} (in {})",
@@ -392,7 +395,10 @@ fn post_start_step(
         }
         Err(e) => r.warn(&format!("post-start step {} failed: {e}", ps.name)),
     }
-    res
+    match res {
+        Ok(output) => PostStartResult::Ran { output },
+        Err(error) => PostStartResult::Failed { error },
+    }
 }
 
 /// The gate, its checks shown as they pass; a failed one shows the failing
@@ -467,7 +473,7 @@ fn show_log_tails(ctx: &Context, cs: &[docker::Container], mut services: Vec<Str
 }
 
 fn fail_on_post_start(report: UpReport) -> Result<UpReport> {
-    if let Some(Err(e)) = &report.post_start {
+    if let Some(PostStartResult::Failed { error: e }) = &report.post_start {
         return Err(Error::Other(format!(
             "the stack is up, but its post-start step failed: {e}"
         )));

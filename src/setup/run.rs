@@ -135,7 +135,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
         links: inst
             .links(stack)
             .into_iter()
-            .map(|(l, u)| (l.to_string(), u))
+            .map(|(l, u)| (l.clone(), u))
             .collect(),
         dest,
         demo: o.demo,

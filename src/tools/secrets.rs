@@ -135,7 +135,7 @@ pub fn parse_item(
                 .map(|v| {
                     // From here on no output path prints it.
                     crate::support::stdio::conceal(&v);
-                    (sf.var.to_string(), v)
+                    (sf.var.clone(), v)
                 })
         })
         .collect())

@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
             "PORT",
             "AGE",
             "MEMORY"
-        )
+        );
     };
     // One table, or one per project when instances of several are registered.
     let several = rows.iter().any(|r| r.project != rows[0].project);

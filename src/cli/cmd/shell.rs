@@ -18,13 +18,10 @@ pub struct Args {
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, Kind::Sandbox, a.name.as_deref())?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let service = match a.service.or_else(|| stack.shell_service.clone()) {
-        Some(s) => s,
-        None => {
-            return Err(crate::Error::Invalid(
-                "name the service to open a shell in (this stack sets no shell_service)".into(),
-            ));
-        }
+    let Some(service) = a.service.or_else(|| stack.shell_service.clone()) else {
+        return Err(crate::Error::Invalid(
+            "name the service to open a shell in (this stack sets no shell_service)".into(),
+        ));
     };
     instance::shell(stack, &inst, &service, tty)
 }
