@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Instance, Kind, find_root};
+use super::{Instance, Kind};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
@@ -40,60 +40,6 @@ pub struct Destroyed {
     pub kept_because: Option<String>,
     /// The branch the worktree was on keeps commits no remote has: said, not lost.
     pub branch_note: Option<String>,
-}
-
-/// The registered sandbox named `name` (with or without the worktree prefix, or as
-/// its slug), or the one containing the current directory.
-pub(super) fn find_sandbox(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Entry> {
-    let reg = ctx.registry().load()?;
-    match name {
-        Some(n) => {
-            let prefixed = format!("{}{}", stack.worktree_prefix, n);
-            let slugged = crate::support::slug::slugify(n)
-                .map(|s| format!("{}{s}", stack.worktree_prefix))
-                .unwrap_or_default();
-            [n, prefixed.as_str(), slugged.as_str()]
-                .iter()
-                .find_map(|k| reg.instances.get(*k).cloned())
-                .ok_or_else(|| {
-                    if reg.local_prod.as_ref().is_some_and(|e| e.instance_id == n) {
-                        Error::WrongKind {
-                            dir: PathBuf::from(
-                                &reg.local_prod
-                                    .as_ref()
-                                    .map(|e| e.path.clone())
-                                    .unwrap_or_default(),
-                            ),
-                            expected: "sandbox",
-                            found: "local-prod (use `kinfra local-prod destroy`)".into(),
-                        }
-                    } else {
-                        Error::NoSuchInstance { name: n.into() }
-                    }
-                })
-        }
-        None => {
-            let root = find_root(&ctx.cwd).ok_or_else(|| Error::NoInstanceHere {
-                dir: ctx.cwd.clone(),
-            })?;
-            if let Some(lp) = &reg.local_prod
-                && same_path(Path::new(&lp.path), &root)
-            {
-                return Err(Error::WrongKind {
-                    dir: root,
-                    expected: "sandbox",
-                    found: "local-prod (use `kinfra local-prod destroy`)".into(),
-                });
-            }
-            reg.instances
-                .values()
-                .find(|e| same_path(Path::new(&e.path), &root))
-                .cloned()
-                .ok_or_else(|| Error::NoSuchInstance {
-                    name: format!("(the instance at {})", root.display()),
-                })
-        }
-    }
 }
 
 /// Stops and removes everything docker holds for the instance.
@@ -219,7 +165,7 @@ fn unchanged_carried(stack: &Stack, repo: Option<&Path>, worktree: &Path) -> Vec
 }
 
 pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<Destroyed> {
-    let entry = find_sandbox(ctx, stack, opts.name.as_deref())?;
+    let entry = super::sandbox_entry(ctx, stack, opts.name.as_deref())?;
     let _lock = super::lock(ctx, &entry.instance_id, "destroy")?;
     let path = PathBuf::from(&entry.path);
     let created_by_kinfra = ctx

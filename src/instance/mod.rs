@@ -39,6 +39,7 @@ use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
 use crate::support::error::{Error, Result};
+use crate::support::fsutil::same_path;
 use crate::tools::compose::Project;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,14 +264,63 @@ pub fn here_or_named(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result
     Instance::read(ctx, stack, &root)
 }
 
-/// The registry entry of a sandbox by name, or of the one containing the current
-/// directory (what `destroy` acts on).
+/// The registry entry of the sandbox named `name` (with or without the worktree
+/// prefix, or as its slug), or of the one containing the current directory (what
+/// `destroy` acts on).
 pub fn sandbox_entry(
     ctx: &Context,
     stack: &Stack,
     name: Option<&str>,
 ) -> Result<crate::state::registry::Entry> {
-    destroy::find_sandbox(ctx, stack, name)
+    let reg = ctx.registry().load()?;
+    match name {
+        Some(n) => {
+            let prefixed = format!("{}{}", stack.worktree_prefix, n);
+            let slugged = crate::support::slug::slugify(n)
+                .map(|s| format!("{}{s}", stack.worktree_prefix))
+                .unwrap_or_default();
+            [n, prefixed.as_str(), slugged.as_str()]
+                .iter()
+                .find_map(|k| reg.instances.get(*k).cloned())
+                .ok_or_else(|| {
+                    if reg.local_prod.as_ref().is_some_and(|e| e.instance_id == n) {
+                        Error::WrongKind {
+                            dir: PathBuf::from(
+                                &reg.local_prod
+                                    .as_ref()
+                                    .map(|e| e.path.clone())
+                                    .unwrap_or_default(),
+                            ),
+                            expected: "sandbox",
+                            found: "local-prod (use `kinfra local-prod destroy`)".into(),
+                        }
+                    } else {
+                        Error::NoSuchInstance { name: n.into() }
+                    }
+                })
+        }
+        None => {
+            let root = find_root(&ctx.cwd).ok_or_else(|| Error::NoInstanceHere {
+                dir: ctx.cwd.clone(),
+            })?;
+            if let Some(lp) = &reg.local_prod
+                && same_path(Path::new(&lp.path), &root)
+            {
+                return Err(Error::WrongKind {
+                    dir: root,
+                    expected: "sandbox",
+                    found: "local-prod (use `kinfra local-prod destroy`)".into(),
+                });
+            }
+            reg.instances
+                .values()
+                .find(|e| same_path(Path::new(&e.path), &root))
+                .cloned()
+                .ok_or_else(|| Error::NoSuchInstance {
+                    name: format!("(the instance at {})", root.display()),
+                })
+        }
+    }
 }
 
 /// The instance a command acts on: the sandbox named in the registry when a name is
@@ -284,7 +334,7 @@ pub fn find(ctx: &Context, stack: &Stack, kind: Kind, name: Option<&str>) -> Res
             "there is one local-prod, so `kinfra local-prod` commands take no name (got {n:?})"
         )));
     }
-    let entry = destroy::find_sandbox(ctx, stack, Some(n))?;
+    let entry = sandbox_entry(ctx, stack, Some(n))?;
     let dir = PathBuf::from(&entry.path);
     if !dir.is_dir() {
         return Err(Error::Invalid(format!(

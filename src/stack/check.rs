@@ -374,14 +374,6 @@ pub fn draft(name: &str, compose_file: &str, facts: &Facts) -> String {
     s
 }
 
-/// The compose file names tried, in compose's own order, when none is given.
-pub const COMPOSE_CANDIDATES: [&str; 4] = [
-    "compose.yaml",
-    "compose.yml",
-    "docker-compose.yaml",
-    "docker-compose.yml",
-];
-
 /// Checks the repository at `top` against `stack`: its compose file, its `.env`, and
 /// (when the engine answers) its external networks and volumes.
 pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Finding>> {

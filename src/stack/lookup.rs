@@ -92,7 +92,7 @@ pub fn infer(top: &Path, home: Option<&Home>) -> Result<Option<Stack>> {
     let named = compose_file_setting(top)?;
     let file = match named.first() {
         Some(f) => f.clone(),
-        None => match crate::stack::check::COMPOSE_CANDIDATES
+        None => match crate::tools::compose::FILE_NAMES
             .iter()
             .find(|f| top.join(f).is_file())
         {

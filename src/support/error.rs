@@ -352,9 +352,12 @@ impl Error {
     }
 
     /// What the user can do about it.
-    // A table, one arm per variant: split, it would be harder to read and to keep whole.
-    #[allow(clippy::too_many_lines)]
     pub fn hint(&self) -> Option<String> {
+        self.setup_hint().or_else(|| self.run_hint())
+    }
+
+    /// Hints for state, input and place: the registry, the repository, names, slots.
+    fn setup_hint(&self) -> Option<String> {
         Some(match self {
             Error::RegistryVersion { path, version, reads } => format!(
                 "kinfra reads registry versions {} and {} (the Python sandbox tool's, with its slot pool); \
@@ -396,6 +399,13 @@ impl Error {
             Error::WrongKind { expected, .. } => format!("run this from a {expected} directory"),
             Error::NoSuchInstance { .. } => "`kinfra sandbox list` shows the registered sandboxes".into(),
             Error::NoLocalProd => "clone the repository and run `kinfra local-prod init` in the clone".into(),
+            _ => return None,
+        })
+    }
+
+    /// Hints for running: ports, compose, the gate, secrets, data, the engine.
+    fn run_hint(&self) -> Option<String> {
+        Some(match self {
             Error::PortConflict { conflicts } => {
                 match conflicts.iter().find(|c| c.container.is_none()) {
                     Some(c) => format!(

@@ -18,6 +18,14 @@ pub enum Variant {
     Standalone,
 }
 
+/// The compose file names tried, in compose's own order, when none is given.
+pub const FILE_NAMES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
 #[derive(Debug, Clone)]
 pub struct Compose {
     pub variant: Variant,

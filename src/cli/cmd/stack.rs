@@ -156,7 +156,7 @@ fn check(ctx: &Context, stack: &Stack, top: &std::path::Path, a: CheckArgs) -> c
 fn init(ctx: &Context, top: &std::path::Path, a: InitArgs) -> crate::Result<i32> {
     let compose_file = match a.compose_file {
         Some(f) => f,
-        None => stack_check::COMPOSE_CANDIDATES
+        None => crate::tools::compose::FILE_NAMES
             .iter()
             .find(|c| top.join(c).is_file())
             .map(|c| c.to_string())
@@ -164,7 +164,7 @@ fn init(ctx: &Context, top: &std::path::Path, a: InitArgs) -> crate::Result<i32>
                 crate::Error::Invalid(format!(
                     "{} has no compose file ({}); name one with --compose-file",
                     top.display(),
-                    stack_check::COMPOSE_CANDIDATES.join(", ")
+                    crate::tools::compose::FILE_NAMES.join(", ")
                 ))
             })?,
     };
