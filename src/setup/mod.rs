@@ -12,6 +12,7 @@ pub mod clone;
 pub mod demo;
 pub mod onepassword;
 mod run;
+pub mod tour;
 pub mod transport;
 
 pub use run::run;

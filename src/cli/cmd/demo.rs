@@ -1,6 +1,5 @@
 use std::path::PathBuf;
 
-use crate::instance::{self, CreateOptions, DestroyOptions, InitOptions, Kind, UpOptions};
 use crate::state::context::Context;
 use crate::support::error::{Error, Result};
 
@@ -72,7 +71,7 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
         prod_dir.display()
     ));
 
-    let result = steps(&base, &prod_dir);
+    let result = crate::setup::tour::run(&base, &prod_dir, &mut show);
     if a.keep {
         r.info(&format!(
             "kept: {} (KINFRA_HOME={})",
@@ -81,22 +80,9 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
         ));
         return result.map(|_| 0);
     }
-    r.step("Tearing down");
-    let sb_ctx = base.with_cwd(&prod_dir);
-    // The demo is KTRDR-shaped wherever it is run from, kinfra.toml or not.
-    let stack: &crate::stack::Stack = &crate::stack::KTRDR;
-    let d1 = instance::destroy(
-        &sb_ctx,
-        stack,
-        &DestroyOptions {
-            name: Some("demo".into()),
-            ..Default::default()
-        },
-    );
-    let d2 = instance::destroy_local_prod(&sb_ctx, stack);
+    let torn = crate::setup::tour::tear_down(&base, &prod_dir);
     result?;
-    let d1 = d1?;
-    let d2 = d2?;
+    let (d1, d2) = torn?;
     r.success(&format!(
         "Demo complete: destroyed {} (worktree deleted: {}) and {} (clone kept at {})",
         d1.instance_id,
@@ -107,66 +93,33 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
     Ok(0)
 }
 
-fn steps(base: &Context, prod_dir: &std::path::Path) -> Result<()> {
-    // The demo is KTRDR-shaped wherever it is run from, kinfra.toml or not.
-    let stack: &crate::stack::Stack = &crate::stack::KTRDR;
-    let r = &base.reporter;
-    let prod_ctx = base.with_cwd(prod_dir);
-    let no_secrets = UpOptions {
-        secrets: false,
-        ..Default::default()
-    };
-
-    r.step("kinfra local-prod init");
-    let prod = instance::init(&prod_ctx, stack, Kind::LocalProd, InitOptions::default())
-        .map_err(|e| match e {
-            // That is most likely the user's real local-prod: never suggest removing it.
-            Error::ProjectInUse { project, what } => Error::Invalid(format!(
-                "the demo's local-prod needs the compose project name {project}, and Docker already \
-                 has {what}: probably your real local-prod, which the demo never touches. Nothing was \
-                 changed; run the demo on a machine (or at a time) without a {project} project"
-            )),
-            e => e,
-        })?;
-    super::print_ports(stack, &prod);
-    r.step("kinfra local-prod up --no-secrets");
-    instance::up(&prod_ctx, stack, &prod, &no_secrets)?;
-    r.step("kinfra local-prod status");
-    let s = instance::status(&prod_ctx, &prod)?;
-    crate::outln!("{} ({}): {}", s.instance_id, s.kind, s.state);
-    for svc in &s.services {
-        crate::outln!(
-            "    {:<20} {} {}",
-            svc.service,
-            svc.state,
-            svc.health.as_deref().unwrap_or("")
-        );
+/// Prints what a step of the tour shows, as the command of that name would.
+fn show(s: crate::setup::tour::Shown<'_>) {
+    use crate::setup::tour::Shown;
+    match s {
+        Shown::Ports(inst) => super::print_ports(&crate::stack::KTRDR, inst),
+        Shown::Status(s) => {
+            crate::outln!("{} ({}): {}", s.instance_id, s.kind, s.state);
+            for svc in &s.services {
+                crate::outln!(
+                    "    {:<20} {} {}",
+                    svc.service,
+                    svc.state,
+                    svc.health.as_deref().unwrap_or("")
+                );
+            }
+        }
+        Shown::List(rows) => {
+            for row in rows {
+                crate::outln!(
+                    "  {:<3} {:<14} {:<10} API {:<5} {}",
+                    row.slot,
+                    row.instance_id,
+                    row.state,
+                    row.api_port.unwrap_or(0),
+                    row.path
+                );
+            }
+        }
     }
-
-    r.step("kinfra sandbox create demo");
-    let sb = instance::create(
-        &prod_ctx,
-        stack,
-        &CreateOptions {
-            name: "demo".into(),
-            ..Default::default()
-        },
-    )?;
-    super::print_ports(stack, &sb);
-    r.step("kinfra sandbox up --no-secrets");
-    instance::up(&base.with_cwd(&sb.dir), stack, &sb, &no_secrets)?;
-
-    r.step("kinfra sandbox list");
-    let (rows, _) = instance::list(base, stack)?;
-    for row in rows {
-        crate::outln!(
-            "  {:<3} {:<14} {:<10} API {:<5} {}",
-            row.slot,
-            row.instance_id,
-            row.state,
-            row.api_port.unwrap_or(0),
-            row.path
-        );
-    }
-    Ok(())
 }
