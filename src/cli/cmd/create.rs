@@ -37,11 +37,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     // The slot and the source are checked before anything is made.
-    let slot = a
-        .slot
-        .as_deref()
-        .map(|s| super::parse_slot(stack, s))
-        .transpose()?;
+    let slot = super::slot_arg(stack, a.slot.as_deref())?;
     let source = match &a.data {
         Some(d) => Some(crate::data::resolve_source(ctx, stack, d, true)?),
         None => None,

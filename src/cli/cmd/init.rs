@@ -35,11 +35,7 @@ fn done(ctx: &Context, stack: &Stack, inst: &instance::Instance, up: &str) -> cr
 }
 
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
-    let slot = a
-        .slot
-        .as_deref()
-        .map(|s| super::parse_slot(stack, s))
-        .transpose()?;
+    let slot = super::slot_arg(stack, a.slot.as_deref())?;
     let inst = instance::init(
         ctx,
         stack,

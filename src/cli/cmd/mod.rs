@@ -45,9 +45,14 @@ pub(crate) fn load_stack(ctx: &Context) -> crate::Result<Stack> {
     crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))
 }
 
+/// `--slot`, when given, checked against the stack (see [`parse_slot`]).
+pub(crate) fn slot_arg(stack: &Stack, given: Option<&str>) -> crate::Result<Option<u8>> {
+    given.map(|s| parse_slot(stack, s)).transpose()
+}
+
 /// Checks `--slot` against the stack, with a message that says what slots exist
 /// (a usage error, exit 2, before anything is changed).
-pub(crate) fn parse_slot(stack: &Stack, s: &str) -> crate::Result<u8> {
+fn parse_slot(stack: &Stack, s: &str) -> crate::Result<u8> {
     let max = stack.max_slot;
     match s.trim().parse::<i64>() {
         Ok(n) if (1..=i64::from(max)).contains(&n) => Ok(n as u8),
