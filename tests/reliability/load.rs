@@ -101,14 +101,17 @@ pub fn run(t: &mut Tally) {
         // 2. A storm: 4 workers, each drawing instance and command from its own seeded
         // generator (the seed is in the report, `KINFRA_LOAD_SEED` repeats a run).
         let seed: u64 = std::env::var("KINFRA_LOAD_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_2026);
-        let deadline = Instant::now() + Duration::from_secs(25);
+        let deadline = Instant::now() + Duration::from_secs(15);
         let seen: Vec<Vec<(usize, Verb, Instant, Instant)>> = std::thread::scope(|s| {
             let hs: Vec<_> = (0..4u64)
                 .map(|w| {
                     s.spawn(move || {
                         let mut rng = XorShift(seed ^ (w + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                         let mut log = Vec::new();
-                        while Instant::now() < deadline {
+                        // At least three commands each: with this seed, every instance
+                        // then meets two workers, and two workers' first commands
+                        // start together on one instance.
+                        while Instant::now() < deadline || log.len() < 3 {
                             let i = (rng.next() % 3) as usize;
                             let v = [Verb::Up, Verb::Down, Verb::Status, Verb::List][(rng.next() % 4) as usize];
                             let t0 = Instant::now();
@@ -178,7 +181,7 @@ pub fn run(t: &mut Tally) {
             env.kinfra(&dir(i), &["sandbox", "down", "--volumes"]).success();
         }
         format!(
-            "4 racing pairs (up/down, up/up, up/status, down/status) each on one instance; then {} commands in 25 s from 4 seeded workers (seed {seed:#x}), each instance from ≥2 workers, {} overlapping pairs; every command succeeded (instance locks), states consistent, registry valid, every marked volume kept; down beside destroy: {}; the rest recover",
+            "4 racing pairs (up/down, up/up, up/status, down/status) each on one instance; then {} commands in 15 s from 4 seeded workers (seed {seed:#x}), each instance from ≥2 workers, {} overlapping pairs; every command succeeded (instance locks), states consistent, registry valid, every marked volume kept; down beside destroy: {}; the rest recover",
             all.len(),
             met.len(),
             if down.code == 0 { "down ran first" } else { "down found no instance" }
