@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, stack: &Stack, o: &Options) -> Result<Outcome> {
 
     // 1. Prerequisites (in scripted mode the clone goes ahead meanwhile).
     let scripted = !ctx.interactive && o.path.is_some();
-    let (early, docker_seen) = prerequisites(ctx, stack, o, scripted && known)?;
+    let (early, docker_seen) = prerequisites(ctx, stack, o, scripted, known)?;
 
     // 2. 1Password: explained once, the item looked up; creating it waits for the plan.
     section(ctx, 2, "1Password");
@@ -152,7 +152,8 @@ fn prerequisites(
     ctx: &Context,
     stack: &Stack,
     o: &Options,
-    known_and_scripted: bool,
+    scripted: bool,
+    known: bool,
 ) -> Result<(Option<Result<Prepared>>, Option<DockerSeen>)> {
     // In scripted mode the destination, clone and `uv sync` go
     // ahead while the audit runs (it takes as long as the slowest tool's --version);
@@ -169,8 +170,8 @@ fn prerequisites(
     // `uv sync`.
     let project = stack.local_prod_id.clone();
     let docker_seen =
-        known_and_scripted.then(|| std::thread::spawn(move || ProjectObjects::query(&project)));
-    let early = (!ctx.interactive && o.path.is_some()).then(|| {
+        (scripted && known).then(|| std::thread::spawn(move || ProjectObjects::query(&project)));
+    let early = scripted.then(|| {
         let repo = repository(ctx, o)?;
         let d = destination_from_flag(ctx, o, &repo)?;
         d.prepare(ctx, o)
