@@ -361,11 +361,20 @@ impl Server {
             match &p.data {
                 Some(d) => {
                     let source = crate::data::resolve_source(ctx, stack, d, true)?;
-                    let (inst, copied) = crate::data::create(ctx, stack, &opts, &source)?;
+                    let (inst, copied) = crate::data::create(
+                        ctx,
+                        stack,
+                        &opts,
+                        &source,
+                        crate::data::How { online: p.online },
+                    )?;
                     let mut v = describe(stack, &inst);
                     v["data"] = json!({ "source": source.record(), "copy": copied });
                     Ok(v)
                 }
+                None if p.online => Err(crate::Error::Invalid(
+                    "`online` says how to copy `data`: name the source in `data`".into(),
+                )),
                 None => Ok(describe(stack, &instance::create(ctx, stack, &opts)?)),
             }
         })
@@ -384,7 +393,13 @@ impl Server {
                 Some(f) => crate::data::resolve_source(ctx, stack, f, false)?,
                 None => crate::data::Source::Instance(Box::new(find(ctx, stack, None)?)),
             };
-            let (snap, copied) = crate::data::save(ctx, stack, &source, &p.name)?;
+            let (snap, copied) = crate::data::save(
+                ctx,
+                stack,
+                &source,
+                &p.name,
+                crate::data::How { online: p.online },
+            )?;
             Ok(json!({ "snapshot": snap, "copy": copied }))
         })
         .await
@@ -427,6 +442,7 @@ impl Server {
                 &crate::data::ResetOptions {
                     data: p.data,
                     yes: p.confirm,
+                    how: crate::data::How { online: p.online },
                 },
             )?;
             Ok(json!({ "instance": target.id(), "source": source.record(), "copy": copied }))

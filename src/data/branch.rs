@@ -3,7 +3,7 @@
 
 use super::copy::{self, Copied, Pair};
 use super::plan;
-use super::{Source, engine, prepare};
+use super::{How, Source, engine, prepare};
 use crate::instance::Instance;
 use crate::stack::Stack;
 use crate::state::context::Context;
@@ -18,6 +18,7 @@ pub fn fill(
     target: &Instance,
     source: &Source,
     replace: bool,
+    how: How,
 ) -> Result<Copied> {
     if let Source::Instance(i) = source
         && i.id() == target.id()
@@ -32,7 +33,7 @@ pub fn fill(
         Source::Snapshot(_) => None,
     };
     let existing = engine::volumes()?;
-    let p = prepare(stack, source, &existing)?;
+    let p = prepare(stack, source, &existing, how)?;
     if let Some(s) = &p.said {
         ctx.reporter.info(s);
     }
@@ -82,9 +83,10 @@ pub fn create(
     stack: &Stack,
     opts: &crate::instance::CreateOptions,
     source: &Source,
+    how: How,
 ) -> Result<(Instance, Copied)> {
     let inst = crate::instance::create(ctx, stack, opts)?;
-    match fill(ctx, stack, &inst, source, false) {
+    match fill(ctx, stack, &inst, source, false, how) {
         Ok(c) => Ok((inst, c)),
         Err(e) => {
             ctx.reporter.warn(&format!(
@@ -135,6 +137,7 @@ pub fn seed(
     target: &Instance,
     spec: &str,
     yes: bool,
+    how: How,
 ) -> Result<(Source, Copied)> {
     if target.kind != crate::instance::Kind::Sandbox {
         return Err(Error::Invalid(
@@ -156,7 +159,7 @@ pub fn seed(
         confirm_replace(ctx, target, &source, yes)?;
     }
     let _lock = crate::instance::lock(ctx, target.id(), "copy data")?;
-    let copied = fill(ctx, stack, target, &source, true)?;
+    let copied = fill(ctx, stack, target, &source, true, how)?;
     Ok((source, copied))
 }
 
@@ -170,6 +173,7 @@ pub struct ResetOptions {
     /// Instead of where it came from.
     pub data: Option<String>,
     pub yes: bool,
+    pub how: How,
 }
 
 /// `sandbox reset`: the sandbox's data volumes back to its source's (a snapshot as
@@ -225,7 +229,7 @@ pub fn reset(
         ));
         engine::stop(&running)?;
     }
-    let copied = fill(ctx, stack, target, &source, true);
+    let copied = fill(ctx, stack, target, &source, true, opts.how);
     if !running.is_empty() {
         ctx.reporter.step("Starting them again");
         engine::start(&running)?;

@@ -35,6 +35,19 @@ pub struct Job {
     /// Images to run the helper from, in order of preference (present ones only
     /// are tried; nothing is pulled).
     pub images: Vec<String>,
+    /// Pairs copied from their running Postgres with `pg_basebackup` (`--online`),
+    /// not by files: their server is not paused.
+    pub online: Vec<Online>,
+}
+
+/// One pair (by index in [`Job::pairs`]) copied online from the Postgres server
+/// in `container`, whose data directory is at `rel` inside the volume.
+#[derive(Debug, Clone)]
+pub struct Online {
+    pub index: usize,
+    pub container: String,
+    pub rel: String,
+    pub server: plan::PgServer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +77,10 @@ pub struct Copied {
     pub paused_ms: Option<u64>,
     pub millis: u64,
     pub image: String,
+    /// Volumes copied online from their running Postgres (`pg_basebackup`, no
+    /// pause); `method` is how the others were copied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub online: Vec<String>,
 }
 
 /// Images that carry `sh`, `cp`, `du`, `df` and `sleep` on any Docker machine
@@ -83,7 +100,8 @@ set -- $(df -Pk /to/0 | tail -n 1)
 echo "free $4"
 "#;
 
-fn copy_script(reflink: bool) -> String {
+/// The file copy of the pairs numbered `indices`.
+fn copy_script(reflink: bool, indices: &[usize]) -> String {
     let cp = if reflink {
         "cp -a --reflink=always"
     } else {
@@ -92,14 +110,19 @@ fn copy_script(reflink: bool) -> String {
     format!(
         r#"
 set -e
-for d in /to/*; do
-  i=${{d##*/}}
+for i in {list}; do
+  d=/to/$i
   rm -rf "$d"/* "$d"/.[!.]* "$d"/..?* 2>/dev/null || true
   {cp} /from/$i/. "$d"/
 done
 
 echo copied
-"#
+"#,
+        list = indices
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }
 
@@ -157,28 +180,20 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
         Method::Plain
     };
     let helper = j.helper.clone().unwrap_or_default();
-    let script = copy_script(probe.reflink);
     let bytes = probe.need_kib * 1024;
-    let progress =
-        (!probe.reflink && bytes > 256 << 20).then(|| ctx.reporter.bytes(bytes, "copying data"));
-    let mut paused_ms = None;
-    if !job.freeze.is_empty() {
-        j.paused = job.freeze.clone();
-        j.save()?;
-        let t = Instant::now();
-        engine::pause(&job.freeze)?;
-        crate::state::context::pause_point("data:paused");
-        let copied = copy_watched(&helper, &script, progress.as_deref());
-        // Unpaused before anything else happens, failure or not.
-        let thawed = engine::unpause(&job.freeze);
-        paused_ms = Some(t.elapsed().as_millis() as u64);
-        j.paused.clear();
-        j.save()?;
-        copied?;
-        thawed?;
+    // A streamed copy writes every byte even on copy-on-write storage.
+    let progress = (bytes > 256 << 20 && (!probe.reflink || !job.online.is_empty()))
+        .then(|| ctx.reporter.bytes(bytes, "copying data"));
+    let online = copy_online(job, &helper, progress.as_deref())?;
+    let files: Vec<usize> = (0..job.pairs.len())
+        .filter(|i| !job.online.iter().any(|o| o.index == *i))
+        .collect();
+    let paused_ms = if files.is_empty() {
+        None
     } else {
-        copy_watched(&helper, &script, progress.as_deref())?;
-    }
+        let script = copy_script(probe.reflink, &files);
+        copy_files(job, j, &helper, &script, progress.as_deref())?
+    };
     if let Some(p) = progress {
         p.finish();
     }
@@ -194,7 +209,63 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
         paused_ms,
         millis: started.elapsed().as_millis() as u64,
         image,
+        online,
     })
+}
+
+/// The `--online` pairs, each streamed from its running server (not paused).
+/// Returns the volumes so copied.
+fn copy_online(
+    job: &Job,
+    helper: &str,
+    progress: Option<&dyn crate::state::context::Progress>,
+) -> Result<Vec<String>> {
+    let mut online = Vec::new();
+    for o in &job.online {
+        crate::state::context::pause_point("data:online");
+        watched(helper, progress, || {
+            engine::basebackup(
+                &o.container,
+                helper,
+                o.index,
+                &o.rel,
+                &o.server,
+                crate::state::context::interrupted,
+            )
+        })?;
+        check_interrupt()?;
+        online.push(job.pairs[o.index].to.clone());
+    }
+    Ok(online)
+}
+
+/// The file copy, with the writers paused for it alone when there are any;
+/// how long they were.
+fn copy_files(
+    job: &Job,
+    j: &mut Journal,
+    helper: &str,
+    script: &str,
+    progress: Option<&dyn crate::state::context::Progress>,
+) -> Result<Option<u64>> {
+    if job.freeze.is_empty() {
+        copy_watched(helper, script, progress)?;
+        return Ok(None);
+    }
+    j.paused = job.freeze.clone();
+    j.save()?;
+    let t = Instant::now();
+    engine::pause(&job.freeze)?;
+    crate::state::context::pause_point("data:paused");
+    let copied = copy_watched(helper, script, progress);
+    // Unpaused before anything else happens, failure or not.
+    let thawed = engine::unpause(&job.freeze);
+    let paused_ms = t.elapsed().as_millis() as u64;
+    j.paused.clear();
+    j.save()?;
+    copied?;
+    thawed?;
+    Ok(Some(paused_ms))
 }
 
 fn check_interrupt() -> Result<()> {
@@ -263,15 +334,29 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
     })
 }
 
-/// Runs the copy; a progress bar follows the targets' size on long plain copies.
+/// Runs the file copy; a progress bar follows the targets' size on long copies.
 fn copy_watched(
     helper: &str,
     script: &str,
     progress: Option<&dyn crate::state::context::Progress>,
 ) -> Result<()> {
+    watched(helper, progress, || {
+        confirm(&engine::helper_sh(
+            helper,
+            script,
+            Duration::from_secs(24 * 3600),
+        )?)
+    })
+}
+
+/// Runs `work`; with `progress`, a bar follows the size of the helper's targets.
+fn watched(
+    helper: &str,
+    progress: Option<&dyn crate::state::context::Progress>,
+    work: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let Some(p) = progress else {
-        let out = engine::helper_sh(helper, script, Duration::from_secs(24 * 3600))?;
-        return confirm(&out);
+        return work();
     };
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -293,9 +378,9 @@ fn copy_watched(
                 }
             }
         });
-        let out = engine::helper_sh(helper, script, Duration::from_secs(24 * 3600));
+        let out = work();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        confirm(&out?)
+        out
     })
 }
 

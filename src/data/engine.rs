@@ -215,6 +215,92 @@ pub fn remove_helper(name: &str) {
     let _ = docker().args(["rm", "-f", "--", name]).timeout(WAIT).run();
 }
 
+/// The named volumes `container` mounts, with where.
+pub fn mount_points(container: &str) -> Result<Vec<(String, String)>> {
+    let out = docker()
+        .args([
+            "inspect",
+            "--format",
+            "{{range .Mounts}}{{.Name}}\t{{.Destination}}\n{{end}}",
+            "--",
+            container,
+        ])
+        .timeout(WAIT)
+        .run()
+        .map_err(classify)?;
+    Ok(plan::parse_mounts(&out))
+}
+
+/// The user a Postgres server runs as in the images people use (the official
+/// image, Debian's and Ubuntu's packages): local connections as it are trusted or
+/// peer-authenticated, replication included.
+const PG_USER: &str = "postgres";
+
+/// The Postgres server running in `container`, if there is one kinfra can copy
+/// online: `pg_basebackup` is there and the server answers a local connection.
+/// Anything else (no such user, no Postgres, a password wanted) is `None`.
+pub fn postgres_in(container: &str) -> Option<plan::PgServer> {
+    // `-w`: never wait for a password; the container's POSTGRES_USER (the official
+    // image's superuser) when it sets one.
+    let probe = r#"command -v pg_basebackup >/dev/null || exit 3
+psql -XAtqw -U "${POSTGRES_USER:-postgres}" -d postgres -c 'show data_directory' && id -u && id -g"#;
+    docker()
+        .args(["exec", "-u", PG_USER, container, "sh", "-c", probe])
+        .timeout(Duration::from_secs(20))
+        .run()
+        .ok()
+        .and_then(|o| plan::parse_pg_probe(&o))
+}
+
+/// Copies the running server in `container` into the helper's `/to/{index}/{rel}`
+/// with `pg_basebackup` (a consistent physical copy with the WAL it needs; the
+/// server is not paused), owned by the server's user. The target is emptied first
+/// (a reset refills). `rel` comes from [`plan::data_dir_within`] (plain names).
+pub fn basebackup(
+    container: &str,
+    helper: &str,
+    index: usize,
+    rel: &str,
+    pg: &plan::PgServer,
+    cancel: impl Fn() -> bool,
+) -> Result<()> {
+    let source = docker()
+        .args(["exec", "-u", PG_USER, container, "sh", "-c"])
+        .arg(
+            r#"exec pg_basebackup -D - -Ft -X fetch --no-manifest --checkpoint=fast -w -U "${POSTGRES_USER:-postgres}""#,
+        )
+        .timeout(Duration::from_secs(24 * 3600));
+    let dir = if rel.is_empty() {
+        format!("/to/{index}")
+    } else {
+        format!("/to/{index}/{rel}")
+    };
+    let script = format!(
+        r#"set -e
+rm -rf /to/{index}/* /to/{index}/.[!.]* /to/{index}/..?* 2>/dev/null || true
+mkdir -p '{dir}'
+cd '{dir}'
+tar -x -f -
+chown -R {uid}:{gid} '{dir}'
+chmod 700 '{dir}'
+echo copied
+"#,
+        uid = pg.uid,
+        gid = pg.gid
+    );
+    let target = docker()
+        .args(["exec", "-i", helper, "sh", "-c"])
+        .arg(script);
+    let out = source.pipe_into(&target, cancel).map_err(classify)?;
+    if out.lines().any(|l| l.trim() == "copied") {
+        Ok(())
+    } else {
+        Err(crate::support::error::Error::Other(
+            "the copy helper did not finish extracting pg_basebackup's copy".into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

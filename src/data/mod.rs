@@ -17,6 +17,7 @@ mod snapshot;
 
 pub use branch::{ResetOptions, create, fill, origin_of, reset, seed};
 pub use copy::{Copied, Method};
+
 pub use plan::{Selection, Snapshot};
 pub use snapshot::{Listed, list, remove, save};
 
@@ -133,6 +134,8 @@ struct Prepared {
     volumes: Vec<plan::DataVolume>,
     freeze: Vec<String>,
     images: Vec<String>,
+    /// `--online`: by index in `volumes`, the Postgres to stream each from.
+    online: Vec<copy::Online>,
     /// For the person: which volumes and why.
     said: Option<String>,
 }
@@ -144,12 +147,25 @@ impl Prepared {
             pairs,
             freeze: self.freeze,
             images: self.images,
+            online: self.online,
         }
     }
 }
 
-fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow]) -> Result<Prepared> {
+/// How a copy is taken from a running source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct How {
+    /// Postgres volumes streamed from their running server (`pg_basebackup`),
+    /// which is not paused; other volumes as usual.
+    pub online: bool,
+}
+
+fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow], how: How) -> Result<Prepared> {
     match source {
+        Source::Snapshot(s) if how.online => Err(Error::Invalid(format!(
+            "--online streams a running Postgres; snapshot {} is copied as it was saved, with no pause: drop --online",
+            s.name
+        ))),
         Source::Snapshot(s) => Ok(Prepared {
             volumes: s.volumes.clone(),
             freeze: Vec::new(),
@@ -158,6 +174,7 @@ fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow]) -> Result<P
             images: engine::holders(&s.source)
                 .map(|hs| hs.into_iter().map(|h| h.image).collect())
                 .unwrap_or_default(),
+            online: Vec::new(),
             said: None,
         }),
         Source::Instance(i) => {
@@ -172,12 +189,26 @@ fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow]) -> Result<P
                     },
                 });
             }
-            let names: Vec<&str> = sel.data.iter().map(|d| d.name.as_str()).collect();
             let holders = engine::holders(i.id())?;
-            let writes = |h: &engine::Holder| h.mounts.iter().any(|m| names.contains(&m.as_str()));
+            let online = if how.online {
+                find_online(i.id(), &sel.data, &holders)?
+            } else {
+                Vec::new()
+            };
+            // Volumes copied by files: their writers are paused for it.
+            let names: Vec<&str> = sel
+                .data
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| !online.iter().any(|o| o.index == *n))
+                .map(|(_, d)| d.name.as_str())
+                .collect();
+            let all: Vec<&str> = sel.data.iter().map(|d| d.name.as_str()).collect();
+            let writes = |h: &engine::Holder| h.mounts.iter().any(|m| all.contains(&m.as_str()));
             let freeze = holders
                 .iter()
-                .filter(|h| h.running && !h.paused && writes(h))
+                .filter(|h| h.running && !h.paused)
+                .filter(|h| h.mounts.iter().any(|m| names.contains(&m.as_str())))
                 .map(|h| h.id.clone())
                 .collect();
             let mut images: Vec<String> = holders
@@ -189,6 +220,7 @@ fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow]) -> Result<P
             images.dedup();
             Ok(Prepared {
                 said: Some(sel.describe()),
+                online,
                 volumes: sel.data,
                 freeze,
                 images,
@@ -197,14 +229,76 @@ fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow]) -> Result<P
     }
 }
 
+/// `--online`: each data volume a running Postgres serves, with where its data
+/// directory is inside it. None found is an error that says why.
+fn find_online(
+    id: &str,
+    data: &[plan::DataVolume],
+    holders: &[engine::Holder],
+) -> Result<Vec<copy::Online>> {
+    let mut online = Vec::new();
+    let mut outside = Vec::new();
+    for h in holders.iter().filter(|h| h.running && !h.paused) {
+        let serves: Vec<usize> = (0..data.len())
+            .filter(|n| h.mounts.contains(&data[*n].name))
+            .collect();
+        if serves.is_empty() {
+            continue;
+        }
+        let Some(server) = engine::postgres_in(&h.id) else {
+            continue;
+        };
+        for (name, dest) in engine::mount_points(&h.id)? {
+            let Some(n) = serves.iter().copied().find(|n| data[*n].name == name) else {
+                continue;
+            };
+            match plan::data_dir_within(&dest, &server.data_dir) {
+                Some(rel) => online.push(copy::Online {
+                    index: n,
+                    container: h.id.clone(),
+                    rel,
+                    server: server.clone(),
+                }),
+                None => outside.push(format!("{name} (mounted at {dest})")),
+            }
+        }
+    }
+    if online.is_empty() {
+        let why = if holders.iter().any(|h| h.running) {
+            if outside.is_empty() {
+                "no running Postgres (with pg_basebackup, answering a local connection as `postgres`) mounts one of its data volumes".to_string()
+            } else {
+                format!(
+                    "its Postgres keeps its data directory outside its data volume(s) {}",
+                    outside.join(", ")
+                )
+            }
+        } else {
+            "it is not running (a stopped instance is copied as it is, with no pause)".to_string()
+        };
+        return Err(Error::Invalid(format!(
+            "--online cannot copy {id}: {why}; drop --online to copy with a short pause"
+        )));
+    }
+    Ok(online)
+}
+
 /// One line for the person about a finished copy.
 pub fn describe(c: &Copied, what: &str, source: &str) -> String {
-    let mut s = format!(
-        "{what} from {source}: {}, {} in {:.1} s",
-        c.method.label(),
-        crate::support::units::human_bytes(c.bytes),
-        c.millis as f64 / 1000.0
-    );
+    let files = crate::support::units::human_bytes(c.bytes);
+    let secs = c.millis as f64 / 1000.0;
+    let mut s = if c.online.is_empty() {
+        format!(
+            "{what} from {source}: {}, {files} in {secs:.1} s",
+            c.method.label()
+        )
+    } else {
+        format!(
+            "{what} from {source}: {} online from its running Postgres (pg_basebackup, not paused), the rest by {}; {files} in {secs:.1} s",
+            c.online.join(", "),
+            c.method.label()
+        )
+    };
     if let Some(p) = c.paused_ms {
         s.push_str(&format!("; {source} was paused {p} ms"));
     }

@@ -279,6 +279,65 @@ impl Probe {
     }
 }
 
+/// A running Postgres server, as its container answers (`--online`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgServer {
+    /// `show data_directory`.
+    pub data_dir: String,
+    /// The server's user (owns the data directory): the copy's files get it.
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Pure: the Postgres probe's output (`data_directory`, `id -u`, `id -g`, a line
+/// each); anything else is not a Postgres kinfra can copy online.
+pub fn parse_pg_probe(text: &str) -> Option<PgServer> {
+    let mut l = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let data_dir = l.next()?.to_string();
+    let uid = l.next()?.parse().ok()?;
+    let gid = l.next()?.parse().ok()?;
+    if l.next().is_some() || !data_dir.starts_with('/') {
+        return None;
+    }
+    Some(PgServer { data_dir, uid, gid })
+}
+
+/// Pure: `docker inspect --format '{{range .Mounts}}{{.Name}}\t{{.Destination}}\n{{end}}'`:
+/// (volume name, where it is mounted); bind mounts (no name) are left out.
+pub fn parse_mounts(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (name, dest) = l.split_once('\t')?;
+            (!name.trim().is_empty() && dest.starts_with('/'))
+                .then(|| (name.trim().to_string(), dest.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Pure: where `data_dir` lies inside a volume mounted at `mount`, as a relative
+/// path ("" when it is the volume itself); `None` when it is outside it, or when
+/// the path has a part that is not a plain name (the server's answer is input: it
+/// goes into the helper's script, so only `[A-Za-z0-9._-]` parts, no `..`).
+pub fn data_dir_within(mount: &str, data_dir: &str) -> Option<String> {
+    let norm = |p: &str| -> Option<Vec<String>> {
+        let parts: Vec<String> = p
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(String::from)
+            .collect();
+        parts
+            .iter()
+            .all(|c| {
+                c != ".."
+                    && c.chars()
+                        .all(|x| x.is_ascii_alphanumeric() || matches!(x, '.' | '_' | '-'))
+            })
+            .then_some(parts)
+    };
+    let (m, d) = (norm(mount)?, norm(data_dir)?);
+    d.starts_with(&m).then(|| d[m.len()..].join("/"))
+}
+
 /// Pure: a snapshot's name is a slug: a lowercase letter or digit, then a-z, 0-9
 /// and `-`, at most 40 (it names volumes, never a path).
 pub fn check_snapshot_name(name: &str) -> Result<(), String> {
@@ -300,6 +359,56 @@ pub fn check_snapshot_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postgres_probe_parses_only_its_own_shape() {
+        assert_eq!(
+            parse_pg_probe("/var/lib/postgresql/data\n100\n102\n"),
+            Some(PgServer {
+                data_dir: "/var/lib/postgresql/data".into(),
+                uid: 100,
+                gid: 102
+            })
+        );
+        assert_eq!(parse_pg_probe(""), None);
+        assert_eq!(parse_pg_probe("relative\n1\n2\n"), None);
+        assert_eq!(parse_pg_probe("/d\npostgres\n2\n"), None);
+        assert_eq!(parse_pg_probe("/d\n1\n2\nmore\n"), None);
+    }
+
+    #[test]
+    fn mounts_parse_and_leave_binds_out() {
+        let m = parse_mounts("shop_pgdata\t/var/lib/postgresql/data\n\t/host/bind\nbad\n");
+        assert_eq!(
+            m,
+            [(
+                "shop_pgdata".to_string(),
+                "/var/lib/postgresql/data".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn the_data_directory_is_found_inside_its_volume_or_refused() {
+        let mount = "/var/lib/postgresql/data";
+        assert_eq!(data_dir_within(mount, mount).as_deref(), Some(""));
+        assert_eq!(
+            data_dir_within(mount, "/var/lib/postgresql/data/pgdata/").as_deref(),
+            Some("pgdata")
+        );
+        assert_eq!(data_dir_within(mount, "/var/lib/postgresql"), None);
+        assert_eq!(data_dir_within(mount, "/srv/pg"), None);
+        assert_eq!(
+            data_dir_within(mount, "/var/lib/postgresql/data/../x"),
+            None
+        );
+        assert_eq!(data_dir_within(mount, "/var/lib/postgresql/data/a b"), None);
+        assert_eq!(
+            data_dir_within(mount, "/var/lib/postgresql/data/$(x)"),
+            None
+        );
+        assert_eq!(data_dir_within(mount, "/var/lib/postgresql/dataX"), None);
+    }
 
     fn row(name: &str, project: &str, key: &str) -> VolumeRow {
         VolumeRow {

@@ -21,6 +21,7 @@ pub fn save(
     stack: &Stack,
     source: &Source,
     name: &str,
+    how: super::How,
 ) -> Result<(Snapshot, Copied)> {
     plan::check_snapshot_name(name).map_err(Error::Invalid)?;
     let rows = engine::volumes()?;
@@ -37,7 +38,7 @@ pub fn save(
         Source::Instance(i) => Some(crate::instance::lock(ctx, i.id(), "snapshot")?),
         Source::Snapshot(_) => None,
     };
-    let p = prepare(stack, source, &rows)?;
+    let p = prepare(stack, source, &rows, how)?;
     if let Some(s) = &p.said {
         ctx.reporter.info(s);
     }
@@ -93,7 +94,11 @@ pub fn save(
             record_key(stack, name),
             SnapshotRecord {
                 bytes: copied.bytes,
-                method: format!("{:?}", copied.method),
+                method: if copied.online.is_empty() {
+                    format!("{:?}", copied.method)
+                } else {
+                    format!("Online+{:?}", copied.method)
+                },
                 paused_ms: copied.paused_ms,
             },
         );

@@ -316,6 +316,109 @@ impl Cmd {
         Ok(pid)
     }
 
+    /// Runs `self | next`: this command's stdout feeds `next`'s stdin, directly
+    /// (no copy through kinfra), both in process groups of their own. Stops both
+    /// when `cancel` says so (polled every 50 ms) or at `self`'s time-out. Either
+    /// failing is the error (the producer's first: a consumer's broken pipe
+    /// follows from it); `next`'s stdout is returned.
+    pub fn pipe_into(&self, next: &Cmd, cancel: impl Fn() -> bool) -> Result<String, ExecError> {
+        use std::os::unix::process::CommandExt;
+        let mut a = self.command()?;
+        a.process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut first = a.spawn().map_err(|source| self.spawn_error(source))?;
+        let Some(feed) = first.stdout.take() else {
+            kill_group(&mut first);
+            let _ = first.wait();
+            return Err(self.spawn_error(std::io::Error::other("no stdout pipe")));
+        };
+        let mut b = match next.command() {
+            Ok(b) => b,
+            Err(e) => {
+                kill_group(&mut first);
+                let _ = first.wait();
+                return Err(e);
+            }
+        };
+        b.process_group(0)
+            .stdin(Stdio::from(feed))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut second = match b.spawn() {
+            Ok(c) => c,
+            Err(source) => {
+                kill_group(&mut first);
+                let _ = first.wait();
+                return Err(next.spawn_error(source));
+            }
+        };
+        // The pipe's read end lives in `b` too: dropped, a consumer that ends early
+        // leaves the producer a broken pipe rather than a full one.
+        drop(b);
+        let a_err = read_all(first.stderr.take());
+        let b_out = read_all(second.stdout.take());
+        let b_err = read_all(second.stderr.take());
+        let started = std::time::Instant::now();
+        let (mut sa, mut sb) = (None, None);
+        let stopped = loop {
+            if sa.is_none() {
+                sa = first.try_wait().map_err(|e| self.spawn_error(e))?;
+            }
+            if sb.is_none() {
+                sb = second.try_wait().map_err(|e| next.spawn_error(e))?;
+            }
+            if sa.is_some() && sb.is_some() {
+                break None;
+            }
+            if sa.is_none() && sb.is_some_and(|s| !s.success()) {
+                // The consumer failed: nothing reads what the producer still makes.
+                // Its kill is not the cause, so the consumer's failure is reported.
+                kill_group(&mut first);
+                let _ = first.wait();
+                sa = Some(ExitStatus::default());
+                break None;
+            }
+            if cancel() {
+                break Some(None);
+            }
+            if let Some(t) = self.timeout
+                && started.elapsed() > t
+            {
+                break Some(Some(t));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Some(why) = stopped {
+            kill_group(&mut first);
+            kill_group(&mut second);
+            let _ = first.wait();
+            let _ = second.wait();
+            return Err(match why {
+                Some(t) => ExecError::TimedOut {
+                    summary: self.summary(),
+                    secs: t.as_secs(),
+                },
+                None => ExecError::Failed {
+                    summary: self.summary(),
+                    status: "stopped".into(),
+                    code: None,
+                    stderr: "interrupted".into(),
+                },
+            });
+        }
+        let text = |h: std::thread::JoinHandle<Vec<u8>>| {
+            String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned()
+        };
+        let (a_err, out, b_err) = (text(a_err), text(b_out), text(b_err));
+        match (sa, sb) {
+            (Some(s), _) if !s.success() => Err(self.failed(s, a_err)),
+            (_, Some(s)) if !s.success() => Err(next.failed(s, b_err)),
+            _ => Ok(out),
+        }
+    }
+
     /// Runs with the terminal's stdin/stdout/stderr (logs -f, shell, live output).
     pub fn status_inherit(&self) -> Result<ExitStatus, ExecError> {
         let mut c = self.command()?;
@@ -465,6 +568,45 @@ mod tests {
             .unwrap_err();
         assert!(e.stderr().contains("boom"), "{e}");
         assert!(matches!(e, ExecError::Failed { code: Some(3), .. }));
+    }
+
+    #[test]
+    fn a_pipe_feeds_one_into_the_other_and_names_the_failing_side() {
+        let out = Cmd::new("sh")
+            .args(["-c", "printf 'a\\nb\\nc\\n'"])
+            .pipe_into(&Cmd::new("wc").arg("-l"), || false)
+            .unwrap();
+        assert_eq!(out.trim(), "3");
+        let e = Cmd::new("sh")
+            .args(["-c", "echo half; echo producer broke >&2; exit 4"])
+            .pipe_into(&Cmd::new("cat"), || false)
+            .unwrap_err();
+        assert!(
+            matches!(e, ExecError::Failed { code: Some(4), .. }),
+            "{e:?}"
+        );
+        assert!(e.stderr().contains("producer broke"), "{e}");
+        let e = Cmd::new("echo")
+            .arg("x")
+            .pipe_into(
+                &Cmd::new("sh").args(["-c", "cat >/dev/null; echo no room >&2; exit 5"]),
+                || false,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(e, ExecError::Failed { code: Some(5), .. }),
+            "{e:?}"
+        );
+        assert!(e.stderr().contains("no room"), "{e}");
+        let t = std::time::Instant::now();
+        let e = Cmd::new("sleep")
+            .arg("5")
+            .pipe_into(&Cmd::new("cat"), || {
+                t.elapsed() > Duration::from_millis(200)
+            })
+            .unwrap_err();
+        assert!(e.stderr().contains("interrupted"), "{e:?}");
+        assert!(t.elapsed() < Duration::from_secs(3));
     }
 
     #[test]

@@ -302,6 +302,138 @@ fn copies_taken_while_a_writer_runs_always_recover() {
         .success();
 }
 
+/// Starts two writers in `project`'s db: each transaction inserts 2000 indexed
+/// rows into `w` and adds 1 to `n.c` (a consistent copy holds 2000 rows a commit).
+fn start_writers(project: &str) {
+    psql(
+        project,
+        "create table w(x int); create index on w(x); create table n(c int); insert into n values (0)",
+    );
+    let db = container_of(project, "db");
+    for _ in 0..2 {
+        docker(&[
+            "exec",
+            "-d",
+            &db,
+            "sh",
+            "-c",
+            "while true; do psql -U postgres -qc 'begin; insert into w select generate_series(1, 2000); update n set c = c + 1; commit;' >/dev/null 2>&1; done",
+        ]);
+    }
+}
+
+/// The copy in `project` is consistent: 2000 rows per counted commit, and every
+/// heap row in its index. Returns the commits.
+#[track_caller]
+fn assert_consistent(project: &str, what: &str) -> i64 {
+    let rows: i64 = psql(project, "select count(*) from w")
+        .parse()
+        .expect("count");
+    let bumps: i64 = psql(project, "select c from n").parse().expect("counter");
+    assert_eq!(rows, bumps * 2000, "{what}: {rows} rows, {bumps} commits");
+    let check = Command::new("docker")
+        .args([
+            "exec",
+            &container_of(project, "db"),
+            "pg_amcheck",
+            "-U",
+            "postgres",
+            "--heapallindexed",
+            "--install-missing",
+            "postgres",
+        ])
+        .output()
+        .expect("pg_amcheck");
+    assert!(
+        check.status.success(),
+        "{what}: pg_amcheck: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    bumps
+}
+
+#[test]
+fn online_copies_stream_a_running_postgres_without_pausing_it() {
+    let env = docker_env!();
+    require_pg_image();
+    let prod = shop(&env);
+    start_writers("shop-prod");
+    std::thread::sleep(Duration::from_secs(2));
+    let db = container_of("shop-prod", "db");
+    let since = docker(&["system", "info", "--format", "{{.SystemTime}}"]);
+    let r = env.kinfra(&prod, &["snapshot", "save", "on", "--online", "--json"]);
+    r.success().stderr_has("online from its running Postgres");
+    let saved = r.json();
+    let online = saved["copy"]["online"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(online.len(), 1, "{saved}");
+    assert!(
+        online[0].as_str().is_some_and(|v| v.contains("pgdata")),
+        "{saved}"
+    );
+    // The file-writing service's volume took the pause path; the db never paused.
+    assert!(saved["copy"]["paused_ms"].as_u64().is_some(), "{saved}");
+    let until = docker(&["system", "info", "--format", "{{.SystemTime}}"]);
+    let pauses = docker(&[
+        "events",
+        "--since",
+        since.trim(),
+        "--until",
+        until.trim(),
+        "--filter",
+        "event=pause",
+        "--format",
+        "{{.Actor.ID}}",
+    ]);
+    assert!(!pauses.is_empty(), "the files service was paused");
+    assert!(
+        !pauses
+            .lines()
+            .any(|id| db.starts_with(id.trim()) || id.trim().starts_with(&db)),
+        "the db was paused during an online copy: {pauses}"
+    );
+    env.kinfra(&prod, &["sandbox", "create", "o", "--data", "on"])
+        .success();
+    let o = sandbox_dir(&prod, "o");
+    env.kinfra(&o, &["sandbox", "up", "--timeout", "90"])
+        .success();
+    let mut seen = vec![assert_consistent("shop--o", "from the online snapshot")];
+    for round in 1..3 {
+        env.kinfra(
+            &o,
+            &[
+                "sandbox",
+                "reset",
+                "--data",
+                "local-prod",
+                "--online",
+                "--yes",
+            ],
+        )
+        .success();
+        seen.push(assert_consistent(
+            "shop--o",
+            &format!("online reset {round}"),
+        ));
+    }
+    assert!(seen.windows(2).any(|w| w[1] > w[0]), "{seen:?}");
+    assert!(all_running("shop-prod"), "shop-prod: every container runs");
+    // Bad input, nothing changed: a snapshot is copied as saved; a stopped source.
+    env.kinfra(
+        &prod,
+        &["sandbox", "create", "p", "--data", "on", "--online"],
+    )
+    .code(2)
+    .stderr_has("drop --online");
+    env.kinfra(&prod, &["sandbox", "destroy", "o"]).success();
+    env.kinfra(&prod, &["snapshot", "rm", "on"]).success();
+    env.kinfra(&prod, &["local-prod", "destroy", "--yes"])
+        .success();
+}
+
 #[test]
 fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
     let env = docker_env!();

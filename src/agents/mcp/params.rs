@@ -29,6 +29,10 @@ pub struct CreateParams {
     /// or a snapshot's (see `snapshot_list`). The source is never modified.
     #[serde(default)]
     pub data: Option<String>,
+    /// Copy Postgres volumes from the running source server with pg_basebackup
+    /// instead of pausing it (for databases too large to pause).
+    #[serde(default)]
+    pub online: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -39,6 +43,10 @@ pub struct SnapshotSaveParams {
     /// server's directory.
     #[serde(default)]
     pub from: Option<String>,
+    /// Copy Postgres volumes from the running source server with pg_basebackup
+    /// instead of pausing it (for databases too large to pause).
+    #[serde(default)]
+    pub online: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -58,6 +66,10 @@ pub struct ResetParams {
     /// user's consent when they matter.
     #[serde(default)]
     pub confirm: bool,
+    /// Copy Postgres volumes from the running source server with pg_basebackup
+    /// instead of pausing it (for databases too large to pause).
+    #[serde(default)]
+    pub online: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -30,6 +30,10 @@ pub struct Args {
     /// snapshot (`kinfra snapshot list`). The source is never modified.
     #[arg(long, value_name = "SOURCE")]
     pub data: Option<String>,
+    /// With --data from a running instance: copy its Postgres volumes from the
+    /// running server with `pg_basebackup` instead of pausing it (docs/DATA.md).
+    #[arg(long, requires = "data")]
+    pub online: bool,
     /// With --up: skip 1Password (the stack's insecure defaults).
     #[arg(long, requires = "up")]
     pub no_secrets: bool,
@@ -51,7 +55,13 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     };
     let inst = match &source {
         Some(src) => {
-            let (inst, copied) = crate::data::create(ctx, stack, &opts, src)?;
+            let (inst, copied) = crate::data::create(
+                ctx,
+                stack,
+                &opts,
+                src,
+                crate::data::How { online: a.online },
+            )?;
             ctx.reporter
                 .success(&format!("Created sandbox {}", inst.id()));
             ctx.reporter.success(&crate::data::describe(

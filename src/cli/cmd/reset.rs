@@ -16,6 +16,10 @@ pub struct Args {
     /// `local-prod`, a sandbox, or a snapshot of this project.
     #[arg(long, value_name = "SOURCE")]
     pub data: Option<String>,
+    /// From a running instance: copy its Postgres volumes from the
+    /// running server with `pg_basebackup` instead of pausing it (docs/DATA.md).
+    #[arg(long)]
+    pub online: bool,
     /// Confirm without asking.
     #[arg(long, short)]
     pub yes: bool,
@@ -38,6 +42,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         &data::ResetOptions {
             data: a.data,
             yes: a.yes,
+            how: data::How { online: a.online },
         },
     )?;
     if a.json {

@@ -25,6 +25,11 @@ pub struct SaveArgs {
     /// current directory, else local-prod).
     #[arg(long, value_name = "INSTANCE")]
     pub from: Option<String>,
+    /// Copy Postgres volumes from the running server with `pg_basebackup`
+    /// instead of pausing it (for databases too large to pause); other volumes
+    /// are copied as usual. docs/DATA.md says what each method guarantees.
+    #[arg(long)]
+    pub online: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -58,7 +63,8 @@ pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::Result<i32> {
                     Err(e) => return Err(e),
                 },
             };
-            let (snap, copied) = data::save(ctx, stack, &source, &a.name)?;
+            let (snap, copied) =
+                data::save(ctx, stack, &source, &a.name, data::How { online: a.online })?;
             if a.json {
                 crate::outln!(
                     "{}",

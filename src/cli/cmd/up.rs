@@ -41,12 +41,23 @@ pub struct Args {
     /// With --data: replace the sandbox's data without asking.
     #[arg(long, short, requires = "data")]
     pub yes: bool,
+    /// With --data from a running instance: copy its Postgres volumes from the
+    /// running server with `pg_basebackup` instead of pausing it (docs/DATA.md).
+    #[arg(long, requires = "data")]
+    pub online: bool,
 }
 
 pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     if let Some(spec) = &a.data {
-        let (source, copied) = crate::data::seed(ctx, stack, &inst, spec, a.yes)?;
+        let (source, copied) = crate::data::seed(
+            ctx,
+            stack,
+            &inst,
+            spec,
+            a.yes,
+            crate::data::How { online: a.online },
+        )?;
         ctx.reporter.success(&crate::data::describe(
             &copied,
             "Copied its data",
