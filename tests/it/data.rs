@@ -440,15 +440,20 @@ fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
     require_pg_image();
     let prod = shop(&env);
     let before = docker(&["volume", "ls", "-q"]);
-    for step in ["data:volumes", "data:paused", "data:copied"] {
-        let p = Paused::start(
-            &env,
-            crate::harness::BIN,
-            &prod,
-            &["snapshot", "save", "k"],
-            step,
-            &[],
-        );
+    // With --online too: killed before its stream, and once it has copied.
+    for (step, online) in [
+        ("data:volumes", false),
+        ("data:paused", false),
+        ("data:copied", false),
+        ("data:online", true),
+        ("data:copied", true),
+    ] {
+        let args: &[&str] = if online {
+            &["snapshot", "save", "k", "--online"]
+        } else {
+            &["snapshot", "save", "k"]
+        };
+        let p = Paused::start(&env, crate::harness::BIN, &prod, args, step, &[]);
         if step == "data:paused" {
             let s = docker(&[
                 "inspect",
@@ -480,8 +485,8 @@ fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
                 .trim()
                 .is_empty()
         });
-        assert_eq!(docker(&["volume", "ls", "-q"]), before, "{step}");
-        assert_eq!(count("shop-prod"), 100, "{step}");
+        assert_eq!(docker(&["volume", "ls", "-q"]), before, "{step} {args:?}");
+        assert_eq!(count("shop-prod"), 100, "{step} {args:?}");
     }
     // Ctrl-C while paused: undone the same way, exit 130.
     let mut p = Paused::start(
