@@ -17,7 +17,6 @@ mod snapshot;
 
 pub use branch::{ResetOptions, create, fill, origin_of, reset, seed};
 pub use copy::{Copied, Method};
-
 pub use plan::{Selection, Snapshot};
 pub use snapshot::{Listed, list, remove, save};
 
@@ -252,6 +251,10 @@ fn find_online(
             let Some(n) = serves.iter().copied().find(|n| data[*n].name == name) else {
                 continue;
             };
+            if online.iter().any(|o: &copy::Online| o.index == n) {
+                // Served by two containers: one stream is the copy.
+                continue;
+            }
             match plan::data_dir_within(&dest, &server.data_dir) {
                 Some(rel) => online.push(copy::Online {
                     index: n,
