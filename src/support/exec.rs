@@ -201,8 +201,7 @@ impl Cmd {
             {
                 Some(s) => s,
                 None => {
-                    kill_group(&mut child);
-                    let _ = child.wait();
+                    end_group(&mut child);
                     return Err(ExecError::TimedOut {
                         summary: self.summary(),
                         secs: t.as_secs(),
@@ -323,6 +322,10 @@ impl Cmd {
     /// follows from it); `next`'s stdout is returned.
     pub fn pipe_into(&self, next: &Cmd, cancel: impl Fn() -> bool) -> Result<String, ExecError> {
         use std::os::unix::process::CommandExt;
+        enum Stop {
+            Cancelled,
+            TimedOut(Duration),
+        }
         let mut a = self.command()?;
         a.process_group(0)
             .stdin(Stdio::null())
@@ -330,15 +333,13 @@ impl Cmd {
             .stderr(Stdio::piped());
         let mut first = a.spawn().map_err(|source| self.spawn_error(source))?;
         let Some(feed) = first.stdout.take() else {
-            kill_group(&mut first);
-            let _ = first.wait();
+            end_group(&mut first);
             return Err(self.spawn_error(std::io::Error::other("no stdout pipe")));
         };
         let mut b = match next.command() {
             Ok(b) => b,
             Err(e) => {
-                kill_group(&mut first);
-                let _ = first.wait();
+                end_group(&mut first);
                 return Err(e);
             }
         };
@@ -349,8 +350,7 @@ impl Cmd {
         let mut second = match b.spawn() {
             Ok(c) => c,
             Err(source) => {
-                kill_group(&mut first);
-                let _ = first.wait();
+                end_group(&mut first);
                 return Err(next.spawn_error(source));
             }
         };
@@ -375,32 +375,29 @@ impl Cmd {
             if sa.is_none() && sb.is_some_and(|s| !s.success()) {
                 // The consumer failed: nothing reads what the producer still makes.
                 // Its kill is not the cause, so the consumer's failure is reported.
-                kill_group(&mut first);
-                let _ = first.wait();
+                end_group(&mut first);
                 sa = Some(ExitStatus::default());
                 break None;
             }
             if cancel() {
-                break Some(None);
+                break Some(Stop::Cancelled);
             }
             if let Some(t) = self.timeout
                 && started.elapsed() > t
             {
-                break Some(Some(t));
+                break Some(Stop::TimedOut(t));
             }
             std::thread::sleep(Duration::from_millis(50));
         };
         if let Some(why) = stopped {
-            kill_group(&mut first);
-            kill_group(&mut second);
-            let _ = first.wait();
-            let _ = second.wait();
+            end_group(&mut first);
+            end_group(&mut second);
             return Err(match why {
-                Some(t) => ExecError::TimedOut {
+                Stop::TimedOut(t) => ExecError::TimedOut {
                     summary: self.summary(),
                     secs: t.as_secs(),
                 },
-                None => ExecError::Failed {
+                Stop::Cancelled => ExecError::Failed {
                     summary: self.summary(),
                     status: "stopped".into(),
                     code: None,
@@ -486,6 +483,12 @@ fn read_lines(r: impl std::io::Read, each_line: &mut impl FnMut(&str)) -> String
         all.push('\n');
     }
     all
+}
+
+/// Kills a group leader's whole group (as [`kill_group`]) and reaps the leader.
+fn end_group(child: &mut std::process::Child) {
+    kill_group(child);
+    let _ = child.wait();
 }
 
 fn kill_group(child: &mut std::process::Child) {
