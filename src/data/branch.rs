@@ -32,6 +32,7 @@ pub fn fill(
         Source::Instance(i) => Some(crate::instance::lock(ctx, i.id(), "copy data")?),
         Source::Snapshot(_) => None,
     };
+    copy::recover(ctx);
     let existing = engine::volumes()?;
     let p = prepare(stack, source, &existing, how)?;
     if let Some(s) = &p.said {

@@ -95,7 +95,7 @@ if ! cp --help 2>&1 | grep -q reflink; then r=nocp
 elif echo x > "$p" 2>/dev/null && cp --reflink=always "$p" "$p.2" 2>/dev/null; then r=yes; fi
 rm -f "$p" "$p.2"
 echo "reflink $r"
-for d in /from/*; do set -- $(du -sk "$d"); echo "need $1"; done
+for d in /from/*; do set -- $(du -sk "$d"); echo "need ${d#/from/} $1"; done
 set -- $(df -Pk /to/0 | tail -n 1)
 echo "free $4"
 "#;
@@ -126,12 +126,19 @@ echo copied
     )
 }
 
-/// Copies `job`'s volumes. On any failure or interrupt: sources unpaused, helper
-/// removed, volumes this call created removed; the error returned.
-pub fn run(ctx: &Context, job: &Job) -> Result<Copied> {
+/// Finishes the undo of copies that died, or failed while Docker was down,
+/// before a data command reads the volumes: a half-made volume is gone before its
+/// name is checked again.
+pub fn recover(ctx: &Context) {
     for s in journal::recover_stale(&ctx.home) {
         ctx.reporter.warn(&s);
     }
+}
+
+/// Copies `job`'s volumes. On any failure or interrupt: sources unpaused, helper
+/// removed, volumes this call created removed; the error returned.
+pub fn run(ctx: &Context, job: &Job) -> Result<Copied> {
+    recover(ctx);
     crate::state::context::catch_interrupts();
     let mut j = Journal::begin(&ctx.home)?;
     journal::spawn_watchdog(&ctx.home, &j);
@@ -167,9 +174,10 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
         .map(|p| (p.from.clone(), p.to.clone()))
         .collect();
     let (image, probe) = start_helper(job, &pairs, j)?;
-    if !probe.fits() {
+    let streamed: Vec<usize> = job.online.iter().map(|o| o.index).collect();
+    if !probe.fits(&streamed) {
         return Err(Error::NoSpace {
-            need: probe.need_kib * 1024,
+            need: probe.writes_kib(&streamed) * 1024,
             free: probe.free_kib * 1024,
         });
     }
@@ -180,7 +188,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
         Method::Plain
     };
     let helper = j.helper.clone().unwrap_or_default();
-    let bytes = probe.need_kib * 1024;
+    let bytes = probe.need_kib() * 1024;
     // A streamed copy writes every byte even on copy-on-write storage.
     let progress = (bytes > 256 << 20 && (!probe.reflink || !job.online.is_empty()))
         .then(|| ctx.reporter.bytes(bytes, "copying data"));
@@ -200,7 +208,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
     check_interrupt()?;
     crate::state::context::pause_point("data:copied");
     // Removed before returning: the new volumes are free for `rm` or `up` at once.
-    engine::remove_helper(&helper);
+    let _ = engine::remove_helper(&helper);
     j.helper = None;
     j.save()?;
     Ok(Copied {
@@ -261,8 +269,11 @@ fn copy_files(
     // Unpaused before anything else happens, failure or not.
     let thawed = engine::unpause(&job.freeze);
     let paused_ms = t.elapsed().as_millis() as u64;
-    j.paused.clear();
-    j.save()?;
+    if thawed.is_ok() {
+        // Kept otherwise: the undo, or the next data command, tries again.
+        j.paused.clear();
+        j.save()?;
+    }
     copied?;
     thawed?;
     Ok(Some(paused_ms))
@@ -298,7 +309,7 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
         j.helper = Some(name.clone());
         j.save()?;
         if let Err(e) = engine::start_helper(&name, image, pairs) {
-            engine::remove_helper(&name);
+            let _ = engine::remove_helper(&name);
             tried.push(format!("{image}: {e}"));
             continue;
         }
@@ -315,7 +326,7 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
             Ok(None) => tried.push(format!("{image}: its tools printed something else")),
             Err(e) => tried.push(format!("{image}: {e}")),
         }
-        engine::remove_helper(&name);
+        let _ = engine::remove_helper(&name);
     }
     if let Some((image, p)) = fallback {
         let name = format!("kinfra-copy-{}-fallback", j.pid);

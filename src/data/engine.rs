@@ -123,22 +123,34 @@ pub fn pause(ids: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `docker unpause`; each is tried (one already running is not an error).
+/// `docker unpause`; each is tried. One already running, or gone (a Docker
+/// restart stops paused containers), is not an error: nothing is left paused.
 pub fn unpause(ids: &[String]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
     match docker().arg("unpause").args(ids).timeout(WAIT).run() {
         Ok(_) => Ok(()),
-        Err(e) if e.stderr().contains("is not paused") => {
+        Err(e) if not_paused(e.stderr()) => {
             // Some were: unpause them one by one.
             for id in ids {
-                let _ = docker().args(["unpause", id]).timeout(WAIT).run();
+                match docker().args(["unpause", id]).timeout(WAIT).run() {
+                    Err(e) if !not_paused(e.stderr()) => return Err(classify(e)),
+                    _ => {}
+                }
             }
             Ok(())
         }
         Err(e) => Err(classify(e)),
     }
+}
+
+/// docker's answer for a container that is no longer paused, or no longer there.
+fn not_paused(stderr: &str) -> bool {
+    stderr.contains("is not paused")
+        || stderr.contains("No such container")
+        || stderr.contains("no such container")
+        || stderr.contains("is not running")
 }
 
 pub fn stop(ids: &[String]) -> Result<()> {
@@ -211,8 +223,15 @@ pub fn helper_sh(name: &str, script: &str, limit: Duration) -> Result<String> {
 }
 
 /// Removes the helper (ending whatever it still runs).
-pub fn remove_helper(name: &str) {
-    let _ = docker().args(["rm", "-f", "--", name]).timeout(WAIT).run();
+/// Removes the copy helper; `false` when it may still be there (Docker did not
+/// answer). One already gone is removed.
+pub fn remove_helper(name: &str) -> bool {
+    match docker().args(["rm", "-f", "--", name]).timeout(WAIT).run() {
+        Ok(_) => true,
+        Err(e) => {
+            e.stderr().contains("No such container") || e.stderr().contains("no such container")
+        }
+    }
 }
 
 /// The named volumes `container` mounts, with where.

@@ -79,24 +79,57 @@ impl Journal {
     }
 
     /// Undoes what is recorded: unpause, remove the helper, remove the volumes
-    /// this copy created. Returns what it did, for the person.
-    pub fn undo(&self) -> Vec<String> {
+    /// this copy created. Returns what it did, for the person. What Docker could
+    /// not do now (it is down or restarting) stays in the journal, so the next
+    /// data command finishes the undo: a half-made volume never outlives it.
+    pub fn undo(&mut self) -> Vec<String> {
         let mut said = Vec::new();
-        if !self.paused.is_empty() {
-            let _ = engine::unpause(&self.paused);
+        if !self.paused.is_empty() && engine::unpause(&self.paused).is_ok() {
             said.push(format!("unpaused {} container(s)", self.paused.len()));
+            self.paused.clear();
         }
-        if let Some(h) = &self.helper {
-            engine::remove_helper(h);
+        if self.helper.as_deref().is_some_and(engine::remove_helper) {
+            self.helper = None;
         }
-        if !self.created.is_empty() && engine::remove_volumes(&self.created).is_ok() {
+        // A volume the helper still mounts cannot go: only once it is gone.
+        if self.helper.is_none()
+            && !self.created.is_empty()
+            && engine::remove_volumes(&self.created).is_ok()
+        {
             said.push(format!(
                 "removed the half-made volume(s) {}",
                 self.created.join(", ")
             ));
+            self.created.clear();
         }
-        self.end();
+        if self.paused.is_empty() && self.helper.is_none() && self.created.is_empty() {
+            self.end();
+        } else if self.save().is_ok() {
+            said.push(format!(
+                "Docker did not answer, so the next data command (snapshot save, \
+                 create --data, reset) will {}",
+                self.left()
+            ));
+        }
         said
+    }
+
+    /// What is still to undo, in words.
+    fn left(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.paused.is_empty() {
+            parts.push(format!("unpause {} container(s)", self.paused.len()));
+        }
+        if let Some(h) = &self.helper {
+            parts.push(format!("remove the copy helper {h}"));
+        }
+        if !self.created.is_empty() {
+            parts.push(format!(
+                "remove the half-made volume(s) {}",
+                self.created.join(", ")
+            ));
+        }
+        parts.join(" and ")
     }
 }
 
@@ -119,6 +152,7 @@ pub fn watch(path: &Path) {
             return;
         };
         if !alive(j.pid) {
+            let mut j = j;
             j.undo();
             return;
         }
@@ -149,7 +183,7 @@ pub fn recover_stale(home: &Home) -> Vec<String> {
         if p.extension().is_none_or(|x| x != "json") {
             continue;
         }
-        if let Some(j) = Journal::read(&p)
+        if let Some(mut j) = Journal::read(&p)
             && !alive(j.pid)
         {
             for s in j.undo() {

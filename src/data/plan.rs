@@ -233,28 +233,32 @@ pub fn snapshots(rows: &[VolumeRow]) -> Vec<Snapshot> {
 }
 
 /// What the copy helper found before copying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     /// `cp --reflink=always` worked between two files on the targets' filesystem.
     pub reflink: bool,
     /// The helper's `cp` has no `--reflink` (busybox): another image may share blocks.
     pub cp_lacks_reflink: bool,
-    /// What the sources hold, and what the targets' filesystem has free (KiB).
-    pub need_kib: u64,
+    /// What each source holds (KiB), by pair number.
+    pub need: Vec<(usize, u64)>,
+    /// What the targets' filesystem has free (KiB).
     pub free_kib: u64,
 }
 
-/// Pure: the probe script's output (`reflink yes|no|nocp`, `need N`, `free N`).
+/// Pure: the probe script's output (`reflink yes|no|nocp`, `need I N` for pair
+/// I, `free N`).
 pub fn parse_probe(text: &str) -> Option<Probe> {
     let mut reflink = None;
-    let mut need = None;
+    let mut need = Vec::new();
     let mut free = None;
     for l in text.lines() {
         let mut w = l.split_whitespace();
-        match (w.next(), w.next()) {
-            (Some("reflink"), Some(v)) => reflink = Some(v),
-            (Some("need"), Some(v)) => need = Some(need.unwrap_or(0) + v.parse::<u64>().ok()?),
-            (Some("free"), Some(v)) => free = v.parse::<u64>().ok(),
+        match (w.next(), w.next(), w.next()) {
+            (Some("reflink"), Some(v), None) => reflink = Some(v),
+            (Some("need"), Some(i), Some(n)) => need.push((i.parse().ok()?, n.parse().ok()?)),
+            // Not what the probe prints: the tools are not the ones it expects.
+            (Some("need"), _, _) => return None,
+            (Some("free"), Some(v), None) => free = v.parse::<u64>().ok(),
             _ => {}
         }
     }
@@ -262,20 +266,40 @@ pub fn parse_probe(text: &str) -> Option<Probe> {
     Some(Probe {
         reflink: r == "yes",
         cp_lacks_reflink: r == "nocp",
-        need_kib: need.unwrap_or(0),
+        need,
         free_kib: free?,
     })
 }
 
 impl Probe {
-    /// A plain copy needs the sources' size on the target's filesystem, with 5%
-    /// (and at least 16 MiB) to spare; a reflink copy shares the blocks.
-    pub fn fits(&self) -> bool {
+    /// What the sources hold in all (KiB).
+    pub fn need_kib(&self) -> u64 {
+        self.need.iter().map(|(_, n)| n).sum()
+    }
+
+    /// What the copy writes (KiB): everything on a plain copy; on a reflink
+    /// copy only the pairs `streamed` (`--online`), whose bytes are new.
+    pub fn writes_kib(&self, streamed: &[usize]) -> u64 {
         if self.reflink {
+            self.need
+                .iter()
+                .filter(|(i, _)| streamed.contains(i))
+                .map(|(_, n)| n)
+                .sum()
+        } else {
+            self.need_kib()
+        }
+    }
+
+    /// The copy's writes fit on the target's filesystem, with 5% (and at least
+    /// 16 MiB) to spare; a reflink copy of files shares their blocks.
+    pub fn fits(&self, streamed: &[usize]) -> bool {
+        let w = self.writes_kib(streamed);
+        if w == 0 {
             return true;
         }
-        let spare = (self.need_kib / 20).max(16 * 1024);
-        self.need_kib.saturating_add(spare) <= self.free_kib
+        let spare = (w / 20).max(16 * 1024);
+        w.saturating_add(spare) <= self.free_kib
     }
 }
 
@@ -504,17 +528,23 @@ kinfra-snap.q.base.pgdata\tlocal\t\t\tbase\tq\tpgdata\tpgdata\tq\tc2\tt\n";
 
     #[test]
     fn the_probe_reads_and_a_plain_copy_must_fit() {
-        let p = parse_probe("reflink no\nneed 1000\nneed 24\nfree 50000\n").unwrap();
-        assert_eq!(p.need_kib, 1024);
-        assert!(p.fits());
-        let p = parse_probe("reflink no\nneed 1048576\nfree 1048576\n").unwrap();
-        assert!(!p.fits());
-        let p = parse_probe("reflink yes\nneed 1048576\nfree 10\n").unwrap();
-        assert!(p.fits());
-        let p = parse_probe("reflink nocp\nneed 1\nfree 99999999\n").unwrap();
+        let p = parse_probe("reflink no\nneed 0 1000\nneed 1 24\nfree 50000\n").unwrap();
+        assert_eq!(p.need_kib(), 1024);
+        assert!(p.fits(&[]));
+        let p = parse_probe("reflink no\nneed 0 1048576\nfree 1048576\n").unwrap();
+        assert!(!p.fits(&[]));
+        let p = parse_probe("reflink yes\nneed 0 1048576\nfree 10\n").unwrap();
+        assert!(p.fits(&[]));
+        // Streamed bytes are new even on reflink storage: only those count.
+        let p = parse_probe("reflink yes\nneed 0 1048576\nneed 1 100\nfree 500000\n").unwrap();
+        assert_eq!(p.writes_kib(&[0]), 1048576);
+        assert!(!p.fits(&[0]));
+        assert!(p.fits(&[1]));
+        let p = parse_probe("reflink nocp\nneed 0 1\nfree 99999999\n").unwrap();
         assert!(p.cp_lacks_reflink && !p.reflink);
-        assert_eq!(parse_probe("need 1\nfree 2\n"), None);
-        assert_eq!(parse_probe("reflink no\nneed x\nfree 2\n"), None);
+        assert_eq!(parse_probe("need 0 1\nfree 2\n"), None);
+        assert_eq!(parse_probe("reflink no\nneed 1\nfree 2\n"), None);
+        assert_eq!(parse_probe("reflink no\nneed 0 x\nfree 2\n"), None);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn save(
     how: super::How,
 ) -> Result<(Snapshot, Copied)> {
     plan::check_snapshot_name(name).map_err(Error::Invalid)?;
+    copy::recover(ctx);
     let rows = engine::volumes()?;
     if plan::snapshots(&rows)
         .iter()

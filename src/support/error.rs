@@ -243,7 +243,7 @@ pub enum Error {
     SnapshotExists { name: String, project: String },
     #[error("{instance} has no data volumes to copy: {why}")]
     NoData { instance: String, why: String },
-    #[error("not enough free space for a plain copy: the data takes {}, the engine's volume filesystem has {} free", crate::support::units::human_bytes(*need), crate::support::units::human_bytes(*free))]
+    #[error("not enough free space for the copy: it writes {}, the engine's volume filesystem has {} free", crate::support::units::human_bytes(*need), crate::support::units::human_bytes(*free))]
     NoSpace { need: u64, free: u64 },
     #[error("no image present can run the data copy (it needs sh, cp, du, df and sleep): {tried}")]
     NoCopyImage { tried: String },

@@ -219,3 +219,286 @@ pub fn run(t: &mut Tally) {
         },
     );
 }
+
+/// The copy-on-write engine (scripts/cow-engine.sh), whose volumes live on a
+/// filesystem of their own: one the suite can fill, and an engine it can restart
+/// without touching the main one. Required where it can run (root on Linux).
+fn cow_engine() -> String {
+    if let Ok(h) = std::env::var("KINFRA_TEST_COW_DOCKER_HOST")
+        && !h.is_empty()
+    {
+        return h;
+    }
+    if std::env::var("KINFRA_TEST_SKIP_COW").is_ok_and(|v| v == "1") {
+        crate::skip("KINFRA_TEST_SKIP_COW=1");
+    }
+    panic!(
+        "these cases need the copy-on-write engine: `eval \"$(scripts/cow-engine.sh start)\"` \
+         (root; scripts/test does it), or KINFRA_TEST_SKIP_COW=1"
+    );
+}
+
+/// Where the copy-on-write engine's filesystem is mounted on this machine.
+fn cow_mount() -> std::path::PathBuf {
+    Path::new(&std::env::var("KINFRA_COW_DIR").unwrap_or_else(|_| "/var/tmp/kinfra-cow".into()))
+        .join("mnt")
+}
+
+/// `docker` on `host`; stdout, or a panic with stderr.
+fn on(host: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", host)
+        .args(args)
+        .output()
+        .expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn volumes_on(host: &str) -> Vec<String> {
+    let mut v: Vec<String> = on(host, &["volume", "ls", "-q"])
+        .lines()
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every container of `project` on `host` runs (none paused or stopped).
+fn running_on(host: &str, project: &str) -> bool {
+    let p = format!("label=com.docker.compose.project={project}");
+    let s = Command::new("docker")
+        .env("DOCKER_HOST", host)
+        .args(["ps", "-a", "--filter", &p, "--format", "{{.State}}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    !s.trim().is_empty() && s.lines().all(|l| l == "running")
+}
+
+/// Each volume holds the marker `mark_on` wrote (and still exists: `docker run -v`
+/// would make a missing one empty).
+#[track_caller]
+fn assert_marked_on(host: &str, vols: &[String], context: &str) {
+    for v in vols {
+        let text = on(
+            host,
+            &[
+                "run",
+                "--rm",
+                "-v",
+                &format!("{v}:/m:ro"),
+                "busybox:1.35",
+                "cat",
+                "/m/kinfra-marker",
+            ],
+        );
+        assert!(
+            text.contains(&format!("data of {v}")),
+            "{context}: volume {v} lost its data"
+        );
+    }
+}
+
+/// A file that takes the copy-on-write engine's free space down to `leave` bytes;
+/// removed when dropped, so a failed case never leaves a full disk behind.
+struct Filler(std::path::PathBuf);
+
+impl Filler {
+    fn leave(leave: u64) -> Filler {
+        let dir = cow_mount();
+        let f = Filler(dir.join("kinfra-test-filler"));
+        let st = nix::sys::statvfs::statvfs(&dir).expect("statvfs");
+        let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+        assert!(
+            free > leave,
+            "the engine's filesystem has only {free} bytes free"
+        );
+        let st = Command::new("fallocate")
+            .args(["-l", &(free - leave).to_string()])
+            .arg(&f.0)
+            .status()
+            .expect("fallocate");
+        assert!(st.success(), "fallocate");
+        f
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+const COW_COMPOSE: &str = r#"services:
+  db:
+    image: busybox:1.35
+    command: ["sleep", "100000"]
+    restart: unless-stopped
+    stop_grace_period: 1s
+    volumes:
+      - data:/data
+  files:
+    image: busybox:1.35
+    command: ["sleep", "100000"]
+    restart: unless-stopped
+    stop_grace_period: 1s
+    volumes:
+      - files:/files
+volumes:
+  data:
+  files:
+"#;
+
+/// A running local-prod of a project without configuration on the copy-on-write
+/// engine, 300 MB in one volume and a marker in each: (its directory, its volumes).
+/// Its only image, busybox, has a `cp` without `--reflink`: the copy is a plain
+/// one, which needs the space.
+fn cow_local_prod(env: &Env, host: &str) -> (std::path::PathBuf, Vec<String>) {
+    // The engine is the suite's own: what an earlier failed run left goes first.
+    for c in on(host, &["ps", "-aq"]).lines() {
+        on(host, &["rm", "-f", c]);
+    }
+    for v in volumes_on(host) {
+        on(host, &["volume", "rm", &v]);
+    }
+    let prod = crate::harness::project(env, "cowrel", &[("compose.yaml", COW_COMPOSE)]);
+    let dh = [("DOCKER_HOST", host)];
+    env.kinfra_env(&prod, &["local-prod", "init"], &dh)
+        .success();
+    env.kinfra_env(&prod, &["local-prod", "up", "--timeout", "90"], &dh)
+        .success();
+    let vols = volumes_on(host);
+    assert_eq!(vols.len(), 2, "{vols:?}");
+    for v in &vols {
+        on(
+            host,
+            &[
+                "run",
+                "--rm",
+                "-v",
+                &format!("{v}:/m"),
+                "busybox:1.35",
+                "sh",
+                "-c",
+                &format!("echo 'data of {v}' > /m/kinfra-marker"),
+            ],
+        );
+    }
+    on(
+        host,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "cowrel-prod_files:/m",
+            "busybox:1.35",
+            "dd",
+            "if=/dev/zero",
+            "of=/m/big",
+            "bs=1048576",
+            "count=300",
+        ],
+    );
+    (prod, vols)
+}
+
+fn cow_wrap_up(env: &Env, host: &str, prod: &Path) {
+    env.kinfra_env(
+        prod,
+        &["local-prod", "destroy", "--yes"],
+        &[("DOCKER_HOST", host)],
+    )
+    .success();
+}
+
+pub fn cow_cases(t: &mut Tally) {
+    t.docker_case(
+        "data",
+        "full disk: refused before copying with the sizes, or ENOSPC mid-copy undone; local-prod untouched",
+        || {
+            let host = cow_engine();
+            let env = Env::with_docker().expect("docker");
+            let (prod, vols) = cow_local_prod(&env, &host);
+            let dh = [("DOCKER_HOST", host.as_str())];
+            let before = volumes_on(&host);
+            // Less free than the copy writes: refused before anything is paused.
+            {
+                let _full = Filler::leave(150 << 20);
+                env.kinfra_env(&prod, &["snapshot", "save", "k"], &dh)
+                    .code(1)
+                    .stderr_has("not enough free space for the copy: it writes 300")
+                    .stderr_has("free")
+                    .stderr_has("nothing was changed");
+            }
+            assert_eq!(volumes_on(&host), before, "refused: no volume made or gone");
+            assert!(running_on(&host, "cowrel-prod"));
+            assert_marked_on(&host, &vols, "after the refusal");
+            // Room at the check, none once the writers are paused: cp fails mid-way.
+            let p = Paused::start(&env, BIN, &prod, &["snapshot", "save", "k"], "data:paused", &dh);
+            let full = Filler::leave(40 << 20);
+            let (code, err) = p.resume();
+            drop(full);
+            assert_eq!(code, 1, "{err}");
+            assert!(err.contains("No space left"), "{err}");
+            assert!(err.contains("removed the half-made volume"), "{err}");
+            assert_eq!(volumes_on(&host), before, "ENOSPC: the half-made copy went, nothing else");
+            assert!(running_on(&host, "cowrel-prod"), "unpaused after ENOSPC");
+            assert_marked_on(&host, &vols, "after ENOSPC");
+            // With the space back, the same save works.
+            env.kinfra_env(&prod, &["snapshot", "save", "k"], &dh).success();
+            env.kinfra_env(&prod, &["snapshot", "rm", "k"], &dh).success();
+            cow_wrap_up(&env, &host, &prod);
+            format!("{} marked volumes intact after a refusal (150 MiB free for 300 MB) and an ENOSPC mid-copy", vols.len())
+        },
+    );
+    t.docker_case(
+        "data",
+        "Docker restarts mid-copy: the undo waits for it; the next data command removes the half-made copy",
+        || {
+            let host = cow_engine();
+            let env = Env::with_docker().expect("docker");
+            let (prod, vols) = cow_local_prod(&env, &host);
+            let dh = [("DOCKER_HOST", host.as_str())];
+            let before = volumes_on(&host);
+            let p = Paused::start(&env, BIN, &prod, &["snapshot", "save", "k"], "data:paused", &dh);
+            let cow = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cow-engine.sh");
+            let pid_file = cow_mount().parent().expect("cow dir").join("docker.pid");
+            let pid = std::fs::read_to_string(&pid_file).expect("the engine's pid file");
+            let st = Command::new("kill").args(["-TERM", pid.trim()]).status().expect("kill");
+            assert!(st.success());
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while pid_file.exists() {
+                assert!(std::time::Instant::now() < deadline, "the engine never stopped");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // The copy goes on with the engine gone: it fails, and keeps its journal.
+            let (code, err) = p.resume();
+            // Its watchdog sees it gone and tries too (in ~50 ms): with Docker still
+            // down, it keeps the journal as well.
+            std::thread::sleep(Duration::from_millis(500));
+            let restarted = Command::new(&cow).arg("start").output().expect("cow-engine.sh");
+            assert!(restarted.status.success(), "{}", String::from_utf8_lossy(&restarted.stderr));
+            assert_ne!(code, 0, "{err}");
+            assert!(err.contains("next data command"), "{err}");
+            let journals = std::fs::read_dir(env.kinfra_home.join("data/ops"))
+                .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+                .unwrap_or(0);
+            assert_eq!(journals, 1, "the undo left to do is kept: {err}");
+            eventually("local-prod back after the restart", || running_on(&host, "cowrel-prod"));
+            // The next data command finishes the undo first: the same name is free.
+            let r = env.kinfra_env(&prod, &["snapshot", "save", "k"], &dh);
+            r.success().stderr_has("an interrupted copy left work behind");
+            r.stderr_has("removed the half-made volume");
+            env.kinfra_env(&prod, &["snapshot", "rm", "k"], &dh).success();
+            assert_eq!(volumes_on(&host), before, "only the half-made copy went");
+            assert_marked_on(&host, &vols, "after the restart");
+            cow_wrap_up(&env, &host, &prod);
+            format!("{} marked volumes intact; the half-made copy removed by the next save", vols.len())
+        },
+    );
+}

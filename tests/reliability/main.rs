@@ -293,6 +293,7 @@ fn reliability_suite() {
     load::run(&mut t);
     faults::run(&mut t);
     data::run(&mut t);
+    data::cow_cases(&mut t);
     bad_input::run(&mut t);
     fuzz::run(&mut t);
     security::run(&mut t);
