@@ -15,6 +15,9 @@ set -euo pipefail
 DIR="${KINFRA_COW_DIR:-/var/tmp/kinfra-cow}"
 MNT="$DIR/mnt"
 SOCK="unix://$DIR/docker.sock"
+# A second one beside it (KINFRA_COW_DIR elsewhere) needs its own bridge.
+BRIDGE="${KINFRA_COW_BRIDGE:-kinfracow0}"
+BRIDGE_IP="${KINFRA_COW_BRIDGE_IP:-10.254.254.1/24}"
 IMAGES=("${KINFRA_DEMO_IMAGE:-busybox:1.35}" "${KINFRA_TEST_POSTGRES_IMAGE:-kinfra-test/postgres:15-bookworm}")
 
 up() { DOCKER_HOST="$SOCK" docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -32,14 +35,14 @@ start)
       mount -o loop "$DIR/xfs.img" "$MNT"
     fi
     echo '{}' >"$DIR/daemon.json"
-    if ! ip link show kinfracow0 >/dev/null 2>&1; then
-      ip link add kinfracow0 type bridge
-      ip addr add 10.254.254.1/24 dev kinfracow0
-      ip link set kinfracow0 up
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+      ip link add "$BRIDGE" type bridge
+      ip addr add "$BRIDGE_IP" dev "$BRIDGE"
+      ip link set "$BRIDGE" up
     fi
     nohup dockerd --config-file "$DIR/daemon.json" --data-root "$MNT/docker" \
       --exec-root "$DIR/exec" --pidfile "$DIR/docker.pid" -H "$SOCK" \
-      --bridge=kinfracow0 --iptables=false --ip6tables=false --mtu 1400 \
+      --bridge="$BRIDGE" --iptables=false --ip6tables=false --mtu 1400 \
       >"$DIR/dockerd.log" 2>&1 &
     for _ in $(seq 1 100); do up && break; sleep 0.2; done
     up || { tail -20 "$DIR/dockerd.log" >&2; echo "error: the copy-on-write engine did not start" >&2; exit 1; }
@@ -57,7 +60,7 @@ stop)
     for _ in $(seq 1 100); do [ -f "$DIR/docker.pid" ] || break; sleep 0.2; done
   fi
   if mountpoint -q "$MNT"; then umount "$MNT" || umount -l "$MNT"; fi
-  ip link del kinfracow0 2>/dev/null || true
+  ip link del "$BRIDGE" 2>/dev/null || true
   ;;
 *)
   echo "usage: $0 start|stop" >&2; exit 2 ;;

@@ -107,17 +107,27 @@ fn copy_script(reflink: bool, indices: &[usize]) -> String {
     } else {
         "cp -a"
     };
+    // A copy that fails empties what it wrote before the writers are unpaused:
+    // on a disk it filled, Docker cannot record the unpause (`docker ps` would
+    // show the source paused while it runs).
     format!(
         r#"
 set -e
+{empty}
+touched=
 for i in {list}; do
   d=/to/$i
-  rm -rf "$d"/* "$d"/.[!.]* "$d"/..?* 2>/dev/null || true
-  {cp} /from/$i/. "$d"/
+  touched="$touched $d"
+  empty "$d"
+  if ! {cp} /from/$i/. "$d"/; then
+    for t in $touched; do empty "$t"; done
+    exit 1
+  fi
 done
 
 echo copied
 "#,
+        empty = engine::EMPTY_FN,
         list = indices
             .iter()
             .map(ToString::to_string)

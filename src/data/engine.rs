@@ -9,6 +9,11 @@ use crate::tools::docker::{classify, docker};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// A shell function for the copy scripts: `empty DIR` removes what DIR holds, dot
+/// files included, and leaves DIR (a volume's root cannot go).
+pub const EMPTY_FN: &str =
+    r#"empty() { rm -rf "$1"/* "$1"/.[!.]* "$1"/..?* 2>/dev/null || true; }"#;
+
 /// Every volume the engine has, with the labels kinfra reads.
 pub fn volumes() -> Result<Vec<VolumeRow>> {
     crate::tools::docker::precheck()?;
@@ -296,7 +301,8 @@ pub fn basebackup(
     };
     let script = format!(
         r#"set -e
-rm -rf /to/{index}/* /to/{index}/.[!.]* /to/{index}/..?* 2>/dev/null || true
+{EMPTY_FN}
+empty /to/{index}
 mkdir -p '{dir}'
 cd '{dir}'
 tar -x -f -

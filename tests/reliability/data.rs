@@ -447,7 +447,7 @@ pub fn cow_cases(t: &mut Tally) {
             assert!(err.contains("No space left"), "{err}");
             assert!(err.contains("removed the half-made volume"), "{err}");
             assert_eq!(volumes_on(&host), before, "ENOSPC: the half-made copy went, nothing else");
-            assert!(running_on(&host, "cowrel-prod"), "unpaused after ENOSPC");
+            eventually("unpaused after ENOSPC", || running_on(&host, "cowrel-prod"));
             assert_marked_on(&host, &vols, "after ENOSPC");
             // With the space back, the same save works.
             env.kinfra_env(&prod, &["snapshot", "save", "k"], &dh).success();
