@@ -363,11 +363,14 @@ impl Cmd {
         let started = std::time::Instant::now();
         let (mut sa, mut sb) = (None, None);
         let stopped = loop {
-            if sa.is_none() {
-                sa = first.try_wait().map_err(|e| self.spawn_error(e))?;
-            }
-            if sb.is_none() {
-                sb = second.try_wait().map_err(|e| next.spawn_error(e))?;
+            // A wait that fails (it should not) ends both: none outlives the call.
+            let polled = poll(&mut first, &mut sa)
+                .map_err(|e| self.spawn_error(e))
+                .and_then(|()| poll(&mut second, &mut sb).map_err(|e| next.spawn_error(e)));
+            if let Err(e) = polled {
+                end_group(&mut first);
+                end_group(&mut second);
+                return Err(e);
             }
             if sa.is_some() && sb.is_some() {
                 break None;
@@ -486,6 +489,14 @@ fn read_lines(r: impl std::io::Read, each_line: &mut impl FnMut(&str)) -> String
 }
 
 /// Kills a group leader's whole group (as [`kill_group`]) and reaps the leader.
+/// Notes `child`'s exit status once it has one.
+fn poll(child: &mut std::process::Child, status: &mut Option<ExitStatus>) -> std::io::Result<()> {
+    if status.is_none() {
+        *status = child.try_wait()?;
+    }
+    Ok(())
+}
+
 fn end_group(child: &mut std::process::Child) {
     kill_group(child);
     let _ = child.wait();
