@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::docker_env;
 use crate::harness::{
-    Env, Paused, all_running, container_of, docker, eventually, project, snapshot_volumes,
+    Env, Paused, all_running, container_of, docker, docker_command, eventually, project,
+    snapshot_volumes, use_engine,
 };
 
 pub const PG_IMAGE: &str = "kinfra-test/postgres:15-bookworm";
@@ -40,7 +41,7 @@ volumes:
 
 /// The Postgres image must be there: a data test that cannot run fails.
 fn require_pg_image() {
-    let ok = Command::new("docker")
+    let ok = docker_command()
         .args(["image", "inspect", PG_IMAGE])
         .output()
         .is_ok_and(|o| o.status.success());
@@ -56,7 +57,7 @@ pub fn psql(project: &str, sql: &str) -> String {
     let db = container_of(project, "db");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let out = Command::new("docker")
+        let out = docker_command()
             .args([
                 "exec",
                 &db,
@@ -230,8 +231,20 @@ fn rows_branch_with_the_code_and_never_flow_back() {
 #[test]
 fn copies_taken_while_a_writer_runs_always_recover() {
     let env = docker_env!();
+    writer_rounds(&env, None);
+}
+
+#[test]
+fn on_a_copy_on_write_filesystem_copies_taken_while_a_writer_runs_recover() {
+    let Some((env, _cow)) = cow_env() else { return };
+    writer_rounds(&env, Some("copy-on-write (reflink)"));
+}
+
+/// Copies of a running local-prod under two writers, each consistent; `method`,
+/// when known, is how this engine copies.
+fn writer_rounds(env: &Env, method: Option<&str>) {
     require_pg_image();
-    let prod = shop(&env);
+    let prod = shop(env);
     // Each transaction inserts 2000 indexed rows and adds 1 to a counter: a
     // consistent copy holds 2000 rows per commit, and every heap row is in the
     // index (pg_amcheck --heapallindexed). Two writers keep the files changing
@@ -240,8 +253,11 @@ fn copies_taken_while_a_writer_runs_always_recover() {
     // this size keeps the test near a minute and does not always catch that.)
     start_writers("shop-prod");
     std::thread::sleep(Duration::from_secs(2));
-    env.kinfra(&prod, &["sandbox", "create", "c", "--data", "local-prod"])
-        .success();
+    let made = env.kinfra(&prod, &["sandbox", "create", "c", "--data", "local-prod"]);
+    made.success();
+    if let Some(m) = method {
+        made.stderr_has(m);
+    }
     let c = sandbox_dir(&prod, "c");
     env.kinfra(&c, &["sandbox", "up", "--timeout", "90"])
         .success();
@@ -289,7 +305,7 @@ fn assert_consistent(project: &str, what: &str) -> i64 {
         .expect("count");
     let bumps: i64 = psql(project, "select c from n").parse().expect("counter");
     assert_eq!(rows, bumps * 2000, "{what}: {rows} rows, {bumps} commits");
-    let check = Command::new("docker")
+    let check = docker_command()
         .args([
             "exec",
             &container_of(project, "db"),
@@ -395,8 +411,20 @@ fn online_copies_stream_a_running_postgres_without_pausing_it() {
 #[test]
 fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
     let env = docker_env!();
+    killed_at_each_step(&env);
+}
+
+#[test]
+fn on_a_copy_on_write_filesystem_a_killed_copy_leaves_its_source_unchanged() {
+    let Some((env, _cow)) = cow_env() else { return };
+    killed_at_each_step(&env);
+}
+
+/// A save killed (`kill -9`) at each step, or interrupted, on a running local-prod:
+/// its source runs unchanged, nothing half-made stays.
+fn killed_at_each_step(env: &Env) {
     require_pg_image();
-    let prod = shop(&env);
+    let prod = shop(env);
     let before = docker(&["volume", "ls", "-q"]);
     // With --online too: killed before its stream, and once it has copied.
     for (step, online) in [
@@ -411,7 +439,7 @@ fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
         } else {
             &["snapshot", "save", "k"]
         };
-        let p = Paused::start(&env, crate::harness::BIN, &prod, args, step, &[]);
+        let p = Paused::start(env, crate::harness::BIN, &prod, args, step, &[]);
         if step == "data:paused" {
             let s = docker(&[
                 "inspect",
@@ -448,7 +476,7 @@ fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
     }
     // Ctrl-C while paused: undone the same way, exit 130.
     let mut p = Paused::start(
-        &env,
+        env,
         crate::harness::BIN,
         &prod,
         &["snapshot", "save", "k"],
@@ -607,11 +635,16 @@ fn used_kib(host: &str, volume: &str) -> u64 {
         .unwrap_or_else(|| panic!("df: {out}"))
 }
 
-#[test]
-fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
-    let Some(host) = cow_host() else { return };
-    require_pg_image();
-    // The engine is the tests' own: what an earlier failed run left goes first.
+/// The copy-on-write engine is one for all its tests: one at a time (beside the
+/// main engine's), each from a clean engine, every docker call and kinfra
+/// command of the test on it.
+fn cow_env() -> Option<(Env, std::sync::MutexGuard<'static, ()>)> {
+    static COW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let host = cow_host()?;
+    let guard = COW
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // The engine is the tests' own: what an earlier test or failed run left goes first.
     for c in cow_docker(&host, &["ps", "-aq"]).lines() {
         cow_docker(&host, &["rm", "-f", c]);
     }
@@ -619,7 +652,15 @@ fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
         cow_docker(&host, &["volume", "rm", v]);
     }
     cow_docker(&host, &["network", "prune", "-f"]);
-    let env = Env::new();
+    use_engine(&host);
+    Some((Env::new(), guard))
+}
+
+#[test]
+fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
+    let Some((env, _cow)) = cow_env() else { return };
+    let host = std::env::var("KINFRA_TEST_COW_DOCKER_HOST").expect("the engine");
+    require_pg_image();
     let dh = [("DOCKER_HOST", host.as_str())];
     let prod = project(&env, "shop", &[("compose.yaml", COMPOSE)]);
     env.kinfra_env(&prod, &["local-prod", "init"], &dh)

@@ -314,6 +314,9 @@ impl Env {
         }
         c.env("HOME", &self.home)
             .env("KINFRA_HOME", &self.kinfra_home);
+        if let Some(h) = engine_host() {
+            c.env("DOCKER_HOST", h);
+        }
         // The runner's docker configuration (its context: Docker Desktop's
         // `desktop-linux` on a Mac) survives the temporary HOME.
         if let Some(cfg) = runner_docker_config() {
@@ -525,8 +528,33 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+thread_local! {
+    /// The engine this test thread's docker calls and kinfra commands go to
+    /// (`DOCKER_HOST`); the runner's own when unset.
+    static ENGINE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// From now on, this test's docker calls ([`docker_command`]) and kinfra commands
+/// go to the engine at `host`.
+pub fn use_engine(host: &str) {
+    ENGINE.with(|e| *e.borrow_mut() = Some(host.to_string()));
+}
+
+fn engine_host() -> Option<String> {
+    ENGINE.with(|e| e.borrow().clone())
+}
+
+/// `docker`, on this test's engine.
+pub fn docker_command() -> Command {
+    let mut c = Command::new("docker");
+    if let Some(h) = engine_host() {
+        c.env("DOCKER_HOST", h);
+    }
+    c
+}
+
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
+    let out = docker_command().args(args).output().expect("docker");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -754,7 +782,7 @@ pub fn mark_volumes(project: &str) -> Vec<String> {
         .collect();
     assert!(!vols.is_empty(), "project {project} has no volumes to mark");
     for v in &vols {
-        let out = Command::new("docker")
+        let out = docker_command()
             .args([
                 "run",
                 "--rm",
@@ -782,7 +810,7 @@ pub fn mark_volumes(project: &str) -> Vec<String> {
 #[track_caller]
 pub fn assert_marked(vols: &[String], context: &dyn std::fmt::Display) {
     for v in vols {
-        let out = Command::new("docker")
+        let out = docker_command()
             .args([
                 "run",
                 "--rm",
