@@ -32,8 +32,9 @@ pub struct Job {
     pub pairs: Vec<Pair>,
     /// Running containers that write the sources: paused together for the copy.
     pub freeze: Vec<String>,
-    /// Images to run the helper from, in order of preference (present ones only
-    /// are tried; nothing is pulled).
+    /// Images to run the helper from, in order of preference: those of the
+    /// source's containers (so present); then fallbacks, tried only if present
+    /// (nothing is pulled).
     pub images: Vec<String>,
     /// Pairs copied from their running Postgres with `pg_basebackup` (`--online`),
     /// not by files: their server is not paused.
@@ -312,7 +313,9 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
         .filter(|i| seen.insert(i.to_string()))
         .collect::<Vec<_>>();
     for (n, image) in candidates.into_iter().enumerate() {
-        if !engine::has_image(image) {
+        // The stack's own are the images of its containers, so they are there
+        // (one docker call less on every copy); a fallback is looked for first.
+        if !job.images.iter().any(|i| i == image) && !engine::has_image(image) {
             continue;
         }
         let name = format!("kinfra-copy-{}-{n}", j.pid);
