@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::docker_env;
 use crate::harness::{
-    Env, Paused, all_running, container_of, docker, docker_command, eventually, project,
+    Env, Paused, all_running, container_of, docker, docker_command, docker_on, eventually, project,
     snapshot_volumes, use_engine,
 };
 
@@ -599,23 +599,9 @@ fn cow_host() -> Option<String> {
     );
 }
 
-fn cow_docker(host: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .env("DOCKER_HOST", host)
-        .args(args)
-        .output()
-        .expect("docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?} on {host}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 /// KiB used on the filesystem under `volume`.
 fn used_kib(host: &str, volume: &str) -> u64 {
-    let out = cow_docker(
+    let out = docker_on(
         host,
         &[
             "run",
@@ -645,13 +631,13 @@ fn cow_env() -> Option<(Env, std::sync::MutexGuard<'static, ()>)> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // The engine is the tests' own: what an earlier test or failed run left goes first.
-    for c in cow_docker(&host, &["ps", "-aq"]).lines() {
-        cow_docker(&host, &["rm", "-f", c]);
+    for c in docker_on(&host, &["ps", "-aq"]).lines() {
+        docker_on(&host, &["rm", "-f", c]);
     }
-    for v in cow_docker(&host, &["volume", "ls", "-q"]).lines() {
-        cow_docker(&host, &["volume", "rm", v]);
+    for v in docker_on(&host, &["volume", "ls", "-q"]).lines() {
+        docker_on(&host, &["volume", "rm", v]);
     }
-    cow_docker(&host, &["network", "prune", "-f"]);
+    docker_on(&host, &["network", "prune", "-f"]);
     use_engine(&host);
     Some((Env::new(), guard))
 }
@@ -667,7 +653,7 @@ fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
         .success();
     env.kinfra_env(&prod, &["local-prod", "up", "--timeout", "90"], &dh)
         .success();
-    let files = cow_docker(
+    let files = docker_on(
         &host,
         &[
             "ps",
@@ -678,7 +664,7 @@ fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
             "label=com.docker.compose.service=files",
         ],
     );
-    cow_docker(
+    docker_on(
         &host,
         &[
             "exec",
@@ -716,7 +702,7 @@ fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
         "shop--a_files",
         "shop--b_files",
     ] {
-        let ls = cow_docker(
+        let ls = docker_on(
             &host,
             &[
                 "run",
@@ -733,7 +719,7 @@ fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
         assert_eq!(ls.trim(), "1073741824", "{v}");
     }
     // Writing in a copy diverges it alone.
-    cow_docker(
+    docker_on(
         &host,
         &[
             "run",
@@ -746,7 +732,7 @@ fn on_a_copy_on_write_filesystem_copies_share_their_blocks() {
             "echo changed > /d/big",
         ],
     );
-    let prod_big = cow_docker(
+    let prod_big = docker_on(
         &host,
         &[
             "run",

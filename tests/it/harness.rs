@@ -553,6 +553,22 @@ pub fn docker_command() -> Command {
     c
 }
 
+/// `docker` on the engine at `host`: its stdout, or a panic with its stderr.
+#[track_caller]
+pub fn docker_on(host: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .env("DOCKER_HOST", host)
+        .args(args)
+        .output()
+        .expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} on {host}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 pub fn docker(args: &[&str]) -> String {
     let out = docker_command().args(args).output().expect("docker");
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::Tally;
 use crate::harness::{
-    BIN, Env, Paused, all_running, assert_marked, docker, eventually, mark_volumes,
+    BIN, Env, Paused, all_running, assert_marked, docker, docker_on, eventually, mark_volumes,
     snapshot_volumes,
 };
 
@@ -244,23 +244,8 @@ fn cow_mount() -> std::path::PathBuf {
         .join("mnt")
 }
 
-/// `docker` on `host`; stdout, or a panic with stderr.
-fn on(host: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .env("DOCKER_HOST", host)
-        .args(args)
-        .output()
-        .expect("docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 fn volumes_on(host: &str) -> Vec<String> {
-    let mut v: Vec<String> = on(host, &["volume", "ls", "-q"])
+    let mut v: Vec<String> = docker_on(host, &["volume", "ls", "-q"])
         .lines()
         .map(String::from)
         .collect();
@@ -285,7 +270,7 @@ fn running_on(host: &str, project: &str) -> bool {
 #[track_caller]
 fn assert_marked_on(host: &str, vols: &[String], context: &str) {
     for v in vols {
-        let text = on(
+        let text = docker_on(
             host,
             &[
                 "run",
@@ -360,11 +345,11 @@ volumes:
 /// one, which needs the space.
 fn cow_local_prod(env: &Env, host: &str) -> (std::path::PathBuf, Vec<String>) {
     // The engine is the suite's own: what an earlier failed run left goes first.
-    for c in on(host, &["ps", "-aq"]).lines() {
-        on(host, &["rm", "-f", c]);
+    for c in docker_on(host, &["ps", "-aq"]).lines() {
+        docker_on(host, &["rm", "-f", c]);
     }
     for v in volumes_on(host) {
-        on(host, &["volume", "rm", &v]);
+        docker_on(host, &["volume", "rm", &v]);
     }
     let prod = crate::harness::project(env, "cowrel", &[("compose.yaml", COW_COMPOSE)]);
     let dh = [("DOCKER_HOST", host)];
@@ -375,7 +360,7 @@ fn cow_local_prod(env: &Env, host: &str) -> (std::path::PathBuf, Vec<String>) {
     let vols = volumes_on(host);
     assert_eq!(vols.len(), 2, "{vols:?}");
     for v in &vols {
-        on(
+        docker_on(
             host,
             &[
                 "run",
@@ -389,7 +374,7 @@ fn cow_local_prod(env: &Env, host: &str) -> (std::path::PathBuf, Vec<String>) {
             ],
         );
     }
-    on(
+    docker_on(
         host,
         &[
             "run",
