@@ -251,18 +251,38 @@ fn the_machine_budget_refuses_or_queues_a_start() {
             ("KINFRA_BUDGET_POLL_MS", "200"),
         ],
     );
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().expect("up --wait");
-    std::thread::sleep(Duration::from_secs(3));
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("up --wait");
+    // Its stderr read as it comes: B is known to be queued once it says so (no
+    // sleep stands in for that), and the whole of it is checked at the end.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut err = String::new();
+    while !err.contains("waiting for room") {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("B never said it waits for room ({e}): {err}"));
+        err.push_str(&line);
+        err.push('\n');
+    }
     assert!(
         crate::harness::running_services("ktrdr--bud-b").is_empty(),
         "B waits while A runs"
     );
     env.kinfra(&a, &["sandbox", "down"]).success();
-    let out = child.wait_with_output().expect("wait");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(err.contains("waiting for room"), "{err}");
+    let status = child.wait().expect("wait");
+    reader.join().expect("stderr reader");
+    err.extend(rx.try_iter().map(|l| l + "\n"));
+    assert!(status.success(), "{err}");
     assert!(!crate::harness::running_services("ktrdr--bud-b").is_empty());
 
     // B's own recorded use is over a small budget: refused with the numbers.

@@ -569,8 +569,18 @@ pub fn docker_on(host: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Runs docker on the test's engine and returns what it printed. A failed docker
+/// command fails the test: "nothing left" read from a docker that did not answer
+/// would pass without checking anything.
+#[track_caller]
 pub fn docker(args: &[&str]) -> String {
     let out = docker_command().args(args).output().expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

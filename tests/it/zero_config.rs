@@ -279,3 +279,22 @@ fn a_compose_file_compose_cannot_read_is_a_clear_error_and_starts_nothing() {
     env.kinfra(&wt, &["sandbox", "destroy", "-y"]).success();
     assert!(!wt.exists());
 }
+
+#[test]
+fn a_repository_named_like_a_steering_variable_is_never_refused_for_a_prefix_kinfra_made_up() {
+    // `docker-shop` would make the prefix DOCKER_SHOP, whose variables steer docker;
+    // the project chose no prefix, so kinfra derives a safe one instead of refusing.
+    let env = Env::new();
+    let repo = project(&env, "docker-shop", &[("compose.yaml", &compose())]);
+    env.kinfra(&repo, &["stack", "check"])
+        .success()
+        .stdout_has("0 error(s)");
+    let env = docker_env!();
+    let repo = project(&env, "docker-shop", &[("compose.yaml", &compose())]);
+    env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+    let wt = env.work.join("docker-shop--a");
+    let vars = env_of(&wt);
+    assert!(vars.contains("_DOCKER_SHOP_SHARED_DIR="), "{vars}");
+    assert!(!vars.contains("\nDOCKER_"), "{vars}");
+    env.kinfra(&wt, &["sandbox", "destroy", "-y"]).success();
+}

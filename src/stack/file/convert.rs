@@ -292,11 +292,43 @@ fn post_start(p: Post) -> Checked<PostStart> {
 /// The prefix of the variables kinfra writes, from the stack's name.
 fn default_env_prefix(slug: &str) -> String {
     let p = slug.to_uppercase().replace('-', "_");
-    // A name starting with a digit is no variable name.
-    if crate::support::validate::env_name(&p).is_ok() {
+    // A name starting with a digit is no variable name, and one like `docker-shop`
+    // would make `DOCKER_SHOP_SHARED_DIR`, which steers docker: the project never
+    // chose this prefix, so it is never refused for it; a leading `_` makes it safe.
+    let made = format!("{p}_SHARED_DIR");
+    if crate::support::validate::env_name(&p).is_ok()
+        && !crate::support::validate::steers_processes(&made)
+    {
         p
     } else {
         format!("_{p}")
+    }
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::default_env_prefix;
+    use crate::support::validate::{env_name, steers_processes};
+
+    #[test]
+    fn a_derived_prefix_is_a_name_that_steers_nothing() {
+        for (slug, want) in [
+            ("shop", "SHOP"),
+            ("my-app", "MY_APP"),
+            ("2fa", "_2FA"),
+            ("docker-mailserver", "_DOCKER_MAILSERVER"),
+            ("compose-demo", "_COMPOSE_DEMO"),
+            ("git-server", "_GIT_SERVER"),
+            ("python-api", "_PYTHON_API"),
+            ("ld-app", "_LD_APP"),
+            ("ld", "_LD"),
+            ("path", "PATH"),
+        ] {
+            let p = default_env_prefix(slug);
+            assert_eq!(p, want, "{slug}");
+            assert!(env_name(&p).is_ok(), "{p}");
+            assert!(!steers_processes(&format!("{p}_SHARED_DIR")), "{p}");
+        }
     }
 }
 
