@@ -297,22 +297,13 @@ fn find(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Instance> {
     instance::here_or_named(ctx, stack, name)
 }
 
-fn links(stack: &Stack, inst: &Instance) -> Value {
-    let map: serde_json::Map<String, Value> = inst
-        .links(stack)
-        .into_iter()
-        .map(|(l, u)| (l.to_lowercase(), u.into()))
-        .collect();
-    Value::Object(map)
-}
-
 fn describe(stack: &Stack, inst: &Instance) -> Value {
     json!({
         "instance_id": inst.id(),
         "kind": inst.kind.label(),
         "slot": inst.env.slot,
         "path": inst.dir,
-        "urls": links(stack, inst),
+        "urls": inst.urls(stack),
     })
 }
 
@@ -322,11 +313,7 @@ impl Server {
         description = "Every registered instance (sandboxes and local-prod) with its state, slot, API port and path; one Docker query. Same JSON as `kinfra sandbox list --json`."
     )]
     async fn list(&self) -> std::result::Result<CallToolResult, ErrorData> {
-        self.call(None, |ctx, stack| {
-            let (rows, docker_error) = instance::list(ctx, stack)?;
-            Ok(json!({ "instances": rows, "docker_error": docker_error }))
-        })
-        .await
+        self.call(None, instance::list).await
     }
 
     #[tool(
@@ -338,7 +325,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            instance::status(ctx, &inst)
+            instance::report(ctx, stack, &inst)
         })
         .await
     }
@@ -409,10 +396,8 @@ impl Server {
         description = "This project's data snapshots: name, size, creation time, source instance and its commit, volumes. Same JSON as `kinfra snapshot list --json`."
     )]
     async fn snapshot_list(&self) -> std::result::Result<CallToolResult, ErrorData> {
-        self.call(None, |ctx, stack| {
-            Ok(json!({ "snapshots": crate::data::list(ctx, stack, false)? }))
-        })
-        .await
+        self.call(None, |ctx, stack| crate::data::snapshots(ctx, stack, false))
+            .await
     }
 
     #[tool(description = "Remove a data snapshot. Sandboxes made from it keep their data.")]
@@ -513,7 +498,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            Ok(links(stack, &inst))
+            Ok(inst.urls(stack))
         })
         .await
     }

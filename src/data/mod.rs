@@ -20,6 +20,20 @@ pub use copy::{Copied, Method};
 pub use plan::{Selection, Snapshot};
 pub use snapshot::{Listed, list, remove, save};
 
+/// `snapshot list`'s answer, the same document for the CLI's `--json` and MCP
+/// `snapshot_list` (an object, as MCP's structured content must be).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Snapshots {
+    pub snapshots: Vec<Listed>,
+}
+
+/// This project's snapshots (every project's with `all`).
+pub fn snapshots(ctx: &Context, stack: &Stack, all: bool) -> Result<Snapshots> {
+    Ok(Snapshots {
+        snapshots: list(ctx, stack, all)?,
+    })
+}
+
 use crate::instance::{self, Instance, Kind};
 use crate::stack::Stack;
 use crate::state::context::Context;

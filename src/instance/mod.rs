@@ -29,7 +29,7 @@ pub use lock::{InstanceLock, lock};
 pub use ops::{ExecOutput, down, exec, log_tails, logs, shell, wait};
 pub use passthrough::compose;
 pub use prune::{PruneItem, prune, release};
-pub use status::{ListRow, ServiceState, Status, list, status};
+pub use status::{ListRow, Listing, ServiceState, Status, StatusReport, list, report, status};
 pub use up::{UpOptions, UpReport, print_gate, show_failing_logs, up};
 
 use std::path::{Path, PathBuf};
@@ -102,6 +102,14 @@ impl Instance {
         crate::stack::ports::links(stack, &ports)
             .into_iter()
             .map(|(l, t)| (l.to_string(), t))
+            .collect()
+    }
+
+    /// `kinfra url --json`'s and MCP `urls`' answer: each link by its lowercase label.
+    pub fn urls(&self, stack: &Stack) -> std::collections::BTreeMap<String, String> {
+        self.links(stack)
+            .into_iter()
+            .map(|(l, u)| (l.to_lowercase(), u))
             .collect()
     }
 

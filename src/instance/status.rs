@@ -117,8 +117,47 @@ pub struct ListRow {
     pub memory: Option<u64>,
 }
 
+/// `sandbox list`'s answer, the same document for the CLI's `--json` and MCP `list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub instances: Vec<ListRow>,
+    /// Why Docker could not be asked (the states are then "unknown").
+    pub docker_error: Option<String>,
+}
+
+/// `status`'s answer, the same document for the CLI's `--json` and MCP `status`:
+/// the instance, and the shared and host services it works with.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    #[serde(flatten)]
+    pub status: Status,
+    pub shared_services: Vec<super::shared_services::SharedState>,
+    pub host_services: Vec<super::host::HostState>,
+}
+
+/// The status of `inst` with its shared services (one `docker ps` more, only when
+/// the stack declares some) and, for local-prod, its host services.
+pub fn report(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<StatusReport> {
+    let status = status(ctx, inst)?;
+    let shared_services = if stack.shared.is_empty() {
+        Vec::new()
+    } else {
+        super::shared_services::status(stack).unwrap_or_default()
+    };
+    let host_services = if inst.kind == Kind::LocalProd {
+        super::host::status(ctx, stack, inst)
+    } else {
+        Vec::new()
+    };
+    Ok(StatusReport {
+        status,
+        shared_services,
+        host_services,
+    })
+}
+
 /// Every registered instance (local-prod first), with one Docker query for all.
-pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String>)> {
+pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
     let reg = ctx.registry().load()?;
     let (groups, docker_error) =
         if reg.local_prod.is_none() && reg.instances.is_empty() && reg.pool_slots().is_empty() {
@@ -195,7 +234,10 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<(Vec<ListRow>, Option<String
         }
     }
     rows.sort_by_key(|r| order.iter().position(|p| *p == r.project));
-    Ok((rows, docker_error))
+    Ok(Listing {
+        instances: rows,
+        docker_error,
+    })
 }
 
 /// The Python tools' pooled slots as `list` rows.

@@ -67,8 +67,8 @@ pub fn run(base: &Context, prod_dir: &Path, show: &mut dyn FnMut(Shown<'_>)) -> 
     instance::up(&base.with_cwd(&sb.dir), stack, &sb, &no_secrets)?;
 
     r.step("kinfra sandbox list");
-    let (rows, _) = instance::list(base, stack)?;
-    show(Shown::List(&rows));
+    let listing = instance::list(base, stack)?;
+    show(Shown::List(&listing.instances));
     Ok(())
 }
 

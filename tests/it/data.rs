@@ -196,15 +196,17 @@ fn rows_branch_with_the_code_and_never_flow_back() {
         .kinfra(&prod, &["snapshot", "list", "--json"])
         .success()
         .json();
-    assert_eq!(listed[0]["name"], "base");
-    assert_eq!(listed[0]["source"], "shop-prod");
+    assert_eq!(listed["snapshots"][0]["name"], "base");
+    assert_eq!(listed["snapshots"][0]["source"], "shop-prod");
     assert!(
         head.trim()
-            .starts_with(listed[0]["commit"].as_str().unwrap_or("x")),
+            .starts_with(listed["snapshots"][0]["commit"].as_str().unwrap_or("x")),
         "{listed}"
     );
     assert!(
-        listed[0]["bytes"].as_u64().is_some_and(|b| b > 1 << 20),
+        listed["snapshots"][0]["bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 1 << 20),
         "{listed}"
     );
     env.kinfra(&prod, &["sandbox", "destroy", "b"]).success();

@@ -108,6 +108,25 @@ impl Client {
     }
 }
 
+/// A document without the values that change from one moment to the next (docker's
+/// "Up 5 seconds", an age, memory in use), so that two reads a moment apart compare.
+fn steady(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                for k in ["status", "age", "memory"] {
+                    o.remove(k);
+                }
+                o.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
 impl Drop for Client {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -208,6 +227,24 @@ fn an_agent_drives_its_stack_through_mcp() {
 
     let (err, healthy) = c.call("wait_healthy", json!({"timeout_secs": 30}));
     assert!(!err, "{healthy}");
+
+    // Every read answers one document, whichever front end asks: the CLI's
+    // `--json` and the MCP tool agree (on a running instance, so with services).
+    for (tool, cli) in [
+        ("list", &["sandbox", "list", "--json"][..]),
+        ("status", &["sandbox", "status", "--json"][..]),
+        ("urls", &["url", "--json"][..]),
+        ("snapshot_list", &["snapshot", "list", "--json"][..]),
+    ] {
+        let (err, from_mcp) = c.call(tool, json!({}));
+        assert!(!err, "{tool}: {from_mcp}");
+        let from_cli = env.kinfra(&wt, cli).success().json();
+        assert_eq!(
+            steady(from_cli),
+            steady(from_mcp),
+            "{tool}: the CLI's --json and MCP differ"
+        );
+    }
 
     let (err, out) = c.call(
         "exec",

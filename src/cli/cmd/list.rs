@@ -10,17 +10,20 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
-    let (rows, docker_error) = instance::list(ctx, stack)?;
-    if let Some(e) = &docker_error {
+    let listing = instance::list(ctx, stack)?;
+    if let Some(e) = &listing.docker_error {
         ctx.reporter.warn(&format!(
             "Docker could not be asked ({e}); states are unknown"
         ));
     }
     if a.json {
-        let out = serde_json::json!({ "instances": rows, "docker_error": docker_error });
-        crate::outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&listing).unwrap_or_default()
+        );
         return Ok(0);
     }
+    let rows = listing.instances;
     if rows.is_empty() {
         crate::outln!("No instances registered. Create one with `kinfra sandbox create NAME`.");
         return Ok(0);

@@ -82,14 +82,15 @@ pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::Result<i32> {
             Ok(0)
         }
         SnapshotCmd::List(a) => {
-            let rows = data::list(ctx, stack, a.all)?;
+            let answer = data::snapshots(ctx, stack, a.all)?;
             if a.json {
                 crate::outln!(
                     "{}",
-                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                    serde_json::to_string_pretty(&answer).unwrap_or_default()
                 );
                 return Ok(0);
             }
+            let rows = answer.snapshots;
             if rows.is_empty() {
                 crate::outln!(
                     "no snapshots of {} (`kinfra snapshot save NAME` makes one)",

@@ -14,27 +14,19 @@ pub struct Args {
 
 pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
-    let s = instance::status(ctx, &inst)?;
-    // One `docker ps` more only when the stack declares shared services.
-    let shared = if stack.shared.is_empty() {
-        Vec::new()
-    } else {
-        instance::shared_services::status(stack).unwrap_or_default()
-    };
-    let host = if kind == Kind::LocalProd {
-        instance::host::status(ctx, stack, &inst)
-    } else {
-        Vec::new()
-    };
+    let report = instance::report(ctx, stack, &inst)?;
     if a.json {
-        let mut v = serde_json::to_value(&s).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("shared_services".into(), serde_json::json!(shared));
-            o.insert("host_services".into(), serde_json::json!(host));
-        }
-        crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
         return Ok(0);
     }
+    let (s, shared, host) = (
+        &report.status,
+        &report.shared_services,
+        &report.host_services,
+    );
     crate::outln!(
         "{} ({}, slot {}): {}",
         s.instance_id,
@@ -68,13 +60,13 @@ pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i
     }
     if !shared.is_empty() {
         crate::outln!("  shared services (one for every instance):");
-        for st in &shared {
+        for st in shared {
             crate::outln!("    {:<20} {}", st.name, st.label());
         }
     }
     if !host.is_empty() {
         crate::outln!("  host services:");
-        for h in &host {
+        for h in host {
             crate::outln!("    {:<20} port {:<6} {}", h.name, h.port, h.label());
         }
     }

@@ -25,11 +25,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let links = inst.links(stack);
     let Some(what) = a.what else {
         if a.json {
-            let map: serde_json::Map<String, serde_json::Value> = links
-                .into_iter()
-                .map(|(l, u)| (l.to_lowercase(), u.into()))
-                .collect();
-            crate::outln!("{}", serde_json::Value::Object(map));
+            crate::outln!("{}", serde_json::json!(inst.urls(stack)));
         } else {
             for (label, url) in links {
                 crate::outln!("{:<11} {url}", label.to_lowercase());

@@ -305,6 +305,19 @@ fn default_env_prefix(slug: &str) -> String {
     }
 }
 
+/// `[budget]`, its memory a size.
+fn budget(raw: RawBudget) -> Checked<Budget> {
+    Ok(Budget {
+        max_running: raw.max_running,
+        memory: match raw.memory {
+            Some(m) => Some(crate::support::units::parse_bytes(&m).ok_or_else(|| {
+                format!("budget.memory {m:?} is not a size (examples: 8G, 512M)")
+            })?),
+            None => None,
+        },
+    })
+}
+
 #[cfg(test)]
 mod prefix_tests {
     use super::default_env_prefix;
@@ -330,17 +343,4 @@ mod prefix_tests {
             assert!(!steers_processes(&format!("{p}_SHARED_DIR")), "{p}");
         }
     }
-}
-
-/// `[budget]`, its memory a size.
-fn budget(raw: RawBudget) -> Checked<Budget> {
-    Ok(Budget {
-        max_running: raw.max_running,
-        memory: match raw.memory {
-            Some(m) => Some(crate::support::units::parse_bytes(&m).ok_or_else(|| {
-                format!("budget.memory {m:?} is not a size (examples: 8G, 512M)")
-            })?),
-            None => None,
-        },
-    })
 }
