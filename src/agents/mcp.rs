@@ -458,7 +458,7 @@ impl Server {
                     ..Default::default()
                 },
             )?;
-            Ok(json!({ "instance": describe(stack, &inst), "report": report }))
+            Ok(json!({ "instance": describe(stack, &report.instance), "report": report }))
         })
         .await
     }

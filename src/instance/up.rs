@@ -45,6 +45,10 @@ impl Default for UpOptions {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UpReport {
+    /// The instance as it was started: `up` may sync its file and choose ports for
+    /// services the compose file gained, so what is printed comes from here.
+    #[serde(skip)]
+    pub instance: Instance,
     pub compose: String,
     pub secrets_loaded: usize,
     /// What the post-start step did, when the stack has one.
@@ -237,6 +241,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         .as_ref()
         .map(|ps| post_start_step(ctx, inst, ps));
     let mut report = UpReport {
+        instance: inst.clone(),
         compose: compose.describe(),
         secrets_loaded,
         post_start,

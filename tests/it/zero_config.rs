@@ -298,3 +298,33 @@ fn a_repository_named_like_a_steering_variable_is_never_refused_for_a_prefix_kin
     assert!(!vars.contains("\nDOCKER_"), "{vars}");
     env.kinfra(&wt, &["sandbox", "destroy", "-y"]).success();
 }
+
+#[test]
+fn up_prints_the_ports_of_services_the_compose_file_gained() {
+    // `up` chooses a port for a service added since the last start; what it
+    // prints is the instance it started, not the one it was asked to start.
+    let env = docker_env!();
+    let base = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports:\n      - \"18590:80\"\n    stop_grace_period: 1s\n";
+    let repo = project(&env, "gains", &[("compose.yaml", base)]);
+    env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+    let wt = env.work.join("gains--a");
+    env.kinfra(&wt, &["sandbox", "up"]).success();
+    let grown = format!(
+        "{base}  extra:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"81\"]\n    ports:\n      - \"18591:81\"\n    stop_grace_period: 1s\n"
+    );
+    std::fs::write(wt.join("compose.yaml"), grown).expect("write compose file");
+    let up = env.kinfra(&wt, &["sandbox", "up"]);
+    up.success();
+    let vars = env_of(&wt);
+    let port = vars
+        .lines()
+        .find_map(|l| l.strip_prefix("PORT_EXTRA_81="))
+        .unwrap_or_else(|| panic!("the new port recorded: {vars}"));
+    assert!(
+        up.stdout.contains(&format!("extra:81   localhost:{port}")),
+        "the new service's port is printed\n{up}"
+    );
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+    env.kinfra(&wt, &["sandbox", "destroy", "-y", "--force"])
+        .success();
+}

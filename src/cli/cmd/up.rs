@@ -111,6 +111,6 @@ pub(crate) fn start(
         ctx.reporter
             .success(&format!("{} started (gate not awaited)", inst.id()));
     }
-    super::print_ports(stack, &inst);
+    super::print_ports(stack, &report.instance);
     Ok(0)
 }
