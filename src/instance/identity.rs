@@ -117,8 +117,10 @@ mod tests {
     }
 
     fn reg() -> Contents {
-        let mut c = Contents::default();
-        c.local_prod = Some(entry("ktrdr-prod", 0, "/nowhere/prod"));
+        let mut c = Contents {
+            local_prod: Some(entry("ktrdr-prod", 0, "/nowhere/prod")),
+            ..Default::default()
+        };
         c.instances
             .insert("ktrdr--a".into(), entry("ktrdr--a", 1, "/nowhere/ktrdr--a"));
         c

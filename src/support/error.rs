@@ -440,13 +440,26 @@ impl Error {
             Error::NoInstanceHere { .. } => "cd into a sandbox (created by `kinfra sandbox create` or `init`), or name one".into(),
             Error::WrongKind { expected, .. } => format!("run this from a {expected} directory"),
             Error::NoSuchInstance { .. } => "`kinfra sandbox list` shows the registered sandboxes".into(),
-            Error::IdentityMismatch { path, differences } => format!(
-                "an instance's name, compose project and slot are its registry entry's, never the file's: \
-                 put the registry's values back in {} ({}), then run the command again; \
-                 `kinfra sandbox list` shows every registered instance",
-                path.display(),
-                differences.iter().filter_map(|d| d.fix.clone()).collect::<Vec<_>>().join(", ")
-            ),
+            Error::IdentityMismatch { path, differences } => {
+                let fixes: Vec<String> = differences.iter().filter_map(|d| d.fix.clone()).collect();
+                if fixes.is_empty() {
+                    format!(
+                        "this directory is not registered, and its file names an instance registered elsewhere. \
+                         If that instance moved here, `kinfra sandbox prune` frees its old registration and `init` \
+                         registers this directory; otherwise remove {} and run `init` here. \
+                         `kinfra sandbox list` shows every registered instance",
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "an instance's name, compose project and slot are its registry entry's, never the file's: \
+                         put the registry's values back in {} ({}), then run the command again; \
+                         `kinfra sandbox list` shows every registered instance",
+                        path.display(),
+                        fixes.join(", ")
+                    )
+                }
+            }
             Error::TargetOption { .. } => "kinfra already gives compose the instance's project name, files, directory and engine; \
                  run the command without that option (`kinfra sandbox compose -- config` shows what compose reads), \
                  or cd into the other instance and use its own `kinfra … compose`".into(),
