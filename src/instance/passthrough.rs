@@ -128,7 +128,9 @@ pub fn check_args(args: &[String]) -> Result<()> {
             return Err(refuse(a, why));
         }
         if VALUE_OPTIONS.contains(&name) {
-            if !a.contains('=') {
+            // Its value, unless that is an option itself (`--ansi --project-name x`
+            // is checked as written, whatever compose would make of it).
+            if !a.contains('=') && it.clone().next().is_some_and(|v| !v.starts_with('-')) {
                 it.next();
             }
             continue;
