@@ -71,17 +71,18 @@ pub fn free_slots() -> ArgValueCandidates {
 /// them (the same source `logs` and `shell` check names against).
 pub fn services() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        let stack = &stack();
         let Some(root) = std::env::current_dir()
             .ok()
             .and_then(|d| crate::instance::find_root(&d))
         else {
             return Vec::new();
         };
-        let Ok(inst) = crate::instance::Instance::at(stack, &root) else {
+        // The instance's name is its registry entry's, never its file's.
+        let Some(id) = registry().and_then(|c| c.entry_at(&root).map(|e| e.instance_id.clone()))
+        else {
             return Vec::new();
         };
-        let mut names: Vec<String> = crate::tools::docker::containers(Some(inst.id()))
+        let mut names: Vec<String> = crate::tools::docker::containers(Some(&id))
             .unwrap_or_default()
             .into_iter()
             .map(|c| c.service)

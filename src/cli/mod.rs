@@ -189,7 +189,9 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return report_error(&e),
     };
-    let code = match cmd::load_stack(&ctx).and_then(|stack| dispatch(&ctx, &stack, cli.command)) {
+    let code = match cmd::load_stack(&ctx, &cli.command)
+        .and_then(|stack| dispatch(&ctx, &stack, cli.command))
+    {
         Ok(code) => code,
         Err(e) => report_error(&e),
     };

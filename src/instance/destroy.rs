@@ -61,7 +61,8 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
     // no compose file and catches whatever is left. Compose would also remove another
     // directory's containers of the same name, so then only the sweep runs.
     if dir.is_dir() && !foreign {
-        if let (Ok(compose), Ok(inst)) = (Compose::detect(&ctx.home), Instance::at(stack, dir)) {
+        if let (Ok(compose), Ok(inst)) = (Compose::detect(&ctx.home), Instance::at(ctx, stack, dir))
+        {
             if let Ok(project) = inst.project(ctx, stack) {
                 let _ = compose
                     .cmd(&project)

@@ -8,6 +8,7 @@ mod destroy;
 pub mod env;
 pub mod gate;
 pub mod host;
+pub mod identity;
 mod init;
 mod lock;
 mod ops;
@@ -118,7 +119,18 @@ impl Instance {
     /// registry's record of the instance's description differs, or there is none:
     /// the Python tools made it) is new, not corruption: it takes the slot's value,
     /// and `up` or `sync` write it.
+    ///
+    /// This is where every command loads an instance's `.env.sandbox`, so the file's
+    /// identity keys are checked against the registry here ([`identity::check`]):
+    /// the name, and so the compose project, of what the command acts on is the
+    /// registry's.
     pub fn read(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
+        let inst = Self::read_unchecked(ctx, stack, dir)?;
+        identity::check(&ctx.registry().load()?, dir, &inst.env)?;
+        Ok(inst)
+    }
+
+    fn read_unchecked(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
         match crate::instance::env::load(stack, dir) {
             Err(envfile::LoadError::Invalid {
                 source: envfile::EnvFileError::Missing { key },
@@ -147,9 +159,11 @@ impl Instance {
         }
     }
 
-    /// Reads the instance at `dir`.
-    pub fn at(stack: &Stack, dir: &Path) -> Result<Instance> {
+    /// Reads the instance at `dir` as it is (no port filled), its identity checked
+    /// against the registry as in [`Instance::read`].
+    pub fn at(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
         let env = crate::instance::env::load(stack, dir)?;
+        identity::check(&ctx.registry().load()?, dir, &env)?;
         Ok(Instance {
             kind: Kind::of_slot(env.slot),
             dir: dir.to_path_buf(),

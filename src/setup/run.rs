@@ -345,7 +345,7 @@ fn init_local_prod(
 ) -> Result<Instance> {
     if already_registered && dest.join(crate::state::envfile::FILE_NAME).is_file() {
         ctx.reporter.info("local-prod is already initialized here");
-        return Instance::at(stack, dest);
+        return Instance::at(ctx, stack, dest);
     }
     let opts = InitOptions {
         docker: docker_seen,

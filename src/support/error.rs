@@ -149,6 +149,17 @@ pub enum Error {
     },
     #[error("no sandbox named {name:?} is registered")]
     NoSuchInstance { name: String },
+    /// An instance's `.env.sandbox` names another identity than its registry entry
+    /// (or one registered elsewhere): see `instance::identity::check`.
+    #[error("{} disagrees with the registry: {}; the file was left as it is", path.display(), describe_differences(differences))]
+    IdentityMismatch {
+        path: PathBuf,
+        differences: Vec<IdentityDifference>,
+    },
+    /// A compose option that would choose another project, file set or engine than
+    /// the instance's: see `instance::passthrough::check_args`.
+    #[error("refused `{option}`: {why}; nothing was run")]
+    TargetOption { option: String, why: &'static str },
     #[error("no local-prod instance is registered")]
     NoLocalProd,
     #[error("{}", describe_conflicts(conflicts))]
@@ -262,6 +273,35 @@ fn describe_conflicts(c: &[PortConflict]) -> String {
     format!("port conflict: {}", parts.join("; "))
 }
 
+/// One identity key on which an instance's `.env.sandbox` and the registry disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityDifference {
+    pub key: String,
+    /// What the file says.
+    pub file: String,
+    /// What the registry says (its value, or where the named instance is registered).
+    pub registry: String,
+    /// The line that restores the registry's value, when there is one.
+    pub fix: Option<String>,
+}
+
+impl std::fmt::Display for IdentityDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is {:?} in the file, but the registry says {}",
+            self.key, self.file, self.registry
+        )
+    }
+}
+
+fn describe_differences(d: &[IdentityDifference]) -> String {
+    d.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn describe_work(uncommitted: &[String], unpushed: &[String]) -> String {
     let mut s = String::new();
     for (title, lines) in [
@@ -321,6 +361,7 @@ impl Error {
             | Error::BadSlot { .. }
             | Error::BadName(_)
             | Error::WrongKind { .. }
+            | Error::TargetOption { .. }
             | Error::Invalid(_)
             | Error::NotAllowed { .. }
             | Error::StackInvalid { .. }
@@ -338,6 +379,7 @@ impl Error {
             Error::RegistryCorrupt { .. }
             | Error::RegistryVersion { .. }
             | Error::RegistrySymlink { .. }
+            | Error::IdentityMismatch { .. }
             | Error::EnvFile(_) => CorruptState,
             Error::DockerUnavailable { .. }
             | Error::NoCompose
@@ -398,6 +440,29 @@ impl Error {
             Error::NoInstanceHere { .. } => "cd into a sandbox (created by `kinfra sandbox create` or `init`), or name one".into(),
             Error::WrongKind { expected, .. } => format!("run this from a {expected} directory"),
             Error::NoSuchInstance { .. } => "`kinfra sandbox list` shows the registered sandboxes".into(),
+            Error::IdentityMismatch { path, differences } => {
+                let fixes: Vec<String> = differences.iter().filter_map(|d| d.fix.clone()).collect();
+                if fixes.is_empty() {
+                    format!(
+                        "this directory is not registered, and its file names an instance registered elsewhere. \
+                         If that instance moved here, `kinfra sandbox prune` frees its old registration and `init` \
+                         registers this directory; otherwise remove {} and run `init` here. \
+                         `kinfra sandbox list` shows every registered instance",
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "an instance's name, compose project and slot are its registry entry's, never the file's: \
+                         put the registry's values back in {} ({}), then run the command again; \
+                         `kinfra sandbox list` shows every registered instance",
+                        path.display(),
+                        fixes.join(", ")
+                    )
+                }
+            }
+            Error::TargetOption { .. } => "kinfra already gives compose the instance's project name, files, directory and engine; \
+                 run the command without that option (`kinfra sandbox compose -- config` shows what compose reads), \
+                 or cd into the other instance and use its own `kinfra … compose`".into(),
             Error::NoLocalProd => "clone the repository and run `kinfra local-prod init` in the clone".into(),
             _ => return None,
         })

@@ -41,8 +41,30 @@ use crate::state::context::Context;
 /// built-in description for a KTRDR clone, else what its compose file says. A
 /// description that does not parse is an error here. The CLI passes it to every
 /// command that needs it, as ripgrep passes its validated settings.
-pub(crate) fn load_stack(ctx: &Context) -> crate::Result<Stack> {
+///
+/// A local-prod command (other than `init`, which makes one) acts on the registered
+/// local-prod wherever it is run, so its description is that clone's, never the
+/// current directory's: from outside any repository the built-in one would otherwise
+/// apply, and `sync` would rewrite local-prod's `.env.sandbox` under it.
+pub(crate) fn load_stack(ctx: &Context, command: &crate::cli::Command) -> crate::Result<Stack> {
+    use crate::cli::{Command, LocalProdCmd};
+    if let Command::LocalProd(c) = command
+        && !matches!(c, LocalProdCmd::Init(_))
+        && let Some(dir) = local_prod_dir(ctx)?
+    {
+        return crate::stack::for_dir(&dir, Some(&ctx.home));
+    }
     crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))
+}
+
+/// The registered local-prod's clone, when there is one and it exists.
+fn local_prod_dir(ctx: &Context) -> crate::Result<Option<std::path::PathBuf>> {
+    Ok(ctx
+        .registry()
+        .load()?
+        .local_prod
+        .map(|e| std::path::PathBuf::from(e.path))
+        .filter(|d| d.is_dir()))
 }
 
 /// `--slot`, when given, checked against the stack (see [`parse_slot`]).
