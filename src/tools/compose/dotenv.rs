@@ -86,7 +86,9 @@ pub fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
 fn name_len(s: &str) -> usize {
     s.bytes()
         .enumerate()
-        .take_while(|(i, b)| (b.is_ascii_alphanumeric() || *b == b'_') && !(*i == 0 && b.is_ascii_digit()))
+        .take_while(|(i, b)| {
+            (b.is_ascii_alphanumeric() || *b == b'_') && !(*i == 0 && b.is_ascii_digit())
+        })
         .count()
 }
 
@@ -157,7 +159,8 @@ mod tests {
 
     #[test]
     fn profiles_named_by_other_lines_of_the_file() {
-        let text = "DOC_ENGINE=elasticsearch\nDEVICE=cpu\nCOMPOSE_PROFILES=${DOC_ENGINE},${DEVICE}\n";
+        let text =
+            "DOC_ENGINE=elasticsearch\nDEVICE=cpu\nCOMPOSE_PROFILES=${DOC_ENGINE},${DEVICE}\n";
         let v = resolve(text, &env_of(&[]));
         assert_eq!(v["COMPOSE_PROFILES"], "elasticsearch,cpu");
     }
@@ -213,7 +216,16 @@ mod tests {
 
     #[test]
     fn hostile_values_do_not_panic() {
-        for s in ["${", "${}", "${:-}", "$}", "${a${b${c", "é${é}", "\0$\0", "${A:-${B:-${C:-${D}}}}}}"] {
+        for s in [
+            "${",
+            "${}",
+            "${:-}",
+            "$}",
+            "${a${b${c",
+            "é${é}",
+            "\0$\0",
+            "${A:-${B:-${C:-${D}}}}}}",
+        ] {
             let _ = interpolate(s, &env_of(&[]));
         }
     }

@@ -49,7 +49,8 @@ impl Cidr6 {
 
     /// The first address after the network.
     fn end(self) -> Option<u128> {
-        self.base.checked_add(1u128.checked_shl(128 - u32::from(self.len))?)
+        self.base
+            .checked_add(1u128.checked_shl(128 - u32::from(self.len))?)
     }
 
     /// `addr`, moved from `self` into `to` (same offset), when it lies in `self`.
@@ -131,7 +132,11 @@ pub fn rewrite_subnets6(
                 continue;
             };
             for c in cfgs.iter_mut().filter_map(Value::as_object_mut) {
-                if c.get("subnet").and_then(Value::as_str).and_then(Cidr6::parse) != Some(from) {
+                if c.get("subnet")
+                    .and_then(Value::as_str)
+                    .and_then(Cidr6::parse)
+                    != Some(from)
+                {
                     continue;
                 }
                 c.insert("subnet".into(), Value::String(to.to_string()));
@@ -362,7 +367,15 @@ version: '3.9'
 
     #[test]
     fn hostile_v6_values_are_left_alone() {
-        for s in ["", "/", "fd::/129", "fd::/-1", "zz::/64", "fd::/64/64", "::/0"] {
+        for s in [
+            "",
+            "/",
+            "fd::/129",
+            "fd::/-1",
+            "zz::/64",
+            "fd::/64/64",
+            "::/0",
+        ] {
             let _ = Cidr6::parse(s);
         }
         assert_eq!(c6("::/0").to_string(), "::/0");
