@@ -36,7 +36,7 @@ pub fn resolve(text: &str, env: &dyn Fn(&str) -> Option<String>) -> BTreeMap<Str
             } else {
                 v.split(" #").next().unwrap_or(v).trim()
             };
-            let seen = vars.clone();
+            let seen = &vars;
             interpolate(raw, &|name: &str| {
                 env(name).or_else(|| seen.get(name).cloned())
             })
@@ -52,9 +52,28 @@ pub fn resolve(text: &str, env: &dyn Fn(&str) -> Option<String>) -> BTreeMap<Str
 /// itself, with its own message); defaults and replacements are interpolated too
 /// (`${A:-${B}}`); `$$` is a dollar. An unset variable is empty.
 pub fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    interpolate_at(s, lookup, 0)
+}
+
+/// The longest value kept: enough for any setting kinfra reads, and a file whose
+/// lines each double the one before (`B=${A}${A}`) cannot fill the memory.
+pub const MAX_VALUE: usize = 16 << 10;
+
+/// How deep defaults may nest (`${A:-${B:-…}}`); deeper text is kept as written,
+/// so a hostile `.env` cannot exhaust the stack.
+const MAX_DEPTH: usize = 16;
+
+fn interpolate_at(s: &str, lookup: &dyn Fn(&str) -> Option<String>, depth: usize) -> String {
+    if depth > MAX_DEPTH {
+        return s.to_string();
+    }
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find('$') {
+        if out.len() > MAX_VALUE {
+            truncate(&mut out);
+            return out;
+        }
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
         if let Some(r) = after.strip_prefix('$') {
@@ -66,7 +85,7 @@ pub fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
                 out.push_str(&rest[i..]);
                 return out;
             };
-            out.push_str(&braced(&body[..end], lookup));
+            out.push_str(&braced(&body[..end], lookup, depth));
             rest = &body[end + 1..];
         } else {
             let n = name_len(after);
@@ -79,7 +98,19 @@ pub fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
         }
     }
     out.push_str(rest);
+    truncate(&mut out);
     out
+}
+
+/// Cuts `s` to [`MAX_VALUE`] bytes, on a character boundary.
+fn truncate(s: &mut String) {
+    if s.len() > MAX_VALUE {
+        let mut end = MAX_VALUE;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
 }
 
 /// The length of the variable name at the start of `s`.
@@ -113,7 +144,7 @@ fn closing_brace(body: &str) -> Option<usize> {
 }
 
 /// The value of one `${…}` body (`NAME`, `NAME:-default`, …).
-fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>, depth: usize) -> String {
     let n = name_len(body);
     let name = &body[..n];
     let op = &body[n..];
@@ -136,9 +167,9 @@ fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
         (None, None)
     };
     match (test, arg) {
-        (Some(true), Some(("+", a))) => interpolate(a, lookup),
+        (Some(true), Some(("+", a))) => interpolate_at(a, lookup, depth + 1),
         (Some(false), Some(("+", _))) => String::new(),
-        (Some(false), Some(("-", a))) => interpolate(a, lookup),
+        (Some(false), Some(("-", a))) => interpolate_at(a, lookup, depth + 1),
         (Some(false), Some(("?", _))) => String::new(),
         _ => value.unwrap_or_default(),
     }
@@ -228,5 +259,20 @@ mod tests {
         ] {
             let _ = interpolate(s, &env_of(&[]));
         }
+        // Nested a hundred thousand deep: no stack overflow, no quadratic time.
+        let deep = format!("{}x{}", "${A:-".repeat(100_000), "}".repeat(100_000));
+        assert!(interpolate(&deep, &env_of(&[])).len() <= MAX_VALUE);
+        let many: String = (0..20_000)
+            .map(|i| format!("V{i}=${{V{}}}x\n", i.max(1) - 1))
+            .collect();
+        let v = resolve(&many, &env_of(&[]));
+        assert_eq!(v.len(), 20_000);
+        assert!(v.values().all(|x| x.len() <= MAX_VALUE));
+        // Each line doubling the one before: bounded, not 2^60 bytes.
+        let doubling: String = (1..60)
+            .map(|i| format!("D{i}=${{D{}}}${{D{}}}\n", i - 1, i - 1))
+            .collect();
+        let v = resolve(&format!("D0=xy\n{doubling}"), &env_of(&[]));
+        assert_eq!(v["D59"].len(), MAX_VALUE);
     }
 }
