@@ -92,7 +92,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         return Err(e);
     }
     carry(ctx, stack, &repo, &path);
-    carry_ignored(ctx, stack, &repo, &path);
+    super::carry_ignored::carry_ignored(ctx, stack, &repo, &path);
     let inst = Instance {
         kind: Kind::Sandbox,
         dir: path,
@@ -172,64 +172,6 @@ fn reserve(ctx: &Context, stack: &Stack, mut entry: Entry, wanted: Option<u8>) -
         c.kinfra.descriptions.insert(id.clone(), stack.described());
         Ok(slot)
     })
-}
-
-/// Copies the git-ignored files compose reads (`.env`, `env_file:` entries) from the
-/// main clone into the new worktree, as a developer would before `docker compose
-/// up` there: git carries no ignored file, and compose would fail on the missing one
-/// with an unrelated message. Never over a file that is there; a file only the
-/// worktree would write (not ignored) is not carried, so destroy never sees it as
-/// work. One still missing is named with where it could come from.
-fn carry_ignored(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
-    let text = stack.compose_text_in(worktree).unwrap_or_default();
-    let mut wanted: Vec<String> = vec![".env".into()];
-    for f in crate::stack::check::read(&text).env_files {
-        let f = f.trim_start_matches("./").to_string();
-        if crate::support::validate::repo_path(&f).is_ok() && !wanted.contains(&f) {
-            wanted.push(f);
-        }
-    }
-    for f in wanted {
-        let rel = Path::new(&f);
-        if std::fs::symlink_metadata(worktree.join(rel)).is_ok() {
-            continue;
-        }
-        let (Ok(src), Ok(dest)) = (
-            crate::support::fsutil::resolve_inside(repo, rel),
-            crate::support::fsutil::resolve_inside(worktree, rel),
-        ) else {
-            continue;
-        };
-        if !src.is_file() {
-            let example = [".example", ".sample", ".dist", ".template"]
-                .iter()
-                .map(|x| format!("{f}{x}"))
-                .find(|e| worktree.join(e).is_file());
-            if f == ".env" {
-                continue; // optional for compose
-            }
-            let how = match example {
-                Some(e) => format!("make it from {e} (`cp {e} {f}` in {})", worktree.display()),
-                None => "create it, or add it to the repository".into(),
-            };
-            ctx.reporter.warn(&format!(
-                "the compose file reads {f}, which neither the main clone nor the worktree has: {how}"
-            ));
-            continue;
-        }
-        if !git::is_ignored(worktree, &f) {
-            continue;
-        }
-        let copied = crate::support::fsutil::copy_into_place(&src, &dest);
-        match copied {
-            Ok(_) => ctx.reporter.info(&format!(
-                "carried {f} from the main clone (git ignores it; the compose file reads it)"
-            )),
-            Err(e) => ctx
-                .reporter
-                .warn(&format!("could not carry {f} into the worktree: {e}")),
-        }
-    }
 }
 
 /// Copies the stack's carried files into the new worktree: from the main clone (an

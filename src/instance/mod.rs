@@ -3,6 +3,7 @@
 
 pub mod allow;
 pub mod budget;
+mod carry_ignored;
 mod create;
 mod destroy;
 pub mod env;

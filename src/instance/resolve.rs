@@ -21,6 +21,8 @@ use crate::support::error::{Error, Result};
 use crate::tools::compose::{Compose, Project};
 use crate::tools::model::{self, Model, Published};
 
+mod net6;
+
 /// What a resolved copy was made from, beside it (`<id>.meta.json`).
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
@@ -114,7 +116,7 @@ pub fn prepare(
         .retain(|(k, _)| !k.starts_with(model::PORT_PREFIX));
     // The rewrites of `model::isolate` are part of what the copy is made from.
     let key = format!(
-        "{}-iso1-{}",
+        "{}-iso2-{}",
         model::cache_key(compose, &keyed, &secrets),
         stack.shared_volumes.join(",")
     );
@@ -151,6 +153,9 @@ pub fn prepare(
     if sandbox && !fixed.is_empty() {
         let chosen = subnets(ctx, inst.id(), &fixed)?;
         isolation.subnets = model::rewrite_subnets(&mut doc, &chosen);
+    }
+    if sandbox {
+        net6::isolate(ctx, inst.id(), &mut doc, &mut isolation)?;
     }
     // Said whenever the copy is made (create, and an `up` after a change).
     for line in isolation.lines() {
@@ -225,10 +230,10 @@ fn subnets(
             taken.push(pick);
             chosen.insert(net.clone(), pick);
         }
-        c.kinfra.subnets.insert(
-            id.to_string(),
-            chosen.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
-        );
+        // Replaces this family's records only: the IPv6 ones (net6) stay.
+        let own = c.kinfra.subnets.entry(id.to_string()).or_default();
+        own.retain(|_, v| model::Cidr::parse(v).is_none());
+        own.extend(chosen.iter().map(|(k, v)| (k.clone(), v.to_string())));
         Ok(chosen)
     })
 }

@@ -448,6 +448,7 @@ mod file;
 pub mod infra_toml;
 mod lookup;
 pub mod ports;
+pub mod referenced;
 
 pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource, kind_key};
 pub use builtin::{KTRDR, KTRDR_2026, ktrdr_for_compose};

@@ -10,6 +10,8 @@ use crate::support::env_vars::EnvVars;
 use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 
+pub mod dotenv;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
     /// `docker compose …`
@@ -98,44 +100,23 @@ impl Compose {
 
 /// A variable compose itself honours (`COMPOSE_PROFILES`, `COMPOSE_FILE`,
 /// `COMPOSE_PATH_SEPARATOR`): the environment's value, else the line in the project
-/// directory's `.env`, as compose reads it.
+/// directory's `.env`, interpolated as compose reads it ([`dotenv::resolve`]). The
+/// one place kinfra reads compose's own variables, so none is taken literally.
 pub fn setting(dir: &Path, name: &str) -> Option<String> {
     if let Some(v) = crate::support::env_vars::get(name) {
         return Some(v);
     }
     let text = std::fs::read_to_string(dir.join(".env")).ok()?;
-    dotenv_value(&text, name).filter(|v| !v.is_empty())
+    dotenv::resolve(&text, &|k| std::env::var(k).ok())
+        .remove(name)
+        .filter(|v| !v.is_empty())
 }
 
-/// Pure: `name`'s value in a `.env` text as compose reads it (`KEY=VALUE`, an
-/// optional `export `, surrounding quotes removed, `#` lines skipped; the last
-/// line wins).
+/// Pure: `name`'s value in a `.env` text as compose reads it, with no process
+/// environment ([`dotenv::resolve`]: quotes, `export`, comments, interpolation
+/// from the lines above; the last line wins).
 pub fn dotenv_value(text: &str, name: &str) -> Option<String> {
-    let mut found = None;
-    for line in text.lines() {
-        let l = line.trim();
-        let l = l.strip_prefix("export ").unwrap_or(l);
-        if l.starts_with('#') {
-            continue;
-        }
-        let Some((k, v)) = l.split_once('=') else {
-            continue;
-        };
-        if k.trim() != name {
-            continue;
-        }
-        let v = v.trim();
-        let quoted = ['"', '\'']
-            .into_iter()
-            .any(|q| v.len() > 1 && v.starts_with(q) && v.ends_with(q));
-        let v = if quoted {
-            &v[1..v.len() - 1]
-        } else {
-            v.split(" #").next().unwrap_or(v).trim()
-        };
-        found = Some(v.to_string());
-    }
-    found
+    dotenv::resolve(text, &|_| None).remove(name)
 }
 
 /// The profiles `COMPOSE_PROFILES` switches on for a project in `dir` (from the

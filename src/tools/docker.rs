@@ -195,7 +195,7 @@ pub fn networks(project: &str) -> Result<Vec<String>> {
     labelled("network", project)
 }
 
-/// Every IPv4 subnet the engine's networks use (`a.b.c.d/len`).
+/// Every subnet the engine's networks use, IPv4 (`a.b.c.d/len`) and IPv6.
 pub fn network_subnets() -> Result<Vec<String>> {
     let ids = docker()
         .args(["network", "ls", "-q"])
@@ -217,11 +217,8 @@ pub fn network_subnets() -> Result<Vec<String>> {
         .timeout(std::time::Duration::from_secs(30))
         .run()
         .map_err(classify)?;
-    Ok(out
-        .split_whitespace()
-        .filter(|s| s.contains('.'))
-        .map(String::from)
-        .collect())
+    // v4 and v6 alike: each caller parses the family it chooses in.
+    Ok(out.split_whitespace().map(String::from).collect())
 }
 
 /// `docker <args…> NAMES…`, nothing done for an empty list.

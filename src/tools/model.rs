@@ -24,10 +24,15 @@ use crate::tools::compose::{Compose, Project, Variant};
 
 mod isolate;
 mod subnets;
+mod subnets6;
 
 use isolate::is_external;
 pub use isolate::{Isolation, isolate};
 pub use subnets::{Cidr, choose_subnet, fixed_subnets, rewrite_subnets};
+pub use subnets6::{
+    Cidr6, POOL6, bridge_name, choose_subnet6, fixed_subnets6, rewrite_bridge_names,
+    rewrite_subnets6,
+};
 
 /// One published host port of a service, as compose resolved it.
 #[derive(Debug, Clone, PartialEq, Eq)]

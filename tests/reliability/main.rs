@@ -19,6 +19,7 @@ mod fuzz;
 mod load;
 mod security;
 mod trust_identity;
+mod trust_files;
 mod untrusted;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -300,6 +301,7 @@ fn reliability_suite() {
     security::run(&mut t);
     untrusted::run(&mut t);
     trust_identity::run(&mut t);
+    trust_files::run(&mut t);
     let text = report(&t);
     // Under target/, never over the tracked docs/RELIABILITY.md: a run is copied
     // there on purpose (scripts/reliability-report.sh).

@@ -32,6 +32,13 @@ pub struct Isolation {
     /// Networks whose fixed subnet became the instance's own (network, from, to).
     #[serde(default)]
     pub subnets: Vec<(String, String, String)>,
+    /// Networks whose fixed IPv6 subnet became the instance's own (network, from, to).
+    #[serde(default)]
+    pub subnets6: Vec<(String, String, String)>,
+    /// Networks whose fixed bridge device name became the instance's own
+    /// (network, from, to).
+    #[serde(default)]
+    pub bridges: Vec<(String, String, String)>,
 }
 
 impl Isolation {
@@ -61,6 +68,16 @@ impl Isolation {
         for (net, from, to) in &self.subnets {
             out.push(format!(
                 "network {net}: subnet {from} is this instance's own {to} (static addresses moved with it)"
+            ));
+        }
+        for (net, from, to) in &self.subnets6 {
+            out.push(format!(
+                "network {net}: IPv6 subnet {from} is this instance's own {to} (static addresses moved with it)"
+            ));
+        }
+        for (net, from, to) in &self.bridges {
+            out.push(format!(
+                "network {net}: bridge device {from} is this instance's own {to} (one device name cannot serve two networks)"
             ));
         }
         for n in &self.external_networks {
