@@ -62,7 +62,34 @@ pub fn status(stack: &Stack) -> Result<Vec<SharedState>> {
         .collect())
 }
 
-fn project(s: &SharedService, dir: &Path) -> Result<Project> {
+/// Pure: why shared service `s` may not run as its compose project: the name is an
+/// instance's (`ids`: every registered one, local-prod's included), so compose
+/// `down` of it would stop that instance.
+pub fn instance_clash<'a>(
+    s: &SharedService,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    ids.into_iter().find(|id| *id == s.project).map(|id| {
+        format!(
+            "shared service {}: its compose project {:?} is the instance {id}'s, so starting or stopping it would act on {id}; give it another `project` in kinfra.toml",
+            s.name, s.project
+        )
+    })
+}
+
+/// The compose project of shared service `s`, from the checkout `dir`; refused when
+/// its name is a registered instance's. Every `shared up|down` goes through here.
+fn project(ctx: &Context, stack: &Stack, s: &SharedService, dir: &Path) -> Result<Project> {
+    let reg = ctx.registry().load()?;
+    let ids = reg
+        .instances
+        .keys()
+        .map(String::as_str)
+        .chain(reg.local_prod.as_ref().map(|e| e.instance_id.as_str()))
+        .chain([stack.local_prod_id.as_str()]);
+    if let Some(why) = instance_clash(s, ids) {
+        return Err(Error::Invalid(why));
+    }
     let file =
         crate::support::fsutil::resolve_inside(dir, Path::new(&s.compose_file)).map_err(|why| {
             Error::Invalid(format!(
@@ -99,7 +126,7 @@ pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<
         }
         // Two instances starting at once start it once.
         let _lock = super::lock(ctx, &s.project, "shared up")?;
-        let p = project(s, dir)?;
+        let p = project(ctx, stack, s, dir)?;
         ctx.reporter.step(&format!(
             "Starting shared service {} (one for every instance, project {})",
             s.name, s.project
@@ -128,7 +155,7 @@ pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Resul
             continue;
         }
         let _lock = super::lock(ctx, &s.project, "shared down")?;
-        let p = project(s, dir)?;
+        let p = project(ctx, stack, s, dir)?;
         ctx.reporter
             .step(&format!("Stopping shared service {}", s.name));
         compose
@@ -139,4 +166,25 @@ pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Resul
         stopped.push(s.name.clone());
     }
     Ok(stopped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_service_never_runs_as_an_instances_project() {
+        let s = SharedService {
+            name: "obs".into(),
+            compose_file: "obs.yaml".into(),
+            project: "shop-prod".into(),
+        };
+        let why = instance_clash(&s, ["shop--a", "shop-prod"]).unwrap();
+        assert!(
+            why.contains("instance shop-prod") && why.contains("obs"),
+            "{why}"
+        );
+        assert_eq!(instance_clash(&s, ["shop--a", "other"]), None);
+        assert_eq!(instance_clash(&s, []), None);
+    }
 }
