@@ -77,19 +77,30 @@ pub fn instance_clash<'a>(
     })
 }
 
-/// The compose project of shared service `s`, from the checkout `dir`; refused when
-/// its name is a registered instance's. Every `shared up|down` goes through here.
-fn project(ctx: &Context, stack: &Stack, s: &SharedService, dir: &Path) -> Result<Project> {
-    let reg = ctx.registry().load()?;
-    let ids = reg
-        .instances
-        .keys()
-        .map(String::as_str)
-        .chain(reg.local_prod.as_ref().map(|e| e.instance_id.as_str()))
-        .chain([stack.local_prod_id.as_str()]);
-    if let Some(why) = instance_clash(s, ids) {
-        return Err(Error::Invalid(why));
+/// The shared services named, for `shared up|down` (every path that starts or
+/// stops one goes through here): refused, before anything is done, when one's
+/// compose project is a registered instance's.
+fn chosen<'s>(ctx: &Context, stack: &'s Stack, names: &[String]) -> Result<Vec<&'s SharedService>> {
+    let chosen = select(stack, names)?;
+    if chosen.is_empty() {
+        return Ok(chosen);
     }
+    let reg = ctx.registry().load()?;
+    for s in &chosen {
+        let ids = reg
+            .instances
+            .keys()
+            .map(String::as_str)
+            .chain(reg.local_prod.as_ref().map(|e| e.instance_id.as_str()))
+            .chain([stack.local_prod_id.as_str()]);
+        if let Some(why) = instance_clash(s, ids) {
+            return Err(Error::Invalid(why));
+        }
+    }
+    Ok(chosen)
+}
+
+fn project(s: &SharedService, dir: &Path) -> Result<Project> {
     let file =
         crate::support::fsutil::resolve_inside(dir, Path::new(&s.compose_file)).map_err(|why| {
             Error::Invalid(format!(
@@ -112,7 +123,7 @@ fn project(ctx: &Context, stack: &Stack, s: &SharedService, dir: &Path) -> Resul
 /// Starts the ones named that are not all running, from the checkout `dir`. Returns
 /// the names it started.
 pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<Vec<String>> {
-    let chosen = select(stack, names)?;
+    let chosen = chosen(ctx, stack, names)?;
     if chosen.is_empty() {
         return Ok(Vec::new());
     }
@@ -126,7 +137,7 @@ pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<
         }
         // Two instances starting at once start it once.
         let _lock = super::lock(ctx, &s.project, "shared up")?;
-        let p = project(ctx, stack, s, dir)?;
+        let p = project(s, dir)?;
         ctx.reporter.step(&format!(
             "Starting shared service {} (one for every instance, project {})",
             s.name, s.project
@@ -143,7 +154,7 @@ pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<
 
 /// Stops the ones named (their volumes stay). Returns the names it stopped.
 pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<Vec<String>> {
-    let chosen = select(stack, names)?;
+    let chosen = chosen(ctx, stack, names)?;
     let compose = Compose::detect(&ctx.home)?;
     let states = status(stack)?;
     let mut stopped = Vec::new();
@@ -155,7 +166,7 @@ pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Resul
             continue;
         }
         let _lock = super::lock(ctx, &s.project, "shared down")?;
-        let p = project(ctx, stack, s, dir)?;
+        let p = project(s, dir)?;
         ctx.reporter
             .step(&format!("Stopping shared service {}", s.name));
         compose
