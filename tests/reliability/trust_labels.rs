@@ -52,7 +52,7 @@ fn cleanup(env: &Env, repo: &Path) {
         if let Some(name) = s.split('.').nth(2)
             && s.starts_with(&format!(
                 "kinfra-snap.{}.",
-                repo.file_name().unwrap().to_string_lossy()
+                repo.file_name().expect("repo name").to_string_lossy()
             ))
         {
             let _ = env.kinfra(repo, &["snapshot", "rm", name]);
