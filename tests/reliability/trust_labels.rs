@@ -113,6 +113,7 @@ pub fn run(t: &mut Tally) {
         let journal = ops.join(format!("{pid}-7.json"));
         let mut created = lp_vols.clone();
         created.push(other_vol.clone());
+        created.push("--all\nx".into());
         std::fs::write(&journal, serde_json::json!({"pid": pid, "helper": bystander, "paused": [], "created": created}).to_string()).expect("write journal");
         let r = env.kinfra(&repo, &["snapshot", "save", "after-forgery"]);
         checked(|| {
@@ -121,6 +122,7 @@ pub fn run(t: &mut Tally) {
                 r.stderr_has(&format!("refused to remove volume {v}"));
             }
             r.stderr_has(&format!("refused to remove container {bystander}")).stderr_has("dev.kinfra.op");
+            r.stderr_has("refused to remove volume \"--all\\nx\"");
             assert_marked(&lp_vols, &"local-prod's volumes after a forged journal");
             assert_marked(&other, &"another project's volume after a forged journal");
             assert!(running(&bystander), "the bystander container was removed or stopped\n{r}");

@@ -84,6 +84,13 @@ fn is_missing(stderr: &str) -> bool {
 /// removal of an object kinfra made for an operation goes through here.
 pub fn remove_if_labelled(kind: Object, name: &str, required: &[(&str, &str)]) -> Result<Removal> {
     let noun = kind.noun();
+    // A name from a record is input: one Docker could not have made is refused
+    // before any docker call (it could read as an option or another object).
+    if let Err(why) = crate::support::validate::volume_key(name) {
+        return Ok(Removal::Refused(format!(
+            "refused to remove {noun} {name:?}: {why}"
+        )));
+    }
     let inspected = docker()
         .args([noun, "inspect", "--format"])
         .arg(format!("{{{{.Name}}}}\t{}", kind.labels_template()))
@@ -150,5 +157,15 @@ mod tests {
         let why = missing_label(&l, &[(OP_LABEL, "12-34"), ("dev.kinfra.snapshot", "s")]).unwrap();
         assert!(why.contains("no label dev.kinfra.snapshot=s"), "{why}");
         assert!(missing_label(&BTreeMap::new(), &[(OP_LABEL, "")]).is_some());
+    }
+
+    #[test]
+    fn a_name_docker_could_not_have_made_is_refused_before_any_call() {
+        for bad in ["", "--all", "a\nb", "a\0b", "../x", "a b"] {
+            match remove_if_labelled(Object::Volume, bad, &[(OP_LABEL, "1-1")]) {
+                Ok(Removal::Refused(why)) => assert!(why.contains("refused"), "{why}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
     }
 }
