@@ -175,7 +175,10 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
             // that undo finds missing, never a volume that outlives the copy.
             j.created.push(p.to.clone());
             j.save()?;
-            engine::create_volume(&p.to, labels)?;
+            // The operation's label: what lets undo prove the volume is this copy's.
+            let mut labels = labels.clone();
+            labels.push((crate::tools::docker::OP_LABEL, j.op()));
+            engine::create_volume(&p.to, &labels)?;
         }
     }
     crate::state::context::pause_point("data:volumes");
@@ -219,7 +222,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
     check_interrupt()?;
     crate::state::context::pause_point("data:copied");
     // Removed before returning: the new volumes are free for `rm` or `up` at once.
-    let _ = engine::remove_helper(&helper);
+    let _ = engine::remove_helper(&helper, &j.op());
     j.helper = None;
     j.save()?;
     Ok(Copied {
@@ -321,8 +324,8 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
         let name = format!("kinfra-copy-{}-{n}", j.pid);
         j.helper = Some(name.clone());
         j.save()?;
-        if let Err(e) = engine::start_helper(&name, image, pairs) {
-            let _ = engine::remove_helper(&name);
+        if let Err(e) = engine::start_helper(&name, &j.op(), image, pairs) {
+            let _ = engine::remove_helper(&name, &j.op());
             tried.push(format!("{image}: {e}"));
             continue;
         }
@@ -339,13 +342,13 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
             Ok(None) => tried.push(format!("{image}: its tools printed something else")),
             Err(e) => tried.push(format!("{image}: {e}")),
         }
-        let _ = engine::remove_helper(&name);
+        let _ = engine::remove_helper(&name, &j.op());
     }
     if let Some((image, p)) = fallback {
         let name = format!("kinfra-copy-{}-fallback", j.pid);
         j.helper = Some(name.clone());
         j.save()?;
-        engine::start_helper(&name, &image, pairs)?;
+        engine::start_helper(&name, &j.op(), &image, pairs)?;
         return Ok((image, p));
     }
     j.helper = None;

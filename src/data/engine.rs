@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::plan::{self, VolumeRow};
 use crate::support::error::Result;
-use crate::tools::docker::{classify, docker};
+use crate::tools::docker::{Object, Removal, classify, docker, remove_if_labelled};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -40,25 +40,21 @@ pub fn create_volume(name: &str, labels: &[(&str, String)]) -> Result<()> {
     Ok(())
 }
 
-/// Removes volumes (by exact name); a missing one is not an error.
-pub fn remove_volumes(names: &[String]) -> Result<()> {
-    if names.is_empty() {
-        return Ok(());
-    }
-    match docker()
-        .args(["volume", "rm", "--"])
-        .args(names)
-        .timeout(WAIT)
-        .run()
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.stderr().contains("no such volume") || e.stderr().contains("No such volume") =>
-        {
-            Ok(())
+/// Removes the volumes `names` that carry every label of `required` (a missing
+/// one is not an error); those that do not are left, each (name, why) in the
+/// `Ok` list. Docker not answering is the error (what was not removed yet stays
+/// to do).
+pub fn remove_owned_volumes(
+    names: &[String],
+    required: &[(&str, &str)],
+) -> Result<Vec<(String, String)>> {
+    let mut refused = Vec::new();
+    for n in names {
+        if let Removal::Refused(why) = remove_if_labelled(Object::Volume, n, required)? {
+            refused.push((n.clone(), why));
         }
-        Err(e) => Err(classify(e)),
     }
+    Ok(refused)
 }
 
 /// A container of a project, with what it mounts.
@@ -186,7 +182,7 @@ pub fn start(ids: &[String]) -> Result<()> {
 
 /// Starts the copy helper: `image` with the sources read-only at `/from/N` and the
 /// targets at `/to/N`, no network, idle until told what to run.
-pub fn start_helper(name: &str, image: &str, pairs: &[(String, String)]) -> Result<()> {
+pub fn start_helper(name: &str, op: &str, image: &str, pairs: &[(String, String)]) -> Result<()> {
     let mut c = docker().args([
         "run",
         "-d",
@@ -202,6 +198,10 @@ pub fn start_helper(name: &str, image: &str, pairs: &[(String, String)]) -> Resu
         "--entrypoint",
         "sleep",
     ]);
+    // What proves, when it is removed, that this copy made it.
+    c = c
+        .arg("--label")
+        .arg(format!("{}={op}", crate::tools::docker::OP_LABEL));
     for (i, (from, to)) in pairs.iter().enumerate() {
         c = c
             .arg("-v")
@@ -227,15 +227,17 @@ pub fn helper_sh(name: &str, script: &str, limit: Duration) -> Result<String> {
         .map_err(classify)
 }
 
-/// Removes the helper (ending whatever it still runs).
-/// Removes the copy helper; `false` when it may still be there (Docker did not
-/// answer). One already gone is removed.
-pub fn remove_helper(name: &str) -> bool {
-    match docker().args(["rm", "-f", "--", name]).timeout(WAIT).run() {
-        Ok(_) => true,
-        Err(e) => {
-            e.stderr().contains("No such container") || e.stderr().contains("no such container")
-        }
+/// Removes copy `op`'s helper (ending whatever it still runs), only if it carries
+/// `op`'s label: `Ok(None)` when it is gone (or was never there), `Ok(Some(why))`
+/// when it is not that copy's and was left; `Err` when Docker did not answer.
+pub fn remove_helper(name: &str, op: &str) -> Result<Option<String>> {
+    match remove_if_labelled(
+        Object::Container,
+        name,
+        &[(crate::tools::docker::OP_LABEL, op)],
+    )? {
+        Removal::Refused(why) => Ok(Some(why)),
+        Removal::Removed | Removal::Gone => Ok(None),
     }
 }
 

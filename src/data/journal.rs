@@ -5,7 +5,12 @@
 //! undoes any a dead watchdog left.
 //!
 //! A journal lists only volumes its own command created, so undoing never removes
-//! a volume that existed before the command (rule 1).
+//! a volume that existed before the command (rule 1). A journal is a file anyone
+//! can write, so what it names proves nothing: each volume and helper a copy makes
+//! carries its operation id ([`Journal::op`], the journal's own file name) as a
+//! label, and undo removes only what carries it
+//! ([`crate::tools::docker::remove_if_labelled`]); anything else is refused, said,
+//! and the journal is set aside (`.refused`) for a person to read.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +35,9 @@ pub struct Journal {
     pub created: Vec<String>,
     #[serde(skip)]
     pub path: PathBuf,
+    /// What undo refused to touch (not this copy's), for the person.
+    #[serde(skip)]
+    refused: Vec<String>,
 }
 
 /// Where journals live: `$KINFRA_HOME/data/ops/`.
@@ -55,6 +63,17 @@ impl Journal {
         };
         j.save()?;
         Ok(j)
+    }
+
+    /// This copy's operation id: its journal's file name, which the label on every
+    /// object it makes carries. Taken from the path, not the contents, so a journal
+    /// cannot claim another copy's objects.
+    pub fn op(&self) -> String {
+        self.path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Written whole to a temporary file, then renamed: a reader never sees half.
@@ -88,19 +107,42 @@ impl Journal {
             said.push(format!("unpaused {} container(s)", self.paused.len()));
             self.paused.clear();
         }
-        if self.helper.as_deref().is_some_and(engine::remove_helper) {
+        let op = self.op();
+        if let Some(h) = self.helper.clone()
+            && let Ok(refused) = engine::remove_helper(&h, &op)
+        {
+            self.refused.extend(refused);
             self.helper = None;
         }
         // A volume the helper still mounts cannot go: only once it is gone.
-        if self.helper.is_none()
-            && !self.created.is_empty()
-            && engine::remove_volumes(&self.created).is_ok()
-        {
-            said.push(format!(
-                "removed the half-made volume(s) {}",
-                self.created.join(", ")
-            ));
-            self.created.clear();
+        if self.helper.is_none() && !self.created.is_empty() {
+            let label = [(crate::tools::docker::OP_LABEL, op.as_str())];
+            if let Ok(refused) = engine::remove_owned_volumes(&self.created, &label) {
+                let removed: Vec<&String> = self
+                    .created
+                    .iter()
+                    .filter(|v| !refused.iter().any(|(r, _)| r == *v))
+                    .collect();
+                if !removed.is_empty() {
+                    said.push(format!(
+                        "removed the half-made volume(s) {}",
+                        removed
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                self.refused.extend(refused.into_iter().map(|(_, why)| why));
+                self.created.clear();
+            }
+        }
+        let aside = self.set_aside_if_refused();
+        if !aside.is_empty() {
+            // Kept whole, with what is still left, for the person.
+            let _ = self.save();
+            said.extend(aside);
+            return said;
         }
         if self.paused.is_empty() && self.helper.is_none() && self.created.is_empty() {
             self.end();
@@ -111,6 +153,25 @@ impl Journal {
                 self.left()
             ));
         }
+        said
+    }
+
+    /// A journal that named objects its copy did not make is not kinfra's record
+    /// of a copy: kept as `<name>.refused` (never read again, there for a person),
+    /// with what was refused said.
+    fn set_aside_if_refused(&mut self) -> Vec<String> {
+        if self.refused.is_empty() {
+            return Vec::new();
+        }
+        let kept = self.path.with_extension("json.refused");
+        let _ = std::fs::rename(&self.path, &kept);
+        self.path = kept.clone();
+        let mut said: Vec<String> = self.refused.drain(..).collect();
+        said.push(format!(
+            "the data journal {} named objects its copy did not make (edited, or another \
+             tool's); it is kept there, unread from now on",
+            kept.display()
+        ));
         said
     }
 

@@ -108,7 +108,17 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
     }
     if snapshots {
         match find_snapshot(stack, spec) {
-            Ok(s) => return Ok(Source::Snapshot(s)),
+            Ok(s) => {
+                // Saved before this check existed, or a sandbox made since: one
+                // name for two sources is refused, never guessed.
+                if let Ok(e) = instance::sandbox_entry(ctx, stack, Some(spec)) {
+                    return Err(Error::Invalid(format!(
+                        "--data {spec:?} names both snapshot {spec} and sandbox {}: rename one (`kinfra snapshot save` the data under another name, then `kinfra snapshot rm {spec}`)",
+                        e.instance_id
+                    )));
+                }
+                return Ok(Source::Snapshot(s));
+            }
             Err(Error::NoSuchSnapshot { .. }) => {}
             Err(e @ Error::Invalid(_)) => {
                 // Not a snapshot name: it may still name a sandbox.
@@ -118,6 +128,11 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
             }
             Err(e) => return Err(e),
         }
+    }
+    if let Ok(e) = instance::sandbox_entry(ctx, stack, Some(spec))
+        && std::path::Path::new(&e.path).is_dir()
+    {
+        check_same_project(ctx, stack, &e)?;
     }
     match instance::find(ctx, stack, Kind::Sandbox, Some(spec)) {
         Ok(i) => Ok(Source::Instance(Box::new(i))),
@@ -139,6 +154,30 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
         }
         Err(e) => Err(e),
     }
+}
+
+/// A registered sandbox is a source only for its own project: the registry holds
+/// every project's, and another project's data is not this one's to copy.
+fn check_same_project(
+    ctx: &Context,
+    stack: &Stack,
+    e: &crate::state::registry::Entry,
+) -> Result<()> {
+    let theirs = crate::stack::for_dir(std::path::Path::new(&e.path), Some(&ctx.home))
+        .map(|s| s.name)
+        .map_err(|err| {
+            Error::Invalid(format!(
+                "--data {}: which project this sandbox belongs to could not be read ({err}); it is not used",
+                e.instance_id
+            ))
+        })?;
+    if theirs != stack.name {
+        return Err(Error::Invalid(format!(
+            "--data {}: that sandbox belongs to project {theirs}, not {}; a sandbox's data comes from its own project's local-prod, sandboxes or snapshots",
+            e.instance_id, stack.name
+        )));
+    }
+    Ok(())
 }
 
 /// The source's data volumes and, for a running instance, the containers to pause

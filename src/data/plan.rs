@@ -380,6 +380,27 @@ pub fn check_snapshot_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Pure: why snapshot `name` would be mistaken for an instance by `--data NAME`
+/// (`local-prod`, local-prod's id, a sandbox's id shape, a registered sandbox
+/// `sandbox` it resolves to); `None` when it would not.
+pub fn snapshot_name_clash(
+    name: &str,
+    worktree_prefix: &str,
+    local_prod_id: &str,
+    registered_local_prod: Option<&str>,
+    sandbox: Option<&str>,
+) -> Option<String> {
+    if name == "local-prod" || name == local_prod_id || registered_local_prod == Some(name) {
+        return Some("it is local-prod's name".into());
+    }
+    if !worktree_prefix.is_empty() && name.starts_with(worktree_prefix) {
+        return Some(format!(
+            "it has the shape of a sandbox's name ({worktree_prefix}…)"
+        ));
+    }
+    sandbox.map(|id| format!("it names the sandbox {id}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,6 +566,17 @@ kinfra-snap.q.base.pgdata\tlocal\t\t\tbase\tq\tpgdata\tpgdata\tq\tc2\tt\n";
         assert_eq!(parse_probe("need 0 1\nfree 2\n"), None);
         assert_eq!(parse_probe("reflink no\nneed 1\nfree 2\n"), None);
         assert_eq!(parse_probe("reflink no\nneed 0 x\nfree 2\n"), None);
+    }
+
+    #[test]
+    fn a_snapshot_is_never_named_like_an_instance() {
+        let clash = |n, s| snapshot_name_clash(n, "shop--", "shop-prod", Some("shop-main"), s);
+        assert!(clash("local-prod", None).unwrap().contains("local-prod"));
+        assert!(clash("shop-prod", None).is_some());
+        assert!(clash("shop-main", None).is_some());
+        assert!(clash("shop--a", None).unwrap().contains("shape"));
+        assert!(clash("a", Some("shop--a")).unwrap().contains("shop--a"));
+        assert_eq!(clash("before-migration", None), None);
     }
 
     #[test]

@@ -15,6 +15,42 @@ fn record_key(stack: &Stack, name: &str) -> String {
     format!("{}/{name}", stack.name)
 }
 
+/// The lock that reserves snapshot `name` of `stack`'s project: a lock id (a
+/// project-name shape), unique per (project, name).
+fn name_lock(stack: &Stack, name: &str) -> String {
+    let id = format!("snapshot_{}_{name}", project_slug(stack));
+    if id.len() <= crate::support::slug::MAX_SLUG {
+        return id;
+    }
+    // Too long for a lock id: a prefix and a digest of the whole keep it unique.
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    format!("{}_{:016x}", &id[..40], h.finish())
+}
+
+/// `--data NAME` looks for local-prod, then a snapshot, then a sandbox: a snapshot
+/// named like an instance would make `--data` ambiguous, so it is refused here.
+fn check_not_an_instance(ctx: &Context, stack: &Stack, name: &str) -> Result<()> {
+    let reg = ctx.registry().load()?;
+    let sandbox = crate::instance::sandbox_entry(ctx, stack, Some(name))
+        .ok()
+        .map(|e| e.instance_id);
+    let local_prod = reg.local_prod.as_ref().map(|e| e.instance_id.as_str());
+    match plan::snapshot_name_clash(
+        name,
+        &stack.worktree_prefix,
+        &stack.local_prod_id,
+        local_prod,
+        sandbox.as_deref(),
+    ) {
+        Some(why) => Err(Error::Invalid(format!(
+            "snapshot name {name:?} is refused: {why}, so `--data {name}` would be ambiguous; choose another name"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Saves snapshot `name` of `source` (an instance; another snapshot copies it).
 pub fn save(
     ctx: &Context,
@@ -24,6 +60,11 @@ pub fn save(
     how: super::How,
 ) -> Result<(Snapshot, Copied)> {
     plan::check_snapshot_name(name).map_err(Error::Invalid)?;
+    check_not_an_instance(ctx, stack, name)?;
+    // Held until the snapshot is made: of two saves of one name, the second
+    // waits here, then finds the name taken (the check below) instead of both
+    // filling the same volumes.
+    let _name = crate::instance::lock(ctx, &name_lock(stack, name), "snapshot save")?;
     copy::recover(ctx);
     let rows = engine::volumes()?;
     if plan::snapshots(&rows)
@@ -137,7 +178,19 @@ pub fn list(ctx: &Context, stack: &Stack, all: bool) -> Result<Vec<Listed>> {
 pub fn remove(ctx: &Context, stack: &Stack, name: &str) -> Result<Snapshot> {
     let s = super::find_snapshot(stack, name)?;
     let names: Vec<String> = s.volumes.iter().map(|v| v.name.clone()).collect();
-    engine::remove_volumes(&names)?;
+    // Only volumes that carry this snapshot's labels (what every kinfra version
+    // put on them) go.
+    let refused = engine::remove_owned_volumes(
+        &names,
+        &[
+            (plan::SNAPSHOT, name),
+            (plan::SNAPSHOT_PROJECT, stack.name.as_str()),
+        ],
+    )?;
+    if !refused.is_empty() {
+        let why: Vec<String> = refused.into_iter().map(|(_, w)| w).collect();
+        return Err(Error::Other(why.join("; ")));
+    }
     ctx.registry().update(|c| {
         c.kinfra.snapshots.remove(&record_key(stack, name));
         Ok(())

@@ -62,6 +62,44 @@ pub fn status(stack: &Stack) -> Result<Vec<SharedState>> {
         .collect())
 }
 
+/// Pure: why shared service `s` may not run as its compose project: the name is an
+/// instance's (`ids`: every registered one, local-prod's included), so compose
+/// `down` of it would stop that instance.
+pub fn instance_clash<'a>(
+    s: &SharedService,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    ids.into_iter().find(|id| *id == s.project).map(|id| {
+        format!(
+            "shared service {}: its compose project {:?} is the instance {id}'s, so starting or stopping it would act on {id}; give it another `project` in kinfra.toml",
+            s.name, s.project
+        )
+    })
+}
+
+/// The shared services named, for `shared up|down` (every path that starts or
+/// stops one goes through here): refused, before anything is done, when one's
+/// compose project is a registered instance's.
+fn chosen<'s>(ctx: &Context, stack: &'s Stack, names: &[String]) -> Result<Vec<&'s SharedService>> {
+    let chosen = select(stack, names)?;
+    if chosen.is_empty() {
+        return Ok(chosen);
+    }
+    let reg = ctx.registry().load()?;
+    for s in &chosen {
+        let ids = reg
+            .instances
+            .keys()
+            .map(String::as_str)
+            .chain(reg.local_prod.as_ref().map(|e| e.instance_id.as_str()))
+            .chain([stack.local_prod_id.as_str()]);
+        if let Some(why) = instance_clash(s, ids) {
+            return Err(Error::Invalid(why));
+        }
+    }
+    Ok(chosen)
+}
+
 fn project(s: &SharedService, dir: &Path) -> Result<Project> {
     let file =
         crate::support::fsutil::resolve_inside(dir, Path::new(&s.compose_file)).map_err(|why| {
@@ -85,7 +123,7 @@ fn project(s: &SharedService, dir: &Path) -> Result<Project> {
 /// Starts the ones named that are not all running, from the checkout `dir`. Returns
 /// the names it started.
 pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<Vec<String>> {
-    let chosen = select(stack, names)?;
+    let chosen = chosen(ctx, stack, names)?;
     if chosen.is_empty() {
         return Ok(Vec::new());
     }
@@ -116,7 +154,7 @@ pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<
 
 /// Stops the ones named (their volumes stay). Returns the names it stopped.
 pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<Vec<String>> {
-    let chosen = select(stack, names)?;
+    let chosen = chosen(ctx, stack, names)?;
     let compose = Compose::detect(&ctx.home)?;
     let states = status(stack)?;
     let mut stopped = Vec::new();
@@ -139,4 +177,25 @@ pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Resul
         stopped.push(s.name.clone());
     }
     Ok(stopped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_service_never_runs_as_an_instances_project() {
+        let s = SharedService {
+            name: "obs".into(),
+            compose_file: "obs.yaml".into(),
+            project: "shop-prod".into(),
+        };
+        let why = instance_clash(&s, ["shop--a", "shop-prod"]).unwrap();
+        assert!(
+            why.contains("instance shop-prod") && why.contains("obs"),
+            "{why}"
+        );
+        assert_eq!(instance_clash(&s, ["shop--a", "other"]), None);
+        assert_eq!(instance_clash(&s, []), None);
+    }
 }

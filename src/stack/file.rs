@@ -184,9 +184,13 @@ fn image_ref(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
 }
 
+/// The shared services; a compose project that is local-prod's or has a sandbox's
+/// shape is refused (a `shared down` of it would stop that instance).
 fn shared_services(
     raw: Vec<RawShared>,
     slug: &str,
+    local_prod_id: &str,
+    worktree_prefix: &str,
 ) -> std::result::Result<Vec<SharedService>, String> {
     let mut out: Vec<SharedService> = Vec::new();
     for r in raw {
@@ -200,6 +204,19 @@ fn shared_services(
             .project
             .map(|p| p.0)
             .unwrap_or_else(|| format!("{slug}-{}", r.name.0.to_lowercase().replace('.', "-")));
+        if project == local_prod_id
+            || (!worktree_prefix.is_empty() && project.starts_with(worktree_prefix))
+        {
+            return Err(format!(
+                "shared service {:?}: project {project:?} is {}, so `kinfra shared down` would stop it; give the shared service its own project",
+                r.name.0,
+                if project == local_prod_id {
+                    "local-prod's compose project".to_string()
+                } else {
+                    format!("shaped like a sandbox's ({worktree_prefix}…)")
+                }
+            ));
+        }
         if out
             .iter()
             .any(|o| o.name == r.name.0 || o.project == project)

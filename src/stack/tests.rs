@@ -268,3 +268,29 @@ fn unknown_keys_and_bad_references_are_errors_naming_the_place() {
     .to_string();
     assert!(e.contains("inside the repository"), "{e}");
 }
+
+#[test]
+fn a_shared_service_may_not_take_an_instances_project() {
+    let base = "name = \"x\"\ncompose_file = \"c.yml\"\n";
+    for (project, says) in [
+        ("x-prod", "local-prod's compose project"),
+        ("x--a", "shaped like a sandbox's"),
+    ] {
+        let text = format!(
+            "{base}[[shared]]\nname = \"obs\"\ncompose_file = \"o.yml\"\nproject = \"{project}\"\n"
+        );
+        let e = Stack::parse(&text, "kinfra.toml").unwrap_err().to_string();
+        assert!(e.contains(says) && e.contains("obs"), "{project}: {e}");
+    }
+    let text = format!(
+        "{base}[local_prod]\nproject = \"live\"\n[[shared]]\nname = \"obs\"\ncompose_file = \"o.yml\"\nproject = \"live\"\n"
+    );
+    assert!(Stack::parse(&text, "kinfra.toml").is_err());
+    let ok = format!(
+        "{base}[[shared]]\nname = \"obs\"\ncompose_file = \"o.yml\"\nproject = \"x-obs\"\n"
+    );
+    assert_eq!(
+        Stack::parse(&ok, "kinfra.toml").unwrap().shared[0].project,
+        "x-obs"
+    );
+}

@@ -8,10 +8,12 @@ use crate::support::error::{Error, Result};
 use crate::support::exec::{Cmd, ExecError};
 
 mod endpoint;
+mod owned;
 
 pub use endpoint::{
     Endpoint, classify, config_dir, endpoint, ensure_local_endpoint, precheck, unavailable,
 };
+pub use owned::{OP_LABEL, Object, Removal, remove_if_labelled};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 

@@ -20,6 +20,7 @@ mod load;
 mod security;
 mod trust_identity;
 mod trust_files;
+mod trust_labels;
 mod untrusted;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -302,6 +303,7 @@ fn reliability_suite() {
     untrusted::run(&mut t);
     trust_identity::run(&mut t);
     trust_files::run(&mut t);
+    trust_labels::run(&mut t);
     let text = report(&t);
     // Under target/, never over the tracked docs/RELIABILITY.md: a run is copied
     // there on purpose (scripts/reliability-report.sh).

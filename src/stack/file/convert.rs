@@ -64,13 +64,16 @@ impl Raw {
         let or_named = |given: Option<String>, suffix: &str| {
             given.unwrap_or_else(|| format!("{slug}{suffix}"))
         };
+        let worktree_prefix = or_named(self.worktree_prefix.map(|p| p.0), "--");
+        let local_prod_id = or_named(self.local_prod.project.map(|p| p.0), "-prod");
+        let shared = shared_services(self.shared, &slug, &local_prod_id, &worktree_prefix)?;
         Ok(Stack {
             compose_file: first,
             compose_files,
             profiles: self.profiles.into_iter().map(|p| p.0).collect(),
             repo_marker: self.repo_marker.filter(|m| !m.is_empty()),
-            worktree_prefix: or_named(self.worktree_prefix.map(|p| p.0), "--"),
-            local_prod_id: or_named(self.local_prod.project.map(|p| p.0), "-prod"),
+            worktree_prefix,
+            local_prod_id,
             local_prod_profile: self.local_prod.profile.map(|p| p.0),
             sandbox_item: or_named(self.sandbox.item.map(|i| i.0), "-sandbox-dev"),
             local_prod_item: or_named(self.local_prod.item.map(|i| i.0), "-local-prod"),
@@ -94,7 +97,7 @@ impl Raw {
             shared_volumes: self.shared_volumes,
             shared_networks: self.shared_networks,
             origin: String::new(),
-            shared: shared_services(self.shared, &slug)?,
+            shared,
             prepare: prepare_steps(self.prepare)?,
             host: host_services(self.host)?,
             builtin: false,
