@@ -556,8 +556,7 @@ fn variables(
             ));
         }
     }
-    let common_env: BTreeMap<String, String> =
-        env.into_iter().map(|(k, v)| (k.0, v.0)).collect();
+    let common_env: BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.0, v.0)).collect();
     let sandbox = kind_settings("sandbox", sandbox_raw.0, sandbox_raw.1)?;
     let local_prod = kind_settings("local_prod", local_raw.0, local_raw.1)?;
     // Each kind's variables are checked together: one kind may map a field

@@ -133,11 +133,11 @@ mod tests {
         let s = "pa$s\"wo\\rd'x";
         let forms = spellings(s);
         for f in [
-            "pa$s\"wo\\rd'x",        // raw
-            "pa$$s\"wo\\rd'x",       // compose config
-            "pa$s\\\"wo\\\\rd'x",    // JSON / YAML double-quoted
-            "pa$$s\\\"wo\\\\rd'x",   // both
-            "pa$s\"wo\\rd''x",       // YAML single-quoted
+            "pa$s\"wo\\rd'x",      // raw
+            "pa$$s\"wo\\rd'x",     // compose config
+            "pa$s\\\"wo\\\\rd'x",  // JSON / YAML double-quoted
+            "pa$$s\\\"wo\\\\rd'x", // both
+            "pa$s\"wo\\rd''x",     // YAML single-quoted
         ] {
             assert!(forms.contains(&f.to_string()), "{f} not in {forms:?}");
             super::conceal(s);
@@ -150,12 +150,17 @@ mod tests {
         let s = "-----BEGIN KEY-----\nMIIEvQIBADANBgkq\nshort\n-----END KEY-----";
         let forms = spellings(s);
         assert!(forms.contains(&"MIIEvQIBADANBgkq".to_string()), "{forms:?}");
-        assert!(forms.contains(&"-----BEGIN KEY-----\\nMIIEvQIBADANBgkq\\nshort\\n-----END KEY-----".to_string()));
+        assert!(forms.contains(
+            &"-----BEGIN KEY-----\\nMIIEvQIBADANBgkq\\nshort\\n-----END KEY-----".to_string()
+        ));
         // Lines under 8 characters would blank out ordinary words.
         assert!(!forms.contains(&"short".to_string()));
         super::conceal(s);
         let block = "KEY: |\n  -----BEGIN KEY-----\n  MIIEvQIBADANBgkq\n  short\n";
         let out = super::redact(block);
-        assert!(!out.contains("MIIEvQIBADANBgkq") && !out.contains("BEGIN KEY"), "{out}");
+        assert!(
+            !out.contains("MIIEvQIBADANBgkq") && !out.contains("BEGIN KEY"),
+            "{out}"
+        );
     }
 }

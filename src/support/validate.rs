@@ -478,7 +478,9 @@ mod tests {
             p: Option<PortNumber>,
         }
         assert!(toml::from_str::<T>("v = \"x\"\np = 80").is_ok());
-        let e = toml::from_str::<T>("\n\nv = \"a\\nB=1\"").err().map(|e| e.to_string());
+        let e = toml::from_str::<T>("\n\nv = \"a\\nB=1\"")
+            .err()
+            .map(|e| e.to_string());
         let e = e.unwrap_or_default();
         assert!(e.contains("line 3") && e.contains("newline"), "{e}");
         let e = toml::from_str::<T>("\np = 0").err().map(|e| e.to_string());
