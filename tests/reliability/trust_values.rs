@@ -122,4 +122,34 @@ pub fn run(t: &mut Tally) {
         env.kinfra(&repo, &["sandbox", "destroy", "a", "--force"]).success();
         format!("{} outputs (compose config as YAML, as JSON; env; env --json; status --json) of secrets holding $, \", \\, ' and lines: no spelling shown, the values masked (***)", runs.len())
     });
+
+    t.docker_case("untrusted input", "trust values: a gate check on a port the compose model lacks is refused by create", || {
+        let env = Env::with_docker().expect("docker");
+        let compose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports:\n      - \"18850:80\"\n";
+        let toml = |port: &str| format!("name = \"Gatey\"\ncompose_file = \"compose.yaml\"\nport_scheme = \"auto\"\n[[gate]]\nname = \"api\"\nservice = \"web\"\ntcp = {{ port = \"{port}\" }}\n");
+        let repo = project(&env, "gatey", &[("compose.yaml", compose), ("kinfra.toml", &toml("PORT_API_80"))]);
+        // The user's files (git's own admin files aside: the worktree's undo leaves
+        // `/.env.sandbox` in .git/info/exclude, as create's other undo does).
+        let user_files = || -> Vec<_> {
+            snapshot(&env.work).into_iter().filter(|(p, _)| !p.components().any(|c| c.as_os_str() == ".git")).collect()
+        };
+        let before = user_files();
+        let branches_before = crate::harness::git(&repo, &["branch", "--list"]);
+        let r = env.kinfra(&repo, &["sandbox", "create", "a"]);
+        r.code(2).stderr_has("PORT_API_80").stderr_has("does not publish").stderr_has("PORT_WEB_80").no_panic();
+        let wt = env.work.join("gatey--a");
+        assert!(!wt.exists(), "no worktree left\n{r}");
+        let reg = std::fs::read_to_string(env.registry_path()).unwrap_or_default();
+        assert!(!reg.contains("gatey--a"), "nothing registered\n{reg}");
+        let branches = crate::harness::git(&repo, &["branch", "--list"]);
+        assert_eq!(branches, branches_before, "no branch left");
+        assert_eq!(user_files(), before, "the user's files are as they were");
+        // The same description naming a port the model has is created.
+        std::fs::write(repo.join("kinfra.toml"), toml("PORT_WEB_80")).expect("write");
+        crate::harness::git(&repo, &["commit", "-qam", "gate on the web port"]);
+        env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+        assert!(wt.join(".env.sandbox").is_file());
+        env.kinfra(&repo, &["sandbox", "destroy", "a", "--force"]).success();
+        "create with a gate check on PORT_API_80 (the model publishes PORT_WEB_80): exit 2 naming both, no worktree, branch or registry entry left; on PORT_WEB_80 it is created".into()
+    });
 }
