@@ -139,6 +139,11 @@ pub fn run(t: &mut Tally) {
         r.code(2).stderr_has("PORT_API_80").stderr_has("does not publish").stderr_has("PORT_WEB_80").no_panic();
         let wt = env.work.join("gatey--a");
         assert!(!wt.exists(), "no worktree left\n{r}");
+        // `stack check` finds it too, through the same check.
+        let c = env.kinfra(&repo, &["stack", "check"]);
+        assert_ne!(c.code, 0, "stack check accepted it\n{c}");
+        c.code(2).no_panic();
+        assert!(c.stdout.contains("PORT_API_80") && c.stdout.contains("does not publish"), "{c}");
         let reg = std::fs::read_to_string(env.registry_path()).unwrap_or_default();
         assert!(!reg.contains("gatey--a"), "nothing registered\n{reg}");
         let branches = crate::harness::git(&repo, &["branch", "--list"]);
@@ -150,6 +155,6 @@ pub fn run(t: &mut Tally) {
         env.kinfra(&repo, &["sandbox", "create", "a"]).success();
         assert!(wt.join(".env.sandbox").is_file());
         env.kinfra(&repo, &["sandbox", "destroy", "a", "--force"]).success();
-        "create with a gate check on PORT_API_80 (the model publishes PORT_WEB_80): exit 2 naming both, no worktree, branch or registry entry left; on PORT_WEB_80 it is created".into()
+        "create with a gate check on PORT_API_80 (the model publishes PORT_WEB_80): exit 2 naming both (stack check: the same error, exit 2), no worktree, branch or registry entry left; on PORT_WEB_80 it is created".into()
     });
 }
