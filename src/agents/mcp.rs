@@ -54,6 +54,8 @@ pub fn serve(stack: Stack, home: Home, cwd: PathBuf) -> Result<()> {
         let writer = tokio::spawn(async move {
             let mut stdout = tokio::io::stdout();
             while let Some(line) = out_rx.recv().await {
+                // Every answer passes the one redactor (its JSON-escaped forms too).
+                let line = crate::support::stdio::redact(&line);
                 if stdout.write_all(line.as_bytes()).await.is_err()
                     || stdout.write_all(b"\n").await.is_err()
                     || stdout.flush().await.is_err()

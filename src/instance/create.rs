@@ -82,23 +82,38 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     // 3. `.env.sandbox`.
     crate::state::context::pause_point("create:worktree");
     let env = SandboxEnv::new(stack, slot, &id, &ctx.shared_dir(), &now);
-    if let Err(e) = env.write(&path.join(envfile::FILE_NAME)) {
+    let undo_all = || {
         let _lock = ctx.registry().worktree_lock();
         let _ = git::worktree_remove(&repo, &path);
         if created_branch {
             let _ = git::delete_branch(&repo, &branch);
         }
+        crate::tools::model::remove_copy(&ctx.home, &id);
         undo_registry();
+    };
+    if let Err(e) = env.write(&path.join(envfile::FILE_NAME)) {
+        undo_all();
         return Err(e);
     }
     carry(ctx, stack, &repo, &path);
     super::carry_ignored::carry_ignored(ctx, stack, &repo, &path);
     let inst = Instance {
         kind: Kind::Sandbox,
-        dir: path,
+        dir: path.clone(),
         env,
     };
-    Ok(super::resolve::choose_ports(ctx, stack, inst))
+    let inst = super::resolve::choose_ports(ctx, stack, inst);
+    // Under the auto scheme the model decides the port keys: a gate check naming
+    // one it lacks would fail every `up`, so the sandbox is not made (when the
+    // model could not be read yet, `up` checks it).
+    if stack.auto_ports
+        && ctx.home.model_copy_file(&id).is_file()
+        && let Err(e) = super::up::gate_ports_exist(stack, &inst)
+    {
+        undo_all();
+        return Err(e);
+    }
+    Ok(inst)
 }
 
 /// Where a new sandbox goes, checked before anything is changed.

@@ -22,8 +22,7 @@ pub struct SandboxEnv {
 impl SandboxEnv {
     /// Writes the file atomically (no secrets in it; readable by the user's tools).
     pub fn write(&self, path: &Path) -> crate::support::error::Result<()> {
-        crate::support::fsutil::write_atomic(path, self.render().as_bytes(), Some(0o644))
-            .map_err(|e| crate::support::error::Error::io("could not write", path, e))?;
+        crate::state::envfile::write(path, &self.vars, Some(0o644))?;
         // For a project that does not ignore it itself (KTRDR's .gitignore does). A
         // failure only shows the file in `git status`: destroy's lost-work check skips it.
         if let Some(dir) = path.parent() {
@@ -168,7 +167,8 @@ impl SandboxEnv {
         self.ports.iter().find(|(k, _)| k == key).map(|(_, p)| *p)
     }
 
-    pub fn render(&self) -> String {
+    /// The file's text; refused (naming the key) when a value would not read back.
+    pub fn render(&self) -> Result<String, EnvFileError> {
         render(&self.vars)
     }
 
@@ -242,7 +242,7 @@ mod tests {
             Path::new("/h/.ktrdr/shared"),
             "2026-01-01T00:00:00Z",
         );
-        let text = env.render();
+        let text = env.render().unwrap();
         let keys: Vec<&str> = text.lines().map(|l| l.split('=').next().unwrap()).collect();
         let mut sorted = keys.clone();
         sorted.sort();

@@ -11,7 +11,7 @@ use super::Instance;
 use crate::instance::env::SandboxEnv;
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
+use crate::support::error::Result;
 
 /// One line of `.env.sandbox` that changes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -119,12 +119,7 @@ pub fn sync(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<(Instance, 
     let (vars, changes) = plan(stack, &inst.env, &ctx.shared_dir(), &owned);
     if !changes.is_empty() {
         let path = inst.dir.join(crate::state::envfile::FILE_NAME);
-        crate::support::fsutil::write_atomic(
-            &path,
-            crate::state::envfile::render(&vars).as_bytes(),
-            None,
-        )
-        .map_err(|e| Error::io("could not write", &path, e))?;
+        crate::state::envfile::write(&path, &vars, None)?;
     }
     let now = stack.described();
     let mut was = None;

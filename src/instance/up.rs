@@ -502,26 +502,11 @@ pub fn print_gate(ctx: &Context, g: &Report) {
 }
 
 /// Under the auto scheme a gate check names a chosen port (`PORT_WEB_80`): one the
-/// compose model does not publish is refused before anything starts.
-fn gate_ports_exist(stack: &Stack, inst: &Instance) -> Result<()> {
-    for g in &stack.gate {
-        let (crate::stack::Check::Tcp { port_key }
-        | crate::stack::Check::Http { port_key, .. }
-        | crate::stack::Check::JsonLength { port_key, .. }) = &g.check;
-        if inst.env.port(port_key).is_none() {
-            let have: Vec<&str> = inst.env.ports.iter().map(|(k, _)| k.as_str()).collect();
-            return Err(Error::Invalid(format!(
-                "gate check {:?} names port {port_key}, which the compose model does not publish (its port keys: {})",
-                g.name,
-                if have.is_empty() {
-                    "none".to_string()
-                } else {
-                    have.join(", ")
-                }
-            )));
-        }
-    }
-    Ok(())
+/// compose model does not publish is refused before anything starts (by `up`) or
+/// is made (by `create`), through [`Stack::gate_ports_in`].
+pub(crate) fn gate_ports_exist(stack: &Stack, inst: &Instance) -> Result<()> {
+    let have: Vec<&str> = inst.env.ports.iter().map(|(k, _)| k.as_str()).collect();
+    stack.gate_ports_in(&have).map_err(Error::Invalid)
 }
 
 /// A service on the host's network binds the host's own ports: a second running

@@ -386,6 +386,33 @@ pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Fin
     Ok(out)
 }
 
+/// Under the auto scheme the compose model decides the port keys: a gate check
+/// naming one it lacks is an error, found through [`Stack::gate_ports_in`] (as
+/// `create` and `up` find it). Nothing when compose cannot read the project: the
+/// other findings and `up` say why.
+pub fn gate_ports(
+    stack: &Stack,
+    top: &std::path::Path,
+    compose: &crate::tools::compose::Compose,
+) -> Option<Finding> {
+    use crate::tools::model;
+    if !stack.auto_ports || stack.gate.is_empty() {
+        return None;
+    }
+    let files = stack.compose_files_in(top).ok()?;
+    let mut project = crate::tools::compose::Project::new("kinfra-check", files.first()?, top);
+    project.files = files;
+    project.profiles = stack.profiles.clone();
+    let doc = model::config(compose, &project, &stack.secret_vars()).ok()?;
+    let keys: Vec<String> = model::read(&doc, &project.profiles)
+        .ports
+        .iter()
+        .map(model::Published::key)
+        .collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    stack.gate_ports_in(&keys).err().map(error)
+}
+
 /// Pure: images services use without a build section that the engine does not have
 /// and no prepare step builds: compose would try to pull them.
 pub fn missing_images(stack: &Stack, facts: &Facts, have: &BTreeSet<String>) -> Vec<Finding> {

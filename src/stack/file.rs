@@ -4,7 +4,8 @@ mod convert;
 
 use super::*;
 use crate::support::validate::{
-    DirName, EnvName, HttpPath, JsonPointer, OpItem, Profile, ProjectName, WorktreePrefix,
+    DirName, EnvName, EnvValue, HttpPath, JsonPointer, OpItem, PortNumber, Profile, ProjectName,
+    WorktreePrefix,
 };
 
 #[derive(Debug, Deserialize)]
@@ -53,7 +54,7 @@ pub struct Raw {
     #[serde(default)]
     shared_networks: Vec<String>,
     #[serde(default)]
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<EnvName, EnvValue>,
     #[serde(default)]
     shared: Vec<RawShared>,
     #[serde(default)]
@@ -370,7 +371,7 @@ struct LocalProd {
     #[serde(default)]
     item: Option<OpItem>,
     #[serde(default)]
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<EnvName, EnvValue>,
     #[serde(default)]
     secrets: BTreeMap<EnvName, String>,
 }
@@ -381,7 +382,7 @@ struct Sandbox {
     #[serde(default)]
     item: Option<OpItem>,
     #[serde(default)]
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<EnvName, EnvValue>,
     #[serde(default)]
     secrets: BTreeMap<EnvName, String>,
 }
@@ -389,7 +390,7 @@ struct Sandbox {
 /// `[X.env]` and `[X.secrets]` of one kind, checked.
 fn kind_settings(
     kind: &str,
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<EnvName, EnvValue>,
     secrets: BTreeMap<EnvName, String>,
 ) -> std::result::Result<KindSettings, String> {
     let secrets = secrets
@@ -401,7 +402,7 @@ fn kind_settings(
         })
         .collect::<std::result::Result<_, String>>()?;
     Ok(KindSettings {
-        env: env.into_iter().map(|(k, v)| (k.0, v)).collect(),
+        env: env.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
         secrets,
     })
 }
@@ -411,11 +412,11 @@ fn kind_settings(
 struct Port {
     key: EnvName,
     #[serde(default)]
-    local_prod: Option<u16>,
+    local_prod: Option<PortNumber>,
     #[serde(default)]
-    fixed: Option<u16>,
+    fixed: Option<PortNumber>,
     #[serde(default)]
-    base: Option<u16>,
+    base: Option<PortNumber>,
     #[serde(default)]
     step: Option<u16>,
 }
@@ -549,13 +550,13 @@ struct Made<'a> {
     auto_ports: bool,
 }
 
-type RawKind = (BTreeMap<EnvName, String>, BTreeMap<EnvName, String>);
+type RawKind = (BTreeMap<EnvName, EnvValue>, BTreeMap<EnvName, String>);
 
 /// `[env]`, `[sandbox.*]`, `[local_prod.*]` and the secrets' kinds, checked:
 /// each kind's variables together with the ports and shared directories.
 fn variables(
     secrets: &[SecretField],
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<EnvName, EnvValue>,
     sandbox_raw: RawKind,
     local_raw: RawKind,
     made: &Made,
@@ -572,7 +573,7 @@ fn variables(
             ));
         }
     }
-    let common_env: BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.0, v)).collect();
+    let common_env: BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.0, v.0)).collect();
     let sandbox = kind_settings("sandbox", sandbox_raw.0, sandbox_raw.1)?;
     let local_prod = kind_settings("local_prod", local_raw.0, local_raw.1)?;
     // Each kind's variables are checked together: one kind may map a field

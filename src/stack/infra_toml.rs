@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::support::validate::{EnvValue, PortNumber};
+
 /// Where devops-ai keeps it, relative to the repository.
 pub const PATH: &str = ".devops-ai/infra.toml";
 
@@ -32,7 +34,7 @@ struct Sandbox {
     #[serde(default)]
     compose_file: Option<String>,
     #[serde(default)]
-    ports: BTreeMap<String, u16>,
+    ports: BTreeMap<String, PortNumber>,
     #[serde(default)]
     health: Option<Health>,
     #[serde(default)]
@@ -40,7 +42,7 @@ struct Sandbox {
     #[serde(default)]
     otel: Option<toml::Value>,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: BTreeMap<String, EnvValue>,
     #[serde(default)]
     secrets: BTreeMap<String, String>,
     #[serde(default)]
@@ -77,7 +79,7 @@ pub fn translate(text: &str) -> Result<(String, Vec<String>), String> {
     // devops-ai's slots run from 1 to 100 across projects: kinfra's per-project
     // numbering needs no more than its default ten.
     let mut ports = Vec::new();
-    for (key, base) in &sb.ports {
+    for (key, PortNumber(base)) in &sb.ports {
         let mut p = toml::Table::new();
         p.insert("key".into(), key.clone().into());
         p.insert("local_prod".into(), i64::from(*base).into());
@@ -105,7 +107,7 @@ pub fn translate(text: &str) -> Result<(String, Vec<String>), String> {
     if !sb.env.is_empty() {
         sandbox.insert(
             "env".into(),
-            toml::Value::Table(sb.env.into_iter().map(|(k, v)| (k, v.into())).collect()),
+            toml::Value::Table(sb.env.into_iter().map(|(k, v)| (k, v.0.into())).collect()),
         );
     }
     if !sb.secrets.is_empty() {
@@ -206,5 +208,14 @@ whatever = true
         let (text, _) =
             translate("[project]\nname = \"x\"\n[sandbox.env]\nPATH = \"/evil\"\n").unwrap();
         assert!(crate::stack::Stack::parse(&text, "t").is_err());
+    }
+
+    #[test]
+    fn a_value_or_port_that_would_change_the_env_file_names_its_line() {
+        let e = translate("[project]\nname = \"x\"\n[sandbox.env]\nA = \"1\\nSLOT_NUMBER=9\"\n")
+            .unwrap_err();
+        assert!(e.contains("line 4") && e.contains("newline"), "{e}");
+        let e = translate("[project]\nname = \"x\"\n[sandbox.ports]\nP = 0\n").unwrap_err();
+        assert!(e.contains("line 4") && e.contains("port 0"), "{e}");
     }
 }

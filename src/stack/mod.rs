@@ -366,6 +366,30 @@ impl Stack {
         }
     }
 
+    /// The one check that every gate check's port is one of `keys`, the port keys
+    /// an instance has (under the auto scheme, the ones its compose model
+    /// publishes): `create`, `stack check` and `up` all call it.
+    pub fn gate_ports_in(&self, keys: &[&str]) -> std::result::Result<(), String> {
+        for g in &self.gate {
+            let (Check::Tcp { port_key }
+            | Check::Http { port_key, .. }
+            | Check::JsonLength { port_key, .. }) = &g.check;
+            if !keys.contains(&port_key.as_str()) {
+                return Err(format!(
+                    "{}: gate check {:?} names port {port_key}, which the compose model does not publish (its port keys: {})",
+                    self.origin,
+                    g.name,
+                    if keys.is_empty() {
+                        "none".to_string()
+                    } else {
+                        keys.join(", ")
+                    }
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The literal variables of a kind of instance: `[env]`, then its own table.
     pub fn env_for(&self, local_prod: bool) -> BTreeMap<String, String> {
         let mut env = self.env.clone();

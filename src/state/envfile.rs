@@ -2,6 +2,7 @@
 //! Readers skip blank lines and `#` comments and split on the first `=`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub use crate::support::error::{EnvFileError, LoadError};
 
@@ -25,7 +26,8 @@ pub fn shared_dir_key(prefix: &str, sub: &str) -> String {
 }
 
 /// Parses the text of an env file. Tolerates a UTF-8 BOM and CRLF line ends;
-/// refuses duplicate keys (which one wins would be a guess).
+/// refuses duplicate keys (which one wins would be a guess) and values the writer
+/// would refuse (a CR inside a line, a NUL).
 pub fn parse(text: &str) -> Result<BTreeMap<String, String>, EnvFileError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut map = BTreeMap::new();
@@ -56,22 +58,67 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, EnvFileError> {
                 key: k.to_string(),
             });
         }
+        // A CR inside a line or a NUL: what no writer puts there, refused as the
+        // writer refuses it (so whatever is read can be written back).
+        if let Err(reason) = crate::support::validate::env_value(v) {
+            return Err(EnvFileError::BadLineValue {
+                line: line_no,
+                key: k.to_string(),
+                reason,
+            });
+        }
         first_line.insert(k.to_string(), line_no);
         map.insert(k.to_string(), v.to_string());
     }
     Ok(map)
 }
 
-/// Renders sorted `KEY=VALUE` lines.
-pub fn render(map: &BTreeMap<String, String>) -> String {
+/// Whether `key=value` reads back as exactly this key and value: the one check
+/// every write of the file goes through.
+pub fn check_entry(key: &str, value: &str) -> Result<(), EnvFileError> {
+    let bad_key = key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let reason = if bad_key {
+        Some("not a key (letters, digits and _ only)".to_string())
+    } else {
+        crate::support::validate::env_value(value).err()
+    };
+    match reason {
+        Some(reason) => Err(EnvFileError::Unwritable {
+            key: key.chars().take(80).collect(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Renders sorted `KEY=VALUE` lines; refuses (naming the key) an entry that would
+/// not read back identically.
+pub fn render(map: &BTreeMap<String, String>) -> Result<String, EnvFileError> {
     let mut s = String::new();
     for (k, v) in map {
+        check_entry(k, v)?;
         s.push_str(k);
         s.push('=');
         s.push_str(v);
         s.push('\n');
     }
-    s
+    Ok(s)
+}
+
+/// The one writer of `.env.sandbox`: checked, then replaced atomically. Nothing is
+/// written when an entry is refused.
+pub fn write(
+    path: &Path,
+    map: &BTreeMap<String, String>,
+    mode: Option<u32>,
+) -> crate::support::error::Result<()> {
+    use crate::support::error::Error;
+    let text = render(map).map_err(|source| Error::EnvUnwritable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    crate::support::fsutil::write_atomic(path, text.as_bytes(), mode)
+        .map_err(|e| Error::io("could not write", path, e))
 }
 
 #[cfg(test)]
@@ -102,5 +149,53 @@ mod tests {
             Err(EnvFileError::NoEquals { line: 1, .. })
         ));
         assert!(matches!(parse("A B=1\n"), Err(EnvFileError::BadKey { .. })));
+    }
+
+    #[test]
+    fn the_writer_refuses_what_would_not_read_back() {
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        for (k, v) in [
+            ("A", "1\nSLOT_NUMBER=9"),
+            ("A", "x\r"),
+            ("A", "x\0y"),
+            ("A", "x "),
+            ("", "x"),
+            ("A=B", "x"),
+            ("A B", "x"),
+            ("#A", "x"),
+        ] {
+            match render(&one(k, v)) {
+                Err(EnvFileError::Unwritable { key, .. }) => assert_eq!(key, k),
+                other => panic!("{k:?}={v:?}: {other:?}"),
+            }
+        }
+        let m = one("A", " $x \"q\" = \\ '#");
+        assert_eq!(parse(&render(&m).unwrap()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_refused_write_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, "A=1\n").unwrap();
+        let bad = BTreeMap::from([("A".to_string(), "2\nSLOT_NUMBER=9".to_string())]);
+        let e = write(&path, &bad, None).unwrap_err();
+        assert!(e.to_string().contains("\"A\""), "{e}");
+        assert_eq!(e.exit_kind(), crate::support::error::ExitKind::Invalid);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "A=1\n");
+    }
+
+    proptest::proptest! {
+        /// Whatever the writer accepts reads back as itself, no key added or lost.
+        #[test]
+        fn what_is_written_reads_back(
+            m in proptest::collection::btree_map("[A-Za-z0-9_=# ]{0,6}", "\\PC{0,12}|[ \t\r\n=#\"'$\\\\a]{0,8}", 0..6)
+        ) {
+            if let Ok(text) = render(&m) {
+                proptest::prop_assert_eq!(parse(&text), Ok(m));
+            } else {
+                proptest::prop_assert!(m.iter().any(|(k, v)| check_entry(k, v).is_err()));
+            }
+        }
     }
 }

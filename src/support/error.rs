@@ -104,6 +104,12 @@ pub enum Error {
     RegistrySymlink { path: PathBuf, target: PathBuf },
     #[error(transparent)]
     EnvFile(#[from] LoadError),
+    #[error("{} was not written: {source}", path.display())]
+    EnvUnwritable {
+        path: PathBuf,
+        #[source]
+        source: EnvFileError,
+    },
     #[error("{} is not inside a git repository", dir.display())]
     NotInRepo { dir: PathBuf },
     #[error("{} is not a {stack} repository (origin: {})", dir.display(), origin.as_deref().unwrap_or("none"))]
@@ -363,6 +369,7 @@ impl Error {
             | Error::WrongKind { .. }
             | Error::TargetOption { .. }
             | Error::Invalid(_)
+            | Error::EnvUnwritable { .. }
             | Error::NotAllowed { .. }
             | Error::StackInvalid { .. }
             | Error::SnapshotOfOtherProject { .. }
@@ -581,6 +588,16 @@ pub enum EnvFileError {
         value: String,
         expected: String,
     },
+    /// A value holding a CR or NUL: no writer of this file puts one there.
+    #[error("line {line}: {key}: {reason}")]
+    BadLineValue {
+        line: usize,
+        key: String,
+        reason: String,
+    },
+    /// Refused by the writer: the line would not read back as this key and value.
+    #[error("{key:?} cannot be written: {reason}")]
+    Unwritable { key: String, reason: String },
 }
 
 /// Why an instance's `.env.sandbox` could not be read.

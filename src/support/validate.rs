@@ -24,6 +24,45 @@ pub fn env_name(s: &str) -> Result<(), String> {
     }
 }
 
+/// A value kinfra writes into a `KEY=VALUE` line of `.env.sandbox` (or hands to
+/// compose as a variable): one it reads back identically. A newline or CR would add
+/// lines (`SLOT_NUMBER=9`), a NUL cannot be in a process's environment, and the
+/// reader trims a line, so trailing whitespace would be lost.
+pub fn env_value(s: &str) -> Result<(), String> {
+    let why = if s.contains('\n') {
+        "a newline"
+    } else if s.contains('\r') {
+        "a carriage return"
+    } else if s.contains('\0') {
+        "a NUL byte"
+    } else if s.trim_end() != s {
+        "trailing whitespace (the reader trims it)"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "{:?} holds {why}: it cannot be one `KEY=VALUE` line of .env.sandbox (write it on one line, without it)",
+        s.chars().take(60).collect::<String>()
+    ))
+}
+
+/// A TCP port kinfra publishes or checks: 1-65535. Port 0 asks the kernel for any
+/// free port, which no sandbox can be told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(try_from = "u16")]
+pub struct PortNumber(pub u16);
+
+impl TryFrom<u16> for PortNumber {
+    type Error = String;
+    fn try_from(p: u16) -> Result<Self, String> {
+        if p == 0 {
+            Err("port 0 is not a port (it asks the kernel for any free one): use 1-65535".into())
+        } else {
+            Ok(PortNumber(p))
+        }
+    }
+}
+
 /// Variables that steer the processes kinfra runs (docker, compose, git, the
 /// shells inside containers) or where they connect: a secret or a repository value
 /// must never become one of them.
@@ -263,6 +302,11 @@ checked_string!(
     env_name
 );
 checked_string!(
+    /// A checked [`env_value`].
+    EnvValue,
+    env_value
+);
+checked_string!(
     /// A checked [`profile`].
     Profile,
     profile
@@ -405,5 +449,42 @@ mod tests {
             .map(|e| e.to_string());
         let e = e.unwrap_or_default();
         assert!(e.contains("line 2") && e.contains("A=B"), "{e}");
+    }
+
+    #[test]
+    fn env_values_are_one_line_that_reads_back() {
+        for ok in ["", "x", "a=b", " lead", "$x \"q\" \\ '#"] {
+            assert!(env_value(ok).is_ok(), "{ok:?}");
+        }
+        for (bad, says) in [
+            ("a\nSLOT_NUMBER=9", "newline"),
+            ("a\r", "carriage return"),
+            ("a\0b", "NUL"),
+            ("trail ", "trailing whitespace"),
+            ("tab\t", "trailing whitespace"),
+        ] {
+            let e = env_value(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn values_and_ports_are_refused_with_their_line() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[allow(dead_code)]
+            v: Option<EnvValue>,
+            #[allow(dead_code)]
+            p: Option<PortNumber>,
+        }
+        assert!(toml::from_str::<T>("v = \"x\"\np = 80").is_ok());
+        let e = toml::from_str::<T>("\n\nv = \"a\\nB=1\"")
+            .err()
+            .map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(e.contains("line 3") && e.contains("newline"), "{e}");
+        let e = toml::from_str::<T>("\np = 0").err().map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(e.contains("line 2") && e.contains("port 0"), "{e}");
     }
 }

@@ -49,8 +49,10 @@ pub fn run(t: &mut Tally) {
         r.run(&texty(), |text| {
             if let Ok(map) = kinfra::state::envfile::parse(&text) {
                 // Whatever parses renders back to the same map.
-                let again = kinfra::state::envfile::parse(&kinfra::state::envfile::render(&map))
-                    .expect("re-parse");
+                let again = kinfra::state::envfile::parse(
+                    &kinfra::state::envfile::render(&map).expect("what parses renders"),
+                )
+                .expect("re-parse");
                 prop_assert_eq!(again, map.clone());
                 let _ = kinfra::instance::env::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
             }

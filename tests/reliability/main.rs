@@ -21,6 +21,7 @@ mod security;
 mod trust_identity;
 mod trust_files;
 mod trust_labels;
+mod trust_values;
 mod untrusted;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -304,6 +305,7 @@ fn reliability_suite() {
     trust_identity::run(&mut t);
     trust_files::run(&mut t);
     trust_labels::run(&mut t);
+    trust_values::run(&mut t);
     let text = report(&t);
     // Under target/, never over the tracked docs/RELIABILITY.md: a run is copied
     // there on purpose (scripts/reliability-report.sh).

@@ -83,6 +83,9 @@ fn allow(ctx: &Context, stack: &Stack, top: &std::path::Path, a: AllowArgs) -> c
 
 fn check(ctx: &Context, stack: &Stack, top: &std::path::Path, a: CheckArgs) -> crate::Result<i32> {
     let mut findings = stack_check::check_repo(stack, top)?;
+    if let Ok(compose) = crate::tools::compose::Compose::detect(&ctx.home) {
+        findings.extend(stack_check::gate_ports(stack, top, &compose));
+    }
     // Offer to create what is missing (asked at a terminal, or --create).
     let mut created = Vec::new();
     for f in &findings {

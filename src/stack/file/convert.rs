@@ -163,7 +163,7 @@ fn auto_ports(scheme: Option<&str>, has_ports: bool) -> Checked<bool> {
 /// One `[[ports]]` entry: `fixed`, or `local_prod` with an optional `base`/`step`
 /// that stays below 65536 up to the last slot.
 fn port_rule(p: Port, max_slot: u8) -> Checked<PortRule> {
-    if let Some(f) = p.fixed {
+    if let Some(PortNumber(f)) = p.fixed {
         if p.local_prod.is_some() || p.base.is_some() || p.step.is_some() {
             return Err(format!(
                 "port {}: `fixed` is the same port for every instance; it takes no local_prod, base or step",
@@ -177,13 +177,13 @@ fn port_rule(p: Port, max_slot: u8) -> Checked<PortRule> {
             fixed: true,
         });
     }
-    let Some(local_prod) = p.local_prod else {
+    let Some(PortNumber(local_prod)) = p.local_prod else {
         return Err(format!(
             "port {}: needs `local_prod` (the port at slot 0), or `fixed` (the same for every instance)",
             p.key
         ));
     };
-    let sandbox = match (p.base, p.step) {
+    let sandbox = match (p.base.map(|b| b.0), p.step) {
         (Some(b), Some(s)) => Some((b, s)),
         (Some(b), None) => Some((b, 1)),
         (None, None) => None,
