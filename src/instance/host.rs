@@ -193,11 +193,13 @@ fn settled(pid: u32) -> Option<Identity> {
     let own = observe(std::process::id()).map(|i| i.command);
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let now = observe(pid)?;
-        if Some(&now.command) != own.as_ref() || Instant::now() >= deadline {
-            return Some(now);
+        // While it execs, the system may show no command line for a moment.
+        match observe(pid) {
+            Some(now) if Some(&now.command) != own.as_ref() => return Some(now),
+            Some(now) if Instant::now() >= deadline => return Some(now),
+            None if !alive(pid) || Instant::now() >= deadline => return None,
+            _ => std::thread::sleep(Duration::from_millis(10)),
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

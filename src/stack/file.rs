@@ -4,7 +4,7 @@ mod convert;
 
 use super::*;
 use crate::support::validate::{
-    DirName, EnvName, HttpPath, JsonPointer, OpItem, Profile, ProjectName, WorktreePrefix,
+    DirName, EnvName, HttpPath, LiteralVar, JsonPointer, OpItem, Profile, ProjectName, WorktreePrefix,
 };
 
 #[derive(Debug, Deserialize)]
@@ -53,7 +53,7 @@ pub struct Raw {
     #[serde(default)]
     shared_networks: Vec<String>,
     #[serde(default)]
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<LiteralVar, String>,
     #[serde(default)]
     shared: Vec<RawShared>,
     #[serde(default)]
@@ -353,7 +353,7 @@ struct LocalProd {
     #[serde(default)]
     item: Option<OpItem>,
     #[serde(default)]
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<LiteralVar, String>,
     #[serde(default)]
     secrets: BTreeMap<EnvName, String>,
 }
@@ -364,7 +364,7 @@ struct Sandbox {
     #[serde(default)]
     item: Option<OpItem>,
     #[serde(default)]
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<LiteralVar, String>,
     #[serde(default)]
     secrets: BTreeMap<EnvName, String>,
 }
@@ -372,7 +372,7 @@ struct Sandbox {
 /// `[X.env]` and `[X.secrets]` of one kind, checked.
 fn kind_settings(
     kind: &str,
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<LiteralVar, String>,
     secrets: BTreeMap<EnvName, String>,
 ) -> std::result::Result<KindSettings, String> {
     let secrets = secrets
@@ -532,13 +532,13 @@ struct Made<'a> {
     auto_ports: bool,
 }
 
-type RawKind = (BTreeMap<EnvName, String>, BTreeMap<EnvName, String>);
+type RawKind = (BTreeMap<LiteralVar, String>, BTreeMap<EnvName, String>);
 
 /// `[env]`, `[sandbox.*]`, `[local_prod.*]` and the secrets' kinds, checked:
 /// each kind's variables together with the ports and shared directories.
 fn variables(
     secrets: &[SecretField],
-    env: BTreeMap<EnvName, String>,
+    env: BTreeMap<LiteralVar, String>,
     sandbox_raw: RawKind,
     local_raw: RawKind,
     made: &Made,
