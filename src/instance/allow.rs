@@ -34,7 +34,10 @@ pub fn commands_text(stack: &Stack) -> String {
             shown(&h.command)
         ));
         for (k, v) in &h.env {
-            s.push_str(&format!("    with {k}={}\n", shown(std::slice::from_ref(v))));
+            s.push_str(&format!(
+                "    with {k}={}\n",
+                shown(std::slice::from_ref(v))
+            ));
         }
     }
     if !stack.host.is_empty() {
@@ -152,9 +155,15 @@ mod tests {
     #[test]
     fn what_reaches_host_services_is_part_of_what_is_allowed() {
         let plain = text("");
-        assert!(plain.contains("srv --port 5002") && plain.contains("with A=1"), "{plain}");
+        assert!(
+            plain.contains("srv --port 5002") && plain.contains("with A=1"),
+            "{plain}"
+        );
         let with_env = text("[local_prod.env]\nKTRDR_ENV = \"production\"\n");
-        assert!(with_env.contains("host services get KTRDR_ENV=production"), "{with_env}");
+        assert!(
+            with_env.contains("host services get KTRDR_ENV=production"),
+            "{with_env}"
+        );
         let changed = text("[local_prod.env]\nKTRDR_ENV = \"staging\"\n");
         let common = text("[env]\nKTRDR_ENV = \"production\"\n");
         let secret = text("[local_prod.secrets]\nTOKEN = \"$HOME_TOKEN\"\n");
@@ -175,7 +184,13 @@ mod tests {
     #[test]
     fn values_cannot_forge_lines_of_what_is_shown() {
         let t = text("[local_prod.env]\nX = \"a\\n  host service ok: true\"\n");
-        assert_eq!(t.lines().filter(|l| l.starts_with("  host service ")).count(), 1, "{t}");
+        assert_eq!(
+            t.lines()
+                .filter(|l| l.starts_with("  host service "))
+                .count(),
+            1,
+            "{t}"
+        );
         assert!(t.contains(r#"X="a\n  host service ok: true""#), "{t}");
         assert!(text("[local_prod.env]\nE = \"\"\n").contains("E=\"\""));
     }

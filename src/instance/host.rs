@@ -99,8 +99,8 @@ pub fn our_process(path: &Path) -> Verdict {
         Ok(_) => {}
     }
     let mut bytes = Vec::new();
-    let read = std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_RECORD + 1).read_to_end(&mut bytes));
+    let read =
+        std::fs::File::open(path).and_then(|f| f.take(MAX_RECORD + 1).read_to_end(&mut bytes));
     if let Err(e) = read {
         return Verdict::Corrupt(format!("it cannot be read ({e})"));
     }
@@ -166,7 +166,9 @@ fn judge(pid: u32, recorded: &Identity, now: Option<&Identity>) -> Verdict {
             now.command.join(" ")
         ))
     } else if !now.group_leader {
-        Verdict::Stale(format!("process {pid} no longer leads its own process group"))
+        Verdict::Stale(format!(
+            "process {pid} no longer leads its own process group"
+        ))
     } else {
         Verdict::Ours(pid)
     }
@@ -562,7 +564,10 @@ mod tests {
             (with_pid("2147483648"), "out of range"),
             (with_pid("99999999999999999999999"), "not a record"),
             (GOOD.replace("\"8871234\"", "\"\""), "no start time"),
-            (GOOD.replace(r#"["python3","-m","http.server"]"#, "[]"), "no command"),
+            (
+                GOOD.replace(r#"["python3","-m","http.server"]"#, "[]"),
+                "no command",
+            ),
             (GOOD.replace('}', r#","extra":1}"#), "not a record"),
         ];
         for (text, says) in cases {
@@ -583,16 +588,27 @@ mod tests {
         };
         stale(None, "has ended");
         // The pid reused: same number, another start.
-        stale(Some(&id("101", &["srv", "--port", "5002"], true)), "another process");
-        stale(Some(&id("100", &["sleep", "1000"], true)), "another command line");
-        stale(Some(&id("100", &["srv", "--port", "5002"], false)), "process group");
+        stale(
+            Some(&id("101", &["srv", "--port", "5002"], true)),
+            "another process",
+        );
+        stale(
+            Some(&id("100", &["sleep", "1000"], true)),
+            "another command line",
+        );
+        stale(
+            Some(&id("100", &["srv", "--port", "5002"], false)),
+            "process group",
+        );
     }
 
     #[test]
     fn a_missing_or_odd_record_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(our_process(&dir.path().join("none.pid")), Verdict::Absent);
-        assert!(matches!(our_process(dir.path()), Verdict::Corrupt(w) if w.contains("regular file")));
+        assert!(
+            matches!(our_process(dir.path()), Verdict::Corrupt(w) if w.contains("regular file"))
+        );
         let big = dir.path().join("big.pid");
         std::fs::write(&big, vec![b'1'; 70_000]).expect("write");
         assert!(matches!(our_process(&big), Verdict::Corrupt(w) if w.contains("larger")));

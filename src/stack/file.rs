@@ -4,7 +4,8 @@ mod convert;
 
 use super::*;
 use crate::support::validate::{
-    DirName, EnvName, HttpPath, LiteralVar, JsonPointer, OpItem, Profile, ProjectName, WorktreePrefix,
+    DirName, EnvName, HttpPath, JsonPointer, LiteralVar, OpItem, Profile, ProjectName,
+    WorktreePrefix,
 };
 
 #[derive(Debug, Deserialize)]

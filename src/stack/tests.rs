@@ -296,7 +296,10 @@ fn literal_variables_that_steer_an_interpreter_are_refused_naming_key_and_line()
                 .map(|e| e.to_string())
                 .unwrap_or_else(|| panic!("accepted: {text}"));
             assert!(
-                e.contains("kinfra.toml") && e.contains(key) && e.contains("line 5") && e.contains("steers"),
+                e.contains("kinfra.toml")
+                    && e.contains(key)
+                    && e.contains("line 5")
+                    && e.contains("steers"),
                 "{table} {key}: {e}"
             );
         }

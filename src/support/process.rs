@@ -168,7 +168,13 @@ mod tests {
         assert_eq!(id.command, vec!["uv run python main.py --port 5002"]);
         assert!(id.group_leader);
         assert!(!parse_ps(out, 7422).expect("parsed").group_leader);
-        for bad in ["", "\n", "7421", "x Mon Dec 7 06:02:36 2026 cmd", "7421 Mon Dec 7 06:02:36 2026"] {
+        for bad in [
+            "",
+            "\n",
+            "7421",
+            "x Mon Dec 7 06:02:36 2026 cmd",
+            "7421 Mon Dec 7 06:02:36 2026",
+        ] {
             assert_eq!(parse_ps(bad, 7421), None, "{bad:?}");
         }
     }

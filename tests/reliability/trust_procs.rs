@@ -52,7 +52,11 @@ fn runs(c: &mut Child) -> bool {
 fn identity(pid: u32) -> (String, Vec<String>) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
     let after = &stat[stat.rfind(')').expect(")") + 1..];
-    let start = after.split_whitespace().nth(19).expect("field 22").to_string();
+    let start = after
+        .split_whitespace()
+        .nth(19)
+        .expect("field 22")
+        .to_string();
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
     let args = cmd
         .strip_suffix(b"\0")
@@ -89,9 +93,11 @@ fn prod_with_host(env: &Env, name: &str) -> (PathBuf, PathBuf) {
 
 pub fn run(t: &mut Tally) {
     if !cfg!(target_os = "linux") {
-        t.case("untrusted input", "host stop never signals a forged or reused pid", || {
-            crate::skip_platform("the forged records are built from /proc")
-        });
+        t.case(
+            "untrusted input",
+            "host stop never signals a forged or reused pid",
+            || crate::skip_platform("the forged records are built from /proc"),
+        );
     } else {
         t.docker_case(
             "untrusted input",
@@ -157,9 +163,16 @@ fn forged_records_and_host_stop() -> String {
     for (text, says) in &untrusted {
         write(&record, text);
         let r = env.kinfra(&repo, &["local-prod", "host", "stop"]);
-        r.code(6).no_panic().stderr_has("nothing was signalled").stderr_has(says);
+        r.code(6)
+            .no_panic()
+            .stderr_has("nothing was signalled")
+            .stderr_has(says);
         assert!(runs(&mut other), "{says}: the bystander was signalled\n{r}");
-        assert_eq!(std::fs::read_to_string(&record).expect("kept"), *text, "{r}");
+        assert_eq!(
+            std::fs::read_to_string(&record).expect("kept"),
+            *text,
+            "{r}"
+        );
         let st = env.kinfra(&repo, &["local-prod", "host", "status", "--json"]);
         assert!(st.success().json()[0]["pid"].is_null(), "{st}");
         n += 1;
@@ -167,8 +180,11 @@ fn forged_records_and_host_stop() -> String {
     std::fs::remove_file(&record).expect("rm");
     let _ = other.kill();
     let _ = other.wait();
-    env.kinfra(&repo, &["local-prod", "destroy", "--force"]).success();
-    format!("{n} forged records (a pid alone, a reused pid with another start time, another command line; pid 1, negative, huge, garbage) against `local-prod host stop`: the test's own process in its own group is never signalled; stale records are said and removed (exit 0), untrusted ones kept with exit 6")
+    env.kinfra(&repo, &["local-prod", "destroy", "--force"])
+        .success();
+    format!(
+        "{n} forged records (a pid alone, a reused pid with another start time, another command line; pid 1, negative, huge, garbage) against `local-prod host stop`: the test's own process in its own group is never signalled; stale records are said and removed (exit 0), untrusted ones kept with exit 6"
+    )
 }
 
 fn forged_record_and_destroy() -> String {
@@ -176,7 +192,8 @@ fn forged_record_and_destroy() -> String {
     let (repo, record) = prod_with_host(&env, "trustdestroy");
     // A real host service, started once allowed: destroy stops it.
     env.kinfra(&repo, &["stack", "allow"]).success();
-    env.kinfra(&repo, &["local-prod", "host", "start"]).success();
+    env.kinfra(&repo, &["local-prod", "host", "start"])
+        .success();
     let st = env.kinfra(&repo, &["local-prod", "host", "status", "--json"]);
     let real = st.success().json()[0]["pid"].as_u64().expect("pid");
     let rec: serde_json::Value =
@@ -206,8 +223,15 @@ fn forged_record_and_destroy() -> String {
     assert!(!record.parent().expect("dir").exists(), "records left\n{r}");
     // The clone keeps the repository's files (only kinfra's .env.sandbox goes).
     let after = snapshot(&repo);
-    for (p, bytes) in before.iter().filter(|(p, _)| !p.ends_with(".env.sandbox") && !p.starts_with(repo.join("logs"))) {
-        assert!(after.contains(&(p.clone(), bytes.clone())), "{} changed\n{r}", p.display());
+    for (p, bytes) in before
+        .iter()
+        .filter(|(p, _)| !p.ends_with(".env.sandbox") && !p.starts_with(repo.join("logs")))
+    {
+        assert!(
+            after.contains(&(p.clone(), bytes.clone())),
+            "{} changed\n{r}",
+            p.display()
+        );
     }
     let _ = other.kill();
     let _ = other.wait();
@@ -232,8 +256,16 @@ fn steering_literals_refused() -> String {
     .enumerate()
     {
         let name = format!("steer{i}");
-        let text = toml(&name, 18001, &format!("\n{table}\nOK = \"1\"\n{key} = \"/tmp/evil\"\n"));
-        let repo = project(&env, &name, &[("compose.yaml", APP), ("kinfra.toml", &text)]);
+        let text = toml(
+            &name,
+            18001,
+            &format!("\n{table}\nOK = \"1\"\n{key} = \"/tmp/evil\"\n"),
+        );
+        let repo = project(
+            &env,
+            &name,
+            &[("compose.yaml", APP), ("kinfra.toml", &text)],
+        );
         let before = snapshot(&env.work);
         for args in [
             vec!["local-prod", "init"],
@@ -251,9 +283,14 @@ fn steering_literals_refused() -> String {
         }
         crate::assert_intact(&name, &before, &env.work);
         assert!(!env.registry_path().exists(), "nothing registered");
-        assert!(!env.kinfra_home.join("allowed.json").exists(), "nothing allowed");
+        assert!(
+            !env.kinfra_home.join("allowed.json").exists(),
+            "nothing allowed"
+        );
     }
-    format!("{n} commands on descriptions whose [env], [sandbox.env] or [local_prod.env] sets an interpreter's or the loader's variable (GCONV_PATH, NODE_PATH, PERL5LIB, NODE_OPTIONS, PYTHONSTARTUP, RUBYLIB, LD_PRELOAD, DYLD_INSERT_LIBRARIES, BASH_ENV): exit 2 naming the file, key and line; nothing registered, allowed or created")
+    format!(
+        "{n} commands on descriptions whose [env], [sandbox.env] or [local_prod.env] sets an interpreter's or the loader's variable (GCONV_PATH, NODE_PATH, PERL5LIB, NODE_OPTIONS, PYTHONSTARTUP, RUBYLIB, LD_PRELOAD, DYLD_INSERT_LIBRARIES, BASH_ENV): exit 2 naming the file, key and line; nothing registered, allowed or created"
+    )
 }
 
 fn env_change_asks_again() -> String {
@@ -269,21 +306,42 @@ fn env_change_asks_again() -> String {
         &[
             ("compose.yaml", APP),
             ("hostsvc/index.html", "host\n"),
-            ("kinfra.toml", &toml(name, port, "\n[local_prod.env]\nKTRDR_ENV = \"production\"\n")),
+            (
+                "kinfra.toml",
+                &toml(
+                    name,
+                    port,
+                    "\n[local_prod.env]\nKTRDR_ENV = \"production\"\n",
+                ),
+            ),
         ],
     );
     env.kinfra(&repo, &["local-prod", "init"]).success();
     env.kinfra(&repo, &["stack", "allow"])
         .success()
         .stdout_has("KTRDR_ENV=production");
-    let record = env.kinfra_home.join(format!("host/{name}-prod/web-host.pid"));
+    let record = env
+        .kinfra_home
+        .join(format!("host/{name}-prod/web-host.pid"));
     let mut n = 0;
     // Each change of what reaches the host service asks again: not started.
     for (extra, shown) in [
-        ("\n[local_prod.env]\nKTRDR_ENV = \"staging\"\n", "KTRDR_ENV=staging"),
-        ("\n[local_prod.env]\nKTRDR_ENV = \"production\"\nDB_URL = \"postgres://evil\"\n", "DB_URL="),
-        ("\n[env]\nEXTRA = \"1\"\n[local_prod.env]\nKTRDR_ENV = \"production\"\n", "EXTRA=1"),
-        ("\n[local_prod.env]\nKTRDR_ENV = \"production\"\n[local_prod.secrets]\nTOKEN = \"$HOME\"\n", "TOKEN from $HOME"),
+        (
+            "\n[local_prod.env]\nKTRDR_ENV = \"staging\"\n",
+            "KTRDR_ENV=staging",
+        ),
+        (
+            "\n[local_prod.env]\nKTRDR_ENV = \"production\"\nDB_URL = \"postgres://evil\"\n",
+            "DB_URL=",
+        ),
+        (
+            "\n[env]\nEXTRA = \"1\"\n[local_prod.env]\nKTRDR_ENV = \"production\"\n",
+            "EXTRA=1",
+        ),
+        (
+            "\n[local_prod.env]\nKTRDR_ENV = \"production\"\n[local_prod.secrets]\nTOKEN = \"$HOME\"\n",
+            "TOKEN from $HOME",
+        ),
     ] {
         write_toml(&repo, extra);
         env.kinfra(&repo, &["stack", "allow", "--show"])
@@ -291,7 +349,10 @@ fn env_change_asks_again() -> String {
             .stdout_has("not allowed")
             .stdout_has(shown);
         let r = env.kinfra(&repo, &["local-prod", "host", "start"]);
-        r.code(2).no_panic().stderr_has("not been allowed").stderr_has(shown);
+        r.code(2)
+            .no_panic()
+            .stderr_has("not been allowed")
+            .stderr_has(shown);
         assert!(!record.exists(), "started without being allowed\n{r}");
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
@@ -302,10 +363,16 @@ fn env_change_asks_again() -> String {
     // What was allowed still runs as allowed.
     write_toml(&repo, "\n[local_prod.env]\nKTRDR_ENV = \"production\"\n");
     let shown = env.kinfra(&repo, &["stack", "allow", "--show"]);
-    assert!(shown.success().stdout.trim_end().ends_with("\nallowed"), "{shown}");
-    env.kinfra(&repo, &["local-prod", "host", "start"]).success();
+    assert!(
+        shown.success().stdout.trim_end().ends_with("\nallowed"),
+        "{shown}"
+    );
+    env.kinfra(&repo, &["local-prod", "host", "start"])
+        .success();
     env.kinfra(&repo, &["local-prod", "destroy", "--force"])
         .success()
         .stderr_has("Stopping host service web-host");
-    format!("{n} changes after `stack allow` to what reaches a host service ([local_prod.env] value, a new variable, [env], a secret's source): `allow --show` says not allowed and shows it, `host start` exits 2 naming it and starts nothing; the allowed text runs")
+    format!(
+        "{n} changes after `stack allow` to what reaches a host service ([local_prod.env] value, a new variable, [env], a secret's source): `allow --show` says not allowed and shows it, `host start` exits 2 naming it and starts nothing; the allowed text runs"
+    )
 }
