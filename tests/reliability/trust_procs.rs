@@ -203,6 +203,25 @@ fn forged_record_and_destroy() -> String {
         rec["start"].is_string() && rec["command"].to_string().contains("http.server"),
         "{rec}"
     );
+    // An untrusted record beside it: destroy refuses (exit 6) before anything
+    // is signalled or removed; local-prod stays registered, its service runs.
+    let junk = record.with_file_name("junk.pid");
+    write(
+        &junk,
+        "{\"pid\": 1, \"start\": \"1\", \"command\": [\"init\"]}",
+    );
+    let r = env.kinfra(&repo, &["local-prod", "destroy", "--force"]);
+    r.code(6).no_panic().stderr_has("junk").stderr_has("pid 1");
+    assert!(
+        Path::new(&format!("/proc/{real}")).exists(),
+        "signalled\n{r}"
+    );
+    assert!(record.is_file() && junk.is_file(), "records removed\n{r}");
+    assert!(
+        env.registry()["local_prod"].is_object(),
+        "local-prod forgotten\n{r}"
+    );
+    std::fs::remove_file(&junk).expect("rm");
     // Beside it, a forged record of another service naming the test's process.
     let mut other = bystander();
     write(&record.with_file_name("ghost.pid"), &other.id().to_string());
@@ -235,7 +254,7 @@ fn forged_record_and_destroy() -> String {
     }
     let _ = other.kill();
     let _ = other.wait();
-    "local-prod destroy stops the host service kinfra started (its record matches) and leaves the test's own process named by a forged record running, saying the record is stale".into()
+    "local-prod destroy refuses (exit 6, nothing signalled or removed) beside a record naming pid 1; then stops the host service kinfra started (its record matches) and leaves the test's own process named by a forged record running, saying the record is stale".into()
 }
 
 fn steering_literals_refused() -> String {
