@@ -58,7 +58,7 @@ fn observe_os(pid: u32) -> Option<Identity> {
     if !out.status.success() {
         return None;
     }
-    parse_ps(&String::from_utf8_lossy(&out.stdout), pid)
+    parse_ps(&out.stdout, pid)
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
