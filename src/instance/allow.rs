@@ -13,7 +13,11 @@ use crate::state::home::Home;
 use crate::support::error::{Error, Result};
 
 /// Pure: the host commands a description runs, one per line, as a person reviews
-/// them; empty when it runs none.
+/// them, with the environment each gets from the repository; empty when it runs
+/// none. A change to any of it (a command, a host service's own variable,
+/// `[env]`, `[local_prod.env]`, where local-prod's secrets come from) asks again:
+/// what was allowed is all that runs. Prepare commands get kinfra's own
+/// environment only, nothing from the repository.
 pub fn commands_text(stack: &Stack) -> String {
     let mut s = String::new();
     for p in &stack.prepare {
@@ -25,13 +29,48 @@ pub fn commands_text(stack: &Stack) -> String {
         s.push_str(&format!(
             "  host service {} (in {}, port {}): {}\n",
             h.name,
-            h.dir,
+            shown(std::slice::from_ref(&h.dir)),
             h.port,
             shown(&h.command)
         ));
         for (k, v) in &h.env {
-            s.push_str(&format!("    with {k}={v}\n"));
+            s.push_str(&format!(
+                "    with {k}={}\n",
+                shown(std::slice::from_ref(v))
+            ));
         }
+    }
+    if !stack.host.is_empty() {
+        s.push_str(&host_env_text(stack));
+    }
+    s
+}
+
+/// Pure: what every host service gets from the repository besides its own
+/// variables: local-prod's literal variables and where its secrets come from
+/// (never their values, which are not the repository's).
+fn host_env_text(stack: &Stack) -> String {
+    use crate::tools::secrets::SecretSource;
+    let mut s = String::new();
+    for (k, v) in stack.env_for(true) {
+        s.push_str(&format!(
+            "  host services get {k}={}\n",
+            shown(std::slice::from_ref(&v))
+        ));
+    }
+    for f in stack.secret_fields.iter().filter(|f| f.for_kind(true)) {
+        s.push_str(&format!(
+            "  host services get {} from 1Password field {:?}\n",
+            f.var, f.field
+        ));
+    }
+    for r in &stack.local_prod.secrets {
+        let from = match &r.source {
+            SecretSource::OnePassword(at) => format!("from {at:?}"),
+            SecretSource::Host(name) => format!("from ${name}"),
+            SecretSource::Literal(v) => format!("= {}", shown(std::slice::from_ref(v))),
+        };
+        s.push_str(&format!("  host services get {} {from}\n", r.var));
     }
     s
 }
@@ -39,8 +78,9 @@ pub fn commands_text(stack: &Stack) -> String {
 fn shown(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=:@".contains(c))
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:@".contains(c))
             {
                 a.clone()
             } else {
@@ -98,4 +138,60 @@ pub fn require(ctx: &Context, clone: &Path, stack: &Stack) -> Result<()> {
         clone: clone.to_path_buf(),
         commands: commands.trim_end().to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::commands_text;
+    use crate::stack::Stack;
+
+    const BASE: &str = "name = \"x\"\ncompose_file = \"c.yml\"\n[[host]]\nname = \"h\"\ncommand = [\"srv\", \"--port\", \"5002\"]\nport = 5002\nenv = { A = \"1\" }\n";
+
+    fn text(extra: &str) -> String {
+        let stack = Stack::parse(&format!("{BASE}{extra}"), "kinfra.toml").expect("parses");
+        commands_text(&stack)
+    }
+
+    #[test]
+    fn what_reaches_host_services_is_part_of_what_is_allowed() {
+        let plain = text("");
+        assert!(
+            plain.contains("srv --port 5002") && plain.contains("with A=1"),
+            "{plain}"
+        );
+        let with_env = text("[local_prod.env]\nKTRDR_ENV = \"production\"\n");
+        assert!(
+            with_env.contains("host services get KTRDR_ENV=production"),
+            "{with_env}"
+        );
+        let changed = text("[local_prod.env]\nKTRDR_ENV = \"staging\"\n");
+        let common = text("[env]\nKTRDR_ENV = \"production\"\n");
+        let secret = text("[local_prod.secrets]\nTOKEN = \"$HOME_TOKEN\"\n");
+        assert!(secret.contains("TOKEN from $HOME_TOKEN"), "{secret}");
+        // Each change is a different text, so it asks again.
+        let all = [&plain, &with_env, &changed, &secret];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // [env] reaches them as [local_prod.env] does.
+        assert_eq!(common, with_env);
+        // A sandbox's own variables do not reach host services (local-prod's only).
+        assert_eq!(text("[sandbox.env]\nX = \"1\"\n"), plain);
+    }
+
+    #[test]
+    fn values_cannot_forge_lines_of_what_is_shown() {
+        let t = text("[local_prod.env]\nX = \"a\\n  host service ok: true\"\n");
+        assert_eq!(
+            t.lines()
+                .filter(|l| l.starts_with("  host service "))
+                .count(),
+            1,
+            "{t}"
+        );
+        assert!(t.contains(r#"X="a\n  host service ok: true""#), "{t}");
+        assert!(text("[local_prod.env]\nE = \"\"\n").contains("E=\"\""));
+    }
 }

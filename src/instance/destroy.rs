@@ -275,6 +275,9 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
             ctx.cwd.display()
         ));
     }
+    // Its host services first, each only while its record still names the
+    // process kinfra started (an untrusted record refuses before anything goes).
+    super::host::stop_all(ctx, stack, &entry.instance_id)?;
     ctx.reporter.step(&format!(
         "Removing containers and volumes of {}",
         entry.instance_id

@@ -4,8 +4,8 @@ mod convert;
 
 use super::*;
 use crate::support::validate::{
-    DirName, EnvName, EnvValue, HttpPath, JsonPointer, OpItem, PortNumber, Profile, ProjectName,
-    WorktreePrefix,
+    DirName, EnvName, EnvValue, HttpPath, JsonPointer, LiteralVar, OpItem, PortNumber, Profile,
+    ProjectName, WorktreePrefix,
 };
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +54,7 @@ pub struct Raw {
     #[serde(default)]
     shared_networks: Vec<String>,
     #[serde(default)]
-    env: BTreeMap<EnvName, EnvValue>,
+    env: BTreeMap<LiteralVar, EnvValue>,
     #[serde(default)]
     shared: Vec<RawShared>,
     #[serde(default)]
@@ -371,7 +371,7 @@ struct LocalProd {
     #[serde(default)]
     item: Option<OpItem>,
     #[serde(default)]
-    env: BTreeMap<EnvName, EnvValue>,
+    env: BTreeMap<LiteralVar, EnvValue>,
     #[serde(default)]
     secrets: BTreeMap<EnvName, String>,
 }
@@ -382,7 +382,7 @@ struct Sandbox {
     #[serde(default)]
     item: Option<OpItem>,
     #[serde(default)]
-    env: BTreeMap<EnvName, EnvValue>,
+    env: BTreeMap<LiteralVar, EnvValue>,
     #[serde(default)]
     secrets: BTreeMap<EnvName, String>,
 }
@@ -390,7 +390,7 @@ struct Sandbox {
 /// `[X.env]` and `[X.secrets]` of one kind, checked.
 fn kind_settings(
     kind: &str,
-    env: BTreeMap<EnvName, EnvValue>,
+    env: BTreeMap<LiteralVar, EnvValue>,
     secrets: BTreeMap<EnvName, String>,
 ) -> std::result::Result<KindSettings, String> {
     let secrets = secrets
@@ -550,13 +550,13 @@ struct Made<'a> {
     auto_ports: bool,
 }
 
-type RawKind = (BTreeMap<EnvName, EnvValue>, BTreeMap<EnvName, String>);
+type RawKind = (BTreeMap<LiteralVar, EnvValue>, BTreeMap<EnvName, String>);
 
 /// `[env]`, `[sandbox.*]`, `[local_prod.*]` and the secrets' kinds, checked:
 /// each kind's variables together with the ports and shared directories.
 fn variables(
     secrets: &[SecretField],
-    env: BTreeMap<EnvName, EnvValue>,
+    env: BTreeMap<LiteralVar, EnvValue>,
     sandbox_raw: RawKind,
     local_raw: RawKind,
     made: &Made,

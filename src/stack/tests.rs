@@ -294,3 +294,42 @@ fn a_shared_service_may_not_take_an_instances_project() {
         "x-obs"
     );
 }
+
+#[test]
+fn literal_variables_that_steer_an_interpreter_are_refused_naming_key_and_line() {
+    let base = "name = \"x\"\ncompose_file = \"c.yml\"\n";
+    for table in ["[env]", "[sandbox.env]", "[local_prod.env]"] {
+        for key in [
+            "GCONV_PATH",
+            "NODE_PATH",
+            "NODE_OPTIONS",
+            "PERL5LIB",
+            "PERL5OPT",
+            "PYTHONPATH",
+            "PYTHONSTARTUP",
+            "RUBYLIB",
+            "RUBYOPT",
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "DYLD_INSERT_LIBRARIES",
+            "BASH_ENV",
+            "ENV",
+            "GLIBC_TUNABLES",
+        ] {
+            let text = format!("{base}{table}\nOK = \"1\"\n{key} = \"/tmp/x\"\n");
+            let e = Stack::parse(&text, "kinfra.toml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| panic!("accepted: {text}"));
+            assert!(
+                e.contains("kinfra.toml")
+                    && e.contains(key)
+                    && e.contains("line 5")
+                    && e.contains("steers"),
+                "{table} {key}: {e}"
+            );
+        }
+        let fine = format!("{base}{table}\nNODE_ENV = \"production\"\nKTRDR_ENV = \"dev\"\n");
+        assert!(Stack::parse(&fine, "kinfra.toml").is_ok(), "{fine}");
+    }
+}

@@ -244,6 +244,8 @@ pub enum Error {
     PrepareFailed { name: String, detail: String },
     #[error("host service {name} needs port {port}, which something else holds")]
     HostPortHeld { name: String, port: u16 },
+    #[error("host service records kinfra did not write, nothing was signalled:\n  {}", records.join("\n  "))]
+    HostRecordUntrusted { records: Vec<String> },
     #[error("no snapshot {name:?} of {project}{}", if known.is_empty() { String::new() } else { format!(" (there are: {})", known.join(", ")) })]
     NoSuchSnapshot {
         name: String,
@@ -387,7 +389,8 @@ impl Error {
             | Error::RegistryVersion { .. }
             | Error::RegistrySymlink { .. }
             | Error::IdentityMismatch { .. }
-            | Error::EnvFile(_) => CorruptState,
+            | Error::EnvFile(_)
+            | Error::HostRecordUntrusted { .. } => CorruptState,
             Error::DockerUnavailable { .. }
             | Error::NoCompose
             | Error::RemoteDocker { .. }
@@ -424,6 +427,7 @@ impl Error {
                 "replace the link {} with a regular file, or point KINFRA_HOME elsewhere",
                 path.display()
             ),
+            Error::HostRecordUntrusted { .. } => "kinfra neither signals nor removes such a file: look at it, stop the process it names yourself if it is yours to stop, then remove the file".into(),
             Error::EnvFile(_) => "fix the file by hand, or run `kinfra sandbox destroy --keep-worktree` and `init` again to regenerate it".into(),
             Error::NotInRepo { .. } => "run this inside a clone of the project's repository (or one of its worktrees)".into(),
             Error::NotStackRepo { stack, marker, .. } => format!(

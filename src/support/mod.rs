@@ -6,6 +6,7 @@ pub mod env_vars;
 pub mod error;
 pub mod exec;
 pub mod fsutil;
+pub mod process;
 pub mod prompt;
 pub mod slug;
 pub mod stdio;

@@ -92,6 +92,37 @@ pub fn steers_processes(name: &str) -> bool {
         "SSL_CERT_DIR",
         "XDG_CONFIG_HOME",
         "XDG_RUNTIME_DIR",
+        // What an interpreter loads or runs first, and where the C library finds
+        // code: set by a repository, each runs its code inside a command the user
+        // allowed (a host service, a prepare step) without being part of it.
+        "GCONV_PATH",
+        "GLIBC_TUNABLES",
+        "LOCPATH",
+        "NLSPATH",
+        "HOSTALIASES",
+        "RES_OPTIONS",
+        "LOCALDOMAIN",
+        "ZDOTDIR",
+        "NODE_PATH",
+        "NODE_REPL_EXTERNAL_MODULE",
+        "PERLLIB",
+        "RUBYLIB",
+        "GEM_HOME",
+        "GEM_PATH",
+        "IRBRC",
+        "LUA_INIT",
+        "LUA_PATH",
+        "LUA_CPATH",
+        "TCLLIBPATH",
+        "CLASSPATH",
+        "JDK_JAVA_OPTIONS",
+        "_JAVA_OPTIONS",
+        "PHPRC",
+        "PHP_INI_SCAN_DIR",
+        "R_PROFILE",
+        "R_PROFILE_USER",
+        "R_LIBS",
+        "R_LIBS_USER",
     ];
     const PREFIXES: &[&str] = &[
         "LD_",
@@ -106,6 +137,7 @@ pub fn steers_processes(name: &str) -> bool {
         "SSH_",
         "PYTHON",
         "UV_",
+        "PERL5",
     ];
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
@@ -264,6 +296,21 @@ pub fn secret_var(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A literal variable of `[env]`, `[sandbox.env]` or `[local_prod.env]`: a plain
+/// name ([`env_name`]) that steers no process ([`steers_processes`]). Refused while
+/// the file is parsed, so the error names the key and its line: these values reach
+/// compose and the host services the user allowed without being part of what was
+/// allowed, and an interpreter's search path or the loader's would run code there.
+pub fn literal_var(s: &str) -> Result<(), String> {
+    env_name(s)?;
+    if steers_processes(s) {
+        return Err(format!(
+            "{s} steers the programs kinfra runs (an interpreter's search path or options, the loader, a shell's start-up file, docker, compose, git): a repository's literal variable must never set it; set it inside the command that needs it, or choose another name"
+        ));
+    }
+    Ok(())
+}
+
 /// serde's `deserialize_with` for a secret's variable: [`secret_var`], with the
 /// place in the file.
 pub fn de_secret_var<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -305,6 +352,11 @@ checked_string!(
     /// A checked [`env_value`].
     EnvValue,
     env_value
+);
+checked_string!(
+    /// A checked [`literal_var`].
+    LiteralVar,
+    literal_var
 );
 checked_string!(
     /// A checked [`profile`].

@@ -18,9 +18,10 @@ mod faults;
 mod fuzz;
 mod load;
 mod security;
-mod trust_identity;
 mod trust_files;
+mod trust_identity;
 mod trust_labels;
+mod trust_procs;
 mod trust_values;
 mod untrusted;
 
@@ -306,6 +307,7 @@ fn reliability_suite() {
     trust_files::run(&mut t);
     trust_labels::run(&mut t);
     trust_values::run(&mut t);
+    trust_procs::run(&mut t);
     let text = report(&t);
     // Under target/, never over the tracked docs/RELIABILITY.md: a run is copied
     // there on purpose (scripts/reliability-report.sh).
