@@ -416,6 +416,60 @@ pub fn missing_images(stack: &Stack, facts: &Facts, have: &BTreeSet<String>) -> 
     out
 }
 
+/// What the engine and the host would share between instances, from the compose
+/// file's own text (the same pure rules as the copy's, [`crate::tools::model::isolate_engine`]):
+/// under the auto scheme, what each instance's copy changes and what stays shared;
+/// otherwise every one of them is shared, as the file runs unchanged.
+pub fn engine_findings(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Finding> {
+    use crate::tools::model;
+    let Ok(mut doc) = model::parse(text) else {
+        return Vec::new();
+    };
+    let user_home = std::path::PathBuf::from(
+        crate::support::env_vars::get(crate::support::env_vars::EnvVars::HOME).unwrap_or_default(),
+    );
+    let host_paths = stack
+        .host_paths
+        .iter()
+        .flat_map(|p| {
+            let e = crate::stack::expand_host_path(p, &user_home)
+                .display()
+                .to_string();
+            [
+                (e.clone(), "<the instance's own>".to_string()),
+                (p.clone(), e),
+            ]
+        })
+        .collect();
+    let opts = model::EngineOptions {
+        project: "<project>",
+        sandbox: stack.auto_ports,
+        own_dirs: vec![top.display().to_string()],
+        host_paths,
+    };
+    let iso = model::isolate_engine(&mut doc, &opts);
+    if stack.auto_ports {
+        return iso.lines().into_iter().map(warning).collect();
+    }
+    let mut out: Vec<Finding> = iso
+        .limited
+        .iter()
+        .map(|(svc, _)| warning(format!(
+            "service {svc} is Traefik with Docker discovery: it serves every instance's routers (kinfra limits it only in the copy it runs under port_scheme = \"auto\"); limit it with --providers.docker.constraints=Label(`{}`,`<project>`)",
+            model::PROJECT_LABEL
+        )))
+        .collect();
+    out.extend(
+        iso.watchers
+            .iter()
+            .map(|(svc, why)| warning(format!("service {svc} {why}"))),
+    );
+    out.extend(iso.host_paths.iter().map(|(svc, p)| warning(format!(
+        "service {svc} writes the host path {p}, outside the repository: every instance shares it"
+    ))));
+    out
+}
+
 /// [`check_repo`] on compose text already read (`up` has it in hand).
 pub fn check_text(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Finding> {
     let env_keys: BTreeSet<String> = std::fs::read_to_string(top.join(".env"))
@@ -427,7 +481,9 @@ pub fn check_text(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Findi
     // Unknown (engine unreachable) counts as present: no false alarm.
     let exists =
         |kind: &str, name: &str| crate::tools::docker::object_exists(kind, name).unwrap_or(true);
-    check(stack, &facts, &env_keys, &exists)
+    let mut out = check(stack, &facts, &env_keys, &exists);
+    out.extend(engine_findings(stack, top, text));
+    out
 }
 
 #[cfg(test)]

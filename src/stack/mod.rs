@@ -240,6 +240,9 @@ pub struct Stack {
     /// External networks every instance joins on purpose (an observability stack's):
     /// `stack check` does not warn about them.
     pub shared_networks: Vec<String>,
+    /// Host paths outside the repository each sandbox gets its own empty directory
+    /// for (`[isolate] host_paths`), as written (`~/…` or absolute).
+    pub host_paths: Vec<String>,
     /// Which description this is, for people: the file it came from, or which
     /// built-in one (`stack check` and `create` say it).
     pub origin: String,
@@ -445,12 +448,14 @@ impl Stack {
 mod builtin;
 pub mod check;
 mod file;
+mod host_paths;
 pub mod infra_toml;
 mod lookup;
 pub mod ports;
 
 pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource, kind_key};
 pub use builtin::{KTRDR, KTRDR_2026, ktrdr_for_compose};
+pub use host_paths::{expand as expand_host_path, host_path_refusal, host_path_syntax};
 pub use lookup::{for_dir, infer, repo_name};
 
 #[cfg(test)]

@@ -93,6 +93,7 @@ impl Raw {
             carry: self.carry,
             shared_volumes: self.shared_volumes,
             shared_networks: self.shared_networks,
+            host_paths: isolate_host_paths(self.isolate)?,
             origin: String::new(),
             shared: shared_services(self.shared, &slug)?,
             prepare: prepare_steps(self.prepare)?,

@@ -32,6 +32,9 @@ pub struct Isolation {
     /// Networks whose fixed subnet became the instance's own (network, from, to).
     #[serde(default)]
     pub subnets: Vec<(String, String, String)>,
+    /// What the engine and the host share ([`super::isolate_engine`]).
+    #[serde(default)]
+    pub engine: super::EngineIsolation,
 }
 
 impl Isolation {
@@ -73,6 +76,7 @@ impl Isolation {
                 "service {svc} uses network_mode: host: it binds the host's own ports, so only one instance of this project can run it at a time"
             ));
         }
+        out.extend(self.engine.lines());
         out
     }
 }
