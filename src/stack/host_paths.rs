@@ -84,6 +84,27 @@ pub fn host_path_refusal(
     None
 }
 
+/// [`host_path_refusal`] for every entry of a description on this machine (the
+/// user's home, kinfra's home, the checkout it was read from): every command reads
+/// the description through here, so a refused entry stops it before it does
+/// anything (exit 2).
+pub fn check_here(stack: &super::Stack, repo: &Path) -> crate::support::error::Result<()> {
+    use crate::support::env_vars::{EnvVars, get};
+    let user_home = PathBuf::from(get(EnvVars::HOME).unwrap_or_default());
+    let kinfra_home = crate::state::home::Home::from_env()
+        .map(|h| h.path().to_path_buf())
+        .unwrap_or_else(|_| user_home.join(".ktrdr"));
+    for p in &stack.host_paths {
+        if let Some(why) = host_path_refusal(p, &user_home, &kinfra_home, repo) {
+            return Err(crate::support::error::Error::StackInvalid {
+                origin: stack.origin.clone(),
+                message: format!("isolate.host_paths entry {p:?} {why}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

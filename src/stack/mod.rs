@@ -427,7 +427,11 @@ impl Stack {
     pub fn from_dir(dir: &Path) -> Result<Option<Stack>> {
         let path = dir.join(FILE_NAME);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Stack::parse(&text, &path.display().to_string()).map(Some),
+            Ok(text) => {
+                let s = Stack::parse(&text, &path.display().to_string())?;
+                host_paths::check_here(&s, dir)?;
+                Ok(Some(s))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("could not read", &path, e)),
         }
