@@ -18,6 +18,7 @@ mod faults;
 mod fuzz;
 mod load;
 mod security;
+mod trust_engine;
 mod untrusted;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -298,6 +299,7 @@ fn reliability_suite() {
     fuzz::run(&mut t);
     security::run(&mut t);
     untrusted::run(&mut t);
+    trust_engine::run(&mut t);
     let text = report(&t);
     // Under target/, never over the tracked docs/RELIABILITY.md: a run is copied
     // there on purpose (scripts/reliability-report.sh).

@@ -215,7 +215,9 @@ fn watcher_kind(s: &serde_json::Map<String, Value>) -> Watcher {
     let image = s.get("image").and_then(Value::as_str).unwrap_or("");
     let image = image.rsplit('/').next().unwrap_or(image);
     let image = image.split([':', '@']).next().unwrap_or(image);
-    let traefik_args = args(s).iter().any(|a| a.starts_with("--providers.docker"));
+    let traefik_args = args(s)
+        .iter()
+        .any(|a| a.to_ascii_lowercase().starts_with("--providers.docker"));
     let traefik_env = env_keys(s)
         .iter()
         .any(|k| k.starts_with("TRAEFIK_PROVIDERS_DOCKER"));
@@ -233,14 +235,36 @@ fn watcher_kind(s: &serde_json::Map<String, Value>) -> Watcher {
 }
 
 /// Pure: `existing` limited to the project's containers as well (`&&`, so a limit
-/// the project sets is kept).
+/// the project sets is kept). An expression whose parentheses or backquotes do not
+/// balance could close the group and widen the limit (`a`) || (`true`): it is
+/// dropped, and the project's own label is the whole constraint.
 pub fn combine_constraint(existing: Option<&str>, project: &str) -> String {
     let own = format!("Label(`{PROJECT_LABEL}`,`{project}`)");
     match existing.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(e) if e == own || e.ends_with(&format!("&& {own}")) => e.to_string(),
-        Some(e) => format!("({e}) && {own}"),
-        None => own,
+        Some(e) if e == own || e.ends_with(&format!(") && {own}")) && balanced(e) => e.to_string(),
+        Some(e) if balanced(e) => format!("({e}) && {own}"),
+        _ => own,
     }
+}
+
+/// Pure: whether an expression's parentheses balance outside its backquoted
+/// strings, and its backquotes pair up.
+fn balanced(e: &str) -> bool {
+    let (mut depth, mut quoted) = (0i32, false);
+    for c in e.chars() {
+        match c {
+            '`' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0 && !quoted
 }
 
 const CONSTRAINT_FLAG: &str = "--providers.docker.constraints";
@@ -260,27 +284,36 @@ fn limit_traefik(
         )
     };
     let a = args(s);
-    if a.iter().any(|x| x.starts_with("--providers.docker")) {
+    if a.iter()
+        .any(|x| x.to_ascii_lowercase().starts_with("--providers.docker"))
+    {
         let Some(Value::Array(list)) = s.get_mut("command") else {
             return Err(unlimited(
                 "configured in a one-line command kinfra does not rewrite",
             ));
         };
-        let at = list
-            .iter()
-            .position(|x| x.as_str().is_some_and(|t| t.starts_with(CONSTRAINT_FLAG)));
-        let existing = match at {
-            Some(i) => match list[i].as_str().and_then(|t| t.split_once('=')) {
-                Some((flag, v)) if flag == CONSTRAINT_FLAG => Some(v.to_string()),
+        // Each constraint flag is limited (Traefik takes one; which is its business).
+        let mut c = String::new();
+        let mut found = false;
+        for x in list.iter_mut() {
+            // Traefik reads its flags' names whatever their case.
+            let Some(t) = x
+                .as_str()
+                .filter(|t| t.to_ascii_lowercase().starts_with(CONSTRAINT_FLAG))
+            else {
+                continue;
+            };
+            let existing = match t.split_once('=') {
+                Some((flag, v)) if flag.eq_ignore_ascii_case(CONSTRAINT_FLAG) => v.to_string(),
                 _ => return Err(unlimited("whose constraint flag has no `=`")),
-            },
-            None => None,
-        };
-        let c = combine_constraint(existing.as_deref(), project);
-        let flag = Value::String(format!("{CONSTRAINT_FLAG}={c}"));
-        match at {
-            Some(i) => list[i] = flag,
-            None => list.push(flag),
+            };
+            c = combine_constraint(Some(&existing), project);
+            *x = Value::String(format!("{CONSTRAINT_FLAG}={c}"));
+            found = true;
+        }
+        if !found {
+            c = combine_constraint(None, project);
+            list.push(Value::String(format!("{CONSTRAINT_FLAG}={c}")));
         }
         return Ok(c);
     }
@@ -463,6 +496,19 @@ mod tests {
         );
         assert_eq!(iso.limited.len(), 2);
         assert!(iso.watchers.is_empty(), "{iso:?}");
+        // A hostile expression cannot widen the limit, nor name another instance alone.
+        assert_eq!(
+            combine_constraint(Some("Label(`a`,`b`)) || (Label(`c`,`d`)"), "p--a"),
+            "Label(`com.docker.compose.project`,`p--a`)"
+        );
+        assert_eq!(
+            combine_constraint(Some("Label(`com.docker.compose.project`,`p--b`)"), "p--a"),
+            "(Label(`com.docker.compose.project`,`p--b`)) && Label(`com.docker.compose.project`,`p--a`)"
+        );
+        assert_eq!(
+            combine_constraint(Some("Label(`a`,`b)`"), "p--a"),
+            "Label(`com.docker.compose.project`,`p--a`)"
+        );
         // Idempotent: the copy is made again from compose's model, but twice is harmless.
         assert_eq!(
             combine_constraint(Some("Label(`com.docker.compose.project`,`p--a`)"), "p--a"),
