@@ -76,7 +76,7 @@ fn a_docker_discovering_proxy_sees_only_its_own_instance() {
             "{id} names only itself"
         );
     }
-    let text = std::fs::read_to_string(repo.join("compose.yaml")).unwrap();
+    let text = std::fs::read_to_string(repo.join("compose.yaml")).expect("test io");
     assert_eq!(text, WATCHERS, "the compose file is never edited");
     for n in ["a", "b"] {
         env.kinfra(&repo, &["sandbox", "destroy", n, "--force"])
@@ -115,7 +115,7 @@ fn a_built_image_with_a_fixed_tag_is_each_sandboxs_own() {
         .stderr_has("built image \"engimg-app:latest\" is this instance's own \"engimg--a-app\"");
     env.kinfra(&repo, &["sandbox", "create", "b"]).success();
     // Sandbox b's worktree has other code.
-    std::fs::write(env.work.join("engimg--b").join("code.txt"), "version b\n").unwrap();
+    std::fs::write(env.work.join("engimg--b").join("code.txt"), "version b\n").expect("test io");
     for n in ["a", "b"] {
         let wt = env.work.join(format!("engimg--{n}"));
         env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
@@ -156,8 +156,8 @@ fn host_paths_outside_the_repository_are_named_or_each_sandboxs_own() {
     let own = env.base().join("engpath-data");
     let shared = env.base().join("engpath-shared");
     for d in [&own, &shared] {
-        std::fs::create_dir_all(d).unwrap();
-        std::fs::write(d.join("marker"), "the original\n").unwrap();
+        std::fs::create_dir_all(d).expect("test io");
+        std::fs::write(d.join("marker"), "the original\n").expect("test io");
     }
     let compose = format!(
         "services:\n  app:\n    image: busybox:1.35\n    command: [\"sh\", \"-c\", \"hostname >> /data/who; exec sleep 3600\"]\n    ports: [\"18873:80\"]\n    volumes: [\"{}:/data\", \"{}:/shared\"]\n    stop_grace_period: 1s\n",
@@ -206,16 +206,16 @@ fn host_paths_outside_the_repository_are_named_or_each_sandboxs_own() {
             .kinfra_home
             .join("sandbox/paths")
             .join(&id)
-            .join(own.strip_prefix("/").unwrap());
+            .join(own.strip_prefix("/").expect("test io"));
         assert!(dir.join("who").is_file(), "{}", dir.display());
     }
     assert_eq!(
-        std::fs::read_dir(&own).unwrap().count(),
+        std::fs::read_dir(&own).expect("test io").count(),
         1,
         "the original is untouched (only its marker)"
     );
     assert_eq!(
-        std::fs::read_to_string(own.join("marker")).unwrap(),
+        std::fs::read_to_string(own.join("marker")).expect("test io"),
         "the original\n"
     );
     for n in ["a", "b"] {

@@ -96,7 +96,7 @@ pub fn run(t: &mut Tally) {
             "the unbalanced expression is dropped, the own label is the whole limit: {args}"
         );
         assert_eq!(
-            std::fs::read_to_string(repo.join("compose.yaml")).unwrap(),
+            std::fs::read_to_string(repo.join("compose.yaml")).expect("test io"),
             compose,
             "the compose file is never edited"
         );
