@@ -79,6 +79,18 @@ pub fn cached_shared(ctx: &Context, id: &str) -> Vec<String> {
             .iter()
             .map(|s| format!("service {s} on the host's network (one instance at a time)")),
     );
+    out.extend(
+        iso.engine
+            .watchers
+            .iter()
+            .map(|(s, _)| format!("service {s} sees every instance's containers (Docker socket)")),
+    );
+    out.extend(
+        iso.engine
+            .host_paths
+            .iter()
+            .map(|(s, p)| format!("host path {p} (service {s}; [isolate] host_paths)")),
+    );
     out
 }
 
@@ -116,9 +128,10 @@ pub fn prepare(
         .retain(|(k, _)| !k.starts_with(model::PORT_PREFIX));
     // The rewrites of `model::isolate` are part of what the copy is made from.
     let key = format!(
-        "{}-iso2-{}",
+        "{}-iso2-{}-{}",
         model::cache_key(compose, &keyed, &secrets),
-        stack.shared_volumes.join(",")
+        stack.shared_volumes.join(","),
+        stack.host_paths.join(",")
     );
     let copy = ctx.home.model_copy_file(inst.id());
     let meta_path = ctx.home.model_meta_file(inst.id());
@@ -157,6 +170,7 @@ pub fn prepare(
     if sandbox {
         net6::isolate(ctx, inst.id(), &mut doc, &mut isolation)?;
     }
+    isolation.engine = isolate_engine(ctx, stack, inst, &mut doc)?;
     // Said whenever the copy is made (create, and an `up` after a change).
     for line in isolation.lines() {
         ctx.reporter.info(&line);
@@ -185,6 +199,65 @@ pub fn prepare(
         instance,
         isolation,
     })
+}
+
+/// [`model::isolate_engine`] for the instance: each `[isolate] host_paths` entry is
+/// checked against this machine first (refused, exit 2, before anything is made or
+/// started), and a sandbox's own directory for it is made empty (a file the
+/// original is gets a copy), the original never touched.
+fn isolate_engine(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &Instance,
+    doc: &mut serde_json::Value,
+) -> Result<model::EngineIsolation> {
+    let user_home = PathBuf::from(
+        crate::support::env_vars::get(crate::support::env_vars::EnvVars::HOME).unwrap_or_default(),
+    );
+    let sandbox = inst.kind == super::Kind::Sandbox;
+    let own_root = model::host_paths_dir(&ctx.home, inst.id());
+    let mut host_paths = Vec::new();
+    for p in &stack.host_paths {
+        if let Some(why) =
+            crate::stack::host_path_refusal(p, &user_home, ctx.home.path(), &inst.dir)
+        {
+            return Err(Error::StackInvalid {
+                origin: stack.origin.clone(),
+                message: format!("isolate.host_paths entry {p:?} {why}"),
+            });
+        }
+        let from = crate::stack::expand_host_path(p, &user_home);
+        let rel = from.strip_prefix("/").unwrap_or(&from);
+        host_paths.push((
+            from.display().to_string(),
+            own_root.join(rel).display().to_string(),
+        ));
+    }
+    let opts = model::EngineOptions {
+        project: inst.id(),
+        sandbox,
+        own_dirs: vec![
+            inst.dir.display().to_string(),
+            ctx.home.path().display().to_string(),
+        ],
+        host_paths,
+    };
+    let iso = model::isolate_engine(doc, &opts);
+    for (_, from, to) in &iso.own_host_paths {
+        let to = PathBuf::from(to);
+        if to.exists() {
+            continue; // kept across starts: it is the instance's data
+        }
+        let made = if std::path::Path::new(from).is_file() {
+            to.parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::copy(from, &to).map(|_| ()))
+        } else {
+            std::fs::create_dir_all(&to)
+        };
+        made.map_err(|e| Error::io("could not create", &to, e))?;
+    }
+    Ok(iso)
 }
 
 /// Subnets for the networks that fix one: kept when recorded, else the first in

@@ -7,7 +7,7 @@
 //! in: top-level `services`, `volumes`, `networks`; per service `ports`,
 //! `container_name`, `healthcheck`; `external: true` objects.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::stack::Stack;
 
@@ -61,10 +61,22 @@ pub fn check(
     env_keys: &BTreeSet<String>,
     exists: &dyn Fn(&str, &str) -> bool,
 ) -> Vec<Finding> {
+    check_in(stack, facts, env_keys, exists, &BTreeMap::new())
+}
+
+/// Pure: [`check`] run in an instance's checkout, whose `.env.sandbox` variables
+/// are `instance` (its own ports are named in the hints).
+pub fn check_in(
+    stack: &Stack,
+    facts: &Facts,
+    env_keys: &BTreeSet<String>,
+    exists: &dyn Fn(&str, &str) -> bool,
+    instance: &BTreeMap<String, String>,
+) -> Vec<Finding> {
     let mut out: Vec<Finding> = stack.notes.iter().map(|n| warning(n.clone())).collect();
     fixed_ports(stack, facts, &mut out);
     shared_names(stack, facts, &mut out);
-    own_urls(facts, &mut out);
+    own_urls(stack, facts, instance, &mut out);
     unset_variables(stack, facts, env_keys, &mut out);
     references(stack, facts, &mut out);
     unread_keys(stack, facts, &mut out);
@@ -143,51 +155,74 @@ fn shared_names(stack: &Stack, facts: &Facts, out: &mut Vec<Finding>) {
 }
 
 /// A URL to the project's own published port (`NEXTAUTH_URL=http://localhost:3000`)
-/// leads a user of a sandbox to the base stack.
-fn own_urls(facts: &Facts, out: &mut Vec<Finding>) {
-    let published: BTreeSet<u16> = facts
-        .ports
-        .iter()
-        .filter_map(|p| {
-            p.host
-                .parse()
-                .ok()
-                .or_else(|| p.var.as_ref().and_then(|(_, d)| d.as_deref()?.parse().ok()))
-        })
-        .collect();
+/// leads a user of a sandbox to the base stack. The hint names the variable that
+/// holds the instance's port (the auto scheme's key, or the `[[ports]]` key in
+/// kinfra.toml) and, in an instance's checkout, that instance's port.
+fn own_urls(
+    stack: &Stack,
+    facts: &Facts,
+    instance: &BTreeMap<String, String>,
+    out: &mut Vec<Finding>,
+) {
+    let host_port = |p: &PortEntry| -> Option<u16> {
+        p.host
+            .parse()
+            .ok()
+            .or_else(|| p.var.as_ref().and_then(|(_, d)| d.as_deref()?.parse().ok()))
+    };
+    let forms = crate::tools::model::service_forms(facts.services.iter().map(String::as_str));
     for (svc, k, v) in &facts.environment {
         for port in local_ports(v) {
-            if !published.contains(&port) {
+            let Some(p) = facts.ports.iter().find(|p| host_port(p) == Some(port)) else {
                 continue;
-            }
-            let target = facts
-                .ports
-                .iter()
-                .find(|p| p.host.parse() == Ok(port))
-                .map(|p| {
-                    let target: String = p
-                        .text
-                        .rsplit(':')
-                        .next()
-                        .unwrap_or("")
-                        .chars()
-                        .take_while(char::is_ascii_digit)
-                        .collect();
-                    format!("{}_{target}", p.service)
-                })
-                .map(|st| {
-                    format!(
-                        "PORT_{}",
-                        st.to_uppercase()
-                            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-                    )
-                })
-                .unwrap_or_else(|| "its port key".into());
+            };
+            let key = own_port_key(stack, p, &forms);
+            let (key, mapped) = match key {
+                Some((key, mapped)) => (key, mapped),
+                None => ("its port key".to_string(), String::new()),
+            };
+            let here = instance
+                .get(&key)
+                .map(|n| format!("; this instance's is {n}"))
+                .unwrap_or_default();
             out.push(warning(format!(
-                "service {svc}: {k}={v} names the project's own published port {port}; in a sandbox that port is the instance's own ({target} in `kinfra env`), so a user following it lands on the base stack: write it as ${{{target}:-{port}}}"
+                "service {svc}: {k}={v} names the project's own published port {port}; in a sandbox that port is the instance's own ({key} in `kinfra env`{mapped}{here}), so a user following it lands on the base stack: write it as ${{{key}:-{port}}}"
             )));
         }
     }
+}
+
+/// Pure: the variable holding an instance's port for a published entry, and where
+/// it is mapped: the auto scheme's `PORT_<SERVICE>_<TARGET>` (kinfra's, from the
+/// same rule as the copy's keys), or the `[[ports]]` key the entry reads.
+fn own_port_key(
+    stack: &Stack,
+    p: &PortEntry,
+    forms: &BTreeMap<String, String>,
+) -> Option<(String, String)> {
+    if !stack.auto_ports {
+        let (var, _) = p.var.as_ref()?;
+        let mapped = if stack.ports.iter().any(|r| &r.key == var) {
+            format!(", mapped by kinfra.toml's [[ports]] key = {var:?}")
+        } else {
+            String::new()
+        };
+        return Some((var.clone(), mapped));
+    }
+    let last = p.text.rsplit(':').next().unwrap_or("");
+    let (target, protocol) = last.split_once('/').unwrap_or((last, "tcp"));
+    let published = crate::tools::model::Published {
+        service: p.service.clone(),
+        form: forms.get(&p.service)?.clone(),
+        target: target.parse().ok()?,
+        protocol: protocol.to_string(),
+        base: 0,
+        nth: 0,
+    };
+    Some((
+        published.key(),
+        ", chosen by kinfra (port_scheme = \"auto\")".to_string(),
+    ))
 }
 
 /// Variables the compose file reads that nothing sets.
@@ -443,6 +478,60 @@ pub fn missing_images(stack: &Stack, facts: &Facts, have: &BTreeSet<String>) -> 
     out
 }
 
+/// What the engine and the host would share between instances, from the compose
+/// file's own text (the same pure rules as the copy's, [`crate::tools::model::isolate_engine`]):
+/// under the auto scheme, what each instance's copy changes and what stays shared;
+/// otherwise every one of them is shared, as the file runs unchanged.
+pub fn engine_findings(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Finding> {
+    use crate::tools::model;
+    let Ok(mut doc) = model::parse(text) else {
+        return Vec::new();
+    };
+    let user_home = std::path::PathBuf::from(
+        crate::support::env_vars::get(crate::support::env_vars::EnvVars::HOME).unwrap_or_default(),
+    );
+    let host_paths = stack
+        .host_paths
+        .iter()
+        .flat_map(|p| {
+            let e = crate::stack::expand_host_path(p, &user_home)
+                .display()
+                .to_string();
+            [
+                (e.clone(), "<the instance's own>".to_string()),
+                (p.clone(), e),
+            ]
+        })
+        .collect();
+    let opts = model::EngineOptions {
+        project: "<project>",
+        sandbox: stack.auto_ports,
+        own_dirs: vec![top.display().to_string()],
+        host_paths,
+    };
+    let iso = model::isolate_engine(&mut doc, &opts);
+    if stack.auto_ports {
+        return iso.lines().into_iter().map(warning).collect();
+    }
+    let mut out: Vec<Finding> = iso
+        .limited
+        .iter()
+        .map(|(svc, _)| warning(format!(
+            "service {svc} is Traefik with Docker discovery: it serves every instance's routers (kinfra limits it only in the copy it runs under port_scheme = \"auto\"); limit it with --providers.docker.constraints=Label(`{}`,`<project>`)",
+            model::PROJECT_LABEL
+        )))
+        .collect();
+    out.extend(
+        iso.watchers
+            .iter()
+            .map(|(svc, why)| warning(format!("service {svc} {why}"))),
+    );
+    out.extend(iso.host_paths.iter().map(|(svc, p)| warning(format!(
+        "service {svc} writes the host path {p}, outside the repository: every instance shares it"
+    ))));
+    out
+}
+
 /// [`check_repo`] on compose text already read (`up` has it in hand).
 pub fn check_text(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Finding> {
     let env_keys: BTreeSet<String> = std::fs::read_to_string(top.join(".env"))
@@ -454,7 +543,16 @@ pub fn check_text(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Findi
     // Unknown (engine unreachable) counts as present: no false alarm.
     let exists =
         |kind: &str, name: &str| crate::tools::docker::object_exists(kind, name).unwrap_or(true);
-    check(stack, &facts, &env_keys, &exists)
+    // In an instance's checkout its own ports are named in the hints.
+    let instance: BTreeMap<String, String> =
+        std::fs::read_to_string(top.join(crate::state::envfile::FILE_NAME))
+            .ok()
+            .and_then(|t| crate::state::envfile::parse(&t).ok())
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
+    let mut out = check_in(stack, &facts, &env_keys, &exists, &instance);
+    out.extend(engine_findings(stack, top, text));
+    out
 }
 
 #[cfg(test)]

@@ -54,6 +54,8 @@ pub struct Raw {
     #[serde(default)]
     shared_networks: Vec<String>,
     #[serde(default)]
+    isolate: RawIsolate,
+    #[serde(default)]
     env: BTreeMap<LiteralVar, EnvValue>,
     #[serde(default)]
     shared: Vec<RawShared>,
@@ -65,6 +67,26 @@ pub struct Raw {
     workflow: RawWorkflow,
     #[serde(default)]
     data: RawData,
+}
+
+/// `[isolate]`: what kinfra makes each sandbox's own beyond what it infers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIsolate {
+    #[serde(default)]
+    host_paths: Vec<String>,
+}
+
+/// Pure: `[isolate] host_paths` entries, each an absolute path or one under `~/`,
+/// naming a directory below the root or home (never `/` or `~` itself), without
+/// `..`. What the filesystem says (a symlink, inside kinfra's home) is checked
+/// where the copy is made ([`crate::stack::host_path_refusal`]).
+fn isolate_host_paths(raw: RawIsolate) -> std::result::Result<Vec<String>, String> {
+    for p in &raw.host_paths {
+        crate::stack::host_path_syntax(p)
+            .map_err(|e| format!("isolate.host_paths entry {p:?}: {e}"))?;
+    }
+    Ok(raw.host_paths)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -240,6 +240,9 @@ pub struct Stack {
     /// External networks every instance joins on purpose (an observability stack's):
     /// `stack check` does not warn about them.
     pub shared_networks: Vec<String>,
+    /// Host paths outside the repository each sandbox gets its own empty directory
+    /// for (`[isolate] host_paths`), as written (`~/…` or absolute).
+    pub host_paths: Vec<String>,
     /// Which description this is, for people: the file it came from, or which
     /// built-in one (`stack check` and `create` say it).
     pub origin: String,
@@ -448,7 +451,11 @@ impl Stack {
     pub fn from_dir(dir: &Path) -> Result<Option<Stack>> {
         let path = dir.join(FILE_NAME);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Stack::parse(&text, &path.display().to_string()).map(Some),
+            Ok(text) => {
+                let s = Stack::parse(&text, &path.display().to_string())?;
+                host_paths::check_here(&s, dir)?;
+                Ok(Some(s))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("could not read", &path, e)),
         }
@@ -469,6 +476,7 @@ impl Stack {
 mod builtin;
 pub mod check;
 mod file;
+mod host_paths;
 pub mod infra_toml;
 mod lookup;
 pub mod ports;
@@ -476,6 +484,7 @@ pub mod referenced;
 
 pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource, kind_key};
 pub use builtin::{KTRDR, KTRDR_2026, ktrdr_for_compose};
+pub use host_paths::{expand as expand_host_path, host_path_refusal, host_path_syntax};
 pub use lookup::{for_dir, infer, repo_name};
 
 #[cfg(test)]

@@ -22,10 +22,14 @@ use crate::state::home::Home;
 use crate::support::error::{Error, Result};
 use crate::tools::compose::{Compose, Project, Variant};
 
+mod engine;
 mod isolate;
 mod subnets;
 mod subnets6;
 
+pub use engine::{
+    EngineIsolation, EngineOptions, PROJECT_LABEL, combine_constraint, isolate_engine,
+};
 use isolate::is_external;
 pub use isolate::{Isolation, isolate};
 pub use subnets::{Cidr, choose_subnet, fixed_subnets, rewrite_subnets};
@@ -383,11 +387,22 @@ pub fn config(compose: &Compose, project: &Project, secret_vars: &[String]) -> R
     Ok(doc)
 }
 
-/// Removes an instance's resolved copy and its record (the instance is gone).
+/// Removes an instance's resolved copy and its record (the instance is gone), and
+/// its own copies of `[isolate] host_paths`.
 pub fn remove_copy(home: &Home, instance_id: &str) {
     // Absent already is fine: nothing else refers to these files.
     let _ = std::fs::remove_file(home.model_meta_file(instance_id));
     let _ = std::fs::remove_file(home.model_copy_file(instance_id));
+    // Files a container wrote as root may stay; they are under kinfra's home only.
+    // An id that is not one plain name never names a directory to remove.
+    if !instance_id.is_empty() && !instance_id.contains(['/', '.']) {
+        let _ = std::fs::remove_dir_all(host_paths_dir(home, instance_id));
+    }
+}
+
+/// Where a sandbox's own directories for `[isolate] host_paths` live.
+pub fn host_paths_dir(home: &Home, instance_id: &str) -> PathBuf {
+    home.path().join("sandbox").join("paths").join(instance_id)
 }
 
 /// The cache key of a resolved copy: what `config` read (the compose files, and the

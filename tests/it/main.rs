@@ -17,6 +17,7 @@ mod data;
 mod devops_ai;
 mod installer;
 mod isolation;
+mod isolation_engine;
 mod isolation_files;
 mod ktrdr_today;
 mod local_prod;

@@ -18,6 +18,7 @@ mod faults;
 mod fuzz;
 mod load;
 mod security;
+mod trust_engine;
 mod trust_files;
 mod trust_identity;
 mod trust_labels;
@@ -308,6 +309,7 @@ fn reliability_suite() {
     trust_labels::run(&mut t);
     trust_values::run(&mut t);
     trust_procs::run(&mut t);
+    trust_engine::run(&mut t);
     let text = report(&t);
     // Under target/, never over the tracked docs/RELIABILITY.md: a run is copied
     // there on purpose (scripts/reliability-report.sh).

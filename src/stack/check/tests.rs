@@ -249,3 +249,35 @@ mod todays_ktrdr {
         );
     }
 }
+
+#[test]
+fn a_url_to_the_own_port_names_its_key_where_it_is_mapped_and_the_instances_port() {
+    // Two services whose names share a form: the key is the copy's, hash and all.
+    let text = "services:\n  web.app:\n    image: x\n    ports: [\"5001:5000\"]\n    environment:\n      APP_URL: http://localhost:5001\n  web-app:\n    image: x\n";
+    let facts = read(text);
+    let auto = crate::stack::Stack::inferred("p", "compose.yaml").unwrap();
+    let forms = crate::tools::model::service_forms(["web.app", "web-app"]);
+    let key = format!("PORT_{}_5000", forms["web.app"]);
+    let instance: BTreeMap<String, String> = [(key.clone(), "20317".to_string())].into();
+    let f = check_in(&auto, &facts, &BTreeSet::new(), &|_, _| true, &instance);
+    assert!(
+        f.iter()
+            .any(|f| f.message.contains(&format!("${{{key}:-5001}}"))
+                && f.message.contains("this instance's is 20317")
+                && f.message.contains("port_scheme = \"auto\"")),
+        "{f:#?}"
+    );
+    // The env scheme: the [[ports]] key the entry reads, and its kinfra.toml line.
+    let text = "services:\n  web:\n    image: x\n    ports: [\"${WEB_PORT:-5001}:5000\"]\n    environment:\n      - APP_URL=http://localhost:5001/x\n";
+    let stack = crate::stack::Stack::parse(
+        "name = \"p\"\ncompose_file = \"compose.yaml\"\n[[ports]]\nkey = \"WEB_PORT\"\nlocal_prod = 5001\nbase = 20000\nstep = 1\n",
+        "t",
+    )
+    .unwrap();
+    let f = check(&stack, &read(text), &BTreeSet::new(), &|_, _| true);
+    assert!(
+        f.iter().any(|f| f.message.contains("${WEB_PORT:-5001}")
+            && f.message.contains("[[ports]] key = \"WEB_PORT\"")),
+        "{f:#?}"
+    );
+}

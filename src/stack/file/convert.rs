@@ -96,6 +96,7 @@ impl Raw {
             carry: self.carry,
             shared_volumes: self.shared_volumes,
             shared_networks: self.shared_networks,
+            host_paths: isolate_host_paths(self.isolate)?,
             origin: String::new(),
             shared,
             prepare: prepare_steps(self.prepare)?,

@@ -39,6 +39,9 @@ pub struct Isolation {
     /// (network, from, to).
     #[serde(default)]
     pub bridges: Vec<(String, String, String)>,
+    /// What the engine and the host share ([`super::isolate_engine`]).
+    #[serde(default)]
+    pub engine: super::EngineIsolation,
 }
 
 impl Isolation {
@@ -90,6 +93,7 @@ impl Isolation {
                 "service {svc} uses network_mode: host: it binds the host's own ports, so only one instance of this project can run it at a time"
             ));
         }
+        out.extend(self.engine.lines());
         out
     }
 }
