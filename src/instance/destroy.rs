@@ -113,7 +113,14 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
                 ]
             })
             .collect();
-        docker::remove_images(&names)
+        let done = docker::remove_images(&names, &entry.instance_id);
+        if !done.refused.is_empty() {
+            ctx.reporter.warn(&format!(
+                "left alone: image(s) {} carry this sandbox's name but no label saying it built them",
+                done.refused.join(", ")
+            ));
+        }
+        done.removed
     } else {
         0
     };

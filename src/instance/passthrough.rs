@@ -112,8 +112,16 @@ pub fn check_args(args: &[String]) -> Result<()> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "--" || !a.starts_with('-') || a == "-" {
-            return Ok(()); // the subcommand: compose's own options end here
+        if a == "--" || a == "-" {
+            return Ok(());
+        }
+        if !a.starts_with('-') {
+            // The subcommand: compose's own options end here.
+            return if a == "run" {
+                check_run_args(it.as_slice())
+            } else {
+                Ok(())
+            };
         }
         // `--name=value`, `--name value`, `-pvalue`, `-p value`
         let name = if a.starts_with("--") {
@@ -146,6 +154,65 @@ pub fn check_args(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `run`'s options that take a value, by short and long name.
+const RUN_VALUE_SHORT: &[char] = &['e', 'l', 'p', 'u', 'w', 'v'];
+const RUN_VALUE_LONG: &[&str] = &[
+    "--env",
+    "--label",
+    "--publish",
+    "--user",
+    "--workdir",
+    "--name",
+    "--entrypoint",
+    "--cap-add",
+    "--cap-drop",
+    "--env-from-file",
+    "--pull",
+    "--volume",
+];
+
+/// Pure: refuses `run`'s mounts (`-v`, `--volume`, in any spelling, also inside a
+/// group of short flags): a one-off container of this instance could otherwise
+/// mount another instance's volume (`-v shop-prod_db:/d`) or any host path.
+/// Only the options before the service are compose's; what follows the service
+/// is the command's own (`run web ls -v` is fine).
+fn check_run_args(args: &[String]) -> Result<()> {
+    let refuse = |option: &str| Error::TargetOption {
+        option: option.to_string(),
+        why: "a volume mounted by `run` could be another instance's (its data) or any host path; mounts come from the compose file",
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" || !a.starts_with('-') || a == "-" {
+            return Ok(()); // the service: the command's own words follow
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let name = format!("--{}", long.split('=').next().unwrap_or(long));
+            if name == "--volume" || name.starts_with("--volume") || name == "--mount" {
+                return Err(refuse(a));
+            }
+            if RUN_VALUE_LONG.contains(&name.as_str()) && !a.contains('=') {
+                it.next();
+            }
+            continue;
+        }
+        // A group of short flags (`-dT`, `-dv x`, `-vx`): the first letter that
+        // takes a value takes the rest, or the next word.
+        for (i, c) in a.char_indices().skip(1) {
+            if c == 'v' {
+                return Err(refuse(a));
+            }
+            if RUN_VALUE_SHORT.contains(&c) {
+                if i + c.len_utf8() == a.len() {
+                    it.next();
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +223,34 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{e}");
             e.to_string()
         })
+    }
+
+    #[test]
+    fn run_never_mounts_what_the_compose_file_does_not() {
+        for args in [
+            &["run", "--rm", "-v", "shop-prod_db:/d", "web", "cat", "/d/x"][..],
+            &["run", "--volume=shop-prod_db:/d", "web"],
+            &["run", "--volume", "/:/host", "web"],
+            &["run", "-vshop-prod_db:/d", "web"],
+            &["run", "-dv", "shop-prod_db:/d", "web"],
+            &["run", "-e", "A=1", "-Tv", "x:/d", "web"],
+            &["--ansi", "never", "run", "--rm", "-v", "x:/d", "web"],
+        ] {
+            let e = check(args).unwrap_err();
+            assert!(e.contains("refused"), "{args:?}: {e}");
+        }
+        // The command's own words, values of other options and other commands pass.
+        for args in [
+            &["run", "--rm", "web", "ls", "-v"][..],
+            &["run", "-e", "LEVEL=-v", "web"],
+            &["run", "--name", "-v", "web"],
+            &["run", "-T", "--rm", "web", "sh", "-c", "cp -v a b"],
+            &["exec", "web", "ls", "-v"],
+            &["down", "-v"],
+            &["logs", "-f"],
+        ] {
+            assert!(check(args).is_ok(), "{args:?}");
+        }
     }
 
     #[test]

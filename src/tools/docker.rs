@@ -393,27 +393,66 @@ fn is_zero(n: &usize) -> bool {
 /// Removes the images among `names` that exist and that no container uses (an
 /// image another container uses is refused by the engine and kept). Returns how
 /// many went.
-pub fn remove_images(names: &[String]) -> usize {
+pub fn remove_images(names: &[String], instance: &str) -> ImagesRemoved {
+    let mut done = ImagesRemoved::default();
     let Ok(have) = docker()
         .args(["images", "--format", "{{.Repository}}"])
         .timeout(std::time::Duration::from_secs(30))
         .run()
     else {
-        return 0;
+        return done;
     };
     let present: std::collections::BTreeSet<&str> = have.lines().map(str::trim).collect();
-    names
+    for n in names.iter().filter(|n| present.contains(n.as_str())) {
+        // A name proves nothing: an image tagged by hand could carry it. Only
+        // one the instance's build labelled is its own.
+        let labels = docker()
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{json .Config.Labels}}",
+                "--",
+            ])
+            .arg(n.as_str())
+            .timeout(std::time::Duration::from_secs(30))
+            .run()
+            .ok()
+            .and_then(|t| owned::parse_labels(&t))
+            .unwrap_or_default();
+        if !built_by(&labels, instance) {
+            done.refused.push(n.clone());
+            continue;
+        }
+        let removed = docker()
+            .args(["image", "rm", "--"])
+            .arg(n.as_str())
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .is_ok_and(|o| o.status.success());
+        done.removed += usize::from(removed);
+    }
+    done
+}
+
+/// What [`remove_images`] did: how many it removed, and which images of the
+/// instance's names it left because no label says the instance built them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImagesRemoved {
+    pub removed: usize,
+    pub refused: Vec<String>,
+}
+
+/// The label kinfra's copy puts on every image an instance builds (compose v1
+/// labels built images with nothing of its own).
+pub const BUILT_FOR_LABEL: &str = "dev.kinfra.instance";
+
+/// Pure: whether an image's labels say `instance` built it: compose v2's project
+/// label, or the label kinfra's copy adds to every build.
+pub fn built_by(labels: &BTreeMap<String, String>, instance: &str) -> bool {
+    [PROJECT_LABEL, BUILT_FOR_LABEL]
         .iter()
-        .filter(|n| present.contains(n.as_str()))
-        .filter(|n| {
-            docker()
-                .args(["image", "rm", "--"])
-                .arg(n.as_str())
-                .timeout(std::time::Duration::from_secs(60))
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .count()
+        .any(|k| labels.get(*k).is_some_and(|v| v == instance))
 }
 
 /// The last `n` log lines of a container (stdout and stderr together).

@@ -417,6 +417,15 @@ fn destroy_removes_the_images_a_sandbox_built_and_only_those() {
     env.kinfra(&repo, &["sandbox", "destroy", "b", "--force"])
         .success();
     assert!(!built("b"));
+    // An image that only carries a sandbox's name (tagged by hand, never built
+    // by it) is not the sandbox's: destroy leaves it and says so.
+    env.kinfra(&repo, &["sandbox", "create", "c"]).success();
+    docker(&["tag", "busybox:1.35", "built--c-app"]);
+    env.kinfra(&repo, &["sandbox", "destroy", "c", "--force"])
+        .success()
+        .stderr_has("left alone: image(s) built--c-app");
+    assert!(built("c"), "{}", images());
+    docker(&["rmi", "built--c-app"]);
 }
 
 const SUBNETS: &str = r#"services:

@@ -130,6 +130,12 @@ pub fn run(t: &mut Tally) {
         let pname = format!("--project-name={pid}");
         let pshort = format!("-p{pid}");
         let sname = format!("--project-name={sid}");
+        // `run`'s mounts: local-prod's volume by its name, in a one-off container
+        // of the sandbox (found by an attack: it emptied local-prod's data).
+        let prod_vol = format!("{pid}_data:/d");
+        let prod_vol_eq = format!("--volume={prod_vol}");
+        let prod_vol_short = format!("-v{prod_vol}");
+        let wipe = ["web", "sh", "-c", "rm -rf /d/*"];
         let mut n = 0;
         // From the sandbox, at local-prod; from local-prod, at the sandbox.
         let attempts: Vec<(&Path, &str, Vec<&str>, &str)> = vec![
@@ -146,6 +152,10 @@ pub fn run(t: &mut Tally) {
             (wt, "sandbox", vec!["--ansi", "never", "-p", pid, "down", "-v"], "-p"),
             (prod, "local-prod", vec!["-p", sid, "down", "-v"], "-p"),
             (prod, "local-prod", vec![&sname, "down", "-v"], &sname),
+            (wt, "sandbox", [&["run", "--rm", "-v", &prod_vol][..], &wipe].concat(), "-v"),
+            (wt, "sandbox", [&["run", "--rm", &prod_vol_eq][..], &wipe].concat(), &prod_vol_eq),
+            (wt, "sandbox", [&["run", "-T", &prod_vol_short][..], &wipe].concat(), &prod_vol_short),
+            (wt, "sandbox", [&["run", "--rm", "-Tv", &prod_vol][..], &wipe].concat(), "-Tv"),
         ];
         for (cwd, kind, args, refused) in &attempts {
             let mut full = vec![*kind, "compose", "--no-secrets", "--"];
@@ -166,7 +176,7 @@ pub fn run(t: &mut Tally) {
         crate::assert_intact("local-prod's clone", &before.0, prod);
         crate::assert_intact("the sandbox", &before.1, wt);
         wrap_up(&env, &p);
-        format!("{n} compose invocations (-p/--project-name/-pX/=X, -f/--file, --env-file, --project-directory, -H, --context, after an allowed option) from a sandbox at local-prod and back: exit 2 naming the option, both projects' marked volumes intact, files unchanged")
+        format!("{n} compose invocations (-p/--project-name/-pX/=X, -f/--file, --env-file, --project-directory, -H, --context, after an allowed option; `run -v`/`--volume` naming local-prod's volume) from a sandbox at local-prod and back: exit 2 naming the option, both projects' marked volumes intact, files unchanged")
     });
 
     t.docker_case("untrusted input", "identity: a .env.sandbox naming another instance is corrupt state", || {

@@ -58,3 +58,23 @@ fn host_ports_ignore_unpublished() {
     assert_eq!(parse_host_ports("5003/tcp"), Vec::<u16>::new());
     assert_eq!(parse_host_ports("127.0.0.1:9090->9090/tcp"), vec![9090]);
 }
+
+#[test]
+fn an_image_is_an_instances_own_only_by_its_labels() {
+    let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    // compose v2's own label, or kinfra's on a v1 build.
+    assert!(built_by(&labels(&[(PROJECT_LABEL, "shop--a")]), "shop--a"));
+    assert!(built_by(
+        &labels(&[(BUILT_FOR_LABEL, "shop--a")]),
+        "shop--a"
+    ));
+    // A tag by hand carries no label; another instance's labels are not this one's.
+    assert!(!built_by(&labels(&[]), "shop--a"));
+    assert!(!built_by(&labels(&[(PROJECT_LABEL, "shop--b")]), "shop--a"));
+    assert!(!built_by(&labels(&[("team", "shop--a")]), "shop--a"));
+}

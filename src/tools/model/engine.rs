@@ -7,6 +7,7 @@
 //! that can be done without guessing, and named where it cannot.
 
 use super::*;
+use crate::tools::docker::BUILT_FOR_LABEL;
 
 /// The label compose puts on every container of a project; its value is the
 /// project name, which is the instance's id.
@@ -87,6 +88,7 @@ pub fn isolate_engine(doc: &mut Value, o: &EngineOptions) -> EngineIsolation {
     if o.sandbox {
         scope_images(doc, o.project, &mut iso);
     }
+    label_builds(doc, o.project);
     let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
         return iso;
     };
@@ -384,6 +386,42 @@ fn scope_images(doc: &mut Value, project: &str, iso: &mut EngineIsolation) {
     }
 }
 
+/// Adds `dev.kinfra.instance=<project>` to the labels of every service's build,
+/// as a map or a list, whichever the model uses: `destroy` removes an image only
+/// when its build says the instance made it ([`BUILT_FOR_LABEL`]).
+fn label_builds(doc: &mut Value, project: &str) {
+    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for s in services.values_mut() {
+        let Some(build) = s.get_mut("build") else {
+            continue;
+        };
+        if let Some(ctx) = build.as_str().map(String::from) {
+            *build = serde_json::json!({ "context": ctx });
+        }
+        let Some(b) = build.as_object_mut() else {
+            continue;
+        };
+        let labels = b
+            .entry("labels")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        match labels {
+            Value::Object(m) => {
+                m.insert(BUILT_FOR_LABEL.into(), Value::String(project.into()));
+            }
+            Value::Array(a) => {
+                a.retain(|l| {
+                    !l.as_str()
+                        .is_some_and(|l| l.starts_with(&format!("{BUILT_FOR_LABEL}=")))
+                });
+                a.push(Value::String(format!("{BUILT_FOR_LABEL}={project}")));
+            }
+            _ => {}
+        }
+    }
+}
+
 fn owned_image(project: &str, image: &str) -> bool {
     image.starts_with(&format!("{project}-")) || image.starts_with(&format!("{project}_"))
 }
@@ -582,7 +620,35 @@ mod tests {
         assert_eq!(iso.images.len(), 2);
         let mut lp = doc.clone();
         assert!(isolate_engine(&mut lp, &opts(false)).images.is_empty());
-        assert_eq!(lp, doc, "local-prod keeps the project's tag");
+        for svc in ["app", "worker", "db", "own"] {
+            assert_eq!(
+                lp["services"][svc]["image"], doc["services"][svc]["image"],
+                "local-prod keeps the project's tag"
+            );
+        }
+    }
+
+    #[test]
+    fn every_build_is_labelled_with_the_instance_that_made_it() {
+        // v2 gives build as a map with a labels map; v1 may keep a list or a string.
+        let mut d = serde_json::json!({"services": {
+            "map": {"build": {"context": ".", "labels": {"team": "shop"}}},
+            "list": {"build": {"context": ".", "labels": ["team=shop", "dev.kinfra.instance=forged"]}},
+            "bare": {"build": "./app"},
+            "pulled": {"image": "postgres:16"}
+        }});
+        isolate_engine(&mut d, &opts(false));
+        let s = &d["services"];
+        assert_eq!(s["map"]["build"]["labels"]["dev.kinfra.instance"], "p--a");
+        assert_eq!(s["map"]["build"]["labels"]["team"], "shop");
+        assert_eq!(
+            s["list"]["build"]["labels"],
+            serde_json::json!(["team=shop", "dev.kinfra.instance=p--a"]),
+            "a label the project set is replaced, not kept beside"
+        );
+        assert_eq!(s["bare"]["build"]["context"], "./app");
+        assert_eq!(s["bare"]["build"]["labels"]["dev.kinfra.instance"], "p--a");
+        assert!(s["pulled"].get("build").is_none());
     }
 
     #[test]
