@@ -146,6 +146,59 @@ pub fn unpause(ids: &[String]) -> Result<()> {
     }
 }
 
+/// Of `names`, those that are compose's containers (a project label), the only
+/// kind a copy pauses, and those that exist but are not (or are names Docker
+/// cannot have made). A journal is a file anyone can write, and a pause leaves no
+/// label to prove who made it, so undo unpauses nothing else (a container someone
+/// paused by hand stays paused). A name that is gone is in neither.
+pub fn compose_containers(names: &[String]) -> (Vec<String>, Vec<String>) {
+    let (names, mut others): (Vec<&String>, Vec<String>) = (
+        names
+            .iter()
+            .filter(|n| crate::support::validate::volume_key(n).is_ok())
+            .collect(),
+        names
+            .iter()
+            .filter(|n| crate::support::validate::volume_key(n).is_err())
+            .cloned()
+            .collect(),
+    );
+    if names.is_empty() {
+        return (Vec::new(), others);
+    }
+    // Missing ones make docker fail, but it still prints the ones it found.
+    let out = docker()
+        .args([
+            "inspect",
+            "--type",
+            "container",
+            "--format",
+            "{{.Id}}\t{{.Name}}\t{{index .Config.Labels \"com.docker.compose.project\"}}",
+            "--",
+        ])
+        .args(names.iter().map(|n| n.as_str()))
+        .timeout(WAIT)
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let mut ours = Vec::new();
+    for c in plan::container_projects(&out) {
+        // A copy records ids; a record may name a container: either is the one.
+        let Some(asked) = names
+            .iter()
+            .find(|m| **m == &c.name || (m.len() >= 12 && c.id.starts_with(m.as_str())))
+        else {
+            continue; // answered for another object: not one named
+        };
+        if c.compose {
+            ours.push((*asked).clone());
+        } else {
+            others.push((*asked).clone());
+        }
+    }
+    (ours, others)
+}
+
 /// docker's answer for a container that is no longer paused, or no longer there.
 fn not_paused(stderr: &str) -> bool {
     stderr.contains("is not paused")

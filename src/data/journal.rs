@@ -103,9 +103,19 @@ impl Journal {
     /// data command finishes the undo: a half-made volume never outlives it.
     pub fn undo(&mut self) -> Vec<String> {
         let mut said = Vec::new();
-        if !self.paused.is_empty() && engine::unpause(&self.paused).is_ok() {
-            said.push(format!("unpaused {} container(s)", self.paused.len()));
-            self.paused.clear();
+        if !self.paused.is_empty() {
+            let (ours, others) = engine::compose_containers(&self.paused);
+            for c in others {
+                self.refused.push(format!(
+                    "left {c:?} as it is: it is no compose container, so no copy paused it"
+                ));
+            }
+            if engine::unpause(&ours).is_ok() {
+                if !ours.is_empty() {
+                    said.push(format!("unpaused {} container(s)", ours.len()));
+                }
+                self.paused.clear();
+            }
         }
         let op = self.op();
         if let Some(h) = self.helper.clone()
@@ -239,17 +249,29 @@ pub fn recover_stale(home: &Home) -> Vec<String> {
         return Vec::new();
     };
     let mut said = Vec::new();
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.extension().is_none_or(|x| x != "json") {
-            continue;
-        }
-        if let Some(mut j) = Journal::read(&p)
-            && !alive(j.pid)
-        {
-            for s in j.undo() {
-                said.push(format!("an interrupted copy left work behind: {s}"));
+    let journals: Vec<Journal> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| Journal::read(&p))
+        .collect();
+    // What a live copy has paused is its to unpause: a dead (or forged) journal
+    // naming the same container must not thaw it in the middle of that copy.
+    let (live, dead): (Vec<Journal>, Vec<Journal>) =
+        journals.into_iter().partition(|j| alive(j.pid));
+    let held: Vec<String> = live.into_iter().flat_map(|j| j.paused).collect();
+    for mut j in dead {
+        j.paused.retain(|c| {
+            let free = !held.contains(c);
+            if !free {
+                said.push(format!(
+                    "left {c} paused: a running copy paused it and unpauses it itself"
+                ));
             }
+            free
+        });
+        for s in j.undo() {
+            said.push(format!("an interrupted copy left work behind: {s}"));
         }
     }
     said

@@ -59,6 +59,33 @@ pub struct VolumeRow {
     pub snapshot: Option<SnapshotLabels>,
 }
 
+/// A container as `docker inspect` answered for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InspectedContainer {
+    pub id: String,
+    /// Without Docker's leading `/`.
+    pub name: String,
+    /// It carries a compose project label.
+    pub compose: bool,
+}
+
+/// Pure: `docker inspect --format '{{.Id}}\t{{.Name}}\t{{index .Config.Labels "com.docker.compose.project"}}'`
+/// output → each container.
+pub fn container_projects(text: &str) -> Vec<InspectedContainer> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let (id, name, project) = (f.next()?.trim(), f.next()?.trim(), f.next()?.trim());
+            let name = name.trim_start_matches('/');
+            (!id.is_empty() && !name.is_empty()).then(|| InspectedContainer {
+                id: id.to_string(),
+                name: name.to_string(),
+                compose: !project.is_empty() && project != "<no value>",
+            })
+        })
+        .collect()
+}
+
 /// What a snapshot volume's labels say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotLabels {
@@ -404,6 +431,26 @@ pub fn snapshot_name_clash(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_containers_compose_made() {
+        // Captured (engine 20.10): a compose container, one run by hand, a missing one absent.
+        let out = "3f1c0a9\t/shop-prod-db-1\tshop-prod\n9a2b11\t/bystander\t<no value>\n77aa00\t/other\t\n";
+        let c = |id: &str, name: &str, compose| InspectedContainer {
+            id: id.into(),
+            name: name.into(),
+            compose,
+        };
+        assert_eq!(
+            container_projects(out),
+            vec![
+                c("3f1c0a9", "shop-prod-db-1", true),
+                c("9a2b11", "bystander", false),
+                c("77aa00", "other", false),
+            ]
+        );
+        assert!(container_projects("").is_empty());
+    }
 
     #[test]
     fn a_postgres_probe_parses_only_its_own_shape() {

@@ -107,14 +107,25 @@ pub fn run(t: &mut Tally) {
         let other = mark_volumes(&other_project);
         let bystander = format!("tlabj-bystander-{tag}");
         docker(&["run", "-d", "--name", &bystander, "--label", "dev.example.owner=someone", "--label", "dev.kinfra.op=1-1", "busybox:1.35", "sleep", "600"]);
+        // Paused by someone else: a container paused by hand (no compose label), and
+        // a compose container a running copy (a live journal) holds paused.
+        let by_hand = format!("tlabj-byhand-{tag}");
+        docker(&["run", "-d", "--name", &by_hand, "busybox:1.35", "sleep", "600"]);
+        docker(&["pause", &by_hand]);
+        let held = format!("tlabj-held-{tag}");
+        docker(&["run", "-d", "--name", &held, "--label", &format!("com.docker.compose.project={other_project}"), "busybox:1.35", "sleep", "600"]);
+        docker(&["pause", &held]);
         let pid = dead_pid();
         let ops = env.kinfra_home.join("data/ops");
         std::fs::create_dir_all(&ops).expect("mkdir");
+        let live = ops.join(format!("{}-8.json", std::process::id()));
+        std::fs::write(&live, serde_json::json!({"pid": std::process::id(), "paused": [held]}).to_string()).expect("write live journal");
         let journal = ops.join(format!("{pid}-7.json"));
         let mut created = lp_vols.clone();
         created.push(other_vol.clone());
         created.push("--all\nx".into());
-        std::fs::write(&journal, serde_json::json!({"pid": pid, "helper": bystander, "paused": [], "created": created}).to_string()).expect("write journal");
+        std::fs::write(&journal, serde_json::json!({"pid": pid, "helper": bystander, "paused": [by_hand, held], "created": created}).to_string()).expect("write journal");
+        let paused = |c: &str| docker(&["inspect", "-f", "{{.State.Paused}}", c]).trim() == "true";
         let r = env.kinfra(&repo, &["snapshot", "save", "after-forgery"]);
         checked(|| {
             r.success().no_panic();
@@ -126,16 +137,21 @@ pub fn run(t: &mut Tally) {
             assert_marked(&lp_vols, &"local-prod's volumes after a forged journal");
             assert_marked(&other, &"another project's volume after a forged journal");
             assert!(running(&bystander), "the bystander container was removed or stopped\n{r}");
+            r.stderr_has(&format!("left \"{by_hand}\" as it is")).stderr_has(&format!("left {held} paused"));
+            assert!(paused(&by_hand), "a container paused by hand was unpaused\n{r}");
+            assert!(paused(&held), "a running copy's paused container was unpaused\n{r}");
+            assert!(live.is_file(), "a running copy's journal is its own\n{r}");
             assert!(!journal.exists(), "the forged journal is read once");
             assert!(ops.join(format!("{pid}-7.json.refused")).is_file(), "it is kept for a person\n{r}");
             // Its own copy still cleans up after itself: no helper, no half-made volume.
             assert!(docker(&["ps", "-aq", "--filter", "label=dev.kinfra.helper"]).trim().is_empty());
         }, || {
-            let _ = Command::new("docker").args(["rm", "-f", &bystander]).output();
+            let _ = Command::new("docker").args(["rm", "-f", &bystander, &by_hand, &held]).output();
+            let _ = std::fs::remove_file(&live);
             let _ = Command::new("docker").args(["volume", "rm", "-f", &other_vol]).output();
             cleanup(&env, &repo);
         });
-        format!("a journal naming {} local-prod volume(s), another project's volume and a labelled bystander container: snapshot save succeeded, refused each by name (no dev.kinfra.op label of that journal), every marker and the container survive, the journal kept as .refused", lp_vols.len())
+        format!("a journal naming {} local-prod volume(s), another project's volume and a labelled bystander container: snapshot save succeeded, refused each by name (no dev.kinfra.op label of that journal), every marker and the container survive, the journal kept as .refused; a container paused by hand and one a running copy holds paused stay paused", lp_vols.len())
     });
 
     t.docker_case("untrusted input", "labels: shared down with an instance's project name is refused", || {
