@@ -15,7 +15,7 @@ use crate::stack::{HostService, Stack};
 use crate::state::context::Context;
 use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
-use crate::support::process::{Identity, observe};
+use crate::support::process::{Identity, MARK_VAR, observe};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HostState {
@@ -67,6 +67,9 @@ struct Record {
     pid: i64,
     start: String,
     command: Vec<String>,
+    /// The value of [`MARK_VAR`] kinfra gave the process.
+    #[serde(default)]
+    mark: String,
 }
 
 /// What a host service's record says about its process.
@@ -141,12 +144,18 @@ fn parse_record(text: &str, own_pid: u32) -> std::result::Result<(u32, Identity)
             "it has no start time or no command line".into(),
         ));
     }
+    if r.mark.is_empty() {
+        return Err(Verdict::Stale(format!(
+            "a record without kinfra's mark (pid {pid}): kinfra cannot tell whether that process is the one it started"
+        )));
+    }
     Ok((
         pid,
         Identity {
             start: r.start,
             command: r.command,
             group_leader: true,
+            mark: Some(r.mark),
         },
     ))
 }
@@ -165,6 +174,14 @@ fn judge(pid: u32, recorded: &Identity, now: Option<&Identity>) -> Verdict {
             "pid {pid} runs another command line now ({})",
             now.command.join(" ")
         ))
+    } else if now
+        .mark
+        .as_ref()
+        .is_some_and(|m| Some(m) != recorded.mark.as_ref())
+    {
+        Verdict::Stale(format!(
+            "process {pid} was not started by kinfra (its environment lacks kinfra's mark)"
+        ))
     } else if !now.group_leader {
         Verdict::Stale(format!(
             "process {pid} no longer leads its own process group"
@@ -175,11 +192,12 @@ fn judge(pid: u32, recorded: &Identity, now: Option<&Identity>) -> Verdict {
 }
 
 /// Writes the record of the process `pid` as observed.
-fn write_record(pf: &Path, pid: u32, id: &Identity) -> Result<()> {
+fn write_record(pf: &Path, pid: u32, id: &Identity, mark: &str) -> Result<()> {
     let r = Record {
         pid: i64::from(pid),
         start: id.start.clone(),
         command: id.command.clone(),
+        mark: mark.to_string(),
     };
     if let Some(parent) = pf.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
@@ -338,7 +356,7 @@ fn launch_and_wait(
     pf: &Path,
     timeout: Duration,
 ) -> Result<()> {
-    let (pid, log_path, first) = launch(ctx, inst, h, env, pf)?;
+    let (pid, log_path, first, mark) = launch(ctx, inst, h, env, pf)?;
     let deadline = crate::support::timeout::deadline(Instant::now(), timeout);
     while !healthy(h) {
         if !alive(pid) {
@@ -369,7 +387,7 @@ fn launch_and_wait(
         && now.group_leader
         && now.command != first.command
     {
-        write_record(pf, pid, &now)?;
+        write_record(pf, pid, &now, &mark)?;
     }
     Ok(())
 }
@@ -383,7 +401,7 @@ fn launch(
     h: &HostService,
     env: &[(String, String)],
     pf: &Path,
-) -> Result<(u32, PathBuf, Option<Identity>)> {
+) -> Result<(u32, PathBuf, Option<Identity>, String)> {
     let clone = inst.dir.display().to_string();
     let dir = crate::support::fsutil::resolve_inside(&inst.dir, Path::new(&h.dir))
         .map_err(|why| Error::Invalid(format!("host service {}: dir {}: {why}", h.name, h.dir)))?;
@@ -408,20 +426,43 @@ fn launch(
         h.port,
         log_path.display()
     ));
+    let mark = new_mark();
     let pid = Cmd::new(&h.command[0])
         .args(&h.command[1..])
         .current_dir(&dir)
         .envs(
             env.iter()
                 .chain(own.iter())
-                .map(|(k, v)| (k.as_str(), v.as_str())),
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain([(MARK_VAR, mark.as_str())]),
         )
         .spawn_service(log)?;
     let first = settled(pid);
     if let Some(id) = &first {
-        write_record(pf, pid, id)?;
+        write_record(pf, pid, id, &mark)?;
     }
-    Ok((pid, log_path, first))
+    Ok((pid, log_path, first, mark))
+}
+
+/// A value no other process has in its environment: 128 bits from the system's
+/// random source (a clock-and-hash mix where it cannot be read).
+fn new_mark() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        bytes[..8].copy_from_slice(&h.finish().to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Stops the named host services kinfra started: SIGTERM to the process group,
@@ -524,19 +565,43 @@ mod tests {
 
     fn id(start: &str, command: &[&str], leader: bool) -> Identity {
         Identity {
+            mark: Some("m".into()),
             start: start.into(),
             command: command.iter().map(|s| (*s).to_string()).collect(),
             group_leader: leader,
         }
     }
 
-    const GOOD: &str = r#"{"pid":4242,"start":"8871234","command":["python3","-m","http.server"]}"#;
+    const GOOD: &str =
+        r#"{"pid":4242,"start":"8871234","command":["python3","-m","http.server"],"mark":"m"}"#;
 
     #[test]
     fn a_record_names_a_pid_and_a_process() {
         let (pid, rec) = parse_record(GOOD, 99).expect("a record");
         assert_eq!(pid, 4242);
         assert_eq!(rec, id("8871234", &["python3", "-m", "http.server"], true));
+    }
+
+    #[test]
+    fn a_record_without_kinfras_mark_is_stale_never_signalled() {
+        for text in [
+            GOOD.replace(r#","mark":"m""#, ""),
+            GOOD.replace(r#""mark":"m""#, r#""mark":"""#),
+        ] {
+            assert!(
+                matches!(parse_record(&text, 99), Err(Verdict::Stale(w)) if w.contains("mark")),
+                "{text}"
+            );
+        }
+        let environ = b"PATH=/bin\0KINFRA_HOST_MARK=abc\0KINFRA_HOST_MARKX=no\0";
+        assert_eq!(
+            crate::support::process::environ_value(environ, MARK_VAR),
+            "abc"
+        );
+        assert_eq!(
+            crate::support::process::environ_value(b"PATH=/bin\0", MARK_VAR),
+            ""
+        );
     }
 
     #[test]
@@ -622,6 +687,14 @@ mod tests {
         use std::os::unix::process::CommandExt;
         let mut child = std::process::Command::new("sleep")
             .arg("30")
+            .env(MARK_VAR, "m1")
+            .process_group(0)
+            .spawn()
+            .expect("sleep");
+        // A process like it that kinfra did not start: the same command line, its
+        // own group, no mark (a record can name it with its true start time).
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
             .process_group(0)
             .spawn()
             .expect("sleep");
@@ -629,18 +702,28 @@ mod tests {
         let now = settled(pid).expect("running");
         let dir = tempfile::tempdir().expect("tempdir");
         let pf = dir.path().join("s.pid");
-        write_record(&pf, pid, &now).expect("record");
+        write_record(&pf, pid, &now, "m1").expect("record");
         if cfg!(target_os = "linux") {
             assert_eq!(our_process(&pf), Verdict::Ours(pid));
+            write_record(&pf, pid, &now, "m2").expect("record");
+            assert!(matches!(our_process(&pf), Verdict::Stale(w) if w.contains("mark")));
+            let theirs = settled(other.id()).expect("running");
+            write_record(&pf, other.id(), &theirs, "m1").expect("record");
+            assert!(
+                matches!(our_process(&pf), Verdict::Stale(w) if w.contains("not started by kinfra"))
+            );
         }
         let forged = Record {
             pid: i64::from(pid),
             start: format!("{}1", now.start),
             command: now.command.clone(),
+            mark: "m1".into(),
         };
         std::fs::write(&pf, serde_json::to_string(&forged).expect("json")).expect("write");
         assert!(matches!(our_process(&pf), Verdict::Stale(_)));
-        let _ = child.kill();
-        let _ = child.wait();
+        for c in [&mut child, &mut other] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }

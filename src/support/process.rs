@@ -19,6 +19,27 @@ pub struct Identity {
     /// started and would signal.
     #[serde(skip)]
     pub group_leader: bool,
+    /// The value of [`MARK_VAR`] in its environment, as far as the system lets it
+    /// be read: `Some("")` when it has none, `None` when it cannot be told (macOS
+    /// keeps another process's environment to itself).
+    #[serde(skip)]
+    pub mark: Option<String>,
+}
+
+/// The variable kinfra puts in a host service's environment, with a value new at
+/// every start: a process that lacks it (one the user started for something
+/// else, whatever a record says) is never kinfra's, and survives a shim's exec.
+pub const MARK_VAR: &str = "KINFRA_HOST_MARK";
+
+/// Pure: `/proc/PID/environ` (NUL-separated `KEY=value`) → the value of `key`,
+/// empty when it has none.
+pub fn environ_value(environ: &[u8], key: &str) -> String {
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|e| std::str::from_utf8(e).ok())
+        .find_map(|e| e.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The process `pid` as the system shows it now; `None` when there is none (or
@@ -40,10 +61,13 @@ fn observe_os(pid: u32) -> Option<Identity> {
         // A zombie or a kernel thread: nothing kinfra started and could stop.
         return None;
     }
+    // Unreadable (another user's process) reads as no mark: never kinfra's.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
     Some(Identity {
         start,
         command,
         group_leader: pgrp == i64::from(pid),
+        mark: Some(environ_value(&environ, MARK_VAR)),
     })
 }
 
@@ -117,6 +141,7 @@ pub fn parse_ps(text: &str, pid: u32) -> Option<Identity> {
         start: start.join(" "),
         command: vec![command.to_string()],
         group_leader: pgid == i64::from(pid),
+        mark: None,
     })
 }
 

@@ -36,11 +36,17 @@ fn toml(name: &str, port: u16, extra: &str) -> String {
 /// A process of the test's own, in a process group of its own: what a forged
 /// record would make kinfra signal.
 fn bystander() -> Child {
-    Command::new("sleep")
+    let c = Command::new("sleep")
         .arg("300")
         .process_group(0)
         .spawn()
-        .expect("start sleep")
+        .expect("start sleep");
+    // Until it has exec'd, /proc shows the test's own command line.
+    let cmdline = format!("/proc/{}/cmdline", c.id());
+    crate::harness::eventually("the bystander runs sleep", || {
+        std::fs::read(&cmdline).is_ok_and(|b| b.starts_with(b"sleep\0"))
+    });
+    c
 }
 
 /// Whether the bystander still runs (not signalled to death).
@@ -129,7 +135,8 @@ fn forged_records_and_host_stop() -> String {
     let pid = other.id();
     let (start, cmd) = identity(pid);
     let json = |pid: i64, start: &str| {
-        serde_json::json!({"pid": pid, "start": start, "command": cmd}).to_string()
+        serde_json::json!({"pid": pid, "start": start, "command": cmd, "mark": "forged"})
+            .to_string()
     };
     // Forged: the pid alone (the old format), then a record whose process started
     // at another time (its pid reused by another process), then one whose command
@@ -138,8 +145,15 @@ fn forged_records_and_host_stop() -> String {
         (pid.to_string(), "old-format"),
         (json(i64::from(pid), &format!("{start}7")), "another process now"),
         (
-            serde_json::json!({"pid": pid, "start": start, "command": ["python3", "-m", "http.server"]}).to_string(),
+            serde_json::json!({"pid": pid, "start": start, "command": ["python3", "-m", "http.server"], "mark": "forged"}).to_string(),
             "another command line",
+        ),
+        // Found by an attack: a record copying the process's true start time and
+        // command line; only kinfra's mark in its environment tells it apart.
+        (json(i64::from(pid), &start), "not started by kinfra"),
+        (
+            serde_json::json!({"pid": pid, "start": start, "command": cmd}).to_string(),
+            "without kinfra's mark",
         ),
     ];
     let mut n = 0;
@@ -183,7 +197,7 @@ fn forged_records_and_host_stop() -> String {
     env.kinfra(&repo, &["local-prod", "destroy", "--force"])
         .success();
     format!(
-        "{n} forged records (a pid alone, a reused pid with another start time, another command line; pid 1, negative, huge, garbage) against `local-prod host stop`: the test's own process in its own group is never signalled; stale records are said and removed (exit 0), untrusted ones kept with exit 6"
+        "{n} forged records (a pid alone, a reused pid with another start time, another command line, the process's true start time and command line with a forged mark or none; pid 1, negative, huge, garbage) against `local-prod host stop`: the test's own process in its own group is never signalled; stale records are said and removed (exit 0), untrusted ones kept with exit 6"
     )
 }
 
@@ -200,7 +214,9 @@ fn forged_record_and_destroy() -> String {
         serde_json::from_str(&std::fs::read_to_string(&record).expect("record")).expect("json");
     assert_eq!(rec["pid"].as_u64(), Some(real), "the record holds the pid");
     assert!(
-        rec["start"].is_string() && rec["command"].to_string().contains("http.server"),
+        rec["start"].is_string()
+            && rec["command"].to_string().contains("http.server")
+            && rec["mark"].as_str().is_some_and(|m| m.len() == 32),
         "{rec}"
     );
     // An untrusted record beside it: destroy refuses (exit 6) before anything
@@ -224,13 +240,20 @@ fn forged_record_and_destroy() -> String {
     std::fs::remove_file(&junk).expect("rm");
     // Beside it, a forged record of another service naming the test's process.
     let mut other = bystander();
-    write(&record.with_file_name("ghost.pid"), &other.id().to_string());
+    let (start, cmd) = identity(other.id());
+    // Its true start time and command line, and the real service's mark (a record
+    // is readable): the bystander's environment still lacks it.
+    write(
+        &record.with_file_name("ghost.pid"),
+        &serde_json::json!({"pid": other.id(), "start": start, "command": cmd, "mark": rec["mark"]}).to_string(),
+    );
     let before = snapshot(&repo);
     let r = env.kinfra(&repo, &["local-prod", "destroy", "--force"]);
     r.success()
         .no_panic()
         .stderr_has("ghost")
         .stderr_has("stale")
+        .stderr_has("not started by kinfra")
         .stderr_has("Stopping host service web-host");
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(runs(&mut other), "the bystander was signalled\n{r}");
