@@ -183,7 +183,21 @@ mod tests {
 
     #[test]
     fn values_cannot_forge_lines_of_what_is_shown() {
-        let t = text("[local_prod.env]\nX = \"a\\n  host service ok: true\"\n");
+        // [local_prod.env] refuses a newline while parsing; a host service's own
+        // env takes one, and it is shown quoted on its line.
+        assert!(
+            Stack::parse(
+                &format!("{BASE}[local_prod.env]\nX = \"a\\nb\"\n"),
+                "kinfra.toml"
+            )
+            .is_err()
+        );
+        let forging = BASE.replace(
+            "env = { A = \"1\" }",
+            "env = { X = \"a\\n  host service ok: true\" }",
+        );
+        let stack = Stack::parse(&forging, "kinfra.toml").expect("parses");
+        let t = commands_text(&stack);
         assert_eq!(
             t.lines()
                 .filter(|l| l.starts_with("  host service "))
