@@ -99,6 +99,25 @@ pub fn choose_subnet(len: u8, taken: &[Cidr]) -> Option<Cidr> {
     None
 }
 
+/// A subnet of either family, as the rewrites move it.
+pub trait Subnet: Copy + PartialEq + std::fmt::Display {
+    /// A service's static address on a network of this family.
+    const ADDRESS_KEY: &'static str;
+    fn parse_cidr(s: &str) -> Option<Self>;
+    /// `addr` moved from this subnet into `to` by the same offset.
+    fn shift_addr(self, addr: &str, to: Self) -> Option<String>;
+}
+
+impl Subnet for Cidr {
+    const ADDRESS_KEY: &'static str = "ipv4_address";
+    fn parse_cidr(s: &str) -> Option<Self> {
+        Cidr::parse(s)
+    }
+    fn shift_addr(self, addr: &str, to: Self) -> Option<String> {
+        self.shift(addr, to)
+    }
+}
+
 /// Pure: writes each network's new subnet (key → CIDR) into the document, moving
 /// its gateway, IP range and every service's static `ipv4_address` on it by the
 /// same offset. Returns (network, from, to) for each.
@@ -106,8 +125,18 @@ pub fn rewrite_subnets(
     doc: &mut Value,
     chosen: &BTreeMap<String, Cidr>,
 ) -> Vec<(String, String, String)> {
-    let mut done = Vec::new();
     let olds: BTreeMap<String, Cidr> = fixed_subnets(doc).into_iter().collect();
+    move_subnets(doc, &olds, chosen)
+}
+
+/// Pure, for either family: each network in `chosen` moves from its subnet in
+/// `olds`, with its gateway, IP range and every service's static address on it.
+pub fn move_subnets<N: Subnet>(
+    doc: &mut Value,
+    olds: &BTreeMap<String, N>,
+    chosen: &BTreeMap<String, N>,
+) -> Vec<(String, String, String)> {
+    let mut done = Vec::new();
     if let Some(nets) = doc.get_mut("networks").and_then(Value::as_object_mut) {
         for (key, to) in chosen {
             let (Some(from), Some(cfgs)) = (
@@ -121,7 +150,7 @@ pub fn rewrite_subnets(
             for c in cfgs.iter_mut().filter_map(Value::as_object_mut) {
                 if c.get("subnet")
                     .and_then(Value::as_str)
-                    .and_then(Cidr::parse)
+                    .and_then(N::parse_cidr)
                     != Some(from)
                 {
                     continue;
@@ -131,7 +160,7 @@ pub fn rewrite_subnets(
                     let moved = c.get(k).and_then(Value::as_str).and_then(|v| {
                         let (addr, len) =
                             v.split_once('/').map_or((v, None), |(a, l)| (a, Some(l)));
-                        from.shift(addr, *to).map(|a| match len {
+                        from.shift_addr(addr, *to).map(|a| match len {
                             Some(l) => format!("{a}/{l}"),
                             None => a,
                         })
@@ -144,27 +173,36 @@ pub fn rewrite_subnets(
             done.push((key.clone(), from.to_string(), to.to_string()));
         }
     }
-    if let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) {
-        for svc in services.values_mut() {
-            let Some(nets) = svc.get_mut("networks").and_then(Value::as_object_mut) else {
+    move_static_addresses(doc, olds, chosen);
+    done
+}
+
+/// [`move_subnets`]' services: each static address on a moved network.
+fn move_static_addresses<N: Subnet>(
+    doc: &mut Value,
+    olds: &BTreeMap<String, N>,
+    chosen: &BTreeMap<String, N>,
+) {
+    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for svc in services.values_mut() {
+        let Some(nets) = svc.get_mut("networks").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (key, cfg) in nets.iter_mut() {
+            let (Some(from), Some(to), Some(c)) =
+                (olds.get(key), chosen.get(key), cfg.as_object_mut())
+            else {
                 continue;
             };
-            for (key, cfg) in nets.iter_mut() {
-                let (Some(from), Some(to)) = (olds.get(key), chosen.get(key)) else {
-                    continue;
-                };
-                let Some(c) = cfg.as_object_mut() else {
-                    continue;
-                };
-                let moved = c
-                    .get("ipv4_address")
-                    .and_then(Value::as_str)
-                    .and_then(|a| from.shift(a, *to));
-                if let Some(m) = moved {
-                    c.insert("ipv4_address".into(), Value::String(m));
-                }
+            let moved = c
+                .get(N::ADDRESS_KEY)
+                .and_then(Value::as_str)
+                .and_then(|a| from.shift_addr(a, *to));
+            if let Some(m) = moved {
+                c.insert(N::ADDRESS_KEY.into(), Value::String(m));
             }
         }
     }
-    done
 }

@@ -112,6 +112,16 @@ pub fn choose_subnet6(len: u8, taken: &[Cidr6]) -> Option<Cidr6> {
     None
 }
 
+impl super::subnets::Subnet for Cidr6 {
+    const ADDRESS_KEY: &'static str = "ipv6_address";
+    fn parse_cidr(s: &str) -> Option<Self> {
+        Cidr6::parse(s)
+    }
+    fn shift_addr(self, addr: &str, to: Self) -> Option<String> {
+        self.shift(addr, to)
+    }
+}
+
 /// Pure: writes each network's new v6 subnet (key → CIDR) into the document,
 /// moving its gateway, IP range and every service's static `ipv6_address` on it by
 /// the same offset. Returns (network, from, to) for each.
@@ -119,76 +129,8 @@ pub fn rewrite_subnets6(
     doc: &mut Value,
     chosen: &BTreeMap<String, Cidr6>,
 ) -> Vec<(String, String, String)> {
-    let mut done = Vec::new();
     let olds: BTreeMap<String, Cidr6> = fixed_subnets6(doc).into_iter().collect();
-    if let Some(nets) = doc.get_mut("networks").and_then(Value::as_object_mut) {
-        for (key, to) in chosen {
-            let (Some(from), Some(cfgs)) = (
-                olds.get(key).copied(),
-                nets.get_mut(key)
-                    .and_then(|n| n.pointer_mut("/ipam/config"))
-                    .and_then(Value::as_array_mut),
-            ) else {
-                continue;
-            };
-            for c in cfgs.iter_mut().filter_map(Value::as_object_mut) {
-                if c.get("subnet")
-                    .and_then(Value::as_str)
-                    .and_then(Cidr6::parse)
-                    != Some(from)
-                {
-                    continue;
-                }
-                c.insert("subnet".into(), Value::String(to.to_string()));
-                for k in ["gateway", "ip_range"] {
-                    let moved = c.get(k).and_then(Value::as_str).and_then(|v| {
-                        let (addr, len) =
-                            v.split_once('/').map_or((v, None), |(a, l)| (a, Some(l)));
-                        from.shift(addr, *to).map(|a| match len {
-                            Some(l) => format!("{a}/{l}"),
-                            None => a,
-                        })
-                    });
-                    if let Some(m) = moved {
-                        c.insert(k.into(), Value::String(m));
-                    }
-                }
-            }
-            done.push((key.clone(), from.to_string(), to.to_string()));
-        }
-    }
-    move_static_addresses6(doc, &olds, chosen);
-    done
-}
-
-/// [`rewrite_subnets6`]'s services: each `ipv6_address` on a moved network.
-fn move_static_addresses6(
-    doc: &mut Value,
-    olds: &BTreeMap<String, Cidr6>,
-    chosen: &BTreeMap<String, Cidr6>,
-) {
-    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for svc in services.values_mut() {
-        let Some(nets) = svc.get_mut("networks").and_then(Value::as_object_mut) else {
-            continue;
-        };
-        for (key, cfg) in nets.iter_mut() {
-            let (Some(from), Some(to), Some(c)) =
-                (olds.get(key), chosen.get(key), cfg.as_object_mut())
-            else {
-                continue;
-            };
-            let moved = c
-                .get("ipv6_address")
-                .and_then(Value::as_str)
-                .and_then(|a| from.shift(a, *to));
-            if let Some(m) = moved {
-                c.insert("ipv6_address".into(), Value::String(m));
-            }
-        }
-    }
+    super::subnets::move_subnets(doc, &olds, chosen)
 }
 
 /// The driver option that fixes a bridge network's Linux device name.
