@@ -189,9 +189,7 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return report_error(&e),
     };
-    let code = match cmd::load_stack(&ctx, &cli.command)
-        .and_then(|stack| dispatch(&ctx, &stack, cli.command))
-    {
+    let code = match run_command(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => report_error(&e),
     };
@@ -209,6 +207,18 @@ pub fn report_timing() {
     if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:")) {
         let kb = line.trim_start_matches("VmHWM:").trim();
         crate::errln!("kinfra-timing: peak RSS {kb}");
+    }
+}
+
+/// Loads the stack for the command and runs it. The audit and shell completions
+/// need no description: beside a broken one, doctor reports it as a finding and
+/// completions still print.
+fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
+    let stack = cmd::load_stack(ctx, &command);
+    match (command, stack) {
+        (Command::Doctor(a), stack) => cmd::doctor::run(ctx, stack.as_ref(), a),
+        (Command::Completions(a), _) => cmd::completions::run(a),
+        (command, stack) => dispatch(ctx, &stack?, command),
     }
 }
 
@@ -250,7 +260,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
         Command::Done(a) => cmd::done::run(ctx, stack, a),
         Command::Worktrees(a) => cmd::worktrees::run(ctx, stack, a),
         Command::Demo(a) => cmd::demo::run(ctx, a),
-        Command::Doctor(a) => cmd::doctor::run(ctx, stack, a),
+        Command::Doctor(a) => cmd::doctor::run(ctx, Ok(stack), a),
         Command::Completions(a) => cmd::completions::run(a),
         Command::Url(a) => cmd::url::run(ctx, stack, a),
         Command::Env(a) => cmd::env::run(ctx, stack, a),

@@ -24,8 +24,28 @@ fn check(name: &str, status: Status) -> Check {
 
 /// Every check of kinfra's own state; `docker_ok` says whether the engine answered
 /// (ports are then attributed to containers).
-pub fn own_state(ctx: &Context, stack: &Stack, docker_ok: bool) -> Vec<Check> {
+pub fn own_state(
+    ctx: &Context,
+    stack: std::result::Result<&Stack, &crate::Error>,
+    docker_ok: bool,
+) -> Vec<Check> {
     let mut out = Vec::new();
+    // A description that does not read is a finding, not the end of the audit:
+    // `doctor` is what a person runs when something is broken.
+    let mut description = check("stack description", Status::Ok);
+    match stack {
+        Ok(s) => description.detail = Some(s.name.clone()),
+        Err(e) => {
+            description.status = Status::Missing;
+            description.required = true;
+            description.detail = Some(e.to_string());
+            description.hint = e
+                .hint()
+                .or_else(|| Some("fix the file it names (`kinfra stack check` says more)".into()));
+        }
+    }
+    out.push(description);
+    let stack = stack.ok();
     let reg = ctx.registry();
     let mut registry = check("registry", Status::Ok);
     registry.path = Some(reg.path().to_path_buf());
@@ -71,7 +91,10 @@ pub fn own_state(ctx: &Context, stack: &Stack, docker_ok: bool) -> Vec<Check> {
                 .kinfra
                 .projects
                 .keys()
-                .filter(|p| !owned.contains(&p.as_str()) && p.as_str() != stack.local_prod_id)
+                .filter(|p| {
+                    !owned.contains(&p.as_str())
+                        && stack.is_none_or(|s| p.as_str() != s.local_prod_id)
+                })
                 .collect();
             let mut o = check("orphaned projects", Status::Ok);
             if !orphans.is_empty() {
@@ -89,7 +112,9 @@ pub fn own_state(ctx: &Context, stack: &Stack, docker_ok: bool) -> Vec<Check> {
             out.push(o);
         }
     }
-    out.push(base_ports(stack, docker_ok));
+    if let Some(stack) = stack {
+        out.push(base_ports(stack, docker_ok));
+    }
     out.push(on_path(std::env::current_exe().ok().as_deref()));
     out
 }

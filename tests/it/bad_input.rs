@@ -201,3 +201,43 @@ fn list_columns_fit_long_names() {
         "{r}"
     );
 }
+
+#[test]
+fn doctor_and_completions_work_beside_a_broken_description() {
+    // doctor is what a person runs when something is broken: the broken
+    // kinfra.toml is one of its findings, not a reason to stop before auditing.
+    let env = Env::new();
+    let repo = crate::harness::project(
+        &env,
+        "broken",
+        &[
+            ("compose.yaml", "services: {}\n"),
+            ("kinfra.toml", "name = \"Broken\"\nno_such_key = 1\n"),
+        ],
+    );
+    env.kinfra(&repo, &["sandbox", "list"]).code(2).no_panic();
+    let r = env.kinfra(&repo, &["doctor", "--json"]);
+    r.no_panic();
+    let checks = r.json();
+    let rows = checks.as_array().expect("an array of checks");
+    let desc = rows
+        .iter()
+        .find(|c| c["name"] == "stack description")
+        .unwrap_or_else(|| panic!("the description is a finding\n{r}"));
+    assert!(
+        desc["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("kinfra.toml")
+            && desc["required"] == true,
+        "{desc}"
+    );
+    assert!(rows.iter().any(|c| c["name"] == "registry"), "{r}");
+    assert_ne!(r.code, 0, "a broken description is not a clean bill\n{r}");
+    env.kinfra(&repo, &["doctor"])
+        .stdout_has("stack description")
+        .no_panic();
+    env.kinfra(&repo, &["completions", "bash"])
+        .success()
+        .stdout_has("kinfra");
+}

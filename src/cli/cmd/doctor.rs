@@ -8,7 +8,8 @@ use crate::tools::prereq::{self, Check};
 projects, local-prod's ports, the install directory on PATH). Results go to stdout, closed by \
 a verdict line. Exit code 0 when every \
 required tool is usable, 7 otherwise (as for every command that finds Docker or a tool \
-missing), 6 when the registry does not parse (first). The 1Password CLI is optional: without it the \
+missing), 6 when the registry does not parse (first), 2 when the stack's description (kinfra.toml) \
+does not (it is then one of the findings). The 1Password CLI is optional: without it the \
 stack uses insecure default secrets."
 )]
 pub struct Args {
@@ -31,12 +32,18 @@ pub fn print_checks(checks: &[Check], json: bool) {
     }
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+/// `stack` is the description as it loaded, or why it did not: one of the findings.
+pub fn run(
+    ctx: &Context,
+    stack: std::result::Result<&Stack, &crate::Error>,
+    a: Args,
+) -> crate::Result<i32> {
     let mut checks = prereq::audit(&ctx.home);
     let docker_ok = checks
         .iter()
         .any(|c| c.name == "docker engine" && c.status == prereq::Status::Ok);
     let own = crate::setup::checkup::own_state(ctx, stack, docker_ok);
+    let description_ok = stack.is_ok();
     let registry_ok = own
         .iter()
         .all(|c| !c.required || c.status == prereq::Status::Ok);
@@ -47,9 +54,11 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         crate::outln!("{}", prereq::verdict(&checks));
     }
     // A registry that does not parse needs repair by hand before anything else.
-    Ok(match (tools_ok, registry_ok) {
-        (_, false) => crate::support::error::ExitKind::CorruptState.code(),
-        (false, true) => crate::support::error::ExitKind::Environment.code(),
-        (true, true) => 0,
+    Ok(match (tools_ok, registry_ok, description_ok) {
+        (_, false, _) => crate::support::error::ExitKind::CorruptState.code(),
+        (false, true, _) => crate::support::error::ExitKind::Environment.code(),
+        // The description's own code: a usage error (2), as every command says it.
+        (true, true, false) => crate::support::error::ExitKind::Invalid.code(),
+        (true, true, true) => 0,
     })
 }
