@@ -74,6 +74,11 @@ pub fn check_in(
     instance: &BTreeMap<String, String>,
 ) -> Vec<Finding> {
     let mut out: Vec<Finding> = stack.notes.iter().map(|n| warning(n.clone())).collect();
+    if let Some(why) = &facts.unreadable {
+        out.push(error(format!(
+            "the compose file is not YAML compose can read: {why}"
+        )));
+    }
     fixed_ports(stack, facts, &mut out);
     shared_names(stack, facts, &mut out);
     own_urls(stack, facts, instance, &mut out);

@@ -1,7 +1,7 @@
-//! The compose file's facts, read from its text by a small indentation walk over
-//! the YAML compose files are written in (no `compose config`: instant, no engine).
+//! The compose file's facts, read from its text as YAML (no `compose config`:
+//! instant, no engine; the file as written, before interpolation).
 
-use std::collections::BTreeSet;
+use serde_json::Value;
 
 use crate::tools::compose::variable_refs;
 
@@ -37,203 +37,123 @@ pub struct Facts {
     pub images_without_build: Vec<(String, String)>,
     /// Variables read, with whether a default is given (`${X:-d}`, `${X-d}`).
     pub variables: Vec<(String, bool)>,
-}
-
-fn indent(line: &str) -> usize {
-    line.len() - line.trim_start().len()
+    /// Why the text is not YAML, when it is not (the other facts are then empty).
+    pub unreadable: Option<String>,
 }
 
 fn unquote(s: &str) -> &str {
     s.trim().trim_matches('"').trim_matches('\'')
 }
 
-/// Pure: reads the facts from a compose file's text.
+/// A scalar as text (`8080`, `true`, `dev`); `None` for a mapping, a list or null.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Pure: reads the facts from a compose file's text, parsed as YAML (block or flow
+/// style alike). A file that is not YAML gives only its variables and says why.
 pub fn read(text: &str) -> Facts {
-    let mut r = Reader {
-        f: Facts {
-            variables: variable_refs(text),
-            ..Default::default()
-        },
+    let mut f = Facts {
+        variables: variable_refs(text),
         ..Default::default()
     };
-    for raw in text.lines() {
-        r.line(raw);
-    }
-    r.finish()
-}
-
-/// A line-by-line reader of the compose file's YAML, enough for the facts: where it
-/// is (top-level key, entry, key within the entry) and what it found so far.
-#[derive(Default)]
-struct Reader {
-    f: Facts,
-    top: String,
-    entry_indent: Option<usize>,
-    entry: String,
-    key: String,
-    key_indent: usize,
-    images: Vec<(String, String)>,
-    built: BTreeSet<String>,
-    /// Top-level networks and volumes: (kind, entry, external, `name:`).
-    objects: Vec<(String, String, bool, Option<String>)>,
-}
-
-impl Reader {
-    fn line(&mut self, raw: &str) {
-        let line = raw.split(" #").next().unwrap_or("").trim_end();
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            return;
+    let doc = match yaml_serde::from_str::<Value>(text) {
+        Ok(d) => d,
+        Err(e) => {
+            f.unreadable = Some(e.to_string());
+            return f;
         }
-        let ind = indent(line);
-        let t = line.trim();
-        if ind == 0 {
-            self.top = t.trim_end_matches(':').to_string();
-            self.entry_indent = None;
-            return;
-        }
-        // The first indented line under a top-level key sets the entries' indent.
-        let ei = *self.entry_indent.get_or_insert(ind);
-        if ind == ei {
-            self.entry = t.trim_end_matches(':').trim().to_string();
-            self.key.clear();
-            if self.top == "services"
-                && !self.entry.starts_with('<')
-                && !self.entry.starts_with('-')
-            {
-                self.f.services.push(self.entry.clone());
-            }
-            if self.top == "networks" || self.top == "volumes" {
-                self.objects
-                    .push((self.top.clone(), self.entry.clone(), false, None));
-            }
-            return;
-        }
-        if ind < ei {
-            return;
-        }
-        // Inside an entry: a key of its own, or a line of the key's value.
-        if let Some((k, v)) = t.split_once(':')
-            && !t.starts_with('-')
-            && (self.key.is_empty() || ind <= self.key_indent)
-        {
-            self.key = k.trim().to_string();
-            self.key_indent = ind;
-            self.key_value(v.trim());
-        } else {
-            self.value_line(t);
-        }
-    }
-
-    /// A key of a service, network or volume, with what follows its colon.
-    fn key_value(&mut self, v: &str) {
-        match (self.top.as_str(), self.key.as_str()) {
-            ("services", "container_name") => self
-                .f
-                .container_names
-                .push((self.entry.clone(), unquote(v).to_string())),
-            ("services", "healthcheck") => self.f.healthchecks.push(self.entry.clone()),
-            ("services", "image") if !v.is_empty() => {
-                self.images
-                    .push((self.entry.clone(), unquote(v).to_string()));
-            }
-            ("services", "build") => {
-                self.built.insert(self.entry.clone());
-            }
-            ("services", "network_mode") if unquote(v) == "host" => {
-                self.f.host_network.push(self.entry.clone());
-            }
-            ("services", "env_file") if !v.is_empty() => {
-                for e in v.trim_matches(['[', ']']).split(',') {
-                    let e = unquote(e);
-                    if !e.is_empty() {
-                        self.f.env_files.push(e.to_string());
-                    }
-                }
-            }
-            ("services", "ports") if v.starts_with('[') => {
-                for p in v
-                    .trim_matches(['[', ']'])
-                    .split(',')
-                    .filter(|p| !p.trim().is_empty())
-                {
-                    self.f.ports.push(port_entry(&self.entry, p));
-                }
-            }
-            ("networks" | "volumes", "external") if v == "true" => {
-                if let Some(o) = self.objects.last_mut() {
-                    o.2 = true;
-                }
-            }
-            ("networks" | "volumes", "name") => {
-                if let Some(o) = self.objects.last_mut() {
-                    o.3 = Some(unquote(v).to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// A line under the current key (a list item, or a nested mapping's line).
-    fn value_line(&mut self, t: &str) {
-        if self.top == "services" && self.key == "environment" {
-            let item = t.trim_start_matches('-').trim();
-            let kv = if t.starts_with('-') {
-                unquote(item).split_once('=')
-            } else {
-                item.split_once(':')
-            };
-            if let Some((k, v)) = kv {
-                self.f.environment.push((
-                    self.entry.clone(),
-                    k.trim().to_string(),
-                    unquote(v).to_string(),
-                ));
-            }
-            return;
-        }
-        if self.top == "services" && self.key == "env_file" && t.starts_with('-') {
-            let item = t.trim_start_matches('-').trim();
-            let path = item.strip_prefix("path:").unwrap_or(item);
-            if !path.contains(": ") {
-                self.f.env_files.push(unquote(path).to_string());
-            }
-            return;
-        }
-        if self.top == "services" && self.key == "env_file" {
-            if let Some(path) = t.strip_prefix("path:") {
-                self.f.env_files.push(unquote(path).to_string());
-            }
-            return;
-        }
-        if self.top == "services" && self.key == "ports" {
-            let item = t.trim_start_matches('-').trim();
-            if t.starts_with('-') && !item.contains(": ") && !item.ends_with(':') {
-                self.f.ports.push(port_entry(&self.entry, item));
-            } else if let Some(v) = item.strip_prefix("published:") {
-                self.f.ports.push(port_entry(&self.entry, v));
+    };
+    if let Some(services) = doc.get("services").and_then(Value::as_object) {
+        for (name, svc) in services.iter().filter(|(n, _)| !n.starts_with('<')) {
+            f.services.push(name.clone());
+            if let Some(svc) = svc.as_object() {
+                service(&mut f, name, svc);
             }
         }
     }
-
-    fn finish(self) -> Facts {
-        let mut f = self.f;
-        for (kind, entry, external, name) in self.objects {
-            if external {
-                let n = name.unwrap_or(entry);
-                if kind == "networks" {
+    for (kind, list) in [("networks", 0), ("volumes", 1)] {
+        let Some(objects) = doc.get(kind).and_then(Value::as_object) else {
+            continue;
+        };
+        for (key, o) in objects {
+            // `external: true`, or compose's older `external: {name: …}`.
+            let external = o.get("external");
+            let named = external
+                .and_then(|e| e.get("name"))
+                .or_else(|| o.get("name"))
+                .and_then(scalar);
+            if external.is_some_and(|e| e.as_bool() == Some(true) || e.is_object()) {
+                let n = named.unwrap_or_else(|| key.clone());
+                if list == 0 {
                     f.external_networks.push(n);
                 } else {
                     f.external_volumes.push(n);
                 }
             }
         }
-        let built = self.built;
-        f.images_without_build = self
-            .images
-            .into_iter()
-            .filter(|(svc, _)| !built.contains(svc))
-            .collect();
-        f
+    }
+    f
+}
+
+/// One service's facts.
+fn service(f: &mut Facts, name: &str, svc: &serde_json::Map<String, Value>) {
+    if let Some(c) = svc.get("container_name").and_then(scalar) {
+        f.container_names.push((name.to_string(), c));
+    }
+    if svc.contains_key("healthcheck") {
+        f.healthchecks.push(name.to_string());
+    }
+    if let Some(image) = svc.get("image").and_then(scalar)
+        && !svc.contains_key("build")
+    {
+        f.images_without_build.push((name.to_string(), image));
+    }
+    if svc.get("network_mode").and_then(scalar).as_deref() == Some("host") {
+        f.host_network.push(name.to_string());
+    }
+    match svc.get("env_file") {
+        Some(Value::String(s)) => f.env_files.push(s.clone()),
+        Some(Value::Array(items)) => {
+            for i in items {
+                if let Some(p) = scalar(i).or_else(|| i.get("path").and_then(scalar)) {
+                    f.env_files.push(p);
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(ports) = svc.get("ports").and_then(Value::as_array) {
+        for p in ports {
+            let text = scalar(p).or_else(|| p.get("published").and_then(scalar));
+            if let Some(t) = text {
+                f.ports.push(port_entry(name, &t));
+            }
+        }
+    }
+    match svc.get("environment") {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                f.environment
+                    .push((name.to_string(), k.clone(), scalar(v).unwrap_or_default()));
+            }
+        }
+        Some(Value::Array(items)) => {
+            for (k, v) in items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|i| i.split_once('='))
+            {
+                f.environment
+                    .push((name.to_string(), k.trim().to_string(), v.to_string()));
+            }
+        }
+        _ => {}
     }
 }
 

@@ -281,3 +281,20 @@ fn a_url_to_the_own_port_names_its_key_where_it_is_mapped_and_the_instances_port
         "{f:#?}"
     );
 }
+
+#[test]
+fn flow_style_reads_as_block_style_does() {
+    // The same file in YAML's flow style: a reader that walks indentation saw
+    // one service of three and none of their ports.
+    let block = "services:\n  web:\n    image: busybox\n    container_name: shop-web\n    ports:\n      - \"8080:80\"\n  db:\n    image: postgres\n    ports: [\"5432:5432\"]\n    environment:\n      MODE: dev\n  cache:\n    image: redis\n    ports:\n      - published: 6379\n        target: 6379\nvolumes:\n  data: {external: true}\n";
+    let flow = "services: {web: {image: busybox, container_name: shop-web, ports: [\"8080:80\"]}, db: {image: postgres, ports: [\"5432:5432\"], environment: {MODE: dev}}, cache: {image: redis, ports: [{published: 6379, target: 6379}]}}\nvolumes: {data: {external: true}}\n";
+    let (b, f) = (read(block), read(flow));
+    assert_eq!(f, b);
+    assert_eq!(f.services, ["web", "db", "cache"]);
+    assert_eq!(f.ports.len(), 3, "{:?}", f.ports);
+    assert_eq!(f.external_volumes, ["data"]);
+    assert_eq!(f.unreadable, None);
+    // Not YAML at all: said, never read as something else.
+    let bad = read("services:\n  web: [unclosed\n");
+    assert!(bad.unreadable.is_some() && bad.services.is_empty());
+}
