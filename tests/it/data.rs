@@ -595,6 +595,10 @@ fn cow_host() -> Option<String> {
         crate::harness::record_skip_because("KINFRA_TEST_SKIP_COW=1");
         return None;
     }
+    if crate::harness::docker_skipped() {
+        crate::harness::record_skip_because("KINFRA_SKIP_DOCKER=1");
+        return None;
+    }
     panic!(
         "the copy-on-write data test needs an engine on a reflink filesystem: \
          `eval \"$(scripts/cow-engine.sh start)\"` (root; scripts/test does it), or KINFRA_TEST_SKIP_COW=1"
