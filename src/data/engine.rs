@@ -115,13 +115,30 @@ pub fn has_image(image: &str) -> bool {
 
 /// `docker pause` (all at once: one call, so the volumes they write stop together).
 pub fn pause(ids: &[String]) -> Result<()> {
-    docker()
-        .arg("pause")
-        .args(ids)
-        .timeout(WAIT)
-        .run()
-        .map_err(classify)?;
-    Ok(())
+    match docker().arg("pause").args(ids).timeout(WAIT).run() {
+        Ok(_) => Ok(()),
+        // The kernel could not freeze a cgroup at that instant (a process in an
+        // uninterruptible wait on a busy machine): a moment later it usually can.
+        // Each is tried again on its own; one paused by the first call stays so.
+        Err(e) if e.stderr().contains("unable to freeze") => {
+            for id in ids {
+                let mut tries = 0u32;
+                loop {
+                    match docker().args(["pause", id]).timeout(WAIT).run() {
+                        Ok(_) => break,
+                        Err(e) if e.stderr().contains("is already paused") => break,
+                        Err(e) if e.stderr().contains("unable to freeze") && tries < 4 => {
+                            tries += 1;
+                            std::thread::sleep(Duration::from_millis(250 * u64::from(tries)));
+                        }
+                        Err(e) => return Err(classify(e)),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(classify(e)),
+    }
 }
 
 /// `docker unpause`; each is tried. One already running, or gone (a Docker

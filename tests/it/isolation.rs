@@ -258,10 +258,11 @@ fn what_compose_reads_from_the_checkout_is_each_instances_own() {
         assert!(web != 18831 && extra != 18832, "{text}");
         env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
             .success();
-        assert!(
-            http_get(web, "/").contains("hello-from-env-file"),
-            "{n}: env_file not read"
-        );
+        // No healthcheck: `up` is done once the containers run, and the page is
+        // written by the container's own command a moment later.
+        crate::harness::eventually(&format!("{n}: env_file read"), || {
+            http_get(web, "/").contains("hello-from-env-file")
+        });
         let site = http_get(web, "/site.txt");
         assert!(
             site.contains("tracked.txt") && !site.contains("main-only.txt"),

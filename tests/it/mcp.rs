@@ -109,12 +109,13 @@ impl Client {
 }
 
 /// A document without the values that change from one moment to the next (docker's
-/// "Up 5 seconds", an age, memory in use), so that two reads a moment apart compare.
+/// "Up 5 seconds", a healthcheck's latest answer, an age, memory in use), so that
+/// two reads a moment apart compare.
 fn steady(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(o) => {
-                for k in ["status", "age", "memory"] {
+                for k in ["status", "health", "age", "memory"] {
                     o.remove(k);
                 }
                 o.values_mut().for_each(strip);
