@@ -684,31 +684,29 @@ mod tests {
 
     #[test]
     fn a_record_of_a_live_child_is_ours_until_it_ends() {
-        use std::os::unix::process::CommandExt;
-        let mut child = std::process::Command::new("sleep")
+        // Started as kinfra starts a service (its own group), through the one wrapper.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = || std::fs::File::create(dir.path().join("log")).expect("log");
+        let pid = Cmd::new("sleep")
             .arg("30")
             .env(MARK_VAR, "m1")
-            .process_group(0)
-            .spawn()
+            .spawn_service(log())
             .expect("sleep");
         // A process like it that kinfra did not start: the same command line, its
         // own group, no mark (a record can name it with its true start time).
-        let mut other = std::process::Command::new("sleep")
+        let other = Cmd::new("sleep")
             .arg("30")
-            .process_group(0)
-            .spawn()
+            .spawn_service(log())
             .expect("sleep");
-        let pid = child.id();
         let now = settled(pid).expect("running");
-        let dir = tempfile::tempdir().expect("tempdir");
         let pf = dir.path().join("s.pid");
         write_record(&pf, pid, &now, "m1").expect("record");
         if cfg!(target_os = "linux") {
             assert_eq!(our_process(&pf), Verdict::Ours(pid));
             write_record(&pf, pid, &now, "m2").expect("record");
             assert!(matches!(our_process(&pf), Verdict::Stale(w) if w.contains("mark")));
-            let theirs = settled(other.id()).expect("running");
-            write_record(&pf, other.id(), &theirs, "m1").expect("record");
+            let theirs = settled(other).expect("running");
+            write_record(&pf, other, &theirs, "m1").expect("record");
             assert!(
                 matches!(our_process(&pf), Verdict::Stale(w) if w.contains("not started by kinfra"))
             );
@@ -721,9 +719,8 @@ mod tests {
         };
         std::fs::write(&pf, serde_json::to_string(&forged).expect("json")).expect("write");
         assert!(matches!(our_process(&pf), Verdict::Stale(_)));
-        for c in [&mut child, &mut other] {
-            let _ = c.kill();
-            let _ = c.wait();
+        for p in [pid, other] {
+            let _ = Cmd::new("kill").arg(p.to_string()).run();
         }
     }
 }
