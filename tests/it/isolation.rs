@@ -6,7 +6,7 @@
 //! before anything starts. The compose file is never edited.
 
 use crate::docker_env;
-use crate::harness::{assert_marked, docker, docker_objects, git, project};
+use crate::harness::{assert_marked, docker, docker_objects, git, http_get, port_of, project};
 
 const HAZARDS: &str = r#"services:
   db:
@@ -180,26 +180,6 @@ fn a_host_network_service_is_named_and_a_second_running_instance_refused() {
             .success();
     }
     assert!(docker_objects("hostnet--b").is_empty());
-}
-
-/// `GET path` on localhost:port, the body (empty when nothing answers).
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes());
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-fn port_of(env_text: &str, key: &str) -> u16 {
-    env_text
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{key} in\n{env_text}"))
 }
 
 const ENVY: &str = r#"services:

@@ -5,7 +5,7 @@
 //! own. The compose file is never edited.
 
 use crate::docker_env;
-use crate::harness::{docker, docker_objects, git, project};
+use crate::harness::{docker, docker_objects, git, http_get, port_of, project};
 
 fn exec(container: &str, args: &[&str]) -> String {
     let mut all = vec!["exec", container];
@@ -15,26 +15,6 @@ fn exec(container: &str, args: &[&str]) -> String {
 
 fn container(project: &str, service: &str) -> String {
     crate::harness::container_of(project, service)
-}
-
-/// `GET path` on localhost:port, the body (empty when nothing answers).
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes());
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-fn port_of(env_text: &str, key: &str) -> u16 {
-    env_text
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{key} in\n{env_text}"))
 }
 
 const DUAL: &str = r#"services:
