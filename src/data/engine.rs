@@ -169,17 +169,10 @@ pub fn unpause(ids: &[String]) -> Result<()> {
 /// label to prove who made it, so undo unpauses nothing else (a container someone
 /// paused by hand stays paused). A name that is gone is in neither.
 pub fn compose_containers(names: &[String]) -> (Vec<String>, Vec<String>) {
-    let (names, mut others): (Vec<&String>, Vec<String>) = (
-        names
-            .iter()
-            .filter(|n| crate::support::validate::volume_key(n).is_ok())
-            .collect(),
-        names
-            .iter()
-            .filter(|n| crate::support::validate::volume_key(n).is_err())
-            .cloned()
-            .collect(),
-    );
+    let (names, bad): (Vec<&String>, Vec<&String>) = names
+        .iter()
+        .partition(|n| crate::support::validate::volume_key(n).is_ok());
+    let mut others: Vec<String> = bad.into_iter().cloned().collect();
     if names.is_empty() {
         return (Vec::new(), others);
     }

@@ -9,9 +9,9 @@
 use super::*;
 use crate::tools::docker::BUILT_FOR_LABEL;
 
-/// The label compose puts on every container of a project; its value is the
-/// project name, which is the instance's id.
-pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// The label compose puts on every container of a project (its value is the
+/// instance's id): one constant, the docker module's.
+pub use crate::tools::docker::PROJECT_LABEL;
 
 /// What [`isolate_engine`] changed and what it left shared, for the person.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
