@@ -152,6 +152,7 @@ fn doctor_agrees_with_setup_check_only() {
     assert_eq!(
         own,
         [
+            "stack description",
             "registry",
             "stale entries",
             "orphaned projects",
