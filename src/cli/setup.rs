@@ -157,9 +157,7 @@ fn check_only(ctx: &Context, args: &Args) -> i32 {
         super::cmd::doctor::print_checks(&checks, true);
     } else {
         ctx.reporter.section("[1/2] Prerequisites");
-        for l in crate::tools::prereq::render(&checks) {
-            ctx.reporter.info(&l);
-        }
+        crate::setup::show_checks(ctx, &checks);
         ctx.reporter.section("[2/2] 1Password");
         ctx.reporter.info(&setup::onepassword::explain(&KTRDR));
     }

@@ -5,7 +5,7 @@
 use console::{Term, style};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::state::context::{Progress, Reporter};
+use crate::state::context::{Mark, Progress, Reporter};
 use crate::support::env_vars::EnvVars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -125,6 +125,21 @@ impl TermReporter {
     }
 }
 
+/// A checklist line as the CLI draws it: a coloured mark before the item's line;
+/// detail lines (no mark) as they are.
+pub fn checklist_line(mark: Option<Mark>, line: &str) -> String {
+    let Some(mark) = mark else {
+        return line.to_string();
+    };
+    let glyph = match mark {
+        Mark::Ok => style("✓").green().bold(),
+        Mark::Warn => style("!").yellow().bold(),
+        Mark::Failed => style("✗").red().bold(),
+        Mark::Skipped => style("-").dim(),
+    };
+    format!("  {glyph} {line}")
+}
+
 impl Reporter for TermReporter {
     fn step(&self, msg: &str) {
         if !self.quiet {
@@ -142,6 +157,12 @@ impl Reporter for TermReporter {
     fn success(&self, msg: &str) {
         if !self.quiet {
             crate::errln!("{}", style(msg).green());
+        }
+    }
+    fn check(&self, mark: Mark, line: &str) {
+        // A failed check is shown even under --quiet: it is why the command failed.
+        if !self.quiet || mark == Mark::Failed {
+            crate::errln!("{}", checklist_line(Some(mark), line));
         }
     }
     fn bytes(&self, total: u64, label: &str) -> Box<dyn Progress> {

@@ -486,18 +486,19 @@ fn fail_on_post_start(report: UpReport) -> Result<UpReport> {
     Ok(report)
 }
 
+/// Each gate check as a checklist line; the front end draws the marks.
 pub fn print_gate(ctx: &Context, g: &Report) {
+    use crate::state::context::Mark;
     for c in &g.results {
-        let line = match &c.outcome {
-            Outcome::Passed => format!("  ✓ {:<10} passed ({} ms)", c.name, c.elapsed_ms),
-            Outcome::Failed(e) => format!("  ✗ {:<10} failed: {e}", c.name),
-            Outcome::Skipped(why) => format!("  - {:<10} skipped: {why}", c.name),
+        let (mark, line) = match &c.outcome {
+            Outcome::Passed => (
+                Mark::Ok,
+                format!("{:<10} passed ({} ms)", c.name, c.elapsed_ms),
+            ),
+            Outcome::Failed(e) => (Mark::Failed, format!("{:<10} failed: {e}", c.name)),
+            Outcome::Skipped(why) => (Mark::Skipped, format!("{:<10} skipped: {why}", c.name)),
         };
-        match c.outcome {
-            Outcome::Passed => ctx.reporter.success(&line),
-            Outcome::Failed(_) => ctx.reporter.warn(&line),
-            Outcome::Skipped(_) => ctx.reporter.info(&line),
-        }
+        ctx.reporter.check(mark, &line);
     }
 }
 

@@ -28,6 +28,17 @@ use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::support::error::{Error, Result};
 
+/// The prerequisite audit as checklist lines through the reporter (the front end
+/// draws the marks).
+pub fn show_checks(ctx: &Context, checks: &[crate::tools::prereq::Check]) {
+    for (mark, line) in crate::tools::prereq::render(checks) {
+        match mark {
+            Some(m) => ctx.reporter.check(m, &line),
+            None => ctx.reporter.info(&line),
+        }
+    }
+}
+
 pub const DEFAULT_REPO: &str = "https://github.com/kpiteira/ktrdr.git";
 pub const DEFAULT_PATH: &str = "~/Documents/dev/ktrdr-prod";
 /// The demo's default destination: never the real local-prod's.

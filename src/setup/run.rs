@@ -188,9 +188,7 @@ fn prerequisites(
 /// run made meanwhile.
 fn show_audit(ctx: &Context, checks: &[Check], early: Option<&Result<Prepared>>) -> Result<()> {
     section(ctx, 1, "Prerequisites");
-    for l in crate::tools::prereq::render(checks) {
-        ctx.reporter.info(&l);
-    }
+    super::show_checks(ctx, checks);
     if !crate::tools::prereq::all_required_ok(checks) {
         if let Some(Ok(p)) = early {
             p.undo();

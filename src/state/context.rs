@@ -37,6 +37,16 @@ impl Progress for Lines<'_> {
     }
 }
 
+/// How one item of a checklist ended (a prerequisite, a gate check). The library
+/// says which; the front end draws it (the CLI's coloured ✓/!/✗ in `cli/ui.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Ok,
+    Warn,
+    Failed,
+    Skipped,
+}
+
 /// How the library talks to the person running it. All output goes to stderr;
 /// stdout is kept for results (`--json`, lists).
 pub trait Reporter: Send + Sync {
@@ -46,6 +56,15 @@ pub trait Reporter: Send + Sync {
     fn info(&self, msg: &str);
     fn warn(&self, msg: &str);
     fn success(&self, msg: &str);
+    /// One item of a checklist with how it ended. Without a front end's marks the
+    /// line goes out as a result, a warning or a detail.
+    fn check(&self, mark: Mark, line: &str) {
+        match mark {
+            Mark::Ok => self.success(line),
+            Mark::Warn | Mark::Failed => self.warn(line),
+            Mark::Skipped => self.info(line),
+        }
+    }
     fn bytes(&self, total: u64, label: &str) -> Box<dyn Progress>;
     /// A numbered part of a longer run ("[3/8] Destination").
     fn section(&self, title: &str) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::state::context::Mark;
 use crate::state::home::Home;
 use crate::support::exec::{Cmd, ExecError};
 
@@ -340,11 +341,10 @@ fn join_checks<'a>(
         .collect()
 }
 
-/// True when every required check passed.
-/// The audit as lines for a person: mark, name, state, version, path, then detail
-/// and fix lines.
-pub fn render(checks: &[Check]) -> Vec<String> {
-    use console::style;
+/// The audit as lines for a person: each check's line (name, state, version, path)
+/// with its mark, then its detail and fix lines (no mark). The front end draws the
+/// marks.
+pub fn render(checks: &[Check]) -> Vec<(Option<Mark>, String)> {
     let version_width = checks
         .iter()
         .filter_map(|c| c.version.as_deref().map(str::len))
@@ -360,9 +360,9 @@ pub fn render(checks: &[Check]) -> Vec<String> {
     let mut lines = Vec::new();
     for c in checks {
         let mark = match c.status {
-            Status::Ok => style("✓").green().bold(),
-            Status::Warn => style("!").yellow().bold(),
-            Status::Missing => style("✗").red().bold(),
+            Status::Ok => Mark::Ok,
+            Status::Warn => Mark::Warn,
+            Status::Missing => Mark::Failed,
         };
         let version = c.version.as_deref().unwrap_or("-");
         let path = c
@@ -378,16 +378,17 @@ pub fn render(checks: &[Check]) -> Vec<String> {
             Status::Missing if c.state => "problem",
             Status::Missing => "missing",
         };
-        lines.push(
+        lines.push((
+            Some(mark),
             format!(
-                "  {mark} {:<name_width$} {what:<8} {version:<version_width$} {path}",
+                "{:<name_width$} {what:<8} {version:<version_width$} {path}",
                 c.name
             )
             .trim_end()
             .to_string(),
-        );
-        lines.extend(c.detail.iter().map(|d| format!("      {d}")));
-        lines.extend(c.hint.iter().map(|h| format!("      fix: {h}")));
+        ));
+        lines.extend(c.detail.iter().map(|d| (None, format!("      {d}"))));
+        lines.extend(c.hint.iter().map(|h| (None, format!("      fix: {h}"))));
     }
     lines
 }

@@ -27,8 +27,8 @@ pub fn print_checks(checks: &[Check], json: bool) {
         );
         return;
     }
-    for l in prereq::render(checks) {
-        crate::outln!("{l}");
+    for (mark, l) in prereq::render(checks) {
+        crate::outln!("{}", crate::cli::ui::checklist_line(mark, &l));
     }
 }
 
