@@ -141,4 +141,78 @@ mod tests {
         assert!(parse("[]").is_err());
         assert!(parse("").is_err());
     }
+
+    /// A stand-in KV v2 server answering each request with `answer(path, token)`;
+    /// returns its address and the request count.
+    fn stand_in(
+        answer: fn(&str, &str) -> String,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("http://{}", l.local_addr().unwrap());
+        let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = n.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = r.read_line(&mut first);
+                let mut token = String::new();
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("x-vault-token")
+                    {
+                        token = v.trim().to_string();
+                    }
+                }
+                let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                let _ = (&s).write_all(answer(&path, &token).as_bytes());
+            }
+        });
+        (addr, n)
+    }
+
+    fn http(status: &str, extra: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[test]
+    fn a_redirect_is_never_followed_and_the_token_goes_only_where_asked() {
+        let (addr, n) = stand_in(|path, token| match (path, token) {
+            ("/v1/secret/data/moved", _) => http(
+                "307 Temporary Redirect",
+                "Location: /v1/secret/data/ok\r\n",
+                "",
+            ),
+            ("/v1/secret/data/ok", "t0k") => http("200 OK", "", r#"{"data":{"data":{"k":"v"}}}"#),
+            _ => http("403 Forbidden", "", r#"{"errors":["permission denied"]}"#),
+        });
+        let a = addr.clone();
+        let env = move |n: &str| match n {
+            "BAO_ADDR" => Some(a.clone()),
+            "VAULT_TOKEN" => Some("t0k".to_string()),
+            _ => None,
+        };
+        let e = read(&env, "secret", "moved").unwrap_err();
+        assert!(e.contains("redirect") && e.contains("not followed"), "{e}");
+        assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 1, "followed");
+        assert_eq!(read(&env, "secret", "ok").unwrap()["k"], "v");
+        let bad_token = |n: &str| match n {
+            "VAULT_ADDR" => Some(addr.clone()),
+            "BAO_TOKEN" => Some("wrong".to_string()),
+            _ => None,
+        };
+        let e = read(&bad_token, "secret", "ok").unwrap_err();
+        assert!(e.contains("403") && !e.contains("wrong"), "{e}");
+        let e = read(&|_: &str| None, "secret", "ok").unwrap_err();
+        assert!(e.contains("BAO_ADDR"), "{e}");
+    }
 }
