@@ -160,6 +160,7 @@ fn an_agent_drives_its_stack_through_mcp() {
             "list",
             "logs",
             "reset",
+            "secrets_status",
             "snapshot_list",
             "snapshot_rm",
             "snapshot_save",
