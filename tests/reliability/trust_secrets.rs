@@ -62,8 +62,9 @@ pub fn run(t: &mut Tally) {
         // 1Password answers a field holding a NUL: refused naming the variable.
         env.op_sign_in();
         env.op_item_in("v", "item", &[("f", "nul\u{0}-M4RKN")]);
+        // The worktree's own (tracked) description.
         std::fs::write(
-            repo.join("kinfra.toml"),
+            wt.join("kinfra.toml"),
             "name = \"tsecl\"\ncompose_file = \"compose.yaml\"\n[sandbox.secrets]\nK = \"op://v/item/f\"\n",
         )
         .expect("write");
