@@ -80,6 +80,8 @@ fn save(path: &Path, file: &KeptFile) -> Result<()> {
 pub fn obtain(ctx: &Context, stack: &Stack, inst: &Instance, how: How) -> Result<Obtained> {
     let refs = stack.secret_refs_for(inst.kind == super::Kind::LocalProd);
     if refs.is_empty() {
+        // The description dropped them all: what was kept for them goes too.
+        remove(ctx, inst.id());
         return Ok(Obtained::default());
     }
     let path = ctx.home.kept_secrets_file(inst.id());
