@@ -71,11 +71,12 @@ pub fn read(
     mount: &str,
     path: &str,
 ) -> Result<BTreeMap<String, String>, String> {
-    let addr = env("BAO_ADDR")
-        .or_else(|| env("VAULT_ADDR"))
+    use crate::support::env_vars::EnvVars;
+    let addr = env(EnvVars::BAO_ADDR)
+        .or_else(|| env(EnvVars::VAULT_ADDR))
         .ok_or("neither BAO_ADDR nor VAULT_ADDR is set")?;
-    let token = env("BAO_TOKEN")
-        .or_else(|| env("VAULT_TOKEN"))
+    let token = env(EnvVars::BAO_TOKEN)
+        .or_else(|| env(EnvVars::VAULT_TOKEN))
         .ok_or("neither BAO_TOKEN nor VAULT_TOKEN is set")?;
     let u = url(&addr, mount, path)?;
     let client = reqwest::blocking::Client::builder()
