@@ -123,6 +123,17 @@ else:
     print("not measured (the copy-on-write engine needs root)")
     checks.append(("create --data, more than create (s)", float("nan"), 1.0, " s", False))
 
+comparison("13. Kept secrets: the second `up` of a stack with 5 `op://` references of 2 items, against the same `up` with literals",
+           "kept secrets up vs literals", "secrets-up.json", 1.05)
+def calls(name):
+    try:
+        return int(open(os.path.join(out, name)).read().strip() or 0)
+    except (OSError, ValueError):
+        return -1
+first, later = calls("secrets-first-calls.txt"), calls("secrets-later-calls.txt")
+print(f"\ncalls to `op`: first `up` {first} (target 2, one per item); every later `up` together "
+      + target("op calls after the first up", later, 0, ""))
+
 total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())
 waits = [int(x) for x in open(os.path.join(out, "lock-waits.txt")).read().split()]
 print("\n## 6. Registry contention: 10 parallel `sandbox init`\n")

@@ -56,6 +56,7 @@ cleanup() {
   docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-shop | xargs -r docker rm -f >/dev/null 2>&1 || true
   (cd "$W/depot" 2>/dev/null && KINFRA_HOME="$W/depot-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true
   docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-depot | xargs -r docker rm -f >/dev/null 2>&1 || true
+  for v in lit ops; do (cd "$W/sec-$v" 2>/dev/null && KINFRA_HOME="$W/sec-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -325,6 +326,52 @@ if COW=$(scripts/cow-engine.sh start 2>/dev/null); then
 else
   echo "copy-on-write engine unavailable (needs root): row 12b not measured" >&2
 fi
+
+log "13. kept secrets: the second up with 5 op:// references of 2 items against the same up with literals"
+# Two copies of one project: its five secrets as literals, and as 1Password
+# references of two items, read through a stand-in `op` (1Password's documented
+# `op item get ITEM --vault V --format json`) that counts its calls. The first `up`
+# of the references resolves them (2 calls, one per item); every timed `up` after
+# it must reuse the kept values (0 calls).
+mkdir -p "$W/opbin"
+cat > "$W/opbin/op" <<SH
+#!/bin/sh
+echo "\$*" >> "$W/op-calls.log"
+[ "\$1 \$2" = "item get" ] || exit 1
+printf '{"id":"%s","title":"%s","vault":{"id":"v1","name":"bench"},"category":"LOGIN","fields":[{"id":"f1","type":"CONCEALED","label":"a","value":"%s-a-0xBENCH"},{"id":"f2","type":"CONCEALED","label":"b","value":"%s-b-0xBENCH"},{"id":"f3","type":"CONCEALED","label":"c","value":"%s-c-0xBENCH"}]}\n' "\$3" "\$3" "\$3" "\$3" "\$3"
+SH
+chmod +x "$W/opbin/op"
+for v in lit ops; do
+  d="$W/sec-$v"; mkdir -p "$d"
+  cat > "$d/compose.yaml" <<'YML'
+services:
+  web:
+    image: busybox:1.35
+    command: ["sh", "-c", "echo ok > /tmp/i.html; exec httpd -f -p 8080 -h /tmp"]
+    environment: [S1, S2, S3, S4, S5]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/i.html"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+YML
+  if [ "$v" = lit ]; then
+    printf 'name = "sec-%s"\ncompose_file = "compose.yaml"\n[sandbox.secrets]\nS1 = "one-a"\nS2 = "one-b"\nS3 = "one-c"\nS4 = "two-a"\nS5 = "two-b"\n' "$v" > "$d/kinfra.toml"
+  else
+    printf 'name = "sec-%s"\ncompose_file = "compose.yaml"\n[sandbox.secrets]\nS1 = "op://bench/one/a"\nS2 = "op://bench/one/b"\nS3 = "op://bench/one/c"\nS4 = "op://bench/two/a"\nS5 = "op://bench/two/b"\n' "$v" > "$d/kinfra.toml"
+  fi
+  (cd "$d" && git init -q && git add -A && git -c user.email=b@example.invalid -c user.name=b commit -qm sec && KINFRA_HOME="$W/sec-home" "$K" -q sandbox init >/dev/null)
+done
+: > "$W/op-calls.log"
+(export KINFRA_HOME="$W/sec-home" PATH="$W/opbin:$PATH"; cd "$W/sec-ops" && "$K" -q sandbox up >/dev/null && "$K" -q sandbox down >/dev/null)
+grep -c . "$W/op-calls.log" > "$OUT/secrets-first-calls.txt" || true
+: > "$W/op-calls.log"
+(export KINFRA_HOME="$W/sec-home" PATH="$W/opbin:$PATH"; "${HF[@]}" "$OUT/secrets-up.json" --warmup 1 --runs "$SLOW_RUNS" \
+  --prepare "cd $W/sec-lit && $K -q sandbox down >/dev/null 2>&1; cd $W/sec-ops && $K -q sandbox down >/dev/null 2>&1; true" \
+  "cd $W/sec-lit && $K -q sandbox up" "cd $W/sec-ops && $K -q sandbox up" >/dev/null)
+grep -c . "$W/op-calls.log" > "$OUT/secrets-later-calls.txt" || true
+for v in lit ops; do (cd "$W/sec-$v" && KINFRA_HOME="$W/sec-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true; done
 
 log "6. registry contention: 10 parallel sandbox init"
 rm -f "$KINFRA_HOME/sandbox/instances.json"

@@ -333,6 +333,20 @@ impl Server {
     }
 
     #[tool(
+        description = "Each secret the instance's description gives by reference (`[sandbox.secrets]`): its kind (op, bao, env, dotenv, literal), its reference, whether a resolved value is kept and since when. Never a value. Same JSON as `kinfra secrets status --json`."
+    )]
+    async fn secrets_status(
+        &self,
+        Parameters(p): Parameters<Target>,
+    ) -> std::result::Result<CallToolResult, ErrorData> {
+        self.call(None, move |ctx, stack| {
+            let inst = find(ctx, stack, p.name.as_deref())?;
+            Ok(instance::kept_secrets::status(ctx, stack, &inst))
+        })
+        .await
+    }
+
+    #[tool(
         description = "Create a sandbox: a git worktree beside the repository (on a branch named after it), a free slot and its own ports. Run from the repository or one of its worktrees. Returns the instance, its path and URLs. Does not start it: call `up`."
     )]
     async fn create(
@@ -455,6 +469,7 @@ impl Server {
                 &UpOptions {
                     timeout: timeout(p.timeout_secs, crate::instance::gate::DEFAULT_TIMEOUT_SECS),
                     secrets: !p.no_secrets,
+                    refresh_secrets: p.refresh_secrets,
                     build: p.build,
                     wait_for_room: p.wait_for_room,
                     ..Default::default()

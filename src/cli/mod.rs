@@ -80,6 +80,9 @@ pub enum Command {
     Url(cmd::url::Args),
     /// Print this instance's variables as `export` lines (for `eval`) or JSON.
     Env(cmd::env::Args),
+    /// Secrets given by reference: what is kept for an instance (never a value).
+    #[command(subcommand)]
+    Secrets(cmd::secrets::SecretsCmd),
     /// Wait until this instance passes its startability gate (starts nothing).
     Wait(cmd::wait::Args),
     /// Serve the Model Context Protocol on stdio, for coding agents.
@@ -265,6 +268,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
         Command::Url(a) => cmd::url::run(ctx, stack, a),
         Command::Env(a) => cmd::env::run(ctx, stack, a),
         Command::Wait(a) => cmd::wait::run(ctx, stack, a),
+        Command::Secrets(c) => cmd::secrets::run(ctx, stack, c),
         Command::Mcp(a) => cmd::mcp::run(ctx, stack, a),
         Command::Hook(c) => cmd::hook::run(ctx, stack, c),
         Command::Stack(c) => cmd::stack::run(ctx, stack, c),

@@ -66,9 +66,9 @@ fn host_env_text(stack: &Stack) -> String {
     }
     for r in &stack.local_prod.secrets {
         let from = match &r.source {
-            SecretSource::OnePassword(at) => format!("from {at:?}"),
-            SecretSource::Host(name) => format!("from ${name}"),
             SecretSource::Literal(v) => format!("= {}", shown(std::slice::from_ref(v))),
+            SecretSource::Host(name) => format!("from ${name}"),
+            other => format!("from {:?}", other.reference()),
         };
         s.push_str(&format!("  host services get {} {from}\n", r.var));
     }

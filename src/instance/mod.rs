@@ -11,6 +11,7 @@ pub mod gate;
 pub mod host;
 pub mod identity;
 mod init;
+pub mod kept_secrets;
 mod lock;
 mod ops;
 mod passthrough;
@@ -536,6 +537,7 @@ pub(crate) fn compose_error(project: &str, e: crate::support::exec::ExecError) -
 pub(crate) fn forget_records(ctx: &Context, k: &mut crate::state::registry::KinfraState, id: &str) {
     k.forget(id);
     crate::tools::model::remove_copy(&ctx.home, id);
+    kept_secrets::remove(ctx, id);
 }
 
 /// Removes kinfra's `.env.sandbox` from a directory it no longer manages.

@@ -25,6 +25,8 @@ pub struct UpOptions {
     pub build: bool,
     pub timeout: Duration,
     pub secrets: bool,
+    /// Resolve the secrets given by reference again instead of reusing kept values.
+    pub refresh_secrets: bool,
     pub keep_on_failure: bool,
     /// Over the machine budget: wait in line for room instead of refusing.
     pub wait_for_room: bool,
@@ -37,6 +39,7 @@ impl Default for UpOptions {
             build: false,
             timeout: Duration::from_secs(gate::DEFAULT_TIMEOUT_SECS),
             secrets: true,
+            refresh_secrets: false,
             keep_on_failure: false,
             wait_for_room: false,
         }
@@ -75,10 +78,11 @@ impl serde::Serialize for PostStartResult {
 }
 
 /// The instance's secrets into compose's environment: the 1Password item's fields
-/// its kind reads, then the secrets given by reference. Returns how many. A secret
-/// that cannot be had is a warning for a sandbox (the stack runs on its insecure
-/// defaults) and an error for local-prod, whose database would otherwise keep the
-/// default password it was created with.
+/// its kind reads, then the secrets given by reference. Returns how many. A field
+/// of the item that cannot be had is a warning for a sandbox (the stack runs on its
+/// insecure defaults) and an error for local-prod, whose database would otherwise
+/// keep the default password it was created with. A reference that cannot be had
+/// is an error for both: the description asked for it by name.
 pub(super) fn load_secrets(
     ctx: &Context,
     stack: &Stack,
@@ -117,19 +121,26 @@ pub(super) fn load_secrets(
             Err(e) => fail(item, e)?,
         }
     }
-    for sr in stack.secret_refs_for(lp) {
-        // --no-secrets skips 1Password; host variables and literals still apply.
-        if !opts.secrets && matches!(sr.source, crate::stack::SecretSource::OnePassword(_)) {
-            continue;
-        }
-        match secrets::resolve(&sr.source) {
-            Ok(v) => {
-                loaded += 1;
-                env.push((sr.var.clone(), v));
-            }
-            Err(e) => fail(&sr.var, e)?,
-        }
+    // The secrets given by reference: kept values reused, the rest resolved now;
+    // one that cannot be had stops the start for either kind (its kept value, if
+    // any, belongs to another reference).
+    let got = super::kept_secrets::obtain(
+        ctx,
+        stack,
+        inst,
+        super::kept_secrets::How {
+            stores: opts.secrets,
+            refresh: opts.refresh_secrets,
+        },
+    )?;
+    if got.reused > 0 {
+        r.info(&format!(
+            "{} secret(s) reused from the kept values (`up --refresh-secrets` resolves them again)",
+            got.reused
+        ));
     }
+    loaded += got.env.len();
+    env.extend(got.env);
     Ok(loaded)
 }
 
@@ -205,6 +216,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         }
     }
 
+    // Before anything starts (and before waiting for room): a secret that cannot be
+    // had stops here.
+    let secrets_loaded = load_secrets(ctx, stack, inst, opts, &mut project.env)?;
     let (containers_before, _ticket) = preflight(ctx, stack, inst, &compose_text, opts)?;
     // Before anything starts: what the compose file needs and no build section
     // makes (a failure stops here), then the shared services it joins.
@@ -219,7 +233,6 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
             "shared service {name} was not running: started it (it stays up for every instance; `kinfra shared down` stops it)"
         ));
     }
-    let secrets_loaded = load_secrets(ctx, stack, inst, opts, &mut project.env)?;
 
     // Recorded before starting, so `prune` can find the project if we are killed.
     let dir_s = inst.dir.display().to_string();

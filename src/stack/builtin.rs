@@ -188,7 +188,7 @@ mod tests {
             ),
             (
                 "[sandbox.secrets]\nA = \"$not a name\"\n",
-                "names no host variable",
+                "names no environment variable",
             ),
             ("[sandbox.secrets]\nDOCKER_HOST = \"$X\"\n", "steers"),
             ("[env]\n\"bad-name\" = \"1\"\n", "bad-name"),

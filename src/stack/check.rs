@@ -280,7 +280,12 @@ fn references(stack: &Stack, facts: &Facts, out: &mut Vec<Finding>) {
 
 /// Port keys and secrets mapped to variables the compose file never reads.
 fn unread_keys(stack: &Stack, facts: &Facts, out: &mut Vec<Finding>) {
-    let read: BTreeSet<&str> = facts.variables.iter().map(|(v, _)| v.as_str()).collect();
+    let read: BTreeSet<&str> = facts
+        .variables
+        .iter()
+        .map(|(v, _)| v.as_str())
+        .chain(facts.passed_through.iter().map(String::as_str))
+        .collect();
     // A built-in description's spare keys (M6's local-prod-only workers 5-8) are
     // not the user's to remove.
     if !stack.auto_ports && !stack.builtin {

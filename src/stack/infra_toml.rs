@@ -201,6 +201,58 @@ whatever = true
     }
 
     #[test]
+    fn todays_secret_references_are_read_as_devops_ai_reads_them() {
+        let infra = r#"
+[project]
+name = "shop"
+[sandbox.secrets]
+ADMIN_HASH = "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
+DB_URL = "postgres://u:p@db:5432/shop"
+TOKEN = "env://SHOP_TOKEN"
+HOME_TOKEN = "$SHOP_HOME_TOKEN"
+LOCAL = "dotenv://config/.env.local#LOCAL_KEY"
+API_KEY = "op://dev/shop/api-key"
+BAO_KEY = "bao://secret/shop/dev#key"
+"#;
+        let (text, _) = translate(infra).unwrap();
+        let s = crate::stack::Stack::parse(&text, "t").unwrap();
+        let kinds: Vec<(&str, &str)> = s
+            .secret_refs_for(false)
+            .iter()
+            .map(|r| (r.var.as_str(), r.source.kind()))
+            .collect();
+        for want in [
+            ("ADMIN_HASH", "literal"),
+            ("DB_URL", "literal"),
+            ("TOKEN", "env"),
+            ("HOME_TOKEN", "env"),
+            ("LOCAL", "dotenv"),
+            ("API_KEY", "op"),
+            ("BAO_KEY", "bao"),
+        ] {
+            assert!(kinds.contains(&want), "{want:?} in {kinds:?}");
+        }
+        // Azure Key Vault: refused, the scheme named.
+        let (text, _) =
+            translate("[project]\nname = \"x\"\n[sandbox.secrets]\nK = \"akv://v/s\"\n").unwrap();
+        let e = crate::stack::Stack::parse(&text, "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("akv://") && e.contains("[sandbox.secrets] K"),
+            "{e}"
+        );
+        let (text, _) =
+            translate("[project]\nname = \"x\"\n[sandbox.secrets]\nK = \"${HOME}\"\n").unwrap();
+        assert!(
+            crate::stack::Stack::parse(&text, "t")
+                .unwrap_err()
+                .to_string()
+                .contains("${HOME}")
+        );
+    }
+
+    #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert!(translate("not toml [").is_err());
         assert!(translate("[sandbox]\n").unwrap_err().contains("project"));

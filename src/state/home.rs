@@ -61,6 +61,15 @@ impl Home {
             .join(format!("{instance_id}.json"))
     }
 
+    /// An instance's kept secret values (mode 0600, in a directory of mode 0700):
+    /// under kinfra's home, never in the worktree, never read by compose.
+    pub fn kept_secrets_file(&self, instance_id: &str) -> PathBuf {
+        self.0
+            .join("sandbox")
+            .join("secrets")
+            .join(format!("{instance_id}.json"))
+    }
+
     /// What an instance's resolved copy was made from, beside it.
     pub fn model_meta_file(&self, instance_id: &str) -> PathBuf {
         self.model_copy_file(instance_id)

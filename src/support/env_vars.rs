@@ -40,6 +40,12 @@ impl EnvVars {
     pub const DOCKER_CONTEXT: &'static str = "DOCKER_CONTEXT";
     /// A 1Password service account: `op` needs no interactive sign-in.
     pub const OP_SERVICE_ACCOUNT_TOKEN: &'static str = "OP_SERVICE_ACCOUNT_TOKEN";
+    /// OpenBao / Vault address for `bao://` references (`VAULT_ADDR` when unset).
+    pub const BAO_ADDR: &'static str = "BAO_ADDR";
+    pub const VAULT_ADDR: &'static str = "VAULT_ADDR";
+    /// OpenBao / Vault token for `bao://` references (`VAULT_TOKEN` when unset).
+    pub const BAO_TOKEN: &'static str = "BAO_TOKEN";
+    pub const VAULT_TOKEN: &'static str = "VAULT_TOKEN";
     /// Colours off (any non-empty value), per no-color.org.
     pub const NO_COLOR: &'static str = "NO_COLOR";
     /// `0` turns colours off.

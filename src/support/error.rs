@@ -236,6 +236,9 @@ pub enum Error {
         #[source]
         source: SecretsError,
     },
+    /// A secret given by reference could not be resolved (every one named).
+    #[error(transparent)]
+    SecretRefs(SecretsError),
     #[error("{0}")]
     Invalid(String),
     #[error("the stack description asks to run commands on this machine that have not been allowed for {}:\n{commands}", clone.display())]
@@ -397,7 +400,8 @@ impl Error {
             | Error::MissingTools
             | Error::NoCopyImage { .. }
             | Error::OverBudget { .. }
-            | Error::SecretsRequired { .. } => Environment,
+            | Error::SecretsRequired { .. }
+            | Error::SecretRefs(_) => Environment,
             Error::Exec(e) if e.not_found().is_some() => Environment,
             Error::Exec(_) => Failure,
         }
@@ -505,6 +509,7 @@ impl Error {
                  pass --no-secrets to do so on purpose",
                 source.hint(item).trim_end_matches(", or pass --no-secrets")
             ),
+            Error::SecretRefs(e) => e.hint(""),
             Error::Interrupted => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
             Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
             Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
@@ -639,6 +644,8 @@ pub enum SecretsError {
     TimedOut { secs: u64 },
     #[error("the host variable {var} is not set")]
     HostVarMissing { var: String },
+    #[error("{} secret reference(s) could not be resolved; nothing was started and the kept values are unchanged:\n  {}", failures.len(), failures.join("\n  "))]
+    Unresolved { failures: Vec<String> },
 }
 
 impl SecretsError {
@@ -647,6 +654,7 @@ impl SecretsError {
             SecretsError::NotInstalled => "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/), or pass --no-secrets".into(),
             SecretsError::NotSignedIn => "run `eval $(op signin)` or set OP_SERVICE_ACCOUNT_TOKEN, or pass --no-secrets".into(),
             SecretsError::HostVarMissing { var } => format!("export {var} in the shell that runs kinfra, or map the secret to a 1Password reference in kinfra.toml"),
+            SecretsError::Unresolved { .. } => "fix each reference named (sign in to `op`, export the variable, set BAO_ADDR and BAO_TOKEN), or pass --no-secrets to leave the secret stores out".into(),
             _ => format!("check that the item {item:?} exists in your vault (`op item get {item}`), or pass --no-secrets"),
         }
     }

@@ -1,5 +1,14 @@
-//! Secrets from the 1Password CLI `op`, fetched at `up` time and handed only to the
-//! compose process's environment: never written to disk, never printed.
+//! Secrets: the stack's 1Password item (its field table), fetched at `up` time and
+//! handed only to the compose process's environment; and secrets given by reference
+//! (`[sandbox.secrets]`: [`reference`]'s grammar), resolved together ([`batch`]).
+//! Never printed.
+
+mod bao;
+pub mod batch;
+mod dotenv;
+pub mod reference;
+
+pub use reference::{OpRef, SecretSource};
 
 use std::time::Duration;
 
@@ -38,46 +47,6 @@ impl SecretField {
 /// The name a kind of instance goes by in `kinfra.toml`.
 pub fn kind_key(local_prod: bool) -> &'static str {
     if local_prod { "local_prod" } else { "sandbox" }
-}
-
-/// Where a secret given by reference (`[sandbox.secrets]`, `[local_prod.secrets]`)
-/// comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SecretSource {
-    /// A 1Password secret reference (`op://vault/item/field`), read with `op read`.
-    OnePassword(String),
-    /// A variable of the environment kinfra runs in (`$NAME`).
-    Host(String),
-    /// The value as written: for development-only values.
-    Literal(String),
-}
-
-impl SecretSource {
-    /// Pure: what a value in a `secrets` table means. `op://…` is a 1Password
-    /// reference, `$NAME` a host variable, anything else the value itself.
-    pub fn parse(value: &str) -> std::result::Result<SecretSource, String> {
-        if let Some(rest) = value.strip_prefix("op://") {
-            let parts: Vec<&str> = rest.split('/').collect();
-            if !(3..=4).contains(&parts.len())
-                || parts.iter().any(|p| p.trim().is_empty())
-                || value.chars().any(char::is_control)
-            {
-                return Err(format!(
-                    "{value:?} is not a 1Password secret reference: write op://vault/item/field (or op://vault/item/section/field)"
-                ));
-            }
-            return Ok(SecretSource::OnePassword(value.to_string()));
-        }
-        if let Some(name) = value.strip_prefix('$') {
-            crate::support::validate::env_name(name).map_err(|e| {
-                format!(
-                    "{value:?} names no host variable ({e}); write $NAME, or op://vault/item/field"
-                )
-            })?;
-            return Ok(SecretSource::Host(name.to_string()));
-        }
-        Ok(SecretSource::Literal(value.to_string()))
-    }
 }
 
 /// A secret given by reference: the variable compose gets, and where it comes from.
@@ -209,24 +178,6 @@ pub fn fetch(fields: &[&SecretField], item: &str) -> Result<Vec<(String, String)
         item: item.into(),
         reason: e.to_string(),
     })
-}
-
-/// The value of a secret given by reference. A 1Password reference is read with
-/// `op read` (the reference is data: it follows `--`); a host variable from
-/// kinfra's environment; a literal is itself. Values are never logged.
-pub fn resolve(source: &SecretSource) -> Result<String, SecretsError> {
-    let v = match source {
-        SecretSource::OnePassword(r) => Cmd::new("op")
-            .args(["read", "--no-newline", "--", r])
-            .timeout(op_timeout())
-            .run()
-            .map_err(|e| map_exec(e, r))?,
-        SecretSource::Host(var) => crate::support::env_vars::get(var)
-            .ok_or_else(|| SecretsError::HostVarMissing { var: var.clone() })?,
-        SecretSource::Literal(v) => return Ok(v.clone()),
-    };
-    crate::support::stdio::conceal(&v);
-    Ok(v)
 }
 
 #[cfg(test)]

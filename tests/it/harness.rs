@@ -397,8 +397,14 @@ case "$1" in
       exit 0
     fi
     [ "$2" = get ] || { echo "[ERROR] unknown command" >&2; exit 1; }
-    if [ -f "$d/items/$3.json" ]; then cat "$d/items/$3.json"; exit 0; fi
-    echo "[ERROR] 2026/01/01 00:00:00 \"$3\" isn't an item. Specify the item with its UUID, name, or domain." >&2
+    # `op item get ITEM [--vault VAULT] --format json`: with --vault, the item must
+    # be in that vault (by name or id), as op looks it up there only.
+    item="$3"; vault=""; shift 3
+    while [ $# -gt 0 ]; do [ "$1" = --vault ] && vault="$2"; shift; done
+    if [ -f "$d/items/$item.json" ] && { [ -z "$vault" ] || python3 -c 'import json,sys; v=json.load(open(sys.argv[1])).get("vault",{}); sys.exit(0 if sys.argv[2] in (v.get("name"), v.get("id")) else 1)' "$d/items/$item.json" "$vault"; }; then
+      cat "$d/items/$item.json"; exit 0
+    fi
+    echo "[ERROR] 2026/01/01 00:00:00 \"$item\" isn't an item in the \"${vault:-any}\" vault. Specify the item with its UUID, name, or domain." >&2
     exit 1 ;;
   read)
     # `op read [--no-newline] [--] op://vault/item[/section]/field`: the field's value.
@@ -462,13 +468,18 @@ esac
     }
 
     pub fn op_item(&self, name: &str, fields: &[(&str, &str)]) {
+        self.op_item_in("Private", name, fields);
+    }
+
+    /// An item in the named vault (`op item get ITEM --vault VAULT` finds it).
+    pub fn op_item_in(&self, vault: &str, name: &str, fields: &[(&str, &str)]) {
         let fields: Vec<serde_json::Value> = fields
             .iter()
             .map(|(l, v)| serde_json::json!({"id": l, "type": "CONCEALED", "label": l, "value": v}))
             .collect();
         let item = serde_json::json!({
             "id": "abc123", "title": name, "version": 1,
-            "vault": {"id": "v1", "name": "Private"}, "category": "LOGIN",
+            "vault": {"id": "v1", "name": vault}, "category": "LOGIN",
             "fields": fields
         });
         let dir = self.op_dir().join("items");

@@ -241,7 +241,7 @@ fn literal_variables_and_secrets_by_reference_reach_the_containers() {
     assert_eq!(env_file(&wt)["APP_ENV"], "sandbox");
 
     env.op_sign_in();
-    env.op_item("shop-dev", &[("api-key", "key-0xSHOP-ref")]);
+    env.op_item_in("dev-vault", "shop-dev", &[("api-key", "key-0xSHOP-ref")]);
     let up = env.kinfra_env(
         &wt,
         &["sandbox", "up", "--no-wait"],
@@ -269,15 +269,24 @@ fn literal_variables_and_secrets_by_reference_reach_the_containers() {
     assert!(published.contains(&format!(":{port}")), "{published}");
     assert!(
         env.op_calls()
-            .contains("read --no-newline -- op://dev-vault/shop-dev/api-key")
+            .contains("item get shop-dev --vault dev-vault --format json")
     );
     for s in ["key-0xSHOP-ref", "host-0xSHOP-token"] {
         assert!(!up.stdout.contains(s) && !up.stderr.contains(s), "{up}");
     }
 
-    // A host variable that is not set: a sandbox warns and starts on the default.
+    // The resolved values are kept: a later `up` reuses them (the host variable is
+    // gone, 1Password is not asked again).
+    let calls = env.op_calls().lines().count();
     let up = env.kinfra(&wt, &["sandbox", "up", "--no-wait"]);
-    up.success().stderr_has("SHOP_HOST_TOKEN is not set");
+    up.success().stderr_has("2 secret(s) reused");
+    assert_eq!(env.op_calls().lines().count(), calls, "op asked again");
+    // Resolving again without the host variable: refused before anything starts,
+    // naming the reference.
+    let up = env.kinfra(&wt, &["sandbox", "up", "--no-wait", "--refresh-secrets"]);
+    up.code(7)
+        .stderr_has("HOST_TOKEN (env://SHOP_HOST_TOKEN)")
+        .stderr_has("SHOP_HOST_TOKEN is not set");
     env.kinfra(&wt, &["sandbox", "destroy", "--force"])
         .success();
 }

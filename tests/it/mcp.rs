@@ -160,6 +160,7 @@ fn an_agent_drives_its_stack_through_mcp() {
             "list",
             "logs",
             "reset",
+            "secrets_status",
             "snapshot_list",
             "snapshot_rm",
             "snapshot_save",
@@ -179,6 +180,12 @@ fn an_agent_drives_its_stack_through_mcp() {
         list["instances"][0]["instance_id"], "ktrdr--agent",
         "{list}"
     );
+    // The secrets it is given by reference: the same JSON as `secrets status --json`
+    // (KTRDR's description has none).
+    let (err, secrets) = c.call("secrets_status", json!({"name": "agent"}));
+    assert!(!err, "{secrets}");
+    assert_eq!(secrets["instance"], "ktrdr--agent", "{secrets}");
+    assert_eq!(secrets["references"], json!([]), "{secrets}");
     // Bad input: a clear error with its class, nothing made.
     let (err, e) = c.call("create", json!({"name": "agent"}));
     assert!(err, "{e}");

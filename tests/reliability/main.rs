@@ -23,6 +23,7 @@ mod trust_files;
 mod trust_identity;
 mod trust_labels;
 mod trust_procs;
+mod trust_secrets;
 mod trust_values;
 mod untrusted;
 
@@ -271,6 +272,7 @@ payloads, MCP calls, flags and the environment can be written by anyone.
 | keys that build paths (`worktree_prefix`, `shared_dirs`, `compose_file`, carried files, scripts) | `validate::{worktree_prefix, dir_name, repo_path}` while `kinfra.toml` is parsed | keys that build paths stay where they belong |
 | values that become variable names or lines (`[[ports]].key`, `env_prefix`, `[[secrets]].var`; duplicates) | `validate::env_name` while parsing, `stack::check_names` across keys | kinfra.toml values that would become something else |
 | secrets mapped to variables that steer processes (`DOCKER_HOST`, `PATH`, `LD_PRELOAD`, `DOCKER_*`, `COMPOSE_*`, …) | `validate::secret_var` while parsing | kinfra.toml values that would become something else |
+| secret references (`[sandbox.secrets]`, infra.toml): `${NAME}`, `akv://`, a dotenv PATH out of the main clone (`..`, absolute, a link), NUL bytes, bao paths that climb, op parts that read as options; OpenBao redirects | `secrets::reference::SecretSource::parse` while parsing (named by key); `fsutil::resolve_inside` when a dotenv file or `.env` is read; `secrets::batch::resolve_all` refuses a resolved NUL naming the key; `secrets::bao::read` follows no redirect | trust secrets: hostile references are refused when the description is read, naming the key; trust secrets: a dotenv link out of the main clone and a NUL from 1Password stop up before anything starts |
 | a secret shown by an error | `stdio::redact`: every value fetched from 1Password is masked on stderr, stdout, progress lines and MCP results | a secret never shows, whatever compose says |
 | `.env.sandbox` steering compose (`DOCKER_HOST`, `COMPOSE_FILE`, `PATH` lines) | `SandboxEnv::compose_vars`: only kinfra's keys and the port keys reach compose and `kinfra env`; `INSTANCE_ID` must be a project name | a hand-edited .env.sandbox cannot steer compose |
 | gate paths that change the host (`@127.0.0.1:9999/x`) | `validate::http_path` while parsing; `gate::local_url` builds the URL from parts | kinfra.toml values that would become something else |
@@ -325,6 +327,7 @@ fn reliability_suite() {
     trust_files::run(&mut t);
     trust_labels::run(&mut t);
     trust_values::run(&mut t);
+    trust_secrets::run(&mut t);
     trust_procs::run(&mut t);
     trust_engine::run(&mut t);
     let text = report(&t);

@@ -82,6 +82,10 @@ pub struct UpParams {
     /// Start without 1Password secrets (the stack's insecure development defaults).
     #[serde(default)]
     pub no_secrets: bool,
+    /// Resolve the secrets given by reference again instead of reusing the values
+    /// kept from an earlier start.
+    #[serde(default)]
+    pub refresh_secrets: bool,
     /// Build images before starting.
     #[serde(default)]
     pub build: bool,

@@ -22,6 +22,7 @@ pub mod mcp;
 pub mod prune;
 pub mod release;
 pub mod reset;
+pub mod secrets;
 pub mod shared;
 pub mod shell;
 pub mod snapshot;
@@ -47,11 +48,13 @@ use crate::state::context::Context;
 /// current directory's: from outside any repository the built-in one would otherwise
 /// apply, and `sync` would rewrite local-prod's `.env.sandbox` under it.
 pub(crate) fn load_stack(ctx: &Context, command: &crate::cli::Command) -> crate::Result<Stack> {
-    use crate::cli::{Command, LocalProdCmd};
-    if let Command::LocalProd(c) = command
-        && !matches!(c, LocalProdCmd::Init(_))
-        && let Some(dir) = local_prod_dir(ctx)?
-    {
+    use crate::cli::{Command, LocalProdCmd, cmd};
+    let local_prod = match command {
+        Command::LocalProd(c) => !matches!(c, LocalProdCmd::Init(_)),
+        Command::Secrets(cmd::secrets::SecretsCmd::Status(a)) => a.local_prod,
+        _ => false,
+    };
+    if local_prod && let Some(dir) = local_prod_dir(ctx)? {
         return crate::stack::for_dir(&dir, Some(&ctx.home));
     }
     crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))

@@ -7,7 +7,10 @@ use crate::state::context::Context;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Secrets come from 1Password (item ktrdr-sandbox-dev for sandboxes, \
-ktrdr-local-prod for local-prod) and reach only the compose process's environment.\n\n\
+ktrdr-local-prod for local-prod) and from the references of [sandbox.secrets] / \
+[local_prod.secrets]; they reach only the compose process's environment. Resolved \
+references are kept (mode 0600, under $KINFRA_HOME) and reused while unchanged: \
+--refresh-secrets resolves them again.\n\n\
 Exit codes: 1 compose failed, 2 startability gate failed, 3 port conflict."
 )]
 pub struct Args {
@@ -24,9 +27,13 @@ pub struct Args {
     /// the containers (compose's own wait for dependencies comes before).
     #[arg(long, default_value_t = crate::instance::gate::DEFAULT_TIMEOUT_SECS, value_name = "SECONDS")]
     pub timeout: u64,
-    /// Skip 1Password: the stack uses its insecure defaults.
+    /// Skip the secret stores (1Password, OpenBao): the stack uses its insecure defaults.
     #[arg(long)]
     pub no_secrets: bool,
+    /// Resolve the secrets given by reference again instead of reusing the values
+    /// kept from an earlier start (`kinfra secrets status` shows what is kept).
+    #[arg(long, conflicts_with = "no_secrets")]
+    pub refresh_secrets: bool,
     /// Keep containers and volumes when the start fails (for debugging).
     #[arg(long)]
     pub keep_on_failure: bool,
@@ -69,6 +76,7 @@ pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i
         build: a.build,
         timeout: Duration::from_secs(a.timeout),
         secrets: !a.no_secrets,
+        refresh_secrets: a.refresh_secrets,
         keep_on_failure: a.keep_on_failure,
         wait_for_room: a.wait,
     };

@@ -37,6 +37,9 @@ pub struct Facts {
     pub images_without_build: Vec<(String, String)>,
     /// Variables read, with whether a default is given (`${X:-d}`, `${X-d}`).
     pub variables: Vec<(String, bool)>,
+    /// `environment` entries with no value (`- KEY`, `KEY:`): compose hands on the
+    /// variable of its own environment, verbatim.
+    pub passed_through: Vec<String>,
     /// Why the text is not YAML, when it is not (the other facts are then empty).
     pub unreadable: Option<String>,
 }
@@ -139,16 +142,22 @@ fn service(f: &mut Facts, name: &str, svc: &serde_json::Map<String, Value>) {
     match svc.get("environment") {
         Some(Value::Object(m)) => {
             for (k, v) in m {
+                if v.is_null() {
+                    f.passed_through.push(k.clone());
+                }
                 f.environment
                     .push((name.to_string(), k.clone(), scalar(v).unwrap_or_default()));
             }
         }
         Some(Value::Array(items)) => {
-            for (k, v) in items
-                .iter()
-                .filter_map(Value::as_str)
-                .filter_map(|i| i.split_once('='))
-            {
+            let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            f.passed_through.extend(
+                items
+                    .iter()
+                    .filter(|i| !i.contains('='))
+                    .map(|i| i.trim().to_string()),
+            );
+            for (k, v) in items.iter().filter_map(|i| i.split_once('=')) {
                 f.environment
                     .push((name.to_string(), k.trim().to_string(), v.to_string()));
             }

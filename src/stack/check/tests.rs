@@ -298,3 +298,27 @@ fn flow_style_reads_as_block_style_does() {
     let bad = read("services:\n  web: [unclosed\n");
     assert!(bad.unreadable.is_some() && bad.services.is_empty());
 }
+
+#[test]
+fn a_secret_handed_on_by_a_bare_environment_entry_is_read() {
+    // `- KEY` and `KEY:` hand on compose's own variable verbatim: the secret is read.
+    let stack = Stack::parse(
+        "name = \"s\"\ncompose_file = \"c.yml\"\n[local_prod.secrets]\nLIST_FORM = \"op://v/i/a\"\nMAP_FORM = \"op://v/i/b\"\nUNREAD = \"op://v/i/c\"\n",
+        "t",
+    )
+    .unwrap();
+    let compose = "services:\n  a:\n    image: x\n    environment:\n      - LIST_FORM\n      - OTHER=1\n  b:\n    image: x\n    environment:\n      MAP_FORM:\n";
+    let findings = check(&stack, &read(compose), &BTreeSet::new(), &|_, _| true);
+    let text: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+    assert!(
+        !text
+            .iter()
+            .any(|t| t.contains("LIST_FORM") || t.contains("MAP_FORM")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("UNREAD, which the compose file never reads")),
+        "{text:?}"
+    );
+}
