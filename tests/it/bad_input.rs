@@ -184,6 +184,8 @@ fn a_checked_out_branch_and_an_unreachable_endpoint_are_explained() {
 #[test]
 fn list_columns_fit_long_names() {
     let mut env = Env::new();
+    // Only reads of Docker's output: the fake answers, no engine is needed.
+    env.fake_docker("", false);
     let repo = env.clone_repo("ktrdr-wide");
     let long = "a-rather-long-sandbox-name-for-a-feature-branch";
     env.kinfra(&repo, &["sandbox", "init", "--name", long])

@@ -31,6 +31,9 @@ pub struct Env {
     pub bin: PathBuf,
     pub work: PathBuf,
     origin: Option<PathBuf>,
+    /// A fake `docker` is first on PATH ([`Env::fake_docker`]): kinfra is pointed
+    /// at a TCP endpoint so it never dials the real engine's socket either.
+    fake_docker: bool,
     /// Held for the test's life; declared after `_root` so it is released last.
     _docker: Option<std::fs::File>,
 }
@@ -219,6 +222,7 @@ impl Env {
             bin,
             work,
             origin: None,
+            fake_docker: false,
             _docker: None,
         };
         env.write_fake_op();
@@ -226,6 +230,11 @@ impl Env {
     }
 
     pub fn with_docker() -> Option<Env> {
+        // A skipped test never waits for the Docker lock: under the fast pass the
+        // lock may be held for minutes by a Docker suite running beside it.
+        if docker_skipped() {
+            return None;
+        }
         let guard = docker_lock();
         if !docker_available() {
             return None;
@@ -316,6 +325,10 @@ impl Env {
             .env("KINFRA_HOME", &self.kinfra_home);
         if let Some(h) = engine_host() {
             c.env("DOCKER_HOST", h);
+        }
+        if self.fake_docker {
+            // Loopback, so "local"; never dialled: only the fake answers.
+            c.env("DOCKER_HOST", "tcp://127.0.0.1:9");
         }
         // The runner's docker configuration (its context: Docker Desktop's
         // `desktop-linux` on a Mac) survives the temporary HOME.
@@ -456,6 +469,61 @@ esac
                 String::from_utf8_lossy(&out.stderr)
             ),
         )
+    }
+
+    /// Puts a fake `docker` first on PATH for the paths that only READ Docker's
+    /// output: `docker ps` answers with the lines of `ps` (the `PS_FORMAT` lines
+    /// captured from a real engine), filtered on the compose project label as the
+    /// engine filters, and `volume ls`/`network ls` with none; `ps_fails` makes it answer as an engine that is down. Any
+    /// other call fails (exit 97) and every call is logged ([`Env::docker_calls`]),
+    /// so a test shows the path stayed read-only. Called again, it answers anew.
+    pub fn fake_docker(&mut self, ps: &str, ps_fails: bool) {
+        let dir = self.base().join("fake-docker");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("ps.txt"), ps).expect("write ps.txt");
+        if ps_fails {
+            std::fs::write(dir.join("down"), "").expect("write");
+        } else {
+            let _ = std::fs::remove_file(dir.join("down"));
+        }
+        let script = format!(
+            r#"#!/bin/sh
+d='{}'
+echo "$*" >> "$d/calls.log"
+if [ -f "$d/down" ]; then
+  echo "Cannot connect to the Docker daemon at tcp://127.0.0.1:9. Is the docker daemon running?" >&2
+  exit 1
+fi
+case "$1 $2" in
+  "volume ls"|"network ls") exit 0 ;;  # an engine with none of the project's
+  ps\ *) ;;
+  *) echo "fake docker: not a read: $*" >&2; exit 97 ;;
+esac
+project=""
+all=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -a) all=1 ;;
+    --filter) case "$2" in label=com.docker.compose.project=*) project="${{2#label=com.docker.compose.project=}}" ;; esac; shift ;;
+    --format) shift ;;
+  esac
+  shift
+done
+awk -F '	' -v p="$project" -v all="$all"   '(p == "" || $2 == p) && (all == 1 || $4 == "running")' "$d/ps.txt"
+"#,
+            dir.display()
+        );
+        let docker = self.bin.join("docker");
+        std::fs::write(&docker, script).expect("write docker");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        self.fake_docker = true;
+    }
+
+    /// Every call the fake `docker` got, one a line.
+    pub fn docker_calls(&self) -> String {
+        std::fs::read_to_string(self.base().join("fake-docker").join("calls.log"))
+            .unwrap_or_default()
     }
 
     pub fn op_dir(&self) -> PathBuf {

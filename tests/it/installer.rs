@@ -50,14 +50,38 @@ fn serve(dir: &Path) -> (Server, String) {
     (server, format!("http://127.0.0.1:{port}"))
 }
 
+/// The built binaries without their debug information, in a directory of the
+/// test's: a debug build's are ~180 MB each, and compressing them cost each test
+/// 25 to 50 s. Where `strip` is missing or fails, the binaries are copied whole
+/// (slower, the same test).
+fn stripped_bins(env: &Env) -> PathBuf {
+    let from = Path::new(BIN).parent().expect("bin dir");
+    let dir = env.base().join("stripped");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for name in ["kinfra", "kinfra-setup"] {
+        let (src, dst) = (from.join(name), dir.join(name));
+        let stripped = Command::new("strip")
+            .arg("-o")
+            .arg(&dst)
+            .arg(&src)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stripped {
+            std::fs::copy(&src, &dst).expect("copy the binary");
+        }
+    }
+    dir
+}
+
 fn package(env: &Env) -> PathBuf {
     let out = env.base().join("dist");
-    let bin_dir = Path::new(BIN).parent().expect("bin dir");
+    let bin_dir = stripped_bins(env);
     let st = Command::new("bash")
         .arg(repo().join("installer/package.sh"))
         .arg(&out)
         .arg("--bin-dir")
-        .arg(bin_dir)
+        .arg(&bin_dir)
         .status()
         .expect("package.sh");
     assert!(st.success());

@@ -15,6 +15,7 @@ mod commands;
 mod compose_file;
 mod data;
 mod devops_ai;
+mod fake_docker;
 mod installer;
 mod isolation;
 mod isolation_engine;

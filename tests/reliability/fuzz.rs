@@ -9,11 +9,19 @@ use proptest::test_runner::{Config, TestRunner};
 
 use crate::Tally;
 
-const CASES: u32 = 3000;
+/// Generated inputs per parser: 3000 in the full suite; `KINFRA_TEST_FUZZ_CASES` bounds
+/// it for the quick pass (`scripts/test --fast`), which must fit in minutes.
+fn cases() -> u32 {
+    std::env::var("KINFRA_TEST_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(3000)
+}
 
 fn runner() -> TestRunner {
     TestRunner::new(Config {
-        cases: CASES,
+        cases: cases(),
         failure_persistence: None,
         ..Config::default()
     })
@@ -59,7 +67,10 @@ pub fn run(t: &mut Tally) {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-        format!("{CASES} generated files: no panic; every accepted file round-trips")
+        format!(
+            "{} generated files: no panic; every accepted file round-trips",
+            cases()
+        )
     });
 
     t.case("fuzzing", "registry loader", || {
@@ -90,7 +101,7 @@ pub fn run(t: &mut Tally) {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-        format!("{CASES} generated files (random bytes, near-JSON, valid registries): no panic; accepted ones round-trip")
+        format!("{} generated files (random bytes, near-JSON, valid registries): no panic; accepted ones round-trip", cases())
     });
 
     t.case("fuzzing", "docker ps, ports, gate JSON and op item parsers", || {
@@ -106,7 +117,7 @@ pub fn run(t: &mut Tally) {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-        format!("{CASES} generated outputs through the docker ps, ports, workers and op-item parsers: no panic")
+        format!("{} generated outputs through the docker ps, ports, workers and op-item parsers: no panic", cases())
     });
 
     t.case("fuzzing", "name slugging", || {
@@ -121,6 +132,6 @@ pub fn run(t: &mut Tally) {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
-        format!("{CASES} generated names: every slug is a valid compose project name, ≤ 63 chars, no path segments, idempotent")
+        format!("{} generated names: every slug is a valid compose project name, ≤ 63 chars, no path segments, idempotent", cases())
     });
 }

@@ -302,6 +302,61 @@ payloads, MCP calls, flags and the environment can be written by anyone.
 | 9 | Ports are real ports | `validate::PortNumber` refuses port 0 at parse time (kinfra.toml and infra.toml) | trust values: [env] values that would add lines, and port 0, refused naming the line |
 ";
 
+/// The suite's groups of cases, in the report's order.
+const GROUPS: &[fn(&mut Tally)] = &[
+    load::run,
+    faults::run,
+    data::run,
+    data::cow_cases,
+    bad_input::run,
+    fuzz::run,
+    security::run,
+    untrusted::run,
+    trust_identity::run,
+    trust_files::run,
+    trust_labels::run,
+    trust_values::run,
+    trust_secrets::run,
+    trust_procs::run,
+    trust_engine::run,
+];
+
+/// Runs every group into `t`. With Docker, one after the other: the Docker cases
+/// share the engine and its host ports. Without (`KINFRA_SKIP_DOCKER=1`, the
+/// quick pass), the groups run on a few threads, each case in its own sealed
+/// environment, and their tallies are joined in the same order: the run mostly
+/// waits on the processes it starts, so it takes a fraction of the time.
+fn run_groups(t: &mut Tally) {
+    if t.docker {
+        for g in GROUPS {
+            g(t);
+        }
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let tallies: Vec<std::sync::Mutex<Option<Tally>>> =
+        GROUPS.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(g) = GROUPS.get(i) else { break };
+                    let mut own = Tally::default();
+                    g(&mut own);
+                    *tallies[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(own);
+                }
+            });
+        }
+    });
+    for own in tallies {
+        if let Some(own) = own.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            t.cases.extend(own.cases);
+            t.notes.extend(own.notes);
+        }
+    }
+}
+
 #[test]
 fn reliability_suite() {
     // Docker is required unless KINFRA_SKIP_DOCKER=1 says otherwise (then every
@@ -315,21 +370,7 @@ fn reliability_suite() {
         t.notes
             .push("Docker was not available (KINFRA_SKIP_DOCKER=1): every Docker case is reported as skipped".into());
     }
-    load::run(&mut t);
-    faults::run(&mut t);
-    data::run(&mut t);
-    data::cow_cases(&mut t);
-    bad_input::run(&mut t);
-    fuzz::run(&mut t);
-    security::run(&mut t);
-    untrusted::run(&mut t);
-    trust_identity::run(&mut t);
-    trust_files::run(&mut t);
-    trust_labels::run(&mut t);
-    trust_values::run(&mut t);
-    trust_secrets::run(&mut t);
-    trust_procs::run(&mut t);
-    trust_engine::run(&mut t);
+    run_groups(&mut t);
     let text = report(&t);
     // Under target/, never over the tracked docs/RELIABILITY.md: a run is copied
     // there on purpose (scripts/reliability-report.sh).

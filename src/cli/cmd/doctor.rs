@@ -32,6 +32,17 @@ pub fn print_checks(checks: &[Check], json: bool) {
     }
 }
 
+/// The human rendering of `doctor` (stdout lines): a line a check, closed by the
+/// verdict.
+pub(crate) fn render(checks: &[Check]) -> Vec<String> {
+    let mut out: Vec<String> = prereq::render(checks)
+        .into_iter()
+        .map(|(mark, l)| crate::cli::ui::checklist_line(mark, &l))
+        .collect();
+    out.push(prereq::verdict(checks));
+    out
+}
+
 /// `stack` is the description as it loaded, or why it did not: one of the findings.
 pub fn run(
     ctx: &Context,
@@ -49,9 +60,12 @@ pub fn run(
         .all(|c| !c.required || c.status == prereq::Status::Ok);
     let tools_ok = prereq::all_required_ok(&checks);
     checks.extend(own);
-    print_checks(&checks, a.json);
-    if !a.json {
-        crate::outln!("{}", prereq::verdict(&checks));
+    if a.json {
+        print_checks(&checks, true);
+    } else {
+        for line in render(&checks) {
+            crate::outln!("{line}");
+        }
     }
     // A registry that does not parse needs repair by hand before anything else.
     Ok(match (tools_ok, registry_ok, description_ok) {

@@ -23,10 +23,19 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         );
         return Ok(0);
     }
-    let rows = listing.instances;
+    for line in render(&listing) {
+        crate::outln!("{line}");
+    }
+    Ok(0)
+}
+
+/// The human rendering of `list` (stdout lines): one table, or one per project.
+pub(crate) fn render(listing: &instance::Listing) -> Vec<String> {
+    let rows = &listing.instances;
     if rows.is_empty() {
-        crate::outln!("No instances registered. Create one with `kinfra sandbox create NAME`.");
-        return Ok(0);
+        return vec![
+            "No instances registered. Create one with `kinfra sandbox create NAME`.".into(),
+        ];
     }
     // Columns as wide as the longest name and state (at least the headers').
     let id_w = rows
@@ -48,34 +57,30 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         .max()
         .unwrap_or(0)
         .max(5);
-    let header = || {
-        crate::outln!(
+    let mut out = Vec::new();
+    let header = |out: &mut Vec<String>| {
+        out.push(format!(
             "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {:<9} PATH",
-            "SLOT",
-            "INSTANCE",
-            "STATE",
-            "PORT",
-            "AGE",
-            "MEMORY"
-        );
+            "SLOT", "INSTANCE", "STATE", "PORT", "AGE", "MEMORY"
+        ));
     };
     // One table, or one per project when instances of several are registered.
     let several = rows.iter().any(|r| r.project != rows[0].project);
     if !several {
-        header();
+        header(&mut out);
     }
     let mut current: Option<String> = None;
     for r in rows {
         if several && current.as_ref() != Some(&r.project) {
             if current.is_some() {
-                crate::outln!("");
+                out.push(String::new());
             }
-            crate::outln!("{}", console::style(&r.project).bold());
-            header();
+            out.push(console::style(&r.project).bold().to_string());
+            header(&mut out);
             current = Some(r.project.clone());
         }
-        let state = shown(&r);
-        crate::outln!(
+        let state = shown(r);
+        out.push(format!(
             "{:<4} {:<id_w$} {:<state_w$} {:<6} {:<5} {:<9} {}",
             r.slot,
             r.instance_id,
@@ -86,10 +91,10 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
                 .map(crate::support::units::human_bytes)
                 .unwrap_or_else(|| "-".into()),
             r.path
-        );
+        ));
         for dir in &r.foreign {
-            crate::outln!("     {}: containers from {dir}", r.instance_id);
+            out.push(format!("     {}: containers from {dir}", r.instance_id));
         }
     }
-    Ok(0)
+    out
 }

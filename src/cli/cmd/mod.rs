@@ -112,9 +112,27 @@ pub(crate) fn confirm_data_loss(
 
 /// Prints an instance's URLs and ports after init/create/up.
 pub(crate) fn print_ports(stack: &Stack, inst: &crate::instance::Instance) {
-    crate::outln!("  instance   {} (slot {})", inst.id(), inst.env.slot);
-    crate::outln!("  path       {}", inst.dir.display());
-    for (label, text) in inst.links(stack) {
-        crate::outln!("  {label:<10} {text}");
+    for line in port_lines(inst.id(), inst.env.slot, &inst.dir, &inst.links(stack)) {
+        crate::outln!("{line}");
     }
 }
+
+/// An instance's identity, path and links as `status`, `up` and `create` print them.
+pub(crate) fn port_lines(
+    id: &str,
+    slot: u8,
+    dir: &std::path::Path,
+    links: &[(String, String)],
+) -> Vec<String> {
+    let mut out = vec![
+        format!("  instance   {id} (slot {slot})"),
+        format!("  path       {}", dir.display()),
+    ];
+    for (label, text) in links {
+        out.push(format!("  {label:<10} {text}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod render_tests;

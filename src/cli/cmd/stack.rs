@@ -122,38 +122,51 @@ fn check(ctx: &Context, stack: &Stack, top: &std::path::Path, a: CheckArgs) -> c
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
     } else {
-        crate::outln!("description: {}", stack.origin);
-        for (what, names) in [
-            ("networks", &stack.shared_networks),
-            ("volumes", &stack.shared_volumes),
-        ] {
-            if !names.is_empty() {
-                crate::outln!(
-                    "shared by every instance on purpose: {what} {}",
-                    names.join(", ")
-                );
-            }
+        for line in render_check(stack, &findings) {
+            crate::outln!("{line}");
         }
-        for f in &findings {
-            let mark = if f.severity == Severity::Error {
-                "error"
-            } else {
-                "warning"
-            };
-            crate::outln!("{mark}: {}", f.message);
-        }
-        crate::outln!(
-            "{}: {} error(s), {} warning(s)",
-            stack.compose_file,
-            errors,
-            findings.len() - errors
-        );
     }
     Ok(if errors > 0 {
         crate::support::error::ExitKind::Invalid.code()
     } else {
         0
     })
+}
+
+/// The human rendering of `stack check` (stdout lines): the description, what is
+/// shared on purpose, one line a finding, and the tally.
+pub(crate) fn render_check(stack: &Stack, findings: &[stack_check::Finding]) -> Vec<String> {
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let mut out = vec![format!("description: {}", stack.origin)];
+    for (what, names) in [
+        ("networks", &stack.shared_networks),
+        ("volumes", &stack.shared_volumes),
+    ] {
+        if !names.is_empty() {
+            out.push(format!(
+                "shared by every instance on purpose: {what} {}",
+                names.join(", ")
+            ));
+        }
+    }
+    for f in findings {
+        let mark = if f.severity == Severity::Error {
+            "error"
+        } else {
+            "warning"
+        };
+        out.push(format!("{mark}: {}", f.message));
+    }
+    out.push(format!(
+        "{}: {} error(s), {} warning(s)",
+        stack.compose_file,
+        errors,
+        findings.len() - errors
+    ));
+    out
 }
 
 fn init(ctx: &Context, top: &std::path::Path, a: InitArgs) -> crate::Result<i32> {

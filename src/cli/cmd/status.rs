@@ -22,53 +22,64 @@ pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i
         );
         return Ok(0);
     }
+    for line in render(&report, &inst.links(stack)) {
+        crate::outln!("{line}");
+    }
+    Ok(0)
+}
+
+/// The human rendering of `status` (stdout lines): the report and the instance's
+/// links, nothing read here, so a snapshot test pins it on fixed values.
+pub(crate) fn render(report: &instance::StatusReport, links: &[(String, String)]) -> Vec<String> {
     let (s, shared, host) = (
         &report.status,
         &report.shared_services,
         &report.host_services,
     );
-    crate::outln!(
+    let mut out = vec![format!(
         "{} ({}, slot {}): {}",
-        s.instance_id,
-        s.kind,
-        s.slot,
-        s.state
-    );
+        s.instance_id, s.kind, s.slot, s.state
+    )];
     for dir in &s.foreign {
-        crate::outln!(
+        out.push(format!(
             "  note: {} also has containers from {dir} (not this instance's)",
             s.instance_id
-        );
+        ));
     }
     for what in &s.shared {
-        crate::outln!("  shared: {what}");
+        out.push(format!("  shared: {what}"));
     }
     if !s.registered {
-        crate::outln!("  note: not in the registry (run init again or check $KINFRA_HOME)");
+        out.push("  note: not in the registry (run init again or check $KINFRA_HOME)".into());
     }
-    super::print_ports(stack, &inst);
+    out.extend(super::port_lines(&s.instance_id, s.slot, &s.path, links));
     if !s.services.is_empty() {
-        crate::outln!("  services:");
+        out.push("  services:".into());
         for svc in &s.services {
             let health = svc
                 .health
                 .as_deref()
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
-            crate::outln!("    {:<20} {}{health}", svc.service, svc.state);
+            out.push(format!("    {:<20} {}{health}", svc.service, svc.state));
         }
     }
     if !shared.is_empty() {
-        crate::outln!("  shared services (one for every instance):");
+        out.push("  shared services (one for every instance):".into());
         for st in shared {
-            crate::outln!("    {:<20} {}", st.name, st.label());
+            out.push(format!("    {:<20} {}", st.name, st.label()));
         }
     }
     if !host.is_empty() {
-        crate::outln!("  host services:");
+        out.push("  host services:".into());
         for h in host {
-            crate::outln!("    {:<20} port {:<6} {}", h.name, h.port, h.label());
+            out.push(format!(
+                "    {:<20} port {:<6} {}",
+                h.name,
+                h.port,
+                h.label()
+            ));
         }
     }
-    Ok(0)
+    out
 }
