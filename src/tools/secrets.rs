@@ -70,6 +70,8 @@ fn op_timeout() -> Duration {
     )
 }
 
+/// An `op item get --format json` answer, as 1Password documents it: the parts
+/// kinfra reads (the built-in field table here, references in `batch`).
 #[derive(Deserialize)]
 struct Item {
     #[serde(default)]
@@ -79,11 +81,23 @@ struct Item {
 #[derive(Deserialize)]
 struct Field {
     #[serde(default)]
+    id: String,
+    #[serde(default)]
     label: String,
     #[serde(default, rename = "type")]
     kind: String,
     #[serde(default)]
     value: Option<String>,
+    #[serde(default)]
+    section: Option<Section>,
+}
+
+#[derive(Deserialize)]
+struct Section {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    label: Option<String>,
 }
 
 /// Pure: the CONCEALED fields of an `op item get --format json` answer, mapped to

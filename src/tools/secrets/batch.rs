@@ -3,10 +3,9 @@
 //! once per secret path, and every failure is collected, so one message names every
 //! reference it blocks. Values are concealed as they arrive: no output prints them.
 
+use super::{Field, Item};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-use serde::Deserialize;
 
 use super::reference::{OpRef, SecretSource, op_parts};
 use super::{SecretRef, SecretsError};
@@ -237,32 +236,6 @@ fn op_item(lookup: &Lookup, vault: &str, item: &str) -> Result<String, String> {
         .timeout(super::op_timeout())
         .run()
         .map_err(|e| super::map_exec(e, item).to_string())
-}
-
-#[derive(Deserialize)]
-struct Item {
-    #[serde(default)]
-    fields: Vec<Field>,
-}
-
-#[derive(Deserialize)]
-struct Field {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    label: String,
-    #[serde(default)]
-    value: Option<String>,
-    #[serde(default)]
-    section: Option<Section>,
-}
-
-#[derive(Deserialize)]
-struct Section {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    label: Option<String>,
 }
 
 /// Pure: the field a reference names in an `op item get --format json` answer: by
