@@ -66,6 +66,10 @@ pub enum Command {
     /// from one with `sandbox create --data`).
     #[command(subcommand)]
     Snapshot(cmd::snapshot::SnapshotCmd),
+    /// Docker engines on other machines, reached over SSH: add, list, remove
+    /// (sandboxes go there with `sandbox create --on ENGINE`).
+    #[command(subcommand)]
+    Engine(cmd::engine::EngineCmd),
     /// Services shared by every instance (an observability stack): start, stop, show.
     #[command(subcommand)]
     Shared(cmd::shared::SharedCmd),
@@ -218,6 +222,8 @@ fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
     match (command, stack) {
         (Command::Doctor(a), stack) => cmd::doctor::run(ctx, stack.as_ref(), a),
         (Command::Completions(a), _) => cmd::completions::run(a),
+        // Engines belong to the machine, not to a project: no description needed.
+        (Command::Engine(c), _) => cmd::engine::run(ctx, c),
         (command, stack) => dispatch(ctx, &stack?, command),
     }
 }
@@ -262,6 +268,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
         Command::Demo(a) => cmd::demo::run(ctx, a),
         Command::Doctor(a) => cmd::doctor::run(ctx, Ok(stack), a),
         Command::Completions(a) => cmd::completions::run(a),
+        Command::Engine(c) => cmd::engine::run(ctx, c),
         Command::Url(a) => cmd::url::run(ctx, stack, a),
         Command::Env(a) => cmd::env::run(ctx, stack, a),
         Command::Wait(a) => cmd::wait::run(ctx, stack, a),

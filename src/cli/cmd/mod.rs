@@ -9,6 +9,7 @@ pub mod destroy;
 pub mod doctor;
 pub mod done;
 pub mod down;
+pub mod engine;
 pub mod env;
 pub mod hook;
 pub mod host;
