@@ -10,6 +10,7 @@
 //! The records live in the registry's side file under its lock, so that removing an
 //! engine and placing an instance on it cannot cross.
 
+pub mod remote;
 pub mod target;
 
 use std::time::Duration;
@@ -179,10 +180,10 @@ pub fn look(engine: &Engine, timeout: Duration, strict: bool) -> Result<Facts> {
             "install rsync here (`sudo apt-get install rsync`; macOS has it)",
         ));
     }
-    if strict && !remote_home.starts_with('/') {
+    if strict && remote::plain_remote_path(&remote_home).is_err() {
         return Err(engine.unfit(
-            format!("its user's home is {remote_home:?}, not an absolute path"),
-            "give the engine's user a home directory (the code mirrors live under it)",
+            format!("its user's home is {remote_home:?}, not an absolute path of plain characters"),
+            "give the engine's user a home directory whose path has only letters, digits, / . _ - (the code mirrors live under it)",
         ));
     }
     let info = engine

@@ -115,6 +115,9 @@ pub struct ListRow {
     pub age: String,
     /// Memory its containers used after its last successful start (bytes).
     pub memory: Option<u64>,
+    /// The engine on another machine it is placed on (`None`: this machine's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// `sandbox list`'s answer, the same document for the CLI's `--json` and MCP `list`.
@@ -169,7 +172,13 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
             }
         };
     let now = jiff::Timestamp::now();
+    let remote = remote_groups(&reg);
     let row = |e: &Entry| {
+        let engine = reg.kinfra.placements.get(&e.instance_id).cloned();
+        let groups = match &engine {
+            Some(name) => remote.get(name).cloned().unwrap_or(None),
+            None => groups.clone(),
+        };
         let (own, foreign) = match &groups {
             Some(g) => {
                 let cs = g.get(&e.instance_id).cloned().unwrap_or_default();
@@ -181,9 +190,10 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
         let state = if !Path::new(&e.path).is_dir() {
             "directory missing".to_string()
         } else {
-            match &own {
-                Some(own) => state_of(own, &foreign),
-                None => "unknown".to_string(),
+            match (&own, &engine) {
+                (Some(own), _) => state_of(own, &foreign),
+                (None, Some(name)) => format!("unknown (engine {name} unreachable)"),
+                (None, None) => "unknown".to_string(),
             }
         };
         let project = project_of(&reg.kinfra, stack, &e.instance_id);
@@ -218,6 +228,7 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
             created_at: e.created_at.clone(),
             age: age(&e.created_at, now),
             memory: reg.kinfra.footprints.get(&e.instance_id).copied(),
+            engine,
         }
     };
     let mut rows: Vec<ListRow> = reg.local_prod.iter().map(row).collect();
@@ -237,6 +248,32 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
     Ok(Listing {
         instances: rows,
         docker_error,
+    })
+}
+
+/// The containers of each engine on another machine that an instance is placed on,
+/// by project, each engine asked at once (`None`: it did not answer).
+fn remote_groups(
+    reg: &crate::state::registry::Contents,
+) -> std::collections::BTreeMap<String, Option<std::collections::BTreeMap<String, Vec<Container>>>>
+{
+    let mut names: Vec<&String> = reg.kinfra.placements.values().collect();
+    names.sort();
+    names.dedup();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .into_iter()
+            .map(|name| {
+                let record = reg.kinfra.engines.get(name).cloned();
+                s.spawn(move || {
+                    let cs = record
+                        .and_then(|r| crate::engine::Engine::from_record(name, &r).ok())
+                        .and_then(|e| crate::engine::remote::containers(&e).ok());
+                    (name.clone(), cs.map(docker::by_project))
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
     })
 }
 
@@ -267,6 +304,7 @@ fn pool_rows(
             },
             created_at: p.claimed_at,
             memory: None,
+            engine: None,
         })
         .collect()
 }

@@ -569,8 +569,9 @@ impl Error {
             Error::EngineInUse { .. } => {
                 "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone)".into()
             }
-            Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so a remote engine's stack can never pass. \
-                 Use the local engine (unset DOCKER_HOST, or `docker context use default`), or run kinfra on the engine's machine. \
+            Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so kinfra does not start a stack on an engine it did not place it on. \
+                 For another machine's engine: `kinfra engine add NAME ssh://USER@HOST`, then `kinfra sandbox create SANDBOX --on NAME` \
+                 (the code is mirrored there, the ports forwarded here). Otherwise use the local engine (unset DOCKER_HOST, or `docker context use default`). \
                  Read-only commands (`list`, `status`, `logs`) still work".into(),
             Error::DockerUnavailable { endpoint, .. } => {
                 let (host, via) = &**endpoint;

@@ -2,6 +2,7 @@
 //! in a network namespace with an sshd beside it (`scripts/remote-engine.sh`), so the
 //! traffic stays on this machine (10.253.0.0/30) while every call goes through SSH.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Env, docker_on, record_skip_because};
@@ -33,15 +34,46 @@ fn remote_socket() -> String {
     std::env::var("KINFRA_TEST_REMOTE_DOCKER_HOST").expect("KINFRA_TEST_REMOTE_DOCKER_HOST")
 }
 
-/// The remote engine is one for all these tests: one at a time.
-fn remote_env() -> Option<(Env, String, std::sync::MutexGuard<'static, ()>)> {
+/// Ends the SSH connections kinfra left running for a test's home (it keeps one
+/// per engine while instances there are up), pass or fail.
+struct Connections(std::path::PathBuf);
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        let Ok(dir) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for sock in dir.flatten().map(|d| d.path()) {
+            if sock.extension().is_some_and(|e| e == "ctl") {
+                let _ = std::process::Command::new("ssh")
+                    .arg("-o")
+                    .arg(format!("ControlPath={}", sock.display()))
+                    .args(["-O", "exit", "unused"])
+                    .output();
+            }
+        }
+    }
+}
+
+/// The remote engine is one for all these tests: one at a time, each from a clean
+/// engine (it is the tests' own: what an earlier failed run left goes first).
+fn remote_env() -> Option<(Env, String, Connections, std::sync::MutexGuard<'static, ()>)> {
     static REMOTE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let url = remote_url()?;
     let guard = REMOTE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let env = Env::with_docker()?;
-    Some((env, url, guard))
+    let sock = remote_socket();
+    for c in docker_on(&sock, &["ps", "-aq"]).lines() {
+        docker_on(&sock, &["rm", "-f", c]);
+    }
+    for v in docker_on(&sock, &["volume", "ls", "-q"]).lines() {
+        docker_on(&sock, &["volume", "rm", v]);
+    }
+    docker_on(&sock, &["network", "prune", "-f"]);
+    let conns = Connections(env.kinfra_home.join("engines"));
+    Some((env, url, conns, guard))
 }
 
 fn side_file(env: &Env) -> std::path::PathBuf {
@@ -68,7 +100,7 @@ fn edit_side_file(env: &Env, f: impl FnOnce(&mut serde_json::Value)) {
 
 #[test]
 fn engines_are_added_checked_listed_and_removed_and_hostile_addresses_refused() {
-    let Some((env, url, _g)) = remote_env() else {
+    let Some((env, url, _conns, _g)) = remote_env() else {
         return;
     };
     let dir = env.base();
@@ -176,4 +208,145 @@ fn engines_are_added_checked_listed_and_removed_and_hostile_addresses_refused() 
             .as_object()
             .is_none_or(|o| o.is_empty())
     );
+}
+
+/// The project's own web port; kinfra gives each sandbox its own from it.
+const WEB: u16 = 17731;
+
+fn shop_compose() -> String {
+    format!(
+        r#"services:
+  web:
+    image: busybox:1.35
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports:
+      - "{WEB}:80"
+    volumes:
+      - ./site:/www:ro
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/index.html"]
+      interval: 1s
+      timeout: 2s
+      retries: 20
+"#
+    )
+}
+
+/// The project's containers on the engine at `host` (ids).
+fn containers_on(host: &str, project: &str) -> Vec<String> {
+    docker_on(
+        host,
+        &[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+        ],
+    )
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// Whether anything accepts a connection on 127.0.0.1:port.
+fn answers(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+#[test]
+fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    let sock = remote_socket();
+    let remote_home = std::env::var("KINFRA_TEST_REMOTE_HOME").expect("KINFRA_TEST_REMOTE_HOME");
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtshop",
+        &[
+            ("compose.yaml", &shop_compose()),
+            ("site/index.html", "v1\n"),
+            ("site/old.html", "old\n"),
+        ],
+    );
+    env.kinfra(&repo, &["sandbox", "create", "a", "--on", "rem"])
+        .success();
+    let wt = env.work.join("rmtshop--a");
+    let id = "rmtshop--a";
+    let port = crate::harness::port_of(
+        &std::fs::read_to_string(wt.join(".env.sandbox")).expect(".env.sandbox"),
+        "PORT_WEB_80",
+    );
+
+    let up = env.kinfra(&wt, &["sandbox", "up"]);
+    up.success()
+        .stderr_has("Mirroring the code to rem")
+        .stderr_has("Forwarding");
+    // Served here, through the forwarded port, from the engine in the namespace.
+    assert!(crate::harness::http_get(port, "/index.html").contains("v1"));
+    assert!(!containers_on(&sock, id).is_empty());
+    assert!(
+        crate::harness::docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={id}")
+        ])
+        .trim()
+        .is_empty(),
+        "nothing of it on this machine's engine"
+    );
+    // The bind mount's source is the mirror under the remote user's home, never the
+    // worktree (the "remote" shares this machine's files, so only this proves it).
+    let cid = &containers_on(&sock, id)[0];
+    let sources = docker_on(
+        &sock,
+        &[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Source}}\n{{end}}",
+            cid,
+        ],
+    );
+    let mirror = format!("{remote_home}/.kinfra/mirrors/{id}");
+    assert_eq!(sources.trim(), format!("{mirror}/site"), "{sources}");
+    assert!(!sources.contains(&wt.display().to_string()));
+    assert!(
+        !Path::new(&mirror).join(".git").exists(),
+        ".git is not mirrored"
+    );
+
+    // An edit and a deletion reach the engine with the next start.
+    std::fs::write(wt.join("site/index.html"), "v2\n").expect("edit");
+    std::fs::remove_file(wt.join("site/old.html")).expect("delete");
+    env.kinfra(&wt, &["sandbox", "up"]).success();
+    assert!(crate::harness::http_get(port, "/index.html").contains("v2"));
+    assert!(!Path::new(&mirror).join("site/old.html").exists());
+
+    env.kinfra(&wt, &["url", "web"])
+        .success()
+        .stdout_has(&port.to_string());
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    let row = &list["instances"][0];
+    assert_eq!(row["engine"], "rem", "{list}");
+    assert_eq!(row["state"], "running", "{list}");
+    env.kinfra(&repo, &["sandbox", "list"])
+        .success()
+        .stdout_has("running @rem");
+    env.kinfra(&env.work, &["engine", "rm", "rem"])
+        .code(1)
+        .stderr_has(id);
+
+    // Destroy: the project and the mirror go on the engine, the port stops answering here.
+    crate::harness::git(&wt, &["commit", "-qam", "v2"]);
+    env.kinfra(&repo, &["sandbox", "destroy", "a"])
+        .success()
+        .stderr_has("code mirror removed");
+    assert!(containers_on(&sock, id).is_empty());
+    assert!(!Path::new(&mirror).exists());
+    assert!(!answers(port), "the forward was left behind");
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
 }
