@@ -28,17 +28,27 @@ pub fn placement(ctx: &Context, id: &str) -> Result<Option<Engine>> {
     }
 }
 
+/// One round trip: the machine answers and so does its Docker engine (what Docker's
+/// SSH transport reaches: `docker` in an SSH session there).
+const ANSWERS: &str = "docker version --format '{{.Server.Version}}'";
+
 /// Sends this process's docker and compose calls to the engine, after a fast check
-/// that its machine answers (seconds, not the kernel's minutes: exit 7 naming it).
+/// that its machine and its Docker engine answer (seconds, not the kernel's
+/// minutes: exit 7 naming it).
 pub fn enter(e: &Engine) -> Result<()> {
     if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| *n == e.name) {
         return Ok(());
     }
-    e.ssh("true")
+    answers(e)?;
+    crate::tools::docker::use_engine(&e.name, &e.url)
+}
+
+fn answers(e: &Engine) -> Result<()> {
+    e.ssh(ANSWERS)
         .timeout(Duration::from_secs(CONNECT_SECS + 10))
         .run()
         .map_err(|err| e.unreachable(err))?;
-    crate::tools::docker::use_engine(&e.name, &e.url)
+    Ok(())
 }
 
 /// For a command on the instance `id`: sends its docker calls to the engine it is
@@ -58,10 +68,7 @@ pub fn route(ctx: &Context, id: &str) -> Result<Option<Engine>> {
 /// The compose-labelled containers on the engine, after a fast check that its
 /// machine answers (for `list`, which shows every engine's instances).
 pub fn containers(e: &Engine) -> Result<Vec<crate::tools::docker::Container>> {
-    e.ssh("true")
-        .timeout(Duration::from_secs(CONNECT_SECS + 10))
-        .run()
-        .map_err(|err| e.unreachable(err))?;
+    answers(e)?;
     crate::tools::docker::containers_at(&e.url).map_err(|err| e.unreachable(err))
 }
 

@@ -85,6 +85,16 @@ fn teardown_remote(
     e: &crate::engine::Engine,
 ) -> Result<docker::Removed> {
     let removed = teardown(ctx, stack, entry)?;
+    ctx.reporter
+        .step(&format!("Removing the code mirror on {}", e.name));
+    crate::engine::remote::remove_mirror(e, &entry.instance_id)?;
+    forget_forwards(ctx, entry, e)?;
+    Ok(removed)
+}
+
+/// Stops forwarding the instance's ports here, and ends the engine's connection
+/// with its last instance.
+fn forget_forwards(ctx: &Context, entry: &Entry, e: &crate::engine::Engine) -> Result<()> {
     let reg = ctx.registry().load()?;
     let ports: Vec<u16> = reg
         .kinfra
@@ -93,9 +103,6 @@ fn teardown_remote(
         .map(|m| m.values().copied().collect())
         .unwrap_or_default();
     crate::engine::remote::unforward(ctx, e, &ports);
-    ctx.reporter
-        .step(&format!("Removing the code mirror on {}", e.name));
-    crate::engine::remote::remove_mirror(e, &entry.instance_id)?;
     let others = reg
         .kinfra
         .placements
@@ -104,7 +111,7 @@ fn teardown_remote(
     if !others {
         crate::engine::remote::disconnect(ctx, e);
     }
-    Ok(removed)
+    Ok(())
 }
 
 /// Stops and removes everything docker holds for the instance.
@@ -299,8 +306,10 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
     ));
     crate::state::context::pause_point("destroy:checked");
     let removed = match (&remote, &left_on_engine) {
-        (Some(_), Some(left)) => {
+        (Some(e), Some(left)) => {
             ctx.reporter.warn(left);
+            // Its forwards here go (they are this machine's, in the connection).
+            forget_forwards(ctx, &entry, e)?;
             docker::Removed::default()
         }
         (Some(e), None) => teardown_remote(ctx, stack, &entry, e)?,

@@ -350,3 +350,98 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
     assert!(!answers(port), "the forward was left behind");
     env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
 }
+
+/// Starts the rig's engine again when dropped (a test that stops it, pass or fail).
+struct EngineBack;
+
+impl Drop for EngineBack {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(rig_script())
+            .arg("start")
+            .output();
+    }
+}
+
+fn rig_script() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/remote-engine.sh").to_string()
+}
+
+#[test]
+fn an_engine_that_stops_answering_fails_fast_and_leaves_local_instances_alone() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtfail",
+        &[
+            ("compose.yaml", &shop_compose()),
+            ("site/index.html", "here\n"),
+        ],
+    );
+    env.kinfra(&repo, &["sandbox", "create", "far", "--on", "rem"])
+        .success();
+    env.kinfra(&repo, &["sandbox", "create", "near"]).success();
+    let (far, near) = (
+        env.work.join("rmtfail--far"),
+        env.work.join("rmtfail--near"),
+    );
+    let port_of = |dir: &Path| {
+        crate::harness::port_of(
+            &std::fs::read_to_string(dir.join(".env.sandbox")).expect(".env.sandbox"),
+            "PORT_WEB_80",
+        )
+    };
+    for wt in [&far, &near] {
+        env.kinfra(wt, &["sandbox", "up"]).success();
+    }
+    let far_port = port_of(&far);
+    assert!(crate::harness::http_get(far_port, "/index.html").contains("here"));
+
+    // The engine's dockerd stops (its machine and sshd still answer).
+    let _back = EngineBack;
+    let stopped = std::process::Command::new(rig_script())
+        .arg("stop-docker")
+        .output()
+        .expect("stop the rig's engine");
+    assert!(stopped.status.success(), "{stopped:?}");
+
+    for args in [&["sandbox", "status"][..], &["sandbox", "up"][..]] {
+        let t = Instant::now();
+        env.kinfra(&far, args)
+            .code(7)
+            .stderr_has("engine rem")
+            .stderr_has("not reachable");
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{args:?}: {:?}",
+            t.elapsed()
+        );
+    }
+    // The local one is unaffected: its status, its port, the list.
+    env.kinfra(&near, &["sandbox", "status"]).success();
+    assert!(crate::harness::http_get(port_of(&near), "/index.html").contains("here"));
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    let rows = list["instances"].as_array().expect("rows").clone();
+    let state = |id: &str| {
+        rows.iter()
+            .find(|r| r["instance_id"] == id)
+            .map(|r| r["state"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(state("rmtfail--near"), "running", "{list}");
+    assert!(state("rmtfail--far").contains("unreachable"), "{list}");
+
+    // destroy needs the engine; --force forgets it here and says what may be left.
+    env.kinfra(&repo, &["sandbox", "destroy", "far"]).code(7);
+    env.kinfra(&repo, &["sandbox", "destroy", "far", "--force"])
+        .success()
+        .stderr_has("left there")
+        .stderr_has("compose project rmtfail--far");
+    assert!(env.registry()["instances"].get("rmtfail--far").is_none());
+    assert!(!answers(far_port), "its forward was left behind");
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
+    env.kinfra(&repo, &["sandbox", "destroy", "near"]).success();
+}
