@@ -14,6 +14,7 @@ mod init;
 mod lock;
 mod ops;
 mod passthrough;
+pub mod placement;
 pub mod prepare;
 mod prune;
 pub mod resolve;

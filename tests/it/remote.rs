@@ -340,6 +340,27 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
         .code(1)
         .stderr_has(id);
 
+    // `--on auto`: the most memory room under each engine's budget. Both engines
+    // have this machine's memory, so a tie stays here; a small budget here sends it there.
+    env.kinfra_env(
+        &repo,
+        &["sandbox", "create", "b", "--on", "auto"],
+        &[("KINFRA_MEMORY_BUDGET", "64M")],
+    )
+    .success()
+    .stderr_has("--on auto: rem");
+    env.kinfra(&repo, &["sandbox", "create", "c", "--on", "auto"])
+        .success()
+        .stderr_has("--on auto: this machine's engine");
+    let side: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(side_file(&env)).expect("kinfra.json"))
+            .expect("JSON");
+    assert_eq!(side["placements"]["rmtshop--b"], "rem", "{side}");
+    assert!(side["placements"].get("rmtshop--c").is_none(), "{side}");
+    for n in ["b", "c"] {
+        env.kinfra(&repo, &["sandbox", "destroy", n]).success();
+    }
+
     // Destroy: the project and the mirror go on the engine, the port stops answering here.
     crate::harness::git(&wt, &["commit", "-qam", "v2"]);
     env.kinfra(&repo, &["sandbox", "destroy", "a"])

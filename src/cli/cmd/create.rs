@@ -36,6 +36,7 @@ pub struct Args {
     pub online: bool,
     /// Place it on a Docker engine on another machine (`kinfra engine add`): its
     /// code is mirrored there, its ports forwarded to this machine's 127.0.0.1.
+    /// `auto`: the engine with the most memory room, this machine's included.
     #[arg(long, value_name = "ENGINE")]
     pub on: Option<String>,
     /// With --up: skip 1Password (the stack's insecure defaults).
@@ -55,7 +56,10 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         branch: a.branch,
         base: a.base,
         slot,
-        on: a.on,
+        on: match a.on.as_deref() {
+            Some("auto") => crate::instance::placement::auto(ctx, stack)?,
+            _ => a.on,
+        },
         ..Default::default()
     };
     if opts.on.is_some() && source.is_some() {
