@@ -122,6 +122,9 @@ pub enum SandboxCmd {
     /// Bring .env.sandbox in line with the stack's description without starting
     /// (ports kept, new keys added, dropped ones removed); `up` does it too.
     Sync(cmd::sync::Args),
+    /// Mirror the sandbox's code to its engine on another machine now (a full pass;
+    /// `up` mirrors it and keeps it mirrored while it is up).
+    SyncCode(cmd::sync_code::Args),
     /// Put the sandbox's data back as its source had it (asks first; --yes).
     Reset(cmd::reset::Args),
     /// List every registered instance with its state (one Docker query).
@@ -241,6 +244,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
             SandboxCmd::Shell(a) => cmd::shell::run(ctx, stack, a),
             SandboxCmd::Compose(a) => cmd::compose::run(ctx, stack, Sandbox, a),
             SandboxCmd::Sync(a) => cmd::sync::run(ctx, stack, Sandbox, a),
+            SandboxCmd::SyncCode(a) => cmd::sync_code::run(ctx, stack, a),
             SandboxCmd::Reset(a) => cmd::reset::run(ctx, stack, a),
             SandboxCmd::List(a) => cmd::list::run(ctx, stack, a),
             SandboxCmd::Destroy(a) => cmd::destroy::run(ctx, stack, a),

@@ -101,14 +101,21 @@ pub fn mirror_dir(e: &Engine, id: &str) -> Result<String> {
     Ok(d)
 }
 
-/// `ssh` as rsync's `-e` runs it (every word kinfra's own, checked).
-fn rsync_shell(e: &Engine) -> String {
+/// `ssh` as rsync's `-e` runs it (every word kinfra's own, checked); through the
+/// engine's connection when one is given (no new login per pass).
+fn rsync_shell(e: &Engine, control: Option<&Path>) -> String {
     let mut s = format!(
         "ssh -o BatchMode=yes -o ConnectTimeout={CONNECT_SECS} -l {}",
         e.target.user
     );
     if let Some(p) = e.target.port {
         s.push_str(&format!(" -p {p}"));
+    }
+    // A control path with a space could not be one word of `-e`: then a plain login.
+    if let Some(c) = control.map(|c| c.display().to_string())
+        && !c.contains(char::is_whitespace)
+    {
+        s.push_str(&format!(" -o ControlMaster=no -o ControlPath={c}"));
     }
     s
 }
@@ -121,11 +128,17 @@ pub fn mirror(e: &Engine, id: &str, dir: &Path) -> Result<String> {
         .timeout(Duration::from_secs(60))
         .run()
         .map_err(|err| e.unreachable(err))?;
+    rsync(e, dir, &remote, None)?;
+    Ok(remote)
+}
+
+/// One rsync pass of the worktree into the mirror.
+fn rsync(e: &Engine, dir: &Path, remote: &str, control: Option<&Path>) -> Result<()> {
     let mut src = dir.as_os_str().to_owned();
     src.push("/");
     Cmd::new("rsync")
         .args(["-a", "--delete", "--exclude=.git", "-e"])
-        .arg(rsync_shell(e))
+        .arg(rsync_shell(e, control))
         .arg("--")
         .arg(src)
         .arg(format!("{}:{remote}/", e.target.user_at_host()))
@@ -139,7 +152,129 @@ pub fn mirror(e: &Engine, id: &str, dir: &Path) -> Result<String> {
                 "check the disk space in the remote user's home and that rsync runs there".into(),
             )),
         })?;
-    Ok(remote)
+    Ok(())
+}
+
+/// The file whose content names the keeper that may run for an instance: a keeper
+/// whose token is no longer there ends (a new `up`, `down` or `destroy` replaced or
+/// removed it), so stopping one needs no signal.
+fn keeper_file(ctx: &Context, id: &str) -> PathBuf {
+    ctx.home.engine_dir().join(format!("{id}.keeper"))
+}
+
+/// Starts the keeper of a remote instance (detached `kinfra internal keep-mirrored`),
+/// replacing any earlier one.
+pub fn start_keeper(ctx: &Context, id: &str) -> Result<()> {
+    let token = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let f = keeper_file(ctx, id);
+    if let Some(d) = f.parent() {
+        std::fs::create_dir_all(d).map_err(|err| Error::io("could not create", d, err))?;
+    }
+    crate::support::fsutil::write_atomic(&f, token.as_bytes(), Some(0o600))
+        .map_err(|err| Error::io("could not write", &f, err))?;
+    let exe = std::env::current_exe()
+        .map_err(|err| Error::io("could not find kinfra's own program", "kinfra", err))?;
+    Cmd::new(exe)
+        .args(["internal", "keep-mirrored", id, &token])
+        .spawn_detached()
+        .map_err(Error::Exec)?;
+    Ok(())
+}
+
+/// Held by the keeper during each pass, so that stopping it can wait for a pass in
+/// flight (an rsync would make the mirror again after `destroy` removed it).
+fn pass_lock(ctx: &Context, id: &str) -> Option<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(keeper_file(ctx, id).with_extension("lock"))
+        .ok()?;
+    f.lock().ok()?;
+    Some(f)
+}
+
+/// Stops the instance's keeper: its token goes, then a pass in flight is waited for.
+pub fn stop_keeper(ctx: &Context, id: &str) {
+    let f = keeper_file(ctx, id);
+    if std::fs::remove_file(&f).is_ok() {
+        drop(pass_lock(ctx, id));
+    }
+    let _ = std::fs::remove_file(f.with_extension("lock"));
+}
+
+/// How often the keeper mirrors the worktree and checks the connection: well inside
+/// the 2 s from a change to its being visible on the engine.
+const KEEP_EVERY: Duration = Duration::from_millis(700);
+
+/// The keeper of a remote instance that is up: every [`KEEP_EVERY`], the engine's
+/// connection (started again when it dropped, its forwards with it) and an rsync
+/// pass of the worktree into the mirror (one-way, deletions included). Ends when
+/// its token is gone, the instance is no longer placed there, or its worktree is gone.
+pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
+    loop {
+        let Some(_pass) = pass_lock(ctx, id) else {
+            return;
+        };
+        if std::fs::read_to_string(keeper_file(ctx, id))
+            .ok()
+            .as_deref()
+            != Some(token)
+        {
+            return;
+        }
+        let Ok(reg) = ctx.registry().load() else {
+            return;
+        };
+        let (Some(entry), Some(name)) = (reg.instances.get(id), reg.kinfra.placements.get(id))
+        else {
+            return;
+        };
+        let Some(e) = reg
+            .kinfra
+            .engines
+            .get(name)
+            .and_then(|r| Engine::from_record(name, r).ok())
+        else {
+            return;
+        };
+        let dir = PathBuf::from(&entry.path);
+        if !dir.is_dir() {
+            return;
+        }
+        let ports: Vec<u16> = reg
+            .kinfra
+            .ports
+            .get(id)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        // A dropped connection comes back with its forwards; a machine that does
+        // not answer is tried again next pass.
+        if !connected(ctx, &e) && ensure_connection(ctx, &e).is_ok() {
+            let _ = forward(ctx, &e, &ports);
+        }
+        if let Ok(remote) = mirror_dir(&e, id) {
+            let _ = rsync(&e, &dir, &remote, Some(&control_path(ctx, &e)));
+        }
+        drop(_pass);
+        std::thread::sleep(KEEP_EVERY);
+    }
+}
+
+fn connected(ctx: &Context, e: &Engine) -> bool {
+    mux(ctx, e, "check")
+        .arg("--")
+        .arg(&e.target.host)
+        .timeout(Duration::from_secs(5))
+        .run()
+        .is_ok()
 }
 
 /// Removes the instance's mirror on the engine's machine (and nothing else).
@@ -167,14 +302,7 @@ fn mux(ctx: &Context, e: &Engine, op: &str) -> Cmd {
 /// outlives this command (the forwards live in it); a later command finds it by its
 /// control socket under kinfra's home, and starts it again when it dropped.
 pub fn ensure_connection(ctx: &Context, e: &Engine) -> Result<()> {
-    let check = || {
-        mux(ctx, e, "check")
-            .arg("--")
-            .arg(&e.target.host)
-            .timeout(Duration::from_secs(5))
-            .run()
-            .is_ok()
-    };
+    let check = || connected(ctx, e);
     if check() {
         return Ok(());
     }

@@ -84,6 +84,8 @@ fn teardown_remote(
     entry: &Entry,
     e: &crate::engine::Engine,
 ) -> Result<docker::Removed> {
+    // Its keeper first: a pass in flight would make the mirror again.
+    crate::engine::remote::stop_keeper(ctx, &entry.instance_id);
     let removed = teardown(ctx, stack, entry)?;
     ctx.reporter
         .step(&format!("Removing the code mirror on {}", e.name));
@@ -95,6 +97,7 @@ fn teardown_remote(
 /// Stops forwarding the instance's ports here, and ends the engine's connection
 /// with its last instance.
 fn forget_forwards(ctx: &Context, entry: &Entry, e: &crate::engine::Engine) -> Result<()> {
+    crate::engine::remote::stop_keeper(ctx, &entry.instance_id);
     let reg = ctx.registry().load()?;
     let ports: Vec<u16> = reg
         .kinfra

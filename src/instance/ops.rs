@@ -22,6 +22,7 @@ pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Res
     // On another machine's engine: its ports stop being forwarded here (a forward
     // left behind would still accept connections and answer them with nothing).
     if let Some(e) = crate::engine::remote::placement(ctx, inst.id())? {
+        crate::engine::remote::stop_keeper(ctx, inst.id());
         let ports: Vec<u16> = inst.env.ports.iter().map(|(_, p)| *p).collect();
         crate::engine::remote::unforward(ctx, &e, &ports);
     }

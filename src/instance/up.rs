@@ -256,6 +256,8 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
             undo_failed_start(ctx, inst, opts, &before);
             return Err(err);
         }
+        // While it is up: the code kept mirrored, the connection kept up.
+        crate::engine::remote::start_keeper(ctx, inst.id())?;
     }
     let post_start = stack
         .post_start

@@ -30,6 +30,7 @@ pub mod spec;
 pub mod stack;
 pub mod status;
 pub mod sync;
+pub mod sync_code;
 pub mod up;
 pub mod url;
 pub mod wait;
