@@ -326,6 +326,10 @@ else
   echo "copy-on-write engine unavailable (needs root): row 12b not measured" >&2
 fi
 
+log "13. a sandbox on another machine's engine over SSH (scripts/remote-engine.sh)"
+K="$K" W="$W" OUT="$OUT" SLOW_RUNS="$SLOW_RUNS" RUNS="$RUNS" bench/remote.sh
+export KINFRA_HOME="$W/home"
+
 log "6. registry contention: 10 parallel sandbox init"
 rm -f "$KINFRA_HOME/sandbox/instances.json"
 for i in $(seq 1 10); do rm -f "$W/work/ktrdr-b$i/.env.sandbox"; done

@@ -136,6 +136,9 @@ pub struct StatusReport {
     pub status: Status,
     pub shared_services: Vec<super::shared_services::SharedState>,
     pub host_services: Vec<super::host::HostState>,
+    /// The engine on another machine it is placed on (`None`: this machine's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// The status of `inst` with its shared services (one `docker ps` more, only when
@@ -152,10 +155,18 @@ pub fn report(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<StatusRep
     } else {
         Vec::new()
     };
+    let engine = ctx
+        .registry()
+        .load()?
+        .kinfra
+        .placements
+        .get(inst.id())
+        .cloned();
     Ok(StatusReport {
         status,
         shared_services,
         host_services,
+        engine,
     })
 }
 

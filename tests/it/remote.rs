@@ -353,6 +353,9 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
     env.kinfra(&repo, &["sandbox", "list"])
         .success()
         .stdout_has("running @rem");
+    env.kinfra(&wt, &["sandbox", "status"])
+        .success()
+        .stdout_has("on engine rem");
     env.kinfra(&env.work, &["engine", "rm", "rem"])
         .code(1)
         .stderr_has(id);

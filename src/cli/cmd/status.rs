@@ -28,10 +28,15 @@ pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i
         &report.host_services,
     );
     crate::outln!(
-        "{} ({}, slot {}): {}",
+        "{} ({}, slot {}{}): {}",
         s.instance_id,
         s.kind,
         s.slot,
+        report
+            .engine
+            .as_deref()
+            .map(|e| format!(", on engine {e}"))
+            .unwrap_or_default(),
         s.state
     );
     for dir in &s.foreign {
