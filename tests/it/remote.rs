@@ -72,6 +72,9 @@ fn remote_env() -> Option<(Env, String, Connections, std::sync::MutexGuard<'stat
         docker_on(&sock, &["volume", "rm", v]);
     }
     docker_on(&sock, &["network", "prune", "-f"]);
+    // Mirrors an earlier test left there (one whose engine was "gone" keeps its own).
+    let home = std::env::var("KINFRA_TEST_REMOTE_HOME").expect("KINFRA_TEST_REMOTE_HOME");
+    let _ = std::fs::remove_dir_all(Path::new(&home).join(".kinfra/mirrors"));
     let conns = Connections(env.kinfra_home.join("engines"));
     Some((env, url, conns, guard))
 }
