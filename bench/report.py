@@ -133,6 +133,21 @@ def calls(name):
 first, later = calls("secrets-first-calls.txt"), calls("secrets-later-calls.txt")
 print(f"\ncalls to `op`: first `up` {first} (target 2, one per item); every later `up` together "
       + target("op calls after the first up", later, 0, ""))
+print("\n## 14. A sandbox on another machine's engine, over SSH (scripts/remote-engine.sh: an engine in a network namespace)\n")
+if os.path.exists(os.path.join(out, "remote-up.json")):
+    comparison("14a. Remote: up against `docker -H ssh://… compose up -d --wait` of the same project",
+               "remote up vs compose over ssh", "remote-up.json", 1.3)
+    comparison("14b. Remote: first mirror of a 2,400-file tree (`sandbox sync-code`) against a plain `rsync -a`",
+               "first mirror vs rsync -a", "remote-mirror.json", 1.5)
+    vis = [int(x) for x in open(os.path.join(out, "remote-visible.txt")).read().split() if x.strip().isdigit()]
+    med = statistics.median(vis) / 1000 if vis else float("nan")
+    print(f"\n## 14c. Remote: change to visible (an edit here until the engine serves it; {len(vis)} edits, "
+          f"{min(vis, default=0)}–{max(vis, default=0)} ms)\n\nmedian " + target("remote change-to-visible (s)", med, 2, " s"))
+    comparison("14d. Remote: a request through the forwarded port against one to the engine's own address",
+               "forwarded request vs direct", "remote-request.json", 1.2)
+else:
+    print("not measured (the remote-engine rig needs root)")
+    checks.append(("remote up vs compose over ssh", float("nan"), 1.3, "", False))
 
 total = int(open(os.path.join(out, "contention-total-us.txt")).read().strip())
 waits = [int(x) for x in open(os.path.join(out, "lock-waits.txt")).read().split()]

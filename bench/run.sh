@@ -373,6 +373,10 @@ grep -c . "$W/op-calls.log" > "$OUT/secrets-first-calls.txt" || true
 grep -c . "$W/op-calls.log" > "$OUT/secrets-later-calls.txt" || true
 for v in lit ops; do (cd "$W/sec-$v" && KINFRA_HOME="$W/sec-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true; done
 
+log "14. a sandbox on another machine's engine over SSH (scripts/remote-engine.sh)"
+K="$K" W="$W" OUT="$OUT" SLOW_RUNS="$SLOW_RUNS" RUNS="$RUNS" bench/remote.sh
+export KINFRA_HOME="$W/home"
+
 log "6. registry contention: 10 parallel sandbox init"
 rm -f "$KINFRA_HOME/sandbox/instances.json"
 for i in $(seq 1 10); do rm -f "$W/work/ktrdr-b$i/.env.sandbox"; done

@@ -15,6 +15,7 @@ LAYERS = [
     ("support", ["support"]),
     ("state", ["state"]),
     ("tools", ["tools"]),
+    ("engine", ["engine"]),
     ("stack", ["stack"]),
     ("instance", ["instance"]),
     ("data", ["data"]),

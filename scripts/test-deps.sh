@@ -11,6 +11,11 @@ need_apt=()
 command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # a throwaway CA for the https clone test
+# The remote-engine rig (scripts/remote-engine.sh): an sshd beside a second engine,
+# and rsync, which kinfra mirrors a worktree with.
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v rsync >/dev/null 2>&1 || need_apt+=(rsync)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need_apt[*]} (Debian packages)"

@@ -11,6 +11,7 @@
 //! | [`support`] | running a program ([`support::exec`]), files, units, names, errors, prompts |
 //! | [`state`] | kinfra's home, the registry, `.env.sandbox`, the command [`state::context::Context`] |
 //! | [`tools`] | Docker, Compose and its resolved model, git, 1Password, the prerequisite audit |
+//! | [`engine`] | Docker engines on other machines, reached over SSH: records, checks, ssh |
 //! | [`stack`] | what a project is: `kinfra.toml`, the built-in and inferred descriptions, ports, `stack check` |
 //! | [`instance`] | one sandbox or local-prod: create, up, the gate, the budget, destroy, prune |
 //! | [`data`] | volumes that branch with the code: snapshots, copies, their journal |
@@ -38,6 +39,8 @@ pub mod support;
 pub mod state;
 
 pub mod tools;
+
+pub mod engine;
 
 pub mod stack;
 

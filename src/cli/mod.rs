@@ -66,6 +66,10 @@ pub enum Command {
     /// from one with `sandbox create --data`).
     #[command(subcommand)]
     Snapshot(cmd::snapshot::SnapshotCmd),
+    /// Docker engines on other machines, reached over SSH: add, list, remove
+    /// (sandboxes go there with `sandbox create --on ENGINE`).
+    #[command(subcommand)]
+    Engine(cmd::engine::EngineCmd),
     /// Services shared by every instance (an observability stack): start, stop, show.
     #[command(subcommand)]
     Shared(cmd::shared::SharedCmd),
@@ -121,6 +125,9 @@ pub enum SandboxCmd {
     /// Bring .env.sandbox in line with the stack's description without starting
     /// (ports kept, new keys added, dropped ones removed); `up` does it too.
     Sync(cmd::sync::Args),
+    /// Mirror the sandbox's code to its engine on another machine now (a full pass;
+    /// `up` mirrors it and keeps it mirrored while it is up).
+    SyncCode(cmd::sync_code::Args),
     /// Put the sandbox's data back as its source had it (asks first; --yes).
     Reset(cmd::reset::Args),
     /// List every registered instance with its state (one Docker query).
@@ -221,6 +228,8 @@ fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
     match (command, stack) {
         (Command::Doctor(a), stack) => cmd::doctor::run(ctx, stack.as_ref(), a),
         (Command::Completions(a), _) => cmd::completions::run(a),
+        // Engines belong to the machine, not to a project: no description needed.
+        (Command::Engine(c), _) => cmd::engine::run(ctx, c),
         (command, stack) => dispatch(ctx, &stack?, command),
     }
 }
@@ -238,6 +247,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
             SandboxCmd::Shell(a) => cmd::shell::run(ctx, stack, a),
             SandboxCmd::Compose(a) => cmd::compose::run(ctx, stack, Sandbox, a),
             SandboxCmd::Sync(a) => cmd::sync::run(ctx, stack, Sandbox, a),
+            SandboxCmd::SyncCode(a) => cmd::sync_code::run(ctx, stack, a),
             SandboxCmd::Reset(a) => cmd::reset::run(ctx, stack, a),
             SandboxCmd::List(a) => cmd::list::run(ctx, stack, a),
             SandboxCmd::Destroy(a) => cmd::destroy::run(ctx, stack, a),
@@ -265,6 +275,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
         Command::Demo(a) => cmd::demo::run(ctx, a),
         Command::Doctor(a) => cmd::doctor::run(ctx, Ok(stack), a),
         Command::Completions(a) => cmd::completions::run(a),
+        Command::Engine(c) => cmd::engine::run(ctx, c),
         Command::Url(a) => cmd::url::run(ctx, stack, a),
         Command::Env(a) => cmd::env::run(ctx, stack, a),
         Command::Wait(a) => cmd::wait::run(ctx, stack, a),

@@ -23,6 +23,9 @@ pub struct CreateOptions {
     pub slot: Option<u8>,
     /// Instead of the stack's `worktree_prefix` (the workflow's `impl_prefix`).
     pub prefix: Option<String>,
+    /// The engine on another machine to place it on (`kinfra engine add`); `None`:
+    /// this machine's.
+    pub on: Option<String>,
 }
 
 pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Instance> {
@@ -34,6 +37,8 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
     } = target(ctx, stack, opts)?;
     let now = now_iso();
     let path_s = path.display().to_string();
+    // Its engine answers before anything is made (and the leftovers looked for are there).
+    let engine = engine_of(ctx, opts)?;
     if !ctx.registry().load()?.instances.contains_key(&id) {
         check_leftovers(ctx, &id, None, Kind::Sandbox)?;
     }
@@ -62,6 +67,13 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
             Ok(())
         });
     };
+
+    if let Some(e) = &engine
+        && let Err(err) = place(ctx, &id, e)
+    {
+        undo_registry();
+        return Err(err);
+    }
 
     // 2. The worktree.
     let git_lock = ctx.registry().worktree_lock()?;
@@ -114,6 +126,32 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         return Err(e);
     }
     Ok(inst)
+}
+
+/// The engine `--on` names, after a fast check that it answers (every docker call of
+/// this command then goes there).
+fn engine_of(ctx: &Context, opts: &CreateOptions) -> Result<Option<crate::engine::Engine>> {
+    let Some(name) = &opts.on else {
+        return Ok(None);
+    };
+    let e = crate::engine::named(ctx, name)?;
+    crate::engine::remote::enter(&e)?;
+    Ok(Some(e))
+}
+
+/// Records the instance on its engine, under the registry's lock (where `engine rm`
+/// looks), the engine still recorded.
+fn place(ctx: &Context, id: &str, e: &crate::engine::Engine) -> Result<()> {
+    ctx.registry().update(|c| {
+        if !c.kinfra.engines.contains_key(&e.name) {
+            return Err(Error::NoSuchEngine {
+                name: e.name.clone(),
+                known: c.kinfra.engines.keys().cloned().collect(),
+            });
+        }
+        c.kinfra.placements.insert(id.to_string(), e.name.clone());
+        Ok(())
+    })
 }
 
 /// Where a new sandbox goes, checked before anything is changed.

@@ -40,6 +40,81 @@ pub struct Destroyed {
     pub kept_because: Option<String>,
     /// The branch the worktree was on keeps commits no remote has: said, not lost.
     pub branch_note: Option<String>,
+    /// The engine on another machine it was placed on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// With `--force` and its engine unreachable: what may be left there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_on_engine: Option<String>,
+}
+
+/// The engine on another machine the instance is on, which must answer, unless
+/// `force`: then it is forgotten here and the second value says what may be left there.
+fn remote_of(
+    ctx: &Context,
+    entry: &Entry,
+    force: bool,
+) -> Result<(Option<crate::engine::Engine>, Option<String>)> {
+    let Some(e) = crate::engine::remote::placement(ctx, &entry.instance_id)? else {
+        return Ok((None, None));
+    };
+    let Err(err) = crate::engine::remote::enter(&e) else {
+        return Ok((Some(e), None));
+    };
+    if !force {
+        return Err(err);
+    }
+    let id = &entry.instance_id;
+    let mirror = crate::engine::remote::mirror_dir(&e, id)
+        .unwrap_or_else(|_| format!("~/{}/…", crate::engine::MIRRORS_DIR));
+    let left = format!(
+        "{} ({}) did not answer ({err}); left there, if it still exists: the compose project {id} \
+         (containers, volumes, networks) and the code mirror {mirror}. When it is back: \
+         `docker -H {} compose -p {id} down --volumes` and `rm -rf {mirror}` there",
+        e.name, e.url, e.url
+    );
+    Ok((Some(e), Some(left)))
+}
+
+/// [`teardown`] on another machine's engine, then its forwards and code mirror (and
+/// the engine's connection with its last instance).
+fn teardown_remote(
+    ctx: &Context,
+    stack: &Stack,
+    entry: &Entry,
+    e: &crate::engine::Engine,
+) -> Result<docker::Removed> {
+    // Its keeper first: a pass in flight would make the mirror again.
+    crate::engine::remote::stop_keeper(ctx, &entry.instance_id);
+    let removed = teardown(ctx, stack, entry)?;
+    ctx.reporter
+        .step(&format!("Removing the code mirror on {}", e.name));
+    crate::engine::remote::remove_mirror(e, &entry.instance_id)?;
+    forget_forwards(ctx, entry, e)?;
+    Ok(removed)
+}
+
+/// Stops forwarding the instance's ports here, and ends the engine's connection
+/// with its last instance.
+fn forget_forwards(ctx: &Context, entry: &Entry, e: &crate::engine::Engine) -> Result<()> {
+    crate::engine::remote::stop_keeper(ctx, &entry.instance_id);
+    let reg = ctx.registry().load()?;
+    let ports: Vec<u16> = reg
+        .kinfra
+        .ports
+        .get(&entry.instance_id)
+        .map(|m| m.values().copied().collect())
+        .unwrap_or_default();
+    crate::engine::remote::unforward(ctx, e, &ports);
+    let others = reg
+        .kinfra
+        .placements
+        .iter()
+        .any(|(i, n)| *n == e.name && *i != entry.instance_id);
+    if !others {
+        crate::engine::remote::disconnect(ctx, e);
+    }
+    Ok(())
 }
 
 /// Stops and removes everything docker holds for the instance.
@@ -175,6 +250,7 @@ fn unchanged_carried(stack: &Stack, repo: Option<&Path>, worktree: &Path) -> Vec
 pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<Destroyed> {
     let entry = super::sandbox_entry(ctx, stack, opts.name.as_deref())?;
     let _lock = super::lock(ctx, &entry.instance_id, "destroy")?;
+    let (remote, left_on_engine) = remote_of(ctx, &entry, opts.force)?;
     let path = PathBuf::from(&entry.path);
     let created_by_kinfra = ctx
         .registry()
@@ -232,7 +308,16 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
         entry.instance_id
     ));
     crate::state::context::pause_point("destroy:checked");
-    let removed = teardown(ctx, stack, &entry)?;
+    let removed = match (&remote, &left_on_engine) {
+        (Some(e), Some(left)) => {
+            ctx.reporter.warn(left);
+            // Its forwards here go (they are this machine's, in the connection).
+            forget_forwards(ctx, &entry, e)?;
+            docker::Removed::default()
+        }
+        (Some(e), None) => teardown_remote(ctx, stack, &entry, e)?,
+        (None, _) => teardown(ctx, stack, &entry)?,
+    };
     crate::state::context::pause_point("destroy:torn-down");
     let mut directory_deleted = false;
     if delete_dir {
@@ -262,6 +347,8 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
         directory_deleted,
         kept_because,
         branch_note,
+        engine: remote.map(|e| e.name),
+        left_on_engine,
     })
 }
 
@@ -302,5 +389,7 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
         directory_deleted: false,
         kept_because: Some("local-prod's clone is never deleted".into()),
         branch_note: None,
+        engine: None,
+        left_on_engine: None,
     })
 }

@@ -15,6 +15,7 @@ pub mod kept_secrets;
 mod lock;
 mod ops;
 mod passthrough;
+pub mod placement;
 pub mod prepare;
 mod prune;
 pub mod resolve;
@@ -126,9 +127,13 @@ impl Instance {
     /// identity keys are checked against the registry here ([`identity::check`]):
     /// the name, and so the compose project, of what the command acts on is the
     /// registry's.
+    ///
+    /// And so it is where a command on an instance placed on another machine's engine
+    /// is sent there ([`crate::engine::remote::route`]).
     pub fn read(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
         let inst = Self::read_unchecked(ctx, stack, dir)?;
         identity::check(&ctx.registry().load()?, dir, &inst.env)?;
+        crate::engine::remote::route(ctx, inst.id())?;
         Ok(inst)
     }
 
@@ -166,6 +171,7 @@ impl Instance {
     pub fn at(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
         let env = crate::instance::env::load(stack, dir)?;
         identity::check(&ctx.registry().load()?, dir, &env)?;
+        crate::engine::remote::route(ctx, &env.instance_id)?;
         Ok(Instance {
             kind: Kind::of_slot(env.slot),
             dir: dir.to_path_buf(),

@@ -19,6 +19,13 @@ pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Res
     if volumes {
         cmd = cmd.arg("--volumes");
     }
+    // On another machine's engine: its ports stop being forwarded here (a forward
+    // left behind would still accept connections and answer them with nothing).
+    if let Some(e) = crate::engine::remote::placement(ctx, inst.id())? {
+        crate::engine::remote::stop_keeper(ctx, inst.id());
+        let ports: Vec<u16> = inst.env.ports.iter().map(|(_, p)| *p).collect();
+        crate::engine::remote::unforward(ctx, &e, &ports);
+    }
     match cmd.run() {
         Ok(_) => Ok(()),
         // The engine frees a removed container's network endpoint a moment after

@@ -115,6 +115,9 @@ pub struct ListRow {
     pub age: String,
     /// Memory its containers used after its last successful start (bytes).
     pub memory: Option<u64>,
+    /// The engine on another machine it is placed on (`None`: this machine's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// `sandbox list`'s answer, the same document for the CLI's `--json` and MCP `list`.
@@ -133,6 +136,9 @@ pub struct StatusReport {
     pub status: Status,
     pub shared_services: Vec<super::shared_services::SharedState>,
     pub host_services: Vec<super::host::HostState>,
+    /// The engine on another machine it is placed on (`None`: this machine's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// The status of `inst` with its shared services (one `docker ps` more, only when
@@ -149,10 +155,18 @@ pub fn report(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<StatusRep
     } else {
         Vec::new()
     };
+    let engine = ctx
+        .registry()
+        .load()?
+        .kinfra
+        .placements
+        .get(inst.id())
+        .cloned();
     Ok(StatusReport {
         status,
         shared_services,
         host_services,
+        engine,
     })
 }
 
@@ -169,7 +183,13 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
             }
         };
     let now = jiff::Timestamp::now();
+    let remote = remote_groups(&reg);
     let row = |e: &Entry| {
+        let engine = reg.kinfra.placements.get(&e.instance_id).cloned();
+        let groups = match &engine {
+            Some(name) => remote.get(name).cloned().unwrap_or(None),
+            None => groups.clone(),
+        };
         let (own, foreign) = match &groups {
             Some(g) => {
                 let cs = g.get(&e.instance_id).cloned().unwrap_or_default();
@@ -181,9 +201,10 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
         let state = if !Path::new(&e.path).is_dir() {
             "directory missing".to_string()
         } else {
-            match &own {
-                Some(own) => state_of(own, &foreign),
-                None => "unknown".to_string(),
+            match (&own, &engine) {
+                (Some(own), _) => state_of(own, &foreign),
+                (None, Some(name)) => format!("unknown (engine {name} unreachable)"),
+                (None, None) => "unknown".to_string(),
             }
         };
         let project = project_of(&reg.kinfra, stack, &e.instance_id);
@@ -218,6 +239,7 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
             created_at: e.created_at.clone(),
             age: age(&e.created_at, now),
             memory: reg.kinfra.footprints.get(&e.instance_id).copied(),
+            engine,
         }
     };
     let mut rows: Vec<ListRow> = reg.local_prod.iter().map(row).collect();
@@ -237,6 +259,32 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
     Ok(Listing {
         instances: rows,
         docker_error,
+    })
+}
+
+/// The containers of each engine on another machine that an instance is placed on,
+/// by project, each engine asked at once (`None`: it did not answer).
+fn remote_groups(
+    reg: &crate::state::registry::Contents,
+) -> std::collections::BTreeMap<String, Option<std::collections::BTreeMap<String, Vec<Container>>>>
+{
+    let mut names: Vec<&String> = reg.kinfra.placements.values().collect();
+    names.sort();
+    names.dedup();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .into_iter()
+            .map(|name| {
+                let record = reg.kinfra.engines.get(name).cloned();
+                s.spawn(move || {
+                    let cs = record
+                        .and_then(|r| crate::engine::Engine::from_record(name, &r).ok())
+                        .and_then(|e| crate::engine::remote::containers(&e).ok());
+                    (name.clone(), cs.map(docker::by_project))
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
     })
 }
 
@@ -267,6 +315,7 @@ fn pool_rows(
             },
             created_at: p.claimed_at,
             memory: None,
+            engine: None,
         })
         .collect()
 }

@@ -187,7 +187,13 @@ fn check_ports(inst: &Instance, keys: Vec<(String, u16)>) -> Result<Vec<docker::
 
 pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Result<UpReport> {
     let r = &ctx.reporter;
-    docker::ensure_local_endpoint()?;
+    // On another machine's engine: every docker call goes there (a machine that
+    // does not answer fails here, fast); the code and ports follow below.
+    let remote = crate::engine::remote::placement(ctx, inst.id())?;
+    match &remote {
+        Some(e) => crate::engine::remote::enter(e)?,
+        None => docker::ensure_local_endpoint()?,
+    }
     let compose = Compose::detect(&ctx.home)?;
     let _lock = super::lock(ctx, inst.id(), "up")?;
     // The file follows the description first: keys it gained, keys it dropped.
@@ -233,6 +239,9 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
             "shared service {name} was not running: started it (it stays up for every instance; `kinfra shared down` stops it)"
         ));
     }
+    if let Some(e) = &remote {
+        project.files = vec![mirror_code(ctx, stack, e, inst, &project.files)?];
+    }
 
     // Recorded before starting, so `prune` can find the project if we are killed.
     let dir_s = inst.dir.display().to_string();
@@ -249,6 +258,20 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     r.step(&format!("Starting containers ({})", compose.describe()));
     start_containers(ctx, &compose, &project, inst, opts, &before)?;
     crate::state::context::pause_point("up:started");
+    if let Some(e) = &remote {
+        let ports: Vec<u16> = inst.env.ports.iter().map(|(_, p)| *p).collect();
+        r.step(&format!(
+            "Forwarding {} port(s) from {} to 127.0.0.1",
+            ports.len(),
+            e.name
+        ));
+        if let Err(err) = crate::engine::remote::forward(ctx, e, &ports) {
+            undo_failed_start(ctx, inst, opts, &before);
+            return Err(err);
+        }
+        // While it is up: the code kept mirrored, the connection kept up.
+        crate::engine::remote::start_keeper(ctx, inst.id())?;
+    }
     let post_start = stack
         .post_start
         .as_ref()
@@ -274,6 +297,54 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     report.gate = Some(g);
     crate::instance::budget::record_soon(ctx, inst.id());
     fail_on_post_start(report)
+}
+
+/// For an instance on another machine's engine: the worktree mirrored under the
+/// remote user's home, and a copy of the resolved model whose bind mounts point at
+/// the mirror (never at this machine's worktree). Returns that copy.
+fn mirror_code(
+    ctx: &Context,
+    stack: &Stack,
+    e: &crate::engine::Engine,
+    inst: &Instance,
+    files: &[std::path::PathBuf],
+) -> Result<std::path::PathBuf> {
+    let [copy] = files else {
+        return Err(Error::Invalid(format!(
+            "{} is placed on the engine {}, which needs kinfra's resolved copy of the compose model; \
+             this stack's port table fixes its ports (port_scheme other than auto), which remote engines do not take yet",
+            inst.id(),
+            e.name
+        )));
+    };
+    if !stack.auto_ports {
+        return Err(Error::Invalid(format!(
+            "{} is placed on the engine {}: remote engines take stacks whose ports kinfra chooses (port_scheme = \"auto\", the default without a kinfra.toml)",
+            inst.id(),
+            e.name
+        )));
+    }
+    ctx.reporter
+        .step(&format!("Mirroring the code to {} ({})", e.name, e.url));
+    let mirror = crate::engine::remote::mirror(e, inst.id(), &inst.dir)?;
+    let text = std::fs::read(copy).map_err(|err| Error::io("could not read", copy, err))?;
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|err| Error::Other(err.to_string()))?;
+    let worktree = inst.dir.display().to_string();
+    for p in crate::engine::remote::point_binds_at_mirror(&mut doc, &worktree, &mirror) {
+        ctx.reporter.warn(&format!(
+            "bind mount {p} is outside the worktree: on {} it names that machine's path",
+            e.name
+        ));
+    }
+    let out = ctx
+        .home
+        .model_copy_file(inst.id())
+        .with_extension("remote.json");
+    let bytes = serde_json::to_vec_pretty(&doc).map_err(|err| Error::Other(err.to_string()))?;
+    crate::support::fsutil::write_atomic(&out, &bytes, Some(0o600))
+        .map_err(|err| Error::io("could not write", &out, err))?;
+    Ok(out)
 }
 
 /// Before anything is created: the ports are free, `stack check`'s findings said,

@@ -145,6 +145,7 @@ pub fn implement(
             base: base.map(str::to_string),
             slot: None,
             prefix: Some(stack.workflow.impl_prefix.clone()),
+            on: None,
         },
     )?;
     Ok((inst, plan))

@@ -106,6 +106,12 @@ impl Home {
         self.0.join("host").join(instance_id)
     }
 
+    /// Per remote engine: the control socket of its one multiplexed SSH connection
+    /// (short: a socket path is limited to about 100 bytes) and that connection's log.
+    pub fn engine_dir(&self) -> PathBuf {
+        self.0.join("engines")
+    }
+
     /// The compose tool found last, and what it was found from.
     pub fn compose_cache_file(&self) -> PathBuf {
         self.0.join("cache").join("compose")

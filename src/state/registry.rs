@@ -77,6 +77,26 @@ pub struct KinfraState {
     /// engine's labelled volumes are the snapshots themselves.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub snapshots: BTreeMap<String, SnapshotRecord>,
+    /// Docker engines on other machines, reached over SSH (name → record); kept
+    /// here so that adding, removing and placing on one are under the registry's lock.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engines: BTreeMap<String, EngineRecord>,
+    /// The engine each instance placed on another machine lives on (instance →
+    /// engine name); an instance without one is on the local engine.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub placements: BTreeMap<String, String>,
+}
+
+/// A remote engine as `engine add` checked it. The address is re-checked every time
+/// it is read (this file is input too).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineRecord {
+    /// `ssh://USER@HOST[:PORT]`.
+    pub url: String,
+    pub added_at: String,
+    /// The remote user's home, where the instances' code mirrors live.
+    #[serde(default)]
+    pub remote_home: String,
 }
 
 /// A snapshot's size and how it was taken.
@@ -121,6 +141,8 @@ impl KinfraState {
             && self.subnets.is_empty()
             && self.descriptions.is_empty()
             && self.specs.is_empty()
+            && self.engines.is_empty()
+            && self.placements.is_empty()
     }
 
     /// Drops every record of an instance that is gone.
@@ -132,6 +154,7 @@ impl KinfraState {
         self.subnets.remove(id);
         self.descriptions.remove(id);
         self.data_origins.remove(id);
+        self.placements.remove(id);
     }
 
     /// Adds records from an older copy (the legacy key) that this one lacks.

@@ -224,6 +224,30 @@ pub enum Error {
         "the Docker endpoint {endpoint} ({via}) is not this machine; kinfra starts stacks only on a local engine"
     )]
     RemoteDocker { endpoint: String, via: String },
+    #[error("the engine {name} ({}) is not reachable", at.0)]
+    EngineUnreachable {
+        name: String,
+        /// Its address and the ssh command line that logs in there (for the hint);
+        /// boxed to keep `Error` small.
+        at: Box<(String, String)>,
+        #[source]
+        source: ExecError,
+    },
+    #[error("the engine {name} ({}) cannot host sandboxes: {}", why.0, why.1)]
+    EngineUnfit {
+        name: String,
+        /// Its address, what is wrong and what to do about it.
+        why: Box<(String, String, String)>,
+    },
+    #[error("no engine {name:?}{}", if known.is_empty() { " (none added)".to_string() } else { format!(" (there are: {})", known.join(", ")) })]
+    NoSuchEngine { name: String, known: Vec<String> },
+    #[error("an engine named {name} already exists ({url})")]
+    EngineExists { name: String, url: String },
+    #[error("the engine {name} still hosts: {}", instances.join(", "))]
+    EngineInUse {
+        name: String,
+        instances: Vec<String>,
+    },
     #[error("interrupted")]
     Interrupted,
     #[error(
@@ -363,6 +387,8 @@ impl Error {
             | Error::Io { .. }
             | Error::PrepareFailed { .. }
             | Error::SnapshotExists { .. }
+            | Error::EngineExists { .. }
+            | Error::EngineInUse { .. }
             | Error::NoSpace { .. }
             | Error::Other(_) => Failure,
             Error::NotInRepo { .. }
@@ -386,7 +412,8 @@ impl Error {
             Error::NoInstanceHere { .. }
             | Error::NoSuchInstance { .. }
             | Error::NoLocalProd
-            | Error::NoSuchSnapshot { .. } => NotFound,
+            | Error::NoSuchSnapshot { .. }
+            | Error::NoSuchEngine { .. } => NotFound,
             Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
             Error::RegistryCorrupt { .. }
             | Error::RegistryVersion { .. }
@@ -397,6 +424,8 @@ impl Error {
             Error::DockerUnavailable { .. }
             | Error::NoCompose
             | Error::RemoteDocker { .. }
+            | Error::EngineUnreachable { .. }
+            | Error::EngineUnfit { .. }
             | Error::MissingTools
             | Error::NoCopyImage { .. }
             | Error::OverBudget { .. }
@@ -530,8 +559,24 @@ impl Error {
                 "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
                 crate::support::env_vars::EnvVars::KINFRA_LOCK_WAIT
             ),
-            Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so a remote engine's stack can never pass. \
-                 Use the local engine (unset DOCKER_HOST, or `docker context use default`), or run kinfra on the engine's machine. \
+            Error::EngineUnreachable { at, .. } => format!(
+                "check that the machine is up and that `{login} true` logs in without a password prompt \
+                 (your keys or agent); instances on other engines are unaffected",
+                login = at.1
+            ),
+            Error::EngineUnfit { why, .. } => why.2.clone(),
+            Error::NoSuchEngine { .. } => {
+                "`kinfra engine list` shows the engines; `kinfra engine add NAME ssh://USER@HOST` adds one".into()
+            }
+            Error::EngineExists { .. } => {
+                "choose another name, or `kinfra engine rm NAME` first".into()
+            }
+            Error::EngineInUse { .. } => {
+                "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone)".into()
+            }
+            Error::RemoteDocker { .. } => "ports are probed on this machine and the gate dials localhost, so kinfra does not start a stack on an engine it did not place it on. \
+                 For another machine's engine: `kinfra engine add NAME ssh://USER@HOST`, then `kinfra sandbox create SANDBOX --on NAME` \
+                 (the code is mirrored there, the ports forwarded here). Otherwise use the local engine (unset DOCKER_HOST, or `docker context use default`). \
                  Read-only commands (`list`, `status`, `logs`) still work".into(),
             Error::DockerUnavailable { endpoint, .. } => {
                 let (host, via) = &**endpoint;

@@ -12,6 +12,20 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
+/// Variables every child process gets before its own ([`set_child_env`]).
+static CHILD_ENV: std::sync::RwLock<Vec<(OsString, OsString)>> = std::sync::RwLock::new(Vec::new());
+
+/// From now on, every program this process runs gets `k=v` (a command's own
+/// [`Cmd::env`] still wins): one setting that must reach every call of a kind, for
+/// the rest of the process, without editing this process's own environment.
+pub fn set_child_env(k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) {
+    let mut vars = CHILD_ENV
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    vars.retain(|(have, _)| have != k.as_ref());
+    vars.push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+}
+
 /// What went wrong running an external program.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -159,6 +173,13 @@ impl Cmd {
         c.args(&self.args);
         // Pinned locale so parsers see the same words everywhere.
         c.env("LC_ALL", "C").env("LANG", "C");
+        for (k, v) in CHILD_ENV
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            c.env(k, v);
+        }
         for (k, v) in &self.env {
             c.env(k, v);
         }

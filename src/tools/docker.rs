@@ -11,7 +11,8 @@ mod endpoint;
 mod owned;
 
 pub use endpoint::{
-    Endpoint, classify, config_dir, endpoint, ensure_local_endpoint, precheck, unavailable,
+    Endpoint, classify, config_dir, endpoint, engine_in_use, ensure_local_endpoint, precheck,
+    unavailable, use_engine,
 };
 pub use owned::{OP_LABEL, Object, Removal, remove_if_labelled};
 
@@ -147,6 +148,19 @@ pub fn containers(project: Option<&str>) -> Result<Vec<Container>> {
         .timeout(std::time::Duration::from_secs(30))
         .run()
         .map_err(classify)?;
+    Ok(parse_ps(&out))
+}
+
+/// All compose-labelled containers on the engine at `host` (an engine on another
+/// machine, for `list`), whatever engine this process otherwise works on.
+pub fn containers_at(host: &str) -> std::result::Result<Vec<Container>, ExecError> {
+    let out = Cmd::new("docker")
+        .env(EnvVars::DOCKER_HOST, host)
+        .args(["ps", "-a", "--no-trunc", "--filter"])
+        .arg(format!("label={PROJECT_LABEL}"))
+        .args(["--format", PS_FORMAT])
+        .timeout(std::time::Duration::from_secs(30))
+        .run()?;
     Ok(parse_ps(&out))
 }
 

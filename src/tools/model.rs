@@ -393,6 +393,11 @@ pub fn remove_copy(home: &Home, instance_id: &str) {
     // Absent already is fine: nothing else refers to these files.
     let _ = std::fs::remove_file(home.model_meta_file(instance_id));
     let _ = std::fs::remove_file(home.model_copy_file(instance_id));
+    // The copy a remote engine runs (bind mounts at the code mirror).
+    let _ = std::fs::remove_file(
+        home.model_copy_file(instance_id)
+            .with_extension("remote.json"),
+    );
     // Files a container wrote as root may stay; they are under kinfra's home only.
     // An id that is not one plain name never names a directory to remove.
     if !instance_id.is_empty() && !instance_id.contains(['/', '.']) {

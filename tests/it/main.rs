@@ -24,6 +24,7 @@ mod ktrdr_today;
 mod local_prod;
 mod mcp;
 mod registry;
+mod remote;
 mod sandbox;
 mod secrets;
 mod setup;

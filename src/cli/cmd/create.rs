@@ -34,6 +34,11 @@ pub struct Args {
     /// running server with `pg_basebackup` instead of pausing it (docs/DATA.md).
     #[arg(long, requires = "data")]
     pub online: bool,
+    /// Place it on a Docker engine on another machine (`kinfra engine add`): its
+    /// code is mirrored there, its ports forwarded to this machine's 127.0.0.1.
+    /// `auto`: the engine with the most memory room, this machine's included.
+    #[arg(long, value_name = "ENGINE")]
+    pub on: Option<String>,
     /// With --up: skip 1Password (the stack's insecure defaults).
     #[arg(long, requires = "up")]
     pub no_secrets: bool,
@@ -51,8 +56,17 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         branch: a.branch,
         base: a.base,
         slot,
+        on: match a.on.as_deref() {
+            Some("auto") => crate::instance::placement::auto(ctx, stack)?,
+            _ => a.on,
+        },
         ..Default::default()
     };
+    if opts.on.is_some() && source.is_some() {
+        return Err(crate::Error::Invalid(
+            "--data with --on: copying data between engines is not supported yet; create it, then copy on that engine".into(),
+        ));
+    }
     let inst = match &source {
         Some(src) => {
             let (inst, copied) = crate::data::create(

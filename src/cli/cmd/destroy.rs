@@ -56,6 +56,15 @@ pub(crate) fn summary(ctx: &Context, d: &Destroyed) {
     if let Some(note) = &d.branch_note {
         ctx.reporter.info(&format!("  {note}"));
     }
+    match (&d.engine, &d.left_on_engine) {
+        (Some(_), Some(left)) => ctx
+            .reporter
+            .info(&format!("  forgotten here; on its engine {left}")),
+        (Some(e), None) => ctx.reporter.info(&format!(
+            "  on engine {e}: its code mirror removed, its ports no longer forwarded"
+        )),
+        _ => {}
+    }
 }
 
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {

@@ -11,6 +11,14 @@ pub enum InternalCmd {
         /// The instance (compose project name).
         id: String,
     },
+    /// Keep a remote instance's code mirrored and its ports forwarded while it is up
+    /// (started detached by `up` on another machine's engine).
+    KeepMirrored {
+        /// The instance (compose project name).
+        id: String,
+        /// The token its keeper file must hold for it to go on.
+        token: String,
+    },
     /// Watch a data copy's journal: when its process dies, unpause what it paused
     /// and remove what it half made (started detached by every copy).
     Thaw {
@@ -24,6 +32,10 @@ pub fn run(ctx: &Context, c: InternalCmd) -> crate::Result<i32> {
         InternalCmd::RecordFootprint { id } => {
             crate::support::validate::project_name(&id).map_err(crate::Error::Invalid)?;
             crate::instance::budget::record(ctx, &id);
+        }
+        InternalCmd::KeepMirrored { id, token } => {
+            crate::support::validate::project_name(&id).map_err(crate::Error::Invalid)?;
+            crate::engine::remote::keep_mirrored(ctx, &id, &token);
         }
         InternalCmd::Thaw { journal } => {
             if !crate::data::journal::is_journal_path(&ctx.home, &journal) {

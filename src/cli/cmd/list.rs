@@ -45,10 +45,14 @@ pub(crate) fn render(listing: &instance::Listing) -> Vec<String> {
         .unwrap_or(0)
         .max(8);
     let shown = |r: &instance::ListRow| {
+        let state = match &r.engine {
+            Some(e) => format!("{} @{e}", r.state),
+            None => r.state.clone(),
+        };
         if r.foreign.is_empty() {
-            r.state.clone()
+            state
         } else {
-            format!("{} +foreign", r.state)
+            format!("{state} +foreign")
         }
     };
     let state_w = rows

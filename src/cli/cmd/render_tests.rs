@@ -60,6 +60,7 @@ fn links() -> Vec<(String, String)> {
 fn status_of_a_sandbox() {
     plain();
     let report = StatusReport {
+        engine: None,
         status: status(
             "sandbox",
             1,
@@ -84,6 +85,7 @@ fn status_of_a_sandbox_with_notes_and_shared_services() {
     s.foreign = vec!["/home/dev/other-clone".into()];
     s.shared = vec!["network devops-ai-observability (external)".into()];
     let report = StatusReport {
+        engine: None,
         status: s,
         shared_services: vec![
             SharedState {
@@ -122,6 +124,7 @@ fn status_of_local_prod_with_host_services() {
         record: record.map(String::from),
     };
     let report = StatusReport {
+        engine: None,
         status: status("local-prod", 0, vec![service("backend", "running", None)]),
         shared_services: Vec::new(),
         host_services: vec![
@@ -147,6 +150,7 @@ fn row(id: &str, project: &str, slot: u8, state: &str) -> ListRow {
         created_at: "2026-12-01T10:00:00Z".into(),
         age: "6d".into(),
         memory: Some(734_003_200),
+        engine: None,
     }
 }
 
@@ -175,6 +179,10 @@ fn list_of_several_projects_and_of_none() {
         instances: vec![
             row("ktrdr--a", "KTRDR", 1, "running"),
             row("shop--b", "Shop", 3, "stopped"),
+            ListRow {
+                engine: Some("buildbox".into()),
+                ..row("shop--c", "Shop", 5, "running")
+            },
             row(
                 "slot-4",
                 "KTRDR (the Python tool's slot pool)",

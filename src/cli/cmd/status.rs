@@ -37,8 +37,16 @@ pub(crate) fn render(report: &instance::StatusReport, links: &[(String, String)]
         &report.host_services,
     );
     let mut out = vec![format!(
-        "{} ({}, slot {}): {}",
-        s.instance_id, s.kind, s.slot, s.state
+        "{} ({}, slot {}{}): {}",
+        s.instance_id,
+        s.kind,
+        s.slot,
+        report
+            .engine
+            .as_deref()
+            .map(|e| format!(", on engine {e}"))
+            .unwrap_or_default(),
+        s.state
     )];
     for dir in &s.foreign {
         out.push(format!(

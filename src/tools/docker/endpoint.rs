@@ -68,7 +68,39 @@ fn context_host(name: &str) -> Option<String> {
     })
 }
 
+/// The engine on another machine this process's docker and compose calls go to
+/// (its name, its `ssh://` address), once [`use_engine`] chose it.
+static ENGINE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
+/// Sends every later docker and compose call of this process to the engine at `url`
+/// (`DOCKER_HOST` for every child, which the docker CLI prefers to a selected context). One
+/// command acts on one engine: a second, different one is refused.
+pub fn use_engine(name: &str, url: &str) -> Result<()> {
+    let have = ENGINE.get_or_init(|| {
+        crate::support::exec::set_child_env(EnvVars::DOCKER_HOST, url);
+        (name.to_string(), url.to_string())
+    });
+    if have.0 != name {
+        return Err(Error::Invalid(format!(
+            "one command acts on one engine: this one already works on {}, not {name}",
+            have.0
+        )));
+    }
+    Ok(())
+}
+
+/// The engine on another machine this process works on, if [`use_engine`] chose one.
+pub fn engine_in_use() -> Option<&'static (String, String)> {
+    ENGINE.get()
+}
+
 pub fn endpoint() -> Endpoint {
+    if let Some((name, url)) = ENGINE.get() {
+        return Endpoint {
+            host: url.clone(),
+            via: format!("kinfra engine {name}"),
+        };
+    }
     let env = crate::support::env_vars::get;
     if let Some(h) = env(EnvVars::DOCKER_HOST) {
         return Endpoint {
@@ -97,6 +129,10 @@ pub fn endpoint() -> Endpoint {
 /// Refuses an engine on another machine: ports are probed here and the gate dials
 /// localhost, so a start there could never pass.
 pub fn ensure_local_endpoint() -> Result<()> {
+    // An engine kinfra placed the instance on: its ports are forwarded here.
+    if ENGINE.get().is_some() {
+        return Ok(());
+    }
     let e = endpoint();
     if e.is_local() == Some(false) {
         return Err(Error::RemoteDocker {

@@ -1,0 +1,496 @@
+//! Docker engines on other machines, reached over SSH: `kinfra engine add|list|rm`.
+//!
+//! kinfra runs no daemon of its own there. Docker's own SSH transport (`docker -H
+//! ssh://USER@HOST`, with the user's ssh config, keys and agent) carries every docker
+//! and compose call, and kinfra's own `ssh` (and rsync over it) the rest. Every
+//! address is re-checked ([`target::SshTarget::parse`]) each time it is read, and
+//! every ssh command line ends its options with `--` before the host: nothing a
+//! record or a caller says becomes an ssh option.
+//!
+//! The records live in the registry's side file under its lock, so that removing an
+//! engine and placing an instance on it cannot cross.
+
+pub mod remote;
+pub mod target;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::state::context::Context;
+use crate::state::registry::EngineRecord;
+use crate::support::error::{Error, Result};
+use crate::support::exec::{Cmd, ExecError};
+pub use target::{SshTarget, engine_name};
+
+/// How long kinfra waits for an engine's machine to answer a TCP connection: an
+/// unreachable engine must fail a command in seconds, not after the kernel's minutes.
+const CONNECT_SECS: u64 = 5;
+/// A bound on any one call to an engine (docker's SSH transport sets no timeout).
+const CALL: Duration = Duration::from_secs(60);
+/// A bound on a probe of an engine that `list` shows (one slow machine must not hold
+/// up the others' rows).
+const PROBE: Duration = Duration::from_secs(15);
+
+/// An engine as recorded: its name, address and remote home.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Engine {
+    pub name: String,
+    pub url: String,
+    #[serde(skip)]
+    pub target: SshTarget,
+    /// The remote user's home (where the code mirrors live).
+    pub remote_home: String,
+}
+
+impl Engine {
+    /// The record read back, its name and address checked again.
+    pub fn from_record(name: &str, r: &EngineRecord) -> Result<Engine> {
+        engine_name(name).map_err(|why| Error::Invalid(format!("the registry's engine {why}")))?;
+        let target = SshTarget::parse(&r.url).map_err(|why| {
+            Error::Invalid(format!(
+                "the registry's engine {name} has an address kinfra will not use: {why}"
+            ))
+        })?;
+        Ok(Engine {
+            name: name.into(),
+            url: target.url(),
+            target,
+            remote_home: r.remote_home.clone(),
+        })
+    }
+
+    /// `ssh` to the engine's machine, batch mode (never a password prompt), a short
+    /// connect timeout; `remote` is a command line of kinfra's own for the remote
+    /// shell (never a caller's words).
+    pub fn ssh(&self, remote: &str) -> Cmd {
+        ssh_base(&self.target)
+            .arg("--")
+            .arg(&self.target.host)
+            .arg(remote)
+    }
+
+    /// `docker -H ssh://…`: every docker and compose call on an instance of this engine.
+    pub fn docker(&self) -> Cmd {
+        Cmd::new("docker").arg("-H").arg(&self.url)
+    }
+
+    fn unreachable(&self, source: ExecError) -> Error {
+        Error::EngineUnreachable {
+            name: self.name.clone(),
+            at: Box::new((self.url.clone(), self.target.login())),
+            source,
+        }
+    }
+
+    fn unfit(&self, why: impl Into<String>, fix: impl Into<String>) -> Error {
+        Error::EngineUnfit {
+            name: self.name.clone(),
+            why: Box::new((self.url.clone(), why.into(), fix.into())),
+        }
+    }
+}
+
+/// `ssh` with kinfra's options for the target, up to (not including) `--` and the host.
+pub fn ssh_base(t: &SshTarget) -> Cmd {
+    let mut c = Cmd::new("ssh").args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        &format!("ConnectTimeout={CONNECT_SECS}"),
+        "-o",
+        "ServerAliveInterval=5",
+        "-o",
+        "ServerAliveCountMax=3",
+        "-l",
+        &t.user,
+    ]);
+    if let Some(p) = t.port {
+        c = c.arg("-p").arg(p.to_string());
+    }
+    c
+}
+
+/// What one look at an engine found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facts {
+    pub docker_version: String,
+    pub memory_bytes: u64,
+    pub cpus: u64,
+    pub remote_home: String,
+    pub rsync: bool,
+}
+
+/// The remote shell's answer to [`LOOK`]: its home, then whether rsync and docker
+/// are there. Pure, tested on captured output.
+pub fn parse_look(text: &str) -> (String, bool, bool) {
+    let mut home = String::new();
+    let (mut rsync, mut docker) = (false, false);
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix("home=") {
+            home = h.trim().to_string();
+        } else if line.trim() == "rsync=yes" {
+            rsync = true;
+        } else if line.trim() == "docker=yes" {
+            docker = true;
+        }
+    }
+    (home, rsync, docker)
+}
+
+/// One remote shell command line, kinfra's own: where the home is and which tools exist.
+const LOOK: &str = "printf 'home=%s\\n' \"$HOME\"; command -v rsync >/dev/null 2>&1 && echo rsync=yes; command -v docker >/dev/null 2>&1 && echo docker=yes; true";
+
+/// `docker info`'s version, memory and CPUs, tab-separated.
+const INFO_FORMAT: &str = "{{.ServerVersion}}\t{{.MemTotal}}\t{{.NCPU}}";
+
+pub fn parse_info(text: &str) -> Option<(String, u64, u64)> {
+    let mut f = text.trim().split('\t');
+    let version = f.next()?.trim().to_string();
+    let mem = f.next()?.trim().parse().ok()?;
+    let cpus = f.next()?.trim().parse().ok()?;
+    (!version.is_empty()).then_some((version, mem, cpus))
+}
+
+/// Looks at an engine: its machine answers over SSH (fast, batch mode), Docker answers
+/// through Docker's SSH transport, compose works through it, rsync is on both ends.
+/// `strict` turns a missing tool into an error (for `add`); otherwise it is reported.
+pub fn look(engine: &Engine, timeout: Duration, strict: bool) -> Result<Facts> {
+    let out = engine
+        .ssh(LOOK)
+        .timeout(timeout)
+        .run()
+        .map_err(|e| engine.unreachable(e))?;
+    let (remote_home, rsync, docker) = parse_look(&out);
+    if strict && !docker {
+        return Err(engine.unfit(
+            "its machine has no `docker` command on the PATH of an SSH session",
+            "install Docker Engine there (Docker's SSH transport runs `docker system dial-stdio` on that machine)",
+        ));
+    }
+    if strict && !rsync {
+        return Err(engine.unfit(
+            "its machine has no rsync (kinfra mirrors the code there with it)",
+            "install rsync there (`sudo apt-get install rsync`, `sudo dnf install rsync`; macOS has it)",
+        ));
+    }
+    if strict && which::which("rsync").is_err() {
+        return Err(engine.unfit(
+            "this machine has no rsync (kinfra mirrors the code with it)",
+            "install rsync here (`sudo apt-get install rsync`; macOS has it)",
+        ));
+    }
+    if strict && remote::plain_remote_path(&remote_home).is_err() {
+        return Err(engine.unfit(
+            format!("its user's home is {remote_home:?}, not an absolute path of plain characters"),
+            "give the engine's user a home directory whose path has only letters, digits, / . _ - (the code mirrors live under it)",
+        ));
+    }
+    let info = engine
+        .docker()
+        .args(["info", "--format", INFO_FORMAT])
+        .timeout(timeout)
+        .run()
+        .map_err(|e| engine.unreachable(e))?;
+    let Some((docker_version, memory_bytes, cpus)) = parse_info(&info) else {
+        return Err(engine.unfit(
+            format!("`docker info` answered {:?}", info.trim()),
+            "check `docker -H URL info` by hand",
+        ));
+    };
+    if strict {
+        engine
+            .docker()
+            .args(["compose", "ls", "--all", "--quiet"])
+            .timeout(timeout)
+            .run()
+            .map_err(|e| {
+                engine.unfit(
+                    format!("compose does not work through it: {e}"),
+                    "install the Docker Compose v2 plugin on this machine (`docker compose version`)",
+                )
+            })?;
+    }
+    Ok(Facts {
+        docker_version,
+        memory_bytes,
+        cpus,
+        remote_home,
+        rsync,
+    })
+}
+
+/// The engines recorded, each checked again (a record kinfra will not use is an error
+/// naming it).
+pub fn recorded(ctx: &Context) -> Result<Vec<Engine>> {
+    let contents = ctx.registry().load()?;
+    contents
+        .kinfra
+        .engines
+        .iter()
+        .map(|(n, r)| Engine::from_record(n, r))
+        .collect()
+}
+
+/// The engine of that name.
+pub fn named(ctx: &Context, name: &str) -> Result<Engine> {
+    engine_name(name).map_err(Error::Invalid)?;
+    let contents = ctx.registry().load()?;
+    match contents.kinfra.engines.get(name) {
+        Some(r) => Engine::from_record(name, r),
+        None => Err(Error::NoSuchEngine {
+            name: name.into(),
+            known: contents.kinfra.engines.keys().cloned().collect(),
+        }),
+    }
+}
+
+/// `engine add`'s answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Added {
+    pub engine: Engine,
+    pub facts: Facts,
+}
+
+/// Checks an engine and records it. Nothing is recorded unless every check passed.
+pub fn add(ctx: &Context, name: &str, url: &str) -> Result<Added> {
+    engine_name(name).map_err(Error::Invalid)?;
+    let target = SshTarget::parse(url).map_err(Error::Invalid)?;
+    let registry = ctx.registry();
+    if let Some(r) = registry.load()?.kinfra.engines.get(name) {
+        return Err(Error::EngineExists {
+            name: name.into(),
+            url: r.url.clone(),
+        });
+    }
+    let mut engine = Engine {
+        name: name.into(),
+        url: target.url(),
+        target,
+        remote_home: String::new(),
+    };
+    ctx.reporter
+        .step(&format!("Checking {} ({})", engine.name, engine.url));
+    let facts = look(&engine, CALL, true)?;
+    engine.remote_home = facts.remote_home.clone();
+    let record = EngineRecord {
+        url: engine.url.clone(),
+        added_at: jiff::Timestamp::now().to_string(),
+        remote_home: engine.remote_home.clone(),
+    };
+    registry.update(|c| {
+        if let Some(r) = c.kinfra.engines.get(name) {
+            return Err(Error::EngineExists {
+                name: name.into(),
+                url: r.url.clone(),
+            });
+        }
+        c.kinfra.engines.insert(name.into(), record);
+        Ok(())
+    })?;
+    Ok(Added { engine, facts })
+}
+
+/// One row of `engine list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub url: String,
+    pub reachable: bool,
+    /// Why it could not be looked at, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// The instances placed on it.
+    pub instances: Vec<String>,
+    /// kinfra's footprint there: its instances' containers and code mirrors.
+    pub footprint: Footprint,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Footprint {
+    pub containers: usize,
+    /// Bytes under the mirrors directory (None: not measured, the engine was not reachable).
+    pub mirror_bytes: Option<u64>,
+}
+
+/// `engine list --json`'s answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    pub engines: Vec<Row>,
+}
+
+/// The directory under the remote home where every instance's code mirror lives.
+pub const MIRRORS_DIR: &str = ".kinfra/mirrors";
+
+/// Every engine with what a look at it (in parallel, bounded) found.
+pub fn list(ctx: &Context) -> Result<Listing> {
+    let contents = ctx.registry().load()?;
+    let engines = recorded(ctx)?;
+    let rows = std::thread::scope(|s| {
+        let handles: Vec<_> = engines
+            .iter()
+            .map(|e| {
+                let instances: Vec<String> = contents
+                    .kinfra
+                    .placements
+                    .iter()
+                    .filter(|(_, n)| **n == e.name)
+                    .map(|(i, _)| i.clone())
+                    .collect();
+                // An instance's id is its compose project's name.
+                s.spawn(move || {
+                    let projects = instances.clone();
+                    row(e, instances, &projects)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("an engine probe thread panicked"))
+            .collect::<Vec<_>>()
+    });
+    Ok(Listing { engines: rows })
+}
+
+fn row(e: &Engine, instances: Vec<String>, projects: &[String]) -> Row {
+    let mut r = Row {
+        name: e.name.clone(),
+        url: e.url.clone(),
+        reachable: false,
+        error: None,
+        docker_version: None,
+        memory_bytes: None,
+        instances,
+        footprint: Footprint::default(),
+    };
+    match look(e, PROBE, false) {
+        Ok(f) => {
+            r.reachable = true;
+            r.docker_version = Some(f.docker_version);
+            r.memory_bytes = Some(f.memory_bytes);
+        }
+        Err(err) => {
+            r.error = Some(err.to_string());
+            return r;
+        }
+    }
+    // The containers of kinfra's instances there (by their compose project label).
+    if !projects.is_empty()
+        && let Ok(out) = e
+            .docker()
+            .args(["ps", "-a", "--filter", "label=com.docker.compose.project"])
+            .args(["--format", "{{.Label \"com.docker.compose.project\"}}"])
+            .timeout(PROBE)
+            .run()
+    {
+        r.footprint.containers = out
+            .lines()
+            .filter(|l| projects.iter().any(|p| p == l.trim()))
+            .count();
+    }
+    let du = format!("du -sk \"$HOME\"/{MIRRORS_DIR} 2>/dev/null || echo 0");
+    if let Ok(out) = e.ssh(&du).timeout(PROBE).run() {
+        r.footprint.mirror_bytes = out
+            .split_whitespace()
+            .next()
+            .and_then(|k| k.parse::<u64>().ok())
+            .map(|k| k * 1024);
+    }
+    r
+}
+
+/// Forgets an engine; refused while an instance is placed on it. Nothing on its
+/// machine is touched.
+pub fn remove(ctx: &Context, name: &str) -> Result<Engine> {
+    engine_name(name).map_err(Error::Invalid)?;
+    ctx.registry().update(|c| {
+        let Some(r) = c.kinfra.engines.get(name).cloned() else {
+            return Err(Error::NoSuchEngine {
+                name: name.into(),
+                known: c.kinfra.engines.keys().cloned().collect(),
+            });
+        };
+        let instances: Vec<String> = c
+            .kinfra
+            .placements
+            .iter()
+            .filter(|(_, n)| *n == name)
+            .map(|(i, _)| i.clone())
+            .collect();
+        if !instances.is_empty() {
+            return Err(Error::EngineInUse {
+                name: name.into(),
+                instances,
+            });
+        }
+        c.kinfra.engines.remove(name);
+        // A record kinfra will not use can still be removed.
+        Ok(Engine::from_record(name, &r).unwrap_or(Engine {
+            name: name.into(),
+            url: r.url.clone(),
+            target: SshTarget {
+                user: String::new(),
+                host: String::new(),
+                port: None,
+            },
+            remote_home: r.remote_home.clone(),
+        }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remote_look_is_parsed() {
+        let (h, r, d) = parse_look("home=/home/dev\nrsync=yes\ndocker=yes\n");
+        assert_eq!((h.as_str(), r, d), ("/home/dev", true, true));
+        let (h, r, d) = parse_look("Welcome!\nhome=/Users/me\n");
+        assert_eq!((h.as_str(), r, d), ("/Users/me", false, false));
+    }
+
+    #[test]
+    fn docker_info_is_parsed() {
+        assert_eq!(
+            parse_info("20.10.24+dfsg1\t25276149760\t2\n"),
+            Some(("20.10.24+dfsg1".into(), 25_276_149_760, 2))
+        );
+        assert_eq!(parse_info("\t1\t2"), None);
+        assert_eq!(parse_info("garbage"), None);
+    }
+
+    #[test]
+    fn ssh_options_end_before_the_host() {
+        let e = Engine::from_record(
+            "box",
+            &EngineRecord {
+                url: "ssh://dev@box.lan:2222".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let s = e.ssh("true").summary();
+        assert!(s.ends_with("-p 2222 -- box.lan true"), "{s}");
+        assert!(s.contains("BatchMode=yes"), "{s}");
+        assert_eq!(e.docker().summary(), "docker -H ssh://dev@box.lan:2222");
+    }
+
+    #[test]
+    fn a_tampered_record_is_refused() {
+        let r = EngineRecord {
+            url: "ssh://-oProxyCommand=sh@x".into(),
+            ..Default::default()
+        };
+        assert!(Engine::from_record("box", &r).is_err());
+        let ok = EngineRecord {
+            url: "ssh://u@x".into(),
+            ..Default::default()
+        };
+        assert!(Engine::from_record("../x", &ok).is_err());
+    }
+}

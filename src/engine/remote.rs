@@ -1,0 +1,481 @@
+//! What an instance placed on another machine's engine needs there: every docker call
+//! sent to it, its code mirrored under the remote user's home, its published ports
+//! forwarded to this machine's 127.0.0.1 over one multiplexed SSH connection per
+//! engine, and on destroy its mirror removed. Nothing on the remote machine is ever
+//! removed outside `~/.kinfra/mirrors/<instance>` (and the compose project, which
+//! goes through Docker like a local one's).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{CONNECT_SECS, Engine, MIRRORS_DIR};
+use crate::state::context::Context;
+use crate::support::error::{Error, Result};
+use crate::support::exec::Cmd;
+
+/// The engine an instance is placed on (`None`: this machine's).
+pub fn placement(ctx: &Context, id: &str) -> Result<Option<Engine>> {
+    let c = ctx.registry().load()?;
+    let Some(name) = c.kinfra.placements.get(id) else {
+        return Ok(None);
+    };
+    match c.kinfra.engines.get(name) {
+        Some(r) => Engine::from_record(name, r).map(Some),
+        None => Err(Error::NoSuchEngine {
+            name: name.clone(),
+            known: c.kinfra.engines.keys().cloned().collect(),
+        }),
+    }
+}
+
+/// One round trip: the machine answers and so does its Docker engine (what Docker's
+/// SSH transport reaches: `docker` in an SSH session there).
+const ANSWERS: &str = "docker version --format '{{.Server.Version}}'";
+
+/// Sends this process's docker and compose calls to the engine, after a fast check
+/// that its machine and its Docker engine answer (seconds, not the kernel's
+/// minutes: exit 7 naming it).
+pub fn enter(e: &Engine) -> Result<()> {
+    if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| *n == e.name) {
+        return Ok(());
+    }
+    answers(e)?;
+    crate::tools::docker::use_engine(&e.name, &e.url)
+}
+
+fn answers(e: &Engine) -> Result<()> {
+    e.ssh(ANSWERS)
+        .timeout(Duration::from_secs(CONNECT_SECS + 10))
+        .run()
+        .map_err(|err| e.unreachable(err))?;
+    Ok(())
+}
+
+/// For a command on the instance `id`: sends its docker calls to the engine it is
+/// placed on, if any.
+pub fn route(ctx: &Context, id: &str) -> Result<Option<Engine>> {
+    let placed = placement(ctx, id)?;
+    if let Some(e) = &placed {
+        enter(e)?;
+    } else if let Some((name, _)) = crate::tools::docker::engine_in_use() {
+        return Err(Error::Invalid(format!(
+            "one command acts on one engine: this one works on {name}, and {id} is on this machine's"
+        )));
+    }
+    Ok(placed)
+}
+
+/// The compose-labelled containers on the engine, after a fast check that its
+/// machine answers (for `list`, which shows every engine's instances).
+pub fn containers(e: &Engine) -> Result<Vec<crate::tools::docker::Container>> {
+    answers(e)?;
+    crate::tools::docker::containers_at(&e.url).map_err(|err| e.unreachable(err))
+}
+
+/// A remote path kinfra writes into a remote shell's command line: absolute, of
+/// characters no shell reads specially.
+pub(crate) fn plain_remote_path(p: &str) -> Result<()> {
+    let ok = p.starts_with('/')
+        && !p.contains("/../")
+        && !p.ends_with("/..")
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "the remote path {p:?} is not one kinfra writes into a remote command (letters, digits, / . _ - only)"
+        )))
+    }
+}
+
+/// `~/.kinfra/mirrors/<id>` on the engine's machine.
+pub fn mirror_dir(e: &Engine, id: &str) -> Result<String> {
+    if !crate::support::slug::is_valid_project_name(id) {
+        return Err(Error::Invalid(format!(
+            "{id:?} is not an instance name kinfra mirrors"
+        )));
+    }
+    let d = format!("{}/{MIRRORS_DIR}/{id}", e.remote_home.trim_end_matches('/'));
+    plain_remote_path(&d)?;
+    Ok(d)
+}
+
+/// `ssh` as rsync's `-e` runs it (every word kinfra's own, checked); through the
+/// engine's connection when one is given (no new login per pass).
+fn rsync_shell(e: &Engine, control: Option<&Path>) -> String {
+    let mut s = format!(
+        "ssh -o BatchMode=yes -o ConnectTimeout={CONNECT_SECS} -l {}",
+        e.target.user
+    );
+    if let Some(p) = e.target.port {
+        s.push_str(&format!(" -p {p}"));
+    }
+    // A control path with a space could not be one word of `-e`: then a plain login.
+    if let Some(c) = control.map(|c| c.display().to_string())
+        && !c.contains(char::is_whitespace)
+    {
+        s.push_str(&format!(" -o ControlMaster=no -o ControlPath={c}"));
+    }
+    s
+}
+
+/// Mirrors the worktree to the instance's directory on the engine's machine:
+/// one-way, deletions included, `.git` left out. Returns the mirror's path there.
+pub fn mirror(e: &Engine, id: &str, dir: &Path) -> Result<String> {
+    let remote = mirror_dir(e, id)?;
+    e.ssh(&format!("mkdir -p -- '{remote}'"))
+        .timeout(Duration::from_secs(60))
+        .run()
+        .map_err(|err| e.unreachable(err))?;
+    rsync(e, dir, &remote, None)?;
+    Ok(remote)
+}
+
+/// One rsync pass of the worktree into the mirror.
+fn rsync(e: &Engine, dir: &Path, remote: &str, control: Option<&Path>) -> Result<()> {
+    let mut src = dir.as_os_str().to_owned();
+    src.push("/");
+    Cmd::new("rsync")
+        .args(["-a", "--delete", "--exclude=.git", "-e"])
+        .arg(rsync_shell(e, control))
+        .arg("--")
+        .arg(src)
+        .arg(format!("{}:{remote}/", e.target.user_at_host()))
+        .timeout(Duration::from_secs(1800))
+        .run()
+        .map_err(|err| Error::EngineUnfit {
+            name: e.name.clone(),
+            why: Box::new((
+                e.url.clone(),
+                format!("the code could not be mirrored there: {err}"),
+                "check the disk space in the remote user's home and that rsync runs there".into(),
+            )),
+        })?;
+    Ok(())
+}
+
+/// The file whose content names the keeper that may run for an instance: a keeper
+/// whose token is no longer there ends (a new `up`, `down` or `destroy` replaced or
+/// removed it), so stopping one needs no signal.
+fn keeper_file(ctx: &Context, id: &str) -> PathBuf {
+    ctx.home.engine_dir().join(format!("{id}.keeper"))
+}
+
+/// Starts the keeper of a remote instance (detached `kinfra internal keep-mirrored`),
+/// replacing any earlier one.
+pub fn start_keeper(ctx: &Context, id: &str) -> Result<()> {
+    let token = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let f = keeper_file(ctx, id);
+    if let Some(d) = f.parent() {
+        std::fs::create_dir_all(d).map_err(|err| Error::io("could not create", d, err))?;
+    }
+    crate::support::fsutil::write_atomic(&f, token.as_bytes(), Some(0o600))
+        .map_err(|err| Error::io("could not write", &f, err))?;
+    let exe = std::env::current_exe()
+        .map_err(|err| Error::io("could not find kinfra's own program", "kinfra", err))?;
+    Cmd::new(exe)
+        .args(["internal", "keep-mirrored", id, &token])
+        .spawn_detached()
+        .map_err(Error::Exec)?;
+    Ok(())
+}
+
+/// Held by the keeper during each pass, so that stopping it can wait for a pass in
+/// flight (an rsync would make the mirror again after `destroy` removed it).
+fn pass_lock(ctx: &Context, id: &str) -> Option<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(keeper_file(ctx, id).with_extension("lock"))
+        .ok()?;
+    f.lock().ok()?;
+    Some(f)
+}
+
+/// Stops the instance's keeper: its token goes, then a pass in flight is waited for.
+pub fn stop_keeper(ctx: &Context, id: &str) {
+    let f = keeper_file(ctx, id);
+    if std::fs::remove_file(&f).is_ok() {
+        drop(pass_lock(ctx, id));
+    }
+    let _ = std::fs::remove_file(f.with_extension("lock"));
+}
+
+/// How often the keeper mirrors the worktree and checks the connection: well inside
+/// the 2 s from a change to its being visible on the engine.
+const KEEP_EVERY: Duration = Duration::from_millis(700);
+
+/// The keeper of a remote instance that is up: every [`KEEP_EVERY`], the engine's
+/// connection (started again when it dropped, its forwards with it) and an rsync
+/// pass of the worktree into the mirror (one-way, deletions included). Ends when
+/// its token is gone, the instance is no longer placed there, or its worktree is gone.
+pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
+    loop {
+        let Some(_pass) = pass_lock(ctx, id) else {
+            return;
+        };
+        if std::fs::read_to_string(keeper_file(ctx, id))
+            .ok()
+            .as_deref()
+            != Some(token)
+        {
+            return;
+        }
+        let Ok(reg) = ctx.registry().load() else {
+            return;
+        };
+        let (Some(entry), Some(name)) = (reg.instances.get(id), reg.kinfra.placements.get(id))
+        else {
+            return;
+        };
+        let Some(e) = reg
+            .kinfra
+            .engines
+            .get(name)
+            .and_then(|r| Engine::from_record(name, r).ok())
+        else {
+            return;
+        };
+        let dir = PathBuf::from(&entry.path);
+        if !dir.is_dir() {
+            return;
+        }
+        let ports: Vec<u16> = reg
+            .kinfra
+            .ports
+            .get(id)
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default();
+        // A dropped connection comes back with its forwards; a machine that does
+        // not answer is tried again next pass.
+        if !connected(ctx, &e) && ensure_connection(ctx, &e).is_ok() {
+            let _ = forward(ctx, &e, &ports);
+        }
+        if let Ok(remote) = mirror_dir(&e, id) {
+            let _ = rsync(&e, &dir, &remote, Some(&control_path(ctx, &e)));
+        }
+        drop(_pass);
+        std::thread::sleep(KEEP_EVERY);
+    }
+}
+
+fn connected(ctx: &Context, e: &Engine) -> bool {
+    mux(ctx, e, "check")
+        .arg("--")
+        .arg(&e.target.host)
+        .timeout(Duration::from_secs(5))
+        .run()
+        .is_ok()
+}
+
+/// Removes the instance's mirror on the engine's machine (and nothing else).
+pub fn remove_mirror(e: &Engine, id: &str) -> Result<()> {
+    let remote = mirror_dir(e, id)?;
+    e.ssh(&format!("rm -rf -- '{remote}'"))
+        .timeout(Duration::from_secs(120))
+        .run()
+        .map_err(|err| e.unreachable(err))?;
+    Ok(())
+}
+
+fn control_path(ctx: &Context, e: &Engine) -> PathBuf {
+    ctx.home.engine_dir().join(format!("{}.ctl", e.name))
+}
+
+fn mux(ctx: &Context, e: &Engine, op: &str) -> Cmd {
+    super::ssh_base(&e.target)
+        .arg("-o")
+        .arg(format!("ControlPath={}", control_path(ctx, e).display()))
+        .args(["-O", op])
+}
+
+/// The engine's one multiplexed SSH connection, started when it is not running. It
+/// outlives this command (the forwards live in it); a later command finds it by its
+/// control socket under kinfra's home, and starts it again when it dropped.
+pub fn ensure_connection(ctx: &Context, e: &Engine) -> Result<()> {
+    let check = || connected(ctx, e);
+    if check() {
+        return Ok(());
+    }
+    let dir = ctx.home.engine_dir();
+    std::fs::create_dir_all(&dir).map_err(|err| Error::io("could not create", &dir, err))?;
+    let sock = control_path(ctx, e);
+    // A socket whose master is gone (`check` failed) is only in the way.
+    let _ = std::fs::remove_file(&sock);
+    let log_path = dir.join(format!("{}.log", e.name));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|err| Error::io("could not open", &log_path, err))?;
+    super::ssh_base(&e.target)
+        .args(["-M", "-N", "-o", "ControlPersist=no"])
+        .arg("-o")
+        .arg(format!("ControlPath={}", sock.display()))
+        .arg("--")
+        .arg(&e.target.host)
+        .spawn_service(log)
+        .map_err(|err| e.unreachable(err))?;
+    let deadline = Instant::now() + Duration::from_secs(CONNECT_SECS + 10);
+    while Instant::now() < deadline {
+        if check() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(e.unreachable(crate::support::exec::ExecError::TimedOut {
+        summary: format!("ssh -M (the connection to {})", e.name),
+        secs: CONNECT_SECS + 10,
+    }))
+}
+
+/// Forwards each port to the same port on the engine's machine, over its one
+/// connection, on this machine's 127.0.0.1.
+pub fn forward(ctx: &Context, e: &Engine, ports: &[u16]) -> Result<()> {
+    ensure_connection(ctx, e)?;
+    for p in ports {
+        mux(ctx, e, "forward")
+            .arg("-L")
+            .arg(format!("127.0.0.1:{p}:127.0.0.1:{p}"))
+            .arg("--")
+            .arg(&e.target.host)
+            .timeout(Duration::from_secs(10))
+            .run()
+            .map_err(|err| e.unreachable(err))?;
+    }
+    Ok(())
+}
+
+/// Stops forwarding the ports (nothing then accepts on them here). Best effort: a
+/// connection that is gone forwards nothing.
+pub fn unforward(ctx: &Context, e: &Engine, ports: &[u16]) {
+    for p in ports {
+        let _ = mux(ctx, e, "cancel")
+            .arg("-L")
+            .arg(format!("127.0.0.1:{p}:127.0.0.1:{p}"))
+            .arg("--")
+            .arg(&e.target.host)
+            .timeout(Duration::from_secs(10))
+            .run();
+    }
+}
+
+/// Ends the engine's connection (when no instance there is up any more).
+pub fn disconnect(ctx: &Context, e: &Engine) {
+    let _ = mux(ctx, e, "exit")
+        .arg("--")
+        .arg(&e.target.host)
+        .timeout(Duration::from_secs(10))
+        .run();
+}
+
+/// The resolved compose model with every bind-mount source under the worktree moved
+/// to the same place under the mirror (and the same for file-based secrets and
+/// configs); returns the sources that lie elsewhere (they name paths on the engine's
+/// machine). Pure.
+pub fn point_binds_at_mirror(
+    doc: &mut serde_json::Value,
+    worktree: &str,
+    mirror: &str,
+) -> Vec<String> {
+    let mut elsewhere = Vec::new();
+    let moved = |p: &str| -> Option<String> {
+        if p == worktree {
+            Some(mirror.to_string())
+        } else {
+            p.strip_prefix(worktree)
+                .filter(|rest| rest.starts_with('/'))
+                .map(|rest| format!("{mirror}{rest}"))
+        }
+    };
+    if let Some(services) = doc.get_mut("services").and_then(|s| s.as_object_mut()) {
+        for svc in services.values_mut() {
+            let Some(vols) = svc.get_mut("volumes").and_then(|v| v.as_array_mut()) else {
+                continue;
+            };
+            for v in vols {
+                if v.get("type").and_then(|t| t.as_str()) != Some("bind") {
+                    continue;
+                }
+                let Some(src) = v.get("source").and_then(|s| s.as_str()).map(String::from) else {
+                    continue;
+                };
+                match moved(&src) {
+                    Some(m) => v["source"] = serde_json::Value::String(m),
+                    None => elsewhere.push(src),
+                }
+            }
+        }
+    }
+    for top in ["secrets", "configs"] {
+        if let Some(items) = doc.get_mut(top).and_then(|s| s.as_object_mut()) {
+            for item in items.values_mut() {
+                let Some(f) = item.get("file").and_then(|s| s.as_str()).map(String::from) else {
+                    continue;
+                };
+                match moved(&f) {
+                    Some(m) => item["file"] = serde_json::Value::String(m),
+                    None => elsewhere.push(f),
+                }
+            }
+        }
+    }
+    elsewhere
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_under_the_worktree_move_to_the_mirror_and_others_are_named() {
+        let mut doc = serde_json::json!({
+            "services": {
+                "web": {"volumes": [
+                    {"type": "bind", "source": "/w/shop--a/site", "target": "/www"},
+                    {"type": "bind", "source": "/w/shop--a", "target": "/src"},
+                    {"type": "bind", "source": "/w/shop--ab/x", "target": "/x"},
+                    {"type": "volume", "source": "data", "target": "/data"},
+                    {"type": "bind", "source": "/etc/hosts", "target": "/h"}
+                ]},
+                "db": {"image": "busybox"}
+            },
+            "secrets": {"s": {"file": "/w/shop--a/secret.txt"}}
+        });
+        let other = point_binds_at_mirror(&mut doc, "/w/shop--a", "/home/u/.kinfra/mirrors/a");
+        let v = &doc["services"]["web"]["volumes"];
+        assert_eq!(v[0]["source"], "/home/u/.kinfra/mirrors/a/site");
+        assert_eq!(v[1]["source"], "/home/u/.kinfra/mirrors/a");
+        assert_eq!(v[2]["source"], "/w/shop--ab/x");
+        assert_eq!(v[3]["source"], "data");
+        assert_eq!(
+            doc["secrets"]["s"]["file"],
+            "/home/u/.kinfra/mirrors/a/secret.txt"
+        );
+        assert_eq!(other, vec!["/w/shop--ab/x", "/etc/hosts"]);
+    }
+
+    #[test]
+    fn remote_paths_are_plain() {
+        plain_remote_path("/home/dev/.kinfra/mirrors/shop--a").unwrap();
+        for bad in [
+            "relative",
+            "/a/../b",
+            "/a/..",
+            "/a b",
+            "/a';rm -rf ~;'",
+            "/a$(x)",
+        ] {
+            assert!(plain_remote_path(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `--on auto`: the engine with the most room under its budget, this machine's or
+//! one on another machine (`kinfra engine add`). Room is the engine's memory budget
+//! (this machine's: `KINFRA_MEMORY_BUDGET` or the stack's `[budget]`, else its memory
+//! less a reserve; another machine's: its memory less the reserve) less the memory
+//! its running instances used after their last start. A tie stays on this machine.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::budget::Limits;
+use crate::state::context::Context;
+use crate::support::error::Result;
+use crate::tools::docker::{self, Container};
+
+/// What keeps an engine alive, off its total (as the budget's reserve).
+const RESERVE: u64 = 1 << 30;
+
+/// One engine's room as `--on auto` weighed it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Room {
+    /// `None`: this machine's engine.
+    pub engine: Option<String>,
+    pub budget: u64,
+    pub used: u64,
+}
+
+impl Room {
+    fn free(&self) -> u64 {
+        self.budget.saturating_sub(self.used)
+    }
+}
+
+/// Pure: the engine with the most room (the first, this machine's, on a tie).
+pub fn choose(rooms: &[Room]) -> Option<&Room> {
+    rooms
+        .iter()
+        .fold(None, |best: Option<&Room>, r| match best {
+            Some(b) if b.free() >= r.free() => Some(b),
+            _ => Some(r),
+        })
+}
+
+/// The engine `--on auto` places a new instance on (`None`: this machine's). An
+/// engine that does not answer is left out, and said.
+pub fn auto(ctx: &Context, stack: &crate::stack::Stack) -> Result<Option<String>> {
+    let reg = ctx.registry().load()?;
+    let footprints = &reg.kinfra.footprints;
+    let used_by = |cs: &[Container], on: Option<&str>| -> u64 {
+        let mut running: Vec<&str> = cs
+            .iter()
+            .filter(|c| c.running())
+            .map(|c| c.project.as_str())
+            .filter(|p| reg.kinfra.placements.get(*p).map(String::as_str) == on)
+            .collect();
+        running.sort_unstable();
+        running.dedup();
+        running.iter().filter_map(|p| footprints.get(*p)).sum()
+    };
+    let limits = Limits::for_stack(stack)?;
+    let local_total = limits
+        .memory
+        .or_else(|| docker::engine_memory().map(|t| t.saturating_sub(RESERVE)))
+        .unwrap_or(0);
+    let mut rooms = vec![Room {
+        engine: None,
+        budget: local_total,
+        used: used_by(&docker::containers(None).unwrap_or_default(), None),
+    }];
+    let engines = crate::engine::recorded(ctx)?;
+    let looked: BTreeMap<String, Result<(u64, Vec<Container>)>> = std::thread::scope(|s| {
+        let hs: Vec<_> = engines
+            .iter()
+            .map(|e| {
+                s.spawn(move || {
+                    let facts = crate::engine::look(e, std::time::Duration::from_secs(15), false);
+                    let cs = crate::engine::remote::containers(e);
+                    (
+                        e.name.clone(),
+                        facts.and_then(|f| cs.map(|cs| (f.memory_bytes, cs))),
+                    )
+                })
+            })
+            .collect();
+        hs.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (name, r) in looked {
+        match r {
+            Ok((mem, cs)) => rooms.push(Room {
+                used: used_by(&cs, Some(&name)),
+                engine: Some(name),
+                budget: mem.saturating_sub(RESERVE),
+            }),
+            Err(e) => ctx
+                .reporter
+                .warn(&format!("--on auto leaves out {name}: {e}")),
+        }
+    }
+    let chosen = choose(&rooms).and_then(|r| r.engine.clone());
+    ctx.reporter.info(&format!(
+        "--on auto: {} ({})",
+        chosen.as_deref().unwrap_or("this machine's engine"),
+        rooms
+            .iter()
+            .map(|r| format!(
+                "{}: {} free",
+                r.engine.as_deref().unwrap_or("local"),
+                crate::support::units::human_bytes(r.free())
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(e: Option<&str>, budget: u64, used: u64) -> Room {
+        Room {
+            engine: e.map(String::from),
+            budget,
+            used,
+        }
+    }
+
+    #[test]
+    fn the_most_room_wins_and_a_tie_stays_here() {
+        let rooms = [
+            room(None, 8, 2),
+            room(Some("a"), 16, 4),
+            room(Some("b"), 12, 0),
+        ];
+        assert_eq!(choose(&rooms).unwrap().engine.as_deref(), Some("a"));
+        let tie = [room(None, 8, 0), room(Some("a"), 8, 0)];
+        assert_eq!(choose(&tie).unwrap().engine, None);
+        let full_here = [room(None, 1, 5), room(Some("a"), 2, 1)];
+        assert_eq!(choose(&full_here).unwrap().engine.as_deref(), Some("a"));
+        assert_eq!(choose(&[]), None);
+    }
+}

@@ -1,0 +1,491 @@
+//! Docker engines on other machines, reached over SSH: the "remote" is a second engine
+//! in a network namespace with an sshd beside it (`scripts/remote-engine.sh`), so the
+//! traffic stays on this machine (10.253.0.0/30) while every call goes through SSH.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Env, docker_on, record_skip_because};
+
+/// The rig's SSH address. Required: a run without it fails, unless
+/// KINFRA_TEST_SKIP_REMOTE=1 says to skip on purpose.
+fn remote_url() -> Option<String> {
+    if let Ok(u) = std::env::var("KINFRA_TEST_REMOTE_URL")
+        && !u.is_empty()
+    {
+        return Some(u);
+    }
+    if std::env::var("KINFRA_TEST_SKIP_REMOTE").is_ok_and(|v| v == "1") {
+        record_skip_because("KINFRA_TEST_SKIP_REMOTE=1");
+        return None;
+    }
+    if crate::harness::docker_skipped() {
+        record_skip_because("KINFRA_SKIP_DOCKER=1");
+        return None;
+    }
+    panic!(
+        "the remote-engine tests need the SSH rig: `eval \"$(scripts/remote-engine.sh start)\"` \
+         (root; scripts/test does it), or KINFRA_TEST_SKIP_REMOTE=1"
+    );
+}
+
+/// The remote engine's socket, for the test's own look behind kinfra's back.
+fn remote_socket() -> String {
+    std::env::var("KINFRA_TEST_REMOTE_DOCKER_HOST").expect("KINFRA_TEST_REMOTE_DOCKER_HOST")
+}
+
+/// Ends the SSH connections kinfra left running for a test's home (it keeps one
+/// per engine while instances there are up), pass or fail.
+struct Connections(std::path::PathBuf);
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        let Ok(dir) = std::fs::read_dir(&self.0) else {
+            return;
+        };
+        for sock in dir.flatten().map(|d| d.path()) {
+            if sock.extension().is_some_and(|e| e == "ctl") {
+                let _ = std::process::Command::new("ssh")
+                    .arg("-o")
+                    .arg(format!("ControlPath={}", sock.display()))
+                    .args(["-O", "exit", "unused"])
+                    .output();
+            }
+        }
+    }
+}
+
+/// The remote engine is one for all these tests: one at a time, each from a clean
+/// engine (it is the tests' own: what an earlier failed run left goes first).
+fn remote_env() -> Option<(Env, String, Connections, std::sync::MutexGuard<'static, ()>)> {
+    static REMOTE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let url = remote_url()?;
+    let guard = REMOTE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let env = Env::with_docker()?;
+    let sock = remote_socket();
+    for c in docker_on(&sock, &["ps", "-aq"]).lines() {
+        docker_on(&sock, &["rm", "-f", c]);
+    }
+    for v in docker_on(&sock, &["volume", "ls", "-q"]).lines() {
+        docker_on(&sock, &["volume", "rm", v]);
+    }
+    docker_on(&sock, &["network", "prune", "-f"]);
+    // Mirrors an earlier test left there (one whose engine was "gone" keeps its own).
+    let home = std::env::var("KINFRA_TEST_REMOTE_HOME").expect("KINFRA_TEST_REMOTE_HOME");
+    let _ = std::fs::remove_dir_all(Path::new(&home).join(".kinfra/mirrors"));
+    let conns = Connections(env.kinfra_home.join("engines"));
+    Some((env, url, conns, guard))
+}
+
+fn side_file(env: &Env) -> std::path::PathBuf {
+    env.registry_path().with_file_name("kinfra.json")
+}
+
+fn engines_recorded(env: &Env) -> serde_json::Value {
+    std::fs::read_to_string(side_file(env))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("engines").cloned())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Rewrites the side file's JSON with `f` (standing in for state kinfra wrote).
+fn edit_side_file(env: &Env, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(side_file(env)).expect("kinfra.json"))
+            .expect("JSON");
+    f(&mut v);
+    let bytes = serde_json::to_vec_pretty(&v).expect("JSON");
+    std::fs::write(side_file(env), bytes).expect("write kinfra.json");
+}
+
+#[test]
+fn engines_are_added_checked_listed_and_removed_and_hostile_addresses_refused() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    let dir = env.base();
+    let marker = dir.join("pwned");
+    let m = marker.display().to_string();
+
+    // Hostile names and addresses: refused as input (exit 2), nothing run, nothing recorded.
+    for (name, bad) in [
+        ("x", format!("ssh://-oProxyCommand=touch${{IFS}}{m}")),
+        ("x", format!("ssh://u@-oProxyCommand=touch${{IFS}}{m}")),
+        (
+            "x",
+            format!("ssh://-oProxyCommand=touch${{IFS}}{m}@10.253.0.2"),
+        ),
+        ("x", "ssh://u:password@10.253.0.2".to_string()),
+        ("x", "tcp://10.253.0.2:2375".to_string()),
+        ("x", "ssh://u@10.253.0.2/x y".to_string()),
+        ("auto", url.clone()),
+        ("../up", url.clone()),
+        ("-h", url.clone()),
+    ] {
+        let r = env.kinfra(&dir, &["engine", "add", "--", name, &bad]);
+        r.code(2).no_panic();
+        assert!(!marker.exists(), "{bad} ran a command");
+    }
+    assert!(engines_recorded(&env).is_null());
+    env.kinfra(&dir, &["engine", "list"])
+        .success()
+        .stdout_has("No engines");
+
+    // A machine that does not answer: fast, exit 7 naming the engine, nothing recorded.
+    let t = Instant::now();
+    env.kinfra(
+        &dir,
+        &["engine", "add", "gone", "ssh://kinfrarem@10.253.0.1:2223"],
+    )
+    .code(7)
+    .stderr_has("gone")
+    .stderr_has("not reachable");
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    assert!(engines_recorded(&env).is_null());
+
+    // The rig's engine: checked (its Docker, memory) and recorded.
+    let added = env.kinfra(&dir, &["engine", "add", "rem", &url, "--json"]);
+    added.success();
+    let a = added.json();
+    assert_eq!(a["engine"]["url"], url.as_str());
+    assert!(a["facts"]["memory_bytes"].as_u64().unwrap() > 0);
+    let home = a["engine"]["remote_home"].as_str().unwrap().to_string();
+    assert_eq!(
+        home,
+        std::env::var("KINFRA_TEST_REMOTE_HOME").expect("KINFRA_TEST_REMOTE_HOME")
+    );
+    // It is the namespace's engine that answered, not this machine's.
+    let there = docker_on(
+        &remote_socket(),
+        &["version", "--format", "{{.Server.Version}}"],
+    );
+    assert_eq!(a["facts"]["docker_version"], there.trim());
+    env.kinfra(&dir, &["engine", "add", "rem", &url])
+        .code(1)
+        .stderr_has("already exists");
+
+    let l = env.kinfra(&dir, &["engine", "list", "--json"]);
+    l.success();
+    let rows = l.json()["engines"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["name"], "rem");
+    assert_eq!(rows[0]["reachable"], true);
+    assert!(rows[0]["memory_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(rows[0]["instances"], serde_json::json!([]));
+    env.kinfra(&dir, &["engine", "list"])
+        .success()
+        .stdout_has("reachable");
+
+    // An instance placed there keeps it (rm refused, the record stays).
+    edit_side_file(&env, |v| {
+        v["placements"] = serde_json::json!({"rmt-held": "rem"});
+    });
+    env.kinfra(&dir, &["engine", "rm", "rem"])
+        .code(1)
+        .stderr_has("rmt-held");
+    assert!(engines_recorded(&env)["rem"].is_object());
+    edit_side_file(&env, |v| {
+        v.as_object_mut().unwrap().remove("placements");
+    });
+
+    // A record tampered with is not used: no option reaches ssh from it.
+    edit_side_file(&env, |v| {
+        v["engines"]["evil"] = serde_json::json!({
+            "url": format!("ssh://-oProxyCommand=touch${{IFS}}{m}@x"),
+            "added_at": "2026-01-01T00:00:00Z"
+        });
+    });
+    env.kinfra(&dir, &["engine", "list"]).code(2).no_panic();
+    assert!(!marker.exists());
+    env.kinfra(&dir, &["engine", "rm", "evil"]).success();
+
+    env.kinfra(&dir, &["engine", "rm", "rem"])
+        .success()
+        .stderr_has("nothing on its machine was touched");
+    env.kinfra(&dir, &["engine", "rm", "rem"]).code(4);
+    assert!(
+        engines_recorded(&env)
+            .as_object()
+            .is_none_or(|o| o.is_empty())
+    );
+}
+
+/// The project's own web port; kinfra gives each sandbox its own from it.
+const WEB: u16 = 17731;
+
+fn shop_compose() -> String {
+    format!(
+        r#"services:
+  web:
+    image: busybox:1.35
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports:
+      - "{WEB}:80"
+    volumes:
+      - ./site:/www:ro
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/index.html"]
+      interval: 1s
+      timeout: 2s
+      retries: 20
+"#
+    )
+}
+
+/// The project's containers on the engine at `host` (ids).
+fn containers_on(host: &str, project: &str) -> Vec<String> {
+    docker_on(
+        host,
+        &[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+        ],
+    )
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// Whether anything accepts a connection on 127.0.0.1:port.
+fn answers(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+#[test]
+fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    let sock = remote_socket();
+    let remote_home = std::env::var("KINFRA_TEST_REMOTE_HOME").expect("KINFRA_TEST_REMOTE_HOME");
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtshop",
+        &[
+            ("compose.yaml", &shop_compose()),
+            ("site/index.html", "v1\n"),
+            ("site/old.html", "old\n"),
+        ],
+    );
+    env.kinfra(&repo, &["sandbox", "create", "a", "--on", "rem"])
+        .success();
+    let wt = env.work.join("rmtshop--a");
+    let id = "rmtshop--a";
+    let port = crate::harness::port_of(
+        &std::fs::read_to_string(wt.join(".env.sandbox")).expect(".env.sandbox"),
+        "PORT_WEB_80",
+    );
+
+    let up = env.kinfra(&wt, &["sandbox", "up"]);
+    up.success()
+        .stderr_has("Mirroring the code to rem")
+        .stderr_has("Forwarding");
+    // Served here, through the forwarded port, from the engine in the namespace.
+    assert!(crate::harness::http_get(port, "/index.html").contains("v1"));
+    assert!(!containers_on(&sock, id).is_empty());
+    assert!(
+        crate::harness::docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={id}")
+        ])
+        .trim()
+        .is_empty(),
+        "nothing of it on this machine's engine"
+    );
+    // The bind mount's source is the mirror under the remote user's home, never the
+    // worktree (the "remote" shares this machine's files, so only this proves it).
+    let cid = &containers_on(&sock, id)[0];
+    let sources = docker_on(
+        &sock,
+        &[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Source}}\n{{end}}",
+            cid,
+        ],
+    );
+    let mirror = format!("{remote_home}/.kinfra/mirrors/{id}");
+    assert_eq!(sources.trim(), format!("{mirror}/site"), "{sources}");
+    assert!(!sources.contains(&wt.display().to_string()));
+    assert!(
+        !Path::new(&mirror).join(".git").exists(),
+        ".git is not mirrored"
+    );
+
+    // While it is up, an edit and a deletion reach the engine by themselves (the
+    // 2 s target is a bench row; here within the harness's patience).
+    std::fs::write(wt.join("site/index.html"), "v2\n").expect("edit");
+    std::fs::remove_file(wt.join("site/old.html")).expect("delete");
+    crate::harness::eventually("the edit is served", || {
+        crate::harness::http_get(port, "/index.html").contains("v2")
+    });
+    crate::harness::eventually("the deletion reaches the mirror", || {
+        !Path::new(&mirror).join("site/old.html").exists()
+    });
+    env.kinfra(&wt, &["sandbox", "sync-code"])
+        .success()
+        .stderr_has("mirrored to rem");
+    // The SSH connection drops (every session of the engine's user): the forward
+    // comes back by itself.
+    let killed = std::process::Command::new(rig_script())
+        .arg("kill-ssh")
+        .output()
+        .expect("kill the rig's ssh sessions");
+    assert!(killed.status.success(), "{killed:?}");
+    crate::harness::eventually("the forward is back", || {
+        crate::harness::http_get(port, "/index.html").contains("v2")
+    });
+
+    env.kinfra(&wt, &["url", "web"])
+        .success()
+        .stdout_has(&port.to_string());
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    let row = &list["instances"][0];
+    assert_eq!(row["engine"], "rem", "{list}");
+    assert_eq!(row["state"], "running", "{list}");
+    env.kinfra(&repo, &["sandbox", "list"])
+        .success()
+        .stdout_has("running @rem");
+    env.kinfra(&wt, &["sandbox", "status"])
+        .success()
+        .stdout_has("on engine rem");
+    env.kinfra(&env.work, &["engine", "rm", "rem"])
+        .code(1)
+        .stderr_has(id);
+
+    // `--on auto`: the most memory room under each engine's budget. Both engines
+    // have this machine's memory, so a tie stays here; a small budget here sends it there.
+    env.kinfra_env(
+        &repo,
+        &["sandbox", "create", "b", "--on", "auto"],
+        &[("KINFRA_MEMORY_BUDGET", "64M")],
+    )
+    .success()
+    .stderr_has("--on auto: rem");
+    env.kinfra(&repo, &["sandbox", "create", "c", "--on", "auto"])
+        .success()
+        .stderr_has("--on auto: this machine's engine");
+    let side: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(side_file(&env)).expect("kinfra.json"))
+            .expect("JSON");
+    assert_eq!(side["placements"]["rmtshop--b"], "rem", "{side}");
+    assert!(side["placements"].get("rmtshop--c").is_none(), "{side}");
+    for n in ["b", "c"] {
+        env.kinfra(&repo, &["sandbox", "destroy", n]).success();
+    }
+
+    // Destroy: the project and the mirror go on the engine, the port stops answering here.
+    crate::harness::git(&wt, &["commit", "-qam", "v2"]);
+    env.kinfra(&repo, &["sandbox", "destroy", "a"])
+        .success()
+        .stderr_has("code mirror removed");
+    assert!(containers_on(&sock, id).is_empty());
+    assert!(!Path::new(&mirror).exists());
+    assert!(!answers(port), "the forward was left behind");
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
+}
+
+/// Starts the rig's engine again when dropped (a test that stops it, pass or fail).
+struct EngineBack;
+
+impl Drop for EngineBack {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(rig_script())
+            .arg("start")
+            .output();
+    }
+}
+
+fn rig_script() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/remote-engine.sh").to_string()
+}
+
+#[test]
+fn an_engine_that_stops_answering_fails_fast_and_leaves_local_instances_alone() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtfail",
+        &[
+            ("compose.yaml", &shop_compose()),
+            ("site/index.html", "here\n"),
+        ],
+    );
+    env.kinfra(&repo, &["sandbox", "create", "far", "--on", "rem"])
+        .success();
+    env.kinfra(&repo, &["sandbox", "create", "near"]).success();
+    let (far, near) = (
+        env.work.join("rmtfail--far"),
+        env.work.join("rmtfail--near"),
+    );
+    let port_of = |dir: &Path| {
+        crate::harness::port_of(
+            &std::fs::read_to_string(dir.join(".env.sandbox")).expect(".env.sandbox"),
+            "PORT_WEB_80",
+        )
+    };
+    for wt in [&far, &near] {
+        env.kinfra(wt, &["sandbox", "up"]).success();
+    }
+    let far_port = port_of(&far);
+    assert!(crate::harness::http_get(far_port, "/index.html").contains("here"));
+
+    // The engine's dockerd stops (its machine and sshd still answer).
+    let _back = EngineBack;
+    let stopped = std::process::Command::new(rig_script())
+        .arg("stop-docker")
+        .output()
+        .expect("stop the rig's engine");
+    assert!(stopped.status.success(), "{stopped:?}");
+
+    for args in [&["sandbox", "status"][..], &["sandbox", "up"][..]] {
+        let t = Instant::now();
+        env.kinfra(&far, args)
+            .code(7)
+            .stderr_has("engine rem")
+            .stderr_has("not reachable");
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{args:?}: {:?}",
+            t.elapsed()
+        );
+    }
+    // The local one is unaffected: its status, its port, the list.
+    env.kinfra(&near, &["sandbox", "status"]).success();
+    assert!(crate::harness::http_get(port_of(&near), "/index.html").contains("here"));
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    let rows = list["instances"].as_array().expect("rows").clone();
+    let state = |id: &str| {
+        rows.iter()
+            .find(|r| r["instance_id"] == id)
+            .map(|r| r["state"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(state("rmtfail--near"), "running", "{list}");
+    assert!(state("rmtfail--far").contains("unreachable"), "{list}");
+
+    // destroy needs the engine; --force forgets it here and says what may be left.
+    env.kinfra(&repo, &["sandbox", "destroy", "far"]).code(7);
+    env.kinfra(&repo, &["sandbox", "destroy", "far", "--force"])
+        .success()
+        .stderr_has("left there")
+        .stderr_has("compose project rmtfail--far");
+    assert!(env.registry()["instances"].get("rmtfail--far").is_none());
+    assert!(!answers(far_port), "its forward was left behind");
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
+    env.kinfra(&repo, &["sandbox", "destroy", "near"]).success();
+}
