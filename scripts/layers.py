@@ -19,6 +19,7 @@ LAYERS = [
     ("instance", ["instance"]),
     ("data", ["data"]),
     ("agents and setup", ["agents", "setup"]),
+    ("router", ["router"]),
     ("cli", ["cli"]),
 ]
 

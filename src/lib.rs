@@ -48,6 +48,8 @@ pub mod data;
 pub mod agents;
 pub mod setup;
 
+pub mod router;
+
 pub mod cli;
 
 pub use support::error::{Error, Result};

@@ -76,6 +76,10 @@ pub enum Command {
     Doctor(cmd::doctor::Args),
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
+    /// The front door: one local process that reaches every instance by name
+    /// (`http://SERVICE.INSTANCE.localhost:7355/`) and shows them all on a page.
+    #[command(subcommand)]
+    Router(cmd::router::RouterCmd),
     /// Print this instance's URLs and ports, or one of them (for scripts and agents).
     Url(cmd::url::Args),
     /// Print this instance's variables as `export` lines (for `eval`) or JSON.
@@ -218,6 +222,7 @@ fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
     match (command, stack) {
         (Command::Doctor(a), stack) => cmd::doctor::run(ctx, stack.as_ref(), a),
         (Command::Completions(a), _) => cmd::completions::run(a),
+        (Command::Router(c), stack) => cmd::router::run(ctx, stack, c),
         (command, stack) => dispatch(ctx, &stack?, command),
     }
 }
@@ -262,6 +267,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
         Command::Demo(a) => cmd::demo::run(ctx, a),
         Command::Doctor(a) => cmd::doctor::run(ctx, Ok(stack), a),
         Command::Completions(a) => cmd::completions::run(a),
+        Command::Router(c) => cmd::router::run(ctx, Ok(stack.clone()), c),
         Command::Url(a) => cmd::url::run(ctx, stack, a),
         Command::Env(a) => cmd::env::run(ctx, stack, a),
         Command::Wait(a) => cmd::wait::run(ctx, stack, a),

@@ -23,6 +23,7 @@ mod ktrdr_today;
 mod local_prod;
 mod mcp;
 mod registry;
+mod router;
 mod sandbox;
 mod secrets;
 mod setup;

@@ -22,6 +22,7 @@ pub mod mcp;
 pub mod prune;
 pub mod release;
 pub mod reset;
+pub mod router;
 pub mod shared;
 pub mod shell;
 pub mod snapshot;

@@ -1,0 +1,284 @@
+//! `kinfra router`: one per kinfra home, a held port named, every instance by
+//! name (`SERVICE.INSTANCE.localhost`) with keep-alive, upgrades, streamed bodies
+//! and `X-Forwarded-*`, a 404 that lists the names, the page's `/api/instances`
+//! as `sandbox list --json`; and `up` starting it for two real sandboxes.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use crate::docker_env;
+use crate::harness::{Backend, Env, RouterGuard, project, raw_http, register_fake, routed_get};
+
+// Ports of this file's tests (rtr-): the routers and the fake services.
+const ROUTER: u16 = 18651;
+const ROUTER_UP: u16 = 18652;
+const WEB_A: u16 = 18661;
+const API_A: u16 = 18662;
+const WEB_B: u16 = 18663;
+const WEB_C: u16 = 18664;
+
+/// Reads one HTTP/1.1 response with a Content-Length from `s` (keep-alive).
+fn read_response(s: &mut std::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).expect("read"), 1, "closed early: {buf:?}");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().expect("length"))
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).expect("body");
+    head + &String::from_utf8_lossy(&body)
+}
+
+#[test]
+fn router_runs_once_per_home_names_a_holder_and_routes_by_name() {
+    let env = Env::new();
+    let other = Env::new();
+    let _a = Backend::start("a-web", WEB_A);
+    let _api = Backend::start("a-api", API_A);
+    let _b = Backend::start("b-web", WEB_B);
+    register_fake(
+        &env,
+        &[
+            (
+                "rtr-a",
+                1,
+                &[("PORT_WEB_80", WEB_A), ("PORT_API_8000", API_A)],
+            ),
+            (
+                "rtr_b",
+                2,
+                &[("PORT_WEB_80", WEB_B), ("PORT_DNS_53_UDP", WEB_C)],
+            ),
+        ],
+    );
+    let r = RouterGuard::start(&env, ROUTER);
+    let st = r.run(&["router", "status", "--json"]).json();
+    assert_eq!(st["running"], true, "{st}");
+    assert_eq!(st["port"], ROUTER, "{st}");
+    let pid = r.pid().expect("pid");
+
+    // One per home: a second start says where the first listens; a second `run` is refused.
+    r.run(&["router", "start"])
+        .success()
+        .stdout_has(&format!("already running (pid {pid})"));
+    r.run(&["router", "run"]).code(1).stderr_has(&format!(
+        "a router already runs for this kinfra home: pid {pid}, on http://127.0.0.1:{ROUTER}/"
+    ));
+    // Another home wanting the same port: refused naming the holder, nothing started.
+    let o = RouterGuard::adopt(&other, ROUTER);
+    o.run(&["router", "start"])
+        .code(3)
+        .stderr_has(&format!("port {ROUTER} on 127.0.0.1"))
+        .stderr_has(&format!("process {pid}"));
+    assert_eq!(o.pid(), None);
+
+    // A service by name, with the path, the client's Host and X-Forwarded-*.
+    let host = format!("web.rtr-a.localhost:{ROUTER}");
+    let got = routed_get(ROUTER, &host, "/x/y?z=1");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        got.contains(&format!(
+            "a-web path=/x/y?z=1 host={host} xfh={host} xfp=http"
+        )),
+        "{got}"
+    );
+    assert!(routed_get(ROUTER, "api.rtr-a.localhost", "/").contains("a-api path=/"));
+    // The instance's own name reaches its front end; `_` in a name is `-` in a host.
+    assert!(routed_get(ROUTER, "rtr-b.localhost", "/").contains("b-web path=/"));
+    assert!(routed_get(ROUTER, "WEB.RTR-B.localhost.", "/").contains("b-web"));
+
+    // Keep-alive: two requests on one client connection reach one service connection.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", ROUTER)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let ask = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    s.write_all(ask("/1").as_bytes()).expect("write");
+    let first = read_response(&mut s);
+    s.write_all(ask("/2").as_bytes()).expect("write");
+    let second = read_response(&mut s);
+    let conn = |t: &str| t.rsplit_once("conn=").map(|(_, n)| n.trim().to_string());
+    assert!(
+        first.contains("path=/1") && second.contains("path=/2"),
+        "{first}\n{second}"
+    );
+    assert_eq!(conn(&first), conn(&second), "{first}\n{second}");
+
+    // A streamed (chunked) body arrives whole.
+    let post = format!(
+        "POST /up HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    );
+    let got = raw_http(ROUTER, post.as_bytes(), Duration::from_secs(10));
+    assert!(got.contains("path=/up") && got.contains("len=11"), "{got}");
+
+    // An upgrade (a dev server's hot-reload socket): 101, then bytes both ways.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", ROUTER)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(
+        format!("GET /ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+            .as_bytes(),
+    )
+    .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).expect("read"), 1);
+        head.push(byte[0]);
+    }
+    assert!(
+        String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"),
+        "{head:?}"
+    );
+    s.write_all(b"hot reload").expect("write");
+    let mut back = [0u8; 10];
+    s.read_exact(&mut back).expect("echo");
+    assert_eq!(&back, b"HOT RELOAD");
+
+    // An unknown name: a 404 that lists the names there are (udp ports are not routed).
+    let got = routed_get(ROUTER, "nosuch.localhost", "/");
+    assert!(got.starts_with("HTTP/1.1 404"), "{got}");
+    for name in [
+        format!("http://web.rtr-a.localhost:{ROUTER}/"),
+        format!("http://api.rtr-a.localhost:{ROUTER}/"),
+        format!("http://rtr-b.localhost:{ROUTER}/"),
+    ] {
+        assert!(got.contains(&name), "{name} in {got}");
+    }
+    assert!(!got.contains("dns."), "{got}");
+    let got = routed_get(ROUTER, "db.rtr-a.localhost", "/");
+    assert!(
+        got.starts_with("HTTP/1.1 404") && got.contains("service db of instance rtr-a"),
+        "{got}"
+    );
+    // Another site's name is refused (DNS rebinding).
+    let got = routed_get(ROUTER, "attacker.example", "/");
+    assert!(got.starts_with("HTTP/1.1 421"), "{got}");
+
+    // It follows the registry: a new instance is reachable without a restart.
+    let _c = Backend::start("c-web", WEB_C);
+    register_fake(
+        &env,
+        &[
+            (
+                "rtr-a",
+                1,
+                &[("PORT_WEB_80", WEB_A), ("PORT_API_8000", API_A)],
+            ),
+            ("rtr_b", 2, &[("PORT_WEB_80", WEB_B)]),
+            ("rtr-c", 3, &[("PORT_WEB_80", WEB_C)]),
+        ],
+    );
+    crate::harness::eventually("rtr-c is routed", || {
+        routed_get(ROUTER, "web.rtr-c.localhost", "/").contains("c-web")
+    });
+
+    // The page's API is `sandbox list --json`'s document.
+    let api = routed_get(
+        ROUTER,
+        &format!("kinfra.localhost:{ROUTER}"),
+        "/api/instances",
+    );
+    let (head, body) = api.split_once("\r\n\r\n").expect("a response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{api}");
+    let api: serde_json::Value = serde_json::from_str(body).expect("json");
+    let list = env.kinfra(&env.work, &["sandbox", "list", "--json"]).json();
+    assert_eq!(api, list);
+    assert_eq!(
+        list["instances"].as_array().map(Vec::len),
+        Some(3),
+        "{list}"
+    );
+
+    // stop: the process ends, its files go, status says so.
+    r.run(&["router", "stop"])
+        .success()
+        .stdout_has(&format!("router stopped (pid {pid})"));
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let st = r.run(&["router", "status", "--json"]).json();
+    assert_eq!(st["running"], false, "{st}");
+    assert!(!env.kinfra_home.join("router/router.pid").exists());
+    r.run(&["router", "stop"])
+        .success()
+        .stdout_has("no router is running");
+}
+
+fn compose() -> String {
+    r#"services:
+  web:
+    image: busybox:1.35
+    command: ["sh", "-c", "echo \"hi from $$(hostname)\" > /tmp/index.html && exec httpd -f -p 80 -h /tmp"]
+    ports:
+      - "18690:80"
+    stop_grace_period: 1s
+"#
+    .to_string()
+}
+
+#[test]
+fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
+    let env = docker_env!();
+    let repo = project(&env, "rtrshop", &[("compose.yaml", &compose())]);
+    let r = RouterGuard::adopt(&env, ROUTER_UP);
+    let vars = r.vars();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+    env.kinfra(&repo, &["sandbox", "create", "b"]).success();
+    let (a, b) = (env.work.join("rtrshop--a"), env.work.join("rtrshop--b"));
+    env.kinfra_env(&a, &["sandbox", "up"], &vars)
+        .success()
+        .stderr_has("router started");
+    let pid = r.pid().expect("up started the router");
+    // The second `up` finds it running.
+    let up_b = env.kinfra_env(&b, &["sandbox", "up"], &vars);
+    up_b.success();
+    assert!(!up_b.stderr.contains("router started"), "{}", up_b.stderr);
+    assert_eq!(r.pid(), Some(pid));
+
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    let ids: Vec<String> = list["instances"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["instance_id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{list}");
+    let body = |t: &str| {
+        t.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    };
+    let mut seen = Vec::new();
+    for (id, dir) in ids.iter().zip([&a, &b]) {
+        let direct_port = crate::harness::port_of(
+            &std::fs::read_to_string(dir.join(".env.sandbox")).expect("env"),
+            "PORT_WEB_80",
+        );
+        let direct = crate::harness::http_get(direct_port, "/index.html");
+        let routed = routed_get(
+            ROUTER_UP,
+            &format!("web.{id}.localhost:{ROUTER_UP}"),
+            "/index.html",
+        );
+        assert!(routed.starts_with("HTTP/1.1 200"), "{routed}");
+        assert!(body(&routed).starts_with("hi from"), "{routed}");
+        assert_eq!(body(&routed), body(&direct), "{id}");
+        let front = routed_get(ROUTER_UP, &format!("{id}.localhost"), "/index.html");
+        assert_eq!(body(&front), body(&direct), "{id}'s front end");
+        seen.push(body(&routed));
+    }
+    assert_ne!(seen[0], seen[1], "each name reaches its own sandbox");
+    for wt in [&a, &b] {
+        env.kinfra(wt, &["sandbox", "destroy", "-y", "--force"])
+            .success();
+    }
+}
