@@ -100,6 +100,7 @@ async fn connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, _peer: S
     b.timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(MAX_HEAD)
+        .max_header_size(MAX_HEAD)
         .keep_alive(true);
     let _ = b
         .serve_connection(TokioIo::new(stream), svc)

@@ -17,6 +17,7 @@ mod data;
 mod faults;
 mod fuzz;
 mod load;
+mod router;
 mod security;
 mod trust_engine;
 mod trust_files;
@@ -327,6 +328,7 @@ fn reliability_suite() {
     trust_values::run(&mut t);
     trust_procs::run(&mut t);
     trust_engine::run(&mut t);
+    router::run(&mut t);
     let text = report(&t);
     // Under target/, never over the tracked docs/RELIABILITY.md: a run is copied
     // there on purpose (scripts/reliability-report.sh).
