@@ -18,8 +18,8 @@ LAYERS = [
     ("stack", ["stack"]),
     ("instance", ["instance"]),
     ("data", ["data"]),
-    ("agents and setup", ["agents", "setup"]),
     ("router", ["router"]),
+    ("agents and setup", ["agents", "setup"]),
     ("cli", ["cli"]),
 ]
 

@@ -45,10 +45,10 @@ pub mod instance;
 
 pub mod data;
 
+pub mod router;
+
 pub mod agents;
 pub mod setup;
-
-pub mod router;
 
 pub mod cli;
 

@@ -500,7 +500,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            Ok(inst.urls(stack))
+            Ok(crate::router::urls::of(ctx, stack, &inst))
         })
         .await
     }

@@ -11,6 +11,7 @@ pub mod page;
 pub mod proxy;
 pub mod server;
 pub mod shared;
+pub mod urls;
 
 pub use lifecycle::{
     DEFAULT_PORT, RouterStatus, Started, Stopped, auto_start, start, status, stop, wanted_port,

@@ -275,6 +275,21 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
         let front = routed_get(ROUTER_UP, &format!("{id}.localhost"), "/index.html");
         assert_eq!(body(&front), body(&direct), "{id}'s front end");
         seen.push(body(&routed));
+        // `kinfra url` gives the routed URL beside the direct one.
+        let urls = env.kinfra_env(dir, &["url", "--json"], &vars).json();
+        let name = format!("http://web.{id}.localhost:{ROUTER_UP}/");
+        assert_eq!(urls["web:80"]["routed"], name.as_str(), "{urls}");
+        assert_eq!(
+            urls["web:80"]["direct"],
+            format!("http://localhost:{direct_port}"),
+            "{urls}"
+        );
+        env.kinfra_env(dir, &["url", "web", "--routed"], &vars)
+            .success()
+            .stdout_has(&name);
+        env.kinfra_env(dir, &["url"], &vars)
+            .success()
+            .stdout_has(&name);
     }
     assert_ne!(seen[0], seen[1], "each name reaches its own sandbox");
     for wt in [&a, &b] {
