@@ -80,6 +80,9 @@ pub enum Command {
     /// (`http://SERVICE.INSTANCE.localhost:7355/`) and shows them all on a page.
     #[command(subcommand)]
     Router(cmd::router::RouterCmd),
+    /// The project's own ports (its compose file's: localhost:3000, :5432 …) on one
+    /// instance, through the router; `--none` releases them.
+    Checkout(cmd::checkout::Args),
     /// Print this instance's URLs and ports, or one of them (for scripts and agents).
     Url(cmd::url::Args),
     /// Print this instance's variables as `export` lines (for `eval`) or JSON.
@@ -223,6 +226,7 @@ fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
         (Command::Doctor(a), stack) => cmd::doctor::run(ctx, stack.as_ref(), a),
         (Command::Completions(a), _) => cmd::completions::run(a),
         (Command::Router(c), stack) => cmd::router::run(ctx, stack, c),
+        (Command::Checkout(a), stack) => cmd::checkout::run(ctx, stack, a),
         (command, stack) => dispatch(ctx, &stack?, command),
     }
 }
@@ -268,6 +272,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
         Command::Doctor(a) => cmd::doctor::run(ctx, Ok(stack), a),
         Command::Completions(a) => cmd::completions::run(a),
         Command::Router(c) => cmd::router::run(ctx, Ok(stack.clone()), c),
+        Command::Checkout(a) => cmd::checkout::run(ctx, Ok(stack.clone()), a),
         Command::Url(a) => cmd::url::run(ctx, stack, a),
         Command::Env(a) => cmd::env::run(ctx, stack, a),
         Command::Wait(a) => cmd::wait::run(ctx, stack, a),

@@ -4,6 +4,8 @@
 //! per concern: its life and records, the names (pure), the HTTP forwarding, the
 //! pages it answers itself, and the server loop.
 
+pub mod checkout;
+pub mod client;
 pub mod holder;
 pub mod lifecycle;
 pub mod names;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
 use super::names::{Refused, Route, Target};
@@ -116,10 +117,26 @@ pub fn not_found(table: &[Route], target: &Target, port: u16) -> hyper::Response
 }
 
 /// `http://kinfra.localhost:PORT/…`.
-pub async fn serve<B>(shared: Arc<Shared>, req: Request<B>) -> hyper::Response<Body> {
+pub async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Response<Body> {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
         (&Method::GET, "/api/instances") => api_instances(shared).await,
+        (&Method::GET, "/api/checkout") => {
+            let now = shared.checkout.lock().await.current();
+            plain(
+                StatusCode::OK,
+                JSON,
+                serde_json::to_string(&now).unwrap_or_default(),
+            )
+        }
+        (&Method::POST, "/api/checkout") => match allowed(&shared, &req) {
+            Err(why) => plain(
+                StatusCode::FORBIDDEN,
+                TEXT,
+                format!("kinfra router: {why}\n"),
+            ),
+            Ok(()) => checkout(shared, req).await,
+        },
         (&Method::GET, "/") => {
             let table = shared.table();
             let body = format!(
@@ -132,9 +149,118 @@ pub async fn serve<B>(shared: Arc<Shared>, req: Request<B>) -> hyper::Response<B
         _ => plain(
             StatusCode::METHOD_NOT_ALLOWED,
             TEXT,
-            "kinfra router: the page only answers GET\n",
+            "kinfra router: no such action\n",
         ),
     }
+}
+
+/// The header an action carries the router's token in (from `router.json`,
+/// readable by its owner only; the page gets it embedded).
+pub const TOKEN_HEADER: &str = "x-kinfra-token";
+
+/// An action needs the router's token, and a browser's request must come from
+/// the router's own page (another site's page can send a POST, not read the
+/// token, and its Origin says where it comes from).
+fn allowed<B>(shared: &Shared, req: &Request<B>) -> Result<(), &'static str> {
+    let h = req.headers();
+    let origin_ok = match h
+        .get(hyper::header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => true,
+        Some(o) => same_origin(o, shared.port),
+    };
+    let site_ok = h
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|s| s == "same-origin" || s == "none");
+    if !origin_ok || !site_ok {
+        return Err("actions come only from the router's own page");
+    }
+    let token_ok = h
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| !shared.token.is_empty() && t == shared.token);
+    if !token_ok {
+        return Err("an action needs this router's token");
+    }
+    Ok(())
+}
+
+/// Pure: an Origin that is the router's own page.
+pub fn same_origin(origin: &str, port: u16) -> bool {
+    ["kinfra.localhost", "localhost", "127.0.0.1"]
+        .iter()
+        .any(|h| origin.eq_ignore_ascii_case(&format!("http://{h}:{port}")))
+}
+
+/// The most an action's body may be.
+const MAX_ACTION: usize = 4096;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutAsk {
+    instance: Option<String>,
+}
+
+/// `POST /api/checkout {"instance": NAME|null}`: moves the canonical ports.
+async fn checkout(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Response<Body> {
+    use http_body_util::BodyExt;
+    let bytes = match http_body_util::Limited::new(req.into_body(), MAX_ACTION)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "the request is too large"),
+    };
+    let Ok(ask) = serde_json::from_slice::<CheckoutAsk>(&bytes) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"instance\": NAME or null}",
+        );
+    };
+    let (instance, forwards) = match ask.instance {
+        None => (None, Vec::new()),
+        Some(name) => {
+            let s = shared.clone();
+            let found =
+                tokio::task::spawn_blocking(move || super::checkout::forwards_of(&s.ctx, &name))
+                    .await;
+            match found {
+                Ok(Ok((id, f))) => (Some(id), f),
+                Ok(Err(r)) => return refusal(&r),
+                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+    };
+    let mut state = shared.checkout.lock().await;
+    if let Err(r) = state.switch(instance, forwards).await {
+        return refusal(&r);
+    }
+    let now = state.current();
+    drop(state);
+    let text = serde_json::to_string(&now).unwrap_or_default();
+    let file = super::checkout::record_file(&shared.ctx);
+    let _ = crate::support::fsutil::write_atomic(&file, text.as_bytes(), Some(0o600));
+    plain(StatusCode::OK, JSON, text)
+}
+
+fn refusal(r: &super::checkout::Refusal) -> hyper::Response<Body> {
+    use super::checkout::Refusal;
+    let status = match r {
+        Refusal::NoSuchInstance(..) => StatusCode::NOT_FOUND,
+        Refusal::NeverStarted(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::Held { .. } => StatusCode::CONFLICT,
+    };
+    error(status, &r.to_string())
+}
+
+fn error(status: StatusCode, why: &str) -> hyper::Response<Body> {
+    plain(
+        status,
+        JSON,
+        serde_json::json!({ "error": why }).to_string(),
+    )
 }
 
 /// `sandbox list`'s document; Docker is asked off the serving thread.
@@ -165,6 +291,16 @@ async fn api_instances(shared: Arc<Shared>) -> hyper::Response<Body> {
 mod tests {
     use super::*;
     use crate::router::names::ServicePort;
+
+    #[test]
+    fn only_the_routers_own_page_is_same_origin() {
+        assert!(same_origin("http://kinfra.localhost:7355", 7355));
+        assert!(same_origin("http://127.0.0.1:7355", 7355));
+        assert!(!same_origin("http://kinfra.localhost:7356", 7355));
+        assert!(!same_origin("http://web.shop.localhost:7355", 7355));
+        assert!(!same_origin("https://attacker.example", 7355));
+        assert!(!same_origin("null", 7355));
+    }
 
     #[test]
     fn escapes_and_lists() {

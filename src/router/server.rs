@@ -61,6 +61,7 @@ async fn accept_loop(
     let mut int = signal(SignalKind::interrupt())?;
     // A closed terminal does not end a router started from it.
     let mut hup = signal(SignalKind::hangup())?;
+    restore_checkout(&shared).await;
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -85,6 +86,26 @@ async fn accept_loop(
             _ = int.recv() => return Ok(()),
             _ = hup.recv() => {}
         }
+    }
+}
+
+/// A restarted router serves the checkout it served before, when it still can.
+async fn restore_checkout(shared: &Shared) {
+    let file = super::checkout::record_file(&shared.ctx);
+    let Some(before) = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<super::checkout::Checkout>(&b).ok())
+    else {
+        return;
+    };
+    let Some(name) = before.instance else { return };
+    let again = match super::checkout::forwards_of(&shared.ctx, &name) {
+        Ok((id, f)) => shared.checkout.lock().await.switch(Some(id), f).await,
+        Err(why) => Err(why),
+    };
+    if let Err(why) = again {
+        crate::errln!("kinfra router: the checkout of {name} is not served again: {why}");
+        let _ = std::fs::remove_file(&file);
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Shared {
     pub port: u16,
     pub token: String,
     cache: Mutex<Cache>,
+    /// The canonical ports and where they go (`kinfra checkout`).
+    pub checkout: tokio::sync::Mutex<super::checkout::State>,
 }
 
 #[derive(Default)]
@@ -41,6 +43,7 @@ impl Shared {
             port,
             token,
             cache: Mutex::default(),
+            checkout: tokio::sync::Mutex::default(),
         }
     }
 

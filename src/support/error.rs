@@ -246,6 +246,8 @@ pub enum Error {
     HostPortHeld { name: String, port: u16 },
     #[error("port {port} on 127.0.0.1, which the router needs, is held by {holder}")]
     RouterPortHeld { port: u16, holder: String },
+    #[error("checkout refused: {detail}")]
+    CheckoutHeld { detail: String },
     #[error("a router already runs for this kinfra home{}", match (pid, port) { (Some(pid), Some(port)) => format!(": pid {pid}, on http://127.0.0.1:{port}/"), _ => " (it is starting)".into() })]
     RouterRunning { pid: Option<u32>, port: Option<u16> },
     #[error("host service records kinfra did not write, nothing was signalled:\n  {}", records.join("\n  "))]
@@ -385,7 +387,8 @@ impl Error {
             | Error::GateFailed { .. } => Invalid,
             Error::PortConflict { .. }
             | Error::HostPortHeld { .. }
-            | Error::RouterPortHeld { .. } => PortConflict,
+            | Error::RouterPortHeld { .. }
+            | Error::CheckoutHeld { .. } => PortConflict,
             Error::Interrupted => Interrupted,
             Error::NoInstanceHere { .. }
             | Error::NoSuchInstance { .. }
@@ -516,6 +519,7 @@ impl Error {
             Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
             Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
             Error::RouterPortHeld { port, .. } => format!("stop what holds it, or give the router another port: KINFRA_ROUTER_PORT=N (now {port})"),
+            Error::CheckoutHeld { .. } => "stop what holds the port (`docker compose down` of your own run), then check out again".into(),
             Error::RouterRunning { .. } => "`kinfra router status` shows it; `kinfra router stop` stops a router `start` started".into(),
             Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
             Error::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),

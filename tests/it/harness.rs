@@ -1104,6 +1104,8 @@ def serve(c, n):
             path = line.split()[1].decode('latin-1')
             out = ('%s path=%s host=%s xfh=%s xfp=%s len=%d conn=%d' % (NAME, path, h.get('host'), h.get('x-forwarded-host'), h.get('x-forwarded-proto'), len(body), n)).encode()
             c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % len(out) + out)
+            if h.get('connection', '').lower() == 'close':
+                return
     except Exception:
         pass
     finally:
@@ -1204,4 +1206,15 @@ pub fn routed_get(port: u16, host: &str, path: &str) -> String {
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
         std::time::Duration::from_secs(10),
     )
+}
+
+/// Writes what `up` records of an instance's resolved model (the project's own
+/// port of each published port), for router tests without Docker.
+pub fn fake_model_meta(env: &Env, id: &str, bases: &[(&str, u16)]) {
+    let dir = env.kinfra_home.join("sandbox/compose");
+    std::fs::create_dir_all(&dir).expect("compose dir");
+    let meta = serde_json::json!({
+        "key": "test", "services": [], "bases": bases, "ports": {}
+    });
+    std::fs::write(dir.join(format!("{id}.meta.json")), meta.to_string()).expect("meta");
 }

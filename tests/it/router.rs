@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::docker_env;
-use crate::harness::{Backend, Env, RouterGuard, project, raw_http, register_fake, routed_get};
+use crate::harness::{
+    Backend, Env, RouterGuard, fake_model_meta, project, raw_http, register_fake, routed_get,
+};
 
 // Ports of this file's tests (rtr-): the routers and the fake services.
 const ROUTER: u16 = 18651;
@@ -212,6 +214,162 @@ fn router_runs_once_per_home_names_a_holder_and_routes_by_name() {
         .stdout_has("no router is running");
 }
 
+// The project's own ports (checkout) and the two instances' ports.
+const ROUTER_CO: u16 = 18653;
+const CANON_WEB: u16 = 18681;
+const CANON_DB: u16 = 18682;
+const CANON_CACHE: u16 = 18687;
+const CA_WEB: u16 = 18683;
+const CA_DB: u16 = 18684;
+const CB_WEB: u16 = 18685;
+const CB_DB: u16 = 18686;
+const CB_CACHE: u16 = 18688;
+
+/// `GET /` on 127.0.0.1:port with Host localhost (a canonical port), the answer.
+fn canonical_get(port: u16) -> String {
+    routed_get(port, &format!("localhost:{port}"), "/")
+}
+
+#[test]
+fn checkout_moves_the_projects_ports_and_refuses_a_held_one() {
+    let env = Env::new();
+    let _s = [
+        Backend::start("a-web", CA_WEB),
+        Backend::start("a-db", CA_DB),
+        Backend::start("b-web", CB_WEB),
+        Backend::start("b-db", CB_DB),
+        Backend::start("b-cache", CB_CACHE),
+    ];
+    register_fake(
+        &env,
+        &[
+            (
+                "rtr-ca",
+                1,
+                &[("PORT_WEB_80", CA_WEB), ("PORT_DB_5432", CA_DB)],
+            ),
+            (
+                "rtr-cb",
+                2,
+                &[
+                    ("PORT_WEB_80", CB_WEB),
+                    ("PORT_DB_5432", CB_DB),
+                    ("PORT_CACHE_6379", CB_CACHE),
+                ],
+            ),
+            ("rtr-cnew", 3, &[("PORT_WEB_80", 18689)]),
+        ],
+    );
+    fake_model_meta(
+        &env,
+        "rtr-ca",
+        &[("PORT_WEB_80", CANON_WEB), ("PORT_DB_5432", CANON_DB)],
+    );
+    fake_model_meta(
+        &env,
+        "rtr-cb",
+        &[
+            ("PORT_WEB_80", CANON_WEB),
+            ("PORT_DB_5432", CANON_DB),
+            ("PORT_CACHE_6379", CANON_CACHE),
+        ],
+    );
+    let r = RouterGuard::adopt(&env, ROUTER_CO);
+    r.run(&["checkout"])
+        .success()
+        .stdout_has("no instance is checked out");
+
+    // checkout starts the router when none runs.
+    r.run(&["checkout", "rtr-ca"])
+        .success()
+        .stdout_has("rtr-ca is checked out")
+        .stdout_has(&format!("localhost:{CANON_WEB}"));
+    assert!(r.pid().is_some());
+    assert!(canonical_get(CANON_WEB).contains("a-web"));
+    assert!(canonical_get(CANON_DB).contains("a-db"));
+
+    // A canonical port something else holds: refused naming it, nothing changes.
+    let holder = std::net::TcpListener::bind(("127.0.0.1", CANON_CACHE)).expect("hold");
+    r.run(&["checkout", "rtr-cb"])
+        .code(3)
+        .stderr_has(&format!(
+            "port {CANON_CACHE} is held by process {}",
+            std::process::id()
+        ))
+        .stderr_has("nothing was changed");
+    assert!(canonical_get(CANON_WEB).contains("a-web"));
+    r.run(&["checkout"])
+        .success()
+        .stdout_has("rtr-ca is checked out");
+    drop(holder);
+
+    // A connection open on a → b: it finishes on a; new ones reach b.
+    let mut open = std::net::TcpStream::connect(("127.0.0.1", CANON_WEB)).expect("connect");
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let ask = format!("GET /k HTTP/1.1\r\nHost: localhost:{CANON_WEB}\r\n\r\n");
+    open.write_all(ask.as_bytes()).expect("write");
+    assert!(read_response(&mut open).contains("a-web"));
+    r.run(&["checkout", "rtr-cb"])
+        .success()
+        .stdout_has("rtr-cb is checked out");
+    assert!(canonical_get(CANON_WEB).contains("b-web"));
+    assert!(canonical_get(CANON_DB).contains("b-db"));
+    assert!(canonical_get(CANON_CACHE).contains("b-cache"));
+    open.write_all(ask.as_bytes()).expect("write");
+    assert!(
+        read_response(&mut open).contains("a-web"),
+        "the open connection finishes on a"
+    );
+
+    // b → a: the port only b had is closed again.
+    let co = r.run(&["checkout", "rtr-ca", "--json"]).json();
+    assert_eq!(co["instance"], "rtr-ca", "{co}");
+    assert_eq!(co["ports"].as_array().map(Vec::len), Some(2), "{co}");
+    assert!(canonical_get(CANON_WEB).contains("a-web"));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", CANON_CACHE)).is_err());
+
+    // Refusals: no such instance (4), never started (2); nothing changes.
+    r.run(&["checkout", "nosuch"]).code(4);
+    r.run(&["checkout", "rtr-cnew"])
+        .code(2)
+        .stderr_has("has not been started yet");
+    assert!(canonical_get(CANON_WEB).contains("a-web"));
+    // An action without the router's token, or from another site's page, is refused.
+    let forged = |extra: &str| {
+        let body = r#"{"instance":null}"#;
+        raw_http(
+            ROUTER_CO,
+            format!(
+                "POST /api/checkout HTTP/1.1\r\nHost: kinfra.localhost:{ROUTER_CO}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+            Duration::from_secs(10),
+        )
+    };
+    assert!(forged("").starts_with("HTTP/1.1 403"));
+    assert!(forged("X-Kinfra-Token: wrong\r\n").starts_with("HTTP/1.1 403"));
+    let token = std::fs::read_to_string(env.kinfra_home.join("router/router.json")).expect("info");
+    let token: serde_json::Value = serde_json::from_str(&token).expect("json");
+    let token = token["token"].as_str().expect("token").to_string();
+    let other_site = format!("X-Kinfra-Token: {token}\r\nOrigin: http://attacker.example\r\n");
+    assert!(forged(&other_site).starts_with("HTTP/1.1 403"));
+    assert!(
+        canonical_get(CANON_WEB).contains("a-web"),
+        "nothing changed"
+    );
+
+    // A restarted router serves the checkout again; --none releases the ports.
+    r.run(&["router", "stop"]).success();
+    r.run(&["router", "start"]).success();
+    assert!(canonical_get(CANON_WEB).contains("a-web"));
+    r.run(&["checkout", "--none"])
+        .success()
+        .stdout_has("no instance is checked out");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", CANON_WEB)).is_err());
+}
+
 fn compose() -> String {
     r#"services:
   web:
@@ -219,6 +377,12 @@ fn compose() -> String {
     command: ["sh", "-c", "echo \"hi from $$(hostname)\" > /tmp/index.html && exec httpd -f -p 80 -h /tmp"]
     ports:
       - "18690:80"
+    stop_grace_period: 1s
+  db:
+    image: busybox:1.35
+    command: ["nc", "-ll", "-p", "5432", "-e", "hostname"]
+    ports:
+      - "18691:5432"
     stop_grace_period: 1s
 "#
     .to_string()
@@ -292,6 +456,41 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
             .stdout_has(&name);
     }
     assert_ne!(seen[0], seen[1], "each name reaches its own sandbox");
+
+    // checkout a -> b -> a: the project's own ports (18690 http, 18691 raw tcp)
+    // reach the instance checked out, as its own ports do.
+    let tcp_read = |port: u16| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.trim().to_string()
+    };
+    for (id, dir) in [(&ids[0], &a), (&ids[1], &b), (&ids[0], &a)] {
+        let text = std::fs::read_to_string(dir.join(".env.sandbox")).expect("env");
+        let web = crate::harness::port_of(&text, "PORT_WEB_80");
+        let db = crate::harness::port_of(&text, "PORT_DB_5432");
+        let name = dir.file_name().and_then(|n| n.to_str()).expect("name");
+        env.kinfra_env(
+            &repo,
+            &["checkout", name.trim_start_matches("rtrshop--")],
+            &vars,
+        )
+        .success()
+        .stdout_has(&format!("{id} is checked out"));
+        let canonical = crate::harness::http_get(18690, "/index.html");
+        assert_eq!(
+            body(&canonical),
+            body(&crate::harness::http_get(web, "/index.html")),
+            "{id}"
+        );
+        let from_db = tcp_read(18691);
+        assert!(!from_db.is_empty(), "{id}'s db answered");
+        assert_eq!(from_db, tcp_read(db), "{id}");
+    }
+    env.kinfra_env(&repo, &["checkout", "--none"], &vars)
+        .success();
     for wt in [&a, &b] {
         env.kinfra(wt, &["sandbox", "destroy", "-y", "--force"])
             .success();

@@ -1,6 +1,7 @@
 //! One file per subcommand: its arguments (whose doc comments are the help) and
 //! `run`, which calls the library and prints the result.
 
+pub mod checkout;
 pub mod completions;
 pub mod compose;
 pub mod create;
