@@ -6,6 +6,7 @@
 
 pub mod checkout;
 pub mod client;
+pub mod events;
 pub mod holder;
 pub mod lifecycle;
 pub mod names;

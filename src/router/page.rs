@@ -98,6 +98,53 @@ fn instance_list(table: &[Route], port: u16) -> String {
     html
 }
 
+/// The page: the list as plain HTML (readable without scripts), then a script
+/// that keeps it live from `/api/events` and offers checkout. The token is in
+/// the page: only a page of the router's own origin can read it.
+fn front_page(table: &[Route], port: u16, token: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>kinfra</title>\
+<meta name=\"kinfra-token\" content=\"{}\"><meta name=\"kinfra-port\" content=\"{port}\">\
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}</style>\
+</head><body><h1>kinfra</h1><p id=\"checkout\"></p><div id=\"list\">{}</div><script>{}</script></body></html>\n",
+        escape(token),
+        instance_list(table, port),
+        PAGE_SCRIPT
+    )
+}
+
+/// The page's script: renders `/api/instances` (with the routes) as a table,
+/// again on each server-sent event, and posts checkouts with the token.
+const PAGE_SCRIPT: &str = r#"
+const token = document.querySelector('meta[name=kinfra-token]').content;
+const port = document.querySelector('meta[name=kinfra-port]').content;
+const esc = s => String(s ?? '').replace(/[&<>"']/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}[c]));
+const form = s => s.toLowerCase().replace(/_/g, '-');
+async function render(listing) {
+  const routes = await (await fetch('/api/routes')).json();
+  const co = await (await fetch('/api/checkout')).json();
+  document.getElementById('checkout').textContent = co.instance ? `checked out: ${co.instance}` : 'nothing checked out';
+  const rows = listing.instances.map(r => {
+    const route = routes.find(x => form(x.instance) === form(r.instance_id));
+    const names = route ? [...new Set(route.services.map(s => s.service))].map(s => `http://${s}.${form(r.instance_id)}.localhost:${port}/`) : [];
+    const links = names.map(u => `<a href="${esc(u)}">${esc(u)}</a>`).join('<br>');
+    const direct = route ? route.services.map(s => `${esc(s.service)}:${s.target} → ${s.port}`).join('<br>') : '';
+    const mem = r.memory ? (r.memory / 1048576).toFixed(0) + ' MiB' : '-';
+    const btn = `<button data-co="${esc(r.instance_id)}">checkout</button>`;
+    return `<tr data-instance="${esc(r.instance_id)}"><td>${esc(r.instance_id)}</td><td>${esc(r.project)}</td><td>${esc(r.kind)}</td><td class="state">${esc(r.state)}</td><td>${links}</td><td>${direct}</td><td>${mem}</td><td>${btn}</td></tr>`;
+  }).join('');
+  document.getElementById('list').innerHTML = listing.instances.length
+    ? `<table><tr><th>instance</th><th>project</th><th>kind</th><th>state</th><th>routed</th><th>direct</th><th>memory</th><th></th></tr>${rows}</table>`
+    : '<p>No instances are registered.</p>';
+  document.querySelectorAll('button[data-co]').forEach(b => b.onclick = async () => {
+    const r = await fetch('/api/checkout', {method: 'POST', headers: {'X-Kinfra-Token': token, 'Content-Type': 'application/json'}, body: JSON.stringify({instance: b.dataset.co})});
+    if (!r.ok) alert((await r.json()).error); else render(listing);
+  });
+}
+fetch('/api/instances').then(r => r.json()).then(render);
+new EventSource('/api/events').onmessage = e => render(JSON.parse(e.data));
+"#;
+
 /// A name no instance or service has: a 404 that lists what there is.
 pub fn not_found(table: &[Route], target: &Target, port: u16) -> hyper::Response<Body> {
     let asked = match target {
@@ -139,12 +186,21 @@ pub async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Respon
         },
         (&Method::GET, "/") => {
             let table = shared.table();
-            let body = format!(
-                "<!doctype html><html><head><meta charset=\"utf-8\"><title>kinfra</title></head><body><h1>kinfra</h1>{}</body></html>\n",
-                instance_list(&table, shared.port)
-            );
-            plain(StatusCode::OK, HTML, body)
+            plain(
+                StatusCode::OK,
+                HTML,
+                front_page(&table, shared.port, &shared.token),
+            )
         }
+        (&Method::GET, "/api/routes") => {
+            let table = shared.table();
+            plain(
+                StatusCode::OK,
+                JSON,
+                serde_json::to_string(&*table).unwrap_or_default(),
+            )
+        }
+        (&Method::GET, "/api/events") => super::events::stream(shared),
         (&Method::GET, _) => plain(StatusCode::NOT_FOUND, TEXT, "kinfra router: no such page\n"),
         _ => plain(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -166,6 +166,45 @@ fn router_runs_once_per_home_names_a_holder_and_routes_by_name() {
     let got = routed_get(ROUTER, "attacker.example", "/");
     assert!(got.starts_with("HTTP/1.1 421"), "{got}");
 
+    // The page's live updates: a first event with the listing, another when an
+    // instance comes.
+    let mut events = std::net::TcpStream::connect(("127.0.0.1", ROUTER)).expect("connect");
+    events
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    events
+        .write_all(
+            format!("GET /api/events HTTP/1.1\r\nHost: kinfra.localhost:{ROUTER}\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("write");
+    let mut next_event = || {
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = events.read(&mut buf).expect("an event");
+            assert!(n > 0, "events ended: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if let Some(at) = seen.find("data: ")
+                && let Some(end) = seen[at..].find("\n\n")
+            {
+                let doc: serde_json::Value =
+                    serde_json::from_str(&seen[at + 6..at + end]).expect("event json");
+                return doc;
+            }
+        }
+    };
+    let first = next_event();
+    assert_eq!(
+        first["instances"].as_array().map(Vec::len),
+        Some(2),
+        "{first}"
+    );
+    assert!(
+        routed_get(ROUTER, "kinfra.localhost", "/").contains("kinfra-token"),
+        "the page carries its token"
+    );
+
     // It follows the registry: a new instance is reachable without a restart.
     let _c = Backend::start("c-web", WEB_C);
     register_fake(
@@ -183,6 +222,12 @@ fn router_runs_once_per_home_names_a_holder_and_routes_by_name() {
     crate::harness::eventually("rtr-c is routed", || {
         routed_get(ROUTER, "web.rtr-c.localhost", "/").contains("c-web")
     });
+    let second = next_event();
+    assert_eq!(
+        second["instances"].as_array().map(Vec::len),
+        Some(3),
+        "{second}"
+    );
 
     // The page's API is `sandbox list --json`'s document.
     let api = routed_get(
