@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod client;
 pub mod events;
 pub mod holder;
+pub mod html;
 pub mod lifecycle;
 pub mod names;
 pub mod page;
@@ -15,6 +16,7 @@ pub mod proxy;
 pub mod server;
 pub mod shared;
 pub mod urls;
+pub mod wake;
 
 pub use lifecycle::{
     DEFAULT_PORT, RouterStatus, Started, Stopped, auto_start, start, status, stop, wanted_port,

@@ -100,6 +100,9 @@ pub struct ServicePort {
 pub struct Route {
     pub instance: String,
     pub kind: &'static str,
+    /// Its directory, from the registry (where `up` runs when it is woken).
+    #[serde(skip)]
+    pub path: String,
     pub services: Vec<ServicePort>,
     /// Its front end: the port `INSTANCE.localhost` reaches.
     pub front: Option<u16>,
@@ -165,11 +168,21 @@ pub fn table(reg: &crate::state::registry::Contents) -> Vec<Route> {
             Route {
                 instance: e.instance_id.clone(),
                 kind: crate::instance::Kind::of_slot(e.slot).label(),
+                path: e.path.clone(),
                 front: crate::stack::ports::main_port(&ports),
                 services,
             }
         })
         .collect()
+}
+
+/// Pure: the instance a target names in `table`.
+pub fn route_of<'t>(table: &'t [Route], target: &Target) -> Option<&'t Route> {
+    let i = match target {
+        Target::Instance(i) | Target::Service { instance: i, .. } => i,
+        Target::Page | Target::Unknown(_) => return None,
+    };
+    table.iter().find(|r| form(&r.instance) == form(i))
 }
 
 /// Pure: the port a target reaches in `table`; `None`: no such name.

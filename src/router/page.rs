@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
+use super::html::escape;
 use super::names::{Refused, Route, Target};
 use super::proxy::{Body, plain};
 use super::shared::Shared;
@@ -14,22 +15,6 @@ use super::shared::Shared;
 const HTML: &str = "text/html; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
-
-/// Pure: text safe inside HTML.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A `Host` the router does not serve.
 pub fn refused(r: &Refused) -> hyper::Response<Body> {
@@ -367,6 +352,7 @@ mod tests {
         let r = Route {
             instance: "shop-a".into(),
             kind: "sandbox",
+            path: String::new(),
             services: vec![
                 ServicePort {
                     service: "api".into(),

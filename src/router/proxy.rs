@@ -25,6 +25,10 @@ type Forwarded = Limited<Incoming>;
 /// sends more is cut off).
 pub const MAX_BODY: usize = 256 * 1024 * 1024;
 
+/// Marks the router's own 502 when nothing listened on the port (the instance
+/// may be stopped: the server wakes it); never sent to a client.
+pub const UNREACHABLE: &str = "x-kinfra-unreachable";
+
 /// How long connecting to a service may take (127.0.0.1: only a stuck listen queue).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -174,7 +178,12 @@ pub async fn forward(
     }
     let mut s = match connect(port).await {
         Ok(s) => s,
-        Err(why) => return bad_gateway(port, &why),
+        Err(why) => {
+            let mut r = bad_gateway(port, &why);
+            r.headers_mut()
+                .insert(UNREACHABLE, HeaderValue::from_static("1"));
+            return r;
+        }
     };
     match s.send_request(req).await {
         Ok(resp) => finish(port, pool, s, resp, upgrade, client_side),

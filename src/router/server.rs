@@ -148,8 +148,24 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
         return super::page::serve(shared, req).await;
     }
     let table = shared.table();
-    match names::resolve(&table, &target) {
-        Some(port) => proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req).await,
-        None => super::page::not_found(&table, &target, shared.port),
+    let Some(port) = names::resolve(&table, &target) else {
+        return super::page::not_found(&table, &target, shared.port);
+    };
+    let mut resp = proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req).await;
+    if resp.headers_mut().remove(proxy::UNREACHABLE).is_some()
+        && let Some(route) = names::route_of(&table, &target)
+    {
+        let (s, route) = (shared.clone(), route.clone());
+        let woken =
+            tokio::task::spawn_blocking(move || super::wake::wake(&s.ctx, &s.waking, &route, resp))
+                .await;
+        return woken.unwrap_or_else(|_| {
+            proxy::plain(
+                hyper::StatusCode::BAD_GATEWAY,
+                "text/plain",
+                "kinfra router: no answer\n",
+            )
+        });
     }
+    resp
 }

@@ -22,6 +22,8 @@ pub struct Shared {
     cache: Mutex<Cache>,
     /// The canonical ports and where they go (`kinfra checkout`).
     pub checkout: tokio::sync::Mutex<super::checkout::State>,
+    /// Sandboxes a request is waking.
+    pub waking: super::wake::Waking,
 }
 
 #[derive(Default)]
@@ -44,6 +46,7 @@ impl Shared {
             token,
             cache: Mutex::default(),
             checkout: tokio::sync::Mutex::default(),
+            waking: super::wake::Waking::default(),
         }
     }
 

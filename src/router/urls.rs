@@ -48,6 +48,7 @@ pub fn pair(
     let route = Route {
         instance: instance.to_string(),
         kind: "",
+        path: String::new(),
         services: ports
             .iter()
             .filter_map(|(k, p)| {

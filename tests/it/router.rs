@@ -536,6 +536,29 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
     }
     env.kinfra_env(&repo, &["checkout", "--none"], &vars)
         .success();
+
+    // Wake on request: b stopped; a request for it answers a page that refreshes
+    // and starts it as `up` does; it then serves.
+    env.kinfra(&b, &["sandbox", "down"]).success();
+    let host_b = format!("web.{}.localhost:{ROUTER_UP}", ids[1]);
+    let first = routed_get(ROUTER_UP, &host_b, "/index.html");
+    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
+    assert!(
+        first.contains("http-equiv=\"refresh\"") && first.contains("starting"),
+        "{first}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = routed_get(ROUTER_UP, &host_b, "/index.html");
+        if got.starts_with("HTTP/1.1 200") {
+            assert!(body(&got).starts_with("hi from"), "{got}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "b never woke: {got}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    assert_eq!(list["instances"][1]["state"], "running", "{list}");
     for wt in [&a, &b] {
         env.kinfra(wt, &["sandbox", "destroy", "-y", "--force"])
             .success();
