@@ -492,7 +492,7 @@ impl Server {
     }
 
     #[tool(
-        description = "The instance's URLs and ports by name (api, database, …): where this agent's stack answers."
+        description = "The instance's URLs and ports by name (api, database, …), each {direct, routed}: direct is its own port, routed its name through kinfra router (null where not routed)."
     )]
     async fn urls(
         &self,
