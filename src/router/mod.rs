@@ -9,6 +9,7 @@ pub mod client;
 pub mod events;
 pub mod holder;
 pub mod html;
+pub mod idle;
 pub mod lifecycle;
 pub mod names;
 pub mod page;

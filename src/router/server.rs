@@ -62,6 +62,15 @@ async fn accept_loop(
     // A closed terminal does not end a router started from it.
     let mut hup = signal(SignalKind::hangup())?;
     restore_checkout(&shared).await;
+    if let Some(idle) =
+        crate::support::env_vars::get(super::idle::VAR).and_then(|v| super::idle::parse(&v))
+    {
+        tokio::spawn(super::idle::watch(
+            shared.clone(),
+            idle,
+            std::time::Instant::now(),
+        ));
+    }
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -151,6 +160,9 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
     let Some(port) = names::resolve(&table, &target) else {
         return super::page::not_found(&table, &target, shared.port);
     };
+    if let Some(route) = names::route_of(&table, &target) {
+        shared.last_seen.touch(&route.instance);
+    }
     let mut resp = proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req).await;
     if resp.headers_mut().remove(proxy::UNREACHABLE).is_some()
         && let Some(route) = names::route_of(&table, &target)

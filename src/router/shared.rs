@@ -2,6 +2,7 @@
 //! `/api/instances` lists with, the port and token, and the routing table, read
 //! again from the registry when its files change.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,6 +25,8 @@ pub struct Shared {
     pub checkout: tokio::sync::Mutex<super::checkout::State>,
     /// Sandboxes a request is waking.
     pub waking: super::wake::Waking,
+    /// When each instance was last asked for by name (idle stop).
+    pub last_seen: LastSeen,
 }
 
 #[derive(Default)]
@@ -47,6 +50,7 @@ impl Shared {
             cache: Mutex::default(),
             checkout: tokio::sync::Mutex::default(),
             waking: super::wake::Waking::default(),
+            last_seen: LastSeen::default(),
         }
     }
 
@@ -72,5 +76,20 @@ impl Shared {
         }
         c.checked = Some(Instant::now());
         c.table.clone()
+    }
+}
+
+/// When each instance was last asked for by name.
+#[derive(Default)]
+pub struct LastSeen(Mutex<BTreeMap<String, Instant>>);
+
+impl LastSeen {
+    pub fn touch(&self, id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(id.to_string(), Instant::now());
+        }
+    }
+    pub fn get(&self, id: &str) -> Option<Instant> {
+        self.0.lock().ok()?.get(id).copied()
     }
 }

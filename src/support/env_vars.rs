@@ -32,6 +32,8 @@ impl EnvVars {
     pub const KINFRA_COMPLETE: &'static str = "KINFRA_COMPLETE";
     /// The router's port on 127.0.0.1 (default 7355).
     pub const KINFRA_ROUTER_PORT: &'static str = "KINFRA_ROUTER_PORT";
+    /// The router stops a sandbox idle this long (`30m`; unset: never).
+    pub const KINFRA_IDLE_STOP: &'static str = "KINFRA_IDLE_STOP";
     /// `off`: `up` does not start the router.
     pub const KINFRA_ROUTER: &'static str = "KINFRA_ROUTER";
     /// The user's home directory (`~` in paths, default `KINFRA_HOME`).
@@ -118,6 +120,14 @@ pub fn check() -> crate::Result<()> {
         return Err(crate::Error::Invalid(format!(
             "{}={v:?} is not a port from 1024 to 65535: set one, or unset it (default 7355)",
             EnvVars::KINFRA_ROUTER_PORT
+        )));
+    }
+    if let Some(v) = get(EnvVars::KINFRA_IDLE_STOP)
+        && crate::support::units::parse_duration(&v).is_none()
+    {
+        return Err(crate::Error::Invalid(format!(
+            "{}={v:?} is not a duration (examples: 30m, 2h, 90s): set one, or unset it",
+            EnvVars::KINFRA_IDLE_STOP
         )));
     }
     if let Some(v) = get(EnvVars::KINFRA_ROUTER)

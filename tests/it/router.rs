@@ -564,3 +564,43 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
             .success();
     }
 }
+
+const ROUTER_IDLE: u16 = 18654;
+
+#[test]
+fn an_idle_sandbox_is_stopped_by_the_router() {
+    let env = docker_env!();
+    let compose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports:\n      - \"18692:80\"\n    stop_grace_period: 1s\n";
+    let repo = project(&env, "rtridle", &[("compose.yaml", compose)]);
+    let r = RouterGuard::adopt(&env, ROUTER_IDLE);
+    let mut vars = r.vars();
+    vars.push(("KINFRA_IDLE_STOP", "3s".to_string()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+    let a = env.work.join("rtridle--a");
+    env.kinfra_env(&a, &["sandbox", "up"], &vars)
+        .success()
+        .stderr_has("router started");
+    let state = || {
+        env.kinfra(&repo, &["sandbox", "list", "--json"]).json()["instances"][0]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(state(), "running");
+    // No request and no command for 3 s: stopped, nothing removed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while state() != "stopped" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never stopped: {}",
+            state()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log =
+        std::fs::read_to_string(env.kinfra_home.join("router/router.log")).unwrap_or_default();
+    assert!(log.contains("stopping rtridle"), "{log}");
+    env.kinfra(&a, &["sandbox", "destroy", "-y", "--force"])
+        .success();
+}
