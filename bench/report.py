@@ -183,6 +183,21 @@ for n in (1, 5, 10):
     last = r
 print(f"\nlist 10/1: {last[0]['median'] / first[0]['median']:.2f}×, status 10/1: {last[1]['median'] / first[1]['median']:.2f}× (flat: one Docker call whatever the count)")
 
+rp = os.path.join(out, "router.json")
+if os.path.exists(rp):
+    r = json.load(open(rp))
+    print("\n## 13. Router: routed against direct keep-alive HTTP (one connection, small answers)\n")
+    print("| path | median latency (ms) | requests/s |\n|---|---|---|")
+    print(f"| direct | {r['direct_median_ms']:.3f} | {r['direct_rps']:.0f} |")
+    print(f"| routed | {r['routed_median_ms']:.3f} | {r['routed_rps']:.0f} |")
+    print(f"\n{r['requests']} requests each, interleaved in four rounds.")
+    print("\nthroughput direct/routed (routed ≥ 0.8× direct): " + target("router throughput direct/routed", r["direct_rps"] / r["routed_rps"], 1.25))
+    print("\nadded median latency: " + target("router added median latency", r["routed_median_ms"] - r["direct_median_ms"], 1.0, " ms"))
+    print("\ncheckout switch (command start to the first new connection on the other instance): "
+          + target("checkout switch", r["switch_median_ms"], 100, " ms") + f", max {r['switch_max_ms']:.0f} ms")
+    print("\nrouter RSS idle: " + target("router idle RSS", r["idle_rss_kb"] / 1024, 15, " MB")
+          + f"; after the load {r['after_load_rss_kb'] / 1024:.1f} MB")
+
 print("\n## Targets\n")
 print("| measure | value | target | |\n|---|---|---|---|")
 for name, v, lim, unit, ok in checks:

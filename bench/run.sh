@@ -389,6 +389,10 @@ end=$(date +%s%N)
 echo $(( (end - start) / 1000 )) > "$OUT/contention-total-us.txt"
 grep -h "registry lock waited" "$OUT"/lock-*.txt | sed 's/.*waited \([0-9]*\) us/\1/' > "$OUT/lock-waits.txt" || true
 
+log "13. router: routed against direct keep-alive HTTP, the checkout switch, idle memory"
+if [ "$QUICK" = 1 ]; then ROUTER_N=2000; else ROUTER_N=8000; fi
+python3 bench/router.py "$K" "$OUT/router.json" "$ROUTER_N" >/dev/null
+
 rm -rf "$ROOT/target/bench-raw" && cp -r "$OUT" "$ROOT/target/bench-raw"  # for rerunning report.py
 python3 "$ROOT/bench/report.py" "$OUT" "$QUICK" > "$ROOT/bench/RESULTS.md"
 cat "$ROOT/bench/RESULTS.md"

@@ -19,6 +19,7 @@ LAYERS = [
     ("stack", ["stack"]),
     ("instance", ["instance"]),
     ("data", ["data"]),
+    ("router", ["router"]),
     ("agents and setup", ["agents", "setup"]),
     ("cli", ["cli"]),
 ]

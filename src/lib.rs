@@ -48,6 +48,8 @@ pub mod instance;
 
 pub mod data;
 
+pub mod router;
+
 pub mod agents;
 pub mod setup;
 

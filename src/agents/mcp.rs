@@ -507,7 +507,7 @@ impl Server {
     }
 
     #[tool(
-        description = "The instance's URLs and ports by name (api, database, …): where this agent's stack answers."
+        description = "The instance's URLs and ports by name (api, database, …), each {direct, routed}: direct is its own port, routed its name through kinfra router (null where not routed)."
     )]
     async fn urls(
         &self,
@@ -515,7 +515,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            Ok(inst.urls(stack))
+            Ok(crate::router::urls::of(ctx, stack, &inst))
         })
         .await
     }

@@ -80,6 +80,13 @@ pub enum Command {
     Doctor(cmd::doctor::Args),
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
+    /// The front door: one local process that reaches every instance by name
+    /// (`http://SERVICE.INSTANCE.localhost:7355/`) and shows them all on a page.
+    #[command(subcommand)]
+    Router(cmd::router::RouterCmd),
+    /// The project's own ports (its compose file's: localhost:3000, :5432 …) on one
+    /// instance, through the router; `--none` releases them.
+    Checkout(cmd::checkout::Args),
     /// Print this instance's URLs and ports, or one of them (for scripts and agents).
     Url(cmd::url::Args),
     /// Print this instance's variables as `export` lines (for `eval`) or JSON.
@@ -230,6 +237,8 @@ fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
         (Command::Completions(a), _) => cmd::completions::run(a),
         // Engines belong to the machine, not to a project: no description needed.
         (Command::Engine(c), _) => cmd::engine::run(ctx, c),
+        (Command::Router(c), stack) => cmd::router::run(ctx, stack, c),
+        (Command::Checkout(a), stack) => cmd::checkout::run(ctx, stack, a),
         (command, stack) => dispatch(ctx, &stack?, command),
     }
 }
@@ -276,6 +285,8 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
         Command::Doctor(a) => cmd::doctor::run(ctx, Ok(stack), a),
         Command::Completions(a) => cmd::completions::run(a),
         Command::Engine(c) => cmd::engine::run(ctx, c),
+        Command::Router(c) => cmd::router::run(ctx, Ok(stack.clone()), c),
+        Command::Checkout(a) => cmd::checkout::run(ctx, Ok(stack.clone()), a),
         Command::Url(a) => cmd::url::run(ctx, stack, a),
         Command::Env(a) => cmd::env::run(ctx, stack, a),
         Command::Wait(a) => cmd::wait::run(ctx, stack, a),

@@ -53,7 +53,7 @@ fn pid_file(ctx: &Context, instance_id: &str, name: &str) -> PathBuf {
 /// Whether the process group `pid` still exists (signal 0 checks, sends nothing).
 /// Only asked of a group kinfra started and verified ([`our_process`]): while a
 /// group exists the system gives its number to no new process.
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     use nix::sys::signal::killpg;
     use nix::unistd::Pid;
     i32::try_from(pid).is_ok_and(|p| p > 1 && killpg(Pid::from_raw(p), None).is_ok())
@@ -192,7 +192,7 @@ fn judge(pid: u32, recorded: &Identity, now: Option<&Identity>) -> Verdict {
 }
 
 /// Writes the record of the process `pid` as observed.
-fn write_record(pf: &Path, pid: u32, id: &Identity, mark: &str) -> Result<()> {
+pub(crate) fn write_record(pf: &Path, pid: u32, id: &Identity, mark: &str) -> Result<()> {
     let r = Record {
         pid: i64::from(pid),
         start: id.start.clone(),
@@ -209,7 +209,7 @@ fn write_record(pf: &Path, pid: u32, id: &Identity, mark: &str) -> Result<()> {
 
 /// The process `pid` kinfra just spawned, once it runs its own program (until
 /// then it shows kinfra's command line); `None` when it ended first.
-fn settled(pid: u32) -> Option<Identity> {
+pub(crate) fn settled(pid: u32) -> Option<Identity> {
     let own = observe(std::process::id()).map(|i| i.command);
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
@@ -446,7 +446,7 @@ fn launch(
 
 /// A value no other process has in its environment: 128 bits from the system's
 /// random source (a clock-and-hash mix where it cannot be read).
-fn new_mark() -> String {
+pub(crate) fn new_mark() -> String {
     use std::io::Read;
     let mut bytes = [0u8; 16];
     let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
@@ -539,7 +539,7 @@ fn stop_records(ctx: &Context, records: Vec<(String, PathBuf)>) -> Result<Vec<St
 /// SIGTERM to the process group `pid` (verified as kinfra's), SIGKILL to what is
 /// left of it after 10 s. Checking the group, not the leader, is safe here: the
 /// number of a group that still exists is given to no new process.
-fn end_group(pid: u32) {
+pub(crate) fn end_group(pid: u32) {
     use nix::sys::signal::{Signal, killpg};
     use nix::unistd::Pid;
     let Ok(raw) = i32::try_from(pid) else {

@@ -109,7 +109,8 @@ impl Instance {
             .collect()
     }
 
-    /// `kinfra url --json`'s and MCP `urls`' answer: each link by its lowercase label.
+    /// Each link by its lowercase label (MCP's instance descriptions; `kinfra url`
+    /// adds the routed URL beside each: `router::urls`).
     pub fn urls(&self, stack: &Stack) -> std::collections::BTreeMap<String, String> {
         self.links(stack)
             .into_iter()

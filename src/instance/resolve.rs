@@ -53,6 +53,15 @@ pub fn cached_services(ctx: &Context, id: &str) -> Option<Vec<String>> {
     Some(m.services)
 }
 
+/// The project's own host port of each published port (key → the port its
+/// compose file gives), from the instance's last resolved model: what `kinfra
+/// checkout` serves. `None`: never resolved (never started).
+pub fn cached_bases(ctx: &Context, id: &str) -> Option<Vec<(String, u16)>> {
+    let m: Meta =
+        serde_json::from_slice(&std::fs::read(ctx.home.model_meta_file(id)).ok()?).ok()?;
+    Some(m.bases)
+}
+
 /// What the instance's last resolved copy shares with other instances (external
 /// networks, shared volumes, host-network services), one line each; empty when it
 /// has none or no copy (a plain read, for `status`).

@@ -112,6 +112,11 @@ impl Home {
         self.0.join("engines")
     }
 
+    /// The router's files: its process record, where it listens, its lock and log.
+    pub fn router_dir(&self) -> PathBuf {
+        self.0.join("router")
+    }
+
     /// The compose tool found last, and what it was found from.
     pub fn compose_cache_file(&self) -> PathBuf {
         self.0.join("cache").join("compose")

@@ -30,6 +30,12 @@ impl EnvVars {
     pub const KINFRA_TEST_PAUSE_FILE: &'static str = "KINFRA_TEST_PAUSE_FILE";
     /// Set by the shell's completion script: kinfra prints candidates and exits.
     pub const KINFRA_COMPLETE: &'static str = "KINFRA_COMPLETE";
+    /// The router's port on 127.0.0.1 (default 7355).
+    pub const KINFRA_ROUTER_PORT: &'static str = "KINFRA_ROUTER_PORT";
+    /// The router stops a sandbox idle this long (`30m`; unset: never).
+    pub const KINFRA_IDLE_STOP: &'static str = "KINFRA_IDLE_STOP";
+    /// `off`: `up` does not start the router.
+    pub const KINFRA_ROUTER: &'static str = "KINFRA_ROUTER";
     /// The user's home directory (`~` in paths, default `KINFRA_HOME`).
     pub const HOME: &'static str = "HOME";
     /// The docker CLI's configuration directory (default `~/.docker`).
@@ -112,6 +118,30 @@ pub fn check() -> crate::Result<()> {
         return Err(crate::Error::Invalid(format!(
             "{}={v:?} is not a size (examples: 8G, 512M, 2000000000): set a size, or unset it",
             EnvVars::KINFRA_MEMORY_BUDGET
+        )));
+    }
+    if let Some(v) = get(EnvVars::KINFRA_ROUTER_PORT)
+        && !v.trim().parse::<u16>().is_ok_and(|p| p >= 1024)
+    {
+        return Err(crate::Error::Invalid(format!(
+            "{}={v:?} is not a port from 1024 to 65535: set one, or unset it (default 7355)",
+            EnvVars::KINFRA_ROUTER_PORT
+        )));
+    }
+    if let Some(v) = get(EnvVars::KINFRA_IDLE_STOP)
+        && crate::support::units::parse_duration(&v).is_none()
+    {
+        return Err(crate::Error::Invalid(format!(
+            "{}={v:?} is not a duration (examples: 30m, 2h, 90s): set one, or unset it",
+            EnvVars::KINFRA_IDLE_STOP
+        )));
+    }
+    if let Some(v) = get(EnvVars::KINFRA_ROUTER)
+        && !["on", "off"].contains(&v.as_str())
+    {
+        return Err(crate::Error::Invalid(format!(
+            "{}={v:?}: use `off` (`up` does not start the router) or `on`, or unset it",
+            EnvVars::KINFRA_ROUTER
         )));
     }
     if let Some(v) = get(EnvVars::KINFRA_COMPOSE)

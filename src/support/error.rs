@@ -271,6 +271,12 @@ pub enum Error {
     PrepareFailed { name: String, detail: String },
     #[error("host service {name} needs port {port}, which something else holds")]
     HostPortHeld { name: String, port: u16 },
+    #[error("port {port} on 127.0.0.1, which the router needs, is held by {holder}")]
+    RouterPortHeld { port: u16, holder: String },
+    #[error("checkout refused: {detail}")]
+    CheckoutHeld { detail: String },
+    #[error("a router already runs for this kinfra home{}", match (pid, port) { (Some(pid), Some(port)) => format!(": pid {pid}, on http://127.0.0.1:{port}/"), _ => " (it is starting)".into() })]
+    RouterRunning { pid: Option<u32>, port: Option<u16> },
     #[error("host service records kinfra did not write, nothing was signalled:\n  {}", records.join("\n  "))]
     HostRecordUntrusted { records: Vec<String> },
     #[error("no snapshot {name:?} of {project}{}", if known.is_empty() { String::new() } else { format!(" (there are: {})", known.join(", ")) })]
@@ -375,6 +381,7 @@ impl Error {
         use ExitKind::*;
         match self {
             Error::AlreadyInitialized { .. }
+            | Error::RouterRunning { .. }
             | Error::LocalProdExists { .. }
             | Error::SlotsFull { .. }
             | Error::SlotTaken { .. }
@@ -407,7 +414,10 @@ impl Error {
             | Error::NoData { .. }
             | Error::ComposeConfig { .. }
             | Error::GateFailed { .. } => Invalid,
-            Error::PortConflict { .. } | Error::HostPortHeld { .. } => PortConflict,
+            Error::PortConflict { .. }
+            | Error::HostPortHeld { .. }
+            | Error::RouterPortHeld { .. }
+            | Error::CheckoutHeld { .. } => PortConflict,
             Error::Interrupted => Interrupted,
             Error::NoInstanceHere { .. }
             | Error::NoSuchInstance { .. }
@@ -542,6 +552,9 @@ impl Error {
             Error::Interrupted => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
             Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
             Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
+            Error::RouterPortHeld { port, .. } => format!("stop what holds it, or give the router another port: KINFRA_ROUTER_PORT=N (now {port})"),
+            Error::CheckoutHeld { .. } => "stop what holds the port (`docker compose down` of your own run), then check out again".into(),
+            Error::RouterRunning { .. } => "`kinfra router status` shows it; `kinfra router stop` stops a router `start` started".into(),
             Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
             Error::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),
             Error::SnapshotOfOtherProject { .. } => "a snapshot is for the project it was taken from; `kinfra snapshot list` shows this project's".into(),

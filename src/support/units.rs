@@ -67,6 +67,25 @@ impl std::hash::Hasher for Fnv64 {
     }
 }
 
+/// Pure: `30m`, `90s`, `2h`, `1d` (or plain seconds) → the duration; none for
+/// anything else or zero.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().ok().filter(|n| *n > 0)?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86400)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +116,31 @@ mod tests {
         let mut h = Fnv64::default();
         h.write(b"a");
         assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration as parse;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse("30m"), Some(Duration::from_secs(1800)));
+        assert_eq!(parse("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse(" 4s "), Some(Duration::from_secs(4)));
+        for bad in [
+            "",
+            "0",
+            "0m",
+            "m",
+            "5x",
+            "-5m",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 }

@@ -322,7 +322,10 @@ impl Env {
             }
         }
         c.env("HOME", &self.home)
-            .env("KINFRA_HOME", &self.kinfra_home);
+            .env("KINFRA_HOME", &self.kinfra_home)
+            // `up` starts no router unless a test asks for one (tests/it/router.rs):
+            // no process may outlive a test.
+            .env("KINFRA_ROUTER", "off");
         if let Some(h) = engine_host() {
             c.env("DOCKER_HOST", h);
         }
@@ -1077,4 +1080,220 @@ pub fn port_of(env_text: &str, key: &str) -> u16 {
         .find_map(|l| l.strip_prefix(&format!("{key}=")))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("{key} in\n{env_text}"))
+}
+
+/// A router a test started in its kinfra home: stopped when dropped (`router
+/// stop`, then SIGKILL to the recorded pid if it still runs a `router run`), so no
+/// process outlives the test.
+pub struct RouterGuard<'e> {
+    pub env: &'e Env,
+    pub port: u16,
+}
+
+impl<'e> RouterGuard<'e> {
+    /// `kinfra router start` on `port` (must succeed).
+    pub fn start(env: &'e Env, port: u16) -> RouterGuard<'e> {
+        let g = RouterGuard { env, port };
+        g.run(&["router", "start"]).success();
+        g
+    }
+
+    /// A guard for a router something else (`up`) starts on `port`.
+    pub fn adopt(env: &'e Env, port: u16) -> RouterGuard<'e> {
+        RouterGuard { env, port }
+    }
+
+    /// kinfra with this router's port and the router on.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let vars = self.vars();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.env.kinfra_env(&self.env.work, args, &vars)
+    }
+
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("KINFRA_ROUTER", "on".to_string()),
+            ("KINFRA_ROUTER_PORT", self.port.to_string()),
+        ]
+    }
+
+    /// The router's pid as `router status --json` says (none: not running).
+    pub fn pid(&self) -> Option<u32> {
+        let s = self.run(&["router", "status", "--json"]).json();
+        s["pid"].as_u64().map(|p| p as u32)
+    }
+}
+
+impl Drop for RouterGuard<'_> {
+    fn drop(&mut self) {
+        let pid = self.pid();
+        let _ = self.run(&["router", "stop"]);
+        if let Some(pid) = pid {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains("router\0run") {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+    }
+}
+
+/// A plain HTTP/1.1 service on 127.0.0.1:`port` (python3) for the router's tests:
+/// answers each request with its name, path, the `Host` and `X-Forwarded-*` it
+/// got, the body's length and the number of its connection; an `Upgrade` request
+/// gets a 101, then every byte back in capitals. Killed when dropped.
+pub struct Backend(std::process::Child);
+
+const BACKEND: &str = r#"
+import socket, sys, threading
+NAME, PORT = sys.argv[1], int(sys.argv[2])
+count = [0]
+def serve(c, n):
+    f = c.makefile('rb')
+    try:
+        while True:
+            line = f.readline()
+            if not line:
+                return
+            h = {}
+            while True:
+                l = f.readline()
+                if l in (b'\r\n', b'\n', b''):
+                    break
+                k, _, v = l.decode('latin-1').partition(':')
+                h[k.strip().lower()] = v.strip()
+            if 'chunked' in h.get('transfer-encoding', ''):
+                body = b''
+                while True:
+                    size = int(f.readline().split(b';')[0].strip() or b'0', 16)
+                    if size == 0:
+                        while f.readline() not in (b'\r\n', b'\n', b''):
+                            pass
+                        break
+                    body += f.read(size)
+                    f.readline()
+            else:
+                body = f.read(int(h.get('content-length', '0') or 0))
+            if h.get('upgrade'):
+                c.sendall(b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n')
+                while True:
+                    d = c.recv(4096)
+                    if not d:
+                        return
+                    c.sendall(d.upper())
+            path = line.split()[1].decode('latin-1')
+            out = ('%s path=%s host=%s xfh=%s xfp=%s len=%d conn=%d' % (NAME, path, h.get('host'), h.get('x-forwarded-host'), h.get('x-forwarded-proto'), len(body), n)).encode()
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % len(out) + out)
+            if h.get('connection', '').lower() == 'close':
+                return
+    except Exception:
+        pass
+    finally:
+        c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', PORT))
+s.listen(64)
+print('ready', flush=True)
+while True:
+    c, _ = s.accept()
+    count[0] += 1
+    threading.Thread(target=serve, args=(c, count[0]), daemon=True).start()
+"#;
+
+impl Backend {
+    pub fn start(name: &str, port: u16) -> Backend {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .args(["-c", BACKEND, name, &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("stdout");
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "backend {name} on {port} did not start"
+        );
+        Backend(child)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Registers instances by hand (no Docker): `(id, slot, ports)` with `ports` as
+/// kinfra records them (`PORT_WEB_80` → host port). The router routes by these.
+/// One instance registered by hand: its id, slot and ports (key → host port).
+pub type FakeInstance<'a> = (&'a str, u8, &'a [(&'a str, u16)]);
+
+pub fn register_fake(env: &Env, instances: &[FakeInstance]) {
+    let dir = env.kinfra_home.join("sandbox");
+    std::fs::create_dir_all(&dir).expect("registry dir");
+    let mut entries = serde_json::Map::new();
+    let mut ports = serde_json::Map::new();
+    let mut local_prod = serde_json::Value::Null;
+    for (id, slot, p) in instances {
+        let e = serde_json::json!({
+            "instance_id": id, "slot": slot, "path": env.work.join(id),
+            "created_at": "2026-01-01T00:00:00Z", "is_worktree": *slot > 0, "parent_repo": null
+        });
+        if *slot == 0 {
+            local_prod = e;
+        } else {
+            entries.insert((*id).to_string(), e);
+        }
+        let m: serde_json::Map<String, serde_json::Value> = p
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).into()))
+            .collect();
+        ports.insert((*id).to_string(), m.into());
+    }
+    let reg = serde_json::json!({"version": 1, "local_prod": local_prod, "instances": entries});
+    std::fs::write(dir.join("instances.json"), reg.to_string()).expect("registry");
+    let side = serde_json::json!({ "version": 1, "ports": ports });
+    std::fs::write(dir.join("kinfra.json"), side.to_string()).expect("kinfra.json");
+}
+
+/// Sends `raw` to 127.0.0.1:`port` and reads until the peer closes or `limit`
+/// passes; what came back.
+pub fn raw_http(port: u16, raw: &[u8], limit: std::time::Duration) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(limit)).expect("timeout");
+    let _ = s.write_all(raw);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `GET /` through the router at `port` with `Host: host`, the whole answer.
+pub fn routed_get(port: u16, host: &str, path: &str) -> String {
+    raw_http(
+        port,
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        std::time::Duration::from_secs(10),
+    )
+}
+
+/// Writes what `up` records of an instance's resolved model (the project's own
+/// port of each published port), for router tests without Docker.
+pub fn fake_model_meta(env: &Env, id: &str, bases: &[(&str, u16)]) {
+    let dir = env.kinfra_home.join("sandbox/compose");
+    std::fs::create_dir_all(&dir).expect("compose dir");
+    let meta = serde_json::json!({
+        "key": "test", "services": [], "bases": bases, "ports": {}
+    });
+    std::fs::write(dir.join(format!("{id}.meta.json")), meta.to_string()).expect("meta");
 }

@@ -25,6 +25,7 @@ mod local_prod;
 mod mcp;
 mod registry;
 mod remote;
+mod router;
 mod sandbox;
 mod secrets;
 mod setup;

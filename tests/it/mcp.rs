@@ -223,7 +223,8 @@ fn an_agent_drives_its_stack_through_mcp() {
     );
 
     let (_, urls) = c.call("urls", json!({}));
-    let api = urls["api"].as_str().expect("api url");
+    // Each link direct and, where the router routes it, by name (`kinfra url --json`).
+    let api = urls["api"]["direct"].as_str().expect("api url");
     assert!(
         api.starts_with("http://localhost:") && api.ends_with("/api/v1"),
         "{urls}"

@@ -17,6 +17,7 @@ mod data;
 mod faults;
 mod fuzz;
 mod load;
+mod router;
 mod security;
 mod trust_engine;
 mod trust_files;
@@ -319,6 +320,7 @@ const GROUPS: &[fn(&mut Tally)] = &[
     trust_secrets::run,
     trust_procs::run,
     trust_engine::run,
+    router::run,
 ];
 
 /// Runs every group into `t`. With Docker, one after the other: the Docker cases

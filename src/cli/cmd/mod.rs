@@ -1,6 +1,7 @@
 //! One file per subcommand: its arguments (whose doc comments are the help) and
 //! `run`, which calls the library and prints the result.
 
+pub mod checkout;
 pub mod completions;
 pub mod compose;
 pub mod create;
@@ -23,6 +24,7 @@ pub mod mcp;
 pub mod prune;
 pub mod release;
 pub mod reset;
+pub mod router;
 pub mod secrets;
 pub mod shared;
 pub mod shell;

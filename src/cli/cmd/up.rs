@@ -120,5 +120,23 @@ pub(crate) fn start(
             .success(&format!("{} started (gate not awaited)", inst.id()));
     }
     super::print_ports(stack, &report.instance);
+    ensure_router(ctx);
     Ok(0)
+}
+
+/// Starts the router when none runs (KINFRA_ROUTER=off: not); its failure is a
+/// warning, never `up`'s (the instance answers on its own ports anyway).
+fn ensure_router(ctx: &Context) {
+    if !crate::router::auto_start() {
+        return;
+    }
+    match crate::router::start(ctx, crate::router::wanted_port()) {
+        Ok(s) if s.started => ctx
+            .reporter
+            .info(&format!("router started (pid {}): {}", s.pid, s.url)),
+        Ok(_) => {}
+        Err(e) => ctx.reporter.warn(&format!(
+            "the router did not start ({e}); `kinfra router start` says more, KINFRA_ROUTER=off stops trying"
+        )),
+    }
 }

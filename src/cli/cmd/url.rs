@@ -5,7 +5,9 @@ use crate::state::context::Context;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   kinfra url api                 http://localhost:8001/api/v1 (this worktree's sandbox)
-  kinfra url                     every URL and port, one per line
+  kinfra url web --routed        http://web.shop-a.localhost:7355/ (through `kinfra router`)
+  kinfra url                     every URL and port, one per line, routed beside direct
+  kinfra url --json              {\"web:80\": {\"direct\": …, \"routed\": …}, …}
   curl \"$(kinfra url api)/health\"
 
 Exit codes: 0 ok, 2 no such entry (the known ones are listed), 4 no instance here.")]
@@ -15,20 +17,28 @@ pub struct Args {
     /// A registered sandbox (default: the instance containing the current directory).
     #[arg(long, value_name = "NAME", add = crate::cli::complete::sandboxes())]
     pub name: Option<String>,
-    /// Print JSON on stdout (label -> URL).
+    /// Print JSON on stdout (label -> {direct, routed}).
     #[arg(long)]
     pub json: bool,
+    /// Print the routed URL (the name through `kinfra router`) instead of the direct one.
+    #[arg(long)]
+    pub routed: bool,
 }
 
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
     let links = inst.links(stack);
+    let urls = crate::router::urls::of(ctx, stack, &inst);
     let Some(what) = a.what else {
         if a.json {
-            crate::outln!("{}", serde_json::json!(inst.urls(stack)));
+            crate::outln!("{}", serde_json::json!(urls));
         } else {
-            for (label, url) in links {
-                crate::outln!("{:<11} {url}", label.to_lowercase());
+            for (label, direct) in links {
+                let label = label.to_lowercase();
+                match urls.get(&label).and_then(|u| u.routed.as_deref()) {
+                    Some(routed) => crate::outln!("{label:<11} {direct:<28} {routed}"),
+                    None => crate::outln!("{label:<11} {direct}"),
+                }
             }
         }
         return Ok(0);
@@ -48,9 +58,24 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
             [one] => Some(one),
             _ => None,
         });
+    let pick = |label: &str, direct: &str| -> crate::Result<String> {
+        if !a.routed {
+            return Ok(direct.to_string());
+        }
+        urls.get(&label.to_lowercase())
+            .and_then(|u| u.routed.clone())
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "{label} of {} has no routed URL (the router routes each service's web port)",
+                    inst.id()
+                ))
+            })
+    };
     match found {
-        Some((_, url)) if a.json => crate::outln!("{}", serde_json::json!(url)),
-        Some((_, url)) => crate::outln!("{url}"),
+        Some((label, _)) if a.json => {
+            crate::outln!("{}", serde_json::json!(urls.get(&label.to_lowercase())));
+        }
+        Some((label, url)) => crate::outln!("{}", pick(label, url)?),
         None => {
             let known: Vec<String> = links.iter().map(|(l, _)| l.to_lowercase()).collect();
             return Err(crate::Error::Invalid(format!(

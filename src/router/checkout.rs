@@ -1,0 +1,267 @@
+//! `kinfra checkout NAME`: the project's own host ports (the base compose
+//! model's, e.g. 3000 and 5432) served on 127.0.0.1 by the router and forwarded
+//! as plain TCP to one instance's ports. Switching changes where new connections
+//! go at once (a shared target per port); open connections finish where they
+//! are. Every port to bind is bound before anything changes, so a port held by
+//! something else refuses the whole switch, naming it.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::names;
+use crate::state::context::Context;
+
+/// One canonical port and the instance port it reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    /// The project's own port (its compose file's), served by the router.
+    pub port: u16,
+    /// The instance's port on 127.0.0.1.
+    pub to: u16,
+    /// The port's key (`PORT_WEB_80`).
+    pub key: String,
+}
+
+/// Which instance holds the canonical ports: the answer of `kinfra checkout`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkout {
+    pub instance: Option<String>,
+    pub ports: Vec<Forward>,
+}
+
+/// Pure: the forwards of an instance from its model's bases (key → the project's
+/// own port) and its ports (key → its port): tcp only, each canonical port once.
+pub fn plan(bases: &[(String, u16)], ports: &BTreeMap<String, u16>) -> Vec<Forward> {
+    let mut out: Vec<Forward> = Vec::new();
+    for (key, base) in bases {
+        let tcp = is_tcp_key(key);
+        if let (true, Some(to)) = (tcp, ports.get(key))
+            && *base != 0
+            && *to != 0
+            && !out.iter().any(|f| f.port == *base)
+        {
+            out.push(Forward {
+                port: *base,
+                to: *to,
+                key: key.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|f| f.port);
+    out
+}
+
+/// Pure: a published port's key names a tcp port (`PORT_WEB_80`, `PORT_WEB_80_N2`;
+/// not `PORT_DNS_53_UDP`).
+fn is_tcp_key(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix(crate::tools::model::PORT_PREFIX) else {
+        return false;
+    };
+    let rest = match rest.rsplit_once("_N") {
+        Some((r, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => r,
+        _ => rest,
+    };
+    rest.rsplit_once('_')
+        .is_some_and(|(svc, t)| !svc.is_empty() && t.parse::<u16>().is_ok())
+}
+
+/// Why a checkout cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NoSuchInstance(String, Vec<String>),
+    NeverStarted(String),
+    Held { port: u16, holder: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoSuchInstance(n, known) => write!(
+                f,
+                "no registered instance {n:?} (there are: {})",
+                known.join(", ")
+            ),
+            Refusal::NeverStarted(n) => write!(
+                f,
+                "{n} has not been started yet, so its ports are not known: `up` it once"
+            ),
+            Refusal::Held { port, holder } => {
+                write!(f, "port {port} is held by {holder}; nothing was changed")
+            }
+        }
+    }
+}
+
+/// The forwards of the registered instance `name` (its id, matched as the router
+/// matches names), from kinfra's own records.
+pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), Refusal> {
+    let reg = ctx
+        .registry()
+        .load()
+        .map_err(|_| Refusal::NoSuchInstance(name.into(), Vec::new()))?;
+    let ids: Vec<String> = reg
+        .local_prod
+        .iter()
+        .chain(reg.instances.values())
+        .map(|e| e.instance_id.clone())
+        .collect();
+    let wanted = if name == "local-prod" {
+        reg.local_prod.as_ref().map(|e| e.instance_id.clone())
+    } else {
+        ids.iter()
+            .find(|i| names::form(i) == names::form(name))
+            .cloned()
+    };
+    let Some(id) = wanted else {
+        return Err(Refusal::NoSuchInstance(name.into(), ids));
+    };
+    let bases = crate::instance::resolve::cached_bases(ctx, &id)
+        .ok_or_else(|| Refusal::NeverStarted(id.clone()))?;
+    let ports = reg.kinfra.ports.get(&id).cloned().unwrap_or_default();
+    Ok((id, plan(&bases, &ports)))
+}
+
+/// A canonical port the router listens on, and where its new connections go.
+struct Listening {
+    target: Arc<AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The router's checkout: what it serves now.
+#[derive(Default)]
+pub struct State {
+    now: Checkout,
+    listening: BTreeMap<u16, Listening>,
+}
+
+impl State {
+    pub fn current(&self) -> Checkout {
+        self.now.clone()
+    }
+
+    /// Moves the canonical ports to `forwards` of `instance` (none: releases
+    /// them). New ports are bound first; one that cannot be refuses all.
+    pub async fn switch(
+        &mut self,
+        instance: Option<String>,
+        forwards: Vec<Forward>,
+    ) -> Result<(), Refusal> {
+        let mut bound = Vec::new();
+        for f in &forwards {
+            if self.listening.contains_key(&f.port) {
+                continue;
+            }
+            match std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, f.port))
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .and_then(tokio::net::TcpListener::from_std)
+            {
+                Ok(l) => bound.push((f.port, l)),
+                Err(_) => {
+                    return Err(Refusal::Held {
+                        port: f.port,
+                        holder: super::holder::describe(f.port),
+                    });
+                }
+            }
+        }
+        // Ports no longer served: closed to new connections; open ones finish.
+        let keep: Vec<u16> = forwards.iter().map(|f| f.port).collect();
+        let gone: Vec<u16> = self
+            .listening
+            .keys()
+            .filter(|p| !keep.contains(p))
+            .copied()
+            .collect();
+        for p in gone {
+            if let Some(l) = self.listening.remove(&p) {
+                // Awaited: the port is closed before the answer says so.
+                l.task.abort();
+                let _ = l.task.await;
+            }
+        }
+        for f in &forwards {
+            if let Some(l) = self.listening.get(&f.port) {
+                l.target.store(f.to, Ordering::SeqCst);
+            }
+        }
+        for (port, listener) in bound {
+            let to = forwards.iter().find(|f| f.port == port).map_or(0, |f| f.to);
+            let target = Arc::new(AtomicU16::new(to));
+            let task = tokio::spawn(serve(listener, target.clone()));
+            self.listening.insert(port, Listening { target, task });
+        }
+        self.now = Checkout {
+            instance,
+            ports: forwards,
+        };
+        Ok(())
+    }
+}
+
+/// Accepts on a canonical port; each connection goes, as plain TCP, to the
+/// instance port the target says at the moment it arrives.
+async fn serve(listener: tokio::net::TcpListener, target: Arc<AtomicU16>) {
+    loop {
+        let Ok((mut client, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let port = target.load(Ordering::SeqCst);
+        tokio::spawn(async move {
+            let _ = client.set_nodelay(true);
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            if let Ok(mut server) = tokio::net::TcpStream::connect(addr).await {
+                let _ = server.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        });
+    }
+}
+
+/// Where the router keeps which instance is checked out, so a restarted router
+/// serves it again.
+pub fn record_file(ctx: &Context) -> std::path::PathBuf {
+    ctx.home.router_dir().join("checkout.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_takes_tcp_ports_once_each() {
+        let bases: Vec<(String, u16)> = [
+            ("PORT_WEB_80", 3000),
+            ("PORT_DB_5432", 5432),
+            ("PORT_DNS_53_UDP", 53),
+            ("PORT_WEB_80_N2", 3001),
+            ("PORT_API_8000", 3000),
+            ("PORT_GONE_9000", 9000),
+        ]
+        .iter()
+        .map(|(k, p)| ((*k).to_string(), *p))
+        .collect();
+        let ports: BTreeMap<String, u16> = [
+            ("PORT_WEB_80", 3100),
+            ("PORT_DB_5432", 5532),
+            ("PORT_DNS_53_UDP", 20531),
+            ("PORT_WEB_80_N2", 3101),
+            ("PORT_API_8000", 8100),
+        ]
+        .iter()
+        .map(|(k, p)| ((*k).to_string(), *p))
+        .collect();
+        let p = plan(&bases, &ports);
+        let got: Vec<(u16, u16)> = p.iter().map(|f| (f.port, f.to)).collect();
+        assert_eq!(got, vec![(3000, 3100), (3001, 3101), (5432, 5532)]);
+        assert!(is_tcp_key("PORT_WEB_80") && is_tcp_key("PORT_WEB_80_N2"));
+        assert!(
+            !is_tcp_key("PORT_DNS_53_UDP") && !is_tcp_key("API_PORT") && !is_tcp_key("PORT__80")
+        );
+        assert!(plan(&[], &ports).is_empty());
+    }
+}

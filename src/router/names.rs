@@ -1,0 +1,351 @@
+//! Pure: what a request's `Host` names, and the routing table the registry gives.
+//! A name is only ever compared with the table's; it never builds a path, a
+//! command or an address (every port comes from the registry, every address is
+//! 127.0.0.1).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// What a `Host` header asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `kinfra.localhost`, `localhost` or `127.0.0.1`: the router's own page.
+    Page,
+    /// `INSTANCE.localhost`: the instance's front end.
+    Instance(String),
+    /// `SERVICE.INSTANCE.localhost`: that service's published port.
+    Service { service: String, instance: String },
+    /// A `*.localhost` name of no shape the router serves (`a.b.c.localhost`).
+    Unknown(String),
+}
+
+/// Why a `Host` is not served at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// No `Host` (HTTP/1.1 requires one).
+    Missing,
+    /// Not `*.localhost` nor 127.0.0.1: a page on another site that points its
+    /// name at 127.0.0.1 (DNS rebinding) sends its own name here.
+    Foreign(String),
+    /// Not a host name at all (bad characters, empty labels, too long).
+    Malformed(String),
+}
+
+/// The most a host name may be (RFC 1035).
+const MAX_HOST: usize = 253;
+
+/// Pure: a `Host` header's value → what it names.
+pub fn parse_host(host: Option<&str>) -> Result<Target, Refused> {
+    let raw = host
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or(Refused::Missing)?;
+    let shown = || raw.chars().take(80).collect::<String>();
+    // The port, when given, is digits after the last `:` (no IPv6 literal is served).
+    let name = match raw.rsplit_once(':') {
+        Some((n, p)) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => n,
+        Some(_) => return Err(Refused::Malformed(shown())),
+        None => raw,
+    };
+    // `foo.localhost.` is the same name, written absolute.
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if name.is_empty()
+        || name.len() > MAX_HOST
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    {
+        return Err(Refused::Malformed(shown()));
+    }
+    if name == "127.0.0.1" || name == "localhost" || name == "kinfra.localhost" {
+        return Ok(Target::Page);
+    }
+    let Some(labels) = name.strip_suffix(".localhost") else {
+        return Err(Refused::Foreign(shown()));
+    };
+    let parts: Vec<&str> = labels.split('.').collect();
+    if parts.iter().any(|l| l.is_empty() || l.len() > 63) {
+        return Err(Refused::Malformed(shown()));
+    }
+    Ok(match parts[..] {
+        [instance] => Target::Instance(instance.to_string()),
+        [service, instance] => Target::Service {
+            service: service.to_string(),
+            instance: instance.to_string(),
+        },
+        _ => Target::Unknown(labels.to_string()),
+    })
+}
+
+/// Pure: a name as compared: lowercase, `_` as `-` (a host name has no `_`, a
+/// compose project or service name may).
+pub fn form(s: &str) -> String {
+    s.to_ascii_lowercase().replace('_', "-")
+}
+
+/// One service port an instance publishes (tcp).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServicePort {
+    /// The service as a host name label (`airflow-apiserver`).
+    pub service: String,
+    /// The container port.
+    pub target: u16,
+    /// The instance's host port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// One registered instance the router can reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub instance: String,
+    pub kind: &'static str,
+    /// Its directory, from the registry (where `up` runs when it is woken).
+    #[serde(skip)]
+    pub path: String,
+    pub services: Vec<ServicePort>,
+    /// Its front end: the port `INSTANCE.localhost` reaches.
+    pub front: Option<u16>,
+}
+
+impl Route {
+    /// The port `service` reaches: its one port, else its most web-like one.
+    pub fn service_port(&self, service: &str) -> Option<u16> {
+        let wanted = form(service);
+        let mine: Vec<&ServicePort> = self
+            .services
+            .iter()
+            .filter(|s| s.service == wanted)
+            .collect();
+        mine.iter()
+            .min_by_key(|s| (web_rank(s.target), s.target))
+            .map(|s| s.port)
+    }
+}
+
+/// Pure: how likely a container port is a web front end (lower: more).
+fn web_rank(target: u16) -> u8 {
+    match target {
+        80 | 443 => 0,
+        3000 | 4200 | 5000 | 5173 | 8000..=8099 | 8443 | 8888 => 1,
+        _ => 5,
+    }
+}
+
+/// Pure: `PORT_<FORM>_<TARGET>` (tcp, first entry) → (service label, target); udp
+/// ports and second entries of one target are not routed.
+pub fn parse_key(key: &str) -> Option<(String, u16)> {
+    let rest = key.strip_prefix(crate::tools::model::PORT_PREFIX)?;
+    let (svc, target) = rest.rsplit_once('_')?;
+    let target: u16 = target.parse().ok()?;
+    if svc.is_empty() || target == 0 {
+        return None;
+    }
+    Some((form(svc), target))
+}
+
+/// Pure: the routing table from the registry (instance → its chosen ports).
+pub fn table(reg: &crate::state::registry::Contents) -> Vec<Route> {
+    let chosen = &reg.kinfra.ports;
+    reg.local_prod
+        .iter()
+        .chain(reg.instances.values())
+        .map(|e| {
+            let ports: BTreeMap<String, u16> =
+                chosen.get(&e.instance_id).cloned().unwrap_or_default();
+            let mut services: Vec<ServicePort> = ports
+                .iter()
+                .filter_map(|(k, p)| {
+                    let (service, target) = parse_key(k)?;
+                    (*p != 0).then_some(ServicePort {
+                        service,
+                        target,
+                        port: *p,
+                    })
+                })
+                .collect();
+            services.sort_by(|a, b| (&a.service, a.target).cmp(&(&b.service, b.target)));
+            Route {
+                instance: e.instance_id.clone(),
+                kind: crate::instance::Kind::of_slot(e.slot).label(),
+                path: e.path.clone(),
+                front: crate::stack::ports::main_port(&ports),
+                services,
+            }
+        })
+        .collect()
+}
+
+/// Pure: the instance a target names in `table`.
+pub fn route_of<'t>(table: &'t [Route], target: &Target) -> Option<&'t Route> {
+    let i = match target {
+        Target::Instance(i) | Target::Service { instance: i, .. } => i,
+        Target::Page | Target::Unknown(_) => return None,
+    };
+    table.iter().find(|r| form(&r.instance) == form(i))
+}
+
+/// Pure: the port a target reaches in `table`; `None`: no such name.
+pub fn resolve(table: &[Route], target: &Target) -> Option<u16> {
+    let find = |i: &str| table.iter().find(|r| form(&r.instance) == form(i));
+    match target {
+        Target::Instance(i) => find(i)?.front,
+        Target::Service { service, instance } => find(instance)?.service_port(service),
+        Target::Page | Target::Unknown(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_the_page_an_instance_or_a_service() {
+        assert_eq!(parse_host(Some("kinfra.localhost:7355")), Ok(Target::Page));
+        assert_eq!(parse_host(Some("127.0.0.1:7355")), Ok(Target::Page));
+        assert_eq!(parse_host(Some("LOCALHOST")), Ok(Target::Page));
+        assert_eq!(
+            parse_host(Some("Shop-Feat.localhost:7355")),
+            Ok(Target::Instance("shop-feat".into()))
+        );
+        assert_eq!(
+            parse_host(Some("web.shop-feat.localhost.:7355")),
+            Ok(Target::Service {
+                service: "web".into(),
+                instance: "shop-feat".into()
+            })
+        );
+        assert_eq!(
+            parse_host(Some("a.b.c.localhost")),
+            Ok(Target::Unknown("a.b.c".into()))
+        );
+    }
+
+    #[test]
+    fn foreign_and_malformed_hosts_are_refused() {
+        assert_eq!(parse_host(None), Err(Refused::Missing));
+        assert_eq!(parse_host(Some("  ")), Err(Refused::Missing));
+        for foreign in [
+            "evil.com",
+            "evil.com:7355",
+            "localhost.evil.com",
+            "x.localhost.evil.com",
+            "127.0.0.2",
+            "0.0.0.0",
+            "notlocalhost",
+            "xlocalhost",
+        ] {
+            assert!(
+                matches!(parse_host(Some(foreign)), Err(Refused::Foreign(_))),
+                "{foreign}"
+            );
+        }
+        for bad in [
+            "..localhost",
+            "a..localhost",
+            ".localhost",
+            "[::1]:7355",
+            "web.x.localhost:port",
+            "web.x.localhost:123456",
+            "a/b.localhost",
+            "a b.localhost",
+            "$(id).localhost",
+            "a%2fb.localhost",
+            "x.localhost\u{0}",
+            "é.localhost",
+        ] {
+            assert!(
+                matches!(parse_host(Some(bad)), Err(Refused::Malformed(_))),
+                "{bad}"
+            );
+        }
+        let long = format!("{}.localhost", "a".repeat(300));
+        assert!(matches!(
+            parse_host(Some(&long)),
+            Err(Refused::Malformed(_))
+        ));
+        let long_label = format!("{}.localhost", "a".repeat(64));
+        assert!(matches!(
+            parse_host(Some(&long_label)),
+            Err(Refused::Malformed(_))
+        ));
+    }
+
+    fn contents() -> crate::state::registry::Contents {
+        let mut reg = crate::state::registry::Contents::default();
+        let entry = |id: &str, slot: u8| crate::state::registry::Entry {
+            instance_id: id.into(),
+            slot,
+            path: format!("/w/{id}"),
+            created_at: String::new(),
+            is_worktree: slot > 0,
+            parent_repo: None,
+        };
+        reg.instances.insert("shop_a".into(), entry("shop_a", 1));
+        reg.local_prod = Some(entry("shop", 0));
+        reg.kinfra.ports.insert(
+            "shop_a".into(),
+            [
+                ("PORT_WEB_80".to_string(), 20801u16),
+                ("PORT_DB_5432".to_string(), 5532),
+                ("PORT_AIRFLOW_APISERVER_8080".to_string(), 8180),
+                ("PORT_AIRFLOW_APISERVER_9000".to_string(), 9100),
+                ("PORT_DNS_53_UDP".to_string(), 20531),
+                ("KTRDR_API_PORT".to_string(), 8001),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        reg
+    }
+
+    #[test]
+    fn table_comes_from_the_registry() {
+        let t = table(&contents());
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].instance, "shop");
+        assert_eq!(t[0].kind, "local-prod");
+        assert!(t[0].services.is_empty());
+        let a = &t[1];
+        assert_eq!(a.kind, "sandbox");
+        // udp and non-kinfra keys are not routed.
+        let names: Vec<(&str, u16)> = a
+            .services
+            .iter()
+            .map(|s| (s.service.as_str(), s.target))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("airflow-apiserver", 8080),
+                ("airflow-apiserver", 9000),
+                ("db", 5432),
+                ("web", 80)
+            ]
+        );
+        assert_eq!(a.front, Some(20801));
+        let svc = |s: &str, i: &str| Target::Service {
+            service: s.into(),
+            instance: i.into(),
+        };
+        assert_eq!(resolve(&t, &svc("web", "shop-a")), Some(20801));
+        assert_eq!(resolve(&t, &svc("db", "SHOP_A")), Some(5532));
+        // The most web-like of a service's ports.
+        assert_eq!(resolve(&t, &svc("airflow_apiserver", "shop-a")), Some(8180));
+        assert_eq!(resolve(&t, &Target::Instance("shop-a".into())), Some(20801));
+        assert_eq!(resolve(&t, &svc("nosuch", "shop-a")), None);
+        assert_eq!(resolve(&t, &svc("web", "nosuch")), None);
+        assert_eq!(resolve(&t, &Target::Instance("shop".into())), None);
+        assert_eq!(resolve(&t, &Target::Unknown("a.b.c".into())), None);
+    }
+
+    #[test]
+    fn keys_parse_or_are_left_out() {
+        assert_eq!(parse_key("PORT_WEB_80"), Some(("web".into(), 80)));
+        assert_eq!(parse_key("PORT_WEB_80_N2"), None);
+        assert_eq!(parse_key("PORT_DNS_53_UDP"), None);
+        assert_eq!(parse_key("PORT__80"), None);
+        assert_eq!(parse_key("PORT_WEB_0"), None);
+        assert_eq!(parse_key("API_PORT"), None);
+    }
+}

@@ -1,0 +1,155 @@
+//! The router's hostile input: a `Host` is only ever compared with the registry's
+//! names (never a path, a command or an address), other sites' names and
+//! malformed ones are refused, header and body sizes and a slow client are
+//! bounded, and a forged record of the router's process is never signalled.
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::Tally;
+use crate::harness::{Backend, Env, RouterGuard, raw_http, register_fake, routed_get};
+
+const ROUTER: u16 = 18671;
+const WEB: u16 = 18672;
+const ROUTER_LIMITS: u16 = 18673;
+const WEB_LIMITS: u16 = 18674;
+const ROUTER_FORGED: u16 = 18675;
+
+fn status_of(answer: &str) -> &str {
+    answer.split_whitespace().nth(1).unwrap_or("(none)")
+}
+
+pub fn run(t: &mut Tally) {
+    t.case("router", "Host tricks are refused; names never reach a path or a command", || {
+        let env = Env::new();
+        let _web = Backend::start("rel-web", WEB);
+        register_fake(&env, &[("rel-a", 1, &[("PORT_WEB_80", WEB)])]);
+        let r = RouterGuard::start(&env, ROUTER);
+        let mut checked = 0;
+        // Other sites (a DNS-rebinding page sends its own name): 421.
+        for host in [
+            "attacker.example",
+            "web.rel-a.localhost.attacker.example",
+            "localhost.attacker.example",
+            "127.0.0.2",
+            "0.0.0.0",
+            "[::1]",
+        ] {
+            let got = routed_get(ROUTER, host, "/");
+            assert!(
+                ["421", "400"].contains(&status_of(&got)),
+                "{host}: {got}"
+            );
+            assert!(!got.contains("rel-web"), "{host} reached the service: {got}");
+            checked += 1;
+        }
+        // A proxy-form target names its own host: it decides, not the Host header.
+        let got = raw_http(
+            ROUTER,
+            b"GET http://attacker.example/ HTTP/1.1\r\nHost: web.rel-a.localhost\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert_eq!(status_of(&got), "421", "{got}");
+        // Names with path and shell characters: refused or unknown, nothing run or made.
+        let marker = env.base().join("pwned");
+        for host in [
+            format!("$(touch {}).localhost", marker.display()),
+            "`id`.rel-a.localhost".to_string(),
+            "../../etc/passwd.localhost".to_string(),
+            "web.rel-a%2f..%2f.localhost".to_string(),
+            "web;rm -rf ~.rel-a.localhost".to_string(),
+            "web.rel-a.localhost:18672@attacker.example".to_string(),
+            "web\\rel-a.localhost".to_string(),
+        ] {
+            let got = routed_get(ROUTER, &host, "/");
+            assert!(
+                ["400", "404", "421"].contains(&status_of(&got)),
+                "{host}: {got}"
+            );
+            assert!(!got.contains("rel-web"), "{host} reached the service: {got}");
+            checked += 1;
+        }
+        // A port in the Host never picks the port: the registry's does.
+        let got = routed_get(ROUTER, "web.rel-a.localhost:22", "/");
+        assert!(got.contains("rel-web"), "{got}");
+        // An unknown name lists the names, escaped.
+        let got = routed_get(ROUTER, "x-y.localhost", "/");
+        assert_eq!(status_of(&got), "404", "{got}");
+        assert!(!marker.exists(), "a name ran a command");
+        assert!(r.pid().is_some(), "the router survived");
+        format!("{checked} hostile hosts refused; a Host's port is not used; nothing ran")
+    });
+
+    t.case("router", "header and body limits; a slow client is cut off", || {
+        let env = Env::new();
+        let _web = Backend::start("rel-limits", WEB_LIMITS);
+        register_fake(&env, &[("rel-b", 1, &[("PORT_WEB_80", WEB_LIMITS)])]);
+        let r = RouterGuard::start(&env, ROUTER_LIMITS);
+        // 100 KiB of headers: 431, the service never asked.
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: web.rel-b.localhost\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(100 * 1024)
+        );
+        let got = raw_http(ROUTER_LIMITS, big.as_bytes(), Duration::from_secs(10));
+        assert_eq!(status_of(&got), "431", "{}", &got[..got.len().min(300)]);
+        // A body declared over the limit: 413 before a byte is forwarded.
+        let got = raw_http(
+            ROUTER_LIMITS,
+            b"POST / HTTP/1.1\r\nHost: web.rel-b.localhost\r\nContent-Length: 999999999999\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert_eq!(status_of(&got), "413", "{got}");
+        // A client that sends half its headers and stops is cut off (10 s), and
+        // meanwhile others are served.
+        let mut slow = std::net::TcpStream::connect(("127.0.0.1", ROUTER_LIMITS)).expect("connect");
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: web.rel-b.loc").expect("write");
+        slow.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let began = Instant::now();
+        assert!(routed_get(ROUTER_LIMITS, "web.rel-b.localhost", "/").contains("rel-limits"));
+        let mut buf = Vec::new();
+        let _ = slow.read_to_end(&mut buf);
+        let held = began.elapsed();
+        assert!(held < Duration::from_secs(20), "a slow client held on {held:?}");
+        assert!(r.pid().is_some(), "the router survived");
+        format!("431 for 100 KiB of headers, 413 for an oversize body, a slow client cut off after {} s", held.as_secs())
+    });
+
+    t.case("router", "a forged router record is never signalled", || {
+        use std::os::unix::process::CommandExt;
+        let env = Env::new();
+        let mut bystander = Command::new("sleep")
+            .arg("300")
+            .process_group(0)
+            .spawn()
+            .expect("sleep");
+        let pid = bystander.id();
+        crate::harness::eventually("the bystander runs sleep", || {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|b| b.starts_with(b"sleep\0"))
+        });
+        let dir = env.kinfra_home.join("router");
+        std::fs::create_dir_all(&dir).expect("dir");
+        // Its real start time and command line, but not kinfra's mark.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        let start = stat[stat.rfind(')').expect(")") + 1..]
+            .split_whitespace()
+            .nth(19)
+            .expect("start")
+            .to_string();
+        let forged = serde_json::json!({"pid": pid, "start": start, "command": ["sleep", "300"], "mark": "forged"});
+        std::fs::write(dir.join("router.pid"), forged.to_string()).expect("forge");
+        let r = RouterGuard::adopt(&env, ROUTER_FORGED);
+        let stop = r.run(&["router", "stop"]);
+        stop.success().stderr_has("stale");
+        assert!(matches!(bystander.try_wait(), Ok(None)), "the bystander was signalled");
+        // Garbage: refused, nothing signalled, the file kept.
+        std::fs::write(dir.join("router.pid"), "{not json").expect("forge");
+        r.run(&["router", "stop"]).code(6);
+        r.run(&["router", "start"]).code(6);
+        assert!(dir.join("router.pid").exists());
+        assert!(matches!(bystander.try_wait(), Ok(None)), "the bystander was signalled");
+        let _ = bystander.kill();
+        let _ = bystander.wait();
+        "a record without kinfra's mark is stale (removed, nothing signalled); garbage is refused (exit 6)".into()
+    });
+}
