@@ -64,8 +64,8 @@ pub fn parse(json: &str) -> Result<BTreeMap<String, String>, String> {
         .collect())
 }
 
-/// Reads one secret's keys. `env` gives a variable (the environment, with the
-/// stack's literal entries over it).
+/// Reads one secret's keys. `env` gives a variable: kinfra's own environment,
+/// never a repository's literal entries (they would choose where the token goes).
 pub fn read(
     env: &dyn Fn(&str) -> Option<String>,
     mount: &str,
