@@ -214,6 +214,15 @@ fn host_value(lookup: &Lookup, name: &str) -> Result<String, String> {
 fn read_inside(main_clone: &Path, rel: &str) -> Result<Option<String>, String> {
     let path = crate::support::fsutil::resolve_inside(main_clone, Path::new(rel))
         .map_err(|why| format!("{rel} is refused: {why}"))?;
+    // A dotenv file is small: a huge one (or a device) is refused, not read whole.
+    const MAX_DOTENV: u64 = 16 << 20;
+    match std::fs::metadata(&path) {
+        Ok(m) if !m.is_file() => return Err(format!("{rel} is not a regular file")),
+        Ok(m) if m.len() > MAX_DOTENV => {
+            return Err(format!("{rel} is larger than 16 MiB: not a dotenv file"));
+        }
+        _ => {}
+    }
     match std::fs::read(&path) {
         Ok(bytes) => String::from_utf8(bytes)
             .map(Some)
@@ -463,6 +472,29 @@ mod tests {
             l.accept().is_err(),
             "the repository's BAO_ADDR was contacted"
         );
+    }
+
+    #[test]
+    fn a_huge_or_special_dotenv_file_is_refused_unread() {
+        let clone = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(clone.path().join("big.env")).unwrap();
+        f.set_len(17 << 20).unwrap();
+        std::fs::create_dir(clone.path().join("dir.env")).unwrap();
+        let lookup = Lookup {
+            main_clone: clone.path(),
+            literals: &[],
+        };
+        for (path, says) in [("big.env", "16 MiB"), ("dir.env", "regular file")] {
+            let r = SecretRef {
+                var: "K".into(),
+                source: SecretSource::Dotenv {
+                    path: path.into(),
+                    key: "K".into(),
+                },
+            };
+            let e = resolve_all(&[&r], &lookup).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains(path), "{e}");
+        }
     }
 
     #[test]
