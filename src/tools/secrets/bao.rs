@@ -49,8 +49,12 @@ struct Inner {
 /// Pure: the keys of a KV v2 read answer. String values as they are; other JSON
 /// values as their JSON text.
 pub fn parse(json: &str) -> Result<BTreeMap<String, String>, String> {
-    let a: Answer =
-        serde_json::from_str(json).map_err(|e| format!("the answer is not a KV v2 secret: {e}"))?;
+    let a: Answer = serde_json::from_str(json).map_err(|e| {
+        format!(
+            "the answer is not a KV v2 secret ({})",
+            crate::support::error::json_where(&e)
+        )
+    })?;
     let data = a
         .data
         .and_then(|d| d.data)
@@ -158,6 +162,9 @@ mod tests {
         assert!(parse(r#"{"data":{"data":null,"metadata":{}}}"#).is_err());
         assert!(parse("[]").is_err());
         assert!(parse("").is_err());
+        // An error never quotes the answer: it may be a secret.
+        let e = parse(r#"{"data":{"data":"s3cretV"}}"#).unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("s3cretV"), "{e}");
     }
 
     /// A stand-in KV v2 server answering each request with `answer(path, token)`;

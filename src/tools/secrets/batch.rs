@@ -278,8 +278,12 @@ struct Section {
 /// Pure: the field a reference names in an `op item get --format json` answer: by
 /// label (else id), inside the named section when the reference has one.
 pub fn pick_field(json: &str, r: &OpRef) -> Result<String, String> {
-    let item: Item = serde_json::from_str(json)
-        .map_err(|e| format!("1Password returned something that is not an item: {e}"))?;
+    let item: Item = serde_json::from_str(json).map_err(|e| {
+        format!(
+            "1Password returned something that is not an item ({})",
+            crate::support::error::json_where(&e)
+        )
+    })?;
     let in_section = |f: &Field| match &r.section {
         None => true,
         Some(s) => f
@@ -356,6 +360,11 @@ mod tests {
                 .contains("no value")
         );
         assert!(pick_field("[]", &r("op://dev/shop/x")).is_err());
+        // An error never quotes the answer: it may be a secret.
+        let odd =
+            r#"{"fields":[{"label":"x","value":"v","section":"s3cretS"},{"label":"y","value":7}]}"#;
+        let e = pick_field(odd, &r("op://dev/shop/x")).unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("s3cret"), "{e}");
     }
 
     #[test]
