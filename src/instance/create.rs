@@ -211,7 +211,9 @@ fn reserve(ctx: &Context, stack: &Stack, mut entry: Entry, wanted: Option<u8>) -
     let id = entry.instance_id.clone();
     let path_s = entry.path.clone();
     ctx.registry().update(|c| {
-        if let Some(e) = c.instances.get(&id) {
+        // local-prod's id too: the two would share a compose project and records.
+        let local_prod = c.local_prod.as_ref().filter(|e| e.instance_id == id);
+        if let Some(e) = c.instances.get(&id).or(local_prod) {
             return Err(Error::NameTaken {
                 id: id.clone(),
                 path: PathBuf::from(&e.path),

@@ -158,6 +158,23 @@ pub fn check_local_prod_free(ctx: &Context) -> Result<()> {
     }
 }
 
+/// One id, one instance: a local-prod whose project is named like a sandbox
+/// (`[local_prod] project = "shop--a"`) would share its compose project, volumes,
+/// kept secrets and records.
+fn id_free_of_other_kind(c: &crate::state::registry::Contents, kind: Kind, id: &str) -> Result<()> {
+    let other = match kind {
+        Kind::LocalProd => c.instances.get(id),
+        Kind::Sandbox => c.local_prod.as_ref().filter(|e| e.instance_id == id),
+    };
+    match other {
+        Some(e) => Err(Error::NameTaken {
+            id: id.to_string(),
+            path: PathBuf::from(&e.path),
+        }),
+        None => Ok(()),
+    }
+}
+
 pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Result<Instance> {
     if let Some(s) = opts.slot {
         check_slot(stack, s)?;
@@ -215,6 +232,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
             is_worktree: !clone,
             parent_repo: parent_repo.clone(),
         };
+        id_free_of_other_kind(c, kind, &id)?;
         match kind {
             Kind::LocalProd => {
                 if let Some(e) = &c.local_prod {

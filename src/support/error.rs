@@ -618,6 +618,19 @@ impl Error {
 
 /// The innermost cause of an error: the one line that says what really failed
 /// (reqwest's own message is only "error sending request").
+/// Where a JSON text failed to parse and what kind of failure, never serde's
+/// message: it quotes the offending value (`invalid type: string "…"`), which in
+/// an answer from a secret store may be a secret.
+pub fn json_where(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "not the expected shape",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{what} at line {}, column {}", e.line(), e.column())
+}
+
 pub fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cur = e;
     while let Some(s) = cur.source() {

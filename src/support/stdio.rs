@@ -59,8 +59,66 @@ pub fn spellings(secret: &str) -> Vec<String> {
     for base in bases {
         for v in [base.clone(), base.replace('$', "$$")] {
             add(double_quoted(&v));
+            add(go_json(&v));
+            add(yaml_double_quoted(&v));
             add(v.replace('\'', "''"));
             add(v);
+        }
+    }
+    out
+}
+
+/// `v` inside a JSON string as Go's encoding/json writes it (compose's
+/// `config --format json`): also `<`, `>`, `&`, U+2028 and U+2029 as `\u…`.
+fn go_json(v: &str) -> String {
+    let mut out = String::new();
+    for c in double_quoted(v).chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `v` inside a YAML double-quoted string as Go's YAML emitter writes it
+/// (compose's `config`): a character it cannot print as `\xXX`, `\uXXXX` or a short
+/// escape (`\t`, `\L`, …), hex in upper case.
+fn yaml_double_quoted(v: &str) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        let short = match c {
+            '\0' => Some('0'),
+            '\x07' => Some('a'),
+            '\x08' => Some('b'),
+            '\t' => Some('t'),
+            '\n' => Some('n'),
+            '\x0b' => Some('v'),
+            '\x0c' => Some('f'),
+            '\r' => Some('r'),
+            '\x1b' => Some('e'),
+            '"' => Some('"'),
+            '\\' => Some('\\'),
+            '\u{85}' => Some('N'),
+            '\u{2028}' => Some('L'),
+            '\u{2029}' => Some('P'),
+            _ => None,
+        };
+        let n = c as u32;
+        let printable = matches!(n, 0x20..=0x7e | 0xa0..=0xd7ff | 0x10000..=0x10ffff)
+            || (matches!(n, 0xe000..=0xfffd) && n != 0xfeff);
+        match short {
+            Some(e) => {
+                out.push('\\');
+                out.push(e);
+            }
+            None if printable => out.push(c),
+            None if n <= 0xff => out.push_str(&format!("\\x{n:02X}")),
+            None => out.push_str(&format!("\\u{n:04X}")),
         }
     }
     out
@@ -162,5 +220,27 @@ mod tests {
             !out.contains("MIIEvQIBADANBgkq") && !out.contains("BEGIN KEY"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn go_json_and_yaml_escapes_are_hidden() {
+        // As compose printed them (`config --format json`, `config`), each once a
+        // leak: Go's JSON escapes `<>&` and U+2028, its YAML writes `\x01`, `\x7F`.
+        let cases = [
+            ("p&ss<w0rd>LEAKME", r#"p\u0026ss\u003cw0rd\u003eLEAKME"#),
+            ("LEAKD\u{2028}EFGH", r#"LEAKD\u2028EFGH"#),
+            ("LEAKA\x01BCDEFG", r#"LEAKA\x01BCDEFG"#),
+            ("LEAKI\x7fdel", r#"LEAKI\x7Fdel"#),
+            ("LEAKJ\u{85}x\u{2028}y\ttab", r#"LEAKJ\Nx\Ly\ttab"#),
+            ("LEAKK\u{feff}\u{1}", r#"LEAKK\uFEFF\x01"#),
+        ];
+        for (secret, printed) in cases {
+            super::conceal(secret);
+            assert_eq!(
+                super::redact(&format!("K: \"{printed}\"")),
+                "K: \"***\"",
+                "{printed}"
+            );
+        }
     }
 }

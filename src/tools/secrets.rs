@@ -190,7 +190,7 @@ pub fn fetch(fields: &[&SecretField], item: &str) -> Result<Vec<(String, String)
         .map_err(|e| map_exec(e, item))?;
     parse_item(fields, &json).map_err(|e| SecretsError::Garbage {
         item: item.into(),
-        reason: e.to_string(),
+        reason: crate::support::error::json_where(&e),
     })
 }
 

@@ -41,6 +41,30 @@ pub fn run(t: &mut Tally) {
         format!("{} references (${{HOME}}, akv://, dotenv climbing out or absolute, NUL, bao climbing out, op option-like, and in infra.toml) refused by create with exit 2, naming the key; nothing made", cases.len())
     });
 
+    t.case("untrusted input", "trust secrets: a local-prod project named like a sandbox never shares its id, records or kept secrets", || {
+        let env = Env::new();
+        // `[local_prod] project = "tsecid--a"`: the id of the sandbox `a`.
+        let toml = "name = \"tsecid\"\ncompose_file = \"compose.yaml\"\n[local_prod]\nproject = \"tsecid--a\"\n[sandbox.secrets]\nK = \"env://TSEC_ID_SRC\"\n";
+        let repo = project(&env, "tsecid", &[("compose.yaml", COMPOSE), ("kinfra.toml", toml)]);
+        env.kinfra(&repo, &["sandbox", "create", "a"]).success();
+        let kept = env.kinfra_home.join("sandbox/secrets/tsecid--a.json");
+        std::fs::create_dir_all(kept.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&kept, "{\"instance\":\"tsecid--a\",\"entries\":{}}").expect("write");
+        let registry = std::fs::read(env.registry_path()).expect("registry");
+        let r = env.kinfra(&repo, &["local-prod", "init"]);
+        r.code(1).stderr_has("tsecid--a is already registered").no_panic();
+        assert_eq!(std::fs::read(env.registry_path()).expect("registry"), registry, "registry changed\n{r}");
+        assert!(kept.exists(), "the sandbox's kept values were touched\n{r}");
+        // The other way round: local-prod first, then a sandbox of the same id.
+        let env2 = Env::new();
+        let repo2 = project(&env2, "tsecid", &[("compose.yaml", COMPOSE), ("kinfra.toml", toml)]);
+        env2.kinfra(&repo2, &["local-prod", "init"]).success();
+        let r = env2.kinfra(&repo2, &["sandbox", "create", "a"]);
+        r.code(1).stderr_has("tsecid--a is already registered").no_panic();
+        assert!(!env2.work.join("tsecid--a").exists(), "a worktree was made\n{r}");
+        "local-prod init refused (exit 1, naming the id) when a sandbox holds the id its project gives, and sandbox create refused when local-prod holds it; the registry, the sandbox's kept values and the work directory unchanged".into()
+    });
+
     t.docker_case("untrusted input", "trust secrets: a dotenv link out of the main clone and a NUL from 1Password stop up before anything starts", || {
         let env = Env::with_docker().expect("docker");
         // A file outside the clone holding a value no output may show.

@@ -42,6 +42,11 @@ pub fn run(ctx: &Context, stack: &Stack, c: SecretsCmd) -> crate::Result<i32> {
         crate::outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         return Ok(0);
     }
+    if let Some(p) = &s.problem {
+        crate::errln!(
+            "warning: {p}: its values are not used; the next `up` resolves every reference again and sets it aside"
+        );
+    }
     if s.references.is_empty() {
         crate::outln!("{}: no secrets given by reference", s.instance);
         return Ok(0);

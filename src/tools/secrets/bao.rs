@@ -33,6 +33,9 @@ pub fn url(addr: &str, mount: &str, path: &str) -> Result<reqwest::Url, String> 
     Ok(u)
 }
 
+/// The largest answer read from the server.
+const MAX_ANSWER: u64 = 1 << 20;
+
 #[derive(Deserialize)]
 struct Answer {
     data: Option<Inner>,
@@ -46,8 +49,12 @@ struct Inner {
 /// Pure: the keys of a KV v2 read answer. String values as they are; other JSON
 /// values as their JSON text.
 pub fn parse(json: &str) -> Result<BTreeMap<String, String>, String> {
-    let a: Answer =
-        serde_json::from_str(json).map_err(|e| format!("the answer is not a KV v2 secret: {e}"))?;
+    let a: Answer = serde_json::from_str(json).map_err(|e| {
+        format!(
+            "the answer is not a KV v2 secret ({})",
+            crate::support::error::json_where(&e)
+        )
+    })?;
     let data = a
         .data
         .and_then(|d| d.data)
@@ -64,8 +71,8 @@ pub fn parse(json: &str) -> Result<BTreeMap<String, String>, String> {
         .collect())
 }
 
-/// Reads one secret's keys. `env` gives a variable (the environment, with the
-/// stack's literal entries over it).
+/// Reads one secret's keys. `env` gives a variable: kinfra's own environment,
+/// never a repository's literal entries (they would choose where the token goes).
 pub fn read(
     env: &dyn Fn(&str) -> Option<String>,
     mount: &str,
@@ -96,7 +103,21 @@ pub fn read(
             "{u} answered {status} (a redirect, not followed: the token would go with it)"
         ));
     }
-    let body = resp.text().map_err(|e| format!("{u}: {e}"))?;
+    // A KV secret is small: a server answering without end must not fill memory.
+    let mut bytes = Vec::new();
+    {
+        use std::io::Read;
+        resp.take(MAX_ANSWER + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{u}: {}", crate::support::error::root_cause(&e)))?;
+    }
+    if bytes.len() as u64 > MAX_ANSWER {
+        return Err(format!(
+            "{u} answered more than {} MiB: not a KV v2 secret",
+            MAX_ANSWER >> 20
+        ));
+    }
+    let body = String::from_utf8_lossy(&bytes).into_owned();
     if !status.is_success() {
         let why = match status.as_u16() {
             403 => "permission denied (the token cannot read it, or has expired)",
@@ -141,6 +162,9 @@ mod tests {
         assert!(parse(r#"{"data":{"data":null,"metadata":{}}}"#).is_err());
         assert!(parse("[]").is_err());
         assert!(parse("").is_err());
+        // An error never quotes the answer: it may be a secret.
+        let e = parse(r#"{"data":{"data":"s3cretV"}}"#).unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("s3cretV"), "{e}");
     }
 
     /// A stand-in KV v2 server answering each request with `answer(path, token)`;
@@ -213,6 +237,24 @@ mod tests {
         };
         let e = read(&bad_token, "secret", "ok").unwrap_err();
         assert!(e.contains("403") && !e.contains("wrong"), "{e}");
+        let e = read(&|_: &str| None, "secret", "ok").unwrap_err();
+        assert!(e.contains("BAO_ADDR"), "{e}");
+        // An answer without end is cut, not read into memory.
+        let (huge, _) = stand_in(|_, _| {
+            let body = format!(r#"{{"data":{{"data":{{"k":"{}"}}}}}}"#, "x".repeat(3 << 20));
+            http("200 OK", "", &body)
+        });
+        let e = read(
+            &|n: &str| match n {
+                "BAO_ADDR" => Some(huge.clone()),
+                "BAO_TOKEN" => Some("t".into()),
+                _ => None,
+            },
+            "secret",
+            "big",
+        )
+        .unwrap_err();
+        assert!(e.contains("more than 1 MiB"), "{e}");
         let e = read(&|_: &str| None, "secret", "ok").unwrap_err();
         assert!(e.contains("BAO_ADDR"), "{e}");
     }

@@ -15,8 +15,9 @@ use crate::support::exec::Cmd;
 pub struct Lookup<'a> {
     /// The main clone: its `.env` backs `env://`, `dotenv://` paths are relative to it.
     pub main_clone: &'a Path,
-    /// The table's literal entries, set in the environment before any reference
-    /// resolves (`OP_ACCOUNT = "…"` beside `op://…` steers `op`).
+    /// The table's literal entries: `env://NAME` reads them over the environment.
+    /// Never where a secret store is or which token it gets: a repository writing
+    /// `BAO_ADDR = "http://its-host"` would receive the user's `BAO_TOKEN`.
     pub literals: &'a [(String, String)],
 }
 
@@ -101,8 +102,8 @@ pub fn resolve_all(
             }
         }
     }
-    ask_op(lookup, &op_items, &mut values, &mut failures);
-    ask_bao(lookup, &bao_paths, &mut values, &mut failures);
+    ask_op(&op_items, &mut values, &mut failures);
+    ask_bao(&bao_paths, &mut values, &mut failures);
     let mut out = Vec::new();
     for r in refs {
         let Some(v) = values.remove(&r.var) else {
@@ -134,13 +135,12 @@ type Values = BTreeMap<String, String>;
 
 /// 1Password, once per item: every field wanted from it picked from one answer.
 fn ask_op(
-    lookup: &Lookup,
     op_items: &BTreeMap<(String, String), Vec<(&SecretRef, OpRef)>>,
     values: &mut Values,
     failures: &mut Vec<Failure>,
 ) {
     for ((vault, item), wanted) in op_items {
-        match op_item(lookup, vault, item) {
+        match op_item(vault, item) {
             Ok(json) => {
                 for (r, p) in wanted {
                     match pick_field(&json, p) {
@@ -164,13 +164,14 @@ fn ask_op(
 
 /// OpenBao, once per secret path: every key wanted from it.
 fn ask_bao(
-    lookup: &Lookup,
     bao_paths: &BTreeMap<(String, String), Vec<(&SecretRef, String)>>,
     values: &mut Values,
     failures: &mut Vec<Failure>,
 ) {
     for ((mount, path), wanted) in bao_paths {
-        match super::bao::read(&|n| lookup.env(n), mount, path) {
+        // kinfra's own environment only: the store's address and token are the
+        // user's, never the repository's literal entries.
+        match super::bao::read(&crate::support::env_vars::get, mount, path) {
             Ok(data) => {
                 for (r, key) in wanted {
                     match data.get(key) {
@@ -212,6 +213,15 @@ fn host_value(lookup: &Lookup, name: &str) -> Result<String, String> {
 fn read_inside(main_clone: &Path, rel: &str) -> Result<Option<String>, String> {
     let path = crate::support::fsutil::resolve_inside(main_clone, Path::new(rel))
         .map_err(|why| format!("{rel} is refused: {why}"))?;
+    // A dotenv file is small: a huge one (or a device) is refused, not read whole.
+    const MAX_DOTENV: u64 = 16 << 20;
+    match std::fs::metadata(&path) {
+        Ok(m) if !m.is_file() => return Err(format!("{rel} is not a regular file")),
+        Ok(m) if m.len() > MAX_DOTENV => {
+            return Err(format!("{rel} is larger than 16 MiB: not a dotenv file"));
+        }
+        _ => {}
+    }
     match std::fs::read(&path) {
         Ok(bytes) => String::from_utf8(bytes)
             .map(Some)
@@ -228,11 +238,11 @@ fn dotenv_value(main_clone: &Path, path: &str, key: &str) -> Result<String, Stri
 }
 
 /// `op item get ITEM --vault VAULT --format json`: one call for every field of the
-/// item. The literal entries are in its environment (`OP_ACCOUNT`).
-fn op_item(lookup: &Lookup, vault: &str, item: &str) -> Result<String, String> {
+/// item, in kinfra's own environment (the repository's literal entries never
+/// steer which account or server `op` uses).
+fn op_item(vault: &str, item: &str) -> Result<String, String> {
     Cmd::new("op")
         .args(["item", "get", item, "--vault", vault, "--format", "json"])
-        .envs(lookup.literals.iter().cloned())
         .timeout(super::op_timeout())
         .run()
         .map_err(|e| super::map_exec(e, item).to_string())
@@ -241,8 +251,12 @@ fn op_item(lookup: &Lookup, vault: &str, item: &str) -> Result<String, String> {
 /// Pure: the field a reference names in an `op item get --format json` answer: by
 /// label (else id), inside the named section when the reference has one.
 pub fn pick_field(json: &str, r: &OpRef) -> Result<String, String> {
-    let item: Item = serde_json::from_str(json)
-        .map_err(|e| format!("1Password returned something that is not an item: {e}"))?;
+    let item: Item = serde_json::from_str(json).map_err(|e| {
+        format!(
+            "1Password returned something that is not an item ({})",
+            crate::support::error::json_where(&e)
+        )
+    })?;
     let in_section = |f: &Field| match &r.section {
         None => true,
         Some(s) => f
@@ -319,6 +333,11 @@ mod tests {
                 .contains("no value")
         );
         assert!(pick_field("[]", &r("op://dev/shop/x")).is_err());
+        // An error never quotes the answer: it may be a secret.
+        let odd =
+            r#"{"fields":[{"label":"x","value":"v","section":"s3cretS"},{"label":"y","value":7}]}"#;
+        let e = pick_field(odd, &r("op://dev/shop/x")).unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("s3cret"), "{e}");
     }
 
     #[test]
@@ -402,6 +421,61 @@ mod tests {
             };
             let e = resolve_all(&[&r], &lookup).unwrap_err().to_string();
             assert!(e.contains("outside") && !e.contains("stolen"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_literal_never_chooses_where_the_store_token_goes() {
+        // A hostile repository's `[sandbox.secrets] BAO_ADDR = "http://its-host"`
+        // beside a `bao://` reference: the user's token must not go there.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = format!("http://{}", l.local_addr().unwrap());
+        let clone = tempfile::tempdir().unwrap();
+        let literals = [
+            ("BAO_ADDR".to_string(), addr.clone()),
+            ("VAULT_ADDR".to_string(), addr),
+            ("BAO_TOKEN".to_string(), "repo-token".to_string()),
+        ];
+        let lookup = Lookup {
+            main_clone: clone.path(),
+            literals: &literals,
+        };
+        let r = SecretRef {
+            var: "K".into(),
+            source: SecretSource::Bao {
+                mount: "secret".into(),
+                path: "a".into(),
+                key: "k".into(),
+            },
+        };
+        let _ = resolve_all(&[&r], &lookup);
+        assert!(
+            l.accept().is_err(),
+            "the repository's BAO_ADDR was contacted"
+        );
+    }
+
+    #[test]
+    fn a_huge_or_special_dotenv_file_is_refused_unread() {
+        let clone = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(clone.path().join("big.env")).unwrap();
+        f.set_len(17 << 20).unwrap();
+        std::fs::create_dir(clone.path().join("dir.env")).unwrap();
+        let lookup = Lookup {
+            main_clone: clone.path(),
+            literals: &[],
+        };
+        for (path, says) in [("big.env", "16 MiB"), ("dir.env", "regular file")] {
+            let r = SecretRef {
+                var: "K".into(),
+                source: SecretSource::Dotenv {
+                    path: path.into(),
+                    key: "K".into(),
+                },
+            };
+            let e = resolve_all(&[&r], &lookup).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains(path), "{e}");
         }
     }
 
