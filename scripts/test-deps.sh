@@ -2,7 +2,8 @@
 # Installs what the tests need on a fresh machine: Debian's busybox-static (the demo
 # image is built from it, and tests use its wget), git and openssl (the https clone
 # test makes a throwaway CA), uv (from PyPI), the Compose v2 plugin, the demo image, and a
-# real Postgres image for the data tests (debootstrap, cached by tag).
+# real Postgres image for the data tests (debootstrap, cached by tag), and Chromium
+# (headless) for the router page's browser test.
 # Idempotent: anything already present is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # a throwaway CA for 
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v rsync >/dev/null 2>&1 || need_apt+=(rsync)
+# The router's page is tested in a real browser (tests/it/router.rs, headless).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need_apt[*]} (Debian packages)"

@@ -604,3 +604,157 @@ fn an_idle_sandbox_is_stopped_by_the_router() {
     env.kinfra(&a, &["sandbox", "destroy", "-y", "--force"])
         .success();
 }
+
+// The page in a real browser (Debian's headless Chromium, from scripts/test-deps.sh).
+const ROUTER_PAGE: u16 = 18655;
+const PAGE_A_WEB: u16 = 18693;
+const PAGE_A_API: u16 = 18694;
+const PAGE_B_WEB: u16 = 18695;
+
+/// Drives headless Chromium over its DevTools pipe (`--remote-debugging-pipe`):
+/// opens the page, waits (up to 20 s) until its script has rendered the live table,
+/// prints the DOM and writes a screenshot. Not `--dump-dom`: that dumps at the load
+/// event, before the script's fetches, and `--virtual-time-budget` never ends while
+/// the page's event stream is open.
+const CDP: &str = r#"
+import base64, json, os, subprocess, sys, time
+url, shot, profile = sys.argv[1], sys.argv[2], sys.argv[3]
+to_r, to_w = os.pipe()
+from_r, from_w = os.pipe()
+def setup():
+    os.dup2(to_r, 3); os.dup2(from_w, 4)
+p = subprocess.Popen(['chromium', '--headless=new', '--no-sandbox', '--disable-gpu', '--no-proxy-server',
+    '--no-first-run', '--hide-scrollbars', '--window-size=1280,480', '--user-data-dir=' + profile,
+    '--remote-debugging-pipe', 'about:blank'], pass_fds=(3, 4), preexec_fn=setup,
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+os.close(to_r); os.close(from_w)
+out = os.fdopen(to_w, 'wb'); inp = os.fdopen(from_r, 'rb')
+n = [0]; buf = [b'']
+def call(method, params=None, session=None):
+    n[0] += 1
+    m = {'id': n[0], 'method': method, 'params': params or {}}
+    if session: m['sessionId'] = session
+    out.write(json.dumps(m).encode() + b'\0'); out.flush()
+    while True:
+        while b'\0' not in buf[0]:
+            d = inp.read1(65536)
+            if not d: raise SystemExit('chromium closed the pipe')
+            buf[0] += d
+        msg, _, buf[0] = buf[0].partition(b'\0')
+        r = json.loads(msg)
+        if r.get('id') == n[0]:
+            if 'error' in r: raise SystemExit('%s: %s' % (method, r['error']))
+            return r['result']
+try:
+    t = call('Target.createTarget', {'url': url})['targetId']
+    s = call('Target.attachToTarget', {'targetId': t, 'flatten': True})['sessionId']
+    deadline = time.time() + 20
+    ready = 'document.querySelector("table") !== null && document.getElementById("checkout").textContent !== ""'
+    while not call('Runtime.evaluate', {'expression': ready}, s)['result'].get('value'):
+        if time.time() > deadline: break
+        time.sleep(0.1)
+    dom = call('Runtime.evaluate', {'expression': 'document.documentElement.outerHTML'}, s)['result']['value']
+    png = call('Page.captureScreenshot', {'format': 'png'}, s)['data']
+    open(shot, 'wb').write(base64.b64decode(png))
+    sys.stdout.write(dom)
+finally:
+    p.kill(); p.wait()
+"#;
+
+/// The page at `url` as headless Chromium shows it: the DOM after its script ran,
+/// and a screenshot at `shot`. Chromium missing fails the test (scripts/test-deps.sh
+/// installs it): a page never loaded must not pass. `timeout` bounds a hung
+/// browser; its profile and HOME are the test's own; no proxy for a loopback page.
+fn chromium_page(env: &Env, url: &str, shot: &std::path::Path) -> String {
+    let out = std::process::Command::new("timeout")
+        .args(["-k", "5", "60", "python3", "-c", CDP, url])
+        .arg(shot)
+        .arg(env.home.join("chromium"))
+        .env("HOME", &env.home)
+        .output()
+        .expect("timeout(1)");
+    assert!(
+        out.status.success(),
+        "headless chromium failed ({}): is it installed? run scripts/test-deps.sh (Debian's `chromium` package)\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_page_in_headless_chromium_shows_every_instance() {
+    let env = Env::new();
+    let _a = Backend::start("pa-web", PAGE_A_WEB);
+    let _api = Backend::start("pa-api", PAGE_A_API);
+    let _b = Backend::start("pb-web", PAGE_B_WEB);
+    register_fake(
+        &env,
+        &[
+            (
+                "rtr-pa",
+                1,
+                &[("PORT_WEB_80", PAGE_A_WEB), ("PORT_API_8000", PAGE_A_API)],
+            ),
+            ("rtr_pb", 2, &[("PORT_WEB_80", PAGE_B_WEB)]),
+        ],
+    );
+    let _r = RouterGuard::start(&env, ROUTER_PAGE);
+    let url = format!("http://kinfra.localhost:{ROUTER_PAGE}/");
+    // What the page should show: the states `/api/instances` (= `sandbox list --json`) gives.
+    let list = env.kinfra(&env.work, &["sandbox", "list", "--json"]).json();
+    let state = |id: &str| {
+        list["instances"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["instance_id"] == id))
+            .and_then(|i| i["state"].as_str())
+            .unwrap_or_else(|| panic!("{id} in {list}"))
+            .to_string()
+    };
+
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("router-page.png");
+    let _ = std::fs::remove_file(&shot);
+    let dom = chromium_page(&env, &url, &shot);
+    // The script ran: the static list became the live table, the checkout line is filled.
+    assert!(
+        dom.contains("<th>instance</th>") && dom.contains("nothing checked out"),
+        "the page's script did not render:\n{dom}"
+    );
+    let row = |id: &str| {
+        let at = dom
+            .find(&format!("<tr data-instance=\"{id}\">"))
+            .unwrap_or_else(|| panic!("a row for {id} in\n{dom}"));
+        let end = dom[at..].find("</tr>").expect("row end") + at;
+        dom[at..end].to_string()
+    };
+    let a = row("rtr-pa");
+    for want in [
+        "<td>rtr-pa</td>".to_string(),
+        format!("<td class=\"state\">{}</td>", state("rtr-pa")),
+        format!("http://web.rtr-pa.localhost:{ROUTER_PAGE}/"),
+        format!("http://api.rtr-pa.localhost:{ROUTER_PAGE}/"),
+        format!("web:80 → {PAGE_A_WEB}"),
+        format!("api:8000 → {PAGE_A_API}"),
+    ] {
+        assert!(a.contains(&want), "{want} in {a}");
+    }
+    let b = row("rtr_pb");
+    for want in [
+        "<td>rtr_pb</td>".to_string(),
+        format!("<td class=\"state\">{}</td>", state("rtr_pb")),
+        // `_` in a name is `-` in a host.
+        format!("http://web.rtr-pb.localhost:{ROUTER_PAGE}/"),
+        format!("web:80 → {PAGE_B_WEB}"),
+    ] {
+        assert!(b.contains(&want), "{want} in {b}");
+    }
+    assert!(!b.contains("api."), "{b}");
+
+    // The screenshot, kept as the test's artifact.
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5000,
+        "a screenshot of the page at {}",
+        shot.display()
+    );
+}
