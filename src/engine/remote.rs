@@ -124,10 +124,15 @@ fn rsync_shell(e: &Engine, control: Option<&Path>) -> String {
 /// one-way, deletions included, `.git` left out. Returns the mirror's path there.
 pub fn mirror(e: &Engine, id: &str, dir: &Path) -> Result<String> {
     let remote = mirror_dir(e, id)?;
-    e.ssh(&format!("mkdir -p -- '{remote}'"))
-        .timeout(Duration::from_secs(60))
-        .run()
-        .map_err(|err| e.unreachable(err))?;
+    // Only the engine's user may look in: the worktree's untracked files (`.env`
+    // files, keys) travel with it, and that machine may have other users.
+    let mirrors = format!("{}/{MIRRORS_DIR}", e.remote_home.trim_end_matches('/'));
+    e.ssh(&format!(
+        "umask 077 && mkdir -p -- '{remote}' && chmod 700 -- '{mirrors}'"
+    ))
+    .timeout(Duration::from_secs(60))
+    .run()
+    .map_err(|err| e.unreachable(err))?;
     rsync(e, dir, &remote, None)?;
     Ok(remote)
 }
@@ -432,6 +437,37 @@ pub fn point_binds_at_mirror(
     elsewhere
 }
 
+/// In the remote copy of the model: each published port with no host address given is
+/// published on the engine machine's 127.0.0.1 only. The forward reaches it there, and
+/// Docker's default (every address) would open the sandbox's services to that
+/// machine's network, where a local sandbox's stay on this laptop. An address the
+/// compose file names itself is kept. Pure.
+pub fn publish_on_loopback(doc: &mut serde_json::Value) {
+    let Some(services) = doc.get_mut("services").and_then(|s| s.as_object_mut()) else {
+        return;
+    };
+    for svc in services.values_mut() {
+        let Some(ports) = svc.get_mut("ports").and_then(|p| p.as_array_mut()) else {
+            continue;
+        };
+        for p in ports {
+            let Some(port) = p.as_object_mut() else {
+                continue;
+            };
+            if port.get("published").is_none() {
+                continue;
+            }
+            let given = port
+                .get("host_ip")
+                .and_then(|h| h.as_str())
+                .is_some_and(|h| !h.is_empty());
+            if !given {
+                port.insert("host_ip".into(), "127.0.0.1".into());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,5 +513,26 @@ mod tests {
         ] {
             assert!(plain_remote_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn published_ports_stay_on_the_engine_machines_loopback() {
+        let mut doc = serde_json::json!({"services": {
+            "web": {"ports": [
+                {"mode": "ingress", "target": 80, "published": "18031", "protocol": "tcp"},
+                {"mode": "ingress", "host_ip": "", "target": 81, "published": "18032"},
+                {"mode": "ingress", "host_ip": "10.0.0.5", "target": 82, "published": "18033"},
+                {"mode": "ingress", "target": 83}
+            ]},
+            "db": {"image": "busybox"},
+            "odd": {"ports": "not a list"}
+        }});
+        publish_on_loopback(&mut doc);
+        let p = &doc["services"]["web"]["ports"];
+        assert_eq!(p[0]["host_ip"], "127.0.0.1");
+        assert_eq!(p[1]["host_ip"], "127.0.0.1");
+        assert_eq!(p[2]["host_ip"], "10.0.0.5");
+        assert!(p[3].get("host_ip").is_none());
+        publish_on_loopback(&mut serde_json::json!({"services": 3}));
     }
 }

@@ -337,6 +337,7 @@ fn mirror_code(
             e.name
         ));
     }
+    crate::engine::remote::publish_on_loopback(&mut doc);
     let out = ctx
         .home
         .model_copy_file(inst.id())
