@@ -380,9 +380,17 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
             .expect("JSON");
     assert_eq!(side["placements"]["rmtshop--b"], "rem", "{side}");
     assert!(side["placements"].get("rmtshop--c").is_none(), "{side}");
-    for n in ["b", "c"] {
-        env.kinfra(&repo, &["sandbox", "destroy", n]).success();
-    }
+    // Placed on an engine whose record is gone (edited by hand): refused, and with
+    // --force forgotten here, nothing sent anywhere (else nothing could remove it).
+    edit_side_file(&env, |v| v["placements"]["rmtshop--b"] = "ghost".into());
+    env.kinfra(&repo, &["sandbox", "destroy", "b"])
+        .code(4)
+        .stderr_has("ghost");
+    env.kinfra(&repo, &["sandbox", "destroy", "b", "--force"])
+        .success()
+        .stderr_has("left there");
+    assert!(env.registry()["instances"].get("rmtshop--b").is_none());
+    env.kinfra(&repo, &["sandbox", "destroy", "c"]).success();
 
     // Destroy: the project and the mirror go on the engine, the port stops answering here.
     crate::harness::git(&wt, &["commit", "-qam", "v2"]);
