@@ -121,8 +121,11 @@ fn rsync_shell(e: &Engine, control: Option<&Path>) -> String {
 }
 
 /// Mirrors the worktree to the instance's directory on the engine's machine:
-/// one-way, deletions included, `.git` left out. Returns the mirror's path there.
-pub fn mirror(e: &Engine, id: &str, dir: &Path) -> Result<String> {
+/// one-way, deletions included, `.git` left out. `kept` (paths under the worktree a
+/// container writes to, see [`writable_binds`]) are only seeded: what is missing there
+/// is copied, nothing there is replaced or deleted (they hold the containers' data).
+/// Returns the mirror's path there.
+pub fn mirror(e: &Engine, id: &str, dir: &Path, kept: &[String]) -> Result<String> {
     let remote = mirror_dir(e, id)?;
     // Only the engine's user may look in: the worktree's untracked files (`.env`
     // files, keys) travel with it, and that machine may have other users.
@@ -133,30 +136,138 @@ pub fn mirror(e: &Engine, id: &str, dir: &Path) -> Result<String> {
     .timeout(Duration::from_secs(60))
     .run()
     .map_err(|err| e.unreachable(err))?;
-    rsync(e, dir, &remote, None)?;
+    if !kept.is_empty() {
+        seed(e, dir, &remote)?;
+    }
+    rsync(e, dir, &remote, None, kept)?;
     Ok(remote)
 }
 
-/// One rsync pass of the worktree into the mirror.
-fn rsync(e: &Engine, dir: &Path, remote: &str, control: Option<&Path>) -> Result<()> {
+/// What is missing in the mirror, copied; nothing there replaced or deleted.
+fn seed(e: &Engine, dir: &Path, remote: &str) -> Result<()> {
     let mut src = dir.as_os_str().to_owned();
     src.push("/");
     Cmd::new("rsync")
-        .args(["-a", "--delete", "--exclude=.git", "-e"])
+        .args(["-a", "--ignore-existing", "--exclude=.git", "-e"])
+        .arg(rsync_shell(e, None))
+        .arg("--")
+        .arg(src)
+        .arg(format!("{}:{remote}/", e.target.user_at_host()))
+        .timeout(Duration::from_secs(1800))
+        .run()
+        .map_err(|err| mirror_failed(e, err))?;
+    Ok(())
+}
+
+fn mirror_failed(e: &Engine, err: crate::support::exec::ExecError) -> Error {
+    Error::EngineUnfit {
+        name: e.name.clone(),
+        why: Box::new((
+            e.url.clone(),
+            format!("the code could not be mirrored there: {err}"),
+            "check the disk space in the remote user's home and that rsync runs there".into(),
+        )),
+    }
+}
+
+/// The worktree-relative paths a service mounts writable (a bind without
+/// `read_only` under the worktree, not the worktree itself): the containers' data
+/// lives there on the engine, so the mirror must not delete or replace it. A path
+/// rsync would read as a pattern is left out (it is then mirrored like the rest).
+/// Pure.
+pub fn writable_binds(doc: &serde_json::Value, worktree: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let Some(services) = doc.get("services").and_then(|s| s.as_object()) else {
+        return out;
+    };
+    for svc in services.values() {
+        let Some(vols) = svc.get("volumes").and_then(|v| v.as_array()) else {
+            continue;
+        };
+        for v in vols {
+            if v.get("type").and_then(|t| t.as_str()) != Some("bind")
+                || v.get("read_only").and_then(|r| r.as_bool()) == Some(true)
+            {
+                continue;
+            }
+            let Some(rel) = v
+                .get("source")
+                .and_then(|s| s.as_str())
+                .and_then(|s| s.strip_prefix(worktree))
+                .and_then(|r| r.strip_prefix('/'))
+                .map(|r| r.trim_end_matches('/'))
+            else {
+                continue;
+            };
+            let plain = !rel.is_empty()
+                && !rel.contains(['*', '?', '[', '\\', '\n', '\r'])
+                && rel
+                    .split('/')
+                    .all(|c| !c.is_empty() && c != "." && c != "..");
+            if plain && !out.iter().any(|o| o == rel) {
+                out.push(rel.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Where `up` leaves the instance's kept paths for its keeper and `sync-code`.
+fn kept_file(ctx: &Context, id: &str) -> PathBuf {
+    ctx.home.engine_dir().join(format!("{id}.kept"))
+}
+
+/// Records the instance's kept paths (see [`writable_binds`]).
+pub fn record_kept(ctx: &Context, id: &str, kept: &[String]) -> Result<()> {
+    let f = kept_file(ctx, id);
+    if let Some(d) = f.parent() {
+        std::fs::create_dir_all(d).map_err(|err| Error::io("could not create", d, err))?;
+    }
+    let text: String = kept.iter().map(|k| format!("{k}\n")).collect();
+    crate::support::fsutil::write_atomic(&f, text.as_bytes(), Some(0o600))
+        .map_err(|err| Error::io("could not write", &f, err))
+}
+
+/// Forgets the instance's kept paths (on destroy; `down` keeps them: the data stays
+/// in the mirror and a later `sync-code` must leave it alone).
+pub fn forget_kept(ctx: &Context, id: &str) {
+    let _ = std::fs::remove_file(kept_file(ctx, id));
+}
+
+/// The instance's kept paths as `up` recorded them (none when it never ran).
+pub fn kept(ctx: &Context, id: &str) -> Vec<String> {
+    std::fs::read_to_string(kept_file(ctx, id))
+        .map(|t| {
+            t.lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One rsync pass of the worktree into the mirror, the kept paths left alone (an
+/// excluded path is neither sent nor deleted there).
+fn rsync(
+    e: &Engine,
+    dir: &Path,
+    remote: &str,
+    control: Option<&Path>,
+    kept: &[String],
+) -> Result<()> {
+    let mut src = dir.as_os_str().to_owned();
+    src.push("/");
+    Cmd::new("rsync")
+        .args(["-a", "--delete", "--exclude=.git"])
+        .args(kept.iter().map(|k| format!("--exclude=/{k}")))
+        .arg("-e")
         .arg(rsync_shell(e, control))
         .arg("--")
         .arg(src)
         .arg(format!("{}:{remote}/", e.target.user_at_host()))
         .timeout(Duration::from_secs(1800))
         .run()
-        .map_err(|err| Error::EngineUnfit {
-            name: e.name.clone(),
-            why: Box::new((
-                e.url.clone(),
-                format!("the code could not be mirrored there: {err}"),
-                "check the disk space in the remote user's home and that rsync runs there".into(),
-            )),
-        })?;
+        .map_err(|err| mirror_failed(e, err))?;
     Ok(())
 }
 
@@ -266,7 +377,8 @@ pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
             let _ = forward(ctx, &e, &ports);
         }
         if let Ok(remote) = mirror_dir(&e, id) {
-            let _ = rsync(&e, &dir, &remote, Some(&control_path(ctx, &e)));
+            let kept = kept(ctx, id);
+            let _ = rsync(&e, &dir, &remote, Some(&control_path(ctx, &e)), &kept);
         }
         drop(_pass);
         std::thread::sleep(KEEP_EVERY);
@@ -534,5 +646,25 @@ mod tests {
         assert_eq!(p[2]["host_ip"], "10.0.0.5");
         assert!(p[3].get("host_ip").is_none());
         publish_on_loopback(&mut serde_json::json!({"services": 3}));
+    }
+
+    #[test]
+    fn writable_binds_under_the_worktree_are_kept() {
+        let doc = serde_json::json!({"services": {
+            "db": {"volumes": [
+                {"type": "bind", "source": "/w/a/data", "target": "/d"},
+                {"type": "bind", "source": "/w/a/site", "target": "/s", "read_only": true},
+                {"type": "bind", "source": "/w/a", "target": "/app"},
+                {"type": "bind", "source": "/w/a/logs/", "target": "/l"},
+                {"type": "bind", "source": "/w/ab/x", "target": "/x"},
+                {"type": "bind", "source": "/w/a/../b", "target": "/b"},
+                {"type": "bind", "source": "/w/a/we*rd", "target": "/y"},
+                {"type": "volume", "source": "v", "target": "/v"},
+                {"type": "bind", "source": "/etc", "target": "/e"}
+            ]},
+            "web": {"volumes": [{"type": "bind", "source": "/w/a/data", "target": "/d"}]}
+        }});
+        assert_eq!(writable_binds(&doc, "/w/a"), vec!["data", "logs"]);
+        assert!(writable_binds(&serde_json::json!({}), "/w/a").is_empty());
     }
 }

@@ -119,6 +119,7 @@ fn teardown_remote(
 /// with its last instance.
 fn forget_forwards(ctx: &Context, entry: &Entry, e: &crate::engine::Engine) -> Result<()> {
     crate::engine::remote::stop_keeper(ctx, &entry.instance_id);
+    crate::engine::remote::forget_kept(ctx, &entry.instance_id);
     let reg = ctx.registry().load()?;
     let ports: Vec<u16> = reg
         .kinfra
