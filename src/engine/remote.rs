@@ -122,11 +122,14 @@ fn rsync_shell(e: &Engine, control: Option<&Path>) -> String {
 
 /// Mirrors the worktree to the instance's directory on the engine's machine:
 /// one-way, deletions included, `.git` left out. `kept` (paths under the worktree a
-/// container writes to, see [`writable_binds`]) are only seeded: what is missing there
-/// is copied, nothing there is replaced or deleted (they hold the containers' data).
+/// container writes to, see [`writable_binds`]) get no deletions and no file a
+/// container changed there is replaced (they hold the containers' data).
 /// Returns the mirror's path there.
-pub fn mirror(e: &Engine, id: &str, dir: &Path, kept: &[String]) -> Result<String> {
+pub fn mirror(ctx: &Context, e: &Engine, id: &str, dir: &Path, kept: &[String]) -> Result<String> {
     let remote = mirror_dir(e, id)?;
+    // Not beside a pass of the keeper: each rsync's --delete would remove the
+    // other's files in flight (their temporary names are not in the worktree).
+    let _pass = pass_lock(ctx, id);
     // Only the engine's user may look in: the worktree's untracked files (`.env`
     // files, keys) travel with it, and that machine may have other users.
     let mirrors = format!("{}/{MIRRORS_DIR}", e.remote_home.trim_end_matches('/'));
@@ -136,22 +139,35 @@ pub fn mirror(e: &Engine, id: &str, dir: &Path, kept: &[String]) -> Result<Strin
     .timeout(Duration::from_secs(60))
     .run()
     .map_err(|err| e.unreachable(err))?;
-    if !kept.is_empty() {
-        seed(e, dir, &remote)?;
-    }
     rsync(e, dir, &remote, None, kept)?;
+    update_kept(e, dir, &remote, None, kept)?;
     Ok(remote)
 }
 
-/// What is missing in the mirror, copied; nothing there replaced or deleted.
-fn seed(e: &Engine, dir: &Path, remote: &str) -> Result<()> {
-    let mut src = dir.as_os_str().to_owned();
-    src.push("/");
+/// The kept paths' pass: what is missing there or older there than here is sent;
+/// nothing there is deleted, and a file a container changed since (newer there) is
+/// left alone. An edit here still reaches the engine; a container's data stays.
+fn update_kept(
+    e: &Engine,
+    dir: &Path,
+    remote: &str,
+    control: Option<&Path>,
+    kept: &[String],
+) -> Result<()> {
+    // `-R` with `DIR/./PATH`: each is sent to the same PATH under the mirror.
+    let sources: Vec<PathBuf> = kept
+        .iter()
+        .map(|k| dir.join(".").join(k))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .collect();
+    if sources.is_empty() {
+        return Ok(());
+    }
     Cmd::new("rsync")
-        .args(["-a", "--ignore-existing", "--exclude=.git", "-e"])
-        .arg(rsync_shell(e, None))
+        .args(["-a", "-R", "--update", "--exclude=.git", "-e"])
+        .arg(rsync_shell(e, control))
         .arg("--")
-        .arg(src)
+        .args(&sources)
         .arg(format!("{}:{remote}/", e.target.user_at_host()))
         .timeout(Duration::from_secs(1800))
         .run()
@@ -172,7 +188,8 @@ fn mirror_failed(e: &Engine, err: crate::support::exec::ExecError) -> Error {
 
 /// The worktree-relative paths a service mounts writable (a bind without
 /// `read_only` under the worktree, not the worktree itself): the containers' data
-/// lives there on the engine, so the mirror must not delete or replace it. A path
+/// lives there on the engine, so the mirror must not delete it or replace what a
+/// container changed. A path
 /// rsync would read as a pattern is left out (it is then mirrored like the rest).
 /// Pure.
 pub fn writable_binds(doc: &serde_json::Value, worktree: &str) -> Vec<String> {
@@ -378,7 +395,10 @@ pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
         }
         if let Ok(remote) = mirror_dir(&e, id) {
             let kept = kept(ctx, id);
-            let _ = rsync(&e, &dir, &remote, Some(&control_path(ctx, &e)), &kept);
+            let control = control_path(ctx, &e);
+            if rsync(&e, &dir, &remote, Some(&control), &kept).is_ok() {
+                let _ = update_kept(&e, &dir, &remote, Some(&control), &kept);
+            }
         }
         drop(_pass);
         std::thread::sleep(KEEP_EVERY);

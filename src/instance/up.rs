@@ -331,10 +331,10 @@ fn mirror_code(
         serde_json::from_slice(&text).map_err(|err| Error::Other(err.to_string()))?;
     let worktree = inst.dir.display().to_string();
     // What containers write under the worktree stays theirs on the engine: the
-    // mirror (and its keeper) seeds those paths but never deletes or replaces there.
+    // mirror (and its keeper) sends edits there but deletes nothing, replaces nothing newer.
     let kept = crate::engine::remote::writable_binds(&doc, &worktree);
     crate::engine::remote::record_kept(ctx, inst.id(), &kept)?;
-    let mirror = crate::engine::remote::mirror(e, inst.id(), &inst.dir, &kept)?;
+    let mirror = crate::engine::remote::mirror(ctx, e, inst.id(), &inst.dir, &kept)?;
     for p in crate::engine::remote::point_binds_at_mirror(&mut doc, &worktree, &mirror) {
         ctx.reporter.warn(&format!(
             "bind mount {p} is outside the worktree: on {} it names that machine's path",

@@ -358,6 +358,11 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
         written.exists(),
         "the mirror deleted what a container wrote"
     );
+    // An edit here under it still reaches the engine.
+    std::fs::write(wt.join("data/seed"), "seed2\n").expect("edit under the writable bind");
+    crate::harness::eventually("the edit under data/ reaches the mirror", || {
+        std::fs::read_to_string(Path::new(&mirror).join("data/seed")).is_ok_and(|t| t == "seed2\n")
+    });
     // The SSH connection drops (every session of the engine's user): the forward
     // comes back by itself.
     let killed = std::process::Command::new(rig_script())

@@ -18,6 +18,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
             ctx.reporter
                 .step(&format!("Mirroring the code to {} ({})", e.name, e.url));
             let remote = crate::engine::remote::mirror(
+                ctx,
                 &e,
                 inst.id(),
                 &inst.dir,
