@@ -216,17 +216,22 @@ pub fn writable_binds(doc: &serde_json::Value, worktree: &str) -> Vec<String> {
             else {
                 continue;
             };
-            let plain = !rel.is_empty()
-                && !rel.contains(['*', '?', '[', '\\', '\n', '\r'])
-                && rel
-                    .split('/')
-                    .all(|c| !c.is_empty() && c != "." && c != "..");
-            if plain && !out.iter().any(|o| o == rel) {
+            if plain_relative(rel) && !out.iter().any(|o| o == rel) {
                 out.push(rel.to_string());
             }
         }
     }
     out
+}
+
+/// A path under the worktree rsync takes literally and that stays under it (and
+/// under the mirror): no pattern characters, no empty, `.` or `..` part.
+fn plain_relative(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.contains(['*', '?', '[', '\\', '\n', '\r'])
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// Where `up` leaves the instance's kept paths for its keeper and `sync-code`.
@@ -251,16 +256,18 @@ pub fn forget_kept(ctx: &Context, id: &str) {
     let _ = std::fs::remove_file(kept_file(ctx, id));
 }
 
-/// The instance's kept paths as `up` recorded them (none when it never ran).
+/// The instance's kept paths as `up` recorded them (none when it never ran), each
+/// checked again: the file is read back, and a `..` in it would send files from
+/// outside the worktree to outside the mirror.
 pub fn kept(ctx: &Context, id: &str) -> Vec<String> {
-    std::fs::read_to_string(kept_file(ctx, id))
-        .map(|t| {
-            t.lines()
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
+    parse_kept(&std::fs::read_to_string(kept_file(ctx, id)).unwrap_or_default())
+}
+
+fn parse_kept(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| plain_relative(l))
+        .map(String::from)
+        .collect()
 }
 
 /// One rsync pass of the worktree into the mirror, the kept paths left alone (an
@@ -686,5 +693,9 @@ mod tests {
         }});
         assert_eq!(writable_binds(&doc, "/w/a"), vec!["data", "logs"]);
         assert!(writable_binds(&serde_json::json!({}), "/w/a").is_empty());
+        assert_eq!(
+            parse_kept("data\n../../etc\na/../../x\n*\n\nlogs/app\n/abs\n"),
+            vec!["data", "logs/app"]
+        );
     }
 }
