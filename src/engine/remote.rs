@@ -121,37 +121,177 @@ fn rsync_shell(e: &Engine, control: Option<&Path>) -> String {
 }
 
 /// Mirrors the worktree to the instance's directory on the engine's machine:
-/// one-way, deletions included, `.git` left out. Returns the mirror's path there.
-pub fn mirror(e: &Engine, id: &str, dir: &Path) -> Result<String> {
+/// one-way, deletions included, `.git` left out. `kept` (paths under the worktree a
+/// container writes to, see [`writable_binds`]) get no deletions and no file a
+/// container changed there is replaced (they hold the containers' data).
+/// Returns the mirror's path there.
+pub fn mirror(ctx: &Context, e: &Engine, id: &str, dir: &Path, kept: &[String]) -> Result<String> {
     let remote = mirror_dir(e, id)?;
-    e.ssh(&format!("mkdir -p -- '{remote}'"))
-        .timeout(Duration::from_secs(60))
-        .run()
-        .map_err(|err| e.unreachable(err))?;
-    rsync(e, dir, &remote, None)?;
+    // Not beside a pass of the keeper: each rsync's --delete would remove the
+    // other's files in flight (their temporary names are not in the worktree).
+    let _pass = pass_lock(ctx, id);
+    // Only the engine's user may look in: the worktree's untracked files (`.env`
+    // files, keys) travel with it, and that machine may have other users.
+    let mirrors = format!("{}/{MIRRORS_DIR}", e.remote_home.trim_end_matches('/'));
+    e.ssh(&format!(
+        "umask 077 && mkdir -p -- '{remote}' && chmod 700 -- '{mirrors}'"
+    ))
+    .timeout(Duration::from_secs(60))
+    .run()
+    .map_err(|err| e.unreachable(err))?;
+    rsync(e, dir, &remote, None, kept)?;
+    update_kept(e, dir, &remote, None, kept)?;
     Ok(remote)
 }
 
-/// One rsync pass of the worktree into the mirror.
-fn rsync(e: &Engine, dir: &Path, remote: &str, control: Option<&Path>) -> Result<()> {
+/// The kept paths' pass: what is missing there or older there than here is sent;
+/// nothing there is deleted, and a file a container changed since (newer there) is
+/// left alone. An edit here still reaches the engine; a container's data stays.
+fn update_kept(
+    e: &Engine,
+    dir: &Path,
+    remote: &str,
+    control: Option<&Path>,
+    kept: &[String],
+) -> Result<()> {
+    // `-R` with `DIR/./PATH`: each is sent to the same PATH under the mirror.
+    let sources: Vec<PathBuf> = kept
+        .iter()
+        .map(|k| dir.join(".").join(k))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .collect();
+    if sources.is_empty() {
+        return Ok(());
+    }
+    Cmd::new("rsync")
+        .args(["-a", "-R", "--update", "--exclude=.git", "-e"])
+        .arg(rsync_shell(e, control))
+        .arg("--")
+        .args(&sources)
+        .arg(format!("{}:{remote}/", e.target.user_at_host()))
+        .timeout(Duration::from_secs(1800))
+        .run()
+        .map_err(|err| mirror_failed(e, err))?;
+    Ok(())
+}
+
+fn mirror_failed(e: &Engine, err: crate::support::exec::ExecError) -> Error {
+    Error::EngineUnfit {
+        name: e.name.clone(),
+        why: Box::new((
+            e.url.clone(),
+            format!("the code could not be mirrored there: {err}"),
+            "check the disk space in the remote user's home and that rsync runs there".into(),
+        )),
+    }
+}
+
+/// The worktree-relative paths a service mounts writable (a bind without
+/// `read_only` under the worktree, not the worktree itself): the containers' data
+/// lives there on the engine, so the mirror must not delete it or replace what a
+/// container changed. A path
+/// rsync would read as a pattern is left out (it is then mirrored like the rest).
+/// Pure.
+pub fn writable_binds(doc: &serde_json::Value, worktree: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let Some(services) = doc.get("services").and_then(|s| s.as_object()) else {
+        return out;
+    };
+    for svc in services.values() {
+        let Some(vols) = svc.get("volumes").and_then(|v| v.as_array()) else {
+            continue;
+        };
+        for v in vols {
+            if v.get("type").and_then(|t| t.as_str()) != Some("bind")
+                || v.get("read_only").and_then(|r| r.as_bool()) == Some(true)
+            {
+                continue;
+            }
+            let Some(rel) = v
+                .get("source")
+                .and_then(|s| s.as_str())
+                .and_then(|s| s.strip_prefix(worktree))
+                .and_then(|r| r.strip_prefix('/'))
+                .map(|r| r.trim_end_matches('/'))
+            else {
+                continue;
+            };
+            if plain_relative(rel) && !out.iter().any(|o| o == rel) {
+                out.push(rel.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A path under the worktree rsync takes literally and that stays under it (and
+/// under the mirror): no pattern characters, no empty, `.` or `..` part.
+fn plain_relative(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.contains(['*', '?', '[', '\\', '\n', '\r'])
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+/// Where `up` leaves the instance's kept paths for its keeper and `sync-code`.
+fn kept_file(ctx: &Context, id: &str) -> PathBuf {
+    ctx.home.engine_dir().join(format!("{id}.kept"))
+}
+
+/// Records the instance's kept paths (see [`writable_binds`]).
+pub fn record_kept(ctx: &Context, id: &str, kept: &[String]) -> Result<()> {
+    let f = kept_file(ctx, id);
+    if let Some(d) = f.parent() {
+        std::fs::create_dir_all(d).map_err(|err| Error::io("could not create", d, err))?;
+    }
+    let text: String = kept.iter().map(|k| format!("{k}\n")).collect();
+    crate::support::fsutil::write_atomic(&f, text.as_bytes(), Some(0o600))
+        .map_err(|err| Error::io("could not write", &f, err))
+}
+
+/// Forgets the instance's kept paths (on destroy; `down` keeps them: the data stays
+/// in the mirror and a later `sync-code` must leave it alone).
+pub fn forget_kept(ctx: &Context, id: &str) {
+    let _ = std::fs::remove_file(kept_file(ctx, id));
+}
+
+/// The instance's kept paths as `up` recorded them (none when it never ran), each
+/// checked again: the file is read back, and a `..` in it would send files from
+/// outside the worktree to outside the mirror.
+pub fn kept(ctx: &Context, id: &str) -> Vec<String> {
+    parse_kept(&std::fs::read_to_string(kept_file(ctx, id)).unwrap_or_default())
+}
+
+fn parse_kept(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| plain_relative(l))
+        .map(String::from)
+        .collect()
+}
+
+/// One rsync pass of the worktree into the mirror, the kept paths left alone (an
+/// excluded path is neither sent nor deleted there).
+fn rsync(
+    e: &Engine,
+    dir: &Path,
+    remote: &str,
+    control: Option<&Path>,
+    kept: &[String],
+) -> Result<()> {
     let mut src = dir.as_os_str().to_owned();
     src.push("/");
     Cmd::new("rsync")
-        .args(["-a", "--delete", "--exclude=.git", "-e"])
+        .args(["-a", "--delete", "--exclude=.git"])
+        .args(kept.iter().map(|k| format!("--exclude=/{k}")))
+        .arg("-e")
         .arg(rsync_shell(e, control))
         .arg("--")
         .arg(src)
         .arg(format!("{}:{remote}/", e.target.user_at_host()))
         .timeout(Duration::from_secs(1800))
         .run()
-        .map_err(|err| Error::EngineUnfit {
-            name: e.name.clone(),
-            why: Box::new((
-                e.url.clone(),
-                format!("the code could not be mirrored there: {err}"),
-                "check the disk space in the remote user's home and that rsync runs there".into(),
-            )),
-        })?;
+        .map_err(|err| mirror_failed(e, err))?;
     Ok(())
 }
 
@@ -261,7 +401,11 @@ pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
             let _ = forward(ctx, &e, &ports);
         }
         if let Ok(remote) = mirror_dir(&e, id) {
-            let _ = rsync(&e, &dir, &remote, Some(&control_path(ctx, &e)));
+            let kept = kept(ctx, id);
+            let control = control_path(ctx, &e);
+            if rsync(&e, &dir, &remote, Some(&control), &kept).is_ok() {
+                let _ = update_kept(&e, &dir, &remote, Some(&control), &kept);
+            }
         }
         drop(_pass);
         std::thread::sleep(KEEP_EVERY);
@@ -432,6 +576,37 @@ pub fn point_binds_at_mirror(
     elsewhere
 }
 
+/// In the remote copy of the model: each published port with no host address given is
+/// published on the engine machine's 127.0.0.1 only. The forward reaches it there, and
+/// Docker's default (every address) would open the sandbox's services to that
+/// machine's network, where a local sandbox's stay on this laptop. An address the
+/// compose file names itself is kept. Pure.
+pub fn publish_on_loopback(doc: &mut serde_json::Value) {
+    let Some(services) = doc.get_mut("services").and_then(|s| s.as_object_mut()) else {
+        return;
+    };
+    for svc in services.values_mut() {
+        let Some(ports) = svc.get_mut("ports").and_then(|p| p.as_array_mut()) else {
+            continue;
+        };
+        for p in ports {
+            let Some(port) = p.as_object_mut() else {
+                continue;
+            };
+            if port.get("published").is_none() {
+                continue;
+            }
+            let given = port
+                .get("host_ip")
+                .and_then(|h| h.as_str())
+                .is_some_and(|h| !h.is_empty());
+            if !given {
+                port.insert("host_ip".into(), "127.0.0.1".into());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,5 +652,50 @@ mod tests {
         ] {
             assert!(plain_remote_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn published_ports_stay_on_the_engine_machines_loopback() {
+        let mut doc = serde_json::json!({"services": {
+            "web": {"ports": [
+                {"mode": "ingress", "target": 80, "published": "18031", "protocol": "tcp"},
+                {"mode": "ingress", "host_ip": "", "target": 81, "published": "18032"},
+                {"mode": "ingress", "host_ip": "10.0.0.5", "target": 82, "published": "18033"},
+                {"mode": "ingress", "target": 83}
+            ]},
+            "db": {"image": "busybox"},
+            "odd": {"ports": "not a list"}
+        }});
+        publish_on_loopback(&mut doc);
+        let p = &doc["services"]["web"]["ports"];
+        assert_eq!(p[0]["host_ip"], "127.0.0.1");
+        assert_eq!(p[1]["host_ip"], "127.0.0.1");
+        assert_eq!(p[2]["host_ip"], "10.0.0.5");
+        assert!(p[3].get("host_ip").is_none());
+        publish_on_loopback(&mut serde_json::json!({"services": 3}));
+    }
+
+    #[test]
+    fn writable_binds_under_the_worktree_are_kept() {
+        let doc = serde_json::json!({"services": {
+            "db": {"volumes": [
+                {"type": "bind", "source": "/w/a/data", "target": "/d"},
+                {"type": "bind", "source": "/w/a/site", "target": "/s", "read_only": true},
+                {"type": "bind", "source": "/w/a", "target": "/app"},
+                {"type": "bind", "source": "/w/a/logs/", "target": "/l"},
+                {"type": "bind", "source": "/w/ab/x", "target": "/x"},
+                {"type": "bind", "source": "/w/a/../b", "target": "/b"},
+                {"type": "bind", "source": "/w/a/we*rd", "target": "/y"},
+                {"type": "volume", "source": "v", "target": "/v"},
+                {"type": "bind", "source": "/etc", "target": "/e"}
+            ]},
+            "web": {"volumes": [{"type": "bind", "source": "/w/a/data", "target": "/d"}]}
+        }});
+        assert_eq!(writable_binds(&doc, "/w/a"), vec!["data", "logs"]);
+        assert!(writable_binds(&serde_json::json!({}), "/w/a").is_empty());
+        assert_eq!(
+            parse_kept("data\n../../etc\na/../../x\n*\n\nlogs/app\n/abs\n"),
+            vec!["data", "logs/app"]
+        );
     }
 }

@@ -55,8 +55,30 @@ fn remote_of(
     entry: &Entry,
     force: bool,
 ) -> Result<(Option<crate::engine::Engine>, Option<String>)> {
-    let Some(e) = crate::engine::remote::placement(ctx, &entry.instance_id)? else {
-        return Ok((None, None));
+    let id = &entry.instance_id;
+    let e = match crate::engine::remote::placement(ctx, id) {
+        Ok(Some(e)) => e,
+        Ok(None) => return Ok((None, None)),
+        // Its engine's record is gone or one kinfra will not use: with `--force` the
+        // sandbox is still forgotten here (else nothing could remove it: `engine rm`
+        // refuses while it is placed there); nothing is sent anywhere.
+        Err(err @ (Error::NoSuchEngine { .. } | Error::Invalid(_))) if force => {
+            let name = ctx
+                .registry()
+                .load()?
+                .kinfra
+                .placements
+                .get(id)
+                .cloned()
+                .unwrap_or_default();
+            let left = format!(
+                "its engine {name} cannot be used ({err}); left there, if it still exists: the compose \
+                 project {id} (containers, volumes, networks) and its code mirror ~/{}/{id}",
+                crate::engine::MIRRORS_DIR
+            );
+            return Ok((None, Some(left)));
+        }
+        Err(err) => return Err(err),
     };
     let Err(err) = crate::engine::remote::enter(&e) else {
         return Ok((Some(e), None));
@@ -64,7 +86,6 @@ fn remote_of(
     if !force {
         return Err(err);
     }
-    let id = &entry.instance_id;
     let mirror = crate::engine::remote::mirror_dir(&e, id)
         .unwrap_or_else(|_| format!("~/{}/…", crate::engine::MIRRORS_DIR));
     let left = format!(
@@ -98,6 +119,7 @@ fn teardown_remote(
 /// with its last instance.
 fn forget_forwards(ctx: &Context, entry: &Entry, e: &crate::engine::Engine) -> Result<()> {
     crate::engine::remote::stop_keeper(ctx, &entry.instance_id);
+    crate::engine::remote::forget_kept(ctx, &entry.instance_id);
     let reg = ctx.registry().load()?;
     let ports: Vec<u16> = reg
         .kinfra
@@ -315,8 +337,12 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
             forget_forwards(ctx, &entry, e)?;
             docker::Removed::default()
         }
+        (None, Some(left)) => {
+            ctx.reporter.warn(left);
+            docker::Removed::default()
+        }
         (Some(e), None) => teardown_remote(ctx, stack, &entry, e)?,
-        (None, _) => teardown(ctx, stack, &entry)?,
+        (None, None) => teardown(ctx, stack, &entry)?,
     };
     crate::state::context::pause_point("destroy:torn-down");
     let mut directory_deleted = false;

@@ -326,17 +326,22 @@ fn mirror_code(
     }
     ctx.reporter
         .step(&format!("Mirroring the code to {} ({})", e.name, e.url));
-    let mirror = crate::engine::remote::mirror(e, inst.id(), &inst.dir)?;
     let text = std::fs::read(copy).map_err(|err| Error::io("could not read", copy, err))?;
     let mut doc: serde_json::Value =
         serde_json::from_slice(&text).map_err(|err| Error::Other(err.to_string()))?;
     let worktree = inst.dir.display().to_string();
+    // What containers write under the worktree stays theirs on the engine: the
+    // mirror (and its keeper) sends edits there but deletes nothing, replaces nothing newer.
+    let kept = crate::engine::remote::writable_binds(&doc, &worktree);
+    crate::engine::remote::record_kept(ctx, inst.id(), &kept)?;
+    let mirror = crate::engine::remote::mirror(ctx, e, inst.id(), &inst.dir, &kept)?;
     for p in crate::engine::remote::point_binds_at_mirror(&mut doc, &worktree, &mirror) {
         ctx.reporter.warn(&format!(
             "bind mount {p} is outside the worktree: on {} it names that machine's path",
             e.name
         ));
     }
+    crate::engine::remote::publish_on_loopback(&mut doc);
     let out = ctx
         .home
         .model_copy_file(inst.id())

@@ -270,7 +270,15 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
         &env,
         "rmtshop",
         &[
-            ("compose.yaml", &shop_compose()),
+            // A writable bind too: what containers write there is theirs.
+            (
+                "compose.yaml",
+                &shop_compose().replace(
+                    "      - ./site:/www:ro\n",
+                    "      - ./site:/www:ro\n      - ./data:/data\n",
+                ),
+            ),
+            ("data/seed", "seed\n"),
             ("site/index.html", "v1\n"),
             ("site/old.html", "old\n"),
         ],
@@ -315,13 +323,24 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
         ],
     );
     let mirror = format!("{remote_home}/.kinfra/mirrors/{id}");
-    assert_eq!(sources.trim(), format!("{mirror}/site"), "{sources}");
+    let mut sources_seen: Vec<&str> = sources.lines().filter(|l| !l.is_empty()).collect();
+    sources_seen.sort_unstable();
+    assert_eq!(
+        sources_seen,
+        [format!("{mirror}/data"), format!("{mirror}/site")],
+        "{sources}"
+    );
+    assert!(Path::new(&mirror).join("data/seed").exists(), "seeded");
     assert!(!sources.contains(&wt.display().to_string()));
     assert!(
         !Path::new(&mirror).join(".git").exists(),
         ".git is not mirrored"
     );
 
+    // A container writes under its writable bind (the "remote" shares this
+    // machine's files): neither the keeper's passes nor sync-code delete it.
+    let written = Path::new(&mirror).join("data/db");
+    std::fs::write(&written, "rows\n").expect("a container's write");
     // While it is up, an edit and a deletion reach the engine by themselves (the
     // 2 s target is a bench row; here within the harness's patience).
     std::fs::write(wt.join("site/index.html"), "v2\n").expect("edit");
@@ -335,6 +354,15 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
     env.kinfra(&wt, &["sandbox", "sync-code"])
         .success()
         .stderr_has("mirrored to rem");
+    assert!(
+        written.exists(),
+        "the mirror deleted what a container wrote"
+    );
+    // An edit here under it still reaches the engine.
+    std::fs::write(wt.join("data/seed"), "seed2\n").expect("edit under the writable bind");
+    crate::harness::eventually("the edit under data/ reaches the mirror", || {
+        std::fs::read_to_string(Path::new(&mirror).join("data/seed")).is_ok_and(|t| t == "seed2\n")
+    });
     // The SSH connection drops (every session of the engine's user): the forward
     // comes back by itself.
     let killed = std::process::Command::new(rig_script())
@@ -380,9 +408,17 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
             .expect("JSON");
     assert_eq!(side["placements"]["rmtshop--b"], "rem", "{side}");
     assert!(side["placements"].get("rmtshop--c").is_none(), "{side}");
-    for n in ["b", "c"] {
-        env.kinfra(&repo, &["sandbox", "destroy", n]).success();
-    }
+    // Placed on an engine whose record is gone (edited by hand): refused, and with
+    // --force forgotten here, nothing sent anywhere (else nothing could remove it).
+    edit_side_file(&env, |v| v["placements"]["rmtshop--b"] = "ghost".into());
+    env.kinfra(&repo, &["sandbox", "destroy", "b"])
+        .code(4)
+        .stderr_has("ghost");
+    env.kinfra(&repo, &["sandbox", "destroy", "b", "--force"])
+        .success()
+        .stderr_has("left there");
+    assert!(env.registry()["instances"].get("rmtshop--b").is_none());
+    env.kinfra(&repo, &["sandbox", "destroy", "c"]).success();
 
     // Destroy: the project and the mirror go on the engine, the port stops answering here.
     crate::harness::git(&wt, &["commit", "-qam", "v2"]);

@@ -17,7 +17,13 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         Some(e) => {
             ctx.reporter
                 .step(&format!("Mirroring the code to {} ({})", e.name, e.url));
-            let remote = crate::engine::remote::mirror(&e, inst.id(), &inst.dir)?;
+            let remote = crate::engine::remote::mirror(
+                ctx,
+                &e,
+                inst.id(),
+                &inst.dir,
+                &crate::engine::remote::kept(ctx, inst.id()),
+            )?;
             ctx.reporter
                 .success(&format!("{} mirrored to {}:{remote}", inst.id(), e.name));
         }
