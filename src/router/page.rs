@@ -148,8 +148,28 @@ pub fn not_found(table: &[Route], target: &Target, port: u16) -> hyper::Response
     plain(StatusCode::NOT_FOUND, HTML, body)
 }
 
-/// `http://kinfra.localhost:PORT/…`.
+/// `http://kinfra.localhost:PORT/…`: never in another site's frame (a framed
+/// page's buttons carry the token: a click-jacking page could make the user
+/// press them), never sniffed as another type.
 pub async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Response<Body> {
+    let mut r = answer(shared, req).await;
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::X_FRAME_OPTIONS,
+        hyper::header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        hyper::header::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        hyper::header::HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Response<Body> {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
         (&Method::GET, "/api/instances") => api_instances(shared).await,
