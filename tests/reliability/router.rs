@@ -119,7 +119,7 @@ pub fn run(t: &mut Tally) {
         format!("431 for 100 KiB of headers, 413 for an oversize body, a slow client cut off after {} s", held.as_secs())
     });
 
-    t.case("router", "another site's page wakes nothing; CONNECT, two Hosts, a loop and framing refused", || {
+    t.case("router", "another site's page wakes nothing nor reads the API; CONNECT, two Hosts, a loop, framing and stream floods refused", || {
         let env = Env::new();
         let _web = Backend::start("rel-csrf", WEB_CSRF);
         register_fake(
@@ -181,9 +181,29 @@ pub fn run(t: &mut Tally) {
         let got = routed_get(ROUTER_CSRF, "kinfra.localhost", "/").to_ascii_lowercase();
         assert!(got.contains("x-frame-options: deny"), "{got}");
         assert!(got.contains("frame-ancestors 'none'"), "{got}");
+        // Another site's no-cors fetch of the API: refused (it would ask Docker).
+        let got = raw_http(
+            ROUTER_CSRF,
+            b"GET /api/instances HTTP/1.1\r\nHost: kinfra.localhost\r\nSec-Fetch-Site: cross-site\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert_eq!(status_of(&got), "403", "{got}");
+        // Live streams hold a slot each for good: a few, not every slot.
+        let streams: Vec<std::net::TcpStream> = (0..16)
+            .map(|_| {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", ROUTER_CSRF)).expect("connect");
+                s.write_all(b"GET /api/events HTTP/1.1\r\nHost: kinfra.localhost\r\n\r\n")
+                    .expect("write");
+                s
+            })
+            .collect();
+        crate::harness::eventually("the 17th stream is refused", || {
+            status_of(&routed_get(ROUTER_CSRF, "kinfra.localhost", "/api/events")) == "503"
+        });
+        drop(streams);
         assert!(routed_get(ROUTER_CSRF, "web.rel-c.localhost", "/").contains("rel-csrf"));
         assert!(r.pid().is_some(), "the router survived");
-        "cross-site requests wake nothing (the user's own does); CONNECT 405, two Hosts 400, own port 508, the page not frameable".into()
+        "cross-site requests wake nothing (the user's own does) nor reach the API; CONNECT 405, two Hosts 400, own port 508, the page not frameable, 16 live streams at most".into()
     });
 
     t.case("router", "a forged router record is never signalled", || {
