@@ -101,8 +101,8 @@ async fn accept_loop(
 /// A restarted router serves the checkout it served before, when it still can.
 async fn restore_checkout(shared: &Shared) {
     let file = super::checkout::record_file(&shared.ctx);
-    let Some(before) = std::fs::read(&file)
-        .ok()
+    // Bounded, a regular file only: a FIFO there would hang the router before it serves.
+    let Some(before) = crate::support::fsutil::read_regular(&file, 64 * 1024)
         .and_then(|b| serde_json::from_slice::<super::checkout::Checkout>(&b).ok())
     else {
         return;
