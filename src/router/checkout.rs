@@ -117,9 +117,7 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
     let wanted = if name == "local-prod" {
         reg.local_prod.as_ref().map(|e| e.instance_id.clone())
     } else {
-        ids.iter()
-            .find(|i| names::form(i) == names::form(name))
-            .cloned()
+        names::the_one(&ids, name).cloned()
     };
     let Some(id) = wanted else {
         return Err(Refusal::NoSuchInstance(name.into(), ids));
