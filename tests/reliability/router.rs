@@ -181,6 +181,13 @@ pub fn run(t: &mut Tally) {
         let got = routed_get(ROUTER_CSRF, "kinfra.localhost", "/").to_ascii_lowercase();
         assert!(got.contains("x-frame-options: deny"), "{got}");
         assert!(got.contains("frame-ancestors 'none'"), "{got}");
+        // A client's own X-Forwarded-For never passes for where it came from.
+        let got = raw_http(
+            ROUTER_CSRF,
+            b"GET / HTTP/1.1\r\nHost: web.rel-c.localhost\r\nX-Forwarded-For: 10.1.2.3\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert!(got.contains("xff=127.0.0.1") && !got.contains("10.1.2.3"), "{got}");
         // Another site's no-cors fetch of the API: refused (it would ask Docker).
         let got = raw_http(
             ROUTER_CSRF,
