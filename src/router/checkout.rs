@@ -51,6 +51,11 @@ pub fn plan(bases: &[(String, u16)], ports: &BTreeMap<String, u16>) -> Vec<Forwa
             });
         }
     }
+    // A forward to a port the checkout serves itself (local-prod's own ports are
+    // the project's; a tampered record) would have the router connect to itself,
+    // each connection opening another until no descriptor is left.
+    let served: Vec<u16> = out.iter().map(|f| f.port).collect();
+    out.retain(|f| !served.contains(&f.to));
     out.sort_by_key(|f| f.port);
     out
 }
@@ -112,9 +117,7 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
     let wanted = if name == "local-prod" {
         reg.local_prod.as_ref().map(|e| e.instance_id.clone())
     } else {
-        ids.iter()
-            .find(|i| names::form(i) == names::form(name))
-            .cloned()
+        names::the_one(&ids, name).cloned()
     };
     let Some(id) = wanted else {
         return Err(Refusal::NoSuchInstance(name.into(), ids));
@@ -263,5 +266,17 @@ mod tests {
             !is_tcp_key("PORT_DNS_53_UDP") && !is_tcp_key("API_PORT") && !is_tcp_key("PORT__80")
         );
         assert!(plan(&[], &ports).is_empty());
+        // Never a forward to a port the checkout serves (itself, or each other).
+        let own: BTreeMap<String, u16> = [("PORT_WEB_80", 3000), ("PORT_DB_5432", 3001)]
+            .iter()
+            .map(|(k, p)| ((*k).to_string(), *p))
+            .collect();
+        let crossed: Vec<(String, u16)> = [("PORT_WEB_80", 3001), ("PORT_DB_5432", 3000)]
+            .iter()
+            .map(|(k, p)| ((*k).to_string(), *p))
+            .collect();
+        assert!(plan(&crossed, &own).is_empty());
+        let same: Vec<(String, u16)> = vec![("PORT_WEB_80".into(), 3000)];
+        assert!(plan(&same, &own).is_empty());
     }
 }

@@ -39,8 +39,23 @@ pub fn event(data: &str) -> String {
 }
 
 pub fn stream(shared: Arc<Shared>) -> Response<Body> {
+    let Ok(permit) = shared.streams.clone().try_acquire_owned() else {
+        let mut r = super::proxy::plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain; charset=utf-8",
+            format!(
+                "kinfra router: {} live pages are open already; close one\n",
+                super::shared::MAX_STREAMS
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+        return r;
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
+        // Held while the stream lives: freed when its client is gone.
+        let _permit = permit;
         let mut last = String::new();
         let mut quiet = Duration::ZERO;
         loop {

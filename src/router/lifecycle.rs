@@ -6,7 +6,6 @@
 //! judges it), so `stop` signals only the router kinfra started.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -60,13 +59,9 @@ pub struct Info {
 
 /// Reads `router.json` (a bounded read; anything else than kinfra's record is none).
 pub fn read_info(ctx: &Context) -> Option<Info> {
-    let mut text = String::new();
-    File::open(info_file(ctx))
-        .ok()?
-        .take(4096)
-        .read_to_string(&mut text)
-        .ok()?;
-    serde_json::from_str(&text).ok()
+    // A FIFO there would hang `status`, `checkout` and every `up` that starts the router.
+    let bytes = crate::support::fsutil::read_regular(&info_file(ctx), 4096)?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// `kinfra router status`'s answer.

@@ -176,21 +176,34 @@ pub fn table(reg: &crate::state::registry::Contents) -> Vec<Route> {
         .collect()
 }
 
+/// Pure: the one instance of `ids` named `name` as host names write it; none
+/// when two have that name (`shop_a` and `shop-a`): a project's name comes from
+/// its repository, and one must not take over another's name (its cookies, its
+/// checkout).
+pub fn the_one<'a, I: AsRef<str>>(ids: &'a [I], name: &str) -> Option<&'a I> {
+    let wanted = form(name);
+    let mut found = ids.iter().filter(|i| form(i.as_ref()) == wanted);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
 /// Pure: the instance a target names in `table`.
 pub fn route_of<'t>(table: &'t [Route], target: &Target) -> Option<&'t Route> {
     let i = match target {
         Target::Instance(i) | Target::Service { instance: i, .. } => i,
         Target::Page | Target::Unknown(_) => return None,
     };
-    table.iter().find(|r| form(&r.instance) == form(i))
+    let ids: Vec<&str> = table.iter().map(|r| r.instance.as_str()).collect();
+    let id = *the_one(&ids, i)?;
+    table.iter().find(|r| r.instance == id)
 }
 
 /// Pure: the port a target reaches in `table`; `None`: no such name.
 pub fn resolve(table: &[Route], target: &Target) -> Option<u16> {
-    let find = |i: &str| table.iter().find(|r| form(&r.instance) == form(i));
+    let route = route_of(table, target)?;
     match target {
-        Target::Instance(i) => find(i)?.front,
-        Target::Service { service, instance } => find(instance)?.service_port(service),
+        Target::Instance(_) => route.front,
+        Target::Service { service, .. } => route.service_port(service),
         Target::Page | Target::Unknown(_) => None,
     }
 }
@@ -337,6 +350,20 @@ mod tests {
         assert_eq!(resolve(&t, &svc("web", "nosuch")), None);
         assert_eq!(resolve(&t, &Target::Instance("shop".into())), None);
         assert_eq!(resolve(&t, &Target::Unknown("a.b.c".into())), None);
+        // Two instances of one host name (`shop_a`, `shop-a`): neither is reached.
+        let mut reg = contents();
+        let mut twin = reg.instances["shop_a"].clone();
+        twin.instance_id = "shop-a".into();
+        reg.instances.insert("shop-a".into(), twin);
+        reg.kinfra.ports.insert(
+            "shop-a".into(),
+            [("PORT_WEB_80".to_string(), 20901u16)].into(),
+        );
+        let t = table(&reg);
+        assert_eq!(resolve(&t, &svc("web", "shop-a")), None);
+        assert_eq!(route_of(&t, &Target::Instance("SHOP_A".into())), None);
+        assert_eq!(the_one(&["a_b", "a-b", "c"], "A-B"), None);
+        assert_eq!(the_one(&["a_b", "c"], "a-b"), Some(&"a_b"));
     }
 
     #[test]

@@ -148,9 +148,36 @@ pub fn not_found(table: &[Route], target: &Target, port: u16) -> hyper::Response
     plain(StatusCode::NOT_FOUND, HTML, body)
 }
 
-/// `http://kinfra.localhost:PORT/…`.
+/// `http://kinfra.localhost:PORT/…`: never in another site's frame (a framed
+/// page's buttons carry the token: a click-jacking page could make the user
+/// press them), never sniffed as another type.
 pub async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Response<Body> {
+    let mut r = answer(shared, req).await;
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::X_FRAME_OPTIONS,
+        hyper::header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        hyper::header::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        hyper::header::HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Response<Body> {
     let path = req.uri().path().to_string();
+    if path.starts_with("/api/") && !from_the_page(req.headers()) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            TEXT,
+            "kinfra router: the API answers the router's own page only\n",
+        );
+    }
     match (req.method(), path.as_str()) {
         (&Method::GET, "/api/instances") => api_instances(shared).await,
         (&Method::GET, "/api/checkout") => {
@@ -193,6 +220,15 @@ pub async fn serve(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Respon
             "kinfra router: no such action\n",
         ),
     }
+}
+
+/// Pure: a request the router's own page (or no browser) made. Another site's
+/// page can send requests it cannot read (a `no-cors` fetch, an `<img>`): each
+/// `/api/` request asks Docker, an events stream holds a slot, so none is served.
+pub fn from_the_page(h: &hyper::HeaderMap) -> bool {
+    h.get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|s| s == "same-origin" || s == "none")
 }
 
 /// The header an action carries the router's token in (from `router.json`,
@@ -341,6 +377,24 @@ mod tests {
         assert!(!same_origin("http://web.shop.localhost:7355", 7355));
         assert!(!same_origin("https://attacker.example", 7355));
         assert!(!same_origin("null", 7355));
+    }
+
+    #[test]
+    fn the_api_answers_the_page_only() {
+        let mut h = hyper::HeaderMap::new();
+        assert!(from_the_page(&h), "no browser");
+        for (site, ok) in [
+            ("same-origin", true),
+            ("none", true),
+            ("same-site", false),
+            ("cross-site", false),
+        ] {
+            h.insert(
+                "sec-fetch-site",
+                hyper::header::HeaderValue::from_static(site),
+            );
+            assert_eq!(from_the_page(&h), ok, "{site}");
+        }
     }
 
     #[test]

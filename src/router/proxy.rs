@@ -159,7 +159,10 @@ pub async fn forward(
         }
     }
     let h = &mut parts.headers;
-    h.append("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
+    // Set, not appended: every client is on 127.0.0.1, and a client's own
+    // `X-Forwarded-For: 10.1.2.3` would pass for the address it came from.
+    h.remove("forwarded");
+    h.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
     if let Ok(v) = HeaderValue::from_str(host) {
         h.insert("x-forwarded-host", v);
     }

@@ -101,8 +101,8 @@ async fn accept_loop(
 /// A restarted router serves the checkout it served before, when it still can.
 async fn restore_checkout(shared: &Shared) {
     let file = super::checkout::record_file(&shared.ctx);
-    let Some(before) = std::fs::read(&file)
-        .ok()
+    // Bounded, a regular file only: a FIFO there would hang the router before it serves.
+    let Some(before) = crate::support::fsutil::read_regular(&file, 64 * 1024)
         .and_then(|b| serde_json::from_slice::<super::checkout::Checkout>(&b).ok())
     else {
         return;
@@ -140,6 +140,20 @@ async fn connection(shared: Arc<Shared>, stream: tokio::net::TcpStream, _peer: S
 
 /// One request: refused, the page, a 404 listing the names, or forwarded.
 async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) -> Response<Body> {
+    // The router is no forward proxy: a tunnel would reach whatever the service
+    // port relays to, and the service would get a request line it never expects.
+    if req.method() == hyper::Method::CONNECT {
+        return proxy::plain(
+            hyper::StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "kinfra router: CONNECT is not served (this is no forward proxy)\n",
+        );
+    }
+    // Two Hosts (RFC 9112 3.2: 400): the router would judge the first and the
+    // service might believe the other (another site's name past the 421).
+    if req.headers().get_all(hyper::header::HOST).iter().count() > 1 {
+        return super::page::refused(&names::Refused::Malformed("several Host headers".into()));
+    }
     // A request in the proxy form names its host in the target (RFC 9112 3.2.2).
     let host = match req.uri().authority() {
         Some(a) => Some(a.to_string()),
@@ -160,11 +174,24 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
     let Some(port) = names::resolve(&table, &target) else {
         return super::page::not_found(&table, &target, shared.port);
     };
+    // A registry that records the router's own port (tampered, or chosen while
+    // no router ran) would send each request back to the router, again and again.
+    if port == shared.port {
+        return proxy::plain(
+            hyper::StatusCode::LOOP_DETECTED,
+            "text/plain; charset=utf-8",
+            format!("kinfra router: the registry gives this name the router's own port {port}\n"),
+        );
+    }
     if let Some(route) = names::route_of(&table, &target) {
         shared.last_seen.touch(&route.instance);
     }
+    // Another site's page (an <img>, a fetch, a frame) never starts a sandbox: only
+    // a request of the user's own (see `wake::may_wake`).
+    let may_wake = super::wake::may_wake(req.headers());
     let mut resp = proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req).await;
     if resp.headers_mut().remove(proxy::UNREACHABLE).is_some()
+        && may_wake
         && let Some(route) = names::route_of(&table, &target)
     {
         let (s, route) = (shared.clone(), route.clone());

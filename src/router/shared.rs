@@ -27,7 +27,13 @@ pub struct Shared {
     pub waking: super::wake::Waking,
     /// When each instance was last asked for by name (idle stop).
     pub last_seen: LastSeen,
+    /// Open `/api/events` streams: each holds a connection slot for good and asks
+    /// Docker every 2 s, so a few are served (a page or two), not 1024.
+    pub streams: Arc<tokio::sync::Semaphore>,
 }
+
+/// The most `/api/events` streams served at once.
+pub const MAX_STREAMS: usize = 16;
 
 #[derive(Default)]
 struct Cache {
@@ -51,6 +57,7 @@ impl Shared {
             checkout: tokio::sync::Mutex::default(),
             waking: super::wake::Waking::default(),
             last_seen: LastSeen::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
         }
     }
 

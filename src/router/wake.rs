@@ -39,6 +39,25 @@ impl Waking {
     }
 }
 
+/// Pure: whether a request may start a sandbox. A browser says where a request
+/// comes from (`Sec-Fetch-*`): another site's page can make it send requests by
+/// name (an `<img>`, a `no-cors` fetch, a hidden frame, a script's navigation),
+/// which must not run `sandbox up` (the gate, compose) on the user's machine. A
+/// link the user follows (a top-level navigation with user activation), the
+/// address bar, the router's page or the sandbox's own pages, and clients that
+/// are no browser (no such header) do.
+pub fn may_wake(h: &hyper::HeaderMap) -> bool {
+    let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok());
+    match get("sec-fetch-site") {
+        None | Some("none" | "same-origin" | "same-site") => true,
+        Some(_) => {
+            get("sec-fetch-mode") == Some("navigate")
+                && get("sec-fetch-dest") == Some("document")
+                && get("sec-fetch-user") == Some("?1")
+        }
+    }
+}
+
 /// Starts `route`'s sandbox (when no start is under way) and answers the
 /// starting page; local-prod and missing directories get the 502 as it was.
 pub fn wake(
@@ -89,4 +108,55 @@ pub fn starting_page(instance: &str) -> Response<Body> {
         hyper::header::HeaderValue::from_static("2"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_wake;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> hyper::HeaderMap {
+        let mut h = hyper::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, hyper::header::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_users_own_requests_wake() {
+        assert!(may_wake(&headers(&[])), "curl, a script of the user's");
+        assert!(may_wake(&headers(&[("sec-fetch-site", "none")])));
+        assert!(may_wake(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(may_wake(&headers(&[
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+            ("sec-fetch-user", "?1"),
+        ])));
+        // Another site's page: an image, a no-cors fetch, a frame, a script's navigation.
+        for (mode, dest, user) in [
+            ("no-cors", "image", "?1"),
+            ("no-cors", "empty", "?1"),
+            ("cors", "empty", "?1"),
+            ("navigate", "iframe", "?1"),
+            ("navigate", "document", "?0"),
+        ] {
+            let h = headers(&[
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", mode),
+                ("sec-fetch-dest", dest),
+                ("sec-fetch-user", user),
+            ]);
+            assert!(!may_wake(&h), "{mode} {dest} {user}");
+        }
+        let mut h = headers(&[
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-mode", "navigate"),
+        ]);
+        h.insert(
+            "sec-fetch-dest",
+            hyper::header::HeaderValue::from_static("document"),
+        );
+        assert!(!may_wake(&h), "no user activation");
+    }
 }

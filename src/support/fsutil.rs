@@ -32,6 +32,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     Ok(())
 }
 
+/// A small regular file's bytes (at most `max`, else none): never a FIFO, which
+/// would block the reader until some writer came, nor a device or a directory.
+pub fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    if !m.is_file() || m.len() > max {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() as u64 <= max).then_some(bytes)
+}
+
 /// Copies `src` to `dest`, making `dest`'s directory first (a carried file whose
 /// place does not exist yet in a new worktree).
 pub fn copy_into_place(src: &Path, dest: &Path) -> std::io::Result<()> {
@@ -97,6 +114,21 @@ pub fn same_path(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"{}").unwrap();
+        assert_eq!(read_regular(&f, 2), Some(b"{}".to_vec()));
+        assert_eq!(read_regular(&f, 1), None, "over the bound");
+        // A FIFO would block the read until a writer came: never opened.
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(read_regular(&fifo, 4096), None);
+        assert_eq!(read_regular(d.path(), 4096), None, "a directory");
+        assert_eq!(read_regular(&d.path().join("none"), 4096), None);
+    }
 
     #[test]
     fn links_out_of_the_root_are_refused_wherever_they_are() {

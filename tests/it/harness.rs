@@ -1160,7 +1160,8 @@ def serve(c, n):
                 if l in (b'\r\n', b'\n', b''):
                     break
                 k, _, v = l.decode('latin-1').partition(':')
-                h[k.strip().lower()] = v.strip()
+                k = k.strip().lower()
+                h[k] = h[k] + ', ' + v.strip() if k == 'x-forwarded-for' and k in h else v.strip()
             if 'chunked' in h.get('transfer-encoding', ''):
                 body = b''
                 while True:
@@ -1181,7 +1182,7 @@ def serve(c, n):
                         return
                     c.sendall(d.upper())
             path = line.split()[1].decode('latin-1')
-            out = ('%s path=%s host=%s xfh=%s xfp=%s len=%d conn=%d' % (NAME, path, h.get('host'), h.get('x-forwarded-host'), h.get('x-forwarded-proto'), len(body), n)).encode()
+            out = ('%s path=%s host=%s xfh=%s xfp=%s len=%d xff=%s conn=%d' % (NAME, path, h.get('host'), h.get('x-forwarded-host'), h.get('x-forwarded-proto'), len(body), h.get('x-forwarded-for'), n)).encode()
             c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % len(out) + out)
             if h.get('connection', '').lower() == 'close':
                 return

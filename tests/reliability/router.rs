@@ -15,6 +15,10 @@ const WEB: u16 = 18672;
 const ROUTER_LIMITS: u16 = 18673;
 const WEB_LIMITS: u16 = 18674;
 const ROUTER_FORGED: u16 = 18675;
+const ROUTER_CSRF: u16 = 18691;
+const WEB_CSRF: u16 = 18692;
+/// Nothing listens here: the sandbox it names is stopped (a request wakes it).
+const DOWN_CSRF: u16 = 18693;
 
 fn status_of(answer: &str) -> &str {
     answer.split_whitespace().nth(1).unwrap_or("(none)")
@@ -113,6 +117,100 @@ pub fn run(t: &mut Tally) {
         assert!(held < Duration::from_secs(20), "a slow client held on {held:?}");
         assert!(r.pid().is_some(), "the router survived");
         format!("431 for 100 KiB of headers, 413 for an oversize body, a slow client cut off after {} s", held.as_secs())
+    });
+
+    t.case("router", "another site's page wakes nothing nor reads the API; CONNECT, two Hosts, a loop, framing and stream floods refused", || {
+        let env = Env::new();
+        let _web = Backend::start("rel-csrf", WEB_CSRF);
+        register_fake(
+            &env,
+            &[(
+                "rel-c",
+                1,
+                &[
+                    ("PORT_WEB_80", WEB_CSRF),
+                    ("PORT_DOWN_80", DOWN_CSRF),
+                    // The router's own port (a tampered registry): no request loop.
+                    ("PORT_LOOP_80", ROUTER_CSRF),
+                ],
+            )],
+        );
+        std::fs::create_dir_all(env.work.join("rel-c")).expect("its directory");
+        let r = RouterGuard::start(&env, ROUTER_CSRF);
+        let log = env.kinfra_home.join("router").join("router.log");
+        let woke = || std::fs::read_to_string(&log).unwrap_or_default().contains("waking rel-c");
+        // Another site's <img>, no-cors fetch, frame or script navigation: not started.
+        for (mode, dest, user) in [
+            ("no-cors", "image", "?0"),
+            ("no-cors", "empty", "?0"),
+            ("navigate", "iframe", "?0"),
+            ("navigate", "document", "?0"),
+        ] {
+            let got = raw_http(
+                ROUTER_CSRF,
+                format!("GET /x HTTP/1.1\r\nHost: down.rel-c.localhost\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: {mode}\r\nSec-Fetch-Dest: {dest}\r\nSec-Fetch-User: {user}\r\nConnection: close\r\n\r\n").as_bytes(),
+                Duration::from_secs(10),
+            );
+            assert_eq!(status_of(&got), "502", "{mode} {dest}: {got}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!woke(), "another site's request woke the sandbox");
+        // The user's own request (no browser, or a link followed) does.
+        let got = routed_get(ROUTER_CSRF, "down.rel-c.localhost", "/");
+        assert_eq!(status_of(&got), "503", "{got}");
+        crate::harness::eventually("the user's request wakes it", woke);
+        // CONNECT: no tunnel; the service never asked.
+        let got = raw_http(
+            ROUTER_CSRF,
+            b"CONNECT web.rel-c.localhost:22 HTTP/1.1\r\nHost: web.rel-c.localhost\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert_eq!(status_of(&got), "405", "{got}");
+        // Two Hosts: 400, never the service (it might believe the second).
+        let got = raw_http(
+            ROUTER_CSRF,
+            b"GET / HTTP/1.1\r\nHost: web.rel-c.localhost\r\nHost: attacker.example\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert_eq!(status_of(&got), "400", "{got}");
+        assert!(!got.contains("rel-csrf"), "{got}");
+        // The router's own port from the registry: refused at once, no loop.
+        let got = routed_get(ROUTER_CSRF, "loop.rel-c.localhost", "/");
+        assert_eq!(status_of(&got), "508", "{got}");
+        // The page (its buttons carry the token) is never in another site's frame.
+        let got = routed_get(ROUTER_CSRF, "kinfra.localhost", "/").to_ascii_lowercase();
+        assert!(got.contains("x-frame-options: deny"), "{got}");
+        assert!(got.contains("frame-ancestors 'none'"), "{got}");
+        // A client's own X-Forwarded-For never passes for where it came from.
+        let got = raw_http(
+            ROUTER_CSRF,
+            b"GET / HTTP/1.1\r\nHost: web.rel-c.localhost\r\nX-Forwarded-For: 10.1.2.3\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert!(got.contains("xff=127.0.0.1") && !got.contains("10.1.2.3"), "{got}");
+        // Another site's no-cors fetch of the API: refused (it would ask Docker).
+        let got = raw_http(
+            ROUTER_CSRF,
+            b"GET /api/instances HTTP/1.1\r\nHost: kinfra.localhost\r\nSec-Fetch-Site: cross-site\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        );
+        assert_eq!(status_of(&got), "403", "{got}");
+        // Live streams hold a slot each for good: a few, not every slot.
+        let streams: Vec<std::net::TcpStream> = (0..16)
+            .map(|_| {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", ROUTER_CSRF)).expect("connect");
+                s.write_all(b"GET /api/events HTTP/1.1\r\nHost: kinfra.localhost\r\n\r\n")
+                    .expect("write");
+                s
+            })
+            .collect();
+        crate::harness::eventually("the 17th stream is refused", || {
+            status_of(&routed_get(ROUTER_CSRF, "kinfra.localhost", "/api/events")) == "503"
+        });
+        drop(streams);
+        assert!(routed_get(ROUTER_CSRF, "web.rel-c.localhost", "/").contains("rel-csrf"));
+        assert!(r.pid().is_some(), "the router survived");
+        "cross-site requests wake nothing (the user's own does) nor reach the API; CONNECT 405, two Hosts 400, own port 508, the page not frameable, 16 live streams at most".into()
     });
 
     t.case("router", "a forged router record is never signalled", || {
