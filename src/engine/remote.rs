@@ -20,7 +20,7 @@ pub fn placement(ctx: &Context, id: &str) -> Result<Option<Engine>> {
         return Ok(None);
     };
     match c.kinfra.engines.get(name) {
-        Some(r) => Engine::from_record(name, r).map(Some),
+        Some(r) => Engine::from_record(name, r).map(|e| Some(e.controlled(ctx))),
         None => Err(Error::NoSuchEngine {
             name: name.clone(),
             known: c.kinfra.engines.keys().cloned().collect(),
@@ -101,45 +101,52 @@ pub fn mirror_dir(e: &Engine, id: &str) -> Result<String> {
     Ok(d)
 }
 
-/// `ssh` as rsync's `-e` runs it (every word kinfra's own, checked); through the
-/// engine's connection when one is given (no new login per pass).
-fn rsync_shell(e: &Engine, control: Option<&Path>) -> String {
-    let mut s = format!(
-        "ssh -o BatchMode=yes -o ConnectTimeout={CONNECT_SECS} -l {}",
-        e.target.user
-    );
+/// `ssh` as rsync's `-e` runs it: rsync splits that string on whitespace and reads
+/// quotes, so it is made of words that have neither (the user and port checked by
+/// [`super::SshTarget::parse`], the control path by [`super::plain_local_path`]),
+/// through the engine's connection while that is up (no new login per pass).
+fn rsync_shell(e: &Engine) -> String {
+    let mut words: Vec<String> = [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        &format!("ConnectTimeout={CONNECT_SECS}"),
+        "-l",
+        &e.target.user,
+    ]
+    .map(String::from)
+    .to_vec();
     if let Some(p) = e.target.port {
-        s.push_str(&format!(" -p {p}"));
+        words.extend(["-p".to_string(), p.to_string()]);
     }
-    // A control path with a space could not be one word of `-e`: then a plain login.
-    if let Some(c) = control.map(|c| c.display().to_string())
-        && !c.contains(char::is_whitespace)
-    {
-        s.push_str(&format!(" -o ControlMaster=no -o ControlPath={c}"));
-    }
-    s
+    words.extend(e.control_options());
+    words.join(" ")
 }
 
 /// Mirrors the worktree to the instance's directory on the engine's machine:
 /// one-way, deletions included, `.git` left out. Returns the mirror's path there.
 pub fn mirror(e: &Engine, id: &str, dir: &Path) -> Result<String> {
     let remote = mirror_dir(e, id)?;
-    e.ssh(&format!("mkdir -p -- '{remote}'"))
-        .timeout(Duration::from_secs(60))
-        .run()
-        .map_err(|err| e.unreachable(err))?;
-    rsync(e, dir, &remote, None)?;
+    // The directory is made by the same remote command that runs rsync there: one
+    // round trip, not a login for `mkdir` and another for rsync.
+    let make = format!("mkdir -p -- '{remote}' && rsync");
+    rsync(e, dir, &remote, Some(&make))?;
     Ok(remote)
 }
 
-/// One rsync pass of the worktree into the mirror.
-fn rsync(e: &Engine, dir: &Path, remote: &str, control: Option<&Path>) -> Result<()> {
+/// One rsync pass of the worktree into the mirror; `rsync_path` is the remote
+/// command that runs rsync there (kinfra's own, its path checked plain).
+fn rsync(e: &Engine, dir: &Path, remote: &str, rsync_path: Option<&str>) -> Result<()> {
     let mut src = dir.as_os_str().to_owned();
     src.push("/");
-    Cmd::new("rsync")
+    let mut cmd = Cmd::new("rsync")
         .args(["-a", "--delete", "--exclude=.git", "-e"])
-        .arg(rsync_shell(e, control))
-        .arg("--")
+        .arg(rsync_shell(e));
+    if let Some(p) = rsync_path {
+        cmd = cmd.arg(format!("--rsync-path={p}"));
+    }
+    cmd.arg("--")
         .arg(src)
         .arg(format!("{}:{remote}/", e.target.user_at_host()))
         .timeout(Duration::from_secs(1800))
@@ -242,6 +249,7 @@ pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
             .engines
             .get(name)
             .and_then(|r| Engine::from_record(name, r).ok())
+            .map(|e| e.controlled(ctx))
         else {
             return;
         };
@@ -261,7 +269,7 @@ pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
             let _ = forward(ctx, &e, &ports);
         }
         if let Ok(remote) = mirror_dir(&e, id) {
-            let _ = rsync(&e, &dir, &remote, Some(&control_path(ctx, &e)));
+            let _ = rsync(&e, &dir, &remote, None);
         }
         drop(_pass);
         std::thread::sleep(KEEP_EVERY);
@@ -287,7 +295,7 @@ pub fn remove_mirror(e: &Engine, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn control_path(ctx: &Context, e: &Engine) -> PathBuf {
+pub(crate) fn control_path(ctx: &Context, e: &Engine) -> PathBuf {
     ctx.home.engine_dir().join(format!("{}.ctl", e.name))
 }
 
@@ -462,6 +470,40 @@ mod tests {
             "/home/u/.kinfra/mirrors/a/secret.txt"
         );
         assert_eq!(other, vec!["/w/shop--ab/x", "/etc/hosts"]);
+    }
+
+    #[test]
+    fn rsyncs_ssh_goes_through_a_live_connection_in_plain_words() {
+        let mut e = Engine::from_record(
+            "box",
+            &crate::state::registry::EngineRecord {
+                url: "ssh://dev@box.lan:2222".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("box.ctl");
+        e.control = Some(sock.clone());
+        // No socket yet (no connection): a login of its own.
+        let s = rsync_shell(&e);
+        assert_eq!(
+            s, "ssh -o BatchMode=yes -o ConnectTimeout=5 -l dev -p 2222",
+            "{s}"
+        );
+        std::fs::write(&sock, "").unwrap();
+        let s = rsync_shell(&e);
+        assert!(
+            s.ends_with(&format!(
+                " -o ControlMaster=no -o ControlPath={}",
+                sock.display()
+            )),
+            "{s}"
+        );
+        assert!(!s.contains(['\'', '"']), "{s}");
+        let ssh = e.ssh("true").summary();
+        assert!(ssh.contains("ControlMaster=no"), "{ssh}");
+        assert!(ssh.ends_with("-- box.lan true"), "{ssh}");
     }
 
     #[test]
