@@ -6,6 +6,7 @@
 //! goes through Docker like a local one's).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{CONNECT_SECS, Engine, MIRRORS_DIR};
@@ -13,12 +14,38 @@ use crate::state::context::Context;
 use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 
+/// Set once by a process that serves many calls (the MCP server). The engine a
+/// command works on is chosen once per process (`DOCKER_HOST` for every child,
+/// [`crate::tools::docker::use_engine`]): in a long-lived process, a call on a
+/// remote instance would send every later call's docker commands, a local
+/// instance's included, to that engine. Such a process acts on this machine's
+/// engine only and refuses instances placed elsewhere, by name.
+static THIS_MACHINE_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// From now on this process refuses instances on other machines' engines.
+pub fn this_machine_only() {
+    THIS_MACHINE_ONLY.store(true, Ordering::SeqCst);
+}
+
+/// The refusal of an instance on another machine's engine in such a process. Pure.
+fn refused_here(id: &str, engine: &str, this_machine_only: bool) -> Result<()> {
+    if !this_machine_only {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{id} runs on the engine {engine} (another machine's); this MCP server works on this \
+         machine's engine only, so that no call of one session can reach the wrong engine. \
+         Use the CLI for it (`kinfra sandbox …` in its worktree, or with --name)"
+    )))
+}
+
 /// The engine an instance is placed on (`None`: this machine's).
 pub fn placement(ctx: &Context, id: &str) -> Result<Option<Engine>> {
     let c = ctx.registry().load()?;
     let Some(name) = c.kinfra.placements.get(id) else {
         return Ok(None);
     };
+    refused_here(id, name, THIS_MACHINE_ONLY.load(Ordering::SeqCst))?;
     match c.kinfra.engines.get(name) {
         Some(r) => Engine::from_record(name, r).map(|e| Some(e.controlled(ctx))),
         None => Err(Error::NoSuchEngine {
@@ -36,6 +63,11 @@ const ANSWERS: &str = "docker version --format '{{.Server.Version}}'";
 /// that its machine and its Docker engine answer (seconds, not the kernel's
 /// minutes: exit 7 naming it).
 pub fn enter(e: &Engine) -> Result<()> {
+    refused_here(
+        "this instance",
+        &e.name,
+        THIS_MACHINE_ONLY.load(Ordering::SeqCst),
+    )?;
     if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| *n == e.name) {
         return Ok(());
     }
@@ -504,6 +536,16 @@ mod tests {
         let ssh = e.ssh("true").summary();
         assert!(ssh.contains("ControlMaster=no"), "{ssh}");
         assert!(ssh.ends_with("-- box.lan true"), "{ssh}");
+    }
+
+    #[test]
+    fn a_process_on_this_machine_only_refuses_remote_instances_by_name() {
+        refused_here("shop--a", "box", false).unwrap();
+        let e = refused_here("shop--a", "box", true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shop--a") && e.contains("engine box"), "{e}");
+        assert!(e.contains("MCP server"), "{e}");
     }
 
     #[test]

@@ -380,6 +380,37 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
             .expect("JSON");
     assert_eq!(side["placements"]["rmtshop--b"], "rem", "{side}");
     assert!(side["placements"].get("rmtshop--c").is_none(), "{side}");
+
+    // One MCP session, local and remote instances in turn: the engine a process works
+    // on is chosen once, so the server refuses the remote one by name and the local
+    // one's calls still go to this machine's engine (before and after the refusal).
+    let mut mcp = crate::mcp::Client::start(&env, &repo);
+    let local = |mcp: &mut crate::mcp::Client| {
+        let (err, v) = mcp.call("status", serde_json::json!({"name": "c"}));
+        assert!(!err, "{v}");
+        assert_eq!(v["instance_id"], "rmtshop--c", "{v}");
+    };
+    local(&mut mcp);
+    let (err, v) = mcp.call("status", serde_json::json!({"name": "a"}));
+    assert!(err, "{v}");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("engine rem") && msg.contains("MCP server"),
+        "{v}"
+    );
+    local(&mut mcp);
+    let (err, v) = mcp.call("list", serde_json::json!({}));
+    assert!(!err, "{v}");
+    let a = v["instances"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["instance_id"] == id))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (&a["engine"], &a["state"]),
+        (&"rem".into(), &"running".into()),
+        "{v}"
+    );
+    drop(mcp);
     for n in ["b", "c"] {
         env.kinfra(&repo, &["sandbox", "destroy", n]).success();
     }
