@@ -411,6 +411,16 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
         "{v}"
     );
     drop(mcp);
+
+    // `up --on`: a sandbox placed on one engine is not moved by it; one not placed yet
+    // (and never started here) is placed, then runs there.
+    env.kinfra(&repo, &["sandbox", "up", "b", "--on", "auto"])
+        .code(2)
+        .stderr_has("placed on the engine rem");
+    env.kinfra(&repo, &["sandbox", "up", "c", "--on", "rem", "--no-wait"])
+        .success()
+        .stderr_has("rmtshop--c placed on rem");
+    assert!(!containers_on(&sock, "rmtshop--c").is_empty());
     for n in ["b", "c"] {
         env.kinfra(&repo, &["sandbox", "destroy", n]).success();
     }
