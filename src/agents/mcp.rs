@@ -42,6 +42,9 @@ pub use params::*;
 /// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
 /// stdout, so answers never interleave.
 pub fn serve(stack: Stack, home: Home, cwd: PathBuf) -> Result<()> {
+    // One process, many calls: the engine a process works on is chosen once, so
+    // this one stays on this machine's and refuses instances placed elsewhere.
+    crate::engine::remote::this_machine_only();
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

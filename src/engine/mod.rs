@@ -13,6 +13,7 @@
 pub mod remote;
 pub mod target;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -41,6 +42,11 @@ pub struct Engine {
     pub target: SshTarget,
     /// The remote user's home (where the code mirrors live).
     pub remote_home: String,
+    /// The control socket of the engine's one multiplexed connection, when kinfra
+    /// may use it ([`Engine::controlled`]): kinfra's own ssh calls (and rsync's) go
+    /// through that connection while it is up instead of logging in again.
+    #[serde(skip)]
+    pub control: Option<PathBuf>,
 }
 
 impl Engine {
@@ -57,7 +63,37 @@ impl Engine {
             url: target.url(),
             target,
             remote_home: r.remote_home.clone(),
+            control: None,
         })
+    }
+
+    /// The engine whose ssh calls go through its connection under kinfra's home
+    /// while that is up. A control path ssh or rsync would read specially (its
+    /// `%` tokens, `~`, whitespace or quotes splitting rsync's `-e`) is not used:
+    /// the calls then log in on their own, as without a connection.
+    pub fn controlled(mut self, ctx: &Context) -> Engine {
+        let p = remote::control_path(ctx, &self);
+        self.control = plain_local_path(&p).then_some(p);
+        self
+    }
+
+    /// The control socket, when it is there (a socket whose master is gone makes
+    /// ssh say so and log in on its own: `ControlMaster=no` never starts one).
+    fn live_control(&self) -> Option<&Path> {
+        self.control.as_deref().filter(|c| c.exists())
+    }
+
+    /// `-o ControlMaster=no -o ControlPath=…` when the engine's connection is up.
+    fn control_options(&self) -> Vec<String> {
+        match self.live_control() {
+            Some(c) => vec![
+                "-o".into(),
+                "ControlMaster=no".into(),
+                "-o".into(),
+                format!("ControlPath={}", c.display()),
+            ],
+            None => Vec::new(),
+        }
     }
 
     /// `ssh` to the engine's machine, batch mode (never a password prompt), a short
@@ -65,6 +101,7 @@ impl Engine {
     /// shell (never a caller's words).
     pub fn ssh(&self, remote: &str) -> Cmd {
         ssh_base(&self.target)
+            .args(self.control_options())
             .arg("--")
             .arg(&self.target.host)
             .arg(remote)
@@ -109,6 +146,16 @@ pub fn ssh_base(t: &SshTarget) -> Cmd {
         c = c.arg("-p").arg(p.to_string());
     }
     c
+}
+
+/// A local path of characters that neither ssh's `ControlPath` (`%` tokens, `~`)
+/// nor rsync's `-e` (split on whitespace, quotes read) treats specially.
+pub(crate) fn plain_local_path(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| {
+        s.starts_with('/')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+'))
+    })
 }
 
 /// What one look at an engine found.
@@ -228,7 +275,7 @@ pub fn recorded(ctx: &Context) -> Result<Vec<Engine>> {
         .kinfra
         .engines
         .iter()
-        .map(|(n, r)| Engine::from_record(n, r))
+        .map(|(n, r)| Engine::from_record(n, r).map(|e| e.controlled(ctx)))
         .collect()
 }
 
@@ -237,7 +284,7 @@ pub fn named(ctx: &Context, name: &str) -> Result<Engine> {
     engine_name(name).map_err(Error::Invalid)?;
     let contents = ctx.registry().load()?;
     match contents.kinfra.engines.get(name) {
-        Some(r) => Engine::from_record(name, r),
+        Some(r) => Engine::from_record(name, r).map(|e| e.controlled(ctx)),
         None => Err(Error::NoSuchEngine {
             name: name.into(),
             known: contents.kinfra.engines.keys().cloned().collect(),
@@ -268,6 +315,7 @@ pub fn add(ctx: &Context, name: &str, url: &str) -> Result<Added> {
         url: target.url(),
         target,
         remote_home: String::new(),
+        control: None,
     };
     ctx.reporter
         .step(&format!("Checking {} ({})", engine.name, engine.url));
@@ -438,6 +486,7 @@ pub fn remove(ctx: &Context, name: &str) -> Result<Engine> {
                 port: None,
             },
             remote_home: r.remote_home.clone(),
+            control: None,
         }))
     })
 }
@@ -478,6 +527,23 @@ mod tests {
         assert!(s.ends_with("-p 2222 -- box.lan true"), "{s}");
         assert!(s.contains("BatchMode=yes"), "{s}");
         assert_eq!(e.docker().summary(), "docker -H ssh://dev@box.lan:2222");
+    }
+
+    #[test]
+    fn only_plain_control_paths_are_used() {
+        assert!(plain_local_path(Path::new(
+            "/home/me/.kinfra/engines/box.ctl"
+        )));
+        for bad in [
+            "relative/box.ctl",
+            "/home/a b/box.ctl",
+            "/home/%h/box.ctl",
+            "/home/~x/box.ctl",
+            "/home/'x/box.ctl",
+            "/home/x\"/box.ctl",
+        ] {
+            assert!(!plain_local_path(Path::new(bad)), "{bad}");
+        }
     }
 
     #[test]

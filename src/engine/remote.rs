@@ -6,6 +6,7 @@
 //! goes through Docker like a local one's).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{CONNECT_SECS, Engine, MIRRORS_DIR};
@@ -13,14 +14,40 @@ use crate::state::context::Context;
 use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 
+/// Set once by a process that serves many calls (the MCP server). The engine a
+/// command works on is chosen once per process (`DOCKER_HOST` for every child,
+/// [`crate::tools::docker::use_engine`]): in a long-lived process, a call on a
+/// remote instance would send every later call's docker commands, a local
+/// instance's included, to that engine. Such a process acts on this machine's
+/// engine only and refuses instances placed elsewhere, by name.
+static THIS_MACHINE_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// From now on this process refuses instances on other machines' engines.
+pub fn this_machine_only() {
+    THIS_MACHINE_ONLY.store(true, Ordering::SeqCst);
+}
+
+/// The refusal of an instance on another machine's engine in such a process. Pure.
+fn refused_here(id: &str, engine: &str, this_machine_only: bool) -> Result<()> {
+    if !this_machine_only {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{id} runs on the engine {engine} (another machine's); this MCP server works on this \
+         machine's engine only, so that no call of one session can reach the wrong engine. \
+         Use the CLI for it (`kinfra sandbox …` in its worktree, or with --name)"
+    )))
+}
+
 /// The engine an instance is placed on (`None`: this machine's).
 pub fn placement(ctx: &Context, id: &str) -> Result<Option<Engine>> {
     let c = ctx.registry().load()?;
     let Some(name) = c.kinfra.placements.get(id) else {
         return Ok(None);
     };
+    refused_here(id, name, THIS_MACHINE_ONLY.load(Ordering::SeqCst))?;
     match c.kinfra.engines.get(name) {
-        Some(r) => Engine::from_record(name, r).map(Some),
+        Some(r) => Engine::from_record(name, r).map(|e| Some(e.controlled(ctx))),
         None => Err(Error::NoSuchEngine {
             name: name.clone(),
             known: c.kinfra.engines.keys().cloned().collect(),
@@ -36,6 +63,11 @@ const ANSWERS: &str = "docker version --format '{{.Server.Version}}'";
 /// that its machine and its Docker engine answer (seconds, not the kernel's
 /// minutes: exit 7 naming it).
 pub fn enter(e: &Engine) -> Result<()> {
+    refused_here(
+        "this instance",
+        &e.name,
+        THIS_MACHINE_ONLY.load(Ordering::SeqCst),
+    )?;
     if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| *n == e.name) {
         return Ok(());
     }
@@ -101,23 +133,27 @@ pub fn mirror_dir(e: &Engine, id: &str) -> Result<String> {
     Ok(d)
 }
 
-/// `ssh` as rsync's `-e` runs it (every word kinfra's own, checked); through the
-/// engine's connection when one is given (no new login per pass).
-fn rsync_shell(e: &Engine, control: Option<&Path>) -> String {
-    let mut s = format!(
-        "ssh -o BatchMode=yes -o ConnectTimeout={CONNECT_SECS} -l {}",
-        e.target.user
-    );
+/// `ssh` as rsync's `-e` runs it: rsync splits that string on whitespace and reads
+/// quotes, so it is made of words that have neither (the user and port checked by
+/// [`super::SshTarget::parse`], the control path by [`super::plain_local_path`]),
+/// through the engine's connection while that is up (no new login per pass).
+fn rsync_shell(e: &Engine) -> String {
+    let mut words: Vec<String> = [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        &format!("ConnectTimeout={CONNECT_SECS}"),
+        "-l",
+        &e.target.user,
+    ]
+    .map(String::from)
+    .to_vec();
     if let Some(p) = e.target.port {
-        s.push_str(&format!(" -p {p}"));
+        words.extend(["-p".to_string(), p.to_string()]);
     }
-    // A control path with a space could not be one word of `-e`: then a plain login.
-    if let Some(c) = control.map(|c| c.display().to_string())
-        && !c.contains(char::is_whitespace)
-    {
-        s.push_str(&format!(" -o ControlMaster=no -o ControlPath={c}"));
-    }
-    s
+    words.extend(e.control_options());
+    words.join(" ")
 }
 
 /// Mirrors the worktree to the instance's directory on the engine's machine:
@@ -130,30 +166,21 @@ pub fn mirror(ctx: &Context, e: &Engine, id: &str, dir: &Path, kept: &[String]) 
     // Not beside a pass of the keeper: each rsync's --delete would remove the
     // other's files in flight (their temporary names are not in the worktree).
     let _pass = pass_lock(ctx, id);
-    // Only the engine's user may look in: the worktree's untracked files (`.env`
-    // files, keys) travel with it, and that machine may have other users.
+    // The directory is made by the same remote command that runs rsync there (one
+    // round trip, not a login for `mkdir` and another for rsync), and only the
+    // engine's user may look in: the worktree's untracked files (`.env` files, keys)
+    // travel with it, and that machine may have other users.
     let mirrors = format!("{}/{MIRRORS_DIR}", e.remote_home.trim_end_matches('/'));
-    e.ssh(&format!(
-        "umask 077 && mkdir -p -- '{remote}' && chmod 700 -- '{mirrors}'"
-    ))
-    .timeout(Duration::from_secs(60))
-    .run()
-    .map_err(|err| e.unreachable(err))?;
-    rsync(e, dir, &remote, None, kept)?;
-    update_kept(e, dir, &remote, None, kept)?;
+    let make = format!("umask 077 && mkdir -p -- '{remote}' && chmod 700 -- '{mirrors}' && rsync");
+    rsync(e, dir, &remote, Some(&make), kept)?;
+    update_kept(e, dir, &remote, kept)?;
     Ok(remote)
 }
 
 /// The kept paths' pass: what is missing there or older there than here is sent;
 /// nothing there is deleted, and a file a container changed since (newer there) is
 /// left alone. An edit here still reaches the engine; a container's data stays.
-fn update_kept(
-    e: &Engine,
-    dir: &Path,
-    remote: &str,
-    control: Option<&Path>,
-    kept: &[String],
-) -> Result<()> {
+fn update_kept(e: &Engine, dir: &Path, remote: &str, kept: &[String]) -> Result<()> {
     // `-R` with `DIR/./PATH`: each is sent to the same PATH under the mirror.
     let sources: Vec<PathBuf> = kept
         .iter()
@@ -165,7 +192,7 @@ fn update_kept(
     }
     Cmd::new("rsync")
         .args(["-a", "-R", "--update", "--exclude=.git", "-e"])
-        .arg(rsync_shell(e, control))
+        .arg(rsync_shell(e))
         .arg("--")
         .args(&sources)
         .arg(format!("{}:{remote}/", e.target.user_at_host()))
@@ -271,22 +298,26 @@ fn parse_kept(text: &str) -> Vec<String> {
 }
 
 /// One rsync pass of the worktree into the mirror, the kept paths left alone (an
-/// excluded path is neither sent nor deleted there).
+/// excluded path is neither sent nor deleted there); `rsync_path` is the remote
+/// command that runs rsync there (kinfra's own, its path checked plain).
 fn rsync(
     e: &Engine,
     dir: &Path,
     remote: &str,
-    control: Option<&Path>,
+    rsync_path: Option<&str>,
     kept: &[String],
 ) -> Result<()> {
     let mut src = dir.as_os_str().to_owned();
     src.push("/");
-    Cmd::new("rsync")
+    let mut cmd = Cmd::new("rsync")
         .args(["-a", "--delete", "--exclude=.git"])
         .args(kept.iter().map(|k| format!("--exclude=/{k}")))
         .arg("-e")
-        .arg(rsync_shell(e, control))
-        .arg("--")
+        .arg(rsync_shell(e));
+    if let Some(p) = rsync_path {
+        cmd = cmd.arg(format!("--rsync-path={p}"));
+    }
+    cmd.arg("--")
         .arg(src)
         .arg(format!("{}:{remote}/", e.target.user_at_host()))
         .timeout(Duration::from_secs(1800))
@@ -382,6 +413,7 @@ pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
             .engines
             .get(name)
             .and_then(|r| Engine::from_record(name, r).ok())
+            .map(|e| e.controlled(ctx))
         else {
             return;
         };
@@ -402,9 +434,8 @@ pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
         }
         if let Ok(remote) = mirror_dir(&e, id) {
             let kept = kept(ctx, id);
-            let control = control_path(ctx, &e);
-            if rsync(&e, &dir, &remote, Some(&control), &kept).is_ok() {
-                let _ = update_kept(&e, &dir, &remote, Some(&control), &kept);
+            if rsync(&e, &dir, &remote, None, &kept).is_ok() {
+                let _ = update_kept(&e, &dir, &remote, &kept);
             }
         }
         drop(_pass);
@@ -431,7 +462,7 @@ pub fn remove_mirror(e: &Engine, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn control_path(ctx: &Context, e: &Engine) -> PathBuf {
+pub(crate) fn control_path(ctx: &Context, e: &Engine) -> PathBuf {
     ctx.home.engine_dir().join(format!("{}.ctl", e.name))
 }
 
@@ -637,6 +668,50 @@ mod tests {
             "/home/u/.kinfra/mirrors/a/secret.txt"
         );
         assert_eq!(other, vec!["/w/shop--ab/x", "/etc/hosts"]);
+    }
+
+    #[test]
+    fn rsyncs_ssh_goes_through_a_live_connection_in_plain_words() {
+        let mut e = Engine::from_record(
+            "box",
+            &crate::state::registry::EngineRecord {
+                url: "ssh://dev@box.lan:2222".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("box.ctl");
+        e.control = Some(sock.clone());
+        // No socket yet (no connection): a login of its own.
+        let s = rsync_shell(&e);
+        assert_eq!(
+            s, "ssh -o BatchMode=yes -o ConnectTimeout=5 -l dev -p 2222",
+            "{s}"
+        );
+        std::fs::write(&sock, "").unwrap();
+        let s = rsync_shell(&e);
+        assert!(
+            s.ends_with(&format!(
+                " -o ControlMaster=no -o ControlPath={}",
+                sock.display()
+            )),
+            "{s}"
+        );
+        assert!(!s.contains(['\'', '"']), "{s}");
+        let ssh = e.ssh("true").summary();
+        assert!(ssh.contains("ControlMaster=no"), "{ssh}");
+        assert!(ssh.ends_with("-- box.lan true"), "{ssh}");
+    }
+
+    #[test]
+    fn a_process_on_this_machine_only_refuses_remote_instances_by_name() {
+        refused_here("shop--a", "box", false).unwrap();
+        let e = refused_here("shop--a", "box", true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shop--a") && e.contains("engine box"), "{e}");
+        assert!(e.contains("MCP server"), "{e}");
     }
 
     #[test]

@@ -113,6 +113,69 @@ pub fn auto(ctx: &Context, stack: &crate::stack::Stack) -> Result<Option<String>
     Ok(chosen)
 }
 
+/// What `up --on` may do with where an instance already is. Pure: `placed` is its
+/// engine (`None`: not placed on another one), `wanted` where `--on` says (`None`:
+/// this machine's), `started_here` whether this machine's engine holds anything of it.
+pub fn may_place(
+    id: &str,
+    placed: Option<&str>,
+    wanted: Option<&str>,
+    started_here: bool,
+) -> std::result::Result<bool, String> {
+    match (placed, wanted) {
+        (Some(p), Some(w)) if p == w => Ok(false),
+        (Some(p), _) => Err(format!(
+            "{id} is placed on the engine {p}, and `--on` says {}: a sandbox stays on the engine \
+             it was placed on (its volumes live there). Drop --on, or destroy it and create it \
+             again with --on",
+            wanted.unwrap_or("this machine's engine")
+        )),
+        (None, None) => Ok(false),
+        (None, Some(w)) if started_here => Err(format!(
+            "{id} has containers on this machine's engine (it was started here), so it cannot \
+             be placed on {w}: `kinfra sandbox destroy` it and create it again with --on {w}"
+        )),
+        (None, Some(_)) => Ok(true),
+    }
+}
+
+/// `up --on ENGINE|auto` for a sandbox: places it on that engine when it is not
+/// placed yet and was never started here; the engine it is on already is accepted;
+/// any other is refused with the reason. Before `up` (which then routes to it).
+pub fn place_for_up(ctx: &Context, stack: &crate::stack::Stack, id: &str, on: &str) -> Result<()> {
+    let wanted = match on {
+        "auto" => auto(ctx, stack)?,
+        name => Some(crate::engine::named(ctx, name)?.name),
+    };
+    let placed = ctx.registry().load()?.kinfra.placements.get(id).cloned();
+    let started_here =
+        placed.is_none() && wanted.is_some() && !docker::containers(Some(id))?.is_empty();
+    let place = may_place(id, placed.as_deref(), wanted.as_deref(), started_here)
+        .map_err(crate::support::error::Error::Invalid)?;
+    let Some(name) = wanted.filter(|_| place) else {
+        return Ok(());
+    };
+    let e = crate::engine::named(ctx, &name)?;
+    crate::engine::remote::enter(&e)?;
+    ctx.registry().update(|c| {
+        if !c.kinfra.engines.contains_key(&e.name) {
+            return Err(crate::support::error::Error::NoSuchEngine {
+                name: e.name.clone(),
+                known: c.kinfra.engines.keys().cloned().collect(),
+            });
+        }
+        if let Some(p) = c.kinfra.placements.get(id).filter(|p| **p != e.name) {
+            return Err(crate::support::error::Error::Invalid(format!(
+                "{id} was placed on {p} meanwhile"
+            )));
+        }
+        c.kinfra.placements.insert(id.to_string(), e.name.clone());
+        Ok(())
+    })?;
+    ctx.reporter.info(&format!("{id} placed on {}", e.name));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +201,21 @@ mod tests {
         let full_here = [room(None, 1, 5), room(Some("a"), 2, 1)];
         assert_eq!(choose(&full_here).unwrap().engine.as_deref(), Some("a"));
         assert_eq!(choose(&[]), None);
+    }
+
+    #[test]
+    fn up_on_places_a_new_sandbox_and_refuses_a_move() {
+        assert_eq!(may_place("s", None, Some("box"), false), Ok(true));
+        assert_eq!(may_place("s", Some("box"), Some("box"), false), Ok(false));
+        assert_eq!(may_place("s", None, None, true), Ok(false));
+        let moved = may_place("s", Some("box"), Some("gpu"), false).unwrap_err();
+        assert!(
+            moved.contains("placed on the engine box") && moved.contains("gpu"),
+            "{moved}"
+        );
+        let back = may_place("s", Some("box"), None, false).unwrap_err();
+        assert!(back.contains("this machine's engine"), "{back}");
+        let here = may_place("s", None, Some("box"), true).unwrap_err();
+        assert!(here.contains("started here"), "{here}");
     }
 }

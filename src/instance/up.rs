@@ -324,6 +324,9 @@ fn mirror_code(
             e.name
         )));
     }
+    // The engine's one connection first (its forwards need it anyway): the mirror's
+    // ssh then goes through it instead of logging in again.
+    crate::engine::remote::ensure_connection(ctx, e)?;
     ctx.reporter
         .step(&format!("Mirroring the code to {} ({})", e.name, e.url));
     let text = std::fs::read(copy).map_err(|err| Error::io("could not read", copy, err))?;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::docker_env;
 use crate::harness::{BIN, Env, docker_objects};
 
-struct Client {
+pub(crate) struct Client {
     child: Child,
     stdin: ChildStdin,
     lines: Receiver<String>,
@@ -25,7 +25,7 @@ struct Client {
 
 impl Client {
     /// Starts `kinfra mcp` in `cwd` and completes the handshake.
-    fn start(env: &Env, cwd: &Path) -> Client {
+    pub(crate) fn start(env: &Env, cwd: &Path) -> Client {
         let mut cmd = env.command(BIN, cwd, &["mcp"], &[]);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -89,7 +89,7 @@ impl Client {
     }
 
     /// Calls a tool; returns (is_error, structured content).
-    fn call(&mut self, tool: &str, args: Value) -> (bool, Value) {
+    pub(crate) fn call(&mut self, tool: &str, args: Value) -> (bool, Value) {
         self.call_with_meta(tool, args, None)
     }
 

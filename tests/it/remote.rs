@@ -408,6 +408,47 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
             .expect("JSON");
     assert_eq!(side["placements"]["rmtshop--b"], "rem", "{side}");
     assert!(side["placements"].get("rmtshop--c").is_none(), "{side}");
+    // One MCP session, local and remote instances in turn: the engine a process works
+    // on is chosen once, so the server refuses the remote one by name and the local
+    // one's calls still go to this machine's engine (before and after the refusal).
+    let mut mcp = crate::mcp::Client::start(&env, &repo);
+    let local = |mcp: &mut crate::mcp::Client| {
+        let (err, v) = mcp.call("status", serde_json::json!({"name": "c"}));
+        assert!(!err, "{v}");
+        assert_eq!(v["instance_id"], "rmtshop--c", "{v}");
+    };
+    local(&mut mcp);
+    let (err, v) = mcp.call("status", serde_json::json!({"name": "a"}));
+    assert!(err, "{v}");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("engine rem") && msg.contains("MCP server"),
+        "{v}"
+    );
+    local(&mut mcp);
+    let (err, v) = mcp.call("list", serde_json::json!({}));
+    assert!(!err, "{v}");
+    let a = v["instances"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["instance_id"] == id))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (&a["engine"], &a["state"]),
+        (&"rem".into(), &"running".into()),
+        "{v}"
+    );
+    drop(mcp);
+
+    // `up --on`: a sandbox placed on one engine is not moved by it; one not placed yet
+    // (and never started here) is placed, then runs there.
+    env.kinfra(&repo, &["sandbox", "up", "b", "--on", "auto"])
+        .code(2)
+        .stderr_has("placed on the engine rem");
+    env.kinfra(&repo, &["sandbox", "up", "c", "--on", "rem", "--no-wait"])
+        .success()
+        .stderr_has("rmtshop--c placed on rem");
+    assert!(!containers_on(&sock, "rmtshop--c").is_empty());
+
     // Placed on an engine whose record is gone (edited by hand): refused, and with
     // --force forgotten here, nothing sent anywhere (else nothing could remove it).
     edit_side_file(&env, |v| v["placements"]["rmtshop--b"] = "ghost".into());

@@ -52,10 +52,24 @@ pub struct Args {
     /// running server with `pg_basebackup` instead of pausing it (docs/DATA.md).
     #[arg(long, requires = "data")]
     pub online: bool,
+    /// A sandbox not placed yet and never started here: place it on that engine
+    /// (`kinfra engine add`) first, its code mirrored there and its ports forwarded
+    /// here; `auto`: the engine with the most memory room, this machine's included.
+    /// A sandbox placed on another engine is refused.
+    #[arg(long, value_name = "ENGINE")]
+    pub on: Option<String>,
 }
 
 pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
+    if let Some(on) = &a.on {
+        if kind != Kind::Sandbox || a.data.is_some() {
+            return Err(crate::Error::Invalid(
+                "--on places a sandbox (not local-prod), and not with --data (copying data between engines is not supported yet)".into(),
+            ));
+        }
+        crate::instance::placement::place_for_up(ctx, stack, inst.id(), on)?;
+    }
     if let Some(spec) = &a.data {
         let (source, copied) = crate::data::seed(
             ctx,
