@@ -186,7 +186,7 @@ print(f"\nlist 10/1: {last[0]['median'] / first[0]['median']:.2f}×, status 10/1
 rp = os.path.join(out, "router.json")
 if os.path.exists(rp):
     r = json.load(open(rp))
-    print("\n## 13. Router: routed against direct keep-alive HTTP (one connection, small answers)\n")
+    print("\n## 15. Router: routed against direct keep-alive HTTP (one connection, small answers)\n")
     print("| path | median latency (ms) | requests/s |\n|---|---|---|")
     print(f"| direct | {r['direct_median_ms']:.3f} | {r['direct_rps']:.0f} |")
     print(f"| routed | {r['routed_median_ms']:.3f} | {r['routed_rps']:.0f} |")

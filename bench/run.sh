@@ -5,6 +5,9 @@
 #   bench/run.sh --quick  short smoke run (CI): fewer runs; reports, never fails on timing
 # Needs Docker, the demo image, hyperfine and GNU time (installed here if missing).
 set -euo pipefail
+# The router is measured by its own row (bench/router.py starts and stops its own):
+# the other rows' `up`s must not start one each, nor leave one running.
+export KINFRA_ROUTER=off
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 QUICK=0
@@ -374,7 +377,9 @@ grep -c . "$W/op-calls.log" > "$OUT/secrets-later-calls.txt" || true
 for v in lit ops; do (cd "$W/sec-$v" && KINFRA_HOME="$W/sec-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true; done
 
 log "14. a sandbox on another machine's engine over SSH (scripts/remote-engine.sh)"
-K="$K" W="$W" OUT="$OUT" SLOW_RUNS="$SLOW_RUNS" RUNS="$RUNS" bench/remote.sh
+# A rig that cannot be had here leaves the row unmeasured, said so; the rest is kept.
+K="$K" W="$W" OUT="$OUT" SLOW_RUNS="$SLOW_RUNS" RUNS="$RUNS" bench/remote.sh \
+  || echo "row 14 not measured: bench/remote.sh failed (exit $?)" >&2
 export KINFRA_HOME="$W/home"
 
 log "6. registry contention: 10 parallel sandbox init"
@@ -389,7 +394,7 @@ end=$(date +%s%N)
 echo $(( (end - start) / 1000 )) > "$OUT/contention-total-us.txt"
 grep -h "registry lock waited" "$OUT"/lock-*.txt | sed 's/.*waited \([0-9]*\) us/\1/' > "$OUT/lock-waits.txt" || true
 
-log "13. router: routed against direct keep-alive HTTP, the checkout switch, idle memory"
+log "15. router: routed against direct keep-alive HTTP, the checkout switch, idle memory"
 if [ "$QUICK" = 1 ]; then ROUTER_N=2000; else ROUTER_N=8000; fi
 python3 bench/router.py "$K" "$OUT/router.json" "$ROUTER_N" >/dev/null
 
