@@ -32,21 +32,50 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     Ok(())
 }
 
-/// A small regular file's bytes (at most `max`, else none): never a FIFO, which
-/// would block the reader until some writer came, nor a device or a directory.
-pub fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
+/// Why [`read_bounded`] gave no bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum BoundedReadError {
+    #[error("it does not exist")]
+    NotFound,
+    #[error("it is not a regular file")]
+    NotRegular,
+    #[error("it is larger than {max} bytes")]
+    TooLarge { max: u64 },
+    #[error("it could not be read: {0}")]
+    Io(std::io::Error),
+}
+
+/// A small regular file's bytes, at most `max`: never a FIFO, which would block the
+/// reader until some writer came, nor a device or a directory (a link is not
+/// followed). The bound holds while reading too: a file that grows is refused.
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BoundedReadError> {
     use std::io::Read;
-    let m = std::fs::symlink_metadata(path).ok()?;
-    if !m.is_file() || m.len() > max {
-        return None;
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => BoundedReadError::NotFound,
+        _ => BoundedReadError::Io(e),
+    };
+    let m = std::fs::symlink_metadata(path).map_err(io)?;
+    if !m.is_file() {
+        return Err(BoundedReadError::NotRegular);
+    }
+    if m.len() > max {
+        return Err(BoundedReadError::TooLarge { max });
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .ok()?
+        .map_err(io)?
         .take(max + 1)
         .read_to_end(&mut bytes)
-        .ok()?;
-    (bytes.len() as u64 <= max).then_some(bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(BoundedReadError::TooLarge { max });
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] where the reason does not matter (state files kinfra wrote).
+pub fn read_regular(path: &Path, max: u64) -> Option<Vec<u8>> {
+    read_bounded(path, max).ok()
 }
 
 /// Copies `src` to `dest`, making `dest`'s directory first (a carried file whose

@@ -215,19 +215,24 @@ fn read_inside(main_clone: &Path, rel: &str) -> Result<Option<String>, String> {
         .map_err(|why| format!("{rel} is refused: {why}"))?;
     // A dotenv file is small: a huge one (or a device) is refused, not read whole.
     const MAX_DOTENV: u64 = 16 << 20;
-    match std::fs::metadata(&path) {
-        Ok(m) if !m.is_file() => return Err(format!("{rel} is not a regular file")),
-        Ok(m) if m.len() > MAX_DOTENV => {
-            return Err(format!("{rel} is larger than 16 MiB: not a dotenv file"));
-        }
-        _ => {}
-    }
-    match std::fs::read(&path) {
+    use crate::support::fsutil::{BoundedReadError, read_bounded};
+    // Links followed (inside the clone, as checked above): the file itself is read,
+    // and a link to nothing is a file that does not exist.
+    let path = match std::fs::canonicalize(&path) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{rel} could not be read: {e}")),
+    };
+    match read_bounded(&path, MAX_DOTENV) {
         Ok(bytes) => String::from_utf8(bytes)
             .map(Some)
             .map_err(|_| format!("{rel} is not UTF-8 text")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{rel} could not be read: {e}")),
+        Err(BoundedReadError::NotFound) => Ok(None),
+        Err(BoundedReadError::NotRegular) => Err(format!("{rel} is not a regular file")),
+        Err(BoundedReadError::TooLarge { .. }) => {
+            Err(format!("{rel} is larger than 16 MiB: not a dotenv file"))
+        }
+        Err(BoundedReadError::Io(e)) => Err(format!("{rel} could not be read: {e}")),
     }
 }
 
