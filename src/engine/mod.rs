@@ -10,6 +10,7 @@
 //! The records live in the registry's side file under its lock, so that removing an
 //! engine and placing an instance on it cannot cross.
 
+pub mod keeper;
 pub mod remote;
 pub mod target;
 

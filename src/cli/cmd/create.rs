@@ -56,10 +56,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         branch: a.branch,
         base: a.base,
         slot,
-        on: match a.on.as_deref() {
-            Some("auto") => crate::instance::placement::auto(ctx, stack)?,
-            _ => a.on,
-        },
+        on: crate::instance::placement::resolve_on(ctx, stack, a.on.as_deref())?,
         ..Default::default()
     };
     if opts.on.is_some() && source.is_some() {
