@@ -160,7 +160,7 @@ pub(crate) fn update_kept(e: &Engine, dir: &Path, remote: &str, kept: &[String])
         return Ok(());
     }
     Cmd::new("rsync")
-        .args(["-a", "-R", "--update", "--exclude=.git", "-e"])
+        .args(["-a", "-R", "--update", "--exclude=.git", NANOSECONDS, "-e"])
         .arg(rsync_shell(e))
         .arg("--")
         .args(&sources)
@@ -170,6 +170,13 @@ pub(crate) fn update_kept(e: &Engine, dir: &Path, remote: &str, kept: &[String])
         .map_err(|err| mirror_failed(e, err))?;
     Ok(())
 }
+
+/// rsync's quick check compares modification times in whole seconds by default: an
+/// edit of the same size within the second of the one before (a save, then
+/// another) looked unchanged and never reached the engine, however many passes
+/// ran. A negative window compares nanoseconds too (rsync 3.1.3 or later on the
+/// engine's machine; an older one sends such files every pass, never too few).
+const NANOSECONDS: &str = "--modify-window=-1";
 
 fn mirror_failed(e: &Engine, err: crate::support::exec::ExecError) -> Error {
     Error::EngineUnfit {
@@ -279,7 +286,7 @@ pub(crate) fn rsync(
     let mut src = dir.as_os_str().to_owned();
     src.push("/");
     let mut cmd = Cmd::new("rsync")
-        .args(["-a", "--delete", "--exclude=.git"])
+        .args(["-a", "--delete", "--exclude=.git", NANOSECONDS])
         .args(kept.iter().map(|k| format!("--exclude=/{k}")))
         .arg("-e")
         .arg(rsync_shell(e));

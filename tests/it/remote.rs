@@ -348,6 +348,37 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
     crate::harness::eventually("the edit is served", || {
         crate::harness::http_get(port, "/index.html").contains("v2")
     });
+    // An edit of the same size within the same second as the one before: rsync's
+    // quick check in whole seconds took it for unchanged, and it never arrived.
+    let page = wt.join("site/index.html");
+    let second = std::fs::metadata(&page)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let at = |nanos: u64| {
+        std::time::UNIX_EPOCH + Duration::from_secs(second) + Duration::from_nanos(nanos)
+    };
+    let set_mtime = |nanos: u64| {
+        std::fs::File::options()
+            .write(true)
+            .open(&page)
+            .and_then(|f| f.set_modified(at(nanos)))
+            .expect("set the mtime");
+    };
+    set_mtime(100);
+    crate::harness::eventually("the mirror has v2 at its mtime", || {
+        std::fs::metadata(Path::new(&mirror).join("site/index.html"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t == at(100))
+    });
+    std::fs::write(&page, "v3\n").expect("edit");
+    set_mtime(200);
+    crate::harness::eventually("the same-size edit in the same second is served", || {
+        crate::harness::http_get(port, "/index.html").contains("v3")
+    });
+    std::fs::write(&page, "v2\n").expect("edit back");
     crate::harness::eventually("the deletion reaches the mirror", || {
         !Path::new(&mirror).join("site/old.html").exists()
     });
