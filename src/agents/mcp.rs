@@ -375,6 +375,7 @@ impl Server {
             match &p.data {
                 Some(d) => {
                     let source = crate::data::resolve_source(ctx, stack, d, true)?;
+                    crate::data::same_engine(&source, opts.on.as_deref())?;
                     let (inst, copied) = crate::data::create(
                         ctx,
                         stack,

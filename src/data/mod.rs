@@ -98,6 +98,32 @@ fn find_snapshot(stack: &Stack, name: &str) -> Result<Snapshot> {
     })
 }
 
+/// Before a new sandbox's data is copied from `source`: both on one engine. A source
+/// on another machine's engine makes this call work there ([`Source`] was read
+/// through its placement), and the new sandbox would then be made on that engine
+/// while recorded on `on` (`None`: this machine's). Copying between engines is not
+/// supported yet: refused, before anything is made.
+pub fn same_engine(source: &Source, on: Option<&str>) -> Result<()> {
+    let Source::Instance(inst) = source else {
+        return Ok(());
+    };
+    let from = crate::tools::docker::engine_in_use().map(|(n, _)| n);
+    if from.as_deref() == on {
+        return Ok(());
+    }
+    let name = |e: Option<&str>| {
+        e.map_or("this machine's engine".to_string(), |n| {
+            format!("the engine {n}")
+        })
+    };
+    Err(Error::Invalid(format!(
+        "{} is on {}, and the new sandbox would be on {}: copying data between engines is not supported yet (copy it on one engine, or start from a snapshot there)",
+        inst.id(),
+        name(from.as_deref()),
+        name(on)
+    )))
+}
+
 /// `--data local-prod|SANDBOX|SNAPSHOT` (or `--from`): `local-prod`, then a snapshot
 /// of the project by that name, then a registered sandbox. Checked before anything
 /// changes.

@@ -59,6 +59,9 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         on: crate::instance::placement::resolve_on(ctx, stack, a.on.as_deref())?,
         ..Default::default()
     };
+    if let Some(src) = &source {
+        crate::data::same_engine(src, opts.on.as_deref())?;
+    }
     if opts.on.is_some() && source.is_some() {
         return Err(crate::Error::Invalid(
             "--data with --on: copying data between engines is not supported yet; create it, then copy on that engine".into(),
