@@ -12,7 +12,13 @@ pub const SETUP_BIN: &str = env!("CARGO_BIN_EXE_kinfra-setup");
 /// across test processes (nextest, two suites at once), hence a file lock. Each
 /// holder opens the file itself, and the OS lock conflicts between open files.
 fn docker_lock() -> std::fs::File {
-    let path = std::env::temp_dir().join("kinfra-tests-docker.lock");
+    machine_lock("docker")
+}
+
+/// A lock held across every test process on this machine (cargo test runs one
+/// process, nextest one per test: an in-process mutex serialises only the former).
+pub fn machine_lock(name: &str) -> std::fs::File {
+    let path = std::env::temp_dir().join(format!("kinfra-tests-{name}.lock"));
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
