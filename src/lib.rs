@@ -23,7 +23,7 @@
 //!   and [`cli::setup`];
 //! - clap's types stay in [`cli`]; the library takes validated values
 //!   ([`stack::Stack`], loaded once and passed to every command, [`instance::UpOptions`]);
-//! - errors are [`support::error::Error`] (`thiserror`), printed with their cause chain
+//! - errors are [`instance::error::Error`] (each lower layer has its own, see [`support::error`]) (`thiserror`), printed with their cause chain
 //!   and hint, and mapped to exit codes, in one place: [`cli::report_error`];
 //! - every external program runs through [`support::exec`] (pinned locale, closed
 //!   stdin, captured stderr in the error); their output is parsed by pure functions
@@ -55,4 +55,4 @@ pub mod setup;
 
 pub mod cli;
 
-pub use support::error::{Error, Result};
+pub use instance::error::{Error, Result};

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::instance::error::{Error, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Destroyed};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// What a hook payload says, whatever the build spelled it.
 #[derive(Debug, Clone, Default, PartialEq)]

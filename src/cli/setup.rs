@@ -124,7 +124,7 @@ pub fn main() -> i32 {
     };
     let ctx = match Context::from_process(interactive, reporter, prompter) {
         Ok(c) => c,
-        Err(e) => return super::report_error(&e),
+        Err(e) => return super::report_error(&e.into()),
     };
     let code = if args.check_only {
         check_only(&ctx, &args)

@@ -5,9 +5,9 @@ use super::copy::{self, Copied, Pair};
 use super::plan;
 use super::{How, Source, engine, prepare};
 use crate::instance::Instance;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// Fills `target`'s volumes from `source`. `replace`: the target's existing volumes
 /// of those names are emptied and refilled (its containers must be stopped); else

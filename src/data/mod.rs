@@ -34,10 +34,10 @@ pub fn snapshots(ctx: &Context, stack: &Stack, all: bool) -> Result<Snapshots> {
     })
 }
 
+use crate::instance::error::{Error, Result};
 use crate::instance::{self, Instance, Kind};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// Where data comes from.
 #[derive(Debug, Clone)]

@@ -6,10 +6,10 @@ use serde::Serialize;
 use super::copy::{self, Copied, Pair};
 use super::plan::{self, Snapshot};
 use super::{Source, engine, prepare, project_slug};
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::registry::SnapshotRecord;
-use crate::support::error::{Error, Result};
 
 fn record_key(stack: &Stack, name: &str) -> String {
     format!("{}/{name}", stack.name)

@@ -15,9 +15,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
 use crate::support::env_vars::EnvVars;
-use crate::support::error::{Error, Result};
 use crate::support::units::human_bytes;
 
 /// What keeps the engine and the VM (Docker Desktop) alive, off the engine's total.
@@ -257,7 +257,7 @@ pub fn wait_turn(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result
     let mut said = String::new();
     loop {
         if crate::state::context::interrupted() {
-            return Err(Error::Interrupted);
+            return Err(Error::interrupted());
         }
         let line = tickets(&dir);
         let first = line.first().is_some_and(|p| p == &ticket.path);

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::Instance;
+use crate::instance::error::{Error, Result};
 use crate::stack::{HostService, Stack};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 use crate::support::process::{Identity, MARK_VAR, observe};
 

@@ -14,9 +14,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::Instance;
+use crate::instance::error::{Error, Result};
 use crate::stack::{SecretRef, SecretSource, Stack};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::secrets::batch;
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -13,9 +13,9 @@ use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
 use crate::support::env_vars::EnvVars;
-use crate::support::error::{Error, Result};
 
 /// Held while an operation acts on one instance; dropping it releases the lock.
 #[derive(Debug)]

@@ -7,6 +7,7 @@ mod carry_ignored;
 mod create;
 mod destroy;
 pub mod env;
+pub mod error;
 pub mod gate;
 pub mod host;
 pub mod identity;
@@ -39,12 +40,13 @@ pub use up::{UpOptions, UpReport, print_gate, show_failing_logs, up};
 use std::path::{Path, PathBuf};
 
 use crate::instance::env::SandboxEnv;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
-use crate::support::error::{Error, Result};
 use crate::support::fsutil::same_path;
 use crate::tools::compose::Project;
+use crate::tools::error::ToolsError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -401,11 +403,12 @@ impl ProjectObjects {
             let cs = crate::tools::docker::containers(Some(project));
             (cs, vols.join())
         });
-        let volumes =
-            volumes.unwrap_or_else(|_| Err(Error::Other("docker volume query crashed".into())));
+        let volumes = volumes.unwrap_or(Err(ToolsError::QueryCrashed {
+            what: "docker volume query",
+        }));
         ProjectObjects {
-            containers,
-            volumes,
+            containers: containers.map_err(Error::from),
+            volumes: volumes.map_err(Error::from),
         }
     }
 }
@@ -527,14 +530,16 @@ pub(crate) fn ensure_not_foreign(inst: &Instance) -> Result<Vec<crate::tools::do
 /// (compose's own message for that is a Python traceback), else "compose failed".
 pub(crate) fn compose_error(project: &str, e: crate::support::exec::ExecError) -> Error {
     if crate::tools::docker::precheck().is_err() {
-        return crate::tools::docker::unavailable(e);
+        return crate::tools::docker::unavailable(e).into();
     }
     match crate::tools::docker::classify(e) {
-        Error::Exec(source) => Error::ComposeFailed {
-            project: project.into(),
-            source,
-        },
-        other => other,
+        ToolsError::Support(crate::support::error::SupportError::Exec(source)) => {
+            Error::ComposeFailed {
+                project: project.into(),
+                source,
+            }
+        }
+        other => other.into(),
     }
 }
 

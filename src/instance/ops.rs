@@ -1,9 +1,9 @@
 //! `down`, `logs` and `shell`: thin compose/docker calls on one instance.
 
 use super::Instance;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::compose::Compose;
 
 /// Stops the instance (with its profile, so profile-only services stop too).

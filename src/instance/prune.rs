@@ -8,10 +8,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::registry::{Contents, Entry};
-use crate::support::error::{Error, Result};
 use crate::tools::docker;
 
 #[derive(Debug, Clone, Serialize)]

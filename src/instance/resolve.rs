@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Instance;
 use crate::instance::env::SandboxEnv;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
-use crate::support::error::{Error, Result};
 use crate::tools::compose::{Compose, Project};
 use crate::tools::model::{self, Model, Published};
 
@@ -230,10 +230,12 @@ fn isolate_engine(
         if let Some(why) =
             crate::stack::host_path_refusal(p, &user_home, ctx.home.path(), &inst.dir)
         {
-            return Err(Error::StackInvalid {
-                origin: stack.origin.clone(),
-                message: format!("isolate.host_paths entry {p:?} {why}"),
-            });
+            return Err(Error::Stack(
+                crate::stack::error::StackError::StackInvalid {
+                    origin: stack.origin.clone(),
+                    message: format!("isolate.host_paths entry {p:?} {why}"),
+                },
+            ));
         }
         let from = crate::stack::expand_host_path(p, &user_home);
         let rel = from.strip_prefix("/").unwrap_or(&from);
@@ -282,7 +284,7 @@ fn subnets(
         .iter()
         .filter_map(|s| model::Cidr::parse(s))
         .collect();
-    ctx.registry().update(|c| {
+    ctx.registry().update_with(|c| {
         let kept: BTreeMap<String, model::Cidr> = c
             .kinfra
             .subnets
@@ -328,6 +330,7 @@ pub fn choose_ports(ctx: &Context, stack: &Stack, inst: Instance) -> Instance {
         return inst;
     }
     let res = Compose::detect(&ctx.home)
+        .map_err(Error::from)
         .and_then(|compose| {
             let project = inst.project(ctx, stack)?;
             prepare(ctx, &compose, stack, &inst, &project)
@@ -364,7 +367,7 @@ pub fn allocate(
     let holders = crate::tools::docker::port_holders().unwrap_or_default();
     let held = |p: u16| holders.contains_key(&p) || crate::stack::ports::in_use(p);
     let id = inst.id().to_string();
-    let chosen = ctx.registry().update(|c| {
+    let chosen = ctx.registry().update_with(|c| {
         let mut taken: BTreeSet<u16> = c
             .kinfra
             .ports
@@ -412,10 +415,12 @@ pub fn allocate(
         return Ok(inst.clone());
     }
     let env = SandboxEnv::from_map(stack, vars).map_err(|source| {
-        Error::EnvFile(envfile::LoadError::Invalid {
-            path: inst.dir.join(envfile::FILE_NAME),
-            source,
-        })
+        Error::State(crate::state::error::StateError::EnvFile(
+            envfile::LoadError::Invalid {
+                path: inst.dir.join(envfile::FILE_NAME),
+                source,
+            },
+        ))
     })?;
     env.write(&inst.dir.join(envfile::FILE_NAME))?;
     Ok(Instance {

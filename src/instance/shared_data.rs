@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub enum Mode {

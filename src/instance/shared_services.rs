@@ -7,9 +7,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::instance::error::{Error, Result};
 use crate::stack::{SharedService, Stack};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::compose::{Compose, Project};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -11,10 +11,10 @@
 use std::time::Duration;
 
 use super::Instance;
+use crate::instance::error::{Error, PortConflict, Result};
 use crate::instance::gate::{self, Outcome, Report};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, PortConflict, Result};
 use crate::tools::compose::Compose;
 use crate::tools::docker;
 use crate::tools::secrets;
@@ -267,7 +267,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         ));
         if let Err(err) = crate::engine::remote::forward(ctx, e, &ports) {
             undo_failed_start(ctx, inst, opts, &before);
-            return Err(err);
+            return Err(err.into());
         }
         // While it is up: the code kept mirrored, the connection kept up.
         crate::engine::remote::start_keeper(ctx, inst.id())?;
@@ -287,7 +287,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     if crate::state::context::interrupted() {
         // During the post-start step, or before the gate.
         undo_failed_start(ctx, inst, opts, &before);
-        return Err(Error::Interrupted);
+        return Err(Error::interrupted());
     }
     if !opts.wait {
         return fail_on_post_start(report);
@@ -451,12 +451,15 @@ fn start_containers(
         show_log_tails(ctx, &cs, failing);
     }
     let started = match (progress, crate::state::context::interrupted()) {
-        (_, true) => Err(Error::Interrupted),
+        (_, true) => Err(Error::interrupted()),
         (Err(e), false) => Err(super::compose_error(inst.id(), e)),
         (Ok(_), false) => Ok(()),
     };
     if let Err(err) = started {
-        if !matches!(err, Error::DockerUnavailable { .. }) {
+        if !matches!(
+            err,
+            Error::Tools(crate::tools::error::ToolsError::DockerUnavailable { .. })
+        ) {
             undo_failed_start(ctx, inst, opts, before);
         }
         return Err(err);
@@ -534,7 +537,7 @@ fn wait_for_gate(
             .join(", ");
         undo_failed_start(ctx, inst, opts, before);
         if crate::state::context::interrupted() {
-            return Err(Error::Interrupted);
+            return Err(Error::interrupted());
         }
         return Err(Error::GateFailed { failed });
     }

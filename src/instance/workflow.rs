@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::instance::error::{Error, Result};
 use crate::instance::{self, CreateOptions, Instance};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::support::slug::slugify;
 use crate::tools::git;
 

@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// The most of an answer read.
 const MAX_ANSWER: u64 = 1024 * 1024;

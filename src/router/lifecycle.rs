@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::instance::error::{Error, Result};
 use crate::instance::host::{self, Verdict};
 use crate::state::context::Context;
 use crate::support::env_vars::{self, EnvVars};
-use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 use crate::support::process::MARK_VAR;
 

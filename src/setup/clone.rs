@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::error::{Error, Result};
+use crate::instance::error::{Error, Result};
 
 /// Transfer progress, as git2 reports it.
 #[derive(Debug, Clone, Copy, Default)]

@@ -24,9 +24,9 @@ use choose::{ask_destination, ask_shared};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// The prerequisite audit as checklist lines through the reporter (the front end
 /// draws the marks).

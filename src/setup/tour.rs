@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
+use crate::instance::error::{Error, Result};
 use crate::instance::{
     self, CreateOptions, DestroyOptions, Destroyed, InitOptions, Instance, Kind, ListRow, Status,
     UpOptions,
 };
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// What a step of the tour shows.
 pub enum Shown<'a> {

@@ -47,7 +47,7 @@ fn errors_carry_code_class_and_hint() {
     let e = Error::NoInstanceHere {
         dir: PathBuf::from("/x"),
     };
-    let v = error_value(&e, &["a line".into()]);
+    let v = error_value(&e, &["a line".into()], crate::cli::hints::hint);
     assert_eq!(v["exit_code"], e.exit_code());
     assert_eq!(v["class"], exit_class(e.exit_code()));
     assert!(v["hint"].is_string());

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]
 #[command(

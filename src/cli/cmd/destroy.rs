@@ -1,7 +1,7 @@
+use crate::instance::error::Error;
 use crate::instance::{self, DestroyOptions, Destroyed};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::Error;
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -53,7 +53,7 @@ pub fn run(
     let docker_ok = checks
         .iter()
         .any(|c| c.name == "docker engine" && c.status == prereq::Status::Ok);
-    let own = crate::setup::checkup::own_state(ctx, stack, docker_ok);
+    let own = crate::setup::checkup::own_state(ctx, stack, docker_ok, crate::cli::hints::hint);
     let description_ok = stack.is_ok();
     let registry_ok = own
         .iter()

@@ -59,9 +59,9 @@ pub(crate) fn load_stack(ctx: &Context, command: &crate::cli::Command) -> crate:
         _ => false,
     };
     if local_prod && let Some(dir) = local_prod_dir(ctx)? {
-        return crate::stack::for_dir(&dir, Some(&ctx.home));
+        return Ok(crate::stack::for_dir(&dir, Some(&ctx.home))?);
     }
-    crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))
+    Ok(crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))?)
 }
 
 /// The registered local-prod's clone, when there is one and it exists.

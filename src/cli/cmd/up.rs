@@ -110,7 +110,7 @@ pub(crate) fn start(
         // local-prod without its secrets: only with the person's say-so.
         Err(e @ crate::Error::SecretsRequired { .. }) if ctx.interactive => {
             ctx.reporter.warn(&e.to_string());
-            if let Some(h) = e.hint() {
+            if let Some(h) = crate::cli::hints::hint(&e) {
                 ctx.reporter.info(&format!("hint: {h}"));
             }
             let go = super::confirm_data_loss(

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::model::{self, Cidr6};
 
 /// The suffix of a v6 record's key in the registry's per-instance subnet map (a
@@ -38,7 +38,7 @@ fn subnets6(ctx: &Context, id: &str, fixed: &[(String, Cidr6)]) -> Result<BTreeM
         .iter()
         .filter_map(|s| Cidr6::parse(s))
         .collect();
-    ctx.registry().update(|c| {
+    ctx.registry().update_with(|c| {
         let kept: BTreeMap<String, Cidr6> = c
             .kinfra
             .subnets

@@ -1,0 +1,405 @@
+//! The errors of instances and of the layers above that have no error type of their
+//! own yet (data, the router, agents, setup): one enum, [`Error`], which is also
+//! what every command returns (`crate::Error`).
+//!
+//! Lower layers' errors arrive whole in its wrapper variants ([`Error::Support`],
+//! [`Error::State`], [`Error::Tools`], [`Error::Engine`], [`Error::Stack`]); the
+//! `From` impls flatten them (a tools error that carries a support error becomes
+//! `Error::Support`), so each failure has one place to be matched. The layout, the
+//! exit kinds and where hints live: see `support::error`.
+
+use std::path::PathBuf;
+
+use crate::engine::error::EngineError;
+use crate::stack::error::StackError;
+use crate::state::error::StateError;
+use crate::support::error::{ExitKind, SupportError};
+use crate::support::exec::ExecError;
+use crate::support::slug::SlugError;
+use crate::tools::error::{SecretsError, ToolsError};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do about an error, decided at the edge that talks to the user
+/// (`cli::hints::hint`) and handed to the library's other edges (MCP, `doctor`).
+pub type Hint = fn(&Error) -> Option<String>;
+
+#[derive(Debug, Clone)]
+pub struct PortConflict {
+    pub key: String,
+    pub port: u16,
+    /// The container that publishes it, when docker knows one.
+    pub container: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A domain-free failure: a program, a file, a name, a question, Ctrl-C.
+    #[error(transparent)]
+    Support(SupportError),
+    /// The registry, `.env.sandbox`, kinfra's home.
+    #[error(transparent)]
+    State(StateError),
+    /// Docker, Compose, git, the secret stores.
+    #[error(transparent)]
+    Tools(ToolsError),
+    /// Docker engines on other machines.
+    #[error(transparent)]
+    Engine(EngineError),
+    /// The stack's description.
+    #[error(transparent)]
+    Stack(StackError),
+    #[error("{} is not a {stack} repository (origin: {})", dir.display(), origin.as_deref().unwrap_or("none"))]
+    NotStackRepo {
+        dir: PathBuf,
+        origin: Option<String>,
+        stack: String,
+        marker: String,
+    },
+    #[error("{} has no compose file (compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml) and no kinfra.toml", dir.display())]
+    NoComposeFile { dir: PathBuf },
+    #[error("local-prod must be a clone, and {} is a git worktree", dir.display())]
+    NotAClone { dir: PathBuf },
+    #[error("{} is already initialized as {id}", dir.display())]
+    AlreadyInitialized { dir: PathBuf, id: String },
+    #[error("a local-prod instance already exists at {}", path.display())]
+    LocalProdExists { path: PathBuf },
+    #[error("slot {slot} is already used by {by}")]
+    SlotTaken { slot: u8, by: String },
+    #[error("invalid slot {value:?}: sandboxes use slots 1 to {max} (slot 0 is local-prod's)")]
+    BadSlot { value: String, max: u8 },
+    #[error("an instance named {id} is already registered at {}", path.display())]
+    NameTaken { id: String, path: PathBuf },
+    #[error("{} already exists", path.display())]
+    DirExists { path: PathBuf },
+    #[error("no kinfra instance contains {} (no .env.sandbox here or in a parent directory)", dir.display())]
+    NoInstanceHere { dir: PathBuf },
+    #[error("{} belongs to {found}, not to {expected}", dir.display())]
+    WrongKind {
+        dir: PathBuf,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("no sandbox named {name:?} is registered")]
+    NoSuchInstance { name: String },
+    /// An instance's `.env.sandbox` names another identity than its registry entry
+    /// (or one registered elsewhere): see `instance::identity::check`.
+    #[error("{} disagrees with the registry: {}; the file was left as it is", path.display(), describe_differences(differences))]
+    IdentityMismatch {
+        path: PathBuf,
+        differences: Vec<IdentityDifference>,
+    },
+    /// A compose option that would choose another project, file set or engine than
+    /// the instance's: see `instance::passthrough::check_args`.
+    #[error("refused `{option}`: {why}; nothing was run")]
+    TargetOption { option: String, why: &'static str },
+    #[error("no local-prod instance is registered")]
+    NoLocalProd,
+    #[error("{}", describe_conflicts(conflicts))]
+    PortConflict { conflicts: Vec<PortConflict> },
+    #[error("docker compose failed for {project}")]
+    ComposeFailed {
+        project: String,
+        #[source]
+        source: ExecError,
+    },
+    #[error("the startability gate failed: {failed}")]
+    GateFailed { failed: String },
+    #[error("{} holds work that would be lost:\n{}", path.display(), describe_work(uncommitted, unpushed))]
+    WouldLoseWork {
+        path: PathBuf,
+        uncommitted: Vec<String>,
+        unpushed: Vec<String>,
+    },
+    #[error("refused to remove {}: {why}; it was left as it is", path.display())]
+    NotKinfraWorktree { path: PathBuf, why: String },
+    #[error(
+        "Docker already has {what} for the compose project {project}, which this registry does not own"
+    )]
+    ProjectInUse { project: String, what: String },
+    #[error("{instance} is busy: {holder} is still working on it after {waited} s")]
+    Busy {
+        instance: String,
+        holder: String,
+        waited: u64,
+    },
+    #[error("no room to start {id}: {why}; running: {}", if running.is_empty() { "none".to_string() } else { running.join(", ") })]
+    OverBudget {
+        id: String,
+        why: String,
+        running: Vec<String>,
+    },
+    #[error(
+        "a required tool is missing (see the fixes above); setup stopped before changing anything"
+    )]
+    MissingTools,
+    #[error("local-prod's secrets could not be read from 1Password item {item}")]
+    SecretsRequired {
+        item: String,
+        #[source]
+        source: SecretsError,
+    },
+    /// A secret given by reference could not be resolved (every one named).
+    #[error(transparent)]
+    SecretRefs(SecretsError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the stack description asks to run commands on this machine that have not been allowed for {}:\n{commands}", clone.display())]
+    NotAllowed { clone: PathBuf, commands: String },
+    #[error("prepare step {name:?} failed: {detail}")]
+    PrepareFailed { name: String, detail: String },
+    #[error("host service {name} needs port {port}, which something else holds")]
+    HostPortHeld { name: String, port: u16 },
+    #[error("port {port} on 127.0.0.1, which the router needs, is held by {holder}")]
+    RouterPortHeld { port: u16, holder: String },
+    #[error("checkout refused: {detail}")]
+    CheckoutHeld { detail: String },
+    #[error("a router already runs for this kinfra home{}", match (pid, port) { (Some(pid), Some(port)) => format!(": pid {pid}, on http://127.0.0.1:{port}/"), _ => " (it is starting)".into() })]
+    RouterRunning { pid: Option<u32>, port: Option<u16> },
+    #[error("host service records kinfra did not write, nothing was signalled:\n  {}", records.join("\n  "))]
+    HostRecordUntrusted { records: Vec<String> },
+    #[error("no snapshot {name:?} of {project}{}", if known.is_empty() { String::new() } else { format!(" (there are: {})", known.join(", ")) })]
+    NoSuchSnapshot {
+        name: String,
+        project: String,
+        known: Vec<String>,
+    },
+    #[error("snapshot {name:?} belongs to project {other}, not {project}")]
+    SnapshotOfOtherProject {
+        name: String,
+        project: String,
+        other: String,
+    },
+    #[error("a snapshot {name:?} of {project} already exists")]
+    SnapshotExists { name: String, project: String },
+    #[error("{instance} has no data volumes to copy: {why}")]
+    NoData { instance: String, why: String },
+    #[error("not enough free space for the copy: it writes {}, the engine's volume filesystem has {} free", crate::support::units::human_bytes(*need), crate::support::units::human_bytes(*free))]
+    NoSpace { need: u64, free: u64 },
+    #[error("no image present can run the data copy (it needs sh, cp, du, df and sleep): {tried}")]
+    NoCopyImage { tried: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn describe_conflicts(c: &[PortConflict]) -> String {
+    let parts: Vec<String> = c
+        .iter()
+        .map(|p| match &p.container {
+            Some(name) => format!("{} ({}) is held by container {name}", p.port, p.key),
+            None => format!("{} ({}) is in use by another process", p.port, p.key),
+        })
+        .collect();
+    format!("port conflict: {}", parts.join("; "))
+}
+
+/// One identity key on which an instance's `.env.sandbox` and the registry disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityDifference {
+    pub key: String,
+    /// What the file says.
+    pub file: String,
+    /// What the registry says (its value, or where the named instance is registered).
+    pub registry: String,
+    /// The line that restores the registry's value, when there is one.
+    pub fix: Option<String>,
+}
+
+impl std::fmt::Display for IdentityDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is {:?} in the file, but the registry says {}",
+            self.key, self.file, self.registry
+        )
+    }
+}
+
+fn describe_differences(d: &[IdentityDifference]) -> String {
+    d.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn describe_work(uncommitted: &[String], unpushed: &[String]) -> String {
+    let mut s = String::new();
+    for (title, lines) in [
+        ("uncommitted changes", uncommitted),
+        ("commits on no branch", unpushed),
+    ] {
+        if lines.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("  {title} ({}):\n", lines.len()));
+        for l in lines.iter().take(20) {
+            s.push_str(&format!("    {l}\n"));
+        }
+        if lines.len() > 20 {
+            s.push_str(&format!("    … and {} more\n", lines.len() - 20));
+        }
+    }
+    s.trim_end().to_string()
+}
+
+impl Error {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Support(SupportError::io(what, path, source))
+    }
+
+    /// Ctrl-C: the command was cancelled (its own kind, not a failure).
+    pub fn interrupted() -> Self {
+        Error::Support(SupportError::Interrupted)
+    }
+
+    /// Whether this is a cancellation rather than a failure.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Support(SupportError::Interrupted))
+    }
+
+    /// The stable exit code of this error.
+    pub fn exit_code(&self) -> i32 {
+        self.exit_kind().code()
+    }
+
+    pub fn exit_kind(&self) -> ExitKind {
+        use ExitKind::*;
+        match self {
+            Error::Support(e) => e.exit_kind(),
+            Error::State(e) => e.exit_kind(),
+            Error::Tools(e) => e.exit_kind(),
+            Error::Engine(e) => e.exit_kind(),
+            Error::Stack(e) => e.exit_kind(),
+            Error::AlreadyInitialized { .. }
+            | Error::RouterRunning { .. }
+            | Error::LocalProdExists { .. }
+            | Error::SlotTaken { .. }
+            | Error::NameTaken { .. }
+            | Error::DirExists { .. }
+            | Error::ComposeFailed { .. }
+            | Error::ProjectInUse { .. }
+            | Error::Busy { .. }
+            | Error::PrepareFailed { .. }
+            | Error::SnapshotExists { .. }
+            | Error::NoSpace { .. }
+            | Error::Other(_) => Failure,
+            Error::NotStackRepo { .. }
+            | Error::NoComposeFile { .. }
+            | Error::NotAClone { .. }
+            | Error::BadSlot { .. }
+            | Error::WrongKind { .. }
+            | Error::TargetOption { .. }
+            | Error::Invalid(_)
+            | Error::NotAllowed { .. }
+            | Error::SnapshotOfOtherProject { .. }
+            | Error::NoData { .. }
+            | Error::GateFailed { .. } => Invalid,
+            Error::PortConflict { .. }
+            | Error::HostPortHeld { .. }
+            | Error::RouterPortHeld { .. }
+            | Error::CheckoutHeld { .. } => PortConflict,
+            Error::NoInstanceHere { .. }
+            | Error::NoSuchInstance { .. }
+            | Error::NoLocalProd
+            | Error::NoSuchSnapshot { .. } => NotFound,
+            Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
+            Error::IdentityMismatch { .. } | Error::HostRecordUntrusted { .. } => CorruptState,
+            Error::MissingTools
+            | Error::NoCopyImage { .. }
+            | Error::OverBudget { .. }
+            | Error::SecretsRequired { .. }
+            | Error::SecretRefs(_) => Environment,
+        }
+    }
+}
+
+impl From<SupportError> for Error {
+    fn from(e: SupportError) -> Self {
+        Error::Support(e)
+    }
+}
+
+impl From<ExecError> for Error {
+    fn from(e: ExecError) -> Self {
+        Error::Support(SupportError::Exec(e))
+    }
+}
+
+impl From<SlugError> for Error {
+    fn from(e: SlugError) -> Self {
+        Error::Support(SupportError::BadName(e))
+    }
+}
+
+impl From<StateError> for Error {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Support(e) => Error::Support(e),
+            e => Error::State(e),
+        }
+    }
+}
+
+impl From<crate::state::error::LoadError> for Error {
+    fn from(e: crate::state::error::LoadError) -> Self {
+        Error::State(StateError::EnvFile(e))
+    }
+}
+
+impl From<ToolsError> for Error {
+    fn from(e: ToolsError) -> Self {
+        match e {
+            ToolsError::Support(e) => Error::Support(e),
+            ToolsError::State(e) => Error::State(e),
+            e => Error::Tools(e),
+        }
+    }
+}
+
+impl From<EngineError> for Error {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Support(e) => Error::Support(e),
+            EngineError::State(e) => Error::State(e),
+            EngineError::Tools(e) => Error::Tools(e),
+            e => Error::Engine(e),
+        }
+    }
+}
+
+impl From<StackError> for Error {
+    fn from(e: StackError) -> Self {
+        match e {
+            StackError::Support(e) => Error::Support(e),
+            StackError::State(e) => Error::State(e),
+            StackError::Tools(e) => Error::Tools(e),
+            StackError::Engine(e) => Error::Engine(e),
+            e => Error::Stack(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_errors_have_their_kinds() {
+        assert_eq!(Error::interrupted().exit_code(), 130);
+        assert!(Error::interrupted().is_interrupted());
+        assert_eq!(Error::NoLocalProd.exit_kind().class(), "not_found");
+    }
+
+    /// A lower layer's error carried up through another layer lands in its own
+    /// layer's variant, so one match finds it wherever it came from.
+    #[test]
+    fn lower_errors_are_flattened_into_their_own_variant() {
+        let via_tools = ToolsError::from(StateError::from(SupportError::Interrupted));
+        assert!(Error::from(via_tools).is_interrupted());
+        let via_stack = StackError::from(ToolsError::NoCompose);
+        assert!(matches!(
+            Error::from(via_stack),
+            Error::Tools(ToolsError::NoCompose)
+        ));
+    }
+}
