@@ -49,7 +49,10 @@ pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("could not start the MCP runtime: {e}")))?;
+        .map_err(|source| Error::McpFailed {
+            what: "could not start the MCP runtime",
+            why: source.to_string(),
+        })?;
     rt.block_on(async move {
         let (client_end, server_end) = tokio::io::duplex(1 << 16);
         let (from_sdk, mut to_sdk) = tokio::io::split(client_end);
@@ -99,12 +102,18 @@ pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Result<()> {
         let service = server
             .serve(server_end)
             .await
-            .map_err(|e| Error::Other(format!("MCP session failed to start: {e}")))?;
+            .map_err(|e| Error::McpFailed {
+                what: "MCP session failed to start",
+                why: e.to_string(),
+            })?;
         let ended = service.waiting().await;
         reader.abort();
         let _ = sdk_out.await;
         let _ = writer.await;
-        ended.map_err(|e| Error::Other(format!("MCP session ended with an error: {e}")))?;
+        ended.map_err(|e| Error::McpFailed {
+            what: "MCP session ended with an error",
+            why: e.to_string(),
+        })?;
         Ok(())
     })
 }
@@ -388,9 +397,7 @@ impl Server {
                     v["data"] = json!({ "source": source.record(), "copy": copied });
                     Ok(v)
                 }
-                None if p.online => Err(crate::Error::Invalid(
-                    "`online` says how to copy `data`: name the source in `data`".into(),
-                )),
+                None if p.online => Err(crate::Error::OnlineWithoutData),
                 None => Ok(describe(stack, &instance::create(ctx, stack, &opts)?)),
             }
         })

@@ -415,8 +415,6 @@ fn confirm(out: &str) -> Result<()> {
     if out.lines().any(|l| l.trim() == "copied") {
         Ok(())
     } else {
-        Err(Error::Other(
-            "the copy helper did not finish its copy".into(),
-        ))
+        Err(Error::HelperUnfinished { what: "its copy" })
     }
 }

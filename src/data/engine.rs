@@ -385,9 +385,9 @@ echo copied
     if out.lines().any(|l| l.trim() == "copied") {
         Ok(())
     } else {
-        Err(crate::instance::error::Error::Other(
-            "the copy helper did not finish extracting pg_basebackup's copy".into(),
-        ))
+        Err(crate::instance::error::Error::HelperUnfinished {
+            what: "extracting pg_basebackup's copy",
+        })
     }
 }
 

@@ -185,16 +185,14 @@ fn target(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Target> 
     };
     let parent = repo
         .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
+        .ok_or_else(|| Error::NoParent { path: repo.clone() })?;
     let prefix = opts.prefix.as_deref().unwrap_or(&stack.worktree_prefix);
     let id = format!("{prefix}{slug}");
     super::init::refuse_pool_name(&id)?;
     let path: PathBuf = parent.join(&id);
     let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());
     if !git::valid_branch_name(&repo, &branch)? {
-        return Err(Error::Invalid(format!(
-            "{branch:?} is not a valid git branch name"
-        )));
+        return Err(Error::BadBranchName { branch });
     }
     if std::fs::symlink_metadata(&path).is_ok() {
         return Err(Error::DirExists { path });

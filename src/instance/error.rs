@@ -142,6 +142,248 @@ pub enum Error {
     /// A secret given by reference could not be resolved (every one named).
     #[error(transparent)]
     SecretRefs(SecretsError),
+    // Instances: their names, places, services and ports.
+    /// The id cannot name an instance lock file (the validator's reason).
+    #[error("cannot lock instance {id:?}: {why}")]
+    Unlockable { id: String, why: String },
+    /// What kinfra was about to write could not be turned into JSON (a bug;
+    /// nothing was written).
+    #[error("{source}")]
+    Unencodable { source: serde_json::Error },
+    /// The resolved compose model kinfra wrote does not read back.
+    #[error("{source}")]
+    ModelUnreadable { source: serde_json::Error },
+    #[error("no free /{len} subnet in {pool} for network {network} (the project fixes {fixed}){}", narrowest.as_ref().map(|n| format!("; a sandbox's IPv6 subnet must be /{n} or narrower")).unwrap_or_default())]
+    NoFreeSubnet {
+        /// The prefix length wanted (`24`, `64 IPv6`).
+        len: String,
+        pool: String,
+        network: String,
+        /// The subnet the project's compose file fixes.
+        fixed: String,
+        /// For IPv6: the narrowest prefix the pool can give.
+        narrowest: Option<String>,
+    },
+    #[error(
+        "no free host port for {key} (the project's own port {base}): every candidate is taken"
+    )]
+    NoFreePort { key: String, base: String },
+    #[error(
+        "{id} is placed on the engine {engine}, which needs kinfra's resolved copy of the compose model; this stack's port table fixes its ports (port_scheme other than auto), which remote engines do not take yet"
+    )]
+    RemoteFixedPorts { id: String, engine: String },
+    #[error(
+        "{id} is placed on the engine {engine}: remote engines take stacks whose ports kinfra chooses (port_scheme = \"auto\", the default without a kinfra.toml)"
+    )]
+    RemoteNeedsAutoPorts { id: String, engine: String },
+    #[error("the stack is up, but its post-start step failed: {why}")]
+    PostStartFailed { why: String },
+    /// The gate names ports the instance's environment lacks (the stack's reason).
+    #[error("{why}")]
+    GatePortsMissing { why: String },
+    #[error("service {} uses network_mode: host, and {other} (another instance of {stack}) is running: two instances would bind the same host ports; stop it first (`kinfra sandbox down {other}`), or give the service its own network in the compose file", services.join(", "))]
+    HostNetworkTaken {
+        services: Vec<String>,
+        other: String,
+        stack: String,
+    },
+    #[error(
+        "{id:?} is how the Python tools name their pooled slots (slot-N, <project>-slot-N); kinfra leaves those to them: choose another name"
+    )]
+    PoolName { id: String },
+    #[error("{} has no parent directory", path.display())]
+    NoParent { path: PathBuf },
+    #[error("{branch:?} is not a valid git branch name")]
+    BadBranchName { branch: String },
+    #[error("service {service} of {id} is not running{}", running.as_ref().map(|r| format!(" (running: {})", if r.is_empty() { "none".to_string() } else { r.join(", ") })).unwrap_or_default())]
+    ServiceNotRunning {
+        service: String,
+        id: String,
+        /// The services that run, when they were looked at.
+        running: Option<Vec<String>>,
+    },
+    #[error("{id} has no service {service:?} (services: {})", known.join(", "))]
+    NoSuchService {
+        id: String,
+        service: String,
+        known: Vec<String>,
+    },
+    #[error("exec needs a command (argv is empty)")]
+    EmptyCommand,
+    /// A shared service's name clashes with an instance's (the reason, naming both).
+    #[error("{why}")]
+    SharedServiceClash { why: String },
+    #[error("shared service {name}: refused the compose file {file}: {why}")]
+    SharedComposeOutside {
+        name: String,
+        file: String,
+        why: String,
+    },
+    #[error("shared service {name}: {} has no {file}; check out a branch that has it, or fix kinfra.toml", dir.display())]
+    SharedComposeMissing {
+        name: String,
+        dir: PathBuf,
+        file: String,
+    },
+    #[error("{} has none of {} to copy from", from.display(), subdirs.join(", "))]
+    NothingToCopy { from: PathBuf, subdirs: Vec<String> },
+    #[error("{} is the shared directory itself", from.display())]
+    CopyFromShared { from: PathBuf },
+    #[error("host service {name} exited at start; its log: {}", log.display())]
+    HostExited { name: String, log: PathBuf },
+    #[error("host service {name} (pid {pid}) does not answer on port {port} after {secs} s; it is left running: see {}, or stop it with `kinfra local-prod host stop {name}`", log.display())]
+    HostSilent {
+        name: String,
+        pid: u32,
+        port: u16,
+        secs: u64,
+        log: PathBuf,
+    },
+    #[error("host service {name}: {what} {path}: {why}")]
+    HostPath {
+        name: String,
+        what: &'static str,
+        path: String,
+        why: String,
+    },
+    /// Where an instance runs cannot change now (the reason).
+    #[error("{why}")]
+    PlacementRefused { why: String },
+    #[error("{id} was placed on {engine} meanwhile")]
+    PlacedMeanwhile { id: String, engine: String },
+    #[error(
+        "slot 0 is local-prod's, which `release` never touches (its database is real data); `kinfra local-prod destroy` removes it on purpose, the clone stays"
+    )]
+    ReleaseSlotZero,
+    #[error("no {what} {name:?} in {origin}; it declares: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NotDeclared {
+        what: String,
+        name: String,
+        origin: String,
+        known: Vec<String>,
+    },
+    #[error("there is one local-prod, so `kinfra local-prod` commands take no name (got {name:?})")]
+    LocalProdNamed { name: String },
+    #[error(
+        "{id} is registered at {path}, which no longer exists; `kinfra sandbox prune` frees it"
+    )]
+    InstanceDirGone { id: String, path: String },
+    #[error("{spec:?} {why} FEATURE/MILESTONE (for example genome/M1)")]
+    NotFeatureMilestone { spec: String, why: &'static str },
+    #[error("no plan for milestone {milestone} of {feature}: {} has no {milestone}_*.md{}", dir.display(), if others.is_empty() { String::new() } else { format!(" (it has {})", others.join(", ")) })]
+    NoPlan {
+        milestone: String,
+        feature: String,
+        dir: PathBuf,
+        others: Vec<String>,
+    },
+    // Data: snapshots and copies.
+    #[error("the copy helper did not finish {what}")]
+    HelperUnfinished { what: &'static str },
+    #[error(
+        "snapshot name {name:?} is refused: {why}, so `--data {name}` would be ambiguous; choose another name"
+    )]
+    SnapshotNameClash { name: String, why: String },
+    /// Not a name a snapshot can have (the validator's reason).
+    #[error("{why}")]
+    BadSnapshotName { why: String },
+    /// Volumes of the snapshot that could not be removed (each with its reason).
+    #[error("{}", why.join("; "))]
+    SnapshotNotRemoved { why: Vec<String> },
+    #[error(
+        "--data {spec:?} names both snapshot {spec} and sandbox {sandbox}: rename one (`kinfra snapshot save` the data under another name, then `kinfra snapshot rm {spec}`)"
+    )]
+    SourceAmbiguous { spec: String, sandbox: String },
+    #[error(
+        "--data {id}: which project this sandbox belongs to could not be read ({why}); it is not used"
+    )]
+    SourceProjectUnknown { id: String, why: String },
+    #[error(
+        "--data {id}: that sandbox belongs to project {theirs}, not {project}; a sandbox's data comes from its own project's local-prod, sandboxes or snapshots"
+    )]
+    SourceOfOtherProject {
+        id: String,
+        theirs: String,
+        project: String,
+    },
+    #[error(
+        "--online streams a running Postgres; snapshot {name} is copied as it was saved, with no pause: drop --online"
+    )]
+    OnlineSnapshot { name: String },
+    #[error("--online cannot copy {id}: {why}; drop --online to copy with a short pause")]
+    OnlineRefused { id: String, why: String },
+    #[error("{id} cannot take its data from itself")]
+    DataFromItself { id: String },
+    /// Data would be replaced and no one said yes (the question, when there was
+    /// no terminal to ask it).
+    #[error("{}", match question { Some(q) => format!("{q}: pass --yes to confirm (there is no terminal to ask)"), None => "not confirmed; nothing was changed".into() })]
+    Unconfirmed { question: Option<String> },
+    #[error("local-prod's data is its own: --data is for sandboxes")]
+    LocalProdData,
+    #[error(
+        "{id} is running: `kinfra sandbox reset --data {spec}` replaces a running sandbox's data (or stop it first)"
+    )]
+    DataTargetRunning { id: String, spec: String },
+    #[error(
+        "{id} was not made from data (no `create --data`): name a source with --data local-prod|SANDBOX|SNAPSHOT"
+    )]
+    NoDataSource { id: String },
+    #[error(
+        "the registry's record of {id}'s data source ({record:?}) is not one kinfra writes; it was left as it is: pass --data"
+    )]
+    DataRecordUnknown { id: String, record: String },
+    // The router.
+    #[error("no router is running: `kinfra router start`")]
+    NoRouter,
+    #[error("the router's answer could not be read")]
+    RouterAnswerUnreadable,
+    #[error("the router did not start{}; its log: {}", tail.as_ref().map(|t| format!(" ({t})")).unwrap_or_default(), log.display())]
+    RouterDidNotStart { tail: Option<String>, log: PathBuf },
+    // Setup and the demo.
+    /// A destination for local-prod's clone that cannot be used; `from_flag`: it
+    /// was given with --path (else answered at a prompt, and asked again).
+    #[error("{problem}{}", if *from_flag { ". Choose another --path" } else { "" })]
+    BadDestination {
+        problem: DestinationProblem,
+        from_flag: bool,
+    },
+    #[error("no destination: pass --path=PATH (for example --path=~/Documents/dev/ktrdr-prod)")]
+    NoDestination,
+    #[error("HOME is not set; cannot expand ~")]
+    NoHomeForTilde,
+    #[error(
+        "{url} is an SSH URL; kinfra-setup clones over HTTPS or from a local path. Use the https URL (for KTRDR: {default}), or `git clone` it yourself into --path and rerun setup: it resumes from an existing clone"
+    )]
+    SshUrl { url: String, default: &'static str },
+    /// A step's result asked for before the step ran.
+    #[error("{what} has not run")]
+    NotYet { what: &'static str },
+    /// A thread doing part of the work panicked.
+    #[error("{what} crashed")]
+    Crashed { what: &'static str },
+    #[error("cloning {url} failed: {why}")]
+    CloneFailed { url: String, why: String },
+    #[error(
+        "the demo's local-prod needs the compose project name {project}, and Docker already has {what}: probably your real local-prod, which the demo never touches. Nothing was changed; run the demo on a machine (or at a time) without a {project} project"
+    )]
+    DemoProjectInUse { project: String, what: String },
+    // Agents: the worktree hooks and the MCP server.
+    #[error("the hook's input {why}")]
+    BadHookInput { why: String },
+    #[error("{what} is not {expected}")]
+    BadSettings {
+        what: String,
+        expected: &'static str,
+    },
+    #[error("{} is not valid JSON ({source}); it was left as it is: fix it, then run `kinfra hook install` again", path.display())]
+    SettingsNotJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{what}: {why}")]
+    McpFailed { what: &'static str, why: String },
+    #[error("`online` says how to copy `data`: name the source in `data`")]
+    OnlineWithoutData,
     #[error("{0}")]
     Invalid(String),
     #[error("the stack description asks to run commands on this machine that have not been allowed for {}:\n{commands}", clone.display())]
@@ -180,6 +422,21 @@ pub enum Error {
     NoCopyImage { tried: String },
     #[error("{0}")]
     Other(String),
+}
+
+/// Why a directory cannot hold local-prod's clone.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationProblem {
+    #[error("{} exists and is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("{} is not empty and is not a clone of {url}; it was left untouched", path.display())]
+    NotEmpty { path: PathBuf, url: String },
+    #[error("{} has no existing parent", path.display())]
+    NoParent { path: PathBuf },
+    #[error("{} is a file, so {} cannot be made under it", file.display(), path.display())]
+    UnderAFile { file: PathBuf, path: PathBuf },
+    #[error("{} is not writable by you, so nothing can be made there", path.display())]
+    NotWritable { path: PathBuf },
 }
 
 fn describe_conflicts(c: &[PortConflict]) -> String {
@@ -262,6 +519,10 @@ impl Error {
         self.exit_kind().code()
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one exhaustive match: a new variant must choose its kind here"
+    )]
     pub fn exit_kind(&self) -> ExitKind {
         use ExitKind::*;
         match self {
@@ -282,6 +543,18 @@ impl Error {
             | Error::PrepareFailed { .. }
             | Error::SnapshotExists { .. }
             | Error::NoSpace { .. }
+            | Error::Unencodable { .. }
+            | Error::ModelUnreadable { .. }
+            | Error::NoFreeSubnet { .. }
+            | Error::NoFreePort { .. }
+            | Error::PostStartFailed { .. }
+            | Error::HelperUnfinished { .. }
+            | Error::SnapshotNotRemoved { .. }
+            | Error::RouterAnswerUnreadable
+            | Error::NotYet { .. }
+            | Error::Crashed { .. }
+            | Error::CloneFailed { .. }
+            | Error::McpFailed { .. }
             | Error::Other(_) => Failure,
             Error::NotStackRepo { .. }
             | Error::NoComposeFile { .. }
@@ -293,7 +566,58 @@ impl Error {
             | Error::NotAllowed { .. }
             | Error::SnapshotOfOtherProject { .. }
             | Error::NoData { .. }
-            | Error::GateFailed { .. } => Invalid,
+            | Error::GateFailed { .. }
+            | Error::Unlockable { .. }
+            | Error::RemoteFixedPorts { .. }
+            | Error::RemoteNeedsAutoPorts { .. }
+            | Error::GatePortsMissing { .. }
+            | Error::HostNetworkTaken { .. }
+            | Error::PoolName { .. }
+            | Error::NoParent { .. }
+            | Error::BadBranchName { .. }
+            | Error::ServiceNotRunning { .. }
+            | Error::NoSuchService { .. }
+            | Error::EmptyCommand
+            | Error::SharedServiceClash { .. }
+            | Error::SharedComposeOutside { .. }
+            | Error::SharedComposeMissing { .. }
+            | Error::NothingToCopy { .. }
+            | Error::CopyFromShared { .. }
+            | Error::HostExited { .. }
+            | Error::HostSilent { .. }
+            | Error::HostPath { .. }
+            | Error::PlacementRefused { .. }
+            | Error::PlacedMeanwhile { .. }
+            | Error::ReleaseSlotZero
+            | Error::NotDeclared { .. }
+            | Error::LocalProdNamed { .. }
+            | Error::InstanceDirGone { .. }
+            | Error::NotFeatureMilestone { .. }
+            | Error::NoPlan { .. }
+            | Error::SnapshotNameClash { .. }
+            | Error::BadSnapshotName { .. }
+            | Error::SourceAmbiguous { .. }
+            | Error::SourceProjectUnknown { .. }
+            | Error::SourceOfOtherProject { .. }
+            | Error::OnlineSnapshot { .. }
+            | Error::OnlineRefused { .. }
+            | Error::DataFromItself { .. }
+            | Error::Unconfirmed { .. }
+            | Error::LocalProdData
+            | Error::DataTargetRunning { .. }
+            | Error::NoDataSource { .. }
+            | Error::DataRecordUnknown { .. }
+            | Error::NoRouter
+            | Error::RouterDidNotStart { .. }
+            | Error::BadDestination { .. }
+            | Error::NoDestination
+            | Error::NoHomeForTilde
+            | Error::SshUrl { .. }
+            | Error::DemoProjectInUse { .. }
+            | Error::BadHookInput { .. }
+            | Error::BadSettings { .. }
+            | Error::SettingsNotJson { .. }
+            | Error::OnlineWithoutData => Invalid,
             Error::PortConflict { .. }
             | Error::HostPortHeld { .. }
             | Error::RouterPortHeld { .. }

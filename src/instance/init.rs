@@ -43,9 +43,7 @@ pub(crate) fn refuse_pool_name(id: &str) -> Result<()> {
             && (head.is_empty() || head.ends_with('-'))
     });
     if pooled {
-        return Err(Error::Invalid(format!(
-            "{id:?} is how the Python tools name their pooled slots (slot-N, <project>-slot-N); kinfra leaves those to them: choose another name"
-        )));
+        return Err(Error::PoolName { id: id.into() });
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub fn lock(ctx: &Context, id: &str, operation: &str) -> Result<InstanceLock> {
 fn lock_within(ctx: &Context, id: &str, operation: &str, limit: Duration) -> Result<InstanceLock> {
     // The id names a file: one that is no project name could name another place.
     crate::support::validate::project_name(id)
-        .map_err(|e| Error::Invalid(format!("cannot lock instance {id:?}: {e}")))?;
+        .map_err(|why| Error::Unlockable { id: id.into(), why })?;
     let p = path(ctx, id);
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir)

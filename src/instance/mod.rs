@@ -238,14 +238,12 @@ pub(crate) fn pick<'s, T>(
         .map(|n| {
             items.iter().find(|i| name_of(i) == n).ok_or_else(|| {
                 let known: Vec<&str> = items.iter().map(&name_of).collect();
-                Error::Invalid(format!(
-                    "no {what} {n:?} in {origin}; it declares: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ))
+                Error::NotDeclared {
+                    what: what.into(),
+                    name: n.clone(),
+                    origin: origin.into(),
+                    known: known.iter().map(|k| k.to_string()).collect(),
+                }
             })
         })
         .collect()
@@ -363,17 +361,15 @@ pub fn find(ctx: &Context, stack: &Stack, kind: Kind, name: Option<&str>) -> Res
         return locate(ctx, stack, kind);
     };
     if kind == Kind::LocalProd {
-        return Err(Error::Invalid(format!(
-            "there is one local-prod, so `kinfra local-prod` commands take no name (got {n:?})"
-        )));
+        return Err(Error::LocalProdNamed { name: n.into() });
     }
     let entry = sandbox_entry(ctx, stack, Some(n))?;
     let dir = PathBuf::from(&entry.path);
     if !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{} is registered at {}, which no longer exists; `kinfra sandbox prune` frees it",
-            entry.instance_id, entry.path
-        )));
+        return Err(Error::InstanceDirGone {
+            id: entry.instance_id,
+            path: entry.path,
+        });
     }
     Instance::read(ctx, stack, &dir)
 }

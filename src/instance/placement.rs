@@ -153,7 +153,7 @@ pub fn place_for_up(ctx: &Context, stack: &crate::stack::Stack, id: &str, on: &s
     let started_here =
         placed.is_none() && wanted.is_some() && !docker::containers(Some(id))?.is_empty();
     let place = may_place(id, placed.as_deref(), wanted.as_deref(), started_here)
-        .map_err(crate::instance::error::Error::Invalid)?;
+        .map_err(|why| crate::instance::error::Error::PlacementRefused { why })?;
     let Some(name) = wanted.filter(|_| place) else {
         return Ok(());
     };
@@ -169,9 +169,10 @@ pub fn place_for_up(ctx: &Context, stack: &crate::stack::Stack, id: &str, on: &s
             ));
         }
         if let Some(p) = c.kinfra.placements.get(id).filter(|p| **p != e.name) {
-            return Err(crate::instance::error::Error::Invalid(format!(
-                "{id} was placed on {p} meanwhile"
-            )));
+            return Err(crate::instance::error::Error::PlacedMeanwhile {
+                id: id.into(),
+                engine: p.clone(),
+            });
         }
         c.kinfra.placements.insert(id.to_string(), e.name.clone());
         Ok(())

@@ -33,11 +33,7 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
     let reg = ctx.registry().load()?;
     let entry: Entry = match what.parse::<u8>() {
         Ok(0) => {
-            return Err(Error::Invalid(
-                "slot 0 is local-prod's, which `release` never touches (its database is real data); \
-                 `kinfra local-prod destroy` removes it on purpose, the clone stays"
-                    .into(),
-            ));
+            return Err(Error::ReleaseSlotZero);
         }
         Ok(slot) => reg
             .instances

@@ -188,7 +188,7 @@ pub fn prepare(
     if let Some(dir) = copy.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("could not create", dir, e))?;
     }
-    let text = serde_json::to_vec_pretty(&doc).map_err(|e| Error::Other(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(&doc).map_err(|source| Error::Unencodable { source })?;
     // The model holds the project's own environment values: the user's alone.
     crate::support::fsutil::write_atomic(&copy, &text, Some(0o600))
         .map_err(|e| Error::io("could not write", &copy, e))?;
@@ -199,7 +199,8 @@ pub fn prepare(
         ports,
         isolation: isolation.clone(),
     };
-    let meta_text = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Other(e.to_string()))?;
+    let meta_text =
+        serde_json::to_vec_pretty(&meta).map_err(|source| Error::Unencodable { source })?;
     crate::support::fsutil::write_atomic(&meta_path, &meta_text, Some(0o600))
         .map_err(|e| Error::io("could not write", &meta_path, e))?;
     Ok(Resolved {
@@ -289,7 +290,11 @@ fn subnets(
             .kinfra
             .subnets
             .get(id)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), model::Cidr::parse(v)?))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), model::Cidr::parse(v)?)))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut taken: Vec<model::Cidr> = c
             .kinfra
@@ -305,10 +310,13 @@ fn subnets(
             let pick = match kept.get(net) {
                 Some(k) if k.len == original.len => *k,
                 _ => model::choose_subnet(original.len, &taken).ok_or_else(|| {
-                    Error::Other(format!(
-                        "no free /{} subnet in 10.200.0.0/13 for network {net} (the project fixes {original})",
-                        original.len
-                    ))
+                    Error::NoFreeSubnet {
+                        len: original.len.to_string(),
+                        pool: "10.200.0.0/13".into(),
+                        network: net.clone(),
+                        fixed: original.to_string(),
+                        narrowest: None,
+                    }
                 })?,
             };
             taken.push(pick);
@@ -392,14 +400,19 @@ pub fn allocate(
         // taken will want its ports too.
         if ktrdr_here {
             for slot in 0..=ktrdr.max_slot {
-                taken.extend(crate::stack::ports::own_for_slot(ktrdr, slot).into_iter().map(|(_, p)| p));
+                taken.extend(
+                    crate::stack::ports::own_for_slot(ktrdr, slot)
+                        .into_iter()
+                        .map(|(_, p)| p),
+                );
             }
         }
         let chosen = crate::stack::ports::allocate(&wanted, inst.env.slot, &kept, &taken, &held);
         if let Some((k, base)) = wanted.iter().find(|(k, _)| !chosen.contains_key(k)) {
-            return Err(Error::Other(format!(
-                "no free host port for {k} (the project's own port {base}): every candidate is taken"
-            )));
+            return Err(Error::NoFreePort {
+                key: k.clone(),
+                base: base.to_string(),
+            });
         }
         c.kinfra.ports.insert(id.clone(), chosen.clone());
         c.kinfra.stacks.insert(id.clone(), stack.name.clone());

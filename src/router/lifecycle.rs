@@ -186,11 +186,10 @@ fn wait_listening(ctx: &Context, pid: u32, port: u16, log: &Path) -> Result<()> 
         if !host::alive(pid) || Instant::now() >= deadline {
             let tail = last_line(log);
             let _ = std::fs::remove_file(pid_file(ctx));
-            return Err(Error::Invalid(format!(
-                "the router did not start{}; its log: {}",
-                tail.map(|t| format!(" ({t})")).unwrap_or_default(),
-                log.display()
-            )));
+            return Err(Error::RouterDidNotStart {
+                tail,
+                log: log.to_path_buf(),
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -177,9 +177,9 @@ fn prerequisites(
         d.prepare(ctx, o)
     });
     timing("prepared");
-    let checks = audit
-        .join()
-        .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
+    let checks = audit.join().map_err(|_| Error::Crashed {
+        what: "the prerequisite audit",
+    })?;
     show_audit(ctx, &checks, early.as_ref())?;
     Ok((early, docker_seen))
 }
