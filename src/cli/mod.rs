@@ -4,6 +4,7 @@
 
 pub mod cmd;
 pub mod complete;
+pub mod error;
 pub mod hints;
 pub mod setup;
 pub mod ui;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::instance::error::Error;
+use crate::cli::error::CliError;
 use crate::stack::Stack;
 use crate::state::context::Context;
 
@@ -231,7 +232,7 @@ pub fn report_timing() {
 /// Loads the stack for the command and runs it. The audit and shell completions
 /// need no description: beside a broken one, doctor reports it as a finding and
 /// completions still print.
-fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
+fn run_command(ctx: &Context, command: Command) -> crate::cli::error::CliResult<i32> {
     let stack = cmd::load_stack(ctx, &command);
     match (command, stack) {
         (Command::Doctor(a), stack) => cmd::doctor::run(ctx, stack.as_ref(), a),
@@ -244,7 +245,7 @@ fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
     }
 }
 
-fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32> {
+fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::cli::error::CliResult<i32> {
     use crate::instance::Kind::{LocalProd, Sandbox};
     match command {
         Command::Sandbox(c) => match c {
@@ -301,7 +302,7 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
 
 /// Prints `error: …` (or `stopped: interrupted` for Ctrl-C, which is not a
 /// failure), the cause chain and a hint; returns the exit code.
-pub fn report_error(e: &Error) -> i32 {
+pub fn report_error(e: &CliError) -> i32 {
     use console::style;
     if e.exit_kind().is_failure() {
         crate::errln!("{} {e}", style("error:").red().bold());
@@ -317,10 +318,10 @@ pub fn report_error(e: &Error) -> i32 {
         }
         source = s.source();
     }
-    if let Some(h) = hints::hint(e) {
+    if let Some(h) = e.hint() {
         crate::errln!("{} {h}", style("hint:").cyan().bold());
     }
-    e.exit_code()
+    e.exit_kind().code()
 }
 
 /// Writes a line of results to stdout. A closed pipe (`kinfra … | head`) is not an

@@ -143,7 +143,7 @@ pub fn main() -> i32 {
                 ctx.reporter.info("Cancelled: nothing was changed.");
                 crate::support::error::ExitKind::Failure.code()
             }
-            Err(e) => super::report_error(&e),
+            Err(e) => super::report_error(&e.into()),
         }
     };
     super::report_timing();

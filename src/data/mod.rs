@@ -142,15 +142,11 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
                 .filter(|s| s.project == stack.name)
                 .map(|s| s.name)
                 .collect();
-            Err(Error::Invalid(format!(
-                "{spec:?} is neither local-prod, a snapshot of {} ({}), nor a registered sandbox",
-                stack.name,
-                if known.is_empty() {
-                    "it has none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )))
+            Err(Error::NoSuchSource {
+                spec: spec.into(),
+                project: stack.name.clone(),
+                snapshots: known,
+            })
         }
         Err(e) => Err(e),
     }

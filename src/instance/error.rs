@@ -294,6 +294,12 @@ pub enum Error {
         "--data {spec:?} names both snapshot {spec} and sandbox {sandbox}: rename one (`kinfra snapshot save` the data under another name, then `kinfra snapshot rm {spec}`)"
     )]
     SourceAmbiguous { spec: String, sandbox: String },
+    #[error("{spec:?} is neither local-prod, a snapshot of {project} ({}), nor a registered sandbox", if snapshots.is_empty() { "it has none".to_string() } else { snapshots.join(", ") })]
+    NoSuchSource {
+        spec: String,
+        project: String,
+        snapshots: Vec<String>,
+    },
     #[error(
         "--data {id}: which project this sandbox belongs to could not be read ({why}); it is not used"
     )]
@@ -337,6 +343,9 @@ pub enum Error {
     NoRouter,
     #[error("the router's answer could not be read")]
     RouterAnswerUnreadable,
+    /// The router refused a request (its own message).
+    #[error("{why}")]
+    RouterRefused { status: u16, why: String },
     #[error("the router did not start{}; its log: {}", tail.as_ref().map(|t| format!(" ({t})")).unwrap_or_default(), log.display())]
     RouterDidNotStart { tail: Option<String>, log: PathBuf },
     // Setup and the demo.
@@ -384,8 +393,6 @@ pub enum Error {
     McpFailed { what: &'static str, why: String },
     #[error("`online` says how to copy `data`: name the source in `data`")]
     OnlineWithoutData,
-    #[error("{0}")]
-    Invalid(String),
     #[error("the stack description asks to run commands on this machine that have not been allowed for {}:\n{commands}", clone.display())]
     NotAllowed { clone: PathBuf, commands: String },
     #[error("prepare step {name:?} failed: {detail}")]
@@ -420,8 +427,6 @@ pub enum Error {
     NoSpace { need: u64, free: u64 },
     #[error("no image present can run the data copy (it needs sh, cp, du, df and sleep): {tried}")]
     NoCopyImage { tried: String },
-    #[error("{0}")]
-    Other(String),
 }
 
 /// Why a directory cannot hold local-prod's clone.
@@ -554,15 +559,14 @@ impl Error {
             | Error::NotYet { .. }
             | Error::Crashed { .. }
             | Error::CloneFailed { .. }
-            | Error::McpFailed { .. }
-            | Error::Other(_) => Failure,
+            | Error::McpFailed { .. } => Failure,
             Error::NotStackRepo { .. }
             | Error::NoComposeFile { .. }
             | Error::NotAClone { .. }
             | Error::BadSlot { .. }
             | Error::WrongKind { .. }
             | Error::TargetOption { .. }
-            | Error::Invalid(_)
+            | Error::NoSuchSource { .. }
             | Error::NotAllowed { .. }
             | Error::SnapshotOfOtherProject { .. }
             | Error::NoData { .. }
@@ -608,6 +612,7 @@ impl Error {
             | Error::NoDataSource { .. }
             | Error::DataRecordUnknown { .. }
             | Error::NoRouter
+            | Error::RouterRefused { .. }
             | Error::RouterDidNotStart { .. }
             | Error::BadDestination { .. }
             | Error::NoDestination

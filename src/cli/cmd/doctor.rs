@@ -48,7 +48,7 @@ pub fn run(
     ctx: &Context,
     stack: std::result::Result<&Stack, &crate::Error>,
     a: Args,
-) -> crate::Result<i32> {
+) -> crate::cli::error::CliResult<i32> {
     let mut checks = prereq::audit(&ctx.home);
     let docker_ok = checks
         .iter()
