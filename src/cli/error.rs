@@ -137,3 +137,29 @@ impl From<crate::support::exec::ExecError> for CliError {
         CliError::Lib(Box::new(e.into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_keeps_the_library_kinds_and_its_own_messages() {
+        let e = CliError::BadSlot {
+            value: "'0'".into(),
+            why: "slot 0 is local-prod's".into(),
+            max: 10,
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid value '0' for '--slot': slot 0 is local-prod's; sandboxes use slots 1 to 10"
+        );
+        assert_eq!(e.exit_kind(), ExitKind::Invalid);
+        assert_eq!(e.hint(), None);
+        let lib = CliError::from(crate::Error::NoLocalProd);
+        assert_eq!(lib.exit_kind(), ExitKind::NotFound);
+        assert!(lib.hint().is_some());
+        let stopped = CliError::from(crate::Error::interrupted());
+        assert_eq!(stopped.exit_kind().code(), 130);
+        assert!(!stopped.exit_kind().is_failure());
+    }
+}

@@ -8,10 +8,17 @@
 //! | layer | error | what fails there |
 //! |---|---|---|
 //! | `support` | [`SupportError`] | running a program ([`ExecError`]), a file, a name ([`SlugError`]), a question without a terminal, a variable kinfra reads, Ctrl-C |
-//! | `state` | `state::error::Error` (for now the one enum of the layers above too) | the registry, `.env.sandbox`, kinfra's home |
+//! | `state` | `state::error::StateError` | the registry, `.env.sandbox`, kinfra's home |
+//! | `tools` | `tools::error::ToolsError` (and `SecretsError`) | Docker, Compose, git, the secret stores |
+//! | `engine` | `engine::error::EngineError` | engines on other machines: records, reaching them, fitness |
+//! | `stack` | `stack::error::StackError` | the stack's description and the compose files it names |
+//! | `instance` | `instance::error::Error` (= `crate::Error`) | instances; for now also data, the router, setup and agents, which have no type of their own yet |
+//! | `cli` | `cli::error::CliError` | the CLI's refusals of its own flags and arguments; the library's error, boxed |
 //!
-//! An upper layer wraps a lower layer's error whole (`#[from]`, the source kept), so
-//! the CLI prints the cause chain; it never turns it into a string.
+//! An upper layer wraps a lower layer's error whole (a wrapper variant per lower
+//! layer, the source kept), so the CLI prints the cause chain; it never turns it into
+//! a string. The `From` impls flatten: an error carried up through several layers
+//! lands in its own layer's wrapper of `crate::Error`, so one match finds it.
 //!
 //! What an error *is* for scripts (its [`ExitKind`], the process's exit code and
 //! MCP's `class`) is decided by the layer that owns it (`exit_kind()` on each error).
