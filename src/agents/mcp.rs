@@ -24,11 +24,11 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
+use crate::instance::error::{Error, Hint, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Instance, UpOptions};
 use crate::stack::Stack;
 use crate::state::context::{Context, Recorder};
 use crate::state::home::Home;
-use crate::support::error::{Error, Result};
 
 mod params;
 
@@ -41,12 +41,15 @@ pub use params::*;
 /// object (`-32602`), and the SDK would drop the first and misname the second. The
 /// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
 /// stdout, so answers never interleave.
-pub fn serve(stack: Stack, home: Home, cwd: PathBuf) -> Result<()> {
+pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("could not start the MCP runtime: {e}")))?;
+        .map_err(|source| Error::McpFailed {
+            what: "could not start the MCP runtime",
+            why: source.to_string(),
+        })?;
     rt.block_on(async move {
         let (client_end, server_end) = tokio::io::duplex(1 << 16);
         let (from_sdk, mut to_sdk) = tokio::io::split(client_end);
@@ -92,16 +95,22 @@ pub fn serve(stack: Stack, home: Home, cwd: PathBuf) -> Result<()> {
             // End of input: the SDK sees it and the session ends.
             let _ = to_sdk.shutdown().await;
         });
-        let server = Server::new(stack, home, cwd);
+        let server = Server::new(stack, home, cwd, hint);
         let service = server
             .serve(server_end)
             .await
-            .map_err(|e| Error::Other(format!("MCP session failed to start: {e}")))?;
+            .map_err(|e| Error::McpFailed {
+                what: "MCP session failed to start",
+                why: e.to_string(),
+            })?;
         let ended = service.waiting().await;
         reader.abort();
         let _ = sdk_out.await;
         let _ = writer.await;
-        ended.map_err(|e| Error::Other(format!("MCP session ended with an error: {e}")))?;
+        ended.map_err(|e| Error::McpFailed {
+            what: "MCP session ended with an error",
+            why: e.to_string(),
+        })?;
         Ok(())
     })
 }
@@ -184,6 +193,9 @@ pub struct Server {
     stack: Arc<Stack>,
     home: Home,
     cwd: PathBuf,
+    /// What to do about an error: the CLI's hints, handed in by the edge that
+    /// started the server.
+    hint: Hint,
     #[allow(dead_code)] // read by the tool_handler macro
     tool_router: ToolRouter<Self>,
 }
@@ -194,7 +206,7 @@ pub fn exit_class(code: i32) -> &'static str {
 }
 
 /// Pure: an error as the tool's structured error result.
-pub fn error_value(e: &Error, messages: &[String]) -> Value {
+pub fn error_value(e: &Error, messages: &[String], hint: Hint) -> Value {
     let mut causes = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -218,7 +230,8 @@ pub fn error_value(e: &Error, messages: &[String]) -> Value {
         "causes": causes,
         "exit_code": code,
         "class": exit_class(code),
-        "hint": e.hint().map(|h| crate::support::stdio::redact(&h)),
+        "failure": e.exit_kind().is_failure(),
+        "hint": hint(e).map(|h| crate::support::stdio::redact(&h)),
         "messages": messages,
     })
 }
@@ -228,11 +241,12 @@ fn timeout(secs: Option<u64>, default: u64) -> Duration {
 }
 
 impl Server {
-    pub fn new(stack: Stack, home: Home, cwd: PathBuf) -> Self {
+    pub fn new(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Self {
         Server {
             stack: Arc::new(stack),
             home,
             cwd,
+            hint,
             tool_router: Self::tool_router(),
         }
     }
@@ -294,7 +308,12 @@ impl Server {
                 serde_json::to_value(v)
                     .map_err(|e| ErrorData::internal_error(e.to_string(), None))?,
             ),
-            Err(e) => CallToolResult::structured_error(error_value(&e, &messages)),
+            // A cancellation is not a failure: the answer says it was interrupted
+            // (class `interrupted`, code 130) without marking the call as failed.
+            Err(e) if !e.exit_kind().is_failure() => {
+                CallToolResult::structured(error_value(&e, &messages, self.hint))
+            }
+            Err(e) => CallToolResult::structured_error(error_value(&e, &messages, self.hint)),
         })
     }
 }
@@ -360,9 +379,7 @@ impl Server {
         self.call(None, move |ctx, stack| {
             let on = instance::placement::resolve_on(ctx, stack, p.on.as_deref())?;
             if on.is_some() && p.data.is_some() {
-                return Err(crate::Error::Invalid(
-                    "`data` with `on` (another machine's engine): copying data between engines is not supported yet; create it, then copy on that engine".into(),
-                ));
+                return Err(crate::Error::DataWithOn);
             }
             let opts = CreateOptions {
                 name: p.name,
@@ -387,9 +404,7 @@ impl Server {
                     v["data"] = json!({ "source": source.record(), "copy": copied });
                     Ok(v)
                 }
-                None if p.online => Err(crate::Error::Invalid(
-                    "`online` says how to copy `data`: name the source in `data`".into(),
-                )),
+                None if p.online => Err(crate::Error::OnlineWithoutData),
                 None => Ok(describe(stack, &instance::create(ctx, stack, &opts)?)),
             }
         })
@@ -476,14 +491,13 @@ impl Server {
             // `on` is checked before the instance is looked for: a hostile value
             // changes nothing.
             if let Some(on) = &p.on {
-                instance::placement::on_word(on).map_err(crate::Error::Invalid)?;
+                instance::placement::on_word(on)
+                    .map_err(|why| crate::engine::error::EngineError::BadName { why })?;
             }
             let inst = find(ctx, stack, p.name.as_deref())?;
             if let Some(on) = &p.on {
                 if inst.kind != instance::Kind::Sandbox {
-                    return Err(crate::Error::Invalid(
-                        "`on` places a sandbox, not local-prod".into(),
-                    ));
+                    return Err(crate::Error::OnForLocalProd);
                 }
                 instance::placement::place_for_up(ctx, stack, inst.id(), on)?;
             }

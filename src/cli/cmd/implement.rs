@@ -24,7 +24,7 @@ pub struct Args {
     pub on: Option<String>,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     // Checked (and `auto` weighed) before the plan is looked for or anything made.
     let on = crate::instance::placement::resolve_on(ctx, stack, a.on.as_deref())?;
     let (inst, plan) =
