@@ -3,14 +3,17 @@
 //! as plain TCP to one instance's ports. Switching changes where new connections
 //! go at once (a shared target per port); open connections finish where they
 //! are. Every port to bind is bound before anything changes, so a port held by
-//! something else refuses the whole switch, naming it.
+//! something else refuses the whole switch, naming it. A connection to a
+//! stopped sandbox wakes it and waits; bytes through a port count as use of the
+//! instance (idle stop).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::names;
 use crate::state::context::Context;
@@ -128,9 +131,28 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
     Ok((id, plan(&bases, &ports)))
 }
 
+/// What a checked-out connection asks of the router (its `Shared`, which holds
+/// the checkout: a trait keeps this module below it).
+pub trait Instances: Send + Sync {
+    /// Bytes went to or from instance `id` (idle stop).
+    fn used(&self, id: &str);
+    /// Starts `id` as a request by name wakes it (blocking); why not.
+    fn wake(&self, id: &str) -> Result<(), String>;
+    /// Whether waiting for `id` still makes sense (registered, not being
+    /// removed; blocking); why not.
+    fn still_wanted(&self, id: &str) -> Result<(), String>;
+}
+
+/// Where a canonical port's new connections go: the instance and its port.
+#[derive(Debug, Clone, Default)]
+struct Dest {
+    instance: String,
+    port: u16,
+}
+
 /// A canonical port the router listens on, and where its new connections go.
 struct Listening {
-    target: Arc<AtomicU16>,
+    target: Arc<Mutex<Dest>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -150,6 +172,7 @@ impl State {
     /// them). New ports are bound first; one that cannot be refuses all.
     pub async fn switch(
         &mut self,
+        uses: Arc<dyn Instances>,
         instance: Option<String>,
         forwards: Vec<Forward>,
     ) -> Result<(), Refusal> {
@@ -186,15 +209,22 @@ impl State {
                 let _ = l.task.await;
             }
         }
+        let id = instance.clone().unwrap_or_default();
+        let dest = |to: u16| Dest {
+            instance: id.clone(),
+            port: to,
+        };
         for f in &forwards {
-            if let Some(l) = self.listening.get(&f.port) {
-                l.target.store(f.to, Ordering::SeqCst);
+            if let Some(l) = self.listening.get(&f.port)
+                && let Ok(mut t) = l.target.lock()
+            {
+                *t = dest(f.to);
             }
         }
         for (port, listener) in bound {
             let to = forwards.iter().find(|f| f.port == port).map_or(0, |f| f.to);
-            let target = Arc::new(AtomicU16::new(to));
-            let task = tokio::spawn(serve(listener, target.clone()));
+            let target = Arc::new(Mutex::new(dest(to)));
+            let task = tokio::spawn(serve(listener, target.clone(), uses.clone()));
             self.listening.insert(port, Listening { target, task });
         }
         self.now = Checkout {
@@ -207,21 +237,150 @@ impl State {
 
 /// Accepts on a canonical port; each connection goes, as plain TCP, to the
 /// instance port the target says at the moment it arrives.
-async fn serve(listener: tokio::net::TcpListener, target: Arc<AtomicU16>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    target: Arc<Mutex<Dest>>,
+    uses: Arc<dyn Instances>,
+) {
     loop {
-        let Ok((mut client, _)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let Ok((client, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let port = target.load(Ordering::SeqCst);
-        tokio::spawn(async move {
-            let _ = client.set_nodelay(true);
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            if let Ok(mut server) = tokio::net::TcpStream::connect(addr).await {
-                let _ = server.set_nodelay(true);
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            }
-        });
+        let dest = target.lock().map(|d| d.clone()).unwrap_or_default();
+        tokio::spawn(pass(uses.clone(), client, dest));
+    }
+}
+
+/// One connection: to the instance's port (woken first when it is stopped),
+/// its bytes counted as use of the instance (idle stop).
+async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Dest) {
+    let _ = client.set_nodelay(true);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
+    let mut server = match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(_) => match woken(&uses, &dest).await {
+            Some(s) => s,
+            None => return,
+        },
+    };
+    let _ = server.set_nodelay(true);
+    uses.used(&dest.instance);
+    let mut client = Counted {
+        inner: client,
+        uses,
+        instance: dest.instance,
+        last: Instant::now(),
+    };
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// How long a connection to a stopped sandbox waits for it: the gate's own
+/// timeout (`up`'s default), counted from the connection.
+pub const WAKE_WAIT: Duration = Duration::from_secs(crate::instance::gate::DEFAULT_TIMEOUT_SECS);
+
+/// A connection to a checked-out sandbox whose port does not answer (stopped by
+/// `down` or idle stop): starts it as `up` does and waits, up to [`WAKE_WAIT`],
+/// until its port answers. Closed at once for local-prod, a sandbox being
+/// destroyed (also when a destroy begins while it waits) or one gone from the
+/// registry.
+async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::TcpStream> {
+    let gone = |why: &str| {
+        crate::errln!(
+            "kinfra router: a connection to {} (port {}) is closed: {why}",
+            dest.instance,
+            dest.port
+        );
+    };
+    let ask = |f: fn(&dyn Instances, &str) -> Result<(), String>| {
+        let (u, id) = (uses.clone(), dest.instance.clone());
+        tokio::task::spawn_blocking(move || f(&*u, &id))
+    };
+    match ask(|u, id| u.wake(id)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            gone(&why);
+            return None;
+        }
+        Err(_) => return None,
+    }
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
+    let deadline = Instant::now() + WAKE_WAIT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            gone(&format!(
+                "it did not answer within {} s of waking (router/wake.log says why)",
+                WAKE_WAIT.as_secs()
+            ));
+            return None;
+        }
+        if let Ok(Err(why)) = ask(|u, id| u.still_wanted(id)).await {
+            gone(&why);
+            return None;
+        }
+    }
+}
+
+/// A checked-out client connection whose bytes (either way) count as use of
+/// its instance: looked at once a second at most.
+struct Counted {
+    inner: tokio::net::TcpStream,
+    uses: Arc<dyn Instances>,
+    instance: String,
+    last: Instant,
+}
+
+impl Counted {
+    fn used(&mut self) {
+        if self.last.elapsed() >= Duration::from_secs(1) {
+            self.last = Instant::now();
+            self.uses.used(&self.instance);
+        }
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.used();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.used();
+        }
+        r
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -62,15 +62,14 @@ async fn accept_loop(
     // A closed terminal does not end a router started from it.
     let mut hup = signal(SignalKind::hangup())?;
     restore_checkout(&shared).await;
-    if let Some(idle) =
-        crate::support::env_vars::get(super::idle::VAR).and_then(|v| super::idle::parse(&v))
-    {
-        tokio::spawn(super::idle::watch(
-            shared.clone(),
-            idle,
-            std::time::Instant::now(),
-        ));
-    }
+    // Always watched: a project's `[router] idle_stop` holds without the machine's default.
+    let default_idle =
+        crate::support::env_vars::get(super::idle::VAR).and_then(|v| super::idle::parse(&v));
+    tokio::spawn(super::idle::watch(
+        shared.clone(),
+        default_idle,
+        std::time::Instant::now(),
+    ));
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -99,7 +98,7 @@ async fn accept_loop(
 }
 
 /// A restarted router serves the checkout it served before, when it still can.
-async fn restore_checkout(shared: &Shared) {
+async fn restore_checkout(shared: &Arc<Shared>) {
     let file = super::checkout::record_file(&shared.ctx);
     // Bounded, a regular file only: a FIFO there would hang the router before it serves.
     let Some(before) = crate::support::fsutil::read_regular(&file, 64 * 1024)
@@ -109,7 +108,14 @@ async fn restore_checkout(shared: &Shared) {
     };
     let Some(name) = before.instance else { return };
     let again = match super::checkout::forwards_of(&shared.ctx, &name) {
-        Ok((id, f)) => shared.checkout.lock().await.switch(Some(id), f).await,
+        Ok((id, f)) => {
+            shared
+                .checkout
+                .lock()
+                .await
+                .switch(shared.clone(), Some(id), f)
+                .await
+        }
         Err(why) => Err(why),
     };
     if let Err(why) = again {
