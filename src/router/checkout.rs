@@ -259,10 +259,19 @@ async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Des
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
     let mut server = match tokio::net::TcpStream::connect(addr).await {
         Ok(s) => s,
-        Err(_) => match woken(&uses, &dest).await {
-            Some(s) => s,
-            None => return,
-        },
+        Err(_) => {
+            let Some(_waits) = Waiting::take() else {
+                crate::errln!(
+                    "kinfra router: a connection to {} is closed: {MAX_WAITING} connections wait for sandboxes already",
+                    dest.instance
+                );
+                return;
+            };
+            match woken(&uses, &dest).await {
+                Some(s) => s,
+                None => return,
+            }
+        }
     };
     let _ = server.set_nodelay(true);
     uses.used(&dest.instance);
@@ -273,6 +282,31 @@ async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Des
         last: Instant::now(),
     };
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// The most connections that wait for a sandbox to wake at once: each asks its
+/// port four times a second, so a flood of them is closed, not kept.
+pub const MAX_WAITING: usize = 64;
+
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the [`MAX_WAITING`] places, given back when dropped.
+struct Waiting;
+
+impl Waiting {
+    fn take() -> Option<Waiting> {
+        use std::sync::atomic::Ordering::SeqCst;
+        WAITING
+            .fetch_update(SeqCst, SeqCst, |n| (n < MAX_WAITING).then_some(n + 1))
+            .ok()
+            .map(|_| Waiting)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// How long a connection to a stopped sandbox waits for it: the gate's own

@@ -118,7 +118,7 @@ async function render(listing) {
     const id = esc(r.instance_id);
     const act = a => `<button data-act="${a}" data-id="${id}">${a}</button>`;
     // local-prod is started and stopped with its own commands (its secrets need the person).
-    const power = r.kind !== 'sandbox' ? ''
+    const power = r.kind !== 'sandbox' || r.state === 'directory missing' ? ''
       : r.state === 'running' ? act('stop')
       : String(r.state).startsWith('partial') ? act('start') + ' ' + act('stop')
       : act('start');

@@ -827,9 +827,12 @@ fn the_page_in_headless_chromium_shows_every_instance() {
         assert!(b.contains(&want), "{want} in {b}");
     }
     assert!(!b.contains("api."), "{b}");
-    // Start and stop buttons by state (a sandbox not running: start).
+    // Start and stop buttons by state (a sandbox not running: start; none
+    // without its directory).
     let power = |row: &str, id: &str| {
-        if state(id) == "running" {
+        if state(id) == "directory missing" {
+            !row.contains("data-act")
+        } else if state(id) == "running" {
             row.contains(&format!(
                 "<button data-act=\"stop\" data-id=\"{id}\">stop</button>"
             ))

@@ -329,6 +329,30 @@ pub fn run(t: &mut Tally) {
         crate::harness::eventually("the connection wakes rel-d", || {
             log_text().contains("waking rel-d (a connection to a checked-out port came)")
         });
+        // A flood of waiting connections: 64 wait at most, the rest are closed at once.
+        let flood: Vec<std::net::TcpStream> = (0..70)
+            .map(|_| {
+                let s = std::net::TcpStream::connect(("127.0.0.1", CANON_ACT)).expect("connect");
+                s.set_nonblocking(true).expect("nonblocking");
+                s
+            })
+            .collect();
+        // A closed one reads its end at once; a waiting one has nothing yet.
+        let closed = || {
+            flood
+                .iter()
+                .filter(|s| matches!((&**s).read(&mut [0u8; 1]), Ok(0)))
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while closed() != 7 {
+            assert!(Instant::now() < deadline, "{} of the flood closed; the log: {}", closed(), log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(closed(), 7, "1 + 63 wait, 7 closed");
+        drop(flood);
+        assert!(log_text().contains("64 connections wait for sandboxes already"), "{}", log_text());
         let _web = Backend::start("rel-d-web", DOWN_ACT);
         let mut got = String::new();
         let _ = waiting.read_to_string(&mut got);
@@ -349,7 +373,7 @@ pub fn run(t: &mut Tally) {
         assert!(got.contains(r#""started":true"#) && got.contains(r#""instance":"rel-d""#), "{got}");
         assert!(log_text().contains("waking rel-d (asked from the page)"), "{}", log_text());
         assert!(r.pid().is_some(), "the router survived");
-        format!("{refused} forged or bad actions refused (403/404/409/400, 413 oversize); a destroy's lock refuses start, stop, a request (503) and a connection (closed); a connection to a stopped sandbox waits and is forwarded")
+        format!("{refused} forged or bad actions refused (403/404/409/400, 413 oversize); a destroy's lock refuses start, stop, a request (503) and a connection (closed); a connection to a stopped sandbox waits and is forwarded; 64 wait at most")
     });
 
     t.case("router", "a forged router record is never signalled", || {
