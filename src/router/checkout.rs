@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::names;
 use crate::state::context::Context;
@@ -275,12 +274,8 @@ async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Des
     };
     let _ = server.set_nodelay(true);
     uses.used(&dest.instance);
-    let mut client = Counted {
-        inner: client,
-        uses,
-        instance: dest.instance,
-        last: Instant::now(),
-    };
+    let id = dest.instance;
+    let mut client = super::counted::Counted::new(client, Arc::new(move || uses.used(&id)));
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
 }
 
@@ -356,65 +351,6 @@ async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::Tcp
             gone(&why);
             return None;
         }
-    }
-}
-
-/// A checked-out client connection whose bytes (either way) count as use of
-/// its instance: looked at once a second at most.
-struct Counted {
-    inner: tokio::net::TcpStream,
-    uses: Arc<dyn Instances>,
-    instance: String,
-    last: Instant,
-}
-
-impl Counted {
-    fn used(&mut self) {
-        if self.last.elapsed() >= Duration::from_secs(1) {
-            self.last = Instant::now();
-            self.uses.used(&self.instance);
-        }
-    }
-}
-
-impl AsyncRead for Counted {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.used();
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Counted {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.used();
-        }
-        r
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

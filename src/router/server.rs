@@ -189,13 +189,21 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
             format!("kinfra router: the registry gives this name the router's own port {port}\n"),
         );
     }
-    if let Some(route) = names::route_of(&table, &target) {
-        shared.last_seen.touch(&route.instance);
-    }
+    // A request by name is use of its instance, and so are the bytes of an
+    // upgraded connection (a WebSocket) for as long as they pass.
+    let on_use: super::counted::OnUse = match names::route_of(&table, &target) {
+        Some(route) => {
+            shared.last_seen.touch(&route.instance);
+            let (s, id) = (shared.clone(), route.instance.clone());
+            Arc::new(move || s.last_seen.touch(&id))
+        }
+        None => Arc::new(|| {}),
+    };
     // Another site's page (an <img>, a fetch, a frame) never starts a sandbox: only
     // a request of the user's own (see `wake::may_wake`).
     let may_wake = super::wake::may_wake(req.headers());
-    let mut resp = proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req).await;
+    let mut resp =
+        proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req, on_use).await;
     if resp.headers_mut().remove(proxy::UNREACHABLE).is_some()
         && may_wake
         && let Some(route) = names::route_of(&table, &target)

@@ -661,6 +661,60 @@ fn an_idle_sandbox_is_stopped_by_the_router_and_a_checked_out_connection_wakes_i
         .success();
 }
 
+const ROUTER_WS: u16 = 18656;
+const WS_WEB: u16 = 18657;
+
+#[test]
+fn bytes_on_an_upgraded_connection_by_name_count_as_use_for_idle_stop() {
+    let env = Env::new();
+    let _web = Backend::start("ws-web", WS_WEB);
+    register_fake(&env, &[("rtr-ws", 1, &[("PORT_WEB_80", WS_WEB)])]);
+    std::fs::create_dir_all(env.work.join("rtr-ws")).expect("its directory");
+    let r = RouterGuard::adopt(&env, ROUTER_WS);
+    let mut vars = r.vars();
+    vars.push(("KINFRA_IDLE_STOP", "2s".to_string()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.kinfra_env(&env.work, &["router", "start"], &vars)
+        .success();
+    let log =
+        || std::fs::read_to_string(env.kinfra_home.join("router/router.log")).unwrap_or_default();
+    // One request (the upgrade), then 6 s of bytes both ways on its connection.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", ROUTER_WS)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: web.rtr-ws.localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    )
+    .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).expect("read"), 1);
+        head.push(byte[0]);
+    }
+    assert!(
+        String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"),
+        "{head:?}"
+    );
+    for _ in 0..20 {
+        s.write_all(b"ping").expect("write");
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).expect("echo");
+        assert_eq!(&back, b"PING");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        !log().contains("stopping rtr-ws"),
+        "stopped under traffic: {}",
+        log()
+    );
+    // Quiet (the connection still open): stopped after 2 s.
+    crate::harness::eventually("rtr-ws is stopped once quiet", || {
+        log().contains("stopping rtr-ws (idle")
+    });
+    drop(s);
+}
+
 // The page in a real browser (Debian's headless Chromium, from scripts/test-deps.sh).
 const ROUTER_PAGE: u16 = 18655;
 const PAGE_A_WEB: u16 = 18693;
