@@ -99,7 +99,10 @@ fn lock_within(ctx: &Context, id: &str, operation: &str, limit: Duration) -> Res
 pub fn held_by(ctx: &Context, id: &str) -> Option<String> {
     crate::support::validate::project_name(id).ok()?;
     let mut file = OpenOptions::new().read(true).open(path(ctx, id)).ok()?;
-    match file.try_lock() {
+    // A shared probe: commands take the lock exclusively, so it is refused only
+    // while one acts; probes never refuse each other (an exclusive probe seen
+    // by another would make it read the last holder's stale words).
+    match file.try_lock_shared() {
         // Free: released at once (dropping the file), a command waits at most its 100 ms.
         Ok(()) => None,
         Err(TryLockError::WouldBlock) => {
@@ -159,6 +162,12 @@ mod tests {
         assert_eq!(held_by(&ctx, "p").as_deref(), Some("destroy"));
         drop(held);
         assert_eq!(held_by(&ctx, "p"), None);
+        // Probes at once never see each other as a holder (the file still says
+        // `destroy`, the last holder's words).
+        let probe = OpenOptions::new().read(true).open(path(&ctx, "p")).unwrap();
+        probe.try_lock_shared().unwrap();
+        assert_eq!(held_by(&ctx, "p"), None);
+        drop(probe);
         assert_eq!(held_by(&ctx, "../x"), None, "a name that is no project");
     }
 
