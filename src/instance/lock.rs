@@ -93,6 +93,19 @@ fn lock_within(ctx: &Context, id: &str, operation: &str, limit: Duration) -> Res
     Ok(InstanceLock { _file: file })
 }
 
+/// Whether a kinfra command holds `id`'s lock now (making room never stops an
+/// instance something is working on). No lock file: none does.
+pub fn held(ctx: &Context, id: &str) -> bool {
+    if crate::support::validate::project_name(id).is_err() {
+        return true;
+    }
+    // Read-only, never created: flock works on any open file.
+    let Ok(file) = File::open(path(ctx, id)) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+}
+
 /// "`up` (pid 1234)", from what the holder wrote; vague if it has not written yet.
 fn holder(file: &mut File) -> String {
     let mut text = String::new();
@@ -134,7 +147,10 @@ mod tests {
             e.exit_code(),
             crate::support::error::ExitKind::Failure.code()
         );
+        assert!(held(&ctx, "p"), "held while taken");
         drop(first);
+        assert!(!held(&ctx, "p"), "free once dropped");
+        assert!(!held(&ctx, "never-locked"), "no lock file: free");
         assert!(lock_within(&ctx, "p", "down", Duration::ZERO).is_ok());
         // Another instance is never blocked by this one.
         let _a = lock(&ctx, "a", "up").unwrap();

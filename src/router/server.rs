@@ -62,6 +62,7 @@ async fn accept_loop(
     // A closed terminal does not end a router started from it.
     let mut hup = signal(SignalKind::hangup())?;
     restore_checkout(&shared).await;
+    tokio::spawn(super::shared::keep_seen(shared.clone()));
     if let Some(idle) =
         crate::support::env_vars::get(super::idle::VAR).and_then(|v| super::idle::parse(&v))
     {
@@ -171,7 +172,7 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
         return super::page::serve(shared, req).await;
     }
     let table = shared.table();
-    let Some(port) = names::resolve(&table, &target) else {
+    let Some((route, port)) = names::resolve_route(&table, &target) else {
         return super::page::not_found(&table, &target, shared.port);
     };
     // A registry that records the router's own port (tampered, or chosen while
@@ -183,17 +184,14 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
             format!("kinfra router: the registry gives this name the router's own port {port}\n"),
         );
     }
-    if let Some(route) = names::route_of(&table, &target) {
-        shared.last_seen.touch(&route.instance);
-    }
+    shared.last_seen.touch(&route.instance);
     // Another site's page (an <img>, a fetch, a frame) never starts a sandbox: only
     // a request of the user's own (see `wake::may_wake`).
     let may_wake = super::wake::may_wake(req.headers());
     let mut resp = proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req).await;
-    if resp.headers_mut().remove(proxy::UNREACHABLE).is_some()
-        && may_wake
-        && let Some(route) = names::route_of(&table, &target)
-    {
+    if resp.headers_mut().remove(proxy::UNREACHABLE).is_none() {
+        shared.waking.answered(&route.instance);
+    } else if may_wake {
         let (s, route) = (shared.clone(), route.clone());
         let woken =
             tokio::task::spawn_blocking(move || super::wake::wake(&s.ctx, &s.waking, &route, resp))

@@ -564,7 +564,7 @@ impl Error {
             Error::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
             Error::StackInvalid { .. } => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
             Error::OverBudget { .. } => format!(
-                "stop a stack (`kinfra sandbox down NAME`), or pass --wait to start when there is room; limits: {} and {} (default: the engine's memory)",
+                "pass --make-room to stop the least recently used idle sandbox instead, --wait to start when there is room, or stop a stack (`kinfra sandbox down NAME`); limits: {} and {} (default: the engine's memory)",
                 crate::support::env_vars::EnvVars::KINFRA_MAX_RUNNING,
                 crate::support::env_vars::EnvVars::KINFRA_MEMORY_BUDGET
             ),

@@ -92,6 +92,10 @@ pub struct UpParams {
     /// When the machine budget is full, wait in line for room instead of failing.
     #[serde(default)]
     pub wait_for_room: bool,
+    /// When the machine budget is full, stop the least recently used idle sandbox
+    /// (containers only, nothing removed; never local-prod) instead of failing.
+    #[serde(default)]
+    pub make_room: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
