@@ -194,6 +194,8 @@ if os.path.exists(rp):
     if conns:
         print(f"| {conns} connections at once | direct | {r['concurrent_direct_median_ms']:.3f} | {r['concurrent_direct_rps']:.0f} |")
         print(f"| {conns} connections at once | routed | {r['concurrent_routed_median_ms']:.3f} | {r['concurrent_routed_rps']:.0f} |")
+    if "router_cpu_us_per_request" in r:
+        print(f"\nthe router's own CPU per routed request: {r['router_cpu_us_per_request']:.0f} µs (user + system, /proc)")
     print(f"\n{r['requests']} requests each way and shape; the sequential ones interleaved in four rounds, "
           "the concurrent ones in two (each client a process with its own connection; the service a process of its own).")
     # The target is one (routed ≥ 0.8× direct); both shapes are held to it.

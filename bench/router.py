@@ -123,6 +123,12 @@ def get_once(port):
     return out
 
 
+def cpu_s(pid):
+    """The process's CPU time so far (user + system), in seconds."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -149,9 +155,12 @@ try:
     run(ROUTER, "web.bench-a.localhost", 200)
     # Interleaved rounds, so both see the same machine.
     direct, routed = [], []
+    cpu = 0.0
     for _ in range(4):
         direct += run(A, "localhost", N // 4)
+        c0 = cpu_s(pid)
         routed += run(ROUTER, f"web.bench-a.localhost:{ROUTER}", N // 4)
+        cpu += cpu_s(pid) - c0
     # Several connections at once (a page's parallel fetches, a load test).
     cdirect, crouted, cdirect_rps, crouted_rps = [], [], [], []
     for _ in range(2):
@@ -185,6 +194,9 @@ res = {
     "routed_median_ms": statistics.median(routed) * 1000,
     "direct_rps": len(direct) / sum(direct),
     "routed_rps": len(routed) / sum(routed),
+    # The router's own CPU per routed request (sequential): what the machine's
+    # other load does not change, unlike the times.
+    "router_cpu_us_per_request": cpu / len(routed) * 1e6,
     "connections": CONNS,
     "concurrent_direct_median_ms": statistics.median(cdirect) * 1000,
     "concurrent_routed_median_ms": statistics.median(crouted) * 1000,

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-K, W, OUT, QUICK = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+K, W, OUT, QUICK = os.path.abspath(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 ROUTER = 28761
 N = 5 if QUICK else 8
 RUNS = 2 if QUICK else 4
@@ -138,9 +138,11 @@ try:
     no_room = log.count("no room to start")
     stops = log.count("to make room")
 finally:
-    k(["router", "stop"], P, check=False)
+    # The downs first: each waits for a wake's `up` still at its gate (the service
+    # answers before the gate passes), which starts a router when none runs.
     for n in names:
         k(["sandbox", "down", "--volumes"], dirs[n], check=False)
+    k(["router", "stop"], P, check=False)
 
 res = {
     "up_median_ms": statistics.median(ups) * 1000,

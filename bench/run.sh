@@ -60,11 +60,11 @@ cleanup() {
   (cd "$W/depot" 2>/dev/null && KINFRA_HOME="$W/depot-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true
   docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-depot | xargs -r docker rm -f >/dev/null 2>&1 || true
   for v in lit ops; do (cd "$W/sec-$v" 2>/dev/null && KINFRA_HOME="$W/sec-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true; done
-  KINFRA_HOME="$W/cap-home" "$K" -q router stop >/dev/null 2>&1 || true
   for d in "$W"/cap--c*; do
     [ -d "$d" ] || continue
     (cd "$d" && KINFRA_HOME="$W/cap-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true
   done
+  KINFRA_HOME="$W/cap-home" "$K" -q router stop >/dev/null 2>&1 || true
   rm -rf "$W"
 }
 trap cleanup EXIT

@@ -197,7 +197,10 @@ pub fn apply(ctx: &Context, plan: &Plan, for_id: &str) -> Result<()> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("could not find kinfra's own binary", "/proc/self/exe", e))?;
     for e in &plan.stop {
-        let Some(dir) = plan.dirs.get(&e.instance_id).filter(|d| std::path::Path::new(d).is_dir())
+        let Some(dir) = plan
+            .dirs
+            .get(&e.instance_id)
+            .filter(|d| std::path::Path::new(d).is_dir())
         else {
             return Err(Error::Invalid(format!(
                 "{} cannot be stopped to make room: its directory is gone (`kinfra prune` releases it)",

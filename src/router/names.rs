@@ -87,7 +87,13 @@ pub fn form(s: &str) -> String {
 /// Pure: `form(a) == form(b)` without making either (the router compares names
 /// on every request).
 pub fn same_form(a: &str, b: &str) -> bool {
-    let f = |c: u8| if c == b'_' { b'-' } else { c.to_ascii_lowercase() };
+    let f = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| f(x) == f(y))
 }
 
@@ -376,7 +382,12 @@ mod tests {
 
     #[test]
     fn names_compare_as_host_names_write_them() {
-        for (a, b) in [("shop_a", "SHOP-A"), ("web", "web"), ("a-b", "a_b"), ("", "")] {
+        for (a, b) in [
+            ("shop_a", "SHOP-A"),
+            ("web", "web"),
+            ("a-b", "a_b"),
+            ("", ""),
+        ] {
             assert!(same_form(a, b), "{a} {b}");
             assert_eq!(form(a), form(b));
         }

@@ -333,7 +333,10 @@ fn make_room_stops_the_least_recently_used_idle_sandbox() {
     let started = Instant::now();
     let mut list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
     while ids.iter().any(|id| memory(&list, id).is_none()) {
-        assert!(started.elapsed() < Duration::from_secs(30), "never recorded: {list}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never recorded: {list}"
+        );
         std::thread::sleep(Duration::from_millis(200));
         list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
     }
@@ -365,11 +368,16 @@ fn make_room_stops_the_least_recently_used_idle_sandbox() {
         .stderr_has("to make room for room--c");
     assert!(!runs("room--a") && runs("room--b") && runs("room--c"));
     let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
-    assert_eq!(list["instances"].as_array().map(Vec::len), Some(3), "{list}");
+    assert_eq!(
+        list["instances"].as_array().map(Vec::len),
+        Some(3),
+        "{list}"
+    );
     assert!(dir("room--a").is_dir(), "a stopped, nothing of it removed");
 
     // Used just now, by a request through the router (its record) or a command
-    // (c's `up` wrote its lock): neither is idle, nothing is stopped, refused.
+    // (its lock file written now: c's `up` began seconds ago, more than the 10 s
+    // on a loaded machine): neither is idle, nothing is stopped, refused.
     std::fs::create_dir_all(env.kinfra_home.join("router")).expect("router dir");
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -381,6 +389,7 @@ fn make_room_stops_the_least_recently_used_idle_sandbox() {
     )
     .expect("seen");
     age(&lock("room--b"), 3600);
+    age(&lock("room--c"), 0);
     env.kinfra_env(&dir("room--a"), &["sandbox", "up", "--make-room"], &small)
         .code(7)
         .stderr_has("no room to start room--a");
