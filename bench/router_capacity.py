@@ -24,7 +24,7 @@ import time
 
 K, W, OUT, QUICK = os.path.abspath(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 ROUTER = 28761
-N = 5 if QUICK else 8
+N = 4 if QUICK else 8
 RUNS = 2 if QUICK else 4
 FIT = 3
 P = os.path.join(W, "cap")

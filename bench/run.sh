@@ -403,7 +403,7 @@ log "15. router: routed against direct keep-alive HTTP, the checkout switch, idl
 if [ "$QUICK" = 1 ]; then ROUTER_N=2000; else ROUTER_N=8000; fi
 python3 bench/router.py "$K" "$OUT/router.json" "$ROUTER_N" >/dev/null
 
-log "16-17. router: wake on request against up; capacity (a budget for 3 stacks, 8 sandboxes by name; 5 when quick)"
+log "16-17. router: wake on request against up; capacity (a budget for 3 stacks, 8 sandboxes by name; 4 when quick)"
 python3 bench/router_capacity.py "$K" "$W" "$OUT/router-capacity.json" "$QUICK" >/dev/null \
   || echo "rows 16-17 not measured: bench/router_capacity.py failed (exit $?)" >&2
 
