@@ -17,9 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::budget::{Limits, Running};
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
 use crate::state::home::Home;
-use crate::support::error::{Error, Result};
 use crate::support::units::human_bytes;
 
 /// Used this recently, a sandbox is someone's now (a page being clicked through,
@@ -197,16 +197,13 @@ pub fn apply(ctx: &Context, plan: &Plan, for_id: &str) -> Result<()> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("could not find kinfra's own binary", "/proc/self/exe", e))?;
     for e in &plan.stop {
-        let Some(dir) = plan
-            .dirs
-            .get(&e.instance_id)
-            .filter(|d| std::path::Path::new(d).is_dir())
-        else {
-            return Err(Error::Invalid(format!(
-                "{} cannot be stopped to make room: its directory is gone (`kinfra prune` releases it)",
-                e.instance_id
-            )));
-        };
+        let dir = plan.dirs.get(&e.instance_id).cloned().unwrap_or_default();
+        if !std::path::Path::new(&dir).is_dir() {
+            return Err(Error::RoomDirGone {
+                id: e.instance_id.clone(),
+                dir,
+            });
+        }
         ctx.reporter.step(&format!(
             "Stopping {} to make room for {for_id}",
             e.describe()
@@ -214,14 +211,12 @@ pub fn apply(ctx: &Context, plan: &Plan, for_id: &str) -> Result<()> {
         crate::support::exec::Cmd::new(&exe)
             .args(["-q", "sandbox", "down"])
             .env(crate::support::env_vars::EnvVars::KINFRA_HOME, &ctx.home)
-            .current_dir(dir)
+            .current_dir(&dir)
             .run()
-            .map_err(|err| {
-                Error::Other(format!(
-                    "{} could not be stopped to make room: {}",
-                    e.instance_id,
-                    err.stderr().trim()
-                ))
+            .map_err(|source| Error::RoomNotMade {
+                id: e.instance_id.clone(),
+                for_id: for_id.to_string(),
+                source: Box::new(source),
             })?;
         // A warning (shown under --quiet too, and in the router's wake log):
         // another sandbox than the one asked for was stopped.

@@ -4,5 +4,6 @@
 
 pub mod context;
 pub mod envfile;
+pub mod error;
 pub mod home;
 pub mod registry;
