@@ -60,6 +60,11 @@ cleanup() {
   (cd "$W/depot" 2>/dev/null && KINFRA_HOME="$W/depot-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true
   docker ps -aq --filter label=com.docker.compose.project=kinfra-bench-depot | xargs -r docker rm -f >/dev/null 2>&1 || true
   for v in lit ops; do (cd "$W/sec-$v" 2>/dev/null && KINFRA_HOME="$W/sec-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true; done
+  for d in "$W"/cap--c*; do
+    [ -d "$d" ] || continue
+    (cd "$d" && KINFRA_HOME="$W/cap-home" "$K" -q sandbox down --volumes >/dev/null 2>&1) || true
+  done
+  KINFRA_HOME="$W/cap-home" "$K" -q router stop >/dev/null 2>&1 || true
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -397,6 +402,10 @@ grep -h "registry lock waited" "$OUT"/lock-*.txt | sed 's/.*waited \([0-9]*\) us
 log "15. router: routed against direct keep-alive HTTP, the checkout switch, idle memory"
 if [ "$QUICK" = 1 ]; then ROUTER_N=2000; else ROUTER_N=8000; fi
 python3 bench/router.py "$K" "$OUT/router.json" "$ROUTER_N" >/dev/null
+
+log "16-17. router: wake on request against up; capacity (a budget for 3 stacks, 8 sandboxes by name; 4 when quick)"
+python3 bench/router_capacity.py "$K" "$W" "$OUT/router-capacity.json" "$QUICK" >/dev/null \
+  || echo "rows 16-17 not measured: bench/router_capacity.py failed (exit $?)" >&2
 
 rm -rf "$ROOT/target/bench-raw" && cp -r "$OUT" "$ROOT/target/bench-raw"  # for rerunning report.py
 python3 "$ROOT/bench/report.py" "$OUT" "$QUICK" > "$ROOT/bench/RESULTS.md"

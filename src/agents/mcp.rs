@@ -511,6 +511,7 @@ impl Server {
                     refresh_secrets: p.refresh_secrets,
                     build: p.build,
                     wait_for_room: p.wait_for_room,
+                    make_room: p.make_room,
                     ..Default::default()
                 },
             )?;

@@ -127,10 +127,12 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
         Error::Stack(StackError::StackInvalid { .. }) => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
         Error::OverBudget { .. } => format!(
-            "stop a stack (`kinfra sandbox down NAME`), or pass --wait to start when there is room; limits: {} and {} (default: the engine's memory)",
+            "pass --make-room to stop the least recently used idle sandbox instead, --wait to start when there is room, or stop a stack (`kinfra sandbox down NAME`); limits: {} and {} (default: the engine's memory)",
             crate::support::env_vars::EnvVars::KINFRA_MAX_RUNNING,
             crate::support::env_vars::EnvVars::KINFRA_MEMORY_BUDGET
         ),
+        Error::RoomDirGone { .. } => "`kinfra prune` releases a sandbox whose directory is gone; or stop a stack yourself (`kinfra sandbox down NAME`)".into(),
+        Error::RoomNotMade { id, .. } => format!("see why with `kinfra sandbox status {id}`; or stop a stack yourself (`kinfra sandbox down NAME`)"),
         Error::Busy { .. } => format!(
             "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
             crate::support::env_vars::EnvVars::KINFRA_LOCK_WAIT

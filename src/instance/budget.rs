@@ -122,6 +122,33 @@ pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()>
     if limits.max_running.is_none() && mine.is_none() {
         return Ok(());
     }
+    let (running, total) = running_now(&state, &limits, id, mine)?;
+    verdict(&limits, total, &running, mine).map_err(|why| Error::OverBudget {
+        id: id.to_string(),
+        why,
+        running: running
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    r.instance_id,
+                    r.memory
+                        .map(human_bytes)
+                        .unwrap_or_else(|| "memory not recorded".into())
+                )
+            })
+            .collect(),
+    })
+}
+
+/// The registered stacks running now but `id` (with their recorded memory), and
+/// the memory they may use together (asked of the engine only when needed).
+pub fn running_now(
+    state: &crate::state::registry::Contents,
+    limits: &Limits,
+    id: &str,
+    mine: Option<u64>,
+) -> Result<(Vec<Running>, Option<u64>)> {
     let registered: Vec<String> = state
         .local_prod
         .iter()
@@ -147,22 +174,7 @@ pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()>
         (None, Some(_)) => crate::tools::docker::engine_memory().map(|t| t.saturating_sub(RESERVE)),
         (None, None) => None,
     };
-    verdict(&limits, total, &running, mine).map_err(|why| Error::OverBudget {
-        id: id.to_string(),
-        why,
-        running: running
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} ({})",
-                    r.instance_id,
-                    r.memory
-                        .map(human_bytes)
-                        .unwrap_or_else(|| "memory not recorded".into())
-                )
-            })
-            .collect(),
-    })
+    Ok((running, total))
 }
 
 /// Records what `id`'s containers use now (after its gate passed).
@@ -243,7 +255,14 @@ fn tickets(dir: &Path) -> Vec<PathBuf> {
 
 /// Waits in line until the budget lets `id` start; the ticket is kept until the
 /// caller's start is over, so the next waiter sees this stack running.
-pub fn wait_turn(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<Ticket> {
+/// `make_room` is asked first whenever this start is first in line and over
+/// budget (`--make-room`: it stops idle sandboxes; `true`: it did, check again).
+pub fn wait_turn(
+    ctx: &Context,
+    stack: &crate::stack::Stack,
+    id: &str,
+    make_room: &dyn Fn() -> Result<bool>,
+) -> Result<Ticket> {
     let dir = queue_dir(ctx);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
     let nanos = std::time::SystemTime::now()
@@ -272,6 +291,9 @@ pub fn wait_turn(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result
             match check(ctx, stack, id) {
                 Ok(()) => return Ok(ticket),
                 Err(Error::OverBudget { why, .. }) => {
+                    if make_room()? {
+                        continue;
+                    }
                     if why != said {
                         ctx.reporter.info(&format!("waiting for room: {why}"));
                         said = why;

@@ -123,6 +123,16 @@ pub enum Error {
         holder: String,
         waited: u64,
     },
+    #[error("{id} cannot be stopped to make room: its directory {dir} is gone")]
+    RoomDirGone { id: String, dir: String },
+    #[error("{id} could not be stopped to make room for {for_id}")]
+    RoomNotMade {
+        id: String,
+        for_id: String,
+        /// Boxed to keep `Error` small.
+        #[source]
+        source: Box<ExecError>,
+    },
     #[error("no room to start {id}: {why}; running: {}", if running.is_empty() { "none".to_string() } else { running.join(", ") })]
     OverBudget {
         id: String,
@@ -562,6 +572,8 @@ impl Error {
             | Error::ComposeFailed { .. }
             | Error::ProjectInUse { .. }
             | Error::Busy { .. }
+            | Error::RoomNotMade { .. }
+            | Error::RoomDirGone { .. }
             | Error::PrepareFailed { .. }
             | Error::SnapshotExists { .. }
             | Error::NoSpace { .. }

@@ -122,6 +122,16 @@ fn operation_of(text: &str) -> Option<String> {
     }
 }
 
+/// Whether a kinfra command holds `id`'s lock now (making room never stops an
+/// instance something is working on). No lock file: none does. A name that is
+/// not an instance's counts as held: nothing is stopped on its word.
+pub fn held(ctx: &Context, id: &str) -> bool {
+    if crate::support::validate::project_name(id).is_err() {
+        return true;
+    }
+    held_by(ctx, id).is_some()
+}
+
 /// "`up` (pid 1234)", from what the holder wrote; vague if it has not written yet.
 fn holder(file: &mut File) -> String {
     let mut text = String::new();
@@ -187,7 +197,10 @@ mod tests {
             e.exit_code(),
             crate::support::error::ExitKind::Failure.code()
         );
+        assert!(held(&ctx, "p"), "held while taken");
         drop(first);
+        assert!(!held(&ctx, "p"), "free once dropped");
+        assert!(!held(&ctx, "never-locked"), "no lock file: free");
         assert!(lock_within(&ctx, "p", "down", Duration::ZERO).is_ok());
         // Another instance is never blocked by this one.
         let _a = lock(&ctx, "a", "up").unwrap();

@@ -20,6 +20,7 @@ pub mod placement;
 pub mod prepare;
 mod prune;
 pub mod resolve;
+pub mod room;
 pub mod shared_data;
 pub mod shared_services;
 mod status;

@@ -30,6 +30,9 @@ pub struct UpOptions {
     pub keep_on_failure: bool,
     /// Over the machine budget: wait in line for room instead of refusing.
     pub wait_for_room: bool,
+    /// Over the machine budget: stop the least recently used idle sandbox(es)
+    /// instead of refusing (at a terminal, `up` asks instead).
+    pub make_room: bool,
 }
 
 impl Default for UpOptions {
@@ -42,6 +45,7 @@ impl Default for UpOptions {
             refresh_secrets: false,
             keep_on_failure: false,
             wait_for_room: false,
+            make_room: false,
         }
     }
 }
@@ -393,9 +397,21 @@ fn preflight(
     let ticket = if containers_before.iter().any(|c| c.running()) {
         None
     } else if opts.wait_for_room {
-        Some(crate::instance::budget::wait_turn(ctx, stack, inst.id())?)
+        let room = || {
+            if opts.make_room {
+                super::room::make(ctx, stack, inst.id())
+            } else {
+                Ok(false)
+            }
+        };
+        Some(crate::instance::budget::wait_turn(
+            ctx,
+            stack,
+            inst.id(),
+            &room,
+        )?)
     } else {
-        crate::instance::budget::check(ctx, stack, inst.id())?;
+        super::room::check_or_make(ctx, stack, inst.id(), opts.make_room)?;
         None
     };
     Ok((containers_before, ticket))

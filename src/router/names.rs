@@ -84,6 +84,19 @@ pub fn form(s: &str) -> String {
     s.to_ascii_lowercase().replace('_', "-")
 }
 
+/// Pure: `form(a) == form(b)` without making either (the router compares names
+/// on every request).
+pub fn same_form(a: &str, b: &str) -> bool {
+    let f = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| f(x) == f(y))
+}
+
 /// One service port an instance publishes (tcp).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServicePort {
@@ -111,13 +124,9 @@ pub struct Route {
 impl Route {
     /// The port `service` reaches: its one port, else its most web-like one.
     pub fn service_port(&self, service: &str) -> Option<u16> {
-        let wanted = form(service);
-        let mine: Vec<&ServicePort> = self
-            .services
+        self.services
             .iter()
-            .filter(|s| s.service == wanted)
-            .collect();
-        mine.iter()
+            .filter(|s| same_form(&s.service, service))
             .min_by_key(|s| (web_rank(s.target), s.target))
             .map(|s| s.port)
     }
@@ -181,8 +190,7 @@ pub fn table(reg: &crate::state::registry::Contents) -> Vec<Route> {
 /// its repository, and one must not take over another's name (its cookies, its
 /// checkout).
 pub fn the_one<'a, I: AsRef<str>>(ids: &'a [I], name: &str) -> Option<&'a I> {
-    let wanted = form(name);
-    let mut found = ids.iter().filter(|i| form(i.as_ref()) == wanted);
+    let mut found = ids.iter().filter(|i| same_form(i.as_ref(), name));
     let first = found.next()?;
     found.next().is_none().then_some(first)
 }
@@ -193,19 +201,25 @@ pub fn route_of<'t>(table: &'t [Route], target: &Target) -> Option<&'t Route> {
         Target::Instance(i) | Target::Service { instance: i, .. } => i,
         Target::Page | Target::Unknown(_) => return None,
     };
-    let ids: Vec<&str> = table.iter().map(|r| r.instance.as_str()).collect();
-    let id = *the_one(&ids, i)?;
-    table.iter().find(|r| r.instance == id)
+    let mut found = table.iter().filter(|r| same_form(&r.instance, i));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 /// Pure: the port a target reaches in `table`; `None`: no such name.
 pub fn resolve(table: &[Route], target: &Target) -> Option<u16> {
+    resolve_route(table, target).map(|(_, p)| p)
+}
+
+/// Pure: the instance a target names and the port it reaches (one look-up per request).
+pub fn resolve_route<'t>(table: &'t [Route], target: &Target) -> Option<(&'t Route, u16)> {
     let route = route_of(table, target)?;
-    match target {
+    let port = match target {
         Target::Instance(_) => route.front,
         Target::Service { service, .. } => route.service_port(service),
         Target::Page | Target::Unknown(_) => None,
-    }
+    }?;
+    Some((route, port))
 }
 
 #[cfg(test)]
@@ -364,6 +378,23 @@ mod tests {
         assert_eq!(route_of(&t, &Target::Instance("SHOP_A".into())), None);
         assert_eq!(the_one(&["a_b", "a-b", "c"], "A-B"), None);
         assert_eq!(the_one(&["a_b", "c"], "a-b"), Some(&"a_b"));
+    }
+
+    #[test]
+    fn names_compare_as_host_names_write_them() {
+        for (a, b) in [
+            ("shop_a", "SHOP-A"),
+            ("web", "web"),
+            ("a-b", "a_b"),
+            ("", ""),
+        ] {
+            assert!(same_form(a, b), "{a} {b}");
+            assert_eq!(form(a), form(b));
+        }
+        for (a, b) in [("shop", "shop-a"), ("ab", "a-"), ("é", "É"), ("a.b", "a-b")] {
+            assert!(!same_form(a, b), "{a} {b}");
+            assert_ne!(form(a), form(b));
+        }
     }
 
     #[test]

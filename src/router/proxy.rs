@@ -32,6 +32,16 @@ pub const UNREACHABLE: &str = "x-kinfra-unreachable";
 /// How long connecting to a service may take (127.0.0.1: only a stuck listen queue).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A service's answer this small (by its Content-Length) is read whole before it
+/// goes on: its head and body then leave in one write, where a streamed body costs
+/// another write, another wake-up of the client and a round of the service
+/// connection's task per answer (most of a small answer's time through the router).
+const WHOLE_BELOW: u64 = 64 * 1024;
+
+/// How long a kept service connection may take to be ready for the next request
+/// (it is as soon as its task has seen the last answer's end).
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The client connection's connection to its service, reused while it asks the
 /// same port (keep-alive on both sides).
 #[derive(Default)]
@@ -146,6 +156,7 @@ pub async fn forward(
         );
     }
     let upgrade = wants_upgrade(&req);
+    let head = req.method() == hyper::Method::HEAD;
     let client_side = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers, upgrade);
@@ -173,8 +184,13 @@ pub async fn forward(
     // A kept connection the service closed meanwhile gives the request back: it
     // goes once more on a new one.
     if let Some(mut s) = pool.take(port) {
+        // Not ready yet (its task has not seen the last answer's end): wait for it
+        // rather than open a new connection per request.
+        if !s.is_ready() {
+            let _ = tokio::time::timeout(READY_TIMEOUT, s.ready()).await;
+        }
         match s.try_send_request(req).await {
-            Ok(resp) => return finish(port, pool, s, resp, upgrade, client_side, on_use),
+            Ok(resp) => return finish(port, pool, s, resp, (upgrade, head), client_side, on_use).await,
             Err(mut e) => match e.take_message() {
                 Some(back) => req = back,
                 None => return bad_gateway(port, &e.into_error().to_string()),
@@ -191,17 +207,17 @@ pub async fn forward(
         }
     };
     match s.send_request(req).await {
-        Ok(resp) => finish(port, pool, s, resp, upgrade, client_side, on_use),
+        Ok(resp) => finish(port, pool, s, resp, (upgrade, head), client_side, on_use).await,
         Err(e) => bad_gateway(port, &e.to_string()),
     }
 }
 
-fn finish(
+async fn finish(
     port: u16,
     pool: Arc<Pool>,
     sender: SendRequest<Forwarded>,
     mut resp: Response<Incoming>,
-    upgrade: bool,
+    (upgrade, head): (bool, bool),
     client_side: Option<hyper::upgrade::OnUpgrade>,
     on_use: super::counted::OnUse,
 ) -> Response<Body> {
@@ -223,6 +239,25 @@ fn finish(
     }
     if !upgrade {
         resp.headers_mut().remove("keep-alive");
+        // An answer that has no body whatever its Content-Length says (to HEAD,
+        // 1xx, 204, 304) goes on as it came.
+        let bodiless = head
+            || resp.status().is_informational()
+            || resp.status() == StatusCode::NO_CONTENT
+            || resp.status() == StatusCode::NOT_MODIFIED;
+        if !bodiless && declared_length(resp.headers()).is_some_and(|n| n < WHOLE_BELOW) {
+            let (parts, body) = resp.into_parts();
+            // Bounded whatever the header says: at most what it declared fits.
+            return match Limited::new(body, WHOLE_BELOW as usize).collect().await {
+                Ok(whole) => Response::from_parts(
+                    parts,
+                    http_body_util::Full::new(whole.to_bytes())
+                        .map_err(|never| match never {})
+                        .boxed(),
+                ),
+                Err(e) => bad_gateway(port, &e.to_string()),
+            };
+        }
     }
     resp.map(|b| b.map_err(BoxError::from).boxed())
 }

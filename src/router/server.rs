@@ -62,6 +62,7 @@ async fn accept_loop(
     // A closed terminal does not end a router started from it.
     let mut hup = signal(SignalKind::hangup())?;
     restore_checkout(&shared).await;
+    tokio::spawn(super::shared::keep_seen(shared.clone()));
     // Always watched: a project's `[router] idle_stop` holds without the machine's default.
     let default_idle =
         crate::support::env_vars::get(super::idle::VAR).and_then(|v| super::idle::parse(&v));
@@ -177,7 +178,7 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
         return super::page::serve(shared, req).await;
     }
     let table = shared.table();
-    let Some(port) = names::resolve(&table, &target) else {
+    let Some((route, port)) = names::resolve_route(&table, &target) else {
         return super::page::not_found(&table, &target, shared.port);
     };
     // A registry that records the router's own port (tampered, or chosen while
@@ -191,23 +192,19 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
     }
     // A request by name is use of its instance, and so are the bytes of an
     // upgraded connection (a WebSocket) for as long as they pass.
-    let on_use: super::counted::OnUse = match names::route_of(&table, &target) {
-        Some(route) => {
-            shared.last_seen.touch(&route.instance);
-            let (s, id) = (shared.clone(), route.instance.clone());
-            Arc::new(move || s.last_seen.touch(&id))
-        }
-        None => Arc::new(|| {}),
+    shared.last_seen.touch(&route.instance);
+    let on_use: super::counted::OnUse = {
+        let (s, id) = (shared.clone(), route.instance.clone());
+        Arc::new(move || s.last_seen.touch(&id))
     };
     // Another site's page (an <img>, a fetch, a frame) never starts a sandbox: only
     // a request of the user's own (see `wake::may_wake`).
     let may_wake = super::wake::may_wake(req.headers());
     let mut resp =
         proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req, on_use).await;
-    if resp.headers_mut().remove(proxy::UNREACHABLE).is_some()
-        && may_wake
-        && let Some(route) = names::route_of(&table, &target)
-    {
+    if resp.headers_mut().remove(proxy::UNREACHABLE).is_none() {
+        shared.waking.answered(&route.instance);
+    } else if may_wake {
         let (s, route) = (shared.clone(), route.clone());
         let woken =
             tokio::task::spawn_blocking(move || super::wake::wake(&s.ctx, &s.waking, &route, resp))

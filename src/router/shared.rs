@@ -121,17 +121,64 @@ impl super::checkout::Instances for Shared {
     }
 }
 
-/// When each instance was last used (asked for by name, bytes through a checkout).
+/// When each instance was last used (asked for by name, bytes through a checkout):
+/// the monotonic time the idle stop compares, and the wall-clock time
+/// `up --make-room` reads from `router/seen.json` (written by [`keep_seen`], not
+/// per request).
 #[derive(Default)]
-pub struct LastSeen(Mutex<BTreeMap<String, Instant>>);
+pub struct LastSeen(Mutex<Seen>);
+
+#[derive(Default)]
+struct Seen {
+    at: BTreeMap<String, (Instant, SystemTime)>,
+    dirty: bool,
+}
 
 impl LastSeen {
     pub fn touch(&self, id: &str) {
         if let Ok(mut m) = self.0.lock() {
-            m.insert(id.to_string(), Instant::now());
+            let now = (Instant::now(), SystemTime::now());
+            // The hot path: no allocation once the instance has been seen.
+            match m.at.get_mut(id) {
+                Some(t) => *t = now,
+                None => {
+                    m.at.insert(id.to_string(), now);
+                }
+            }
+            m.dirty = true;
         }
     }
     pub fn get(&self, id: &str) -> Option<Instant> {
-        self.0.lock().ok()?.get(id).copied()
+        self.0.lock().ok()?.at.get(id).map(|t| t.0)
+    }
+    /// What changed since the last call, as `seen.json` records it (`None`: nothing).
+    pub fn changed(&self) -> Option<BTreeMap<String, u64>> {
+        let mut m = self.0.lock().ok()?;
+        if !m.dirty {
+            return None;
+        }
+        m.dirty = false;
+        Some(
+            m.at.iter()
+                .map(|(k, t)| (k.clone(), crate::instance::room::epoch_ms(t.1)))
+                .collect(),
+        )
+    }
+}
+
+/// How often the last requests by name are written for `up --make-room`.
+const SEEN_EVERY: Duration = Duration::from_secs(1);
+
+/// Writes `router/seen.json` when a request came since the last write.
+pub async fn keep_seen(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(SEEN_EVERY).await;
+        if let Some(seen) = shared.last_seen.changed() {
+            let s = shared.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::instance::room::write_seen(&s.ctx.home, &seen)
+            })
+            .await;
+        }
     }
 }

@@ -54,6 +54,16 @@ impl Waking {
             .and_then(|m| m.get(id).copied())
             .is_some_and(|t| t.elapsed() < RESTART_AFTER)
     }
+
+    /// `id` answered: its start is over, and the next time it is found stopped
+    /// (`sandbox down`, an idle stop, stopped to make room) a request wakes it again.
+    pub fn answered(&self, id: &str) {
+        if let Ok(mut m) = self.0.lock()
+            && !m.is_empty()
+        {
+            m.remove(id);
+        }
+    }
 }
 
 /// Pure: whether a request may start a sandbox. A browser says where a request
@@ -137,8 +147,10 @@ pub fn start(ctx: &Context, waking: &Waking, route: &Route, why: &str) -> Result
             .ok()
             .and_then(|log| {
                 let exe = std::env::current_exe().ok()?;
+                // Over the machine budget it stops the least recently used idle
+                // sandbox, or waits for room: a wake never fails for the budget.
                 Cmd::new(&exe)
-                    .args(["-q", "sandbox", "up"])
+                    .args(["-q", "sandbox", "up", "--make-room", "--wait"])
                     .current_dir(dir)
                     .spawn_service(log)
                     .ok()

@@ -298,3 +298,117 @@ fn the_machine_budget_refuses_or_queues_a_start() {
         env.kinfra(wt, &["sandbox", "destroy", "-y"]).success();
     }
 }
+
+/// Sets a file's modification time `secs_ago` seconds back (time passing, for the
+/// idle test: "used an hour ago" without waiting an hour).
+fn age(path: &Path, secs_ago: u64) {
+    let when = std::time::SystemTime::now() - Duration::from_secs(secs_ago);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(when))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+#[test]
+fn make_room_stops_the_least_recently_used_idle_sandbox() {
+    let env = docker_env!();
+    let compose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports:\n      - \"18696:80\"\n    stop_grace_period: 1s\n";
+    let repo = crate::harness::project(&env, "room", &[("compose.yaml", compose)]);
+    let ids = ["room--a", "room--b", "room--c"];
+    let dir = |id: &str| env.work.join(id);
+    for n in ["a", "b", "c"] {
+        env.kinfra(&repo, &["sandbox", "create", n]).success();
+    }
+    // Each started once: its memory recorded (a detached measurement, within seconds).
+    for id in ids {
+        env.kinfra(&dir(id), &["sandbox", "up"]).success();
+    }
+    let memory = |list: &serde_json::Value, id: &str| {
+        list["instances"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["instance_id"] == id))
+            .and_then(|r| r["memory"].as_u64())
+    };
+    let started = Instant::now();
+    let mut list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    while ids.iter().any(|id| memory(&list, id).is_none()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never recorded: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    }
+    let each: Vec<u64> = ids.iter().filter_map(|id| memory(&list, id)).collect();
+    // Room for two of the three, whichever two; half the smallest as a margin, as
+    // every `up` records its stack's memory again (a few KiB either way).
+    let smallest = each.iter().copied().min().unwrap_or(0);
+    let budget = (each.iter().sum::<u64>() - smallest / 2).to_string();
+    let small = [("KINFRA_MEMORY_BUDGET", budget.as_str())];
+    env.kinfra(&dir("room--c"), &["sandbox", "down"]).success();
+    let lock = |id: &str| env.kinfra_home.join(format!("sandbox/locks/{id}.lock"));
+    let runs = |id: &str| !crate::harness::running_services(id).is_empty();
+    // a used an hour ago, b half an hour ago: a is the least recently used.
+    age(&lock("room--a"), 3600);
+    age(&lock("room--b"), 1800);
+
+    // Without the flag and no terminal: refused, the hint naming --make-room; nothing stopped.
+    env.kinfra_env(&dir("room--c"), &["sandbox", "up"], &small)
+        .code(7)
+        .stderr_has("no room to start room--c")
+        .stderr_has("--make-room");
+    assert!(runs("room--a") && runs("room--b") && !runs("room--c"));
+
+    // --make-room: a stops (and is named), b stays, c starts.
+    env.kinfra_env(&dir("room--c"), &["sandbox", "up", "--make-room"], &small)
+        .success()
+        .stderr_has("Stopping room--a (idle 60 min")
+        .stderr_has("stopped room--a")
+        .stderr_has("to make room for room--c");
+    assert!(!runs("room--a") && runs("room--b") && runs("room--c"));
+    let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+    assert_eq!(
+        list["instances"].as_array().map(Vec::len),
+        Some(3),
+        "{list}"
+    );
+    assert!(dir("room--a").is_dir(), "a stopped, nothing of it removed");
+
+    // Used just now, by a request through the router (its record) or a command
+    // (its lock file written now: c's `up` began seconds ago, more than the 10 s
+    // on a loaded machine): neither is idle, nothing is stopped, refused.
+    std::fs::create_dir_all(env.kinfra_home.join("router")).expect("router dir");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    std::fs::write(
+        env.kinfra_home.join("router/seen.json"),
+        format!("{{\"room--b\": {now_ms}}}"),
+    )
+    .expect("seen");
+    age(&lock("room--b"), 3600);
+    age(&lock("room--c"), 0);
+    env.kinfra_env(&dir("room--a"), &["sandbox", "up", "--make-room"], &small)
+        .code(7)
+        .stderr_has("no room to start room--a");
+    assert!(runs("room--b") && runs("room--c") && !runs("room--a"));
+    // c's command an hour ago: c goes, b (asked for by name just now) stays.
+    age(&lock("room--c"), 3600);
+    env.kinfra_env(&dir("room--a"), &["sandbox", "up", "--make-room"], &small)
+        .success()
+        .stderr_has("stopped room--c");
+    assert!(runs("room--a") && runs("room--b") && !runs("room--c"));
+    // A seen.json that is not the router's counts as no record (never a panic):
+    // b's last use is its command an hour ago, so b goes (a's `up` was just now).
+    std::fs::write(env.kinfra_home.join("router/seen.json"), "[1, 2").expect("seen");
+    env.kinfra_env(&dir("room--c"), &["sandbox", "up", "--make-room"], &small)
+        .success()
+        .stderr_has("stopped room--b");
+    assert!(runs("room--a") && !runs("room--b") && runs("room--c"));
+    for id in ids {
+        env.kinfra(&dir(id), &["sandbox", "destroy", "-y", "--force"])
+            .success();
+    }
+}

@@ -103,6 +103,10 @@ pub struct UpParams {
     /// started; one placed elsewhere is refused (a sandbox stays where its volumes are).
     #[serde(default)]
     pub on: Option<String>,
+    /// When the machine budget is full, stop the least recently used idle sandbox
+    /// (containers only, nothing removed; never local-prod) instead of failing.
+    #[serde(default)]
+    pub make_room: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -41,6 +41,12 @@ pub struct Args {
     /// line until there is room, instead of refusing.
     #[arg(long)]
     pub wait: bool,
+    /// Over the machine budget: stop the least recently used idle sandbox of this
+    /// kinfra home (no request by name and no kinfra command on it lately; never
+    /// local-prod; containers stop, nothing is removed) and say which, instead of
+    /// refusing. At a terminal `up` asks instead; elsewhere only this flag does it.
+    #[arg(long)]
+    pub make_room: bool,
     /// A stopped sandbox: start its data volumes as a copy of `local-prod`'s, a
     /// sandbox's or a snapshot's first (asks when it has data already; --yes).
     #[arg(long, value_name = "SOURCE")]
@@ -91,6 +97,7 @@ pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::cli::err
         refresh_secrets: a.refresh_secrets,
         keep_on_failure: a.keep_on_failure,
         wait_for_room: a.wait,
+        make_room: a.make_room,
     };
     start(ctx, stack, &inst, opts)
 }
