@@ -190,7 +190,9 @@ pub async fn forward(
             let _ = tokio::time::timeout(READY_TIMEOUT, s.ready()).await;
         }
         match s.try_send_request(req).await {
-            Ok(resp) => return finish(port, pool, s, resp, (upgrade, head), client_side, on_use).await,
+            Ok(resp) => {
+                return finish(port, pool, s, resp, (upgrade, head), client_side, on_use).await;
+            }
             Err(mut e) => match e.take_message() {
                 Some(back) => req = back,
                 None => return bad_gateway(port, &e.into_error().to_string()),
