@@ -173,7 +173,7 @@ fn save(path: &Path, file: &KeptFile) -> Result<()> {
 /// unchanged, the rest resolved now (all together: 1Password once per item). On
 /// any failure nothing is returned and the kept file is untouched.
 pub fn obtain(ctx: &Context, stack: &Stack, inst: &Instance, how: How) -> Result<Obtained> {
-    let refs = stack.secret_refs_for(inst.kind == super::Kind::LocalProd);
+    let refs = stack.secret_refs_for(inst.kind);
     if refs.is_empty() {
         // The description dropped them all: what was kept for them goes too (a
         // file kinfra cannot trust stays, for the user to look at).
@@ -353,7 +353,7 @@ pub fn status(ctx: &Context, stack: &Stack, inst: &Instance) -> SecretsStatus {
         problem,
     } = load(&ctx.home.kept_secrets_file(inst.id()), inst.id());
     let references = stack
-        .secret_refs_for(inst.kind == super::Kind::LocalProd)
+        .secret_refs_for(inst.kind)
         .iter()
         .map(|r| {
             let k = kept

@@ -91,10 +91,9 @@ pub(super) fn load_secrets(
     env: &mut Vec<(String, String)>,
 ) -> Result<usize> {
     let r = &ctx.reporter;
-    let lp = inst.kind == super::Kind::LocalProd;
     let mut loaded = 0;
     let fail = |what: &str, e: secrets::SecretsError| -> Result<()> {
-        if lp {
+        if inst.kind == super::Kind::LocalProd {
             return Err(Error::SecretsRequired {
                 item: what.to_string(),
                 source: e,
@@ -104,10 +103,10 @@ pub(super) fn load_secrets(
         r.info(&format!("hint: {}", e.hint(what)));
         Ok(())
     };
-    let fields = stack.fields_for(lp);
+    let fields = stack.fields_for(inst.kind);
     // A stack that maps no fields has no 1Password item to read.
     if opts.secrets && !fields.is_empty() {
-        let item = stack.item_for(lp);
+        let item = stack.item_for(inst.kind);
         r.step(&format!("Reading secrets from 1Password item {item}"));
         match secrets::fetch(&fields, item) {
             Ok(vars) => {

@@ -319,18 +319,31 @@ impl Stack {
         for sub in &self.shared_subdirs {
             s.insert(crate::state::envfile::shared_dir_key(&self.env_prefix, sub));
         }
-        for lp in [false, true] {
-            s.extend(self.env_for(lp).into_keys());
+        for kind in Kind::ALL {
+            s.extend(self.env_for(kind).into_keys());
         }
         s
     }
 
-    pub fn item_for(&self, local_prod: bool) -> &str {
-        if local_prod {
-            &self.local_prod_item
-        } else {
-            &self.sandbox_item
+    /// The 1Password item a kind of instance reads its fields from.
+    pub fn item_for(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::LocalProd => &self.local_prod_item,
+            Kind::Sandbox => &self.sandbox_item,
         }
+    }
+
+    /// The compose profiles an instance of a kind runs with: the stack's, and
+    /// local-prod's own.
+    pub fn profiles_for(&self, kind: Kind) -> Vec<String> {
+        let mut p = self.profiles.clone();
+        if kind == Kind::LocalProd
+            && let Some(lp) = &self.local_prod_profile
+            && !p.contains(lp)
+        {
+            p.push(lp.clone());
+        }
+        p
     }
 
     /// A fingerprint of what the description says (not where it was read from):
@@ -354,18 +367,17 @@ impl Stack {
     }
 
     /// The item's fields a kind of instance reads.
-    pub fn fields_for(&self, local_prod: bool) -> Vec<&SecretField> {
+    pub fn fields_for(&self, kind: Kind) -> Vec<&SecretField> {
         self.secret_fields
             .iter()
-            .filter(|f| f.for_kind(local_prod))
+            .filter(|f| f.for_kind(kind))
             .collect()
     }
 
-    fn kind(&self, local_prod: bool) -> &KindSettings {
-        if local_prod {
-            &self.local_prod
-        } else {
-            &self.sandbox
+    fn settings(&self, kind: Kind) -> &KindSettings {
+        match kind {
+            Kind::LocalProd => &self.local_prod,
+            Kind::Sandbox => &self.sandbox,
         }
     }
 
@@ -394,15 +406,15 @@ impl Stack {
     }
 
     /// The literal variables of a kind of instance: `[env]`, then its own table.
-    pub fn env_for(&self, local_prod: bool) -> BTreeMap<String, String> {
+    pub fn env_for(&self, kind: Kind) -> BTreeMap<String, String> {
         let mut env = self.env.clone();
-        env.extend(self.kind(local_prod).env.clone());
+        env.extend(self.settings(kind).env.clone());
         env
     }
 
     /// The secrets by reference of a kind of instance.
-    pub fn secret_refs_for(&self, local_prod: bool) -> &[SecretRef] {
-        &self.kind(local_prod).secrets
+    pub fn secret_refs_for(&self, kind: Kind) -> &[SecretRef] {
+        &self.settings(kind).secrets
     }
 
     /// Every variable holding a secret, for either kind (placeholders at `config`).
@@ -428,8 +440,8 @@ impl Stack {
     }
 
     /// Does a kind of instance have secrets to fetch or pass?
-    pub fn has_secrets(&self, local_prod: bool) -> bool {
-        !self.fields_for(local_prod).is_empty() || !self.secret_refs_for(local_prod).is_empty()
+    pub fn has_secrets(&self, kind: Kind) -> bool {
+        !self.fields_for(kind).is_empty() || !self.secret_refs_for(kind).is_empty()
     }
 
     /// Parses and checks a description; `origin` names it in messages (a path, or
@@ -482,7 +494,8 @@ mod lookup;
 pub mod ports;
 pub mod referenced;
 
-pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource, kind_key};
+pub use crate::state::kind::Kind;
+pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource};
 pub use builtin::{KTRDR, KTRDR_2026, ktrdr_for_compose};
 pub use host_paths::{expand as expand_host_path, host_path_refusal, host_path_syntax};
 pub use lookup::{for_dir, infer, repo_name};

@@ -5,4 +5,5 @@
 pub mod context;
 pub mod envfile;
 pub mod home;
+pub mod kind;
 pub mod registry;
