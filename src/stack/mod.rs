@@ -295,15 +295,7 @@ impl Stack {
     /// The text of every compose file of an instance, one after the other (for the
     /// text checks: the variables it reads, its ports).
     pub fn compose_text_in(&self, dir: &Path) -> Result<String> {
-        let mut text = String::new();
-        for f in self.compose_files_in(dir)? {
-            text.push_str(
-                &std::fs::read_to_string(&f)
-                    .map_err(|e| Error::io("could not read the compose file", &f, e))?,
-            );
-            text.push('\n');
-        }
-        Ok(text)
+        compose_text(&self.compose_files_in(dir)?)
     }
 
     /// Every key kinfra itself writes for `stack`: its own, the shared directories'
@@ -472,6 +464,20 @@ impl Stack {
             Err(e) => Err(Error::io("could not read", &path, e)),
         }
     }
+}
+
+/// The text of compose files, one after the other (for the text checks: the
+/// variables they read, their ports).
+pub fn compose_text(files: &[PathBuf]) -> Result<String> {
+    let mut text = String::new();
+    for f in files {
+        text.push_str(
+            &std::fs::read_to_string(f)
+                .map_err(|e| Error::io("could not read the compose file", f, e))?,
+        );
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 impl Stack {
