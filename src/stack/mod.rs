@@ -493,6 +493,7 @@ impl Stack {
 
 mod builtin;
 pub mod check;
+pub mod compat;
 mod file;
 mod host_paths;
 pub mod infra_toml;
