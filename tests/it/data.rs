@@ -648,12 +648,11 @@ fn used_kib(host: &str, volume: &str) -> u64 {
 /// The copy-on-write engine is one for all its tests: one at a time (beside the
 /// main engine's), each from a clean engine, every docker call and kinfra
 /// command of the test on it.
-fn cow_env() -> Option<(Env, std::sync::MutexGuard<'static, ()>)> {
-    static COW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+fn cow_env() -> Option<(Env, std::fs::File)> {
     let host = cow_host()?;
-    let guard = COW
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Across processes (nextest runs each test in its own): each test wipes the
+    // engine first, which would take another's volumes from under it.
+    let guard = crate::harness::machine_lock("cow-engine");
     // The engine is the tests' own: what an earlier test or failed run left goes first.
     for c in docker_on(&host, &["ps", "-aq"]).lines() {
         docker_on(&host, &["rm", "-f", c]);

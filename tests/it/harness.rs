@@ -12,7 +12,13 @@ pub const SETUP_BIN: &str = env!("CARGO_BIN_EXE_kinfra-setup");
 /// across test processes (nextest, two suites at once), hence a file lock. Each
 /// holder opens the file itself, and the OS lock conflicts between open files.
 fn docker_lock() -> std::fs::File {
-    let path = std::env::temp_dir().join("kinfra-tests-docker.lock");
+    machine_lock("docker")
+}
+
+/// A lock held across every test process on this machine (cargo test runs one
+/// process, nextest one per test: an in-process mutex serialises only the former).
+pub fn machine_lock(name: &str) -> std::fs::File {
+    let path = std::env::temp_dir().join(format!("kinfra-tests-{name}.lock"));
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -36,6 +42,9 @@ pub struct Env {
     fake_docker: bool,
     /// Held for the test's life; declared after `_root` so it is released last.
     _docker: Option<std::fs::File>,
+    /// When the Docker lock was taken: the time it is held is what the test costs
+    /// the (serial) Docker suite, written down when it ends ([`note_docker_time`]).
+    docker_since: Option<std::time::Instant>,
 }
 
 /// `KINFRA_TEST_TREE=today`: the KTRDR-shaped tests run on a demo shaped like
@@ -224,6 +233,7 @@ impl Env {
             origin: None,
             fake_docker: false,
             _docker: None,
+            docker_since: None,
         };
         env.write_fake_op();
         env
@@ -241,6 +251,7 @@ impl Env {
         }
         let mut e = Env::new();
         e._docker = Some(guard);
+        e.docker_since = Some(std::time::Instant::now());
         Some(e)
     }
 
@@ -587,6 +598,9 @@ impl Drop for Env {
         }
         for p in projects {
             let _ = kinfra::tools::docker::remove_project(&p, None, true);
+        }
+        if let Some(since) = self.docker_since {
+            note_docker_time(since.elapsed());
         }
     }
 }
@@ -1297,4 +1311,23 @@ pub fn fake_model_meta(env: &Env, id: &str, bases: &[(&str, u16)]) {
         "key": "test", "services": [], "bases": bases, "ports": {}
     });
     std::fs::write(dir.join(format!("{id}.meta.json")), meta.to_string()).expect("meta");
+}
+
+/// Appends the test's hold of the Docker lock to `docker-test-times.txt` (seconds,
+/// test name), from which `scripts/test` prints the slowest: the Docker tests run one
+/// at a time, so their sum is most of CI's time and this says where it goes.
+fn note_docker_time(held: std::time::Duration) {
+    use std::io::Write;
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_string();
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docker-test-times.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{:.1} {name}", held.as_secs_f64());
+    }
 }

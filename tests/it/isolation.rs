@@ -248,9 +248,10 @@ fn what_compose_reads_from_the_checkout_is_each_instances_own() {
             site.contains("tracked.txt") && !site.contains("main-only.txt"),
             "{n}: ${{PWD}} was not the worktree's: {site}"
         );
-        assert!(
-            !http_get(extra, "/").is_empty(),
-            "{n}: the profiled service does not answer on {extra}"
+        // No healthcheck either: it answers once its server listens.
+        crate::harness::eventually(
+            &format!("{n}: the profiled service answers on {extra}"),
+            || !http_get(extra, "/").is_empty(),
         );
         ports.push((web, extra));
     }
@@ -331,10 +332,9 @@ fn twins_share_one_number_and_low_ports_map_high_and_stable() {
         );
         env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
             .success();
-        assert!(
-            http_get(web, "/").contains("HTTP/1."),
-            "{n}: nothing on {web}"
-        );
+        crate::harness::eventually(&format!("{n}: an answer on {web}"), || {
+            http_get(web, "/").contains("HTTP/1.")
+        });
         // `url` takes the service's name as written, and keeps both twins.
         let u = env.kinfra(&wt, &["url", "dns-cache:8080"]);
         u.success().stdout_has(&format!("localhost:{web}"));

@@ -165,10 +165,14 @@ fn profiles_switched_on_by_interpolation_get_each_sandboxs_ports() {
         );
         env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
             .success();
-        assert!(http_get(web, "/").contains("web"), "{n}: web on {web}");
-        assert!(
-            http_get(search, "/").contains("search"),
-            "{n}: the interpolated profile's service on {search}"
+        // No healthchecks: `up` is done once the containers run, and a server
+        // listens a moment later (later still on a loaded machine).
+        crate::harness::eventually(&format!("{n}: web on {web}"), || {
+            http_get(web, "/").contains("web")
+        });
+        crate::harness::eventually(
+            &format!("{n}: the interpolated profile's service on {search}"),
+            || http_get(search, "/").contains("search"),
         );
         ports.push((web, search));
     }
