@@ -186,7 +186,7 @@ fn target(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Target> 
         .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
     let prefix = opts.prefix.as_deref().unwrap_or(&stack.worktree_prefix);
     let id = format!("{prefix}{slug}");
-    crate::stack::compat::refuse_pool_name(&id)?;
+    super::init::refuse_pool_name(&id)?;
     let path: PathBuf = parent.join(&id);
     let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());
     if !git::valid_branch_name(&repo, &branch)? {

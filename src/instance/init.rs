@@ -33,6 +33,17 @@ pub(crate) fn check_slot(stack: &Stack, slot: u8) -> Result<u8> {
     }
 }
 
+/// Compose projects named like the Python tools' pooled slots are theirs
+/// ([`crate::stack::compat::is_pool_name`]): kinfra never makes one.
+pub(crate) fn refuse_pool_name(id: &str) -> Result<()> {
+    if crate::stack::compat::is_pool_name(id) {
+        return Err(Error::Invalid(format!(
+            "{id:?} is how the Python tools name their pooled slots (slot-N, <project>-slot-N); kinfra leaves those to them: choose another name"
+        )));
+    }
+    Ok(())
+}
+
 /// Picks the slot (requested or lowest free) under the registry lock. Slots are
 /// numbered per project (five projects with two sandboxes each do not exhaust
 /// them): a slot counts as taken by this project's instances, and by any instance
@@ -178,7 +189,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
             slugify(&raw)?
         }
     };
-    crate::stack::compat::refuse_pool_name(&id)?;
+    refuse_pool_name(&id)?;
     let parent_repo = if clone {
         None
     } else {

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Stack;
 use super::builtin::{KTRDR, KTRDR_2026};
 use crate::state::registry::{Contents, KinfraState};
-use crate::support::error::{Error, Result};
 
 /// The description a registered instance follows when kinfra recorded none (the
 /// Python tools made it): the name is the project's (`<prefix>…`, or its
@@ -82,21 +81,15 @@ pub fn reserved_slot_ports(c: &Contents) -> Vec<u16> {
         .collect()
 }
 
-/// Compose projects named `slot-N` and `<project>-slot-N` are the Python tools'
-/// pooled slots: kinfra never makes (and so never adopts or removes) one.
-pub fn refuse_pool_name(id: &str) -> Result<()> {
-    let tail = id.rsplit_once("slot-");
-    let pooled = tail.is_some_and(|(head, n)| {
+/// Whether `id` is how the Python tools name their pooled slots' compose projects
+/// (`slot-N`, `<project>-slot-N`): kinfra never makes (and so never adopts or
+/// removes) one.
+pub fn is_pool_name(id: &str) -> bool {
+    id.rsplit_once("slot-").is_some_and(|(head, n)| {
         !n.is_empty()
             && n.bytes().all(|b| b.is_ascii_digit())
             && (head.is_empty() || head.ends_with('-'))
-    });
-    if pooled {
-        return Err(Error::Invalid(format!(
-            "{id:?} is how the Python tools name their pooled slots (slot-N, <project>-slot-N); kinfra leaves those to them: choose another name"
-        )));
-    }
-    Ok(())
+    })
 }
 
 /// The project `list` shows the Python tools' pooled slots under.
@@ -147,10 +140,10 @@ mod tests {
     #[test]
     fn pool_names_are_refused() {
         for n in ["slot-1", "shop-slot-12"] {
-            assert!(refuse_pool_name(n).is_err(), "{n}");
+            assert!(is_pool_name(n), "{n}");
         }
         for n in ["slot-", "myslot-1", "slot-1a", "shop"] {
-            assert!(refuse_pool_name(n).is_ok(), "{n}");
+            assert!(!is_pool_name(n), "{n}");
         }
     }
 }
