@@ -8,7 +8,7 @@
 //!
 //! | layer | what it holds |
 //! |---|---|
-//! | [`support`] | running a program ([`support::exec`]), files, units, names, errors, prompts |
+//! | [`support`] | running a program ([`support::exec`]), files, units, names, domain-free errors and exit kinds, prompts |
 //! | [`state`] | kinfra's home, the registry, `.env.sandbox`, the command [`state::context::Context`] |
 //! | [`tools`] | Docker, Compose and its resolved model, git, 1Password, the prerequisite audit |
 //! | [`engine`] | Docker engines on other machines, reached over SSH: records, checks, ssh |
@@ -23,8 +23,10 @@
 //!   and [`cli::setup`];
 //! - clap's types stay in [`cli`]; the library takes validated values
 //!   ([`stack::Stack`], loaded once and passed to every command, [`instance::UpOptions`]);
-//! - errors are [`support::error::Error`] (`thiserror`), printed with their cause chain
-//!   and hint, and mapped to exit codes, in one place: [`cli::report_error`];
+//! - errors belong to their layer (`thiserror`, each carrying its data; the layout is
+//!   in [`support::error`]); a command returns [`cli::error::CliError`], printed with
+//!   its cause chain and hint ([`cli::hints`]) and mapped to its exit code in one
+//!   place: [`cli::report_error`];
 //! - every external program runs through [`support::exec`] (pinned locale, closed
 //!   stdin, captured stderr in the error); their output is parsed by pure functions
 //!   tested on captured text ([`tools::docker`], [`tools::compose`], [`tools::model`]);
@@ -55,4 +57,4 @@ pub mod setup;
 
 pub mod cli;
 
-pub use support::error::{Error, Result};
+pub use instance::error::{Error, Result};

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::instance::error::{Error, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Destroyed};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// What a hook payload says, whatever the build spelled it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,15 +30,15 @@ pub fn read_one(r: impl Read) -> Result<Value> {
     let mut it = serde_json::Deserializer::from_reader(r).into_iter::<Value>();
     match it.next() {
         Some(Ok(v)) if v.is_object() => Ok(v),
-        Some(Ok(v)) => Err(Error::Invalid(format!(
-            "the hook's input is not a JSON object: {v}"
-        ))),
-        Some(Err(e)) => Err(Error::Invalid(format!(
-            "the hook's input is not valid JSON: {e}"
-        ))),
-        None => Err(Error::Invalid(
-            "the hook's input was empty: expected one JSON object on stdin".into(),
-        )),
+        Some(Ok(v)) => Err(Error::BadHookInput {
+            why: format!("is not a JSON object: {v}"),
+        }),
+        Some(Err(e)) => Err(Error::BadHookInput {
+            why: format!("is not valid JSON: {e}"),
+        }),
+        None => Err(Error::BadHookInput {
+            why: "was empty: expected one JSON object on stdin".into(),
+        }),
     }
 }
 
@@ -69,8 +69,8 @@ fn ctx_at(ctx: &Context, p: &Payload) -> Context {
 /// `WorktreeCreate`: a sandbox named after the worktree; returns its path (the one
 /// thing the hook prints on stdout).
 pub fn worktree_create(ctx: &Context, stack: &Stack, p: &Payload) -> Result<PathBuf> {
-    let name = p.name.clone().ok_or_else(|| {
-        Error::Invalid("the hook's input has no worktree name (`name` or `worktree_name`)".into())
+    let name = p.name.clone().ok_or_else(|| Error::BadHookInput {
+        why: "has no worktree name (`name` or `worktree_name`)".into(),
     })?;
     let inst = instance::create(
         &ctx_at(ctx, p),
@@ -92,10 +92,9 @@ pub fn worktree_create(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Path
 /// made) is refused with exit 5 and left exactly as it is: the hook is called with
 /// whatever path the payload names, and deleting is never the safe guess.
 pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Destroyed> {
-    let path = p
-        .worktree_path
-        .clone()
-        .ok_or_else(|| Error::Invalid("the hook's input has no `worktree_path`".into()))?;
+    let path = p.worktree_path.clone().ok_or_else(|| Error::BadHookInput {
+        why: "has no `worktree_path`".into(),
+    })?;
     let reg = ctx.registry().load()?;
     let refuse = |why: String| Error::NotKinfraWorktree {
         path: path.clone(),
@@ -148,20 +147,21 @@ pub fn entries(program: &str) -> Vec<(&'static str, String)> {
 /// Pure: `settings` with kinfra's hook commands added where missing. Returns whether
 /// anything changed. Other hooks, keys and their order are kept.
 pub fn merge(settings: &mut Value, program: &str) -> Result<bool> {
-    let obj = settings
-        .as_object_mut()
-        .ok_or_else(|| Error::Invalid("the settings file is not a JSON object".into()))?;
+    let obj = settings.as_object_mut().ok_or(Error::BadSettings {
+        what: "the settings file".into(),
+        expected: "a JSON object",
+    })?;
     let hooks = obj.entry("hooks").or_insert_with(|| json!({}));
-    let hooks = hooks
-        .as_object_mut()
-        .ok_or_else(|| Error::Invalid("`hooks` in the settings file is not an object".into()))?;
+    let hooks = hooks.as_object_mut().ok_or(Error::BadSettings {
+        what: "`hooks` in the settings file".into(),
+        expected: "an object",
+    })?;
     let mut changed = false;
     for (event, command) in entries(program) {
         let list = hooks.entry(event).or_insert_with(|| json!([]));
-        let list = list.as_array_mut().ok_or_else(|| {
-            Error::Invalid(format!(
-                "`hooks.{event}` in the settings file is not a list"
-            ))
+        let list = list.as_array_mut().ok_or_else(|| Error::BadSettings {
+            what: format!("`hooks.{event}` in the settings file"),
+            expected: "a list",
         })?;
         let present = list.iter().any(|group| {
             group["hooks"]
@@ -181,12 +181,12 @@ pub fn merge(settings: &mut Value, program: &str) -> Result<bool> {
 pub fn install(dir: &Path, program: &str) -> Result<(PathBuf, bool)> {
     let path = dir.join(".claude").join("settings.local.json");
     let mut settings = match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str::<Value>(&text).map_err(|e| {
-            Error::Invalid(format!(
-                "{} is not valid JSON ({e}); it was left as it is: fix it, then run `kinfra hook install` again",
-                path.display()
-            ))
-        })?,
+        Ok(text) => {
+            serde_json::from_str::<Value>(&text).map_err(|source| Error::SettingsNotJson {
+                path: path.clone(),
+                source,
+            })?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
         Err(e) => return Err(Error::io("could not read", &path, e)),
     };
@@ -197,7 +197,7 @@ pub fn install(dir: &Path, program: &str) -> Result<(PathBuf, bool)> {
                 .map_err(|e| Error::io("could not create", parent, e))?;
         }
         let mut text = serde_json::to_string_pretty(&settings)
-            .map_err(|e| Error::Other(format!("could not encode the settings: {e}")))?;
+            .map_err(|source| Error::Unencodable { source })?;
         text.push('\n');
         crate::support::fsutil::write_atomic(&path, text.as_bytes(), Some(0o644))
             .map_err(|e| Error::io("could not write", &path, e))?;

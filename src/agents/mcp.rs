@@ -24,11 +24,11 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
+use crate::instance::error::{Error, Hint, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Instance, UpOptions};
 use crate::stack::Stack;
 use crate::state::context::{Context, Recorder};
 use crate::state::home::Home;
-use crate::support::error::{Error, Result};
 
 mod params;
 
@@ -41,7 +41,7 @@ pub use params::*;
 /// object (`-32602`), and the SDK would drop the first and misname the second. The
 /// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
 /// stdout, so answers never interleave.
-pub fn serve(stack: Stack, home: Home, cwd: PathBuf) -> Result<()> {
+pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Result<()> {
     // One process, many calls: the engine a process works on is chosen once, so
     // this one stays on this machine's and refuses instances placed elsewhere.
     crate::engine::remote::this_machine_only();
@@ -49,7 +49,10 @@ pub fn serve(stack: Stack, home: Home, cwd: PathBuf) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("could not start the MCP runtime: {e}")))?;
+        .map_err(|source| Error::McpFailed {
+            what: "could not start the MCP runtime",
+            why: source.to_string(),
+        })?;
     rt.block_on(async move {
         let (client_end, server_end) = tokio::io::duplex(1 << 16);
         let (from_sdk, mut to_sdk) = tokio::io::split(client_end);
@@ -95,16 +98,22 @@ pub fn serve(stack: Stack, home: Home, cwd: PathBuf) -> Result<()> {
             // End of input: the SDK sees it and the session ends.
             let _ = to_sdk.shutdown().await;
         });
-        let server = Server::new(stack, home, cwd);
+        let server = Server::new(stack, home, cwd, hint);
         let service = server
             .serve(server_end)
             .await
-            .map_err(|e| Error::Other(format!("MCP session failed to start: {e}")))?;
+            .map_err(|e| Error::McpFailed {
+                what: "MCP session failed to start",
+                why: e.to_string(),
+            })?;
         let ended = service.waiting().await;
         reader.abort();
         let _ = sdk_out.await;
         let _ = writer.await;
-        ended.map_err(|e| Error::Other(format!("MCP session ended with an error: {e}")))?;
+        ended.map_err(|e| Error::McpFailed {
+            what: "MCP session ended with an error",
+            why: e.to_string(),
+        })?;
         Ok(())
     })
 }
@@ -187,6 +196,9 @@ pub struct Server {
     stack: Arc<Stack>,
     home: Home,
     cwd: PathBuf,
+    /// What to do about an error: the CLI's hints, handed in by the edge that
+    /// started the server.
+    hint: Hint,
     #[allow(dead_code)] // read by the tool_handler macro
     tool_router: ToolRouter<Self>,
 }
@@ -197,7 +209,7 @@ pub fn exit_class(code: i32) -> &'static str {
 }
 
 /// Pure: an error as the tool's structured error result.
-pub fn error_value(e: &Error, messages: &[String]) -> Value {
+pub fn error_value(e: &Error, messages: &[String], hint: Hint) -> Value {
     let mut causes = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -221,7 +233,8 @@ pub fn error_value(e: &Error, messages: &[String]) -> Value {
         "causes": causes,
         "exit_code": code,
         "class": exit_class(code),
-        "hint": e.hint().map(|h| crate::support::stdio::redact(&h)),
+        "failure": e.exit_kind().is_failure(),
+        "hint": hint(e).map(|h| crate::support::stdio::redact(&h)),
         "messages": messages,
     })
 }
@@ -231,11 +244,12 @@ fn timeout(secs: Option<u64>, default: u64) -> Duration {
 }
 
 impl Server {
-    pub fn new(stack: Stack, home: Home, cwd: PathBuf) -> Self {
+    pub fn new(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Self {
         Server {
             stack: Arc::new(stack),
             home,
             cwd,
+            hint,
             tool_router: Self::tool_router(),
         }
     }
@@ -293,7 +307,12 @@ impl Server {
                 serde_json::to_value(v)
                     .map_err(|e| ErrorData::internal_error(e.to_string(), None))?,
             ),
-            Err(e) => CallToolResult::structured_error(error_value(&e, &messages)),
+            // A cancellation is not a failure: the answer says it was interrupted
+            // (class `interrupted`, code 130) without marking the call as failed.
+            Err(e) if !e.exit_kind().is_failure() => {
+                CallToolResult::structured(error_value(&e, &messages, self.hint))
+            }
+            Err(e) => CallToolResult::structured_error(error_value(&e, &messages, self.hint)),
         })
     }
 }
@@ -378,9 +397,7 @@ impl Server {
                     v["data"] = json!({ "source": source.record(), "copy": copied });
                     Ok(v)
                 }
-                None if p.online => Err(crate::Error::Invalid(
-                    "`online` says how to copy `data`: name the source in `data`".into(),
-                )),
+                None if p.online => Err(crate::Error::OnlineWithoutData),
                 None => Ok(describe(stack, &instance::create(ctx, stack, &opts)?)),
             }
         })

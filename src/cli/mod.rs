@@ -4,6 +4,8 @@
 
 pub mod cmd;
 pub mod complete;
+pub mod error;
+pub mod hints;
 pub mod setup;
 pub mod ui;
 
@@ -12,9 +14,9 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::cli::error::CliError;
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::Error;
 
 /// Parallel, isolated copies of a Docker Compose stack (any compose project, as its
 /// compose file or its kinfra.toml describes it; KTRDR's built in): one sandbox per
@@ -29,7 +31,7 @@ use crate::support::error::Error;
 #[command(
     after_help = "Exit codes: 0 ok, 1 failure, 2 invalid input / wrong place / gate failed, \
 3 port conflict, 4 no such instance, 5 refused: would lose work, 6 corrupt state, \
-7 Docker or a required tool unavailable, or the machine budget full.\n\nState lives in $KINFRA_HOME (default ~/.ktrdr)."
+7 Docker or a required tool unavailable, or the machine budget full; 130 interrupted (Ctrl-C).\n\nState lives in $KINFRA_HOME (default ~/.ktrdr)."
 )]
 pub struct Cli {
     /// When to use colours (NO_COLOR and CLICOLOR are honoured under auto).
@@ -204,7 +206,7 @@ pub fn main() -> i32 {
     };
     let ctx = match Context::from_process(interactive, reporter, prompter) {
         Ok(c) => c,
-        Err(e) => return report_error(&e),
+        Err(e) => return report_error(&e.into()),
     };
     let code = match run_command(&ctx, cli.command) {
         Ok(code) => code,
@@ -230,7 +232,7 @@ pub fn report_timing() {
 /// Loads the stack for the command and runs it. The audit and shell completions
 /// need no description: beside a broken one, doctor reports it as a finding and
 /// completions still print.
-fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
+fn run_command(ctx: &Context, command: Command) -> crate::cli::error::CliResult<i32> {
     let stack = cmd::load_stack(ctx, &command);
     match (command, stack) {
         (Command::Doctor(a), stack) => cmd::doctor::run(ctx, stack.as_ref(), a),
@@ -243,7 +245,7 @@ fn run_command(ctx: &Context, command: Command) -> crate::Result<i32> {
     }
 }
 
-fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32> {
+fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::cli::error::CliResult<i32> {
     use crate::instance::Kind::{LocalProd, Sandbox};
     match command {
         Command::Sandbox(c) => match c {
@@ -298,10 +300,15 @@ fn dispatch(ctx: &Context, stack: &Stack, command: Command) -> crate::Result<i32
     }
 }
 
-/// Prints `kinfra: error: …`, the cause chain and a hint; returns the exit code.
-pub fn report_error(e: &Error) -> i32 {
+/// Prints `error: …` (or `stopped: interrupted` for Ctrl-C, which is not a
+/// failure), the cause chain and a hint; returns the exit code.
+pub fn report_error(e: &CliError) -> i32 {
     use console::style;
-    crate::errln!("{} {e}", style("error:").red().bold());
+    if e.exit_kind().is_failure() {
+        crate::errln!("{} {e}", style("error:").red().bold());
+    } else {
+        crate::errln!("{} {e}", style("stopped:").yellow().bold());
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let text = s.to_string();
@@ -314,7 +321,7 @@ pub fn report_error(e: &Error) -> i32 {
     if let Some(h) = e.hint() {
         crate::errln!("{} {h}", style("hint:").cyan().bold());
     }
-    e.exit_code()
+    e.exit_kind().code()
 }
 
 /// Writes a line of results to stdout. A closed pipe (`kinfra … | head`) is not an

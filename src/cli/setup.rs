@@ -124,7 +124,7 @@ pub fn main() -> i32 {
     };
     let ctx = match Context::from_process(interactive, reporter, prompter) {
         Ok(c) => c,
-        Err(e) => return super::report_error(&e),
+        Err(e) => return super::report_error(&e.into()),
     };
     let code = if args.check_only {
         check_only(&ctx, &args)
@@ -143,7 +143,7 @@ pub fn main() -> i32 {
                 ctx.reporter.info("Cancelled: nothing was changed.");
                 crate::support::error::ExitKind::Failure.code()
             }
-            Err(e) => super::report_error(&e),
+            Err(e) => super::report_error(&e.into()),
         }
     };
     super::report_timing();

@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::state::context::{Mark, Progress, Reporter};
 use crate::support::env_vars::EnvVars;
+use crate::support::error::SupportError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum ColorChoice {
@@ -228,20 +229,21 @@ impl TermPrompter {
         }
     }
 
-    fn read_line(&self, prompt: &str) -> crate::Result<String> {
+    fn read_line(&self, prompt: &str) -> Result<String, SupportError> {
         use std::io::Write;
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         match std::io::stdin().read_line(&mut line) {
-            Ok(0) => Err(crate::Error::Invalid(format!(
-                "input ended before \"{prompt}\" was answered; nothing more was done"
-            ))),
+            Ok(0) => Err(SupportError::InputEnded {
+                prompt: prompt.to_string(),
+            }),
             Ok(_) => Ok(line.trim().to_string()),
             Err(e) => {
                 interrupted_at_prompt(&e);
-                Err(crate::Error::Other(format!(
-                    "could not read the answer: {e}"
-                )))
+                Err(SupportError::AnswerUnread {
+                    what: "could not read the answer",
+                    source: e,
+                })
             }
         }
     }
@@ -267,7 +269,7 @@ impl Default for TermPrompter {
 }
 
 impl crate::support::prompt::Prompter for TermPrompter {
-    fn confirm(&self, prompt: &str, default: bool) -> crate::Result<bool> {
+    fn confirm(&self, prompt: &str, default: bool) -> Result<bool, SupportError> {
         let hint = if default { "[Y/n]" } else { "[y/N]" };
         loop {
             crate::errp!(
@@ -286,7 +288,7 @@ impl crate::support::prompt::Prompter for TermPrompter {
         }
     }
 
-    fn input(&self, prompt: &str, default: Option<&str>) -> crate::Result<String> {
+    fn input(&self, prompt: &str, default: Option<&str>) -> Result<String, SupportError> {
         loop {
             match default.filter(|d| !d.is_empty()) {
                 Some(d) => crate::errp!(
@@ -305,7 +307,7 @@ impl crate::support::prompt::Prompter for TermPrompter {
         }
     }
 
-    fn select(&self, prompt: &str, items: &[&str], default: usize) -> crate::Result<usize> {
+    fn select(&self, prompt: &str, items: &[&str], default: usize) -> Result<usize, SupportError> {
         if self.menus {
             return dialoguer::Select::new()
                 .with_prompt(prompt)
@@ -315,7 +317,11 @@ impl crate::support::prompt::Prompter for TermPrompter {
                 .map_err(|e| {
                     let dialoguer::Error::IO(io) = &e;
                     interrupted_at_prompt(io);
-                    crate::Error::Other(format!("prompt failed: {e}"))
+                    let dialoguer::Error::IO(source) = e;
+                    SupportError::AnswerUnread {
+                        what: "prompt failed",
+                        source,
+                    }
                 });
         }
         crate::errln!("{} {prompt}", style("?").cyan().bold());

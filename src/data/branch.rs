@@ -5,9 +5,9 @@ use super::copy::{self, Copied, Pair};
 use super::plan;
 use super::{How, Source, engine, prepare};
 use crate::instance::Instance;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// Fills `target`'s volumes from `source`. `replace`: the target's existing volumes
 /// of those names are emptied and refilled (its containers must be stopped); else
@@ -23,10 +23,9 @@ pub fn fill(
     if let Source::Instance(i) = source
         && i.id() == target.id()
     {
-        return Err(Error::Invalid(format!(
-            "{} cannot take its data from itself",
-            target.id()
-        )));
+        return Err(Error::DataFromItself {
+            id: target.id().into(),
+        });
     }
     let _lock_src = match source {
         Source::Instance(i) => Some(crate::instance::lock(ctx, i.id(), "copy data")?),
@@ -120,12 +119,12 @@ fn confirm_replace(ctx: &Context, target: &Instance, source: &Source, yes: bool)
         target.id()
     );
     if !ctx.interactive {
-        return Err(Error::Invalid(format!(
-            "{question}: pass --yes to confirm (there is no terminal to ask)"
-        )));
+        return Err(Error::Unconfirmed {
+            question: Some(question),
+        });
     }
     if !ctx.prompter.confirm(&question, false)? {
-        return Err(Error::Invalid("not confirmed; nothing was changed".into()));
+        return Err(Error::Unconfirmed { question: None });
     }
     Ok(())
 }
@@ -141,17 +140,15 @@ pub fn seed(
     how: How,
 ) -> Result<(Source, Copied)> {
     if target.kind != crate::instance::Kind::Sandbox {
-        return Err(Error::Invalid(
-            "local-prod's data is its own: --data is for sandboxes".into(),
-        ));
+        return Err(Error::LocalProdData);
     }
     let source = super::resolve_source(ctx, stack, spec, true)?;
     let holders = engine::holders(target.id())?;
     if holders.iter().any(|h| h.running) {
-        return Err(Error::Invalid(format!(
-            "{} is running: `kinfra sandbox reset --data {spec}` replaces a running sandbox's data (or stop it first)",
-            target.id()
-        )));
+        return Err(Error::DataTargetRunning {
+            id: target.id().into(),
+            spec: spec.into(),
+        });
     }
     let has_data = !plan::select(&engine::volumes()?, target.id(), &stack.data)
         .data
@@ -189,11 +186,8 @@ pub fn reset(
     let spec = match &opts.data {
         Some(d) => d.clone(),
         None => {
-            let rec = origin_of(ctx, target.id())?.ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{} was not made from data (no `create --data`): name a source with --data local-prod|SANDBOX|SNAPSHOT",
-                    target.id()
-                ))
+            let rec = origin_of(ctx, target.id())?.ok_or_else(|| Error::NoDataSource {
+                id: target.id().into(),
             })?;
             match rec.split_once(':') {
                 Some(("snapshot", n)) => n.to_string(),
@@ -206,10 +200,10 @@ pub fn reset(
                     }
                 }
                 _ => {
-                    return Err(Error::Invalid(format!(
-                        "the registry's record of {}'s data source ({rec:?}) is not one kinfra writes; it was left as it is: pass --data",
-                        target.id()
-                    )));
+                    return Err(Error::DataRecordUnknown {
+                        id: target.id().into(),
+                        record: rec.clone(),
+                    });
                 }
             }
         }

@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::engine;
 use super::journal::{self, Journal};
 use super::plan::{self, Probe};
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// One volume to copy: from `from` into `to`, which is created with `labels` when
 /// `create` (else it exists and is emptied first: a reset).
@@ -159,7 +159,7 @@ pub fn run(ctx: &Context, job: &Job) -> Result<Copied> {
             ctx.reporter.info(&s);
         }
         if crate::state::context::interrupted() {
-            return Err(Error::Interrupted);
+            return Err(Error::interrupted());
         }
     } else {
         j.end();
@@ -295,7 +295,7 @@ fn copy_files(
 
 fn check_interrupt() -> Result<()> {
     if crate::state::context::interrupted() {
-        Err(Error::Interrupted)
+        Err(Error::interrupted())
     } else {
         Ok(())
     }
@@ -415,8 +415,6 @@ fn confirm(out: &str) -> Result<()> {
     if out.lines().any(|l| l.trim() == "copied") {
         Ok(())
     } else {
-        Err(Error::Other(
-            "the copy helper did not finish its copy".into(),
-        ))
+        Err(Error::HelperUnfinished { what: "its copy" })
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::plan::{self, VolumeRow};
-use crate::support::error::Result;
+use crate::instance::error::Result;
 use crate::tools::docker::{Object, Removal, classify, docker, remove_if_labelled};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -131,13 +131,13 @@ pub fn pause(ids: &[String]) -> Result<()> {
                             tries += 1;
                             std::thread::sleep(Duration::from_millis(250 * u64::from(tries)));
                         }
-                        Err(e) => return Err(classify(e)),
+                        Err(e) => return Err(classify(e).into()),
                     }
                 }
             }
             Ok(())
         }
-        Err(e) => Err(classify(e)),
+        Err(e) => Err(classify(e).into()),
     }
 }
 
@@ -153,13 +153,13 @@ pub fn unpause(ids: &[String]) -> Result<()> {
             // Some were: unpause them one by one.
             for id in ids {
                 match docker().args(["unpause", id]).timeout(WAIT).run() {
-                    Err(e) if !not_paused(e.stderr()) => return Err(classify(e)),
+                    Err(e) if !not_paused(e.stderr()) => return Err(classify(e).into()),
                     _ => {}
                 }
             }
             Ok(())
         }
-        Err(e) => Err(classify(e)),
+        Err(e) => Err(classify(e).into()),
     }
 }
 
@@ -287,7 +287,7 @@ pub fn helper_sh(name: &str, script: &str, limit: Duration) -> Result<String> {
         .args(["exec", name, "sh", "-c", script])
         .timeout(limit)
         .run()
-        .map_err(classify)
+        .map_err(|e| classify(e).into())
 }
 
 /// Removes copy `op`'s helper (ending whatever it still runs), only if it carries
@@ -385,9 +385,9 @@ echo copied
     if out.lines().any(|l| l.trim() == "copied") {
         Ok(())
     } else {
-        Err(crate::support::error::Error::Other(
-            "the copy helper did not finish extracting pg_basebackup's copy".into(),
-        ))
+        Err(crate::instance::error::Error::HelperUnfinished {
+            what: "extracting pg_basebackup's copy",
+        })
     }
 }
 

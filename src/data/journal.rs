@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::engine;
+use crate::instance::error::{Error, Result};
 use crate::state::home::Home;
-use crate::support::error::{Error, Result};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Journal {

@@ -34,10 +34,10 @@ pub fn snapshots(ctx: &Context, stack: &Stack, all: bool) -> Result<Snapshots> {
     })
 }
 
+use crate::instance::error::{Error, Result};
 use crate::instance::{self, Instance, Kind};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// Where data comes from.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ fn project_slug(stack: &Stack) -> String {
 /// The snapshots of this stack's project (`other` = a snapshot of that name exists
 /// for another project).
 fn find_snapshot(stack: &Stack, name: &str) -> Result<Snapshot> {
-    plan::check_snapshot_name(name).map_err(Error::Invalid)?;
+    plan::check_snapshot_name(name).map_err(|why| Error::BadSnapshotName { why })?;
     let all = plan::snapshots(&engine::volumes()?);
     if let Some(s) = all
         .iter()
@@ -112,15 +112,15 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
                 // Saved before this check existed, or a sandbox made since: one
                 // name for two sources is refused, never guessed.
                 if let Ok(e) = instance::sandbox_entry(ctx, stack, Some(spec)) {
-                    return Err(Error::Invalid(format!(
-                        "--data {spec:?} names both snapshot {spec} and sandbox {}: rename one (`kinfra snapshot save` the data under another name, then `kinfra snapshot rm {spec}`)",
-                        e.instance_id
-                    )));
+                    return Err(Error::SourceAmbiguous {
+                        spec: spec.into(),
+                        sandbox: e.instance_id,
+                    });
                 }
                 return Ok(Source::Snapshot(s));
             }
             Err(Error::NoSuchSnapshot { .. }) => {}
-            Err(e @ Error::Invalid(_)) => {
+            Err(e @ Error::BadSnapshotName { .. }) => {
                 // Not a snapshot name: it may still name a sandbox.
                 if crate::support::validate::project_name(spec).is_err() {
                     return Err(e);
@@ -142,15 +142,11 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
                 .filter(|s| s.project == stack.name)
                 .map(|s| s.name)
                 .collect();
-            Err(Error::Invalid(format!(
-                "{spec:?} is neither local-prod, a snapshot of {} ({}), nor a registered sandbox",
-                stack.name,
-                if known.is_empty() {
-                    "it has none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )))
+            Err(Error::NoSuchSource {
+                spec: spec.into(),
+                project: stack.name.clone(),
+                snapshots: known,
+            })
         }
         Err(e) => Err(e),
     }
@@ -165,17 +161,16 @@ fn check_same_project(
 ) -> Result<()> {
     let theirs = crate::stack::for_dir(std::path::Path::new(&e.path), Some(&ctx.home))
         .map(|s| s.name)
-        .map_err(|err| {
-            Error::Invalid(format!(
-                "--data {}: which project this sandbox belongs to could not be read ({err}); it is not used",
-                e.instance_id
-            ))
+        .map_err(|err| Error::SourceProjectUnknown {
+            id: e.instance_id.clone(),
+            why: err.to_string(),
         })?;
     if theirs != stack.name {
-        return Err(Error::Invalid(format!(
-            "--data {}: that sandbox belongs to project {theirs}, not {}; a sandbox's data comes from its own project's local-prod, sandboxes or snapshots",
-            e.instance_id, stack.name
-        )));
+        return Err(Error::SourceOfOtherProject {
+            id: e.instance_id.clone(),
+            theirs,
+            project: stack.name.clone(),
+        });
     }
     Ok(())
 }
@@ -214,10 +209,9 @@ pub struct How {
 
 fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow], how: How) -> Result<Prepared> {
     match source {
-        Source::Snapshot(s) if how.online => Err(Error::Invalid(format!(
-            "--online streams a running Postgres; snapshot {} is copied as it was saved, with no pause: drop --online",
-            s.name
-        ))),
+        Source::Snapshot(s) if how.online => Err(Error::OnlineSnapshot {
+            name: s.name.clone(),
+        }),
         Source::Snapshot(s) => Ok(Prepared {
             volumes: s.volumes.clone(),
             freeze: Vec::new(),
@@ -332,9 +326,10 @@ fn find_online(
         } else {
             "it is not running (a stopped instance is copied as it is, with no pause)".to_string()
         };
-        return Err(Error::Invalid(format!(
-            "--online cannot copy {id}: {why}; drop --online to copy with a short pause"
-        )));
+        return Err(Error::OnlineRefused {
+            id: id.to_string(),
+            why,
+        });
     }
     Ok(online)
 }

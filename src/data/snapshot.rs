@@ -6,10 +6,10 @@ use serde::Serialize;
 use super::copy::{self, Copied, Pair};
 use super::plan::{self, Snapshot};
 use super::{Source, engine, prepare, project_slug};
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::registry::SnapshotRecord;
-use crate::support::error::{Error, Result};
 
 fn record_key(stack: &Stack, name: &str) -> String {
     format!("{}/{name}", stack.name)
@@ -44,9 +44,10 @@ fn check_not_an_instance(ctx: &Context, stack: &Stack, name: &str) -> Result<()>
         local_prod,
         sandbox.as_deref(),
     ) {
-        Some(why) => Err(Error::Invalid(format!(
-            "snapshot name {name:?} is refused: {why}, so `--data {name}` would be ambiguous; choose another name"
-        ))),
+        Some(why) => Err(Error::SnapshotNameClash {
+            name: name.into(),
+            why,
+        }),
         None => Ok(()),
     }
 }
@@ -59,7 +60,7 @@ pub fn save(
     name: &str,
     how: super::How,
 ) -> Result<(Snapshot, Copied)> {
-    plan::check_snapshot_name(name).map_err(Error::Invalid)?;
+    plan::check_snapshot_name(name).map_err(|why| Error::BadSnapshotName { why })?;
     check_not_an_instance(ctx, stack, name)?;
     // Held until the snapshot is made: of two saves of one name, the second
     // waits here, then finds the name taken (the check below) instead of both
@@ -189,7 +190,7 @@ pub fn remove(ctx: &Context, stack: &Stack, name: &str) -> Result<Snapshot> {
     )?;
     if !refused.is_empty() {
         let why: Vec<String> = refused.into_iter().map(|(_, w)| w).collect();
-        return Err(Error::Other(why.join("; ")));
+        return Err(Error::SnapshotNotRemoved { why });
     }
     ctx.registry().update(|c| {
         c.kinfra.snapshots.remove(&record_key(stack, name));

@@ -10,6 +10,7 @@
 //! The records live in the registry's side file under its lock, so that removing an
 //! engine and placing an instance on it cannot cross.
 
+pub mod error;
 pub mod remote;
 pub mod target;
 
@@ -18,9 +19,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::engine::error::{EngineError, Result};
 use crate::state::context::Context;
 use crate::state::registry::EngineRecord;
-use crate::support::error::{Error, Result};
 use crate::support::exec::{Cmd, ExecError};
 pub use target::{SshTarget, engine_name};
 
@@ -52,11 +53,10 @@ pub struct Engine {
 impl Engine {
     /// The record read back, its name and address checked again.
     pub fn from_record(name: &str, r: &EngineRecord) -> Result<Engine> {
-        engine_name(name).map_err(|why| Error::Invalid(format!("the registry's engine {why}")))?;
-        let target = SshTarget::parse(&r.url).map_err(|why| {
-            Error::Invalid(format!(
-                "the registry's engine {name} has an address kinfra will not use: {why}"
-            ))
+        engine_name(name).map_err(|why| EngineError::BadRecordName { why })?;
+        let target = SshTarget::parse(&r.url).map_err(|why| EngineError::BadRecordAddress {
+            name: name.into(),
+            why,
         })?;
         Ok(Engine {
             name: name.into(),
@@ -112,16 +112,16 @@ impl Engine {
         Cmd::new("docker").arg("-H").arg(&self.url)
     }
 
-    fn unreachable(&self, source: ExecError) -> Error {
-        Error::EngineUnreachable {
+    fn unreachable(&self, source: ExecError) -> EngineError {
+        EngineError::EngineUnreachable {
             name: self.name.clone(),
             at: Box::new((self.url.clone(), self.target.login())),
             source,
         }
     }
 
-    fn unfit(&self, why: impl Into<String>, fix: impl Into<String>) -> Error {
-        Error::EngineUnfit {
+    fn unfit(&self, why: impl Into<String>, fix: impl Into<String>) -> EngineError {
+        EngineError::EngineUnfit {
             name: self.name.clone(),
             why: Box::new((self.url.clone(), why.into(), fix.into())),
         }
@@ -281,11 +281,11 @@ pub fn recorded(ctx: &Context) -> Result<Vec<Engine>> {
 
 /// The engine of that name.
 pub fn named(ctx: &Context, name: &str) -> Result<Engine> {
-    engine_name(name).map_err(Error::Invalid)?;
+    engine_name(name).map_err(|why| EngineError::BadName { why })?;
     let contents = ctx.registry().load()?;
     match contents.kinfra.engines.get(name) {
         Some(r) => Engine::from_record(name, r).map(|e| e.controlled(ctx)),
-        None => Err(Error::NoSuchEngine {
+        None => Err(EngineError::NoSuchEngine {
             name: name.into(),
             known: contents.kinfra.engines.keys().cloned().collect(),
         }),
@@ -301,11 +301,11 @@ pub struct Added {
 
 /// Checks an engine and records it. Nothing is recorded unless every check passed.
 pub fn add(ctx: &Context, name: &str, url: &str) -> Result<Added> {
-    engine_name(name).map_err(Error::Invalid)?;
-    let target = SshTarget::parse(url).map_err(Error::Invalid)?;
+    engine_name(name).map_err(|why| EngineError::BadName { why })?;
+    let target = SshTarget::parse(url).map_err(|why| EngineError::BadAddress { why })?;
     let registry = ctx.registry();
     if let Some(r) = registry.load()?.kinfra.engines.get(name) {
-        return Err(Error::EngineExists {
+        return Err(EngineError::EngineExists {
             name: name.into(),
             url: r.url.clone(),
         });
@@ -326,9 +326,9 @@ pub fn add(ctx: &Context, name: &str, url: &str) -> Result<Added> {
         added_at: jiff::Timestamp::now().to_string(),
         remote_home: engine.remote_home.clone(),
     };
-    registry.update(|c| {
+    registry.update_with(|c| {
         if let Some(r) = c.kinfra.engines.get(name) {
-            return Err(Error::EngineExists {
+            return Err(EngineError::EngineExists {
                 name: name.into(),
                 url: r.url.clone(),
             });
@@ -454,10 +454,10 @@ fn row(e: &Engine, instances: Vec<String>, projects: &[String]) -> Row {
 /// Forgets an engine; refused while an instance is placed on it. Nothing on its
 /// machine is touched.
 pub fn remove(ctx: &Context, name: &str) -> Result<Engine> {
-    engine_name(name).map_err(Error::Invalid)?;
-    ctx.registry().update(|c| {
+    engine_name(name).map_err(|why| EngineError::BadName { why })?;
+    ctx.registry().update_with(|c| {
         let Some(r) = c.kinfra.engines.get(name).cloned() else {
-            return Err(Error::NoSuchEngine {
+            return Err(EngineError::NoSuchEngine {
                 name: name.into(),
                 known: c.kinfra.engines.keys().cloned().collect(),
             });
@@ -470,7 +470,7 @@ pub fn remove(ctx: &Context, name: &str) -> Result<Engine> {
             .map(|(i, _)| i.clone())
             .collect();
         if !instances.is_empty() {
-            return Err(Error::EngineInUse {
+            return Err(EngineError::EngineInUse {
                 name: name.into(),
                 instances,
             });

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{CONNECT_SECS, Engine, MIRRORS_DIR};
+use crate::engine::error::{EngineError, Result};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 
 /// Set once by a process that serves many calls (the MCP server). The engine a
@@ -32,11 +32,10 @@ fn refused_here(id: &str, engine: &str, this_machine_only: bool) -> Result<()> {
     if !this_machine_only {
         return Ok(());
     }
-    Err(Error::Invalid(format!(
-        "{id} runs on the engine {engine} (another machine's); this MCP server works on this \
-         machine's engine only, so that no call of one session can reach the wrong engine. \
-         Use the CLI for it (`kinfra sandbox …` in its worktree, or with --name)"
-    )))
+    Err(EngineError::OnlyThisMachine {
+        id: id.into(),
+        engine: engine.into(),
+    })
 }
 
 /// The engine an instance is placed on (`None`: this machine's).
@@ -48,7 +47,7 @@ pub fn placement(ctx: &Context, id: &str) -> Result<Option<Engine>> {
     refused_here(id, name, THIS_MACHINE_ONLY.load(Ordering::SeqCst))?;
     match c.kinfra.engines.get(name) {
         Some(r) => Engine::from_record(name, r).map(|e| Some(e.controlled(ctx))),
-        None => Err(Error::NoSuchEngine {
+        None => Err(EngineError::NoSuchEngine {
             name: name.clone(),
             known: c.kinfra.engines.keys().cloned().collect(),
         }),
@@ -72,7 +71,7 @@ pub fn enter(e: &Engine) -> Result<()> {
         return Ok(());
     }
     answers(e)?;
-    crate::tools::docker::use_engine(&e.name, &e.url)
+    Ok(crate::tools::docker::use_engine(&e.name, &e.url)?)
 }
 
 fn answers(e: &Engine) -> Result<()> {
@@ -90,9 +89,10 @@ pub fn route(ctx: &Context, id: &str) -> Result<Option<Engine>> {
     if let Some(e) = &placed {
         enter(e)?;
     } else if let Some((name, _)) = crate::tools::docker::engine_in_use() {
-        return Err(Error::Invalid(format!(
-            "one command acts on one engine: this one works on {name}, and {id} is on this machine's"
-        )));
+        return Err(EngineError::OnAnotherEngine {
+            engine: name.clone(),
+            id: id.into(),
+        });
     }
     Ok(placed)
 }
@@ -115,18 +115,14 @@ pub(crate) fn plain_remote_path(p: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
-            "the remote path {p:?} is not one kinfra writes into a remote command (letters, digits, / . _ - only)"
-        )))
+        Err(EngineError::UnsafeRemotePath { path: p.into() })
     }
 }
 
 /// `~/.kinfra/mirrors/<id>` on the engine's machine.
 pub fn mirror_dir(e: &Engine, id: &str) -> Result<String> {
     if !crate::support::slug::is_valid_project_name(id) {
-        return Err(Error::Invalid(format!(
-            "{id:?} is not an instance name kinfra mirrors"
-        )));
+        return Err(EngineError::NotMirrorable { id: id.into() });
     }
     let d = format!("{}/{MIRRORS_DIR}/{id}", e.remote_home.trim_end_matches('/'));
     plain_remote_path(&d)?;
@@ -202,8 +198,8 @@ fn update_kept(e: &Engine, dir: &Path, remote: &str, kept: &[String]) -> Result<
     Ok(())
 }
 
-fn mirror_failed(e: &Engine, err: crate::support::exec::ExecError) -> Error {
-    Error::EngineUnfit {
+fn mirror_failed(e: &Engine, err: crate::support::exec::ExecError) -> EngineError {
+    EngineError::EngineUnfit {
         name: e.name.clone(),
         why: Box::new((
             e.url.clone(),
@@ -270,11 +266,11 @@ fn kept_file(ctx: &Context, id: &str) -> PathBuf {
 pub fn record_kept(ctx: &Context, id: &str, kept: &[String]) -> Result<()> {
     let f = kept_file(ctx, id);
     if let Some(d) = f.parent() {
-        std::fs::create_dir_all(d).map_err(|err| Error::io("could not create", d, err))?;
+        std::fs::create_dir_all(d).map_err(|err| EngineError::io("could not create", d, err))?;
     }
     let text: String = kept.iter().map(|k| format!("{k}\n")).collect();
     crate::support::fsutil::write_atomic(&f, text.as_bytes(), Some(0o600))
-        .map_err(|err| Error::io("could not write", &f, err))
+        .map_err(|err| EngineError::io("could not write", &f, err))
 }
 
 /// Forgets the instance's kept paths (on destroy; `down` keeps them: the data stays
@@ -346,16 +342,16 @@ pub fn start_keeper(ctx: &Context, id: &str) -> Result<()> {
     );
     let f = keeper_file(ctx, id);
     if let Some(d) = f.parent() {
-        std::fs::create_dir_all(d).map_err(|err| Error::io("could not create", d, err))?;
+        std::fs::create_dir_all(d).map_err(|err| EngineError::io("could not create", d, err))?;
     }
     crate::support::fsutil::write_atomic(&f, token.as_bytes(), Some(0o600))
-        .map_err(|err| Error::io("could not write", &f, err))?;
+        .map_err(|err| EngineError::io("could not write", &f, err))?;
     let exe = std::env::current_exe()
-        .map_err(|err| Error::io("could not find kinfra's own program", "kinfra", err))?;
+        .map_err(|err| EngineError::io("could not find kinfra's own program", "kinfra", err))?;
     Cmd::new(exe)
         .args(["internal", "keep-mirrored", id, &token])
         .spawn_detached()
-        .map_err(Error::Exec)?;
+        .map_err(EngineError::from)?;
     Ok(())
 }
 
@@ -482,7 +478,7 @@ pub fn ensure_connection(ctx: &Context, e: &Engine) -> Result<()> {
         return Ok(());
     }
     let dir = ctx.home.engine_dir();
-    std::fs::create_dir_all(&dir).map_err(|err| Error::io("could not create", &dir, err))?;
+    std::fs::create_dir_all(&dir).map_err(|err| EngineError::io("could not create", &dir, err))?;
     let sock = control_path(ctx, e);
     // A socket whose master is gone (`check` failed) is only in the way.
     let _ = std::fs::remove_file(&sock);
@@ -491,7 +487,7 @@ pub fn ensure_connection(ctx: &Context, e: &Engine) -> Result<()> {
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(|err| Error::io("could not open", &log_path, err))?;
+        .map_err(|err| EngineError::io("could not open", &log_path, err))?;
     super::ssh_base(&e.target)
         .args(["-M", "-N", "-o", "ControlPersist=no"])
         .arg("-o")

@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::instance::error::{Error, Result};
 use crate::stack::{Kind, PrepareAction, Stack};
 use crate::state::context::Context;
 use crate::state::home::Home;
-use crate::support::error::{Error, Result};
 
 /// Pure: the host commands a description runs, one per line, as a person reviews
 /// them, with the environment each gets from the repository; empty when it runs

@@ -15,9 +15,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
 use crate::support::env_vars::EnvVars;
-use crate::support::error::{Error, Result};
+use crate::support::error::SupportError;
 use crate::support::units::human_bytes;
 
 /// What keeps the engine and the VM (Docker Desktop) alive, off the engine's total.
@@ -46,18 +47,24 @@ impl Limits {
     /// From the environment alone.
     pub fn from_env() -> Result<Limits> {
         let max_running = match crate::support::env_vars::get(EnvVars::KINFRA_MAX_RUNNING) {
-            Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
-                Error::Invalid(format!(
-                    "KINFRA_MAX_RUNNING={v:?} is not a number of stacks"
-                ))
-            })?),
+            Some(v) => Some(
+                v.trim()
+                    .parse::<usize>()
+                    .map_err(|_| SupportError::BadVariable {
+                        name: EnvVars::KINFRA_MAX_RUNNING,
+                        value: v.clone(),
+                        why: " is not a number of stacks".into(),
+                    })?,
+            ),
             None => None,
         };
         let memory = match crate::support::env_vars::get(EnvVars::KINFRA_MEMORY_BUDGET) {
             Some(v) => Some(crate::support::units::parse_bytes(&v).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "KINFRA_MEMORY_BUDGET={v:?} is not a size (examples: 8G, 512M, 2000000000)"
-                ))
+                SupportError::BadVariable {
+                    name: EnvVars::KINFRA_MEMORY_BUDGET,
+                    value: v.clone(),
+                    why: " is not a size (examples: 8G, 512M, 2000000000)".into(),
+                }
             })?),
             None => None,
         };
@@ -257,7 +264,7 @@ pub fn wait_turn(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result
     let mut said = String::new();
     loop {
         if crate::state::context::interrupted() {
-            return Err(Error::Interrupted);
+            return Err(Error::interrupted());
         }
         let line = tickets(&dir);
         let first = line.first().is_some_and(|p| p == &ticket.path);

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use super::init::{check_slot, stack_top, take_slot};
 use super::{Instance, Kind, check_leftovers, now_iso};
 use crate::instance::env::SandboxEnv;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
 use crate::state::registry::Entry;
-use crate::support::error::{Error, Result};
 use crate::support::slug::slugify;
 use crate::tools::git;
 
@@ -87,7 +87,7 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
                 let _ = git::worktree_remove(&repo, &path);
             }
             undo_registry();
-            return Err(e);
+            return Err(e.into());
         }
     };
 
@@ -142,12 +142,14 @@ fn engine_of(ctx: &Context, opts: &CreateOptions) -> Result<Option<crate::engine
 /// Records the instance on its engine, under the registry's lock (where `engine rm`
 /// looks), the engine still recorded.
 fn place(ctx: &Context, id: &str, e: &crate::engine::Engine) -> Result<()> {
-    ctx.registry().update(|c| {
+    ctx.registry().update_with(|c| {
         if !c.kinfra.engines.contains_key(&e.name) {
-            return Err(Error::NoSuchEngine {
-                name: e.name.clone(),
-                known: c.kinfra.engines.keys().cloned().collect(),
-            });
+            return Err(Error::Engine(
+                crate::engine::error::EngineError::NoSuchEngine {
+                    name: e.name.clone(),
+                    known: c.kinfra.engines.keys().cloned().collect(),
+                },
+            ));
         }
         c.kinfra.placements.insert(id.to_string(), e.name.clone());
         Ok(())
@@ -183,16 +185,14 @@ fn target(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Target> 
     };
     let parent = repo
         .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
+        .ok_or_else(|| Error::NoParent { path: repo.clone() })?;
     let prefix = opts.prefix.as_deref().unwrap_or(&stack.worktree_prefix);
     let id = format!("{prefix}{slug}");
     super::init::refuse_pool_name(&id)?;
     let path: PathBuf = parent.join(&id);
     let branch = opts.branch.clone().unwrap_or_else(|| slug.clone());
     if !git::valid_branch_name(&repo, &branch)? {
-        return Err(Error::Invalid(format!(
-            "{branch:?} is not a valid git branch name"
-        )));
+        return Err(Error::BadBranchName { branch });
     }
     if std::fs::symlink_metadata(&path).is_ok() {
         return Err(Error::DirExists { path });
@@ -210,7 +210,7 @@ fn target(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Target> 
 fn reserve(ctx: &Context, stack: &Stack, mut entry: Entry, wanted: Option<u8>) -> Result<u8> {
     let id = entry.instance_id.clone();
     let path_s = entry.path.clone();
-    ctx.registry().update(|c| {
+    ctx.registry().update_with(|c| {
         // local-prod's id too: the two would share a compose project and records.
         let local_prod = c.local_prod.as_ref().filter(|e| e.instance_id == id);
         if let Some(e) = c.instances.get(&id).or(local_prod) {

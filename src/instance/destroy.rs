@@ -12,11 +12,12 @@
 use std::path::{Path, PathBuf};
 
 use super::{Instance, Kind};
+use crate::engine::error::EngineError;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
 use crate::state::registry::Entry;
-use crate::support::error::{Error, Result};
 use crate::support::fsutil::same_path;
 use crate::tools::compose::{Compose, Project};
 use crate::tools::docker;
@@ -62,7 +63,11 @@ fn remote_of(
         // Its engine's record is gone or one kinfra will not use: with `--force` the
         // sandbox is still forgotten here (else nothing could remove it: `engine rm`
         // refuses while it is placed there); nothing is sent anywhere.
-        Err(err @ (Error::NoSuchEngine { .. } | Error::Invalid(_))) if force => {
+        Err(
+            err @ (EngineError::NoSuchEngine { .. }
+            | EngineError::BadRecordName { .. }
+            | EngineError::BadRecordAddress { .. }),
+        ) if force => {
             let name = ctx
                 .registry()
                 .load()?
@@ -78,13 +83,13 @@ fn remote_of(
             );
             return Ok((None, Some(left)));
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(err.into()),
     };
     let Err(err) = crate::engine::remote::enter(&e) else {
         return Ok((Some(e), None));
     };
     if !force {
-        return Err(err);
+        return Err(err.into());
     }
     let mirror = crate::engine::remote::mirror_dir(&e, id)
         .unwrap_or_else(|_| format!("~/{}/…", crate::engine::MIRRORS_DIR));
@@ -231,7 +236,7 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
 }
 
 fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
-    ctx.registry().update(|c| {
+    ctx.registry().update_with(|c| {
         if entry.slot == 0 {
             if c.local_prod.as_ref().is_some_and(|e| e.path == entry.path) {
                 c.local_prod = None;

@@ -21,7 +21,7 @@ pub struct SandboxEnv {
 
 impl SandboxEnv {
     /// Writes the file atomically (no secrets in it; readable by the user's tools).
-    pub fn write(&self, path: &Path) -> crate::support::error::Result<()> {
+    pub fn write(&self, path: &Path) -> crate::instance::error::Result<()> {
         crate::state::envfile::write(path, &self.vars, Some(0o644))?;
         // For a project that does not ignore it itself (KTRDR's .gitignore does). A
         // failure only shows the file in `git status`: destroy's lost-work check skips it.

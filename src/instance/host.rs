@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::Instance;
+use crate::instance::error::{Error, Result};
 use crate::stack::{HostService, Stack};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 use crate::support::process::{Identity, MARK_VAR, observe};
 
@@ -362,21 +362,19 @@ fn launch_and_wait(
     while !healthy(h) {
         if !alive(pid) {
             let _ = std::fs::remove_file(pf);
-            return Err(Error::Invalid(format!(
-                "host service {} exited at start; its log: {}",
-                h.name,
-                log_path.display()
-            )));
+            return Err(Error::HostExited {
+                name: h.name.clone(),
+                log: log_path.clone(),
+            });
         }
         if Instant::now() >= deadline {
-            return Err(Error::Invalid(format!(
-                "host service {} (pid {pid}) does not answer on port {} after {} s; it is left running: see {}, or stop it with `kinfra local-prod host stop {}`",
-                h.name,
-                h.port,
-                timeout.as_secs(),
-                log_path.display(),
-                h.name
-            )));
+            return Err(Error::HostSilent {
+                name: h.name.clone(),
+                pid,
+                port: h.port,
+                secs: timeout.as_secs(),
+                log: log_path.clone(),
+            });
         }
         std::thread::sleep(crate::support::timeout::nap(
             Duration::from_millis(200),
@@ -404,10 +402,24 @@ fn launch(
     pf: &Path,
 ) -> Result<(u32, PathBuf, Option<Identity>, String)> {
     let clone = inst.dir.display().to_string();
-    let dir = crate::support::fsutil::resolve_inside(&inst.dir, Path::new(&h.dir))
-        .map_err(|why| Error::Invalid(format!("host service {}: dir {}: {why}", h.name, h.dir)))?;
-    let log_path = crate::support::fsutil::resolve_inside(&inst.dir, Path::new(&h.log))
-        .map_err(|why| Error::Invalid(format!("host service {}: log {}: {why}", h.name, h.log)))?;
+    let dir =
+        crate::support::fsutil::resolve_inside(&inst.dir, Path::new(&h.dir)).map_err(|why| {
+            Error::HostPath {
+                name: h.name.clone(),
+                what: "dir",
+                path: h.dir.clone(),
+                why,
+            }
+        })?;
+    let log_path =
+        crate::support::fsutil::resolve_inside(&inst.dir, Path::new(&h.log)).map_err(|why| {
+            Error::HostPath {
+                name: h.name.clone(),
+                what: "log",
+                path: h.log.clone(),
+                why,
+            }
+        })?;
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io("could not create", parent, e))?;
     }

@@ -9,9 +9,9 @@
 use std::path::Path;
 
 use crate::instance::env::SandboxEnv;
+use crate::instance::error::{Error, IdentityDifference, Result};
 use crate::state::envfile::FILE_NAME;
 use crate::state::registry::Contents;
-use crate::support::error::{Error, IdentityDifference, Result};
 
 /// Pure: checks the identity keys of `env`, read from `dir`'s `.env.sandbox`,
 /// against the registry `reg`.
@@ -175,9 +175,11 @@ mod tests {
         let e = check(&reg(), Path::new("/nowhere/prod"), &env(3, "ktrdr-prod")).unwrap_err();
         assert!(e.to_string().contains("SLOT_NUMBER is \"3\""), "{e}");
         assert!(
-            e.hint().unwrap().contains("SLOT_NUMBER=0"),
+            crate::cli::hints::hint(&e)
+                .unwrap()
+                .contains("SLOT_NUMBER=0"),
             "{:?}",
-            e.hint()
+            crate::cli::hints::hint(&e)
         );
         assert_eq!(keys(e), ["SLOT_NUMBER"]);
     }

@@ -4,11 +4,11 @@ use std::path::{Path, PathBuf};
 
 use super::{Instance, Kind, ProjectObjects, check_leftovers, now_iso};
 use crate::instance::env::SandboxEnv;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
 use crate::state::registry::{Contents, Entry};
-use crate::support::error::{Error, Result};
 use crate::support::slug::slugify;
 use crate::tools::git;
 
@@ -37,9 +37,7 @@ pub(crate) fn check_slot(stack: &Stack, slot: u8) -> Result<u8> {
 /// ([`crate::stack::compat::is_pool_name`]): kinfra never makes one.
 pub(crate) fn refuse_pool_name(id: &str) -> Result<()> {
     if crate::stack::compat::is_pool_name(id) {
-        return Err(Error::Invalid(format!(
-            "{id:?} is how the Python tools name their pooled slots (slot-N, <project>-slot-N); kinfra leaves those to them: choose another name"
-        )));
+        return Err(Error::PoolName { id: id.into() });
     }
     Ok(())
 }
@@ -75,9 +73,11 @@ pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> R
         },
         None => (1..=stack.max_slot)
             .find(|s| !used.contains_key(s) && clash(*s).is_none())
-            .ok_or_else(|| Error::SlotsFull {
-                max: stack.max_slot,
-                holders: used.into_iter().collect(),
+            .ok_or_else(|| {
+                Error::State(crate::state::error::StateError::SlotsFull {
+                    max: stack.max_slot,
+                    holders: used.into_iter().collect(),
+                })
             }),
     }
 }
@@ -200,7 +200,7 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
     if !env_path.exists() && ctx.registry().load()?.entry_at(&top).is_none() {
         check_leftovers(ctx, &id, opts.docker, kind)?;
     }
-    let slot = ctx.registry().update(|c| {
+    let slot = ctx.registry().update_with(|c| {
         c.kinfra.stacks.insert(id.clone(), stack.name.clone());
         c.kinfra.descriptions.insert(id.clone(), stack.described());
         if let Some(e) = c.entry_at(&top) {

@@ -14,9 +14,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::Instance;
+use crate::instance::error::{Error, Result};
 use crate::stack::{SecretRef, SecretSource, Stack};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::secrets::batch;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -164,7 +164,7 @@ fn save(path: &Path, file: &KeptFile) -> Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| Error::io("could not restrict", dir, e))?;
     }
-    let text = serde_json::to_vec_pretty(file).map_err(|e| Error::Other(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(file).map_err(|source| Error::Unencodable { source })?;
     crate::support::fsutil::write_atomic(path, &text, Some(0o600))
         .map_err(|e| Error::io("could not write", path, e))
 }

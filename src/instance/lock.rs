@@ -13,9 +13,9 @@ use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
 use crate::support::env_vars::EnvVars;
-use crate::support::error::{Error, Result};
 
 /// Held while an operation acts on one instance; dropping it releases the lock.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ pub fn lock(ctx: &Context, id: &str, operation: &str) -> Result<InstanceLock> {
 fn lock_within(ctx: &Context, id: &str, operation: &str, limit: Duration) -> Result<InstanceLock> {
     // The id names a file: one that is no project name could name another place.
     crate::support::validate::project_name(id)
-        .map_err(|e| Error::Invalid(format!("cannot lock instance {id:?}: {e}")))?;
+        .map_err(|why| Error::Unlockable { id: id.into(), why })?;
     let p = path(ctx, id);
     if let Some(dir) = p.parent() {
         std::fs::create_dir_all(dir)

@@ -7,6 +7,7 @@ mod carry_ignored;
 mod create;
 mod destroy;
 pub mod env;
+pub mod error;
 pub mod gate;
 pub mod host;
 pub mod identity;
@@ -39,13 +40,14 @@ pub use up::{UpOptions, UpReport, print_gate, show_failing_logs, up};
 use std::path::{Path, PathBuf};
 
 use crate::instance::env::SandboxEnv;
+use crate::instance::error::{Error, Result};
 pub use crate::stack::Kind;
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
-use crate::support::error::{Error, Result};
 use crate::support::fsutil::same_path;
 use crate::tools::compose::Project;
+use crate::tools::error::ToolsError;
 
 /// An instance found on disk: its directory and validated `.env.sandbox`.
 #[derive(Debug, Clone)]
@@ -204,14 +206,12 @@ pub(crate) fn pick<'s, T>(
         .map(|n| {
             items.iter().find(|i| name_of(i) == n).ok_or_else(|| {
                 let known: Vec<&str> = items.iter().map(&name_of).collect();
-                Error::Invalid(format!(
-                    "no {what} {n:?} in {origin}; it declares: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ))
+                Error::NotDeclared {
+                    what: what.into(),
+                    name: n.clone(),
+                    origin: origin.into(),
+                    known: known.iter().map(|k| k.to_string()).collect(),
+                }
             })
         })
         .collect()
@@ -329,17 +329,15 @@ pub fn find(ctx: &Context, stack: &Stack, kind: Kind, name: Option<&str>) -> Res
         return locate(ctx, stack, kind);
     };
     if kind == Kind::LocalProd {
-        return Err(Error::Invalid(format!(
-            "there is one local-prod, so `kinfra local-prod` commands take no name (got {n:?})"
-        )));
+        return Err(Error::LocalProdNamed { name: n.into() });
     }
     let entry = sandbox_entry(ctx, stack, Some(n))?;
     let dir = PathBuf::from(&entry.path);
     if !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{} is registered at {}, which no longer exists; `kinfra sandbox prune` frees it",
-            entry.instance_id, entry.path
-        )));
+        return Err(Error::InstanceDirGone {
+            id: entry.instance_id,
+            path: entry.path,
+        });
     }
     Instance::read(ctx, stack, &dir)
 }
@@ -369,11 +367,12 @@ impl ProjectObjects {
             let cs = crate::tools::docker::containers(Some(project));
             (cs, vols.join())
         });
-        let volumes =
-            volumes.unwrap_or_else(|_| Err(Error::Other("docker volume query crashed".into())));
+        let volumes = volumes.unwrap_or(Err(ToolsError::QueryCrashed {
+            what: "docker volume query",
+        }));
         ProjectObjects {
-            containers,
-            volumes,
+            containers: containers.map_err(Error::from),
+            volumes: volumes.map_err(Error::from),
         }
     }
 }
@@ -495,14 +494,16 @@ pub(crate) fn ensure_not_foreign(inst: &Instance) -> Result<Vec<crate::tools::do
 /// (compose's own message for that is a Python traceback), else "compose failed".
 pub(crate) fn compose_error(project: &str, e: crate::support::exec::ExecError) -> Error {
     if crate::tools::docker::precheck().is_err() {
-        return crate::tools::docker::unavailable(e);
+        return crate::tools::docker::unavailable(e).into();
     }
     match crate::tools::docker::classify(e) {
-        Error::Exec(source) => Error::ComposeFailed {
-            project: project.into(),
-            source,
-        },
-        other => other,
+        ToolsError::Support(crate::support::error::SupportError::Exec(source)) => {
+            Error::ComposeFailed {
+                project: project.into(),
+                source,
+            }
+        }
+        other => other.into(),
     }
 }
 

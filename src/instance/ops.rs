@@ -1,9 +1,9 @@
 //! `down`, `logs` and `shell`: thin compose/docker calls on one instance.
 
 use super::Instance;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::compose::Compose;
 
 /// Stops the instance (with its profile, so profile-only services stop too).
@@ -111,15 +111,11 @@ pub fn shell(stack: &Stack, inst: &Instance, service: &str, tty: bool) -> Result
                 .map(|c| c.service.as_str())
                 .collect();
             running.sort_unstable();
-            Error::Invalid(format!(
-                "service {service} of {} is not running (running: {})",
-                inst.id(),
-                if running.is_empty() {
-                    "none".to_string()
-                } else {
-                    running.join(", ")
-                }
-            ))
+            Error::ServiceNotRunning {
+                service: service.to_string(),
+                id: inst.id().into(),
+                running: Some(running.iter().map(|s| s.to_string()).collect()),
+            }
         })?;
     let flags = if tty { "-it" } else { "-i" };
     let status = crate::support::exec::Cmd::new("docker")
@@ -142,11 +138,11 @@ fn services_of(cs: &[crate::tools::docker::Container]) -> Vec<String> {
 }
 
 fn no_such_service(inst: &Instance, service: &str, known: &[String]) -> Error {
-    Error::Invalid(format!(
-        "{} has no service {service:?} (services: {})",
-        inst.id(),
-        known.join(", ")
-    ))
+    Error::NoSuchService {
+        id: inst.id().into(),
+        service: service.to_string(),
+        known: known.to_vec(),
+    }
 }
 
 /// The last `lines` log lines of each service (or of one), as text per service:
@@ -192,9 +188,7 @@ pub fn exec(
     timeout: std::time::Duration,
 ) -> Result<ExecOutput> {
     if argv.is_empty() {
-        return Err(Error::Invalid(
-            "exec needs a command (argv is empty)".into(),
-        ));
+        return Err(Error::EmptyCommand);
     }
     let cs = super::ensure_not_foreign(inst)?;
     let known = services_of(&cs);
@@ -203,7 +197,11 @@ pub fn exec(
         .find(|c| c.service == service && c.running())
         .ok_or_else(|| {
             if known.iter().any(|k| k == service) {
-                Error::Invalid(format!("service {service} of {} is not running", inst.id()))
+                Error::ServiceNotRunning {
+                    service: service.to_string(),
+                    id: inst.id().into(),
+                    running: None,
+                }
             } else {
                 no_such_service(inst, service, &known)
             }

@@ -8,9 +8,9 @@
 //! before anything runs ([`check_args`]).
 
 use super::{Instance, UpOptions};
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::compose::Compose;
 
 /// Runs compose with `args` for `inst`; returns what it printed and its status (the

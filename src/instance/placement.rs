@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::budget::Limits;
+use crate::instance::error::Result;
 use crate::state::context::Context;
-use crate::support::error::Result;
 use crate::tools::docker::{self, Container};
 
 /// What keeps an engine alive, off its total (as the budget's reserve).
@@ -77,7 +77,9 @@ pub fn auto(ctx: &Context, stack: &crate::stack::Stack) -> Result<Option<String>
                     let cs = crate::engine::remote::containers(e);
                     (
                         e.name.clone(),
-                        facts.and_then(|f| cs.map(|cs| (f.memory_bytes, cs))),
+                        facts
+                            .and_then(|f| cs.map(|cs| (f.memory_bytes, cs)))
+                            .map_err(crate::Error::from),
                     )
                 })
             })
@@ -151,23 +153,26 @@ pub fn place_for_up(ctx: &Context, stack: &crate::stack::Stack, id: &str, on: &s
     let started_here =
         placed.is_none() && wanted.is_some() && !docker::containers(Some(id))?.is_empty();
     let place = may_place(id, placed.as_deref(), wanted.as_deref(), started_here)
-        .map_err(crate::support::error::Error::Invalid)?;
+        .map_err(|why| crate::instance::error::Error::PlacementRefused { why })?;
     let Some(name) = wanted.filter(|_| place) else {
         return Ok(());
     };
     let e = crate::engine::named(ctx, &name)?;
     crate::engine::remote::enter(&e)?;
-    ctx.registry().update(|c| {
+    ctx.registry().update_with(|c| {
         if !c.kinfra.engines.contains_key(&e.name) {
-            return Err(crate::support::error::Error::NoSuchEngine {
-                name: e.name.clone(),
-                known: c.kinfra.engines.keys().cloned().collect(),
-            });
+            return Err(crate::instance::error::Error::Engine(
+                crate::engine::error::EngineError::NoSuchEngine {
+                    name: e.name.clone(),
+                    known: c.kinfra.engines.keys().cloned().collect(),
+                },
+            ));
         }
         if let Some(p) = c.kinfra.placements.get(id).filter(|p| **p != e.name) {
-            return Err(crate::support::error::Error::Invalid(format!(
-                "{id} was placed on {p} meanwhile"
-            )));
+            return Err(crate::instance::error::Error::PlacedMeanwhile {
+                id: id.into(),
+                engine: p.clone(),
+            });
         }
         c.kinfra.placements.insert(id.to_string(), e.name.clone());
         Ok(())

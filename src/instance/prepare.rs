@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
+use crate::instance::error::{Error, Result};
 use crate::stack::{PrepareAction, Stack};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 
 /// Whether the engine has the image (`docker image inspect`).

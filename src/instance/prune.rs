@@ -8,10 +8,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::registry::{Contents, Entry};
-use crate::support::error::{Error, Result};
 use crate::tools::docker;
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,11 +33,7 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
     let reg = ctx.registry().load()?;
     let entry: Entry = match what.parse::<u8>() {
         Ok(0) => {
-            return Err(Error::Invalid(
-                "slot 0 is local-prod's, which `release` never touches (its database is real data); \
-                 `kinfra local-prod destroy` removes it on purpose, the clone stays"
-                    .into(),
-            ));
+            return Err(Error::ReleaseSlotZero);
         }
         Ok(slot) => reg
             .instances

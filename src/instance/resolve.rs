@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Instance;
 use crate::instance::env::SandboxEnv;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
-use crate::support::error::{Error, Result};
 use crate::tools::compose::{Compose, Project};
 use crate::tools::model::{self, Model, Published};
 
@@ -188,7 +188,7 @@ pub fn prepare(
     if let Some(dir) = copy.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("could not create", dir, e))?;
     }
-    let text = serde_json::to_vec_pretty(&doc).map_err(|e| Error::Other(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(&doc).map_err(|source| Error::Unencodable { source })?;
     // The model holds the project's own environment values: the user's alone.
     crate::support::fsutil::write_atomic(&copy, &text, Some(0o600))
         .map_err(|e| Error::io("could not write", &copy, e))?;
@@ -199,7 +199,8 @@ pub fn prepare(
         ports,
         isolation: isolation.clone(),
     };
-    let meta_text = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Other(e.to_string()))?;
+    let meta_text =
+        serde_json::to_vec_pretty(&meta).map_err(|source| Error::Unencodable { source })?;
     crate::support::fsutil::write_atomic(&meta_path, &meta_text, Some(0o600))
         .map_err(|e| Error::io("could not write", &meta_path, e))?;
     Ok(Resolved {
@@ -230,10 +231,12 @@ fn isolate_engine(
         if let Some(why) =
             crate::stack::host_path_refusal(p, &user_home, ctx.home.path(), &inst.dir)
         {
-            return Err(Error::StackInvalid {
-                origin: stack.origin.clone(),
-                message: format!("isolate.host_paths entry {p:?} {why}"),
-            });
+            return Err(Error::Stack(
+                crate::stack::error::StackError::StackInvalid {
+                    origin: stack.origin.clone(),
+                    message: format!("isolate.host_paths entry {p:?} {why}"),
+                },
+            ));
         }
         let from = crate::stack::expand_host_path(p, &user_home);
         let rel = from.strip_prefix("/").unwrap_or(&from);
@@ -282,12 +285,16 @@ fn subnets(
         .iter()
         .filter_map(|s| model::Cidr::parse(s))
         .collect();
-    ctx.registry().update(|c| {
+    ctx.registry().update_with(|c| {
         let kept: BTreeMap<String, model::Cidr> = c
             .kinfra
             .subnets
             .get(id)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), model::Cidr::parse(v)?))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), model::Cidr::parse(v)?)))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut taken: Vec<model::Cidr> = c
             .kinfra
@@ -303,10 +310,13 @@ fn subnets(
             let pick = match kept.get(net) {
                 Some(k) if k.len == original.len => *k,
                 _ => model::choose_subnet(original.len, &taken).ok_or_else(|| {
-                    Error::Other(format!(
-                        "no free /{} subnet in 10.200.0.0/13 for network {net} (the project fixes {original})",
-                        original.len
-                    ))
+                    Error::NoFreeSubnet {
+                        len: original.len.to_string(),
+                        pool: "10.200.0.0/13".into(),
+                        network: net.clone(),
+                        fixed: original.to_string(),
+                        narrowest: None,
+                    }
                 })?,
             };
             taken.push(pick);
@@ -328,6 +338,7 @@ pub fn choose_ports(ctx: &Context, stack: &Stack, inst: Instance) -> Instance {
         return inst;
     }
     let res = Compose::detect(&ctx.home)
+        .map_err(Error::from)
         .and_then(|compose| {
             let project = inst.project(ctx, stack)?;
             prepare(ctx, &compose, stack, &inst, &project)
@@ -364,7 +375,7 @@ pub fn allocate(
     let holders = crate::tools::docker::port_holders().unwrap_or_default();
     let held = |p: u16| holders.contains_key(&p) || crate::stack::ports::in_use(p);
     let id = inst.id().to_string();
-    let chosen = ctx.registry().update(|c| {
+    let chosen = ctx.registry().update_with(|c| {
         let mut taken: BTreeSet<u16> = c
             .kinfra
             .ports
@@ -385,9 +396,10 @@ pub fn allocate(
         taken.extend(crate::stack::compat::reserved_slot_ports(c));
         let chosen = crate::stack::ports::allocate(&wanted, inst.env.slot, &kept, &taken, &held);
         if let Some((k, base)) = wanted.iter().find(|(k, _)| !chosen.contains_key(k)) {
-            return Err(Error::Other(format!(
-                "no free host port for {k} (the project's own port {base}): every candidate is taken"
-            )));
+            return Err(Error::NoFreePort {
+                key: k.clone(),
+                base: base.to_string(),
+            });
         }
         c.kinfra.ports.insert(id.clone(), chosen.clone());
         c.kinfra.stacks.insert(id.clone(), stack.name.clone());
@@ -403,10 +415,12 @@ pub fn allocate(
         return Ok(inst.clone());
     }
     let env = SandboxEnv::from_map(stack, vars).map_err(|source| {
-        Error::EnvFile(envfile::LoadError::Invalid {
-            path: inst.dir.join(envfile::FILE_NAME),
-            source,
-        })
+        Error::State(crate::state::error::StateError::EnvFile(
+            envfile::LoadError::Invalid {
+                path: inst.dir.join(envfile::FILE_NAME),
+                source,
+            },
+        ))
     })?;
     env.write(&inst.dir.join(envfile::FILE_NAME))?;
     Ok(Instance {

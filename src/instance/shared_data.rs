@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub enum Mode {
@@ -66,17 +66,13 @@ pub fn init(ctx: &Context, stack: &Stack, mode: &Mode) -> Result<Summary> {
                 .filter(|s| src.join(s).is_dir())
                 .collect();
             if present.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "{} has none of {} to copy from",
-                    src.display(),
-                    stack.shared_subdirs.join(", ")
-                )));
+                return Err(Error::NothingToCopy {
+                    from: src.clone(),
+                    subdirs: stack.shared_subdirs.clone(),
+                });
             }
             if same_or_inside(&src, &root) {
-                return Err(Error::Invalid(format!(
-                    "{} is the shared directory itself",
-                    src.display()
-                )));
+                return Err(Error::CopyFromShared { from: src.clone() });
             }
             let mut files = Vec::new();
             for sub in &present {

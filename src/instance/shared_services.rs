@@ -7,9 +7,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::instance::error::{Error, Result};
 use crate::stack::{SharedService, Stack};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::compose::{Compose, Project};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -94,7 +94,7 @@ fn chosen<'s>(ctx: &Context, stack: &'s Stack, names: &[String]) -> Result<Vec<&
             .chain(reg.local_prod.as_ref().map(|e| e.instance_id.as_str()))
             .chain([stack.local_prod_id.as_str()]);
         if let Some(why) = instance_clash(s, ids) {
-            return Err(Error::Invalid(why));
+            return Err(Error::SharedServiceClash { why });
         }
     }
     Ok(chosen)
@@ -103,18 +103,18 @@ fn chosen<'s>(ctx: &Context, stack: &'s Stack, names: &[String]) -> Result<Vec<&
 fn project(s: &SharedService, dir: &Path) -> Result<Project> {
     let file =
         crate::support::fsutil::resolve_inside(dir, Path::new(&s.compose_file)).map_err(|why| {
-            Error::Invalid(format!(
-                "shared service {}: refused the compose file {}: {why}",
-                s.name, s.compose_file
-            ))
+            Error::SharedComposeOutside {
+                name: s.name.clone(),
+                file: s.compose_file.clone(),
+                why,
+            }
         })?;
     if !file.is_file() {
-        return Err(Error::Invalid(format!(
-            "shared service {}: {} has no {}; check out a branch that has it, or fix kinfra.toml",
-            s.name,
-            dir.display(),
-            s.compose_file
-        )));
+        return Err(Error::SharedComposeMissing {
+            name: s.name.clone(),
+            dir: dir.to_path_buf(),
+            file: s.compose_file.clone(),
+        });
     }
     let pdir = file.parent().unwrap_or(dir).to_path_buf();
     Ok(Project::new(&s.project, &file, &pdir))

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Instance, Kind};
+use crate::instance::error::Result;
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::registry::Entry;
-use crate::support::error::Result;
 use crate::tools::docker::{self, Container};
 
 #[derive(Debug, Clone, Serialize)]

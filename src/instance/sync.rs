@@ -9,9 +9,9 @@ use std::path::Path;
 
 use super::Instance;
 use crate::instance::env::SandboxEnv;
+use crate::instance::error::Result;
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::Result;
 
 /// One line of `.env.sandbox` that changes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -11,10 +11,10 @@
 use std::time::Duration;
 
 use super::Instance;
+use crate::instance::error::{Error, PortConflict, Result};
 use crate::instance::gate::{self, Outcome, Report};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, PortConflict, Result};
 use crate::tools::compose::Compose;
 use crate::tools::docker;
 use crate::tools::secrets;
@@ -255,7 +255,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         ));
         if let Err(err) = crate::engine::remote::forward(ctx, e, &ports) {
             undo_failed_start(ctx, inst, opts, &before);
-            return Err(err);
+            return Err(err.into());
         }
         // While it is up: the code kept mirrored, the connection kept up.
         crate::engine::remote::start_keeper(ctx, inst.id())?;
@@ -275,7 +275,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     if crate::state::context::interrupted() {
         // During the post-start step, or before the gate.
         undo_failed_start(ctx, inst, opts, &before);
-        return Err(Error::Interrupted);
+        return Err(Error::interrupted());
     }
     if !opts.wait {
         return fail_on_post_start(report);
@@ -297,19 +297,16 @@ fn mirror_code(
     files: &[std::path::PathBuf],
 ) -> Result<std::path::PathBuf> {
     let [copy] = files else {
-        return Err(Error::Invalid(format!(
-            "{} is placed on the engine {}, which needs kinfra's resolved copy of the compose model; \
-             this stack's port table fixes its ports (port_scheme other than auto), which remote engines do not take yet",
-            inst.id(),
-            e.name
-        )));
+        return Err(Error::RemoteFixedPorts {
+            id: inst.id().into(),
+            engine: e.name.clone(),
+        });
     };
     if !stack.auto_ports {
-        return Err(Error::Invalid(format!(
-            "{} is placed on the engine {}: remote engines take stacks whose ports kinfra chooses (port_scheme = \"auto\", the default without a kinfra.toml)",
-            inst.id(),
-            e.name
-        )));
+        return Err(Error::RemoteNeedsAutoPorts {
+            id: inst.id().into(),
+            engine: e.name.clone(),
+        });
     }
     // The engine's one connection first (its forwards need it anyway): the mirror's
     // ssh then goes through it instead of logging in again.
@@ -318,7 +315,7 @@ fn mirror_code(
         .step(&format!("Mirroring the code to {} ({})", e.name, e.url));
     let text = std::fs::read(copy).map_err(|err| Error::io("could not read", copy, err))?;
     let mut doc: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|err| Error::Other(err.to_string()))?;
+        serde_json::from_slice(&text).map_err(|source| Error::ModelUnreadable { source })?;
     let worktree = inst.dir.display().to_string();
     // What containers write under the worktree stays theirs on the engine: the
     // mirror (and its keeper) sends edits there but deletes nothing, replaces nothing newer.
@@ -336,7 +333,7 @@ fn mirror_code(
         .home
         .model_copy_file(inst.id())
         .with_extension("remote.json");
-    let bytes = serde_json::to_vec_pretty(&doc).map_err(|err| Error::Other(err.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(&doc).map_err(|source| Error::Unencodable { source })?;
     crate::support::fsutil::write_atomic(&out, &bytes, Some(0o600))
         .map_err(|err| Error::io("could not write", &out, err))?;
     Ok(out)
@@ -428,12 +425,15 @@ fn start_containers(
         show_log_tails(ctx, &cs, failing);
     }
     let started = match (progress, crate::state::context::interrupted()) {
-        (_, true) => Err(Error::Interrupted),
+        (_, true) => Err(Error::interrupted()),
         (Err(e), false) => Err(super::compose_error(inst.id(), e)),
         (Ok(_), false) => Ok(()),
     };
     if let Err(err) = started {
-        if !matches!(err, Error::DockerUnavailable { .. }) {
+        if !matches!(
+            err,
+            Error::Tools(crate::tools::error::ToolsError::DockerUnavailable { .. })
+        ) {
             undo_failed_start(ctx, inst, opts, before);
         }
         return Err(err);
@@ -511,7 +511,7 @@ fn wait_for_gate(
             .join(", ");
         undo_failed_start(ctx, inst, opts, before);
         if crate::state::context::interrupted() {
-            return Err(Error::Interrupted);
+            return Err(Error::interrupted());
         }
         return Err(Error::GateFailed { failed });
     }
@@ -548,9 +548,7 @@ fn show_log_tails(ctx: &Context, cs: &[docker::Container], mut services: Vec<Str
 
 fn fail_on_post_start(report: UpReport) -> Result<UpReport> {
     if let Some(PostStartResult::Failed { error: e }) = &report.post_start {
-        return Err(Error::Other(format!(
-            "the stack is up, but its post-start step failed: {e}"
-        )));
+        return Err(Error::PostStartFailed { why: e.clone() });
     }
     Ok(report)
 }
@@ -576,7 +574,9 @@ pub fn print_gate(ctx: &Context, g: &Report) {
 /// is made (by `create`), through [`Stack::gate_ports_in`].
 pub(crate) fn gate_ports_exist(stack: &Stack, inst: &Instance) -> Result<()> {
     let have: Vec<&str> = inst.env.ports.iter().map(|(k, _)| k.as_str()).collect();
-    stack.gate_ports_in(&have).map_err(Error::Invalid)
+    stack
+        .gate_ports_in(&have)
+        .map_err(|why| Error::GatePortsMissing { why })
 }
 
 /// A service on the host's network binds the host's own ports: a second running
@@ -594,11 +594,11 @@ fn host_network_alone(ctx: &Context, stack: &Stack, plan: &UpPlan) -> Result<()>
             continue;
         }
         if docker::containers(Some(id))?.iter().any(|c| c.running()) {
-            return Err(Error::Invalid(format!(
-                "service {} uses network_mode: host, and {id} (another instance of {}) is running: two instances would bind the same host ports; stop it first (`kinfra sandbox down {id}`), or give the service its own network in the compose file",
-                services.join(", "),
-                stack.name
-            )));
+            return Err(Error::HostNetworkTaken {
+                services: services.clone(),
+                other: id.clone(),
+                stack: stack.name.clone(),
+            });
         }
     }
     Ok(())

@@ -8,24 +8,26 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::instance::error::{Error, Result};
 use crate::instance::{self, CreateOptions, Instance};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::support::slug::slugify;
 use crate::tools::git;
 
 /// Pure: `FEATURE/MILESTONE` (what `impl` takes), each part made a slug.
 pub fn parse_target(s: &str) -> Result<(String, String)> {
-    let (f, m) = s.split_once('/').ok_or_else(|| {
-        Error::Invalid(format!(
-            "{s:?} names no milestone: write FEATURE/MILESTONE (for example genome/M1)"
-        ))
-    })?;
+    let (f, m) = s
+        .split_once('/')
+        .ok_or_else(|| Error::NotFeatureMilestone {
+            spec: s.into(),
+            why: "names no milestone: write",
+        })?;
     if f.trim().is_empty() || m.trim().is_empty() || m.contains('/') {
-        return Err(Error::Invalid(format!(
-            "{s:?} is not FEATURE/MILESTONE (for example genome/M1)"
-        )));
+        return Err(Error::NotFeatureMilestone {
+            spec: s.into(),
+            why: "is not",
+        });
     }
     Ok((slugify(f)?, slugify(m)?))
 }
@@ -65,16 +67,11 @@ pub fn milestone_file(
     found.sort();
     others.sort();
     others.dedup();
-    found.into_iter().next().ok_or_else(|| {
-        Error::Invalid(format!(
-            "no plan for milestone {milestone} of {feature}: {} has no {milestone}_*.md{}",
-            dir.display(),
-            if others.is_empty() {
-                String::new()
-            } else {
-                format!(" (it has {})", others.join(", "))
-            }
-        ))
+    found.into_iter().next().ok_or_else(|| Error::NoPlan {
+        milestone: milestone.to_string(),
+        feature: feature.to_string(),
+        dir: dir.clone(),
+        others,
     })
 }
 
@@ -95,16 +92,14 @@ pub fn spec(ctx: &Context, stack: &Stack, feature: &str, base: Option<&str>) -> 
     let repo = repo_of(ctx)?;
     let parent = repo
         .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", repo.display())))?;
+        .ok_or_else(|| Error::NoParent { path: repo.clone() })?;
     let path = parent.join(format!("{}{f}", stack.workflow.spec_prefix));
     if std::fs::symlink_metadata(&path).is_ok() {
         return Err(Error::DirExists { path });
     }
     let b = branch(&stack.workflow.spec_branch, &f, "");
     if !git::valid_branch_name(&repo, &b)? {
-        return Err(Error::Invalid(format!(
-            "{b:?} is not a valid git branch name"
-        )));
+        return Err(Error::BadBranchName { branch: b });
     }
     let base = match base {
         Some(r) => Some(git::resolve_commit(&repo, r)?),

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::instance::error::{Error, Result};
 use crate::instance::host::{self, Verdict};
 use crate::state::context::Context;
 use crate::support::env_vars::{self, EnvVars};
-use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 use crate::support::process::MARK_VAR;
 
@@ -186,11 +186,10 @@ fn wait_listening(ctx: &Context, pid: u32, port: u16, log: &Path) -> Result<()> 
         if !host::alive(pid) || Instant::now() >= deadline {
             let tail = last_line(log);
             let _ = std::fs::remove_file(pid_file(ctx));
-            return Err(Error::Invalid(format!(
-                "the router did not start{}; its log: {}",
-                tail.map(|t| format!(" ({t})")).unwrap_or_default(),
-                log.display()
-            )));
+            return Err(Error::RouterDidNotStart {
+                tail,
+                log: log.to_path_buf(),
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     }

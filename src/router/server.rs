@@ -14,9 +14,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use super::names::{self, Target};
 use super::proxy::{self, Body, Pool};
 use super::shared::Shared;
+use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// The most bytes of a request's line and headers (hyper answers 431 beyond).
 pub const MAX_HEAD: usize = 64 * 1024;

@@ -28,6 +28,7 @@ pub fn own_state(
     ctx: &Context,
     stack: std::result::Result<&Stack, &crate::Error>,
     docker_ok: bool,
+    hint: crate::instance::error::Hint,
 ) -> Vec<Check> {
     let mut out = Vec::new();
     // A description that does not read is a finding, not the end of the audit:
@@ -39,8 +40,7 @@ pub fn own_state(
             description.status = Status::Missing;
             description.required = true;
             description.detail = Some(e.to_string());
-            description.hint = e
-                .hint()
+            description.hint = hint(e)
                 .or_else(|| Some("fix the file it names (`kinfra stack check` says more)".into()));
         }
     }
@@ -54,8 +54,7 @@ pub fn own_state(
             registry.status = Status::Missing;
             registry.required = true;
             registry.detail = Some(e.to_string());
-            registry.hint = e
-                .hint()
+            registry.hint = hint(&e.into())
                 .or_else(|| Some("kinfra left the file as it is: repair or move it".into()));
             out.push(registry);
         }

@@ -71,7 +71,9 @@ pub(super) fn ask_destination(ctx: &Context, repo: &Repo, default: &str) -> Resu
         let dest = expand(&raw, &ctx.cwd)?;
         match check_destination(ctx, &dest, repo) {
             Ok(d) => return Ok(d),
-            Err(Error::Invalid(why)) => ctx.reporter.warn(&format!("{why}. Choose another path.")),
+            Err(Error::BadDestination { problem, .. }) => {
+                ctx.reporter.warn(&format!("{problem}. Choose another path."));
+            }
             Err(e @ Error::LocalProdExists { .. }) => ctx.reporter.warn(&format!(
                 "{e}: setup continues only at that path (answer it, or run `kinfra local-prod destroy` first)"
             )),

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::error::{Error, Result};
+use crate::instance::error::{Error, Result};
 
 /// Transfer progress, as git2 reports it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,9 +24,9 @@ pub fn clone(
     dest: &Path,
     mut progress: impl FnMut(Transfer),
 ) -> Result<()> {
-    let parent = dest
-        .parent()
-        .ok_or_else(|| Error::Invalid(format!("{} has no parent directory", dest.display())))?;
+    let parent = dest.parent().ok_or_else(|| Error::NoParent {
+        path: dest.to_path_buf(),
+    })?;
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -68,7 +68,10 @@ pub fn clone(
     crate::state::context::pause_point("setup:cloning");
     builder
         .clone(url, &target)
-        .map_err(|e| Error::Other(format!("cloning {url} failed: {}", e.message())))?;
+        .map_err(|e| Error::CloneFailed {
+            url: url.into(),
+            why: e.message().into(),
+        })?;
 
     crate::state::context::pause_point("setup:cloned");
     // An existing empty directory is replaced by the rename (POSIX allows it).

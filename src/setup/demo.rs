@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::instance::error::{Error, Result};
 use crate::support::assets::Stacks;
-use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
 
 /// The image the demo compose file names (built locally by `scripts/demo-image.sh`).

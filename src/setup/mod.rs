@@ -24,9 +24,9 @@ use choose::{ask_destination, ask_shared};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::instance::error::{DestinationProblem, Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// The prerequisite audit as checklist lines through the reporter (the front end
 /// draws the marks).
@@ -127,8 +127,7 @@ fn section(ctx: &Context, n: u8, title: &str) {
 
 fn expand(path: &str, cwd: &Path) -> Result<PathBuf> {
     let p = if path == "~" || path.starts_with("~/") {
-        let home = std::env::var_os("HOME")
-            .ok_or_else(|| Error::Invalid("HOME is not set; cannot expand ~".into()))?;
+        let home = std::env::var_os("HOME").ok_or(Error::NoHomeForTilde)?;
         PathBuf::from(home).join(path.trim_start_matches('~').trim_start_matches('/'))
     } else {
         PathBuf::from(path)
@@ -159,9 +158,10 @@ fn check_repo_url(url: &str) -> Result<()> {
                 .split_once(':')
                 .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/')));
     if ssh {
-        return Err(Error::Invalid(format!(
-            "{url} is an SSH URL; kinfra-setup clones over HTTPS or from a local path. Use the https URL (for KTRDR: {DEFAULT_REPO}), or `git clone` it yourself into --path and rerun setup: it resumes from an existing clone"
-        )));
+        return Err(Error::SshUrl {
+            url: url.into(),
+            default: DEFAULT_REPO,
+        });
     }
     Ok(())
 }
@@ -225,14 +225,14 @@ struct Destination {
 /// naming the flag.
 fn destination_from_flag(ctx: &Context, o: &Options, repo: &Repo) -> Result<Destination> {
     let Some(raw) = &o.path else {
-        return Err(Error::Invalid(
-            "no destination: pass --path=PATH (for example --path=~/Documents/dev/ktrdr-prod)"
-                .into(),
-        ));
+        return Err(Error::NoDestination);
     };
     let dest = expand(raw, &ctx.cwd)?;
     check_destination(ctx, &dest, repo).map_err(|e| match e {
-        Error::Invalid(m) => Error::Invalid(format!("{m}. Choose another --path")),
+        Error::BadDestination { problem, .. } => Error::BadDestination {
+            problem,
+            from_flag: true,
+        },
         e => e,
     })
 }
@@ -246,7 +246,7 @@ fn free_space(path: &Path) -> Option<u64> {
 }
 
 /// Reads the filesystem and the registry, changes nothing: whether `dest` can hold
-/// local-prod. `Error::Invalid` / `Error::LocalProdExists` are bad answers (asked
+/// local-prod. `Error::BadDestination` / `Error::LocalProdExists` are bad answers (asked
 /// again at a terminal); other errors stop setup.
 fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destination> {
     let registered = ctx.registry().load()?.local_prod;
@@ -270,10 +270,12 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
     };
     if let Ok(meta) = std::fs::symlink_metadata(dest) {
         if !meta.is_dir() {
-            return Err(Error::Invalid(format!(
-                "{} exists and is not a directory",
-                dest.display()
-            )));
+            return Err(Error::BadDestination {
+                problem: DestinationProblem::NotADirectory {
+                    path: dest.to_path_buf(),
+                },
+                from_flag: false,
+            });
         }
         let empty = std::fs::read_dir(dest)
             .map_err(|e| Error::io("cannot read", dest, e))?
@@ -291,23 +293,32 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
             d.running = already_registered && running(dest);
             return Ok(d);
         }
-        return Err(Error::Invalid(format!(
-            "{} is not empty and is not a clone of {}; it was left untouched",
-            dest.display(),
-            repo.url
-        )));
+        return Err(Error::BadDestination {
+            problem: DestinationProblem::NotEmpty {
+                path: dest.to_path_buf(),
+                url: repo.url.clone(),
+            },
+            from_flag: false,
+        });
     }
     // Nothing there: the nearest existing ancestor must be a writable directory.
     let existing = dest
         .ancestors()
         .find(|p| std::fs::symlink_metadata(p).is_ok())
-        .ok_or_else(|| Error::Invalid(format!("{} has no existing parent", dest.display())))?;
+        .ok_or_else(|| Error::BadDestination {
+            problem: DestinationProblem::NoParent {
+                path: dest.to_path_buf(),
+            },
+            from_flag: false,
+        })?;
     if !existing.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{} is a file, so {} cannot be made under it",
-            existing.display(),
-            dest.display()
-        )));
+        return Err(Error::BadDestination {
+            problem: DestinationProblem::UnderAFile {
+                file: existing.to_path_buf(),
+                path: dest.to_path_buf(),
+            },
+            from_flag: false,
+        });
     }
     writable(existing)?;
     d.missing_top = dest
@@ -319,11 +330,11 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
 }
 
 fn writable(dir: &Path) -> Result<()> {
-    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).map_err(|_| {
-        Error::Invalid(format!(
-            "{} is not writable by you, so nothing can be made there",
-            dir.display()
-        ))
+    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).map_err(|_| Error::BadDestination {
+        problem: DestinationProblem::NotWritable {
+            path: dir.to_path_buf(),
+        },
+        from_flag: false,
     })
 }
 
@@ -382,7 +393,7 @@ impl Destination {
             running: self.running,
             resume: self.resume,
             created: self.missing_top,
-            uv: Err(Error::Other("uv sync has not run".into())),
+            uv: Err(Error::NotYet { what: "uv sync" }),
             synced: false,
         })
     }

@@ -8,11 +8,11 @@ use super::{
     check_repo_url, choose, destination_from_flag, lookup_item, onepassword, repo_name, repository,
     same_repo, section, timing,
 };
+use crate::instance::error::{Error, Result};
 use crate::instance::shared_data::{self, Mode};
 use crate::instance::{self, InitOptions, Instance, Kind, ProjectObjects, UpOptions};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::prereq::Check;
 
 /// Docker's answer about local-prod's name, asked while the clone runs.
@@ -177,9 +177,9 @@ fn prerequisites(
         d.prepare(ctx, o)
     });
     timing("prepared");
-    let checks = audit
-        .join()
-        .map_err(|_| Error::Other("the prerequisite audit crashed".into()))?;
+    let checks = audit.join().map_err(|_| Error::Crashed {
+        what: "the prerequisite audit",
+    })?;
     show_audit(ctx, &checks, early.as_ref())?;
     Ok((early, docker_seen))
 }

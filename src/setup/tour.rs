@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
+use crate::instance::error::{Error, Result};
 use crate::instance::{
     self, CreateOptions, DestroyOptions, Destroyed, InitOptions, Instance, Kind, ListRow, Status,
     UpOptions,
 };
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 /// What a step of the tour shows.
 pub enum Shown<'a> {
@@ -37,15 +37,13 @@ pub fn run(base: &Context, prod_dir: &Path, show: &mut dyn FnMut(Shown<'_>)) -> 
     };
 
     r.step("kinfra local-prod init");
-    let prod = instance::init(&prod_ctx, stack, Kind::LocalProd, InitOptions::default())
-        .map_err(|e| match e {
-            // That is most likely the user's real local-prod: never suggest removing it.
-            Error::ProjectInUse { project, what } => Error::Invalid(format!(
-                "the demo's local-prod needs the compose project name {project}, and Docker already \
-                 has {what}: probably your real local-prod, which the demo never touches. Nothing was \
-                 changed; run the demo on a machine (or at a time) without a {project} project"
-            )),
-            e => e,
+    let prod =
+        instance::init(&prod_ctx, stack, Kind::LocalProd, InitOptions::default()).map_err(|e| {
+            match e {
+                // That is most likely the user's real local-prod: never suggest removing it.
+                Error::ProjectInUse { project, what } => Error::DemoProjectInUse { project, what },
+                e => e,
+            }
         })?;
     show(Shown::Ports(&prod));
     r.step("kinfra local-prod up --no-secrets");

@@ -421,7 +421,10 @@ pub fn draft(name: &str, compose_file: &str, facts: &Facts) -> String {
 
 /// Checks the repository at `top` against `stack`: its compose file, its `.env`, and
 /// (when the engine answers) its external networks and volumes.
-pub fn check_repo(stack: &Stack, top: &std::path::Path) -> crate::Result<Vec<Finding>> {
+pub fn check_repo(
+    stack: &Stack,
+    top: &std::path::Path,
+) -> crate::stack::error::Result<Vec<Finding>> {
     let text = stack.compose_text_in(top)?;
     let mut out = check_text(stack, top, &text);
     // Only here, not at every `up`: one more engine query.

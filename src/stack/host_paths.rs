@@ -88,7 +88,7 @@ pub fn host_path_refusal(
 /// user's home, kinfra's home, the checkout it was read from): every command reads
 /// the description through here, so a refused entry stops it before it does
 /// anything (exit 2).
-pub fn check_here(stack: &super::Stack, repo: &Path) -> crate::support::error::Result<()> {
+pub fn check_here(stack: &super::Stack, repo: &Path) -> crate::stack::error::Result<()> {
     use crate::support::env_vars::{EnvVars, get};
     let user_home = PathBuf::from(get(EnvVars::HOME).unwrap_or_default());
     let kinfra_home = crate::state::home::Home::from_env()
@@ -96,7 +96,7 @@ pub fn check_here(stack: &super::Stack, repo: &Path) -> crate::support::error::R
         .unwrap_or_else(|_| user_home.join(".ktrdr"));
     for p in &stack.host_paths {
         if let Some(why) = host_path_refusal(p, &user_home, &kinfra_home, repo) {
-            return Err(crate::support::error::Error::StackInvalid {
+            return Err(crate::stack::error::StackError::StackInvalid {
                 origin: stack.origin.clone(),
                 message: format!("isolate.host_paths entry {p:?} {why}"),
             });

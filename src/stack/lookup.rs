@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::Stack;
 use super::builtin::{KTRDR, KTRDR_COMPOSE_FILE, ktrdr_for};
+use crate::stack::error::{Result, StackError};
 use crate::state::home::Home;
-use crate::support::error::{Error, Result};
 use crate::tools::git;
 
 /// The stack for work in `cwd`, one rule for every command: the `kinfra.toml` of
@@ -51,11 +51,11 @@ fn from_infra_toml(dir: &Path) -> Result<Option<Stack>> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("could not read", &path, e)),
+        Err(e) => return Err(StackError::io("could not read", &path, e)),
     };
     let origin = format!("{} (devops-ai's, read as kinfra's)", path.display());
     let (kinfra, notes) =
-        crate::stack::infra_toml::translate(&text).map_err(|message| Error::StackInvalid {
+        crate::stack::infra_toml::translate(&text).map_err(|message| StackError::StackInvalid {
             origin: origin.clone(),
             message,
         })?;
@@ -157,12 +157,12 @@ fn compose_file_setting(top: &Path) -> Result<Vec<String>> {
             .strip_prefix(top)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| f.trim_start_matches("./").to_string());
-        crate::support::validate::repo_path(&rel).map_err(|message| Error::StackInvalid {
+        crate::support::validate::repo_path(&rel).map_err(|message| StackError::StackInvalid {
             origin: "COMPOSE_FILE".into(),
             message,
         })?;
         if !top.join(&rel).is_file() {
-            return Err(Error::StackInvalid {
+            return Err(StackError::StackInvalid {
                 origin: "COMPOSE_FILE".into(),
                 message: format!("{rel} is not a file in {}", top.display()),
             });

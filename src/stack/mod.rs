@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::support::error::{Error, Result};
+use crate::stack::error::{Result, StackError};
 
 /// The file a repository describes its stack in.
 pub const FILE_NAME: &str = "kinfra.toml";
@@ -268,8 +268,7 @@ impl Stack {
     /// The instance's own compose files: kinfra runs what the repository carries (a
     /// copy compiled into kinfra would drift from it), so a missing one is an error.
     pub fn compose_files_in(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        self
-            .compose_files
+        self.compose_files
             .iter()
             .map(|f| {
                 let own = dir.join(f);
@@ -277,16 +276,17 @@ impl Stack {
                     // Links followed: a tracked symlink must not bring in a file from
                     // outside the checkout.
                     crate::support::fsutil::resolve_inside(dir, Path::new(f)).map_err(|why| {
-                        Error::Invalid(format!(
-                            "refused the compose file {f}: {why}; kinfra reads only files inside the repository"
-                        ))
+                        StackError::ComposeFileOutside {
+                            file: f.clone(),
+                            why,
+                        }
                     })?;
                     Ok(own)
                 } else {
-                    Err(Error::Invalid(format!(
-                        "{} has no {f} (the stack's compose_file); kinfra runs the repository's own compose file: check out a branch that has it, or name the right file in kinfra.toml",
-                        dir.display(),
-                    )))
+                    Err(StackError::ComposeFileMissing {
+                        dir: dir.to_path_buf(),
+                        file: f.clone(),
+                    })
                 }
             })
             .collect()
@@ -439,14 +439,16 @@ impl Stack {
     /// Parses and checks a description; `origin` names it in messages (a path, or
     /// "the built-in KTRDR description").
     pub fn parse(text: &str, origin: &str) -> Result<Stack> {
-        let raw: file::Raw = toml::from_str(text).map_err(|e| Error::StackInvalid {
+        let raw: file::Raw = toml::from_str(text).map_err(|e| StackError::StackInvalid {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        let mut s = raw.into_stack().map_err(|message| Error::StackInvalid {
-            origin: origin.to_string(),
-            message,
-        })?;
+        let mut s = raw
+            .into_stack()
+            .map_err(|message| StackError::StackInvalid {
+                origin: origin.to_string(),
+                message,
+            })?;
         s.origin = origin.to_string();
         Ok(s)
     }
@@ -461,7 +463,7 @@ impl Stack {
                 Ok(Some(s))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("could not read", &path, e)),
+            Err(e) => Err(StackError::io("could not read", &path, e)),
         }
     }
 }
@@ -473,7 +475,7 @@ pub fn compose_text(files: &[PathBuf]) -> Result<String> {
     for f in files {
         text.push_str(
             &std::fs::read_to_string(f)
-                .map_err(|e| Error::io("could not read the compose file", f, e))?,
+                .map_err(|e| StackError::io("could not read the compose file", f, e))?,
         );
         text.push('\n');
     }
@@ -494,6 +496,7 @@ impl Stack {
 mod builtin;
 pub mod check;
 pub mod compat;
+pub mod error;
 mod file;
 mod host_paths;
 pub mod infra_toml;

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::state::error::{Result, StateError};
 use crate::state::home::Home;
 use crate::state::registry::Registry;
-use crate::support::error::{Error, Result};
 use crate::support::prompt::Prompter;
 
 use crate::support::env_vars::EnvVars;
@@ -164,7 +164,7 @@ impl Context {
         crate::support::env_vars::check()?;
         let home = Home::from_env()?;
         let cwd = std::env::current_dir()
-            .map_err(|e| Error::io("could not read the current directory", ".", e))?;
+            .map_err(|e| StateError::io("could not read the current directory", ".", e))?;
         Ok(Context {
             home,
             cwd,

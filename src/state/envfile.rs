@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use crate::support::error::{EnvFileError, LoadError};
+pub use crate::state::error::{EnvFileError, LoadError};
 
 pub const FILE_NAME: &str = ".env.sandbox";
 
@@ -111,14 +111,14 @@ pub fn write(
     path: &Path,
     map: &BTreeMap<String, String>,
     mode: Option<u32>,
-) -> crate::support::error::Result<()> {
-    use crate::support::error::Error;
-    let text = render(map).map_err(|source| Error::EnvUnwritable {
+) -> crate::state::error::Result<()> {
+    use crate::state::error::StateError;
+    let text = render(map).map_err(|source| StateError::EnvUnwritable {
         path: path.to_path_buf(),
         source,
     })?;
     crate::support::fsutil::write_atomic(path, text.as_bytes(), mode)
-        .map_err(|e| Error::io("could not write", path, e))
+        .map_err(|e| StateError::io("could not write", path, e))
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::ffi::OsStr;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
+use crate::state::error::{Result, StateError};
 use crate::support::env_vars::EnvVars;
-use crate::support::error::{Error, Result};
 
 /// Kinfra home. Derefs to its path, for the few callers that only show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +26,16 @@ impl Home {
                 p
             } else {
                 std::env::current_dir()
-                    .map_err(|e| Error::io("could not read the current directory", ".", e))?
+                    .map_err(|e| StateError::io("could not read the current directory", ".", e))?
                     .join(p)
             }));
         }
         std::env::var_os(EnvVars::HOME)
             .filter(|h| !h.is_empty())
             .map(|h| Home(PathBuf::from(h).join(".ktrdr")))
-            .ok_or_else(|| Error::Invalid("neither KINFRA_HOME nor HOME is set".into()))
+            .ok_or(StateError::NoHome {
+                home_var: EnvVars::KINFRA_HOME,
+            })
     }
 
     pub fn path(&self) -> &Path {

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::error::{Result, StateError};
 use crate::state::home::Home;
-use crate::support::error::{Error, Result};
 
 pub const VERSION: u64 = 1;
 /// The Python tools' registry with a slot pool (`slots`): read, kept and written back
@@ -213,7 +213,7 @@ impl Contents {
     pub fn parse(text: &[u8], path: &Path) -> Result<Self> {
         // Check the version before the shape, so a future format is reported as such.
         let value: serde_json::Value =
-            serde_json::from_slice(text).map_err(|source| Error::RegistryCorrupt {
+            serde_json::from_slice(text).map_err(|source| StateError::RegistryCorrupt {
                 path: path.to_owned(),
                 source,
             })?;
@@ -222,21 +222,21 @@ impl Contents {
             // pool, kept as it is (in `other`) and written back as version 2.
             Some(v) if v.as_u64() == Some(VERSION) || v.as_u64() == Some(VERSION_POOL) => {}
             Some(v) => {
-                return Err(Error::RegistryVersion {
+                return Err(StateError::RegistryVersion {
                     path: path.to_owned(),
                     reads: [VERSION, VERSION_POOL],
                     version: v.to_string(),
                 });
             }
             None => {
-                return Err(Error::RegistryVersion {
+                return Err(StateError::RegistryVersion {
                     path: path.to_owned(),
                     reads: [VERSION, VERSION_POOL],
                     version: "(none)".into(),
                 });
             }
         }
-        serde_json::from_value(value).map_err(|source| Error::RegistryCorrupt {
+        serde_json::from_value(value).map_err(|source| StateError::RegistryCorrupt {
             path: path.to_owned(),
             source,
         })
@@ -307,7 +307,7 @@ impl Contents {
         let used = self.used_slots();
         (1..=max)
             .find(|s| !used.contains_key(s))
-            .ok_or_else(|| Error::SlotsFull {
+            .ok_or_else(|| StateError::SlotsFull {
                 max,
                 holders: used.into_iter().collect(),
             })
@@ -400,7 +400,7 @@ impl Registry {
         if let Ok(meta) = std::fs::symlink_metadata(path)
             && meta.file_type().is_symlink()
         {
-            return Err(Error::RegistrySymlink {
+            return Err(StateError::RegistrySymlink {
                 path: path.to_path_buf(),
                 target: std::fs::read_link(path).unwrap_or_default(),
             });
@@ -408,7 +408,7 @@ impl Registry {
         match std::fs::read(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("could not read the registry", path, e)),
+            Err(e) => Err(StateError::io("could not read the registry", path, e)),
         }
     }
 
@@ -431,6 +431,15 @@ impl Registry {
     /// Runs `f` on the registry under an exclusive lock and saves the result if it
     /// changed. Nothing is written when `f` fails.
     pub fn update<T>(&self, f: impl FnOnce(&mut Contents) -> Result<T>) -> Result<T> {
+        self.update_with(f)
+    }
+
+    /// [`Registry::update`] for an `f` that fails with its caller's own error (an
+    /// upper layer's, which carries the registry's).
+    pub fn update_with<T, E: From<StateError>>(
+        &self,
+        f: impl FnOnce(&mut Contents) -> Result<T, E>,
+    ) -> Result<T, E> {
         let _lock = self.lock()?;
         let before = self.load()?;
         let mut contents = before.clone();
@@ -455,17 +464,17 @@ impl Registry {
     fn lock_file(&self, name: &str, what: &str) -> Result<File> {
         let dir = self.dir();
         std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io("could not create the registry directory", dir, e))?;
+            .map_err(|e| StateError::io("could not create the registry directory", dir, e))?;
         let lock_path = dir.join(name);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| Error::io("could not open the lock file", &lock_path, e))?;
+            .map_err(|e| StateError::io("could not open the lock file", &lock_path, e))?;
         let waited = std::time::Instant::now();
         file.lock()
-            .map_err(|e| Error::io("could not take the lock", &lock_path, e))?;
+            .map_err(|e| StateError::io("could not take the lock", &lock_path, e))?;
         // For the contention benchmark: how long this process waited for the lock.
         if crate::support::env_vars::is_set(crate::support::env_vars::EnvVars::KINFRA_TIMING) {
             crate::errln!(
@@ -492,13 +501,13 @@ impl Registry {
 }
 
 fn parse_side(bytes: &[u8], path: &Path) -> Result<KinfraState> {
-    let corrupt = |source| Error::RegistryCorrupt {
+    let corrupt = |source| StateError::RegistryCorrupt {
         path: path.to_owned(),
         source,
     };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(corrupt)?;
     if value.get("version").and_then(|v| v.as_u64()) != Some(VERSION) {
-        return Err(Error::RegistryVersion {
+        return Err(StateError::RegistryVersion {
             path: path.to_owned(),
             reads: [VERSION, VERSION_POOL],
             version: value
@@ -513,11 +522,14 @@ fn parse_side(bytes: &[u8], path: &Path) -> Result<KinfraState> {
 /// Pretty JSON, replaced atomically and durably (temp file, fsync, rename, fsync
 /// of the directory); mode 0600 (the temp file's).
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::Other(format!("could not encode {}: {e}", path.display())))?;
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|source| StateError::RegistryUnencodable {
+            path: path.to_path_buf(),
+            source,
+        })?;
     text.push('\n');
     crate::support::fsutil::write_atomic(path, text.as_bytes(), None)
-        .map_err(|e| Error::io("could not write the registry", path, e))
+        .map_err(|e| StateError::io("could not write the registry", path, e))
 }
 
 #[cfg(test)]

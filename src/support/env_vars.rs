@@ -1,6 +1,8 @@
 //! Every environment variable kinfra reads, in one place (like uv's `EnvVars`), so
 //! the documentation and the code cannot drift apart. `docs/` lists the same names.
 
+use crate::support::error::SupportError;
+
 /// Namespace for the variable names.
 pub struct EnvVars;
 
@@ -106,51 +108,70 @@ const NUMBERS: [(&str, u64, &str); 5] = [
 
 /// One rule for every variable kinfra reads: a value it cannot use is an error
 /// naming the variable, before any command acts (never a silent default).
-pub fn check() -> crate::Result<()> {
+pub fn check() -> Result<(), SupportError> {
+    let bad = |name: &'static str, value: String, why: String| SupportError::BadVariable {
+        name,
+        value,
+        why,
+    };
     for (name, min, unit) in NUMBERS {
-        number(name, min).map_err(|e| {
-            crate::Error::Invalid(format!("{e} ({unit}): set a number, or unset it"))
-        })?;
+        if let (Err(_), Some(v)) = (number(name, min), get(name)) {
+            let from = if min > 0 {
+                format!(" from {min}")
+            } else {
+                String::new()
+            };
+            return Err(bad(
+                name,
+                v,
+                format!(" is not a whole number{from} ({unit}): set a number, or unset it"),
+            ));
+        }
     }
     if let Some(v) = get(EnvVars::KINFRA_MEMORY_BUDGET)
         && crate::support::units::parse_bytes(&v).is_none()
     {
-        return Err(crate::Error::Invalid(format!(
-            "{}={v:?} is not a size (examples: 8G, 512M, 2000000000): set a size, or unset it",
-            EnvVars::KINFRA_MEMORY_BUDGET
-        )));
+        return Err(bad(
+            EnvVars::KINFRA_MEMORY_BUDGET,
+            v,
+            " is not a size (examples: 8G, 512M, 2000000000): set a size, or unset it".into(),
+        ));
     }
     if let Some(v) = get(EnvVars::KINFRA_ROUTER_PORT)
         && !v.trim().parse::<u16>().is_ok_and(|p| p >= 1024)
     {
-        return Err(crate::Error::Invalid(format!(
-            "{}={v:?} is not a port from 1024 to 65535: set one, or unset it (default 7355)",
-            EnvVars::KINFRA_ROUTER_PORT
-        )));
+        return Err(bad(
+            EnvVars::KINFRA_ROUTER_PORT,
+            v,
+            " is not a port from 1024 to 65535: set one, or unset it (default 7355)".into(),
+        ));
     }
     if let Some(v) = get(EnvVars::KINFRA_IDLE_STOP)
         && crate::support::units::parse_duration(&v).is_none()
     {
-        return Err(crate::Error::Invalid(format!(
-            "{}={v:?} is not a duration (examples: 30m, 2h, 90s): set one, or unset it",
-            EnvVars::KINFRA_IDLE_STOP
-        )));
+        return Err(bad(
+            EnvVars::KINFRA_IDLE_STOP,
+            v,
+            " is not a duration (examples: 30m, 2h, 90s): set one, or unset it".into(),
+        ));
     }
     if let Some(v) = get(EnvVars::KINFRA_ROUTER)
         && !["on", "off"].contains(&v.as_str())
     {
-        return Err(crate::Error::Invalid(format!(
-            "{}={v:?}: use `off` (`up` does not start the router) or `on`, or unset it",
-            EnvVars::KINFRA_ROUTER
-        )));
+        return Err(bad(
+            EnvVars::KINFRA_ROUTER,
+            v,
+            ": use `off` (`up` does not start the router) or `on`, or unset it".into(),
+        ));
     }
     if let Some(v) = get(EnvVars::KINFRA_COMPOSE)
         && !["plugin", "standalone"].contains(&v.as_str())
     {
-        return Err(crate::Error::Invalid(format!(
-            "{}={v:?} is not a compose variant: use `plugin` (docker compose) or `standalone` (docker-compose), or unset it",
-            EnvVars::KINFRA_COMPOSE
-        )));
+        return Err(bad(
+            EnvVars::KINFRA_COMPOSE,
+            v,
+            " is not a compose variant: use `plugin` (docker compose) or `standalone` (docker-compose), or unset it".into(),
+        ));
     }
     Ok(())
 }

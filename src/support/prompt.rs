@@ -7,7 +7,9 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crate::support::error::{Error, Result};
+use crate::support::error::SupportError as Error;
+
+type Result<T> = std::result::Result<T, Error>;
 
 pub trait Prompter: Send + Sync {
     /// A yes/no question, answered with Enter (a stray word is never an answer).
@@ -34,9 +36,9 @@ impl Prompter for NoPrompter {
 }
 
 fn no_terminal(prompt: &str) -> Error {
-    Error::Invalid(format!(
-        "\"{prompt}\" needs an answer, and there is no terminal to ask; pass the matching flag"
-    ))
+    Error::NoTerminal {
+        prompt: prompt.to_string(),
+    }
 }
 
 /// Answers given in advance, in order, as typed: `""` is Enter (the default), `y`/`n`
@@ -73,15 +75,19 @@ impl Scripted {
             .lock()
             .ok()
             .and_then(|mut a| a.pop_front())
-            .ok_or_else(|| Error::Other(format!("no scripted answer for \"{prompt}\"")))
+            .ok_or_else(|| Error::NoScriptedAnswer {
+                prompt: prompt.to_string(),
+            })
     }
 }
 
 impl Prompter for Scripted {
     fn confirm(&self, prompt: &str, default: bool) -> Result<bool> {
         let a = self.next(prompt)?;
-        parse_yes_no(&a, default).ok_or_else(|| {
-            Error::Other(format!("scripted answer {a:?} to \"{prompt}\" is not y/n"))
+        parse_yes_no(&a, default).ok_or_else(|| Error::Unscripted {
+            prompt: prompt.to_string(),
+            answer: format!("{a:?}"),
+            expected: "y/n".into(),
         })
     }
     fn input(&self, prompt: &str, default: Option<&str>) -> Result<String> {
@@ -93,10 +99,10 @@ impl Prompter for Scripted {
     }
     fn select(&self, prompt: &str, items: &[&str], default: usize) -> Result<usize> {
         let a = self.next(prompt)?;
-        parse_choice(&a, items, default).ok_or_else(|| {
-            Error::Other(format!(
-                "scripted answer {a:?} to \"{prompt}\" is not one of {items:?}"
-            ))
+        parse_choice(&a, items, default).ok_or_else(|| Error::Unscripted {
+            prompt: prompt.to_string(),
+            answer: format!("{a:?}"),
+            expected: format!("one of {items:?}"),
         })
     }
 }

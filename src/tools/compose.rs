@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::state::home::Home;
 use crate::support::env_vars::EnvVars;
-use crate::support::error::{Error, Result};
+use crate::support::error::SupportError;
 use crate::support::exec::Cmd;
+use crate::tools::error::{Result, ToolsError};
 
 pub mod dotenv;
 
@@ -41,16 +42,19 @@ impl Compose {
         if let Ok(v) = std::env::var(EnvVars::KINFRA_COMPOSE)
             && !["", "plugin", "standalone"].contains(&v.as_str())
         {
-            return Err(Error::Invalid(format!(
-                "{}={v:?} is not a compose variant: use `plugin` (docker compose) or `standalone` (docker-compose), or unset it",
-                EnvVars::KINFRA_COMPOSE
-            )));
+            // The same refusal as `env_vars::check`'s, for callers that did not run it.
+            return Err(SupportError::BadVariable {
+                name: EnvVars::KINFRA_COMPOSE,
+                value: v,
+                why: " is not a compose variant: use `plugin` (docker compose) or `standalone` (docker-compose), or unset it".into(),
+            }
+            .into());
         }
         static CACHE: OnceLock<std::result::Result<Compose, String>> = OnceLock::new();
         CACHE
             .get_or_init(|| detect_cached(home).ok_or_else(|| "none".to_string()))
             .clone()
-            .map_err(|_| Error::NoCompose)
+            .map_err(|_| ToolsError::NoCompose)
     }
 
     /// "docker compose 2.24.1" / "docker-compose 1.29.2"

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::support::env_vars::EnvVars;
-use crate::support::error::{Error, Result};
 use crate::support::exec::{Cmd, ExecError};
+use crate::tools::error::{Result, ToolsError};
 
 mod endpoint;
 mod owned;

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::error::{Error, Result};
 use crate::support::exec::Cmd;
+use crate::tools::error::{Result, ToolsError};
 
 fn git(dir: &Path) -> Cmd {
     Cmd::new("git")
@@ -17,7 +17,7 @@ fn git(dir: &Path) -> Cmd {
 pub fn toplevel(dir: &Path) -> Result<PathBuf> {
     match git(dir).args(["rev-parse", "--show-toplevel"]).output() {
         Ok(out) if out.status.success() => Ok(PathBuf::from(out.stdout.trim())),
-        Ok(_) => Err(Error::NotInRepo {
+        Ok(_) => Err(ToolsError::NotInRepo {
             dir: dir.to_owned(),
         }),
         Err(e) => Err(e.into()),
@@ -118,10 +118,10 @@ pub fn exclude_locally(top: &Path, pattern: &str) -> Result<()> {
     new.push_str(pattern);
     new.push('\n');
     if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("could not create", dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| ToolsError::io("could not create", dir, e))?;
     }
     crate::support::fsutil::write_atomic(&file, new.as_bytes(), Some(0o644))
-        .map_err(|e| Error::io("could not write", &file, e))
+        .map_err(|e| ToolsError::io("could not write", &file, e))
 }
 
 fn ref_exists(repo: &Path, refname: &str) -> Result<bool> {
@@ -173,7 +173,7 @@ pub fn worktree_add(repo: &Path, path: &Path, branch: &str, base: Option<&str>) 
         if stderr.contains("is already checked out")
             || stderr.contains("is already used by worktree")
         {
-            return Err(Error::BranchCheckedOut {
+            return Err(ToolsError::BranchCheckedOut {
                 branch: branch.to_string(),
                 source: e,
             });
@@ -186,11 +186,9 @@ pub fn worktree_add(repo: &Path, path: &Path, branch: &str, base: Option<&str>) 
 /// The commit a revision (`main`, `abc123`, `v1.2`) names in `repo`, as its full
 /// hash. Anything git cannot resolve to a commit, an option included, is refused.
 pub fn resolve_commit(repo: &Path, rev: &str) -> Result<String> {
-    let refused = || {
-        Error::Invalid(format!(
-            "the base {rev:?} is not a commit of {}: name a branch, tag or commit",
-            repo.display()
-        ))
+    let refused = || ToolsError::NotACommit {
+        rev: rev.to_string(),
+        repo: repo.to_path_buf(),
     };
     if rev.trim().is_empty() || rev.starts_with('-') || rev.chars().any(char::is_control) {
         return Err(refused());

@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod docker;
+pub mod error;
 pub mod git;
 pub mod model;
 pub mod prereq;

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::state::home::Home;
-use crate::support::error::{Error, Result};
 use crate::tools::compose::{Compose, Project, Variant};
+use crate::tools::error::{Result, ToolsError};
 
 mod engine;
 mod isolate;
@@ -372,16 +372,14 @@ pub fn config(compose: &Compose, project: &Project, secret_vars: &[String]) -> R
     let out = cmd
         .timeout(std::time::Duration::from_secs(60))
         .run()
-        .map_err(|e| Error::ComposeConfig {
+        .map_err(|e| ToolsError::ComposeConfig {
             file: project.file().to_path_buf(),
             source: e,
         })?;
-    let mut doc = parse(&out).map_err(|m| {
-        Error::Other(format!(
-            "could not read what `{} config` printed for {}: {m}",
-            compose.describe(),
-            project.file().display()
-        ))
+    let mut doc = parse(&out).map_err(|m| ToolsError::ComposeOutput {
+        tool: compose.describe(),
+        file: project.file().to_path_buf(),
+        why: m,
     })?;
     restore_placeholders(&mut doc, secret_vars);
     Ok(doc)

@@ -15,8 +15,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::state::kind::Kind;
-pub use crate::support::error::SecretsError;
 use crate::support::exec::{Cmd, ExecError};
+pub use crate::tools::error::SecretsError;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

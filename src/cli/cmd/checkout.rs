@@ -31,7 +31,11 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: crate::Result<Stack>, a: Args) -> crate::Result<i32> {
+pub fn run(
+    ctx: &Context,
+    stack: crate::Result<Stack>,
+    a: Args,
+) -> crate::cli::error::CliResult<i32> {
     if a.name.is_none() && !a.none {
         let now = if router::status(ctx).running {
             let (_, body) = router::client::call(ctx, "GET", "/api/checkout", None)?;
@@ -68,8 +72,9 @@ pub fn run(ctx: &Context, stack: crate::Result<Stack>, a: Args) -> crate::Result
             404 => crate::Error::NoSuchInstance {
                 name: a.name.unwrap_or_default(),
             },
-            _ => crate::Error::Invalid(why),
-        });
+            status => crate::Error::RouterRefused { status, why },
+        }
+        .into());
     }
     let now: Checkout = serde_json::from_str(&answer).unwrap_or_default();
     show(&now, a.json);

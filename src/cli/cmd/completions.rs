@@ -17,7 +17,7 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(a: Args) -> crate::Result<i32> {
+pub fn run(a: Args) -> crate::cli::error::CliResult<i32> {
     let shell: &dyn EnvCompleter = match a.shell {
         clap_complete::Shell::Bash => &Bash,
         clap_complete::Shell::Zsh => &Zsh,
@@ -25,9 +25,9 @@ pub fn run(a: Args) -> crate::Result<i32> {
         clap_complete::Shell::Elvish => &Elvish,
         clap_complete::Shell::PowerShell => &Powershell,
         other => {
-            return Err(crate::Error::Invalid(format!(
-                "no completion script for {other}"
-            )));
+            return Err(crate::cli::error::CliError::NoCompletionScript {
+                shell: other.to_string(),
+            });
         }
     };
     let mut out = Vec::new();
@@ -39,7 +39,7 @@ pub fn run(a: Args) -> crate::Result<i32> {
             "kinfra",
             &mut out,
         )
-        .map_err(|e| crate::Error::Other(format!("could not write the script: {e}")))?;
+        .map_err(|source| crate::cli::error::CliError::ScriptUnwritable { source })?;
     crate::outln!("{}", String::from_utf8_lossy(&out).trim_end());
     Ok(0)
 }

@@ -17,7 +17,7 @@ pub struct Args {
     pub args: Vec<String>,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     let out = instance::compose(ctx, stack, &inst, &a.args, !a.no_secrets)?;
     if !out.stdout.is_empty() {

@@ -44,7 +44,7 @@ pub struct Args {
     pub no_secrets: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     // The slot and the source are checked before anything is made.
     let slot = super::slot_arg(stack, a.slot.as_deref())?;
     let source = match &a.data {
@@ -63,9 +63,7 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         ..Default::default()
     };
     if opts.on.is_some() && source.is_some() {
-        return Err(crate::Error::Invalid(
-            "--data with --on: copying data between engines is not supported yet; create it, then copy on that engine".into(),
-        ));
+        return Err(crate::cli::error::CliError::DataWithOn);
     }
     let inst = match &source {
         Some(src) => {

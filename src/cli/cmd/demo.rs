@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
+use crate::cli::error::{CliError, CliResult as Result};
+use crate::instance::error::Error;
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -23,11 +24,9 @@ pub struct Args {
 pub fn run(outer: &Context, a: Args) -> Result<i32> {
     crate::tools::docker::ping()?;
     if !crate::setup::demo::image_present() {
-        return Err(Error::Invalid(format!(
-            "the demo image {} is not present; build it with scripts/demo-image.sh (or docker pull {})",
-            crate::setup::demo::IMAGE,
-            crate::setup::demo::IMAGE
-        )));
+        return Err(CliError::DemoImageMissing {
+            image: crate::setup::demo::IMAGE,
+        });
     }
     // A temporary directory is removed when `_temp` drops, unless --keep.
     let (root, _temp) = match &a.dir {
@@ -78,7 +77,7 @@ pub fn run(outer: &Context, a: Args) -> Result<i32> {
             root.display(),
             base.home.display()
         ));
-        return result.map(|_| 0);
+        return result.map(|_| 0).map_err(CliError::from);
     }
     let torn = crate::setup::tour::tear_down(&base, &prod_dir);
     result?;

@@ -1,7 +1,7 @@
+use crate::instance::error::Error;
 use crate::instance::{self, DestroyOptions, Destroyed};
 use crate::stack::Stack;
 use crate::state::context::Context;
-use crate::support::error::Error;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -67,7 +67,7 @@ pub(crate) fn summary(ctx: &Context, d: &Destroyed) {
     }
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     // At a terminal, a person confirms what goes; scripts and agents (no terminal)
     // rely on the refusal to lose work instead.
     if ctx.interactive && !a.yes {
@@ -102,7 +102,11 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     Ok(0)
 }
 
-pub fn run_local_prod(ctx: &Context, stack: &Stack, a: LocalProdArgs) -> crate::Result<i32> {
+pub fn run_local_prod(
+    ctx: &Context,
+    stack: &Stack,
+    a: LocalProdArgs,
+) -> crate::cli::error::CliResult<i32> {
     if !a.force {
         let entry = ctx
             .registry()

@@ -48,12 +48,12 @@ pub fn run(
     ctx: &Context,
     stack: std::result::Result<&Stack, &crate::Error>,
     a: Args,
-) -> crate::Result<i32> {
+) -> crate::cli::error::CliResult<i32> {
     let mut checks = prereq::audit(&ctx.home);
     let docker_ok = checks
         .iter()
         .any(|c| c.name == "docker engine" && c.status == prereq::Status::Ok);
-    let own = crate::setup::checkup::own_state(ctx, stack, docker_ok);
+    let own = crate::setup::checkup::own_state(ctx, stack, docker_ok, crate::cli::hints::hint);
     let description_ok = stack.is_ok();
     let registry_ok = own
         .iter()

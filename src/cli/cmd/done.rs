@@ -12,7 +12,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     match workflow::find_done(ctx, stack, &a.name)? {
         Done::Sandbox(id) => {
             let d = instance::destroy(

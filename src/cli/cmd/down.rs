@@ -16,7 +16,7 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     if a.volumes && kind == Kind::LocalProd && !a.yes {
         let confirmed = super::confirm_data_loss(

@@ -43,7 +43,7 @@ pub struct RmArgs {
     pub name: String,
 }
 
-pub fn run(ctx: &Context, c: EngineCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, c: EngineCmd) -> crate::cli::error::CliResult<i32> {
     match c {
         EngineCmd::Add(a) => {
             let added = engine::add(ctx, &a.name, &a.url)?;

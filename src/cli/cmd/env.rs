@@ -29,7 +29,7 @@ pub fn export_line(k: &str, v: &str) -> String {
     format!("export {k}='{}'", v.replace('\'', r"'\''"))
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
     let vars = vars(ctx, stack, &inst);
     if a.json {

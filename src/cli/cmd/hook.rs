@@ -14,7 +14,7 @@ pub enum HookCmd {
     Install,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, c: HookCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, c: HookCmd) -> crate::cli::error::CliResult<i32> {
     match c {
         HookCmd::WorktreeCreate => {
             let payload = crate::agents::hook::parse(&crate::agents::hook::read_one(

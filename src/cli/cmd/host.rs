@@ -40,7 +40,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, c: HostCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, c: HostCmd) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, Kind::LocalProd, None)?;
     if stack.host.is_empty() && !matches!(c, HostCmd::Status(_)) {
         ctx.reporter

@@ -18,7 +18,7 @@ pub struct Args {
     pub no_secrets: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let (inst, plan) =
         crate::instance::workflow::implement(ctx, stack, &a.target, a.base.as_deref())?;
     ctx.reporter.success(&format!(

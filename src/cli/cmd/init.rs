@@ -25,7 +25,12 @@ repository kinfra can run."
 )]
 pub struct LocalProdArgs {}
 
-fn done(ctx: &Context, stack: &Stack, inst: &instance::Instance, up: &str) -> crate::Result<i32> {
+fn done(
+    ctx: &Context,
+    stack: &Stack,
+    inst: &instance::Instance,
+    up: &str,
+) -> crate::cli::error::CliResult<i32> {
     ctx.reporter
         .success(&format!("Initialized {} {}", inst.kind.label(), inst.id()));
     ctx.reporter.info(&format!("described by {}", stack.origin));
@@ -34,7 +39,7 @@ fn done(ctx: &Context, stack: &Stack, inst: &instance::Instance, up: &str) -> cr
     Ok(0)
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let slot = super::slot_arg(stack, a.slot.as_deref())?;
     let inst = instance::init(
         ctx,
@@ -49,7 +54,11 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
     done(ctx, stack, &inst, "kinfra sandbox up")
 }
 
-pub fn run_local_prod(ctx: &Context, stack: &Stack, _: LocalProdArgs) -> crate::Result<i32> {
+pub fn run_local_prod(
+    ctx: &Context,
+    stack: &Stack,
+    _: LocalProdArgs,
+) -> crate::cli::error::CliResult<i32> {
     let inst = instance::init(ctx, stack, Kind::LocalProd, InitOptions::default())?;
     done(ctx, stack, &inst, "kinfra local-prod up")
 }

@@ -19,7 +19,7 @@ pub struct Args {
     pub minimal: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let mode = match (a.from, a.minimal) {
         (Some(p), _) => Mode::From(p),
         (None, true) => Mode::Minimal,

@@ -27,22 +27,21 @@ pub enum InternalCmd {
     },
 }
 
-pub fn run(ctx: &Context, c: InternalCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, c: InternalCmd) -> crate::cli::error::CliResult<i32> {
     match c {
         InternalCmd::RecordFootprint { id } => {
-            crate::support::validate::project_name(&id).map_err(crate::Error::Invalid)?;
+            crate::support::validate::project_name(&id)
+                .map_err(|why| crate::cli::error::CliError::BadInstanceId { why })?;
             crate::instance::budget::record(ctx, &id);
         }
         InternalCmd::KeepMirrored { id, token } => {
-            crate::support::validate::project_name(&id).map_err(crate::Error::Invalid)?;
+            crate::support::validate::project_name(&id)
+                .map_err(|why| crate::cli::error::CliError::BadInstanceId { why })?;
             crate::engine::remote::keep_mirrored(ctx, &id, &token);
         }
         InternalCmd::Thaw { journal } => {
             if !crate::data::journal::is_journal_path(&ctx.home, &journal) {
-                return Err(crate::Error::Invalid(format!(
-                    "{} is not a data journal of this kinfra home",
-                    journal.display()
-                )));
+                return Err(crate::cli::error::CliError::NotAJournal { path: journal });
             }
             crate::data::journal::watch(&journal);
         }

@@ -9,7 +9,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let listing = instance::list(ctx, stack)?;
     if let Some(e) = &listing.docker_error {
         ctx.reporter.warn(&format!(

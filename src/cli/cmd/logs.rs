@@ -18,7 +18,14 @@ pub struct Args {
     pub lines: usize,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
-    instance::logs(ctx, stack, &inst, a.service.as_deref(), a.follow, a.lines)
+    Ok(instance::logs(
+        ctx,
+        stack,
+        &inst,
+        a.service.as_deref(),
+        a.follow,
+        a.lines,
+    )?)
 }

@@ -11,7 +11,16 @@ Claude Code, in the repository (see docs/AGENTS.md):
 )]
 pub struct Args {}
 
-pub fn run(ctx: &crate::state::context::Context, stack: &Stack, _a: Args) -> crate::Result<i32> {
-    crate::agents::mcp::serve(stack.clone(), ctx.home.clone(), ctx.cwd.clone())?;
+pub fn run(
+    ctx: &crate::state::context::Context,
+    stack: &Stack,
+    _a: Args,
+) -> crate::cli::error::CliResult<i32> {
+    crate::agents::mcp::serve(
+        stack.clone(),
+        ctx.home.clone(),
+        ctx.cwd.clone(),
+        crate::cli::hints::hint,
+    )?;
     Ok(0)
 }

@@ -39,6 +39,7 @@ pub mod url;
 pub mod wait;
 pub mod worktrees;
 
+use crate::cli::error::CliError;
 use crate::stack::Stack;
 use crate::state::context::Context;
 
@@ -59,9 +60,9 @@ pub(crate) fn load_stack(ctx: &Context, command: &crate::cli::Command) -> crate:
         _ => false,
     };
     if local_prod && let Some(dir) = local_prod_dir(ctx)? {
-        return crate::stack::for_dir(&dir, Some(&ctx.home));
+        return Ok(crate::stack::for_dir(&dir, Some(&ctx.home))?);
     }
-    crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))
+    Ok(crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))?)
 }
 
 /// The registered local-prod's clone, when there is one and it exists.
@@ -75,25 +76,34 @@ fn local_prod_dir(ctx: &Context) -> crate::Result<Option<std::path::PathBuf>> {
 }
 
 /// `--slot`, when given, checked against the stack (see [`parse_slot`]).
-pub(crate) fn slot_arg(stack: &Stack, given: Option<&str>) -> crate::Result<Option<u8>> {
+pub(crate) fn slot_arg(
+    stack: &Stack,
+    given: Option<&str>,
+) -> crate::cli::error::CliResult<Option<u8>> {
     given.map(|s| parse_slot(stack, s)).transpose()
 }
 
 /// Checks `--slot` against the stack, with a message that says what slots exist
 /// (a usage error, exit 2, before anything is changed).
-fn parse_slot(stack: &Stack, s: &str) -> crate::Result<u8> {
+fn parse_slot(stack: &Stack, s: &str) -> crate::cli::error::CliResult<u8> {
     let max = stack.max_slot;
     match s.trim().parse::<i64>() {
         Ok(n) if (1..=i64::from(max)).contains(&n) => Ok(n as u8),
-        Ok(0) => Err(crate::Error::Invalid(format!(
-            "invalid value '0' for '--slot': slot 0 is local-prod's; sandboxes use slots 1 to {max}"
-        ))),
-        Ok(n) => Err(crate::Error::Invalid(format!(
-            "invalid value '{n}' for '--slot': {n} is out of range; sandboxes use slots 1 to {max}"
-        ))),
-        Err(_) => Err(crate::Error::Invalid(format!(
-            "invalid value {s:?} for '--slot': {s:?} is not a number; sandboxes use slots 1 to {max}"
-        ))),
+        Ok(0) => Err(CliError::BadSlot {
+            value: "'0'".into(),
+            why: "slot 0 is local-prod's".into(),
+            max,
+        }),
+        Ok(n) => Err(CliError::BadSlot {
+            value: format!("'{n}'"),
+            why: format!("{n} is out of range"),
+            max,
+        }),
+        Err(_) => Err(CliError::BadSlot {
+            value: format!("{s:?}"),
+            why: format!("{s:?} is not a number"),
+            max,
+        }),
     }
 }
 
@@ -103,9 +113,11 @@ pub(crate) fn confirm_data_loss(
     ctx: &Context,
     question: &str,
     refusal: &str,
-) -> crate::Result<bool> {
+) -> crate::cli::error::CliResult<bool> {
     if !ctx.interactive {
-        return Err(crate::Error::Invalid(refusal.to_string()));
+        return Err(CliError::Unconfirmed {
+            refusal: refusal.to_string(),
+        });
     }
     let ok = ctx.prompter.confirm(question, false)?;
     if !ok {

@@ -12,7 +12,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let items = instance::prune(ctx, stack, a.dry_run)?;
     if a.json {
         let out = serde_json::json!({ "dry_run": a.dry_run, "items": items });

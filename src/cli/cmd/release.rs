@@ -8,7 +8,7 @@ pub struct Args {
     pub target: String,
 }
 
-pub fn run(ctx: &Context, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, a: Args) -> crate::cli::error::CliResult<i32> {
     let it = instance::release(ctx, &a.target)?;
     ctx.reporter.success(&format!(
         "Released {} (slot {}): {} container(s), {} volume(s) removed; its directory was not touched",

@@ -47,7 +47,11 @@ fn json(v: &impl serde::Serialize) {
 /// `stack`: the one `sandbox list --json` would use here (the page's
 /// `/api/instances` is that document); a description that does not load leaves
 /// the built-in one.
-pub fn run(ctx: &Context, stack: crate::Result<Stack>, c: RouterCmd) -> crate::Result<i32> {
+pub fn run(
+    ctx: &Context,
+    stack: crate::Result<Stack>,
+    c: RouterCmd,
+) -> crate::cli::error::CliResult<i32> {
     match c {
         RouterCmd::Start(a) => {
             let s = router::start(ctx, a.port.unwrap_or_else(router::wanted_port))?;

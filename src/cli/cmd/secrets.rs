@@ -30,7 +30,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, c: SecretsCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, c: SecretsCmd) -> crate::cli::error::CliResult<i32> {
     let SecretsCmd::Status(a) = c;
     let inst = if a.local_prod {
         instance::find(ctx, stack, Kind::LocalProd, None)?

@@ -26,7 +26,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, c: SharedCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, c: SharedCmd) -> crate::cli::error::CliResult<i32> {
     let top = crate::tools::git::toplevel(&ctx.cwd)?;
     match c {
         SharedCmd::Up(a) => {

@@ -15,13 +15,11 @@ pub struct Args {
     pub name: Option<String>,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, Kind::Sandbox, a.name.as_deref())?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let Some(service) = a.service.or_else(|| stack.shell_service.clone()) else {
-        return Err(crate::Error::Invalid(
-            "name the service to open a shell in (this stack sets no shell_service)".into(),
-        ));
+        return Err(crate::cli::error::CliError::NoShellService);
     };
-    instance::shell(stack, &inst, &service, tty)
+    Ok(instance::shell(stack, &inst, &service, tty)?)
 }

@@ -50,7 +50,7 @@ pub struct RmArgs {
     pub name: String,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::cli::error::CliResult<i32> {
     match c {
         SnapshotCmd::Save(a) => {
             let source = match &a.from {
@@ -60,7 +60,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::Result<i32> {
                     Err(crate::Error::NoInstanceHere { .. }) => {
                         data::resolve_source(ctx, stack, "local-prod", false)?
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 },
             };
             let (snap, copied) =

@@ -11,7 +11,7 @@ pub struct Args {
     pub base: Option<String>,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let path = crate::instance::workflow::spec(ctx, stack, &a.feature, a.base.as_deref())?;
     ctx.reporter
         .success(&format!("Spec worktree {}", path.display()));

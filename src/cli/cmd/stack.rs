@@ -46,7 +46,7 @@ pub struct InitArgs {
     pub stdout: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, c: StackCmd) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, c: StackCmd) -> crate::cli::error::CliResult<i32> {
     let top = crate::tools::git::toplevel(&ctx.cwd)?;
     match c {
         StackCmd::Check(a) => check(ctx, stack, &top, a),
@@ -55,7 +55,12 @@ pub fn run(ctx: &Context, stack: &Stack, c: StackCmd) -> crate::Result<i32> {
     }
 }
 
-fn allow(ctx: &Context, stack: &Stack, top: &std::path::Path, a: AllowArgs) -> crate::Result<i32> {
+fn allow(
+    ctx: &Context,
+    stack: &Stack,
+    top: &std::path::Path,
+    a: AllowArgs,
+) -> crate::cli::error::CliResult<i32> {
     use crate::instance::allow;
     let clone = crate::tools::git::read_main_clone(top);
     let text = allow::commands_text(stack);
@@ -81,7 +86,12 @@ fn allow(ctx: &Context, stack: &Stack, top: &std::path::Path, a: AllowArgs) -> c
     Ok(0)
 }
 
-fn check(ctx: &Context, stack: &Stack, top: &std::path::Path, a: CheckArgs) -> crate::Result<i32> {
+fn check(
+    ctx: &Context,
+    stack: &Stack,
+    top: &std::path::Path,
+    a: CheckArgs,
+) -> crate::cli::error::CliResult<i32> {
     let mut findings = stack_check::check_repo(stack, top)?;
     if let Ok(compose) = crate::tools::compose::Compose::detect(&ctx.home) {
         findings.extend(stack_check::gate_ports(stack, top, &compose));
@@ -169,19 +179,16 @@ pub(crate) fn render_check(stack: &Stack, findings: &[stack_check::Finding]) -> 
     out
 }
 
-fn init(ctx: &Context, top: &std::path::Path, a: InitArgs) -> crate::Result<i32> {
+fn init(ctx: &Context, top: &std::path::Path, a: InitArgs) -> crate::cli::error::CliResult<i32> {
     let compose_file = match a.compose_file {
         Some(f) => f,
         None => crate::tools::compose::FILE_NAMES
             .iter()
             .find(|c| top.join(c).is_file())
             .map(|c| c.to_string())
-            .ok_or_else(|| {
-                crate::Error::Invalid(format!(
-                    "{} has no compose file ({}); name one with --compose-file",
-                    top.display(),
-                    crate::tools::compose::FILE_NAMES.join(", ")
-                ))
+            .ok_or_else(|| crate::cli::error::CliError::NoComposeFileToDescribe {
+                top: top.to_path_buf(),
+                names: crate::tools::compose::FILE_NAMES.to_vec(),
             })?,
     };
     let path = top.join(&compose_file);
@@ -199,10 +206,7 @@ fn init(ctx: &Context, top: &std::path::Path, a: InitArgs) -> crate::Result<i32>
     }
     let dest = top.join(crate::stack::FILE_NAME);
     if dest.exists() {
-        return Err(crate::Error::Invalid(format!(
-            "{} exists and was left as it is; `kinfra stack init --stdout` prints a draft to compare",
-            dest.display()
-        )));
+        return Err(crate::cli::error::CliError::DescriptionExists { path: dest });
     }
     crate::support::fsutil::write_atomic(&dest, draft.as_bytes(), Some(0o644))
         .map_err(|e| crate::Error::io("could not write", &dest, e))?;

@@ -12,7 +12,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     let report = instance::report(ctx, stack, &inst)?;
     if a.json {

@@ -11,7 +11,7 @@ pub struct Args {
 
 /// A full pass of the code mirror of a sandbox on another machine's engine (`up`
 /// mirrors, and keeps it mirrored while it is up; this forces a pass now).
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, Kind::Sandbox, a.name.as_deref())?;
     match crate::engine::remote::placement(ctx, inst.id())? {
         Some(e) => {

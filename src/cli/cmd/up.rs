@@ -60,13 +60,11 @@ pub struct Args {
     pub on: Option<String>,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     if let Some(on) = &a.on {
         if kind != Kind::Sandbox || a.data.is_some() {
-            return Err(crate::Error::Invalid(
-                "--on places a sandbox (not local-prod), and not with --data (copying data between engines is not supported yet)".into(),
-            ));
+            return Err(crate::cli::error::CliError::OnNotHere);
         }
         crate::instance::placement::place_for_up(ctx, stack, inst.id(), on)?;
     }
@@ -103,14 +101,14 @@ pub(crate) fn start(
     stack: &crate::stack::Stack,
     inst: &instance::Instance,
     mut opts: UpOptions,
-) -> crate::Result<i32> {
+) -> crate::cli::error::CliResult<i32> {
     crate::state::context::catch_interrupts();
     let inst = inst.clone();
     let report = match instance::up(ctx, stack, &inst, &opts) {
         // local-prod without its secrets: only with the person's say-so.
         Err(e @ crate::Error::SecretsRequired { .. }) if ctx.interactive => {
             ctx.reporter.warn(&e.to_string());
-            if let Some(h) = e.hint() {
+            if let Some(h) = crate::cli::hints::hint(&e) {
                 ctx.reporter.info(&format!("hint: {h}"));
             }
             let go = super::confirm_data_loss(

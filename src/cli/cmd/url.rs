@@ -25,7 +25,7 @@ pub struct Args {
     pub routed: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
     let links = inst.links(stack);
     let urls = crate::router::urls::of(ctx, stack, &inst);
@@ -58,17 +58,15 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
             [one] => Some(one),
             _ => None,
         });
-    let pick = |label: &str, direct: &str| -> crate::Result<String> {
+    let pick = |label: &str, direct: &str| -> crate::cli::error::CliResult<String> {
         if !a.routed {
             return Ok(direct.to_string());
         }
         urls.get(&label.to_lowercase())
             .and_then(|u| u.routed.clone())
-            .ok_or_else(|| {
-                crate::Error::Invalid(format!(
-                    "{label} of {} has no routed URL (the router routes each service's web port)",
-                    inst.id()
-                ))
+            .ok_or_else(|| crate::cli::error::CliError::NoRoutedUrl {
+                label: label.to_string(),
+                id: inst.id().into(),
             })
     };
     match found {
@@ -78,11 +76,11 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
         Some((label, url)) => crate::outln!("{}", pick(label, url)?),
         None => {
             let known: Vec<String> = links.iter().map(|(l, _)| l.to_lowercase()).collect();
-            return Err(crate::Error::Invalid(format!(
-                "{} has no URL called {what:?} (known: {})",
-                inst.id(),
-                known.join(", ")
-            )));
+            return Err(crate::cli::error::CliError::NoSuchUrl {
+                id: inst.id().into(),
+                what: what.clone(),
+                known: known.clone(),
+            });
         }
     }
     Ok(0)

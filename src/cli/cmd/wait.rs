@@ -24,7 +24,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::here_or_named(ctx, stack, a.name.as_deref())?;
     ctx.reporter.step(&format!(
         "Waiting for {} to be ready (up to {} s)",

@@ -8,7 +8,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::Result<i32> {
+pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     let list = crate::instance::workflow::worktrees(ctx, stack)?;
     if a.json {
         crate::outln!(

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::instance::error::{Error, Result};
 use crate::state::context::Context;
-use crate::support::error::{Error, Result};
 use crate::tools::model::{self, Cidr6};
 
 /// The suffix of a v6 record's key in the registry's per-instance subnet map (a
@@ -38,7 +38,7 @@ fn subnets6(ctx: &Context, id: &str, fixed: &[(String, Cidr6)]) -> Result<BTreeM
         .iter()
         .filter_map(|s| Cidr6::parse(s))
         .collect();
-    ctx.registry().update(|c| {
+    ctx.registry().update_with(|c| {
         let kept: BTreeMap<String, Cidr6> = c
             .kinfra
             .subnets
@@ -62,12 +62,13 @@ fn subnets6(ctx: &Context, id: &str, fixed: &[(String, Cidr6)]) -> Result<BTreeM
             let pick = match kept.get(net) {
                 Some(k) if k.len == original.len => *k,
                 _ => model::choose_subnet6(original.len, &taken).ok_or_else(|| {
-                    Error::Other(format!(
-                        "no free /{} IPv6 subnet in {} for network {net} (the project fixes {original}); a sandbox's IPv6 subnet must be /{} or narrower",
-                        original.len,
-                        model::POOL6,
-                        model::POOL6.len
-                    ))
+                    Error::NoFreeSubnet {
+                        len: format!("{} IPv6", original.len),
+                        pool: model::POOL6.to_string(),
+                        network: net.clone(),
+                        fixed: original.to_string(),
+                        narrowest: Some(model::POOL6.len.to_string()),
+                    }
                 })?,
             };
             taken.push(pick);
@@ -75,7 +76,11 @@ fn subnets6(ctx: &Context, id: &str, fixed: &[(String, Cidr6)]) -> Result<BTreeM
         }
         let own = c.kinfra.subnets.entry(id.to_string()).or_default();
         own.retain(|k, _| !k.ends_with(V6));
-        own.extend(chosen.iter().map(|(k, v)| (format!("{k}{V6}"), v.to_string())));
+        own.extend(
+            chosen
+                .iter()
+                .map(|(k, v)| (format!("{k}{V6}"), v.to_string())),
+        );
         Ok(chosen)
     })
 }

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::Engine;
 use crate::instance::Instance;
+use crate::instance::error::Result;
 use crate::stack::{Kind, SecretField, SecretRef, Stack};
 use crate::state::context::Context;
-use crate::support::error::Result;
 use crate::tools::compose::Project;
 
 /// What `up` reads from the checkout, once (no compose call, no Docker call).

@@ -58,7 +58,10 @@ fn kinfra_records_live_beside_the_registry_and_the_legacy_key_moves_there() {
     assert_eq!(reg.load().unwrap().kinfra, k);
     // A side file that does not parse is reported and left as it is.
     std::fs::write(reg.side_path(), "{oops").unwrap();
-    assert!(matches!(reg.load(), Err(Error::RegistryCorrupt { .. })));
+    assert!(matches!(
+        reg.load(),
+        Err(StateError::RegistryCorrupt { .. })
+    ));
     let r = reg.update(|c| {
         c.kinfra.projects.clear();
         Ok(())
@@ -109,16 +112,16 @@ fn refuses_extra_fields_unknown_versions_and_junk() {
     let extra = PYTHON_SHAPE.replace("\"slot\": 2,", "\"slot\": 2, \"x\": 1,");
     assert!(matches!(
         Contents::parse(extra.as_bytes(), Path::new("r")),
-        Err(Error::RegistryCorrupt { .. })
+        Err(StateError::RegistryCorrupt { .. })
     ));
     let v3 = PYTHON_SHAPE.replace("\"version\": 1", "\"version\": 3");
     assert!(matches!(
         Contents::parse(v3.as_bytes(), Path::new("r")),
-        Err(Error::RegistryVersion { .. })
+        Err(StateError::RegistryVersion { .. })
     ));
     assert!(matches!(
         Contents::parse(&PYTHON_SHAPE.as_bytes()[..50], Path::new("r")),
-        Err(Error::RegistryCorrupt { .. })
+        Err(StateError::RegistryCorrupt { .. })
     ));
     let wrong_type = PYTHON_SHAPE.replace("\"slot\": 2", "\"slot\": \"2\"");
     assert!(Contents::parse(wrong_type.as_bytes(), Path::new("r")).is_err());
@@ -144,7 +147,7 @@ fn update_writes_atomically_and_failure_writes_nothing() {
     let saved = std::fs::read_to_string(reg.path()).unwrap();
     let r: Result<()> = reg.update(|c| {
         c.kinfra.projects.clear();
-        Err(Error::Other("nope".into()))
+        Err(StateError::NoHome { home_var: "X" })
     });
     assert!(r.is_err());
     assert_eq!(std::fs::read_to_string(reg.path()).unwrap(), saved);

@@ -81,10 +81,10 @@ pub fn use_engine(name: &str, url: &str) -> Result<()> {
         (name.to_string(), url.to_string())
     });
     if have.0 != name {
-        return Err(Error::Invalid(format!(
-            "one command acts on one engine: this one already works on {}, not {name}",
-            have.0
-        )));
+        return Err(ToolsError::SecondEngine {
+            working_on: have.0.clone(),
+            asked: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -135,7 +135,7 @@ pub fn ensure_local_endpoint() -> Result<()> {
     }
     let e = endpoint();
     if e.is_local() == Some(false) {
-        return Err(Error::RemoteDocker {
+        return Err(ToolsError::RemoteDocker {
             endpoint: e.host,
             via: e.via,
         });
@@ -168,16 +168,16 @@ pub fn precheck() -> Result<()> {
 
 /// "The engine is unreachable", with the endpoint it was looked for at (the hint
 /// names it; reading it here keeps the error's printing free of I/O).
-pub fn unavailable(source: ExecError) -> Error {
+pub fn unavailable(source: ExecError) -> ToolsError {
     let Endpoint { host, via } = endpoint();
-    Error::DockerUnavailable {
+    ToolsError::DockerUnavailable {
         endpoint: Box::new((host, via)),
         source,
     }
 }
 
 /// Maps a failed docker call to "engine unreachable" when that is what it was.
-pub fn classify(e: ExecError) -> Error {
+pub fn classify(e: ExecError) -> ToolsError {
     let stderr = e.stderr();
     if stderr.contains("Cannot connect to the Docker daemon")
         || stderr.contains("error during connect")
@@ -186,6 +186,6 @@ pub fn classify(e: ExecError) -> Error {
     {
         unavailable(e)
     } else {
-        Error::Exec(e)
+        ToolsError::from(e)
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{classify, docker};
-use crate::support::error::Result;
+use crate::tools::error::Result;
 
 /// The label kinfra puts on what one data copy makes (its volumes, its helper
 /// container): the copy's operation id (its journal's name).

@@ -1,0 +1,179 @@
+//! What to do about an error: the hints the CLI prints under it (and hands to MCP
+//! and `doctor`). They name CLI commands and flags, so they live here, at the edge
+//! that talks to the user; the library's errors say only what failed and why.
+
+use crate::engine::error::EngineError;
+use crate::instance::error::Error;
+use crate::stack::error::StackError;
+use crate::state::error::StateError;
+use crate::support::error::SupportError;
+use crate::tools::error::ToolsError;
+
+/// What the user can do about it.
+pub fn hint(e: &Error) -> Option<String> {
+    setup_hint(e).or_else(|| run_hint(e))
+}
+
+/// Hints for state, input and place: the registry, the repository, names, slots.
+fn setup_hint(e: &Error) -> Option<String> {
+    Some(match e {
+        Error::State(StateError::RegistryVersion { path, version, reads }) => format!(
+            "kinfra reads registry versions {} and {} (the Python sandbox tool's, with its slot pool); \
+             version {version} comes from a newer tool. Keep using that tool for this home, or point \
+             KINFRA_HOME at another directory for kinfra. {} was not changed",
+            reads[0],
+            reads[1],
+            path.display()
+        ),
+        Error::State(StateError::RegistryCorrupt { path, .. }) => format!(
+            "inspect or repair {} by hand (a backup copy is wise); kinfra will not overwrite it",
+            path.display()
+        ),
+        Error::State(StateError::RegistrySymlink { path, .. }) => format!(
+            "replace the link {} with a regular file, or point KINFRA_HOME elsewhere",
+            path.display()
+        ),
+        Error::HostRecordUntrusted { .. } => "kinfra neither signals nor removes such a file: look at it, stop the process it names yourself if it is yours to stop, then remove the file".into(),
+        Error::State(StateError::EnvFile(_)) => "fix the file by hand, or run `kinfra sandbox destroy --keep-worktree` and `init` again to regenerate it".into(),
+        Error::Tools(ToolsError::NotInRepo { .. }) => "run this inside a clone of the project's repository (or one of its worktrees)".into(),
+        Error::NotStackRepo { stack, marker, .. } => format!(
+            "kinfra manages {stack} checkouts here: the `origin` remote URL must contain {marker:?}. \
+             Another project describes its stack in a kinfra.toml at its root (docs/STACKS.md)"
+        ),
+        Error::NoComposeFile { .. } => "name your compose file with COMPOSE_FILE (in the environment or the repository's .env, as for compose), or in a kinfra.toml at the repository's root: compose_file = \"deploy/stack.yml\" (docs/STACKS.md)".into(),
+        Error::NotAClone { .. } => "clone the repository (git clone <url> <dir>) and run `kinfra local-prod init` in the clone; use `kinfra sandbox init` for worktrees".into(),
+        Error::AlreadyInitialized { .. } => "use `kinfra sandbox up` (or `local-prod up`) to start it".into(),
+        Error::LocalProdExists { .. } => "there can be only one local-prod; `kinfra local-prod destroy` removes its registration (the clone stays)".into(),
+        Error::State(StateError::SlotsFull { .. }) => "destroy a sandbox you no longer need, or run `kinfra sandbox prune` to free slots whose directories are gone".into(),
+        Error::SlotTaken { .. } => "leave out --slot to take the lowest free slot".into(),
+        Error::BadSlot { .. } => "leave out --slot to take the lowest free slot".into(),
+        Error::Support(SupportError::BadName(_)) => "use a short name of letters, digits and dashes, such as `feature-login`".into(),
+        Error::NameTaken { .. } => "choose another name, or destroy the existing instance first".into(),
+        Error::Tools(ToolsError::BranchCheckedOut { branch, .. }) => format!(
+            "git allows a branch in one worktree at a time: leave out --branch for a new branch, \
+             or start one from it with `--branch my-{branch}` (`git worktree list` shows where {branch} is)"
+        ),
+        Error::DirExists { .. } => "choose another name, or remove that directory yourself if it is not needed".into(),
+        Error::NoInstanceHere { .. } => "cd into a sandbox (created by `kinfra sandbox create` or `init`), or name one".into(),
+        Error::WrongKind { expected, .. } => format!("run this from a {expected} directory"),
+        Error::NoSuchInstance { .. } => "`kinfra sandbox list` shows the registered sandboxes".into(),
+        Error::IdentityMismatch { path, differences } => {
+            let fixes: Vec<String> = differences.iter().filter_map(|d| d.fix.clone()).collect();
+            if fixes.is_empty() {
+                format!(
+                    "this directory is not registered, and its file names an instance registered elsewhere. \
+                     If that instance moved here, `kinfra sandbox prune` frees its old registration and `init` \
+                     registers this directory; otherwise remove {} and run `init` here. \
+                     `kinfra sandbox list` shows every registered instance",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "an instance's name, compose project and slot are its registry entry's, never the file's: \
+                     put the registry's values back in {} ({}), then run the command again; \
+                     `kinfra sandbox list` shows every registered instance",
+                    path.display(),
+                    fixes.join(", ")
+                )
+            }
+        }
+        Error::TargetOption { .. } => "kinfra already gives compose the instance's project name, files, directory and engine; \
+             run the command without that option (`kinfra sandbox compose -- config` shows what compose reads), \
+             or cd into the other instance and use its own `kinfra … compose`".into(),
+        Error::NoLocalProd => "clone the repository and run `kinfra local-prod init` in the clone".into(),
+        _ => return None,
+    })
+}
+
+/// Hints for running: ports, compose, the gate, secrets, data, the engine.
+fn run_hint(e: &Error) -> Option<String> {
+    Some(match e {
+        Error::PortConflict { conflicts } => {
+            match conflicts.iter().find(|c| c.container.is_none()) {
+                Some(c) => format!(
+                    "stop what holds the port, then run up again; `lsof -iTCP:{} -sTCP:LISTEN` names the process",
+                    c.port
+                ),
+                None => "stop the container that holds the port (`docker stop NAME`), then run up again".into(),
+            }
+        }
+        Error::ProjectInUse { project, .. } => format!(
+            "another kinfra home, the Python tool or a manual `docker compose -p {project}` uses that name; \
+             stop it there, or remove stale objects with `docker rm -f` / `docker volume rm`, then retry"
+        ),
+        Error::ComposeFailed { .. } => "compose's message is in the cause above, the failing services' last log lines above that; volumes that held data were kept. Fix it and run `up` again; `up --keep-on-failure` leaves the containers for `logs SERVICE`".into(),
+        Error::Tools(ToolsError::ComposeConfig { .. }) => "compose's own message is the cause above (`docker compose config` shows the same); fix the compose file or the variables it reads, then run the command again".into(),
+        Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
+        Error::WouldLoseWork { .. } => "commit it (on a branch: the branch stays when the worktree goes), or pass --force to destroy anyway".into(),
+        Error::NotKinfraWorktree { .. } => "the worktree hook removes only sandboxes kinfra created; remove anything else yourself (`kinfra sandbox destroy NAME` for a registered sandbox, `git worktree remove` for a plain worktree)".into(),
+        Error::SecretsRequired { item, source } => format!(
+            "{}. local-prod does not start on insecure defaults by itself (a new database would keep them); \
+             pass --no-secrets to do so on purpose",
+            source.hint(item).trim_end_matches(", or pass --no-secrets")
+        ),
+        Error::SecretRefs(x) => x.hint(""),
+        Error::Support(SupportError::Interrupted) => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
+        Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
+        Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
+        Error::RouterPortHeld { port, .. } => format!("stop what holds it, or give the router another port: KINFRA_ROUTER_PORT=N (now {port})"),
+        Error::CheckoutHeld { .. } => "stop what holds the port (`docker compose down` of your own run), then check out again".into(),
+        Error::RouterRunning { .. } => "`kinfra router status` shows it; `kinfra router stop` stops a router `start` started".into(),
+        Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
+        Error::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),
+        Error::SnapshotOfOtherProject { .. } => "a snapshot is for the project it was taken from; `kinfra snapshot list` shows this project's".into(),
+        Error::SnapshotExists { .. } => "choose another name, or remove the old one first (`kinfra snapshot rm NAME`)".into(),
+        Error::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
+        Error::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
+        Error::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
+        Error::Stack(StackError::StackInvalid { .. }) => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
+        Error::OverBudget { .. } => format!(
+            "stop a stack (`kinfra sandbox down NAME`), or pass --wait to start when there is room; limits: {} and {} (default: the engine's memory)",
+            crate::support::env_vars::EnvVars::KINFRA_MAX_RUNNING,
+            crate::support::env_vars::EnvVars::KINFRA_MEMORY_BUDGET
+        ),
+        Error::Busy { .. } => format!(
+            "wait for it to finish and try again (or raise {} seconds); `kinfra sandbox list` shows the instances",
+            crate::support::env_vars::EnvVars::KINFRA_LOCK_WAIT
+        ),
+        Error::Engine(EngineError::EngineUnreachable { at, .. }) => format!(
+            "check that the machine is up and that `{login} true` logs in without a password prompt \
+             (your keys or agent); instances on other engines are unaffected",
+            login = at.1
+        ),
+        Error::Engine(EngineError::EngineUnfit { why, .. }) => why.2.clone(),
+        Error::Engine(EngineError::NoSuchEngine { .. }) => {
+            "`kinfra engine list` shows the engines; `kinfra engine add NAME ssh://USER@HOST` adds one".into()
+        }
+        Error::Engine(EngineError::EngineExists { .. }) => {
+            "choose another name, or `kinfra engine rm NAME` first".into()
+        }
+        Error::Engine(EngineError::EngineInUse { .. }) => {
+            "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone)".into()
+        }
+        Error::Tools(ToolsError::RemoteDocker { .. }) => "ports are probed on this machine and the gate dials localhost, so kinfra does not start a stack on an engine it did not place it on. \
+             For another machine's engine: `kinfra engine add NAME ssh://USER@HOST`, then `kinfra sandbox create SANDBOX --on NAME` \
+             (the code is mirrored there, the ports forwarded here). Otherwise use the local engine (unset DOCKER_HOST, or `docker context use default`). \
+             Read-only commands (`list`, `status`, `logs`) still work".into(),
+        Error::Tools(ToolsError::DockerUnavailable { endpoint, .. }) => {
+            let (host, via) = &**endpoint;
+            if via == "the default socket" {
+                "start the Docker engine (Docker Desktop, or `sudo systemctl start docker`) and try again".into()
+            } else {
+                format!(
+                    "the docker CLI talks to {} (set by {via}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
+                    if host.is_empty() { "an unknown endpoint" } else { host.as_str() },
+                )
+            }
+        }
+        Error::Tools(ToolsError::NoCompose) => if cfg!(target_os = "macos") {
+            "Docker Desktop includes Compose (check it is running and up to date); with Homebrew's docker CLI: `brew install docker-compose`".into()
+        } else {
+            "install the Compose plugin (`sudo apt-get install docker-compose-plugin` from Docker's packages, or `docker-compose` from Debian's)".into()
+        },
+        Error::Support(SupportError::Exec(x)) => match x.not_found() {
+            Some(p) => format!("install `{p}` and make sure it is on PATH (`kinfra doctor` checks everything)"),
+            None => return None,
+        },
+        _ => return None,
+    })
+}

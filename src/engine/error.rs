@@ -1,0 +1,132 @@
+//! The errors of Docker engines on other machines: their records, reaching them,
+//! whether they can host sandboxes. Lower layers' errors arrive whole.
+
+use std::path::PathBuf;
+
+use crate::state::error::StateError;
+use crate::support::error::{ExitKind, SupportError};
+use crate::support::exec::ExecError;
+use crate::tools::error::ToolsError;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Support(SupportError),
+    #[error(transparent)]
+    State(StateError),
+    #[error(transparent)]
+    Tools(ToolsError),
+    #[error("the engine {name} ({}) is not reachable", at.0)]
+    EngineUnreachable {
+        name: String,
+        /// Its address and the ssh command line that logs in there (for the hint);
+        /// boxed to keep errors small.
+        at: Box<(String, String)>,
+        #[source]
+        source: ExecError,
+    },
+    #[error("the engine {name} ({}) cannot host sandboxes: {}", why.0, why.1)]
+    EngineUnfit {
+        name: String,
+        /// Its address, what is wrong and what to do about it.
+        why: Box<(String, String, String)>,
+    },
+    #[error("no engine {name:?}{}", if known.is_empty() { " (none added)".to_string() } else { format!(" (there are: {})", known.join(", ")) })]
+    NoSuchEngine { name: String, known: Vec<String> },
+    #[error("an engine named {name} already exists ({url})")]
+    EngineExists { name: String, url: String },
+    #[error("the engine {name} still hosts: {}", instances.join(", "))]
+    EngineInUse {
+        name: String,
+        instances: Vec<String>,
+    },
+    /// A name given for an engine is not one (the validator's reason).
+    #[error("{why}")]
+    BadName { why: String },
+    /// An address given for an engine is not one kinfra uses (the parser's reason).
+    #[error("{why}")]
+    BadAddress { why: String },
+    /// The registry's record of an engine has a name kinfra would not have written.
+    #[error("the registry's engine {why}")]
+    BadRecordName { why: String },
+    /// The registry's record of an engine has an address kinfra would not have written.
+    #[error("the registry's engine {name} has an address kinfra will not use: {why}")]
+    BadRecordAddress { name: String, why: String },
+    /// An MCP server works on this machine's engine only.
+    #[error(
+        "{id} runs on the engine {engine} (another machine's); this MCP server works on this \
+         machine's engine only, so that no call of one session can reach the wrong engine. \
+         Use the CLI for it (`kinfra sandbox …` in its worktree, or with --name)"
+    )]
+    OnlyThisMachine { id: String, engine: String },
+    /// One process works on one engine; the instance is on this machine's.
+    #[error(
+        "one command acts on one engine: this one works on {engine}, and {id} is on this machine's"
+    )]
+    OnAnotherEngine { engine: String, id: String },
+    #[error(
+        "the remote path {path:?} is not one kinfra writes into a remote command (letters, digits, / . _ - only)"
+    )]
+    UnsafeRemotePath { path: String },
+    #[error("{id:?} is not an instance name kinfra mirrors")]
+    NotMirrorable { id: String },
+}
+
+impl EngineError {
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        EngineError::Support(SupportError::io(what, path, source))
+    }
+
+    pub fn exit_kind(&self) -> ExitKind {
+        use EngineError::*;
+        match self {
+            Support(e) => e.exit_kind(),
+            State(e) => e.exit_kind(),
+            Tools(e) => e.exit_kind(),
+            EngineUnreachable { .. } | EngineUnfit { .. } => ExitKind::Environment,
+            NoSuchEngine { .. } => ExitKind::NotFound,
+            EngineExists { .. } | EngineInUse { .. } => ExitKind::Failure,
+            BadName { .. }
+            | BadAddress { .. }
+            | BadRecordName { .. }
+            | BadRecordAddress { .. }
+            | OnlyThisMachine { .. }
+            | OnAnotherEngine { .. }
+            | UnsafeRemotePath { .. }
+            | NotMirrorable { .. } => ExitKind::Invalid,
+        }
+    }
+}
+
+impl From<SupportError> for EngineError {
+    fn from(e: SupportError) -> Self {
+        EngineError::Support(e)
+    }
+}
+
+impl From<ExecError> for EngineError {
+    fn from(e: ExecError) -> Self {
+        EngineError::Support(SupportError::Exec(e))
+    }
+}
+
+impl From<StateError> for EngineError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Support(e) => EngineError::Support(e),
+            e => EngineError::State(e),
+        }
+    }
+}
+
+impl From<ToolsError> for EngineError {
+    fn from(e: ToolsError) -> Self {
+        match e {
+            ToolsError::Support(e) => EngineError::Support(e),
+            ToolsError::State(e) => EngineError::State(e),
+            e => EngineError::Tools(e),
+        }
+    }
+}
