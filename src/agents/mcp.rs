@@ -42,9 +42,6 @@ pub use params::*;
 /// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
 /// stdout, so answers never interleave.
 pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Result<()> {
-    // One process, many calls: the engine a process works on is chosen once, so
-    // this one stays on this machine's and refuses instances placed elsewhere.
-    crate::engine::remote::this_machine_only();
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -292,6 +289,10 @@ impl Server {
             }
         });
         let outcome = tokio::task::spawn_blocking(move || {
+            // Each call starts on this machine's engine and goes where its instance
+            // is placed; the engine is this call's (its thread's), never a former
+            // call's on the same pooled thread, nor one running beside it.
+            let _engine = crate::tools::docker::EngineScope::this_machine().enter();
             let r = f(&ctx, &stack);
             drop(ctx);
             r
@@ -376,16 +377,22 @@ impl Server {
         Parameters(p): Parameters<CreateParams>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
+            let on = instance::placement::resolve_on(ctx, stack, p.on.as_deref())?;
+            if on.is_some() && p.data.is_some() {
+                return Err(crate::Error::DataWithOn);
+            }
             let opts = CreateOptions {
                 name: p.name,
                 branch: p.branch,
                 base: p.base,
                 slot: p.slot,
+                on,
                 ..Default::default()
             };
             match &p.data {
                 Some(d) => {
                     let source = crate::data::resolve_source(ctx, stack, d, true)?;
+                    crate::data::same_engine(&source, opts.on.as_deref())?;
                     let (inst, copied) = crate::data::create(
                         ctx,
                         stack,
@@ -481,7 +488,19 @@ impl Server {
         peer: Peer<RoleServer>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(Some((meta, peer)), move |ctx, stack| {
+            // `on` is checked before the instance is looked for: a hostile value
+            // changes nothing.
+            if let Some(on) = &p.on {
+                instance::placement::on_word(on)
+                    .map_err(|why| crate::engine::error::EngineError::BadName { why })?;
+            }
             let inst = find(ctx, stack, p.name.as_deref())?;
+            if let Some(on) = &p.on {
+                if inst.kind != instance::Kind::Sandbox {
+                    return Err(crate::Error::OnForLocalProd);
+                }
+                instance::placement::place_for_up(ctx, stack, inst.id(), on)?;
+            }
             let report = instance::up(
                 ctx,
                 stack,

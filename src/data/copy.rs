@@ -386,8 +386,10 @@ fn watched(
         return work();
     };
     let done = std::sync::atomic::AtomicBool::new(false);
+    let engine = crate::tools::docker::EngineScope::current();
     std::thread::scope(|s| {
         s.spawn(|| {
+            let _engine = engine.enter();
             // Once a second from the first: each poll is a docker call, which
             // competes with the copy for the CPU on a small machine.
             let mut waited = 0;

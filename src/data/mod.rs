@@ -98,6 +98,31 @@ fn find_snapshot(stack: &Stack, name: &str) -> Result<Snapshot> {
     })
 }
 
+/// Before a new sandbox's data is copied from `source`: both on one engine. A source
+/// on another machine's engine makes this call work there ([`Source`] was read
+/// through its placement), and the new sandbox would then be made on that engine
+/// while recorded on `on` (`None`: this machine's). Copying between engines is not
+/// supported yet: refused, before anything is made.
+pub fn same_engine(source: &Source, on: Option<&str>) -> Result<()> {
+    let Source::Instance(inst) = source else {
+        return Ok(());
+    };
+    let from = crate::tools::docker::engine_in_use().map(|(n, _)| n);
+    if from.as_deref() == on {
+        return Ok(());
+    }
+    let name = |e: Option<&str>| {
+        e.map_or("this machine's engine".to_string(), |n| {
+            format!("the engine {n}")
+        })
+    };
+    Err(Error::DataAcrossEngines {
+        id: inst.id().to_string(),
+        from: name(from.as_deref()),
+        to: name(on),
+    })
+}
+
 /// `--data local-prod|SANDBOX|SNAPSHOT` (or `--from`): `local-prod`, then a snapshot
 /// of the project by that name, then a registered sandbox. Checked before anything
 /// changes.

@@ -54,13 +54,6 @@ pub enum EngineError {
     /// The registry's record of an engine has an address kinfra would not have written.
     #[error("the registry's engine {name} has an address kinfra will not use: {why}")]
     BadRecordAddress { name: String, why: String },
-    /// An MCP server works on this machine's engine only.
-    #[error(
-        "{id} runs on the engine {engine} (another machine's); this MCP server works on this \
-         machine's engine only, so that no call of one session can reach the wrong engine. \
-         Use the CLI for it (`kinfra sandbox …` in its worktree, or with --name)"
-    )]
-    OnlyThisMachine { id: String, engine: String },
     /// One process works on one engine; the instance is on this machine's.
     #[error(
         "one command acts on one engine: this one works on {engine}, and {id} is on this machine's"
@@ -92,7 +85,6 @@ impl EngineError {
             | BadAddress { .. }
             | BadRecordName { .. }
             | BadRecordAddress { .. }
-            | OnlyThisMachine { .. }
             | OnAnotherEngine { .. }
             | UnsafeRemotePath { .. }
             | NotMirrorable { .. } => ExitKind::Invalid,

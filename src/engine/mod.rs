@@ -11,6 +11,7 @@
 //! engine and placing an instance on it cannot cross.
 
 pub mod error;
+pub mod keeper;
 pub mod remote;
 pub mod target;
 

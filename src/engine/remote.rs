@@ -6,7 +6,6 @@
 //! goes through Docker like a local one's).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{CONNECT_SECS, Engine, MIRRORS_DIR};
@@ -14,37 +13,12 @@ use crate::engine::error::{EngineError, Result};
 use crate::state::context::Context;
 use crate::support::exec::Cmd;
 
-/// Set once by a process that serves many calls (the MCP server). The engine a
-/// command works on is chosen once per process (`DOCKER_HOST` for every child,
-/// [`crate::tools::docker::use_engine`]): in a long-lived process, a call on a
-/// remote instance would send every later call's docker commands, a local
-/// instance's included, to that engine. Such a process acts on this machine's
-/// engine only and refuses instances placed elsewhere, by name.
-static THIS_MACHINE_ONLY: AtomicBool = AtomicBool::new(false);
-
-/// From now on this process refuses instances on other machines' engines.
-pub fn this_machine_only() {
-    THIS_MACHINE_ONLY.store(true, Ordering::SeqCst);
-}
-
-/// The refusal of an instance on another machine's engine in such a process. Pure.
-fn refused_here(id: &str, engine: &str, this_machine_only: bool) -> Result<()> {
-    if !this_machine_only {
-        return Ok(());
-    }
-    Err(EngineError::OnlyThisMachine {
-        id: id.into(),
-        engine: engine.into(),
-    })
-}
-
 /// The engine an instance is placed on (`None`: this machine's).
 pub fn placement(ctx: &Context, id: &str) -> Result<Option<Engine>> {
     let c = ctx.registry().load()?;
     let Some(name) = c.kinfra.placements.get(id) else {
         return Ok(None);
     };
-    refused_here(id, name, THIS_MACHINE_ONLY.load(Ordering::SeqCst))?;
     match c.kinfra.engines.get(name) {
         Some(r) => Engine::from_record(name, r).map(|e| Some(e.controlled(ctx))),
         None => Err(EngineError::NoSuchEngine {
@@ -58,16 +32,12 @@ pub fn placement(ctx: &Context, id: &str) -> Result<Option<Engine>> {
 /// SSH transport reaches: `docker` in an SSH session there).
 const ANSWERS: &str = "docker version --format '{{.Server.Version}}'";
 
-/// Sends this process's docker and compose calls to the engine, after a fast check
-/// that its machine and its Docker engine answer (seconds, not the kernel's
-/// minutes: exit 7 naming it).
+/// Sends this call's docker and compose calls (those of its thread,
+/// [`crate::tools::docker::EngineScope`]) to the engine, after a fast check that its
+/// machine and its Docker engine answer (seconds, not the kernel's minutes: exit 7
+/// naming it).
 pub fn enter(e: &Engine) -> Result<()> {
-    refused_here(
-        "this instance",
-        &e.name,
-        THIS_MACHINE_ONLY.load(Ordering::SeqCst),
-    )?;
-    if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| *n == e.name) {
+    if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| n == e.name) {
         return Ok(());
     }
     answers(e)?;
@@ -176,7 +146,7 @@ pub fn mirror(ctx: &Context, e: &Engine, id: &str, dir: &Path, kept: &[String]) 
 /// The kept paths' pass: what is missing there or older there than here is sent;
 /// nothing there is deleted, and a file a container changed since (newer there) is
 /// left alone. An edit here still reaches the engine; a container's data stays.
-fn update_kept(e: &Engine, dir: &Path, remote: &str, kept: &[String]) -> Result<()> {
+pub(crate) fn update_kept(e: &Engine, dir: &Path, remote: &str, kept: &[String]) -> Result<()> {
     // `-R` with `DIR/./PATH`: each is sent to the same PATH under the mirror.
     let sources: Vec<PathBuf> = kept
         .iter()
@@ -187,7 +157,7 @@ fn update_kept(e: &Engine, dir: &Path, remote: &str, kept: &[String]) -> Result<
         return Ok(());
     }
     Cmd::new("rsync")
-        .args(["-a", "-R", "--update", "--exclude=.git", "-e"])
+        .args(["-a", "-R", "--update", "--exclude=.git", NANOSECONDS, "-e"])
         .arg(rsync_shell(e))
         .arg("--")
         .args(&sources)
@@ -197,6 +167,13 @@ fn update_kept(e: &Engine, dir: &Path, remote: &str, kept: &[String]) -> Result<
         .map_err(|err| mirror_failed(e, err))?;
     Ok(())
 }
+
+/// rsync's quick check compares modification times in whole seconds by default: an
+/// edit of the same size within the second of the one before (a save, then
+/// another) looked unchanged and never reached the engine, however many passes
+/// ran. A negative window compares nanoseconds too (rsync 3.1.3 or later on the
+/// engine's machine; an older one sends such files every pass, never too few).
+const NANOSECONDS: &str = "--modify-window=-1";
 
 fn mirror_failed(e: &Engine, err: crate::support::exec::ExecError) -> EngineError {
     EngineError::EngineUnfit {
@@ -296,7 +273,7 @@ fn parse_kept(text: &str) -> Vec<String> {
 /// One rsync pass of the worktree into the mirror, the kept paths left alone (an
 /// excluded path is neither sent nor deleted there); `rsync_path` is the remote
 /// command that runs rsync there (kinfra's own, its path checked plain).
-fn rsync(
+pub(crate) fn rsync(
     e: &Engine,
     dir: &Path,
     remote: &str,
@@ -306,7 +283,7 @@ fn rsync(
     let mut src = dir.as_os_str().to_owned();
     src.push("/");
     let mut cmd = Cmd::new("rsync")
-        .args(["-a", "--delete", "--exclude=.git"])
+        .args(["-a", "--delete", "--exclude=.git", NANOSECONDS])
         .args(kept.iter().map(|k| format!("--exclude=/{k}")))
         .arg("-e")
         .arg(rsync_shell(e));
@@ -325,7 +302,7 @@ fn rsync(
 /// The file whose content names the keeper that may run for an instance: a keeper
 /// whose token is no longer there ends (a new `up`, `down` or `destroy` replaced or
 /// removed it), so stopping one needs no signal.
-fn keeper_file(ctx: &Context, id: &str) -> PathBuf {
+pub(crate) fn keeper_file(ctx: &Context, id: &str) -> PathBuf {
     ctx.home.engine_dir().join(format!("{id}.keeper"))
 }
 
@@ -357,7 +334,7 @@ pub fn start_keeper(ctx: &Context, id: &str) -> Result<()> {
 
 /// Held by the keeper during each pass, so that stopping it can wait for a pass in
 /// flight (an rsync would make the mirror again after `destroy` removed it).
-fn pass_lock(ctx: &Context, id: &str) -> Option<std::fs::File> {
+pub(crate) fn pass_lock(ctx: &Context, id: &str) -> Option<std::fs::File> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -377,69 +354,7 @@ pub fn stop_keeper(ctx: &Context, id: &str) {
     let _ = std::fs::remove_file(f.with_extension("lock"));
 }
 
-/// How often the keeper mirrors the worktree and checks the connection: well inside
-/// the 2 s from a change to its being visible on the engine.
-const KEEP_EVERY: Duration = Duration::from_millis(700);
-
-/// The keeper of a remote instance that is up: every [`KEEP_EVERY`], the engine's
-/// connection (started again when it dropped, its forwards with it) and an rsync
-/// pass of the worktree into the mirror (one-way, deletions included). Ends when
-/// its token is gone, the instance is no longer placed there, or its worktree is gone.
-pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
-    loop {
-        let Some(_pass) = pass_lock(ctx, id) else {
-            return;
-        };
-        if std::fs::read_to_string(keeper_file(ctx, id))
-            .ok()
-            .as_deref()
-            != Some(token)
-        {
-            return;
-        }
-        let Ok(reg) = ctx.registry().load() else {
-            return;
-        };
-        let (Some(entry), Some(name)) = (reg.instances.get(id), reg.kinfra.placements.get(id))
-        else {
-            return;
-        };
-        let Some(e) = reg
-            .kinfra
-            .engines
-            .get(name)
-            .and_then(|r| Engine::from_record(name, r).ok())
-            .map(|e| e.controlled(ctx))
-        else {
-            return;
-        };
-        let dir = PathBuf::from(&entry.path);
-        if !dir.is_dir() {
-            return;
-        }
-        let ports: Vec<u16> = reg
-            .kinfra
-            .ports
-            .get(id)
-            .map(|m| m.values().copied().collect())
-            .unwrap_or_default();
-        // A dropped connection comes back with its forwards; a machine that does
-        // not answer is tried again next pass.
-        if !connected(ctx, &e) && ensure_connection(ctx, &e).is_ok() {
-            let _ = forward(ctx, &e, &ports);
-        }
-        if let Ok(remote) = mirror_dir(&e, id) {
-            let kept = kept(ctx, id);
-            if rsync(&e, &dir, &remote, None, &kept).is_ok() {
-                let _ = update_kept(&e, &dir, &remote, &kept);
-            }
-        }
-        drop(_pass);
-        std::thread::sleep(KEEP_EVERY);
-    }
-}
-
-fn connected(ctx: &Context, e: &Engine) -> bool {
+pub(crate) fn connected(ctx: &Context, e: &Engine) -> bool {
     mux(ctx, e, "check")
         .arg("--")
         .arg(&e.target.host)
@@ -698,16 +613,6 @@ mod tests {
         let ssh = e.ssh("true").summary();
         assert!(ssh.contains("ControlMaster=no"), "{ssh}");
         assert!(ssh.ends_with("-- box.lan true"), "{ssh}");
-    }
-
-    #[test]
-    fn a_process_on_this_machine_only_refuses_remote_instances_by_name() {
-        refused_here("shop--a", "box", false).unwrap();
-        let e = refused_here("shop--a", "box", true)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("shop--a") && e.contains("engine box"), "{e}");
-        assert!(e.contains("MCP server"), "{e}");
     }
 
     #[test]

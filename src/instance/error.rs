@@ -320,6 +320,23 @@ pub enum Error {
     OnlineRefused { id: String, why: String },
     #[error("{id} cannot take its data from itself")]
     DataFromItself { id: String },
+    /// A copy whose source is on one engine and whose new sandbox on another.
+    #[error(
+        "{id} is on {from}, and the new sandbox would be on {to}: copying data between engines is not supported yet (copy it on one engine, or start from a snapshot there)"
+    )]
+    DataAcrossEngines {
+        id: String,
+        from: String,
+        to: String,
+    },
+    /// MCP's `create` with both `data` and `on`.
+    #[error(
+        "`data` with `on` (another machine's engine): copying data between engines is not supported yet; create it, then copy on that engine"
+    )]
+    DataWithOn,
+    /// MCP's `up` with `on` for local-prod.
+    #[error("`on` places a sandbox, not local-prod")]
+    OnForLocalProd,
     /// Data would be replaced and no one said yes (the question, when there was
     /// no terminal to ask it).
     #[error("{}", match question { Some(q) => format!("{q}: pass --yes to confirm (there is no terminal to ask)"), None => "not confirmed; nothing was changed".into() })]
@@ -606,6 +623,9 @@ impl Error {
             | Error::OnlineSnapshot { .. }
             | Error::OnlineRefused { .. }
             | Error::DataFromItself { .. }
+            | Error::DataAcrossEngines { .. }
+            | Error::DataWithOn
+            | Error::OnForLocalProd
             | Error::Unconfirmed { .. }
             | Error::LocalProdData
             | Error::DataTargetRunning { .. }

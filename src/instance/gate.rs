@@ -350,7 +350,11 @@ pub fn run(stack: &Stack, env: &SandboxEnv, project: &str, opts: &Options) -> Re
         .map(|g: &GateCheck| {
             let (g, env, client, w, poll) =
                 (g.clone(), env.clone(), client.clone(), w.clone(), opts.poll);
-            std::thread::spawn(move || poll_check(&g, &env, &client, &w, poll))
+            let engine = crate::tools::docker::EngineScope::current();
+            std::thread::spawn(move || {
+                let _engine = engine.enter();
+                poll_check(&g, &env, &client, &w, poll)
+            })
         })
         .collect();
     let results = join_checks(stack.gate.iter().zip(handles).map(|(g, h)| (g, h.join())));
@@ -385,7 +389,9 @@ fn http_client() -> reqwest::Result<reqwest::blocking::Client> {
 fn watch_containers(project: &str, w: &Watch) -> std::thread::JoinHandle<()> {
     let (stop, died, deadline) = (w.stop.clone(), w.died.clone(), w.deadline);
     let project = project.to_string();
+    let engine = crate::tools::docker::EngineScope::current();
     std::thread::spawn(move || {
+        let _engine = engine.enter();
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
             if let Ok(cs) = crate::tools::docker::containers(Some(&project))
                 && let Some(d) = dead_container(&cs)

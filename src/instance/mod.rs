@@ -362,8 +362,12 @@ pub struct ProjectObjects {
 impl ProjectObjects {
     pub fn query(project: &str) -> ProjectObjects {
         // Two independent docker calls: run them side by side.
+        let engine = crate::tools::docker::EngineScope::current();
         let (containers, volumes) = std::thread::scope(|s| {
-            let vols = s.spawn(|| crate::tools::docker::volumes(project));
+            let vols = s.spawn(|| {
+                let _engine = engine.enter();
+                crate::tools::docker::volumes(project)
+            });
             let cs = crate::tools::docker::containers(Some(project));
             (cs, vols.join())
         });

@@ -115,6 +115,41 @@ pub fn auto(ctx: &Context, stack: &crate::stack::Stack) -> Result<Option<String>
     Ok(chosen)
 }
 
+/// Where `--on` (the CLI's `create`, `impl`; the MCP server's `on`) places a new
+/// sandbox: `None` for this machine's engine, else a recorded engine's name, checked
+/// before anything is made. `auto` weighs the engines ([`auto`]). An address
+/// (`ssh://…`) or a name with path or shell characters is refused with what to write
+/// instead; an unknown name lists the known ones.
+pub fn resolve_on(
+    ctx: &Context,
+    stack: &crate::stack::Stack,
+    on: Option<&str>,
+) -> Result<Option<String>> {
+    match on {
+        None => Ok(None),
+        Some("auto") => auto(ctx, stack),
+        Some(name) => {
+            on_word(name).map_err(|why| crate::engine::error::EngineError::BadName { why })?;
+            Ok(Some(crate::engine::named(ctx, name)?.name))
+        }
+    }
+}
+
+/// Pure: an `--on` value is `auto` or an engine's name, never an address.
+pub fn on_word(on: &str) -> std::result::Result<(), String> {
+    if on == "auto" {
+        return Ok(());
+    }
+    if on.contains("://") || on.contains('@') {
+        return Err(format!(
+            "--on takes an engine's name or `auto`, not an address ({:?}): record the machine \
+             first with `kinfra engine add NAME ssh://USER@HOST`, then place with --on NAME",
+            on.chars().take(80).collect::<String>()
+        ));
+    }
+    crate::engine::engine_name(on).map_err(|why| format!("--on: {why}"))
+}
+
 /// What `up --on` may do with where an instance already is. Pure: `placed` is its
 /// engine (`None`: not placed on another one), `wanted` where `--on` says (`None`:
 /// this machine's), `started_here` whether this machine's engine holds anything of it.
@@ -145,10 +180,7 @@ pub fn may_place(
 /// placed yet and was never started here; the engine it is on already is accepted;
 /// any other is refused with the reason. Before `up` (which then routes to it).
 pub fn place_for_up(ctx: &Context, stack: &crate::stack::Stack, id: &str, on: &str) -> Result<()> {
-    let wanted = match on {
-        "auto" => auto(ctx, stack)?,
-        name => Some(crate::engine::named(ctx, name)?.name),
-    };
+    let wanted = resolve_on(ctx, stack, Some(on))?;
     let placed = ctx.registry().load()?.kinfra.placements.get(id).cloned();
     let started_here =
         placed.is_none() && wanted.is_some() && !docker::containers(Some(id))?.is_empty();
@@ -206,6 +238,29 @@ mod tests {
         let full_here = [room(None, 1, 5), room(Some("a"), 2, 1)];
         assert_eq!(choose(&full_here).unwrap().engine.as_deref(), Some("a"));
         assert_eq!(choose(&[]), None);
+    }
+
+    #[test]
+    fn on_is_auto_or_an_engine_name_never_an_address() {
+        on_word("auto").unwrap();
+        on_word("build-box").unwrap();
+        for bad in [
+            "ssh://dev@box",
+            "dev@box",
+            "tcp://1.2.3.4:2375",
+            "../x",
+            "a/b",
+            "box;rm -rf ~",
+            "$(id)",
+            "-oProxyCommand=sh",
+            "Box",
+            "",
+            "local",
+        ] {
+            let e = on_word(bad).unwrap_err();
+            assert!(e.contains("--on"), "{bad:?}: {e}");
+        }
+        assert!(on_word("ssh://dev@box").unwrap_err().contains("engine add"));
     }
 
     #[test]

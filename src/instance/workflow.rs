@@ -120,12 +120,15 @@ pub fn spec(ctx: &Context, stack: &Stack, feature: &str, base: Option<&str>) -> 
 }
 
 /// `kinfra impl FEATURE/MILESTONE`: checks the milestone's plan, then creates the
-/// sandbox `<impl_prefix><f>-<m>` on branch `impl/<f>-<m>`. Returns it and the plan.
+/// sandbox `<impl_prefix><f>-<m>` on branch `impl/<f>-<m>`, on the engine `on`
+/// names (`None`: this machine's; `auto` is resolved by the caller, as for
+/// `create`). Returns it and the plan.
 pub fn implement(
     ctx: &Context,
     stack: &Stack,
     target: &str,
     base: Option<&str>,
+    on: Option<String>,
 ) -> Result<(Instance, PathBuf)> {
     let (f, m) = parse_target(target)?;
     let repo = repo_of(ctx)?;
@@ -140,7 +143,7 @@ pub fn implement(
             base: base.map(str::to_string),
             slot: None,
             prefix: Some(stack.workflow.impl_prefix.clone()),
-            on: None,
+            on,
         },
     )?;
     Ok((inst, plan))

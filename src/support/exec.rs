@@ -12,18 +12,24 @@ use std::time::Duration;
 
 use wait_timeout::ChildExt;
 
-/// Variables every child process gets before its own ([`set_child_env`]).
-static CHILD_ENV: std::sync::RwLock<Vec<(OsString, OsString)>> = std::sync::RwLock::new(Vec::new());
+thread_local! {
+    /// Variables every program this thread runs gets (a command's own [`Cmd::env`]
+    /// still wins): a setting of one call, not of the process (the engine a call's
+    /// docker commands go to: one MCP server serves calls on different engines, each
+    /// on a thread of its own).
+    static THREAD_ENV: std::cell::RefCell<Vec<(OsString, OsString)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
 
-/// From now on, every program this process runs gets `k=v` (a command's own
-/// [`Cmd::env`] still wins): one setting that must reach every call of a kind, for
-/// the rest of the process, without editing this process's own environment.
-pub fn set_child_env(k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) {
-    let mut vars = CHILD_ENV
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    vars.retain(|(have, _)| have != k.as_ref());
-    vars.push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+/// From now on, every program this thread runs gets `k=v` (`None`: no longer set by
+/// this thread). A thread this one starts begins without it.
+pub fn set_thread_child_env(k: impl AsRef<OsStr>, v: Option<&OsStr>) {
+    THREAD_ENV.with_borrow_mut(|vars| {
+        vars.retain(|(have, _)| have != k.as_ref());
+        if let Some(v) = v {
+            vars.push((k.as_ref().to_owned(), v.to_owned()));
+        }
+    });
 }
 
 /// What went wrong running an external program.
@@ -173,13 +179,11 @@ impl Cmd {
         c.args(&self.args);
         // Pinned locale so parsers see the same words everywhere.
         c.env("LC_ALL", "C").env("LANG", "C");
-        for (k, v) in CHILD_ENV
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-        {
-            c.env(k, v);
-        }
+        THREAD_ENV.with_borrow(|vars| {
+            for (k, v) in vars {
+                c.env(k, v);
+            }
+        });
         for (k, v) in &self.env {
             c.env(k, v);
         }
@@ -535,6 +539,29 @@ fn kill_group(child: &mut std::process::Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_threads_setting_reaches_its_programs_only() {
+        let echo = || {
+            Cmd::new("sh")
+                .args(["-c", "printf %s \"${KINFRA_T_THREAD-unset}\""])
+                .run()
+                .unwrap()
+        };
+        set_thread_child_env("KINFRA_T_THREAD", Some(OsStr::new("here")));
+        assert_eq!(echo(), "here");
+        // Another thread's programs do not get it.
+        assert_eq!(std::thread::spawn(echo).join().unwrap(), "unset");
+        // A command's own value wins.
+        let own = Cmd::new("sh")
+            .args(["-c", "printf %s \"$KINFRA_T_THREAD\""])
+            .env("KINFRA_T_THREAD", "own")
+            .run()
+            .unwrap();
+        assert_eq!(own, "own");
+        set_thread_child_env("KINFRA_T_THREAD", None);
+        assert_eq!(echo(), "unset");
+    }
 
     #[test]
     fn missing_program_is_typed() {

@@ -11,8 +11,8 @@ mod endpoint;
 mod owned;
 
 pub use endpoint::{
-    Endpoint, classify, config_dir, endpoint, engine_in_use, ensure_local_endpoint, precheck,
-    unavailable, use_engine,
+    Endpoint, EngineScope, ScopeGuard, classify, config_dir, endpoint, engine_in_use,
+    ensure_local_endpoint, precheck, unavailable, use_engine,
 };
 pub use owned::{OP_LABEL, Object, Removal, remove_if_labelled};
 

@@ -348,6 +348,37 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
     crate::harness::eventually("the edit is served", || {
         crate::harness::http_get(port, "/index.html").contains("v2")
     });
+    // An edit of the same size within the same second as the one before: rsync's
+    // quick check in whole seconds took it for unchanged, and it never arrived.
+    let page = wt.join("site/index.html");
+    let second = std::fs::metadata(&page)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let at = |nanos: u64| {
+        std::time::UNIX_EPOCH + Duration::from_secs(second) + Duration::from_nanos(nanos)
+    };
+    let set_mtime = |nanos: u64| {
+        std::fs::File::options()
+            .write(true)
+            .open(&page)
+            .and_then(|f| f.set_modified(at(nanos)))
+            .expect("set the mtime");
+    };
+    set_mtime(100);
+    crate::harness::eventually("the mirror has v2 at its mtime", || {
+        std::fs::metadata(Path::new(&mirror).join("site/index.html"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t == at(100))
+    });
+    std::fs::write(&page, "v3\n").expect("edit");
+    set_mtime(200);
+    crate::harness::eventually("the same-size edit in the same second is served", || {
+        crate::harness::http_get(port, "/index.html").contains("v3")
+    });
+    std::fs::write(&page, "v2\n").expect("edit back");
     crate::harness::eventually("the deletion reaches the mirror", || {
         !Path::new(&mirror).join("site/old.html").exists()
     });
@@ -408,36 +439,10 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
             .expect("JSON");
     assert_eq!(side["placements"]["rmtshop--b"], "rem", "{side}");
     assert!(side["placements"].get("rmtshop--c").is_none(), "{side}");
-    // One MCP session, local and remote instances in turn: the engine a process works
-    // on is chosen once, so the server refuses the remote one by name and the local
-    // one's calls still go to this machine's engine (before and after the refusal).
-    let mut mcp = crate::mcp::Client::start(&env, &repo);
-    let local = |mcp: &mut crate::mcp::Client| {
-        let (err, v) = mcp.call("status", serde_json::json!({"name": "c"}));
-        assert!(!err, "{v}");
-        assert_eq!(v["instance_id"], "rmtshop--c", "{v}");
-    };
-    local(&mut mcp);
-    let (err, v) = mcp.call("status", serde_json::json!({"name": "a"}));
-    assert!(err, "{v}");
-    let msg = v["error"].as_str().unwrap_or_default();
-    assert!(
-        msg.contains("engine rem") && msg.contains("MCP server"),
-        "{v}"
-    );
-    local(&mut mcp);
-    let (err, v) = mcp.call("list", serde_json::json!({}));
-    assert!(!err, "{v}");
-    let a = v["instances"]
-        .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["instance_id"] == id))
-        .unwrap_or_else(|| panic!("{v}"));
-    assert_eq!(
-        (&a["engine"], &a["state"]),
-        (&"rem".into(), &"running".into()),
-        "{v}"
-    );
-    drop(mcp);
+    // One MCP session, local and remote instances in turn: the engine is each
+    // call's, so a call on the remote one never sends a later local one's docker
+    // commands there (nor the other way round).
+    mcp_serves_both_engines(&env, &repo, &sock);
 
     // `up --on`: a sandbox placed on one engine is not moved by it; one not placed yet
     // (and never started here) is placed, then runs there.
@@ -470,6 +475,109 @@ fn a_sandbox_on_a_remote_engine_runs_from_the_mirror_and_is_served_here() {
     assert!(!Path::new(&mirror).exists());
     assert!(!answers(port), "the forward was left behind");
     env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
+}
+
+/// One MCP session: a local sandbox (`rmtshop--c`, created, not started) and a
+/// remote one (`rmtshop--a`, up on `rem`) in turn; `create` and `up` with `on`
+/// (a new remote sandbox made and started through MCP, then destroyed); hostile
+/// `on` values refused with nothing created.
+fn mcp_serves_both_engines(env: &Env, repo: &Path, sock: &str) {
+    let mut mcp = crate::mcp::Client::start(env, repo);
+    let status = |mcp: &mut crate::mcp::Client, name: &str| {
+        let (err, v) = mcp.call("status", serde_json::json!({ "name": name }));
+        assert!(!err, "{name}: {v}");
+        v
+    };
+    let local = status(&mut mcp, "c");
+    assert_eq!(local["instance_id"], "rmtshop--c", "{local}");
+    // The remote one: its state is the engine's (running there), not "absent here".
+    let remote = status(&mut mcp, "a");
+    assert_eq!(remote["instance_id"], "rmtshop--a", "{remote}");
+    assert_eq!(remote["state"], "running", "{remote}");
+    // The local one again: this machine's engine (nothing of it runs anywhere).
+    let again = status(&mut mcp, "c");
+    assert_eq!(again["state"], local["state"], "{again}");
+    assert_ne!(again["state"], "running", "{again}");
+    let (err, v) = mcp.call("list", serde_json::json!({}));
+    assert!(!err, "{v}");
+    let a = v["instances"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["instance_id"] == "rmtshop--a"))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (&a["engine"], &a["state"]),
+        (&"rem".into(), &"running".into()),
+        "{v}"
+    );
+
+    // Hostile `on`: refused by name, nothing created (no worktree, no registration).
+    let before = env.registry()["instances"].clone();
+    for (bad, says) in [
+        ("ssh://kinfrarem@10.253.0.2:2222", "not an address"),
+        ("kinfrarem@10.253.0.2", "not an address"),
+        ("../rem", "not an engine name"),
+        ("rem;touch /tmp/x", "not an engine name"),
+        ("$(id)", "not an engine name"),
+        ("nope", "nope"),
+        ("local", "reserved"),
+    ] {
+        let (err, v) = mcp.call("create", serde_json::json!({"name": "m", "on": bad}));
+        assert!(err, "{bad}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or_default().contains(says),
+            "{bad}: {v}"
+        );
+        let (err, v) = mcp.call("up", serde_json::json!({"name": "c", "on": bad}));
+        assert!(err, "{bad}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or_default().contains(says),
+            "{bad}: {v}"
+        );
+    }
+    let (err, v) = mcp.call(
+        "create",
+        serde_json::json!({"name": "m", "on": "rem", "data": "rmtshop--c"}),
+    );
+    assert!(err, "{v}");
+    assert_eq!(
+        env.registry()["instances"],
+        before,
+        "a refused `on` made something"
+    );
+    assert!(!repo.with_file_name("rmtshop--m").exists());
+    assert!(containers_on(sock, "rmtshop--c").is_empty());
+
+    // `create` with `on`, then `up`: made here, run there, served here.
+    let (err, v) = mcp.call("create", serde_json::json!({"name": "m", "on": "rem"}));
+    assert!(!err, "{v}");
+    let (err, v) = mcp.call("up", serde_json::json!({"name": "m", "no_secrets": true}));
+    assert!(!err, "{v}");
+    assert!(!containers_on(sock, "rmtshop--m").is_empty());
+    let wt = repo.with_file_name("rmtshop--m");
+    let port = crate::harness::port_of(
+        &std::fs::read_to_string(wt.join(".env.sandbox")).expect(".env.sandbox"),
+        "PORT_WEB_80",
+    );
+    assert!(crate::harness::http_get(port, "/index.html").contains("v1"));
+    // The local one in the same session afterwards: still this machine's engine.
+    let c = status(&mut mcp, "c");
+    assert_eq!(c["state"], local["state"], "{c}");
+    assert!(
+        crate::harness::docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            "label=com.docker.compose.project=rmtshop--m"
+        ])
+        .trim()
+        .is_empty(),
+        "nothing of the remote one on this machine's engine"
+    );
+    let (err, v) = mcp.call("destroy", serde_json::json!({"name": "m"}));
+    assert!(!err, "{v}");
+    assert!(containers_on(sock, "rmtshop--m").is_empty());
+    assert!(!answers(port), "its forward was left behind");
+    drop(mcp);
 }
 
 /// Starts the rig's engine again when dropped (a test that stops it, pass or fail).
@@ -565,4 +673,158 @@ fn an_engine_that_stops_answering_fails_fast_and_leaves_local_instances_alone() 
     assert!(!answers(far_port), "its forward was left behind");
     env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
     env.kinfra(&repo, &["sandbox", "destroy", "near"]).success();
+}
+
+#[test]
+fn impl_on_places_its_sandbox_on_the_engine_and_hostile_engines_are_refused() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    let sock = remote_socket();
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtflow",
+        &[
+            ("compose.yaml", &shop_compose()),
+            ("site/index.html", "flow\n"),
+            (
+                "docs/designs/genome/implementation/M1_foundations.md",
+                "# M1\n",
+            ),
+        ],
+    );
+    let before = env.registry()["instances"].clone();
+    let marker = env.base().join("pwned");
+    let m = marker.display().to_string();
+    // Hostile or unknown engines: refused before anything is made.
+    for (bad, code, says) in [
+        (url.clone(), 2, "not an address"),
+        (format!("-oProxyCommand=touch${{IFS}}{m}"), 2, "--on"),
+        ("-oProxyCommand=sh".to_string(), 2, "not an engine name"),
+        ("rem/../x".to_string(), 2, "not an engine name"),
+        ("nope".to_string(), 4, "nope"),
+    ] {
+        env.kinfra(&repo, &["impl", "genome/M1", &format!("--on={bad}")])
+            .code(code)
+            .stderr_has(says)
+            .no_panic();
+    }
+    assert!(!marker.exists());
+    assert_eq!(env.registry()["instances"], before);
+    let imp = env.work.join("rmtflow-impl-genome-m1");
+    assert!(!imp.exists(), "a refused --on made the worktree");
+
+    env.kinfra(&repo, &["impl", "genome/M1", "--on", "rem"])
+        .success()
+        .stderr_has("Mirroring the code to rem")
+        .stderr_has("is up and ready");
+    let id = imp
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_string();
+    assert!(!containers_on(&sock, &id).is_empty(), "not on the engine");
+    let side: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(side_file(&env)).expect("kinfra.json"))
+            .expect("JSON");
+    assert_eq!(side["placements"][id.as_str()], "rem", "{side}");
+    let port = crate::harness::port_of(
+        &std::fs::read_to_string(imp.join(".env.sandbox")).expect(".env.sandbox"),
+        "PORT_WEB_80",
+    );
+    assert!(crate::harness::http_get(port, "/index.html").contains("flow"));
+    env.kinfra(&repo, &["done", "genome/M1"]).success();
+    assert!(containers_on(&sock, &id).is_empty());
+    assert!(!answers(port), "its forward was left behind");
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
+}
+
+/// Drops every SSH session of the rig's user (the engine's connection, its forwards,
+/// Docker's own SSH calls in flight).
+fn kill_ssh() {
+    let killed = std::process::Command::new(rig_script())
+        .arg("kill-ssh")
+        .output()
+        .expect("kill the rig's ssh sessions");
+    assert!(killed.status.success(), "{killed:?}");
+}
+
+#[test]
+fn ssh_killed_in_the_middle_of_up_fails_clearly_and_a_second_up_recovers() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    let sock = remote_socket();
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtcut",
+        &[
+            ("compose.yaml", &shop_compose()),
+            ("site/index.html", "cut\n"),
+        ],
+    );
+    env.kinfra(&repo, &["sandbox", "create", "a", "--on", "rem"])
+        .success();
+    let wt = env.work.join("rmtcut--a");
+    let id = "rmtcut--a";
+    let port = crate::harness::port_of(
+        &std::fs::read_to_string(wt.join(".env.sandbox")).expect(".env.sandbox"),
+        "PORT_WEB_80",
+    );
+    // Cut at several moments of `up`: while compose creates and starts the
+    // containers over SSH (right after the code is mirrored), and later, while
+    // the forwards are set up or the gate waits.
+    for (round, delay_ms) in [(1, 150u64), (2, 700), (3, 1500)] {
+        let paused = crate::harness::Paused::start(
+            &env,
+            crate::harness::BIN,
+            &wt,
+            &["sandbox", "up"],
+            "up:recorded",
+            &[],
+        );
+        let t = Instant::now();
+        let cutter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            kill_ssh();
+        });
+        let (code, stderr) = paused.resume();
+        cutter.join().expect("cutter");
+        let took = t.elapsed();
+        eprintln!("round {round} (cut after {delay_ms} ms): exit {code} in {took:?}\n{stderr}");
+        assert!(!stderr.contains("panicked"), "round {round}: {stderr}");
+        // Either it completed (the cut came when nothing needed the connection, or
+        // the keeper brought it back) or it failed fast, saying what failed.
+        if code != 0 {
+            assert!(
+                took < Duration::from_secs(60),
+                "round {round}: a cut `up` took {took:?}:\n{stderr}"
+            );
+            assert!(
+                stderr.contains("rem") || stderr.contains("ssh") || stderr.contains("SSH"),
+                "round {round}: the error does not say the engine's connection failed:\n{stderr}"
+            );
+        }
+        // A second `up` recovers whatever the cut left, and the port is served here.
+        env.kinfra(&wt, &["sandbox", "up"]).success();
+        assert!(
+            crate::harness::http_get(port, "/index.html").contains("cut"),
+            "round {round}: not served after the second up"
+        );
+        assert_eq!(
+            containers_on(&sock, id).len(),
+            1,
+            "round {round}: containers doubled or missing"
+        );
+        // The next round starts from a stopped sandbox.
+        env.kinfra(&wt, &["sandbox", "down"]).success();
+        assert!(!answers(port), "round {round}: down left the forward");
+    }
+    env.kinfra(&repo, &["sandbox", "destroy", "a"]).success();
+    assert!(containers_on(&sock, id).is_empty());
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
 }

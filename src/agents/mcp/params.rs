@@ -33,6 +33,12 @@ pub struct CreateParams {
     /// instead of pausing it (for databases too large to pause).
     #[serde(default)]
     pub online: bool,
+    /// Place it on a Docker engine on another machine, by the name it was recorded
+    /// under (`kinfra engine list`), or `auto` (the engine with the most memory room,
+    /// this machine's included). Its code is mirrored there and its ports forwarded
+    /// to this machine's 127.0.0.1. Default: this machine's engine.
+    #[serde(default)]
+    pub on: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -92,6 +98,11 @@ pub struct UpParams {
     /// When the machine budget is full, wait in line for room instead of failing.
     #[serde(default)]
     pub wait_for_room: bool,
+    /// A sandbox not placed yet and never started here: place it on this engine (a
+    /// recorded engine's name, or `auto`) first. One already placed there is simply
+    /// started; one placed elsewhere is refused (a sandbox stays where its volumes are).
+    #[serde(default)]
+    pub on: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

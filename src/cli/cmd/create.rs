@@ -56,12 +56,12 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResul
         branch: a.branch,
         base: a.base,
         slot,
-        on: match a.on.as_deref() {
-            Some("auto") => crate::instance::placement::auto(ctx, stack)?,
-            _ => a.on,
-        },
+        on: crate::instance::placement::resolve_on(ctx, stack, a.on.as_deref())?,
         ..Default::default()
     };
+    if let Some(src) = &source {
+        crate::data::same_engine(src, opts.on.as_deref())?;
+    }
     if opts.on.is_some() && source.is_some() {
         return Err(crate::cli::error::CliError::DataWithOn);
     }

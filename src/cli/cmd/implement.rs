@@ -16,11 +16,19 @@ pub struct Args {
     /// Skip 1Password when starting (the stack's insecure defaults).
     #[arg(long)]
     pub no_secrets: bool,
+    /// Place the sandbox on a Docker engine on another machine (`kinfra engine
+    /// add`), as `sandbox create --on`: its code is mirrored there, its ports
+    /// forwarded to this machine's 127.0.0.1. `auto`: the engine with the most
+    /// memory room, this machine's included.
+    #[arg(long, value_name = "ENGINE")]
+    pub on: Option<String>,
 }
 
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
+    // Checked (and `auto` weighed) before the plan is looked for or anything made.
+    let on = crate::instance::placement::resolve_on(ctx, stack, a.on.as_deref())?;
     let (inst, plan) =
-        crate::instance::workflow::implement(ctx, stack, &a.target, a.base.as_deref())?;
+        crate::instance::workflow::implement(ctx, stack, &a.target, a.base.as_deref(), on)?;
     ctx.reporter.success(&format!(
         "Created sandbox {} at {} for {}",
         inst.id(),

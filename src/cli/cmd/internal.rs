@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, c: InternalCmd) -> crate::cli::error::CliResult<i32> {
         InternalCmd::KeepMirrored { id, token } => {
             crate::support::validate::project_name(&id)
                 .map_err(|why| crate::cli::error::CliError::BadInstanceId { why })?;
-            crate::engine::remote::keep_mirrored(ctx, &id, &token);
+            crate::engine::keeper::keep_mirrored(ctx, &id, &token);
         }
         InternalCmd::Thaw { journal } => {
             if !crate::data::journal::is_journal_path(&ctx.home, &journal) {

@@ -13,8 +13,12 @@ pub(super) struct Before {
 
 impl Before {
     pub(super) fn take(containers: Vec<docker::Container>, project: &str) -> Before {
+        let engine = docker::EngineScope::current();
         let (volumes, networks) = std::thread::scope(|s| {
-            let nets = s.spawn(|| docker::networks(project).ok());
+            let nets = s.spawn(|| {
+                let _engine = engine.enter();
+                docker::networks(project).ok()
+            });
             (docker::volumes(project).ok(), nets.join().ok().flatten())
         });
         Before {
@@ -80,6 +84,14 @@ pub(super) fn undo_failed_start(ctx: &Context, inst: &Instance, opts: &UpOptions
         return;
     }
     r.step("Undoing what this start did (volumes that held data before are kept)");
+    // On another machine's engine: its keeper and forwards go too (a forward left
+    // behind would accept connections and answer them with nothing, and the keeper
+    // would go on mirroring for a sandbox that is not up). A later `up` starts both.
+    if let Ok(Some(e)) = crate::engine::remote::placement(ctx, inst.id()) {
+        crate::engine::remote::stop_keeper(ctx, inst.id());
+        let ports: Vec<u16> = inst.env.ports.iter().map(|(_, p)| *p).collect();
+        crate::engine::remote::unforward(ctx, &e, &ports);
+    }
     let result = (|| -> Result<Undo> {
         let now: Vec<docker::Container> = docker::containers(Some(inst.id()))?
             .into_iter()

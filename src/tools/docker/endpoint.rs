@@ -68,36 +68,92 @@ fn context_host(name: &str) -> Option<String> {
     })
 }
 
-/// The engine on another machine this process's docker and compose calls go to
-/// (its name, its `ssh://` address), once [`use_engine`] chose it.
-static ENGINE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
-
-/// Sends every later docker and compose call of this process to the engine at `url`
-/// (`DOCKER_HOST` for every child, which the docker CLI prefers to a selected context). One
-/// command acts on one engine: a second, different one is refused.
-pub fn use_engine(name: &str, url: &str) -> Result<()> {
-    let have = ENGINE.get_or_init(|| {
-        crate::support::exec::set_child_env(EnvVars::DOCKER_HOST, url);
-        (name.to_string(), url.to_string())
-    });
-    if have.0 != name {
-        return Err(ToolsError::SecondEngine {
-            working_on: have.0.clone(),
-            asked: name.to_string(),
-        });
-    }
-    Ok(())
+thread_local! {
+    /// The engine on another machine this thread's docker and compose calls go to
+    /// (its name, its `ssh://` address), once [`use_engine`] chose it. Per thread,
+    /// not per process: a command works on one engine, but one MCP server serves
+    /// calls on different engines in turn (and at once), each call on a thread of its
+    /// own ([`EngineScope`]), so no call's docker commands can reach another's engine.
+    static ENGINE: std::cell::RefCell<Option<(String, String)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// The engine on another machine this process works on, if [`use_engine`] chose one.
-pub fn engine_in_use() -> Option<&'static (String, String)> {
-    ENGINE.get()
+/// Sends every later docker and compose call of this thread to the engine at `url`
+/// (`DOCKER_HOST` for every program it runs, which the docker CLI prefers to a
+/// selected context). One command acts on one engine: a second, different one is
+/// refused.
+pub fn use_engine(name: &str, url: &str) -> Result<()> {
+    ENGINE.with_borrow_mut(|have| match have {
+        Some((n, _)) if n != name => Err(ToolsError::SecondEngine {
+            working_on: n.clone(),
+            asked: name.to_string(),
+        }),
+        Some(_) => Ok(()),
+        None => {
+            crate::support::exec::set_thread_child_env(
+                EnvVars::DOCKER_HOST,
+                Some(std::ffi::OsStr::new(url)),
+            );
+            *have = Some((name.to_string(), url.to_string()));
+            Ok(())
+        }
+    })
+}
+
+/// The engine on another machine this thread works on, if [`use_engine`] chose one.
+pub fn engine_in_use() -> Option<(String, String)> {
+    ENGINE.with_borrow(Clone::clone)
+}
+
+/// The engine a thread works on, as a value: taken where a call starts a thread of
+/// its own (the gate's checks, parallel docker queries) and entered there, so that
+/// thread's docker calls go where the call's do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineScope(Option<(String, String)>);
+
+impl EngineScope {
+    /// This thread's engine (`None` inside: this machine's).
+    pub fn current() -> EngineScope {
+        EngineScope(engine_in_use())
+    }
+
+    /// This machine's engine: where each MCP call starts.
+    pub fn this_machine() -> EngineScope {
+        EngineScope(None)
+    }
+
+    /// Makes it this thread's engine, whatever the thread worked on before (a
+    /// thread of a pool serves one call after another). Returns a guard that puts
+    /// this machine's back when dropped, a panic included.
+    pub fn enter(&self) -> ScopeGuard {
+        set_engine(self.0.clone());
+        ScopeGuard(())
+    }
+}
+
+/// Puts this machine's engine back on its thread when dropped ([`EngineScope::enter`]).
+#[must_use = "the scope ends when the guard is dropped"]
+pub struct ScopeGuard(());
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        set_engine(None);
+    }
+}
+
+fn set_engine(e: Option<(String, String)>) {
+    crate::support::exec::set_thread_child_env(
+        EnvVars::DOCKER_HOST,
+        e.as_ref()
+            .map(|(_, url)| std::ffi::OsStr::new(url.as_str())),
+    );
+    ENGINE.with_borrow_mut(|have| *have = e);
 }
 
 pub fn endpoint() -> Endpoint {
-    if let Some((name, url)) = ENGINE.get() {
+    if let Some((name, url)) = engine_in_use() {
         return Endpoint {
-            host: url.clone(),
+            host: url,
             via: format!("kinfra engine {name}"),
         };
     }
@@ -130,7 +186,7 @@ pub fn endpoint() -> Endpoint {
 /// localhost, so a start there could never pass.
 pub fn ensure_local_endpoint() -> Result<()> {
     // An engine kinfra placed the instance on: its ports are forwarded here.
-    if ENGINE.get().is_some() {
+    if engine_in_use().is_some() {
         return Ok(());
     }
     let e = endpoint();

@@ -78,3 +78,33 @@ fn an_image_is_an_instances_own_only_by_its_labels() {
     assert!(!built_by(&labels(&[(PROJECT_LABEL, "shop--b")]), "shop--a"));
     assert!(!built_by(&labels(&[("team", "shop--a")]), "shop--a"));
 }
+
+#[test]
+fn the_engine_is_the_calls_not_the_processes() {
+    // A call on a remote instance: this thread's docker calls go there.
+    let outer = EngineScope::this_machine().enter();
+    use_engine("box", "ssh://dev@box.lan").unwrap();
+    assert_eq!(endpoint().host, "ssh://dev@box.lan");
+    // One command, one engine: another is refused, the same one is fine.
+    assert!(use_engine("gpu", "ssh://me@gpu").is_err());
+    use_engine("box", "ssh://dev@box.lan").unwrap();
+    // A call beside it (another thread) is on this machine's engine...
+    let beside = std::thread::spawn(engine_in_use).join().unwrap();
+    assert_eq!(beside, None);
+    // ...and a thread the call starts works where the call does, once it enters it.
+    let scope = EngineScope::current();
+    let carried = std::thread::spawn(move || {
+        let _g = scope.enter();
+        engine_in_use()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(carried.map(|(n, _)| n).as_deref(), Some("box"));
+    // The next call on this (pooled) thread starts on this machine's engine.
+    drop(outer);
+    assert_eq!(engine_in_use(), None);
+    assert_ne!(endpoint().host, "ssh://dev@box.lan");
+    let _next = EngineScope::this_machine().enter();
+    use_engine("gpu", "ssh://me@gpu").unwrap();
+    assert_eq!(endpoint().host, "ssh://me@gpu");
+}
