@@ -93,6 +93,35 @@ fn lock_within(ctx: &Context, id: &str, operation: &str, limit: Duration) -> Res
     Ok(InstanceLock { _file: file })
 }
 
+/// The operation ("up", "destroy" …) holding instance `id`'s lock now, when one
+/// does; never waits. The router asks it before waking a sandbox: one being
+/// destroyed must not be started again under the destroy.
+pub fn held_by(ctx: &Context, id: &str) -> Option<String> {
+    crate::support::validate::project_name(id).ok()?;
+    let mut file = OpenOptions::new().read(true).open(path(ctx, id)).ok()?;
+    // A shared probe: commands take the lock exclusively, so it is refused only
+    // while one acts; probes never refuse each other (an exclusive probe seen
+    // by another would make it read the last holder's stale words).
+    match file.try_lock_shared() {
+        // Free: released at once (dropping the file), a command waits at most its 100 ms.
+        Ok(()) => None,
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Some(operation_of(&text).unwrap_or_default())
+        }
+        Err(TryLockError::Error(_)) => None,
+    }
+}
+
+/// Pure: the operation in what a holder wrote (`4242\tdestroy`).
+fn operation_of(text: &str) -> Option<String> {
+    match text.trim().split_once('\t') {
+        Some((pid, op)) if pid.parse::<u32>().is_ok() => Some(op.to_string()),
+        _ => None,
+    }
+}
+
 /// "`up` (pid 1234)", from what the holder wrote; vague if it has not written yet.
 fn holder(file: &mut File) -> String {
     let mut text = String::new();
@@ -116,6 +145,30 @@ mod tests {
         assert_eq!(describe_holder("4242\tup"), "kinfra `up` (pid 4242)");
         assert_eq!(describe_holder(""), "another kinfra command");
         assert_eq!(describe_holder("junk"), "another kinfra command");
+        assert_eq!(operation_of("4242\tdestroy").as_deref(), Some("destroy"));
+        assert_eq!(operation_of("x\tdestroy"), None);
+    }
+
+    #[test]
+    fn held_by_names_the_operation_holding_the_lock() {
+        let home = tempfile::tempdir().unwrap();
+        let ctx = Context::new(
+            home.path(),
+            home.path(),
+            std::sync::Arc::new(crate::state::context::Recorder::default()),
+        );
+        assert_eq!(held_by(&ctx, "p"), None, "no lock file");
+        let held = lock(&ctx, "p", "destroy").unwrap();
+        assert_eq!(held_by(&ctx, "p").as_deref(), Some("destroy"));
+        drop(held);
+        assert_eq!(held_by(&ctx, "p"), None);
+        // Probes at once never see each other as a holder (the file still says
+        // `destroy`, the last holder's words).
+        let probe = OpenOptions::new().read(true).open(path(&ctx, "p")).unwrap();
+        probe.try_lock_shared().unwrap();
+        assert_eq!(held_by(&ctx, "p"), None);
+        drop(probe);
+        assert_eq!(held_by(&ctx, "../x"), None, "a name that is no project");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod workflow;
 pub use create::{CreateOptions, create};
 pub use destroy::{DestroyOptions, Destroyed, destroy, destroy_local_prod};
 pub use init::{InitOptions, check_local_prod_free, init};
-pub use lock::{InstanceLock, lock};
+pub use lock::{InstanceLock, held_by, lock};
 pub use ops::{ExecOutput, down, exec, log_tails, logs, shell, wait};
 pub use passthrough::compose;
 pub use prune::{PruneItem, prune, release};

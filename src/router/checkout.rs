@@ -3,12 +3,14 @@
 //! as plain TCP to one instance's ports. Switching changes where new connections
 //! go at once (a shared target per port); open connections finish where they
 //! are. Every port to bind is bound before anything changes, so a port held by
-//! something else refuses the whole switch, naming it.
+//! something else refuses the whole switch, naming it. A connection to a
+//! stopped sandbox wakes it and waits; bytes through a port count as use of the
+//! instance (idle stop).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -128,9 +130,28 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
     Ok((id, plan(&bases, &ports)))
 }
 
+/// What a checked-out connection asks of the router (its `Shared`, which holds
+/// the checkout: a trait keeps this module below it).
+pub trait Instances: Send + Sync {
+    /// Bytes went to or from instance `id` (idle stop).
+    fn used(&self, id: &str);
+    /// Starts `id` as a request by name wakes it (blocking); why not.
+    fn wake(&self, id: &str) -> Result<(), String>;
+    /// Whether waiting for `id` still makes sense (registered, not being
+    /// removed; blocking); why not.
+    fn still_wanted(&self, id: &str) -> Result<(), String>;
+}
+
+/// Where a canonical port's new connections go: the instance and its port.
+#[derive(Debug, Clone, Default)]
+struct Dest {
+    instance: String,
+    port: u16,
+}
+
 /// A canonical port the router listens on, and where its new connections go.
 struct Listening {
-    target: Arc<AtomicU16>,
+    target: Arc<Mutex<Dest>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -150,6 +171,7 @@ impl State {
     /// them). New ports are bound first; one that cannot be refuses all.
     pub async fn switch(
         &mut self,
+        uses: Arc<dyn Instances>,
         instance: Option<String>,
         forwards: Vec<Forward>,
     ) -> Result<(), Refusal> {
@@ -186,15 +208,22 @@ impl State {
                 let _ = l.task.await;
             }
         }
+        let id = instance.clone().unwrap_or_default();
+        let dest = |to: u16| Dest {
+            instance: id.clone(),
+            port: to,
+        };
         for f in &forwards {
-            if let Some(l) = self.listening.get(&f.port) {
-                l.target.store(f.to, Ordering::SeqCst);
+            if let Some(l) = self.listening.get(&f.port)
+                && let Ok(mut t) = l.target.lock()
+            {
+                *t = dest(f.to);
             }
         }
         for (port, listener) in bound {
             let to = forwards.iter().find(|f| f.port == port).map_or(0, |f| f.to);
-            let target = Arc::new(AtomicU16::new(to));
-            let task = tokio::spawn(serve(listener, target.clone()));
+            let target = Arc::new(Mutex::new(dest(to)));
+            let task = tokio::spawn(serve(listener, target.clone(), uses.clone()));
             self.listening.insert(port, Listening { target, task });
         }
         self.now = Checkout {
@@ -207,21 +236,121 @@ impl State {
 
 /// Accepts on a canonical port; each connection goes, as plain TCP, to the
 /// instance port the target says at the moment it arrives.
-async fn serve(listener: tokio::net::TcpListener, target: Arc<AtomicU16>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    target: Arc<Mutex<Dest>>,
+    uses: Arc<dyn Instances>,
+) {
     loop {
-        let Ok((mut client, _)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let Ok((client, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let port = target.load(Ordering::SeqCst);
-        tokio::spawn(async move {
-            let _ = client.set_nodelay(true);
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            if let Ok(mut server) = tokio::net::TcpStream::connect(addr).await {
-                let _ = server.set_nodelay(true);
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        let dest = target.lock().map(|d| d.clone()).unwrap_or_default();
+        tokio::spawn(pass(uses.clone(), client, dest));
+    }
+}
+
+/// One connection: to the instance's port (woken first when it is stopped),
+/// its bytes counted as use of the instance (idle stop).
+async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Dest) {
+    let _ = client.set_nodelay(true);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
+    let mut server = match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(_) => {
+            let Some(_waits) = Waiting::take() else {
+                crate::errln!(
+                    "kinfra router: a connection to {} is closed: {MAX_WAITING} connections wait for sandboxes already",
+                    dest.instance
+                );
+                return;
+            };
+            match woken(&uses, &dest).await {
+                Some(s) => s,
+                None => return,
             }
-        });
+        }
+    };
+    let _ = server.set_nodelay(true);
+    uses.used(&dest.instance);
+    let id = dest.instance;
+    let mut client = super::counted::Counted::new(client, Arc::new(move || uses.used(&id)));
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// The most connections that wait for a sandbox to wake at once: each asks its
+/// port four times a second, so a flood of them is closed, not kept.
+pub const MAX_WAITING: usize = 64;
+
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the [`MAX_WAITING`] places, given back when dropped.
+struct Waiting;
+
+impl Waiting {
+    fn take() -> Option<Waiting> {
+        use std::sync::atomic::Ordering::SeqCst;
+        WAITING
+            .fetch_update(SeqCst, SeqCst, |n| (n < MAX_WAITING).then_some(n + 1))
+            .ok()
+            .map(|_| Waiting)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How long a connection to a stopped sandbox waits for it: the gate's own
+/// timeout (`up`'s default), counted from the connection.
+pub const WAKE_WAIT: Duration = Duration::from_secs(crate::instance::gate::DEFAULT_TIMEOUT_SECS);
+
+/// A connection to a checked-out sandbox whose port does not answer (stopped by
+/// `down` or idle stop): starts it as `up` does and waits, up to [`WAKE_WAIT`],
+/// until its port answers. Closed at once for local-prod, a sandbox being
+/// destroyed (also when a destroy begins while it waits) or one gone from the
+/// registry.
+async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::TcpStream> {
+    let gone = |why: &str| {
+        crate::errln!(
+            "kinfra router: a connection to {} (port {}) is closed: {why}",
+            dest.instance,
+            dest.port
+        );
+    };
+    let ask = |f: fn(&dyn Instances, &str) -> Result<(), String>| {
+        let (u, id) = (uses.clone(), dest.instance.clone());
+        tokio::task::spawn_blocking(move || f(&*u, &id))
+    };
+    match ask(|u, id| u.wake(id)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            gone(&why);
+            return None;
+        }
+        Err(_) => return None,
+    }
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
+    let deadline = Instant::now() + WAKE_WAIT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            gone(&format!(
+                "it did not answer within {} s of waking (router/wake.log says why)",
+                WAKE_WAIT.as_secs()
+            ));
+            return None;
+        }
+        if let Ok(Err(why)) = ask(|u, id| u.still_wanted(id)).await {
+            gone(&why);
+            return None;
+        }
     }
 }
 

@@ -30,9 +30,11 @@ pub fn wanted_port() -> u16 {
         .unwrap_or(DEFAULT_PORT)
 }
 
-/// Whether `up` starts the router (`KINFRA_ROUTER=off` says no).
-pub fn auto_start() -> bool {
-    env_vars::get(EnvVars::KINFRA_ROUTER).as_deref() != Some("off")
+/// Whether `up` starts the router: either `KINFRA_ROUTER=off` (the person's
+/// machine) or the description's `[router] auto_start = false` (the project) says
+/// no; `KINFRA_ROUTER=on` is the default and overrides neither.
+pub fn auto_start(stack: &crate::stack::Stack) -> bool {
+    env_vars::get(EnvVars::KINFRA_ROUTER).as_deref() != Some("off") && stack.router.auto_start
 }
 
 fn pid_file(ctx: &Context) -> PathBuf {

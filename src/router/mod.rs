@@ -6,6 +6,7 @@
 
 pub mod checkout;
 pub mod client;
+pub mod counted;
 pub mod events;
 pub mod holder;
 pub mod html;

@@ -91,7 +91,7 @@ fn front_page(table: &[Route], port: u16, token: &str) -> String {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>kinfra</title>\
 <meta name=\"kinfra-token\" content=\"{}\"><meta name=\"kinfra-port\" content=\"{port}\">\
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}</style>\
-</head><body><h1>kinfra</h1><p id=\"checkout\"></p><div id=\"list\">{}</div><script>{}</script></body></html>\n",
+</head><body><h1>kinfra</h1><p id=\"checkout\"></p><p id=\"note\"></p><div id=\"list\">{}</div><script>{}</script></body></html>\n",
         escape(token),
         instance_list(table, port),
         PAGE_SCRIPT
@@ -115,7 +115,14 @@ async function render(listing) {
     const links = names.map(u => `<a href="${esc(u)}">${esc(u)}</a>`).join('<br>');
     const direct = route ? route.services.map(s => `${esc(s.service)}:${s.target} → ${s.port}`).join('<br>') : '';
     const mem = r.memory ? (r.memory / 1048576).toFixed(0) + ' MiB' : '-';
-    const btn = `<button data-co="${esc(r.instance_id)}">checkout</button>`;
+    const id = esc(r.instance_id);
+    const act = a => `<button data-act="${a}" data-id="${id}">${a}</button>`;
+    // local-prod is started and stopped with its own commands (its secrets need the person).
+    const power = r.kind !== 'sandbox' || r.state === 'directory missing' ? ''
+      : r.state === 'running' ? act('stop')
+      : String(r.state).startsWith('partial') ? act('start') + ' ' + act('stop')
+      : act('start');
+    const btn = `<button data-co="${id}">checkout</button> ${power}`;
     return `<tr data-instance="${esc(r.instance_id)}"><td>${esc(r.instance_id)}</td><td>${esc(r.project)}</td><td>${esc(r.kind)}</td><td class="state">${esc(r.state)}</td><td>${links}</td><td>${direct}</td><td>${mem}</td><td>${btn}</td></tr>`;
   }).join('');
   document.getElementById('list').innerHTML = listing.instances.length
@@ -124,6 +131,14 @@ async function render(listing) {
   document.querySelectorAll('button[data-co]').forEach(b => b.onclick = async () => {
     const r = await fetch('/api/checkout', {method: 'POST', headers: {'X-Kinfra-Token': token, 'Content-Type': 'application/json'}, body: JSON.stringify({instance: b.dataset.co})});
     if (!r.ok) alert((await r.json()).error); else render(listing);
+  });
+  document.querySelectorAll('button[data-act]').forEach(b => b.onclick = async () => {
+    const r = await fetch('/api/' + b.dataset.act, {method: 'POST', headers: {'X-Kinfra-Token': token, 'Content-Type': 'application/json'}, body: JSON.stringify({instance: b.dataset.id})});
+    const answer = await r.json();
+    const note = document.getElementById('note');
+    note.textContent = r.ok ? `${answer.action === 'stop' ? 'stopping' : 'starting'} ${answer.instance}…` : answer.error;
+    note.dataset.status = r.status;
+    b.disabled = true;
   });
 }
 fetch('/api/instances').then(r => r.json()).then(render);
@@ -195,6 +210,17 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Response<
                 format!("kinfra router: {why}\n"),
             ),
             Ok(()) => checkout(shared, req).await,
+        },
+        (&Method::POST, "/api/start" | "/api/stop") => match allowed(&shared, &req) {
+            Err(why) => plain(
+                StatusCode::FORBIDDEN,
+                TEXT,
+                format!("kinfra router: {why}\n"),
+            ),
+            Ok(()) => {
+                let stop = path == "/api/stop";
+                start_or_stop(shared, req, stop).await
+            }
         },
         (&Method::GET, "/") => {
             let table = shared.table();
@@ -311,7 +337,7 @@ async fn checkout(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Respons
         }
     };
     let mut state = shared.checkout.lock().await;
-    if let Err(r) = state.switch(instance, forwards).await {
+    if let Err(r) = state.switch(shared.clone(), instance, forwards).await {
         return refusal(&r);
     }
     let now = state.current();
@@ -320,6 +346,89 @@ async fn checkout(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Respons
     let file = super::checkout::record_file(&shared.ctx);
     let _ = crate::support::fsutil::write_atomic(&file, text.as_bytes(), Some(0o600));
     plain(StatusCode::OK, JSON, text)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceAsk {
+    instance: String,
+}
+
+/// What the page's start and stop buttons are answered: the sandbox and what
+/// the router did (`started`: false when a start was under way already).
+#[derive(Debug, serde::Serialize)]
+struct Acted {
+    instance: String,
+    action: &'static str,
+    started: bool,
+}
+
+/// `POST /api/start` / `/api/stop {"instance": NAME}`: a sandbox started as
+/// `up` does (as a request by name wakes it) or stopped as `sandbox down` does,
+/// in the background; the page sees the state change through its events. The
+/// name is matched against the registry only; local-prod (its secrets and host
+/// services need the person), a sandbox being destroyed or without its
+/// directory are refused (409), an unknown name is 404.
+async fn start_or_stop(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    stop: bool,
+) -> hyper::Response<Body> {
+    use http_body_util::BodyExt;
+    let bytes = match http_body_util::Limited::new(req.into_body(), MAX_ACTION)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "the request is too large"),
+    };
+    let Ok(ask) = serde_json::from_slice::<InstanceAsk>(&bytes) else {
+        return error(StatusCode::BAD_REQUEST, "expected {\"instance\": NAME}");
+    };
+    let table = shared.table();
+    let ids: Vec<&str> = table.iter().map(|r| r.instance.as_str()).collect();
+    let Some(route) = super::names::the_one(&ids, &ask.instance)
+        .and_then(|id| table.iter().find(|r| r.instance == *id))
+        .cloned()
+    else {
+        let shown: String = ask.instance.chars().take(80).collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "no registered instance {shown:?} (there are: {})",
+                ids.join(", ")
+            ),
+        );
+    };
+    let s = shared.clone();
+    let id = route.instance.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        if stop {
+            super::idle::stop(&s, &route).map(|()| false)
+        } else {
+            super::wake::start(&s.ctx, &s.waking, &route, "asked from the page")
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(started)) => {
+            if stop {
+                crate::errln!("kinfra router: stopping {id} (asked from the page)");
+            }
+            let acted = Acted {
+                instance: id,
+                action: if stop { "stop" } else { "start" },
+                started,
+            };
+            plain(
+                StatusCode::ACCEPTED,
+                JSON,
+                serde_json::to_string(&acted).unwrap_or_default(),
+            )
+        }
+        Ok(Err(why)) => error(StatusCode::CONFLICT, &format!("{id}: {why}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 fn refusal(r: &super::checkout::Refusal) -> hyper::Response<Body> {

@@ -129,12 +129,14 @@ async fn connect(port: u16) -> Result<SendRequest<Forwarded>, String> {
     Ok(sender)
 }
 
-/// Forwards `req` to 127.0.0.1:`port`; `host` is the name the client asked for.
+/// Forwards `req` to 127.0.0.1:`port`; `host` is the name the client asked for;
+/// `on_use` is called as bytes pass on an upgraded connection (idle stop).
 pub async fn forward(
     port: u16,
     pool: Arc<Pool>,
     host: &str,
     mut req: Request<Incoming>,
+    on_use: super::counted::OnUse,
 ) -> Response<Body> {
     if declared_length(req.headers()).is_some_and(|n| n > MAX_BODY as u64) {
         return plain(
@@ -172,7 +174,7 @@ pub async fn forward(
     // goes once more on a new one.
     if let Some(mut s) = pool.take(port) {
         match s.try_send_request(req).await {
-            Ok(resp) => return finish(port, pool, s, resp, upgrade, client_side),
+            Ok(resp) => return finish(port, pool, s, resp, upgrade, client_side, on_use),
             Err(mut e) => match e.take_message() {
                 Some(back) => req = back,
                 None => return bad_gateway(port, &e.into_error().to_string()),
@@ -189,7 +191,7 @@ pub async fn forward(
         }
     };
     match s.send_request(req).await {
-        Ok(resp) => finish(port, pool, s, resp, upgrade, client_side),
+        Ok(resp) => finish(port, pool, s, resp, upgrade, client_side, on_use),
         Err(e) => bad_gateway(port, &e.to_string()),
     }
 }
@@ -201,15 +203,18 @@ fn finish(
     mut resp: Response<Incoming>,
     upgrade: bool,
     client_side: Option<hyper::upgrade::OnUpgrade>,
+    on_use: super::counted::OnUse,
 ) -> Response<Body> {
     if upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let server_side = hyper::upgrade::on(&mut resp);
         if let Some(client_side) = client_side {
             tokio::spawn(async move {
                 if let (Ok(c), Ok(s)) = (client_side.await, server_side.await) {
-                    let _ =
-                        tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(s))
-                            .await;
+                    let _ = tokio::io::copy_bidirectional(
+                        &mut super::counted::Counted::new(TokioIo::new(c), on_use),
+                        &mut TokioIo::new(s),
+                    )
+                    .await;
                 }
             });
         }

@@ -62,15 +62,14 @@ async fn accept_loop(
     // A closed terminal does not end a router started from it.
     let mut hup = signal(SignalKind::hangup())?;
     restore_checkout(&shared).await;
-    if let Some(idle) =
-        crate::support::env_vars::get(super::idle::VAR).and_then(|v| super::idle::parse(&v))
-    {
-        tokio::spawn(super::idle::watch(
-            shared.clone(),
-            idle,
-            std::time::Instant::now(),
-        ));
-    }
+    // Always watched: a project's `[router] idle_stop` holds without the machine's default.
+    let default_idle =
+        crate::support::env_vars::get(super::idle::VAR).and_then(|v| super::idle::parse(&v));
+    tokio::spawn(super::idle::watch(
+        shared.clone(),
+        default_idle,
+        std::time::Instant::now(),
+    ));
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -99,7 +98,7 @@ async fn accept_loop(
 }
 
 /// A restarted router serves the checkout it served before, when it still can.
-async fn restore_checkout(shared: &Shared) {
+async fn restore_checkout(shared: &Arc<Shared>) {
     let file = super::checkout::record_file(&shared.ctx);
     // Bounded, a regular file only: a FIFO there would hang the router before it serves.
     let Some(before) = crate::support::fsutil::read_regular(&file, 64 * 1024)
@@ -109,7 +108,14 @@ async fn restore_checkout(shared: &Shared) {
     };
     let Some(name) = before.instance else { return };
     let again = match super::checkout::forwards_of(&shared.ctx, &name) {
-        Ok((id, f)) => shared.checkout.lock().await.switch(Some(id), f).await,
+        Ok((id, f)) => {
+            shared
+                .checkout
+                .lock()
+                .await
+                .switch(shared.clone(), Some(id), f)
+                .await
+        }
         Err(why) => Err(why),
     };
     if let Err(why) = again {
@@ -183,13 +189,21 @@ async fn handle(shared: Arc<Shared>, pool: Arc<Pool>, req: Request<Incoming>) ->
             format!("kinfra router: the registry gives this name the router's own port {port}\n"),
         );
     }
-    if let Some(route) = names::route_of(&table, &target) {
-        shared.last_seen.touch(&route.instance);
-    }
+    // A request by name is use of its instance, and so are the bytes of an
+    // upgraded connection (a WebSocket) for as long as they pass.
+    let on_use: super::counted::OnUse = match names::route_of(&table, &target) {
+        Some(route) => {
+            shared.last_seen.touch(&route.instance);
+            let (s, id) = (shared.clone(), route.instance.clone());
+            Arc::new(move || s.last_seen.touch(&id))
+        }
+        None => Arc::new(|| {}),
+    };
     // Another site's page (an <img>, a fetch, a frame) never starts a sandbox: only
     // a request of the user's own (see `wake::may_wake`).
     let may_wake = super::wake::may_wake(req.headers());
-    let mut resp = proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req).await;
+    let mut resp =
+        proxy::forward(port, pool, host.as_deref().unwrap_or_default(), req, on_use).await;
     if resp.headers_mut().remove(proxy::UNREACHABLE).is_some()
         && may_wake
         && let Some(route) = names::route_of(&table, &target)

@@ -86,7 +86,42 @@ impl Shared {
     }
 }
 
-/// When each instance was last asked for by name.
+/// What checked-out connections ask of the router.
+impl super::checkout::Instances for Shared {
+    fn used(&self, id: &str) {
+        self.last_seen.touch(id);
+    }
+
+    fn wake(&self, id: &str) -> Result<(), String> {
+        let table = self.table();
+        let route = table
+            .iter()
+            .find(|r| r.instance == id)
+            .ok_or("it is no longer registered")?;
+        super::wake::start(
+            &self.ctx,
+            &self.waking,
+            route,
+            "a connection to a checked-out port came",
+        )
+        .map(|_| ())
+        .map_err(|why| why.to_string())
+    }
+
+    fn still_wanted(&self, id: &str) -> Result<(), String> {
+        let table = self.table();
+        let route = table
+            .iter()
+            .find(|r| r.instance == id)
+            .ok_or("it was removed from the registry")?;
+        match super::wake::check(&self.ctx, route) {
+            Err(why @ super::wake::NotWoken::Removing(_)) => Err(why.to_string()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// When each instance was last used (asked for by name, bytes through a checkout).
 #[derive(Default)]
 pub struct LastSeen(Mutex<BTreeMap<String, Instant>>);
 

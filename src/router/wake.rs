@@ -1,8 +1,9 @@
-//! Wake on request: a request for a sandbox whose port does not answer starts
-//! it as `up` does (`kinfra sandbox up` in its directory, gate included) and
-//! answers a small page that refreshes until it serves. Never local-prod, never
-//! twice at once for one sandbox; the directory and the name come from the
-//! registry, the command is kinfra's own.
+//! Wake on request: a request (or a connection to a checked-out port, or the
+//! page's start button) for a sandbox whose port does not answer starts it as
+//! `up` does (`kinfra sandbox up` in its directory, gate included); a request
+//! gets a small page that refreshes until it serves. Never local-prod, never one
+//! a `destroy` holds, never twice at once for one sandbox; the directory and the
+//! name come from the registry, the command is kinfra's own.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +38,22 @@ impl Waking {
             }
         }
     }
+
+    /// Forgets a start: the sandbox was stopped, or its start could not run.
+    pub fn release(&self, id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(id);
+        }
+    }
+
+    /// Whether a start of `id` is under way (started lately).
+    pub fn under_way(&self, id: &str) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(id).copied())
+            .is_some_and(|t| t.elapsed() < RESTART_AFTER)
+    }
 }
 
 /// Pure: whether a request may start a sandbox. A browser says where a request
@@ -58,18 +75,59 @@ pub fn may_wake(h: &hyper::HeaderMap) -> bool {
     }
 }
 
-/// Starts `route`'s sandbox (when no start is under way) and answers the
-/// starting page; local-prod and missing directories get the 502 as it was.
-pub fn wake(
-    ctx: &Context,
-    waking: &Waking,
-    route: &Route,
-    unreachable: Response<Body>,
-) -> Response<Body> {
-    let dir = Path::new(&route.path);
-    if route.kind != "sandbox" || !dir.is_dir() {
-        return unreachable;
+/// Why a sandbox is not started for a request, a connection or the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotWoken {
+    /// local-prod (its secrets and host services need the person) or no kind kinfra starts.
+    NotASandbox,
+    /// Its registered directory is gone.
+    NoDirectory,
+    /// A `destroy` (or `release`, `prune`) holds its lock: starting it again would
+    /// race the removal.
+    Removing(String),
+    /// kinfra's own program could not be run.
+    Failed,
+}
+
+impl std::fmt::Display for NotWoken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotWoken::NotASandbox => write!(
+                f,
+                "only sandboxes are started and stopped here: local-prod with `kinfra local-prod up` / `down`"
+            ),
+            NotWoken::NoDirectory => write!(f, "its registered directory is gone"),
+            NotWoken::Removing(op) => write!(
+                f,
+                "it is being removed (kinfra `{op}` holds it); it is not started again"
+            ),
+            NotWoken::Failed => write!(f, "kinfra's own program could not be run"),
+        }
     }
+}
+
+/// Operations after which the sandbox is gone: never woken under one.
+const REMOVING: &[&str] = &["destroy", "release", "prune"];
+
+/// Whether `route`'s sandbox may be started or stopped by the router now.
+pub fn check(ctx: &Context, route: &Route) -> Result<(), NotWoken> {
+    if route.kind != "sandbox" {
+        return Err(NotWoken::NotASandbox);
+    }
+    if !Path::new(&route.path).is_dir() {
+        return Err(NotWoken::NoDirectory);
+    }
+    match crate::instance::held_by(ctx, &route.instance) {
+        Some(op) if REMOVING.contains(&op.as_str()) => Err(NotWoken::Removing(op)),
+        _ => Ok(()),
+    }
+}
+
+/// Starts `route`'s sandbox as `up` does unless a start is under way: true when
+/// this call started it. `why` goes to the log.
+pub fn start(ctx: &Context, waking: &Waking, route: &Route, why: &str) -> Result<bool, NotWoken> {
+    check(ctx, route)?;
+    let dir = Path::new(&route.path);
     if waking.claim(&route.instance) {
         let log_path = ctx.home.router_dir().join("wake.log");
         let started = std::fs::OpenOptions::new()
@@ -86,11 +144,37 @@ pub fn wake(
                     .ok()
             });
         if started.is_none() {
-            return unreachable;
+            waking.release(&route.instance);
+            return Err(NotWoken::Failed);
         }
-        crate::errln!("kinfra router: waking {} (a request came)", route.instance);
+        crate::errln!("kinfra router: waking {} ({why})", route.instance);
+        return Ok(true);
     }
-    starting_page(&route.instance)
+    Ok(false)
+}
+
+/// Starts `route`'s sandbox (when no start is under way) and answers the
+/// starting page; one being removed gets a page that says so; local-prod and
+/// missing directories get the 502 as it was.
+pub fn wake(
+    ctx: &Context,
+    waking: &Waking,
+    route: &Route,
+    unreachable: Response<Body>,
+) -> Response<Body> {
+    match start(ctx, waking, route, "a request came") {
+        Ok(_) => starting_page(&route.instance),
+        Err(why @ NotWoken::Removing(_)) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/html; charset=utf-8",
+            format!(
+                "<!doctype html><html><head><meta charset=\"utf-8\"><title>{0} is being removed</title></head><body><p>kinfra does not start {0}: {1}.</p></body></html>\n",
+                super::html::escape(&route.instance),
+                super::html::escape(&why.to_string())
+            ),
+        ),
+        Err(_) => unreachable,
+    }
 }
 
 /// The page a browser sees while its sandbox starts: it asks again every 2 s.

@@ -67,6 +67,18 @@ pub struct Raw {
     workflow: RawWorkflow,
     #[serde(default)]
     data: RawData,
+    #[serde(default)]
+    router: RawRouter,
+}
+
+/// `[router]`: whether `up` starts the router, and this project's idle stop.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouter {
+    #[serde(default)]
+    auto_start: Option<bool>,
+    #[serde(default)]
+    idle_stop: Option<IdleStop>,
 }
 
 /// `[isolate]`: what kinfra makes each sandbox's own beyond what it infers.

@@ -253,8 +253,73 @@ pub struct Stack {
     pub builtin: bool,
     pub workflow: Workflow,
     pub data: DataSpec,
+    /// `[router]`: whether `up` starts the router, and this project's idle stop.
+    pub router: RouterSettings,
     /// What a translated description (devops-ai's infra.toml) could not say.
     pub notes: Vec<String>,
+}
+
+/// `[router]` of a description: how the router treats this project's instances.
+/// Not part of the fingerprint: it changes nothing an instance is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterSettings {
+    /// `auto_start = false`: `sandbox up` and `local-prod up` do not start the
+    /// router (as `KINFRA_ROUTER=off`; either one says no).
+    pub auto_start: bool,
+    /// `idle_stop = "30m"` or `"off"`: wins over `KINFRA_IDLE_STOP` (the machine's
+    /// default) for this project's sandboxes.
+    pub idle_stop: Option<IdleStop>,
+}
+
+impl Default for RouterSettings {
+    fn default() -> RouterSettings {
+        RouterSettings {
+            auto_start: true,
+            idle_stop: None,
+        }
+    }
+}
+
+/// The longest idle stop a description may ask for: beyond a year it is a
+/// mistake (a unit left out, digits run together), not a wish.
+pub const MAX_IDLE_STOP: std::time::Duration = std::time::Duration::from_secs(365 * 86400);
+
+/// `idle_stop`: never (`"off"`, over a machine-wide `KINFRA_IDLE_STOP`), or after
+/// this long without traffic through the router and without a kinfra command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum IdleStop {
+    Off,
+    After(std::time::Duration),
+}
+
+impl TryFrom<String> for IdleStop {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<IdleStop, String> {
+        if s.trim() == "off" {
+            return Ok(IdleStop::Off);
+        }
+        let shown: String = s.chars().take(40).collect();
+        match crate::support::units::parse_duration(&s) {
+            Some(d) if d <= MAX_IDLE_STOP => Ok(IdleStop::After(d)),
+            Some(_) => Err(format!(
+                "idle_stop {shown:?} is over a year: write a shorter time (\"30m\", \"2h\", \"7d\"), or \"off\""
+            )),
+            None => Err(format!(
+                "idle_stop {shown:?} is not a duration: a whole number above 0 with s, m, h or d (\"90s\", \"30m\", \"2h\", \"1d\"), or \"off\""
+            )),
+        }
+    }
+}
+
+impl IdleStop {
+    /// How long, when it stops at all.
+    pub fn after(self) -> Option<std::time::Duration> {
+        match self {
+            IdleStop::Off => None,
+            IdleStop::After(d) => Some(d),
+        }
+    }
 }
 
 /// `[budget]`: how many stacks may run at once, and how much memory they may use.
@@ -343,6 +408,7 @@ impl Stack {
     pub fn fingerprint(&self) -> String {
         let mut c = self.clone();
         c.origin.clear();
+        c.router = RouterSettings::default();
         format!(
             "{:08x}",
             crate::support::units::fnv1a(format!("{c:?}").as_bytes())

@@ -333,3 +333,68 @@ fn literal_variables_that_steer_an_interpreter_are_refused_naming_key_and_line()
         assert!(Stack::parse(&fine, "kinfra.toml").is_ok(), "{fine}");
     }
 }
+
+#[test]
+fn the_router_table_reads_auto_start_and_idle_stop_and_refuses_bad_values_naming_the_line() {
+    let base = "name = \"x\"\ncompose_file = \"c.yml\"\n";
+    let s = Stack::parse(base, "kinfra.toml").unwrap();
+    assert_eq!(s.router, RouterSettings::default());
+    assert!(s.router.auto_start && s.router.idle_stop.is_none());
+    let s = Stack::parse(
+        &format!("{base}[router]\nauto_start = false\nidle_stop = \"30m\"\n"),
+        "kinfra.toml",
+    )
+    .unwrap();
+    assert!(!s.router.auto_start);
+    assert_eq!(
+        s.router.idle_stop,
+        Some(IdleStop::After(std::time::Duration::from_secs(1800)))
+    );
+    let off = Stack::parse(&format!("{base}[router]\nidle_stop = \"off\"\n"), "k").unwrap();
+    assert_eq!(off.router.idle_stop, Some(IdleStop::Off));
+    let year = Stack::parse(&format!("{base}[router]\nidle_stop = \"365d\"\n"), "k").unwrap();
+    assert_eq!(
+        year.router.idle_stop.and_then(IdleStop::after),
+        Some(MAX_IDLE_STOP)
+    );
+    // The router's settings are no part of what an instance is made of.
+    assert_eq!(
+        s.fingerprint(),
+        Stack::parse(base, "kinfra.toml").unwrap().fingerprint()
+    );
+    for (extra, says) in [
+        ("idle_stop = \"0\"", "is not a duration"),
+        ("idle_stop = \"0m\"", "is not a duration"),
+        ("idle_stop = \"\"", "is not a duration"),
+        ("idle_stop = \"-5m\"", "is not a duration"),
+        ("idle_stop = \"1.5h\"", "is not a duration"),
+        ("idle_stop = \"30 minutes\"", "is not a duration"),
+        ("idle_stop = \"99999999999999999999d\"", "is not a duration"),
+        ("idle_stop = \"366d\"", "over a year"),
+        ("idle_stop = \"9999999h\"", "over a year"),
+        ("idle_stop = 30", "invalid type"),
+        ("idle_stop = true", "invalid type"),
+        ("idle_stop = [\"30m\"]", "invalid type"),
+        ("auto_start = \"off\"", "invalid type"),
+        ("auto_start = 0", "invalid type"),
+        ("autostart = false", "unknown field"),
+    ] {
+        let text = format!("{base}[router]\n{extra}\n");
+        let e = Stack::parse(&text, "kinfra.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| panic!("accepted: {text}"));
+        assert!(
+            e.contains("kinfra.toml") && e.contains("line 4") && e.contains(says),
+            "{extra}: {e}"
+        );
+    }
+    // A table where a value belongs, and a value where the table belongs.
+    for text in [
+        format!("{base}router = \"off\"\n"),
+        format!("{base}[router.idle_stop]\nafter = \"30m\"\n"),
+    ] {
+        let e = Stack::parse(&text, "kinfra.toml").unwrap_err().to_string();
+        assert!(e.contains("line 3") || e.contains("line 4"), "{text}: {e}");
+    }
+}

@@ -568,41 +568,151 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
 const ROUTER_IDLE: u16 = 18654;
 
 #[test]
-fn an_idle_sandbox_is_stopped_by_the_router() {
+fn an_idle_sandbox_is_stopped_by_the_router_and_a_checked_out_connection_wakes_it() {
     let env = docker_env!();
     let compose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports:\n      - \"18692:80\"\n    stop_grace_period: 1s\n";
-    let repo = project(&env, "rtridle", &[("compose.yaml", compose)]);
+    // The project's own settings: `up` does not start the router, and its
+    // sandboxes stop after 3 s idle (over the machine's default of a day).
+    let toml = "name = \"rtridle\"\ncompose_file = \"compose.yaml\"\n[router]\nauto_start = false\nidle_stop = \"3s\"\n";
+    let repo = project(
+        &env,
+        "rtridle",
+        &[("compose.yaml", compose), ("kinfra.toml", toml)],
+    );
     let r = RouterGuard::adopt(&env, ROUTER_IDLE);
     let mut vars = r.vars();
-    vars.push(("KINFRA_IDLE_STOP", "3s".to_string()));
+    vars.push(("KINFRA_IDLE_STOP", "1d".to_string()));
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     env.kinfra(&repo, &["sandbox", "create", "a"]).success();
     let a = env.work.join("rtridle--a");
-    env.kinfra_env(&a, &["sandbox", "up"], &vars)
-        .success()
-        .stderr_has("router started");
+    // `[router] auto_start = false` holds even with KINFRA_ROUTER=on.
+    let up = env.kinfra_env(&a, &["sandbox", "up"], &vars);
+    up.success();
+    assert!(!up.stderr.contains("router started"), "{}", up.stderr);
+    assert_eq!(r.pid(), None, "up started the router");
+    env.kinfra_env(&env.work, &["router", "start"], &vars)
+        .success();
     let state = || {
         env.kinfra(&repo, &["sandbox", "list", "--json"]).json()["instances"][0]["state"]
             .as_str()
             .unwrap_or_default()
             .to_string()
     };
+    let log =
+        || std::fs::read_to_string(env.kinfra_home.join("router/router.log")).unwrap_or_default();
+    let stopped_within = |limit: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(limit);
+        while state() != "stopped" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never stopped: {}\n{}",
+                state(),
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
     assert_eq!(state(), "running");
-    // No request and no command for 3 s: stopped, nothing removed.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while state() != "stopped" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never stopped: {}",
-            state()
+    // No traffic and no command for 3 s: stopped, nothing removed.
+    stopped_within(60);
+    assert!(log().contains("stopping rtridle"), "{}", log());
+
+    // Checked out, stopped: a connection to the project's port wakes it, waits
+    // while it starts, then reaches it.
+    env.kinfra_env(&repo, &["checkout", "a"], &vars).success();
+    let got = raw_http(
+        18692,
+        b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        Duration::from_secs(150),
+    );
+    assert!(
+        got.starts_with("HTTP/1."),
+        "no answer after the wake: {got:?}\n{}",
+        log()
+    );
+    assert!(
+        log().contains("(a connection to a checked-out port came)"),
+        "{}",
+        log()
+    );
+    assert_eq!(state(), "running");
+    // Traffic through the checked-out port is use: 8 s of it, still running.
+    let stops = log().matches("stopping rtridle").count();
+    for _ in 0..16 {
+        let _ = raw_http(
+            18692,
+            b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
+            Duration::from_secs(10),
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let log =
-        std::fs::read_to_string(env.kinfra_home.join("router/router.log")).unwrap_or_default();
-    assert!(log.contains("stopping rtridle"), "{log}");
+    assert_eq!(state(), "running", "{}", log());
+    assert_eq!(
+        log().matches("stopping rtridle").count(),
+        stops,
+        "{}",
+        log()
+    );
+    // Without it, stopped again.
+    stopped_within(60);
+    env.kinfra_env(&repo, &["checkout", "--none"], &vars)
+        .success();
     env.kinfra(&a, &["sandbox", "destroy", "-y", "--force"])
         .success();
+}
+
+const ROUTER_WS: u16 = 18656;
+const WS_WEB: u16 = 18657;
+
+#[test]
+fn bytes_on_an_upgraded_connection_by_name_count_as_use_for_idle_stop() {
+    let env = Env::new();
+    let _web = Backend::start("ws-web", WS_WEB);
+    register_fake(&env, &[("rtr-ws", 1, &[("PORT_WEB_80", WS_WEB)])]);
+    std::fs::create_dir_all(env.work.join("rtr-ws")).expect("its directory");
+    let r = RouterGuard::adopt(&env, ROUTER_WS);
+    let mut vars = r.vars();
+    vars.push(("KINFRA_IDLE_STOP", "2s".to_string()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.kinfra_env(&env.work, &["router", "start"], &vars)
+        .success();
+    let log =
+        || std::fs::read_to_string(env.kinfra_home.join("router/router.log")).unwrap_or_default();
+    // One request (the upgrade), then 6 s of bytes both ways on its connection.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", ROUTER_WS)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: web.rtr-ws.localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    )
+    .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).expect("read"), 1);
+        head.push(byte[0]);
+    }
+    assert!(
+        String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"),
+        "{head:?}"
+    );
+    for _ in 0..20 {
+        s.write_all(b"ping").expect("write");
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).expect("echo");
+        assert_eq!(&back, b"PING");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        !log().contains("stopping rtr-ws"),
+        "stopped under traffic: {}",
+        log()
+    );
+    // Quiet (the connection still open): stopped after 2 s.
+    crate::harness::eventually("rtr-ws is stopped once quiet", || {
+        log().contains("stopping rtr-ws (idle")
+    });
+    drop(s);
 }
 
 // The page in a real browser (Debian's headless Chromium, from scripts/test-deps.sh).
@@ -619,6 +729,8 @@ const PAGE_B_WEB: u16 = 18695;
 const CDP: &str = r#"
 import base64, json, os, subprocess, sys, time
 url, shot, profile = sys.argv[1], sys.argv[2], sys.argv[3]
+# Optionally: an expression that clicks, and one that says the page has answered it.
+click, answered = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else (None, None)
 to_r, to_w = os.pipe()
 from_r, from_w = os.pipe()
 def setup():
@@ -657,19 +769,30 @@ try:
     png = call('Page.captureScreenshot', {'format': 'png'}, s)['data']
     open(shot, 'wb').write(base64.b64decode(png))
     sys.stdout.write(dom)
+    if click:
+        # A real click: the page's own fetch, with the browser's Origin and Sec-Fetch-Site.
+        call('Runtime.evaluate', {'expression': click, 'userGesture': True}, s)
+        deadline = time.time() + 20
+        while not call('Runtime.evaluate', {'expression': answered}, s)['result'].get('value'):
+            if time.time() > deadline: break
+            time.sleep(0.1)
+        after = call('Runtime.evaluate', {'expression': 'document.documentElement.outerHTML'}, s)['result']['value']
+        sys.stdout.write('\n<!--kinfra-after-click-->\n' + after)
 finally:
     p.kill(); p.wait()
 "#;
 
 /// The page at `url` as headless Chromium shows it: the DOM after its script ran,
-/// and a screenshot at `shot`. Chromium missing fails the test (scripts/test-deps.sh
+/// and a screenshot at `shot`; with `click` (an expression that clicks, one that
+/// says the page answered), then the DOM after the click, after a marker. Chromium missing fails the test (scripts/test-deps.sh
 /// installs it): a page never loaded must not pass. `timeout` bounds a hung
 /// browser; its profile and HOME are the test's own; no proxy for a loopback page.
-fn chromium_page(env: &Env, url: &str, shot: &std::path::Path) -> String {
+fn chromium_page(env: &Env, url: &str, shot: &std::path::Path, click: &[&str]) -> String {
     let out = std::process::Command::new("timeout")
         .args(["-k", "5", "60", "python3", "-c", CDP, url])
         .arg(shot)
         .arg(env.home.join("chromium"))
+        .args(click)
         .env("HOME", &env.home)
         .output()
         .expect("timeout(1)");
@@ -699,6 +822,8 @@ fn the_page_in_headless_chromium_shows_every_instance() {
             ("rtr_pb", 2, &[("PORT_WEB_80", PAGE_B_WEB)]),
         ],
     );
+    // rtr-pa's directory is there, so the page's start button may start it.
+    std::fs::create_dir_all(env.work.join("rtr-pa")).expect("rtr-pa's directory");
     let _r = RouterGuard::start(&env, ROUTER_PAGE);
     let url = format!("http://kinfra.localhost:{ROUTER_PAGE}/");
     // What the page should show: the states `/api/instances` (= `sandbox list --json`) gives.
@@ -714,7 +839,14 @@ fn the_page_in_headless_chromium_shows_every_instance() {
 
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("router-page.png");
     let _ = std::fs::remove_file(&shot);
-    let dom = chromium_page(&env, &url, &shot);
+    let click = [
+        r#"document.querySelector('tr[data-instance="rtr-pa"] button[data-act="start"]').click()"#,
+        r#"document.getElementById("note").dataset.status !== undefined"#,
+    ];
+    let out = chromium_page(&env, &url, &shot, &click);
+    let (dom, after) = out
+        .split_once("<!--kinfra-after-click-->")
+        .unwrap_or_else(|| panic!("no DOM after the click:\n{out}"));
     // The script ran: the static list became the live table, the checkout line is filled.
     assert!(
         dom.contains("<th>instance</th>") && dom.contains("nothing checked out"),
@@ -749,6 +881,32 @@ fn the_page_in_headless_chromium_shows_every_instance() {
         assert!(b.contains(&want), "{want} in {b}");
     }
     assert!(!b.contains("api."), "{b}");
+    // Start and stop buttons by state (a sandbox not running: start; none
+    // without its directory).
+    let power = |row: &str, id: &str| {
+        if state(id) == "directory missing" {
+            !row.contains("data-act")
+        } else if state(id) == "running" {
+            row.contains(&format!(
+                "<button data-act=\"stop\" data-id=\"{id}\">stop</button>"
+            ))
+        } else {
+            row.contains(&format!(
+                "<button data-act=\"start\" data-id=\"{id}\">start</button>"
+            ))
+        }
+    };
+    assert!(power(&a, "rtr-pa") && power(&b, "rtr_pb"), "{a}\n{b}");
+
+    // The start button, clicked in the browser: its POST carries the page's token
+    // and passes the origin check (202), the page says so, the router starts it.
+    assert!(
+        after.contains("<p id=\"note\" data-status=\"202\">starting rtr-pa…</p>"),
+        "the click was not answered 202:\n{after}"
+    );
+    let log =
+        std::fs::read_to_string(env.kinfra_home.join("router/router.log")).unwrap_or_default();
+    assert!(log.contains("waking rtr-pa (asked from the page)"), "{log}");
 
     // The screenshot, kept as the test's artifact.
     let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));

@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::Tally;
-use crate::harness::{Backend, Env, RouterGuard, raw_http, register_fake, routed_get};
+use crate::harness::{
+    Backend, Env, RouterGuard, fake_model_meta, raw_http, register_fake, routed_get,
+};
 
 const ROUTER: u16 = 18671;
 const WEB: u16 = 18672;
@@ -19,6 +21,13 @@ const ROUTER_CSRF: u16 = 18691;
 const WEB_CSRF: u16 = 18692;
 /// Nothing listens here: the sandbox it names is stopped (a request wakes it).
 const DOWN_CSRF: u16 = 18693;
+const ROUTER_ACT: u16 = 18676;
+/// rel-d's port: stopped (nothing listens) until the test starts a service there.
+const DOWN_ACT: u16 = 18678;
+/// rel-d's project port, served by the router once rel-d is checked out.
+const CANON_ACT: u16 = 18679;
+const LP_ACT: u16 = 18670;
+const GONE_ACT: u16 = 18696;
 
 fn status_of(answer: &str) -> &str {
     answer.split_whitespace().nth(1).unwrap_or("(none)")
@@ -211,6 +220,160 @@ pub fn run(t: &mut Tally) {
         assert!(routed_get(ROUTER_CSRF, "web.rel-c.localhost", "/").contains("rel-csrf"));
         assert!(r.pid().is_some(), "the router survived");
         "cross-site requests wake nothing (the user's own does) nor reach the API; CONNECT 405, two Hosts 400, own port 508, the page not frameable, 16 live streams at most".into()
+    });
+
+    t.case("router", "the page's start and stop need the token and the page's origin, and refuse unknown names, local-prod and a sandbox being destroyed; a checked-out connection waits for its sandbox", || {
+        let env = Env::new();
+        register_fake(
+            &env,
+            &[
+                ("rel-lp", 0, &[("PORT_WEB_80", LP_ACT)]),
+                ("rel-d", 1, &[("PORT_WEB_80", DOWN_ACT)]),
+                ("rel-gone", 2, &[("PORT_WEB_80", GONE_ACT)]),
+            ],
+        );
+        std::fs::create_dir_all(env.work.join("rel-d")).expect("rel-d's directory");
+        fake_model_meta(&env, "rel-d", &[("PORT_WEB_80", CANON_ACT)]);
+        let r = RouterGuard::start(&env, ROUTER_ACT);
+        let info = std::fs::read_to_string(env.kinfra_home.join("router/router.json")).expect("info");
+        let info: serde_json::Value = serde_json::from_str(&info).expect("json");
+        let token = info["token"].as_str().expect("token").to_string();
+        let log = env.kinfra_home.join("router").join("router.log");
+        let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+        let post = |path: &str, body: &str, extra: &str| {
+            raw_http(
+                ROUTER_ACT,
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: kinfra.localhost:{ROUTER_ACT}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+                Duration::from_secs(10),
+            )
+        };
+        let with_token = format!("X-Kinfra-Token: {token}\r\n");
+        let d = r#"{"instance":"rel-d"}"#;
+        let mut refused = 0;
+        // Without the token, a wrong one, from another site's page: 403, nothing run.
+        for (path, extra) in [
+            ("/api/start", String::new()),
+            ("/api/stop", String::new()),
+            ("/api/start", "X-Kinfra-Token: wrong\r\n".to_string()),
+            ("/api/start", "X-Kinfra-Token: \r\n".to_string()),
+            ("/api/start", format!("{with_token}Origin: http://attacker.example\r\n")),
+            ("/api/stop", format!("{with_token}Origin: null\r\n")),
+            ("/api/start", format!("{with_token}Origin: http://web.rel-d.localhost:{ROUTER_ACT}\r\n")),
+            ("/api/start", format!("{with_token}Sec-Fetch-Site: cross-site\r\n")),
+            ("/api/stop", format!("{with_token}Sec-Fetch-Site: same-site\r\n")),
+        ] {
+            let got = post(path, d, &extra);
+            assert_eq!(status_of(&got), "403", "{path} {extra:?}: {got}");
+            refused += 1;
+        }
+        // With the token: names the registry does not have, bodies that are no ask.
+        for (path, body, status, says) in [
+            ("/api/start", r#"{"instance":"nosuch"}"#, "404", "no registered instance"),
+            ("/api/start", r#"{"instance":"../../etc/passwd"}"#, "404", "no registered instance"),
+            ("/api/stop", r#"{"instance":"$(touch x)"}"#, "404", "no registered instance"),
+            ("/api/start", r#"{"instance":"rel-lp"}"#, "409", "local-prod"),
+            ("/api/stop", r#"{"instance":"rel-lp"}"#, "409", "local-prod"),
+            ("/api/start", r#"{"instance":"rel-gone"}"#, "409", "directory is gone"),
+            ("/api/start", "{", "400", "expected"),
+            ("/api/start", r#"{"instance":5}"#, "400", "expected"),
+            ("/api/start", r#"{"instance":"rel-d","and":"more"}"#, "400", "expected"),
+            ("/api/start", "", "400", "expected"),
+        ] {
+            let got = post(path, body, &with_token);
+            assert_eq!(status_of(&got), status, "{path} {body}: {got}");
+            assert!(got.contains(says), "{path} {body}: {got}");
+            refused += 1;
+        }
+        let big = format!(r#"{{"instance":"{}"}}"#, "a".repeat(8000));
+        assert_eq!(status_of(&post("/api/start", &big, &with_token)), "413");
+        assert!(!log_text().contains("waking") && !log_text().contains("stopping"), "{}", log_text());
+
+        // A destroy holds rel-d's lock: not started by the page, a request or a connection.
+        let lock_path = env.kinfra_home.join("sandbox/locks/rel-d.lock");
+        std::fs::create_dir_all(lock_path.parent().expect("dir")).expect("locks");
+        let held = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .expect("lock file");
+        held.try_lock().expect("the lock");
+        std::fs::write(&lock_path, format!("{}\tdestroy", std::process::id())).expect("holder");
+        for path in ["/api/start", "/api/stop"] {
+            let got = post(path, d, &with_token);
+            assert_eq!(status_of(&got), "409", "{path}: {got}");
+            assert!(got.contains("being removed"), "{got}");
+        }
+        let got = routed_get(ROUTER_ACT, "web.rel-d.localhost", "/");
+        assert_eq!(status_of(&got), "503", "{got}");
+        assert!(got.contains("being removed") && !got.contains("refresh"), "{got}");
+        r.run(&["checkout", "rel-d"]).success().stdout_has("rel-d is checked out");
+        let began = Instant::now();
+        let got = raw_http(CANON_ACT, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", Duration::from_secs(20));
+        assert!(got.is_empty(), "{got}");
+        assert!(began.elapsed() < Duration::from_secs(10), "closed at once, not after {:?}", began.elapsed());
+        assert!(log_text().contains("a connection to rel-d (port 18678) is closed: it is being removed"), "{}", log_text());
+        assert!(!log_text().contains("waking"), "{}", log_text());
+        drop(held);
+
+        // Stopped, nothing destroying it: a connection wakes it and waits, and is
+        // forwarded once its port answers (here: a service the test starts).
+        let mut waiting = std::net::TcpStream::connect(("127.0.0.1", CANON_ACT)).expect("connect");
+        waiting.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        waiting.write_all(b"GET /waited HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+        crate::harness::eventually("the connection wakes rel-d", || {
+            log_text().contains("waking rel-d (a connection to a checked-out port came)")
+        });
+        // A flood of waiting connections: 64 wait at most, the rest are closed at once.
+        let flood: Vec<std::net::TcpStream> = (0..70)
+            .map(|_| {
+                let s = std::net::TcpStream::connect(("127.0.0.1", CANON_ACT)).expect("connect");
+                s.set_nonblocking(true).expect("nonblocking");
+                s
+            })
+            .collect();
+        // A closed one reads its end at once; a waiting one has nothing yet.
+        let closed = || {
+            flood
+                .iter()
+                .filter(|s| matches!((&**s).read(&mut [0u8; 1]), Ok(0)))
+                .count()
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while closed() != 7 {
+            assert!(Instant::now() < deadline, "{} of the flood closed; the log: {}", closed(), log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(closed(), 7, "1 + 63 wait, 7 closed");
+        drop(flood);
+        assert!(log_text().contains("64 connections wait for sandboxes already"), "{}", log_text());
+        let _web = Backend::start("rel-d-web", DOWN_ACT);
+        let mut got = String::new();
+        let _ = waiting.read_to_string(&mut got);
+        assert!(got.contains("rel-d-web path=/waited"), "{got}");
+
+        // Browser-like (the page's own origin) with the token: accepted. A start under
+        // way is not run twice; a stop forgets it, so the next start runs.
+        let page = format!("{with_token}Origin: http://kinfra.localhost:{ROUTER_ACT}\r\nSec-Fetch-Site: same-origin\r\n");
+        let got = post("/api/start", d, &page);
+        assert_eq!(status_of(&got), "202", "{got}");
+        assert!(got.contains(r#""started":false"#), "{got}");
+        let got = post("/api/stop", d, &page);
+        assert_eq!(status_of(&got), "202", "{got}");
+        assert!(got.contains(r#""action":"stop""#), "{got}");
+        assert!(log_text().contains("stopping rel-d (asked from the page)"), "{}", log_text());
+        let got = post("/api/start", r#"{"instance":"REL-D"}"#, &with_token);
+        assert_eq!(status_of(&got), "202", "{got}");
+        assert!(got.contains(r#""started":true"#) && got.contains(r#""instance":"rel-d""#), "{got}");
+        assert!(log_text().contains("waking rel-d (asked from the page)"), "{}", log_text());
+        assert!(r.pid().is_some(), "the router survived");
+        format!("{refused} forged or bad actions refused (403/404/409/400, 413 oversize); a destroy's lock refuses start, stop, a request (503) and a connection (closed); a connection to a stopped sandbox waits and is forwarded; 64 wait at most")
     });
 
     t.case("router", "a forged router record is never signalled", || {

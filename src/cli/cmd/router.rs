@@ -8,7 +8,8 @@ use crate::state::context::Context;
 pub enum RouterCmd {
     /// Start the router in the background unless one runs for this kinfra home
     /// (then say where it listens). `sandbox up` and `local-prod up` start it too
-    /// (KINFRA_ROUTER=off: they do not).
+    /// (KINFRA_ROUTER=off, or `[router] auto_start = false` in the project's
+    /// kinfra.toml: they do not).
     #[command(after_help = "Examples:
   kinfra router start                    on 127.0.0.1:7355 (KINFRA_ROUTER_PORT)
   curl http://web.shop-a.localhost:7355/ the service `web` of the instance shop-a

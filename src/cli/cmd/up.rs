@@ -132,14 +132,15 @@ pub(crate) fn start(
             .success(&format!("{} started (gate not awaited)", inst.id()));
     }
     super::print_ports(stack, &report.instance);
-    ensure_router(ctx);
+    ensure_router(ctx, stack);
     Ok(0)
 }
 
-/// Starts the router when none runs (KINFRA_ROUTER=off: not); its failure is a
-/// warning, never `up`'s (the instance answers on its own ports anyway).
-fn ensure_router(ctx: &Context) {
-    if !crate::router::auto_start() {
+/// Starts the router when none runs (KINFRA_ROUTER=off or the description's
+/// `[router] auto_start = false`: not); its failure is a warning, never `up`'s
+/// (the instance answers on its own ports anyway).
+fn ensure_router(ctx: &Context, stack: &crate::stack::Stack) {
+    if !crate::router::auto_start(stack) {
         return;
     }
     match crate::router::start(ctx, crate::router::wanted_port()) {
@@ -148,7 +149,7 @@ fn ensure_router(ctx: &Context) {
             .info(&format!("router started (pid {}): {}", s.pid, s.url)),
         Ok(_) => {}
         Err(e) => ctx.reporter.warn(&format!(
-            "the router did not start ({e}); `kinfra router start` says more, KINFRA_ROUTER=off stops trying"
+            "the router did not start ({e}); `kinfra router start` says more, KINFRA_ROUTER=off (or `[router] auto_start = false` in kinfra.toml) stops trying"
         )),
     }
 }

@@ -104,6 +104,10 @@ impl Raw {
             builtin: false,
             workflow: workflow(self.workflow, &slug)?,
             data: data(self.data)?,
+            router: RouterSettings {
+                auto_start: self.router.auto_start.unwrap_or(true),
+                idle_stop: self.router.idle_stop,
+            },
             notes: Vec::new(),
             name: self.name,
         })
