@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::instance::error::{Error, Result};
-use crate::stack::{PrepareAction, Stack};
+use crate::stack::{Kind, PrepareAction, Stack};
 use crate::state::context::Context;
 use crate::state::home::Home;
 
@@ -52,13 +52,17 @@ pub fn commands_text(stack: &Stack) -> String {
 fn host_env_text(stack: &Stack) -> String {
     use crate::tools::secrets::SecretSource;
     let mut s = String::new();
-    for (k, v) in stack.env_for(true) {
+    for (k, v) in stack.env_for(Kind::LocalProd) {
         s.push_str(&format!(
             "  host services get {k}={}\n",
             shown(std::slice::from_ref(&v))
         ));
     }
-    for f in stack.secret_fields.iter().filter(|f| f.for_kind(true)) {
+    for f in stack
+        .secret_fields
+        .iter()
+        .filter(|f| f.for_kind(Kind::LocalProd))
+    {
         s.push_str(&format!(
             "  host services get {} from 1Password field {:?}\n",
             f.var, f.field

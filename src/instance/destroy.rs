@@ -178,7 +178,7 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
             let mut p = Project::new(&entry.instance_id, &files[0], dir);
             p.files = files;
             p.profiles = crate::tools::compose::merge_profiles(
-                Kind::of_slot(entry.slot).profiles(stack),
+                stack.profiles_for(Kind::of_slot(entry.slot)),
                 crate::tools::compose::env_profiles(dir),
             );
             let _ = compose

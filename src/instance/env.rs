@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::stack::Stack;
+use crate::stack::{Kind, Stack};
 use crate::state::envfile::{EnvFileError, FILE_NAME, LoadError, parse, render, shared_dir_key};
 
 /// The validated contents of an instance's `.env.sandbox`.
@@ -57,7 +57,7 @@ impl SandboxEnv {
         }
         // The description's literal variables (`[env]`, `[sandbox.env]`, …): tools
         // in the repository read this file, and compose gets them from kinfra.
-        for (k, v) in stack.env_for(slot == 0) {
+        for (k, v) in stack.env_for(Kind::of_slot(slot)) {
             vars.insert(k, v);
         }
         vars.insert("CREATED_AT".into(), now.into());

@@ -303,7 +303,8 @@ pub fn start(
     if chosen.is_empty() {
         return Ok(Vec::new());
     }
-    super::allow::require(ctx, &crate::tools::git::read_main_clone(&inst.dir), stack)?;
+    let secrets_plan = super::up::SecretsPlan::of(stack, inst);
+    super::allow::require(ctx, &secrets_plan.main_clone, stack)?;
     let verdicts: Vec<(String, PathBuf, Verdict)> = chosen
         .iter()
         .map(|h| {
@@ -319,7 +320,7 @@ pub fn start(
         secrets,
         ..Default::default()
     };
-    super::up::load_secrets(ctx, stack, inst, &opts, &mut env)?;
+    env.extend(super::up::load_secrets(ctx, &secrets_plan, &opts)?);
     let mut started = Vec::new();
     for (h, (_, pf, verdict)) in chosen.into_iter().zip(verdicts) {
         match verdict {

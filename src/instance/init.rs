@@ -33,16 +33,10 @@ pub(crate) fn check_slot(stack: &Stack, slot: u8) -> Result<u8> {
     }
 }
 
-/// Compose projects named `slot-N` and `<project>-slot-N` are the Python tools'
-/// pooled slots: kinfra never makes (and so never adopts or removes) one.
+/// Compose projects named like the Python tools' pooled slots are theirs
+/// ([`crate::stack::compat::is_pool_name`]): kinfra never makes one.
 pub(crate) fn refuse_pool_name(id: &str) -> Result<()> {
-    let tail = id.rsplit_once("slot-");
-    let pooled = tail.is_some_and(|(head, n)| {
-        !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_digit())
-            && (head.is_empty() || head.ends_with('-'))
-    });
-    if pooled {
+    if crate::stack::compat::is_pool_name(id) {
         return Err(Error::PoolName { id: id.into() });
     }
     Ok(())
@@ -89,18 +83,16 @@ pub(crate) fn take_slot(c: &Contents, stack: &Stack, requested: Option<u8>) -> R
 }
 
 /// The host ports other projects' instances hold (port → instance): ports kinfra
-/// chose (auto scheme), KTRDR's slot table for KTRDR's instances, what the
-/// `.env.sandbox` of any other instance records, the Python tools' slot pool and
-/// devops-ai's registry.
+/// chose (auto scheme), a built-in project's slot table for its instances, what the
+/// `.env.sandbox` of any other instance records, and what the other tools hold
+/// ([`crate::stack::compat`]).
 fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, String> {
     let mut held = std::collections::BTreeMap::new();
     if stack.auto_ports {
         return held; // chosen at allocation, unique there
     }
     // The Python tools' slot pool and devops-ai's slots hold theirs, claimed or not.
-    held.extend(c.pool_ports());
-    held.extend(crate::state::registry::devops_ai_ports());
-    let ktrdr = &*crate::stack::KTRDR;
+    held.extend(crate::stack::compat::foreign_ports(c));
     for e in c.local_prod.iter().chain(c.instances.values()) {
         let project = c.kinfra.stacks.get(&e.instance_id);
         if project.is_none_or(|p| *p == stack.name) {
@@ -108,11 +100,10 @@ fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, St
         }
         let ports: Vec<u16> = if let Some(chosen) = c.kinfra.ports.get(&e.instance_id) {
             chosen.values().copied().collect()
-        } else if project.is_some_and(|p| *p == ktrdr.name) {
-            crate::stack::ports::own_for_slot(ktrdr, e.slot)
-                .into_iter()
-                .map(|(_, p)| p)
-                .collect()
+        } else if let Some(table) =
+            project.and_then(|p| crate::stack::compat::slot_ports(p, e.slot))
+        {
+            table
         } else {
             super::resolve::env_ports(std::path::Path::new(&e.path))
         };

@@ -172,24 +172,26 @@ fn save(path: &Path, file: &KeptFile) -> Result<()> {
 /// The instance's secrets given by reference: kept values where the reference is
 /// unchanged, the rest resolved now (all together: 1Password once per item). On
 /// any failure nothing is returned and the kept file is untouched.
-pub fn obtain(ctx: &Context, stack: &Stack, inst: &Instance, how: How) -> Result<Obtained> {
-    let refs = stack.secret_refs_for(inst.kind == super::Kind::LocalProd);
+pub fn obtain(
+    ctx: &Context,
+    id: &str,
+    refs: &[SecretRef],
+    main_clone: &Path,
+    how: How,
+) -> Result<Obtained> {
     if refs.is_empty() {
         // The description dropped them all: what was kept for them goes too (a
         // file kinfra cannot trust stays, for the user to look at).
-        if load(&ctx.home.kept_secrets_file(inst.id()), inst.id())
-            .problem
-            .is_none()
-        {
-            remove(ctx, inst.id());
+        if load(&ctx.home.kept_secrets_file(id), id).problem.is_none() {
+            remove(ctx, id);
         }
         return Ok(Obtained::default());
     }
-    let path = ctx.home.kept_secrets_file(inst.id());
+    let path = ctx.home.kept_secrets_file(id);
     let Loaded {
         file: kept,
         problem,
-    } = load_reported(ctx, &path, inst.id());
+    } = load_reported(ctx, &path, id);
     let literals: Vec<(String, String)> = refs
         .iter()
         .filter_map(|r| match &r.source {
@@ -212,7 +214,6 @@ pub fn obtain(ctx: &Context, stack: &Stack, inst: &Instance, how: How) -> Result
         .copied()
         .filter(|r| reusable(r).is_none())
         .collect();
-    let main_clone = crate::tools::git::read_main_clone(&inst.dir);
     let fresh = if to_resolve.is_empty() {
         Vec::new()
     } else {
@@ -223,7 +224,7 @@ pub fn obtain(ctx: &Context, stack: &Stack, inst: &Instance, how: How) -> Result
         batch::resolve_all(
             &to_resolve,
             &batch::Lookup {
-                main_clone: &main_clone,
+                main_clone,
                 literals: &literals,
             },
         )
@@ -231,7 +232,7 @@ pub fn obtain(ctx: &Context, stack: &Stack, inst: &Instance, how: How) -> Result
     };
     let now = super::now_iso();
     let mut next = KeptFile {
-        instance: inst.id().to_string(),
+        instance: id.to_string(),
         ..Default::default()
     };
     let mut out = Obtained {
@@ -274,7 +275,7 @@ pub fn obtain(ctx: &Context, stack: &Stack, inst: &Instance, how: How) -> Result
             out.env.push((r.var.clone(), v));
         }
     }
-    write_back(ctx, &path, inst.id(), &next, &kept, problem.is_some())?;
+    write_back(ctx, &path, id, &next, &kept, problem.is_some())?;
     Ok(out)
 }
 
@@ -353,7 +354,7 @@ pub fn status(ctx: &Context, stack: &Stack, inst: &Instance) -> SecretsStatus {
         problem,
     } = load(&ctx.home.kept_secrets_file(inst.id()), inst.id());
     let references = stack
-        .secret_refs_for(inst.kind == super::Kind::LocalProd)
+        .secret_refs_for(inst.kind)
         .iter()
         .map(|r| {
             let k = kept

@@ -42,45 +42,13 @@ use std::path::{Path, PathBuf};
 
 use crate::instance::env::SandboxEnv;
 use crate::instance::error::{Error, Result};
+pub use crate::stack::Kind;
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
 use crate::support::fsutil::same_path;
 use crate::tools::compose::Project;
 use crate::tools::error::ToolsError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Sandbox,
-    LocalProd,
-}
-
-impl Kind {
-    pub fn label(self) -> &'static str {
-        match self {
-            Kind::Sandbox => "sandbox",
-            Kind::LocalProd => "local-prod",
-        }
-    }
-    pub fn of_slot(slot: u8) -> Kind {
-        if slot == 0 {
-            Kind::LocalProd
-        } else {
-            Kind::Sandbox
-        }
-    }
-    /// The compose profiles an instance of this kind runs with.
-    pub fn profiles(self, stack: &Stack) -> Vec<String> {
-        let mut p = stack.profiles.clone();
-        if self == Kind::LocalProd
-            && let Some(lp) = &stack.local_prod_profile
-            && !p.contains(lp)
-        {
-            p.push(lp.clone());
-        }
-        p
-    }
-}
 
 /// An instance found on disk: its directory and validated `.env.sandbox`.
 #[derive(Debug, Clone)]
@@ -197,7 +165,7 @@ impl Instance {
         // COMPOSE_PROFILES (environment or `.env`) switches profiles on as it does
         // for compose: their services and ports are the instance's too.
         p.profiles = crate::tools::compose::merge_profiles(
-            self.kind.profiles(stack),
+            stack.profiles_for(self.kind),
             crate::tools::compose::env_profiles(&self.dir),
         );
         p.env = self.env.compose_vars(stack, &ctx.shared_dir());

@@ -39,7 +39,11 @@ pub fn compose(
         secrets,
         ..Default::default()
     };
-    super::up::load_secrets(ctx, stack, inst, &opts, &mut project.env)?;
+    project.env.extend(super::up::load_secrets(
+        ctx,
+        &super::up::SecretsPlan::of(stack, inst),
+        &opts,
+    )?);
     Ok(compose.cmd(&project).args(args).output()?)
 }
 

@@ -384,29 +384,16 @@ pub fn allocate(
             .flat_map(|(_, m)| m.values().copied())
             .collect();
         // The Python tools' slot pool and devops-ai's slots hold theirs.
-        taken.extend(c.pool_ports().keys());
-        taken.extend(crate::state::registry::devops_ai_ports().keys());
+        taken.extend(crate::stack::compat::foreign_ports(c).into_keys());
         // Instances of env-driven projects: their ports are in their .env.sandbox.
-        let mut ktrdr_here = false;
-        let ktrdr = &*crate::stack::KTRDR;
         for e in c.local_prod.iter().chain(c.instances.values()) {
             if e.instance_id != id && !c.kinfra.ports.contains_key(&e.instance_id) {
                 taken.extend(env_ports(&PathBuf::from(&e.path)));
             }
-            ktrdr_here |= e.instance_id.starts_with(&ktrdr.worktree_prefix)
-                || e.instance_id == ktrdr.local_prod_id;
         }
-        // KTRDR's ports follow its slots: on a machine that runs KTRDR, a slot not yet
-        // taken will want its ports too.
-        if ktrdr_here {
-            for slot in 0..=ktrdr.max_slot {
-                taken.extend(
-                    crate::stack::ports::own_for_slot(ktrdr, slot)
-                        .into_iter()
-                        .map(|(_, p)| p),
-                );
-            }
-        }
+        // A slot-numbered project's ports follow its slots: on a machine that runs
+        // it, a slot not yet taken will want its ports too.
+        taken.extend(crate::stack::compat::reserved_slot_ports(c));
         let chosen = crate::stack::ports::allocate(&wanted, inst.env.slot, &kept, &taken, &held);
         if let Some((k, base)) = wanted.iter().find(|(k, _)| !chosen.contains_key(k)) {
             return Err(Error::NoFreePort {

@@ -207,16 +207,10 @@ pub fn list(ctx: &Context, stack: &Stack) -> Result<Listing> {
                 (None, None) => "unknown".to_string(),
             }
         };
-        let project = project_of(&reg.kinfra, stack, &e.instance_id);
+        let project = crate::stack::compat::project_of(&reg.kinfra, stack, &e.instance_id);
         // The port shown: the stack's API port for an env-driven project known here,
         // else the first web port kinfra chose for it.
-        let described = if project == stack.name {
-            Some(stack)
-        } else if project == crate::stack::KTRDR.name {
-            Some(&*crate::stack::KTRDR)
-        } else {
-            None
-        };
+        let described = crate::stack::compat::by_name(stack, &project);
         let api_port = match (reg.kinfra.ports.get(&e.instance_id), described) {
             (Some(chosen), d) => d
                 .and_then(|st| chosen.get(&st.api_port_key).copied())
@@ -298,7 +292,7 @@ fn pool_rows(
         .into_iter()
         .map(|p| ListRow {
             instance_id: p.project.clone(),
-            project: format!("{} (the Python tool's slot pool)", crate::stack::KTRDR.name),
+            project: crate::stack::compat::pool_project(),
             kind: "pool slot",
             slot: p.slot,
             state: match groups {
@@ -318,22 +312,6 @@ fn pool_rows(
             engine: None,
         })
         .collect()
-}
-
-/// The project an instance belongs to: as recorded when it was made, else (made
-/// before kinfra recorded it) the stack here if the name fits it, else KTRDR's if
-/// that fits, else "-".
-fn project_of(state: &crate::state::registry::KinfraState, stack: &Stack, id: &str) -> String {
-    if let Some(p) = state.stacks.get(id) {
-        return p.clone();
-    }
-    let ktrdr = &*crate::stack::KTRDR;
-    for s in [stack, ktrdr] {
-        if id.starts_with(&s.worktree_prefix) || id == s.local_prod_id {
-            return s.name.clone();
-        }
-    }
-    "-".into()
 }
 
 /// "3d", "5h", "12m", "40s"; "?" when the timestamp cannot be read. Timestamps

@@ -109,10 +109,7 @@ pub fn sync(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<(Instance, 
     // Without a record (the Python tools' files, older kinfra): the keys any of
     // KTRDR's descriptions or this one writes.
     let owned: std::collections::BTreeSet<String> = if recorded_keys.is_empty() {
-        [&*crate::stack::KTRDR, &*crate::stack::KTRDR_2026, stack]
-            .into_iter()
-            .flat_map(Stack::kinfra_keys)
-            .collect()
+        crate::stack::compat::unrecorded_keys(stack)
     } else {
         recorded_keys.into_iter().collect()
     };

@@ -81,24 +81,21 @@ impl serde::Serialize for PostStartResult {
     }
 }
 
-/// The instance's secrets into compose's environment: the 1Password item's fields
-/// its kind reads, then the secrets given by reference. Returns how many. A field
-/// of the item that cannot be had is a warning for a sandbox (the stack runs on its
-/// insecure defaults) and an error for local-prod, whose database would otherwise
-/// keep the default password it was created with. A reference that cannot be had
-/// is an error for both: the description asked for it by name.
+/// The instance's secrets for compose's environment: the 1Password item's fields
+/// its kind reads, then the secrets given by reference. A field of the item that
+/// cannot be had is a warning for a sandbox (the stack runs on its insecure
+/// defaults) and an error for local-prod, whose database would otherwise keep the
+/// default password it was created with. A reference that cannot be had is an
+/// error for both: the description asked for it by name.
 pub(super) fn load_secrets(
     ctx: &Context,
-    stack: &Stack,
-    inst: &Instance,
+    plan: &SecretsPlan,
     opts: &UpOptions,
-    env: &mut Vec<(String, String)>,
-) -> Result<usize> {
+) -> Result<Vec<(String, String)>> {
     let r = &ctx.reporter;
-    let lp = inst.kind == super::Kind::LocalProd;
-    let mut loaded = 0;
+    let mut env = Vec::new();
     let fail = |what: &str, e: secrets::SecretsError| -> Result<()> {
-        if lp {
+        if plan.kind == super::Kind::LocalProd {
             return Err(Error::SecretsRequired {
                 item: what.to_string(),
                 source: e,
@@ -108,21 +105,22 @@ pub(super) fn load_secrets(
         r.info(&format!("hint: {}", e.hint(what)));
         Ok(())
     };
-    let fields = stack.fields_for(lp);
     // A stack that maps no fields has no 1Password item to read.
-    if opts.secrets && !fields.is_empty() {
-        let item = stack.item_for(lp);
-        r.step(&format!("Reading secrets from 1Password item {item}"));
-        match secrets::fetch(&fields, item) {
+    if let Some(item) = plan.item.as_ref().filter(|_| opts.secrets) {
+        r.step(&format!(
+            "Reading secrets from 1Password item {}",
+            item.name
+        ));
+        let fields: Vec<&secrets::SecretField> = item.fields.iter().collect();
+        match secrets::fetch(&fields, &item.name) {
             Ok(vars) => {
-                loaded += vars.len();
                 r.info(&format!(
                     "{} secret(s) loaded (kept in memory only)",
                     vars.len()
                 ));
                 env.extend(vars);
             }
-            Err(e) => fail(item, e)?,
+            Err(e) => fail(&item.name, e)?,
         }
     }
     // The secrets given by reference: kept values reused, the rest resolved now;
@@ -130,8 +128,9 @@ pub(super) fn load_secrets(
     // any, belongs to another reference).
     let got = super::kept_secrets::obtain(
         ctx,
-        stack,
-        inst,
+        &plan.id,
+        &plan.refs,
+        &plan.main_clone,
         super::kept_secrets::How {
             stores: opts.secrets,
             refresh: opts.refresh_secrets,
@@ -143,18 +142,8 @@ pub(super) fn load_secrets(
             got.reused
         ));
     }
-    loaded += got.env.len();
     env.extend(got.env);
-    Ok(loaded)
-}
-
-/// Port keys the compose file really publishes (a key only in a comment is unused).
-fn published_keys(compose_text: &str, keys: &[(String, u16)]) -> Vec<(String, u16)> {
-    let used = crate::tools::compose::variables(compose_text);
-    keys.iter()
-        .filter(|(k, _)| used.contains(k.as_str()))
-        .cloned()
-        .collect()
+    Ok(env)
 }
 
 /// Checks the ports; returns the instance's containers as they were before `up`.
@@ -193,57 +182,56 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let r = &ctx.reporter;
     // On another machine's engine: every docker call goes there (a machine that
     // does not answer fails here, fast); the code and ports follow below.
-    let remote = crate::engine::remote::placement(ctx, inst.id())?;
-    match &remote {
+    let engine = crate::engine::remote::placement(ctx, inst.id())?;
+    match &engine {
         Some(e) => crate::engine::remote::enter(e)?,
         None => docker::ensure_local_endpoint()?,
     }
     let compose = Compose::detect(&ctx.home)?;
     let _lock = super::lock(ctx, inst.id(), "up")?;
+    // The plan, once: the steps below take it, and those that change the instance
+    // return it, the plan made again from it.
+    let sources = Sources::read(ctx, stack, &inst.dir)?;
+    let plan = UpPlan::new(stack, inst.clone(), sources, None, engine);
     // The file follows the description first: keys it gained, keys it dropped.
-    let (synced, changes) = super::sync::sync(ctx, stack, inst)?;
+    let (synced, changes) = super::sync::sync(ctx, stack, &plan.instance)?;
     super::sync::report(ctx, stack, &changes);
-    let inst = &synced;
-    let mut project = inst.project(ctx, stack)?;
-    let compose_text = stack.compose_text_in(&inst.dir)?;
+    let plan = plan.with_instance(stack, synced, None);
     // Ports kinfra chooses: compose's model, the instance's ports, the copy to run.
-    let resolved = if stack.auto_ports {
-        Some(super::resolve::into_project(
-            ctx,
-            &compose,
-            stack,
-            inst,
-            &mut project,
-        )?)
+    let plan = if stack.auto_ports {
+        let res = super::resolve::prepare(ctx, &compose, stack, &plan.instance, &plan.project)?;
+        let resolution = Resolution {
+            file: res.file,
+            services: res.model.services,
+            host_network: res.isolation.host_network,
+        };
+        let plan = plan.with_instance(stack, res.instance, Some(resolution));
+        gate_ports_exist(stack, &plan.instance)?;
+        host_network_alone(ctx, stack, &plan)?;
+        plan
     } else {
-        None
+        plan
     };
-    let inst = resolved.as_ref().map_or(inst, |r| &r.instance);
-    if let Some(res) = &resolved {
-        gate_ports_exist(stack, inst)?;
-        if !res.isolation.host_network.is_empty() {
-            host_network_alone(ctx, stack, inst, &res.isolation.host_network)?;
-        }
-    }
+    let inst = &plan.instance;
 
     // Before anything starts (and before waiting for room): a secret that cannot be
     // had stops here.
-    let secrets_loaded = load_secrets(ctx, stack, inst, opts, &mut project.env)?;
-    let (containers_before, _ticket) = preflight(ctx, stack, inst, &compose_text, opts)?;
+    let secret_env = load_secrets(ctx, &plan.secrets, opts)?;
+    let secrets_loaded = secret_env.len();
+    let (containers_before, _ticket) = preflight(ctx, stack, &plan, opts)?;
     // Before anything starts: what the compose file needs and no build section
     // makes (a failure stops here), then the shared services it joins.
-    super::prepare::run(
-        ctx,
-        stack,
-        &inst.dir,
-        &crate::tools::git::read_main_clone(&inst.dir),
-    )?;
+    super::prepare::run(ctx, stack, &inst.dir, &plan.sources.main_clone)?;
     for name in super::shared_services::up(ctx, stack, &inst.dir, &[])? {
         r.info(&format!(
             "shared service {name} was not running: started it (it stays up for every instance; `kinfra shared down` stops it)"
         ));
     }
-    if let Some(e) = &remote {
+    // What compose runs: the plan's project with the secrets (never kept in the
+    // plan) and, on another machine's engine, the copy pointing at the mirror.
+    let mut project = plan.project.clone();
+    project.env.extend(secret_env);
+    if let Some(e) = &plan.engine {
         project.files = vec![mirror_code(ctx, stack, e, inst, &project.files)?];
     }
 
@@ -262,7 +250,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     r.step(&format!("Starting containers ({})", compose.describe()));
     start_containers(ctx, &compose, &project, inst, opts, &before)?;
     crate::state::context::pause_point("up:started");
-    if let Some(e) = &remote {
+    if let Some(e) = &plan.engine {
         let ports: Vec<u16> = inst.env.ports.iter().map(|(_, p)| *p).collect();
         r.step(&format!(
             "Forwarding {} port(s) from {} to 127.0.0.1",
@@ -296,8 +284,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     if !opts.wait {
         return fail_on_post_start(report);
     }
-    let services = resolved.as_ref().map(|r| r.model.services.clone());
-    let g = wait_for_gate(ctx, stack, inst, opts, services, &before)?;
+    let g = wait_for_gate(ctx, stack, inst, opts, plan.services(), &before)?;
     report.gate = Some(g);
     crate::instance::budget::record_soon(ctx, inst.id());
     fail_on_post_start(report)
@@ -362,34 +349,24 @@ fn mirror_code(
 fn preflight(
     ctx: &Context,
     stack: &Stack,
-    inst: &Instance,
-    compose_text: &str,
+    plan: &UpPlan,
     opts: &UpOptions,
 ) -> Result<(
     Vec<docker::Container>,
     Option<crate::instance::budget::Ticket>,
 )> {
     let r = &ctx.reporter;
+    let inst = &plan.instance;
     r.step(&format!(
         "Checking ports for {} (slot {})",
         inst.id(),
         inst.env.slot
     ));
-    // A shared service's fixed port is held by that service, not a conflict.
-    let own_ports: Vec<(String, u16)> = inst
-        .env
-        .ports
-        .iter()
-        .filter(|(k, _)| !crate::stack::ports::is_fixed(stack, k))
-        .cloned()
-        .collect();
-    let containers_before = if stack.auto_ports {
-        check_ports(inst, own_ports)?
-    } else {
-        check_ports(inst, published_keys(compose_text, &own_ports))?
-    };
+    // A shared service's fixed port is held by that service, not a conflict: the
+    // plan's ports leave them out.
+    let containers_before = check_ports(inst, plan.ports.clone())?;
     // `kinfra stack check`'s findings, said before compose meets them.
-    for f in crate::stack::check::check_text(stack, &inst.dir, compose_text) {
+    for f in crate::stack::check::check_text(stack, &inst.dir, &plan.sources.text) {
         r.warn(&f.message);
     }
     // The machine budget, for a stack that is not running yet. A queued start keeps
@@ -621,12 +598,12 @@ pub(crate) fn gate_ports_exist(stack: &Stack, inst: &Instance) -> Result<()> {
 /// A service on the host's network binds the host's own ports: a second running
 /// instance of the project cannot be isolated from the first, so it is refused
 /// before anything starts, naming the service and the running instance.
-fn host_network_alone(
-    ctx: &Context,
-    stack: &Stack,
-    inst: &Instance,
-    services: &[String],
-) -> Result<()> {
+fn host_network_alone(ctx: &Context, stack: &Stack, plan: &UpPlan) -> Result<()> {
+    let services = match &plan.resolution {
+        Some(r) if !r.host_network.is_empty() => &r.host_network,
+        _ => return Ok(()),
+    };
+    let inst = &plan.instance;
     let reg = ctx.registry().load()?;
     for (id, name) in &reg.kinfra.stacks {
         if id == inst.id() || name != &stack.name {
@@ -634,7 +611,7 @@ fn host_network_alone(
         }
         if docker::containers(Some(id))?.iter().any(|c| c.running()) {
             return Err(Error::HostNetworkTaken {
-                services: services.to_vec(),
+                services: services.clone(),
                 other: id.clone(),
                 stack: stack.name.clone(),
             });
@@ -685,7 +662,12 @@ fn run_post_start(
         })
 }
 
+pub mod plan;
 mod undo;
+
+#[cfg(test)]
+use plan::published_keys;
+pub use plan::{Resolution, SecretsPlan, Sources, UpPlan};
 
 #[cfg(test)]
 use undo::plan_undo;

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use crate::stack::Stack;
+use crate::stack::{Kind, Stack};
 use crate::support::exec::Cmd;
 
 /// The explanation shown by setup and `--check-only`.
@@ -16,7 +16,7 @@ pub fn explain(stack: &Stack) -> String {
          Fields (type: password / concealed):\n",
         stack.local_prod_item
     );
-    for f in stack.fields_for(true) {
+    for f in stack.fields_for(Kind::LocalProd) {
         s.push_str(&format!(
             "  {:<18} -> {:<18} {}\n",
             f.field, f.var, f.purpose
@@ -42,7 +42,7 @@ pub enum ItemState {
 }
 
 pub fn item_state(stack: &Stack) -> ItemState {
-    match crate::tools::secrets::fetch(&stack.fields_for(true), &stack.local_prod_item) {
+    match crate::tools::secrets::fetch(&stack.fields_for(Kind::LocalProd), &stack.local_prod_item) {
         Ok(_) => ItemState::Present,
         // Only a definite "no such item" offers to create one: a sign-in or connection
         // problem must never lead to a duplicate item.
@@ -67,7 +67,7 @@ fn random_secret() -> std::io::Result<String> {
 pub fn create_item(stack: &Stack) -> Result<Vec<&str>, String> {
     let mut fields = Vec::new();
     let mut generated = Vec::new();
-    for f in stack.fields_for(true) {
+    for f in stack.fields_for(Kind::LocalProd) {
         let value = if f.generated {
             generated.push(f.field.as_str());
             random_secret().map_err(|e| format!("no random source: {e}"))?

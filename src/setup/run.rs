@@ -264,7 +264,7 @@ fn describe_clone(ctx: &Context, dest: &Path) -> Result<(Stack, onepassword::Ite
             "its description"
         }
     ));
-    let item = if described.fields_for(true).is_empty() {
+    let item = if described.fields_for(Kind::LocalProd).is_empty() {
         ctx.reporter
             .info("it maps no secrets: nothing to read from 1Password");
         onepassword::ItemState::Unavailable("no secrets mapped".into())
@@ -293,7 +293,7 @@ fn settle_item(
             ));
             return false;
         }
-        onepassword::ItemState::Unavailable(_) if !stack.fields_for(true).is_empty() => {
+        onepassword::ItemState::Unavailable(_) if !stack.fields_for(Kind::LocalProd).is_empty() => {
             log.skipped.push(
                 "1Password: install and sign in to `op`, then restart with `kinfra local-prod up`"
                     .into(),
@@ -305,7 +305,7 @@ fn settle_item(
     match onepassword::create_item(stack) {
         Ok(generated) => {
             let yours: Vec<&str> = stack
-                .fields_for(true)
+                .fields_for(Kind::LocalProd)
                 .into_iter()
                 .filter(|f| !f.generated)
                 .map(|f| f.field.as_str())

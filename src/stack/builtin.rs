@@ -84,14 +84,14 @@ mod tests {
             assert!(read.contains(f.var.as_str()), "{} not read", f.var);
         }
         let lp: Vec<&str> = s
-            .fields_for(true)
+            .fields_for(Kind::LocalProd)
             .iter()
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(lp, ["db_password", "jwt_secret", "anthropic_api_key"]);
-        assert_eq!(s.fields_for(false).len(), 4);
-        assert_eq!(s.env_for(false)["KTRDR_ENV"], "development");
-        assert_eq!(s.env_for(true)["KTRDR_ENV"], "production");
+        assert_eq!(s.fields_for(Kind::Sandbox).len(), 4);
+        assert_eq!(s.env_for(Kind::Sandbox)["KTRDR_ENV"], "development");
+        assert_eq!(s.env_for(Kind::LocalProd)["KTRDR_ENV"], "production");
         // Every host port the compose file publishes comes from a key of it.
         for p in crate::stack::check::read(TODAY).ports {
             let (var, _) = p.var.expect("a variable");
@@ -146,10 +146,10 @@ mod tests {
              [[secrets]]\nfield = \"fred\"\nvar = \"FRED\"\nkinds = [\"sandbox\"]\n",
         )
         .unwrap();
-        assert_eq!(s.env_for(false)["APP_ENV"], "sandbox");
-        assert_eq!(s.env_for(true)["APP_ENV"], "production");
-        assert_eq!(s.env_for(true)["APP_NAME"], "shop");
-        let sb = s.secret_refs_for(false);
+        assert_eq!(s.env_for(Kind::Sandbox)["APP_ENV"], "sandbox");
+        assert_eq!(s.env_for(Kind::LocalProd)["APP_ENV"], "production");
+        assert_eq!(s.env_for(Kind::LocalProd)["APP_NAME"], "shop");
+        let sb = s.secret_refs_for(Kind::Sandbox);
         assert!(sb.contains(&SecretRef {
             var: "TOKEN".into(),
             source: SecretSource::Host("SHOP_TOKEN".into())
@@ -159,12 +159,12 @@ mod tests {
             source: SecretSource::Literal("dev-only".into())
         }));
         assert_eq!(
-            s.secret_refs_for(true)[0].source,
+            s.secret_refs_for(Kind::LocalProd)[0].source,
             SecretSource::OnePassword("op://prod/shop/section/api-key".into())
         );
-        assert_eq!(s.fields_for(false).len(), 1);
-        assert!(s.fields_for(true).is_empty());
-        assert!(s.has_secrets(true) && s.has_secrets(false));
+        assert_eq!(s.fields_for(Kind::Sandbox).len(), 1);
+        assert!(s.fields_for(Kind::LocalProd).is_empty());
+        assert!(s.has_secrets(Kind::LocalProd) && s.has_secrets(Kind::Sandbox));
         assert_eq!(s.secret_vars(), ["API_KEY", "DEV_PW", "FRED", "TOKEN"]);
     }
 

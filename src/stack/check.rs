@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::stack::Stack;
+use crate::stack::{Kind, Stack};
 
 mod read;
 
@@ -307,18 +307,18 @@ fn unread_keys(stack: &Stack, facts: &Facts, out: &mut Vec<Finding>) {
             (
                 format!("secret field {}", f.field),
                 &f.var,
-                f.for_kind(true),
+                f.for_kind(Kind::LocalProd),
             )
         })
         .chain(
             stack
-                .secret_refs_for(true)
+                .secret_refs_for(Kind::LocalProd)
                 .iter()
                 .map(|r| ("[local_prod.secrets]".to_string(), &r.var, true)),
         )
         .chain(
             stack
-                .secret_refs_for(false)
+                .secret_refs_for(Kind::Sandbox)
                 .iter()
                 .map(|r| ("[sandbox.secrets]".to_string(), &r.var, false)),
         );

@@ -612,13 +612,17 @@ fn variables(
     let local_prod = kind_settings("local_prod", local_raw.0, local_raw.1)?;
     // Each kind's variables are checked together: one kind may map a field
     // where the other names a reference.
-    for (lp, kind) in [(false, &sandbox), (true, &local_prod)] {
-        let fields: Vec<SecretField> = secrets.iter().filter(|f| f.for_kind(lp)).cloned().collect();
+    for (which, kind) in [(Kind::Sandbox, &sandbox), (Kind::LocalProd, &local_prod)] {
+        let fields: Vec<SecretField> = secrets
+            .iter()
+            .filter(|f| f.for_kind(which))
+            .cloned()
+            .collect();
         let mut extra: Vec<(String, String)> = Vec::new();
         for k in common_env.keys() {
             extra.push((k.clone(), format!("[env] {k}")));
         }
-        let name = kind_key(lp);
+        let name = which.key();
         for k in kind.env.keys() {
             extra.push((k.clone(), format!("[{name}.env] {k}")));
         }

@@ -189,9 +189,9 @@ whatever = true
             crate::stack::ports::for_slot(&s, 0),
             [("SHOP_WEB_PORT", 31080)]
         );
-        assert_eq!(s.env_for(false)["APP_ENV"], "sandbox");
+        assert_eq!(s.env_for(crate::stack::Kind::Sandbox)["APP_ENV"], "sandbox");
         assert_eq!(
-            s.secret_refs_for(false)[0].source,
+            s.secret_refs_for(crate::stack::Kind::Sandbox)[0].source,
             crate::stack::SecretSource::OnePassword("op://dev-vault/shop/api-key".into())
         );
         assert_eq!(s.carry[0].from, "config.example.yaml");
@@ -217,7 +217,7 @@ BAO_KEY = "bao://secret/shop/dev#key"
         let (text, _) = translate(infra).unwrap();
         let s = crate::stack::Stack::parse(&text, "t").unwrap();
         let kinds: Vec<(&str, &str)> = s
-            .secret_refs_for(false)
+            .secret_refs_for(crate::stack::Kind::Sandbox)
             .iter()
             .map(|r| (r.var.as_str(), r.source.kind()))
             .collect();

@@ -360,15 +360,7 @@ impl Stack {
     /// The text of every compose file of an instance, one after the other (for the
     /// text checks: the variables it reads, its ports).
     pub fn compose_text_in(&self, dir: &Path) -> Result<String> {
-        let mut text = String::new();
-        for f in self.compose_files_in(dir)? {
-            text.push_str(
-                &std::fs::read_to_string(&f)
-                    .map_err(|e| StackError::io("could not read the compose file", &f, e))?,
-            );
-            text.push('\n');
-        }
-        Ok(text)
+        compose_text(&self.compose_files_in(dir)?)
     }
 
     /// Every key kinfra itself writes for `stack`: its own, the shared directories'
@@ -384,18 +376,31 @@ impl Stack {
         for sub in &self.shared_subdirs {
             s.insert(crate::state::envfile::shared_dir_key(&self.env_prefix, sub));
         }
-        for lp in [false, true] {
-            s.extend(self.env_for(lp).into_keys());
+        for kind in Kind::ALL {
+            s.extend(self.env_for(kind).into_keys());
         }
         s
     }
 
-    pub fn item_for(&self, local_prod: bool) -> &str {
-        if local_prod {
-            &self.local_prod_item
-        } else {
-            &self.sandbox_item
+    /// The 1Password item a kind of instance reads its fields from.
+    pub fn item_for(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::LocalProd => &self.local_prod_item,
+            Kind::Sandbox => &self.sandbox_item,
         }
+    }
+
+    /// The compose profiles an instance of a kind runs with: the stack's, and
+    /// local-prod's own.
+    pub fn profiles_for(&self, kind: Kind) -> Vec<String> {
+        let mut p = self.profiles.clone();
+        if kind == Kind::LocalProd
+            && let Some(lp) = &self.local_prod_profile
+            && !p.contains(lp)
+        {
+            p.push(lp.clone());
+        }
+        p
     }
 
     /// A fingerprint of what the description says (not where it was read from):
@@ -420,18 +425,17 @@ impl Stack {
     }
 
     /// The item's fields a kind of instance reads.
-    pub fn fields_for(&self, local_prod: bool) -> Vec<&SecretField> {
+    pub fn fields_for(&self, kind: Kind) -> Vec<&SecretField> {
         self.secret_fields
             .iter()
-            .filter(|f| f.for_kind(local_prod))
+            .filter(|f| f.for_kind(kind))
             .collect()
     }
 
-    fn kind(&self, local_prod: bool) -> &KindSettings {
-        if local_prod {
-            &self.local_prod
-        } else {
-            &self.sandbox
+    fn settings(&self, kind: Kind) -> &KindSettings {
+        match kind {
+            Kind::LocalProd => &self.local_prod,
+            Kind::Sandbox => &self.sandbox,
         }
     }
 
@@ -460,15 +464,15 @@ impl Stack {
     }
 
     /// The literal variables of a kind of instance: `[env]`, then its own table.
-    pub fn env_for(&self, local_prod: bool) -> BTreeMap<String, String> {
+    pub fn env_for(&self, kind: Kind) -> BTreeMap<String, String> {
         let mut env = self.env.clone();
-        env.extend(self.kind(local_prod).env.clone());
+        env.extend(self.settings(kind).env.clone());
         env
     }
 
     /// The secrets by reference of a kind of instance.
-    pub fn secret_refs_for(&self, local_prod: bool) -> &[SecretRef] {
-        &self.kind(local_prod).secrets
+    pub fn secret_refs_for(&self, kind: Kind) -> &[SecretRef] {
+        &self.settings(kind).secrets
     }
 
     /// Every variable holding a secret, for either kind (placeholders at `config`).
@@ -494,8 +498,8 @@ impl Stack {
     }
 
     /// Does a kind of instance have secrets to fetch or pass?
-    pub fn has_secrets(&self, local_prod: bool) -> bool {
-        !self.fields_for(local_prod).is_empty() || !self.secret_refs_for(local_prod).is_empty()
+    pub fn has_secrets(&self, kind: Kind) -> bool {
+        !self.fields_for(kind).is_empty() || !self.secret_refs_for(kind).is_empty()
     }
 
     /// Parses and checks a description; `origin` names it in messages (a path, or
@@ -530,6 +534,20 @@ impl Stack {
     }
 }
 
+/// The text of compose files, one after the other (for the text checks: the
+/// variables they read, their ports).
+pub fn compose_text(files: &[PathBuf]) -> Result<String> {
+    let mut text = String::new();
+    for f in files {
+        text.push_str(
+            &std::fs::read_to_string(f)
+                .map_err(|e| StackError::io("could not read the compose file", f, e))?,
+        );
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 impl Stack {
     /// A project that carries no description: everything comes from its compose file
     /// (`compose_file`) through compose's model; `name` names its instances.
@@ -543,6 +561,7 @@ impl Stack {
 
 mod builtin;
 pub mod check;
+pub mod compat;
 pub mod error;
 mod file;
 mod host_paths;
@@ -551,7 +570,8 @@ mod lookup;
 pub mod ports;
 pub mod referenced;
 
-pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource, kind_key};
+pub use crate::state::kind::Kind;
+pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource};
 pub use builtin::{KTRDR, KTRDR_2026, ktrdr_for_compose};
 pub use host_paths::{expand as expand_host_path, host_path_refusal, host_path_syntax};
 pub use lookup::{for_dir, infer, repo_name};

@@ -6,4 +6,5 @@ pub mod context;
 pub mod envfile;
 pub mod error;
 pub mod home;
+pub mod kind;
 pub mod registry;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::state::kind::Kind;
 use crate::support::exec::{Cmd, ExecError};
 pub use crate::tools::error::SecretsError;
 
@@ -39,14 +40,9 @@ pub struct SecretField {
 }
 
 impl SecretField {
-    pub fn for_kind(&self, local_prod: bool) -> bool {
-        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind_key(local_prod))
+    pub fn for_kind(&self, kind: Kind) -> bool {
+        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind.key())
     }
-}
-
-/// The name a kind of instance goes by in `kinfra.toml`.
-pub fn kind_key(local_prod: bool) -> &'static str {
-    if local_prod { "local_prod" } else { "sandbox" }
 }
 
 /// A secret given by reference: the variable compose gets, and where it comes from.
@@ -210,7 +206,7 @@ mod tests {
 
     #[test]
     fn takes_concealed_fields_only() {
-        let v = parse_item(&KTRDR.fields_for(false), ITEM).unwrap();
+        let v = parse_item(&KTRDR.fields_for(Kind::Sandbox), ITEM).unwrap();
         assert_eq!(
             v,
             vec![
@@ -247,10 +243,10 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(parse_item(&KTRDR.fields_for(false), "not json").is_err());
-        assert!(parse_item(&KTRDR.fields_for(false), "[1,2]").is_err());
+        assert!(parse_item(&KTRDR.fields_for(Kind::Sandbox), "not json").is_err());
+        assert!(parse_item(&KTRDR.fields_for(Kind::Sandbox), "[1,2]").is_err());
         assert!(
-            parse_item(&KTRDR.fields_for(false), "{}")
+            parse_item(&KTRDR.fields_for(Kind::Sandbox), "{}")
                 .unwrap()
                 .is_empty()
         );

@@ -254,7 +254,7 @@ fn writer_rounds(env: &Env, method: Option<&str>) {
     // failed this by the third round: rows of commits the copied counter missed;
     // this size keeps the test near a minute and does not always catch that.)
     start_writers("shop-prod");
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_commits("shop-prod", 20);
     let made = env.kinfra(&prod, &["sandbox", "create", "c", "--data", "local-prod"]);
     made.success();
     if let Some(m) = method {
@@ -298,6 +298,24 @@ fn start_writers(project: &str) {
     }
 }
 
+/// Waits until the writers of [`start_writers`] have committed `n` times: the
+/// copies that follow then meet a database being written, not one still idle.
+#[track_caller]
+fn wait_for_commits(project: &str, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let c: i64 = psql(project, "select c from n").parse().expect("counter");
+        if c >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{project}: the writers made {c} commit(s) in a minute"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The copy in `project` is consistent: 2000 rows per counted commit, and every
 /// heap row in its index. Returns the commits.
 #[track_caller]
@@ -335,7 +353,7 @@ fn online_copies_stream_a_running_postgres_without_pausing_it() {
     require_pg_image();
     let prod = shop(&env);
     start_writers("shop-prod");
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_commits("shop-prod", 20);
     let db = container_of("shop-prod", "db");
     let since = docker(&["system", "info", "--format", "{{.SystemTime}}"]);
     let r = env.kinfra(&prod, &["snapshot", "save", "on", "--online", "--json"]);
