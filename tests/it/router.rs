@@ -12,12 +12,12 @@ use crate::harness::{
 };
 
 // Ports of this file's tests (rtr-): the routers and the fake services.
-const ROUTER: u16 = 18651;
-const ROUTER_UP: u16 = 18652;
-const WEB_A: u16 = 18661;
-const API_A: u16 = 18662;
-const WEB_B: u16 = 18663;
-const WEB_C: u16 = 18664;
+const ROUTER: u16 = 16151;
+const ROUTER_UP: u16 = 16152;
+const WEB_A: u16 = 16161;
+const API_A: u16 = 16162;
+const WEB_B: u16 = 16163;
+const WEB_C: u16 = 16164;
 
 /// Reads one HTTP/1.1 response with a Content-Length from `s` (keep-alive).
 fn read_response(s: &mut std::net::TcpStream) -> String {
@@ -260,15 +260,15 @@ fn router_runs_once_per_home_names_a_holder_and_routes_by_name() {
 }
 
 // The project's own ports (checkout) and the two instances' ports.
-const ROUTER_CO: u16 = 18653;
-const CANON_WEB: u16 = 18681;
-const CANON_DB: u16 = 18682;
-const CANON_CACHE: u16 = 18687;
-const CA_WEB: u16 = 18683;
-const CA_DB: u16 = 18684;
-const CB_WEB: u16 = 18685;
-const CB_DB: u16 = 18686;
-const CB_CACHE: u16 = 18688;
+const ROUTER_CO: u16 = 16153;
+const CANON_WEB: u16 = 16181;
+const CANON_DB: u16 = 16182;
+const CANON_CACHE: u16 = 16187;
+const CA_WEB: u16 = 16183;
+const CA_DB: u16 = 16184;
+const CB_WEB: u16 = 16185;
+const CB_DB: u16 = 16186;
+const CB_CACHE: u16 = 16188;
 
 /// `GET /` on 127.0.0.1:port with Host localhost (a canonical port), the answer.
 fn canonical_get(port: u16) -> String {
@@ -302,7 +302,7 @@ fn checkout_moves_the_projects_ports_and_refuses_a_held_one() {
                     ("PORT_CACHE_6379", CB_CACHE),
                 ],
             ),
-            ("rtr-cnew", 3, &[("PORT_WEB_80", 18689)]),
+            ("rtr-cnew", 3, &[("PORT_WEB_80", 16189)]),
         ],
     );
     fake_model_meta(
@@ -421,13 +421,13 @@ fn compose() -> String {
     image: busybox:1.35
     command: ["sh", "-c", "echo \"hi from $$(hostname)\" > /tmp/index.html && exec httpd -f -p 80 -h /tmp"]
     ports:
-      - "18690:80"
+      - "16190:80"
     stop_grace_period: 1s
   db:
     image: busybox:1.35
     command: ["nc", "-ll", "-p", "5432", "-e", "hostname"]
     ports:
-      - "18691:5432"
+      - "16191:5432"
     stop_grace_period: 1s
 "#
     .to_string()
@@ -502,7 +502,7 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
     }
     assert_ne!(seen[0], seen[1], "each name reaches its own sandbox");
 
-    // checkout a -> b -> a: the project's own ports (18690 http, 18691 raw tcp)
+    // checkout a -> b -> a: the project's own ports (16190 http, 16191 raw tcp)
     // reach the instance checked out, as its own ports do.
     let tcp_read = |port: u16| {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -524,13 +524,13 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
         )
         .success()
         .stdout_has(&format!("{id} is checked out"));
-        let canonical = crate::harness::http_get(18690, "/index.html");
+        let canonical = crate::harness::http_get(16190, "/index.html");
         assert_eq!(
             body(&canonical),
             body(&crate::harness::http_get(web, "/index.html")),
             "{id}"
         );
-        let from_db = tcp_read(18691);
+        let from_db = tcp_read(16191);
         assert!(!from_db.is_empty(), "{id}'s db answered");
         assert_eq!(from_db, tcp_read(db), "{id}");
     }
@@ -565,12 +565,12 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
     }
 }
 
-const ROUTER_IDLE: u16 = 18654;
+const ROUTER_IDLE: u16 = 16154;
 
 #[test]
 fn an_idle_sandbox_is_stopped_by_the_router_and_a_checked_out_connection_wakes_it() {
     let env = docker_env!();
-    let compose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports:\n      - \"18692:80\"\n    stop_grace_period: 1s\n";
+    let compose = "services:\n  web:\n    image: busybox:1.35\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    ports:\n      - \"16192:80\"\n    stop_grace_period: 1s\n";
     // The project's own settings: `up` does not start the router, and its
     // sandboxes stop after 3 s idle (over the machine's default of a day).
     let toml = "name = \"rtridle\"\ncompose_file = \"compose.yaml\"\n[router]\nauto_start = false\nidle_stop = \"3s\"\n";
@@ -621,7 +621,7 @@ fn an_idle_sandbox_is_stopped_by_the_router_and_a_checked_out_connection_wakes_i
     // while it starts, then reaches it.
     env.kinfra_env(&repo, &["checkout", "a"], &vars).success();
     let got = raw_http(
-        18692,
+        16192,
         b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
         Duration::from_secs(150),
     );
@@ -640,7 +640,7 @@ fn an_idle_sandbox_is_stopped_by_the_router_and_a_checked_out_connection_wakes_i
     let stops = log().matches("stopping rtridle").count();
     for _ in 0..16 {
         let _ = raw_http(
-            18692,
+            16192,
             b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
             Duration::from_secs(10),
         );
@@ -661,8 +661,8 @@ fn an_idle_sandbox_is_stopped_by_the_router_and_a_checked_out_connection_wakes_i
         .success();
 }
 
-const ROUTER_WS: u16 = 18656;
-const WS_WEB: u16 = 18657;
+const ROUTER_WS: u16 = 16156;
+const WS_WEB: u16 = 16157;
 
 #[test]
 fn bytes_on_an_upgraded_connection_by_name_count_as_use_for_idle_stop() {
@@ -716,10 +716,10 @@ fn bytes_on_an_upgraded_connection_by_name_count_as_use_for_idle_stop() {
 }
 
 // The page in a real browser (Debian's headless Chromium, from scripts/test-deps.sh).
-const ROUTER_PAGE: u16 = 18655;
-const PAGE_A_WEB: u16 = 18693;
-const PAGE_A_API: u16 = 18694;
-const PAGE_B_WEB: u16 = 18695;
+const ROUTER_PAGE: u16 = 16155;
+const PAGE_A_WEB: u16 = 16193;
+const PAGE_A_API: u16 = 16194;
+const PAGE_B_WEB: u16 = 16195;
 
 /// Drives headless Chromium over its DevTools pipe (`--remote-debugging-pipe`):
 /// opens the page, waits (up to 20 s) until its script has rendered the live table,
