@@ -140,6 +140,11 @@ pub trait Instances: Send + Sync {
     /// Whether waiting for `id` still makes sense (registered, not being
     /// removed; blocking); why not.
     fn still_wanted(&self, id: &str) -> Result<(), String>;
+
+    /// Whether the registry still gives `id` the port `port` (no blocking): a
+    /// checkout outlives nothing it was made for (a destroyed sandbox's port may
+    /// be another instance's by now).
+    fn still_serves(&self, id: &str, port: u16) -> bool;
 }
 
 /// Where a canonical port's new connections go: the instance and its port.
@@ -255,6 +260,18 @@ async fn serve(
 /// its bytes counted as use of the instance (idle stop).
 async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Dest) {
     let _ = client.set_nodelay(true);
+    // The checkout was made for this instance's port: once the registry says
+    // otherwise (destroyed, released, its ports chosen again), nothing is
+    // forwarded there; the connection is closed, never sent to whoever holds
+    // the port now.
+    if !uses.still_serves(&dest.instance, dest.port) {
+        crate::errln!(
+            "kinfra router: a connection is closed: {} no longer has port {} in the registry (check out again)",
+            dest.instance,
+            dest.port
+        );
+        return;
+    }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
     let mut server = match tokio::net::TcpStream::connect(addr).await {
         Ok(s) => s,

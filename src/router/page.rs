@@ -300,6 +300,27 @@ pub fn same_origin(origin: &str, port: u16) -> bool {
 /// The most an action's body may be.
 const MAX_ACTION: usize = 4096;
 
+/// How long an action's body may take to arrive: a client that declares a body
+/// and sends it a byte at a time must not hold one of the router's connections.
+const ACTION_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// An action's body: at most [`MAX_ACTION`] bytes within [`ACTION_BODY_TIME`].
+async fn action_body(req: Request<Incoming>) -> Result<hyper::body::Bytes, hyper::Response<Body>> {
+    use http_body_util::BodyExt;
+    let body = http_body_util::Limited::new(req.into_body(), MAX_ACTION).collect();
+    match tokio::time::timeout(ACTION_BODY_TIME, body).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(_)) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request is too large",
+        )),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request's body did not arrive in time",
+        )),
+    }
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CheckoutAsk {
@@ -308,13 +329,9 @@ struct CheckoutAsk {
 
 /// `POST /api/checkout {"instance": NAME|null}`: moves the canonical ports.
 async fn checkout(shared: Arc<Shared>, req: Request<Incoming>) -> hyper::Response<Body> {
-    use http_body_util::BodyExt;
-    let bytes = match http_body_util::Limited::new(req.into_body(), MAX_ACTION)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "the request is too large"),
+    let bytes = match action_body(req).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
     };
     let Ok(ask) = serde_json::from_slice::<CheckoutAsk>(&bytes) else {
         return error(
@@ -374,13 +391,9 @@ async fn start_or_stop(
     req: Request<Incoming>,
     stop: bool,
 ) -> hyper::Response<Body> {
-    use http_body_util::BodyExt;
-    let bytes = match http_body_util::Limited::new(req.into_body(), MAX_ACTION)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "the request is too large"),
+    let bytes = match action_body(req).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
     };
     let Ok(ask) = serde_json::from_slice::<InstanceAsk>(&bytes) else {
         return error(StatusCode::BAD_REQUEST, "expected {\"instance\": NAME}");

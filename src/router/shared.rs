@@ -108,6 +108,12 @@ impl super::checkout::Instances for Shared {
         .map_err(|why| why.to_string())
     }
 
+    fn still_serves(&self, id: &str, port: u16) -> bool {
+        self.table().iter().any(|r| {
+            r.instance == id && (r.front == Some(port) || r.services.iter().any(|s| s.port == port))
+        })
+    }
+
     fn still_wanted(&self, id: &str) -> Result<(), String> {
         let table = self.table();
         let route = table

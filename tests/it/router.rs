@@ -400,10 +400,59 @@ fn checkout_moves_the_projects_ports_and_refuses_a_held_one() {
     let token = token["token"].as_str().expect("token").to_string();
     let other_site = format!("X-Kinfra-Token: {token}\r\nOrigin: http://attacker.example\r\n");
     assert!(forged(&other_site).starts_with("HTTP/1.1 403"));
+    // A body declared and never sent cannot hold the connection: 408 in 10 s.
+    let began = std::time::Instant::now();
+    let slow = raw_http(
+        ROUTER_CO,
+        format!(
+            "POST /api/checkout HTTP/1.1\r\nHost: kinfra.localhost:{ROUTER_CO}\r\nX-Kinfra-Token: {token}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{"
+        )
+        .as_bytes(),
+        Duration::from_secs(40),
+    );
+    assert!(slow.starts_with("HTTP/1.1 408"), "{slow}");
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
+    );
     assert!(
         canonical_get(CANON_WEB).contains("a-web"),
         "nothing changed"
     );
+
+    // The instance leaves the registry (destroyed; its port may be another's
+    // soon): the checkout forwards nothing more there. Back in the registry with
+    // the same port, it is served again.
+    let registered = |with_a: bool| {
+        let a: (&str, u8, &[(&str, u16)]) = (
+            "rtr-ca",
+            1,
+            &[("PORT_WEB_80", CA_WEB), ("PORT_DB_5432", CA_DB)],
+        );
+        let b: (&str, u8, &[(&str, u16)]) = (
+            "rtr-cb",
+            2,
+            &[
+                ("PORT_WEB_80", CB_WEB),
+                ("PORT_DB_5432", CB_DB),
+                ("PORT_CACHE_6379", CB_CACHE),
+            ],
+        );
+        if with_a {
+            register_fake(&env, &[a, b]);
+        } else {
+            register_fake(&env, &[b]);
+        }
+    };
+    registered(false);
+    crate::harness::eventually("a destroyed instance's checkout forwards nothing", || {
+        !canonical_get(CANON_WEB).contains("a-web")
+    });
+    registered(true);
+    crate::harness::eventually("served again once registered with that port", || {
+        canonical_get(CANON_WEB).contains("a-web")
+    });
 
     // A restarted router serves the checkout again; --none releases the ports.
     r.run(&["router", "stop"]).success();
