@@ -140,10 +140,20 @@ EOF
   echo "export KINFRA_TEST_REMOTE_DOCKER_HOST=unix://$SOCK"
 }
 
+# Returns once the engine's dockerd is gone: a `start` right after must not find
+# it still shutting down (answering, so not restarted; or holding its pid file,
+# so the new one refuses), which left the engine down for the tests after.
 stop_docker() {
   if pid_alive "$DIR/docker.pid"; then
-    kill "$(cat "$DIR/docker.pid")" 2>/dev/null || true
-    for _ in $(seq 1 150); do pid_alive "$DIR/docker.pid" || break; sleep 0.2; done
+    local pid
+    pid=$(cat "$DIR/docker.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    fi
+    rm -f "$DIR/docker.pid"
   fi
 }
 

@@ -65,6 +65,7 @@ fn remote_env() -> Option<(Env, String, Connections, std::sync::MutexGuard<'stat
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let env = Env::with_docker()?;
     let sock = remote_socket();
+    engine_answers(&sock);
     for c in docker_on(&sock, &["ps", "-aq"]).lines() {
         docker_on(&sock, &["rm", "-f", c]);
     }
@@ -588,6 +589,31 @@ impl Drop for EngineBack {
         let _ = std::process::Command::new(rig_script())
             .arg("start")
             .output();
+    }
+}
+
+/// Waits until the rig's engine answers, starting it again (the rig's own
+/// script) when it does not: a test that stopped it hands the next one an engine
+/// that may still be shutting down. Fails after 90 s, saying why.
+fn engine_answers(sock: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let up = std::process::Command::new("docker")
+            .args(["-H", sock, "version", "--format", "{{.Server.Version}}"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if up {
+            return;
+        }
+        let started = std::process::Command::new(rig_script())
+            .arg("start")
+            .output()
+            .expect("run the rig's script");
+        assert!(
+            Instant::now() < deadline,
+            "the remote rig's engine does not answer on {sock}: {started:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 

@@ -12,22 +12,22 @@ use crate::harness::{
     Backend, Env, RouterGuard, fake_model_meta, raw_http, register_fake, routed_get,
 };
 
-const ROUTER: u16 = 16271;
-const WEB: u16 = 16272;
-const ROUTER_LIMITS: u16 = 16273;
-const WEB_LIMITS: u16 = 16274;
-const ROUTER_FORGED: u16 = 16275;
-const ROUTER_CSRF: u16 = 16291;
-const WEB_CSRF: u16 = 16292;
+const ROUTER: u16 = 17471;
+const WEB: u16 = 17472;
+const ROUTER_LIMITS: u16 = 17473;
+const WEB_LIMITS: u16 = 17474;
+const ROUTER_FORGED: u16 = 17475;
+const ROUTER_CSRF: u16 = 17491;
+const WEB_CSRF: u16 = 17492;
 /// Nothing listens here: the sandbox it names is stopped (a request wakes it).
-const DOWN_CSRF: u16 = 16293;
-const ROUTER_ACT: u16 = 16276;
+const DOWN_CSRF: u16 = 17493;
+const ROUTER_ACT: u16 = 17476;
 /// rel-d's port: stopped (nothing listens) until the test starts a service there.
-const DOWN_ACT: u16 = 16278;
+const DOWN_ACT: u16 = 17478;
 /// rel-d's project port, served by the router once rel-d is checked out.
-const CANON_ACT: u16 = 16279;
-const LP_ACT: u16 = 16270;
-const GONE_ACT: u16 = 16296;
+const CANON_ACT: u16 = 17479;
+const LP_ACT: u16 = 17470;
+const GONE_ACT: u16 = 17496;
 
 fn status_of(answer: &str) -> &str {
     answer.split_whitespace().nth(1).unwrap_or("(none)")
@@ -72,7 +72,7 @@ pub fn run(t: &mut Tally) {
             "../../etc/passwd.localhost".to_string(),
             "web.rel-a%2f..%2f.localhost".to_string(),
             "web;rm -rf ~.rel-a.localhost".to_string(),
-            "web.rel-a.localhost:16272@attacker.example".to_string(),
+            "web.rel-a.localhost:17472@attacker.example".to_string(),
             "web\\rel-a.localhost".to_string(),
         ] {
             let got = routed_get(ROUTER, &host, "/");
@@ -317,7 +317,7 @@ pub fn run(t: &mut Tally) {
         let got = raw_http(CANON_ACT, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", Duration::from_secs(20));
         assert!(got.is_empty(), "{got}");
         assert!(began.elapsed() < Duration::from_secs(10), "closed at once, not after {:?}", began.elapsed());
-        assert!(log_text().contains("a connection to rel-d (port 16278) is closed: it is being removed"), "{}", log_text());
+        assert!(log_text().contains("a connection to rel-d (port 17478) is closed: it is being removed"), "{}", log_text());
         assert!(!log_text().contains("waking"), "{}", log_text());
         drop(held);
 
