@@ -14,6 +14,9 @@ pub enum CliError {
     /// result stays small).
     #[error(transparent)]
     Lib(Box<crate::Error>),
+    /// What the data layer said (snapshots, copies); its kind and hints are its own.
+    #[error(transparent)]
+    Data(Box<crate::data::error::DataError>),
     #[error("invalid value {value} for '--slot': {why}; sandboxes use slots 1 to {max}")]
     BadSlot {
         /// As given, quoted the way clap quotes it.
@@ -69,6 +72,7 @@ impl CliError {
     pub fn exit_kind(&self) -> ExitKind {
         match self {
             CliError::Lib(e) => e.exit_kind(),
+            CliError::Data(e) => e.exit_kind(),
             CliError::ScriptUnwritable { .. } => ExitKind::Failure,
             CliError::BadSlot { .. }
             | CliError::Unconfirmed { .. }
@@ -91,6 +95,7 @@ impl CliError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CliError::Lib(e) => super::hints::hint(e),
+            CliError::Data(e) => super::hints::data_hint(e),
             _ => None,
         }
     }
@@ -99,6 +104,12 @@ impl CliError {
 impl From<crate::Error> for CliError {
     fn from(e: crate::Error) -> Self {
         CliError::Lib(Box::new(e))
+    }
+}
+
+impl From<crate::data::error::DataError> for CliError {
+    fn from(e: crate::data::error::DataError) -> Self {
+        CliError::Data(Box::new(e))
     }
 }
 

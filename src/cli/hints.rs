@@ -2,6 +2,7 @@
 //! and `doctor`). They name CLI commands and flags, so they live here, at the edge
 //! that talks to the user; the library's errors say only what failed and why.
 
+use crate::data::error::DataError;
 use crate::engine::error::EngineError;
 use crate::instance::error::Error;
 use crate::stack::error::StackError;
@@ -12,6 +13,20 @@ use crate::tools::error::ToolsError;
 /// What the user can do about it.
 pub fn hint(e: &Error) -> Option<String> {
     setup_hint(e).or_else(|| run_hint(e))
+}
+
+/// What the user can do about a data layer's failure: its own, or the layers' below.
+pub fn data_hint(e: &DataError) -> Option<String> {
+    Some(match e {
+        DataError::Instance(e) => return hint(e),
+        DataError::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),
+        DataError::SnapshotOfOtherProject { .. } => "a snapshot is for the project it was taken from; `kinfra snapshot list` shows this project's".into(),
+        DataError::SnapshotExists { .. } => "choose another name, or remove the old one first (`kinfra snapshot rm NAME`)".into(),
+        DataError::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
+        DataError::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
+        DataError::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
+        _ => return None,
+    })
 }
 
 /// Hints for state, input and place: the registry, the repository, names, slots.
@@ -119,12 +134,6 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::CheckoutHeld { .. } => "stop what holds the port (`docker compose down` of your own run), then check out again".into(),
         Error::RouterRunning { .. } => "`kinfra router status` shows it; `kinfra router stop` stops a router `start` started".into(),
         Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
-        Error::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),
-        Error::SnapshotOfOtherProject { .. } => "a snapshot is for the project it was taken from; `kinfra snapshot list` shows this project's".into(),
-        Error::SnapshotExists { .. } => "choose another name, or remove the old one first (`kinfra snapshot rm NAME`)".into(),
-        Error::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
-        Error::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
-        Error::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
         Error::Stack(StackError::StackInvalid { .. }) => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
         Error::OverBudget { .. } => format!(
             "pass --make-room to stop the least recently used idle sandbox instead, --wait to start when there is room, or stop a stack (`kinfra sandbox down NAME`); limits: {} and {} (default: the engine's memory)",

@@ -1,6 +1,6 @@
 //! The errors of instances and of the layers above that have no error type of their
-//! own yet (data, the router, agents, setup): one enum, [`Error`], which is also
-//! what every command returns (`crate::Error`).
+//! own yet (the router, agents, setup): one enum, [`Error`] (`crate::Error`). The
+//! data layer's are `data::error::DataError`, which carries this one.
 //!
 //! Lower layers' errors arrive whole in its wrapper variants ([`Error::Support`],
 //! [`Error::State`], [`Error::Tools`], [`Error::Engine`], [`Error::Stack`]); the
@@ -287,58 +287,6 @@ pub enum Error {
         dir: PathBuf,
         others: Vec<String>,
     },
-    // Data: snapshots and copies.
-    #[error("the copy helper did not finish {what}")]
-    HelperUnfinished { what: &'static str },
-    #[error(
-        "snapshot name {name:?} is refused: {why}, so `--data {name}` would be ambiguous; choose another name"
-    )]
-    SnapshotNameClash { name: String, why: String },
-    /// Not a name a snapshot can have (the validator's reason).
-    #[error("{why}")]
-    BadSnapshotName { why: String },
-    /// Volumes of the snapshot that could not be removed (each with its reason).
-    #[error("{}", why.join("; "))]
-    SnapshotNotRemoved { why: Vec<String> },
-    #[error(
-        "--data {spec:?} names both snapshot {spec} and sandbox {sandbox}: rename one (`kinfra snapshot save` the data under another name, then `kinfra snapshot rm {spec}`)"
-    )]
-    SourceAmbiguous { spec: String, sandbox: String },
-    #[error("{spec:?} is neither local-prod, a snapshot of {project} ({}), nor a registered sandbox", if snapshots.is_empty() { "it has none".to_string() } else { snapshots.join(", ") })]
-    NoSuchSource {
-        spec: String,
-        project: String,
-        snapshots: Vec<String>,
-    },
-    #[error(
-        "--data {id}: which project this sandbox belongs to could not be read ({why}); it is not used"
-    )]
-    SourceProjectUnknown { id: String, why: String },
-    #[error(
-        "--data {id}: that sandbox belongs to project {theirs}, not {project}; a sandbox's data comes from its own project's local-prod, sandboxes or snapshots"
-    )]
-    SourceOfOtherProject {
-        id: String,
-        theirs: String,
-        project: String,
-    },
-    #[error(
-        "--online streams a running Postgres; snapshot {name} is copied as it was saved, with no pause: drop --online"
-    )]
-    OnlineSnapshot { name: String },
-    #[error("--online cannot copy {id}: {why}; drop --online to copy with a short pause")]
-    OnlineRefused { id: String, why: String },
-    #[error("{id} cannot take its data from itself")]
-    DataFromItself { id: String },
-    /// A copy whose source is on one engine and whose new sandbox on another.
-    #[error(
-        "{id} is on {from}, and the new sandbox would be on {to}: copying data between engines is not supported yet (copy it on one engine, or start from a snapshot there)"
-    )]
-    DataAcrossEngines {
-        id: String,
-        from: String,
-        to: String,
-    },
     /// MCP's `create` with both `data` and `on`.
     #[error(
         "`data` with `on` (another machine's engine): copying data between engines is not supported yet; create it, then copy on that engine"
@@ -347,24 +295,6 @@ pub enum Error {
     /// MCP's `up` with `on` for local-prod.
     #[error("`on` places a sandbox, not local-prod")]
     OnForLocalProd,
-    /// Data would be replaced and no one said yes (the question, when there was
-    /// no terminal to ask it).
-    #[error("{}", match question { Some(q) => format!("{q}: pass --yes to confirm (there is no terminal to ask)"), None => "not confirmed; nothing was changed".into() })]
-    Unconfirmed { question: Option<String> },
-    #[error("local-prod's data is its own: --data is for sandboxes")]
-    LocalProdData,
-    #[error(
-        "{id} is running: `kinfra sandbox reset --data {spec}` replaces a running sandbox's data (or stop it first)"
-    )]
-    DataTargetRunning { id: String, spec: String },
-    #[error(
-        "{id} was not made from data (no `create --data`): name a source with --data local-prod|SANDBOX|SNAPSHOT"
-    )]
-    NoDataSource { id: String },
-    #[error(
-        "the registry's record of {id}'s data source ({record:?}) is not one kinfra writes; it was left as it is: pass --data"
-    )]
-    DataRecordUnknown { id: String, record: String },
     // The router.
     #[error("no router is running: `kinfra router start`")]
     NoRouter,
@@ -434,26 +364,6 @@ pub enum Error {
     RouterRunning { pid: Option<u32>, port: Option<u16> },
     #[error("host service records kinfra did not write, nothing was signalled:\n  {}", records.join("\n  "))]
     HostRecordUntrusted { records: Vec<String> },
-    #[error("no snapshot {name:?} of {project}{}", if known.is_empty() { String::new() } else { format!(" (there are: {})", known.join(", ")) })]
-    NoSuchSnapshot {
-        name: String,
-        project: String,
-        known: Vec<String>,
-    },
-    #[error("snapshot {name:?} belongs to project {other}, not {project}")]
-    SnapshotOfOtherProject {
-        name: String,
-        project: String,
-        other: String,
-    },
-    #[error("a snapshot {name:?} of {project} already exists")]
-    SnapshotExists { name: String, project: String },
-    #[error("{instance} has no data volumes to copy: {why}")]
-    NoData { instance: String, why: String },
-    #[error("not enough free space for the copy: it writes {}, the engine's volume filesystem has {} free", crate::support::units::human_bytes(*need), crate::support::units::human_bytes(*free))]
-    NoSpace { need: u64, free: u64 },
-    #[error("no image present can run the data copy (it needs sh, cp, du, df and sleep): {tried}")]
-    NoCopyImage { tried: String },
 }
 
 /// Why a directory cannot hold local-prod's clone.
@@ -551,10 +461,7 @@ impl Error {
         self.exit_kind().code()
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one exhaustive match: a new variant must choose its kind here"
-    )]
+    /// One exhaustive match: a new variant must choose its kind here.
     pub fn exit_kind(&self) -> ExitKind {
         use ExitKind::*;
         match self {
@@ -575,15 +482,11 @@ impl Error {
             | Error::RoomNotMade { .. }
             | Error::RoomDirGone { .. }
             | Error::PrepareFailed { .. }
-            | Error::SnapshotExists { .. }
-            | Error::NoSpace { .. }
             | Error::Unencodable { .. }
             | Error::ModelUnreadable { .. }
             | Error::NoFreeSubnet { .. }
             | Error::NoFreePort { .. }
             | Error::PostStartFailed { .. }
-            | Error::HelperUnfinished { .. }
-            | Error::SnapshotNotRemoved { .. }
             | Error::RouterAnswerUnreadable
             | Error::NotYet { .. }
             | Error::Crashed { .. }
@@ -595,10 +498,7 @@ impl Error {
             | Error::BadSlot { .. }
             | Error::WrongKind { .. }
             | Error::TargetOption { .. }
-            | Error::NoSuchSource { .. }
             | Error::NotAllowed { .. }
-            | Error::SnapshotOfOtherProject { .. }
-            | Error::NoData { .. }
             | Error::GateFailed { .. }
             | Error::Unlockable { .. }
             | Error::RemoteFixedPorts { .. }
@@ -627,22 +527,8 @@ impl Error {
             | Error::InstanceDirGone { .. }
             | Error::NotFeatureMilestone { .. }
             | Error::NoPlan { .. }
-            | Error::SnapshotNameClash { .. }
-            | Error::BadSnapshotName { .. }
-            | Error::SourceAmbiguous { .. }
-            | Error::SourceProjectUnknown { .. }
-            | Error::SourceOfOtherProject { .. }
-            | Error::OnlineSnapshot { .. }
-            | Error::OnlineRefused { .. }
-            | Error::DataFromItself { .. }
-            | Error::DataAcrossEngines { .. }
             | Error::DataWithOn
             | Error::OnForLocalProd
-            | Error::Unconfirmed { .. }
-            | Error::LocalProdData
-            | Error::DataTargetRunning { .. }
-            | Error::NoDataSource { .. }
-            | Error::DataRecordUnknown { .. }
             | Error::NoRouter
             | Error::RouterRefused { .. }
             | Error::RouterDidNotStart { .. }
@@ -659,14 +545,12 @@ impl Error {
             | Error::HostPortHeld { .. }
             | Error::RouterPortHeld { .. }
             | Error::CheckoutHeld { .. } => PortConflict,
-            Error::NoInstanceHere { .. }
-            | Error::NoSuchInstance { .. }
-            | Error::NoLocalProd
-            | Error::NoSuchSnapshot { .. } => NotFound,
+            Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
+                NotFound
+            }
             Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
             Error::IdentityMismatch { .. } | Error::HostRecordUntrusted { .. } => CorruptState,
             Error::MissingTools
-            | Error::NoCopyImage { .. }
             | Error::OverBudget { .. }
             | Error::SecretsRequired { .. }
             | Error::SecretRefs(_) => Environment,
