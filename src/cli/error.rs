@@ -17,6 +17,9 @@ pub enum CliError {
     /// What the data layer said (snapshots, copies); its kind and hints are its own.
     #[error(transparent)]
     Data(Box<crate::data::error::DataError>),
+    /// What the router said (starting, stopping, asking it); its kind and hints are its own.
+    #[error(transparent)]
+    Router(Box<crate::router::error::RouterError>),
     #[error("invalid value {value} for '--slot': {why}; sandboxes use slots 1 to {max}")]
     BadSlot {
         /// As given, quoted the way clap quotes it.
@@ -73,6 +76,7 @@ impl CliError {
         match self {
             CliError::Lib(e) => e.exit_kind(),
             CliError::Data(e) => e.exit_kind(),
+            CliError::Router(e) => e.exit_kind(),
             CliError::ScriptUnwritable { .. } => ExitKind::Failure,
             CliError::BadSlot { .. }
             | CliError::Unconfirmed { .. }
@@ -96,6 +100,7 @@ impl CliError {
         match self {
             CliError::Lib(e) => super::hints::hint(e),
             CliError::Data(e) => super::hints::data_hint(e),
+            CliError::Router(e) => super::hints::router_hint(e),
             _ => None,
         }
     }
@@ -110,6 +115,12 @@ impl From<crate::Error> for CliError {
 impl From<crate::data::error::DataError> for CliError {
     fn from(e: crate::data::error::DataError) -> Self {
         CliError::Data(Box::new(e))
+    }
+}
+
+impl From<crate::router::error::RouterError> for CliError {
+    fn from(e: crate::router::error::RouterError) -> Self {
+        CliError::Router(Box::new(e))
     }
 }
 

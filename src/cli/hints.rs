@@ -5,6 +5,7 @@
 use crate::data::error::DataError;
 use crate::engine::error::EngineError;
 use crate::instance::error::Error;
+use crate::router::error::RouterError;
 use crate::stack::error::StackError;
 use crate::state::error::StateError;
 use crate::support::error::SupportError;
@@ -25,6 +26,25 @@ pub fn data_hint(e: &DataError) -> Option<String> {
         DataError::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
         DataError::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
         DataError::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
+        _ => return None,
+    })
+}
+
+/// What the user can do about the router's failure: its own, or the layers' below.
+pub fn router_hint(e: &RouterError) -> Option<String> {
+    Some(match e {
+        RouterError::Instance(e) => return hint(e),
+        RouterError::RouterPortHeld { port, .. } => format!(
+            "stop what holds it, or give the router another port: KINFRA_ROUTER_PORT=N (now {port})"
+        ),
+        RouterError::CheckoutHeld { .. } => {
+            "stop what holds the port (`docker compose down` of your own run), then check out again"
+                .into()
+        }
+        RouterError::RouterRunning { .. } => {
+            "`kinfra router status` shows it; `kinfra router stop` stops a router `start` started"
+                .into()
+        }
         _ => return None,
     })
 }
@@ -130,9 +150,6 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::Support(SupportError::Interrupted) => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
         Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
         Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
-        Error::RouterPortHeld { port, .. } => format!("stop what holds it, or give the router another port: KINFRA_ROUTER_PORT=N (now {port})"),
-        Error::CheckoutHeld { .. } => "stop what holds the port (`docker compose down` of your own run), then check out again".into(),
-        Error::RouterRunning { .. } => "`kinfra router status` shows it; `kinfra router stop` stops a router `start` started".into(),
         Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
         Error::Stack(StackError::StackInvalid { .. }) => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
         Error::OverBudget { .. } => format!(

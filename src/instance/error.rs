@@ -1,6 +1,7 @@
 //! The errors of instances and of the layers above that have no error type of their
-//! own yet (the router, agents, setup): one enum, [`Error`] (`crate::Error`). The
-//! data layer's are `data::error::DataError`, which carries this one.
+//! own yet (agents, setup): one enum, [`Error`] (`crate::Error`). The data layer's
+//! are `data::error::DataError`, the router's `router::error::RouterError`; both
+//! carry this one.
 //!
 //! Lower layers' errors arrive whole in its wrapper variants ([`Error::Support`],
 //! [`Error::State`], [`Error::Tools`], [`Error::Engine`], [`Error::Stack`]); the
@@ -295,16 +296,6 @@ pub enum Error {
     /// MCP's `up` with `on` for local-prod.
     #[error("`on` places a sandbox, not local-prod")]
     OnForLocalProd,
-    // The router.
-    #[error("no router is running: `kinfra router start`")]
-    NoRouter,
-    #[error("the router's answer could not be read")]
-    RouterAnswerUnreadable,
-    /// The router refused a request (its own message).
-    #[error("{why}")]
-    RouterRefused { status: u16, why: String },
-    #[error("the router did not start{}; its log: {}", tail.as_ref().map(|t| format!(" ({t})")).unwrap_or_default(), log.display())]
-    RouterDidNotStart { tail: Option<String>, log: PathBuf },
     // Setup and the demo.
     /// A destination for local-prod's clone that cannot be used; `from_flag`: it
     /// was given with --path (else answered at a prompt, and asked again).
@@ -356,12 +347,6 @@ pub enum Error {
     PrepareFailed { name: String, detail: String },
     #[error("host service {name} needs port {port}, which something else holds")]
     HostPortHeld { name: String, port: u16 },
-    #[error("port {port} on 127.0.0.1, which the router needs, is held by {holder}")]
-    RouterPortHeld { port: u16, holder: String },
-    #[error("checkout refused: {detail}")]
-    CheckoutHeld { detail: String },
-    #[error("a router already runs for this kinfra home{}", match (pid, port) { (Some(pid), Some(port)) => format!(": pid {pid}, on http://127.0.0.1:{port}/"), _ => " (it is starting)".into() })]
-    RouterRunning { pid: Option<u32>, port: Option<u16> },
     #[error("host service records kinfra did not write, nothing was signalled:\n  {}", records.join("\n  "))]
     HostRecordUntrusted { records: Vec<String> },
 }
@@ -471,7 +456,6 @@ impl Error {
             Error::Engine(e) => e.exit_kind(),
             Error::Stack(e) => e.exit_kind(),
             Error::AlreadyInitialized { .. }
-            | Error::RouterRunning { .. }
             | Error::LocalProdExists { .. }
             | Error::SlotTaken { .. }
             | Error::NameTaken { .. }
@@ -487,7 +471,6 @@ impl Error {
             | Error::NoFreeSubnet { .. }
             | Error::NoFreePort { .. }
             | Error::PostStartFailed { .. }
-            | Error::RouterAnswerUnreadable
             | Error::NotYet { .. }
             | Error::Crashed { .. }
             | Error::CloneFailed { .. }
@@ -529,9 +512,6 @@ impl Error {
             | Error::NoPlan { .. }
             | Error::DataWithOn
             | Error::OnForLocalProd
-            | Error::NoRouter
-            | Error::RouterRefused { .. }
-            | Error::RouterDidNotStart { .. }
             | Error::BadDestination { .. }
             | Error::NoDestination
             | Error::NoHomeForTilde
@@ -541,10 +521,7 @@ impl Error {
             | Error::BadSettings { .. }
             | Error::SettingsNotJson { .. }
             | Error::OnlineWithoutData => Invalid,
-            Error::PortConflict { .. }
-            | Error::HostPortHeld { .. }
-            | Error::RouterPortHeld { .. }
-            | Error::CheckoutHeld { .. } => PortConflict,
+            Error::PortConflict { .. } | Error::HostPortHeld { .. } => PortConflict,
             Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
                 NotFound
             }
