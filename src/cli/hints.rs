@@ -3,7 +3,7 @@
 //! that talks to the user; the library's errors say only what failed and why.
 
 use crate::data::error::DataError;
-use crate::engine::error::EngineError;
+use crate::engine::error::{EngineError, Unfit};
 use crate::instance::error::Error;
 use crate::router::error::RouterError;
 use crate::stack::error::StackError;
@@ -47,6 +47,29 @@ pub fn router_hint(e: &RouterError) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// What to do about an engine that cannot host sandboxes.
+fn unfit_hint(why: &Unfit) -> &'static str {
+    match why {
+        Unfit::NoDocker => {
+            "install Docker Engine there (Docker's SSH transport runs `docker system dial-stdio` on that machine)"
+        }
+        Unfit::NoRsyncThere => {
+            "install rsync there (`sudo apt-get install rsync`, `sudo dnf install rsync`; macOS has it)"
+        }
+        Unfit::NoRsyncHere => "install rsync here (`sudo apt-get install rsync`; macOS has it)",
+        Unfit::BadHome { .. } => {
+            "give the engine's user a home directory whose path has only letters, digits, / . _ - (the code mirrors live under it)"
+        }
+        Unfit::InfoUnreadable { .. } => "check `docker -H URL info` by hand",
+        Unfit::NoCompose { .. } => {
+            "install the Docker Compose v2 plugin on this machine (`docker compose version`)"
+        }
+        Unfit::NotMirrored { .. } => {
+            "check the disk space in the remote user's home and that rsync runs there"
+        }
+    }
 }
 
 /// Hints for state, input and place: the registry, the repository, names, slots.
@@ -168,7 +191,7 @@ fn run_hint(e: &Error) -> Option<String> {
              (your keys or agent); instances on other engines are unaffected",
             login = at.1
         ),
-        Error::Engine(EngineError::EngineUnfit { why, .. }) => why.2.clone(),
+        Error::Engine(EngineError::EngineUnfit { why, .. }) => unfit_hint(&why.1).into(),
         Error::Engine(EngineError::NoSuchEngine { .. }) => {
             "`kinfra engine list` shows the engines; `kinfra engine add NAME ssh://USER@HOST` adds one".into()
         }
@@ -204,4 +227,49 @@ fn run_hint(e: &Error) -> Option<String> {
         },
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine says what is wrong; the CLI says what to do (the texts the
+    /// library carried before).
+    #[test]
+    fn an_unfit_engine_is_explained_by_the_library_and_fixed_by_the_cli() {
+        let e = Error::from(EngineError::EngineUnfit {
+            name: "box".into(),
+            why: Box::new(("ssh://u@h".into(), Unfit::NoRsyncHere)),
+        });
+        assert_eq!(
+            e.to_string(),
+            "the engine box (ssh://u@h) cannot host sandboxes: this machine has no rsync (kinfra mirrors the code with it)"
+        );
+        assert_eq!(
+            hint(&e).as_deref(),
+            Some("install rsync here (`sudo apt-get install rsync`; macOS has it)")
+        );
+    }
+
+    /// A data or router error's hint is its own, or the one of the error it carries.
+    #[test]
+    fn upper_layers_hints_reach_through_to_instance() {
+        let snap = DataError::SnapshotExists {
+            name: "s".into(),
+            project: "p".into(),
+        };
+        assert!(
+            data_hint(&snap)
+                .unwrap()
+                .contains("kinfra snapshot rm NAME")
+        );
+        let lower = DataError::from(Error::NoLocalProd);
+        assert_eq!(data_hint(&lower), hint(&Error::NoLocalProd));
+        let held = RouterError::CheckoutHeld { detail: "x".into() };
+        assert!(router_hint(&held).unwrap().contains("check out again"));
+        assert_eq!(
+            router_hint(&RouterError::from(Error::NoLocalProd)),
+            hint(&Error::NoLocalProd)
+        );
+    }
 }
