@@ -20,6 +20,9 @@ pub enum CliError {
     /// What the router said (starting, stopping, asking it); its kind and hints are its own.
     #[error(transparent)]
     Router(Box<crate::router::error::RouterError>),
+    /// What the installer or the demo said; its kind and hints are its own.
+    #[error(transparent)]
+    Setup(Box<crate::setup::error::SetupError>),
     #[error("invalid value {value} for '--slot': {why}; sandboxes use slots 1 to {max}")]
     BadSlot {
         /// As given, quoted the way clap quotes it.
@@ -77,6 +80,7 @@ impl CliError {
             CliError::Lib(e) => e.exit_kind(),
             CliError::Data(e) => e.exit_kind(),
             CliError::Router(e) => e.exit_kind(),
+            CliError::Setup(e) => e.exit_kind(),
             CliError::ScriptUnwritable { .. } => ExitKind::Failure,
             CliError::BadSlot { .. }
             | CliError::Unconfirmed { .. }
@@ -101,6 +105,7 @@ impl CliError {
             CliError::Lib(e) => super::hints::hint(e),
             CliError::Data(e) => super::hints::data_hint(e),
             CliError::Router(e) => super::hints::router_hint(e),
+            CliError::Setup(e) => super::hints::setup_error_hint(e),
             _ => None,
         }
     }
@@ -121,6 +126,12 @@ impl From<crate::data::error::DataError> for CliError {
 impl From<crate::router::error::RouterError> for CliError {
     fn from(e: crate::router::error::RouterError) -> Self {
         CliError::Router(Box::new(e))
+    }
+}
+
+impl From<crate::setup::error::SetupError> for CliError {
+    fn from(e: crate::setup::error::SetupError) -> Self {
+        CliError::Setup(Box::new(e))
     }
 }
 

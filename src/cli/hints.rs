@@ -6,6 +6,7 @@ use crate::data::error::DataError;
 use crate::engine::error::{EngineError, Unfit};
 use crate::instance::error::Error;
 use crate::router::error::RouterError;
+use crate::setup::error::SetupError;
 use crate::stack::error::StackError;
 use crate::state::error::StateError;
 use crate::support::error::SupportError;
@@ -47,6 +48,15 @@ pub fn router_hint(e: &RouterError) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// What the user can do about setup's failure: its own say it in their message; the
+/// layers' below have theirs.
+pub fn setup_error_hint(e: &SetupError) -> Option<String> {
+    match e {
+        SetupError::Instance(e) => hint(e),
+        _ => None,
+    }
 }
 
 /// What to do about an engine that cannot host sandboxes.

@@ -1,7 +1,7 @@
 //! The errors of instances and of the layers above that have no error type of their
-//! own yet (agents, setup): one enum, [`Error`] (`crate::Error`). The data layer's
-//! are `data::error::DataError`, the router's `router::error::RouterError`; both
-//! carry this one.
+//! own yet (agents): one enum, [`Error`] (`crate::Error`). The data layer's are
+//! `data::error::DataError`, the router's `router::error::RouterError`, setup's
+//! `setup::error::SetupError`; each carries this one.
 //!
 //! Lower layers' errors arrive whole in its wrapper variants ([`Error::Support`],
 //! [`Error::State`], [`Error::Tools`], [`Error::Engine`], [`Error::Stack`]); the
@@ -140,10 +140,6 @@ pub enum Error {
         why: String,
         running: Vec<String>,
     },
-    #[error(
-        "a required tool is missing (see the fixes above); setup stopped before changing anything"
-    )]
-    MissingTools,
     #[error("local-prod's secrets could not be read from 1Password item {item}")]
     SecretsRequired {
         item: String,
@@ -296,34 +292,6 @@ pub enum Error {
     /// MCP's `up` with `on` for local-prod.
     #[error("`on` places a sandbox, not local-prod")]
     OnForLocalProd,
-    // Setup and the demo.
-    /// A destination for local-prod's clone that cannot be used; `from_flag`: it
-    /// was given with --path (else answered at a prompt, and asked again).
-    #[error("{problem}{}", if *from_flag { ". Choose another --path" } else { "" })]
-    BadDestination {
-        problem: DestinationProblem,
-        from_flag: bool,
-    },
-    #[error("no destination: pass --path=PATH (for example --path=~/Documents/dev/ktrdr-prod)")]
-    NoDestination,
-    #[error("HOME is not set; cannot expand ~")]
-    NoHomeForTilde,
-    #[error(
-        "{url} is an SSH URL; kinfra-setup clones over HTTPS or from a local path. Use the https URL (for KTRDR: {default}), or `git clone` it yourself into --path and rerun setup: it resumes from an existing clone"
-    )]
-    SshUrl { url: String, default: &'static str },
-    /// A step's result asked for before the step ran.
-    #[error("{what} has not run")]
-    NotYet { what: &'static str },
-    /// A thread doing part of the work panicked.
-    #[error("{what} crashed")]
-    Crashed { what: &'static str },
-    #[error("cloning {url} failed: {why}")]
-    CloneFailed { url: String, why: String },
-    #[error(
-        "the demo's local-prod needs the compose project name {project}, and Docker already has {what}: probably your real local-prod, which the demo never touches. Nothing was changed; run the demo on a machine (or at a time) without a {project} project"
-    )]
-    DemoProjectInUse { project: String, what: String },
     // Agents: the worktree hooks and the MCP server.
     #[error("the hook's input {why}")]
     BadHookInput { why: String },
@@ -349,21 +317,6 @@ pub enum Error {
     HostPortHeld { name: String, port: u16 },
     #[error("host service records kinfra did not write, nothing was signalled:\n  {}", records.join("\n  "))]
     HostRecordUntrusted { records: Vec<String> },
-}
-
-/// Why a directory cannot hold local-prod's clone.
-#[derive(Debug, thiserror::Error)]
-pub enum DestinationProblem {
-    #[error("{} exists and is not a directory", path.display())]
-    NotADirectory { path: PathBuf },
-    #[error("{} is not empty and is not a clone of {url}; it was left untouched", path.display())]
-    NotEmpty { path: PathBuf, url: String },
-    #[error("{} has no existing parent", path.display())]
-    NoParent { path: PathBuf },
-    #[error("{} is a file, so {} cannot be made under it", file.display(), path.display())]
-    UnderAFile { file: PathBuf, path: PathBuf },
-    #[error("{} is not writable by you, so nothing can be made there", path.display())]
-    NotWritable { path: PathBuf },
 }
 
 fn describe_conflicts(c: &[PortConflict]) -> String {
@@ -471,9 +424,6 @@ impl Error {
             | Error::NoFreeSubnet { .. }
             | Error::NoFreePort { .. }
             | Error::PostStartFailed { .. }
-            | Error::NotYet { .. }
-            | Error::Crashed { .. }
-            | Error::CloneFailed { .. }
             | Error::McpFailed { .. } => Failure,
             Error::NotStackRepo { .. }
             | Error::NoComposeFile { .. }
@@ -512,11 +462,6 @@ impl Error {
             | Error::NoPlan { .. }
             | Error::DataWithOn
             | Error::OnForLocalProd
-            | Error::BadDestination { .. }
-            | Error::NoDestination
-            | Error::NoHomeForTilde
-            | Error::SshUrl { .. }
-            | Error::DemoProjectInUse { .. }
             | Error::BadHookInput { .. }
             | Error::BadSettings { .. }
             | Error::SettingsNotJson { .. }
@@ -527,10 +472,9 @@ impl Error {
             }
             Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
             Error::IdentityMismatch { .. } | Error::HostRecordUntrusted { .. } => CorruptState,
-            Error::MissingTools
-            | Error::OverBudget { .. }
-            | Error::SecretsRequired { .. }
-            | Error::SecretRefs(_) => Environment,
+            Error::OverBudget { .. } | Error::SecretsRequired { .. } | Error::SecretRefs(_) => {
+                Environment
+            }
         }
     }
 }
