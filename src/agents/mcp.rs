@@ -24,7 +24,8 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-use crate::instance::error::{Error, Hint, Result};
+use crate::data::error::{DataError, DataHint};
+use crate::instance::error::{Error, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Instance, UpOptions};
 use crate::stack::Stack;
 use crate::state::context::{Context, Recorder};
@@ -41,7 +42,7 @@ pub use params::*;
 /// object (`-32602`), and the SDK would drop the first and misname the second. The
 /// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
 /// stdout, so answers never interleave.
-pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Result<()> {
+pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: DataHint) -> Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -195,7 +196,7 @@ pub struct Server {
     cwd: PathBuf,
     /// What to do about an error: the CLI's hints, handed in by the edge that
     /// started the server.
-    hint: Hint,
+    hint: DataHint,
     #[allow(dead_code)] // read by the tool_handler macro
     tool_router: ToolRouter<Self>,
 }
@@ -206,7 +207,7 @@ pub fn exit_class(code: i32) -> &'static str {
 }
 
 /// Pure: an error as the tool's structured error result.
-pub fn error_value(e: &Error, messages: &[String], hint: Hint) -> Value {
+pub fn error_value(e: &DataError, messages: &[String], hint: DataHint) -> Value {
     let mut causes = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -241,7 +242,7 @@ fn timeout(secs: Option<u64>, default: u64) -> Duration {
 }
 
 impl Server {
-    pub fn new(stack: Stack, home: Home, cwd: PathBuf, hint: Hint) -> Self {
+    pub fn new(stack: Stack, home: Home, cwd: PathBuf, hint: DataHint) -> Self {
         Server {
             stack: Arc::new(stack),
             home,
@@ -261,7 +262,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData>
     where
         T: serde::Serialize + Send + 'static,
-        F: FnOnce(&Context, &Stack) -> Result<T> + Send + 'static,
+        F: FnOnce(&Context, &Stack) -> crate::data::error::Result<T> + Send + 'static,
     {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         // Messages are kept for the result, and sent on as progress.
@@ -338,7 +339,8 @@ impl Server {
         description = "Every registered instance (sandboxes and local-prod) with its state, slot, API port and path; one Docker query. Same JSON as `kinfra sandbox list --json`."
     )]
     async fn list(&self) -> std::result::Result<CallToolResult, ErrorData> {
-        self.call(None, instance::list).await
+        self.call(None, |ctx, stack| Ok(instance::list(ctx, stack)?))
+            .await
     }
 
     #[tool(
@@ -350,7 +352,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            instance::report(ctx, stack, &inst)
+            Ok(instance::report(ctx, stack, &inst)?)
         })
         .await
     }
@@ -379,7 +381,7 @@ impl Server {
         self.call(None, move |ctx, stack| {
             let on = instance::placement::resolve_on(ctx, stack, p.on.as_deref())?;
             if on.is_some() && p.data.is_some() {
-                return Err(crate::Error::DataWithOn);
+                return Err(crate::Error::DataWithOn.into());
             }
             let opts = CreateOptions {
                 name: p.name,
@@ -404,7 +406,7 @@ impl Server {
                     v["data"] = json!({ "source": source.record(), "copy": copied });
                     Ok(v)
                 }
-                None if p.online => Err(crate::Error::OnlineWithoutData),
+                None if p.online => Err(crate::Error::OnlineWithoutData.into()),
                 None => Ok(describe(stack, &instance::create(ctx, stack, &opts)?)),
             }
         })
@@ -497,7 +499,7 @@ impl Server {
             let inst = find(ctx, stack, p.name.as_deref())?;
             if let Some(on) = &p.on {
                 if inst.kind != instance::Kind::Sandbox {
-                    return Err(crate::Error::OnForLocalProd);
+                    return Err(crate::Error::OnForLocalProd.into());
                 }
                 instance::placement::place_for_up(ctx, stack, inst.id(), on)?;
             }
@@ -569,12 +571,12 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            instance::wait(
+            Ok(instance::wait(
                 ctx,
                 stack,
                 &inst,
                 timeout(p.timeout_secs, crate::instance::gate::DEFAULT_TIMEOUT_SECS),
-            )
+            )?)
         })
         .await
     }
@@ -588,7 +590,12 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            instance::exec(&inst, &p.service, &p.argv, timeout(p.timeout_secs, 60))
+            Ok(instance::exec(
+                &inst,
+                &p.service,
+                &p.argv,
+                timeout(p.timeout_secs, 60),
+            )?)
         })
         .await
     }
@@ -601,7 +608,7 @@ impl Server {
         Parameters(p): Parameters<DestroyParams>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
-            instance::destroy(
+            Ok(instance::destroy(
                 ctx,
                 stack,
                 &DestroyOptions {
@@ -609,7 +616,7 @@ impl Server {
                     keep_worktree: p.keep_worktree,
                     force: p.force,
                 },
-            )
+            )?)
         })
         .await
     }

@@ -14,6 +14,15 @@ pub enum CliError {
     /// result stays small).
     #[error(transparent)]
     Lib(Box<crate::Error>),
+    /// What the data layer said (snapshots, copies); its kind and hints are its own.
+    #[error(transparent)]
+    Data(Box<crate::data::error::DataError>),
+    /// What the router said (starting, stopping, asking it); its kind and hints are its own.
+    #[error(transparent)]
+    Router(Box<crate::router::error::RouterError>),
+    /// What the installer or the demo said; its kind and hints are its own.
+    #[error(transparent)]
+    Setup(Box<crate::setup::error::SetupError>),
     #[error("invalid value {value} for '--slot': {why}; sandboxes use slots 1 to {max}")]
     BadSlot {
         /// As given, quoted the way clap quotes it.
@@ -69,6 +78,9 @@ impl CliError {
     pub fn exit_kind(&self) -> ExitKind {
         match self {
             CliError::Lib(e) => e.exit_kind(),
+            CliError::Data(e) => e.exit_kind(),
+            CliError::Router(e) => e.exit_kind(),
+            CliError::Setup(e) => e.exit_kind(),
             CliError::ScriptUnwritable { .. } => ExitKind::Failure,
             CliError::BadSlot { .. }
             | CliError::Unconfirmed { .. }
@@ -91,6 +103,9 @@ impl CliError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CliError::Lib(e) => super::hints::hint(e),
+            CliError::Data(e) => super::hints::data_hint(e),
+            CliError::Router(e) => super::hints::router_hint(e),
+            CliError::Setup(e) => super::hints::setup_error_hint(e),
             _ => None,
         }
     }
@@ -99,6 +114,24 @@ impl CliError {
 impl From<crate::Error> for CliError {
     fn from(e: crate::Error) -> Self {
         CliError::Lib(Box::new(e))
+    }
+}
+
+impl From<crate::data::error::DataError> for CliError {
+    fn from(e: crate::data::error::DataError) -> Self {
+        CliError::Data(Box::new(e))
+    }
+}
+
+impl From<crate::router::error::RouterError> for CliError {
+    fn from(e: crate::router::error::RouterError) -> Self {
+        CliError::Router(Box::new(e))
+    }
+}
+
+impl From<crate::setup::error::SetupError> for CliError {
+    fn from(e: crate::setup::error::SetupError) -> Self {
+        CliError::Setup(Box::new(e))
     }
 }
 

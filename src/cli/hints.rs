@@ -2,8 +2,11 @@
 //! and `doctor`). They name CLI commands and flags, so they live here, at the edge
 //! that talks to the user; the library's errors say only what failed and why.
 
-use crate::engine::error::EngineError;
+use crate::data::error::DataError;
+use crate::engine::error::{EngineError, Unfit};
 use crate::instance::error::Error;
+use crate::router::error::RouterError;
+use crate::setup::error::SetupError;
 use crate::stack::error::StackError;
 use crate::state::error::StateError;
 use crate::support::error::SupportError;
@@ -12,6 +15,71 @@ use crate::tools::error::ToolsError;
 /// What the user can do about it.
 pub fn hint(e: &Error) -> Option<String> {
     setup_hint(e).or_else(|| run_hint(e))
+}
+
+/// What the user can do about a data layer's failure: its own, or the layers' below.
+pub fn data_hint(e: &DataError) -> Option<String> {
+    Some(match e {
+        DataError::Instance(e) => return hint(e),
+        DataError::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),
+        DataError::SnapshotOfOtherProject { .. } => "a snapshot is for the project it was taken from; `kinfra snapshot list` shows this project's".into(),
+        DataError::SnapshotExists { .. } => "choose another name, or remove the old one first (`kinfra snapshot rm NAME`)".into(),
+        DataError::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
+        DataError::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
+        DataError::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
+        _ => return None,
+    })
+}
+
+/// What the user can do about the router's failure: its own, or the layers' below.
+pub fn router_hint(e: &RouterError) -> Option<String> {
+    Some(match e {
+        RouterError::Instance(e) => return hint(e),
+        RouterError::RouterPortHeld { port, .. } => format!(
+            "stop what holds it, or give the router another port: KINFRA_ROUTER_PORT=N (now {port})"
+        ),
+        RouterError::CheckoutHeld { .. } => {
+            "stop what holds the port (`docker compose down` of your own run), then check out again"
+                .into()
+        }
+        RouterError::RouterRunning { .. } => {
+            "`kinfra router status` shows it; `kinfra router stop` stops a router `start` started"
+                .into()
+        }
+        _ => return None,
+    })
+}
+
+/// What the user can do about setup's failure: its own say it in their message; the
+/// layers' below have theirs.
+pub fn setup_error_hint(e: &SetupError) -> Option<String> {
+    match e {
+        SetupError::Instance(e) => hint(e),
+        _ => None,
+    }
+}
+
+/// What to do about an engine that cannot host sandboxes.
+fn unfit_hint(why: &Unfit) -> &'static str {
+    match why {
+        Unfit::NoDocker => {
+            "install Docker Engine there (Docker's SSH transport runs `docker system dial-stdio` on that machine)"
+        }
+        Unfit::NoRsyncThere => {
+            "install rsync there (`sudo apt-get install rsync`, `sudo dnf install rsync`; macOS has it)"
+        }
+        Unfit::NoRsyncHere => "install rsync here (`sudo apt-get install rsync`; macOS has it)",
+        Unfit::BadHome { .. } => {
+            "give the engine's user a home directory whose path has only letters, digits, / . _ - (the code mirrors live under it)"
+        }
+        Unfit::InfoUnreadable { .. } => "check `docker -H URL info` by hand",
+        Unfit::NoCompose { .. } => {
+            "install the Docker Compose v2 plugin on this machine (`docker compose version`)"
+        }
+        Unfit::NotMirrored { .. } => {
+            "check the disk space in the remote user's home and that rsync runs there"
+        }
+    }
 }
 
 /// Hints for state, input and place: the registry, the repository, names, slots.
@@ -115,16 +183,7 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::Support(SupportError::Interrupted) => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
         Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
         Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
-        Error::RouterPortHeld { port, .. } => format!("stop what holds it, or give the router another port: KINFRA_ROUTER_PORT=N (now {port})"),
-        Error::CheckoutHeld { .. } => "stop what holds the port (`docker compose down` of your own run), then check out again".into(),
-        Error::RouterRunning { .. } => "`kinfra router status` shows it; `kinfra router stop` stops a router `start` started".into(),
         Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
-        Error::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),
-        Error::SnapshotOfOtherProject { .. } => "a snapshot is for the project it was taken from; `kinfra snapshot list` shows this project's".into(),
-        Error::SnapshotExists { .. } => "choose another name, or remove the old one first (`kinfra snapshot rm NAME`)".into(),
-        Error::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
-        Error::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
-        Error::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
         Error::Stack(StackError::StackInvalid { .. }) => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
         Error::OverBudget { .. } => format!(
             "pass --make-room to stop the least recently used idle sandbox instead, --wait to start when there is room, or stop a stack (`kinfra sandbox down NAME`); limits: {} and {} (default: the engine's memory)",
@@ -142,7 +201,7 @@ fn run_hint(e: &Error) -> Option<String> {
              (your keys or agent); instances on other engines are unaffected",
             login = at.1
         ),
-        Error::Engine(EngineError::EngineUnfit { why, .. }) => why.2.clone(),
+        Error::Engine(EngineError::EngineUnfit { why, .. }) => unfit_hint(&why.1).into(),
         Error::Engine(EngineError::NoSuchEngine { .. }) => {
             "`kinfra engine list` shows the engines; `kinfra engine add NAME ssh://USER@HOST` adds one".into()
         }
@@ -178,4 +237,49 @@ fn run_hint(e: &Error) -> Option<String> {
         },
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine says what is wrong; the CLI says what to do (the texts the
+    /// library carried before).
+    #[test]
+    fn an_unfit_engine_is_explained_by_the_library_and_fixed_by_the_cli() {
+        let e = Error::from(EngineError::EngineUnfit {
+            name: "box".into(),
+            why: Box::new(("ssh://u@h".into(), Unfit::NoRsyncHere)),
+        });
+        assert_eq!(
+            e.to_string(),
+            "the engine box (ssh://u@h) cannot host sandboxes: this machine has no rsync (kinfra mirrors the code with it)"
+        );
+        assert_eq!(
+            hint(&e).as_deref(),
+            Some("install rsync here (`sudo apt-get install rsync`; macOS has it)")
+        );
+    }
+
+    /// A data or router error's hint is its own, or the one of the error it carries.
+    #[test]
+    fn upper_layers_hints_reach_through_to_instance() {
+        let snap = DataError::SnapshotExists {
+            name: "s".into(),
+            project: "p".into(),
+        };
+        assert!(
+            data_hint(&snap)
+                .unwrap()
+                .contains("kinfra snapshot rm NAME")
+        );
+        let lower = DataError::from(Error::NoLocalProd);
+        assert_eq!(data_hint(&lower), hint(&Error::NoLocalProd));
+        let held = RouterError::CheckoutHeld { detail: "x".into() };
+        assert!(router_hint(&held).unwrap().contains("check out again"));
+        assert_eq!(
+            router_hint(&RouterError::from(Error::NoLocalProd)),
+            hint(&Error::NoLocalProd)
+        );
+    }
 }

@@ -4,8 +4,8 @@
 use super::copy::{self, Copied, Pair};
 use super::plan;
 use super::{How, Source, engine, prepare};
+use crate::data::error::{DataError, Result};
 use crate::instance::Instance;
-use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 
@@ -23,7 +23,7 @@ pub fn fill(
     if let Source::Instance(i) = source
         && i.id() == target.id()
     {
-        return Err(Error::DataFromItself {
+        return Err(DataError::DataFromItself {
             id: target.id().into(),
         });
     }
@@ -42,10 +42,11 @@ pub fn fill(
         let to = plan::target_name(target.id(), &v.suffix);
         let there = existing.iter().any(|r| r.name == to);
         if there && !replace {
-            return Err(Error::ProjectInUse {
+            return Err(crate::Error::ProjectInUse {
                 project: target.id().to_string(),
                 what: format!("volume {to} already exists"),
-            });
+            }
+            .into());
         }
         pairs.push(Pair {
             from: v.name.clone(),
@@ -119,12 +120,12 @@ fn confirm_replace(ctx: &Context, target: &Instance, source: &Source, yes: bool)
         target.id()
     );
     if !ctx.interactive {
-        return Err(Error::Unconfirmed {
+        return Err(DataError::Unconfirmed {
             question: Some(question),
         });
     }
     if !ctx.prompter.confirm(&question, false)? {
-        return Err(Error::Unconfirmed { question: None });
+        return Err(DataError::Unconfirmed { question: None });
     }
     Ok(())
 }
@@ -140,12 +141,12 @@ pub fn seed(
     how: How,
 ) -> Result<(Source, Copied)> {
     if target.kind != crate::instance::Kind::Sandbox {
-        return Err(Error::LocalProdData);
+        return Err(DataError::LocalProdData);
     }
     let source = super::resolve_source(ctx, stack, spec, true)?;
     let holders = engine::holders(target.id())?;
     if holders.iter().any(|h| h.running) {
-        return Err(Error::DataTargetRunning {
+        return Err(DataError::DataTargetRunning {
             id: target.id().into(),
             spec: spec.into(),
         });
@@ -186,7 +187,7 @@ pub fn reset(
     let spec = match &opts.data {
         Some(d) => d.clone(),
         None => {
-            let rec = origin_of(ctx, target.id())?.ok_or_else(|| Error::NoDataSource {
+            let rec = origin_of(ctx, target.id())?.ok_or_else(|| DataError::NoDataSource {
                 id: target.id().into(),
             })?;
             match rec.split_once(':') {
@@ -200,7 +201,7 @@ pub fn reset(
                     }
                 }
                 _ => {
-                    return Err(Error::DataRecordUnknown {
+                    return Err(DataError::DataRecordUnknown {
                         id: target.id().into(),
                         record: rec.clone(),
                     });

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::engine;
 use super::journal::{self, Journal};
 use super::plan::{self, Probe};
-use crate::instance::error::{Error, Result};
+use crate::data::error::{DataError, Result};
 use crate::state::context::Context;
 
 /// One volume to copy: from `from` into `to`, which is created with `labels` when
@@ -159,7 +159,7 @@ pub fn run(ctx: &Context, job: &Job) -> Result<Copied> {
             ctx.reporter.info(&s);
         }
         if crate::state::context::interrupted() {
-            return Err(Error::interrupted());
+            return Err(DataError::interrupted());
         }
     } else {
         j.end();
@@ -190,7 +190,7 @@ fn copy_with(ctx: &Context, job: &Job, j: &mut Journal) -> Result<Copied> {
     let (image, probe) = start_helper(job, &pairs, j)?;
     let streamed: Vec<usize> = job.online.iter().map(|o| o.index).collect();
     if !probe.fits(&streamed) {
-        return Err(Error::NoSpace {
+        return Err(DataError::NoSpace {
             need: probe.writes_kib(&streamed) * 1024,
             free: probe.free_kib * 1024,
         });
@@ -295,7 +295,7 @@ fn copy_files(
 
 fn check_interrupt() -> Result<()> {
     if crate::state::context::interrupted() {
-        Err(Error::interrupted())
+        Err(DataError::interrupted())
     } else {
         Ok(())
     }
@@ -352,7 +352,7 @@ fn start_helper(job: &Job, pairs: &[(String, String)], j: &mut Journal) -> Resul
         return Ok((image, p));
     }
     j.helper = None;
-    Err(Error::NoCopyImage {
+    Err(DataError::NoCopyImage {
         tried: if tried.is_empty() {
             "no image present".into()
         } else {
@@ -417,6 +417,6 @@ fn confirm(out: &str) -> Result<()> {
     if out.lines().any(|l| l.trim() == "copied") {
         Ok(())
     } else {
-        Err(Error::HelperUnfinished { what: "its copy" })
+        Err(DataError::HelperUnfinished { what: "its copy" })
     }
 }

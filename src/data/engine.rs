@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::plan::{self, VolumeRow};
-use crate::instance::error::Result;
+use crate::data::error::Result;
 use crate::tools::docker::{Object, Removal, classify, docker, remove_if_labelled};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -385,7 +385,7 @@ echo copied
     if out.lines().any(|l| l.trim() == "copied") {
         Ok(())
     } else {
-        Err(crate::instance::error::Error::HelperUnfinished {
+        Err(crate::data::error::DataError::HelperUnfinished {
             what: "extracting pg_basebackup's copy",
         })
     }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::engine;
-use crate::instance::error::{Error, Result};
+use crate::data::error::{DataError, Result};
 use crate::state::home::Home;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ impl Journal {
     pub fn begin(home: &Home) -> Result<Journal> {
         let d = dir(home);
         std::fs::create_dir_all(&d)
-            .map_err(|e| Error::io("could not create the data journal directory", &d, e))?;
+            .map_err(|e| DataError::io("could not create the data journal directory", &d, e))?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -82,7 +82,7 @@ impl Journal {
         let tmp = self.path.with_extension("tmp");
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| Error::io("could not write the data journal", &self.path, e))
+            .map_err(|e| DataError::io("could not write the data journal", &self.path, e))
     }
 
     /// The copy finished or was undone: nothing is left to watch.

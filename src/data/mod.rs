@@ -11,6 +11,7 @@
 mod branch;
 pub mod copy;
 mod engine;
+pub mod error;
 pub mod journal;
 pub mod plan;
 mod snapshot;
@@ -34,7 +35,7 @@ pub fn snapshots(ctx: &Context, stack: &Stack, all: bool) -> Result<Snapshots> {
     })
 }
 
-use crate::instance::error::{Error, Result};
+use crate::data::error::{DataError, Result};
 use crate::instance::{self, Instance, Kind};
 use crate::stack::Stack;
 use crate::state::context::Context;
@@ -72,7 +73,7 @@ fn project_slug(stack: &Stack) -> String {
 /// The snapshots of this stack's project (`other` = a snapshot of that name exists
 /// for another project).
 fn find_snapshot(stack: &Stack, name: &str) -> Result<Snapshot> {
-    plan::check_snapshot_name(name).map_err(|why| Error::BadSnapshotName { why })?;
+    plan::check_snapshot_name(name).map_err(|why| DataError::BadSnapshotName { why })?;
     let all = plan::snapshots(&engine::volumes()?);
     if let Some(s) = all
         .iter()
@@ -81,13 +82,13 @@ fn find_snapshot(stack: &Stack, name: &str) -> Result<Snapshot> {
         return Ok(s.clone());
     }
     if let Some(s) = all.iter().find(|s| s.name == name) {
-        return Err(Error::SnapshotOfOtherProject {
+        return Err(DataError::SnapshotOfOtherProject {
             name: name.into(),
             project: stack.name.clone(),
             other: s.project.clone(),
         });
     }
-    Err(Error::NoSuchSnapshot {
+    Err(DataError::NoSuchSnapshot {
         name: name.into(),
         project: stack.name.clone(),
         known: all
@@ -116,7 +117,7 @@ pub fn same_engine(source: &Source, on: Option<&str>) -> Result<()> {
             format!("the engine {n}")
         })
     };
-    Err(Error::DataAcrossEngines {
+    Err(DataError::DataAcrossEngines {
         id: inst.id().to_string(),
         from: name(from.as_deref()),
         to: name(on),
@@ -128,8 +129,12 @@ pub fn same_engine(source: &Source, on: Option<&str>) -> Result<()> {
 /// changes.
 pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool) -> Result<Source> {
     if spec == "local-prod" {
-        return instance::find(ctx, stack, Kind::LocalProd, None)
-            .map(|i| Source::Instance(Box::new(i)));
+        return Ok(Source::Instance(Box::new(instance::find(
+            ctx,
+            stack,
+            Kind::LocalProd,
+            None,
+        )?)));
     }
     if snapshots {
         match find_snapshot(stack, spec) {
@@ -137,15 +142,15 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
                 // Saved before this check existed, or a sandbox made since: one
                 // name for two sources is refused, never guessed.
                 if let Ok(e) = instance::sandbox_entry(ctx, stack, Some(spec)) {
-                    return Err(Error::SourceAmbiguous {
+                    return Err(DataError::SourceAmbiguous {
                         spec: spec.into(),
                         sandbox: e.instance_id,
                     });
                 }
                 return Ok(Source::Snapshot(s));
             }
-            Err(Error::NoSuchSnapshot { .. }) => {}
-            Err(e @ Error::BadSnapshotName { .. }) => {
+            Err(DataError::NoSuchSnapshot { .. }) => {}
+            Err(e @ DataError::BadSnapshotName { .. }) => {
                 // Not a snapshot name: it may still name a sandbox.
                 if crate::support::validate::project_name(spec).is_err() {
                     return Err(e);
@@ -161,19 +166,19 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
     }
     match instance::find(ctx, stack, Kind::Sandbox, Some(spec)) {
         Ok(i) => Ok(Source::Instance(Box::new(i))),
-        Err(Error::NoSuchInstance { .. }) if snapshots => {
+        Err(crate::Error::NoSuchInstance { .. }) if snapshots => {
             let known: Vec<String> = plan::snapshots(&engine::volumes()?)
                 .into_iter()
                 .filter(|s| s.project == stack.name)
                 .map(|s| s.name)
                 .collect();
-            Err(Error::NoSuchSource {
+            Err(DataError::NoSuchSource {
                 spec: spec.into(),
                 project: stack.name.clone(),
                 snapshots: known,
             })
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -186,12 +191,12 @@ fn check_same_project(
 ) -> Result<()> {
     let theirs = crate::stack::for_dir(std::path::Path::new(&e.path), Some(&ctx.home))
         .map(|s| s.name)
-        .map_err(|err| Error::SourceProjectUnknown {
+        .map_err(|err| DataError::SourceProjectUnknown {
             id: e.instance_id.clone(),
             why: err.to_string(),
         })?;
     if theirs != stack.name {
-        return Err(Error::SourceOfOtherProject {
+        return Err(DataError::SourceOfOtherProject {
             id: e.instance_id.clone(),
             theirs,
             project: stack.name.clone(),
@@ -234,7 +239,7 @@ pub struct How {
 
 fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow], how: How) -> Result<Prepared> {
     match source {
-        Source::Snapshot(s) if how.online => Err(Error::OnlineSnapshot {
+        Source::Snapshot(s) if how.online => Err(DataError::OnlineSnapshot {
             name: s.name.clone(),
         }),
         Source::Snapshot(s) => Ok(Prepared {
@@ -251,7 +256,7 @@ fn prepare(stack: &Stack, source: &Source, rows: &[plan::VolumeRow], how: How) -
         Source::Instance(i) => {
             let sel = plan::select(rows, i.id(), &stack.data);
             if sel.data.is_empty() {
-                return Err(Error::NoData {
+                return Err(DataError::NoData {
                     instance: i.id().to_string(),
                     why: if sel.skipped.is_empty() {
                         "compose has created none (it never started)".into()
@@ -351,7 +356,7 @@ fn find_online(
         } else {
             "it is not running (a stopped instance is copied as it is, with no pause)".to_string()
         };
-        return Err(Error::OnlineRefused {
+        return Err(DataError::OnlineRefused {
             id: id.to_string(),
             why,
         });

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::copy::{self, Copied, Pair};
 use super::plan::{self, Snapshot};
 use super::{Source, engine, prepare, project_slug};
-use crate::instance::error::{Error, Result};
+use crate::data::error::{DataError, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::registry::SnapshotRecord;
@@ -44,7 +44,7 @@ fn check_not_an_instance(ctx: &Context, stack: &Stack, name: &str) -> Result<()>
         local_prod,
         sandbox.as_deref(),
     ) {
-        Some(why) => Err(Error::SnapshotNameClash {
+        Some(why) => Err(DataError::SnapshotNameClash {
             name: name.into(),
             why,
         }),
@@ -60,7 +60,7 @@ pub fn save(
     name: &str,
     how: super::How,
 ) -> Result<(Snapshot, Copied)> {
-    plan::check_snapshot_name(name).map_err(|why| Error::BadSnapshotName { why })?;
+    plan::check_snapshot_name(name).map_err(|why| DataError::BadSnapshotName { why })?;
     check_not_an_instance(ctx, stack, name)?;
     // Held until the snapshot is made: of two saves of one name, the second
     // waits here, then finds the name taken (the check below) instead of both
@@ -72,7 +72,7 @@ pub fn save(
         .iter()
         .any(|s| s.name == name && s.project == stack.name)
     {
-        return Err(Error::SnapshotExists {
+        return Err(DataError::SnapshotExists {
             name: name.into(),
             project: stack.name.clone(),
         });
@@ -190,7 +190,7 @@ pub fn remove(ctx: &Context, stack: &Stack, name: &str) -> Result<Snapshot> {
     )?;
     if !refused.is_empty() {
         let why: Vec<String> = refused.into_iter().map(|(_, w)| w).collect();
-        return Err(Error::SnapshotNotRemoved { why });
+        return Err(DataError::SnapshotNotRemoved { why });
     }
     ctx.registry().update(|c| {
         c.kinfra.snapshots.remove(&record_key(stack, name));

@@ -30,8 +30,8 @@ pub enum EngineError {
     #[error("the engine {name} ({}) cannot host sandboxes: {}", why.0, why.1)]
     EngineUnfit {
         name: String,
-        /// Its address, what is wrong and what to do about it.
-        why: Box<(String, String, String)>,
+        /// Its address and what is wrong (what to do about it is the CLI's hint).
+        why: Box<(String, Unfit)>,
     },
     #[error("no engine {name:?}{}", if known.is_empty() { " (none added)".to_string() } else { format!(" (there are: {})", known.join(", ")) })]
     NoSuchEngine { name: String, known: Vec<String> },
@@ -65,6 +65,29 @@ pub enum EngineError {
     UnsafeRemotePath { path: String },
     #[error("{id:?} is not an instance name kinfra mirrors")]
     NotMirrorable { id: String },
+}
+
+/// Why an engine cannot host sandboxes. What to do about each names commands to
+/// install or run, so it is the CLI's (`cli::hints`), not the library's.
+#[derive(Debug, thiserror::Error)]
+pub enum Unfit {
+    #[error("its machine has no `docker` command on the PATH of an SSH session")]
+    NoDocker,
+    #[error("its machine has no rsync (kinfra mirrors the code there with it)")]
+    NoRsyncThere,
+    #[error("this machine has no rsync (kinfra mirrors the code with it)")]
+    NoRsyncHere,
+    #[error("its user's home is {home:?}, not an absolute path of plain characters")]
+    BadHome { home: String },
+    /// `docker info`'s answer, trimmed, when it cannot be read.
+    #[error("`docker info` answered {answer:?}")]
+    InfoUnreadable { answer: String },
+    /// Compose's failure through the engine (its message).
+    #[error("compose does not work through it: {why}")]
+    NoCompose { why: String },
+    /// rsync's failure (its message).
+    #[error("the code could not be mirrored there: {why}")]
+    NotMirrored { why: String },
 }
 
 impl EngineError {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::engine::error::{EngineError, Result};
+use crate::engine::error::{EngineError, Result, Unfit};
 use crate::state::context::Context;
 use crate::state::registry::EngineRecord;
 use crate::support::exec::{Cmd, ExecError};
@@ -121,10 +121,10 @@ impl Engine {
         }
     }
 
-    fn unfit(&self, why: impl Into<String>, fix: impl Into<String>) -> EngineError {
+    fn unfit(&self, why: Unfit) -> EngineError {
         EngineError::EngineUnfit {
             name: self.name.clone(),
-            why: Box::new((self.url.clone(), why.into(), fix.into())),
+            why: Box::new((self.url.clone(), why)),
         }
     }
 }
@@ -211,28 +211,16 @@ pub fn look(engine: &Engine, timeout: Duration, strict: bool) -> Result<Facts> {
         .map_err(|e| engine.unreachable(e))?;
     let (remote_home, rsync, docker) = parse_look(&out);
     if strict && !docker {
-        return Err(engine.unfit(
-            "its machine has no `docker` command on the PATH of an SSH session",
-            "install Docker Engine there (Docker's SSH transport runs `docker system dial-stdio` on that machine)",
-        ));
+        return Err(engine.unfit(Unfit::NoDocker));
     }
     if strict && !rsync {
-        return Err(engine.unfit(
-            "its machine has no rsync (kinfra mirrors the code there with it)",
-            "install rsync there (`sudo apt-get install rsync`, `sudo dnf install rsync`; macOS has it)",
-        ));
+        return Err(engine.unfit(Unfit::NoRsyncThere));
     }
     if strict && which::which("rsync").is_err() {
-        return Err(engine.unfit(
-            "this machine has no rsync (kinfra mirrors the code with it)",
-            "install rsync here (`sudo apt-get install rsync`; macOS has it)",
-        ));
+        return Err(engine.unfit(Unfit::NoRsyncHere));
     }
     if strict && remote::plain_remote_path(&remote_home).is_err() {
-        return Err(engine.unfit(
-            format!("its user's home is {remote_home:?}, not an absolute path of plain characters"),
-            "give the engine's user a home directory whose path has only letters, digits, / . _ - (the code mirrors live under it)",
-        ));
+        return Err(engine.unfit(Unfit::BadHome { home: remote_home }));
     }
     let info = engine
         .docker()
@@ -241,10 +229,9 @@ pub fn look(engine: &Engine, timeout: Duration, strict: bool) -> Result<Facts> {
         .run()
         .map_err(|e| engine.unreachable(e))?;
     let Some((docker_version, memory_bytes, cpus)) = parse_info(&info) else {
-        return Err(engine.unfit(
-            format!("`docker info` answered {:?}", info.trim()),
-            "check `docker -H URL info` by hand",
-        ));
+        return Err(engine.unfit(Unfit::InfoUnreadable {
+            answer: info.trim().to_string(),
+        }));
     };
     if strict {
         engine
@@ -252,12 +239,7 @@ pub fn look(engine: &Engine, timeout: Duration, strict: bool) -> Result<Facts> {
             .args(["compose", "ls", "--all", "--quiet"])
             .timeout(timeout)
             .run()
-            .map_err(|e| {
-                engine.unfit(
-                    format!("compose does not work through it: {e}"),
-                    "install the Docker Compose v2 plugin on this machine (`docker compose version`)",
-                )
-            })?;
+            .map_err(|e| engine.unfit(Unfit::NoCompose { why: e.to_string() }))?;
     }
     Ok(Facts {
         docker_version,

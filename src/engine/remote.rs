@@ -180,8 +180,9 @@ fn mirror_failed(e: &Engine, err: crate::support::exec::ExecError) -> EngineErro
         name: e.name.clone(),
         why: Box::new((
             e.url.clone(),
-            format!("the code could not be mirrored there: {err}"),
-            "check the disk space in the remote user's home and that rsync runs there".into(),
+            super::error::Unfit::NotMirrored {
+                why: err.to_string(),
+            },
         )),
     }
 }

@@ -1,6 +1,7 @@
 //! The errors of instances and of the layers above that have no error type of their
-//! own yet (data, the router, agents, setup): one enum, [`Error`], which is also
-//! what every command returns (`crate::Error`).
+//! own yet (agents): one enum, [`Error`] (`crate::Error`). The data layer's are
+//! `data::error::DataError`, the router's `router::error::RouterError`, setup's
+//! `setup::error::SetupError`; each carries this one.
 //!
 //! Lower layers' errors arrive whole in its wrapper variants ([`Error::Support`],
 //! [`Error::State`], [`Error::Tools`], [`Error::Engine`], [`Error::Stack`]); the
@@ -139,10 +140,6 @@ pub enum Error {
         why: String,
         running: Vec<String>,
     },
-    #[error(
-        "a required tool is missing (see the fixes above); setup stopped before changing anything"
-    )]
-    MissingTools,
     #[error("local-prod's secrets could not be read from 1Password item {item}")]
     SecretsRequired {
         item: String,
@@ -287,58 +284,6 @@ pub enum Error {
         dir: PathBuf,
         others: Vec<String>,
     },
-    // Data: snapshots and copies.
-    #[error("the copy helper did not finish {what}")]
-    HelperUnfinished { what: &'static str },
-    #[error(
-        "snapshot name {name:?} is refused: {why}, so `--data {name}` would be ambiguous; choose another name"
-    )]
-    SnapshotNameClash { name: String, why: String },
-    /// Not a name a snapshot can have (the validator's reason).
-    #[error("{why}")]
-    BadSnapshotName { why: String },
-    /// Volumes of the snapshot that could not be removed (each with its reason).
-    #[error("{}", why.join("; "))]
-    SnapshotNotRemoved { why: Vec<String> },
-    #[error(
-        "--data {spec:?} names both snapshot {spec} and sandbox {sandbox}: rename one (`kinfra snapshot save` the data under another name, then `kinfra snapshot rm {spec}`)"
-    )]
-    SourceAmbiguous { spec: String, sandbox: String },
-    #[error("{spec:?} is neither local-prod, a snapshot of {project} ({}), nor a registered sandbox", if snapshots.is_empty() { "it has none".to_string() } else { snapshots.join(", ") })]
-    NoSuchSource {
-        spec: String,
-        project: String,
-        snapshots: Vec<String>,
-    },
-    #[error(
-        "--data {id}: which project this sandbox belongs to could not be read ({why}); it is not used"
-    )]
-    SourceProjectUnknown { id: String, why: String },
-    #[error(
-        "--data {id}: that sandbox belongs to project {theirs}, not {project}; a sandbox's data comes from its own project's local-prod, sandboxes or snapshots"
-    )]
-    SourceOfOtherProject {
-        id: String,
-        theirs: String,
-        project: String,
-    },
-    #[error(
-        "--online streams a running Postgres; snapshot {name} is copied as it was saved, with no pause: drop --online"
-    )]
-    OnlineSnapshot { name: String },
-    #[error("--online cannot copy {id}: {why}; drop --online to copy with a short pause")]
-    OnlineRefused { id: String, why: String },
-    #[error("{id} cannot take its data from itself")]
-    DataFromItself { id: String },
-    /// A copy whose source is on one engine and whose new sandbox on another.
-    #[error(
-        "{id} is on {from}, and the new sandbox would be on {to}: copying data between engines is not supported yet (copy it on one engine, or start from a snapshot there)"
-    )]
-    DataAcrossEngines {
-        id: String,
-        from: String,
-        to: String,
-    },
     /// MCP's `create` with both `data` and `on`.
     #[error(
         "`data` with `on` (another machine's engine): copying data between engines is not supported yet; create it, then copy on that engine"
@@ -347,62 +292,6 @@ pub enum Error {
     /// MCP's `up` with `on` for local-prod.
     #[error("`on` places a sandbox, not local-prod")]
     OnForLocalProd,
-    /// Data would be replaced and no one said yes (the question, when there was
-    /// no terminal to ask it).
-    #[error("{}", match question { Some(q) => format!("{q}: pass --yes to confirm (there is no terminal to ask)"), None => "not confirmed; nothing was changed".into() })]
-    Unconfirmed { question: Option<String> },
-    #[error("local-prod's data is its own: --data is for sandboxes")]
-    LocalProdData,
-    #[error(
-        "{id} is running: `kinfra sandbox reset --data {spec}` replaces a running sandbox's data (or stop it first)"
-    )]
-    DataTargetRunning { id: String, spec: String },
-    #[error(
-        "{id} was not made from data (no `create --data`): name a source with --data local-prod|SANDBOX|SNAPSHOT"
-    )]
-    NoDataSource { id: String },
-    #[error(
-        "the registry's record of {id}'s data source ({record:?}) is not one kinfra writes; it was left as it is: pass --data"
-    )]
-    DataRecordUnknown { id: String, record: String },
-    // The router.
-    #[error("no router is running: `kinfra router start`")]
-    NoRouter,
-    #[error("the router's answer could not be read")]
-    RouterAnswerUnreadable,
-    /// The router refused a request (its own message).
-    #[error("{why}")]
-    RouterRefused { status: u16, why: String },
-    #[error("the router did not start{}; its log: {}", tail.as_ref().map(|t| format!(" ({t})")).unwrap_or_default(), log.display())]
-    RouterDidNotStart { tail: Option<String>, log: PathBuf },
-    // Setup and the demo.
-    /// A destination for local-prod's clone that cannot be used; `from_flag`: it
-    /// was given with --path (else answered at a prompt, and asked again).
-    #[error("{problem}{}", if *from_flag { ". Choose another --path" } else { "" })]
-    BadDestination {
-        problem: DestinationProblem,
-        from_flag: bool,
-    },
-    #[error("no destination: pass --path=PATH (for example --path=~/Documents/dev/ktrdr-prod)")]
-    NoDestination,
-    #[error("HOME is not set; cannot expand ~")]
-    NoHomeForTilde,
-    #[error(
-        "{url} is an SSH URL; kinfra-setup clones over HTTPS or from a local path. Use the https URL (for KTRDR: {default}), or `git clone` it yourself into --path and rerun setup: it resumes from an existing clone"
-    )]
-    SshUrl { url: String, default: &'static str },
-    /// A step's result asked for before the step ran.
-    #[error("{what} has not run")]
-    NotYet { what: &'static str },
-    /// A thread doing part of the work panicked.
-    #[error("{what} crashed")]
-    Crashed { what: &'static str },
-    #[error("cloning {url} failed: {why}")]
-    CloneFailed { url: String, why: String },
-    #[error(
-        "the demo's local-prod needs the compose project name {project}, and Docker already has {what}: probably your real local-prod, which the demo never touches. Nothing was changed; run the demo on a machine (or at a time) without a {project} project"
-    )]
-    DemoProjectInUse { project: String, what: String },
     // Agents: the worktree hooks and the MCP server.
     #[error("the hook's input {why}")]
     BadHookInput { why: String },
@@ -426,49 +315,8 @@ pub enum Error {
     PrepareFailed { name: String, detail: String },
     #[error("host service {name} needs port {port}, which something else holds")]
     HostPortHeld { name: String, port: u16 },
-    #[error("port {port} on 127.0.0.1, which the router needs, is held by {holder}")]
-    RouterPortHeld { port: u16, holder: String },
-    #[error("checkout refused: {detail}")]
-    CheckoutHeld { detail: String },
-    #[error("a router already runs for this kinfra home{}", match (pid, port) { (Some(pid), Some(port)) => format!(": pid {pid}, on http://127.0.0.1:{port}/"), _ => " (it is starting)".into() })]
-    RouterRunning { pid: Option<u32>, port: Option<u16> },
     #[error("host service records kinfra did not write, nothing was signalled:\n  {}", records.join("\n  "))]
     HostRecordUntrusted { records: Vec<String> },
-    #[error("no snapshot {name:?} of {project}{}", if known.is_empty() { String::new() } else { format!(" (there are: {})", known.join(", ")) })]
-    NoSuchSnapshot {
-        name: String,
-        project: String,
-        known: Vec<String>,
-    },
-    #[error("snapshot {name:?} belongs to project {other}, not {project}")]
-    SnapshotOfOtherProject {
-        name: String,
-        project: String,
-        other: String,
-    },
-    #[error("a snapshot {name:?} of {project} already exists")]
-    SnapshotExists { name: String, project: String },
-    #[error("{instance} has no data volumes to copy: {why}")]
-    NoData { instance: String, why: String },
-    #[error("not enough free space for the copy: it writes {}, the engine's volume filesystem has {} free", crate::support::units::human_bytes(*need), crate::support::units::human_bytes(*free))]
-    NoSpace { need: u64, free: u64 },
-    #[error("no image present can run the data copy (it needs sh, cp, du, df and sleep): {tried}")]
-    NoCopyImage { tried: String },
-}
-
-/// Why a directory cannot hold local-prod's clone.
-#[derive(Debug, thiserror::Error)]
-pub enum DestinationProblem {
-    #[error("{} exists and is not a directory", path.display())]
-    NotADirectory { path: PathBuf },
-    #[error("{} is not empty and is not a clone of {url}; it was left untouched", path.display())]
-    NotEmpty { path: PathBuf, url: String },
-    #[error("{} has no existing parent", path.display())]
-    NoParent { path: PathBuf },
-    #[error("{} is a file, so {} cannot be made under it", file.display(), path.display())]
-    UnderAFile { file: PathBuf, path: PathBuf },
-    #[error("{} is not writable by you, so nothing can be made there", path.display())]
-    NotWritable { path: PathBuf },
 }
 
 fn describe_conflicts(c: &[PortConflict]) -> String {
@@ -551,10 +399,7 @@ impl Error {
         self.exit_kind().code()
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one exhaustive match: a new variant must choose its kind here"
-    )]
+    /// One exhaustive match: a new variant must choose its kind here.
     pub fn exit_kind(&self) -> ExitKind {
         use ExitKind::*;
         match self {
@@ -564,7 +409,6 @@ impl Error {
             Error::Engine(e) => e.exit_kind(),
             Error::Stack(e) => e.exit_kind(),
             Error::AlreadyInitialized { .. }
-            | Error::RouterRunning { .. }
             | Error::LocalProdExists { .. }
             | Error::SlotTaken { .. }
             | Error::NameTaken { .. }
@@ -575,19 +419,11 @@ impl Error {
             | Error::RoomNotMade { .. }
             | Error::RoomDirGone { .. }
             | Error::PrepareFailed { .. }
-            | Error::SnapshotExists { .. }
-            | Error::NoSpace { .. }
             | Error::Unencodable { .. }
             | Error::ModelUnreadable { .. }
             | Error::NoFreeSubnet { .. }
             | Error::NoFreePort { .. }
             | Error::PostStartFailed { .. }
-            | Error::HelperUnfinished { .. }
-            | Error::SnapshotNotRemoved { .. }
-            | Error::RouterAnswerUnreadable
-            | Error::NotYet { .. }
-            | Error::Crashed { .. }
-            | Error::CloneFailed { .. }
             | Error::McpFailed { .. } => Failure,
             Error::NotStackRepo { .. }
             | Error::NoComposeFile { .. }
@@ -595,10 +431,7 @@ impl Error {
             | Error::BadSlot { .. }
             | Error::WrongKind { .. }
             | Error::TargetOption { .. }
-            | Error::NoSuchSource { .. }
             | Error::NotAllowed { .. }
-            | Error::SnapshotOfOtherProject { .. }
-            | Error::NoData { .. }
             | Error::GateFailed { .. }
             | Error::Unlockable { .. }
             | Error::RemoteFixedPorts { .. }
@@ -627,49 +460,21 @@ impl Error {
             | Error::InstanceDirGone { .. }
             | Error::NotFeatureMilestone { .. }
             | Error::NoPlan { .. }
-            | Error::SnapshotNameClash { .. }
-            | Error::BadSnapshotName { .. }
-            | Error::SourceAmbiguous { .. }
-            | Error::SourceProjectUnknown { .. }
-            | Error::SourceOfOtherProject { .. }
-            | Error::OnlineSnapshot { .. }
-            | Error::OnlineRefused { .. }
-            | Error::DataFromItself { .. }
-            | Error::DataAcrossEngines { .. }
             | Error::DataWithOn
             | Error::OnForLocalProd
-            | Error::Unconfirmed { .. }
-            | Error::LocalProdData
-            | Error::DataTargetRunning { .. }
-            | Error::NoDataSource { .. }
-            | Error::DataRecordUnknown { .. }
-            | Error::NoRouter
-            | Error::RouterRefused { .. }
-            | Error::RouterDidNotStart { .. }
-            | Error::BadDestination { .. }
-            | Error::NoDestination
-            | Error::NoHomeForTilde
-            | Error::SshUrl { .. }
-            | Error::DemoProjectInUse { .. }
             | Error::BadHookInput { .. }
             | Error::BadSettings { .. }
             | Error::SettingsNotJson { .. }
             | Error::OnlineWithoutData => Invalid,
-            Error::PortConflict { .. }
-            | Error::HostPortHeld { .. }
-            | Error::RouterPortHeld { .. }
-            | Error::CheckoutHeld { .. } => PortConflict,
-            Error::NoInstanceHere { .. }
-            | Error::NoSuchInstance { .. }
-            | Error::NoLocalProd
-            | Error::NoSuchSnapshot { .. } => NotFound,
+            Error::PortConflict { .. } | Error::HostPortHeld { .. } => PortConflict,
+            Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
+                NotFound
+            }
             Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
             Error::IdentityMismatch { .. } | Error::HostRecordUntrusted { .. } => CorruptState,
-            Error::MissingTools
-            | Error::NoCopyImage { .. }
-            | Error::OverBudget { .. }
-            | Error::SecretsRequired { .. }
-            | Error::SecretRefs(_) => Environment,
+            Error::OverBudget { .. } | Error::SecretsRequired { .. } | Error::SecretRefs(_) => {
+                Environment
+            }
         }
     }
 }

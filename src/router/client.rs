@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::instance::error::{Error, Result};
+use crate::router::error::{Result, RouterError};
 use crate::state::context::Context;
 
 /// The most of an answer read.
@@ -16,9 +16,9 @@ const MAX_ANSWER: u64 = 1024 * 1024;
 pub fn call(ctx: &Context, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
     let info = super::lifecycle::read_info(ctx)
         .filter(|_| super::lifecycle::status(ctx).running)
-        .ok_or(Error::NoRouter)?;
+        .ok_or(RouterError::NoRouter)?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, info.port));
-    let io = |e: std::io::Error| Error::io("could not reach the router", addr.to_string(), e);
+    let io = |e: std::io::Error| RouterError::io("could not reach the router", addr.to_string(), e);
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(io)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .map_err(io)?;
@@ -34,7 +34,7 @@ pub fn call(ctx: &Context, method: &str, path: &str, body: Option<&str>) -> Resu
     s.write_all(body.as_bytes()).map_err(io)?;
     let mut out = Vec::new();
     s.take(MAX_ANSWER).read_to_end(&mut out).map_err(io)?;
-    parse_answer(&String::from_utf8_lossy(&out)).ok_or(Error::RouterAnswerUnreadable)
+    parse_answer(&String::from_utf8_lossy(&out)).ok_or(RouterError::RouterAnswerUnreadable)
 }
 
 /// Pure: an HTTP/1.1 answer with a Content-Length (or to its end) → status and body.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::instance::error::{Error, Result};
 use crate::instance::host::{self, Verdict};
+use crate::router::error::{Result, RouterError};
 use crate::state::context::Context;
 use crate::support::env_vars::{self, EnvVars};
 use crate::support::exec::Cmd;
@@ -137,9 +137,10 @@ pub fn start(ctx: &Context, port: u16) -> Result<Started> {
     let pf = pid_file(ctx);
     match host::our_process(&pf) {
         Verdict::Corrupt(why) => {
-            return Err(Error::HostRecordUntrusted {
+            return Err(crate::Error::HostRecordUntrusted {
                 records: vec![format!("router: {}: {why}", pf.display())],
-            });
+            }
+            .into());
         }
         // A router kinfra started that does not hold the lock: it is stopping.
         Verdict::Ours(pid) => host::end_group(pid),
@@ -148,15 +149,15 @@ pub fn start(ctx: &Context, port: u16) -> Result<Started> {
     let _ = std::fs::remove_file(&pf);
     check_port_free(port)?;
     let dir = ctx.home.router_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| RouterError::io("could not create", &dir, e))?;
     let log_path = log_file(ctx);
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
-        .map_err(|e| Error::io("could not open the log", &log_path, e))?;
+        .map_err(|e| RouterError::io("could not open the log", &log_path, e))?;
     let exe = std::env::current_exe()
-        .map_err(|e| Error::io("could not find kinfra's own program", "kinfra", e))?;
+        .map_err(|e| RouterError::io("could not find kinfra's own program", "kinfra", e))?;
     let mark = host::new_mark();
     let port_s = port.to_string();
     // From the home, so a worktree removed later is no router's directory.
@@ -188,7 +189,7 @@ fn wait_listening(ctx: &Context, pid: u32, port: u16, log: &Path) -> Result<()> 
         if !host::alive(pid) || Instant::now() >= deadline {
             let tail = last_line(log);
             let _ = std::fs::remove_file(pid_file(ctx));
-            return Err(Error::RouterDidNotStart {
+            return Err(RouterError::RouterDidNotStart {
                 tail,
                 log: log.to_path_buf(),
             });
@@ -217,7 +218,7 @@ fn last_line(log: &Path) -> Option<String> {
 fn check_port_free(port: u16) -> Result<()> {
     match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
         Ok(_) => Ok(()),
-        Err(_) => Err(Error::RouterPortHeld {
+        Err(_) => Err(RouterError::RouterPortHeld {
             port,
             holder: super::holder::describe(port),
         }),
@@ -250,9 +251,10 @@ pub fn stop(ctx: &Context) -> Result<Stopped> {
                 foreground: None,
             })
         }
-        Verdict::Corrupt(why) => Err(Error::HostRecordUntrusted {
+        Verdict::Corrupt(why) => Err(crate::Error::HostRecordUntrusted {
             records: vec![format!("router: {}: {why}", pf.display())],
-        }),
+        }
+        .into()),
         Verdict::Stale(why) => {
             ctx.reporter.warn(&format!(
                 "the router's record {} is stale ({why}); nothing was signalled and the record is removed",
@@ -290,7 +292,7 @@ impl Drop for Held {
 /// its holder.
 pub fn take(ctx: &Context, port: u16) -> Result<Held> {
     let dir = ctx.home.router_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| RouterError::io("could not create", &dir, e))?;
     let lp = lock_file(ctx);
     let lock = OpenOptions::new()
         .create(true)
@@ -298,23 +300,26 @@ pub fn take(ctx: &Context, port: u16) -> Result<Held> {
         .read(true)
         .write(true)
         .open(&lp)
-        .map_err(|e| Error::io("could not open the lock file", &lp, e))?;
+        .map_err(|e| RouterError::io("could not open the lock file", &lp, e))?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let i = read_info(ctx);
-            return Err(Error::RouterRunning {
+            return Err(RouterError::RouterRunning {
                 pid: i.as_ref().map(|i| i.pid),
                 port: i.map(|i| i.port),
             });
         }
-        Err(TryLockError::Error(e)) => return Err(Error::io("could not take the lock", &lp, e)),
+        Err(TryLockError::Error(e)) => {
+            return Err(RouterError::io("could not take the lock", &lp, e));
+        }
     }
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(|_| Error::RouterPortHeld {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(|_| {
+        RouterError::RouterPortHeld {
             port,
             holder: super::holder::describe(port),
-        })?;
+        }
+    })?;
     let info_now = Info {
         pid: std::process::id(),
         port,
@@ -323,7 +328,7 @@ pub fn take(ctx: &Context, port: u16) -> Result<Held> {
     let ip = info_file(ctx);
     let text = serde_json::to_string(&info_now).unwrap_or_default();
     crate::support::fsutil::write_atomic(&ip, text.as_bytes(), Some(0o600))
-        .map_err(|e| Error::io("could not write", &ip, e))?;
+        .map_err(|e| RouterError::io("could not write", &ip, e))?;
     Ok(Held {
         _lock: lock,
         info: ip,

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use super::names::{self, Target};
 use super::proxy::{self, Body, Pool};
 use super::shared::Shared;
-use crate::instance::error::{Error, Result};
+use crate::router::error::{Result, RouterError};
 use crate::stack::Stack;
 use crate::state::context::Context;
 
@@ -29,7 +29,7 @@ const MAX_CONNECTIONS: usize = 1024;
 /// router's files go when it ends.
 pub fn run(ctx: &Context, stack: Stack, port: u16) -> Result<()> {
     let held = super::lifecycle::take(ctx, port)?;
-    let io = |e: std::io::Error| Error::io("the router could not listen", "127.0.0.1", e);
+    let io = |e: std::io::Error| RouterError::io("the router could not listen", "127.0.0.1", e);
     held.listener.set_nonblocking(true).map_err(io)?;
     let std_listener = held.listener.try_clone().map_err(io)?;
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -71,10 +71,10 @@ pub(super) fn ask_destination(ctx: &Context, repo: &Repo, default: &str) -> Resu
         let dest = expand(&raw, &ctx.cwd)?;
         match check_destination(ctx, &dest, repo) {
             Ok(d) => return Ok(d),
-            Err(Error::BadDestination { problem, .. }) => {
+            Err(SetupError::BadDestination { problem, .. }) => {
                 ctx.reporter.warn(&format!("{problem}. Choose another path."));
             }
-            Err(e @ Error::LocalProdExists { .. }) => ctx.reporter.warn(&format!(
+            Err(SetupError::Instance(e)) if matches!(*e, crate::Error::LocalProdExists { .. }) => ctx.reporter.warn(&format!(
                 "{e}: setup continues only at that path (answer it, or run `kinfra local-prod destroy` first)"
             )),
             Err(e) => return Err(e),

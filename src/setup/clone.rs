@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::instance::error::{Error, Result};
+use crate::setup::error::{Result, SetupError};
 
 /// Transfer progress, as git2 reports it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,7 +24,7 @@ pub fn clone(
     dest: &Path,
     mut progress: impl FnMut(Transfer),
 ) -> Result<()> {
-    let parent = dest.parent().ok_or_else(|| Error::NoParent {
+    let parent = dest.parent().ok_or_else(|| crate::Error::NoParent {
         path: dest.to_path_buf(),
     })?;
     let name = dest
@@ -43,7 +43,7 @@ pub fn clone(
     let staging = tempfile::Builder::new()
         .prefix(&prefix)
         .tempdir_in(parent)
-        .map_err(|e| Error::io("could not create a staging directory in", parent, e))?;
+        .map_err(|e| SetupError::io("could not create a staging directory in", parent, e))?;
     let target: PathBuf = staging.path().join("repo");
 
     super::transport::register();
@@ -68,7 +68,7 @@ pub fn clone(
     crate::state::context::pause_point("setup:cloning");
     builder
         .clone(url, &target)
-        .map_err(|e| Error::CloneFailed {
+        .map_err(|e| SetupError::CloneFailed {
             url: url.into(),
             why: e.message().into(),
         })?;
@@ -76,7 +76,7 @@ pub fn clone(
     crate::state::context::pause_point("setup:cloned");
     // An existing empty directory is replaced by the rename (POSIX allows it).
     std::fs::rename(&target, dest)
-        .map_err(|e| Error::io("could not move the clone to", dest, e))?;
+        .map_err(|e| SetupError::io("could not move the clone to", dest, e))?;
     drop(staging); // removes the (now empty) staging directory
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::instance::error::{Error, Result};
+use crate::setup::error::{Result, SetupError};
 use crate::support::assets::Stacks;
 use crate::support::exec::Cmd;
 
@@ -50,16 +50,16 @@ fn write_prefixed(dir: &Path, prefix: &str) -> Result<()> {
         let dest = dir.join(rel);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io("could not create", parent, e))?;
+                .map_err(|e| SetupError::io("could not create", parent, e))?;
         }
         let data = Stacks::get(&name)
             .map(|f| f.data.into_owned())
             .unwrap_or_default();
-        std::fs::write(&dest, data).map_err(|e| Error::io("could not write", &dest, e))?;
+        std::fs::write(&dest, data).map_err(|e| SetupError::io("could not write", &dest, e))?;
         if rel.contains("/bin/") {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| Error::io("could not chmod", &dest, e))?;
+                .map_err(|e| SetupError::io("could not chmod", &dest, e))?;
         }
     }
     Ok(())
@@ -74,7 +74,7 @@ fn write_kinfra_toml(dir: &Path) -> Result<()> {
          # embedded/stacks/ktrdr.toml). Every key: docs/STACKS.md.\n\n{}",
         crate::support::assets::text::<crate::support::assets::Scripts>("stacks/ktrdr.toml")
     );
-    std::fs::write(&dest, text).map_err(|e| Error::io("could not write", &dest, e))?;
+    std::fs::write(&dest, text).map_err(|e| SetupError::io("could not write", &dest, e))?;
     Ok(())
 }
 
@@ -104,7 +104,7 @@ pub fn make_origin(root: &Path) -> Result<PathBuf> {
 pub fn make_origin_of(root: &Path, tree: Tree) -> Result<PathBuf> {
     let origin = root.join(ORIGIN_NAME);
     let seed = root.join(".ktrdr-demo-seed");
-    std::fs::create_dir_all(&seed).map_err(|e| Error::io("could not create", &seed, e))?;
+    std::fs::create_dir_all(&seed).map_err(|e| SetupError::io("could not create", &seed, e))?;
     write_tree(&seed, tree)?;
     git(&seed).args(["init", "-q", "-b", "main"]).run()?;
     git(&seed).args(["add", "-A"]).run()?;

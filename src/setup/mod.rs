@@ -10,6 +10,7 @@ pub mod checkup;
 mod choose;
 pub mod clone;
 pub mod demo;
+pub mod error;
 pub mod onepassword;
 mod run;
 pub mod tour;
@@ -24,7 +25,7 @@ use choose::{ask_destination, ask_shared};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::instance::error::{DestinationProblem, Error, Result};
+use crate::setup::error::{DestinationProblem, Result, SetupError};
 use crate::stack::Stack;
 use crate::state::context::Context;
 
@@ -127,7 +128,7 @@ fn section(ctx: &Context, n: u8, title: &str) {
 
 fn expand(path: &str, cwd: &Path) -> Result<PathBuf> {
     let p = if path == "~" || path.starts_with("~/") {
-        let home = std::env::var_os("HOME").ok_or(Error::NoHomeForTilde)?;
+        let home = std::env::var_os("HOME").ok_or(SetupError::NoHomeForTilde)?;
         PathBuf::from(home).join(path.trim_start_matches('~').trim_start_matches('/'))
     } else {
         PathBuf::from(path)
@@ -158,7 +159,7 @@ fn check_repo_url(url: &str) -> Result<()> {
                 .split_once(':')
                 .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/')));
     if ssh {
-        return Err(Error::SshUrl {
+        return Err(SetupError::SshUrl {
             url: url.into(),
             default: DEFAULT_REPO,
         });
@@ -196,7 +197,7 @@ fn repository(ctx: &Context, o: &Options) -> Result<Repo> {
     let dir = ctx.home.demo_dir();
     let origin = dir.join(crate::setup::demo::ORIGIN_NAME);
     if !origin.is_dir() {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("could not create", &dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| SetupError::io("could not create", &dir, e))?;
         crate::setup::demo::make_origin(&dir)?;
     }
     Ok(Repo {
@@ -225,11 +226,11 @@ struct Destination {
 /// naming the flag.
 fn destination_from_flag(ctx: &Context, o: &Options, repo: &Repo) -> Result<Destination> {
     let Some(raw) = &o.path else {
-        return Err(Error::NoDestination);
+        return Err(SetupError::NoDestination);
     };
     let dest = expand(raw, &ctx.cwd)?;
     check_destination(ctx, &dest, repo).map_err(|e| match e {
-        Error::BadDestination { problem, .. } => Error::BadDestination {
+        SetupError::BadDestination { problem, .. } => SetupError::BadDestination {
             problem,
             from_flag: true,
         },
@@ -246,16 +247,17 @@ fn free_space(path: &Path) -> Option<u64> {
 }
 
 /// Reads the filesystem and the registry, changes nothing: whether `dest` can hold
-/// local-prod. `Error::BadDestination` / `Error::LocalProdExists` are bad answers (asked
+/// local-prod. `SetupError::BadDestination` / `SetupError::LocalProdExists` are bad answers (asked
 /// again at a terminal); other errors stop setup.
 fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destination> {
     let registered = ctx.registry().load()?.local_prod;
     let already_registered = match registered {
         Some(e) if crate::support::fsutil::same_path(Path::new(&e.path), dest) => true,
         Some(e) => {
-            return Err(Error::LocalProdExists {
+            return Err(crate::Error::LocalProdExists {
                 path: PathBuf::from(&e.path),
-            });
+            }
+            .into());
         }
         None => false,
     };
@@ -270,7 +272,7 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
     };
     if let Ok(meta) = std::fs::symlink_metadata(dest) {
         if !meta.is_dir() {
-            return Err(Error::BadDestination {
+            return Err(SetupError::BadDestination {
                 problem: DestinationProblem::NotADirectory {
                     path: dest.to_path_buf(),
                 },
@@ -278,7 +280,7 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
             });
         }
         let empty = std::fs::read_dir(dest)
-            .map_err(|e| Error::io("cannot read", dest, e))?
+            .map_err(|e| SetupError::io("cannot read", dest, e))?
             .next()
             .is_none();
         if empty {
@@ -293,7 +295,7 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
             d.running = already_registered && running(dest);
             return Ok(d);
         }
-        return Err(Error::BadDestination {
+        return Err(SetupError::BadDestination {
             problem: DestinationProblem::NotEmpty {
                 path: dest.to_path_buf(),
                 url: repo.url.clone(),
@@ -305,14 +307,14 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
     let existing = dest
         .ancestors()
         .find(|p| std::fs::symlink_metadata(p).is_ok())
-        .ok_or_else(|| Error::BadDestination {
+        .ok_or_else(|| SetupError::BadDestination {
             problem: DestinationProblem::NoParent {
                 path: dest.to_path_buf(),
             },
             from_flag: false,
         })?;
     if !existing.is_dir() {
-        return Err(Error::BadDestination {
+        return Err(SetupError::BadDestination {
             problem: DestinationProblem::UnderAFile {
                 file: existing.to_path_buf(),
                 path: dest.to_path_buf(),
@@ -330,11 +332,13 @@ fn check_destination(ctx: &Context, dest: &Path, repo: &Repo) -> Result<Destinat
 }
 
 fn writable(dir: &Path) -> Result<()> {
-    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).map_err(|_| Error::BadDestination {
-        problem: DestinationProblem::NotWritable {
-            path: dir.to_path_buf(),
-        },
-        from_flag: false,
+    nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).map_err(|_| {
+        SetupError::BadDestination {
+            problem: DestinationProblem::NotWritable {
+                path: dir.to_path_buf(),
+            },
+            from_flag: false,
+        }
     })
 }
 
@@ -380,7 +384,7 @@ impl Destination {
         if !self.resume {
             if let Some(parent) = self.dest.parent().filter(|p| !p.is_dir()) {
                 std::fs::create_dir_all(parent)
-                    .map_err(|e| Error::io("could not create", parent, e))?;
+                    .map_err(|e| SetupError::io("could not create", parent, e))?;
             }
             clone_with_progress(ctx, &self.repo_url, o.branch.as_deref(), &self.dest)?;
         }
@@ -393,7 +397,7 @@ impl Destination {
             running: self.running,
             resume: self.resume,
             created: self.missing_top,
-            uv: Err(Error::NotYet { what: "uv sync" }),
+            uv: Err(SetupError::NotYet { what: "uv sync" }),
             synced: false,
         })
     }
@@ -444,7 +448,7 @@ fn uv_sync(ctx: &Context, dir: &Path) -> Result<()> {
         .timeout(Duration::from_secs(1800))
         .run();
     spinner.finish();
-    res.map(|_| ()).map_err(Error::from)
+    res.map(|_| ()).map_err(SetupError::from)
 }
 
 /// Explains the stack's 1Password item and looks it up, saying what it found.

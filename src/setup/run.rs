@@ -8,9 +8,9 @@ use super::{
     check_repo_url, choose, destination_from_flag, lookup_item, onepassword, repo_name, repository,
     same_repo, section, timing,
 };
-use crate::instance::error::{Error, Result};
 use crate::instance::shared_data::{self, Mode};
 use crate::instance::{self, InitOptions, Instance, Kind, ProjectObjects, UpOptions};
+use crate::setup::error::{Result, SetupError};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::tools::prereq::Check;
@@ -177,7 +177,7 @@ fn prerequisites(
         d.prepare(ctx, o)
     });
     timing("prepared");
-    let checks = audit.join().map_err(|_| Error::Crashed {
+    let checks = audit.join().map_err(|_| SetupError::Crashed {
         what: "the prerequisite audit",
     })?;
     show_audit(ctx, &checks, early.as_ref())?;
@@ -193,7 +193,7 @@ fn show_audit(ctx: &Context, checks: &[Check], early: Option<&Result<Prepared>>)
         if let Some(Ok(p)) = early {
             p.undo();
         }
-        return Err(Error::MissingTools);
+        return Err(SetupError::MissingTools);
     }
     Ok(())
 }
@@ -343,7 +343,7 @@ fn init_local_prod(
 ) -> Result<Instance> {
     if already_registered && dest.join(crate::state::envfile::FILE_NAME).is_file() {
         ctx.reporter.info("local-prod is already initialized here");
-        return Instance::at(ctx, stack, dest);
+        return Ok(Instance::at(ctx, stack, dest)?);
     }
     let opts = InitOptions {
         docker: docker_seen,

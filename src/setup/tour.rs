@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use crate::instance::error::{Error, Result};
 use crate::instance::{
     self, CreateOptions, DestroyOptions, Destroyed, InitOptions, Instance, Kind, ListRow, Status,
     UpOptions,
 };
+use crate::setup::error::{Result, SetupError};
 use crate::stack::Stack;
 use crate::state::context::Context;
 
@@ -41,8 +41,10 @@ pub fn run(base: &Context, prod_dir: &Path, show: &mut dyn FnMut(Shown<'_>)) -> 
         instance::init(&prod_ctx, stack, Kind::LocalProd, InitOptions::default()).map_err(|e| {
             match e {
                 // That is most likely the user's real local-prod: never suggest removing it.
-                Error::ProjectInUse { project, what } => Error::DemoProjectInUse { project, what },
-                e => e,
+                crate::Error::ProjectInUse { project, what } => {
+                    SetupError::DemoProjectInUse { project, what }
+                }
+                e => e.into(),
             }
         })?;
     show(Shown::Ports(&prod));

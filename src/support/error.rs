@@ -12,13 +12,18 @@
 //! | `tools` | `tools::error::ToolsError` (and `SecretsError`) | Docker, Compose, git, the secret stores |
 //! | `engine` | `engine::error::EngineError` | engines on other machines: records, reaching them, fitness |
 //! | `stack` | `stack::error::StackError` | the stack's description and the compose files it names |
-//! | `instance` | `instance::error::Error` (= `crate::Error`) | instances; for now also data, the router, setup and agents, which have no type of their own yet |
-//! | `cli` | `cli::error::CliError` | the CLI's refusals of its own flags and arguments; the library's error, boxed |
+//! | `instance` | `instance::error::Error` (= `crate::Error`) | instances; for now also agents (the hooks, the MCP server), which have no type of their own yet |
+//! | `data` | `data::error::DataError` | snapshots, copies, where a copy's data comes from; instance's error (boxed) for the rest |
+//! | `router` | `router::error::RouterError` | starting, stopping and asking the router, checkouts; instance's error (boxed) for the rest |
+//! | `setup` | `setup::error::SetupError` | the installer and the demo: local-prod's destination, the clone, the demo's project, missing tools; instance's error (boxed) for the rest |
+//! | `cli` | `cli::error::CliError` | the CLI's refusals of its own flags and arguments; the library's errors, boxed |
 //!
 //! An upper layer wraps a lower layer's error whole (a wrapper variant per lower
 //! layer, the source kept), so the CLI prints the cause chain; it never turns it into
 //! a string. The `From` impls flatten: an error carried up through several layers
-//! lands in its own layer's wrapper of `crate::Error`, so one match finds it.
+//! lands in its own layer's wrapper of `crate::Error` (a data, router or setup
+//! error carries it whole in its `Instance` variant), so one match finds it. MCP's
+//! tools answer with the data layer's error, the highest they call.
 //!
 //! What an error *is* for scripts (its [`ExitKind`], the process's exit code and
 //! MCP's `class`) is decided by the layer that owns it (`exit_kind()` on each error).

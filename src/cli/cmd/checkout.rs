@@ -3,6 +3,7 @@
 
 use crate::router;
 use crate::router::checkout::Checkout;
+use crate::router::error::RouterError;
 use crate::stack::Stack;
 use crate::state::context::Context;
 
@@ -68,13 +69,13 @@ pub fn run(
             .and_then(|v| v["error"].as_str().map(str::to_string))
             .unwrap_or(answer);
         return Err(match status {
-            409 => crate::Error::CheckoutHeld { detail: why },
+            409 => RouterError::CheckoutHeld { detail: why }.into(),
             404 => crate::Error::NoSuchInstance {
                 name: a.name.unwrap_or_default(),
-            },
-            status => crate::Error::RouterRefused { status, why },
-        }
-        .into());
+            }
+            .into(),
+            status => RouterError::RouterRefused { status, why }.into(),
+        });
     }
     let now: Checkout = serde_json::from_str(&answer).unwrap_or_default();
     show(&now, a.json);

@@ -20,7 +20,7 @@ pub fn run(
         stack.clone(),
         ctx.home.clone(),
         ctx.cwd.clone(),
-        crate::cli::hints::hint,
+        crate::cli::hints::data_hint,
     )?;
     Ok(0)
 }
