@@ -170,33 +170,7 @@ impl DataError {
     }
 }
 
-impl From<Error> for DataError {
-    fn from(e: Error) -> Self {
-        DataError::Instance(Box::new(e))
-    }
-}
-
-/// The lower layers' errors go through instance's `From` impls, which flatten them.
-macro_rules! through_instance {
-    ($($t:ty),*) => {$(
-        impl From<$t> for DataError {
-            fn from(e: $t) -> Self {
-                DataError::Instance(Box::new(Error::from(e)))
-            }
-        }
-    )*};
-}
-
-through_instance!(
-    SupportError,
-    ExecError,
-    SlugError,
-    StateError,
-    crate::state::error::LoadError,
-    ToolsError,
-    EngineError,
-    StackError
-);
+crate::instance::error::wraps_instance!(DataError: SupportError, ExecError, SlugError, StateError, crate::state::error::LoadError, ToolsError, EngineError, StackError);
 
 #[cfg(test)]
 mod tests {

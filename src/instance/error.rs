@@ -545,6 +545,28 @@ impl From<StackError> for Error {
     }
 }
 
+/// For an upper layer's error whose `Instance(Box<Error>)` variant carries
+/// instance's errors: `From<Error>`, and `From` each lower layer's error listed,
+/// through instance's own `From` impls (which flatten them). One definition for
+/// data, router and setup.
+macro_rules! wraps_instance {
+    ($target:ident: $($t:ty),*) => {
+        impl From<$crate::instance::error::Error> for $target {
+            fn from(e: $crate::instance::error::Error) -> Self {
+                $target::Instance(Box::new(e))
+            }
+        }
+        $(
+            impl From<$t> for $target {
+                fn from(e: $t) -> Self {
+                    $target::Instance(Box::new($crate::instance::error::Error::from(e)))
+                }
+            }
+        )*
+    };
+}
+pub(crate) use wraps_instance;
+
 #[cfg(test)]
 mod tests {
     use super::*;

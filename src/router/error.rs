@@ -60,24 +60,7 @@ impl RouterError {
     }
 }
 
-impl From<Error> for RouterError {
-    fn from(e: Error) -> Self {
-        RouterError::Instance(Box::new(e))
-    }
-}
-
-/// The lower layers' errors go through instance's `From` impls, which flatten them.
-macro_rules! through_instance {
-    ($($t:ty),*) => {$(
-        impl From<$t> for RouterError {
-            fn from(e: $t) -> Self {
-                RouterError::Instance(Box::new(Error::from(e)))
-            }
-        }
-    )*};
-}
-
-through_instance!(SupportError, ExecError, StateError, ToolsError);
+crate::instance::error::wraps_instance!(RouterError: SupportError, ExecError, StateError, ToolsError);
 
 #[cfg(test)]
 mod tests {

@@ -95,24 +95,7 @@ impl SetupError {
     }
 }
 
-impl From<Error> for SetupError {
-    fn from(e: Error) -> Self {
-        SetupError::Instance(Box::new(e))
-    }
-}
-
-/// The lower layers' errors go through instance's `From` impls, which flatten them.
-macro_rules! through_instance {
-    ($($t:ty),*) => {$(
-        impl From<$t> for SetupError {
-            fn from(e: $t) -> Self {
-                SetupError::Instance(Box::new(Error::from(e)))
-            }
-        }
-    )*};
-}
-
-through_instance!(SupportError, ExecError, StateError, ToolsError, StackError);
+crate::instance::error::wraps_instance!(SetupError: SupportError, ExecError, StateError, ToolsError, StackError);
 
 #[cfg(test)]
 mod tests {
