@@ -265,11 +265,12 @@ async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Des
     // forwarded there; the connection is closed, never sent to whoever holds
     // the port now.
     if !uses.still_serves(&dest.instance, dest.port) {
-        crate::errln!(
-            "kinfra router: a connection is closed: {} no longer has port {} in the registry (check out again)",
-            dest.instance,
-            dest.port
-        );
+        super::note::connection("no longer its port", || {
+            format!(
+                "kinfra router: a connection is closed: {} no longer has port {} in the registry (check out again)",
+                dest.instance, dest.port
+            )
+        });
         return;
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
@@ -277,10 +278,12 @@ async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Des
         Ok(s) => s,
         Err(_) => {
             let Some(_waits) = Waiting::take() else {
-                crate::errln!(
-                    "kinfra router: a connection to {} is closed: {MAX_WAITING} connections wait for sandboxes already",
-                    dest.instance
-                );
+                super::note::connection("too many waiting", || {
+                    format!(
+                        "kinfra router: a connection to {} is closed: {MAX_WAITING} connections wait for sandboxes already",
+                        dest.instance
+                    )
+                });
                 return;
             };
             match woken(&uses, &dest).await {
@@ -332,11 +335,12 @@ pub const WAKE_WAIT: Duration = Duration::from_secs(crate::instance::gate::DEFAU
 /// registry.
 async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::TcpStream> {
     let gone = |why: &str| {
-        crate::errln!(
-            "kinfra router: a connection to {} (port {}) is closed: {why}",
-            dest.instance,
-            dest.port
-        );
+        super::note::connection("not woken", || {
+            format!(
+                "kinfra router: a connection to {} (port {}) is closed: {why}",
+                dest.instance, dest.port
+            )
+        });
     };
     let ask = |f: fn(&dyn Instances, &str) -> Result<(), String>| {
         let (u, id) = (uses.clone(), dest.instance.clone());

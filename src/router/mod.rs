@@ -14,6 +14,7 @@ pub mod html;
 pub mod idle;
 pub mod lifecycle;
 pub mod names;
+pub mod note;
 pub mod page;
 pub mod proxy;
 pub mod server;
