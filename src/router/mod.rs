@@ -7,6 +7,7 @@
 pub mod checkout;
 pub mod client;
 pub mod counted;
+pub mod declared;
 pub mod error;
 pub mod events;
 pub mod holder;
