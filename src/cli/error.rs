@@ -52,10 +52,6 @@ pub enum CliError {
         "--on places a sandbox (not local-prod), and not with --data (copying data between engines is not supported yet)"
     )]
     OnNotHere,
-    #[error(
-        "--data with --on: copying data between engines is not supported yet; create it, then copy on that engine"
-    )]
-    DataWithOn,
     #[error("no completion script for {shell}")]
     NoCompletionScript { shell: String },
     #[error("could not write the script: {source}")]
@@ -89,7 +85,6 @@ impl CliError {
             | CliError::NoRoutedUrl { .. }
             | CliError::NoSuchUrl { .. }
             | CliError::OnNotHere
-            | CliError::DataWithOn
             | CliError::NoCompletionScript { .. }
             | CliError::NoComposeFileToDescribe { .. }
             | CliError::DescriptionExists { .. }
