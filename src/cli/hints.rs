@@ -279,6 +279,35 @@ mod tests {
         );
     }
 
+    /// A copy refused across engines says where to make it instead.
+    #[test]
+    fn a_copy_across_engines_says_where_to_make_it() {
+        let e = |from: Option<&str>, new| DataError::DataAcrossEngines {
+            source_label: "snapshot base".into(),
+            target: "x".into(),
+            new,
+            from: from.map(String::from),
+            to: None,
+        };
+        assert!(
+            data_hint(&e(Some("rem"), true))
+                .unwrap()
+                .contains("`--on rem`")
+        );
+        assert!(data_hint(&e(None, true)).unwrap().contains("drop --on"));
+        assert!(
+            data_hint(&e(Some("rem"), false))
+                .unwrap()
+                .contains("--on rem")
+        );
+        let refused = DataError::SnapshotEngineRefused {
+            name: "base".into(),
+            engine: "ghost".into(),
+            why: "no engine".into(),
+        };
+        assert!(data_hint(&refused).unwrap().contains("nothing was dialled"));
+    }
+
     /// A data or router error's hint is its own, or the one of the error it carries.
     #[test]
     fn upper_layers_hints_reach_through_to_instance() {

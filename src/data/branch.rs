@@ -102,7 +102,8 @@ pub fn create(
     how: How,
 ) -> Result<(Instance, Copied)> {
     // Before anything is made: the copy runs inside the source's engine.
-    super::same_engine(ctx, source, &opts.name, true, opts.on.as_deref())?;
+    let new = format!("the new sandbox {}", opts.name);
+    super::same_engine(ctx, source, &new, true, opts.on.as_deref())?;
     let inst = crate::instance::create(ctx, stack, opts)?;
     match fill(ctx, stack, &inst, source, false, how) {
         Ok(c) => Ok((inst, c)),

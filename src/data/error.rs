@@ -228,6 +228,54 @@ mod tests {
         assert_eq!(DataError::LocalProdData.exit_kind(), ExitKind::Invalid);
     }
 
+    /// A copy across engines names both, says which is new, and is bad input; a
+    /// snapshot record naming an engine kinfra will not use is corrupt state.
+    #[test]
+    fn engine_refusals_name_both_engines() {
+        let e = DataError::DataAcrossEngines {
+            source_label: "snapshot base".into(),
+            target: "the new sandbox x".into(),
+            new: true,
+            from: Some("rem".into()),
+            to: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "snapshot base is on the engine rem, and the new sandbox x would be on this \
+             machine's engine: a data copy runs inside one engine, and copying between engines \
+             is not supported yet"
+        );
+        assert_eq!(e.exit_kind(), ExitKind::Invalid);
+        let e = DataError::DataAcrossEngines {
+            source_label: "local-prod shop-prod".into(),
+            target: "shop--b".into(),
+            new: false,
+            from: None,
+            to: Some("rem".into()),
+        };
+        assert!(
+            e.to_string().starts_with(
+                "local-prod shop-prod is on this machine's engine, and shop--b is on the engine rem"
+            ),
+            "{e}"
+        );
+        let e = DataError::SnapshotEngineRefused {
+            name: "base".into(),
+            engine: "ssh://u@h".into(),
+            why: "not an engine name".into(),
+        };
+        assert_eq!(e.exit_kind(), ExitKind::CorruptState);
+        let e = DataError::SnapshotExists {
+            name: "base".into(),
+            project: "shop".into(),
+            engine: Some("rem".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "a snapshot \"base\" of shop already exists (on the engine rem)"
+        );
+    }
+
     /// A lower layer's error lands in instance's own variant for it.
     #[test]
     fn lower_errors_are_flattened_through_instance() {

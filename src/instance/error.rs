@@ -591,6 +591,48 @@ pub(crate) use wraps_instance;
 mod tests {
     use super::*;
 
+    /// A remote instance's port conflict names the machine; a local one's reads
+    /// as it always did.
+    #[test]
+    fn port_conflicts_name_the_machine_of_a_remote_instance() {
+        let c = |container: Option<&str>, machine| PortConflict {
+            key: "RD_WEB_PORT".into(),
+            port: 17762,
+            container: container.map(String::from),
+            machine,
+        };
+        let e = Error::PortConflict {
+            conflicts: vec![
+                c(
+                    None,
+                    Some(PortMachine::There {
+                        engine: "rem".into(),
+                    }),
+                ),
+                c(
+                    Some("x-web-1"),
+                    Some(PortMachine::Here {
+                        engine: "rem".into(),
+                    }),
+                ),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "port conflict: 17762 (RD_WEB_PORT) is in use by another process on the machine of \
+             the engine rem; 17762 (RD_WEB_PORT) is held by container x-web-1 on this machine \
+             (where the ports of the engine rem are forwarded)"
+        );
+        assert_eq!(e.exit_code(), 3);
+        let local = Error::PortConflict {
+            conflicts: vec![c(None, None)],
+        };
+        assert_eq!(
+            local.to_string(),
+            "port conflict: 17762 (RD_WEB_PORT) is in use by another process"
+        );
+    }
+
     #[test]
     fn domain_errors_have_their_kinds() {
         assert_eq!(Error::interrupted().exit_code(), 130);

@@ -1101,7 +1101,7 @@ fn data_branches_within_a_remote_engine_and_never_across() {
         format!("-oProxyCommand=touch {}", marker.display()),
     ] {
         edit_side_file(&env, |v| {
-            v["snapshots"][record]["engine"] = bad.clone().into()
+            v["snapshots"][record]["engine"] = bad.clone().into();
         });
         env.kinfra(
             &repo,
