@@ -49,7 +49,7 @@ pub enum CliError {
         known: Vec<String>,
     },
     #[error(
-        "--on places a sandbox (not local-prod), and not with --data (copying data between engines is not supported yet)"
+        "--on places a sandbox (not local-prod), and not in the same `up` as --data: create it with `kinfra sandbox create NAME --data SOURCE --on ENGINE` (the copy is made inside that engine)"
     )]
     OnNotHere,
     #[error("no completion script for {shell}")]

@@ -270,6 +270,11 @@ pub fn list(ctx: &Context, stack: &Stack, all: bool) -> Result<Vec<Listed>> {
             }
         }
     }
+    for (n, why) in &refused {
+        ctx.reporter.warn(&format!(
+            "snapshots on the engine {n} are listed from their records: {why}"
+        ));
+    }
     // What the records say lives on an engine that did not answer, or on one
     // kinfra will not dial (not an engine's name, an engine not recorded).
     let looked: Vec<&str> = engines
@@ -285,10 +290,14 @@ pub fn list(ctx: &Context, stack: &Stack, all: bool) -> Result<Vec<Listed>> {
             continue;
         }
         let why = refused.get(on).cloned().unwrap_or_else(|| {
-            match crate::engine::engine_name(on) {
+            let why = match crate::engine::engine_name(on) {
                 Err(why) => format!("its record names no engine kinfra uses: {why}"),
-                Ok(()) => format!("its record names the engine {on:?}, which is not recorded (`kinfra engine list`)"),
-            }
+                Ok(()) => format!(
+                    "its record names the engine {on:?}, which is not recorded (`kinfra engine list`)"
+                ),
+            };
+            ctx.reporter.warn(&format!("snapshot {project}/{name}: {why}"));
+            why
         });
         out.push(Listed {
             snapshot: Snapshot {

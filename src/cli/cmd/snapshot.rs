@@ -154,9 +154,6 @@ fn print_list(ctx: &Context, stack: &Stack, a: &ListArgs) -> crate::cli::error::
             engine,
             volumes
         );
-        if let Some(why) = &r.error {
-            ctx.reporter.warn(&format!("snapshot {}: {why}", s.name));
-        }
     }
     Ok(0)
 }
