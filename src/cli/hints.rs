@@ -203,6 +203,7 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
         Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
         Error::Stack(StackError::StackInvalid { .. }) => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
+        Error::Stack(StackError::DescriptionRefused { .. }) => "nothing was read from it and nothing changed: make it a plain file in the checkout (`git checkout -- kinfra.toml`, or replace the link with the file's text)".into(),
         Error::OverBudget { room_asked: true, .. } => format!(
             "no idle sandbox could make room (local-prod, a sandbox a command is working on, and one used in the last {} s are never stopped for another): \
              pass --wait to start when there is room, or stop a stack (`kinfra sandbox down NAME`); limits: {} and {} (default: the engine's memory)",

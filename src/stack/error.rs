@@ -28,6 +28,16 @@ pub enum StackError {
         "refused the compose file {file}: {why}; kinfra reads only files inside the repository"
     )]
     ComposeFileOutside { file: String, why: String },
+    /// A description file (`kinfra.toml`, devops-ai's `infra.toml`) kinfra will not
+    /// read: a link out of the checkout (its text would be echoed in a parse
+    /// error: another file's secrets), a FIFO or device (`/dev/zero` would be read
+    /// until memory ran out), or one too large.
+    #[error(
+        "refused the stack description {}: {why}; kinfra reads a description only from a regular file of at most {} KiB inside the checkout",
+        path.display(),
+        crate::stack::MAX_DESCRIPTION / 1024
+    )]
+    DescriptionRefused { path: PathBuf, why: String },
     /// The checkout lacks a compose file the description names.
     #[error(
         "{} has no {file} (the stack's compose_file); kinfra runs the repository's own compose file: check out a branch that has it, or name the right file in kinfra.toml",
@@ -49,6 +59,7 @@ impl StackError {
             StackError::Engine(e) => e.exit_kind(),
             StackError::StackInvalid { .. }
             | StackError::ComposeFileOutside { .. }
+            | StackError::DescriptionRefused { .. }
             | StackError::ComposeFileMissing { .. } => ExitKind::Invalid,
         }
     }

@@ -48,10 +48,10 @@ pub fn for_dir(cwd: &Path, home: Option<&Home>) -> Result<Stack> {
 /// devops-ai's `.devops-ai/infra.toml` in `dir`, translated, when there is one.
 fn from_infra_toml(dir: &Path) -> Result<Option<Stack>> {
     let path = dir.join(crate::stack::infra_toml::PATH);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StackError::io("could not read", &path, e)),
+    let Some(text) =
+        crate::stack::read_description(dir, Path::new(crate::stack::infra_toml::PATH))?
+    else {
+        return Ok(None);
     };
     let origin = format!("{} (devops-ai's, read as kinfra's)", path.display());
     let (kinfra, notes) =

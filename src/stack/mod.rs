@@ -522,15 +522,43 @@ impl Stack {
     /// `kinfra.toml` in `dir`, when there is one.
     pub fn from_dir(dir: &Path) -> Result<Option<Stack>> {
         let path = dir.join(FILE_NAME);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let s = Stack::parse(&text, &path.display().to_string())?;
-                host_paths::check_here(&s, dir)?;
-                Ok(Some(s))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StackError::io("could not read", &path, e)),
-        }
+        let Some(text) = read_description(dir, Path::new(FILE_NAME))? else {
+            return Ok(None);
+        };
+        let s = Stack::parse(&text, &path.display().to_string())?;
+        host_paths::check_here(&s, dir)?;
+        Ok(Some(s))
+    }
+}
+
+/// The largest description file kinfra reads (KTRDR's is about 4 KiB).
+pub const MAX_DESCRIPTION: u64 = 1024 * 1024;
+
+/// The text of the description file `rel` of the checkout `dir` (`None`: there is
+/// none). The file is the repository's, so anyone's to write, and it is read by
+/// commands run elsewhere (`sandbox status NAME`, the router, `list`): a link
+/// is followed only inside the checkout (a parse error quotes the text: a link
+/// to `~/.aws/credentials` would print it), and only a bounded regular file is
+/// read (a link to `/dev/zero` grew kinfra, or the router, until memory ran out; a
+/// FIFO blocked it for good).
+pub fn read_description(dir: &Path, rel: &Path) -> Result<Option<String>> {
+    let path = dir.join(rel);
+    let refused = |why: String| StackError::DescriptionRefused {
+        path: path.clone(),
+        why,
+    };
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    let real = crate::support::fsutil::resolve_inside(dir, rel).map_err(refused)?;
+    use crate::support::fsutil::BoundedReadError as B;
+    match crate::support::fsutil::read_bounded(&real, MAX_DESCRIPTION) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| refused("it is not UTF-8 text".into())),
+        Err(B::NotFound) => Ok(None),
+        Err(B::Io(e)) => Err(StackError::io("could not read", &path, e)),
+        Err(e) => Err(refused(e.to_string())),
     }
 }
 

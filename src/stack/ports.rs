@@ -15,8 +15,13 @@ pub fn for_slot(stack: &Stack, slot: u8) -> Vec<(&str, u16)> {
             if slot == 0 {
                 Some((r.key.as_str(), r.slot0))
             } else {
-                r.sandbox
-                    .map(|(base, step)| (r.key.as_str(), base + step * u16::from(slot)))
+                // The description checks its table up to its own max_slot, but the
+                // slot is the registry's (or a worktree's description was edited
+                // since the slot was given): a port past 65535 is no port, never a
+                // panic or a wrapped-around number (another instance's port).
+                let (base, step) = r.sandbox?;
+                let port = u32::from(base) + u32::from(step) * u32::from(slot);
+                Some((r.key.as_str(), u16::try_from(port).ok()?))
             }
         })
         .collect()
@@ -373,6 +378,24 @@ mod tests {
         let workers = &l.iter().find(|(k, _)| *k == "workers").unwrap().1;
         assert_eq!(workers, "5003, 5004, 5005, 5006, 5007, 5008, 5009, 5010");
         assert_eq!(links(&KTRDR, &[])[0].1, "-");
+    }
+
+    /// A worktree's description is the worktree's to edit after its slot was
+    /// given: `max_slot = 1` and a base near the top, read for the registry's
+    /// slot 3 (or a hand-edited slot 255), gives no port for that key, never an
+    /// overflow (a panic in `sandbox list` and the router) or a wrapped-around
+    /// port.
+    #[test]
+    fn a_slot_past_the_tables_top_gives_no_port_and_no_panic() {
+        let s = Stack::parse(
+            "name = \"x\"\ncompose_file = \"c.yml\"\nmax_slot = 1\n[[ports]]\nkey = \"P\"\nlocal_prod = 18500\nbase = 65534\nstep = 1\n[[ports]]\nkey = \"Q\"\nlocal_prod = 18600\nbase = 18600\nstep = 1\n",
+            "kinfra.toml",
+        )
+        .expect("valid up to its max_slot");
+        assert_eq!(for_slot(&s, 1), [("P", 65535), ("Q", 18601)]);
+        assert_eq!(for_slot(&s, 3), [("Q", 18603)]);
+        assert_eq!(own_for_slot(&s, 255), [("Q", 18855)]);
+        assert_eq!(for_slot(&s, 0), [("P", 18500), ("Q", 18600)]);
     }
 
     fn map(slot: u8) -> std::collections::BTreeMap<&'static str, u16> {

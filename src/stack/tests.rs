@@ -398,3 +398,62 @@ fn the_router_table_reads_auto_start_and_idle_stop_and_refuses_bad_values_naming
         assert!(e.contains("line 3") || e.contains("line 4"), "{text}: {e}");
     }
 }
+
+/// A repository's `kinfra.toml` is read by commands run from elsewhere (`sandbox
+/// status NAME`, the router): a link out of the checkout is refused before its
+/// target is opened (a parse error would quote another file's secret), a link to
+/// `/dev/zero` or a FIFO is never read (memory without bound, a block for good),
+/// a file past the bound is refused; a link inside the checkout is read.
+#[test]
+fn a_description_is_read_only_from_a_bounded_file_inside_the_checkout() {
+    let d = tempfile::tempdir().unwrap();
+    let repo = d.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let secret = d.path().join("credentials");
+    std::fs::write(&secret, "AWS_SECRET=hunter2-topsecret\n").unwrap();
+    let toml = repo.join(FILE_NAME);
+    let refused = |why: &str| {
+        let e = Stack::from_dir(&repo).expect_err(why);
+        assert!(
+            matches!(e, StackError::DescriptionRefused { .. }),
+            "{why}: {e:?}"
+        );
+        assert!(!e.to_string().contains("hunter2"), "{why}: {e}");
+        e.to_string()
+    };
+
+    std::os::unix::fs::symlink(&secret, &toml).unwrap();
+    let e = refused("a link out of the checkout");
+    assert!(e.contains("outside"), "{e}");
+
+    std::fs::remove_file(&toml).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &toml).unwrap();
+    refused("a link to /dev/zero");
+
+    std::fs::remove_file(&toml).unwrap();
+    nix::unistd::mkfifo(&toml, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let e = refused("a FIFO");
+    assert!(e.contains("not a regular file"), "{e}");
+
+    std::fs::remove_file(&toml).unwrap();
+    let big = format!(
+        "name = \"x\"\ncompose_file = \"c.yml\"\n{}",
+        "#\n".repeat(MAX_DESCRIPTION as usize)
+    );
+    std::fs::write(&toml, big).unwrap();
+    let e = refused("past the bound");
+    assert!(e.contains("larger than"), "{e}");
+
+    // A link inside the checkout is the repository's own file: read.
+    std::fs::remove_file(&toml).unwrap();
+    std::fs::write(
+        repo.join("real.toml"),
+        "name = \"x\"\ncompose_file = \"c.yml\"\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("real.toml", &toml).unwrap();
+    let s = Stack::from_dir(&repo).unwrap().expect("a description");
+    assert_eq!(s.name, "x");
+    std::fs::remove_file(&toml).unwrap();
+    assert!(Stack::from_dir(&repo).unwrap().is_none(), "none there");
+}
