@@ -214,10 +214,7 @@ pub fn load_filling(stack: &Stack, dir: &Path) -> Result<SandboxEnv, LoadError> 
 
 fn load_with(stack: &Stack, dir: &Path, fill: bool) -> Result<SandboxEnv, LoadError> {
     let path = dir.join(FILE_NAME);
-    let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = crate::state::envfile::read(dir, FILE_NAME)?;
     // What the instance's compose file reads (a plain read, no `compose config`).
     let used = stack
         .compose_text_in(dir)

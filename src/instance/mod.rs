@@ -176,7 +176,7 @@ impl Instance {
 /// Whether the instance at `dir` was made (or last synced) under another
 /// description than `stack`, or under none kinfra recorded.
 fn description_moved(ctx: &Context, stack: &Stack, dir: &Path) -> bool {
-    let id = std::fs::read_to_string(dir.join(envfile::FILE_NAME))
+    let id = envfile::read(dir, envfile::FILE_NAME)
         .ok()
         .and_then(|t| envfile::parse(&t).ok())
         .and_then(|m| m.get("INSTANCE_ID").cloned());

@@ -441,7 +441,7 @@ pub fn allocate(
 
 /// The port numbers in an instance's `.env.sandbox` (keys naming a port), or none.
 pub(super) fn env_ports(dir: &std::path::Path) -> Vec<u16> {
-    let Ok(text) = std::fs::read_to_string(dir.join(envfile::FILE_NAME)) else {
+    let Ok(text) = envfile::read(dir, envfile::FILE_NAME) else {
         return Vec::new();
     };
     let Ok(map) = envfile::parse(&text) else {

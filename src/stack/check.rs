@@ -547,7 +547,7 @@ pub fn engine_findings(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<
 
 /// [`check_repo`] on compose text already read (`up` has it in hand).
 pub fn check_text(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Finding> {
-    let env_keys: BTreeSet<String> = std::fs::read_to_string(top.join(".env"))
+    let env_keys: BTreeSet<String> = crate::state::envfile::read(top, ".env")
         .ok()
         .and_then(|t| crate::state::envfile::parse(&t).ok())
         .map(|m| m.into_keys().collect())
@@ -558,7 +558,7 @@ pub fn check_text(stack: &Stack, top: &std::path::Path, text: &str) -> Vec<Findi
         |kind: &str, name: &str| crate::tools::docker::object_exists(kind, name).unwrap_or(true);
     // In an instance's checkout its own ports are named in the hints.
     let instance: BTreeMap<String, String> =
-        std::fs::read_to_string(top.join(crate::state::envfile::FILE_NAME))
+        crate::state::envfile::read(top, crate::state::envfile::FILE_NAME)
             .ok()
             .and_then(|t| crate::state::envfile::parse(&t).ok())
             .map(|m| m.into_iter().collect())

@@ -8,6 +8,32 @@ pub use crate::state::error::{EnvFileError, LoadError};
 
 pub const FILE_NAME: &str = ".env.sandbox";
 
+/// The largest env file kinfra reads (KTRDR's `.env.sandbox` is under 1 KiB).
+pub const MAX_BYTES: u64 = 256 * 1024;
+
+/// The text of the env file `name` (`.env.sandbox`, `.env`) of the checkout `dir`.
+/// The file sits in a worktree anyone can write (or a repository can carry), and is
+/// read by commands run from elsewhere (`sandbox status NAME`): a link is followed
+/// only inside the checkout (its values are quoted in errors: a link to
+/// `~/.aws/credentials` would print them), and only a bounded regular file is read
+/// (a link to `/dev/zero` grew kinfra until memory ran out; a FIFO blocked it).
+pub fn read(dir: &Path, name: &str) -> Result<String, LoadError> {
+    let path = dir.join(name);
+    let io = |source: std::io::Error| LoadError::Io {
+        path: path.clone(),
+        source,
+    };
+    let refused = |why: String| io(std::io::Error::other(why));
+    let real = crate::support::fsutil::resolve_inside(dir, Path::new(name)).map_err(refused)?;
+    use crate::support::fsutil::BoundedReadError as B;
+    let bytes = crate::support::fsutil::read_bounded(&real, MAX_BYTES).map_err(|e| match e {
+        B::NotFound => io(std::io::ErrorKind::NotFound.into()),
+        B::Io(e) => io(e),
+        e => refused(e.to_string()),
+    })?;
+    String::from_utf8(bytes).map_err(|_| refused("it is not UTF-8 text".into()))
+}
+
 /// The keys kinfra writes into every `.env.sandbox`, whatever the stack.
 pub const OWN_KEYS: [&str; 5] = [
     "SLOT_NUMBER",
@@ -124,6 +150,47 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `.env.sandbox` is read by commands run from elsewhere: a link out of the
+    /// checkout (its values would be quoted in errors), a link to `/dev/zero` (read
+    /// until memory ran out) and a FIFO (a block for good) are refused; a missing
+    /// file is still NotFound; a plain file is read.
+    #[test]
+    fn an_env_file_is_read_only_from_a_bounded_file_inside_the_checkout() {
+        let d = tempfile::tempdir().unwrap();
+        let wt = d.path().join("wt");
+        std::fs::create_dir(&wt).unwrap();
+        let secret = d.path().join("credentials");
+        std::fs::write(&secret, "AWS_SECRET=hunter2\n").unwrap();
+        let f = wt.join(FILE_NAME);
+        let refused = |why: &str| match read(&wt, FILE_NAME) {
+            Err(LoadError::Io { source, .. }) => {
+                assert_ne!(source.kind(), std::io::ErrorKind::NotFound, "{why}");
+                source.to_string()
+            }
+            other => panic!("{why}: {other:?}"),
+        };
+        std::os::unix::fs::symlink(&secret, &f).unwrap();
+        assert!(refused("link out").contains("outside"));
+        std::fs::remove_file(&f).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &f).unwrap();
+        assert!(refused("/dev/zero").contains("outside"));
+        std::fs::remove_file(&f).unwrap();
+        nix::unistd::mkfifo(&f, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(refused("FIFO").contains("not a regular file"));
+        std::fs::remove_file(&f).unwrap();
+        std::fs::write(&f, "#\n".repeat(MAX_BYTES as usize)).unwrap();
+        assert!(refused("too large").contains("larger than"));
+        std::fs::remove_file(&f).unwrap();
+        match read(&wt, FILE_NAME) {
+            Err(LoadError::Io { source, .. }) => {
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("missing: {other:?}"),
+        }
+        std::fs::write(&f, "SLOT_NUMBER=1\n").unwrap();
+        assert_eq!(read(&wt, FILE_NAME).unwrap(), "SLOT_NUMBER=1\n");
+    }
 
     #[test]
     fn parse_skips_comments_and_splits_on_first_equals() {
