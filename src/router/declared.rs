@@ -35,8 +35,9 @@ pub fn all(ctx: &Context, reg: &Contents) -> (BTreeMap<String, Declared>, Vec<Pa
 /// The instance's [`Declared`] ports: its description's table at the registry's
 /// slot; `None` when its description chooses its ports or cannot be read.
 pub fn of(ctx: &Context, e: &Entry) -> Option<Declared> {
-    let stack = crate::stack::for_dir(&PathBuf::from(&e.path), Some(&ctx.home)).ok()?;
-    if stack.auto_ports {
+    let dir = PathBuf::from(&e.path);
+    let stack = crate::stack::for_dir(&dir, Some(&ctx.home)).ok()?;
+    if stack.auto_ports || !crate::stack::carried_by(&stack, &dir) {
         return None;
     }
     let ports: Vec<(String, u16)> = crate::stack::ports::own_for_slot(&stack, e.slot)

@@ -30,6 +30,16 @@ fn builtin(file: &str, origin: &str) -> Stack {
 
 /// Pure: which built-in KTRDR description fits a KTRDR compose file: today's when
 /// it reads the secrets under their newer names, else M6's.
+/// Whether `stack` (as [`crate::stack::for_dir`] gave it for `dir`) is a description
+/// `dir` carries: KTRDR's built-in one is also what `for_dir` falls back to for a
+/// directory it cannot place (none, not a checkout, no compose file), so it counts
+/// only where KTRDR's compose file is. A reader that acts on a description's port
+/// table (the router) must not give every such directory KTRDR's ports.
+pub fn carried_by(stack: &Stack, dir: &Path) -> bool {
+    ![KTRDR_M6, KTRDR_TODAY].contains(&stack.origin.as_str())
+        || dir.join(KTRDR_COMPOSE_FILE).is_file()
+}
+
 pub fn ktrdr_for_compose(text: &str) -> &'static Stack {
     let vars = crate::tools::compose::variables(text);
     if vars.contains("KTRDR_DB_PASSWORD") || vars.contains("KTRDR_AUTH_JWT_SECRET") {
@@ -51,6 +61,23 @@ pub(super) fn ktrdr_for(top: &Path) -> &'static Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `for_dir` gives KTRDR's built-in description to a directory it cannot place:
+    /// that is no port table of the directory's (a never-started sandbox of
+    /// another project was routed and checked out on KTRDR's slot ports).
+    #[test]
+    fn the_built_in_description_is_carried_only_where_ktrdrs_compose_file_is() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(!carried_by(&KTRDR, d.path()));
+        assert!(!carried_by(&KTRDR_2026, &d.path().join("gone")));
+        std::fs::write(d.path().join(KTRDR_COMPOSE_FILE), "services: {}\n").unwrap();
+        assert!(carried_by(&KTRDR, d.path()));
+        let own = parse("").unwrap();
+        assert!(
+            carried_by(&own, &d.path().join("gone")),
+            "a kinfra.toml's own"
+        );
+    }
     use crate::stack::*;
     use std::collections::BTreeMap;
 

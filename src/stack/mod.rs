@@ -600,7 +600,7 @@ pub mod referenced;
 
 pub use crate::state::kind::Kind;
 pub use crate::tools::secrets::{SecretField, SecretRef, SecretSource};
-pub use builtin::{KTRDR, KTRDR_2026, ktrdr_for_compose};
+pub use builtin::{KTRDR, KTRDR_2026, carried_by, ktrdr_for_compose};
 pub use host_paths::{expand as expand_host_path, host_path_refusal, host_path_syntax};
 pub use lookup::{for_dir, infer, repo_name};
 
