@@ -366,7 +366,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            Ok(instance::kept_secrets::status(ctx, stack, &inst))
+            Ok(instance::host::kept_secrets::status(ctx, stack, &inst))
         })
         .await
     }

@@ -84,14 +84,14 @@ pub enum Error {
     #[error("no sandbox named {name:?} is registered")]
     NoSuchInstance { name: String },
     /// An instance's `.env.sandbox` names another identity than its registry entry
-    /// (or one registered elsewhere): see `instance::identity::check`.
+    /// (or one registered elsewhere): see `instance::model::identity::check`.
     #[error("{} disagrees with the registry: {}; the file was left as it is", path.display(), describe_differences(differences))]
     IdentityMismatch {
         path: PathBuf,
         differences: Vec<IdentityDifference>,
     },
     /// A compose option that would choose another project, file set or engine than
-    /// the instance's: see `instance::passthrough::check_args`.
+    /// the instance's: see `instance::lifecycle::passthrough::check_args`.
     #[error("refused `{option}`: {why}; nothing was run")]
     TargetOption { option: String, why: &'static str },
     #[error("no local-prod instance is registered")]

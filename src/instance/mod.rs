@@ -1,47 +1,31 @@
 //! Instance lifecycle: one implementation for sandboxes and local-prod, which differ
 //! only in the data of [`Kind`]. One file per operation.
 
-pub mod allow;
-pub mod budget;
-mod carry_ignored;
-mod create;
-mod destroy;
-pub mod env;
 pub mod error;
 pub mod gate;
 pub mod host;
-pub mod identity;
-mod init;
-pub mod kept_secrets;
-mod lock;
-mod ops;
-mod passthrough;
+pub mod leftovers;
+pub mod lifecycle;
+pub mod model;
 pub mod placement;
-pub mod prepare;
-mod prune;
-pub mod resolve;
-pub mod room;
-pub mod shared_data;
-pub mod shared_services;
-mod status;
-pub mod sync;
-pub(crate) mod up;
-pub mod workflow;
+pub mod shared;
 
-pub use create::{CreateOptions, create};
-pub use destroy::{DestroyOptions, Destroyed, destroy, destroy_local_prod};
-pub use init::{InitOptions, check_local_prod_free, init};
-pub use lock::{InstanceLock, held_by, lock};
-pub use ops::{ExecOutput, down, exec, log_tails, logs, shell, wait};
-pub use passthrough::compose;
-pub use prune::{PruneItem, prune, release};
-pub use status::{ListRow, Listing, ServiceState, Status, StatusReport, list, report, status};
-pub use up::{UpOptions, UpReport, print_gate, show_failing_logs, up};
+pub use leftovers::prune::{PruneItem, prune, release};
+pub use lifecycle::create::{CreateOptions, create};
+pub use lifecycle::destroy::{DestroyOptions, Destroyed, destroy, destroy_local_prod};
+pub use lifecycle::init::{InitOptions, check_local_prod_free, init};
+pub use lifecycle::ops::{ExecOutput, down, exec, log_tails, logs, shell, wait};
+pub use lifecycle::passthrough::compose;
+pub use lifecycle::status::{
+    ListRow, Listing, ServiceState, Status, StatusReport, list, report, status,
+};
+pub use lifecycle::up::{UpOptions, UpReport, print_gate, show_failing_logs, up};
+pub use model::lock::{InstanceLock, held_by, lock};
 
 use std::path::{Path, PathBuf};
 
-use crate::instance::env::SandboxEnv;
 use crate::instance::error::{Error, Result};
+use crate::instance::model::env::SandboxEnv;
 pub use crate::stack::Kind;
 use crate::stack::Stack;
 use crate::state::context::Context;
@@ -104,13 +88,13 @@ impl Instance {
     /// is sent there ([`crate::engine::remote::route`]).
     pub fn read(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
         let inst = Self::read_unchecked(ctx, stack, dir)?;
-        identity::check(&ctx.registry().load()?, dir, &inst.env)?;
+        model::identity::check(&ctx.registry().load()?, dir, &inst.env)?;
         crate::engine::remote::route(ctx, inst.id())?;
         Ok(inst)
     }
 
     fn read_unchecked(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
-        match crate::instance::env::load(stack, dir) {
+        match crate::instance::model::env::load(stack, dir) {
             Err(envfile::LoadError::Invalid {
                 source: envfile::EnvFileError::Missing { key },
                 ..
@@ -120,7 +104,7 @@ impl Instance {
                 .any(|(k, _)| *k == key)
                 && description_moved(ctx, stack, dir) =>
             {
-                let env = crate::instance::env::load_filling(stack, dir)?;
+                let env = crate::instance::model::env::load_filling(stack, dir)?;
                 Ok(Instance {
                     kind: Kind::of_slot(env.slot),
                     dir: dir.to_path_buf(),
@@ -141,8 +125,8 @@ impl Instance {
     /// Reads the instance at `dir` as it is (no port filled), its identity checked
     /// against the registry as in [`Instance::read`].
     pub fn at(ctx: &Context, stack: &Stack, dir: &Path) -> Result<Instance> {
-        let env = crate::instance::env::load(stack, dir)?;
-        identity::check(&ctx.registry().load()?, dir, &env)?;
+        let env = crate::instance::model::env::load(stack, dir)?;
+        model::identity::check(&ctx.registry().load()?, dir, &env)?;
         crate::engine::remote::route(ctx, &env.instance_id)?;
         Ok(Instance {
             kind: Kind::of_slot(env.slot),
@@ -518,7 +502,7 @@ pub(crate) fn compose_error(project: &str, e: crate::support::exec::ExecError) -
 pub(crate) fn forget_records(ctx: &Context, k: &mut crate::state::registry::KinfraState, id: &str) {
     k.forget(id);
     crate::tools::model::remove_copy(&ctx.home, id);
-    kept_secrets::remove(ctx, id);
+    host::kept_secrets::remove(ctx, id);
 }
 
 /// Removes kinfra's `.env.sandbox` from a directory it no longer manages.

@@ -124,7 +124,7 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
     let Some(id) = wanted else {
         return Err(Refusal::NoSuchInstance(name.into(), ids));
     };
-    let bases = crate::instance::resolve::cached_bases(ctx, &id)
+    let bases = crate::instance::placement::resolve::cached_bases(ctx, &id)
         .ok_or_else(|| Refusal::NeverStarted(id.clone()))?;
     let ports = reg.kinfra.ports.get(&id).cloned().unwrap_or_default();
     Ok((id, plan(&bases, &ports)))

@@ -62,7 +62,8 @@ pub fn run(t: &mut Tally) {
                 )
                 .expect("re-parse");
                 prop_assert_eq!(again, map.clone());
-                let _ = kinfra::instance::env::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
+                let _ =
+                    kinfra::instance::model::env::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
             }
             Ok(())
         })

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::instance::env::SandboxEnv;
+use crate::instance::model::env::SandboxEnv;
 use crate::stack::{Check, GateCheck, Stack};
 use crate::tools::docker::Health;
 

@@ -1,0 +1,4 @@
+//! What kinfra left behind, reconciled with the registry: `release` and `prune`
+//! ([`prune`]).
+
+pub(super) mod prune;
