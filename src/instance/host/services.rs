@@ -257,7 +257,7 @@ fn healthy(h: &HostService) -> bool {
 
 /// The host services named (all when `names` is empty).
 fn select<'s>(stack: &'s Stack, names: &[String]) -> Result<Vec<&'s HostService>> {
-    crate::instance::pick(
+    crate::instance::lookup::pick(
         &stack.host,
         names,
         |s| s.name.as_str(),

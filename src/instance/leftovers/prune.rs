@@ -51,10 +51,10 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
     };
     let _lock = crate::instance::lock(ctx, &entry.instance_id, "release")?;
     let removed = docker::remove_project(&entry.instance_id, Some(Path::new(&entry.path)), true)?;
-    crate::instance::remove_env_file(Path::new(&entry.path));
+    crate::instance::leftovers::remove_env_file(Path::new(&entry.path));
     ctx.registry().update(|c| {
         c.instances.remove(&entry.instance_id);
-        crate::instance::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
+        crate::instance::leftovers::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
         Ok(())
     })?;
     Ok(PruneItem {
@@ -194,7 +194,7 @@ fn prune_one(ctx: &Context, it: &PruneItem) -> Result<()> {
             // Its ports, records and resolved copy go; the project record stays
             // while volumes do.
             let dir = c.kinfra.projects.get(&it.project).cloned();
-            crate::instance::forget_records(ctx, &mut c.kinfra, &it.project);
+            crate::instance::leftovers::forget_records(ctx, &mut c.kinfra, &it.project);
             if let (Some(d), true) = (dir, it.keeps_volumes) {
                 c.kinfra.projects.insert(it.project.clone(), d);
             }

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::init::{check_slot, stack_top, take_slot};
 use crate::instance::error::{Error, Result};
+use crate::instance::leftovers::check_leftovers;
 use crate::instance::model::env::SandboxEnv;
-use crate::instance::{Instance, Kind, check_leftovers, now_iso};
+use crate::instance::{Instance, Kind, now_iso};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;

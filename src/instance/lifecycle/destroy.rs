@@ -249,7 +249,7 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
         {
             c.instances.remove(&entry.instance_id);
         }
-        crate::instance::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
+        crate::instance::leftovers::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
         c.kinfra.created_worktrees.retain(|p| p != &entry.path);
         Ok(())
     })
@@ -362,13 +362,13 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
             .filter(|p| p.is_dir())
             .map(Ok)
             .unwrap_or_else(|| git::common_repo(&path))?;
-        crate::instance::remove_env_file(&path);
+        crate::instance::leftovers::remove_env_file(&path);
         let git_lock = ctx.registry().worktree_lock()?;
         git::worktree_remove(&repo, &path)?;
         drop(git_lock);
         directory_deleted = true;
     } else if exists && !is_link {
-        crate::instance::remove_env_file(&path);
+        crate::instance::leftovers::remove_env_file(&path);
     }
     crate::state::context::pause_point("destroy:removed");
     forget(ctx, &entry)?;
@@ -411,7 +411,7 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
     let removed = teardown(ctx, stack, &entry)?;
     if path.is_dir() && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
     {
-        crate::instance::remove_env_file(&path);
+        crate::instance::leftovers::remove_env_file(&path);
     }
     forget(ctx, &entry)?;
     Ok(Destroyed {

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::instance::error::{Error, Result};
+use crate::instance::leftovers::check_leftovers;
 use crate::instance::model::env::SandboxEnv;
 use crate::instance::placement::resolve;
-use crate::instance::{Instance, Kind, ProjectObjects, check_leftovers, now_iso};
+use crate::instance::{Instance, Kind, ProjectObjects, now_iso};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;

@@ -1,5 +1,5 @@
 //! The commands on one instance, one file per operation: `create`, `init`, `up`,
-//! `down`/`logs`/`shell`/`exec`/`wait` ([`ops`]), `status`/`list`, `sync`, the
+//! `down`/`logs`/`shell`/`exec`/`wait` (`ops`), `status`/`list`, `sync`, the
 //! compose passthrough, `destroy`, and the worktree workflow built on them.
 
 pub(super) mod create;

@@ -10,7 +10,7 @@ use crate::tools::compose::Compose;
 pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Result<()> {
     let _lock = crate::instance::lock(ctx, inst.id(), "down")?;
     // Compose would also stop another directory's containers of the same name.
-    crate::instance::ensure_not_foreign(inst)?;
+    crate::instance::leftovers::ensure_not_foreign(inst)?;
     let compose = Compose::detect(&ctx.home)?;
     let project = inst.project(ctx, stack)?;
     ctx.reporter
@@ -93,7 +93,7 @@ fn file_services(stack: &Stack, inst: &Instance) -> Vec<String> {
 
 /// Opens a shell in a running service container.
 pub fn shell(stack: &Stack, inst: &Instance, service: &str, tty: bool) -> Result<i32> {
-    let cs = crate::instance::ensure_not_foreign(inst)?;
+    let cs = crate::instance::leftovers::ensure_not_foreign(inst)?;
     let mut known = services_of(&cs);
     if known.is_empty() {
         known = file_services(stack, inst);
@@ -190,7 +190,7 @@ pub fn exec(
     if argv.is_empty() {
         return Err(Error::EmptyCommand);
     }
-    let cs = crate::instance::ensure_not_foreign(inst)?;
+    let cs = crate::instance::leftovers::ensure_not_foreign(inst)?;
     let known = services_of(&cs);
     let c = cs
         .iter()

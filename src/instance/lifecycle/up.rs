@@ -148,7 +148,7 @@ pub(in crate::instance) fn load_secrets(
 
 /// Checks the ports; returns the instance's containers as they were before `up`.
 fn check_ports(inst: &Instance, keys: Vec<(String, u16)>) -> Result<Vec<docker::Container>> {
-    let before = crate::instance::ensure_not_foreign(inst)?;
+    let before = crate::instance::leftovers::ensure_not_foreign(inst)?;
     let own: Vec<u16> = before
         .iter()
         .filter(|c| c.running())

@@ -35,7 +35,7 @@ impl SharedState {
 /// The shared services named (all when `names` is empty); an unknown name is an
 /// error that lists the known ones.
 pub fn select<'s>(stack: &'s Stack, names: &[String]) -> Result<Vec<&'s SharedService>> {
-    crate::instance::pick(
+    crate::instance::lookup::pick(
         &stack.shared,
         names,
         |s| s.name.as_str(),
