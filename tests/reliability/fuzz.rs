@@ -113,7 +113,7 @@ pub fn run(t: &mut Tally) {
                 let _ = c.health();
             }
             let _ = kinfra::tools::docker::parse_host_ports(&text);
-            let _ = kinfra::instance::gate::json_length(&text, "/workers");
+            let _ = kinfra::instance::gate::probes::json_length(&text, "/workers");
             let _ = kinfra::tools::secrets::parse_item(&kinfra::stack::KTRDR.fields_for(kinfra::stack::Kind::Sandbox), &text);
             Ok(())
         })

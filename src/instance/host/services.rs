@@ -250,7 +250,7 @@ fn refuse_corrupt(verdicts: &[(String, PathBuf, Verdict)]) -> Result<()> {
 
 fn healthy(h: &HostService) -> bool {
     match &h.health {
-        Some(path) => crate::instance::gate::http_ok(h.port, path),
+        Some(path) => crate::instance::gate::probes::http_ok(h.port, path),
         None => crate::stack::ports::in_use(h.port),
     }
 }
