@@ -1,7 +1,7 @@
-//! The errors of instances and of the layers above that have no error type of their
-//! own yet (agents): one enum, [`Error`] (`crate::Error`). The data layer's are
-//! `data::error::DataError`, the router's `router::error::RouterError`, setup's
-//! `setup::error::SetupError`; each carries this one.
+//! The errors of instances: one enum, [`Error`] (`crate::Error`). The layers above
+//! have their own, each carrying this one: the data layer's
+//! `data::error::DataError`, the router's `router::error::RouterError`, the agents'
+//! `agents::error::AgentsError`, setup's `setup::error::SetupError`.
 //!
 //! Lower layers' errors arrive whole in its wrapper variants ([`Error::Support`],
 //! [`Error::State`], [`Error::Tools`], [`Error::Engine`], [`Error::Stack`]); the
@@ -112,8 +112,6 @@ pub enum Error {
         uncommitted: Vec<String>,
         unpushed: Vec<String>,
     },
-    #[error("refused to remove {}: {why}; it was left as it is", path.display())]
-    NotKinfraWorktree { path: PathBuf, why: String },
     #[error(
         "Docker already has {what} for the compose project {project}, which this registry does not own"
     )]
@@ -284,31 +282,6 @@ pub enum Error {
         dir: PathBuf,
         others: Vec<String>,
     },
-    /// MCP's `create` with both `data` and `on`.
-    #[error(
-        "`data` with `on` (another machine's engine): copying data between engines is not supported yet; create it, then copy on that engine"
-    )]
-    DataWithOn,
-    /// MCP's `up` with `on` for local-prod.
-    #[error("`on` places a sandbox, not local-prod")]
-    OnForLocalProd,
-    // Agents: the worktree hooks and the MCP server.
-    #[error("the hook's input {why}")]
-    BadHookInput { why: String },
-    #[error("{what} is not {expected}")]
-    BadSettings {
-        what: String,
-        expected: &'static str,
-    },
-    #[error("{} is not valid JSON ({source}); it was left as it is: fix it, then run `kinfra hook install` again", path.display())]
-    SettingsNotJson {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("{what}: {why}")]
-    McpFailed { what: &'static str, why: String },
-    #[error("`online` says how to copy `data`: name the source in `data`")]
-    OnlineWithoutData,
     #[error("the stack description asks to run commands on this machine that have not been allowed for {}:\n{commands}", clone.display())]
     NotAllowed { clone: PathBuf, commands: String },
     #[error("prepare step {name:?} failed: {detail}")]
@@ -423,8 +396,7 @@ impl Error {
             | Error::ModelUnreadable { .. }
             | Error::NoFreeSubnet { .. }
             | Error::NoFreePort { .. }
-            | Error::PostStartFailed { .. }
-            | Error::McpFailed { .. } => Failure,
+            | Error::PostStartFailed { .. } => Failure,
             Error::NotStackRepo { .. }
             | Error::NoComposeFile { .. }
             | Error::NotAClone { .. }
@@ -459,18 +431,12 @@ impl Error {
             | Error::LocalProdNamed { .. }
             | Error::InstanceDirGone { .. }
             | Error::NotFeatureMilestone { .. }
-            | Error::NoPlan { .. }
-            | Error::DataWithOn
-            | Error::OnForLocalProd
-            | Error::BadHookInput { .. }
-            | Error::BadSettings { .. }
-            | Error::SettingsNotJson { .. }
-            | Error::OnlineWithoutData => Invalid,
+            | Error::NoPlan { .. } => Invalid,
             Error::PortConflict { .. } | Error::HostPortHeld { .. } => PortConflict,
             Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
                 NotFound
             }
-            Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
+            Error::WouldLoseWork { .. } => WouldLoseWork,
             Error::IdentityMismatch { .. } | Error::HostRecordUntrusted { .. } => CorruptState,
             Error::OverBudget { .. } | Error::SecretsRequired { .. } | Error::SecretRefs(_) => {
                 Environment

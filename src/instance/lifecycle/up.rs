@@ -102,7 +102,9 @@ pub(in crate::instance) fn load_secrets(
             });
         }
         r.warn(&format!("{e}; the stack will use its insecure defaults"));
-        r.info(&format!("hint: {}", e.hint(what)));
+        if let Some(h) = ctx.hint(&e) {
+            r.info(&format!("hint: {h}"));
+        }
         Ok(())
     };
     // A stack that maps no fields has no 1Password item to read.
