@@ -93,6 +93,18 @@ pub fn secrets_hint(e: &SecretsError) -> String {
     }
 }
 
+/// What to do about one of `doctor`'s findings in kinfra's own state.
+pub fn doctor_fix(f: &crate::setup::checkup::Fix) -> String {
+    use crate::setup::checkup::Fix;
+    match f {
+        Fix::Description => "fix the file it names (`kinfra stack check` says more)".into(),
+        Fix::StaleEntries | Fix::OrphanedProjects => "kinfra sandbox prune".into(),
+        Fix::LocalProdPortsHeld { port } => format!(
+            "stop what holds them before `kinfra local-prod up`; `lsof -iTCP:{port} -sTCP:LISTEN` names a process"
+        ),
+    }
+}
+
 /// What to do about an engine that cannot host sandboxes.
 fn unfit_hint(why: &Unfit) -> &'static str {
     match why {
