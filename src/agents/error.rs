@@ -72,11 +72,6 @@ pub enum AgentsError {
         #[source]
         source: tokio::task::JoinError,
     },
-    /// MCP's `create` with both `data` and `on`.
-    #[error(
-        "`data` with `on` (another machine's engine): copying data between engines is not supported yet; create it, then copy on that engine"
-    )]
-    DataWithOn,
     /// MCP's `up` with `on` for local-prod.
     #[error("`on` places a sandbox, not local-prod")]
     OnForLocalProd,
@@ -124,7 +119,6 @@ impl AgentsError {
             | AgentsError::HookInputLacks { .. }
             | AgentsError::BadSettings { .. }
             | AgentsError::SettingsNotJson { .. }
-            | AgentsError::DataWithOn
             | AgentsError::OnForLocalProd
             | AgentsError::OnlineWithoutData => Invalid,
             AgentsError::NotKinfraWorktree { .. } => WouldLoseWork,
