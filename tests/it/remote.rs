@@ -57,12 +57,11 @@ impl Drop for Connections {
 
 /// The remote engine is one for all these tests: one at a time, each from a clean
 /// engine (it is the tests' own: what an earlier failed run left goes first).
-fn remote_env() -> Option<(Env, String, Connections, std::sync::MutexGuard<'static, ()>)> {
-    static REMOTE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+fn remote_env() -> Option<(Env, String, Connections, std::fs::File)> {
     let url = remote_url()?;
-    let guard = REMOTE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Across processes too (nextest runs each test in its own): each test wipes
+    // the engine first, which would take another's containers from under it.
+    let guard = crate::harness::machine_lock("remote-engine");
     let env = Env::with_docker()?;
     let sock = remote_socket();
     engine_answers(&sock);
