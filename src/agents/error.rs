@@ -94,15 +94,6 @@ pub enum NotOurs {
 }
 
 impl AgentsError {
-    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::io(what, path, source).into()
-    }
-
-    /// The stable exit code of this error.
-    pub fn exit_code(&self) -> i32 {
-        self.exit_kind().code()
-    }
-
     /// One exhaustive match: a new variant must choose its kind here.
     pub fn exit_kind(&self) -> ExitKind {
         use ExitKind::*;

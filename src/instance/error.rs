@@ -542,10 +542,26 @@ impl From<StackError> for Error {
 
 /// For an upper layer's error whose `Instance(Box<Error>)` variant carries
 /// instance's errors: `From<Error>`, and `From` each lower layer's error listed,
-/// through instance's own `From` impls (which flatten them). One definition for
-/// data, router and setup.
+/// through instance's own `From` impls (which flatten them); and the `io`
+/// constructor and `exit_code` every such type had written out the same. One
+/// definition for data, router, setup and agents.
 macro_rules! wraps_instance {
     ($target:ident: $($t:ty),*) => {
+        impl $target {
+            /// An I/O failure on `path`, as the instance layer words it.
+            pub fn io(
+                what: &'static str,
+                path: impl Into<std::path::PathBuf>,
+                source: std::io::Error,
+            ) -> Self {
+                $crate::instance::error::Error::io(what, path, source).into()
+            }
+
+            /// The stable exit code of this error.
+            pub fn exit_code(&self) -> i32 {
+                self.exit_kind().code()
+            }
+        }
         impl From<$crate::instance::error::Error> for $target {
             fn from(e: $crate::instance::error::Error) -> Self {
                 $target::Instance(Box::new(e))
