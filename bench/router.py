@@ -9,7 +9,12 @@ path, when a C compiler is there, is the floor: bench/relay.c, a byte relay with
 no HTTP, measured in the same rounds. Each path's CPU per request is recorded by
 side (client, service, the process in the middle).
 
-    python3 bench/router.py KINFRA_BINARY OUT_JSON [REQUESTS] [CONNECTIONS]
+    python3 bench/router.py KINFRA_BINARY OUT_JSON [REQUESTS] [CONNECTIONS] [WORK_US]
+
+WORK_US (default 0, what bench/run.sh measures) makes the service spend that
+much CPU on each request before it answers, as a real application does: with
+it, the same row says what share of a request's cost the router is for a
+service that does some work.
 """
 import json
 import multiprocessing
@@ -26,6 +31,7 @@ import time
 K, OUT = sys.argv[1], sys.argv[2]
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 4000
 CONNS = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+WORK = float(sys.argv[5]) / 1e6 if len(sys.argv) > 5 else 0.0
 # fork: the service's closure and socket go to its process as they are.
 MP = multiprocessing.get_context("fork")
 ROUTER, A, B, CANON, RELAY = 28751, 28752, 28753, 28754, 28755
@@ -50,6 +56,10 @@ def service(port, name):
                         return
                     buf += d
                 _, buf = buf.split(b"\r\n\r\n", 1)
+                # CPU time, not wall time: the work is the same however busy the machine.
+                t = time.thread_time()
+                while WORK and time.thread_time() - t < WORK:
+                    pass
                 c.sendall(answer)
         finally:
             c.close()
@@ -247,6 +257,7 @@ res = {
         for k, v in cpu.items()
     },
     "connections": CONNS,
+    "service_work_us": WORK * 1e6,
     "concurrent_direct_median_ms": statistics.median(ctimes["direct"]) * 1000,
     "concurrent_routed_median_ms": statistics.median(ctimes["routed"]) * 1000,
     "concurrent_direct_rps": statistics.median(crps["direct"]),
