@@ -205,7 +205,8 @@ if os.path.exists(rp):
         # service's is what bounds its throughput when the machine's cores are the limit.
         print("\n| CPU µs per request | client | service | in the middle |\n|---|---|---|---|")
         for k, v in r["cpu_us_per_request"].items():
-            print(f"| {k.replace('_', ' ')} | {v[0]:.1f} | {v[1]:.1f} | {v[2]:.1f} |")
+            mid = "–" if k.endswith("direct") else f"{v[2]:.1f}"
+            print(f"| {k.replace('_', ' ')} | {v[0]:.1f} | {v[1]:.1f} | {mid} |")
     if "relay_rps" in r:
         print("\nthe floor, bench/relay.c (a C byte relay: epoll, no HTTP, the same system calls per request "
               f"as the router) between the same client and service, in the same rounds: {r['relay_rps'] / r['direct_rps']:.2f}× direct "
