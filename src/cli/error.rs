@@ -20,6 +20,9 @@ pub enum CliError {
     /// What the router said (starting, stopping, asking it); its kind and hints are its own.
     #[error(transparent)]
     Router(Box<crate::router::error::RouterError>),
+    /// What the hooks or the MCP server said; its kind and hints are its own.
+    #[error(transparent)]
+    Agents(Box<crate::agents::error::AgentsError>),
     /// What the installer or the demo said; its kind and hints are its own.
     #[error(transparent)]
     Setup(Box<crate::setup::error::SetupError>),
@@ -49,13 +52,9 @@ pub enum CliError {
         known: Vec<String>,
     },
     #[error(
-        "--on places a sandbox (not local-prod), and not with --data (copying data between engines is not supported yet)"
+        "--on places a sandbox (not local-prod), and not in the same `up` as --data: create it with `kinfra sandbox create NAME --data SOURCE --on ENGINE` (the copy is made inside that engine)"
     )]
     OnNotHere,
-    #[error(
-        "--data with --on: copying data between engines is not supported yet; create it, then copy on that engine"
-    )]
-    DataWithOn,
     #[error("no completion script for {shell}")]
     NoCompletionScript { shell: String },
     #[error("could not write the script: {source}")]
@@ -80,6 +79,7 @@ impl CliError {
             CliError::Lib(e) => e.exit_kind(),
             CliError::Data(e) => e.exit_kind(),
             CliError::Router(e) => e.exit_kind(),
+            CliError::Agents(e) => e.exit_kind(),
             CliError::Setup(e) => e.exit_kind(),
             CliError::ScriptUnwritable { .. } => ExitKind::Failure,
             CliError::BadSlot { .. }
@@ -89,7 +89,6 @@ impl CliError {
             | CliError::NoRoutedUrl { .. }
             | CliError::NoSuchUrl { .. }
             | CliError::OnNotHere
-            | CliError::DataWithOn
             | CliError::NoCompletionScript { .. }
             | CliError::NoComposeFileToDescribe { .. }
             | CliError::DescriptionExists { .. }
@@ -105,6 +104,7 @@ impl CliError {
             CliError::Lib(e) => super::hints::hint(e),
             CliError::Data(e) => super::hints::data_hint(e),
             CliError::Router(e) => super::hints::router_hint(e),
+            CliError::Agents(e) => super::hints::agents_hint(e),
             CliError::Setup(e) => super::hints::setup_error_hint(e),
             _ => None,
         }
@@ -126,6 +126,12 @@ impl From<crate::data::error::DataError> for CliError {
 impl From<crate::router::error::RouterError> for CliError {
     fn from(e: crate::router::error::RouterError) -> Self {
         CliError::Router(Box::new(e))
+    }
+}
+
+impl From<crate::agents::error::AgentsError> for CliError {
+    fn from(e: crate::agents::error::AgentsError) -> Self {
+        CliError::Agents(Box::new(e))
     }
 }
 

@@ -1,7 +1,7 @@
-//! The errors of instances and of the layers above that have no error type of their
-//! own yet (agents): one enum, [`Error`] (`crate::Error`). The data layer's are
-//! `data::error::DataError`, the router's `router::error::RouterError`, setup's
-//! `setup::error::SetupError`; each carries this one.
+//! The errors of instances: one enum, [`Error`] (`crate::Error`). The layers above
+//! have their own, each carrying this one: the data layer's
+//! `data::error::DataError`, the router's `router::error::RouterError`, the agents'
+//! `agents::error::AgentsError`, setup's `setup::error::SetupError`.
 //!
 //! Lower layers' errors arrive whole in its wrapper variants ([`Error::Support`],
 //! [`Error::State`], [`Error::Tools`], [`Error::Engine`], [`Error::Stack`]); the
@@ -31,6 +31,30 @@ pub struct PortConflict {
     pub port: u16,
     /// The container that publishes it, when docker knows one.
     pub container: Option<String>,
+    /// For an instance on another machine's engine, which of the two machines
+    /// holds it (its ports must be free on both); `None`: a local instance's.
+    pub machine: Option<PortMachine>,
+}
+
+/// Where a remote instance's port is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortMachine {
+    /// This machine, where the engine's ports are forwarded.
+    Here { engine: String },
+    /// The engine's machine.
+    There { engine: String },
+}
+
+impl std::fmt::Display for PortMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortMachine::Here { engine } => write!(
+                f,
+                "on this machine (where the ports of the engine {engine} are forwarded)"
+            ),
+            PortMachine::There { engine } => write!(f, "on the machine of the engine {engine}"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,14 +108,14 @@ pub enum Error {
     #[error("no sandbox named {name:?} is registered")]
     NoSuchInstance { name: String },
     /// An instance's `.env.sandbox` names another identity than its registry entry
-    /// (or one registered elsewhere): see `instance::identity::check`.
+    /// (or one registered elsewhere): see `instance::model::identity::check`.
     #[error("{} disagrees with the registry: {}; the file was left as it is", path.display(), describe_differences(differences))]
     IdentityMismatch {
         path: PathBuf,
         differences: Vec<IdentityDifference>,
     },
     /// A compose option that would choose another project, file set or engine than
-    /// the instance's: see `instance::passthrough::check_args`.
+    /// the instance's: see `instance::lifecycle::passthrough::check_args`.
     #[error("refused `{option}`: {why}; nothing was run")]
     TargetOption { option: String, why: &'static str },
     #[error("no local-prod instance is registered")]
@@ -112,8 +136,6 @@ pub enum Error {
         uncommitted: Vec<String>,
         unpushed: Vec<String>,
     },
-    #[error("refused to remove {}: {why}; it was left as it is", path.display())]
-    NotKinfraWorktree { path: PathBuf, why: String },
     #[error(
         "Docker already has {what} for the compose project {project}, which this registry does not own"
     )]
@@ -178,14 +200,11 @@ pub enum Error {
         "no free host port for {key} (the project's own port {base}): every candidate is taken"
     )]
     NoFreePort { key: String, base: String },
+    /// Internal: a stack whose ports kinfra chooses runs one resolved copy.
     #[error(
-        "{id} is placed on the engine {engine}, which needs kinfra's resolved copy of the compose model; this stack's port table fixes its ports (port_scheme other than auto), which remote engines do not take yet"
+        "{id} is placed on the engine {engine}, which runs kinfra's resolved copy of the compose model, and there is none: run `up` again"
     )]
-    RemoteFixedPorts { id: String, engine: String },
-    #[error(
-        "{id} is placed on the engine {engine}: remote engines take stacks whose ports kinfra chooses (port_scheme = \"auto\", the default without a kinfra.toml)"
-    )]
-    RemoteNeedsAutoPorts { id: String, engine: String },
+    RemoteNoCopy { id: String, engine: String },
     #[error("the stack is up, but its post-start step failed: {why}")]
     PostStartFailed { why: String },
     /// The gate names ports the instance's environment lacks (the stack's reason).
@@ -287,31 +306,6 @@ pub enum Error {
         dir: PathBuf,
         others: Vec<String>,
     },
-    /// MCP's `create` with both `data` and `on`.
-    #[error(
-        "`data` with `on` (another machine's engine): copying data between engines is not supported yet; create it, then copy on that engine"
-    )]
-    DataWithOn,
-    /// MCP's `up` with `on` for local-prod.
-    #[error("`on` places a sandbox, not local-prod")]
-    OnForLocalProd,
-    // Agents: the worktree hooks and the MCP server.
-    #[error("the hook's input {why}")]
-    BadHookInput { why: String },
-    #[error("{what} is not {expected}")]
-    BadSettings {
-        what: String,
-        expected: &'static str,
-    },
-    #[error("{} is not valid JSON ({source}); it was left as it is: fix it, then run `kinfra hook install` again", path.display())]
-    SettingsNotJson {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("{what}: {why}")]
-    McpFailed { what: &'static str, why: String },
-    #[error("`online` says how to copy `data`: name the source in `data`")]
-    OnlineWithoutData,
     #[error("the stack description asks to run commands on this machine that have not been allowed for {}:\n{commands}", clone.display())]
     NotAllowed { clone: PathBuf, commands: String },
     #[error("prepare step {name:?} failed: {detail}")]
@@ -325,9 +319,15 @@ pub enum Error {
 fn describe_conflicts(c: &[PortConflict]) -> String {
     let parts: Vec<String> = c
         .iter()
-        .map(|p| match &p.container {
-            Some(name) => format!("{} ({}) is held by container {name}", p.port, p.key),
-            None => format!("{} ({}) is in use by another process", p.port, p.key),
+        .map(|p| {
+            let held = match &p.container {
+                Some(name) => format!("{} ({}) is held by container {name}", p.port, p.key),
+                None => format!("{} ({}) is in use by another process", p.port, p.key),
+            };
+            match &p.machine {
+                Some(m) => format!("{held} {m}"),
+                None => held,
+            }
         })
         .collect();
     format!("port conflict: {}", parts.join("; "))
@@ -426,8 +426,7 @@ impl Error {
             | Error::ModelUnreadable { .. }
             | Error::NoFreeSubnet { .. }
             | Error::NoFreePort { .. }
-            | Error::PostStartFailed { .. }
-            | Error::McpFailed { .. } => Failure,
+            | Error::PostStartFailed { .. } => Failure,
             Error::NotStackRepo { .. }
             | Error::NoComposeFile { .. }
             | Error::NotAClone { .. }
@@ -437,8 +436,7 @@ impl Error {
             | Error::NotAllowed { .. }
             | Error::GateFailed { .. }
             | Error::Unlockable { .. }
-            | Error::RemoteFixedPorts { .. }
-            | Error::RemoteNeedsAutoPorts { .. }
+            | Error::RemoteNoCopy { .. }
             | Error::GatePortsMissing { .. }
             | Error::HostNetworkTaken { .. }
             | Error::PoolName { .. }
@@ -462,18 +460,12 @@ impl Error {
             | Error::LocalProdNamed { .. }
             | Error::InstanceDirGone { .. }
             | Error::NotFeatureMilestone { .. }
-            | Error::NoPlan { .. }
-            | Error::DataWithOn
-            | Error::OnForLocalProd
-            | Error::BadHookInput { .. }
-            | Error::BadSettings { .. }
-            | Error::SettingsNotJson { .. }
-            | Error::OnlineWithoutData => Invalid,
+            | Error::NoPlan { .. } => Invalid,
             Error::PortConflict { .. } | Error::HostPortHeld { .. } => PortConflict,
             Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
                 NotFound
             }
-            Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
+            Error::WouldLoseWork { .. } => WouldLoseWork,
             Error::IdentityMismatch { .. } | Error::HostRecordUntrusted { .. } => CorruptState,
             Error::OverBudget { .. } | Error::SecretsRequired { .. } | Error::SecretRefs(_) => {
                 Environment
@@ -573,6 +565,48 @@ pub(crate) use wraps_instance;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A remote instance's port conflict names the machine; a local one's reads
+    /// as it always did.
+    #[test]
+    fn port_conflicts_name_the_machine_of_a_remote_instance() {
+        let c = |container: Option<&str>, machine| PortConflict {
+            key: "RD_WEB_PORT".into(),
+            port: 17762,
+            container: container.map(String::from),
+            machine,
+        };
+        let e = Error::PortConflict {
+            conflicts: vec![
+                c(
+                    None,
+                    Some(PortMachine::There {
+                        engine: "rem".into(),
+                    }),
+                ),
+                c(
+                    Some("x-web-1"),
+                    Some(PortMachine::Here {
+                        engine: "rem".into(),
+                    }),
+                ),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "port conflict: 17762 (RD_WEB_PORT) is in use by another process on the machine of \
+             the engine rem; 17762 (RD_WEB_PORT) is held by container x-web-1 on this machine \
+             (where the ports of the engine rem are forwarded)"
+        );
+        assert_eq!(e.exit_code(), 3);
+        let local = Error::PortConflict {
+            conflicts: vec![c(None, None)],
+        };
+        assert_eq!(
+            local.to_string(),
+            "port conflict: 17762 (RD_WEB_PORT) is in use by another process"
+        );
+    }
 
     #[test]
     fn domain_errors_have_their_kinds() {
