@@ -33,10 +33,20 @@ pub fn all(ctx: &Context, reg: &Contents) -> (BTreeMap<String, Declared>, Vec<Pa
 }
 
 /// The instance's [`Declared`] ports: its description's table at the registry's
-/// slot; `None` when its description chooses its ports or cannot be read.
+/// slot; `None` when its description chooses its ports or cannot be read, or its
+/// directory holds no `.env.sandbox`.
 pub fn of(ctx: &Context, e: &Entry) -> Option<Declared> {
+    // Only an instance that was made here: its directory with the `.env.sandbox`
+    // init writes (values unread). A directory that is gone, or never was, would
+    // be read under the built-in description and get KTRDR's table.
     let dir = PathBuf::from(&e.path);
+    if !dir.join(crate::state::envfile::FILE_NAME).is_file() {
+        return None;
+    }
     let stack = crate::stack::for_dir(&dir, Some(&ctx.home)).ok()?;
+    // And only a description the directory carries: for_dir falls back to KTRDR's
+    // built-in one for a checkout whose kinfra.toml is gone (or that has no compose
+    // file), which is no table of the instance's.
     if stack.auto_ports || !crate::stack::carried_by(&stack, &dir) {
         return None;
     }
