@@ -208,6 +208,9 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::Engine(EngineError::EngineExists { .. }) => {
             "choose another name, or `kinfra engine rm NAME` first".into()
         }
+        Error::Engine(EngineError::BadRecordDockerHost { name, .. }) => format!(
+            "kinfra records it at `engine add` from what docker says there: remove `docker_host` from engine {name} in $KINFRA_HOME/sandbox/kinfra.json and kinfra looks again at its next connection"
+        ),
         Error::Engine(EngineError::EngineInUse { .. }) => {
             "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone)".into()
         }
@@ -219,6 +222,10 @@ fn run_hint(e: &Error) -> Option<String> {
             let (host, via) = &**endpoint;
             if via == "the default socket" {
                 "start the Docker engine (Docker Desktop, or `sudo systemctl start docker`) and try again".into()
+            } else if let Some(engine) = via.strip_prefix("kinfra engine ") {
+                format!(
+                    "the connection to the engine {engine} dropped or its Docker stopped: run the command again (kinfra connects again; `kinfra engine list` says whether it answers)"
+                )
             } else {
                 format!(
                     "the docker CLI talks to {} (set by {via}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
