@@ -839,6 +839,12 @@ fn ssh_killed_in_the_middle_of_up_fails_clearly_and_a_second_up_recovers() {
                 stderr.contains("rem") || stderr.contains("ssh") || stderr.contains("SSH"),
                 "round {round}: the error does not say the engine's connection failed:\n{stderr}"
             );
+            // The connection made again, what this start created there is gone
+            // (it started from a stopped sandbox: nothing of it was there before).
+            assert!(
+                containers_on(&sock, id).is_empty(),
+                "round {round}: the failed start left its containers:\n{stderr}"
+            );
         }
         // A second `up` recovers whatever the cut left, and the port is served here.
         env.kinfra(&wt, &["sandbox", "up"]).success();
