@@ -1063,7 +1063,7 @@ fn a_hand_edited_docker_socket_is_refused_and_never_dialled_here() {
     let set = |v: &str| {
         edit_side_file(&env, |j| {
             j["engines"]["rem"]["docker_host"] = serde_json::json!(v);
-        })
+        });
     };
     let marker = env.base().join("pwned");
     let m = marker.display().to_string();
