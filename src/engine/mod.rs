@@ -504,9 +504,18 @@ fn row(e: &Engine, instances: Vec<String>, projects: &[String]) -> Row {
 }
 
 /// Forgets an engine; refused while an instance is placed on it. Nothing on its
-/// machine is touched.
+/// machine is touched; kinfra's own connection to it (a command on a sandbox that
+/// was there may have made one) ends.
 pub fn remove(ctx: &Context, name: &str) -> Result<Engine> {
     engine_name(name).map_err(|why| EngineError::BadName { why })?;
+    let gone = forget(ctx, name)?;
+    if !gone.target.host.is_empty() {
+        remote::disconnect(ctx, &gone);
+    }
+    Ok(gone)
+}
+
+fn forget(ctx: &Context, name: &str) -> Result<Engine> {
     ctx.registry().update_with(|c| {
         let Some(r) = c.kinfra.engines.get(name).cloned() else {
             return Err(EngineError::NoSuchEngine {
