@@ -185,6 +185,13 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
         Error::HostPortHeld { port, .. } => format!("see what holds it (`lsof -i :{port}`), stop it, and start again"),
         Error::Stack(StackError::StackInvalid { .. }) => "fix the stack description and run the command again; docs/STACKS.md lists every key".into(),
+        Error::OverBudget { room_asked: true, .. } => format!(
+            "no idle sandbox could make room (local-prod, a sandbox a command is working on, and one used in the last {} s are never stopped for another): \
+             pass --wait to start when there is room, or stop a stack (`kinfra sandbox down NAME`); limits: {} and {} (default: the engine's memory)",
+            crate::instance::room::MIN_IDLE.as_secs(),
+            crate::support::env_vars::EnvVars::KINFRA_MAX_RUNNING,
+            crate::support::env_vars::EnvVars::KINFRA_MEMORY_BUDGET
+        ),
         Error::OverBudget { .. } => format!(
             "pass --make-room to stop the least recently used idle sandbox instead, --wait to start when there is room, or stop a stack (`kinfra sandbox down NAME`); limits: {} and {} (default: the engine's memory)",
             crate::support::env_vars::EnvVars::KINFRA_MAX_RUNNING,

@@ -125,6 +125,7 @@ pub fn check(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<()>
     let (running, total) = running_now(&state, &limits, id, mine)?;
     verdict(&limits, total, &running, mine).map_err(|why| Error::OverBudget {
         id: id.to_string(),
+        room_asked: false,
         why,
         running: running
             .iter()

@@ -139,6 +139,9 @@ pub enum Error {
         id: String,
         why: String,
         running: Vec<String>,
+        /// Room was asked for (`--make-room`, or the router's wake) and no idle
+        /// sandbox could give it: the hint must not offer the same flag again.
+        room_asked: bool,
     },
     #[error("local-prod's secrets could not be read from 1Password item {item}")]
     SecretsRequired {

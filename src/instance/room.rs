@@ -244,7 +244,17 @@ pub fn check_or_make(
         Err(e) => return Err(e),
     };
     let Some(plan) = plan_for(ctx, stack, id)?.filter(|p| !p.stop.is_empty()) else {
-        return Err(over);
+        return Err(match over {
+            Error::OverBudget {
+                id, why, running, ..
+            } => Error::OverBudget {
+                id,
+                why,
+                running,
+                room_asked: make_room,
+            },
+            e => e,
+        });
     };
     // Never a question without a terminal: there the flag decides.
     let go = make_room

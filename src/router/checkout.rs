@@ -38,9 +38,25 @@ pub struct Checkout {
 /// Pure: the forwards of an instance from its model's bases (key → the project's
 /// own port) and its ports (key → its port): tcp only, each canonical port once.
 pub fn plan(bases: &[(String, u16)], ports: &BTreeMap<String, u16>) -> Vec<Forward> {
+    plan_of(bases, ports, is_tcp_key)
+}
+
+/// Pure: [`plan`] for a port table's keys (KTRDR's `KTRDR_API_PORT`: every port of
+/// a table is TCP).
+pub fn plan_table(keys: &[(String, u16, u16)]) -> Vec<Forward> {
+    let bases: Vec<(String, u16)> = keys.iter().map(|(k, base, _)| (k.clone(), *base)).collect();
+    let ports: BTreeMap<String, u16> = keys.iter().map(|(k, _, p)| (k.clone(), *p)).collect();
+    plan_of(&bases, &ports, |_| true)
+}
+
+fn plan_of(
+    bases: &[(String, u16)],
+    ports: &BTreeMap<String, u16>,
+    is_tcp: fn(&str) -> bool,
+) -> Vec<Forward> {
     let mut out: Vec<Forward> = Vec::new();
     for (key, base) in bases {
-        let tcp = is_tcp_key(key);
+        let tcp = is_tcp(key);
         if let (true, Some(to)) = (tcp, ports.get(key))
             && *base != 0
             && *to != 0
@@ -124,10 +140,21 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
     let Some(id) = wanted else {
         return Err(Refusal::NoSuchInstance(name.into(), ids));
     };
-    let bases = crate::instance::resolve::cached_bases(ctx, &id)
-        .ok_or_else(|| Refusal::NeverStarted(id.clone()))?;
-    let ports = reg.kinfra.ports.get(&id).cloned().unwrap_or_default();
-    Ok((id, plan(&bases, &ports)))
+    if let Some(bases) = crate::instance::resolve::cached_bases(ctx, &id) {
+        let ports = reg.kinfra.ports.get(&id).cloned().unwrap_or_default();
+        return Ok((id, plan(&bases, &ports)));
+    }
+    // A port table (KTRDR's): the project's own ports are the table's slot 0, the
+    // instance's are in its .env.sandbox.
+    let entry = reg
+        .local_prod
+        .iter()
+        .chain(reg.instances.values())
+        .find(|e| e.instance_id == id);
+    let Some((_, Some(d))) = entry.and_then(|e| super::declared::of(ctx, e)) else {
+        return Err(Refusal::NeverStarted(id));
+    };
+    Ok((id, plan_table(&d.keys)))
 }
 
 /// What a checked-out connection asks of the router (its `Shared`, which holds
@@ -265,11 +292,12 @@ async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Des
     // forwarded there; the connection is closed, never sent to whoever holds
     // the port now.
     if !uses.still_serves(&dest.instance, dest.port) {
-        crate::errln!(
-            "kinfra router: a connection is closed: {} no longer has port {} in the registry (check out again)",
-            dest.instance,
-            dest.port
-        );
+        super::note::connection("no longer its port", || {
+            format!(
+                "kinfra router: a connection is closed: {} no longer has port {} in the registry (check out again)",
+                dest.instance, dest.port
+            )
+        });
         return;
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
@@ -277,10 +305,12 @@ async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Des
         Ok(s) => s,
         Err(_) => {
             let Some(_waits) = Waiting::take() else {
-                crate::errln!(
-                    "kinfra router: a connection to {} is closed: {MAX_WAITING} connections wait for sandboxes already",
-                    dest.instance
-                );
+                super::note::connection("too many waiting", || {
+                    format!(
+                        "kinfra router: a connection to {} is closed: {MAX_WAITING} connections wait for sandboxes already",
+                        dest.instance
+                    )
+                });
                 return;
             };
             match woken(&uses, &dest).await {
@@ -332,11 +362,12 @@ pub const WAKE_WAIT: Duration = Duration::from_secs(crate::instance::gate::DEFAU
 /// registry.
 async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::TcpStream> {
     let gone = |why: &str| {
-        crate::errln!(
-            "kinfra router: a connection to {} (port {}) is closed: {why}",
-            dest.instance,
-            dest.port
-        );
+        super::note::connection("not woken", || {
+            format!(
+                "kinfra router: a connection to {} (port {}) is closed: {why}",
+                dest.instance, dest.port
+            )
+        });
     };
     let ask = |f: fn(&dyn Instances, &str) -> Result<(), String>| {
         let (u, id) = (uses.clone(), dest.instance.clone());
@@ -380,6 +411,33 @@ pub fn record_file(ctx: &Context) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port table's sandbox: each of its own ports is served on the project's
+    /// (slot 0) port; local-prod's ports are the project's, so it has none to serve.
+    #[test]
+    fn a_port_tables_sandbox_is_checked_out_on_the_tables_slot_0_ports() {
+        let stack = &*crate::stack::KTRDR_2026;
+        let at = |slot: u8| {
+            let ports: Vec<(String, u16)> = crate::stack::ports::for_slot(stack, slot)
+                .into_iter()
+                .map(|(k, p)| (k.to_string(), p))
+                .collect();
+            plan_table(&super::super::names::declared(stack, &ports).keys)
+        };
+        let f = at(1);
+        let api = f.iter().find(|f| f.key == "KTRDR_API_PORT").expect("api");
+        assert_eq!((api.port, api.to), (8000, 8001));
+        assert!(
+            f.iter()
+                .any(|f| f.key == "KTRDR_DB_PORT" && f.port == 5432 && f.to == 5433),
+            "{f:?}"
+        );
+        assert!(
+            !f.iter().any(|f| f.key == "KTRDR_GRAFANA_PORT"),
+            "a shared port: {f:?}"
+        );
+        assert!(at(0).is_empty(), "{:?}", at(0));
+    }
 
     #[test]
     fn plan_takes_tcp_ports_once_each() {

@@ -7,6 +7,7 @@
 pub mod checkout;
 pub mod client;
 pub mod counted;
+pub mod declared;
 pub mod error;
 pub mod events;
 pub mod holder;
@@ -14,6 +15,7 @@ pub mod html;
 pub mod idle;
 pub mod lifecycle;
 pub mod names;
+pub mod note;
 pub mod page;
 pub mod proxy;
 pub mod server;

@@ -153,8 +153,60 @@ pub fn parse_key(key: &str) -> Option<(String, u16)> {
     Some((form(svc), target))
 }
 
-/// Pure: the routing table from the registry (instance → its chosen ports).
-pub fn table(reg: &crate::state::registry::Contents) -> Vec<Route> {
+/// What the router serves of an instance whose description fixes its ports (a
+/// port table, KTRDR's): kinfra chose none of them, they are in its `.env.sandbox`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declared {
+    pub services: Vec<ServicePort>,
+    pub front: Option<u16>,
+    /// Each port's key, the project's own port (the table's slot 0: what `kinfra
+    /// checkout` serves) and the instance's.
+    pub keys: Vec<(String, u16, u16)>,
+}
+
+/// Pure: [`Declared`] from the stack's port table and the instance's ports (its
+/// `.env.sandbox`). Each port of the table that is the instance's own (a shared
+/// service's fixed port is not) is named by its key without the stack's prefix and
+/// the word PORT (`KTRDR_API_PORT` → `api`, `KTRDR_WORKER_PORT_1` → `worker-1`),
+/// aimed at the project's own port; the front end is the stack's API port.
+pub fn declared(stack: &crate::stack::Stack, ports: &[(String, u16)]) -> Declared {
+    let mut d = Declared::default();
+    for rule in stack.ports.iter().filter(|r| !r.fixed) {
+        let Some((_, port)) = ports.iter().find(|(k, p)| *k == rule.key && *p != 0) else {
+            continue;
+        };
+        let bare = rule
+            .key
+            .strip_prefix(&stack.env_prefix)
+            .unwrap_or(&rule.key);
+        let label: Vec<&str> = bare
+            .split('_')
+            .filter(|w| !w.is_empty() && !w.eq_ignore_ascii_case("port"))
+            .collect();
+        if label.is_empty() {
+            continue;
+        }
+        d.services.push(ServicePort {
+            service: form(&label.join("-")),
+            target: rule.slot0,
+            port: *port,
+        });
+        d.keys.push((rule.key.clone(), rule.slot0, *port));
+        if rule.key == stack.api_port_key {
+            d.front = Some(*port);
+        }
+    }
+    d.services
+        .sort_by(|a, b| (&a.service, a.target).cmp(&(&b.service, b.target)));
+    d
+}
+
+/// Pure: the routing table from the registry (instance → its chosen ports), with
+/// `declared` for the instances whose description fixes their ports.
+pub fn table(
+    reg: &crate::state::registry::Contents,
+    declared: &BTreeMap<String, Declared>,
+) -> Vec<Route> {
     let chosen = &reg.kinfra.ports;
     reg.local_prod
         .iter()
@@ -174,11 +226,18 @@ pub fn table(reg: &crate::state::registry::Contents) -> Vec<Route> {
                 })
                 .collect();
             services.sort_by(|a, b| (&a.service, a.target).cmp(&(&b.service, b.target)));
+            let mut front = crate::stack::ports::main_port(&ports);
+            if ports.is_empty()
+                && let Some(d) = declared.get(&e.instance_id)
+            {
+                services = d.services.clone();
+                front = d.front;
+            }
             Route {
                 instance: e.instance_id.clone(),
                 kind: crate::instance::Kind::of_slot(e.slot).label(),
                 path: e.path.clone(),
-                front: crate::stack::ports::main_port(&ports),
+                front,
                 services,
             }
         })
@@ -225,6 +284,64 @@ pub fn resolve_route<'t>(table: &'t [Route], target: &Target) -> Option<(&'t Rou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// KTRDR's port table: slot 1's ports by a name made from each key, aimed at
+    /// the project's own port; the shared observability's fixed ports are not the
+    /// instance's; the front end is the API port.
+    #[test]
+    fn a_port_tables_ports_are_named_from_their_keys() {
+        let stack = &*crate::stack::KTRDR_2026;
+        let ports: Vec<(String, u16)> = crate::stack::ports::for_slot(stack, 1)
+            .into_iter()
+            .map(|(k, p)| (k.to_string(), p))
+            .collect();
+        let d = declared(stack, &ports);
+        let api = d.services.iter().find(|s| s.service == "api").expect("api");
+        assert_eq!((api.target, api.port), (8000, 8001));
+        assert_eq!(d.front, Some(8001));
+        assert!(d.services.iter().any(|s| s.service == "worker-1"), "{d:?}");
+        assert!(
+            d.services.iter().any(|s| s.service == "assessment-agent"),
+            "{d:?}"
+        );
+        for shared in ["jaeger-ui", "grafana", "prometheus"] {
+            assert!(
+                !d.services.iter().any(|s| s.service == shared),
+                "{shared}: {d:?}"
+            );
+        }
+        assert!(
+            d.keys.contains(&("KTRDR_API_PORT".to_string(), 8000, 8001)),
+            "{d:?}"
+        );
+        // A port of 0 (not published) and a key the file lacks are left out.
+        let some = [
+            ("KTRDR_API_PORT".to_string(), 0),
+            ("KTRDR_DB_PORT".to_string(), 5433),
+        ];
+        let d = declared(stack, &some);
+        assert_eq!(d.services.len(), 1, "{d:?}");
+        assert_eq!(d.front, None);
+        // The table serves them by name, for an instance with no chosen ports only.
+        let mut reg = crate::state::registry::Contents::default();
+        reg.instances.insert(
+            "ktrdr--a".into(),
+            crate::state::registry::Entry {
+                instance_id: "ktrdr--a".into(),
+                slot: 1,
+                path: "/w/ktrdr--a".into(),
+                created_at: String::new(),
+                is_worktree: true,
+                parent_repo: None,
+            },
+        );
+        let t = table(
+            &reg,
+            &BTreeMap::from([("ktrdr--a".to_string(), declared(stack, &ports))]),
+        );
+        assert_eq!(t[0].service_port("api"), Some(8001));
+        assert_eq!(t[0].front, Some(8001));
+    }
 
     #[test]
     fn host_names_the_page_an_instance_or_a_service() {
@@ -328,7 +445,7 @@ mod tests {
 
     #[test]
     fn table_comes_from_the_registry() {
-        let t = table(&contents());
+        let t = table(&contents(), &BTreeMap::new());
         assert_eq!(t.len(), 2);
         assert_eq!(t[0].instance, "shop");
         assert_eq!(t[0].kind, "local-prod");
@@ -373,7 +490,7 @@ mod tests {
             "shop-a".into(),
             [("PORT_WEB_80".to_string(), 20901u16)].into(),
         );
-        let t = table(&reg);
+        let t = table(&reg, &BTreeMap::new());
         assert_eq!(resolve(&t, &svc("web", "shop-a")), None);
         assert_eq!(route_of(&t, &Target::Instance("SHOP_A".into())), None);
         assert_eq!(the_one(&["a_b", "a-b", "c"], "A-B"), None);

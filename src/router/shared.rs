@@ -39,6 +39,10 @@ pub const MAX_STREAMS: usize = 16;
 struct Cache {
     checked: Option<Instant>,
     stamp: Vec<Option<SystemTime>>,
+    /// The `.env.sandbox` files the table read (instances with a port table),
+    /// and when each was last changed: a new sandbox's file can follow its entry.
+    env_files: Vec<PathBuf>,
+    env_stamp: Vec<Option<SystemTime>>,
     table: Arc<Vec<Route>>,
 }
 
@@ -72,9 +76,15 @@ impl Shared {
         let reg = self.ctx.home.registry_file();
         let side = reg.with_file_name(crate::state::registry::SIDE_FILE);
         let stamp = vec![modified(&reg), modified(&side)];
-        if c.checked.is_none() || stamp != c.stamp {
+        let env_stamp: Vec<_> = c.env_files.iter().map(modified).collect();
+        if c.checked.is_none() || stamp != c.stamp || env_stamp != c.env_stamp {
             match self.ctx.registry().load() {
-                Ok(contents) => c.table = Arc::new(names::table(&contents)),
+                Ok(contents) => {
+                    let (declared, files) = super::declared::all(&self.ctx, &contents);
+                    c.table = Arc::new(names::table(&contents, &declared));
+                    c.env_stamp = files.iter().map(modified).collect();
+                    c.env_files = files;
+                }
                 Err(e) => crate::errln!(
                     "kinfra router: the registry could not be read ({e}); the last table stays"
                 ),

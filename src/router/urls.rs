@@ -29,12 +29,54 @@ pub fn router_port(ctx: &Context) -> u16 {
 
 /// Every link of `inst` by its lowercase label.
 pub fn of(ctx: &Context, stack: &Stack, inst: &Instance) -> BTreeMap<String, Url> {
+    if !stack.auto_ports {
+        return pair_table(
+            &inst.links(stack),
+            inst.id(),
+            &names::declared(stack, &inst.env.ports),
+            router_port(ctx),
+        );
+    }
     pair(
         &inst.links(stack),
         inst.id(),
         &inst.env.ports,
         router_port(ctx),
     )
+}
+
+/// Pure: [`pair`] for a port table (KTRDR's links are labelled `API`, `database`):
+/// an HTTP link to one of the instance's ports is routed by that port's name,
+/// with the link's path (`http://api.ktrdr--a.localhost:7355/api/v1`).
+pub fn pair_table(
+    links: &[(String, String)],
+    instance: &str,
+    declared: &names::Declared,
+    router_port: u16,
+) -> BTreeMap<String, Url> {
+    links
+        .iter()
+        .map(|(label, direct)| {
+            let routed = direct.strip_prefix("http://localhost:").and_then(|rest| {
+                let (port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let port: u16 = port.parse().ok()?;
+                let sp = declared.services.iter().find(|s| s.port == port)?;
+                Some(format!(
+                    "http://{}.{}.localhost:{router_port}{}",
+                    sp.service,
+                    names::form(instance),
+                    if path.is_empty() { "/" } else { path }
+                ))
+            });
+            (
+                label.to_lowercase(),
+                Url {
+                    direct: direct.clone(),
+                    routed,
+                },
+            )
+        })
+        .collect()
 }
 
 /// Pure: links (label, direct text) with the routed URL where the router's name
@@ -96,6 +138,34 @@ pub fn pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// KTRDR's links (a port table): the API link is routed by its port's name with
+    /// its path; a link that is not HTTP, or to a port that is not the instance's
+    /// own (a shared service's), is not.
+    #[test]
+    fn a_port_tables_http_links_are_routed_with_their_path() {
+        let stack = &*crate::stack::KTRDR_2026;
+        let ports: Vec<(String, u16)> = crate::stack::ports::for_slot(stack, 2)
+            .into_iter()
+            .map(|(k, p)| (k.to_string(), p))
+            .collect();
+        let links: Vec<(String, String)> = [
+            ("API", "http://localhost:8002/api/v1"),
+            ("database", "localhost:5434"),
+            ("Grafana", "http://localhost:43000"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
+        .collect();
+        let u = pair_table(&links, "ktrdr--b", &names::declared(stack, &ports), 7355);
+        assert_eq!(
+            u["api"].routed.as_deref(),
+            Some("http://api.ktrdr--b.localhost:7355/api/v1")
+        );
+        assert_eq!(u["api"].direct, "http://localhost:8002/api/v1");
+        assert_eq!(u["database"].routed, None);
+        assert_eq!(u["grafana"].routed, None);
+    }
 
     #[test]
     fn routed_beside_direct_where_the_name_reaches_that_port() {

@@ -373,9 +373,13 @@ fn make_room_stops_the_least_recently_used_idle_sandbox() {
     .expect("seen");
     age(&lock("room--b"), 3600);
     age(&lock("room--c"), 0);
-    env.kinfra_env(&dir("room--a"), &["sandbox", "up", "--make-room"], &small)
+    let refused = env.kinfra_env(&dir("room--a"), &["sandbox", "up", "--make-room"], &small);
+    refused
         .code(7)
-        .stderr_has("no room to start room--a");
+        .stderr_has("no room to start room--a")
+        .stderr_has("no idle sandbox could make room");
+    // --make-room was passed: the hint does not offer it again.
+    assert!(!refused.stderr.contains("pass --make-room"), "{refused}");
     assert!(runs("room--b") && runs("room--c") && !runs("room--a"));
     // c's command an hour ago: c goes, b (asked for by name just now) stays.
     age(&lock("room--c"), 3600);

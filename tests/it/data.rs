@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::docker_env;
 use crate::harness::{
     Env, Paused, all_running, container_of, docker, docker_command, docker_on, eventually, project,
     snapshot_volumes, use_engine,
@@ -111,7 +110,9 @@ fn sandbox_dir(prod: &Path, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn rows_branch_with_the_code_and_never_flow_back() {
-    let env = docker_env!();
+    let Some((env, _lane)) = data_env() else {
+        return;
+    };
     require_pg_image();
     let prod = shop(&env);
 
@@ -232,7 +233,9 @@ fn rows_branch_with_the_code_and_never_flow_back() {
 
 #[test]
 fn copies_taken_while_a_writer_runs_always_recover() {
-    let env = docker_env!();
+    let Some((env, _lane)) = data_env() else {
+        return;
+    };
     writer_rounds(&env, None);
 }
 
@@ -349,7 +352,9 @@ fn assert_consistent(project: &str, what: &str) -> i64 {
 
 #[test]
 fn online_copies_stream_a_running_postgres_without_pausing_it() {
-    let env = docker_env!();
+    let Some((env, _lane)) = data_env() else {
+        return;
+    };
     require_pg_image();
     let prod = shop(&env);
     start_writers("shop-prod");
@@ -430,7 +435,9 @@ fn online_copies_stream_a_running_postgres_without_pausing_it() {
 
 #[test]
 fn a_copy_killed_at_each_step_leaves_its_source_running_and_unchanged() {
-    let env = docker_env!();
+    let Some((env, _lane)) = data_env() else {
+        return;
+    };
     killed_at_each_step(&env);
 }
 
@@ -526,7 +533,9 @@ fn nix_interrupt(child: &mut std::process::Child) {
 
 #[test]
 fn bad_data_sources_are_refused_before_anything_changes() {
-    let env = docker_env!();
+    let Some((env, _lane)) = data_env() else {
+        return;
+    };
     require_pg_image();
     let prod = project(&env, "shop", &[("compose.yaml", COMPOSE)]);
     env.kinfra(&prod, &["local-prod", "init"]).success();
@@ -645,6 +654,46 @@ fn used_kib(host: &str, volume: &str) -> u64 {
         .unwrap_or_else(|| panic!("df: {out}"))
 }
 
+/// Where a data test runs that needs no copy-on-write engine. Its project
+/// publishes no host port and every name it makes is its own, so given an engine
+/// of their own (`scripts/cow-engine.sh start plain`, which scripts/test starts:
+/// KINFRA_TEST_DATA_DOCKER_HOST) these tests run there, one at a time and each
+/// from a clean engine, beside the main engine's tests (which take turns for host
+/// ports): five of the suite's longest tests leave its serial part. Without it,
+/// on the main engine like any Docker test.
+fn data_env() -> Option<(Env, Option<std::fs::File>)> {
+    let lane = std::env::var("KINFRA_TEST_DATA_DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty());
+    match lane {
+        Some(host) if !crate::harness::docker_skipped() => {
+            let guard = crate::harness::machine_lock("data-engine");
+            own_engine(&host);
+            Some((Env::new(), Some(guard)))
+        }
+        _ => match Env::with_docker() {
+            Some(env) => Some((env, None)),
+            None => {
+                crate::harness::record_skip();
+                None
+            }
+        },
+    }
+}
+
+/// Makes the engine at `host` this test's, from clean: what an earlier test or
+/// failed run left there goes first (the engine is the tests' own).
+fn own_engine(host: &str) {
+    for c in docker_on(host, &["ps", "-aq"]).lines() {
+        docker_on(host, &["rm", "-f", c]);
+    }
+    for v in docker_on(host, &["volume", "ls", "-q"]).lines() {
+        docker_on(host, &["volume", "rm", v]);
+    }
+    docker_on(host, &["network", "prune", "-f"]);
+    use_engine(host);
+}
+
 /// The copy-on-write engine is one for all its tests: one at a time (beside the
 /// main engine's), each from a clean engine, every docker call and kinfra
 /// command of the test on it.
@@ -653,15 +702,7 @@ fn cow_env() -> Option<(Env, std::fs::File)> {
     // Across processes (nextest runs each test in its own): each test wipes the
     // engine first, which would take another's volumes from under it.
     let guard = crate::harness::machine_lock("cow-engine");
-    // The engine is the tests' own: what an earlier test or failed run left goes first.
-    for c in docker_on(&host, &["ps", "-aq"]).lines() {
-        docker_on(&host, &["rm", "-f", c]);
-    }
-    for v in docker_on(&host, &["volume", "ls", "-q"]).lines() {
-        docker_on(&host, &["volume", "rm", v]);
-    }
-    docker_on(&host, &["network", "prune", "-f"]);
-    use_engine(&host);
+    own_engine(&host);
     Some((Env::new(), guard))
 }
 

@@ -140,3 +140,52 @@ fn list_says_when_docker_cannot_be_asked() {
     assert_ne!(r.code, 0, "{r}");
     r.no_panic();
 }
+
+/// A sandbox named from outside its project is read with its own description, not
+/// the current directory's: from the parent directory (no repository: the
+/// built-in KTRDR description would apply), `status NAME` of a project with its own
+/// `kinfra.toml` shows that project's services and none of KTRDR's.
+#[test]
+fn a_sandbox_named_from_outside_its_project_is_read_with_its_own_description() {
+    let mut env = Env::new();
+    let repo = crate::harness::project(
+        &env,
+        "own-desc",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  web:\n    image: busybox:1.35\n    ports: [\"18080:80\"]\n",
+            ),
+            (
+                "kinfra.toml",
+                "name = \"own-desc\"\ncompose_file = \"compose.yaml\"\n",
+            ),
+        ],
+    );
+    env.fake_docker("", false);
+    env.kinfra(&repo, &["sandbox", "init", "--name", "own-desc-one"])
+        .success();
+    let ps = captured("own-desc-one", &repo.display().to_string());
+    env.fake_docker(&ps, false);
+    let inside = env.kinfra(&repo, &["sandbox", "status", "--json"]);
+    inside.success();
+    let outside = env.kinfra(
+        &env.base(),
+        &["sandbox", "status", "own-desc-one", "--json"],
+    );
+    outside.success();
+    assert_eq!(
+        inside.json(),
+        outside.json(),
+        "inside:\n{inside}\noutside:\n{outside}"
+    );
+    // The same from another project's clone (a KTRDR one).
+    let ktrdr = env.clone_repo("ktrdr-elsewhere");
+    let there = env.kinfra(&ktrdr, &["sandbox", "status", "own-desc-one", "--json"]);
+    there.success();
+    assert_eq!(
+        inside.json(),
+        there.json(),
+        "inside:\n{inside}\nthere:\n{there}"
+    );
+}

@@ -965,3 +965,44 @@ fn the_page_in_headless_chromium_shows_every_instance() {
         shot.display()
     );
 }
+
+const ROUTER_TABLE: u16 = 16158;
+
+/// A sandbox of a project with a port table (KTRDR's: its ports are in its
+/// `.env.sandbox`, fixed by its slot, never chosen by kinfra) is reached by name
+/// like any other: each port of its own by a name made from its key, its front end
+/// by the instance's name, and `kinfra url --routed` gives the API link's path.
+/// (Slot 9: no Docker test of KTRDR's shape takes it.)
+#[test]
+fn a_sandbox_with_a_port_table_is_reached_by_name() {
+    let mut env = Env::new();
+    let repo = env.clone_repo("ktrdr-table");
+    env.fake_docker("", false);
+    env.kinfra(&repo, &["sandbox", "init", "--slot", "9", "--name", "tbl"])
+        .success();
+    let text = std::fs::read_to_string(repo.join(".env.sandbox")).expect(".env.sandbox");
+    let api = crate::harness::port_of(&text, "KTRDR_API_PORT");
+    let _api = Backend::start("tbl-api", api);
+    let r = RouterGuard::start(&env, ROUTER_TABLE);
+    let id = r.run(&["sandbox", "list", "--json"]).json()["instances"][0]["instance_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let by_service = routed_get(
+        ROUTER_TABLE,
+        &format!("api.{id}.localhost:{ROUTER_TABLE}"),
+        "/x",
+    );
+    assert!(by_service.contains("tbl-api path=/x"), "{by_service}");
+    let front = routed_get(
+        ROUTER_TABLE,
+        &format!("{id}.localhost:{ROUTER_TABLE}"),
+        "/y",
+    );
+    assert!(front.contains("tbl-api path=/y"), "{front}");
+    let vars = r.vars();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.kinfra_env(&repo, &["url", "api", "--routed"], &vars)
+        .success()
+        .stdout_has(&format!("http://api.{id}.localhost:{ROUTER_TABLE}/api/v1"));
+}

@@ -353,6 +353,9 @@ pub fn run(t: &mut Tally) {
         assert_eq!(closed(), 7, "1 + 63 wait, 7 closed");
         drop(flood);
         assert!(log_text().contains("64 connections wait for sandboxes already"), "{}", log_text());
+        // The 7 closed ones are said in at most 5 lines (the log of a flood is limited).
+        let said = log_text().matches("64 connections wait for sandboxes already").count();
+        assert_eq!(said, kinfra::router::note::PER_WINDOW as usize, "{}", log_text());
         let _web = Backend::start("rel-d-web", DOWN_ACT);
         let mut got = String::new();
         let _ = waiting.read_to_string(&mut got);

@@ -62,7 +62,46 @@ pub(crate) fn load_stack(ctx: &Context, command: &crate::cli::Command) -> crate:
     if local_prod && let Some(dir) = local_prod_dir(ctx)? {
         return Ok(crate::stack::for_dir(&dir, Some(&ctx.home))?);
     }
-    Ok(crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))?)
+    let here = crate::stack::for_dir(&ctx.cwd, Some(&ctx.home))?;
+    // A sandbox named on the command line is described by its own worktree, as
+    // local-prod by its clone: from outside the project (or from another one) the
+    // current directory's description would read it with the wrong services and
+    // ports. The name is looked up as the command would (the worktree prefix of
+    // the description here); one not found is the command's own error to report.
+    if let Some(name) = named_sandbox(command)
+        && let Ok(entry) = crate::instance::sandbox_entry(ctx, &here, Some(name))
+    {
+        let dir = std::path::PathBuf::from(&entry.path);
+        if dir.is_dir() {
+            return Ok(crate::stack::for_dir(&dir, Some(&ctx.home))?);
+        }
+    }
+    Ok(here)
+}
+
+/// The sandbox a command names (`sandbox status NAME`, `url --name NAME`, ...).
+fn named_sandbox(command: &crate::cli::Command) -> Option<&str> {
+    use crate::cli::{Command, SandboxCmd};
+    let name = match command {
+        Command::Sandbox(c) => match c {
+            SandboxCmd::Up(a) => &a.name,
+            SandboxCmd::Down(a) => &a.name,
+            SandboxCmd::Status(a) => &a.name,
+            SandboxCmd::Logs(a) => &a.name,
+            SandboxCmd::Shell(a) => &a.name,
+            SandboxCmd::Compose(a) => &a.name,
+            SandboxCmd::Sync(a) => &a.name,
+            SandboxCmd::SyncCode(a) => &a.name,
+            SandboxCmd::Reset(a) => &a.name,
+            SandboxCmd::Destroy(a) => &a.name,
+            _ => return None,
+        },
+        Command::Url(a) => &a.name,
+        Command::Env(a) => &a.name,
+        Command::Wait(a) => &a.name,
+        _ => return None,
+    };
+    name.as_deref()
 }
 
 /// The registered local-prod's clone, when there is one and it exists.
