@@ -379,10 +379,15 @@ impl Server {
         Parameters(p): Parameters<CreateParams>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
-            let on = instance::placement::resolve_on(ctx, stack, p.on.as_deref())?;
-            if on.is_some() && p.data.is_some() {
-                return Err(crate::Error::DataWithOn.into());
-            }
+            // The source first: with `data`, `on: auto` follows it.
+            let source = match &p.data {
+                Some(d) => Some(crate::data::resolve_source(ctx, stack, d, true)?),
+                None => None,
+            };
+            let on = match &source {
+                Some(src) => crate::data::placement_for(ctx, stack, src, p.on.as_deref())?,
+                None => instance::placement::resolve_on(ctx, stack, p.on.as_deref())?,
+            };
             let opts = CreateOptions {
                 name: p.name,
                 branch: p.branch,
@@ -391,15 +396,13 @@ impl Server {
                 on,
                 ..Default::default()
             };
-            match &p.data {
-                Some(d) => {
-                    let source = crate::data::resolve_source(ctx, stack, d, true)?;
-                    crate::data::same_engine(&source, opts.on.as_deref())?;
+            match &source {
+                Some(source) => {
                     let (inst, copied) = crate::data::create(
                         ctx,
                         stack,
                         &opts,
-                        &source,
+                        source,
                         crate::data::How { online: p.online },
                     )?;
                     let mut v = describe(stack, &inst);

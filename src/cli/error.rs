@@ -49,13 +49,9 @@ pub enum CliError {
         known: Vec<String>,
     },
     #[error(
-        "--on places a sandbox (not local-prod), and not with --data (copying data between engines is not supported yet)"
+        "--on places a sandbox (not local-prod), and not in the same `up` as --data: create it with `kinfra sandbox create NAME --data SOURCE --on ENGINE` (the copy is made inside that engine)"
     )]
     OnNotHere,
-    #[error(
-        "--data with --on: copying data between engines is not supported yet; create it, then copy on that engine"
-    )]
-    DataWithOn,
     #[error("no completion script for {shell}")]
     NoCompletionScript { shell: String },
     #[error("could not write the script: {source}")]
@@ -89,7 +85,6 @@ impl CliError {
             | CliError::NoRoutedUrl { .. }
             | CliError::NoSuchUrl { .. }
             | CliError::OnNotHere
-            | CliError::DataWithOn
             | CliError::NoCompletionScript { .. }
             | CliError::NoComposeFileToDescribe { .. }
             | CliError::DescriptionExists { .. }

@@ -24,6 +24,15 @@ pub fn data_hint(e: &DataError) -> Option<String> {
         DataError::NoSuchSnapshot { .. } => "`kinfra snapshot list` shows this project's snapshots; `kinfra snapshot save NAME` makes one".into(),
         DataError::SnapshotOfOtherProject { .. } => "a snapshot is for the project it was taken from; `kinfra snapshot list` shows this project's".into(),
         DataError::SnapshotExists { .. } => "choose another name, or remove the old one first (`kinfra snapshot rm NAME`)".into(),
+        DataError::DataAcrossEngines { from, new: true, .. } => match from {
+            Some(f) => format!("make the copy where the data is: `--on {f}` (or `--on auto`, which follows the data); streaming data between engines comes later"),
+            None => "make the copy where the data is, on this machine's engine: drop --on (or `--on auto`, which follows the data); streaming data between engines comes later".into(),
+        },
+        DataError::DataAcrossEngines { from, .. } => format!(
+            "take the data from a source on the same engine (`kinfra snapshot list` shows each snapshot's engine){}; streaming data between engines comes later",
+            from.as_ref().map(|f| format!(", or create a sandbox on {f} with `--data … --on {f}`")).unwrap_or_default()
+        ),
+        DataError::SnapshotEngineRefused { .. } => "nothing was dialled: `kinfra engine list` shows the engines kinfra knows; put the engine's name back in kinfra.json's `snapshots` record, or `kinfra engine add` it again under that name".into(),
         DataError::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
         DataError::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
         DataError::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
@@ -157,6 +166,15 @@ fn setup_hint(e: &Error) -> Option<String> {
 fn run_hint(e: &Error) -> Option<String> {
     Some(match e {
         Error::PortConflict { conflicts } => {
+            let there = conflicts
+                .iter()
+                .find(|c| matches!(c.machine, Some(crate::instance::error::PortMachine::There { .. })));
+            if let Some(c) = there {
+                return Some(format!(
+                    "a sandbox on another machine's engine needs each of its ports free on both machines: stop what holds {} there (`ss -ltnp 'sport = :{}'` on that machine names the process), or give the stack other ports, then run up again",
+                    c.port, c.port
+                ));
+            }
             match conflicts.iter().find(|c| c.container.is_none()) {
                 Some(c) => format!(
                     "stop what holds the port, then run up again; `lsof -iTCP:{} -sTCP:LISTEN` names the process",
@@ -219,7 +237,7 @@ fn run_hint(e: &Error) -> Option<String> {
             "kinfra records it at `engine add` from what docker says there: remove `docker_host` from engine {name} in $KINFRA_HOME/sandbox/kinfra.json and kinfra looks again at its next connection"
         ),
         Error::Engine(EngineError::EngineInUse { .. }) => {
-            "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone)".into()
+            "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone) and remove those snapshots (`kinfra snapshot rm NAME` in their project)".into()
         }
         Error::Tools(ToolsError::RemoteDocker { .. }) => "ports are probed on this machine and the gate dials localhost, so kinfra does not start a stack on an engine it did not place it on. \
              For another machine's engine: `kinfra engine add NAME ssh://USER@HOST`, then `kinfra sandbox create SANDBOX --on NAME` \
@@ -275,12 +293,42 @@ mod tests {
         );
     }
 
+    /// A copy refused across engines says where to make it instead.
+    #[test]
+    fn a_copy_across_engines_says_where_to_make_it() {
+        let e = |from: Option<&str>, new| DataError::DataAcrossEngines {
+            source_label: "snapshot base".into(),
+            target: "x".into(),
+            new,
+            from: from.map(String::from),
+            to: None,
+        };
+        assert!(
+            data_hint(&e(Some("rem"), true))
+                .unwrap()
+                .contains("`--on rem`")
+        );
+        assert!(data_hint(&e(None, true)).unwrap().contains("drop --on"));
+        assert!(
+            data_hint(&e(Some("rem"), false))
+                .unwrap()
+                .contains("--on rem")
+        );
+        let refused = DataError::SnapshotEngineRefused {
+            name: "base".into(),
+            engine: "ghost".into(),
+            why: "no engine".into(),
+        };
+        assert!(data_hint(&refused).unwrap().contains("nothing was dialled"));
+    }
+
     /// A data or router error's hint is its own, or the one of the error it carries.
     #[test]
     fn upper_layers_hints_reach_through_to_instance() {
         let snap = DataError::SnapshotExists {
             name: "s".into(),
             project: "p".into(),
+            engine: None,
         };
         assert!(
             data_hint(&snap)

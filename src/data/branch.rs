@@ -27,6 +27,9 @@ pub fn fill(
             id: target.id().into(),
         });
     }
+    // One engine holds both, and this command works on it: the target's.
+    same_engine_as(ctx, source, target)?;
+    crate::engine::remote::route(ctx, target.id())?;
     let _lock_src = match source {
         Source::Instance(i) => Some(crate::instance::lock(ctx, i.id(), "copy data")?),
         Source::Snapshot(_) => None,
@@ -76,6 +79,18 @@ pub fn fill(
     Ok(copied)
 }
 
+/// [`super::same_engine`] for an existing target: the engine it is placed on.
+fn same_engine_as(ctx: &Context, source: &Source, target: &Instance) -> Result<()> {
+    let to = ctx
+        .registry()
+        .load()?
+        .kinfra
+        .placements
+        .get(target.id())
+        .cloned();
+    super::same_engine(ctx, source, target.id(), false, to.as_deref())
+}
+
 /// `sandbox create --data`: the sandbox, then its volumes from `source` (resolved
 /// before, so bad input changes nothing). A copy that fails undoes the create too:
 /// the sandbox was made for this data, and holds nothing else yet.
@@ -86,6 +101,9 @@ pub fn create(
     source: &Source,
     how: How,
 ) -> Result<(Instance, Copied)> {
+    // Before anything is made: the copy runs inside the source's engine.
+    let new = format!("the new sandbox {}", opts.name);
+    super::same_engine(ctx, source, &new, true, opts.on.as_deref())?;
     let inst = crate::instance::create(ctx, stack, opts)?;
     match fill(ctx, stack, &inst, source, false, how) {
         Ok(c) => Ok((inst, c)),
@@ -144,6 +162,7 @@ pub fn seed(
         return Err(DataError::LocalProdData);
     }
     let source = super::resolve_source(ctx, stack, spec, true)?;
+    same_engine_as(ctx, &source, target)?;
     let holders = engine::holders(target.id())?;
     if holders.iter().any(|h| h.running) {
         return Err(DataError::DataTargetRunning {
@@ -210,6 +229,8 @@ pub fn reset(
         }
     };
     let source = super::resolve_source(ctx, stack, &spec, true)?;
+    // Before anything is stopped or asked.
+    same_engine_as(ctx, &source, target)?;
     confirm_replace(ctx, target, &source, opts.yes)?;
     let _lock = crate::instance::lock(ctx, target.id(), "reset")?;
     let running: Vec<String> = engine::holders(target.id())?

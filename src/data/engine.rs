@@ -14,6 +14,27 @@ const WAIT: Duration = Duration::from_secs(60);
 pub const EMPTY_FN: &str =
     r#"empty() { rm -rf "$1"/* "$1"/.[!.]* "$1"/..?* 2>/dev/null || true; }"#;
 
+/// Runs `f` on a thread of its own whose docker calls go to `e` (`None`: this
+/// machine's engine), after a fast check that it answers: a look at another
+/// engine's volumes (`snapshot list`, finding a snapshot where its record says it
+/// lives) never moves the calling command's own docker calls (the engine is a
+/// thread's scope, [`crate::tools::docker::EngineScope`]).
+pub fn on_engine<T: Send>(
+    e: Option<&crate::engine::Engine>,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
+    std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            let _here = crate::tools::docker::EngineScope::this_machine().enter();
+            if let Some(e) = e {
+                crate::engine::remote::enter(e)?;
+            }
+            f()
+        });
+        h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
 /// Every volume the engine has, with the labels kinfra reads.
 pub fn volumes() -> Result<Vec<VolumeRow>> {
     crate::tools::docker::precheck()?;

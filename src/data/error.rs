@@ -70,14 +70,32 @@ pub enum DataError {
     OnlineRefused { id: String, why: String },
     #[error("{id} cannot take its data from itself")]
     DataFromItself { id: String },
-    /// A copy whose source is on one engine and whose new sandbox on another.
+    /// A copy whose source is on one engine and whose target on another (`None`:
+    /// this machine's); what to do is the CLI's hint.
     #[error(
-        "{id} is on {from}, and the new sandbox would be on {to}: copying data between engines is not supported yet (copy it on one engine, or start from a snapshot there)"
+        "{source_label} is on {}, and {target} {} on {}: a data copy runs inside one engine, and copying between engines is not supported yet",
+        engine_words(from.as_deref()),
+        if *new { "would be" } else { "is" },
+        engine_words(to.as_deref())
     )]
     DataAcrossEngines {
-        id: String,
-        from: String,
-        to: String,
+        source_label: String,
+        target: String,
+        /// Whether the target is a sandbox still to be made (`create --data`).
+        new: bool,
+        from: Option<String>,
+        to: Option<String>,
+    },
+    /// A snapshot's record names an engine kinfra will not dial: not an engine's
+    /// name (an address, say) or one not recorded. The file was edited, or the
+    /// engine was forgotten.
+    #[error(
+        "the record of snapshot {name:?} says it lives on the engine {engine:?}, which kinfra will not use: {why}"
+    )]
+    SnapshotEngineRefused {
+        name: String,
+        engine: String,
+        why: String,
     },
     /// Data would be replaced and no one said yes (the question, when there was
     /// no terminal to ask it).
@@ -109,8 +127,13 @@ pub enum DataError {
         project: String,
         other: String,
     },
-    #[error("a snapshot {name:?} of {project} already exists")]
-    SnapshotExists { name: String, project: String },
+    #[error("a snapshot {name:?} of {project} already exists{}", engine.as_ref().map(|e| format!(" (on the engine {e})")).unwrap_or_default())]
+    SnapshotExists {
+        name: String,
+        project: String,
+        /// The engine on another machine it lives on (`None`: this machine's).
+        engine: Option<String>,
+    },
     #[error("{instance} has no data volumes to copy: {why}")]
     NoData { instance: String, why: String },
     #[error("not enough free space for the copy: it writes {}, the engine's volume filesystem has {} free", crate::support::units::human_bytes(*need), crate::support::units::human_bytes(*free))]
@@ -165,9 +188,17 @@ impl DataError {
             | DataError::NoDataSource { .. }
             | DataError::DataRecordUnknown { .. } => Invalid,
             DataError::NoSuchSnapshot { .. } => NotFound,
+            DataError::SnapshotEngineRefused { .. } => CorruptState,
             DataError::NoCopyImage { .. } => Environment,
         }
     }
+}
+
+/// "the engine NAME", or "this machine's engine".
+pub fn engine_words(e: Option<&str>) -> String {
+    e.map_or("this machine's engine".to_string(), |n| {
+        format!("the engine {n}")
+    })
 }
 
 crate::instance::error::wraps_instance!(DataError: SupportError, ExecError, SlugError, StateError, crate::state::error::LoadError, ToolsError, EngineError, StackError);
@@ -195,6 +226,54 @@ mod tests {
             ExitKind::Failure
         );
         assert_eq!(DataError::LocalProdData.exit_kind(), ExitKind::Invalid);
+    }
+
+    /// A copy across engines names both, says which is new, and is bad input; a
+    /// snapshot record naming an engine kinfra will not use is corrupt state.
+    #[test]
+    fn engine_refusals_name_both_engines() {
+        let e = DataError::DataAcrossEngines {
+            source_label: "snapshot base".into(),
+            target: "the new sandbox x".into(),
+            new: true,
+            from: Some("rem".into()),
+            to: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "snapshot base is on the engine rem, and the new sandbox x would be on this \
+             machine's engine: a data copy runs inside one engine, and copying between engines \
+             is not supported yet"
+        );
+        assert_eq!(e.exit_kind(), ExitKind::Invalid);
+        let e = DataError::DataAcrossEngines {
+            source_label: "local-prod shop-prod".into(),
+            target: "shop--b".into(),
+            new: false,
+            from: None,
+            to: Some("rem".into()),
+        };
+        assert!(
+            e.to_string().starts_with(
+                "local-prod shop-prod is on this machine's engine, and shop--b is on the engine rem"
+            ),
+            "{e}"
+        );
+        let e = DataError::SnapshotEngineRefused {
+            name: "base".into(),
+            engine: "ssh://u@h".into(),
+            why: "not an engine name".into(),
+        };
+        assert_eq!(e.exit_kind(), ExitKind::CorruptState);
+        let e = DataError::SnapshotExists {
+            name: "base".into(),
+            project: "shop".into(),
+            engine: Some("rem".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "a snapshot \"base\" of shop already exists (on the engine rem)"
+        );
     }
 
     /// A lower layer's error lands in instance's own variant for it.

@@ -33,6 +33,12 @@ pub struct Journal {
     /// Volumes this copy created (removed if it does not finish).
     #[serde(default)]
     pub created: Vec<String>,
+    /// The engine on another machine the copy ran on (`None`: this machine's).
+    /// Its objects are there, so only a command working on that engine undoes it
+    /// (its watchdog inherits the engine with the copy's environment). Compared,
+    /// never dialled: a journal is a file anyone can write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
     #[serde(skip)]
     pub path: PathBuf,
     /// What undo refused to touch (not this copy's), for the person.
@@ -59,6 +65,7 @@ impl Journal {
         let j = Journal {
             pid,
             path: d.join(format!("{pid}-{nanos}.json")),
+            engine: crate::tools::docker::engine_in_use().map(|(n, _)| n),
             ..Default::default()
         };
         j.save()?;
@@ -242,9 +249,11 @@ pub fn spawn_watchdog(home: &Home, j: &Journal) {
     }
 }
 
-/// Undoes the journals of copies whose process and watchdog both died; what was
-/// undone, for the person.
+/// Undoes the journals of copies whose process and watchdog both died, of the
+/// engine this thread works on (another engine's objects are not here: its
+/// journals wait for a data command there); what was undone, for the person.
 pub fn recover_stale(home: &Home) -> Vec<String> {
+    let here = crate::tools::docker::engine_in_use().map(|(n, _)| n);
     let Ok(rd) = std::fs::read_dir(dir(home)) else {
         return Vec::new();
     };
@@ -254,6 +263,7 @@ pub fn recover_stale(home: &Home) -> Vec<String> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .filter_map(|p| Journal::read(&p))
+        .filter(|j| j.engine == here)
         .collect();
     // What a live copy has paused is its to unpause: a dead (or forged) journal
     // naming the same container must not thaw it in the middle of that copy.
@@ -287,4 +297,31 @@ pub fn is_journal_path(home: &Home, path: &Path) -> bool {
             .and_then(|n| n.to_str())
             .and_then(|n| n.strip_suffix(".json"))
             .is_some_and(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dead copy's journal of another engine is not undone here: its objects are
+    /// there (undone here it would find none and be dropped, leaving them for
+    /// good). It waits, as it was, for a data command on its engine. No docker call
+    /// is made: the journal is set aside before any undo.
+    #[test]
+    fn another_engines_journal_waits_for_that_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        std::fs::create_dir_all(super::dir(&home)).unwrap();
+        let path = super::dir(&home).join("4194305-1.json");
+        // A pid no process has (above the kernel's pid_max limit of 2^22).
+        let text = r#"{"pid":4194305,"created":["shop--b_rows"],"engine":"rem"}"#;
+        std::fs::write(&path, text).unwrap();
+        assert!(recover_stale(&home).is_empty());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        let j = Journal::read(&path).unwrap();
+        assert_eq!(j.engine.as_deref(), Some("rem"));
+        // One written before engines existed is this machine's.
+        let old: Journal = serde_json::from_str(r#"{"pid":1}"#).unwrap();
+        assert_eq!(old.engine, None);
+    }
 }

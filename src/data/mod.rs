@@ -56,6 +56,21 @@ impl Source {
         }
     }
 
+    /// The engine on another machine its data lives on (`None`: this machine's):
+    /// an instance's placement, a snapshot's engine as found.
+    pub fn engine(&self, ctx: &Context) -> Result<Option<String>> {
+        match self {
+            Source::Instance(i) => Ok(ctx
+                .registry()
+                .load()?
+                .kinfra
+                .placements
+                .get(i.id())
+                .cloned()),
+            Source::Snapshot(s) => Ok(s.engine.clone()),
+        }
+    }
+
     /// As recorded for `reset` (`snapshot:NAME`, `instance:ID`).
     pub fn record(&self) -> String {
         match self {
@@ -70,16 +85,58 @@ fn project_slug(stack: &Stack) -> String {
     crate::support::slug::slugify(&stack.name).unwrap_or_else(|_| "project".into())
 }
 
-/// The snapshots of this stack's project (`other` = a snapshot of that name exists
-/// for another project).
-fn find_snapshot(stack: &Stack, name: &str) -> Result<Snapshot> {
+/// The engine a snapshot's record says it lives on, checked: a recorded engine's
+/// name, never an address or a name kinfra did not record (the file is input, and
+/// an engine is dialled only from its own record, `kinfra engine add`'s). `None`:
+/// this machine's (every record written before engines existed says nothing).
+fn recorded_engine(
+    ctx: &Context,
+    stack: &Stack,
+    name: &str,
+) -> Result<Option<crate::engine::Engine>> {
+    let c = ctx.registry().load()?;
+    let Some(e) = c
+        .kinfra
+        .snapshots
+        .get(&snapshot::record_key(stack, name))
+        .and_then(|r| r.engine.clone())
+    else {
+        return Ok(None);
+    };
+    snapshot_engine(ctx, name, &e).map(Some)
+}
+
+/// The engine `engine` (as a snapshot record of `name` gives it), or the refusal.
+fn snapshot_engine(ctx: &Context, name: &str, engine: &str) -> Result<crate::engine::Engine> {
+    use crate::engine::error::EngineError as E;
+    crate::engine::named(ctx, engine).map_err(|err| match err {
+        E::BadName { .. }
+        | E::NoSuchEngine { .. }
+        | E::BadRecordName { .. }
+        | E::BadRecordAddress { .. } => DataError::SnapshotEngineRefused {
+            name: name.into(),
+            engine: engine.chars().take(80).collect(),
+            why: err.to_string(),
+        },
+        other => other.into(),
+    })
+}
+
+/// The snapshot `name` of this stack's project, looked for on the engine its
+/// record names (else this machine's), read there on a thread of its own (this
+/// command's docker calls stay where they are). `other` = a snapshot of that
+/// name exists there for another project.
+fn find_snapshot(ctx: &Context, stack: &Stack, name: &str) -> Result<Snapshot> {
     plan::check_snapshot_name(name).map_err(|why| DataError::BadSnapshotName { why })?;
-    let all = plan::snapshots(&engine::volumes()?);
+    let at = recorded_engine(ctx, stack, name)?;
+    let all = plan::snapshots(&engine::on_engine(at.as_ref(), engine::volumes)?);
     if let Some(s) = all
         .iter()
         .find(|s| s.name == name && s.project == stack.name)
     {
-        return Ok(s.clone());
+        let mut s = s.clone();
+        s.engine = at.map(|e| e.name);
+        return Ok(s);
     }
     if let Some(s) = all.iter().find(|s| s.name == name) {
         return Err(DataError::SnapshotOfOtherProject {
@@ -99,35 +156,70 @@ fn find_snapshot(stack: &Stack, name: &str) -> Result<Snapshot> {
     })
 }
 
-/// Before a new sandbox's data is copied from `source`: both on one engine. A source
-/// on another machine's engine makes this call work there ([`Source`] was read
-/// through its placement), and the new sandbox would then be made on that engine
-/// while recorded on `on` (`None`: this machine's). Copying between engines is not
-/// supported yet: refused, before anything is made.
-pub fn same_engine(source: &Source, on: Option<&str>) -> Result<()> {
-    let Source::Instance(inst) = source else {
-        return Ok(());
-    };
-    let from = crate::tools::docker::engine_in_use().map(|(n, _)| n);
-    if from.as_deref() == on {
+/// Before `target`'s data is copied from `source`: both on one engine (`to`:
+/// the target's, `None` for this machine's). A copy runs inside one engine
+/// (docs/DATA.md); streaming volumes between engines is not supported yet, so a
+/// source elsewhere is refused, naming both engines, before anything is made.
+pub fn same_engine(
+    ctx: &Context,
+    source: &Source,
+    target: &str,
+    new: bool,
+    to: Option<&str>,
+) -> Result<()> {
+    let from = source.engine(ctx)?;
+    if from.as_deref() == to {
         return Ok(());
     }
-    let name = |e: Option<&str>| {
-        e.map_or("this machine's engine".to_string(), |n| {
-            format!("the engine {n}")
-        })
-    };
     Err(DataError::DataAcrossEngines {
-        id: inst.id().to_string(),
-        from: name(from.as_deref()),
-        to: name(on),
+        source_label: source.label(),
+        target: target.into(),
+        new,
+        from,
+        to: to.map(String::from),
     })
+}
+
+/// Where `sandbox create --data SOURCE --on ON` (and MCP's `create` with `data` and
+/// `on`) places the new sandbox: `auto` means the source's engine (its data is
+/// copied inside that engine, so that is the only place it can go); any other
+/// `on` is checked as without `--data` ([`crate::instance::placement::resolve_on`]),
+/// and [`same_engine`] then refuses one that is not the source's.
+pub fn placement_for(
+    ctx: &Context,
+    stack: &Stack,
+    source: &Source,
+    on: Option<&str>,
+) -> Result<Option<String>> {
+    if on != Some("auto") {
+        return Ok(crate::instance::placement::resolve_on(ctx, stack, on)?);
+    }
+    let e = source.engine(ctx)?;
+    ctx.reporter.info(&format!(
+        "--on auto with --data: {}, where {}'s data is",
+        error::engine_words(e.as_deref()),
+        source.label()
+    ));
+    Ok(e)
 }
 
 /// `--data local-prod|SANDBOX|SNAPSHOT` (or `--from`): `local-prod`, then a snapshot
 /// of the project by that name, then a registered sandbox. Checked before anything
 /// changes.
+///
+/// Read on a thread of its own that starts on this machine's engine: a source on
+/// another engine is looked at there, and this command's own docker calls stay
+/// where they are (the target's engine; [`same_engine`] then compares the two).
 pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool) -> Result<Source> {
+    engine::on_engine(None, || resolve_source_here(ctx, stack, spec, snapshots))
+}
+
+fn resolve_source_here(
+    ctx: &Context,
+    stack: &Stack,
+    spec: &str,
+    snapshots: bool,
+) -> Result<Source> {
     if spec == "local-prod" {
         return Ok(Source::Instance(Box::new(instance::find(
             ctx,
@@ -137,7 +229,7 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
         )?)));
     }
     if snapshots {
-        match find_snapshot(stack, spec) {
+        match find_snapshot(ctx, stack, spec) {
             Ok(s) => {
                 // Saved before this check existed, or a sandbox made since: one
                 // name for two sources is refused, never guessed.
@@ -167,11 +259,25 @@ pub fn resolve_source(ctx: &Context, stack: &Stack, spec: &str, snapshots: bool)
     match instance::find(ctx, stack, Kind::Sandbox, Some(spec)) {
         Ok(i) => Ok(Source::Instance(Box::new(i))),
         Err(crate::Error::NoSuchInstance { .. }) if snapshots => {
-            let known: Vec<String> = plan::snapshots(&engine::volumes()?)
-                .into_iter()
-                .filter(|s| s.project == stack.name)
-                .map(|s| s.name)
-                .collect();
+            // This machine's, and those recorded on other engines (not dialled
+            // for an error message).
+            let mut known: Vec<String> =
+                plan::snapshots(&engine::on_engine(None, engine::volumes)?)
+                    .into_iter()
+                    .filter(|s| s.project == stack.name)
+                    .map(|s| s.name)
+                    .collect();
+            let recorded = ctx.registry().load()?.kinfra.snapshots;
+            known.extend(
+                recorded
+                    .iter()
+                    .filter(|(_, r)| r.engine.is_some())
+                    .filter_map(|(k, _)| k.rsplit_once('/'))
+                    .filter(|(p, _)| *p == stack.name)
+                    .map(|(_, n)| n.to_string()),
+            );
+            known.sort();
+            known.dedup();
             Err(DataError::NoSuchSource {
                 spec: spec.into(),
                 project: stack.name.clone(),

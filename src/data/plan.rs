@@ -229,6 +229,9 @@ pub struct Snapshot {
     pub commit: String,
     pub created: String,
     pub volumes: Vec<DataVolume>,
+    /// The engine on another machine its volumes live on (`None`: this machine's).
+    /// Not on the volumes: set by whoever read them there.
+    pub engine: Option<String>,
 }
 
 /// Pure: the snapshots among `rows`, by project then name.
@@ -245,6 +248,7 @@ pub fn snapshots(rows: &[VolumeRow]) -> Vec<Snapshot> {
                 commit: l.commit.clone(),
                 created: l.created.clone(),
                 volumes: Vec::new(),
+                engine: None,
             });
         s.volumes.push(DataVolume {
             name: r.name.clone(),

@@ -523,12 +523,21 @@ fn forget(ctx: &Context, name: &str) -> Result<Engine> {
                 known: c.kinfra.engines.keys().cloned().collect(),
             });
         };
+        // Its snapshots too: their volumes live there, and their records would
+        // name an engine kinfra no longer knows.
         let instances: Vec<String> = c
             .kinfra
             .placements
             .iter()
             .filter(|(_, n)| *n == name)
             .map(|(i, _)| i.clone())
+            .chain(
+                c.kinfra
+                    .snapshots
+                    .iter()
+                    .filter(|(_, r)| r.engine.as_deref() == Some(name))
+                    .map(|(k, _)| format!("snapshot {k}")),
+            )
             .collect();
         if !instances.is_empty() {
             return Err(EngineError::EngineInUse {

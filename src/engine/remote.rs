@@ -202,6 +202,49 @@ pub fn containers(e: &Engine) -> Result<Vec<crate::tools::docker::Container>> {
     crate::tools::docker::containers_at(&host).map_err(|err| e.unreachable(err))
 }
 
+/// One remote shell command line, kinfra's own: the kernel's tables of TCP
+/// sockets, or `noproc` where there are none to read (not Linux).
+const LISTENING: &str = "if [ -r /proc/net/tcp ]; then cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true; else echo noproc; fi";
+
+/// The TCP ports something listens on at the engine's machine (any address), in
+/// one SSH round trip: a port kinfra gives an instance there must be free there as
+/// well as here, where it is forwarded. `None`: that machine has no
+/// `/proc/net/tcp` to read (a Mac), so only its containers' ports are known.
+pub fn listening(e: &Engine) -> Result<Option<std::collections::BTreeSet<u16>>> {
+    let out = e
+        .ssh(LISTENING)
+        .timeout(Duration::from_secs(CONNECT_SECS + 10))
+        .run()
+        .map_err(|err| e.unreachable(err))?;
+    Ok(parse_listening(&out))
+}
+
+/// Pure: the ports in state LISTEN (`0A`) of `/proc/net/tcp` and `tcp6` text;
+/// `None` for the `noproc` answer.
+pub fn parse_listening(text: &str) -> Option<std::collections::BTreeSet<u16>> {
+    if text.lines().any(|l| l.trim() == "noproc") {
+        return None;
+    }
+    let mut ports = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(_sl), Some(local), Some(_remote), Some(state)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        if state != "0A" {
+            continue;
+        }
+        if let Some((_, port)) = local.rsplit_once(':')
+            && let Ok(p) = u16::from_str_radix(port, 16)
+        {
+            ports.insert(p);
+        }
+    }
+    Some(ports)
+}
+
 /// A remote path kinfra writes into a remote shell's command line: absolute, of
 /// characters no shell reads specially.
 pub(crate) fn plain_remote_path(p: &str) -> Result<()> {
@@ -822,6 +865,32 @@ mod tests {
         let ssh = e.ssh("true").summary();
         assert!(ssh.contains("ControlMaster=no"), "{ssh}");
         assert!(ssh.ends_with("-- box.lan true"), "{ssh}");
+    }
+
+    #[test]
+    fn listening_ports_are_read_from_the_kernels_tables() {
+        // Captured from Debian 12 (`cat /proc/net/tcp /proc/net/tcp6`): sshd on
+        // 10.253.0.2:2222, a published port on 127.0.0.1:17729, an established
+        // connection (01) and a TIME_WAIT one (06), and IPv6 listeners.
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0200FD0A:08AE 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41234 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:4541 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41999 1 0000000000000000 100 0 0 10 0
+   2: 0200FD0A:08AE 0100FD0A:D2F4 01 00000000:00000000 02:000A7B2C 00000000     0        0 42001 4 0000000000000000 20 4 30 10 -1
+   3: 0100007F:1F90 0100007F:9C40 06 00000000:00000000 03:00000F5A 00000000     0        0 0 3 0000000000000000
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:1538 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   105        0 30211 1 0000000000000000 100 0 0 10 0
+";
+        let ports = parse_listening(text).expect("a table");
+        assert_eq!(
+            ports.into_iter().collect::<Vec<_>>(),
+            vec![2222, 5432, 17729]
+        );
+        assert_eq!(parse_listening("noproc\n"), None);
+        assert_eq!(parse_listening(""), Some(Default::default()));
+        assert_eq!(
+            parse_listening("garbage\n0: x:zz y 0A\n"),
+            Some(Default::default())
+        );
     }
 
     #[test]

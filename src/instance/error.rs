@@ -31,6 +31,30 @@ pub struct PortConflict {
     pub port: u16,
     /// The container that publishes it, when docker knows one.
     pub container: Option<String>,
+    /// For an instance on another machine's engine, which of the two machines
+    /// holds it (its ports must be free on both); `None`: a local instance's.
+    pub machine: Option<PortMachine>,
+}
+
+/// Where a remote instance's port is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortMachine {
+    /// This machine, where the engine's ports are forwarded.
+    Here { engine: String },
+    /// The engine's machine.
+    There { engine: String },
+}
+
+impl std::fmt::Display for PortMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortMachine::Here { engine } => write!(
+                f,
+                "on this machine (where the ports of the engine {engine} are forwarded)"
+            ),
+            PortMachine::There { engine } => write!(f, "on the machine of the engine {engine}"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,14 +202,11 @@ pub enum Error {
         "no free host port for {key} (the project's own port {base}): every candidate is taken"
     )]
     NoFreePort { key: String, base: String },
+    /// Internal: a stack whose ports kinfra chooses runs one resolved copy.
     #[error(
-        "{id} is placed on the engine {engine}, which needs kinfra's resolved copy of the compose model; this stack's port table fixes its ports (port_scheme other than auto), which remote engines do not take yet"
+        "{id} is placed on the engine {engine}, which runs kinfra's resolved copy of the compose model, and there is none: run `up` again"
     )]
-    RemoteFixedPorts { id: String, engine: String },
-    #[error(
-        "{id} is placed on the engine {engine}: remote engines take stacks whose ports kinfra chooses (port_scheme = \"auto\", the default without a kinfra.toml)"
-    )]
-    RemoteNeedsAutoPorts { id: String, engine: String },
+    RemoteNoCopy { id: String, engine: String },
     #[error("the stack is up, but its post-start step failed: {why}")]
     PostStartFailed { why: String },
     /// The gate names ports the instance's environment lacks (the stack's reason).
@@ -287,11 +308,6 @@ pub enum Error {
         dir: PathBuf,
         others: Vec<String>,
     },
-    /// MCP's `create` with both `data` and `on`.
-    #[error(
-        "`data` with `on` (another machine's engine): copying data between engines is not supported yet; create it, then copy on that engine"
-    )]
-    DataWithOn,
     /// MCP's `up` with `on` for local-prod.
     #[error("`on` places a sandbox, not local-prod")]
     OnForLocalProd,
@@ -325,9 +341,15 @@ pub enum Error {
 fn describe_conflicts(c: &[PortConflict]) -> String {
     let parts: Vec<String> = c
         .iter()
-        .map(|p| match &p.container {
-            Some(name) => format!("{} ({}) is held by container {name}", p.port, p.key),
-            None => format!("{} ({}) is in use by another process", p.port, p.key),
+        .map(|p| {
+            let held = match &p.container {
+                Some(name) => format!("{} ({}) is held by container {name}", p.port, p.key),
+                None => format!("{} ({}) is in use by another process", p.port, p.key),
+            };
+            match &p.machine {
+                Some(m) => format!("{held} {m}"),
+                None => held,
+            }
         })
         .collect();
     format!("port conflict: {}", parts.join("; "))
@@ -437,8 +459,7 @@ impl Error {
             | Error::NotAllowed { .. }
             | Error::GateFailed { .. }
             | Error::Unlockable { .. }
-            | Error::RemoteFixedPorts { .. }
-            | Error::RemoteNeedsAutoPorts { .. }
+            | Error::RemoteNoCopy { .. }
             | Error::GatePortsMissing { .. }
             | Error::HostNetworkTaken { .. }
             | Error::PoolName { .. }
@@ -463,7 +484,6 @@ impl Error {
             | Error::InstanceDirGone { .. }
             | Error::NotFeatureMilestone { .. }
             | Error::NoPlan { .. }
-            | Error::DataWithOn
             | Error::OnForLocalProd
             | Error::BadHookInput { .. }
             | Error::BadSettings { .. }
@@ -573,6 +593,48 @@ pub(crate) use wraps_instance;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A remote instance's port conflict names the machine; a local one's reads
+    /// as it always did.
+    #[test]
+    fn port_conflicts_name_the_machine_of_a_remote_instance() {
+        let c = |container: Option<&str>, machine| PortConflict {
+            key: "RD_WEB_PORT".into(),
+            port: 17762,
+            container: container.map(String::from),
+            machine,
+        };
+        let e = Error::PortConflict {
+            conflicts: vec![
+                c(
+                    None,
+                    Some(PortMachine::There {
+                        engine: "rem".into(),
+                    }),
+                ),
+                c(
+                    Some("x-web-1"),
+                    Some(PortMachine::Here {
+                        engine: "rem".into(),
+                    }),
+                ),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "port conflict: 17762 (RD_WEB_PORT) is in use by another process on the machine of \
+             the engine rem; 17762 (RD_WEB_PORT) is held by container x-web-1 on this machine \
+             (where the ports of the engine rem are forwarded)"
+        );
+        assert_eq!(e.exit_code(), 3);
+        let local = Error::PortConflict {
+            conflicts: vec![c(None, None)],
+        };
+        assert_eq!(
+            local.to_string(),
+            "port conflict: 17762 (RD_WEB_PORT) is in use by another process"
+        );
+    }
 
     #[test]
     fn domain_errors_have_their_kinds() {

@@ -373,7 +373,17 @@ pub fn allocate(
     let kept: BTreeMap<String, u16> = inst.env.ports.iter().cloned().collect();
     // Probed before the lock: what listens now, and what the engine publishes.
     let holders = crate::tools::docker::port_holders().unwrap_or_default();
-    let held = |p: u16| holders.contains_key(&p) || crate::stack::ports::in_use(p);
+    // On another machine's engine a port is published there and forwarded here:
+    // chosen free on both machines (what listens there, not only its containers).
+    let there = match crate::engine::remote::placement(ctx, inst.id()) {
+        Ok(Some(e)) => crate::engine::remote::listening(&e)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        _ => Default::default(),
+    };
+    let held =
+        |p: u16| holders.contains_key(&p) || there.contains(&p) || crate::stack::ports::in_use(p);
     let id = inst.id().to_string();
     let chosen = ctx.registry().update_with(|c| {
         let mut taken: BTreeSet<u16> = c

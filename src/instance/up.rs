@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use super::Instance;
-use crate::instance::error::{Error, PortConflict, Result};
+use crate::instance::error::{Error, PortConflict, PortMachine, Result};
 use crate::instance::gate::{self, Outcome, Report};
 use crate::stack::Stack;
 use crate::state::context::Context;
@@ -147,7 +147,12 @@ pub(super) fn load_secrets(
 }
 
 /// Checks the ports; returns the instance's containers as they were before `up`.
-fn check_ports(inst: &Instance, keys: Vec<(String, u16)>) -> Result<Vec<docker::Container>> {
+fn check_ports(
+    ctx: &Context,
+    inst: &Instance,
+    engine: Option<&crate::engine::Engine>,
+    keys: Vec<(String, u16)>,
+) -> Result<Vec<docker::Container>> {
     let before = super::ensure_not_foreign(inst)?;
     let own: Vec<u16> = before
         .iter()
@@ -157,25 +162,59 @@ fn check_ports(inst: &Instance, keys: Vec<(String, u16)>) -> Result<Vec<docker::
     // The engine says which ports its containers publish (whether or not anything
     // answers on them yet); a connection finds every other listener.
     let holders = docker::port_holders().unwrap_or_default();
-    let busy: Vec<(String, u16)> = keys
+    // On another machine's engine each port is published there and forwarded
+    // here, so it must be free on both: what listens on that machine is asked too
+    // (through the engine's one connection, which the mirror and the forwards use
+    // next anyway).
+    let there = match engine {
+        Some(e) => {
+            crate::engine::remote::ensure_connection(ctx, e)?;
+            crate::engine::remote::listening(e)?.unwrap_or_else(|| {
+                ctx.reporter.warn(&format!(
+                    "the machine of the engine {} has no /proc/net/tcp to read: of what holds ports there, only its containers were looked at",
+                    e.name
+                ));
+                Default::default()
+            })
+        }
+        None => Default::default(),
+    };
+    let machine = |here: bool| {
+        engine.map(|e| {
+            let engine = e.name.clone();
+            if here {
+                PortMachine::Here { engine }
+            } else {
+                PortMachine::There { engine }
+            }
+        })
+    };
+    let busy: Vec<PortConflict> = keys
         .into_iter()
-        .filter(|(_, p)| {
-            !own.contains(p) && (holders.contains_key(p) || crate::stack::ports::in_use(*p))
+        .filter(|(_, p)| !own.contains(p))
+        .filter_map(|(key, port)| {
+            let (container, here) = if let Some(c) = holders.get(&port) {
+                (Some(c.clone()), false)
+            } else if there.contains(&port) {
+                (None, false)
+            } else if crate::stack::ports::in_use(port) {
+                (None, true)
+            } else {
+                return None;
+            };
+            Some(PortConflict {
+                key,
+                port,
+                container,
+                // `None` for a local instance: its one machine, said as before.
+                machine: machine(here),
+            })
         })
         .collect();
     if busy.is_empty() {
         return Ok(before);
     }
-    Err(Error::PortConflict {
-        conflicts: busy
-            .into_iter()
-            .map(|(key, port)| PortConflict {
-                key,
-                port,
-                container: holders.get(&port).cloned(),
-            })
-            .collect(),
-    })
+    Err(Error::PortConflict { conflicts: busy })
 }
 
 pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Result<UpReport> {
@@ -232,7 +271,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let mut project = plan.project.clone();
     project.env.extend(secret_env);
     if let Some(e) = &plan.engine {
-        project.files = vec![mirror_code(ctx, stack, e, inst, &project.files)?];
+        project.files = vec![mirror_code(ctx, &compose, stack, e, inst, &plan.project)?];
     }
 
     // Recorded before starting, so `prune` can find the project if we are killed.
@@ -293,33 +332,37 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
 /// For an instance on another machine's engine: the worktree mirrored under the
 /// remote user's home, and a copy of the resolved model whose bind mounts point at
 /// the mirror (never at this machine's worktree). Returns that copy.
+///
+/// A stack whose ports kinfra chooses runs its resolved copy already; one with a
+/// fixed port table (KTRDR's) runs its own compose files, so its model is resolved
+/// here the same way (`config`, its secrets left as `${VAR}` for compose to fill
+/// from the environment at `up`: never a value on disk), from `project`, which holds
+/// no secret.
 fn mirror_code(
     ctx: &Context,
+    compose: &Compose,
     stack: &Stack,
     e: &crate::engine::Engine,
     inst: &Instance,
-    files: &[std::path::PathBuf],
+    project: &crate::tools::compose::Project,
 ) -> Result<std::path::PathBuf> {
-    let [copy] = files else {
-        return Err(Error::RemoteFixedPorts {
-            id: inst.id().into(),
-            engine: e.name.clone(),
-        });
+    let mut doc = if stack.auto_ports {
+        let [copy] = project.files.as_slice() else {
+            return Err(Error::RemoteNoCopy {
+                id: inst.id().into(),
+                engine: e.name.clone(),
+            });
+        };
+        let text = std::fs::read(copy).map_err(|err| Error::io("could not read", copy, err))?;
+        serde_json::from_slice(&text).map_err(|source| Error::ModelUnreadable { source })?
+    } else {
+        crate::tools::model::config(compose, project, &stack.secret_vars())?
     };
-    if !stack.auto_ports {
-        return Err(Error::RemoteNeedsAutoPorts {
-            id: inst.id().into(),
-            engine: e.name.clone(),
-        });
-    }
     // The engine's one connection first (its forwards need it anyway): the mirror's
     // ssh then goes through it instead of logging in again.
     crate::engine::remote::ensure_connection(ctx, e)?;
     ctx.reporter
         .step(&format!("Mirroring the code to {} ({})", e.name, e.url));
-    let text = std::fs::read(copy).map_err(|err| Error::io("could not read", copy, err))?;
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|source| Error::ModelUnreadable { source })?;
     let worktree = inst.dir.display().to_string();
     // What containers write under the worktree stays theirs on the engine: the
     // mirror (and its keeper) sends edits there but deletes nothing, replaces nothing newer.
@@ -337,6 +380,9 @@ fn mirror_code(
         .home
         .model_copy_file(inst.id())
         .with_extension("remote.json");
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|err| Error::io("could not create", dir, err))?;
+    }
     let bytes = serde_json::to_vec_pretty(&doc).map_err(|source| Error::Unencodable { source })?;
     crate::support::fsutil::write_atomic(&out, &bytes, Some(0o600))
         .map_err(|err| Error::io("could not write", &out, err))?;
@@ -364,7 +410,7 @@ fn preflight(
     ));
     // A shared service's fixed port is held by that service, not a conflict: the
     // plan's ports leave them out.
-    let containers_before = check_ports(inst, plan.ports.clone())?;
+    let containers_before = check_ports(ctx, inst, plan.engine.as_ref(), plan.ports.clone())?;
     // `kinfra stack check`'s findings, said before compose meets them.
     for f in crate::stack::check::check_text(stack, &inst.dir, &plan.sources.text) {
         r.warn(&f.message);

@@ -145,13 +145,13 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
         return Ok((id, plan(&bases, &ports)));
     }
     // A port table (KTRDR's): the project's own ports are the table's slot 0, the
-    // instance's are in its .env.sandbox.
+    // instance's its slot's.
     let entry = reg
         .local_prod
         .iter()
         .chain(reg.instances.values())
         .find(|e| e.instance_id == id);
-    let Some((_, Some(d))) = entry.and_then(|e| super::declared::of(ctx, e)) else {
+    let Some(d) = entry.and_then(|e| super::declared::of(ctx, e)) else {
         return Err(Refusal::NeverStarted(id));
     };
     Ok((id, plan_table(&d.keys)))

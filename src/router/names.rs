@@ -164,8 +164,8 @@ pub struct Declared {
     pub keys: Vec<(String, u16, u16)>,
 }
 
-/// Pure: [`Declared`] from the stack's port table and the instance's ports (its
-/// `.env.sandbox`). Each port of the table that is the instance's own (a shared
+/// Pure: [`Declared`] from the stack's port table and the instance's ports (the
+/// table's, at its slot). Each port of the table that is the instance's own (a shared
 /// service's fixed port is not) is named by its key without the stack's prefix and
 /// the word PORT (`KTRDR_API_PORT` → `api`, `KTRDR_WORKER_PORT_1` → `worker-1`),
 /// aimed at the project's own port; the front end is the stack's API port.
@@ -230,8 +230,29 @@ pub fn table(
             if ports.is_empty()
                 && let Some(d) = declared.get(&e.instance_id)
             {
-                services = d.services.clone();
-                front = d.front;
+                // A table is a description's, which anyone can write: a sandbox's
+                // port that another instance has too (its table giving it
+                // local-prod's 8000) is not routed for it; local-prod keeps its own.
+                let local_prod = reg
+                    .local_prod
+                    .as_ref()
+                    .is_some_and(|lp| lp.instance_id == e.instance_id);
+                let elsewhere = |port: u16| {
+                    !local_prod
+                        && (chosen
+                            .iter()
+                            .any(|(id, m)| *id != e.instance_id && m.values().any(|p| *p == port))
+                            || declared.iter().any(|(id, o)| {
+                                *id != e.instance_id && o.services.iter().any(|s| s.port == port)
+                            }))
+                };
+                services = d
+                    .services
+                    .iter()
+                    .filter(|s| !elsewhere(s.port))
+                    .cloned()
+                    .collect();
+                front = d.front.filter(|p| !elsewhere(*p));
             }
             Route {
                 instance: e.instance_id.clone(),
@@ -341,6 +362,39 @@ mod tests {
         );
         assert_eq!(t[0].service_port("api"), Some(8001));
         assert_eq!(t[0].front, Some(8001));
+
+        // A table (anyone's to write) giving the sandbox local-prod's API port: the
+        // name of the sandbox never reaches local-prod; local-prod keeps its own.
+        reg.local_prod = Some(crate::state::registry::Entry {
+            instance_id: "ktrdr".into(),
+            slot: 0,
+            path: "/w/ktrdr".into(),
+            created_at: String::new(),
+            is_worktree: false,
+            parent_repo: None,
+        });
+        let prod_ports: Vec<(String, u16)> = crate::stack::ports::own_for_slot(stack, 0)
+            .into_iter()
+            .map(|(k, p)| (k.to_string(), p))
+            .collect();
+        let mut hostile = ports.clone();
+        for (k, p) in &mut hostile {
+            if k == "KTRDR_API_PORT" {
+                *p = 8000;
+            }
+        }
+        let t = table(
+            &reg,
+            &BTreeMap::from([
+                ("ktrdr--a".to_string(), declared(stack, &hostile)),
+                ("ktrdr".to_string(), declared(stack, &prod_ports)),
+            ]),
+        );
+        let route = |id: &str| t.iter().find(|r| r.instance == id).expect("route");
+        assert_eq!(route("ktrdr--a").service_port("api"), None);
+        assert_eq!(route("ktrdr--a").front, None);
+        assert_eq!(route("ktrdr--a").service_port("db"), Some(5433));
+        assert_eq!(route("ktrdr").service_port("api"), Some(8000));
     }
 
     #[test]

@@ -39,8 +39,8 @@ pub const MAX_STREAMS: usize = 16;
 struct Cache {
     checked: Option<Instant>,
     stamp: Vec<Option<SystemTime>>,
-    /// The `.env.sandbox` files the table read (instances with a port table),
-    /// and when each was last changed: a new sandbox's file can follow its entry.
+    /// The descriptions the table read (instances with a port table), and when
+    /// each was last changed: an edited table is routed without a restart.
     env_files: Vec<PathBuf>,
     env_stamp: Vec<Option<SystemTime>>,
     table: Arc<Vec<Route>>,

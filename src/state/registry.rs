@@ -105,13 +105,26 @@ pub struct EngineRecord {
     pub docker_host: String,
 }
 
-/// A snapshot's size and how it was taken.
+/// A snapshot's size and how it was taken, and where it lives.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotRecord {
     pub bytes: u64,
     pub method: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_ms: Option<u64>,
+    /// The engine on another machine its volumes live on (`None`, and every record
+    /// written before engines existed: this machine's). Input like the rest of the
+    /// file: a name, checked against the recorded engines before anything dials it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// What its volumes' labels say, kept here so that a snapshot on an engine that
+    /// does not answer is still listed with them.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub commit: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created: String,
 }
 
 /// One of the Python tools' pooled slots: theirs, shown by `list`, never adopted

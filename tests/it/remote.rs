@@ -57,12 +57,11 @@ impl Drop for Connections {
 
 /// The remote engine is one for all these tests: one at a time, each from a clean
 /// engine (it is the tests' own: what an earlier failed run left goes first).
-fn remote_env() -> Option<(Env, String, Connections, std::sync::MutexGuard<'static, ()>)> {
-    static REMOTE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+fn remote_env() -> Option<(Env, String, Connections, std::fs::File)> {
     let url = remote_url()?;
-    let guard = REMOTE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Across processes too (nextest runs each test in its own): each test wipes
+    // the engine first, which would take another's containers from under it.
+    let guard = crate::harness::machine_lock("remote-engine");
     let env = Env::with_docker()?;
     let sock = remote_socket();
     engine_answers(&sock);
@@ -863,6 +862,350 @@ fn ssh_killed_in_the_middle_of_up_fails_clearly_and_a_second_up_recovers() {
     }
     env.kinfra(&repo, &["sandbox", "destroy", "a"]).success();
     assert!(containers_on(&sock, id).is_empty());
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
+}
+
+/// A project whose `kinfra.toml` fixes its port table (`port_scheme` "env", as
+/// KTRDR's): sandbox N gets 17760 + N. Its data is one named volume.
+const FIXED_TOML: &str = r#"name = "rmtdata"
+compose_file = "compose.yaml"
+
+[[ports]]
+key = "RD_WEB_PORT"
+local_prod = 17760
+base = 17760
+step = 1
+"#;
+
+const ROWS_COMPOSE: &str = r#"services:
+  web:
+    image: busybox:1.35
+    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports:
+      - "${RD_WEB_PORT:-17760}:80"
+    volumes:
+      - rows:/rows
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/index.html"]
+      interval: 1s
+      timeout: 2s
+      retries: 20
+volumes:
+  rows:
+"#;
+
+/// What the engine at `host` holds of `project`: its containers and volumes.
+fn left_on(host: &str, project: &str) -> (Vec<String>, Vec<String>) {
+    let label = format!("label=com.docker.compose.project={project}");
+    let volumes = docker_on(host, &["volume", "ls", "-q", "--filter", &label])
+        .lines()
+        .map(String::from)
+        .collect();
+    (containers_on(host, project), volumes)
+}
+
+/// The rows in a sandbox's data volume on the engine at `host` (read by a helper
+/// container there, as the sandbox's own service would).
+fn rows_of(host: &str, id: &str) -> String {
+    docker_on(
+        host,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{id}_rows:/r:ro"),
+            "busybox:1.35",
+            "cat",
+            "/r/rows",
+        ],
+    )
+}
+
+fn port_in(dir: &Path, key: &str) -> u16 {
+    crate::harness::port_of(
+        &std::fs::read_to_string(dir.join(".env.sandbox")).expect(".env.sandbox"),
+        key,
+    )
+}
+
+/// Data on another machine's engine: a snapshot of a remote sandbox is made and
+/// listed there (ENGINE shown, in --json and MCP too); sandboxes made from it and
+/// from the sandbox itself copy inside that engine and read its rows; a source on
+/// another engine than the new sandbox's is refused with nothing made; a snapshot
+/// record naming an engine kinfra does not know, or an address, is refused and
+/// never dialled; an engine that does not answer still lists its snapshots. The
+/// stack fixes its port table, so this is also a remote start of such a stack (its
+/// ports free on both machines), and its refusal when one is not.
+#[test]
+fn data_branches_within_a_remote_engine_and_never_across() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    let sock = remote_socket();
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtdata",
+        &[("compose.yaml", ROWS_COMPOSE), ("kinfra.toml", FIXED_TOML)],
+    );
+    let wt = |n: &str| env.work.join(format!("rmtdata--{n}"));
+
+    // A fixed port table on the remote engine: its port free on both machines, so
+    // it starts there and is served here.
+    env.kinfra(&repo, &["sandbox", "create", "a", "--on", "rem"])
+        .success();
+    let port_a = port_in(&wt("a"), "RD_WEB_PORT");
+    assert_eq!(port_a, 17761, "the table's port for slot 1");
+    env.kinfra(&wt("a"), &["sandbox", "up"])
+        .success()
+        .stderr_has("Mirroring the code to rem");
+    assert!(crate::harness::http_get(port_a, "/index.html").contains("ok"));
+    let cid = containers_on(&sock, "rmtdata--a")[0].clone();
+    docker_on(
+        &sock,
+        &[
+            "exec",
+            &cid,
+            "sh",
+            "-c",
+            "printf '1\\n2\\n3\\n' > /rows/rows",
+        ],
+    );
+
+    // Saved there: its volumes on that engine, none here; its record says where.
+    env.kinfra(&repo, &["snapshot", "save", "base", "--from", "a"])
+        .success()
+        .stderr_has("Saved snapshot base");
+    let snap_label = "label=dev.kinfra.snapshot=base";
+    assert!(
+        !docker_on(&sock, &["volume", "ls", "-q", "--filter", snap_label])
+            .trim()
+            .is_empty()
+    );
+    assert!(
+        crate::harness::docker(&["volume", "ls", "-q", "--filter", snap_label])
+            .trim()
+            .is_empty(),
+        "a remote sandbox's snapshot landed on this machine's engine"
+    );
+    let listed = env.kinfra(&repo, &["snapshot", "list", "--json"]).json();
+    let base = &listed["snapshots"][0];
+    assert_eq!(
+        (&base["name"], &base["engine"], &base["reachable"]),
+        (&"base".into(), &"rem".into(), &true.into()),
+        "{listed}"
+    );
+    assert_eq!(
+        base["volumes"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    env.kinfra(&repo, &["snapshot", "list"])
+        .success()
+        .stdout_has("ENGINE")
+        .stdout_has("rem");
+    // MCP's snapshot_list is the same document.
+    let mut mcp = crate::mcp::Client::start(&env, &repo);
+    let (err, v) = mcp.call("snapshot_list", serde_json::json!({}));
+    assert!(!err, "{v}");
+    assert_eq!(v["snapshots"][0]["engine"], "rem", "{v}");
+    drop(mcp);
+    docker_on(&sock, &["exec", &cid, "sh", "-c", "echo 4 >> /rows/rows"]);
+
+    // Copies inside that engine: from the snapshot (its 3 rows) and from the running
+    // sandbox (all 4); `--on auto` with --data follows the data.
+    env.kinfra(
+        &repo,
+        &["sandbox", "create", "b", "--data", "base", "--on", "rem"],
+    )
+    .success()
+    .stderr_has("Copied its data from snapshot base");
+    env.kinfra(
+        &repo,
+        &["sandbox", "create", "c", "--data", "a", "--on", "auto"],
+    )
+    .success()
+    .stderr_has("--on auto with --data: the engine rem");
+    assert_eq!(rows_of(&sock, "rmtdata--b"), "1\n2\n3\n");
+    assert_eq!(rows_of(&sock, "rmtdata--c"), "1\n2\n3\n4\n");
+    let side: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(side_file(&env)).expect("kinfra.json"))
+            .expect("JSON");
+    assert_eq!(side["placements"]["rmtdata--b"], "rem", "{side}");
+    assert_eq!(side["placements"]["rmtdata--c"], "rem", "{side}");
+    assert_eq!(side["snapshots"]["rmtdata/base"]["engine"], "rem", "{side}");
+    // Compose takes the copy's volume as its own: b starts on it, served here.
+    env.kinfra(&wt("b"), &["sandbox", "up"]).success();
+    let port_b = port_in(&wt("b"), "RD_WEB_PORT");
+    assert!(crate::harness::http_get(port_b, "/index.html").contains("ok"));
+    let cid_b = containers_on(&sock, "rmtdata--b")[0].clone();
+    assert_eq!(
+        docker_on(&sock, &["exec", &cid_b, "cat", "/rows/rows"]),
+        "1\n2\n3\n"
+    );
+
+    // A source on another engine than the new sandbox's: refused, naming both,
+    // with nothing made (no worktree, registration, placement, container or volume
+    // on either engine).
+    env.kinfra(&repo, &["sandbox", "create", "l"]).success();
+    let registered = env.registry()["instances"].clone();
+    let placements = |env: &Env| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(side_file(env)).expect("kinfra.json"),
+        )
+        .expect("JSON")["placements"]
+            .clone()
+    };
+    let placed = placements(&env);
+    for args in [
+        &["sandbox", "create", "x", "--data", "base"][..],
+        &["sandbox", "create", "x", "--data", "a"][..],
+        &["sandbox", "create", "x", "--data", "l", "--on", "rem"][..],
+    ] {
+        env.kinfra(&repo, args)
+            .code(2)
+            .stderr_has("copying between engines is not supported yet")
+            .stderr_has("engine rem")
+            .stderr_has("this machine's engine")
+            .no_panic();
+        assert!(!wt("x").exists(), "{args:?} made the worktree");
+        assert_eq!(env.registry()["instances"], registered, "{args:?}");
+        assert_eq!(placements(&env), placed, "{args:?}");
+        let nothing = (Vec::<String>::new(), Vec::<String>::new());
+        assert_eq!(left_on(&sock, "rmtdata--x"), nothing, "{args:?}");
+        let here = (
+            crate::harness::docker(&[
+                "ps",
+                "-aq",
+                "--filter",
+                "label=com.docker.compose.project=rmtdata--x",
+            ]),
+            crate::harness::docker(&[
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                "label=com.docker.compose.project=rmtdata--x",
+            ]),
+        );
+        assert_eq!(here, (String::new(), String::new()), "{args:?}");
+    }
+    // Nor is a local sandbox's data replaced from a remote snapshot.
+    env.kinfra(&wt("l"), &["sandbox", "reset", "--data", "base", "--yes"])
+        .code(2)
+        .stderr_has("copying between engines is not supported yet");
+    // The engine keeps its snapshot while one is recorded there.
+    env.kinfra(&env.work, &["engine", "rm", "rem"])
+        .code(1)
+        .stderr_has("snapshot rmtdata/base");
+
+    // A hand-edited record naming an engine kinfra did not record, or an address:
+    // refused, never dialled.
+    let marker = env.base().join("pwned");
+    let record = "rmtdata/base";
+    for bad in [
+        "ghost".to_string(),
+        "ssh://kinfrarem@10.253.0.2:2222".to_string(),
+        format!("-oProxyCommand=touch {}", marker.display()),
+    ] {
+        edit_side_file(&env, |v| {
+            v["snapshots"][record]["engine"] = bad.clone().into();
+        });
+        env.kinfra(
+            &repo,
+            &["sandbox", "create", "y", "--data", "base", "--on", "rem"],
+        )
+        .code(6)
+        .stderr_has("kinfra will not use")
+        .no_panic();
+        env.kinfra(&repo, &["snapshot", "rm", "base"])
+            .code(6)
+            .stderr_has("kinfra will not use");
+        assert!(!wt("y").exists());
+    }
+    assert!(!marker.exists(), "a record's engine was dialled");
+    edit_side_file(&env, |v| v["snapshots"][record]["engine"] = "rem".into());
+
+    // An engine that does not answer (its address moved to a closed port): its
+    // snapshot is listed as unreachable, from its record, which stays as it was.
+    let good = engines_recorded(&env)["rem"]["url"].clone();
+    edit_side_file(&env, |v| {
+        v["engines"]["rem"]["url"] = "ssh://kinfrarem@10.253.0.2:2223".into();
+    });
+    let listed = env.kinfra(&repo, &["snapshot", "list", "--json"]).json();
+    let base = &listed["snapshots"][0];
+    assert_eq!(
+        (&base["name"], &base["engine"], &base["reachable"]),
+        (&"base".into(), &"rem".into(), &false.into()),
+        "{listed}"
+    );
+    assert!(
+        base["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not reachable"),
+        "{listed}"
+    );
+    env.kinfra(&repo, &["snapshot", "list"])
+        .success()
+        .stdout_has("rem (unreachable)");
+    let side: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(side_file(&env)).expect("kinfra.json"))
+            .expect("JSON");
+    assert_eq!(side["snapshots"][record]["engine"], "rem", "{side}");
+    edit_side_file(&env, |v| v["engines"]["rem"]["url"] = good.clone());
+
+    // Fixed ports must be free on both machines: one held on the engine's machine
+    // (a listener there, not a container's published port), then one held here.
+    env.kinfra(&repo, &["sandbox", "create", "g", "--on", "rem"])
+        .success();
+    let port_g = port_in(&wt("g"), "RD_WEB_PORT");
+    let p = port_g.to_string();
+    let holder = docker_on(
+        &sock,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "host",
+            "busybox:1.35",
+            "httpd",
+            "-f",
+            "-p",
+            &p,
+        ],
+    );
+    env.kinfra(&wt("g"), &["sandbox", "up"])
+        .code(3)
+        .stderr_has(&p)
+        .stderr_has("on the machine of the engine rem");
+    assert!(containers_on(&sock, "rmtdata--g").is_empty());
+    docker_on(&sock, &["rm", "-f", holder.trim()]);
+    let here = std::net::TcpListener::bind(("127.0.0.1", port_g)).expect("hold the port here");
+    env.kinfra(&wt("g"), &["sandbox", "up"])
+        .code(3)
+        .stderr_has(&p)
+        .stderr_has("on this machine");
+    assert!(containers_on(&sock, "rmtdata--g").is_empty());
+    drop(here);
+
+    // Removed on its engine, with its record.
+    env.kinfra(&repo, &["snapshot", "rm", "base"]).success();
+    assert!(
+        docker_on(&sock, &["volume", "ls", "-q", "--filter", snap_label])
+            .trim()
+            .is_empty()
+    );
+    assert!(
+        env.kinfra(&repo, &["snapshot", "list", "--json"]).json()["snapshots"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+    for n in ["a", "b", "c", "g", "l"] {
+        env.kinfra(&repo, &["sandbox", "destroy", n]).success();
+    }
     env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
 }
 

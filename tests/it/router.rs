@@ -1005,4 +1005,22 @@ fn a_sandbox_with_a_port_table_is_reached_by_name() {
     env.kinfra_env(&repo, &["url", "api", "--routed"], &vars)
         .success()
         .stdout_has(&format!("http://api.{id}.localhost:{ROUTER_TABLE}/api/v1"));
+    // .env.sandbox is anyone's to edit: a port written there (another service's)
+    // never becomes where the name goes; the table and the registry's slot decide.
+    let _other = Backend::start("elsewhere", ROUTER_TABLE + 1);
+    let edited = text.replace(
+        &format!("KTRDR_API_PORT={api}"),
+        &format!("KTRDR_API_PORT={}", ROUTER_TABLE + 1),
+    );
+    assert_ne!(edited, text, "the edit changes the file");
+    std::fs::write(repo.join(".env.sandbox"), edited).expect("edit .env.sandbox");
+    r.run(&["router", "stop"]).success();
+    let r = RouterGuard::start(&env, ROUTER_TABLE);
+    let again = routed_get(
+        ROUTER_TABLE,
+        &format!("api.{id}.localhost:{ROUTER_TABLE}"),
+        "/z",
+    );
+    assert!(again.contains("tbl-api path=/z"), "{again}");
+    drop(r);
 }

@@ -51,20 +51,20 @@ pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResul
         Some(d) => Some(crate::data::resolve_source(ctx, stack, d, true)?),
         None => None,
     };
+    // With --data the sandbox goes where the data is (`--on auto` follows it; any
+    // other engine is refused, before anything is made).
+    let on = match &source {
+        Some(src) => crate::data::placement_for(ctx, stack, src, a.on.as_deref())?,
+        None => crate::instance::placement::resolve_on(ctx, stack, a.on.as_deref())?,
+    };
     let opts = CreateOptions {
         name: a.name,
         branch: a.branch,
         base: a.base,
         slot,
-        on: crate::instance::placement::resolve_on(ctx, stack, a.on.as_deref())?,
+        on,
         ..Default::default()
     };
-    if let Some(src) = &source {
-        crate::data::same_engine(src, opts.on.as_deref())?;
-    }
-    if opts.on.is_some() && source.is_some() {
-        return Err(crate::cli::error::CliError::DataWithOn);
-    }
     let inst = match &source {
         Some(src) => {
             let (inst, copied) = crate::data::create(

@@ -81,55 +81,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::cli::error::C
             ));
             Ok(0)
         }
-        SnapshotCmd::List(a) => {
-            let answer = data::snapshots(ctx, stack, a.all)?;
-            if a.json {
-                crate::outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&answer).unwrap_or_default()
-                );
-                return Ok(0);
-            }
-            let rows = answer.snapshots;
-            if rows.is_empty() {
-                crate::outln!(
-                    "no snapshots of {} (`kinfra snapshot save NAME` makes one)",
-                    stack.name
-                );
-                return Ok(0);
-            }
-            crate::outln!(
-                "{:<24} {:>10} {:<10} {:<28} {:<12} VOLUMES",
-                "NAME",
-                "SIZE",
-                "AGE",
-                "SOURCE",
-                "COMMIT"
-            );
-            for r in rows {
-                let s = &r.snapshot;
-                let size = r
-                    .bytes
-                    .map(crate::support::units::human_bytes)
-                    .unwrap_or_else(|| "incomplete".into());
-                let keys: Vec<&str> = s.volumes.iter().map(|v| v.key.as_str()).collect();
-                let name = if a.all {
-                    format!("{}/{}", s.project, s.name)
-                } else {
-                    s.name.clone()
-                };
-                crate::outln!(
-                    "{:<24} {:>10} {:<10} {:<28} {:<12} {}",
-                    name,
-                    size,
-                    age(&s.created),
-                    s.source,
-                    s.commit,
-                    keys.join(",")
-                );
-            }
-            Ok(0)
-        }
+        SnapshotCmd::List(a) => print_list(ctx, stack, &a),
         SnapshotCmd::Rm(a) => {
             let s = data::remove(ctx, stack, &a.name)?;
             ctx.reporter.success(&format!(
@@ -140,6 +92,70 @@ pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::cli::error::C
             Ok(0)
         }
     }
+}
+
+/// `snapshot list`: a table, or the JSON document (`--json`, as MCP's).
+fn print_list(ctx: &Context, stack: &Stack, a: &ListArgs) -> crate::cli::error::CliResult<i32> {
+    let answer = data::snapshots(ctx, stack, a.all)?;
+    if a.json {
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&answer).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    let rows = answer.snapshots;
+    if rows.is_empty() {
+        crate::outln!(
+            "no snapshots of {} (`kinfra snapshot save NAME` makes one)",
+            stack.name
+        );
+        return Ok(0);
+    }
+    crate::outln!(
+        "{:<24} {:>10} {:<10} {:<28} {:<12} {:<16} VOLUMES",
+        "NAME",
+        "SIZE",
+        "AGE",
+        "SOURCE",
+        "COMMIT",
+        "ENGINE"
+    );
+    for r in rows {
+        let s = &r.snapshot;
+        let size = r
+            .bytes
+            .map(crate::support::units::human_bytes)
+            .unwrap_or_else(|| "incomplete".into());
+        let keys: Vec<&str> = s.volumes.iter().map(|v| v.key.as_str()).collect();
+        let name = if a.all {
+            format!("{}/{}", s.project, s.name)
+        } else {
+            s.name.clone()
+        };
+        // Where its volumes live; one that did not answer is still listed.
+        let engine = match (&s.engine, r.reachable) {
+            (None, _) => "local".to_string(),
+            (Some(e), true) => e.clone(),
+            (Some(e), false) => format!("{e} (unreachable)"),
+        };
+        let volumes = if r.reachable {
+            keys.join(",")
+        } else {
+            "?".into()
+        };
+        crate::outln!(
+            "{:<24} {:>10} {:<10} {:<28} {:<12} {:<16} {}",
+            name,
+            size,
+            age(&s.created),
+            s.source,
+            s.commit,
+            engine,
+            volumes
+        );
+    }
+    Ok(0)
 }
 
 /// "5 min", "3 h", "2 d" since an ISO time ("" when it does not parse).
