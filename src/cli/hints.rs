@@ -68,6 +68,28 @@ pub fn setup_error_hint(e: &SetupError) -> Option<String> {
     }
 }
 
+/// The engine the docker CLI talks to does not answer: what to do depends on what
+/// chose it (the default socket, an engine kinfra forwards, the user's setting).
+fn docker_unavailable_hint(host: &str, via: &str) -> String {
+    if via == "the default socket" {
+        "start the Docker engine (Docker Desktop, or `sudo systemctl start docker`) and try again"
+            .into()
+    } else if let Some(engine) = via.strip_prefix("kinfra engine ") {
+        format!(
+            "the connection to the engine {engine} dropped or its Docker stopped: run the command again (kinfra connects again; `kinfra engine list` says whether it answers)"
+        )
+    } else {
+        format!(
+            "the docker CLI talks to {} (set by {via}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
+            if host.is_empty() {
+                "an unknown endpoint"
+            } else {
+                host
+            },
+        )
+    }
+}
+
 /// What to do about an engine that cannot host sandboxes.
 fn unfit_hint(why: &Unfit) -> &'static str {
     match why {
@@ -244,19 +266,7 @@ fn run_hint(e: &Error) -> Option<String> {
              (the code is mirrored there, the ports forwarded here). Otherwise use the local engine (unset DOCKER_HOST, or `docker context use default`). \
              Read-only commands (`list`, `status`, `logs`) still work".into(),
         Error::Tools(ToolsError::DockerUnavailable { endpoint, .. }) => {
-            let (host, via) = &**endpoint;
-            if via == "the default socket" {
-                "start the Docker engine (Docker Desktop, or `sudo systemctl start docker`) and try again".into()
-            } else if let Some(engine) = via.strip_prefix("kinfra engine ") {
-                format!(
-                    "the connection to the engine {engine} dropped or its Docker stopped: run the command again (kinfra connects again; `kinfra engine list` says whether it answers)"
-                )
-            } else {
-                format!(
-                    "the docker CLI talks to {} (set by {via}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
-                    if host.is_empty() { "an unknown endpoint" } else { host.as_str() },
-                )
-            }
+            docker_unavailable_hint(&endpoint.0, &endpoint.1)
         }
         Error::Tools(ToolsError::NoCompose) => if cfg!(target_os = "macos") {
             "Docker Desktop includes Compose (check it is running and up to date); with Homebrew's docker CLI: `brew install docker-compose`".into()

@@ -132,7 +132,7 @@ impl Engine {
     /// `docker -H …`: through the engine's forwarded socket when that answers now
     /// (no SSH login), else over Docker's SSH transport. For looks at an engine
     /// outside any instance's command (`engine add`, `list`); a command on an
-    /// instance sends its calls where [`remote::enter`] chose.
+    /// instance sends its calls where [`remote::connect`] chose.
     pub fn docker(&self) -> Cmd {
         Cmd::new("docker").arg("-H").arg(self.live_host())
     }

@@ -38,11 +38,25 @@ const ANSWERS: &str = "docker version --format '{{.Server.Version}}'";
 /// machine and its Docker engine answer (seconds, not the kernel's minutes: exit 7
 /// naming it): through its Docker socket forwarded over the engine's one SSH
 /// connection (made when it is not up), else over Docker's SSH transport.
-pub fn enter(ctx: &Context, e: &Engine) -> Result<()> {
+pub fn connect(ctx: &Context, e: &Engine) -> Result<()> {
     if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| n == e.name) {
         return Ok(());
     }
     let host = docker_host(ctx, e)?;
+    Ok(crate::tools::docker::use_engine(&e.name, &host)?)
+}
+
+/// As [`connect`], for a look at an engine outside a command on one of its
+/// sandboxes (another engine's snapshots): its forwarded socket when that answers
+/// now, else Docker's SSH transport; no connection is made for it.
+pub fn enter(e: &Engine) -> Result<()> {
+    if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| n == e.name) {
+        return Ok(());
+    }
+    let host = e.live_host();
+    if host == e.url {
+        answers(e)?;
+    }
     Ok(crate::tools::docker::use_engine(&e.name, &host)?)
 }
 
@@ -180,7 +194,7 @@ fn answers(e: &Engine) -> Result<()> {
 pub fn route(ctx: &Context, id: &str) -> Result<Option<Engine>> {
     let placed = placement(ctx, id)?;
     if let Some(e) = &placed {
-        enter(ctx, e)?;
+        connect(ctx, e)?;
     } else if let Some((name, _)) = crate::tools::docker::engine_in_use() {
         return Err(EngineError::OnAnotherEngine {
             engine: name.clone(),

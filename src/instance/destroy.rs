@@ -86,7 +86,7 @@ fn remote_of(
         }
         Err(err) => return Err(err.into()),
     };
-    let Err(err) = crate::engine::remote::enter(ctx, &e) else {
+    let Err(err) = crate::engine::remote::connect(ctx, &e) else {
         return Ok((Some(e), None));
     };
     if !force {

@@ -223,7 +223,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     // does not answer fails here, fast); the code and ports follow below.
     let engine = crate::engine::remote::placement(ctx, inst.id())?;
     match &engine {
-        Some(e) => crate::engine::remote::enter(ctx, e)?,
+        Some(e) => crate::engine::remote::connect(ctx, e)?,
         None => docker::ensure_local_endpoint()?,
     }
     let compose = Compose::detect(&ctx.home)?;
