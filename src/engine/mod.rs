@@ -102,7 +102,18 @@ impl Engine {
     /// The control socket, when it is there (a socket whose master is gone makes
     /// ssh say so and log in on its own: `ControlMaster=no` never starts one).
     fn live_control(&self) -> Option<&Path> {
-        self.control.as_deref().filter(|c| c.exists())
+        self.control
+            .as_deref()
+            .filter(|c| c.exists() && self.connection_is_to_this_address())
+    }
+
+    /// Whether the connection under kinfra's home was made to the address this
+    /// record names now: after the record's address changed (the machine moved),
+    /// a connection still up to the old one is not this engine's.
+    pub fn connection_is_to_this_address(&self) -> bool {
+        self.control.as_deref().is_some_and(|c| {
+            std::fs::read_to_string(c.with_extension("url")).is_ok_and(|u| u == self.url)
+        })
     }
 
     /// `-o ControlMaster=no -o ControlPath=…` when the engine's connection is up.
@@ -141,7 +152,12 @@ impl Engine {
     /// the engine's `ssh://` address. Starts nothing.
     pub fn live_host(&self) -> String {
         match &self.socket {
-            Some(s) if socket::ping(s, Duration::from_secs(5)).is_ok() => socket::unix_host(s),
+            Some(s)
+                if self.connection_is_to_this_address()
+                    && socket::ping(s, Duration::from_secs(5)).is_ok() =>
+            {
+                socket::unix_host(s)
+            }
             _ => self.url.clone(),
         }
     }

@@ -85,7 +85,14 @@ fn docker_host(ctx: &Context, e: &Engine) -> Result<String> {
         return Ok(e.url.clone());
     };
     // The forward is there and Docker answers through it: no login at all.
-    match socket::ping(&local, PING) {
+    let ours = e.connection_is_to_this_address();
+    match socket::ping(&local, PING).and_then(|()| {
+        if ours {
+            Ok(())
+        } else {
+            Err(Ping::NoAnswer("made for another address".into()))
+        }
+    }) {
         Ok(()) => return Ok(socket::unix_host(&local)),
         // Its connection went silent: Docker's own transport says what is wrong.
         Err(Ping::Silent) => {
@@ -540,13 +547,21 @@ pub fn stop_keeper(ctx: &Context, id: &str) {
     let _ = std::fs::remove_file(f.with_extension("lock"));
 }
 
+/// Whether the engine's connection is up, to the address it has now (one up to
+/// an address the record no longer names is ended: it reaches another place).
 pub(crate) fn connected(ctx: &Context, e: &Engine) -> bool {
-    mux(ctx, e, "check")
+    let up = mux(ctx, e, "check")
         .arg("--")
         .arg(&e.target.host)
         .timeout(Duration::from_secs(5))
         .run()
-        .is_ok()
+        .is_ok();
+    let made_for = std::fs::read_to_string(control_path(ctx, e).with_extension("url"));
+    if up && !made_for.is_ok_and(|u| u == e.url) {
+        disconnect(ctx, e);
+        return false;
+    }
+    up
 }
 
 /// Removes the instance's mirror on the engine's machine (and nothing else).
@@ -614,6 +629,11 @@ pub fn ensure_connection(ctx: &Context, e: &Engine) -> Result<()> {
         .spawn_service(log)
         .map_err(|err| e.unreachable(err))?;
     let deadline = Instant::now() + Duration::from_secs(CONNECT_SECS + 10);
+    // The address it is made to, beside it: a later record with another one does
+    // not use it ([`Engine::connection_is_to_this_address`]).
+    let made_for = sock.with_extension("url");
+    crate::support::fsutil::write_atomic(&made_for, e.url.as_bytes(), Some(0o600))
+        .map_err(|err| EngineError::io("could not write", &made_for, err))?;
     while Instant::now() < deadline {
         if check() {
             // Its Docker socket comes with every connection (the keeper's too).
