@@ -887,6 +887,11 @@ mod tests {
             "{s}"
         );
         std::fs::write(&sock, "").unwrap();
+        // A connection made to another address is not used.
+        std::fs::write(sock.with_extension("url"), "ssh://dev@elsewhere").unwrap();
+        assert!(!rsync_shell(&e).contains("ControlPath"));
+        // One made to this address is.
+        std::fs::write(sock.with_extension("url"), &e.url).unwrap();
         let s = rsync_shell(&e);
         assert!(
             s.ends_with(&format!(
