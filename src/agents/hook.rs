@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::instance::error::{Error, Result};
+use crate::agents::error::{AgentsError, NotOurs, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Destroyed};
 use crate::stack::Stack;
 use crate::state::context::Context;
@@ -30,15 +30,11 @@ pub fn read_one(r: impl Read) -> Result<Value> {
     let mut it = serde_json::Deserializer::from_reader(r).into_iter::<Value>();
     match it.next() {
         Some(Ok(v)) if v.is_object() => Ok(v),
-        Some(Ok(v)) => Err(Error::BadHookInput {
-            why: format!("is not a JSON object: {v}"),
+        Some(Ok(v)) => Err(AgentsError::HookInputNotObject {
+            value: v.to_string(),
         }),
-        Some(Err(e)) => Err(Error::BadHookInput {
-            why: format!("is not valid JSON: {e}"),
-        }),
-        None => Err(Error::BadHookInput {
-            why: "was empty: expected one JSON object on stdin".into(),
-        }),
+        Some(Err(source)) => Err(AgentsError::HookInputNotJson { source }),
+        None => Err(AgentsError::HookInputEmpty),
     }
 }
 
@@ -69,8 +65,8 @@ fn ctx_at(ctx: &Context, p: &Payload) -> Context {
 /// `WorktreeCreate`: a sandbox named after the worktree; returns its path (the one
 /// thing the hook prints on stdout).
 pub fn worktree_create(ctx: &Context, stack: &Stack, p: &Payload) -> Result<PathBuf> {
-    let name = p.name.clone().ok_or_else(|| Error::BadHookInput {
-        why: "has no worktree name (`name` or `worktree_name`)".into(),
+    let name = p.name.clone().ok_or(AgentsError::HookInputLacks {
+        field: "worktree name (`name` or `worktree_name`)",
     })?;
     let inst = instance::create(
         &ctx_at(ctx, p),
@@ -92,11 +88,11 @@ pub fn worktree_create(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Path
 /// made) is refused with exit 5 and left exactly as it is: the hook is called with
 /// whatever path the payload names, and deleting is never the safe guess.
 pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Destroyed> {
-    let path = p.worktree_path.clone().ok_or_else(|| Error::BadHookInput {
-        why: "has no `worktree_path`".into(),
+    let path = p.worktree_path.clone().ok_or(AgentsError::HookInputLacks {
+        field: "`worktree_path`",
     })?;
     let reg = ctx.registry().load()?;
-    let refuse = |why: String| Error::NotKinfraWorktree {
+    let refuse = |why: NotOurs| AgentsError::NotKinfraWorktree {
         path: path.clone(),
         why,
     };
@@ -105,14 +101,14 @@ pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Dest
         .as_ref()
         .is_some_and(|e| crate::support::fsutil::same_path(Path::new(&e.path), &path))
     {
-        return Err(refuse("it is local-prod's clone".into()));
+        return Err(refuse(NotOurs::LocalProd));
     }
     let Some(entry) = reg
         .instances
         .values()
         .find(|e| crate::support::fsutil::same_path(Path::new(&e.path), &path))
     else {
-        return Err(refuse("no kinfra sandbox is registered there".into()));
+        return Err(refuse(NotOurs::Unregistered));
     };
     let created = reg
         .kinfra
@@ -120,12 +116,11 @@ pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Dest
         .iter()
         .any(|c| crate::support::fsutil::same_path(Path::new(c), &path));
     if !entry.is_worktree || !created || !path.join(".git").is_file() {
-        return Err(refuse(format!(
-            "{} is registered there, but it is not a git worktree kinfra created (a main clone registered with `sandbox init` is never removed by the hook)",
-            entry.instance_id
-        )));
+        return Err(refuse(NotOurs::NotCreated {
+            id: entry.instance_id.clone(),
+        }));
     }
-    instance::destroy(
+    Ok(instance::destroy(
         &ctx_at(ctx, p),
         stack,
         &DestroyOptions {
@@ -133,7 +128,7 @@ pub fn worktree_remove(ctx: &Context, stack: &Stack, p: &Payload) -> Result<Dest
             keep_worktree: false,
             force: false,
         },
-    )
+    )?)
 }
 
 /// The hook entries `install` adds, by event.
@@ -147,22 +142,24 @@ pub fn entries(program: &str) -> Vec<(&'static str, String)> {
 /// Pure: `settings` with kinfra's hook commands added where missing. Returns whether
 /// anything changed. Other hooks, keys and their order are kept.
 pub fn merge(settings: &mut Value, program: &str) -> Result<bool> {
-    let obj = settings.as_object_mut().ok_or(Error::BadSettings {
+    let obj = settings.as_object_mut().ok_or(AgentsError::BadSettings {
         what: "the settings file".into(),
         expected: "a JSON object",
     })?;
     let hooks = obj.entry("hooks").or_insert_with(|| json!({}));
-    let hooks = hooks.as_object_mut().ok_or(Error::BadSettings {
+    let hooks = hooks.as_object_mut().ok_or(AgentsError::BadSettings {
         what: "`hooks` in the settings file".into(),
         expected: "an object",
     })?;
     let mut changed = false;
     for (event, command) in entries(program) {
         let list = hooks.entry(event).or_insert_with(|| json!([]));
-        let list = list.as_array_mut().ok_or_else(|| Error::BadSettings {
-            what: format!("`hooks.{event}` in the settings file"),
-            expected: "a list",
-        })?;
+        let list = list
+            .as_array_mut()
+            .ok_or_else(|| AgentsError::BadSettings {
+                what: format!("`hooks.{event}` in the settings file"),
+                expected: "a list",
+            })?;
         let present = list.iter().any(|group| {
             group["hooks"]
                 .as_array()
@@ -182,25 +179,25 @@ pub fn install(dir: &Path, program: &str) -> Result<(PathBuf, bool)> {
     let path = dir.join(".claude").join("settings.local.json");
     let mut settings = match std::fs::read_to_string(&path) {
         Ok(text) => {
-            serde_json::from_str::<Value>(&text).map_err(|source| Error::SettingsNotJson {
+            serde_json::from_str::<Value>(&text).map_err(|source| AgentsError::SettingsNotJson {
                 path: path.clone(),
                 source,
             })?
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
-        Err(e) => return Err(Error::io("could not read", &path, e)),
+        Err(e) => return Err(AgentsError::io("could not read", &path, e)),
     };
     let changed = merge(&mut settings, program)?;
     if changed {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io("could not create", parent, e))?;
+                .map_err(|e| AgentsError::io("could not create", parent, e))?;
         }
         let mut text = serde_json::to_string_pretty(&settings)
-            .map_err(|source| Error::Unencodable { source })?;
+            .map_err(|source| AgentsError::SettingsUnencodable { source })?;
         text.push('\n');
         crate::support::fsutil::write_atomic(&path, text.as_bytes(), Some(0o644))
-            .map_err(|e| Error::io("could not write", &path, e))?;
+            .map_err(|e| AgentsError::io("could not write", &path, e))?;
     }
     Ok((path, changed))
 }

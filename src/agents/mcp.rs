@@ -24,11 +24,10 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-use crate::data::error::{DataError, DataHint};
-use crate::instance::error::{Error, Result};
+use crate::agents::error::{AgentsError, AgentsHint, Result};
 use crate::instance::{self, CreateOptions, DestroyOptions, Instance, UpOptions};
 use crate::stack::Stack;
-use crate::state::context::{Context, Recorder};
+use crate::state::context::{Context, Hinter, Recorder};
 use crate::state::home::Home;
 
 mod params;
@@ -42,15 +41,18 @@ pub use params::*;
 /// object (`-32602`), and the SDK would drop the first and misname the second. The
 /// rest goes to the SDK through an in-memory pipe; one writer puts whole lines on
 /// stdout, so answers never interleave.
-pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: DataHint) -> Result<()> {
+pub fn serve(
+    stack: Stack,
+    home: Home,
+    cwd: PathBuf,
+    hint: AgentsHint,
+    warning: Hinter,
+) -> Result<()> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| Error::McpFailed {
-            what: "could not start the MCP runtime",
-            why: source.to_string(),
-        })?;
+        .map_err(|source| AgentsError::McpRuntime { source })?;
     rt.block_on(async move {
         let (client_end, server_end) = tokio::io::duplex(1 << 16);
         let (from_sdk, mut to_sdk) = tokio::io::split(client_end);
@@ -96,22 +98,18 @@ pub fn serve(stack: Stack, home: Home, cwd: PathBuf, hint: DataHint) -> Result<(
             // End of input: the SDK sees it and the session ends.
             let _ = to_sdk.shutdown().await;
         });
-        let server = Server::new(stack, home, cwd, hint);
+        let server = Server::new(stack, home, cwd, hint, warning);
         let service = server
             .serve(server_end)
             .await
-            .map_err(|e| Error::McpFailed {
-                what: "MCP session failed to start",
-                why: e.to_string(),
+            .map_err(|source| AgentsError::McpStart {
+                source: Box::new(source),
             })?;
         let ended = service.waiting().await;
         reader.abort();
         let _ = sdk_out.await;
         let _ = writer.await;
-        ended.map_err(|e| Error::McpFailed {
-            what: "MCP session ended with an error",
-            why: e.to_string(),
-        })?;
+        ended.map_err(|source| AgentsError::McpEnded { source })?;
         Ok(())
     })
 }
@@ -196,7 +194,9 @@ pub struct Server {
     cwd: PathBuf,
     /// What to do about an error: the CLI's hints, handed in by the edge that
     /// started the server.
-    hint: DataHint,
+    hint: AgentsHint,
+    /// What to do about a warning's cause (the CLI's words too), for the messages.
+    warning: Hinter,
     #[allow(dead_code)] // read by the tool_handler macro
     tool_router: ToolRouter<Self>,
 }
@@ -207,7 +207,7 @@ pub fn exit_class(code: i32) -> &'static str {
 }
 
 /// Pure: an error as the tool's structured error result.
-pub fn error_value(e: &DataError, messages: &[String], hint: DataHint) -> Value {
+pub fn error_value(e: &AgentsError, messages: &[String], hint: AgentsHint) -> Value {
     let mut causes = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -242,12 +242,13 @@ fn timeout(secs: Option<u64>, default: u64) -> Duration {
 }
 
 impl Server {
-    pub fn new(stack: Stack, home: Home, cwd: PathBuf, hint: DataHint) -> Self {
+    pub fn new(stack: Stack, home: Home, cwd: PathBuf, hint: AgentsHint, warning: Hinter) -> Self {
         Server {
             stack: Arc::new(stack),
             home,
             cwd,
             hint,
+            warning,
             tool_router: Self::tool_router(),
         }
     }
@@ -262,14 +263,14 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData>
     where
         T: serde::Serialize + Send + 'static,
-        F: FnOnce(&Context, &Stack) -> crate::data::error::Result<T> + Send + 'static,
+        F: FnOnce(&Context, &Stack) -> Result<T> + Send + 'static,
     {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         // Messages are kept for the result, and sent on as progress.
         let reporter = Arc::new(Recorder::with_sink(move |l| {
             let _ = tx.send(l.to_string());
         }));
-        let ctx = Context::new(&self.home, &self.cwd, reporter.clone());
+        let ctx = Context::new(&self.home, &self.cwd, reporter.clone()).with_hinter(self.warning);
         let stack = Arc::clone(&self.stack);
         let token = progress
             .as_ref()
@@ -319,7 +320,7 @@ impl Server {
     }
 }
 
-fn find(ctx: &Context, stack: &Stack, name: Option<&str>) -> Result<Instance> {
+fn find(ctx: &Context, stack: &Stack, name: Option<&str>) -> crate::Result<Instance> {
     instance::here_or_named(ctx, stack, name)
 }
 
@@ -366,7 +367,7 @@ impl Server {
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
             let inst = find(ctx, stack, p.name.as_deref())?;
-            Ok(instance::kept_secrets::status(ctx, stack, &inst))
+            Ok(instance::host::kept_secrets::status(ctx, stack, &inst))
         })
         .await
     }
@@ -409,7 +410,7 @@ impl Server {
                     v["data"] = json!({ "source": source.record(), "copy": copied });
                     Ok(v)
                 }
-                None if p.online => Err(crate::Error::OnlineWithoutData.into()),
+                None if p.online => Err(AgentsError::OnlineWithoutData),
                 None => Ok(describe(stack, &instance::create(ctx, stack, &opts)?)),
             }
         })
@@ -444,8 +445,10 @@ impl Server {
         description = "This project's data snapshots: name, size, creation time, source instance and its commit, volumes. Same JSON as `kinfra snapshot list --json`."
     )]
     async fn snapshot_list(&self) -> std::result::Result<CallToolResult, ErrorData> {
-        self.call(None, |ctx, stack| crate::data::snapshots(ctx, stack, false))
-            .await
+        self.call(None, |ctx, stack| {
+            Ok(crate::data::snapshots(ctx, stack, false)?)
+        })
+        .await
     }
 
     #[tool(description = "Remove a data snapshot. Sandboxes made from it keep their data.")]
@@ -454,7 +457,7 @@ impl Server {
         Parameters(p): Parameters<SnapshotNameParams>,
     ) -> std::result::Result<CallToolResult, ErrorData> {
         self.call(None, move |ctx, stack| {
-            crate::data::remove(ctx, stack, &p.name)
+            Ok(crate::data::remove(ctx, stack, &p.name)?)
         })
         .await
     }
@@ -502,7 +505,7 @@ impl Server {
             let inst = find(ctx, stack, p.name.as_deref())?;
             if let Some(on) = &p.on {
                 if inst.kind != instance::Kind::Sandbox {
-                    return Err(crate::Error::OnForLocalProd.into());
+                    return Err(AgentsError::OnForLocalProd);
                 }
                 instance::placement::place_for_up(ctx, stack, inst.id(), on)?;
             }

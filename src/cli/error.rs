@@ -20,6 +20,9 @@ pub enum CliError {
     /// What the router said (starting, stopping, asking it); its kind and hints are its own.
     #[error(transparent)]
     Router(Box<crate::router::error::RouterError>),
+    /// What the hooks or the MCP server said; its kind and hints are its own.
+    #[error(transparent)]
+    Agents(Box<crate::agents::error::AgentsError>),
     /// What the installer or the demo said; its kind and hints are its own.
     #[error(transparent)]
     Setup(Box<crate::setup::error::SetupError>),
@@ -76,6 +79,7 @@ impl CliError {
             CliError::Lib(e) => e.exit_kind(),
             CliError::Data(e) => e.exit_kind(),
             CliError::Router(e) => e.exit_kind(),
+            CliError::Agents(e) => e.exit_kind(),
             CliError::Setup(e) => e.exit_kind(),
             CliError::ScriptUnwritable { .. } => ExitKind::Failure,
             CliError::BadSlot { .. }
@@ -100,6 +104,7 @@ impl CliError {
             CliError::Lib(e) => super::hints::hint(e),
             CliError::Data(e) => super::hints::data_hint(e),
             CliError::Router(e) => super::hints::router_hint(e),
+            CliError::Agents(e) => super::hints::agents_hint(e),
             CliError::Setup(e) => super::hints::setup_error_hint(e),
             _ => None,
         }
@@ -121,6 +126,12 @@ impl From<crate::data::error::DataError> for CliError {
 impl From<crate::router::error::RouterError> for CliError {
     fn from(e: crate::router::error::RouterError) -> Self {
         CliError::Router(Box::new(e))
+    }
+}
+
+impl From<crate::agents::error::AgentsError> for CliError {
+    fn from(e: crate::agents::error::AgentsError) -> Self {
+        CliError::Agents(Box::new(e))
     }
 }
 

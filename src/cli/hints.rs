@@ -2,6 +2,7 @@
 //! and `doctor`). They name CLI commands and flags, so they live here, at the edge
 //! that talks to the user; the library's errors say only what failed and why.
 
+use crate::agents::error::AgentsError;
 use crate::data::error::DataError;
 use crate::engine::error::{EngineError, Unfit};
 use crate::instance::error::Error;
@@ -10,7 +11,7 @@ use crate::setup::error::SetupError;
 use crate::stack::error::StackError;
 use crate::state::error::StateError;
 use crate::support::error::SupportError;
-use crate::tools::error::ToolsError;
+use crate::tools::error::{SecretsError, ToolsError};
 
 /// What the user can do about it.
 pub fn hint(e: &Error) -> Option<String> {
@@ -36,6 +37,18 @@ pub fn data_hint(e: &DataError) -> Option<String> {
         DataError::NoData { .. } => "start the source once (`up`) so compose creates its volumes, or choose another source; [data] volumes in kinfra.toml says which volumes are data".into(),
         DataError::NoSpace { .. } => "free space in the engine (`docker system df`; Docker Desktop: Settings > Resources > disk), or remove old snapshots (`kinfra snapshot rm`); nothing was changed".into(),
         DataError::NoCopyImage { .. } => "the copy runs inside the engine from an image already present (the service's own, or busybox): `docker pull busybox` once, or start the source once so its images are there".into(),
+        _ => return None,
+    })
+}
+
+/// What the user can do about a hook's or the MCP server's failure: its own, or the
+/// layers' below.
+pub fn agents_hint(e: &AgentsError) -> Option<String> {
+    Some(match e {
+        AgentsError::Instance(e) => return hint(e),
+        AgentsError::Data(e) => return data_hint(e),
+        AgentsError::NotKinfraWorktree { .. } => "the worktree hook removes only sandboxes kinfra created; remove anything else yourself (`kinfra sandbox destroy NAME` for a registered sandbox, `git worktree remove` for a plain worktree)".into(),
+        AgentsError::SettingsNotJson { .. } => "fix it, then run `kinfra hook install` again".into(),
         _ => return None,
     })
 }
@@ -87,6 +100,39 @@ fn docker_unavailable_hint(host: &str, via: &str) -> String {
                 host
             },
         )
+    }
+}
+
+/// What to do about a failure the library reported as a warning and went on
+/// ([`crate::state::context::Hinter`]): a sandbox's secrets that could not be read.
+pub fn warning_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    e.downcast_ref::<SecretsError>().map(secrets_hint)
+}
+
+/// What to do about secrets that could not be had (the item or reference each
+/// variant names is its own).
+pub fn secrets_hint(e: &SecretsError) -> String {
+    match e {
+        SecretsError::NotInstalled => "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/), or pass --no-secrets".into(),
+        SecretsError::NotSignedIn => "run `eval $(op signin)` or set OP_SERVICE_ACCOUNT_TOKEN, or pass --no-secrets".into(),
+        SecretsError::HostVarMissing { var } => format!("export {var} in the shell that runs kinfra, or map the secret to a 1Password reference in kinfra.toml"),
+        SecretsError::Unresolved { .. } => "fix each reference named (sign in to `op`, export the variable, set BAO_ADDR and BAO_TOKEN), or pass --no-secrets to leave the secret stores out".into(),
+        SecretsError::TimedOut { .. } => "check that the 1Password CLI answers (`op whoami`; the desktop app may be waiting for approval), or pass --no-secrets".into(),
+        SecretsError::ItemMissing { item }
+        | SecretsError::ItemUnavailable { item, .. }
+        | SecretsError::Garbage { item, .. } => format!("check that the item {item:?} exists in your vault (`op item get {item}`), or pass --no-secrets"),
+    }
+}
+
+/// What to do about one of `doctor`'s findings in kinfra's own state.
+pub fn doctor_fix(f: &crate::setup::checkup::Fix) -> String {
+    use crate::setup::checkup::Fix;
+    match f {
+        Fix::Description => "fix the file it names (`kinfra stack check` says more)".into(),
+        Fix::StaleEntries | Fix::OrphanedProjects => "kinfra sandbox prune".into(),
+        Fix::LocalProdPortsHeld { port } => format!(
+            "stop what holds them before `kinfra local-prod up`; `lsof -iTCP:{port} -sTCP:LISTEN` names a process"
+        ),
     }
 }
 
@@ -213,13 +259,12 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::Tools(ToolsError::ComposeConfig { .. }) => "compose's own message is the cause above (`docker compose config` shows the same); fix the compose file or the variables it reads, then run the command again".into(),
         Error::GateFailed { .. } => "see the failing check and its service's last log lines above; volumes that held data were kept. Run `up` again once fixed; `up --keep-on-failure` leaves the containers for `logs SERVICE` and `shell SERVICE`".into(),
         Error::WouldLoseWork { .. } => "commit it (on a branch: the branch stays when the worktree goes), or pass --force to destroy anyway".into(),
-        Error::NotKinfraWorktree { .. } => "the worktree hook removes only sandboxes kinfra created; remove anything else yourself (`kinfra sandbox destroy NAME` for a registered sandbox, `git worktree remove` for a plain worktree)".into(),
-        Error::SecretsRequired { item, source } => format!(
+        Error::SecretsRequired { source, .. } => format!(
             "{}. local-prod does not start on insecure defaults by itself (a new database would keep them); \
              pass --no-secrets to do so on purpose",
-            source.hint(item).trim_end_matches(", or pass --no-secrets")
+            secrets_hint(source).trim_end_matches(", or pass --no-secrets")
         ),
-        Error::SecretRefs(x) => x.hint(""),
+        Error::SecretRefs(x) => secrets_hint(x),
         Error::Support(SupportError::Interrupted) => "what this start created was removed and what it started was stopped; volumes that held data were kept. Run `up` again to start".into(),
         Error::NotAllowed { .. } => "read them in kinfra.toml; to let them run, `kinfra stack allow` (asked again whenever they change)".into(),
         Error::PrepareFailed { .. } => "nothing was started; fix the step (its output is above) and run `up` again".into(),
@@ -228,7 +273,7 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::OverBudget { room_asked: true, .. } => format!(
             "no idle sandbox could make room (local-prod, a sandbox a command is working on, and one used in the last {} s are never stopped for another): \
              pass --wait to start when there is room, or stop a stack (`kinfra sandbox down NAME`); limits: {} and {} (default: the engine's memory)",
-            crate::instance::room::MIN_IDLE.as_secs(),
+            crate::instance::placement::room::MIN_IDLE.as_secs(),
             crate::support::env_vars::EnvVars::KINFRA_MAX_RUNNING,
             crate::support::env_vars::EnvVars::KINFRA_MEMORY_BUDGET
         ),
@@ -352,6 +397,36 @@ mod tests {
         assert_eq!(
             router_hint(&RouterError::from(Error::NoLocalProd)),
             hint(&Error::NoLocalProd)
+        );
+    }
+
+    /// A warning's cause is worded here, not in the library: the secrets' hints
+    /// name the CLI's flag, and reach a context only through the hinter the edge
+    /// gives it (a context without one reports the warning alone).
+    #[test]
+    fn a_warnings_hint_is_the_edges() {
+        let e = SecretsError::NotSignedIn;
+        let ctx = crate::state::context::Context::new(
+            std::path::Path::new("/nowhere"),
+            std::path::Path::new("/nowhere"),
+            std::sync::Arc::new(crate::state::context::Recorder::default()),
+        );
+        assert_eq!(ctx.hint(&e), None);
+        let ctx = ctx.with_hinter(warning_hint);
+        assert!(ctx.hint(&e).unwrap().contains("--no-secrets"));
+        assert_eq!(ctx.hint(&std::io::Error::other("x")), None);
+        let item = SecretsError::ItemMissing {
+            item: "shop-dev".into(),
+        };
+        assert!(secrets_hint(&item).contains("op item get shop-dev"));
+        let required = Error::SecretsRequired {
+            item: "shop-prod".into(),
+            source: SecretsError::NotSignedIn,
+        };
+        let h = hint(&required).unwrap();
+        assert!(
+            h.starts_with("run `eval $(op signin)`") && h.ends_with("to do so on purpose"),
+            "{h}"
         );
     }
 }

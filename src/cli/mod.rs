@@ -205,7 +205,7 @@ pub fn main() -> i32 {
         Arc::new(crate::support::prompt::NoPrompter)
     };
     let ctx = match Context::from_process(interactive, reporter, prompter) {
-        Ok(c) => c,
+        Ok(c) => c.with_hinter(hints::warning_hint),
         Err(e) => return report_error(&e.into()),
     };
     let code = match run_command(&ctx, cli.command) {

@@ -123,7 +123,7 @@ pub fn main() -> i32 {
         Arc::new(NoPrompter)
     };
     let ctx = match Context::from_process(interactive, reporter, prompter) {
-        Ok(c) => c,
+        Ok(c) => c.with_hinter(super::hints::warning_hint),
         Err(e) => return super::report_error(&e.into()),
     };
     let code = if args.check_only {

@@ -5,8 +5,6 @@
 //! place to be matched. Its exit kind is its own ([`DataError::exit_kind`]); what to
 //! do about it is the CLI's (`cli::hints`).
 
-use std::path::PathBuf;
-
 use crate::engine::error::EngineError;
 use crate::instance::error::Error;
 use crate::stack::error::StackError;
@@ -143,10 +141,6 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::io(what, path, source).into()
-    }
-
     /// Ctrl-C: the command was cancelled (its own kind, not a failure).
     pub fn interrupted() -> Self {
         Error::interrupted().into()
@@ -155,11 +149,6 @@ impl DataError {
     /// Whether this is a cancellation rather than a failure.
     pub fn is_interrupted(&self) -> bool {
         matches!(self, DataError::Instance(e) if e.is_interrupted())
-    }
-
-    /// The stable exit code of this error.
-    pub fn exit_code(&self) -> i32 {
-        self.exit_kind().code()
     }
 
     pub fn exit_kind(&self) -> ExitKind {

@@ -1,7 +1,7 @@
-//! The errors of instances and of the layers above that have no error type of their
-//! own yet (agents): one enum, [`Error`] (`crate::Error`). The data layer's are
-//! `data::error::DataError`, the router's `router::error::RouterError`, setup's
-//! `setup::error::SetupError`; each carries this one.
+//! The errors of instances: one enum, [`Error`] (`crate::Error`). The layers above
+//! have their own, each carrying this one: the data layer's
+//! `data::error::DataError`, the router's `router::error::RouterError`, the agents'
+//! `agents::error::AgentsError`, setup's `setup::error::SetupError`.
 //!
 //! Lower layers' errors arrive whole in its wrapper variants ([`Error::Support`],
 //! [`Error::State`], [`Error::Tools`], [`Error::Engine`], [`Error::Stack`]); the
@@ -108,14 +108,14 @@ pub enum Error {
     #[error("no sandbox named {name:?} is registered")]
     NoSuchInstance { name: String },
     /// An instance's `.env.sandbox` names another identity than its registry entry
-    /// (or one registered elsewhere): see `instance::identity::check`.
+    /// (or one registered elsewhere): see `instance::model::identity::check`.
     #[error("{} disagrees with the registry: {}; the file was left as it is", path.display(), describe_differences(differences))]
     IdentityMismatch {
         path: PathBuf,
         differences: Vec<IdentityDifference>,
     },
     /// A compose option that would choose another project, file set or engine than
-    /// the instance's: see `instance::passthrough::check_args`.
+    /// the instance's: see `instance::lifecycle::passthrough::check_args`.
     #[error("refused `{option}`: {why}; nothing was run")]
     TargetOption { option: String, why: &'static str },
     #[error("no local-prod instance is registered")]
@@ -136,8 +136,6 @@ pub enum Error {
         uncommitted: Vec<String>,
         unpushed: Vec<String>,
     },
-    #[error("refused to remove {}: {why}; it was left as it is", path.display())]
-    NotKinfraWorktree { path: PathBuf, why: String },
     #[error(
         "Docker already has {what} for the compose project {project}, which this registry does not own"
     )]
@@ -308,26 +306,6 @@ pub enum Error {
         dir: PathBuf,
         others: Vec<String>,
     },
-    /// MCP's `up` with `on` for local-prod.
-    #[error("`on` places a sandbox, not local-prod")]
-    OnForLocalProd,
-    // Agents: the worktree hooks and the MCP server.
-    #[error("the hook's input {why}")]
-    BadHookInput { why: String },
-    #[error("{what} is not {expected}")]
-    BadSettings {
-        what: String,
-        expected: &'static str,
-    },
-    #[error("{} is not valid JSON ({source}); it was left as it is: fix it, then run `kinfra hook install` again", path.display())]
-    SettingsNotJson {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("{what}: {why}")]
-    McpFailed { what: &'static str, why: String },
-    #[error("`online` says how to copy `data`: name the source in `data`")]
-    OnlineWithoutData,
     #[error("the stack description asks to run commands on this machine that have not been allowed for {}:\n{commands}", clone.display())]
     NotAllowed { clone: PathBuf, commands: String },
     #[error("prepare step {name:?} failed: {detail}")]
@@ -448,8 +426,7 @@ impl Error {
             | Error::ModelUnreadable { .. }
             | Error::NoFreeSubnet { .. }
             | Error::NoFreePort { .. }
-            | Error::PostStartFailed { .. }
-            | Error::McpFailed { .. } => Failure,
+            | Error::PostStartFailed { .. } => Failure,
             Error::NotStackRepo { .. }
             | Error::NoComposeFile { .. }
             | Error::NotAClone { .. }
@@ -483,17 +460,12 @@ impl Error {
             | Error::LocalProdNamed { .. }
             | Error::InstanceDirGone { .. }
             | Error::NotFeatureMilestone { .. }
-            | Error::NoPlan { .. }
-            | Error::OnForLocalProd
-            | Error::BadHookInput { .. }
-            | Error::BadSettings { .. }
-            | Error::SettingsNotJson { .. }
-            | Error::OnlineWithoutData => Invalid,
+            | Error::NoPlan { .. } => Invalid,
             Error::PortConflict { .. } | Error::HostPortHeld { .. } => PortConflict,
             Error::NoInstanceHere { .. } | Error::NoSuchInstance { .. } | Error::NoLocalProd => {
                 NotFound
             }
-            Error::WouldLoseWork { .. } | Error::NotKinfraWorktree { .. } => WouldLoseWork,
+            Error::WouldLoseWork { .. } => WouldLoseWork,
             Error::IdentityMismatch { .. } | Error::HostRecordUntrusted { .. } => CorruptState,
             Error::OverBudget { .. } | Error::SecretsRequired { .. } | Error::SecretRefs(_) => {
                 Environment
@@ -570,10 +542,26 @@ impl From<StackError> for Error {
 
 /// For an upper layer's error whose `Instance(Box<Error>)` variant carries
 /// instance's errors: `From<Error>`, and `From` each lower layer's error listed,
-/// through instance's own `From` impls (which flatten them). One definition for
-/// data, router and setup.
+/// through instance's own `From` impls (which flatten them); and the `io`
+/// constructor and `exit_code` every such type had written out the same. One
+/// definition for data, router, setup and agents.
 macro_rules! wraps_instance {
     ($target:ident: $($t:ty),*) => {
+        impl $target {
+            /// An I/O failure on `path`, as the instance layer words it.
+            pub fn io(
+                what: &'static str,
+                path: impl Into<std::path::PathBuf>,
+                source: std::io::Error,
+            ) -> Self {
+                $crate::instance::error::Error::io(what, path, source).into()
+            }
+
+            /// The stable exit code of this error.
+            pub fn exit_code(&self) -> i32 {
+                self.exit_kind().code()
+            }
+        }
         impl From<$crate::instance::error::Error> for $target {
             fn from(e: $crate::instance::error::Error) -> Self {
                 $target::Instance(Box::new(e))

@@ -140,7 +140,7 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
     let Some(id) = wanted else {
         return Err(Refusal::NoSuchInstance(name.into(), ids));
     };
-    if let Some(bases) = crate::instance::resolve::cached_bases(ctx, &id) {
+    if let Some(bases) = crate::instance::placement::resolve::cached_bases(ctx, &id) {
         let ports = reg.kinfra.ports.get(&id).cloned().unwrap_or_default();
         return Ok((id, plan(&bases, &ports)));
     }

@@ -33,9 +33,17 @@ pub fn all(ctx: &Context, reg: &Contents) -> (BTreeMap<String, Declared>, Vec<Pa
 }
 
 /// The instance's [`Declared`] ports: its description's table at the registry's
-/// slot; `None` when its description chooses its ports or cannot be read.
+/// slot; `None` when its description chooses its ports or cannot be read, or its
+/// directory holds no `.env.sandbox`.
 pub fn of(ctx: &Context, e: &Entry) -> Option<Declared> {
-    let stack = crate::stack::for_dir(&PathBuf::from(&e.path), Some(&ctx.home)).ok()?;
+    // Only an instance that was made here: its directory with the `.env.sandbox`
+    // init writes (values unread). A directory that is gone, or never was, would
+    // be read under the built-in description and get KTRDR's table.
+    let dir = PathBuf::from(&e.path);
+    if !dir.join(crate::state::envfile::FILE_NAME).is_file() {
+        return None;
+    }
+    let stack = crate::stack::for_dir(&dir, Some(&ctx.home)).ok()?;
     if stack.auto_ports {
         return None;
     }

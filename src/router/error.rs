@@ -38,15 +38,6 @@ pub enum RouterError {
 }
 
 impl RouterError {
-    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::io(what, path, source).into()
-    }
-
-    /// The stable exit code of this error.
-    pub fn exit_code(&self) -> i32 {
-        self.exit_kind().code()
-    }
-
     pub fn exit_kind(&self) -> ExitKind {
         use ExitKind::*;
         match self {

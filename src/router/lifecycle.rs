@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::instance::host::{self, Verdict};
+use crate::instance::host::services::{self as host, Verdict};
 use crate::router::error::{Result, RouterError};
 use crate::state::context::Context;
 use crate::support::env_vars::{self, EnvVars};

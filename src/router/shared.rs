@@ -176,7 +176,7 @@ impl LastSeen {
         m.dirty = false;
         Some(
             m.at.iter()
-                .map(|(k, t)| (k.clone(), crate::instance::room::epoch_ms(t.1)))
+                .map(|(k, t)| (k.clone(), crate::instance::placement::room::epoch_ms(t.1)))
                 .collect(),
         )
     }
@@ -192,7 +192,7 @@ pub async fn keep_seen(shared: Arc<Shared>) {
         if let Some(seen) = shared.last_seen.changed() {
             let s = shared.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                crate::instance::room::write_seen(&s.ctx.home, &seen)
+                crate::instance::placement::room::write_seen(&s.ctx.home, &seen)
             })
             .await;
         }

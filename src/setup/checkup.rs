@@ -1,7 +1,8 @@
 //! `kinfra doctor`'s look at kinfra's own state, beside the prerequisite audit: the
 //! registry parses, no entry points at a missing directory, no recorded project is
 //! orphaned, local-prod's ports are free for it, and this binary's directory is on
-//! PATH. Read-only: what it finds is reported with the command that fixes it.
+//! PATH. Read-only: what it finds is reported with the command that fixes it, in
+//! the CLI's words ([`Fix`], worded by the edge as its errors' hints are).
 
 use std::path::{Path, PathBuf};
 
@@ -22,13 +23,32 @@ fn check(name: &str, status: Status) -> Check {
     }
 }
 
+/// A finding whose fix is one of kinfra's commands: the edge words it
+/// (`cli::hints::doctor_fix`), since the commands and flags are the CLI's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fix {
+    /// The stack description does not read, and its error has no hint of its own.
+    Description,
+    /// Registry entries whose directory is gone.
+    StaleEntries,
+    /// Compose projects kinfra started that no entry owns.
+    OrphanedProjects,
+    /// local-prod's ports held by something else (the first one held).
+    LocalProdPortsHeld { port: String },
+}
+
+/// The edge's words for a [`Fix`].
+pub type FixHint = fn(&Fix) -> String;
+
 /// Every check of kinfra's own state; `docker_ok` says whether the engine answered
-/// (ports are then attributed to containers).
+/// (ports are then attributed to containers). `hint` words an error's fix, `fix` a
+/// finding's.
 pub fn own_state(
     ctx: &Context,
     stack: std::result::Result<&Stack, &crate::Error>,
     docker_ok: bool,
     hint: crate::instance::error::Hint,
+    fix: FixHint,
 ) -> Vec<Check> {
     let mut out = Vec::new();
     // A description that does not read is a finding, not the end of the audit:
@@ -40,8 +60,7 @@ pub fn own_state(
             description.status = Status::Missing;
             description.required = true;
             description.detail = Some(e.to_string());
-            description.hint = hint(e)
-                .or_else(|| Some("fix the file it names (`kinfra stack check` says more)".into()));
+            description.hint = hint(e).or_else(|| Some(fix(&Fix::Description)));
         }
     }
     out.push(description);
@@ -80,7 +99,7 @@ pub fn own_state(
             if !stale.is_empty() {
                 s.status = Status::Warn;
                 s.detail = Some(format!("directory gone: {}", stale.join(", ")));
-                s.hint = Some("kinfra sandbox prune".into());
+                s.hint = Some(fix(&Fix::StaleEntries));
             }
             out.push(s);
             let owned: Vec<&str> = entries.iter().map(|e| e.instance_id.as_str()).collect();
@@ -106,13 +125,13 @@ pub fn own_state(
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
-                o.hint = Some("kinfra sandbox prune".into());
+                o.hint = Some(fix(&Fix::OrphanedProjects));
             }
             out.push(o);
         }
     }
     if let Some(stack) = stack {
-        out.push(base_ports(stack, docker_ok));
+        out.push(base_ports(stack, docker_ok, fix));
     }
     out.push(on_path(std::env::current_exe().ok().as_deref()));
     out
@@ -120,7 +139,7 @@ pub fn own_state(
 
 /// local-prod's ports (slot 0): held by anything but local-prod itself, its `up`
 /// would fail.
-fn base_ports(stack: &Stack, docker_ok: bool) -> Check {
+fn base_ports(stack: &Stack, docker_ok: bool, fix: FixHint) -> Check {
     let holders = if docker_ok {
         crate::tools::docker::port_holders().unwrap_or_default()
     } else {
@@ -141,10 +160,9 @@ fn base_ports(stack: &Stack, docker_ok: bool) -> Check {
     } else {
         c.status = Status::Warn;
         c.detail = Some(format!("held by something else: {}", held.join(", ")));
-        c.hint = Some(format!(
-            "stop what holds them before `kinfra local-prod up`; `lsof -iTCP:{} -sTCP:LISTEN` names a process",
-            held[0].split(' ').next().unwrap_or("PORT")
-        ));
+        c.hint = Some(fix(&Fix::LocalProdPortsHeld {
+            port: held[0].split(' ').next().unwrap_or("PORT").to_string(),
+        }));
     }
     c
 }

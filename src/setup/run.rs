@@ -8,7 +8,7 @@ use super::{
     check_repo_url, choose, destination_from_flag, lookup_item, onepassword, repo_name, repository,
     same_repo, section, timing,
 };
-use crate::instance::shared_data::{self, Mode};
+use crate::instance::shared::data::{self as shared_data, Mode};
 use crate::instance::{self, InitOptions, Instance, Kind, ProjectObjects, UpOptions};
 use crate::setup::error::{Result, SetupError};
 use crate::stack::Stack;

@@ -143,6 +143,12 @@ impl Recorder {
     }
 }
 
+/// What to do about a failure the library reports without stopping (a warning with
+/// its cause, as a sandbox's unreadable secrets): the edge that talks to the user
+/// words it (`cli::hints::warning_hint`), since hints name its commands and flags.
+/// Without one the warning goes out alone.
+pub type Hinter = fn(&(dyn std::error::Error + 'static)) -> Option<String>;
+
 #[derive(Clone)]
 pub struct Context {
     pub home: Home,
@@ -152,6 +158,8 @@ pub struct Context {
     pub reporter: Arc<dyn Reporter>,
     /// Where questions go; [`crate::support::prompt::NoPrompter`] when not interactive.
     pub prompter: Arc<dyn Prompter>,
+    /// The edge's words for a warning's cause ([`Hinter`]).
+    pub hinter: Option<Hinter>,
 }
 
 impl Context {
@@ -171,6 +179,7 @@ impl Context {
             interactive,
             reporter,
             prompter,
+            hinter: None,
         })
     }
 
@@ -182,7 +191,21 @@ impl Context {
             interactive: false,
             reporter,
             prompter: Arc::new(crate::support::prompt::NoPrompter),
+            hinter: None,
         }
+    }
+
+    /// The same context, its warnings' causes worded by `hinter`.
+    pub fn with_hinter(self, hinter: Hinter) -> Self {
+        Context {
+            hinter: Some(hinter),
+            ..self
+        }
+    }
+
+    /// What to do about `e`, reported as a warning: the edge's words, if it gave any.
+    pub fn hint(&self, e: &(dyn std::error::Error + 'static)) -> Option<String> {
+        self.hinter.and_then(|h| h(e))
     }
 
     /// Interactive, asking `prompter` (tests answer questions with it).

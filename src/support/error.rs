@@ -12,9 +12,10 @@
 //! | `tools` | `tools::error::ToolsError` (and `SecretsError`) | Docker, Compose, git, the secret stores |
 //! | `engine` | `engine::error::EngineError` | engines on other machines: records, reaching them, fitness |
 //! | `stack` | `stack::error::StackError` | the stack's description and the compose files it names |
-//! | `instance` | `instance::error::Error` (= `crate::Error`) | instances; for now also agents (the hooks, the MCP server), which have no type of their own yet |
+//! | `instance` | `instance::error::Error` (= `crate::Error`) | instances: finding, placing, starting, stopping, destroying them |
 //! | `data` | `data::error::DataError` | snapshots, copies, where a copy's data comes from; instance's error (boxed) for the rest |
 //! | `router` | `router::error::RouterError` | starting, stopping and asking the router, checkouts; instance's error (boxed) for the rest |
+//! | `agents` | `agents::error::AgentsError` | the worktree hooks' input and settings file, the MCP server's session, the MCP tools' refusals of their arguments; instance's and data's errors (boxed) for the rest |
 //! | `setup` | `setup::error::SetupError` | the installer and the demo: local-prod's destination, the clone, the demo's project, missing tools; instance's error (boxed) for the rest |
 //! | `cli` | `cli::error::CliError` | the CLI's refusals of its own flags and arguments; the library's errors, boxed |
 //!
@@ -23,13 +24,15 @@
 //! a string. The `From` impls flatten: an error carried up through several layers
 //! lands in its own layer's wrapper of `crate::Error` (a data, router or setup
 //! error carries it whole in its `Instance` variant), so one match finds it. MCP's
-//! tools answer with the data layer's error, the highest they call.
+//! tools answer with the agents layer's error, which carries the data layer's.
 //!
 //! What an error *is* for scripts (its [`ExitKind`], the process's exit code and
 //! MCP's `class`) is decided by the layer that owns it (`exit_kind()` on each error).
 //! What the user should *do* about it (hints, which name CLI commands and flags) is
 //! decided at the edge that talks to the user: `cli::hints`. The library says what
-//! and why; the CLI says what to do.
+//! and why; the CLI says what to do, and hands its words to the library's other
+//! edges (MCP's errors, `doctor`'s findings, and through the context's `Hinter` the
+//! warnings the library reports and goes on after).
 //!
 //! Ctrl-C is not a failure: [`ExitKind::Interrupted`] (130, as shells report it) is
 //! its own kind, reported as such by the CLI and by MCP.

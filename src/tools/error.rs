@@ -128,15 +128,3 @@ pub enum SecretsError {
     #[error("{} secret reference(s) could not be resolved; nothing was started and the kept values are unchanged:\n  {}", failures.len(), failures.join("\n  "))]
     Unresolved { failures: Vec<String> },
 }
-
-impl SecretsError {
-    pub fn hint(&self, item: &str) -> String {
-        match self {
-            SecretsError::NotInstalled => "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/), or pass --no-secrets".into(),
-            SecretsError::NotSignedIn => "run `eval $(op signin)` or set OP_SERVICE_ACCOUNT_TOKEN, or pass --no-secrets".into(),
-            SecretsError::HostVarMissing { var } => format!("export {var} in the shell that runs kinfra, or map the secret to a 1Password reference in kinfra.toml"),
-            SecretsError::Unresolved { .. } => "fix each reference named (sign in to `op`, export the variable, set BAO_ADDR and BAO_TOKEN), or pass --no-secrets to leave the secret stores out".into(),
-            _ => format!("check that the item {item:?} exists in your vault (`op item get {item}`), or pass --no-secrets"),
-        }
-    }
-}

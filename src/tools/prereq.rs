@@ -277,7 +277,10 @@ fn op_check(os: Os) -> Check {
         if let Err(e) = crate::tools::secrets::signed_in() {
             c.status = Status::Warn;
             c.detail = Some(e.to_string());
-            c.hint = Some(e.hint("ktrdr-local-prod"));
+            // A fix of the tool itself, as for the others: sign in.
+            c.hint = Some(
+                "sign in to 1Password (`eval $(op signin)`) or set OP_SERVICE_ACCOUNT_TOKEN".into(),
+            );
         } else {
             c.detail = Some("signed in".into());
         }

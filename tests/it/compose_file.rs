@@ -1,7 +1,7 @@
 //! The demo's KTRDR-shaped compose file with KTRDR's description, checked by the
 //! real compose tool: ports per slot, profile, no container_name.
 
-use kinfra::instance::env::SandboxEnv;
+use kinfra::instance::model::env::SandboxEnv;
 use kinfra::stack::KTRDR;
 use kinfra::tools::compose::{Compose, Project};
 

@@ -62,7 +62,8 @@ pub fn run(t: &mut Tally) {
                 )
                 .expect("re-parse");
                 prop_assert_eq!(again, map.clone());
-                let _ = kinfra::instance::env::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
+                let _ =
+                    kinfra::instance::model::env::SandboxEnv::from_map(&kinfra::stack::KTRDR, map);
             }
             Ok(())
         })
@@ -112,7 +113,7 @@ pub fn run(t: &mut Tally) {
                 let _ = c.health();
             }
             let _ = kinfra::tools::docker::parse_host_ports(&text);
-            let _ = kinfra::instance::gate::json_length(&text, "/workers");
+            let _ = kinfra::instance::gate::probes::json_length(&text, "/workers");
             let _ = kinfra::tools::secrets::parse_item(&kinfra::stack::KTRDR.fields_for(kinfra::stack::Kind::Sandbox), &text);
             Ok(())
         })

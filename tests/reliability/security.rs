@@ -98,8 +98,8 @@ pub fn run(t: &mut Tally) {
         // and copy (volume names reach it as `-v` arguments, never in the script).
         // No user input reaches them.
         let allowed = |s: &String| {
-            s.starts_with("instance/up.rs:")
-                || s.starts_with("instance/ops.rs:")
+            s.starts_with("instance/lifecycle/up.rs:")
+                || s.starts_with("instance/lifecycle/ops.rs:")
                 || s.starts_with("data/engine.rs:")
         };
         let bad: Vec<&String> = shells.iter().filter(|s| !allowed(s)).collect();

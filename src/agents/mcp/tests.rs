@@ -1,4 +1,5 @@
 use super::*;
+use crate::instance::error::Error;
 
 #[test]
 fn lines_the_sdk_must_not_see_get_json_rpc_errors() {
@@ -49,25 +50,25 @@ fn an_interrupted_call_is_not_a_failure() {
     let v = error_value(
         &Error::interrupted().into(),
         &[],
-        crate::cli::hints::data_hint,
+        crate::cli::hints::agents_hint,
     );
     assert_eq!(v["exit_code"], 130);
     assert_eq!(v["class"], "interrupted");
     assert_eq!(v["failure"], false);
     let e = Error::NoLocalProd.into();
     assert_eq!(
-        error_value(&e, &[], crate::cli::hints::data_hint)["failure"],
+        error_value(&e, &[], crate::cli::hints::agents_hint)["failure"],
         true
     );
 }
 
 #[test]
 fn errors_carry_code_class_and_hint() {
-    let e: crate::data::error::DataError = Error::NoInstanceHere {
+    let e: crate::agents::error::AgentsError = Error::NoInstanceHere {
         dir: PathBuf::from("/x"),
     }
     .into();
-    let v = error_value(&e, &["a line".into()], crate::cli::hints::data_hint);
+    let v = error_value(&e, &["a line".into()], crate::cli::hints::agents_hint);
     assert_eq!(v["exit_code"], e.exit_code());
     assert_eq!(v["class"], exit_class(e.exit_code()));
     assert!(v["hint"].is_string());

@@ -53,7 +53,13 @@ pub fn run(
     let docker_ok = checks
         .iter()
         .any(|c| c.name == "docker engine" && c.status == prereq::Status::Ok);
-    let own = crate::setup::checkup::own_state(ctx, stack, docker_ok, crate::cli::hints::hint);
+    let own = crate::setup::checkup::own_state(
+        ctx,
+        stack,
+        docker_ok,
+        crate::cli::hints::hint,
+        crate::cli::hints::doctor_fix,
+    );
     let description_ok = stack.is_ok();
     let registry_ok = own
         .iter()

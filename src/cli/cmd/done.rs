@@ -1,4 +1,4 @@
-use crate::instance::workflow::{self, Done};
+use crate::instance::lifecycle::workflow::{self, Done};
 use crate::instance::{self, DestroyOptions};
 use crate::stack::Stack;
 use crate::state::context::Context;

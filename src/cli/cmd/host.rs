@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: HostCmd) -> crate::cli::error::CliRe
     }
     match c {
         HostCmd::Start(a) => {
-            let started = host::start(
+            let started = host::services::start(
                 ctx,
                 stack,
                 &inst,
@@ -64,7 +64,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: HostCmd) -> crate::cli::error::CliRe
             Ok(0)
         }
         HostCmd::Stop(a) => {
-            let stopped = host::stop(ctx, stack, &inst, &a.names)?;
+            let stopped = host::services::stop(ctx, stack, &inst, &a.names)?;
             if stopped.is_empty() {
                 ctx.reporter.info("none was running");
             } else {
@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: HostCmd) -> crate::cli::error::CliRe
             Ok(0)
         }
         HostCmd::Status(a) => {
-            let states = host::status(ctx, stack, &inst);
+            let states = host::services::status(ctx, stack, &inst);
             if a.json {
                 crate::outln!(
                     "{}",

@@ -27,8 +27,13 @@ pub struct Args {
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
     // Checked (and `auto` weighed) before the plan is looked for or anything made.
     let on = crate::instance::placement::resolve_on(ctx, stack, a.on.as_deref())?;
-    let (inst, plan) =
-        crate::instance::workflow::implement(ctx, stack, &a.target, a.base.as_deref(), on)?;
+    let (inst, plan) = crate::instance::lifecycle::workflow::implement(
+        ctx,
+        stack,
+        &a.target,
+        a.base.as_deref(),
+        on,
+    )?;
     ctx.reporter.success(&format!(
         "Created sandbox {} at {} for {}",
         inst.id(),

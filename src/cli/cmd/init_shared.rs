@@ -1,7 +1,7 @@
 use crate::stack::Stack;
 use std::path::PathBuf;
 
-use crate::instance::shared_data::{self, Mode};
+use crate::instance::shared::data::{self as shared_data, Mode};
 use crate::state::context::Context;
 use crate::support::units::human_bytes;
 

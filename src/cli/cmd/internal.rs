@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, c: InternalCmd) -> crate::cli::error::CliResult<i32> {
         InternalCmd::RecordFootprint { id } => {
             crate::support::validate::project_name(&id)
                 .map_err(|why| crate::cli::error::CliError::BadInstanceId { why })?;
-            crate::instance::budget::record(ctx, &id);
+            crate::instance::placement::budget::record(ctx, &id);
         }
         InternalCmd::KeepMirrored { id, token } => {
             crate::support::validate::project_name(&id)

@@ -20,7 +20,8 @@ pub fn run(
         stack.clone(),
         ctx.home.clone(),
         ctx.cwd.clone(),
-        crate::cli::hints::data_hint,
+        crate::cli::hints::agents_hint,
+        crate::cli::hints::warning_hint,
     )?;
     Ok(0)
 }

@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use crate::instance::host::HostState;
-use crate::instance::shared_services::SharedState;
+use crate::instance::host::services::HostState;
+use crate::instance::shared::services::SharedState;
 use crate::instance::{ListRow, Listing, ServiceState, Status, StatusReport};
 use crate::stack::check::{Finding, Severity};
 use crate::tools::prereq::{self, Check};

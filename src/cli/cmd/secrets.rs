@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: SecretsCmd) -> crate::cli::error::Cl
     } else {
         instance::here_or_named(ctx, stack, a.name.as_deref())?
     };
-    let s = instance::kept_secrets::status(ctx, stack, &inst);
+    let s = instance::host::kept_secrets::status(ctx, stack, &inst);
     if a.json {
         crate::outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         return Ok(0);

@@ -1,4 +1,4 @@
-use crate::instance::shared_services;
+use crate::instance::shared;
 use crate::stack::Stack;
 use crate::state::context::Context;
 
@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: SharedCmd) -> crate::cli::error::Cli
     let top = crate::tools::git::toplevel(&ctx.cwd)?;
     match c {
         SharedCmd::Up(a) => {
-            let started = shared_services::up(ctx, stack, &top, &a.names)?;
+            let started = shared::services::up(ctx, stack, &top, &a.names)?;
             if started.is_empty() {
                 ctx.reporter.info(if stack.shared.is_empty() {
                     "this stack declares no shared services"
@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: SharedCmd) -> crate::cli::error::Cli
             Ok(0)
         }
         SharedCmd::Down(a) => {
-            let stopped = shared_services::down(ctx, stack, &top, &a.names)?;
+            let stopped = shared::services::down(ctx, stack, &top, &a.names)?;
             if stopped.is_empty() {
                 ctx.reporter.info("nothing to stop");
             } else {
@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, stack: &Stack, c: SharedCmd) -> crate::cli::error::Cli
             Ok(0)
         }
         SharedCmd::Status(a) => {
-            let states = shared_services::status(stack)?;
+            let states = shared::services::status(stack)?;
             if a.json {
                 crate::outln!(
                     "{}",

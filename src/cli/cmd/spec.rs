@@ -12,7 +12,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
-    let path = crate::instance::workflow::spec(ctx, stack, &a.feature, a.base.as_deref())?;
+    let path =
+        crate::instance::lifecycle::workflow::spec(ctx, stack, &a.feature, a.base.as_deref())?;
     ctx.reporter
         .success(&format!("Spec worktree {}", path.display()));
     crate::outln!("{}", path.display());

@@ -61,7 +61,7 @@ fn allow(
     top: &std::path::Path,
     a: AllowArgs,
 ) -> crate::cli::error::CliResult<i32> {
-    use crate::instance::allow;
+    use crate::instance::host::allow;
     let clone = crate::tools::git::read_main_clone(top);
     let text = allow::commands_text(stack);
     if text.is_empty() {

@@ -15,7 +15,7 @@ pub struct Args {
 pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::cli::error::CliResult<i32> {
     let inst = instance::find(ctx, stack, kind, a.name.as_deref())?;
     let _lock = instance::lock(ctx, inst.id(), "sync")?;
-    let (_, synced) = instance::sync::sync(ctx, stack, &inst)?;
+    let (_, synced) = instance::lifecycle::sync::sync(ctx, stack, &inst)?;
     if a.json {
         crate::outln!(
             "{}",
@@ -23,7 +23,7 @@ pub fn run(ctx: &Context, stack: &Stack, kind: Kind, a: Args) -> crate::cli::err
         );
         return Ok(0);
     }
-    instance::sync::report(ctx, stack, &synced);
+    instance::lifecycle::sync::report(ctx, stack, &synced);
     if synced.changes.is_empty() {
         ctx.reporter.success(&format!(
             "{} follows {} (nothing to change)",

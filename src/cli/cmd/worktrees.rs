@@ -9,7 +9,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, stack: &Stack, a: Args) -> crate::cli::error::CliResult<i32> {
-    let list = crate::instance::workflow::worktrees(ctx, stack)?;
+    let list = crate::instance::lifecycle::workflow::worktrees(ctx, stack)?;
     if a.json {
         crate::outln!(
             "{}",

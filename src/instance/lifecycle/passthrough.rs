@@ -7,8 +7,8 @@
 //! another project, other files, another directory or another engine are refused
 //! before anything runs ([`check_args`]).
 
-use super::{Instance, UpOptions};
 use crate::instance::error::{Error, Result};
+use crate::instance::{Instance, UpOptions};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::tools::compose::Compose;
@@ -29,8 +29,14 @@ pub fn compose(
     let resolved;
     let inst = if stack.auto_ports && !copy.is_file() {
         // Never started: the copy `up` would run, made now (under the lock, as `up`).
-        let _lock = super::lock(ctx, inst.id(), "compose")?;
-        resolved = super::resolve::into_project(ctx, &compose, stack, inst, &mut project)?;
+        let _lock = crate::instance::lock(ctx, inst.id(), "compose")?;
+        resolved = crate::instance::placement::resolve::into_project(
+            ctx,
+            &compose,
+            stack,
+            inst,
+            &mut project,
+        )?;
         &resolved.instance
     } else {
         inst

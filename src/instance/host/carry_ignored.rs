@@ -32,7 +32,12 @@ struct Wanted {
 }
 
 /// Carries every ignored file compose reads into `worktree` (see the module).
-pub(super) fn carry_ignored(ctx: &Context, stack: &Stack, repo: &Path, worktree: &Path) {
+pub(in crate::instance) fn carry_ignored(
+    ctx: &Context,
+    stack: &Stack,
+    repo: &Path,
+    worktree: &Path,
+) {
     // Compose runs with the repository's top as its project directory: the stack's
     // files name theirs from there.
     let mut queue: Vec<Wanted> = stack

@@ -35,7 +35,7 @@ impl SharedState {
 /// The shared services named (all when `names` is empty); an unknown name is an
 /// error that lists the known ones.
 pub fn select<'s>(stack: &'s Stack, names: &[String]) -> Result<Vec<&'s SharedService>> {
-    super::pick(
+    crate::instance::lookup::pick(
         &stack.shared,
         names,
         |s| s.name.as_str(),
@@ -136,7 +136,7 @@ pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<
             continue;
         }
         // Two instances starting at once start it once.
-        let _lock = super::lock(ctx, &s.project, "shared up")?;
+        let _lock = crate::instance::lock(ctx, &s.project, "shared up")?;
         let p = project(s, dir)?;
         ctx.reporter.step(&format!(
             "Starting shared service {} (one for every instance, project {})",
@@ -146,7 +146,7 @@ pub fn up(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Result<
             .cmd(&p)
             .args(["up", "-d"])
             .run_streaming(|_| {})
-            .map_err(|e| super::compose_error(&s.project, e))?;
+            .map_err(|e| crate::instance::compose_error(&s.project, e))?;
         started.push(s.name.clone());
     }
     Ok(started)
@@ -165,7 +165,7 @@ pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Resul
         {
             continue;
         }
-        let _lock = super::lock(ctx, &s.project, "shared down")?;
+        let _lock = crate::instance::lock(ctx, &s.project, "shared down")?;
         let p = project(s, dir)?;
         ctx.reporter
             .step(&format!("Stopping shared service {}", s.name));
@@ -173,7 +173,7 @@ pub fn down(ctx: &Context, stack: &Stack, dir: &Path, names: &[String]) -> Resul
             .cmd(&p)
             .args(["down"])
             .run_streaming(|_| {})
-            .map_err(|e| super::compose_error(&s.project, e))?;
+            .map_err(|e| crate::instance::compose_error(&s.project, e))?;
         stopped.push(s.name.clone());
     }
     Ok(stopped)

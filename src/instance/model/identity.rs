@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
-use crate::instance::env::SandboxEnv;
 use crate::instance::error::{Error, IdentityDifference, Result};
+use crate::instance::model::env::SandboxEnv;
 use crate::state::envfile::FILE_NAME;
 use crate::state::registry::Contents;
 

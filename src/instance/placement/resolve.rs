@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Instance;
-use crate::instance::env::SandboxEnv;
+use crate::instance::Instance;
 use crate::instance::error::{Error, Result};
+use crate::instance::model::env::SandboxEnv;
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
@@ -168,7 +168,7 @@ pub fn prepare(
     let instance = allocate(ctx, stack, inst, &m.ports)?;
     let ports: BTreeMap<String, u16> = instance.env.ports.iter().cloned().collect();
     model::rewrite_ports(&mut doc, &ports);
-    let sandbox = inst.kind == super::Kind::Sandbox;
+    let sandbox = inst.kind == crate::instance::Kind::Sandbox;
     let mut isolation = model::isolate(&mut doc, inst.id(), sandbox, &stack.shared_volumes);
     // A fixed subnet: a second instance would fail with "Pool overlaps".
     let fixed = model::fixed_subnets(&doc);
@@ -224,7 +224,7 @@ fn isolate_engine(
     let user_home = PathBuf::from(
         crate::support::env_vars::get(crate::support::env_vars::EnvVars::HOME).unwrap_or_default(),
     );
-    let sandbox = inst.kind == super::Kind::Sandbox;
+    let sandbox = inst.kind == crate::instance::Kind::Sandbox;
     let own_root = model::host_paths_dir(&ctx.home, inst.id());
     let mut host_paths = Vec::new();
     for p in &stack.host_paths {
@@ -440,7 +440,7 @@ pub fn allocate(
 }
 
 /// The port numbers in an instance's `.env.sandbox` (keys naming a port), or none.
-pub(super) fn env_ports(dir: &std::path::Path) -> Vec<u16> {
+pub(in crate::instance) fn env_ports(dir: &std::path::Path) -> Vec<u16> {
     let Ok(text) = std::fs::read_to_string(dir.join(envfile::FILE_NAME)) else {
         return Vec::new();
     };

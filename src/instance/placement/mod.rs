@@ -4,11 +4,15 @@
 //! less a reserve; another machine's: its memory less the reserve) less the memory
 //! its running instances used after their last start. A tie stays on this machine.
 
+pub mod budget;
+pub mod resolve;
+pub mod room;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::budget::Limits;
+use self::budget::Limits;
 use crate::instance::error::Result;
 use crate::state::context::Context;
 use crate::tools::docker::{self, Container};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::Instance;
+use crate::instance::Instance;
 use crate::instance::error::{Error, Result};
 use crate::stack::{HostService, Stack};
 use crate::state::context::Context;
@@ -250,14 +250,14 @@ fn refuse_corrupt(verdicts: &[(String, PathBuf, Verdict)]) -> Result<()> {
 
 fn healthy(h: &HostService) -> bool {
     match &h.health {
-        Some(path) => crate::instance::gate::http_ok(h.port, path),
+        Some(path) => crate::instance::gate::probes::http_ok(h.port, path),
         None => crate::stack::ports::in_use(h.port),
     }
 }
 
 /// The host services named (all when `names` is empty).
 fn select<'s>(stack: &'s Stack, names: &[String]) -> Result<Vec<&'s HostService>> {
-    super::pick(
+    crate::instance::lookup::pick(
         &stack.host,
         names,
         |s| s.name.as_str(),
@@ -303,7 +303,7 @@ pub fn start(
     if chosen.is_empty() {
         return Ok(Vec::new());
     }
-    let secrets_plan = super::up::SecretsPlan::of(stack, inst);
+    let secrets_plan = crate::instance::lifecycle::up::SecretsPlan::of(stack, inst);
     super::allow::require(ctx, &secrets_plan.main_clone, stack)?;
     let verdicts: Vec<(String, PathBuf, Verdict)> = chosen
         .iter()
@@ -316,11 +316,15 @@ pub fn start(
     refuse_corrupt(&verdicts)?;
     // Their environment: local-prod's variables and secrets, then their own.
     let mut env: Vec<(String, String)> = inst.env.compose_vars(stack, &ctx.shared_dir());
-    let opts = super::UpOptions {
+    let opts = crate::instance::UpOptions {
         secrets,
         ..Default::default()
     };
-    env.extend(super::up::load_secrets(ctx, &secrets_plan, &opts)?);
+    env.extend(crate::instance::lifecycle::up::load_secrets(
+        ctx,
+        &secrets_plan,
+        &opts,
+    )?);
     let mut started = Vec::new();
     for (h, (_, pf, verdict)) in chosen.into_iter().zip(verdicts) {
         match verdict {

@@ -11,9 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Instance, Kind};
 use crate::engine::error::EngineError;
 use crate::instance::error::{Error, Result};
+use crate::instance::{Instance, Kind};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
@@ -199,14 +199,15 @@ fn teardown(ctx: &Context, stack: &Stack, entry: &Entry) -> Result<docker::Remov
     // their names are exact (`<id>-<service>` on v2, `<id>_<service>` on v1), so no
     // other instance's image can match.
     let images = if swept.foreign.is_empty() {
-        let services = crate::instance::resolve::cached_services(ctx, &entry.instance_id)
-            .or_else(|| {
-                stack
-                    .compose_text_in(dir)
-                    .ok()
-                    .map(|t| crate::stack::check::read(&t).services)
-            })
-            .unwrap_or_default();
+        let services =
+            crate::instance::placement::resolve::cached_services(ctx, &entry.instance_id)
+                .or_else(|| {
+                    stack
+                        .compose_text_in(dir)
+                        .ok()
+                        .map(|t| crate::stack::check::read(&t).services)
+                })
+                .unwrap_or_default();
         let names: Vec<String> = services
             .iter()
             .flat_map(|s| {
@@ -249,7 +250,7 @@ fn forget(ctx: &Context, entry: &Entry) -> Result<()> {
         {
             c.instances.remove(&entry.instance_id);
         }
-        super::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
+        crate::instance::leftovers::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
         c.kinfra.created_worktrees.retain(|p| p != &entry.path);
         Ok(())
     })
@@ -276,8 +277,8 @@ fn unchanged_carried(stack: &Stack, repo: Option<&Path>, worktree: &Path) -> Vec
 }
 
 pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<Destroyed> {
-    let entry = super::sandbox_entry(ctx, stack, opts.name.as_deref())?;
-    let _lock = super::lock(ctx, &entry.instance_id, "destroy")?;
+    let entry = crate::instance::sandbox_entry(ctx, stack, opts.name.as_deref())?;
+    let _lock = crate::instance::lock(ctx, &entry.instance_id, "destroy")?;
     let (remote, left_on_engine) = remote_of(ctx, &entry, opts.force)?;
     let path = PathBuf::from(&entry.path);
     let created_by_kinfra = ctx
@@ -362,13 +363,13 @@ pub fn destroy(ctx: &Context, stack: &Stack, opts: &DestroyOptions) -> Result<De
             .filter(|p| p.is_dir())
             .map(Ok)
             .unwrap_or_else(|| git::common_repo(&path))?;
-        super::remove_env_file(&path);
+        crate::instance::leftovers::remove_env_file(&path);
         let git_lock = ctx.registry().worktree_lock()?;
         git::worktree_remove(&repo, &path)?;
         drop(git_lock);
         directory_deleted = true;
     } else if exists && !is_link {
-        super::remove_env_file(&path);
+        crate::instance::leftovers::remove_env_file(&path);
     }
     crate::state::context::pause_point("destroy:removed");
     forget(ctx, &entry)?;
@@ -392,7 +393,7 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
         .load()?
         .local_prod
         .ok_or(Error::NoLocalProd)?;
-    let _lock = super::lock(ctx, &entry.instance_id, "destroy")?;
+    let _lock = crate::instance::lock(ctx, &entry.instance_id, "destroy")?;
     let path = PathBuf::from(&entry.path);
     if !ctx.cwd.starts_with(&path) && !same_path(&ctx.cwd, &path) {
         ctx.reporter.info(&format!(
@@ -403,7 +404,7 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
     }
     // Its host services first, each only while its record still names the
     // process kinfra started (an untrusted record refuses before anything goes).
-    super::host::stop_all(ctx, stack, &entry.instance_id)?;
+    crate::instance::host::services::stop_all(ctx, stack, &entry.instance_id)?;
     ctx.reporter.step(&format!(
         "Removing containers and volumes of {}",
         entry.instance_id
@@ -411,7 +412,7 @@ pub fn destroy_local_prod(ctx: &Context, stack: &Stack) -> Result<Destroyed> {
     let removed = teardown(ctx, stack, &entry)?;
     if path.is_dir() && !std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink())
     {
-        super::remove_env_file(&path);
+        crate::instance::leftovers::remove_env_file(&path);
     }
     forget(ctx, &entry)?;
     Ok(Destroyed {

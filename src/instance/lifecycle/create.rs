@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use super::init::{check_slot, stack_top, take_slot};
-use super::{Instance, Kind, check_leftovers, now_iso};
-use crate::instance::env::SandboxEnv;
 use crate::instance::error::{Error, Result};
+use crate::instance::leftovers::check_leftovers;
+use crate::instance::model::env::SandboxEnv;
+use crate::instance::{Instance, Kind, now_iso};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
@@ -108,13 +109,13 @@ pub fn create(ctx: &Context, stack: &Stack, opts: &CreateOptions) -> Result<Inst
         return Err(e);
     }
     carry(ctx, stack, &repo, &path);
-    super::carry_ignored::carry_ignored(ctx, stack, &repo, &path);
+    crate::instance::host::carry_ignored::carry_ignored(ctx, stack, &repo, &path);
     let inst = Instance {
         kind: Kind::Sandbox,
         dir: path.clone(),
         env,
     };
-    let inst = super::resolve::choose_ports(ctx, stack, inst);
+    let inst = crate::instance::placement::resolve::choose_ports(ctx, stack, inst);
     // Under the auto scheme the model decides the port keys: a gate check naming
     // one it lacks would fail every `up`, so the sandbox is not made (when the
     // model could not be read yet, `up` checks it).

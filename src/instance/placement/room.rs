@@ -168,7 +168,7 @@ pub fn plan_for(ctx: &Context, stack: &crate::stack::Stack, id: &str) -> Result<
             let last_ms = seen.get(id).copied().max(command);
             let u = Use {
                 sandbox: state.instances.contains_key(id),
-                busy: super::lock::held(ctx, id),
+                busy: crate::instance::model::lock::held(ctx, id),
                 last_ms,
             };
             (id.clone(), u)

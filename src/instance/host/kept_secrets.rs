@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::Instance;
+use crate::instance::Instance;
 use crate::instance::error::{Error, Result};
 use crate::stack::{SecretRef, SecretSource, Stack};
 use crate::state::context::Context;
@@ -230,7 +230,7 @@ pub fn obtain(
         )
         .map_err(Error::SecretRefs)?
     };
-    let now = super::now_iso();
+    let now = crate::instance::now_iso();
     let mut next = KeptFile {
         instance: id.to_string(),
         ..Default::default()

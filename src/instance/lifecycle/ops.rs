@@ -1,6 +1,6 @@
 //! `down`, `logs` and `shell`: thin compose/docker calls on one instance.
 
-use super::Instance;
+use crate::instance::Instance;
 use crate::instance::error::{Error, Result};
 use crate::stack::Stack;
 use crate::state::context::Context;
@@ -8,9 +8,9 @@ use crate::tools::compose::Compose;
 
 /// Stops the instance (with its profile, so profile-only services stop too).
 pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Result<()> {
-    let _lock = super::lock(ctx, inst.id(), "down")?;
+    let _lock = crate::instance::lock(ctx, inst.id(), "down")?;
     // Compose would also stop another directory's containers of the same name.
-    super::ensure_not_foreign(inst)?;
+    crate::instance::leftovers::ensure_not_foreign(inst)?;
     let compose = Compose::detect(&ctx.home)?;
     let project = inst.project(ctx, stack)?;
     ctx.reporter
@@ -36,10 +36,10 @@ pub fn down(ctx: &Context, stack: &Stack, inst: &Instance, volumes: bool) -> Res
             if crate::tools::docker::remove_networks_settling(inst.id()) {
                 Ok(())
             } else {
-                Err(super::compose_error(inst.id(), e))
+                Err(crate::instance::compose_error(inst.id(), e))
             }
         }
-        Err(e) => Err(super::compose_error(inst.id(), e)),
+        Err(e) => Err(crate::instance::compose_error(inst.id(), e)),
     }
 }
 
@@ -93,7 +93,7 @@ fn file_services(stack: &Stack, inst: &Instance) -> Vec<String> {
 
 /// Opens a shell in a running service container.
 pub fn shell(stack: &Stack, inst: &Instance, service: &str, tty: bool) -> Result<i32> {
-    let cs = super::ensure_not_foreign(inst)?;
+    let cs = crate::instance::leftovers::ensure_not_foreign(inst)?;
     let mut known = services_of(&cs);
     if known.is_empty() {
         known = file_services(stack, inst);
@@ -190,7 +190,7 @@ pub fn exec(
     if argv.is_empty() {
         return Err(Error::EmptyCommand);
     }
-    let cs = super::ensure_not_foreign(inst)?;
+    let cs = crate::instance::leftovers::ensure_not_foreign(inst)?;
     let known = services_of(&cs);
     let c = cs
         .iter()
@@ -234,15 +234,15 @@ pub fn wait(
         &crate::instance::gate::Options {
             timeout,
             // The services of the model `up` last resolved (a file read, no compose).
-            services: super::resolve::cached_services(ctx, inst.id()),
+            services: crate::instance::placement::resolve::cached_services(ctx, inst.id()),
             ..Default::default()
         },
     );
-    super::print_gate(ctx, &report);
+    crate::instance::print_gate(ctx, &report);
     if report.passed() {
         return Ok(report);
     }
-    super::show_failing_logs(ctx, inst, &report);
+    crate::instance::show_failing_logs(ctx, inst, &report);
     Err(Error::GateFailed {
         failed: report
             .failed()

@@ -49,12 +49,12 @@ pub fn release(ctx: &Context, what: &str) -> Result<PruneItem> {
             .cloned()
             .ok_or_else(|| Error::NoSuchInstance { name: what.into() })?,
     };
-    let _lock = super::lock(ctx, &entry.instance_id, "release")?;
+    let _lock = crate::instance::lock(ctx, &entry.instance_id, "release")?;
     let removed = docker::remove_project(&entry.instance_id, Some(Path::new(&entry.path)), true)?;
-    super::remove_env_file(Path::new(&entry.path));
+    crate::instance::leftovers::remove_env_file(Path::new(&entry.path));
     ctx.registry().update(|c| {
         c.instances.remove(&entry.instance_id);
-        super::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
+        crate::instance::leftovers::forget_records(ctx, &mut c.kinfra, &entry.instance_id);
         Ok(())
     })?;
     Ok(PruneItem {
@@ -162,7 +162,7 @@ fn plan<C, V>(
 /// Removes one stale project's containers (and volumes, unless kept) and forgets it,
 /// re-checked under its lock.
 fn prune_one(ctx: &Context, it: &PruneItem) -> Result<()> {
-    let _lock = super::lock(ctx, &it.project, "prune")?;
+    let _lock = crate::instance::lock(ctx, &it.project, "prune")?;
     docker::remove_project(
         &it.project,
         it.path.as_deref().map(Path::new),
@@ -194,7 +194,7 @@ fn prune_one(ctx: &Context, it: &PruneItem) -> Result<()> {
             // Its ports, records and resolved copy go; the project record stays
             // while volumes do.
             let dir = c.kinfra.projects.get(&it.project).cloned();
-            super::forget_records(ctx, &mut c.kinfra, &it.project);
+            crate::instance::leftovers::forget_records(ctx, &mut c.kinfra, &it.project);
             if let (Some(d), true) = (dir, it.keeps_volumes) {
                 c.kinfra.projects.insert(it.project.clone(), d);
             }

@@ -201,11 +201,11 @@ pub(super) fn published_keys(compose_text: &str, keys: &[(String, u16)]) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instance::env::SandboxEnv;
+    use crate::instance::model::env::SandboxEnv;
     use crate::stack::KTRDR_2026;
 
     const KTRDR_COMPOSE: &str =
-        include_str!("../../../tests/fixtures/ktrdr-2c5c7173/docker-compose.sandbox.yml");
+        include_str!("../../../../tests/fixtures/ktrdr-2c5c7173/docker-compose.sandbox.yml");
 
     fn sources(text: &str) -> Sources {
         Sources {

@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Instance, Kind, ProjectObjects, check_leftovers, now_iso};
-use crate::instance::env::SandboxEnv;
 use crate::instance::error::{Error, Result};
+use crate::instance::leftovers::check_leftovers;
+use crate::instance::model::env::SandboxEnv;
+use crate::instance::placement::resolve;
+use crate::instance::{Instance, Kind, ProjectObjects, now_iso};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::envfile;
@@ -105,7 +107,7 @@ fn held_ports(c: &Contents, stack: &Stack) -> std::collections::BTreeMap<u16, St
         {
             table
         } else {
-            super::resolve::env_ports(std::path::Path::new(&e.path))
+            resolve::env_ports(std::path::Path::new(&e.path))
         };
         for p in ports {
             held.insert(p, e.instance_id.clone());
@@ -267,5 +269,5 @@ pub fn init(ctx: &Context, stack: &Stack, kind: Kind, opts: InitOptions) -> Resu
         dir: top,
         env,
     };
-    Ok(super::resolve::choose_ports(ctx, stack, inst))
+    Ok(resolve::choose_ports(ctx, stack, inst))
 }

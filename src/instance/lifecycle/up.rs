@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::Instance;
+use crate::instance::Instance;
 use crate::instance::error::{Error, PortConflict, PortMachine, Result};
 use crate::instance::gate::{self, Outcome, Report};
 use crate::stack::Stack;
@@ -87,7 +87,7 @@ impl serde::Serialize for PostStartResult {
 /// defaults) and an error for local-prod, whose database would otherwise keep the
 /// default password it was created with. A reference that cannot be had is an
 /// error for both: the description asked for it by name.
-pub(super) fn load_secrets(
+pub(in crate::instance) fn load_secrets(
     ctx: &Context,
     plan: &SecretsPlan,
     opts: &UpOptions,
@@ -95,14 +95,16 @@ pub(super) fn load_secrets(
     let r = &ctx.reporter;
     let mut env = Vec::new();
     let fail = |what: &str, e: secrets::SecretsError| -> Result<()> {
-        if plan.kind == super::Kind::LocalProd {
+        if plan.kind == crate::instance::Kind::LocalProd {
             return Err(Error::SecretsRequired {
                 item: what.to_string(),
                 source: e,
             });
         }
         r.warn(&format!("{e}; the stack will use its insecure defaults"));
-        r.info(&format!("hint: {}", e.hint(what)));
+        if let Some(h) = ctx.hint(&e) {
+            r.info(&format!("hint: {h}"));
+        }
         Ok(())
     };
     // A stack that maps no fields has no 1Password item to read.
@@ -126,12 +128,12 @@ pub(super) fn load_secrets(
     // The secrets given by reference: kept values reused, the rest resolved now;
     // one that cannot be had stops the start for either kind (its kept value, if
     // any, belongs to another reference).
-    let got = super::kept_secrets::obtain(
+    let got = crate::instance::host::kept_secrets::obtain(
         ctx,
         &plan.id,
         &plan.refs,
         &plan.main_clone,
-        super::kept_secrets::How {
+        crate::instance::host::kept_secrets::How {
             stores: opts.secrets,
             refresh: opts.refresh_secrets,
         },
@@ -153,7 +155,7 @@ fn check_ports(
     engine: Option<&crate::engine::Engine>,
     keys: Vec<(String, u16)>,
 ) -> Result<Vec<docker::Container>> {
-    let before = super::ensure_not_foreign(inst)?;
+    let before = crate::instance::leftovers::ensure_not_foreign(inst)?;
     let own: Vec<u16> = before
         .iter()
         .filter(|c| c.running())
@@ -227,7 +229,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
         None => docker::ensure_local_endpoint()?,
     }
     let compose = Compose::detect(&ctx.home)?;
-    let _lock = super::lock(ctx, inst.id(), "up")?;
+    let _lock = crate::instance::lock(ctx, inst.id(), "up")?;
     // The plan, once: the steps below take it, and those that change the instance
     // return it, the plan made again from it.
     let sources = Sources::read(ctx, stack, &inst.dir)?;
@@ -238,7 +240,13 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let plan = plan.with_instance(stack, synced, None);
     // Ports kinfra chooses: compose's model, the instance's ports, the copy to run.
     let plan = if stack.auto_ports {
-        let res = super::resolve::prepare(ctx, &compose, stack, &plan.instance, &plan.project)?;
+        let res = crate::instance::placement::resolve::prepare(
+            ctx,
+            &compose,
+            stack,
+            &plan.instance,
+            &plan.project,
+        )?;
         let resolution = Resolution {
             file: res.file,
             services: res.model.services,
@@ -260,8 +268,8 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     let (containers_before, _ticket) = preflight(ctx, stack, &plan, opts)?;
     // Before anything starts: what the compose file needs and no build section
     // makes (a failure stops here), then the shared services it joins.
-    super::prepare::run(ctx, stack, &inst.dir, &plan.sources.main_clone)?;
-    for name in super::shared_services::up(ctx, stack, &inst.dir, &[])? {
+    crate::instance::host::prepare::run(ctx, stack, &inst.dir, &plan.sources.main_clone)?;
+    for name in crate::instance::shared::services::up(ctx, stack, &inst.dir, &[])? {
         r.info(&format!(
             "shared service {name} was not running: started it (it stays up for every instance; `kinfra shared down` stops it)"
         ));
@@ -325,7 +333,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     }
     let g = wait_for_gate(ctx, stack, inst, opts, plan.services(), &before)?;
     report.gate = Some(g);
-    crate::instance::budget::record_soon(ctx, inst.id());
+    crate::instance::placement::budget::record_soon(ctx, inst.id());
     fail_on_post_start(report)
 }
 
@@ -399,7 +407,7 @@ fn preflight(
     opts: &UpOptions,
 ) -> Result<(
     Vec<docker::Container>,
-    Option<crate::instance::budget::Ticket>,
+    Option<crate::instance::placement::budget::Ticket>,
 )> {
     let r = &ctx.reporter;
     let inst = &plan.instance;
@@ -422,19 +430,19 @@ fn preflight(
     } else if opts.wait_for_room {
         let room = || {
             if opts.make_room {
-                super::room::make(ctx, stack, inst.id())
+                crate::instance::placement::room::make(ctx, stack, inst.id())
             } else {
                 Ok(false)
             }
         };
-        Some(crate::instance::budget::wait_turn(
+        Some(crate::instance::placement::budget::wait_turn(
             ctx,
             stack,
             inst.id(),
             &room,
         )?)
     } else {
-        super::room::check_or_make(ctx, stack, inst.id(), opts.make_room)?;
+        crate::instance::placement::room::check_or_make(ctx, stack, inst.id(), opts.make_room)?;
         None
     };
     Ok((containers_before, ticket))
@@ -488,7 +496,7 @@ fn start_containers(
     }
     let started = match (progress, crate::state::context::interrupted()) {
         (_, true) => Err(Error::interrupted()),
-        (Err(e), false) => Err(super::compose_error(inst.id(), e)),
+        (Err(e), false) => Err(crate::instance::compose_error(inst.id(), e)),
         (Ok(_), false) => Ok(()),
     };
     if let Err(err) = started {

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{Instance, Kind};
 use crate::instance::error::Result;
+use crate::instance::{Instance, Kind};
 use crate::stack::Stack;
 use crate::state::context::Context;
 use crate::state::registry::Entry;
@@ -93,7 +93,7 @@ pub fn status(ctx: &Context, inst: &Instance) -> Result<Status> {
         ports: inst.env.ports.iter().cloned().collect(),
         services,
         foreign,
-        shared: super::resolve::cached_shared(ctx, inst.id()),
+        shared: crate::instance::placement::resolve::cached_shared(ctx, inst.id()),
     })
 }
 
@@ -134,8 +134,8 @@ pub struct Listing {
 pub struct StatusReport {
     #[serde(flatten)]
     pub status: Status,
-    pub shared_services: Vec<super::shared_services::SharedState>,
-    pub host_services: Vec<super::host::HostState>,
+    pub shared_services: Vec<crate::instance::shared::services::SharedState>,
+    pub host_services: Vec<crate::instance::host::services::HostState>,
     /// The engine on another machine it is placed on (`None`: this machine's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
@@ -148,10 +148,10 @@ pub fn report(ctx: &Context, stack: &Stack, inst: &Instance) -> Result<StatusRep
     let shared_services = if stack.shared.is_empty() {
         Vec::new()
     } else {
-        super::shared_services::status(stack).unwrap_or_default()
+        crate::instance::shared::services::status(stack).unwrap_or_default()
     };
     let host_services = if inst.kind == Kind::LocalProd {
-        super::host::status(ctx, stack, inst)
+        crate::instance::host::services::status(ctx, stack, inst)
     } else {
         Vec::new()
     };

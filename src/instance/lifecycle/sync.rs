@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::Instance;
-use crate::instance::env::SandboxEnv;
+use crate::instance::Instance;
 use crate::instance::error::Result;
+use crate::instance::model::env::SandboxEnv;
 use crate::stack::Stack;
 use crate::state::context::Context;
 
