@@ -194,10 +194,28 @@ if os.path.exists(rp):
     if conns:
         print(f"| {conns} connections at once | direct | {r['concurrent_direct_median_ms']:.3f} | {r['concurrent_direct_rps']:.0f} |")
         print(f"| {conns} connections at once | routed | {r['concurrent_routed_median_ms']:.3f} | {r['concurrent_routed_rps']:.0f} |")
+    if "relay_rps" in r:
+        print(f"| one connection, sequential | C relay (floor) | {r['relay_median_ms']:.3f} | {r['relay_rps']:.0f} |")
+        if conns:
+            print(f"| {conns} connections at once | C relay (floor) | {r['concurrent_relay_median_ms']:.3f} | {r['concurrent_relay_rps']:.0f} |")
     if "router_cpu_us_per_request" in r:
         print(f"\nthe router's own CPU per routed request: {r['router_cpu_us_per_request']:.0f} µs (user + system, /proc)")
+    if "cpu_us_per_request" in r:
+        # Where a request's CPU goes: a proxy's share against the client's and the
+        # service's is what bounds its throughput when the machine's cores are the limit.
+        print("\n| CPU µs per request | client | service | in the middle |\n|---|---|---|---|")
+        for k, v in r["cpu_us_per_request"].items():
+            mid = "–" if k.endswith("direct") else f"{v[2]:.1f}"
+            print(f"| {k.replace('_', ' ')} | {v[0]:.1f} | {v[1]:.1f} | {mid} |")
+    if "relay_rps" in r:
+        print("\nthe floor, bench/relay.c (a C byte relay: epoll, no HTTP, the same system calls per request "
+              f"as the router) between the same client and service, in the same rounds: {r['relay_rps'] / r['direct_rps']:.2f}× direct "
+              "on one connection" + (f", {r['concurrent_relay_rps'] / r['concurrent_direct_rps']:.2f}× with {conns}" if conns else "")
+              + f"; the router {r['routed_rps'] / r['direct_rps']:.2f}×" + (f", {r['concurrent_routed_rps'] / r['concurrent_direct_rps']:.2f}×" if conns else ""))
+    if "load_average" in r:
+        print(f"\nload average at the end of the row: {r['load_average'][0]:.1f}")
     print(f"\n{r['requests']} requests each way and shape; the sequential ones interleaved in four rounds, "
-          "the concurrent ones in two (each client a process with its own connection; the service a process of its own).")
+          "the concurrent ones in four (each client a process with its own connection; the service a process of its own).")
     # The target is one (routed ≥ 0.8× direct); both shapes are held to it.
     print("\none connection, sequential, direct/routed throughput (routed ≥ 0.8× direct): "
           + target("router throughput direct/routed, one connection", r["direct_rps"] / r["routed_rps"], 1.25))

@@ -4,13 +4,22 @@ ones; the checkout switch; the router's idle memory. Starts its own keep-alive
 HTTP service (a process of its own, a thread per connection), registers two
 instances by hand in its own KINFRA_HOME, and drives the kinfra binary given.
 The concurrent clients are processes of their own too (one connection each), so
-Python's lock is shared by neither the service nor the other clients.
+Python's lock is shared by neither the service nor the other clients. A third
+path, when a C compiler is there, is the floor: bench/relay.c, a byte relay with
+no HTTP, measured in the same rounds. Each path's CPU per request is recorded by
+side (client, service, the process in the middle).
 
-    python3 bench/router.py KINFRA_BINARY OUT_JSON [REQUESTS] [CONNECTIONS]
+    python3 bench/router.py KINFRA_BINARY OUT_JSON [REQUESTS] [CONNECTIONS] [WORK_US]
+
+WORK_US (default 0, what bench/run.sh measures) makes the service spend that
+much CPU on each request before it answers, as a real application does: with
+it, the same row says what share of a request's cost the router is for a
+service that does some work.
 """
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -22,9 +31,10 @@ import time
 K, OUT = sys.argv[1], sys.argv[2]
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 4000
 CONNS = int(sys.argv[4]) if len(sys.argv) > 4 else 4
+WORK = float(sys.argv[5]) / 1e6 if len(sys.argv) > 5 else 0.0
 # fork: the service's closure and socket go to its process as they are.
 MP = multiprocessing.get_context("fork")
-ROUTER, A, B, CANON = 28751, 28752, 28753, 28754
+ROUTER, A, B, CANON, RELAY = 28751, 28752, 28753, 28754, 28755
 BODY = b"ok"
 
 
@@ -46,6 +56,10 @@ def service(port, name):
                         return
                     buf += d
                 _, buf = buf.split(b"\r\n\r\n", 1)
+                # CPU time, not wall time: the work is the same however busy the machine.
+                t = time.thread_time()
+                while WORK and time.thread_time() - t < WORK:
+                    pass
                 c.sendall(answer)
         finally:
             c.close()
@@ -63,12 +77,15 @@ def service(port, name):
 
 
 def run(port, host, n):
-    """n keep-alive GETs on one connection: each request's seconds."""
+    """n keep-alive GETs on one connection: each request's seconds. One request
+    goes first, untimed: a proxy opens its connection to the service on the
+    first request (the service's accept and thread start), where a direct
+    client's connect has paid for them before the clock starts."""
     c = socket.create_connection(("127.0.0.1", port))
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     req = b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host.encode()
     times = []
-    for _ in range(n):
+    for _ in range(n + 1):
         t = time.perf_counter()
         c.sendall(req)
         buf = b""
@@ -82,27 +99,27 @@ def run(port, host, n):
                 break
         times.append(time.perf_counter() - t)
     c.close()
-    return times
+    return times[1:]
 
 
 def one_client(args):
     port, host, n, start = args
     while time.time() < start:
         time.sleep(0.0005)
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     times = run(port, host, n)
-    return times, t0, time.time()
+    return times, t0, time.time(), time.process_time() - c0
 
 
 def concurrent(port, host, conns, n):
     """conns clients, each a process with one keep-alive connection and n GETs,
-    started together: every request's time, and requests per second over the whole
-    (first request's start to last answer)."""
+    started together: every request's time, requests per second over the whole
+    (first request's start to last answer), and the clients' CPU seconds."""
     with MP.Pool(conns) as pool:
         per = pool.map(one_client, [(port, host, n, time.time() + 0.5)] * conns)
     times = [x for p in per for x in p[0]]
     wall = max(p[2] for p in per) - min(p[1] for p in per)
-    return times, len(times) / wall
+    return times, len(times) / wall, sum(p[3] for p in per)
 
 
 def get_once(port):
@@ -136,6 +153,27 @@ def rss_kb(pid):
     return 0
 
 
+def relay(home, port, upstream):
+    """bench/relay.c, built with the machine's C compiler and started (None
+    without a compiler: its rows are then not measured)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None
+    exe = f"{home}/relay"
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay.c")
+    if subprocess.run([cc, "-O2", "-o", exe, src], capture_output=True).returncode != 0:
+        return None
+    p = subprocess.Popen([exe, str(port), str(upstream)])
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p
+        except OSError:
+            time.sleep(0.02)
+    p.terminate()
+    return None
+
+
 home = tempfile.mkdtemp(prefix="kinfra-bench-router-")
 env = dict(os.environ, KINFRA_HOME=home, KINFRA_ROUTER_PORT=str(ROUTER), KINFRA_ROUTER="on")
 os.makedirs(f"{home}/sandbox/compose")
@@ -145,31 +183,46 @@ json.dump({"version": 1, "ports": {"bench-a": {"PORT_WEB_80": A}, "bench-b": {"P
 for i in ("bench-a", "bench-b"):
     json.dump({"key": "b", "services": [], "bases": [["PORT_WEB_80", CANON]], "ports": {}}, open(f"{home}/sandbox/compose/{i}.meta.json", "w"))
 services = [service(A, b"a"), service(B, b"b")]
+floor = relay(home, RELAY, A)
 subprocess.run([K, "-q", "router", "start"], env=env, check=True, capture_output=True)
 status = json.loads(subprocess.run([K, "router", "status", "--json"], env=env, capture_output=True, text=True).stdout)
 pid = status["pid"]
 try:
     time.sleep(0.5)
     idle = rss_kb(pid)
-    run(A, "localhost", 200)
-    run(ROUTER, "web.bench-a.localhost", 200)
-    # Interleaved rounds, so both see the same machine.
-    direct, routed = [], []
-    cpu = 0.0
+    routed_host = f"web.bench-a.localhost:{ROUTER}"
+    # Each path: its port, the Host it is asked for, the process in the middle.
+    paths = {"direct": (A, "localhost", None), "routed": (ROUTER, routed_host, pid)}
+    if floor:
+        paths["relay"] = (RELAY, routed_host, floor.pid)
+    for port, host, _ in paths.values():
+        run(port, host, 200)
+    # Interleaved rounds, so every path sees the same machine. Each side's CPU
+    # seconds (client, service, the process in the middle) are counted apart: the
+    # times swing with the machine's other load, CPU per request much less.
+    spid = services[0].pid
+    times = {k: [] for k in paths}
+    ctimes = {k: [] for k in paths}
+    crps = {k: [] for k in paths}
+    cpu = {k: [0.0, 0.0, 0.0] for k in list(paths) + [f"concurrent_{k}" for k in paths]}
+
+    def count(key, mid, f):
+        c0, s0, m0 = time.process_time(), cpu_s(spid), cpu_s(mid) if mid else 0.0
+        out = f()
+        own = out[2] if isinstance(out, tuple) else time.process_time() - c0
+        for i, d in enumerate((own, cpu_s(spid) - s0, cpu_s(mid) - m0 if mid else 0.0)):
+            cpu[key][i] += d
+        return out
+
     for _ in range(4):
-        direct += run(A, "localhost", N // 4)
-        c0 = cpu_s(pid)
-        routed += run(ROUTER, f"web.bench-a.localhost:{ROUTER}", N // 4)
-        cpu += cpu_s(pid) - c0
+        for k, (port, host, mid) in paths.items():
+            times[k] += count(k, mid, lambda: run(port, host, N // 4))
     # Several connections at once (a page's parallel fetches, a load test).
-    cdirect, crouted, cdirect_rps, crouted_rps = [], [], [], []
-    for _ in range(2):
-        t, r = concurrent(A, "localhost", CONNS, N // (2 * CONNS))
-        cdirect += t
-        cdirect_rps.append(r)
-        t, r = concurrent(ROUTER, f"web.bench-a.localhost:{ROUTER}", CONNS, N // (2 * CONNS))
-        crouted += t
-        crouted_rps.append(r)
+    for _ in range(4):
+        for k, (port, host, mid) in paths.items():
+            t, r, _ = count(f"concurrent_{k}", mid, lambda: concurrent(port, host, CONNS, N // (4 * CONNS)))
+            ctimes[k] += t
+            crps[k].append(r)
     after = rss_kb(pid)
     # Checkout switch: from the command's start to the first new connection that
     # reaches the other instance (the command's own start-up included).
@@ -186,26 +239,40 @@ try:
     subprocess.run([K, "-q", "checkout", "--none"], env=env, capture_output=True)
 finally:
     subprocess.run([K, "-q", "router", "stop"], env=env, capture_output=True)
-    for p in services:
+    for p in services + ([floor] if floor else []):
         p.terminate()
 res = {
     "requests": N,
-    "direct_median_ms": statistics.median(direct) * 1000,
-    "routed_median_ms": statistics.median(routed) * 1000,
-    "direct_rps": len(direct) / sum(direct),
-    "routed_rps": len(routed) / sum(routed),
+    "direct_median_ms": statistics.median(times["direct"]) * 1000,
+    "routed_median_ms": statistics.median(times["routed"]) * 1000,
+    "direct_rps": len(times["direct"]) / sum(times["direct"]),
+    "routed_rps": len(times["routed"]) / sum(times["routed"]),
     # The router's own CPU per routed request (sequential): what the machine's
     # other load does not change, unlike the times.
-    "router_cpu_us_per_request": cpu / len(routed) * 1e6,
+    "router_cpu_us_per_request": cpu["routed"][2] / len(times["routed"]) * 1e6,
+    # CPU µs per request of each side, [client, service, the process in the
+    # middle]: where a request's CPU goes, by path and shape.
+    "cpu_us_per_request": {
+        k: [round(x / len(times["direct"] if k in paths else ctimes["direct"]) * 1e6, 1) for x in v]
+        for k, v in cpu.items()
+    },
     "connections": CONNS,
-    "concurrent_direct_median_ms": statistics.median(cdirect) * 1000,
-    "concurrent_routed_median_ms": statistics.median(crouted) * 1000,
-    "concurrent_direct_rps": statistics.median(cdirect_rps),
-    "concurrent_routed_rps": statistics.median(crouted_rps),
+    "service_work_us": WORK * 1e6,
+    "concurrent_direct_median_ms": statistics.median(ctimes["direct"]) * 1000,
+    "concurrent_routed_median_ms": statistics.median(ctimes["routed"]) * 1000,
+    "concurrent_direct_rps": statistics.median(crps["direct"]),
+    "concurrent_routed_rps": statistics.median(crps["routed"]),
     "switch_median_ms": statistics.median(switches) * 1000,
     "switch_max_ms": max(switches) * 1000,
     "idle_rss_kb": idle,
     "after_load_rss_kb": after,
+    "load_average": os.getloadavg(),
 }
+if floor:
+    # The floor: a C relay with no HTTP, the least any proxy here can cost.
+    res["relay_median_ms"] = statistics.median(times["relay"]) * 1000
+    res["relay_rps"] = len(times["relay"]) / sum(times["relay"])
+    res["concurrent_relay_median_ms"] = statistics.median(ctimes["relay"]) * 1000
+    res["concurrent_relay_rps"] = statistics.median(crps["relay"])
 json.dump(res, open(OUT, "w"), indent=2)
 print(json.dumps(res, indent=2))
