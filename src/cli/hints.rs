@@ -81,6 +81,28 @@ pub fn setup_error_hint(e: &SetupError) -> Option<String> {
     }
 }
 
+/// The engine the docker CLI talks to does not answer: what to do depends on what
+/// chose it (the default socket, an engine kinfra forwards, the user's setting).
+fn docker_unavailable_hint(host: &str, via: &str) -> String {
+    if via == "the default socket" {
+        "start the Docker engine (Docker Desktop, or `sudo systemctl start docker`) and try again"
+            .into()
+    } else if let Some(engine) = via.strip_prefix("kinfra engine ") {
+        format!(
+            "the connection to the engine {engine} dropped or its Docker stopped: run the command again (kinfra connects again; `kinfra engine list` says whether it answers)"
+        )
+    } else {
+        format!(
+            "the docker CLI talks to {} (set by {via}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
+            if host.is_empty() {
+                "an unknown endpoint"
+            } else {
+                host
+            },
+        )
+    }
+}
+
 /// What to do about a failure the library reported as a warning and went on
 /// ([`crate::state::context::Hinter`]): a sandbox's secrets that could not be read.
 pub fn warning_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
@@ -279,6 +301,9 @@ fn run_hint(e: &Error) -> Option<String> {
         Error::Engine(EngineError::EngineExists { .. }) => {
             "choose another name, or `kinfra engine rm NAME` first".into()
         }
+        Error::Engine(EngineError::BadRecordDockerHost { name, .. }) => format!(
+            "kinfra records it at `engine add` from what docker says there: remove `docker_host` from engine {name} in $KINFRA_HOME/sandbox/kinfra.json and kinfra looks again at its next connection"
+        ),
         Error::Engine(EngineError::EngineInUse { .. }) => {
             "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone) and remove those snapshots (`kinfra snapshot rm NAME` in their project)".into()
         }
@@ -287,15 +312,7 @@ fn run_hint(e: &Error) -> Option<String> {
              (the code is mirrored there, the ports forwarded here). Otherwise use the local engine (unset DOCKER_HOST, or `docker context use default`). \
              Read-only commands (`list`, `status`, `logs`) still work".into(),
         Error::Tools(ToolsError::DockerUnavailable { endpoint, .. }) => {
-            let (host, via) = &**endpoint;
-            if via == "the default socket" {
-                "start the Docker engine (Docker Desktop, or `sudo systemctl start docker`) and try again".into()
-            } else {
-                format!(
-                    "the docker CLI talks to {} (set by {via}): start that engine, or point DOCKER_HOST / `docker context use` at a running one",
-                    if host.is_empty() { "an unknown endpoint" } else { host.as_str() },
-                )
-            }
+            docker_unavailable_hint(&endpoint.0, &endpoint.1)
         }
         Error::Tools(ToolsError::NoCompose) => if cfg!(target_os = "macos") {
             "Docker Desktop includes Compose (check it is running and up to date); with Homebrew's docker CLI: `brew install docker-compose`".into()

@@ -54,6 +54,10 @@ pub enum EngineError {
     /// The registry's record of an engine has an address kinfra would not have written.
     #[error("the registry's engine {name} has an address kinfra will not use: {why}")]
     BadRecordAddress { name: String, why: String },
+    /// The registry's record of where Docker is on an engine's machine is not one
+    /// kinfra would have written (nothing is forwarded or dialled).
+    #[error("the registry's engine {name} records Docker at a place kinfra will not use: {why}")]
+    BadRecordDockerHost { name: String, why: String },
     /// One process works on one engine; the instance is on this machine's.
     #[error(
         "one command acts on one engine: this one works on {engine}, and {id} is on this machine's"
@@ -108,6 +112,7 @@ impl EngineError {
             | BadAddress { .. }
             | BadRecordName { .. }
             | BadRecordAddress { .. }
+            | BadRecordDockerHost { .. }
             | OnAnotherEngine { .. }
             | UnsafeRemotePath { .. }
             | NotMirrorable { .. } => ExitKind::Invalid,

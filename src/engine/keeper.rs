@@ -1,6 +1,7 @@
 //! The keeper of a remote instance that is up (`kinfra internal keep-mirrored`,
 //! started detached by `up`): the code mirrored on the engine's machine within a
-//! moment of each change, and the engine's connection (with its forwards) kept up.
+//! moment of each change, and the engine's connection (with its port forwards and
+//! its forwarded Docker socket) kept up.
 //!
 //! It waits on the file system's own events (inotify, FSEvents, kqueue: the
 //! `notify` crate) instead of rescanning the whole worktree every fraction of a
@@ -56,8 +57,9 @@ pub fn keep_mirrored(ctx: &Context, id: &str, token: &str) {
         let Some((e, dir)) = current(ctx, id, token) else {
             return;
         };
-        // A dropped connection comes back with its forwards; a machine that does
-        // not answer is tried again next time.
+        // A dropped connection comes back with its forwards (the Docker socket
+        // comes with the connection itself); a machine that does not answer is
+        // tried again next time.
         if !connected(ctx, &e) && ensure_connection(ctx, &e).is_ok() {
             let _ = forward(ctx, &e, &ports(ctx, id));
         }

@@ -13,6 +13,7 @@
 pub mod error;
 pub mod keeper;
 pub mod remote;
+pub mod socket;
 pub mod target;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use crate::engine::error::{EngineError, Result, Unfit};
 use crate::state::context::Context;
 use crate::state::registry::EngineRecord;
 use crate::support::exec::{Cmd, ExecError};
+pub use socket::DockerAt;
 pub use target::{SshTarget, engine_name};
 
 /// How long kinfra waits for an engine's machine to answer a TCP connection: an
@@ -49,6 +51,13 @@ pub struct Engine {
     /// through that connection while it is up instead of logging in again.
     #[serde(skip)]
     pub control: Option<PathBuf>,
+    /// Where Docker is on its machine (as recorded, checked again).
+    #[serde(skip)]
+    pub docker_at: DockerAt,
+    /// The local end of its forwarded Docker socket, when kinfra may make one
+    /// ([`Engine::controlled`], [`socket::local_path`]).
+    #[serde(skip)]
+    pub socket: Option<PathBuf>,
 }
 
 impl Engine {
@@ -59,12 +68,19 @@ impl Engine {
             name: name.into(),
             why,
         })?;
+        let docker_at =
+            socket::docker_at(&r.docker_host).map_err(|why| EngineError::BadRecordDockerHost {
+                name: name.into(),
+                why,
+            })?;
         Ok(Engine {
             name: name.into(),
             url: target.url(),
             target,
             remote_home: r.remote_home.clone(),
             control: None,
+            docker_at,
+            socket: None,
         })
     }
 
@@ -75,13 +91,29 @@ impl Engine {
     pub fn controlled(mut self, ctx: &Context) -> Engine {
         let p = remote::control_path(ctx, &self);
         self.control = plain_local_path(&p).then_some(p);
+        // The forwarded Docker socket lives in that connection: none without it.
+        self.socket = self
+            .control
+            .as_ref()
+            .and_then(|_| socket::local_path(&ctx.home.engine_dir(), &self.name));
         self
     }
 
     /// The control socket, when it is there (a socket whose master is gone makes
     /// ssh say so and log in on its own: `ControlMaster=no` never starts one).
     fn live_control(&self) -> Option<&Path> {
-        self.control.as_deref().filter(|c| c.exists())
+        self.control
+            .as_deref()
+            .filter(|c| c.exists() && self.connection_is_to_this_address())
+    }
+
+    /// Whether the connection under kinfra's home was made to the address this
+    /// record names now: after the record's address changed (the machine moved),
+    /// a connection still up to the old one is not this engine's.
+    pub fn connection_is_to_this_address(&self) -> bool {
+        self.control.as_deref().is_some_and(|c| {
+            std::fs::read_to_string(c.with_extension("url")).is_ok_and(|u| u == self.url)
+        })
     }
 
     /// `-o ControlMaster=no -o ControlPath=…` when the engine's connection is up.
@@ -108,9 +140,26 @@ impl Engine {
             .arg(remote)
     }
 
-    /// `docker -H ssh://…`: every docker and compose call on an instance of this engine.
+    /// `docker -H …`: through the engine's forwarded socket when that answers now
+    /// (no SSH login), else over Docker's SSH transport. For looks at an engine
+    /// outside any instance's command (`engine add`, `list`); a command on an
+    /// instance sends its calls where [`remote::connect`] chose.
     pub fn docker(&self) -> Cmd {
-        Cmd::new("docker").arg("-H").arg(&self.url)
+        Cmd::new("docker").arg("-H").arg(self.live_host())
+    }
+
+    /// `unix://…` of the forwarded socket when a ping through it answers now, else
+    /// the engine's `ssh://` address. Starts nothing.
+    pub fn live_host(&self) -> String {
+        match &self.socket {
+            Some(s)
+                if self.connection_is_to_this_address()
+                    && socket::ping(s, Duration::from_secs(5)).is_ok() =>
+            {
+                socket::unix_host(s)
+            }
+            _ => self.url.clone(),
+        }
     }
 
     fn unreachable(&self, source: ExecError) -> EngineError {
@@ -167,6 +216,9 @@ pub struct Facts {
     pub cpus: u64,
     pub remote_home: String,
     pub rsync: bool,
+    /// Where Docker is there, as its docker CLI says (found by `add` only).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub docker_host: String,
 }
 
 /// The remote shell's answer to [`LOOK`]: its home, then whether rsync and docker
@@ -186,7 +238,8 @@ pub fn parse_look(text: &str) -> (String, bool, bool) {
     (home, rsync, docker)
 }
 
-/// One remote shell command line, kinfra's own: where the home is and which tools exist.
+/// One remote shell command line, kinfra's own: where the home is and which tools
+/// exist (and, at `add`, where Docker is: [`socket::FIND`]).
 const LOOK: &str = "printf 'home=%s\\n' \"$HOME\"; command -v rsync >/dev/null 2>&1 && echo rsync=yes; command -v docker >/dev/null 2>&1 && echo docker=yes; true";
 
 /// `docker info`'s version, memory and CPUs, tab-separated.
@@ -204,8 +257,13 @@ pub fn parse_info(text: &str) -> Option<(String, u64, u64)> {
 /// through Docker's SSH transport, compose works through it, rsync is on both ends.
 /// `strict` turns a missing tool into an error (for `add`); otherwise it is reported.
 pub fn look(engine: &Engine, timeout: Duration, strict: bool) -> Result<Facts> {
+    let remote = if strict {
+        format!("{LOOK}; {}", socket::FIND)
+    } else {
+        LOOK.to_string()
+    };
     let out = engine
-        .ssh(LOOK)
+        .ssh(&remote)
         .timeout(timeout)
         .run()
         .map_err(|e| engine.unreachable(e))?;
@@ -247,6 +305,7 @@ pub fn look(engine: &Engine, timeout: Duration, strict: bool) -> Result<Facts> {
         cpus,
         remote_home,
         rsync,
+        docker_host: socket::parse_find(&out).unwrap_or_default(),
     })
 }
 
@@ -299,15 +358,41 @@ pub fn add(ctx: &Context, name: &str, url: &str) -> Result<Added> {
         target,
         remote_home: String::new(),
         control: None,
+        docker_at: DockerAt::Unknown,
+        socket: None,
     };
     ctx.reporter
         .step(&format!("Checking {} ({})", engine.name, engine.url));
     let facts = look(&engine, CALL, true)?;
     engine.remote_home = facts.remote_home.clone();
+    // Where Docker is there, so that later calls go through a forward of its
+    // socket; what kinfra will not forward is said once, here, and not recorded.
+    engine.docker_at = match socket::docker_at(&facts.docker_host) {
+        Ok(DockerAt::Elsewhere(h)) => {
+            ctx.reporter.info(&format!(
+                "Docker on {} listens at {h}, not on a socket kinfra can forward: its docker calls go over Docker's SSH transport (an SSH login each)",
+                engine.name
+            ));
+            DockerAt::Elsewhere(h)
+        }
+        Ok(at) => at,
+        Err(why) => {
+            ctx.reporter.warn(&format!(
+                "where Docker is on {}: {why}; its docker calls go over Docker's SSH transport (an SSH login each)",
+                engine.name
+            ));
+            DockerAt::Unknown
+        }
+    };
     let record = EngineRecord {
         url: engine.url.clone(),
         added_at: jiff::Timestamp::now().to_string(),
         remote_home: engine.remote_home.clone(),
+        docker_host: match &engine.docker_at {
+            DockerAt::Socket(p) => format!("unix://{p}"),
+            DockerAt::Elsewhere(h) => h.clone(),
+            DockerAt::Unknown => String::new(),
+        },
     };
     registry.update_with(|c| {
         if let Some(r) = c.kinfra.engines.get(name) {
@@ -435,9 +520,18 @@ fn row(e: &Engine, instances: Vec<String>, projects: &[String]) -> Row {
 }
 
 /// Forgets an engine; refused while an instance is placed on it. Nothing on its
-/// machine is touched.
+/// machine is touched; kinfra's own connection to it (a command on a sandbox that
+/// was there may have made one) ends.
 pub fn remove(ctx: &Context, name: &str) -> Result<Engine> {
     engine_name(name).map_err(|why| EngineError::BadName { why })?;
+    let gone = forget(ctx, name)?;
+    if !gone.target.host.is_empty() {
+        remote::disconnect(ctx, &gone);
+    }
+    Ok(gone)
+}
+
+fn forget(ctx: &Context, name: &str) -> Result<Engine> {
     ctx.registry().update_with(|c| {
         let Some(r) = c.kinfra.engines.get(name).cloned() else {
             return Err(EngineError::NoSuchEngine {
@@ -479,6 +573,8 @@ pub fn remove(ctx: &Context, name: &str) -> Result<Engine> {
             },
             remote_home: r.remote_home.clone(),
             control: None,
+            docker_at: DockerAt::Unknown,
+            socket: None,
         }))
     })
 }

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::socket::{self, DockerAt, Ping};
 use super::{CONNECT_SECS, Engine, MIRRORS_DIR};
 use crate::engine::error::{EngineError, Result};
 use crate::state::context::Context;
@@ -35,13 +36,156 @@ const ANSWERS: &str = "docker version --format '{{.Server.Version}}'";
 /// Sends this call's docker and compose calls (those of its thread,
 /// [`crate::tools::docker::EngineScope`]) to the engine, after a fast check that its
 /// machine and its Docker engine answer (seconds, not the kernel's minutes: exit 7
-/// naming it).
+/// naming it): through its Docker socket forwarded over the engine's one SSH
+/// connection (made when it is not up), else over Docker's SSH transport.
+pub fn connect(ctx: &Context, e: &Engine) -> Result<()> {
+    if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| n == e.name) {
+        return Ok(());
+    }
+    let host = docker_host(ctx, e)?;
+    Ok(crate::tools::docker::use_engine(&e.name, &host)?)
+}
+
+/// As [`connect`], for a look at an engine outside a command on one of its
+/// sandboxes (another engine's snapshots): its forwarded socket when that answers
+/// now, else Docker's SSH transport; no connection is made for it.
 pub fn enter(e: &Engine) -> Result<()> {
     if crate::tools::docker::engine_in_use().is_some_and(|(n, _)| n == e.name) {
         return Ok(());
     }
-    answers(e)?;
-    Ok(crate::tools::docker::use_engine(&e.name, &e.url)?)
+    let host = e.live_host();
+    if host == e.url {
+        answers(e)?;
+    }
+    Ok(crate::tools::docker::use_engine(&e.name, &host)?)
+}
+
+/// After this command's connection may have dropped (a failed start, before it
+/// undoes what it did): the engine's connection and socket made again if need be,
+/// and this thread's calls sent where that leaves them. `false`: the engine does
+/// not answer now.
+pub fn reenter(ctx: &Context, e: &Engine) -> bool {
+    match docker_host(ctx, e) {
+        Ok(host) => crate::tools::docker::use_engine(&e.name, &host).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// How long a ping through the forwarded socket may take: Docker answers `/_ping`
+/// in milliseconds; a connection that says nothing for this long is stuck.
+const PING: Duration = Duration::from_secs(5);
+
+/// Where this command's docker calls to the engine go, once it answers there:
+/// `unix://` of its forwarded socket (its connection and the forward made when
+/// missing), or its `ssh://` address when its Docker is not on a socket kinfra can
+/// forward, or the forward does not carry (said, and the calls still work).
+fn docker_host(ctx: &Context, e: &Engine) -> Result<String> {
+    let Some(local) = e.socket.clone() else {
+        answers(e)?;
+        return Ok(e.url.clone());
+    };
+    // The forward is there and Docker answers through it: no login at all.
+    let ours = e.connection_is_to_this_address();
+    match socket::ping(&local, PING).and_then(|()| {
+        if ours {
+            Ok(())
+        } else {
+            Err(Ping::NoAnswer("made for another address".into()))
+        }
+    }) {
+        Ok(()) => return Ok(socket::unix_host(&local)),
+        // Its connection went silent: Docker's own transport says what is wrong.
+        Err(Ping::Silent) => {
+            answers(e)?;
+            return fallback(ctx, e, &Ping::Silent);
+        }
+        Err(_) => {}
+    }
+    ensure_connection(ctx, e)?;
+    let Some(remote) = remote_socket(ctx, e)? else {
+        answers(e)?;
+        return Ok(e.url.clone());
+    };
+    if let Err(err) = forward_socket(ctx, e, &local, &remote) {
+        answers(e)?;
+        return fallback(ctx, e, &Ping::NoAnswer(err.to_string()));
+    }
+    match socket::ping(&local, PING) {
+        Ok(()) => Ok(socket::unix_host(&local)),
+        // The engine stopped (exit 7, Docker's own words), or the forward does not
+        // reach it though the engine answers: the calls go the slow way.
+        Err(why) => {
+            answers(e)?;
+            fallback(ctx, e, &why)
+        }
+    }
+}
+
+/// Docker's SSH transport for this command, said once (a warning: the calls work,
+/// each an SSH login).
+fn fallback(ctx: &Context, e: &Engine, why: &Ping) -> Result<String> {
+    ctx.reporter.warn(&format!(
+        "could not reach Docker on {} through its forwarded socket ({why}): this command's docker calls go over Docker's SSH transport (an SSH login each)",
+        e.name
+    ));
+    Ok(e.url.clone())
+}
+
+/// Docker's socket on the engine's machine: as recorded, else found now (through
+/// the engine's connection, which must be up) and recorded. `None`: its Docker is
+/// not on a socket kinfra forwards.
+fn remote_socket(ctx: &Context, e: &Engine) -> Result<Option<String>> {
+    match &e.docker_at {
+        DockerAt::Socket(p) => return Ok(Some(p.clone())),
+        DockerAt::Elsewhere(_) => return Ok(None),
+        DockerAt::Unknown => {}
+    }
+    let out = e
+        .ssh(socket::FIND)
+        .timeout(Duration::from_secs(CONNECT_SECS + 10))
+        .run()
+        .map_err(|err| e.unreachable(err))?;
+    let found = socket::parse_find(&out).unwrap_or_default();
+    let at = match socket::docker_at(&found) {
+        Ok(at) => at,
+        Err(why) => {
+            ctx.reporter.warn(&format!(
+                "where Docker is on {}: {why}; its docker calls go over Docker's SSH transport (an SSH login each)",
+                e.name
+            ));
+            return Ok(None);
+        }
+    };
+    // Recorded for the next commands, unless the record changed meanwhile.
+    let (name, url) = (e.name.clone(), e.url.clone());
+    ctx.registry().update(|c| {
+        if let Some(r) = c.kinfra.engines.get_mut(&name)
+            && r.url == url
+            && r.docker_host.is_empty()
+        {
+            r.docker_host = found.clone();
+        }
+        Ok(())
+    })?;
+    Ok(match at {
+        DockerAt::Socket(p) => Some(p),
+        _ => None,
+    })
+}
+
+/// Forwards the local socket to Docker's socket there over the engine's
+/// connection (a forward it already has is fine: ssh answers yes again). The remote
+/// path was checked plain ([`socket::docker_at`]); it is only ever this far end.
+fn forward_socket(ctx: &Context, e: &Engine, local: &Path, remote: &str) -> Result<()> {
+    mux(ctx, e, "forward")
+        .arg("-L")
+        .arg(format!("{}:{remote}", local.display()))
+        .arg("--")
+        .arg(&e.target.host)
+        .timeout(Duration::from_secs(10))
+        .run()
+        .map_err(|err| e.unreachable(err))?;
+    Ok(())
 }
 
 fn answers(e: &Engine) -> Result<()> {
@@ -57,7 +201,7 @@ fn answers(e: &Engine) -> Result<()> {
 pub fn route(ctx: &Context, id: &str) -> Result<Option<Engine>> {
     let placed = placement(ctx, id)?;
     if let Some(e) = &placed {
-        enter(e)?;
+        connect(ctx, e)?;
     } else if let Some((name, _)) = crate::tools::docker::engine_in_use() {
         return Err(EngineError::OnAnotherEngine {
             engine: name.clone(),
@@ -68,10 +212,15 @@ pub fn route(ctx: &Context, id: &str) -> Result<Option<Engine>> {
 }
 
 /// The compose-labelled containers on the engine, after a fast check that its
-/// machine answers (for `list`, which shows every engine's instances).
+/// machine answers (for `list`, which shows every engine's instances): through its
+/// forwarded socket when that answers now (the ping is the check), else over
+/// Docker's SSH transport. Starts no connection.
 pub fn containers(e: &Engine) -> Result<Vec<crate::tools::docker::Container>> {
-    answers(e)?;
-    crate::tools::docker::containers_at(&e.url).map_err(|err| e.unreachable(err))
+    let host = e.live_host();
+    if host == e.url {
+        answers(e)?;
+    }
+    crate::tools::docker::containers_at(&host).map_err(|err| e.unreachable(err))
 }
 
 /// One remote shell command line, kinfra's own: the kernel's tables of TCP
@@ -398,13 +547,21 @@ pub fn stop_keeper(ctx: &Context, id: &str) {
     let _ = std::fs::remove_file(f.with_extension("lock"));
 }
 
+/// Whether the engine's connection is up, to the address it has now (one up to
+/// an address the record no longer names is ended: it reaches another place).
 pub(crate) fn connected(ctx: &Context, e: &Engine) -> bool {
-    mux(ctx, e, "check")
+    let up = mux(ctx, e, "check")
         .arg("--")
         .arg(&e.target.host)
         .timeout(Duration::from_secs(5))
         .run()
-        .is_ok()
+        .is_ok();
+    let made_for = std::fs::read_to_string(control_path(ctx, e).with_extension("url"));
+    if up && !made_for.is_ok_and(|u| u == e.url) {
+        disconnect(ctx, e);
+        return false;
+    }
+    up
 }
 
 /// Removes the instance's mirror on the engine's machine (and nothing else).
@@ -436,8 +593,14 @@ pub fn ensure_connection(ctx: &Context, e: &Engine) -> Result<()> {
     if check() {
         return Ok(());
     }
-    let dir = ctx.home.engine_dir();
-    std::fs::create_dir_all(&dir).map_err(|err| EngineError::io("could not create", &dir, err))?;
+    let dir = engines_dir(ctx)?;
+    // One maker at a time (a command and the keeper may both find it down): a
+    // second master could not bind the control socket and would stay on as a
+    // plain connection nobody ends.
+    let _making = make_lock(&dir, e);
+    if check() {
+        return Ok(());
+    }
     let sock = control_path(ctx, e);
     // A socket whose master is gone (`check` failed) is only in the way.
     let _ = std::fs::remove_file(&sock);
@@ -447,25 +610,104 @@ pub fn ensure_connection(ctx: &Context, e: &Engine) -> Result<()> {
         .append(true)
         .open(&log_path)
         .map_err(|err| EngineError::io("could not open", &log_path, err))?;
-    super::ssh_base(&e.target)
+    let logged = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let pid = super::ssh_base(&e.target)
         .args(["-M", "-N", "-o", "ControlPersist=no"])
         .arg("-o")
         .arg(format!("ControlPath={}", sock.display()))
+        // The forwarded Docker socket: only its owner may use it (whatever the
+        // user's ssh config says), and one a dropped connection left behind is
+        // replaced, not a reason to fail.
+        .args([
+            "-o",
+            "StreamLocalBindMask=0177",
+            "-o",
+            "StreamLocalBindUnlink=yes",
+        ])
         .arg("--")
         .arg(&e.target.host)
         .spawn_service(log)
         .map_err(|err| e.unreachable(err))?;
     let deadline = Instant::now() + Duration::from_secs(CONNECT_SECS + 10);
+    // The address it is made to, beside it: a later record with another one does
+    // not use it ([`Engine::connection_is_to_this_address`]).
+    let made_for = sock.with_extension("url");
+    crate::support::fsutil::write_atomic(&made_for, e.url.as_bytes(), Some(0o600))
+        .map_err(|err| EngineError::io("could not write", &made_for, err))?;
     while Instant::now() < deadline {
         if check() {
+            // Its Docker socket comes with every connection (the keeper's too).
+            if let (Some(local), DockerAt::Socket(remote)) = (&e.socket, &e.docker_at) {
+                let _ = forward_socket(ctx, e, local, remote);
+            }
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        // A machine that refuses or drops the login fails now, not at the deadline.
+        if !alive(pid) {
+            return Err(e.unreachable(crate::support::exec::ExecError::Failed {
+                summary: format!("ssh -M (the connection to {})", e.name),
+                status: "exited".into(),
+                code: None,
+                stderr: log_since(&log_path, logged),
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
     Err(e.unreachable(crate::support::exec::ExecError::TimedOut {
         summary: format!("ssh -M (the connection to {})", e.name),
         secs: CONNECT_SECS + 10,
     }))
+}
+
+/// kinfra's engines directory (control sockets, forwarded Docker sockets, logs),
+/// made when missing; only its owner may enter (a Docker socket there is that
+/// machine's Docker).
+fn engines_dir(ctx: &Context) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = ctx.home.engine_dir();
+    std::fs::create_dir_all(&dir).map_err(|err| EngineError::io("could not create", &dir, err))?;
+    let mode = std::fs::metadata(&dir)
+        .map_err(|err| EngineError::io("could not read", &dir, err))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|err| EngineError::io("could not restrict", &dir, err))?;
+    }
+    Ok(dir)
+}
+
+/// Held while a connection is made (see [`ensure_connection`]); `None` when the
+/// lock cannot be had (then nothing is serialized, as before).
+fn make_lock(dir: &Path, e: &Engine) -> Option<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{}.connecting", e.name)))
+        .ok()?;
+    f.lock().ok()?;
+    Some(f)
+}
+
+/// Whether the process is still there (a master that could not log in has exited).
+fn alive(pid: u32) -> bool {
+    i32::try_from(pid)
+        .is_ok_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
+}
+
+/// What this connection's ssh wrote to the log (its own words on why it ended),
+/// from `from` bytes on, at most its last 2,000 characters.
+fn log_since(p: &Path, from: u64) -> String {
+    let bytes = std::fs::read(p).unwrap_or_default();
+    let start = usize::try_from(from).unwrap_or(0).min(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[start..]);
+    let skip = text.chars().count().saturating_sub(2000);
+    text.chars()
+        .skip(skip)
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 /// Forwards each port to the same port on the engine's machine, over its one
@@ -645,6 +887,11 @@ mod tests {
             "{s}"
         );
         std::fs::write(&sock, "").unwrap();
+        // A connection made to another address is not used.
+        std::fs::write(sock.with_extension("url"), "ssh://dev@elsewhere").unwrap();
+        assert!(!rsync_shell(&e).contains("ControlPath"));
+        // One made to this address is.
+        std::fs::write(sock.with_extension("url"), &e.url).unwrap();
         let s = rsync_shell(&e);
         assert!(
             s.ends_with(&format!(

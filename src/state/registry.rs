@@ -97,6 +97,12 @@ pub struct EngineRecord {
     /// The remote user's home, where the instances' code mirrors live.
     #[serde(default)]
     pub remote_home: String,
+    /// Where Docker's SSH transport reaches Docker on that machine, as its docker
+    /// CLI says (`unix:///var/run/docker.sock`): the socket kinfra forwards here over
+    /// the engine's one SSH connection. Empty: not found yet. Checked again every time
+    /// it is read, and only ever dialled at the far end of that connection.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docker_host: String,
 }
 
 /// A snapshot's size and how it was taken, and where it lives.

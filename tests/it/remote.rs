@@ -152,6 +152,11 @@ fn engines_are_added_checked_listed_and_removed_and_hostile_addresses_refused() 
     let a = added.json();
     assert_eq!(a["engine"]["url"], url.as_str());
     assert!(a["facts"]["memory_bytes"].as_u64().unwrap() > 0);
+    // Where Docker is there, as its docker CLI says (the socket kinfra forwards).
+    assert_eq!(
+        engines_recorded(&env)["rem"]["docker_host"],
+        remote_socket().as_str()
+    );
     let home = a["engine"]["remote_home"].as_str().unwrap().to_string();
     assert_eq!(
         home,
@@ -833,6 +838,12 @@ fn ssh_killed_in_the_middle_of_up_fails_clearly_and_a_second_up_recovers() {
                 stderr.contains("rem") || stderr.contains("ssh") || stderr.contains("SSH"),
                 "round {round}: the error does not say the engine's connection failed:\n{stderr}"
             );
+            // The connection made again, what this start created there is gone
+            // (it started from a stopped sandbox: nothing of it was there before).
+            assert!(
+                containers_on(&sock, id).is_empty(),
+                "round {round}: the failed start left its containers:\n{stderr}"
+            );
         }
         // A second `up` recovers whatever the cut left, and the port is served here.
         env.kinfra(&wt, &["sandbox", "up"]).success();
@@ -1195,5 +1206,268 @@ fn data_branches_within_a_remote_engine_and_never_across() {
     for n in ["a", "b", "c", "g", "l"] {
         env.kinfra(&repo, &["sandbox", "destroy", n]).success();
     }
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
+}
+
+/// Puts `docker` and `ssh` first on the test's PATH, each writing one line per call
+/// to the returned log (`docker DOCKER_HOST=… ARGS`, `ssh ARGS`) before running
+/// the real program: what kinfra, compose and Docker's SSH transport start.
+fn log_calls(env: &Env) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let log = env.base().join("calls.log");
+    for (tool, line) in [
+        ("docker", "docker DOCKER_HOST=${DOCKER_HOST:-} $*"),
+        ("ssh", "ssh $*"),
+    ] {
+        let real = String::from_utf8(
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .expect("command -v")
+                .stdout,
+        )
+        .expect("utf-8");
+        let real = real.trim();
+        assert!(real.starts_with('/'), "no {tool} on PATH: {real:?}");
+        let script = env.bin.join(tool);
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"{line}\" >> '{}'\nexec '{real}' \"$@\"\n",
+                log.display()
+            ),
+        )
+        .expect("write the wrapper");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    log
+}
+
+/// The pid of the engine's SSH connection kinfra keeps (`ssh -O check`), if up.
+fn master_pid(ctl: &Path) -> Option<i32> {
+    let out = std::process::Command::new("ssh")
+        .arg("-o")
+        .arg(format!("ControlPath={}", ctl.display()))
+        .args(["-O", "check", "unused"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.split("pid=")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Ends the engine's connection by its pid (the rig's other sessions stay).
+fn kill_master(ctl: &Path) {
+    let pid = master_pid(ctl).expect("the engine's connection is up");
+    let killed = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    crate::harness::eventually("the connection ends", || master_pid(ctl) != Some(pid));
+}
+
+/// The Docker root of the engine at `host` (which engine answered).
+fn docker_root(host: &str) -> String {
+    docker_on(host, &["info", "--format", "{{.DockerRootDir}}"])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn docker_calls_go_through_the_engines_forwarded_socket_which_comes_back_when_dropped() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    let sock = remote_socket();
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtsock",
+        &[
+            ("compose.yaml", &shop_compose()),
+            ("site/index.html", "sock\n"),
+        ],
+    );
+    env.kinfra(&repo, &["sandbox", "create", "a", "--on", "rem"])
+        .success();
+    let wt = env.work.join("rmtsock--a");
+    let port = crate::harness::port_of(
+        &std::fs::read_to_string(wt.join(".env.sandbox")).expect(".env.sandbox"),
+        "PORT_WEB_80",
+    );
+    let log = log_calls(&env);
+    env.kinfra(&wt, &["sandbox", "up"]).success();
+    assert!(crate::harness::http_get(port, "/index.html").contains("sock"));
+
+    // The forwarded socket: only its owner may use it, in a directory only its
+    // owner may enter, and it is the engine's Docker there (not this machine's).
+    let engines = env.kinfra_home.join("engines");
+    let local = engines.join("rem.docker.sock");
+    let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&engines), 0o700);
+    assert_eq!(mode(&local), 0o600);
+    let local_host = format!("unix://{}", local.display());
+    assert_eq!(docker_root(&local_host), docker_root(&sock));
+    assert_ne!(
+        docker_root(&local_host),
+        crate::harness::docker(&["info", "--format", "{{.DockerRootDir}}"]).trim()
+    );
+
+    // Every docker call went there (compose's too), and no ssh call logged in on
+    // its own: Docker's SSH transport (`dial-stdio`) was not used, and every ssh
+    // kinfra ran went through the engine's one connection.
+    let check_calls = |what: &str| {
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        let docker: Vec<&str> = calls.lines().filter(|l| l.starts_with("docker ")).collect();
+        assert!(
+            !docker.is_empty(),
+            "{what}: no docker call logged:\n{calls}"
+        );
+        for l in &docker {
+            assert!(
+                l.starts_with(&format!("docker DOCKER_HOST={local_host} ")),
+                "{what}: a docker call not through the socket: {l}\n{calls}"
+            );
+        }
+        let logins: Vec<&str> = calls
+            .lines()
+            .filter(|l| l.starts_with("ssh ") && !l.contains(" -O ") && !l.contains("ControlPath="))
+            .collect();
+        assert!(logins.is_empty(), "{what}: SSH logins: {logins:?}\n{calls}");
+        assert!(!calls.contains("dial-stdio"), "{what}:\n{calls}");
+    };
+    check_calls("up");
+
+    // The connection dropped while up: the keeper makes it again, with the socket
+    // and the port, and no command is needed for it.
+    let ctl = engines.join("rem.ctl");
+    kill_master(&ctl);
+    crate::harness::eventually("the socket answers again", || {
+        std::process::Command::new("docker")
+            .args(["-H", &local_host, "version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    crate::harness::eventually("the port is served again", || {
+        crate::harness::http_get(port, "/index.html").contains("sock")
+    });
+
+    // Dropped while nothing keeps it (down): the next command makes it again, and
+    // its calls still go through the socket, with no login of their own.
+    env.kinfra(&wt, &["sandbox", "down"]).success();
+    kill_master(&ctl);
+    std::fs::write(&log, "").expect("empty the log");
+    env.kinfra(&wt, &["sandbox", "status"]).success();
+    assert!(master_pid(&ctl).is_some(), "status made no connection");
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    let masters = calls.lines().filter(|l| l.contains(" -M ")).count();
+    assert_eq!(masters, 1, "one connection made:\n{calls}");
+    std::fs::write(&log, "").expect("empty the log");
+    env.kinfra(&wt, &["sandbox", "up"]).success();
+    check_calls("up after a dropped connection");
+    assert!(crate::harness::http_get(port, "/index.html").contains("sock"));
+
+    env.kinfra(&repo, &["sandbox", "destroy", "a"]).success();
+    assert!(containers_on(&sock, "rmtsock--a").is_empty());
+    env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
+}
+
+#[test]
+fn a_hand_edited_docker_socket_is_refused_and_never_dialled_here() {
+    let Some((env, url, _conns, _g)) = remote_env() else {
+        return;
+    };
+    env.kinfra(&env.work, &["engine", "add", "rem", &url])
+        .success();
+    let repo = crate::harness::project(
+        &env,
+        "rmtedit",
+        &[
+            ("compose.yaml", &shop_compose()),
+            ("site/index.html", "edit\n"),
+        ],
+    );
+    env.kinfra(&repo, &["sandbox", "create", "a", "--on", "rem"])
+        .success();
+    let wt = env.work.join("rmtedit--a");
+    let ctl = env.kinfra_home.join("engines/rem.ctl");
+    let end_connection = || {
+        if master_pid(&ctl).is_some() {
+            kill_master(&ctl);
+        }
+    };
+    let set = |v: &str| {
+        edit_side_file(&env, |j| {
+            j["engines"]["rem"]["docker_host"] = serde_json::json!(v);
+        });
+    };
+    let marker = env.base().join("pwned");
+    let m = marker.display().to_string();
+    // Not a plain absolute path: refused before anything runs (exit 2, naming the
+    // engine and what to do), whatever the command.
+    for bad in [
+        format!("unix:///tmp/x;touch {m}"),
+        format!("unix:///tmp/$(touch {m})"),
+        format!("unix:///tmp/`touch {m}`"),
+        "unix://relative/docker.sock".to_string(),
+        "unix:///var/run/../../tmp/docker.sock".to_string(),
+        "unix:///tmp/a:127.0.0.1:22".to_string(),
+        "unix:///tmp/a b.sock".to_string(),
+        "unix:///tmp/x\n-oProxyCommand=sh".to_string(),
+        format!("-oProxyCommand=touch {m}"),
+        format!("tcp://x;touch {m}"),
+    ] {
+        end_connection();
+        set(&bad);
+        for args in [&["sandbox", "status"][..], &["sandbox", "up"][..]] {
+            env.kinfra(&wt, args)
+                .code(2)
+                .stderr_has("records Docker at")
+                .stderr_has("docker_host")
+                .no_panic();
+        }
+        assert!(!marker.exists(), "{bad:?} ran a command");
+        assert!(master_pid(&ctl).is_none(), "{bad:?}: a connection was made");
+    }
+
+    // A plain path that is no Docker there: only ever the far end of the forward,
+    // never dialled here. A socket only this machine's root may reach (the test's
+    // directory is 0700): had kinfra dialled it here, it would have answered.
+    let trap_dir = env.base().join("trap");
+    std::fs::create_dir(&trap_dir).expect("mkdir");
+    let trap = trap_dir.join("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&trap).expect("bind the trap");
+    listener.set_nonblocking(true).expect("nonblocking");
+    end_connection();
+    set(&format!("unix://{}", trap.display()));
+    env.kinfra(&wt, &["sandbox", "status"])
+        .success()
+        .stderr_has("could not reach Docker on rem through its forwarded socket");
+    assert!(
+        listener.accept().is_err(),
+        "the recorded socket was dialled on this machine"
+    );
+
+    // Not found yet (the field removed): found again at the next connection.
+    end_connection();
+    edit_side_file(&env, |j| {
+        j["engines"]["rem"]
+            .as_object_mut()
+            .expect("engine")
+            .remove("docker_host");
+    });
+    env.kinfra(&wt, &["sandbox", "status"]).success();
+    assert_eq!(
+        engines_recorded(&env)["rem"]["docker_host"],
+        remote_socket().as_str()
+    );
+    env.kinfra(&repo, &["sandbox", "destroy", "a"]).success();
     env.kinfra(&env.work, &["engine", "rm", "rem"]).success();
 }

@@ -136,7 +136,7 @@ fn engine_of(ctx: &Context, opts: &CreateOptions) -> Result<Option<crate::engine
         return Ok(None);
     };
     let e = crate::engine::named(ctx, name)?;
-    crate::engine::remote::enter(&e)?;
+    crate::engine::remote::connect(ctx, &e)?;
     Ok(Some(e))
 }
 

@@ -66,7 +66,8 @@ fn remote_of(
         Err(
             err @ (EngineError::NoSuchEngine { .. }
             | EngineError::BadRecordName { .. }
-            | EngineError::BadRecordAddress { .. }),
+            | EngineError::BadRecordAddress { .. }
+            | EngineError::BadRecordDockerHost { .. }),
         ) if force => {
             let name = ctx
                 .registry()
@@ -85,7 +86,7 @@ fn remote_of(
         }
         Err(err) => return Err(err.into()),
     };
-    let Err(err) = crate::engine::remote::enter(&e) else {
+    let Err(err) = crate::engine::remote::connect(ctx, &e) else {
         return Ok((Some(e), None));
     };
     if !force {

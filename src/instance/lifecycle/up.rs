@@ -225,7 +225,7 @@ pub fn up(ctx: &Context, stack: &Stack, inst: &Instance, opts: &UpOptions) -> Re
     // does not answer fails here, fast); the code and ports follow below.
     let engine = crate::engine::remote::placement(ctx, inst.id())?;
     match &engine {
-        Some(e) => crate::engine::remote::enter(e)?,
+        Some(e) => crate::engine::remote::connect(ctx, e)?,
         None => docker::ensure_local_endpoint()?,
     }
     let compose = Compose::detect(&ctx.home)?;
@@ -500,15 +500,25 @@ fn start_containers(
         (Ok(_), false) => Ok(()),
     };
     if let Err(err) = started {
-        if !matches!(
+        let unreachable = matches!(
             err,
             Error::Tools(crate::tools::error::ToolsError::DockerUnavailable { .. })
-        ) {
+        );
+        // On another machine's engine, "unreachable" is most often its connection
+        // dropping (the forwarded socket with it): once it is made again, what
+        // compose started there can be undone like any failed start.
+        if !unreachable || reconnected(ctx, inst) {
             undo_failed_start(ctx, inst, opts, before);
         }
         return Err(err);
     }
     Ok(())
+}
+
+/// Whether the instance is on another machine's engine that answers again (its
+/// connection made again if it dropped, this command's calls sent there).
+fn reconnected(ctx: &Context, inst: &Instance) -> bool {
+    matches!(crate::engine::remote::placement(ctx, inst.id()), Ok(Some(e)) if crate::engine::remote::reenter(ctx, &e))
 }
 
 /// The description's post-start step, its last lines shown: its output, or why it

@@ -194,7 +194,7 @@ pub fn place_for_up(ctx: &Context, stack: &crate::stack::Stack, id: &str, on: &s
         return Ok(());
     };
     let e = crate::engine::named(ctx, &name)?;
-    crate::engine::remote::enter(&e)?;
+    crate::engine::remote::connect(ctx, &e)?;
     ctx.registry().update_with(|c| {
         if !c.kinfra.engines.contains_key(&e.name) {
             return Err(crate::instance::error::Error::Engine(

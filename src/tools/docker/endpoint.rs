@@ -80,16 +80,18 @@ thread_local! {
 
 /// Sends every later docker and compose call of this thread to the engine at `url`
 /// (`DOCKER_HOST` for every program it runs, which the docker CLI prefers to a
-/// selected context). One command acts on one engine: a second, different one is
-/// refused.
+/// selected context): its `ssh://` address, or the local socket kinfra forwards to
+/// it. One command acts on one engine: a second, different one is refused; the same
+/// one at another address (its forward made again, or given up for `ssh://`) moves
+/// the calls there.
 pub fn use_engine(name: &str, url: &str) -> Result<()> {
     ENGINE.with_borrow_mut(|have| match have {
         Some((n, _)) if n != name => Err(ToolsError::SecondEngine {
             working_on: n.clone(),
             asked: name.to_string(),
         }),
-        Some(_) => Ok(()),
-        None => {
+        Some((_, u)) if u == url => Ok(()),
+        _ => {
             crate::support::exec::set_thread_child_env(
                 EnvVars::DOCKER_HOST,
                 Some(std::ffi::OsStr::new(url)),

@@ -88,6 +88,12 @@ pub(super) fn undo_failed_start(ctx: &Context, inst: &Instance, opts: &UpOptions
     // behind would accept connections and answer them with nothing, and the keeper
     // would go on mirroring for a sandbox that is not up). A later `up` starts both.
     if let Ok(Some(e)) = crate::engine::remote::placement(ctx, inst.id()) {
+        // The failure may be the engine's connection dropping (and its forwarded
+        // Docker socket with it): made again first, so that what this start
+        // created there can be removed.
+        if !crate::engine::remote::reenter(ctx, &e) {
+            r.warn(&format!("the engine {} does not answer now", e.name));
+        }
         crate::engine::remote::stop_keeper(ctx, inst.id());
         let ports: Vec<u16> = inst.env.ports.iter().map(|(_, p)| *p).collect();
         crate::engine::remote::unforward(ctx, &e, &ports);
