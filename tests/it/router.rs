@@ -457,7 +457,12 @@ fn checkout_moves_the_projects_ports_and_refuses_a_held_one() {
     // A restarted router serves the checkout again; --none releases the ports.
     r.run(&["router", "stop"]).success();
     r.run(&["router", "start"]).success();
-    assert!(canonical_get(CANON_WEB).contains("a-web"));
+    // `start` returns once the router listens; it binds the checkout's ports again
+    // just after (under load, a moment later).
+    crate::harness::eventually("a restarted router serves the checkout again", || {
+        std::net::TcpStream::connect(("127.0.0.1", CANON_WEB)).is_ok()
+            && canonical_get(CANON_WEB).contains("a-web")
+    });
     r.run(&["checkout", "--none"])
         .success()
         .stdout_has("no instance is checked out");
