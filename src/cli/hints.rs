@@ -305,7 +305,7 @@ fn run_hint(e: &Error) -> Option<String> {
             "kinfra records it at `engine add` from what docker says there: remove `docker_host` from engine {name} in $KINFRA_HOME/sandbox/kinfra.json and kinfra looks again at its next connection"
         ),
         Error::Engine(EngineError::EngineInUse { .. }) => {
-            "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone) and remove those snapshots (`kinfra snapshot rm NAME` in their project)".into()
+            "destroy those sandboxes first (`kinfra sandbox destroy NAME`; `--force` forgets one whose engine is gone) and remove those snapshots (`kinfra snapshot rm NAME` in their project; `--forget` drops the record of one whose engine is gone)".into()
         }
         Error::Tools(ToolsError::RemoteDocker { .. }) => "ports are probed on this machine and the gate dials localhost, so kinfra does not start a stack on an engine it did not place it on. \
              For another machine's engine: `kinfra engine add NAME ssh://USER@HOST`, then `kinfra sandbox create SANDBOX --on NAME` \

@@ -119,6 +119,10 @@ pub enum DataError {
         project: String,
         known: Vec<String>,
     },
+    #[error(
+        "snapshot {name:?} is on this machine's engine: `kinfra snapshot rm {name}` removes it with its volumes (--forget is for a snapshot whose engine is gone)"
+    )]
+    ForgetLocal { name: String },
     #[error("snapshot {name:?} belongs to project {other}, not {project}")]
     SnapshotOfOtherProject {
         name: String,
@@ -175,7 +179,8 @@ impl DataError {
             | DataError::LocalProdData
             | DataError::DataTargetRunning { .. }
             | DataError::NoDataSource { .. }
-            | DataError::DataRecordUnknown { .. } => Invalid,
+            | DataError::DataRecordUnknown { .. }
+            | DataError::ForgetLocal { .. } => Invalid,
             DataError::NoSuchSnapshot { .. } => NotFound,
             DataError::SnapshotEngineRefused { .. } => CorruptState,
             DataError::NoCopyImage { .. } => Environment,

@@ -19,7 +19,7 @@ mod snapshot;
 pub use branch::{ResetOptions, create, fill, origin_of, reset, seed};
 pub use copy::{Copied, Method};
 pub use plan::{Selection, Snapshot};
-pub use snapshot::{Listed, list, remove, save};
+pub use snapshot::{Listed, forget, list, remove, save};
 
 /// `snapshot list`'s answer, the same document for the CLI's `--json` and MCP
 /// `snapshot_list` (an object, as MCP's structured content must be).

@@ -371,6 +371,36 @@ pub fn remove(ctx: &Context, stack: &Stack, name: &str) -> Result<Snapshot> {
     Ok(s)
 }
 
+/// Drops the record of snapshot `name` that lives on another machine's engine, and
+/// nothing else: for one whose engine is gone for good or refused (its record
+/// naming an engine kinfra will not dial), which `remove` cannot reach and which
+/// would otherwise hold `engine rm` forever. Nothing is dialled; the volumes, if
+/// that machine still has them, stay there. Returns the engine the record named.
+/// A snapshot on this machine's engine is refused: `remove` takes it whole.
+pub fn forget(ctx: &Context, stack: &Stack, name: &str) -> Result<String> {
+    let key = record_key(stack, name);
+    ctx.registry().update_with(|c| {
+        let Some(record) = c.kinfra.snapshots.get(&key) else {
+            let prefix = format!("{}/", stack.name);
+            return Err(DataError::NoSuchSnapshot {
+                name: name.into(),
+                project: stack.name.clone(),
+                known: c
+                    .kinfra
+                    .snapshots
+                    .keys()
+                    .filter_map(|k| k.strip_prefix(&prefix).map(String::from))
+                    .collect(),
+            });
+        };
+        let Some(engine) = record.engine.clone() else {
+            return Err(DataError::ForgetLocal { name: name.into() });
+        };
+        c.kinfra.snapshots.remove(&key);
+        Ok(engine)
+    })
+}
+
 /// The snapshot `name` of this project on a recorded engine that answers, when
 /// its record is missing.
 fn unrecorded_elsewhere(ctx: &Context, stack: &Stack, name: &str) -> Option<Snapshot> {

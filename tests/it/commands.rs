@@ -314,3 +314,64 @@ fn shell_runs_in_the_service_and_logs_show_output() {
     }
     env.kinfra(&wt, &["sandbox", "destroy"]).success();
 }
+
+/// A snapshot whose engine is gone for good, or whose record names an engine kinfra
+/// will not dial, cannot be reached to be removed, and held `engine rm` forever:
+/// `snapshot rm --forget` drops its record only and dials nothing; a snapshot on
+/// this machine's engine is refused it (`snapshot rm` removes it whole); an unknown
+/// name is not found. No Docker: nothing here may reach an engine.
+#[test]
+fn a_snapshot_whose_engine_is_gone_is_forgotten_and_nothing_is_dialled() {
+    let env = Env::new();
+    let repo = crate::harness::project(
+        &env,
+        "fgt",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  web:\n    image: busybox:1.35\n",
+            ),
+            (
+                "kinfra.toml",
+                "name = \"fgt\"\ncompose_file = \"compose.yaml\"\n",
+            ),
+        ],
+    );
+    let marker = env.base().join("dialled");
+    let side = env.registry_path().with_file_name("kinfra.json");
+    std::fs::create_dir_all(side.parent().expect("dir")).expect("dir");
+    let odd = format!("-oProxyCommand=touch {}", marker.display());
+    let doc = serde_json::json!({
+        "version": 1,
+        "snapshots": {
+            "fgt/far": {"bytes": 1, "method": "copy", "engine": "ghost"},
+            "fgt/odd": {"bytes": 1, "method": "copy", "engine": odd},
+            "fgt/here": {"bytes": 1, "method": "copy"},
+        }
+    });
+    std::fs::write(&side, doc.to_string()).expect("kinfra.json");
+    let plain = env.kinfra(&repo, &["snapshot", "rm", "far"]);
+    assert_ne!(plain.code, 0, "{plain}");
+    plain.no_panic();
+    env.kinfra(&repo, &["snapshot", "rm", "far", "--forget"])
+        .success()
+        .stderr_has("forgot snapshot far")
+        .stderr_has("engine ghost");
+    env.kinfra(&repo, &["snapshot", "rm", "odd", "--forget"])
+        .success();
+    env.kinfra(&repo, &["snapshot", "rm", "here", "--forget"])
+        .code(2)
+        .stderr_has("on this machine's engine");
+    let missing = env.kinfra(&repo, &["snapshot", "rm", "nope", "--forget"]);
+    missing.stderr_has("no snapshot \"nope\" of fgt").no_panic();
+    assert_ne!(missing.code, 0, "{missing}");
+    let left: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&side).expect("kinfra.json")).expect("JSON");
+    let keys: Vec<&String> = left["snapshots"]
+        .as_object()
+        .expect("snapshots")
+        .keys()
+        .collect();
+    assert_eq!(keys, ["fgt/here"], "{left}");
+    assert!(!marker.exists(), "an engine named in a record was dialled");
+}

@@ -48,6 +48,10 @@ pub struct ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
     pub name: String,
+    /// Only forget the record of a snapshot whose engine (on another machine) is
+    /// gone or refused; its volumes, if that machine still has them, stay there.
+    #[arg(long)]
+    pub forget: bool,
 }
 
 pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::cli::error::CliResult<i32> {
@@ -82,6 +86,16 @@ pub fn run(ctx: &Context, stack: &Stack, c: SnapshotCmd) -> crate::cli::error::C
             Ok(0)
         }
         SnapshotCmd::List(a) => print_list(ctx, stack, &a),
+        SnapshotCmd::Rm(a) if a.forget => {
+            let engine = data::forget(ctx, stack, &a.name)?;
+            ctx.reporter.warn(&format!(
+                "forgot snapshot {}: nothing was asked of the engine {engine}; its volumes, if that machine still has them, stay there (labelled {}={})",
+                a.name,
+                data::plan::SNAPSHOT,
+                a.name
+            ));
+            Ok(0)
+        }
         SnapshotCmd::Rm(a) => {
             let s = data::remove(ctx, stack, &a.name)?;
             ctx.reporter.success(&format!(
