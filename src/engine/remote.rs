@@ -177,12 +177,7 @@ fn remote_socket(ctx: &Context, e: &Engine) -> Result<Option<String>> {
 /// connection (a forward it already has is fine: ssh answers yes again). The remote
 /// path was checked plain ([`socket::docker_at`]); it is only ever this far end.
 fn forward_socket(ctx: &Context, e: &Engine, local: &Path, remote: &str) -> Result<()> {
-    mux(ctx, e, "forward")
-        .arg("-L")
-        .arg(format!("{}:{remote}", local.display()))
-        .arg("--")
-        .arg(&e.target.host)
-        .timeout(Duration::from_secs(10))
+    mux_forward(ctx, e, "forward", &format!("{}:{remote}", local.display()))
         .run()
         .map_err(|err| e.unreachable(err))?;
     Ok(())
@@ -585,6 +580,22 @@ fn mux(ctx: &Context, e: &Engine, op: &str) -> Cmd {
         .args(["-O", op])
 }
 
+/// `ssh -O forward|cancel -L SPEC` on the engine's connection: a port forward
+/// and the Docker socket's are made and ended alike.
+fn mux_forward(ctx: &Context, e: &Engine, op: &str, spec: &str) -> Cmd {
+    mux(ctx, e, op)
+        .arg("-L")
+        .arg(spec)
+        .arg("--")
+        .arg(&e.target.host)
+        .timeout(Duration::from_secs(10))
+}
+
+/// A port forwarded to the same port on the engine's machine, on 127.0.0.1 at both ends.
+fn port_spec(p: u16) -> String {
+    format!("127.0.0.1:{p}:127.0.0.1:{p}")
+}
+
 /// The engine's one multiplexed SSH connection, started when it is not running. It
 /// outlives this command (the forwards live in it); a later command finds it by its
 /// control socket under kinfra's home, and starts it again when it dropped.
@@ -715,12 +726,7 @@ fn log_since(p: &Path, from: u64) -> String {
 pub fn forward(ctx: &Context, e: &Engine, ports: &[u16]) -> Result<()> {
     ensure_connection(ctx, e)?;
     for p in ports {
-        mux(ctx, e, "forward")
-            .arg("-L")
-            .arg(format!("127.0.0.1:{p}:127.0.0.1:{p}"))
-            .arg("--")
-            .arg(&e.target.host)
-            .timeout(Duration::from_secs(10))
+        mux_forward(ctx, e, "forward", &port_spec(*p))
             .run()
             .map_err(|err| e.unreachable(err))?;
     }
@@ -731,13 +737,7 @@ pub fn forward(ctx: &Context, e: &Engine, ports: &[u16]) -> Result<()> {
 /// connection that is gone forwards nothing.
 pub fn unforward(ctx: &Context, e: &Engine, ports: &[u16]) {
     for p in ports {
-        let _ = mux(ctx, e, "cancel")
-            .arg("-L")
-            .arg(format!("127.0.0.1:{p}:127.0.0.1:{p}"))
-            .arg("--")
-            .arg(&e.target.host)
-            .timeout(Duration::from_secs(10))
-            .run();
+        let _ = mux_forward(ctx, e, "cancel", &port_spec(*p)).run();
     }
 }
 
