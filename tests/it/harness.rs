@@ -11,8 +11,23 @@ pub const SETUP_BIN: &str = env!("CARGO_BIN_EXE_kinfra-setup");
 /// Docker tests share host ports, so they run one at a time: across threads and
 /// across test processes (nextest, two suites at once), hence a file lock. Each
 /// holder opens the file itself, and the OS lock conflicts between open files.
+/// A lane (`scripts/lane-engine.sh`: an engine and host ports of its own, in a
+/// network namespace of its own) has its own lock: its tests take turns only among
+/// themselves.
 fn docker_lock() -> std::fs::File {
-    machine_lock("docker")
+    match lane() {
+        Some(n) => machine_lock(&format!("docker-lane{n}")),
+        None => machine_lock("docker"),
+    }
+}
+
+/// The lane this test process runs in (`KINFRA_TEST_LANE`, set by
+/// `scripts/lane-engine.sh run`): a small number, anything else is no lane.
+fn lane() -> Option<u8> {
+    std::env::var("KINFRA_TEST_LANE")
+        .ok()
+        .and_then(|v| v.parse::<u8>().ok())
+        .filter(|n| *n > 0)
 }
 
 /// A lock held across every test process on this machine (cargo test runs one
@@ -1328,6 +1343,7 @@ fn note_docker_time(held: std::time::Duration) {
         .append(true)
         .open(path)
     {
-        let _ = writeln!(f, "{:.1} {name}", held.as_secs_f64());
+        let lane = lane().map(|n| format!(" (lane {n})")).unwrap_or_default();
+        let _ = writeln!(f, "{:.1} {name}{lane}", held.as_secs_f64());
     }
 }
