@@ -69,9 +69,12 @@ run() {
 # shutting down), then removes the namespace; the data root stays, as a cache of
 # the copied images.
 stop() {
-  if [ -f "$DIR/docker.pid" ] && kill -0 "$(cat "$DIR/docker.pid")" 2>/dev/null; then
-    local pid
-    pid=$(cat "$DIR/docker.pid")
+  local pid
+  pid=$(cat "$DIR/docker.pid" 2>/dev/null || true)
+  # Only the lane's own dockerd (a dockerd in the lane's namespace): a pid file left
+  # by a crash may name another process by now.
+  if [[ "$pid" =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] \
+    && [ "$(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null)" = "$(stat -L -c %i "/var/run/netns/$NS" 2>/dev/null)" ]; then
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true

@@ -470,16 +470,16 @@ fn fixed_subnets_become_each_sandboxs_own() {
         ]);
         let base = subnet.trim_end_matches(".0.0/16");
         assert_eq!(ip.trim(), format!("{base}.0.10"), "{id}");
-        let who = exec(
-            &web,
-            &[
-                "wget",
-                "-q",
-                "-O",
-                "-",
-                &format!("http://{}/who", ip.trim()),
-            ],
-        );
+        let url = format!("http://{}/who", ip.trim());
+        // db has no health check: `up` saw it running, its httpd may listen a moment
+        // later (seen refused under load).
+        crate::harness::eventually(&format!("{id}'s db answers at {url}"), || {
+            crate::harness::docker_command()
+                .args(["exec", &web, "wget", "-q", "-O", "/dev/null", &url])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        let who = exec(&web, &["wget", "-q", "-O", "-", &url]);
         assert_eq!(who, exec(&db, &["hostname"]), "{id}");
         seen.push(subnet);
     }
