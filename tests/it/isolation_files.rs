@@ -240,6 +240,11 @@ fn an_ignored_override_file_and_what_it_names_are_carried_and_isolated() {
         assert_ne!(web, 18855, "{text}");
         env.kinfra(&wt, &["sandbox", "up", "--no-secrets"])
             .success();
+        // No health check: `up` is done once the container runs, and httpd listens
+        // a moment later (seen empty under the lanes' load).
+        crate::harness::eventually(&format!("{n}: web answers on {web}"), || {
+            !http_get(web, "/").is_empty()
+        });
         let body = http_get(web, "/");
         assert!(
             body.contains("token-from-main") && body.contains("hello-override"),
