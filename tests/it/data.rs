@@ -5,7 +5,6 @@
 //! unchanged.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
@@ -510,7 +509,8 @@ fn killed_at_each_step(env: &Env) {
         "data:paused",
         &[],
     );
-    nix_interrupt(&mut p.child);
+    // Resumed only once the interrupt is noted (no sleep stands in for that).
+    p.interrupt();
     let (code, err) = p.resume();
     assert_eq!(code, 130, "{err}");
     assert!(snapshot_volumes().is_empty());
@@ -520,15 +520,6 @@ fn killed_at_each_step(env: &Env) {
     env.kinfra(&prod, &["snapshot", "rm", "k"]).success();
     env.kinfra(&prod, &["local-prod", "destroy", "--yes"])
         .success();
-}
-
-fn nix_interrupt(child: &mut std::process::Child) {
-    let st = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(st.success());
-    std::thread::sleep(Duration::from_millis(100));
 }
 
 #[test]

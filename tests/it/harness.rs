@@ -973,6 +973,8 @@ pub fn assert_marked(vols: &[String], context: &dyn std::fmt::Display) {
 pub struct Paused {
     pub child: std::process::Child,
     flag: PathBuf,
+    /// What its stderr said before [`Paused::resume`] (read by [`Paused::interrupt`]).
+    said: Vec<u8>,
 }
 
 impl Paused {
@@ -1021,18 +1023,58 @@ impl Paused {
             assert!(Instant::now() < deadline, "{args:?} never reached {step}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Paused { child, flag }
+        Paused {
+            child,
+            flag,
+            said: Vec::new(),
+        }
+    }
+
+    /// Ctrl-C (SIGINT), then waits until it has noted it (its stderr says
+    /// "interrupted:") or ended: its handler runs on a thread of its own, which a
+    /// loaded machine may not run before a resume lets the work go on.
+    pub fn interrupt(&mut self) {
+        use std::io::Read;
+        let st = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        assert!(st.success());
+        let mut err = self.child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut byte = [0u8; 1];
+            while !seen.windows(12).any(|w| w == b"interrupted:") {
+                match err.read(&mut byte) {
+                    Ok(1) => seen.push(byte[0]),
+                    _ => break, // ended: resume sees how
+                }
+            }
+            let _ = tx.send((seen, err));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok((seen, err)) => {
+                self.said.extend(seen);
+                self.child.stderr = Some(err);
+            }
+            Err(_) => {
+                let _ = self.child.kill();
+                panic!("Ctrl-C was never noted within 60 s");
+            }
+        }
     }
 
     /// Lets it go on; returns its exit code and stderr once it ends.
     pub fn resume(mut self) -> (i32, String) {
         use std::io::Read;
         let _ = std::fs::remove_file(&self.flag);
-        let mut err = String::new();
+        let mut rest = String::new();
         if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
+            let _ = e.read_to_string(&mut rest);
         }
         let st = self.child.wait().expect("wait");
+        let err = String::from_utf8_lossy(&self.said).into_owned() + &rest;
         (st.code().unwrap_or(-1), err)
     }
 

@@ -113,7 +113,7 @@ pub fn run(t: &mut Tally) {
             let mut env = Env::with_docker().expect("docker");
             let (prod, vols) = marked_local_prod(&mut env);
             let before = volumes();
-            let p = Paused::start(
+            let mut p = Paused::start(
                 &env,
                 BIN,
                 &prod,
@@ -121,12 +121,8 @@ pub fn run(t: &mut Tally) {
                 "data:paused",
                 &[],
             );
-            let st = Command::new("kill")
-                .args(["-INT", &p.child.id().to_string()])
-                .status()
-                .expect("kill");
-            assert!(st.success());
-            std::thread::sleep(Duration::from_millis(100));
+            // Resumed only once the interrupt is noted (no sleep stands in for that).
+            p.interrupt();
             let (code, err) = p.resume();
             assert_eq!(code, 130, "{err}");
             assert!(all_running("ktrdr-prod"));
