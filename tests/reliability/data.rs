@@ -249,6 +249,20 @@ fn volumes_on(host: &str) -> Vec<String> {
     v
 }
 
+/// Whether a copy's watchdog (`kinfra internal thaw JOURNAL`) for a journal in
+/// `ops` still runs (a process that ended shows no command line).
+fn watchdog_runs(ops: &Path) -> bool {
+    let want = format!("internal\0thaw\0{}/", ops.display());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&want))
+        })
+}
+
 /// Every container of `project` on `host` runs (none paused or stopped).
 fn running_on(host: &str, project: &str) -> bool {
     let p = format!("label=com.docker.compose.project={project}");
@@ -460,8 +474,10 @@ pub fn cow_cases(t: &mut Tally) {
             // The copy goes on with the engine gone: it fails, and keeps its journal.
             let (code, err) = p.resume();
             // Its watchdog sees it gone and tries too (in ~50 ms): with Docker still
-            // down, it keeps the journal as well.
-            std::thread::sleep(Duration::from_millis(500));
+            // down, it keeps the journal as well. Waited for until it has ended, not
+            // slept on: under load it could try only after the restart, and undo it all.
+            let ops = env.kinfra_home.join("data/ops");
+            eventually("the copy's watchdog has tried and ended", || !watchdog_runs(&ops));
             let restarted = Command::new(&cow).arg("start").output().expect("cow-engine.sh");
             assert!(restarted.status.success(), "{}", String::from_utf8_lossy(&restarted.stderr));
             assert_ne!(code, 0, "{err}");
