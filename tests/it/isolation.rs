@@ -105,10 +105,16 @@ fn fixed_names_and_external_volumes_become_each_sandboxs_own() {
         let web = container(&id, "web");
         // The old container name resolves to this instance's own db, over its own
         // network, and serves this instance's own data.
-        let who = exec(
-            &web,
-            &["wget", "-q", "-O", "-", "http://hazards-db:5432/who"],
-        );
+        let url = "http://hazards-db:5432/who";
+        // db has no health check: `up` saw it running, its httpd may listen a moment
+        // later (later still under load).
+        crate::harness::eventually(&format!("{id}'s db answers at {url}"), || {
+            crate::harness::docker_command()
+                .args(["exec", &web, "wget", "-q", "-O", "/dev/null", url])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        let who = exec(&web, &["wget", "-q", "-O", "-", url]);
         assert_eq!(
             who,
             exec(&db, &["hostname"]),

@@ -199,6 +199,14 @@ fn host_paths_outside_the_repository_are_named_or_each_sandboxs_own() {
     for n in ["a", "b"] {
         let id = format!("engpath--{n}");
         let c = container_of(&id, "app");
+        // The container's own command writes it: `up` saw it running, the line may
+        // come a moment later (later still under load).
+        crate::harness::eventually(&format!("{id} wrote /data/who"), || {
+            crate::harness::docker_command()
+                .args(["exec", &c, "cat", "/data/who"])
+                .output()
+                .is_ok_and(|o| o.status.success() && o.stdout.ends_with(b"\n"))
+        });
         let who = docker(&["exec", &c, "cat", "/data/who"]);
         let host = docker(&["exec", &c, "hostname"]);
         assert_eq!(who.trim(), host.trim(), "{id} writes its own directory");

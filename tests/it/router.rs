@@ -520,12 +520,29 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
             .map(|(_, b)| b.to_string())
             .unwrap_or_default()
     };
+    // What a raw TCP service on `port` says before it closes ("" when nothing does).
+    let tcp_try = |port: u16| {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.trim().to_string()
+    };
     let mut seen = Vec::new();
     for (id, dir) in ids.iter().zip([&a, &b]) {
-        let direct_port = crate::harness::port_of(
-            &std::fs::read_to_string(dir.join(".env.sandbox")).expect("env"),
-            "PORT_WEB_80",
-        );
+        let text = std::fs::read_to_string(dir.join(".env.sandbox")).expect("env");
+        let direct_port = crate::harness::port_of(&text, "PORT_WEB_80");
+        let db_port = crate::harness::port_of(&text, "PORT_DB_5432");
+        // No health checks: `up` is done once the containers run; httpd (after
+        // writing its page) and nc listen a moment later (later still under load).
+        crate::harness::eventually(&format!("{id}'s web serves its page"), || {
+            crate::harness::http_get(direct_port, "/index.html").contains("hi from")
+        });
+        crate::harness::eventually(&format!("{id}'s db answers"), || {
+            !tcp_try(db_port).is_empty()
+        });
         let direct = crate::harness::http_get(direct_port, "/index.html");
         let routed = routed_get(
             ROUTER_UP,
@@ -611,6 +628,12 @@ fn up_starts_the_router_and_two_sandboxes_answer_by_name() {
         assert!(std::time::Instant::now() < deadline, "b never woke: {got}");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // Its web answering says web runs; db, started beside it, may be a moment behind.
+    let state_b = || {
+        let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
+        list["instances"][1]["state"] == "running"
+    };
+    crate::harness::eventually("b runs once woken", state_b);
     let list = env.kinfra(&repo, &["sandbox", "list", "--json"]).json();
     assert_eq!(list["instances"][1]["state"], "running", "{list}");
     for wt in [&a, &b] {

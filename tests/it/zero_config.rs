@@ -198,6 +198,9 @@ fn a_zero_configuration_project_gets_the_same_model_from_both_compose_variants()
         published.contains(":18680") && published.contains(":18681"),
         "{published}"
     );
+    // No health check: `up` is done once the container runs, and httpd listens a
+    // moment later (later still under load).
+    crate::harness::eventually("web answers on 18680", || !http_get(18680).is_empty());
     assert!(!http_get(18680).is_empty(), "web answers on its own port");
     env.kinfra(&wt, &["sandbox", "destroy", "-y"]).success();
     assert!(docker_objects("zc--m").is_empty());
