@@ -247,6 +247,11 @@ fn shell_runs_in_the_service_and_logs_show_output() {
         "-c",
         "echo kinfra-log-probe > /proc/1/fd/1",
     ]);
+    // The engine copies a container's output into its log on its own time (later
+    // still under load): waited for there, then asked of kinfra.
+    crate::harness::eventually("the probe reaches db's log", || {
+        crate::harness::docker(&["logs", "--tail", "5", &db]).contains("kinfra-log-probe")
+    });
     let logs = env.kinfra(&wt, &["sandbox", "logs", "db", "-n", "5"]);
     logs.success().stdout_has("kinfra-log-probe");
     // A service the instance does not have: exit 2 with the services, sorted.

@@ -268,13 +268,13 @@ fn an_agent_drives_its_stack_through_mcp() {
         "{e}"
     );
 
-    crate::harness::docker(&[
-        "exec",
-        &crate::harness::container_of("ktrdr--agent", "db"),
-        "sh",
-        "-c",
-        "echo mcp-log-probe > /proc/1/fd/1",
-    ]);
+    let db = crate::harness::container_of("ktrdr--agent", "db");
+    crate::harness::docker(&["exec", &db, "sh", "-c", "echo mcp-log-probe > /proc/1/fd/1"]);
+    // The engine copies a container's output into its log on its own time (later
+    // still under load): waited for there, then asked of the tool.
+    crate::harness::eventually("the probe reaches db's log", || {
+        crate::harness::docker(&["logs", "--tail", "5", &db]).contains("mcp-log-probe")
+    });
     let (err, logs) = c.call("logs", json!({"service": "db", "tail": 5}));
     assert!(!err, "{logs}");
     assert!(
