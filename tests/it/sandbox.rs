@@ -301,7 +301,9 @@ fn a_failed_gate_exits_2_and_leaves_nothing_running_and_prune_reconciles() {
         .success();
     let wt = env.work.join("ktrdr--broken");
     std::fs::remove_file(wt.join("backend/www/api/v1/workers")).expect("rm");
-    let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "3"]);
+    // The gate's time covers backend's health too (workers requires it): 3 s could
+    // end under load before workers is tried, skipped instead of failed.
+    let r = env.kinfra(&wt, &["sandbox", "up", "--no-secrets", "--timeout", "10"]);
     r.code(2)
         .stderr_has("workers    failed")
         .stderr_has("last log lines of backend")
