@@ -385,7 +385,9 @@ async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::Tcp
     let deadline = Instant::now() + WAKE_WAIT;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+        if let Ok(s) = tokio::net::TcpStream::connect(addr).await
+            && !closed_at_once(&s).await
+        {
             return Some(s);
         }
         if Instant::now() >= deadline {
@@ -402,6 +404,23 @@ async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::Tcp
     }
 }
 
+/// How long a woken port's first connection is watched for the engine closing it.
+const CLOSE_WATCH: Duration = Duration::from_millis(150);
+
+/// Whether a connection to a port that has just come up is closed at once with
+/// nothing said: Docker's port proxy accepts as soon as the container starts and
+/// closes the connection while nothing listens inside yet, so such a port is not
+/// ready (handed over, the client got an empty answer). A server that speaks
+/// first leaves its bytes to be read (peeked, not taken); one that waits for the
+/// client is quiet until [`CLOSE_WATCH`] ends: both are ready.
+async fn closed_at_once(s: &tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(CLOSE_WATCH, s.peek(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
 /// Where the router keeps which instance is checked out, so a restarted router
 /// serves it again.
 pub fn record_file(ctx: &Context) -> std::path::PathBuf {
@@ -411,6 +430,39 @@ pub fn record_file(ctx: &Context) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A woken port whose first connection is closed with nothing said is not
+    /// ready (Docker's proxy with nothing listening behind it); a quiet server or
+    /// one that speaks first is, and what it said is still there to read.
+    #[tokio::test]
+    async fn a_connection_closed_at_once_is_not_a_ready_port() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        async fn served(how: u8) -> tokio::net::TcpStream {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = l.local_addr().expect("addr");
+            tokio::spawn(async move {
+                let (mut s, _) = l.accept().await.expect("accept");
+                match how {
+                    0 => drop(s),
+                    1 => tokio::time::sleep(Duration::from_secs(2)).await,
+                    _ => {
+                        s.write_all(b"hello").await.expect("write");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                }
+            });
+            tokio::net::TcpStream::connect(addr).await.expect("connect")
+        }
+        assert!(closed_at_once(&served(0).await).await, "closed at once");
+        assert!(!closed_at_once(&served(1).await).await, "quiet: ready");
+        let mut speaks = served(2).await;
+        assert!(!closed_at_once(&speaks).await, "speaks first: ready");
+        let mut said = [0u8; 5];
+        speaks.read_exact(&mut said).await.expect("read");
+        assert_eq!(&said, b"hello", "peeked, not taken");
+    }
 
     /// A port table's sandbox: each of its own ports is served on the project's
     /// (slot 0) port; local-prod's ports are the project's, so it has none to serve.
