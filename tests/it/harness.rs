@@ -1132,6 +1132,24 @@ pub fn eventually(what: &str, f: impl Fn() -> bool) {
     }
 }
 
+/// `wget URL` run inside `container`, once it answers: a service without a health
+/// check was only seen running by `up`, and its server may listen a moment later
+/// (later still under load). The body, trimmed.
+#[track_caller]
+pub fn wget_in(container: &str, url: &str) -> String {
+    let get = |out: &str| {
+        docker_command()
+            .args(["exec", container, "wget", "-q", "-O", out, url])
+            .output()
+    };
+    eventually(&format!("{url} answers in {container}"), || {
+        get("/dev/null").is_ok_and(|o| o.status.success())
+    });
+    docker(&["exec", container, "wget", "-q", "-O", "-", url])
+        .trim()
+        .to_string()
+}
+
 /// `GET path` on localhost:port, the body (empty when nothing answers).
 pub fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};

@@ -105,16 +105,7 @@ fn fixed_names_and_external_volumes_become_each_sandboxs_own() {
         let web = container(&id, "web");
         // The old container name resolves to this instance's own db, over its own
         // network, and serves this instance's own data.
-        let url = "http://hazards-db:5432/who";
-        // db has no health check: `up` saw it running, its httpd may listen a moment
-        // later (later still under load).
-        crate::harness::eventually(&format!("{id}'s db answers at {url}"), || {
-            crate::harness::docker_command()
-                .args(["exec", &web, "wget", "-q", "-O", "/dev/null", url])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-        let who = exec(&web, &["wget", "-q", "-O", "-", url]);
+        let who = crate::harness::wget_in(&web, "http://hazards-db:5432/who");
         assert_eq!(
             who,
             exec(&db, &["hostname"]),
@@ -476,16 +467,8 @@ fn fixed_subnets_become_each_sandboxs_own() {
         ]);
         let base = subnet.trim_end_matches(".0.0/16");
         assert_eq!(ip.trim(), format!("{base}.0.10"), "{id}");
-        let url = format!("http://{}/who", ip.trim());
-        // db has no health check: `up` saw it running, its httpd may listen a moment
-        // later (seen refused under load).
-        crate::harness::eventually(&format!("{id}'s db answers at {url}"), || {
-            crate::harness::docker_command()
-                .args(["exec", &web, "wget", "-q", "-O", "/dev/null", &url])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-        let who = exec(&web, &["wget", "-q", "-O", "-", &url]);
+        // db has no health check (seen refused under load): waited for.
+        let who = crate::harness::wget_in(&web, &format!("http://{}/who", ip.trim()));
         assert_eq!(who, exec(&db, &["hostname"]), "{id}");
         seen.push(subnet);
     }

@@ -75,16 +75,7 @@ fn ipv6_subnets_static_addresses_and_bridge_names_are_each_sandboxs_own() {
             v6.starts_with("fd6b:6966:") && v6.ends_with("::10"),
             "{id}: {v6}"
         );
-        let url = format!("http://[{v6}]:5432/who");
-        // db has no health check: `up` saw it running, its httpd may listen a moment
-        // later (later still under load).
-        crate::harness::eventually(&format!("{id}'s db answers at {url}"), || {
-            crate::harness::docker_command()
-                .args(["exec", &web, "wget", "-q", "-O", "/dev/null", &url])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-        let who = exec(&web, &["wget", "-q", "-O", "-", &url]);
+        let who = crate::harness::wget_in(&web, &format!("http://[{v6}]:5432/who"));
         assert_eq!(
             who,
             exec(&db, &["hostname"]),
