@@ -162,6 +162,9 @@ pub fn forwards_of(ctx: &Context, name: &str) -> Result<(String, Vec<Forward>), 
 pub trait Instances: Send + Sync {
     /// Bytes went to or from instance `id` (idle stop).
     fn used(&self, id: &str);
+    /// `id`'s port answered a connection: a start under way is over, so the
+    /// next time it is found stopped a connection starts it again.
+    fn answered(&self, id: &str);
     /// Starts `id` as a request by name wakes it (blocking); why not.
     fn wake(&self, id: &str) -> Result<(), String>;
     /// Whether waiting for `id` still makes sense (registered, not being
@@ -313,17 +316,41 @@ async fn pass(uses: Arc<dyn Instances>, client: tokio::net::TcpStream, dest: Des
                 });
                 return;
             };
-            match woken(&uses, &dest).await {
-                Some(s) => s,
-                None => return,
+            // A client that leaves while its sandbox wakes frees its place at once:
+            // a port that keeps closing connections at once is waited for until
+            // the deadline, and 64 clients long gone would otherwise hold every
+            // place, for every checkout, for two minutes.
+            tokio::select! {
+                s = woken(&uses, &dest) => match s {
+                    Some(s) => s,
+                    None => return,
+                },
+                () = left(&client) => return,
             }
         }
     };
     let _ = server.set_nodelay(true);
+    // As a request by name does: without it, a sandbox woken here and stopped
+    // (`sandbox down`) within the wake's five minutes was not started by the next
+    // connection, which waited two minutes and was closed.
+    uses.answered(&dest.instance);
     uses.used(&dest.instance);
     let id = dest.instance;
     let mut client = super::counted::Counted::new(client, Arc::new(move || uses.used(&id)));
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// Ends when the client of a waiting connection has closed it (or it failed)
+/// with nothing sent; one that sends is still there (what it sent is only
+/// peeked, it is forwarded once the sandbox answers) and is never ended here. A
+/// client that half-closes having sent nothing counts as gone.
+async fn left(client: &tokio::net::TcpStream) {
+    let mut byte = [0u8; 1];
+    if let Ok(n) = client.peek(&mut byte).await
+        && n > 0
+    {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The most connections that wait for a sandbox to wake at once: each asks its
@@ -383,18 +410,30 @@ async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::Tcp
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, dest.port));
     let deadline = Instant::now() + WAKE_WAIT;
+    // Its port accepted and closed at once with nothing said: the sandbox runs
+    // (wake.log shows a good start) but nothing listens behind the port, which
+    // the log line at the deadline says rather than "did not answer".
+    let mut closing = false;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(s) = tokio::net::TcpStream::connect(addr).await
-            && !closed_at_once(&s).await
-        {
-            return Some(s);
+        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+            if !closed_at_once(&s).await {
+                return Some(s);
+            }
+            closing = true;
         }
         if Instant::now() >= deadline {
-            gone(&format!(
-                "it did not answer within {} s of waking (router/wake.log says why)",
-                WAKE_WAIT.as_secs()
-            ));
+            gone(&if closing {
+                format!(
+                    "within {} s of waking its port closed every connection at once with nothing said (does its service listen on that port inside the container?)",
+                    WAKE_WAIT.as_secs()
+                )
+            } else {
+                format!(
+                    "it did not answer within {} s of waking (router/wake.log says why)",
+                    WAKE_WAIT.as_secs()
+                )
+            });
             return None;
         }
         if let Ok(Err(why)) = ask(|u, id| u.still_wanted(id)).await {
@@ -405,7 +444,12 @@ async fn woken(uses: &Arc<dyn Instances>, dest: &Dest) -> Option<tokio::net::Tcp
 }
 
 /// How long a woken port's first connection is watched for the engine closing it.
-const CLOSE_WATCH: Duration = Duration::from_millis(150);
+/// Longer than a second: on the real engine the first connections after a start
+/// are accepted by Docker's port proxy and held ~1.0 s (its dial into the
+/// container waits for a SYN retransmission, Linux's 1 s initial timeout) before
+/// being closed with nothing said; a 150 ms watch took such a connection for a
+/// quiet, ready server and the woken client got an empty answer.
+const CLOSE_WATCH: Duration = Duration::from_millis(1500);
 
 /// Whether a connection to a port that has just come up is closed at once with
 /// nothing said: Docker's port proxy accepts as soon as the container starts and
@@ -446,22 +490,152 @@ mod tests {
                 let (mut s, _) = l.accept().await.expect("accept");
                 match how {
                     0 => drop(s),
-                    1 => tokio::time::sleep(Duration::from_secs(2)).await,
+                    1 => tokio::time::sleep(Duration::from_secs(5)).await,
+                    // Docker's proxy while the container's network comes up: the
+                    // connection is held a second, then closed with nothing said.
+                    3 => {
+                        tokio::time::sleep(Duration::from_millis(1050)).await;
+                        drop(s);
+                    }
                     _ => {
                         s.write_all(b"hello").await.expect("write");
-                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        tokio::time::sleep(Duration::from_secs(5)).await;
                     }
                 }
             });
             tokio::net::TcpStream::connect(addr).await.expect("connect")
         }
         assert!(closed_at_once(&served(0).await).await, "closed at once");
+        assert!(
+            closed_at_once(&served(3).await).await,
+            "held a second by the engine's proxy, then closed"
+        );
         assert!(!closed_at_once(&served(1).await).await, "quiet: ready");
         let mut speaks = served(2).await;
         assert!(!closed_at_once(&speaks).await, "speaks first: ready");
         let mut said = [0u8; 5];
         speaks.read_exact(&mut said).await.expect("read");
         assert_eq!(&said, b"hello", "peeked, not taken");
+    }
+
+    /// A client that leaves while its sandbox wakes (a `nc -z` probe, a
+    /// wait-for-port loop) gives its waiting place back at once, not at the wake
+    /// deadline; one that sent its request is waited for, what it sent kept.
+    #[tokio::test]
+    async fn a_client_that_leaves_while_its_sandbox_wakes_frees_its_place() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        struct Asleep;
+        impl Instances for Asleep {
+            fn used(&self, _: &str) {}
+            fn answered(&self, _: &str) {}
+            fn wake(&self, _: &str) -> Result<(), String> {
+                Ok(())
+            }
+            fn still_wanted(&self, _: &str) -> Result<(), String> {
+                Ok(())
+            }
+            fn still_serves(&self, _: &str, _: u16) -> bool {
+                true
+            }
+        }
+        // The sandbox's port: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let front = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let at = front.local_addr().expect("addr");
+        let waiting = |client| {
+            let dest = Dest {
+                instance: "s".into(),
+                port,
+            };
+            tokio::spawn(pass(Arc::new(Asleep), client, dest))
+        };
+        let probe = tokio::net::TcpStream::connect(at).await.expect("connect");
+        let (c, _) = front.accept().await.expect("accept");
+        let probed = waiting(c);
+        let mut asks = tokio::net::TcpStream::connect(at).await.expect("connect");
+        let (c, _) = front.accept().await.expect("accept");
+        let asked = waiting(c);
+        asks.write_all(b"GET /").await.expect("write");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!probed.is_finished(), "waits while the client is there");
+        drop(probe);
+        tokio::time::timeout(Duration::from_secs(5), probed)
+            .await
+            .expect("the client left: no longer waiting")
+            .expect("no panic");
+        assert!(!asked.is_finished(), "sent its request: still waited for");
+        // The sandbox answers: the request sent while it woke reaches it.
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("the sandbox's port");
+        let (mut server, _) = tokio::time::timeout(Duration::from_secs(10), l.accept())
+            .await
+            .expect("woken")
+            .expect("accept");
+        let mut got = [0u8; 5];
+        server.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"GET /");
+        drop(server);
+        asked.abort();
+    }
+
+    /// A connection its sandbox's port answers (at once, or once woken) ends
+    /// the start under way, as a request by name does: a sandbox stopped after
+    /// it is started again by the next connection.
+    #[tokio::test]
+    async fn an_answered_connection_ends_the_start_under_way() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        #[derive(Default)]
+        struct Counts(AtomicUsize);
+        impl Instances for Counts {
+            fn used(&self, _: &str) {}
+            fn answered(&self, _: &str) {
+                self.0.fetch_add(1, SeqCst);
+            }
+            fn wake(&self, _: &str) -> Result<(), String> {
+                Ok(())
+            }
+            fn still_wanted(&self, _: &str) -> Result<(), String> {
+                Ok(())
+            }
+            fn still_serves(&self, _: &str, _: u16) -> bool {
+                true
+            }
+        }
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = server.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = server.accept().await {
+                drop(s);
+            }
+        });
+        let front = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let at = front.local_addr().expect("addr");
+        let _client = tokio::net::TcpStream::connect(at).await.expect("connect");
+        let (c, _) = front.accept().await.expect("accept");
+        let counts = Arc::new(Counts::default());
+        let dest = Dest {
+            instance: "s".into(),
+            port,
+        };
+        let passing = tokio::spawn(pass(counts.clone(), c, dest));
+        for _ in 0..50 {
+            if counts.0.load(SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(counts.0.load(SeqCst), 1, "its start is over");
+        passing.abort();
     }
 
     /// A port table's sandbox: each of its own ports is served on the project's

@@ -102,6 +102,10 @@ impl super::checkout::Instances for Shared {
         self.last_seen.touch(id);
     }
 
+    fn answered(&self, id: &str) {
+        self.waking.answered(id);
+    }
+
     fn wake(&self, id: &str) -> Result<(), String> {
         let table = self.table();
         let route = table
