@@ -361,9 +361,13 @@ pub fn run(t: &mut Tally) {
         let _ = waiting.read_to_string(&mut got);
         assert!(got.contains("rel-d-web path=/waited"), "{got}");
 
-        // Browser-like (the page's own origin) with the token: accepted. A start under
-        // way is not run twice; a stop forgets it, so the next start runs.
+        // Browser-like (the page's own origin) with the token: accepted. The
+        // connection's start ended once its port answered, so this one runs; a start
+        // under way is not run twice; a stop forgets it, so the next start runs.
         let page = format!("{with_token}Origin: http://kinfra.localhost:{ROUTER_ACT}\r\nSec-Fetch-Site: same-origin\r\n");
+        let got = post("/api/start", d, &page);
+        assert_eq!(status_of(&got), "202", "{got}");
+        assert!(got.contains(r#""started":true"#), "{got}");
         let got = post("/api/start", d, &page);
         assert_eq!(status_of(&got), "202", "{got}");
         assert!(got.contains(r#""started":false"#), "{got}");
