@@ -475,6 +475,26 @@ pub fn record_file(ctx: &Context) -> std::path::PathBuf {
 mod tests {
     use super::*;
 
+    /// Instances that always wake and serve, counting the ports that answered.
+    #[derive(Default)]
+    struct Counts(std::sync::atomic::AtomicUsize);
+
+    impl Instances for Counts {
+        fn used(&self, _: &str) {}
+        fn answered(&self, _: &str) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn wake(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn still_wanted(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn still_serves(&self, _: &str, _: u16) -> bool {
+            true
+        }
+    }
+
     /// A woken port whose first connection is closed with nothing said is not
     /// ready (Docker's proxy with nothing listening behind it); a quiet server or
     /// one that speaks first is, and what it said is still there to read.
@@ -524,20 +544,6 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_leaves_while_its_sandbox_wakes_frees_its_place() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        struct Asleep;
-        impl Instances for Asleep {
-            fn used(&self, _: &str) {}
-            fn answered(&self, _: &str) {}
-            fn wake(&self, _: &str) -> Result<(), String> {
-                Ok(())
-            }
-            fn still_wanted(&self, _: &str) -> Result<(), String> {
-                Ok(())
-            }
-            fn still_serves(&self, _: &str, _: u16) -> bool {
-                true
-            }
-        }
         // The sandbox's port: nothing listens there.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -552,7 +558,7 @@ mod tests {
                 instance: "s".into(),
                 port,
             };
-            tokio::spawn(pass(Arc::new(Asleep), client, dest))
+            tokio::spawn(pass(Arc::new(Counts::default()), client, dest))
         };
         let probe = tokio::net::TcpStream::connect(at).await.expect("connect");
         let (c, _) = front.accept().await.expect("accept");
@@ -589,24 +595,7 @@ mod tests {
     /// it is started again by the next connection.
     #[tokio::test]
     async fn an_answered_connection_ends_the_start_under_way() {
-        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-        #[derive(Default)]
-        struct Counts(AtomicUsize);
-        impl Instances for Counts {
-            fn used(&self, _: &str) {}
-            fn answered(&self, _: &str) {
-                self.0.fetch_add(1, SeqCst);
-            }
-            fn wake(&self, _: &str) -> Result<(), String> {
-                Ok(())
-            }
-            fn still_wanted(&self, _: &str) -> Result<(), String> {
-                Ok(())
-            }
-            fn still_serves(&self, _: &str, _: u16) -> bool {
-                true
-            }
-        }
+        use std::sync::atomic::Ordering::SeqCst;
         let server = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
