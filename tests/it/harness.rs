@@ -1137,13 +1137,11 @@ pub fn eventually(what: &str, f: impl Fn() -> bool) {
 /// (later still under load). The body, trimmed.
 #[track_caller]
 pub fn wget_in(container: &str, url: &str) -> String {
-    let get = |out: &str| {
-        docker_command()
-            .args(["exec", container, "wget", "-q", "-O", out, url])
-            .output()
-    };
     eventually(&format!("{url} answers in {container}"), || {
-        get("/dev/null").is_ok_and(|o| o.status.success())
+        docker_command()
+            .args(["exec", container, "wget", "-q", "-O", "/dev/null", url])
+            .output()
+            .is_ok_and(|o| o.status.success())
     });
     docker(&["exec", container, "wget", "-q", "-O", "-", url])
         .trim()
